@@ -1,0 +1,206 @@
+"""Typed, validated experiment configuration (the YAML file a user passes to ``dse run``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DatasetConfig",
+    "ModelConfig",
+    "TrainingConfig",
+    "ObjectiveConfig",
+    "SamplerConfig",
+    "RayConfig",
+    "MlflowConfig",
+    "Hls4mlConfig",
+    "ResourcesConfig",
+    "ExperimentConfig",
+    "METRICS",
+]
+
+#: Metrics a trial can report, with the unit of each. Objectives must name one of these.
+METRICS: dict[str, str] = {
+    "csim_accuracy": "fraction of test samples, hls4ml C simulation",
+    "keras_accuracy": "fraction of test samples, quantized Keras model",
+    "ebops": "effective bit operations (HGQ2 trace_minmax)",
+    "lut": "LUTs (source in tag lut_source)",
+    "dsp": "DSP blocks (source in tag dsp_source)",
+    "ff": "flip-flops (source in tag ff_source)",
+    "latency_cycles": "clock cycles (source in tag latency_source)",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    """Which data to train on and how to split it.
+
+    ``digits`` is scikit-learn's bundled ``load_digits`` (8x8 images, 64 features, 10 classes,
+    no download). ``jet_hlf`` is OpenML data_id 42468 (16 features, 5 classes), cached under
+    ``data_home``. ``file`` reads ``path``: ``.npz`` with arrays ``X`` and ``y``, or
+    ``.csv``/``.parquet`` with the label in column ``target``.
+    """
+
+    name: Literal["digits", "jet_hlf", "file"] = "digits"
+    path: Path | None = None
+    target: str | None = None
+    data_home: Path | None = None
+    max_samples: int | None = Field(default=None, gt=0)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
+    split_seed: int = 0
+
+    @model_validator(mode="after")
+    def _file_needs_path(self) -> "DatasetConfig":
+        if self.name == "file" and self.path is None:
+            raise ValueError("dataset.name 'file' needs dataset.path (an .npz, .csv or .parquet file)")
+        if self.path is not None and self.path.suffix.lower() in (".csv", ".parquet") and not self.target:
+            raise ValueError(f"dataset.target: a {self.path.suffix} file needs the name of its label column")
+        return self
+
+
+class ModelConfig(_Strict):
+    """A Dense/ReLU MLP: ``hidden`` units per hidden layer; the output layer has one unit per class.
+
+    The output layer emits logits (no softmax), so the hls4ml C simulation can be bit-exact.
+    """
+
+    type: Literal["mlp"] = "mlp"
+    hidden: list[int] = Field(default=[32, 16], min_length=1)
+    activation: Literal["relu"] = "relu"
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(u <= 0 for u in v):
+            raise ValueError(f"every hidden layer needs at least 1 unit, got {v}")
+        return v
+
+
+class TrainingConfig(_Strict):
+    """Training budget of one trial. ``learning_rate`` may be overridden by a search-space parameter."""
+
+    epochs: int = Field(default=10, gt=0)
+    batch_size: int = Field(default=64, gt=0)
+    learning_rate: float = Field(default=3e-3, gt=0)
+    calibration_samples: int = Field(default=2048, gt=0)
+
+
+class ObjectiveConfig(_Strict):
+    """One objective of the multi-objective study."""
+
+    metric: str
+    direction: Literal["maximize", "minimize"]
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}")
+        return v
+
+
+class SamplerConfig(_Strict):
+    """Optuna sampler. ``population_size`` applies to NSGA-II only."""
+
+    name: Literal["nsga2", "tpe", "random"] = "nsga2"
+    population_size: int | None = Field(default=None, gt=1)
+
+
+class RayConfig(_Strict):
+    """Where trials run. ``address: null`` starts a local Ray bound to 127.0.0.1, files under the run dir."""
+
+    address: str | None = None
+    num_cpus: int | None = Field(default=None, gt=0)
+    cpus_per_trial: int = Field(default=1, gt=0)
+    max_concurrent_trials: int | None = Field(default=None, gt=0)
+
+
+class MlflowConfig(_Strict):
+    """MLflow tracking. ``tracking_uri: null`` means ``sqlite:///<run_dir>/mlflow.db``."""
+
+    tracking_uri: str | None = None
+    experiment_name: str | None = None
+
+
+class Hls4mlConfig(_Strict):
+    """hls4ml conversion settings shared by all trials (Strategy and ReuseFactor are searched)."""
+
+    backend: Literal["Vitis", "Vivado"] = "Vitis"
+    part: str = "xcvu13p-flga2577-2-e"
+    clock_period: float = Field(default=5.0, gt=0, description="ns")
+    io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
+
+
+class ResourcesConfig(_Strict):
+    """How resources are measured.
+
+    ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
+    bitwidths both exceed this goes to a DSP (a rule of thumb for Vivado/Vitis HLS; see
+    :mod:`dse.resources`). ``da4ml_latency_cutoff`` is the pipeline-stage delay cutoff in
+    da4ml's delay units.
+    """
+
+    backend: Literal["ebops", "da4ml"] = "ebops"
+    dsp_threshold_bits: int = Field(default=9, ge=1)
+    da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment: data, model, training budget, search space, objectives and where to run.
+
+    Relative paths (``search_space``, ``run_dir``, ``dataset.path``) are resolved against the
+    experiment file's folder for ``search_space`` and ``dataset.path`` and against the current
+    directory for ``run_dir``, by :func:`dse.config.load_experiment`.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    dataset: DatasetConfig = DatasetConfig()
+    model: ModelConfig = ModelConfig()
+    training: TrainingConfig = TrainingConfig()
+    search_space: Path
+    objectives: list[ObjectiveConfig] = Field(
+        default=[
+            ObjectiveConfig(metric="csim_accuracy", direction="maximize"),
+            ObjectiveConfig(metric="lut", direction="minimize"),
+        ],
+        min_length=1,
+    )
+    sampler: SamplerConfig = SamplerConfig()
+    n_trials: int = Field(default=12, gt=0)
+    seed: int = 0
+    run_dir: Path | None = None
+    storage: str | None = None
+    trial_timeout_s: float = Field(default=1800, gt=0)
+    ray: RayConfig = RayConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    hls4ml: Hls4mlConfig = Hls4mlConfig()
+    resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("objectives")
+    @classmethod
+    def _unique(cls, v: list[ObjectiveConfig]) -> list[ObjectiveConfig]:
+        names = [o.metric for o in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each metric may appear once, got {names}")
+        return v
+
+    @property
+    def resolved_run_dir(self) -> Path:
+        """Run directory: ``run_dir`` or ``runs/<name>`` under the current directory."""
+        return (self.run_dir or Path("runs") / self.name).resolve()
+
+    @property
+    def storage_url(self) -> str:
+        """Optuna storage URL: ``storage`` or SQLite in the run directory."""
+        return self.storage or f"sqlite:///{self.resolved_run_dir / 'optuna.db'}"
+
+    @property
+    def tracking_uri(self) -> str:
+        """MLflow tracking URI: ``mlflow.tracking_uri`` or SQLite in the run directory."""
+        return self.mlflow.tracking_uri or f"sqlite:///{self.resolved_run_dir / 'mlflow.db'}"

@@ -1,0 +1,212 @@
+"""Search space files: YAML mapped onto Optuna distributions, with conditions and rules.
+
+A search space file looks like::
+
+    parameters:
+      strategy: {type: categorical, choices: [Latency, Resource, distributed_arithmetic]}
+      reuse_factor: {type: categorical, choices: [1, 2, 4], when: {strategy: Resource}, default: 1}
+      beta: {type: float, low: 1.0e-7, high: 1.0e-4, log: true, include_zero: true}
+    rules:
+      - name: resource-strategy tip
+        when: {strategy: Resource}
+        set: {weight_granularity: per-layer, beta: 0.0}
+
+Parameters are decided in file order. A parameter with ``when`` is sampled only where all its
+conditions hold (a condition is a value or a list of allowed values) and takes ``default``
+otherwise. A rule whose ``when`` holds pins the parameters in its ``set``: they are not
+sampled, and are recorded as fixed values. ``include_zero`` on a float adds the choice 0,
+sampled as the categorical ``<name>_is_zero``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import optuna
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dse.config._params import TrialParams
+from dse.exceptions import SearchSpaceError
+
+__all__ = ["SearchSpace", "load_search_space"]
+
+Scalar = Union[bool, int, float, str]
+Condition = dict[str, Union[Scalar, list[Scalar]]]
+
+
+class _Param(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    when: Condition | None = None
+    default: Scalar | None = None
+
+
+class FloatParam(_Param):
+    """A float in ``[low, high]``, log-uniform when ``log``; ``include_zero`` adds 0 as a choice."""
+
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+    include_zero: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "FloatParam":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-uniform float needs low > 0, got low={self.low}; use include_zero for 0")
+        return self
+
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> float:
+        if self.include_zero and trial.suggest_categorical(f"{name}_is_zero", [False, True]):
+            return 0.0
+        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+
+    def examples(self) -> list[Any]:
+        return [self.low, self.high] + ([0.0] if self.include_zero else [])
+
+
+class IntParam(_Param):
+    """An integer in ``[low, high]`` with ``step``, log-uniform when ``log``."""
+
+    type: Literal["int"]
+    low: int
+    high: int
+    step: int = 1
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "IntParam":
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
+
+    def examples(self) -> list[Any]:
+        return [self.low, self.high]
+
+
+class CategoricalParam(_Param):
+    """One of ``choices``."""
+
+    type: Literal["categorical"]
+    choices: list[Scalar] = Field(min_length=1)
+
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> Any:
+        return trial.suggest_categorical(name, self.choices)
+
+    def examples(self) -> list[Any]:
+        return list(self.choices)
+
+
+ParamSpec = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discriminator="type")]
+
+
+class Rule(BaseModel):
+    """Pins parameters (``set``) wherever the condition ``when`` holds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = ""
+    when: Condition = Field(min_length=1)
+    set: dict[str, Scalar] = Field(min_length=1)
+
+
+def _holds(cond: Condition, values: dict[str, Any]) -> bool:
+    for key, want in cond.items():
+        allowed = want if isinstance(want, list) else [want]
+        if values.get(key) not in allowed:
+            return False
+    return True
+
+
+class SearchSpace(BaseModel):
+    """A validated search space: ordered parameters and rules.
+
+    Use :meth:`suggest` inside an Optuna trial (``study.ask()``) to get :class:`TrialParams`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    parameters: dict[str, ParamSpec] = Field(min_length=1)
+    rules: list[Rule] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SearchSpace":
+        known = set(TrialParams.model_fields)
+        order = list(self.parameters)
+        for name, spec in self.parameters.items():
+            if name not in known:
+                raise ValueError(f"parameters.{name}: unknown parameter; allowed: {', '.join(sorted(known))}")
+            for key in spec.when or {}:
+                if key not in order[: order.index(name)]:
+                    raise ValueError(
+                        f"parameters.{name}.when: condition on {key!r}, which is not a parameter declared before {name!r}"
+                    )
+            for value in spec.examples() + ([spec.default] if spec.default is not None else []):
+                _check_value(f"parameters.{name}", name, value)
+            if spec.when and spec.default is None and name not in _OPTIONAL:
+                raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
+        for i, rule in enumerate(self.rules):
+            for key in rule.when:
+                if key not in self.parameters:
+                    raise ValueError(f"rules[{i}].when: {key!r} is not a parameter of this space")
+            last_cond = max(order.index(k) for k in rule.when)
+            for key, value in rule.set.items():
+                if key not in self.parameters:
+                    raise ValueError(f"rules[{i}].set: {key!r} is not a parameter of this space; declare it under parameters")
+                if order.index(key) <= last_cond:
+                    raise ValueError(
+                        f"rules[{i}].set: {key!r} must be declared after the parameters its condition reads ({', '.join(rule.when)})"
+                    )
+                _check_value(f"rules[{i}].set.{key}", key, value)
+        return self
+
+    def suggest(self, trial: optuna.trial.BaseTrial) -> tuple[TrialParams, dict[str, Any]]:
+        """Sample one point.
+
+        Returns:
+            The trial's parameters, and the dict of parameters pinned by rules or defaults
+            (also stored as the Optuna user attribute ``fixed_params``).
+        """
+        values: dict[str, Any] = {}
+        fixed: dict[str, Any] = {}
+        for name, spec in self.parameters.items():
+            pins = [r.set[name] for r in self.rules if name in r.set and _holds(r.when, values)]
+            if pins:
+                values[name] = fixed[name] = pins[0]
+            elif spec.when and not _holds(spec.when, values):
+                values[name] = fixed[name] = spec.default
+            else:
+                values[name] = spec.suggest(trial, name)
+        trial.set_user_attr("fixed_params", fixed)
+        return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
+
+
+_OPTIONAL = {"beta_end", "learning_rate"}
+
+
+def _check_value(where: str, name: str, value: Any) -> None:
+    try:
+        TrialParams(**{name: value})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ValueError(f"{where}: value {value!r} is not allowed: {err['msg']}") from None
+
+
+def load_search_space(path: str | Path) -> SearchSpace:
+    """Read and validate a search space YAML file.
+
+    Raises:
+        SearchSpaceError: the file is missing, not YAML, or invalid; the message names the field.
+    """
+    from dse.config._loading import format_validation_error, read_yaml
+
+    data = read_yaml(path, what="search space", error=SearchSpaceError)
+    try:
+        return SearchSpace.model_validate(data)
+    except ValidationError as e:
+        raise SearchSpaceError(f"invalid search space {path}:\n{format_validation_error(e)}") from e

@@ -1,0 +1,208 @@
+"""Datasets: loading, validation and the standardized, stratified train/validation/test split."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dse.config import DatasetConfig
+from dse.exceptions import DatasetError, DatasetUnavailableError
+
+__all__ = ["Splits", "load_dataset", "validate_arrays", "split_dataset"]
+
+log = logging.getLogger(__name__)
+
+JET_HLF_OPENML_ID = 42468
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Standardized splits. ``X_*`` are float32 of shape (n, n_features); ``y_*`` int32 of shape (n,)."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    def summary(self) -> dict[str, int]:
+        """Sizes for logging: samples per split, features, classes."""
+        return {
+            "n_train": len(self.y_train),
+            "n_val": len(self.y_val),
+            "n_test": len(self.y_test),
+            "n_features": self.n_features,
+            "n_classes": self.n_classes,
+        }
+
+
+def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X, y
+
+
+def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import fetch_openml
+
+    data_home = str(cfg.data_home) if cfg.data_home else None
+    try:
+        X, y = fetch_openml(data_id=JET_HLF_OPENML_ID, return_X_y=True, as_frame=False, data_home=data_home, parser="auto")
+    except Exception as e:  # network errors come as URLError, OSError, HTTPError...
+        raise DatasetUnavailableError(
+            f"dataset 'jet_hlf' (OpenML data_id {JET_HLF_OPENML_ID}) could not be fetched into "
+            f"data_home={data_home or '~/scikit_learn_data'}: {e}. Either run once where OpenML is reachable "
+            "(the cache under data_home is reused offline), or export the data to a file and set "
+            "dataset.name: file, dataset.path: jets.parquet, dataset.target: class"
+        ) from e
+    return X, y
+
+
+def _load_file(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    path = cfg.path
+    assert path is not None
+    if not path.is_file():
+        raise DatasetUnavailableError(f"dataset.path {path} does not exist; give an .npz, .csv or .parquet file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        with np.load(path, allow_pickle=False) as f:
+            missing = {"X", "y"} - set(f.files)
+            if missing:
+                raise DatasetError(f"dataset.path {path}: the .npz needs arrays 'X' and 'y', missing {sorted(missing)}")
+            return f["X"], f["y"]
+    if suffix in (".csv", ".parquet"):
+        import pandas as pd
+
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+        if cfg.target not in df.columns:
+            raise DatasetError(
+                f"dataset.target {cfg.target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns))}"
+            )
+        y = df[cfg.target].to_numpy()
+        X_df = df.drop(columns=[cfg.target])
+        non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c])]
+        if non_numeric:
+            raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}")
+        return X_df.to_numpy(dtype=np.float64), y
+    raise DatasetError(f"dataset.path {path}: unsupported file type {suffix!r}; use .npz, .csv or .parquet")
+
+
+def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    """Check and encode a classification dataset.
+
+    Args:
+        X: features, shape (n_samples, n_features), numeric.
+        y: labels, shape (n_samples,): non-negative integers 0..K-1, or strings (encoded in sorted order).
+
+    Returns:
+        ``X`` as float64, ``y`` as int32 in 0..K-1, and the class names.
+
+    Raises:
+        DatasetError: wrong shapes, non-numeric or non-finite features, negative or fractional
+            labels, or fewer than two classes.
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2:
+        raise DatasetError(f"features X must be 2-D (n_samples, n_features), got shape {X.shape}")
+    if y.ndim != 1:
+        raise DatasetError(f"labels y must be 1-D (n_samples,), got shape {y.shape}")
+    if len(X) != len(y):
+        raise DatasetError(f"X has {len(X)} rows but y has {len(y)} labels; they must match")
+    if not np.issubdtype(X.dtype, np.number):
+        raise DatasetError(f"features X must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        rows = np.unique(np.nonzero(bad)[0])
+        raise DatasetError(
+            f"features X hold {int(bad.sum())} NaN/inf values in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
+            "drop or impute them before running"
+        )
+    if np.issubdtype(y.dtype, np.number):
+        if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
+            raise DatasetError("labels y must be whole class indices 0..K-1 (or strings); found NaN or fractional values")
+        if (y < 0).any():
+            raise DatasetError(f"labels y out of range: found {int(y.min())}; class indices must be 0..K-1")
+        y_int = y.astype(np.int64)
+        n_classes = int(y_int.max()) + 1
+        missing = sorted(set(range(n_classes)) - set(np.unique(y_int).tolist()))
+        if missing:
+            raise DatasetError(
+                f"labels y out of range: classes must be 0..K-1 with every class present; classes {missing[:10]} "
+                f"have no samples while the largest label is {n_classes - 1}"
+            )
+        names = tuple(str(i) for i in range(n_classes))
+    else:
+        names_arr, y_int = np.unique(y.astype(str), return_inverse=True)
+        names = tuple(names_arr.tolist())
+    if len(names) < 2:
+        raise DatasetError(f"labels y hold a single class ({names[0]!r}); classification needs at least 2")
+    return X, y_int.astype(np.int32), names
+
+
+def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig) -> Splits:
+    """Stratified train/validation/test split with ``cfg.split_seed``; standardized on the train split.
+
+    Raises:
+        DatasetError: a class has too few samples to appear in every split.
+    """
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    counts = np.bincount(y, minlength=len(names))
+    if counts.min() < 3:
+        raise DatasetError(
+            f"class {names[int(counts.argmin())]!r} has {int(counts.min())} samples; each class needs at least 3 "
+            "for a stratified train/validation/test split"
+        )
+    try:
+        X_rest, X_test, y_rest, y_test = train_test_split(
+            X, y, test_size=cfg.test_fraction, stratify=y, random_state=cfg.split_seed
+        )
+        val_share = cfg.validation_fraction / (1 - cfg.test_fraction)
+        X_train, X_val, y_train, y_val = train_test_split(
+            X_rest, y_rest, test_size=val_share, stratify=y_rest, random_state=cfg.split_seed
+        )
+    except ValueError as e:
+        raise DatasetError(f"cannot split the dataset stratified: {e}; lower dataset.test_fraction/validation_fraction or add samples") from e
+    scaler = StandardScaler().fit(X_train)
+    f32 = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
+    return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names)
+
+
+def load_dataset(cfg: DatasetConfig) -> Splits:
+    """Load, validate and split the dataset an experiment names.
+
+    Raises:
+        DatasetUnavailableError: the data cannot be fetched or the file is missing.
+        DatasetError: the data are malformed (see :func:`validate_arrays`).
+    """
+    if cfg.name == "digits":
+        X, y = _load_digits()
+    elif cfg.name == "jet_hlf":
+        X, y = _load_jet_hlf(cfg)
+    else:
+        X, y = _load_file(cfg)
+    X, y, names = validate_arrays(X, y)
+    if cfg.max_samples is not None and len(y) > cfg.max_samples:
+        rng = np.random.default_rng(cfg.split_seed)
+        keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))
+        X, y = X[keep], y[keep]
+    splits = split_dataset(X, y, names, cfg)
+    log.info("dataset %s: %s", cfg.name, splits.summary())
+    return splits

@@ -1,0 +1,79 @@
+"""The ``DseError`` hierarchy.
+
+Every error raised on purpose by ``dse`` derives from :class:`DseError` and says what was
+wrong and how to fix it. Errors raised while handling another exception are chained with
+``raise ... from e`` so the original traceback is kept.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DseError",
+    "ConfigError",
+    "SearchSpaceError",
+    "DatasetError",
+    "DatasetUnavailableError",
+    "TrialError",
+    "TrainingDivergedError",
+    "InvalidHlsConfigError",
+    "ConversionError",
+    "MeasurementError",
+    "ToolNotFoundError",
+    "ToolFailedError",
+    "StudyNotFoundError",
+]
+
+
+class DseError(Exception):
+    """Base class of every error ``dse`` raises on purpose."""
+
+
+class ConfigError(DseError):
+    """An experiment file is missing, unreadable or fails validation.
+
+    The message names the field (dotted path), the bad value and what is allowed.
+    """
+
+
+class SearchSpaceError(ConfigError):
+    """A search space file is invalid (unknown type, bad bounds, a rule on an unknown parameter)."""
+
+
+class DatasetError(DseError):
+    """A dataset is malformed: NaN/inf values, wrong shapes, one class, labels out of range."""
+
+
+class DatasetUnavailableError(DatasetError):
+    """A dataset cannot be loaded (offline, missing file); the message says how to supply it."""
+
+
+class TrialError(DseError):
+    """A step of one trial failed; the trial is recorded as FAIL with this message."""
+
+
+class TrainingDivergedError(TrialError):
+    """Training produced a NaN or infinite loss."""
+
+
+class InvalidHlsConfigError(TrialError):
+    """A Strategy/ReuseFactor/IOType combination hls4ml cannot implement, refused before training."""
+
+
+class ConversionError(TrialError):
+    """hls4ml conversion, ``compile()`` or C simulation failed."""
+
+
+class MeasurementError(TrialError):
+    """A resource backend could not produce a figure. No number is invented in its place."""
+
+
+class ToolNotFoundError(MeasurementError):
+    """An external tool (yosys, vitis_hls, vivado_hls) is not on PATH; the message says how to install it."""
+
+
+class ToolFailedError(MeasurementError):
+    """An external tool exited non-zero or ran past its time limit."""
+
+
+class StudyNotFoundError(DseError):
+    """No study of that name exists in the given storage."""

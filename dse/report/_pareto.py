@@ -1,0 +1,61 @@
+"""Pareto-front data of a study, computed apart from any renderer."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+__all__ = ["StudyCounts", "study_counts", "front_frame"]
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    """Trials per state."""
+
+    complete: int
+    failed: int
+    running: int
+    waiting: int
+    pruned: int
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.failed + self.pruned
+
+
+def study_counts(study: optuna.Study) -> StudyCounts:
+    """Count the study's trials by state."""
+    c = Counter(t.state for t in study.get_trials(deepcopy=False))
+    return StudyCounts(
+        c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED]
+    )
+
+
+def front_frame(study: optuna.Study) -> pd.DataFrame:
+    """The study's Pareto front (Optuna's ``best_trials``) as one row per trial.
+
+    Columns: ``trial``, one column per objective (named by the study's metric names),
+    the other recorded metrics (``ebops``, ``dsp``, ...), ``<metric>_source`` for each
+    resource figure, ``params_<name>`` for each sampled parameter, and ``mlflow_run_id``.
+    Rows are sorted by the first objective, best first. Empty when no trial completed.
+    """
+    names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    rows = []
+    for t in study.best_trials:
+        row: dict[str, object] = {"trial": t.number}
+        row.update(dict(zip(names, t.values)))
+        for k, v in (t.user_attrs.get("metrics") or {}).items():
+            if k not in row and not k.startswith("seconds_"):
+                row[k] = v
+        row.update({k: v for k, v in (t.user_attrs.get("tags") or {}).items() if k.endswith("_source")})
+        row.update({f"params_{k}": v for k, v in t.params.items()})
+        row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id")
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
+    return df

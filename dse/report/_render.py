@@ -1,0 +1,38 @@
+"""Terminal renderers for study data (rich)."""
+
+from __future__ import annotations
+
+import pandas as pd
+from rich.table import Table
+
+from dse.report._pareto import StudyCounts
+
+__all__ = ["front_table", "counts_line"]
+
+_SHOW = ("trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source", "params_strategy", "params_reuse_factor")
+
+
+def counts_line(counts: StudyCounts) -> str:
+    return (
+        f"trials: {counts.complete} complete, {counts.failed} failed, {counts.running} running"
+        + (f", {counts.waiting} waiting" if counts.waiting else "")
+    )
+
+
+def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
+    """A rich table of the front: objectives first, then the usual resource columns and sources."""
+    table = Table(title=title)
+    cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns]]))
+    for c in cols:
+        table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
+    for _, row in front.iterrows():
+        table.add_row(*[_fmt(row.get(c)) for c in cols])
+    return table
+
+
+def _fmt(v: object) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.0f}"
+    return str(v)

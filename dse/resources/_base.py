@@ -1,0 +1,102 @@
+"""The resource-backend interface and the figures it returns, each tagged with its source."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    import keras
+    import numpy as np
+
+    from dse.config import ExperimentConfig, TrialParams
+
+__all__ = ["Figure", "ResourceReport", "Design", "ResourceBackend", "SOURCES"]
+
+#: Where a figure can come from, from cheapest to most precise.
+SOURCES = ("ebops-estimate", "da4ml", "yosys", "vivado-csynth", "vivado-synth")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One resource number and where it came from.
+
+    Attributes:
+        value: the number, in the unit of its metric (LUTs, DSPs, FFs, cycles).
+        source: one of :data:`SOURCES`.
+    """
+
+    value: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown resource source {self.source!r}; allowed: {SOURCES}")
+
+
+@dataclass
+class ResourceReport:
+    """What a backend measured for one design.
+
+    Attributes:
+        backend: the backend's name.
+        figures: metric name (``lut``, ``dsp``, ``ff``, ``latency_cycles``) -> :class:`Figure`.
+        extras: backend-specific numbers logged as-is (e.g. ``da4ml_cost``, ``da4ml_adders``).
+        seconds: wall time the measurement took.
+    """
+
+    backend: str
+    figures: dict[str, Figure] = field(default_factory=dict)
+    extras: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def metrics(self) -> dict[str, float]:
+        """Flat metric dict for MLflow / Optuna: figures by name plus extras."""
+        return {**{k: f.value for k, f in self.figures.items()}, **self.extras}
+
+    def source_tags(self) -> dict[str, str]:
+        """``{"lut_source": "ebops-estimate", ...}``, one tag per figure."""
+        return {f"{k}_source": f.source for k, f in self.figures.items()}
+
+
+@dataclass
+class Design:
+    """Everything a backend may read about one trained, traced candidate.
+
+    Attributes:
+        model: the trained HGQ2 Keras model, after ``trace_minmax``.
+        params: the trial's parameters (Strategy, ReuseFactor, ...).
+        experiment: the experiment (part, clock period, backend settings).
+        ebops: EBOPs returned by ``trace_minmax`` on the calibration data.
+        work_dir: a folder of this trial's own for files the backend writes.
+        x_test: test features, shape (n, n_features), for bit-exactness checks.
+        hls_model: the compiled hls4ml model, if conversion ran.
+    """
+
+    model: "keras.Model"
+    params: "TrialParams"
+    experiment: "ExperimentConfig"
+    ebops: float
+    work_dir: Path
+    x_test: "np.ndarray"
+    hls_model: Any = None
+
+
+class ResourceBackend(abc.ABC):
+    """Measures LUT/DSP/FF/latency of a :class:`Design`. Subclass and implement :meth:`measure`.
+
+    A backend that cannot produce a figure raises :class:`dse.exceptions.MeasurementError`
+    (or a subclass); it never returns an invented number.
+    """
+
+    name: ClassVar[str]
+
+    @abc.abstractmethod
+    def measure(self, design: Design) -> ResourceReport:
+        """Measure ``design``.
+
+        Raises:
+            MeasurementError: the measurement failed; the message says why.
+        """

@@ -1,0 +1,76 @@
+"""Instant LUT/DSP estimate from HGQ2's per-multiplication bitwidths and EBOPs."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from dse.exceptions import MeasurementError
+from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
+
+__all__ = ["EbopsBackend", "count_dsp_multiplications", "DSP_LUT_EQUIVALENT"]
+
+#: LUTs one DSP stands for in ``LUT + 55 * DSP ~ BOPs`` (HGQ documentation, "Resource
+#: estimation"; the factor is rough, the order of magnitude holds).
+DSP_LUT_EQUIVALENT = 55
+
+
+def count_dsp_multiplications(model, threshold_bits: int) -> int:
+    """Count multiplications wide enough for HLS to map them to a DSP.
+
+    For every quantized Dense layer, each (input, weight) pair whose input bitwidth and weight
+    bitwidth both exceed ``threshold_bits`` counts once; zero-bit (pruned) weights never do.
+    Uses the same bitwidth arrays HGQ2 uses for EBOPs (``iq.bits_``, ``kq.bits_``).
+
+    Args:
+        model: a trained HGQ2 model after ``trace_minmax``.
+        threshold_bits: bitwidth above which an operand is "wide".
+
+    Returns:
+        The number of DSP-mapped multiplications at ReuseFactor 1.
+    """
+    from hgq.layers import QDense
+
+    total = 0
+    for layer in model.layers:
+        if not isinstance(layer, QDense):
+            continue
+        in_shape = (1,) + tuple(layer.input.shape[1:])
+        bw_in = np.asarray(layer.iq.bits_(in_shape)).reshape(-1)
+        bw_ker = np.asarray(layer.kq.bits_(tuple(layer.kernel.shape)))
+        wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits)
+        total += int(wide.sum())
+    return total
+
+
+class EbopsBackend(ResourceBackend):
+    """LUT and DSP from EBOPs, instantly.
+
+    hls4ml strategies (Latency, Resource): ``DSP`` = multiplications with both operands wider
+    than ``resources.dsp_threshold_bits`` (divided by ReuseFactor, rounded up), and
+    ``LUT = max(EBOPs - 55 * DSP, 0)``, from ``LUT + 55 DSP ~ BOPs`` (HGQ documentation).
+    ``distributed_arithmetic``: ``LUT = EBOPs``, ``DSP = 0`` (EBOPs is an upper bound on the
+    LUTs of a da4ml design, which uses no DSP). Source: ``ebops-estimate``. No latency figure:
+    EBOPs says nothing about cycles.
+    """
+
+    name = "ebops"
+
+    def measure(self, design: Design) -> ResourceReport:
+        t0 = time.perf_counter()
+        if not math.isfinite(design.ebops) or design.ebops < 0:
+            raise MeasurementError(f"EBOPs is {design.ebops}; cannot estimate resources from it")
+        if design.params.strategy == "distributed_arithmetic":
+            lut, dsp = float(design.ebops), 0.0
+        else:
+            n = count_dsp_multiplications(design.model, design.experiment.resources.dsp_threshold_bits)
+            dsp = float(math.ceil(n / design.params.reuse_factor))
+            lut = max(float(design.ebops) - DSP_LUT_EQUIVALENT * dsp, 0.0)
+        src = "ebops-estimate"
+        return ResourceReport(
+            self.name,
+            figures={"lut": Figure(lut, src), "dsp": Figure(dsp, src)},
+            seconds=time.perf_counter() - t0,
+        )

@@ -1,0 +1,8 @@
+"""Studies: Optuna ask/tell in RDB storage, trials dispatched as Ray tasks."""
+
+from dse.study._orchestrator import StudySummary, run_study
+from dse.study._ray_session import ray_session
+from dse.study._samplers import make_sampler
+from dse.study._storage import load_study, open_study
+
+__all__ = ["StudySummary", "run_study", "ray_session", "make_sampler", "load_study", "open_study"]

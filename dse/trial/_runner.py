@@ -1,0 +1,208 @@
+"""One trial, end to end: build, train, trace, convert, C-simulate, measure, log.
+
+:func:`run_trial` runs inside a fresh Ray worker process. It logs everything to the trial's
+MLflow child run itself and returns a small :class:`TrialResult` to the driver.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import traceback
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from dse.config import ExperimentConfig, TrialParams
+from dse.exceptions import DseError, MeasurementError, TrialError
+
+if TYPE_CHECKING:
+    from dse.data import Splits
+
+__all__ = ["TrialSpec", "TrialResult", "run_trial"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """What the driver sends to a worker for one trial.
+
+    Attributes:
+        experiment: the validated experiment.
+        params: the sampled (and pinned) parameters.
+        number: the Optuna trial number.
+        run_id: the MLflow child run to log into.
+        work_dir: a folder of this trial's own on the worker (created, removed unless ``keep_files``).
+        num_threads: TensorFlow intra-op threads (the CPUs Ray gave this task).
+        keep_files: keep the hls4ml project and saved model on the worker's disk.
+    """
+
+    experiment: ExperimentConfig
+    params: TrialParams
+    number: int
+    run_id: str
+    work_dir: Path
+    num_threads: int = 1
+    keep_files: bool = False
+
+
+@dataclass
+class TrialResult:
+    """What a worker returns for one trial.
+
+    Attributes:
+        number: Optuna trial number.
+        state: ``"COMPLETE"`` or ``"FAIL"``.
+        metrics: every measured number (accuracy as a fraction, ebops, lut, dsp, ... ,
+            ``seconds_<step>``). A failed measurement is absent, never filled in.
+        tags: string tags, including ``<metric>_source`` for each resource figure.
+        error: why the trial failed (``"TrainingDivergedError: ..."``), else ``None``.
+    """
+
+    number: int
+    state: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+class _Steps:
+    """Times named steps into ``metrics['seconds_<step>']``."""
+
+    def __init__(self, metrics: dict[str, float]):
+        self.metrics = metrics
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics[f"seconds_{name}"] = time.perf_counter() - t0
+            log.info("trial step %s: %.2f s", name, self.metrics[f"seconds_{name}"])
+
+
+def _configure_threads(n: int) -> None:
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialized in this process; keep what is set
+        log.warning("TensorFlow threads already configured in this process")
+
+
+def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.argmax(out, axis=1) == y))
+
+
+def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
+    """Run one trial and log it to MLflow run ``spec.run_id``.
+
+    Steps (each timed as ``seconds_<step>``): check the hls4ml settings, build, train,
+    ``trace_minmax`` (EBOPs), save the model, convert with hls4ml, compile, C-simulate on the
+    test set, measure resources. Any exception makes the trial ``FAIL`` with its message;
+    metrics measured before the failure are kept.
+
+    Args:
+        spec: the trial's settings.
+        splits: the dataset (Ray passes it from the object store).
+
+    Returns:
+        The result; never raises for a trial-level failure.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    from dse.tracking import TrialRunLogger
+
+    exp, params = spec.experiment, spec.params
+    metrics: dict[str, float] = {}
+    tags: dict[str, str] = {"resource_backend": exp.resources.backend, "strategy": params.strategy}
+    step = _Steps(metrics)
+    logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
+    work = spec.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    error: str | None = None
+    history: dict[str, list[float]] = {}
+    t_start = time.perf_counter()
+    try:
+        error = None
+        with step("setup"):
+            _configure_threads(spec.num_threads)
+            from hgq.utils import trace_minmax
+
+            from dse.resources import Design, get_backend
+            from dse.trial._hls import check_hls_settings, compile_model, conversion_record, convert, hls4ml_config
+            from dse.trial._model import build_model, layer_sizes
+            from dse.trial._train import train_model
+
+            sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
+            check_hls_settings(params, sizes, exp.hls4ml)
+        with step("build"):
+            model = build_model(exp.model, params, splits.n_features, splits.n_classes)
+        with step("train"):
+            history = train_model(model, splits, exp.training, params, seed=exp.seed + spec.number)
+        with step("trace"):
+            calib = splits.X_train[: exp.training.calibration_samples]
+            ebops = float(trace_minmax(model, calib))
+            metrics["ebops"] = ebops
+            keras_out = np.asarray(model.predict(splits.X_test, verbose=0, batch_size=4096))
+            metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
+        with step("save"):
+            model_path = work / "model.keras"
+            model.save(model_path)
+            logger.log_artifact(model_path)
+        with step("convert"):
+            hls_cfg = hls4ml_config(model, params, exp.hls4ml)
+            logger.log_dict(conversion_record(hls_cfg, exp.hls4ml), "hls4ml_config.yaml")
+            hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
+        with step("compile"):
+            compile_model(hls_model)
+        with step("csim"):
+            csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
+            metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
+            metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))
+        design = Design(model, params, exp, ebops, work, splits.X_test, hls_model)
+        backends = ["ebops"]
+        if params.strategy == "distributed_arithmetic":
+            backends.append("da4ml")  # da4ml's cost model is the natural second opinion for DA designs
+        for name in backends:
+            with step(f"resources_{name}"):
+                report = get_backend(name).measure(design)
+            if name == exp.resources.backend or name == "ebops":
+                # the configured backend's figures win; EBOPs fills in what it does not measure
+                metrics.update(report.metrics())
+                tags.update(report.source_tags())
+            else:
+                metrics.update({k: v for k, v in report.metrics().items() if k not in report.figures})
+        missing = [o.metric for o in exp.objectives if o.metric not in metrics]
+        if missing:
+            raise MeasurementError(
+                f"objective(s) {missing} not measured by resource backend {exp.resources.backend!r} "
+                f"for Strategy {params.strategy}; choose objectives that backend measures"
+            )
+    except DseError as e:
+        error = f"{type(e).__name__}: {e}"
+    except Exception as e:  # a trial must never take the study down
+        error = f"{type(e).__name__}: {e}"
+        log.debug("trial %d failed:\n%s", spec.number, traceback.format_exc())
+    metrics["seconds_total"] = time.perf_counter() - t_start
+    state = "FAIL" if error else "COMPLETE"
+    if error:
+        tags["error_type"] = error.split(":", 1)[0]
+    try:
+        logger.log_metrics(metrics)
+        if history:
+            logger.log_history(history)
+        logger.set_tags(tags)
+    except Exception as e:  # logging trouble must not lose the result the driver needs
+        log.error("trial %d: MLflow logging failed: %s", spec.number, e)
+        tags["logging_error"] = str(e)[:500]
+    if not spec.keep_files:
+        shutil.rmtree(work, ignore_errors=True)
+    return TrialResult(spec.number, state, metrics, tags, error)
