@@ -34,5 +34,5 @@ def _fmt(v: object) -> str:
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
     if isinstance(v, float):
-        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.0f}"
+        return f"{v:,.0f}" if v.is_integer() or abs(v) >= 10 else f"{v:.4f}"
     return str(v)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import optuna
 
 from dse.config import ExperimentConfig
@@ -28,7 +30,9 @@ def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | Non
         )
     names = [o.metric for o in exp.objectives]
     if study.metric_names != names:
-        study.set_metric_names(names)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
     return study
 
 

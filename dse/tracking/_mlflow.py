@@ -20,8 +20,10 @@ __all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG"]
 
 log = logging.getLogger(__name__)
 
-#: Tag on the parent run holding the Optuna study name.
+#: Tag on every run holding the Optuna study name.
 STUDY_TAG = "dse.study"
+#: Tag telling a study's parent run ("study") from its trial runs ("trial").
+ROLE_TAG = "dse.role"
 _BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
 
 
@@ -98,13 +100,14 @@ class StudyTracker:
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
         """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made."""
         found = self.client.search_runs(
-            [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}'", max_results=1
+            [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
+            max_results=1,
         )
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
             return run_id
-        run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name})
+        run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
         params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
         for i in range(0, len(params), 100):
             self.client.log_batch(run.info.run_id, params=params[i : i + 100])
@@ -117,7 +120,7 @@ class StudyTracker:
             self.client.create_run,
             self.experiment_id,
             run_name=f"trial-{number}",
-            tags={"mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, "trial_number": str(number), "state": "RUNNING"},
+            tags={"mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, ROLE_TAG: "trial", "trial_number": str(number), "state": "RUNNING"},
         )
         all_params = [Param(k, str(v)) for k, v in {**params, **{f"fixed.{k}": v for k, v in fixed.items()}}.items()]
         if all_params:

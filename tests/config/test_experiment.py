@@ -1,0 +1,69 @@
+"""Experiment files: valid ones load with defaults; each bad input names its field and the fix."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dse.config import load_experiment
+from dse.exceptions import ConfigError, SearchSpaceError
+from tests.conftest import REPO, write_experiment
+
+
+def test_shipped_experiments_load():
+    for name in ("quickstart", "jet_tagging"):
+        exp, space = load_experiment(REPO / "experiments" / f"{name}.yaml")
+        assert exp.name == name
+        assert [o.metric for o in exp.objectives] == ["csim_accuracy", "lut"]
+        assert "strategy" in space.parameters and space.rules
+    exp, _ = load_experiment(REPO / "experiments" / "quickstart.yaml")
+    assert exp.storage_url == f"sqlite:///{Path.cwd() / 'runs' / 'quickstart' / 'optuna.db'}"
+    assert exp.tracking_uri.endswith("runs/quickstart/mlflow.db")
+    assert exp.sampler.name == "nsga2" and exp.ray.address is None
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ({"training": {"epochs": -1}}, "training.epochs: Input should be greater than 0 (got -1)"),
+        ({"sampler": {"name": "cmaes"}}, "sampler.name: Input should be 'nsga2', 'tpe' or 'random' (got 'cmaes')"),
+        ({"objectives": [{"metric": "speed", "direction": "maximize"}]}, "objectives.0.metric: unknown metric 'speed'; allowed:"),
+        ({"objectives": [{"metric": "lut", "direction": "down"}]}, "objectives.0.direction: Input should be 'maximize' or 'minimize'"),
+        ({"hls4ml": {"io_type": "io_serial"}}, "hls4ml.io_type: Input should be 'io_parallel' or 'io_stream' (got 'io_serial')"),
+        ({"hls4ml": {"clock_period": 0}}, "hls4ml.clock_period: Input should be greater than 0"),
+        ({"n_trails": 3}, "n_trails: unknown field; remove it or check its spelling"),
+        ({"dataset": {"name": "file"}}, "dataset: dataset.name 'file' needs dataset.path"),
+        ({"dataset": {"name": "mnist"}}, "dataset.name: Input should be 'digits', 'jet_hlf' or 'file' (got 'mnist')"),
+        ({"name": "bad name!"}, "name: String should match pattern"),
+        ({"model": {"hidden": [8, 0]}}, "model.hidden: every hidden layer needs at least 1 unit"),
+    ],
+)
+def test_bad_experiment_names_field(tmp_path, fields, expected):
+    path = write_experiment(tmp_path, **fields)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert expected in str(info.value)
+    assert not isinstance(info.value, SearchSpaceError)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_experiment(bad)
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_experiment(bad)
+    path = write_experiment(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["search_space"] = "missing_space.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SearchSpaceError, match="search space file .*missing_space.yaml does not exist"):
+        load_experiment(path)
+
+
+def test_overrides_apply(tmp_path):
+    exp, _ = load_experiment(write_experiment(tmp_path), n_trials=7)
+    assert exp.n_trials == 7

@@ -1,0 +1,91 @@
+"""Search spaces: Optuna distributions, conditions, rules, and errors that name the field."""
+
+import optuna
+import pytest
+
+from dse.config import SearchSpace, load_search_space
+from dse.exceptions import SearchSpaceError
+from tests.conftest import REPO
+
+
+def _space(params, rules=()):
+    return SearchSpace.model_validate({"parameters": params, "rules": list(rules)})
+
+
+def test_shipped_space_encodes_strategy_rules():
+    """ReuseFactor only sampled for Resource; the Resource tip pins per-layer weights and beta 0."""
+    space = load_search_space(REPO / "search_spaces" / "default.yaml")
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1))
+    seen = set()
+    for _ in range(60):
+        trial = study.ask()
+        p, fixed = space.suggest(trial)
+        seen.add(p.strategy)
+        if p.strategy == "Resource":
+            assert p.weight_granularity == "per-layer" and p.beta == 0.0 and p.beta_end == 0.0
+            assert "reuse_factor" in trial.params and "beta" not in trial.params
+            assert fixed["beta"] == 0.0
+        else:
+            assert p.reuse_factor == 1 and "reuse_factor" not in trial.params
+            assert fixed["reuse_factor"] == 1
+            assert p.beta == 0.0 or 1e-7 <= p.beta <= 1e-4
+        assert trial.user_attrs["fixed_params"] == fixed
+        study.tell(trial, [0.0, 0.0])
+    assert seen == {"Latency", "Resource", "distributed_arithmetic"}
+
+
+def test_include_zero_samples_zero_and_log_range():
+    space = _space({"beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True, "include_zero": True}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    betas = []
+    for _ in range(40):
+        t = study.ask()
+        betas.append(space.suggest(t)[0].beta)
+        study.tell(t, 0.0)
+    assert 0.0 in betas
+    assert all(b == 0.0 or 1e-7 <= b <= 1e-4 for b in betas)
+    dist = study.trials[-1].distributions
+    assert isinstance(dist["beta_is_zero"], optuna.distributions.CategoricalDistribution)
+
+
+@pytest.mark.parametrize(
+    "params, rules, expected",
+    [
+        ({"speed": {"type": "int", "low": 1, "high": 2}}, [], "parameters.speed: unknown parameter; allowed:"),
+        ({"strategy": {"type": "categorical", "choices": ["Fast"]}}, [], "parameters.strategy: value 'Fast' is not allowed"),
+        ({"beta": {"type": "float", "low": 0, "high": 1, "log": True}}, [], "a log-uniform float needs low > 0"),
+        ({"beta": {"type": "float", "low": 1, "high": 0.1}}, [], "low (1.0) must not exceed high (0.1)"),
+        ({"beta": {"type": "uniform", "low": 0, "high": 1}}, [], "parameters.beta"),
+        (
+            {"reuse_factor": {"type": "categorical", "choices": [1, 2], "when": {"strategy": "Resource"}, "default": 1},
+             "strategy": {"type": "categorical", "choices": ["Latency", "Resource"]}},
+            [],
+            "parameters.reuse_factor.when: condition on 'strategy', which is not a parameter declared before",
+        ),
+        (
+            {"strategy": {"type": "categorical", "choices": ["Resource"]},
+             "reuse_factor": {"type": "categorical", "choices": [2], "when": {"strategy": "Resource"}}},
+            [],
+            "parameters.reuse_factor: a conditional parameter needs a 'default'",
+        ),
+        (
+            {"strategy": {"type": "categorical", "choices": ["Resource"]}},
+            [{"when": {"strategy": "Resource"}, "set": {"beta": 0.0}}],
+            "rules[0].set: 'beta' is not a parameter of this space",
+        ),
+        (
+            {"strategy": {"type": "categorical", "choices": ["Resource"]}, "beta": {"type": "float", "low": 0, "high": 1}},
+            [{"when": {"strategy": "Resource"}, "set": {"beta": -1.0}}],
+            "rules[0].set.beta: value -1.0 is not allowed",
+        ),
+        ({"weight_bits": {"type": "int", "low": 0, "high": 4}}, [], "parameters.weight_bits: value 0 is not allowed"),
+    ],
+)
+def test_bad_search_space_names_field(tmp_path, params, rules, expected):
+    import yaml
+
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"parameters": params, "rules": rules}, sort_keys=False))
+    with pytest.raises(SearchSpaceError) as info:
+        load_search_space(path)
+    assert expected in str(info.value)

@@ -1,0 +1,85 @@
+"""Shared fixtures: tiny real experiments and a tiny trained HGQ2 model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: A small space: fast strategies only, ReuseFactor 3 is invalid for the digits layers (hls4ml).
+TINY_SPACE = {
+    "parameters": {
+        "strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+        "reuse_factor": {"type": "categorical", "choices": [2, 3], "when": {"strategy": "Resource"}, "default": 1},
+        "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True},
+        "weight_bits": {"type": "int", "low": 3, "high": 5},
+    },
+    "rules": [{"name": "tip", "when": {"strategy": "Resource"}, "set": {"beta": 0.0}}],
+}
+
+
+def write_experiment(tmp: Path, *, space: dict | None = None, **fields) -> Path:
+    """Write a tiny digits experiment (2 epochs, hidden [8]) and its search space under ``tmp``."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    (tmp / "space.yaml").write_text(yaml.safe_dump(space or TINY_SPACE, sort_keys=False))
+    exp = {
+        "name": "tiny",
+        "dataset": {"name": "digits"},
+        "model": {"hidden": [8]},
+        "training": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
+        "search_space": "space.yaml",
+        "n_trials": 4,
+        "seed": 3,
+        "sampler": {"name": "random"},
+        "run_dir": str(tmp / "run"),
+        "ray": {"num_cpus": 2},
+    }
+    exp.update(fields)
+    path = tmp / "experiment.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_splits():
+    from dse.config import DatasetConfig
+    from dse.data import load_dataset
+
+    return load_dataset(DatasetConfig(name="digits"))
+
+
+@pytest.fixture(scope="session")
+def trained_design_parts(digits_splits, tmp_path_factory):
+    """A trained, traced 64-8-10 HGQ2 model (2 epochs) with its experiment, for resource backends."""
+    from hgq.utils import trace_minmax
+
+    from dse.config import load_experiment
+    from dse.config import TrialParams
+    from dse.trial import build_model, train_model
+
+    exp, _ = load_experiment(write_experiment(tmp_path_factory.mktemp("design")))
+    params = TrialParams(strategy="distributed_arithmetic", beta=1e-5, weight_bits=4)
+    model = build_model(exp.model, params, digits_splits.n_features, digits_splits.n_classes)
+    train_model(model, digits_splits, exp.training, params, seed=0)
+    ebops = float(trace_minmax(model, digits_splits.X_train))
+    return exp, params, model, ebops
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """4 trials of a 64-8-10 MLP, 2 epochs; Resource trials with ReuseFactor 3 are invalid and must FAIL."""
+    from dse.config import load_experiment
+    from dse.study import run_study
+    import optuna
+
+    exp, space = load_experiment(write_experiment(tmp_path_factory.mktemp("study")))
+    summary = run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    return exp, summary, study

@@ -1,0 +1,82 @@
+"""Datasets: the real digits split, user files, and refusal of bad data before any trial."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dse.config import DatasetConfig
+from dse.data import load_dataset, validate_arrays
+from dse.exceptions import DatasetError, DatasetUnavailableError
+
+
+def test_digits_split_is_stratified_standardized_and_seeded(digits_splits):
+    s = digits_splits
+    assert s.n_features == 64 and s.n_classes == 10
+    assert len(s.y_train) + len(s.y_val) + len(s.y_test) == 1797
+    assert s.X_train.dtype == np.float32 and s.y_train.dtype == np.int32
+    np.testing.assert_allclose(s.X_train.mean(axis=0), 0, atol=1e-5)
+    # stratified: class shares in test within 2 points of train
+    share = lambda y: np.bincount(y, minlength=10) / len(y)  # noqa: E731
+    assert np.abs(share(s.y_train) - share(s.y_test)).max() < 0.02
+    again = load_dataset(DatasetConfig(name="digits"))
+    np.testing.assert_array_equal(again.X_test, s.X_test)
+    other = load_dataset(DatasetConfig(name="digits", split_seed=1))
+    assert not np.array_equal(other.y_test, s.y_test)
+
+
+def test_user_files(tmp_path):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 3)), np.repeat([0, 1, 2], 30)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    s = load_dataset(DatasetConfig(name="file", path=tmp_path / "d.npz"))
+    assert s.n_features == 3 and s.n_classes == 3
+    df = pd.DataFrame(X, columns=["a", "b", "c"]).assign(label=np.repeat(["g", "q", "t"], 30))
+    df.to_csv(tmp_path / "d.csv", index=False)
+    df.to_parquet(tmp_path / "d.parquet")
+    for name in ("d.csv", "d.parquet"):
+        s = load_dataset(DatasetConfig(name="file", path=tmp_path / name, target="label"))
+        assert s.class_names == ("g", "q", "t") and s.n_features == 3
+    with pytest.raises(DatasetError, match="dataset.target 'cls' is not a column .* columns: a, b, c, label"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "d.csv", target="cls"))
+    np.savez(tmp_path / "bad.npz", features=X)
+    with pytest.raises(DatasetError, match=r"needs arrays 'X' and 'y', missing \['X', 'y'\]"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "bad.npz"))
+    with pytest.raises(DatasetUnavailableError, match="does not exist"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "none.npz"))
+
+
+@pytest.mark.parametrize(
+    "X, y, expected",
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [1, 1], [2, 2]]), [0, 1, 0, 1], "1 NaN/inf values in 1 rows"),
+        (np.zeros((4, 2, 2)), [0, 1, 0, 1], "features X must be 2-D"),
+        (np.zeros((4, 2)), [[0, 1], [0, 1]], "labels y must be 1-D"),
+        (np.zeros((4, 2)), [0, 1, 0], "X has 4 rows but y has 3 labels"),
+        (np.zeros((4, 2)), [1, 1, 1, 1], "out of range: classes must be 0..K-1"),
+        (np.zeros((4, 2)), [0, 0, 0, 0], "single class"),
+        (np.zeros((4, 2)), ["a", "a", "a", "a"], "single class ('a')"),
+        (np.zeros((4, 2)), [0, -1, 0, 1], "labels y out of range: found -1"),
+        (np.zeros((4, 2)), [0, 3, 0, 3], "classes [1, 2] have no samples"),
+        (np.zeros((4, 2)), [0, 0.5, 1, 1], "whole class indices"),
+    ],
+)
+def test_bad_data_refused(X, y, expected):
+    with pytest.raises(DatasetError) as info:
+        validate_arrays(np.asarray(X), np.asarray(y))
+    assert expected in str(info.value)
+
+
+def test_class_too_small_to_split(tmp_path):
+    X = np.random.default_rng(0).normal(size=(42, 2))
+    y = np.array([0] * 20 + [1] * 20 + [2] * 2)
+    np.savez(tmp_path / "d.npz", X=X, y=y)
+    with pytest.raises(DatasetError, match="class '2' has 2 samples; each class needs at least 3"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "d.npz"))
+
+
+def test_jet_hlf_offline_says_how_to_supply_file(tmp_path):
+    """This machine cannot reach OpenML: the error must say how to supply the data instead."""
+    with pytest.raises(DatasetUnavailableError) as info:
+        load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path))
+    msg = str(info.value)
+    assert "42468" in msg and "dataset.name: file" in msg and "dataset.target: class" in msg

@@ -1,0 +1,105 @@
+"""A tiny real study: Ray tasks, Optuna SQLite storage, real hls4ml compile, real MLflow store."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+
+from dse.config import load_experiment
+from dse.study import run_study
+from tests.conftest import write_experiment
+
+
+def _runs(exp, summary):
+    client = MlflowClient(exp.tracking_uri)
+    children = client.search_runs(
+        [client.get_run(summary.parent_run_id).info.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{summary.parent_run_id}'",
+    )
+    return client, {int(r.data.tags["trial_number"]): r for r in children}
+
+
+def test_study_finishes_with_failures_recorded(tiny_study):
+    exp, summary, study = tiny_study
+    states = {t.number: t.state for t in study.trials}
+    assert len(states) == exp.n_trials
+    assert summary.n_complete + summary.n_failed == exp.n_trials
+    for t in study.trials:
+        invalid = t.params.get("strategy") == "Resource" and t.params.get("reuse_factor") == 3
+        if invalid:
+            assert t.state == optuna.trial.TrialState.FAIL
+            assert t.user_attrs["fail_reason"].startswith("InvalidHlsConfigError: ReuseFactor 3 is not valid")
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("fail_reason")
+    assert summary.n_failed >= 1 and summary.n_complete >= 1, "seed 3 should give both outcomes"
+
+
+def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
+    exp, summary, study = tiny_study
+    client, runs = _runs(exp, summary)
+    assert sorted(runs) == [t.number for t in study.trials]
+    front_numbers = {t.number for t in study.best_trials}
+    for t in study.trials:
+        run = runs[t.number]
+        assert {k: run.data.params[k] for k in t.params} == {k: str(v) for k, v in t.params.items()}
+        assert run.data.tags["state"] == t.state.name
+        assert run.info.status == ("FINISHED" if t.state.name == "COMPLETE" else "FAILED")
+        if t.state.name == "FAIL":
+            assert "InvalidHlsConfigError" in run.data.tags["error"]
+            assert "csim_accuracy" not in run.data.metrics  # nothing invented for a failed trial
+            continue
+        m = run.data.metrics
+        for key in ("csim_accuracy", "keras_accuracy", "ebops", "lut", "dsp", "seconds_train", "seconds_compile", "seconds_csim"):
+            assert key in m, key
+        assert 0.1 < m["csim_accuracy"] <= 1.0 and m["ebops"] > 0
+        assert m["bit_exact_fraction"] == 1.0
+        assert m["csim_accuracy"] == m["keras_accuracy"]
+        assert run.data.tags["lut_source"] == "ebops-estimate"
+        assert run.data.tags["pareto"] == ("true" if t.number in front_numbers else "false")
+        arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"model.keras", "hls4ml_config.yaml"} <= arts
+        assert [v for v in t.values] == [m["csim_accuracy"], m["lut"]]
+    parent_arts = {a.path for a in client.list_artifacts(summary.parent_run_id)}
+    assert "pareto_front.csv" in parent_arts
+    front = pd.read_csv(client.download_artifacts(summary.parent_run_id, "pareto_front.csv"))
+    assert set(front["trial"]) == front_numbers
+    assert {"csim_accuracy", "lut", "lut_source", "mlflow_run_id"} <= set(front.columns)
+
+
+def test_artifacts_rebuild_a_bit_exact_design(tiny_study, digits_splits, tmp_path):
+    """Download a trial's model and hls4ml config, convert and compile again: C-sim == Keras on the test set."""
+    import hls4ml
+    import keras
+
+    exp, summary, study = tiny_study
+    client, runs = _runs(exp, summary)
+    best = study.best_trials[0]
+    run_id = runs[best.number].info.run_id
+    model = keras.models.load_model(client.download_artifacts(run_id, "model.keras", str(tmp_path)))
+    rec = yaml.safe_load(open(client.download_artifacts(run_id, "hls4ml_config.yaml", str(tmp_path))))
+    hls_model = hls4ml.converters.convert_from_keras_model(
+        model, output_dir=str(tmp_path / "prj"), backend=rec["Backend"], io_type=rec["IOType"], part=rec["Part"],
+        clock_period=rec["ClockPeriod"], hls_config=rec["HLSConfig"],
+    )
+    hls_model.compile()
+    x = np.ascontiguousarray(digits_splits.X_test)
+    keras_out = model.predict(x, verbose=0)
+    csim_out = hls_model.predict(x).reshape(keras_out.shape)
+    np.testing.assert_array_equal(csim_out, keras_out)
+    acc = float(np.mean(keras_out.argmax(1) == digits_splits.y_test))
+    assert acc == pytest.approx(best.values[0])
+
+
+def test_rerun_continues_the_same_study(tiny_study):
+    """A second `run` with the same n_trials runs nothing new and reuses the parent run."""
+    exp, summary, study = tiny_study
+    space = load_experiment(exp.search_space.parent / "experiment.yaml")[1]
+    again = run_study(exp, space, progress=False)
+    assert again.parent_run_id == summary.parent_run_id
+    assert len(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials) == exp.n_trials
