@@ -20,6 +20,7 @@ __all__ = [
     "MeasurementError",
     "ToolNotFoundError",
     "ToolFailedError",
+    "ReportParseError",
     "StudyNotFoundError",
 ]
 
@@ -73,6 +74,13 @@ class ToolNotFoundError(MeasurementError):
 
 class ToolFailedError(MeasurementError):
     """An external tool exited non-zero or ran past its time limit."""
+
+
+class ReportParseError(MeasurementError):
+    """A tool's report folder or file is missing, incomplete or unreadable.
+
+    The message names the folder or file, what is missing or malformed, and how to fix it.
+    """
 
 
 class StudyNotFoundError(DseError):

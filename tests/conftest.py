@@ -13,11 +13,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
 
-#: A small space: fast strategies only, ReuseFactor 3 is invalid for the digits layers (hls4ml).
+#: A small space: fast strategies only; a learning rate of 1e30 makes training diverge (NaN loss).
 TINY_SPACE = {
     "parameters": {
         "strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
-        "reuse_factor": {"type": "categorical", "choices": [2, 3], "when": {"strategy": "Resource"}, "default": 1},
+        "reuse_factor": {"type": "categorical", "choices": [2, 4], "when": {"strategy": "Resource"}, "default": 1},
+        "learning_rate": {"type": "categorical", "choices": [0.01, 1.0e30]},
         "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True},
         "weight_bits": {"type": "int", "low": 3, "high": 5},
     },
@@ -74,7 +75,7 @@ def trained_design_parts(digits_splits, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """4 trials of a 64-8-10 MLP, 2 epochs; Resource trials with ReuseFactor 3 are invalid and must FAIL."""
+    """4 trials of a 64-8-10 MLP, 2 epochs; trials with learning rate 1e30 diverge and must FAIL."""
     from dse.config import load_experiment
     from dse.study import run_study
     import optuna

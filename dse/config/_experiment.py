@@ -140,15 +140,20 @@ class Hls4mlConfig(_Strict):
 class ResourcesConfig(_Strict):
     """How resources are measured.
 
+    ``backend`` gives the figures (``lut``, ``dsp``, ...) of each trial whose Strategy it
+    supports (da4ml and yosys: distributed_arithmetic only); the EBOPs estimate fills in the rest.
+
     ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
     bitwidths both exceed this goes to a DSP (a rule of thumb for Vivado/Vitis HLS; see
     :mod:`dse.resources`). ``da4ml_latency_cutoff`` is the pipeline-stage delay cutoff in
     da4ml's delay units.
     """
 
-    backend: Literal["ebops", "da4ml"] = "ebops"
+    backend: Literal["ebops", "da4ml", "yosys", "vivado", "vitis"] = "ebops"
     dsp_threshold_bits: int = Field(default=9, ge=1)
     da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
+    synthesis_timeout_s: float = Field(default=1800, gt=0, description="s, per yosys run")
+    vsynth: bool = False
 
 
 class ExperimentConfig(_Strict):

@@ -165,6 +165,23 @@ class SearchSpace(BaseModel):
                 _check_value(f"rules[{i}].set.{key}", key, value)
         return self
 
+    def possible_values(self, name: str) -> list[Any]:
+        """Every value parameter ``name`` can take: its choices (or integer range), default and rule pins.
+
+        Float ranges give their bounds only. Empty when the space does not declare ``name``.
+        """
+        spec = self.parameters.get(name)
+        if spec is None:
+            return []
+        if isinstance(spec, IntParam):
+            values: list[Any] = list(range(spec.low, spec.high + 1, spec.step))
+        else:
+            values = spec.examples()
+        if spec.default is not None:
+            values.append(spec.default)
+        values += [r.set[name] for r in self.rules if name in r.set]
+        return list(dict.fromkeys(values))
+
     def suggest(self, trial: optuna.trial.BaseTrial) -> tuple[TrialParams, dict[str, Any]]:
         """Sample one point.
 

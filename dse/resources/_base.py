@@ -92,6 +92,12 @@ class ResourceBackend(abc.ABC):
     """
 
     name: ClassVar[str]
+    #: Strategies whose designs this backend measures; ``None`` means all.
+    strategies: ClassVar[tuple[str, ...] | None] = None
+
+    def supports(self, strategy: str) -> bool:
+        """Whether this backend's figures describe a design built with hls4ml ``strategy``."""
+        return self.strategies is None or strategy in self.strategies
 
     @abc.abstractmethod
     def measure(self, design: Design) -> ResourceReport:

@@ -43,6 +43,7 @@ class Da4mlBackend(ResourceBackend):
     """
 
     name = "da4ml"
+    strategies = ("distributed_arithmetic",)
 
     def measure(self, design: Design) -> ResourceReport:
         from da4ml.trace.pipeline import to_pipeline

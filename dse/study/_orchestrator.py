@@ -105,6 +105,18 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
     return "FAIL"
 
 
+def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> None:
+    """Checks that need the data's shape, made before any trial or service starts.
+
+    Raises:
+        SearchSpaceError: a ReuseFactor the space offers is invalid for some layer.
+    """
+    from dse.trial import check_reuse_factor_choices, layer_sizes
+
+    sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
+    check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, exp.hls4ml)
+
+
 def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False) -> StudySummary:
     """Run (or continue) the study of ``exp`` until it has ``exp.n_trials`` finished trials.
 
@@ -119,6 +131,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
 
     Raises:
         DatasetError: the data are unusable (before any trial).
+        SearchSpaceError: the space offers a ReuseFactor some layer cannot use (before any trial).
         ConfigError: the study exists with other objectives.
     """
     import ray
@@ -127,6 +140,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     splits = load_dataset(exp.dataset)
+    _preflight(exp, space, splits)
     study = open_study(exp, make_sampler(exp.sampler, exp.seed))
     default_store = exp.mlflow.tracking_uri is None
     tracker = StudyTracker(

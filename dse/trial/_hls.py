@@ -11,7 +11,7 @@ from dse.exceptions import ConversionError, InvalidHlsConfigError
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["check_hls_settings", "valid_reuse_factors", "hls4ml_config", "convert_and_compile"]
+__all__ = ["check_hls_settings", "check_reuse_factor_choices", "valid_reuse_factors", "hls4ml_config", "convert_and_compile"]
 
 
 def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[int]:
@@ -22,6 +22,28 @@ def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[i
     import hls4ml
 
     return hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out)
+
+
+def check_reuse_factor_choices(values: list[int], sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:
+    """Refuse, before a study starts, ReuseFactors that some Dense layer cannot use.
+
+    Args:
+        values: every ReuseFactor the search space can produce.
+        sizes: ``(n_in, n_out)`` of each Dense layer.
+
+    Raises:
+        SearchSpaceError: a value is invalid for some layer; the message lists the values valid for all layers.
+    """
+    from dse.exceptions import SearchSpaceError
+
+    valid_all = set.intersection(*(set(valid_reuse_factors(n_in, n_out, hls.backend)) for n_in, n_out in sizes))
+    bad = [v for v in values if v not in valid_all]
+    if bad:
+        shapes = ", ".join(f"{a}x{b}" for a, b in sizes)
+        raise SearchSpaceError(
+            f"parameters.reuse_factor: {bad} not valid hls4ml ReuseFactors for every Dense layer ({shapes}); "
+            f"valid for all layers: {sorted(valid_all)[:16]}{' ...' if len(valid_all) > 16 else ''}"
+        )
 
 
 def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from dse.config import ExperimentConfig, TrialParams
-from dse.exceptions import DseError, MeasurementError, TrialError
+from dse.exceptions import DseError, MeasurementError
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -102,6 +102,30 @@ def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(out, axis=1) == y))
 
 
+def _measure(design, backend: str, metrics: dict[str, float], tags: dict[str, str], step: _Steps) -> None:
+    """Measure with the EBOPs estimate, then with ``backend`` where it supports the Strategy.
+
+    The configured backend's figures replace the estimate's; for distributed_arithmetic
+    designs da4ml's cost model always runs, and its numbers are kept as ``da4ml_*`` extras.
+    """
+    from dse.resources import get_backend
+
+    strategy = design.params.strategy
+    names = ["ebops"]
+    if backend != "ebops" and get_backend(backend).supports(strategy):
+        names.append(backend)
+    if "da4ml" not in names and get_backend("da4ml").supports(strategy):
+        names.insert(1, "da4ml")
+    for name in names:
+        with step(f"resources_{name}"):
+            report = get_backend(name).measure(design)
+        if name in ("ebops", backend):
+            metrics.update(report.metrics())
+            tags.update(report.source_tags())
+        else:
+            metrics.update(report.extras)
+
+
 def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     """Run one trial and log it to MLflow run ``spec.run_id``.
 
@@ -131,12 +155,11 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     history: dict[str, list[float]] = {}
     t_start = time.perf_counter()
     try:
-        error = None
         with step("setup"):
             _configure_threads(spec.num_threads)
             from hgq.utils import trace_minmax
 
-            from dse.resources import Design, get_backend
+            from dse.resources import Design
             from dse.trial._hls import check_hls_settings, compile_model, conversion_record, convert, hls4ml_config
             from dse.trial._model import build_model, layer_sizes
             from dse.trial._train import train_model
@@ -168,18 +191,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
             metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))
         design = Design(model, params, exp, ebops, work, splits.X_test, hls_model)
-        backends = ["ebops"]
-        if params.strategy == "distributed_arithmetic":
-            backends.append("da4ml")  # da4ml's cost model is the natural second opinion for DA designs
-        for name in backends:
-            with step(f"resources_{name}"):
-                report = get_backend(name).measure(design)
-            if name == exp.resources.backend or name == "ebops":
-                # the configured backend's figures win; EBOPs fills in what it does not measure
-                metrics.update(report.metrics())
-                tags.update(report.source_tags())
-            else:
-                metrics.update({k: v for k, v in report.metrics().items() if k not in report.figures})
+        _measure(design, exp.resources.backend, metrics, tags, step)
         missing = [o.metric for o in exp.objectives if o.metric not in metrics]
         if missing:
             raise MeasurementError(

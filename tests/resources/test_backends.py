@@ -1,9 +1,15 @@
 """One shared test runs against every resource backend; then each backend's own figures."""
 
+import shutil
+
 import numpy as np
 import pytest
 
-from dse.resources import SOURCES, DSP_LUT_EQUIVALENT, Design, count_dsp_multiplications, get_backend
+from dse.exceptions import ToolNotFoundError
+from dse.resources import BACKENDS, DSP_LUT_EQUIVALENT, SOURCES, Design, count_dsp_multiplications, get_backend
+
+#: executable each tool-driven backend needs
+_TOOLS = {"yosys": "yosys", "vivado": "vivado_hls", "vitis": "vitis-run"}
 
 
 @pytest.fixture(scope="module")
@@ -12,8 +18,13 @@ def design(trained_design_parts, digits_splits, tmp_path_factory):
     return Design(model, params, exp, ebops, tmp_path_factory.mktemp("work"), digits_splits.X_test)
 
 
-@pytest.mark.parametrize("name", ["ebops", "da4ml"])
+@pytest.mark.parametrize("name", list(BACKENDS))
 def test_every_backend_returns_sourced_figures(design, name):
+    tool = _TOOLS.get(name)
+    if tool and shutil.which(tool) is None:
+        with pytest.raises(ToolNotFoundError, match=tool):
+            get_backend(name).measure(design)
+        return
     report = get_backend(name).measure(design)
     assert report.backend == name
     assert report.figures["lut"].value > 0
@@ -50,6 +61,47 @@ def test_da4ml_cost_latency_and_bit_exact(design):
     assert 0 < r.extras["da4ml_cost"] <= design.ebops  # EBOPs is an upper bound on DA LUTs
 
 
+def test_yosys_synthesizes_da4ml_rtl(design):
+    """Real Yosys synthesis (yosys is installed by scripts/setup.sh): LUT > 0, no DSP, da4ml within 10%."""
+    assert shutil.which("yosys"), "yosys must be installed for this test (scripts/setup.sh installs it)"
+    y = get_backend("yosys").measure(design)
+    d = get_backend("da4ml").measure(design)
+    assert y.figures["lut"].source == "yosys" and y.figures["lut"].value > 0
+    assert y.figures["dsp"].value == 0 and y.figures["ff"].value > 0
+    assert abs(d.figures["lut"].value - y.figures["lut"].value) / y.figures["lut"].value < 0.10
+    assert y.figures["latency_cycles"].value == d.figures["latency_cycles"].value
+    assert (design.work_dir / "yosys" / "yosys.log").is_file()
+
+
 def test_unknown_backend_named():
-    with pytest.raises(ValueError, match="unknown resource backend 'vivid'; known: ebops, da4ml"):
+    with pytest.raises(ValueError, match="unknown resource backend 'vivid'; known: ebops, da4ml, yosys, vivado, vitis"):
         get_backend("vivid")
+
+
+def test_yosys_stat_parser_and_family():
+    from dse.exceptions import MeasurementError
+    from dse.resources import parse_yosys_stat, yosys_family
+
+    log = """
+=== dse_top ===
+
+   Number of wires:                 10
+   Number of cells:                 17
+     CARRY8                          2
+     FDRE                            5
+     LUT2                            3
+     LUT6                            4
+     MUXF7                           1
+     DSP48E2                         2
+
+"""
+    cells = parse_yosys_stat(log)
+    assert (cells["LUT"], cells["FF"], cells["CARRY"], cells["MUX"], cells["DSP"]) == (7, 5, 2, 1, 2)
+    with pytest.raises(MeasurementError, match="no 'stat' output"):
+        parse_yosys_stat("ERROR: syntax error")
+    assert yosys_family("xcvu13p-flga2577-2-e") == "xcup"
+    assert yosys_family("xczu7ev-ffvc1156-2-e") == "xcup"
+    assert yosys_family("xcku115-flvb2104-2-e") == "xcu"
+    assert yosys_family("xc7z020clg400-1") == "xc7"
+    with pytest.raises(MeasurementError, match="hls4ml.part 'agfb014r24a2e2v'"):
+        yosys_family("agfb014r24a2e2v")

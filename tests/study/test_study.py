@@ -12,6 +12,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from dse.config import load_experiment
+from dse.exceptions import SearchSpaceError
 from dse.study import run_study
 from tests.conftest import write_experiment
 
@@ -31,13 +32,23 @@ def test_study_finishes_with_failures_recorded(tiny_study):
     assert len(states) == exp.n_trials
     assert summary.n_complete + summary.n_failed == exp.n_trials
     for t in study.trials:
-        invalid = t.params.get("strategy") == "Resource" and t.params.get("reuse_factor") == 3
-        if invalid:
+        if t.params["learning_rate"] == 1e30:
             assert t.state == optuna.trial.TrialState.FAIL
-            assert t.user_attrs["fail_reason"].startswith("InvalidHlsConfigError: ReuseFactor 3 is not valid")
+            assert t.user_attrs["fail_reason"].startswith("TrainingDivergedError: training diverged: loss became nan")
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("fail_reason")
     assert summary.n_failed >= 1 and summary.n_complete >= 1, "seed 3 should give both outcomes"
+
+
+def test_invalid_reuse_factor_refused_before_any_trial(tmp_path):
+    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Resource"]},
+                            "reuse_factor": {"type": "categorical", "choices": [2, 3]}}}
+    exp, sp = load_experiment(write_experiment(tmp_path, space=space))
+    with pytest.raises(SearchSpaceError) as info:
+        run_study(exp, sp, progress=False)
+    assert "parameters.reuse_factor: [3] not valid hls4ml ReuseFactors for every Dense layer (64x8, 8x10)" in str(info.value)
+    assert "valid for all layers: [1, 2, 4, 8, 16]" in str(info.value)
+    assert not (exp.resolved_run_dir / "optuna.db").exists()  # nothing started
 
 
 def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
@@ -51,7 +62,7 @@ def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
         assert run.data.tags["state"] == t.state.name
         assert run.info.status == ("FINISHED" if t.state.name == "COMPLETE" else "FAILED")
         if t.state.name == "FAIL":
-            assert "InvalidHlsConfigError" in run.data.tags["error"]
+            assert "TrainingDivergedError" in run.data.tags["error"]
             assert "csim_accuracy" not in run.data.metrics  # nothing invented for a failed trial
             continue
         m = run.data.metrics
@@ -74,6 +85,7 @@ def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
 
 def test_artifacts_rebuild_a_bit_exact_design(tiny_study, digits_splits, tmp_path):
     """Download a trial's model and hls4ml config, convert and compile again: C-sim == Keras on the test set."""
+    import hgq  # noqa: F401  (registers the HGQ2 layers with Keras for load_model)
     import hls4ml
     import keras
 
