@@ -153,6 +153,7 @@ class ResourcesConfig(_Strict):
     dsp_threshold_bits: int = Field(default=9, ge=1)
     da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
     synthesis_timeout_s: float = Field(default=1800, gt=0, description="s, per yosys run")
+    synthesize_front: Literal["da4ml", "yosys", "vivado", "vitis"] | None = None
     vsynth: bool = False
 
 

@@ -9,6 +9,8 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.report._measurements import measured_backends, measurements
+
 __all__ = ["StudyCounts", "study_counts", "front_frame"]
 
 
@@ -35,23 +37,30 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     )
 
 
-def front_frame(study: optuna.Study) -> pd.DataFrame:
-    """The study's Pareto front (Optuna's ``best_trials``) as one row per trial.
+def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_measurements: bool = True) -> pd.DataFrame:
+    """The study's Pareto front (Optuna's ``best_trials``), or the trials ``numbers``, one row per trial.
 
     Columns: ``trial``, one column per objective (named by the study's metric names),
     the other recorded metrics (``ebops``, ``dsp``, ...), ``<metric>_source`` for each
-    resource figure, ``params_<name>`` for each sampled parameter, and ``mlflow_run_id``.
-    Rows are sorted by the first objective, best first. Empty when no trial completed.
+    resource figure, precise re-measurements (``yosys_lut``, ``yosys_ff``, ... and their
+    ``yosys_lut_source`` tags) when ``with_measurements``, ``params_<name>`` for each sampled
+    parameter, and ``mlflow_run_id``. Rows are sorted by the first objective, best first.
+    Empty when no trial completed.
     """
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    extra = {b: measurements(study, b) for b in measured_backends(study)} if with_measurements else {}
+    trials = study.best_trials if numbers is None else [study.trials[n] for n in numbers]
     rows = []
-    for t in study.best_trials:
+    for t in trials:
         row: dict[str, object] = {"trial": t.number}
         row.update(dict(zip(names, t.values)))
         for k, v in (t.user_attrs.get("metrics") or {}).items():
             if k not in row and not k.startswith("seconds_"):
                 row[k] = v
         row.update({k: v for k, v in (t.user_attrs.get("tags") or {}).items() if k.endswith("_source")})
+        for entry in (m[t.number] for m in extra.values() if t.number in m):
+            row.update({k: v for k, v in entry["metrics"].items() if not k.startswith("seconds_")})
+            row.update(entry["tags"])
         row.update({f"params_{k}": v for k, v in t.params.items()})
         row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id")
         rows.append(row)

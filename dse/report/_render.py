@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 from rich.table import Table
 
@@ -10,6 +12,9 @@ from dse.report._pareto import StudyCounts
 __all__ = ["front_table", "counts_line"]
 
 _SHOW = ("trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source", "params_strategy", "params_reuse_factor")
+
+
+_PRECISE = re.compile(r"(da4ml|yosys|vivado|vitis)_(lut|ff|dsp|latency_cycles)")
 
 
 def counts_line(counts: StudyCounts) -> str:
@@ -22,7 +27,8 @@ def counts_line(counts: StudyCounts) -> str:
 def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     """A rich table of the front: objectives first, then the usual resource columns and sources."""
     table = Table(title=title)
-    cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns]]))
+    precise = [c for c in front.columns if _PRECISE.fullmatch(c)]
+    cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
     for _, row in front.iterrows():

@@ -1,8 +1,17 @@
 """Studies: Optuna ask/tell in RDB storage, trials dispatched as Ray tasks."""
 
+from dse.study._calibrate import CalibrationResult, calibrate
 from dse.study._orchestrator import StudySummary, run_study
 from dse.study._ray_session import ray_session
 from dse.study._samplers import make_sampler
 from dse.study._storage import load_study, open_study
+from dse.study._synthesize import SynthesisSummary, experiment_of, precise_front, synthesize
 
-__all__ = ["StudySummary", "run_study", "ray_session", "make_sampler", "load_study", "open_study"]
+__all__ = [
+    "CalibrationResult",
+    "calibrate",
+    "SynthesisSummary",
+    "synthesize",
+    "experiment_of",
+    "precise_front",
+    "StudySummary", "run_study", "ray_session", "make_sampler", "load_study", "open_study"]

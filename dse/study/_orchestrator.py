@@ -151,6 +151,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
     parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
     study.set_user_attr("mlflow_parent_run_id", parent)
     study.set_user_attr("mlflow_tracking_uri", exp.tracking_uri)
+    study.set_user_attr("experiment", exp.model_dump(mode="json"))
 
     counts = study_counts(study)
     to_run = max(exp.n_trials - counts.finished, 0)
@@ -198,6 +199,11 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                 c = study_counts(study)
                 n_front = len(study.best_trials) if c.complete else 0
                 bar.update(c.finished, c.failed, len(pending), n_front)
+            if exp.resources.synthesize_front and study_counts(study).complete:
+                from dse.study._synthesize import synthesize
+
+                s = synthesize(exp.name, exp.storage_url, exp.resources.synthesize_front, front=True, keep_files=keep_files)
+                log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
     except KeyboardInterrupt:
         status = "KILLED"
         for trial, run_id, _ in locals().get("pending", {}).values():
@@ -218,7 +224,7 @@ def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, statu
     run_ids = [t.user_attrs["mlflow_run_id"] for t in study.trials if "mlflow_run_id" in t.user_attrs and t.state == TrialState.COMPLETE]
     tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids)
     counts = study_counts(study)
-    tracker.log_front(
+    tracker.log_study_artifact(
         parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
     )
     tracker.end_study_run(parent, status)

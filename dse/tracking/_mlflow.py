@@ -140,9 +140,9 @@ class StudyTracker:
         for rid in all_run_ids:
             _retrying(self.client.set_tag, rid, "pareto", "true" if rid in front_run_ids else "false")
 
-    def log_front(self, parent_run_id: str, csv_path: Path, metrics: dict[str, float]) -> None:
-        """Attach the Pareto-front CSV and study-level metrics to the parent run."""
-        _retrying(self.client.log_artifact, parent_run_id, str(csv_path))
+    def log_study_artifact(self, parent_run_id: str, path: Path, metrics: dict[str, float]) -> None:
+        """Attach a study-level file (front or calibration CSV) and metrics to the parent run."""
+        _retrying(self.client.log_artifact, parent_run_id, str(path))
         if metrics:
             _retrying(
                 self.client.log_batch,

@@ -160,6 +160,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             from hgq.utils import trace_minmax
 
             from dse.resources import Design
+            from dse.resources._cache import design_hash
             from dse.trial._hls import check_hls_settings, compile_model, conversion_record, convert, hls4ml_config
             from dse.trial._model import build_model, layer_sizes
             from dse.trial._train import train_model
@@ -182,7 +183,9 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             logger.log_artifact(model_path)
         with step("convert"):
             hls_cfg = hls4ml_config(model, params, exp.hls4ml)
-            logger.log_dict(conversion_record(hls_cfg, exp.hls4ml), "hls4ml_config.yaml")
+            record = conversion_record(hls_cfg, exp.hls4ml)
+            logger.log_dict(record, "hls4ml_config.yaml")
+            tags["design_hash"] = design_hash(model, record)
             hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
         with step("compile"):
             compile_model(hls_model)

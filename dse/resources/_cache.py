@@ -1,0 +1,37 @@
+"""Content hashes that key cached resource measurements."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+__all__ = ["design_hash", "cache_key"]
+
+
+def design_hash(model, conversion_record: dict[str, Any]) -> str:
+    """Hash of a trained design: every weight and quantizer variable plus the hls4ml conversion settings.
+
+    Args:
+        model: the trained HGQ2 model after ``trace_minmax`` (its variables include the
+            quantizers' bitwidths and traced ranges).
+        conversion_record: backend, part, clock period, IOType and hls4ml config
+            (:func:`dse.trial._hls.conversion_record`).
+
+    Returns:
+        20 hex digits; equal designs give equal hashes.
+    """
+    h = hashlib.sha256()
+    for var in model.variables:
+        h.update(var.path.encode())
+        h.update(np.ascontiguousarray(np.asarray(var)).tobytes())
+    h.update(json.dumps(conversion_record, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def cache_key(design: str, backend: str, settings: dict[str, Any]) -> str:
+    """Key of one measurement: design hash, backend name and the resource settings that change its result."""
+    s = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{backend}:{design}:{s}"

@@ -1,0 +1,59 @@
+"""``dse calibrate``: estimate-vs-precise statistics, stored on the study's MLflow parent run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dse.exceptions import ConfigError
+from dse.report import CalibrationStats, calibration_pairs, calibration_stats
+from dse.study._storage import load_study
+from dse.study._synthesize import experiment_of
+
+__all__ = ["CalibrationResult", "calibrate"]
+
+#: (estimate column, precise column suffix) pairs compared when present.
+_COMPARISONS = (("lut", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"))
+
+
+@dataclass
+class CalibrationResult:
+    """Statistics per compared pair and the CSV of per-trial pairs."""
+
+    backend: str
+    n_trials: int
+    stats: list[CalibrationStats]
+    csv: Path
+
+
+def calibrate(study_name: str, storage: str, backend: str = "yosys") -> CalibrationResult:
+    """Compare the trials' estimates with ``backend``'s figures across re-measured trials.
+
+    Logs ``calibration_<backend>_<estimate>_<stat>`` metrics and ``calibration_<backend>.csv``
+    to the parent MLflow run.
+
+    Raises:
+        ConfigError: no trial was re-measured with ``backend``; run ``dse synthesize`` first.
+    """
+    from dse.tracking import StudyTracker
+
+    study = load_study(study_name, storage)
+    exp = experiment_of(study)
+    pairs = calibration_pairs(study, backend)
+    if pairs.empty:
+        raise ConfigError(
+            f"no trial of study {study_name!r} was measured with {backend!r}; "
+            f"run `dse synthesize {study_name} --front --backend {backend}` first"
+        )
+    stats = [s for est, ref in _COMPARISONS if (s := calibration_stats(pairs, est, f"{backend}_{ref}")) is not None]
+    csv = exp.resolved_run_dir / f"calibration_{backend}.csv"
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    pairs.to_csv(csv, index=False)
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent:
+        tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
+        metrics = {}
+        for s in stats:
+            metrics.update(s.as_metrics(f"calibration_{backend}_{s.estimate}"))
+        tracker.log_study_artifact(parent, csv, metrics)
+    return CalibrationResult(backend, len(pairs), stats, csv)

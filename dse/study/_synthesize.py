@@ -1,0 +1,229 @@
+"""Two-fidelity search: re-measure finished trials with a precise backend, cached, on Ray."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from dse.config import ExperimentConfig, TrialParams
+from dse.exceptions import ConfigError, DseError
+from dse.report import measurements
+from dse.report._measurements import CACHE_PREFIX, MEASURED_PREFIX
+from dse.resources import get_backend
+from dse.resources._cache import cache_key
+from dse.study._ray_session import ray_session
+from dse.study._storage import load_study
+
+__all__ = ["SynthesisSummary", "synthesize", "experiment_of", "precise_front"]
+
+log = logging.getLogger(__name__)
+
+_CACHE = CACHE_PREFIX
+_MEASURED = MEASURED_PREFIX
+
+
+@dataclass
+class SynthesisSummary:
+    """What :func:`synthesize` did.
+
+    Attributes:
+        backend: the precise backend.
+        launched: trials measured now (one Ray task each).
+        cached: trials whose design was measured before (no tool started).
+        skipped: trial number -> why it was not measured (backend does not apply).
+        failed: trial number -> error.
+        front: trial numbers of the front recomputed on the precise figures.
+        front_csv: local path of ``pareto_front_<backend>.csv`` (also on the parent run).
+        seconds: wall time.
+    """
+
+    backend: str
+    launched: list[int] = field(default_factory=list)
+    cached: list[int] = field(default_factory=list)
+    skipped: dict[int, str] = field(default_factory=dict)
+    failed: dict[int, str] = field(default_factory=dict)
+    front: list[int] = field(default_factory=list)
+    front_csv: Path | None = None
+    seconds: float = 0.0
+
+
+def experiment_of(study: optuna.Study) -> ExperimentConfig:
+    """The experiment a study was run with (stored by ``dse run``).
+
+    Raises:
+        ConfigError: the study was not created by ``dse run``.
+    """
+    data = study.user_attrs.get("experiment")
+    if data is None:
+        raise ConfigError(f"study {study.study_name!r} has no stored experiment; it was not created by `dse run`")
+    return ExperimentConfig.model_validate(data)
+
+
+def _settings(exp: ExperimentConfig) -> dict[str, Any]:
+    return exp.resources.model_dump(exclude={"backend", "synthesis_timeout_s"})
+
+
+def precise_front(study: optuna.Study, backend: str) -> list[int]:
+    """Pareto front over the trials measured by ``backend``, with its figures replacing the estimates.
+
+    Each objective ``m`` takes ``<backend>_<m>`` where the backend measured it (e.g. ``lut``),
+    else the trial's own value (e.g. ``csim_accuracy``). Computed by Optuna (``best_trials``
+    of an in-memory study with the same directions).
+    """
+    measured = measurements(study, backend)
+    names = study.metric_names or []
+    scratch = optuna.create_study(directions=study.directions)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    for number, entry in sorted(measured.items()):
+        if number not in trials:
+            continue
+        m = entry["metrics"]
+        values = [m.get(f"{backend}_{name}", v) for name, v in zip(names, trials[number].values)]
+        dists = {"trial": optuna.distributions.IntDistribution(0, 10**9)}
+        scratch.add_trial(optuna.trial.create_trial(values=values, params={"trial": number}, distributions=dists))
+    return sorted(t.params["trial"] for t in scratch.best_trials) if scratch.trials else []
+
+
+def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[optuna.trial.FrozenTrial]:
+    complete = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    chosen: dict[int, optuna.trial.FrozenTrial] = {}
+    if front:
+        chosen.update({t.number: t for t in study.best_trials})
+    for n in trials or []:
+        if n not in complete:
+            raise ConfigError(
+                f"--trials: trial {n} is not a COMPLETE trial of study {study.study_name!r}; complete trials: {sorted(complete)}"
+            )
+        chosen[n] = complete[n]
+    if not chosen:
+        raise ConfigError("nothing to synthesize: pass --front and/or --trials N,M")
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _params(t: optuna.trial.FrozenTrial) -> TrialParams:
+    values = {**(t.user_attrs.get("fixed_params") or {}), **t.params}
+    return TrialParams(**{k: v for k, v in values.items() if k in TrialParams.model_fields and v is not None})
+
+
+def synthesize(
+    study_name: str,
+    storage: str,
+    backend: str,
+    *,
+    trials: list[int] | None = None,
+    front: bool = False,
+    profile: bool = False,
+    keep_files: bool = False,
+) -> SynthesisSummary:
+    """Re-measure finished trials with ``backend`` and recompute the front on its figures.
+
+    Each selected trial whose design (hash of weights, quantizers and hls4ml config) was
+    measured before with the same backend and settings is taken from the cache in the study
+    storage; the others run as Ray tasks in parallel. Figures go to each trial's MLflow run as
+    ``<backend>_<metric>``; the precise front goes to the parent run as
+    ``pareto_front_<backend>.csv`` and as ``pareto_<backend>`` tags.
+
+    Raises:
+        StudyNotFoundError: no such study.
+        ConfigError: unknown trial numbers, nothing selected, unknown backend.
+    """
+    import ray
+
+    from dse.data import load_dataset
+    from dse.trial._remeasure import RemeasureResult, RemeasureSpec, remeasure_trial
+
+    t0 = time.time()
+    try:
+        impl = get_backend(backend)
+    except ValueError as e:
+        raise ConfigError(f"--backend: {e}") from e
+    study = load_study(study_name, storage)
+    exp = experiment_of(study)
+    summary = SynthesisSummary(backend)
+    settings = _settings(exp)
+    todo: list[tuple[optuna.trial.FrozenTrial, str]] = []
+    for t in _select(study, trials, front):
+        params = _params(t)
+        if not impl.supports(params.strategy):
+            summary.skipped[t.number] = f"{backend} measures {', '.join(impl.strategies or ())} designs; this is {params.strategy}"
+            continue
+        dh = (t.user_attrs.get("tags") or {}).get("design_hash")
+        if dh is None:
+            summary.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
+            continue
+        key = cache_key(dh, backend, settings)
+        if _CACHE + key in study.user_attrs:
+            study.set_user_attr(f"{_MEASURED}{backend}:{t.number}", key)
+            summary.cached.append(t.number)
+        else:
+            todo.append((t, key))
+    run_dir = exp.resolved_run_dir
+    if todo:
+        splits = load_dataset(exp.dataset)
+        with ray_session(exp.ray, run_dir):
+            remote = ray.remote(max_calls=1, num_cpus=exp.ray.cpus_per_trial, max_retries=0)(remeasure_trial)
+            splits_ref = ray.put(splits)
+            refs = {}
+            for t, key in todo:
+                spec = RemeasureSpec(
+                    exp, backend, t.number, t.user_attrs["mlflow_run_id"], _params(t),
+                    run_dir / "synth" / backend / f"trial_{t.number:05d}", profile, keep_files,
+                )
+                refs[remote.remote(spec, splits_ref)] = (t, key)
+            log.info("%s: measuring %d trials on Ray", backend, len(refs))
+            for ref, (t, key) in refs.items():
+                try:
+                    res: RemeasureResult = ray.get(ref)
+                except Exception as e:
+                    res = RemeasureResult(t.number, backend, error=f"WorkerError: {type(e).__name__}: {e}")
+                if res.error:
+                    summary.failed[t.number] = res.error
+                    continue
+                study.set_user_attr(_CACHE + key, {"metrics": res.metrics, "tags": res.tags})
+                study.set_user_attr(f"{_MEASURED}{backend}:{t.number}", key)
+                summary.launched.append(t.number)
+    for n in summary.cached:  # a design measured under another trial number still belongs in this run
+        _log_cached(study, exp, backend, n)
+    summary.front = precise_front(study, backend)
+    study.set_user_attr(f"front:{backend}", summary.front)
+    summary.front_csv = _publish(study, exp, backend, summary.front)
+    summary.seconds = time.time() - t0
+    return summary
+
+
+def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int) -> None:
+    from dse.tracking import TrialRunLogger
+
+    t = study.trials[number]
+    entry = measurements(study, backend)[number]
+    logger = TrialRunLogger(exp.tracking_uri, t.user_attrs["mlflow_run_id"])
+    if f"{backend}_lut" not in logger.client.get_run(logger.run_id).data.metrics:
+        logger.log_metrics(entry["metrics"])
+        logger.set_tags(entry["tags"])
+
+
+def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: list[int]) -> Path | None:
+    """Tag ``pareto_<backend>`` on measured runs and attach the precise front CSV to the parent run."""
+    from dse.report import front_frame
+    from dse.tracking import StudyTracker
+
+    parent = study.user_attrs.get("mlflow_parent_run_id")
+    if parent is None:
+        return None
+    tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
+    measured = measurements(study, backend)
+    ids = {n: study.trials[n].user_attrs["mlflow_run_id"] for n in measured}
+    for n, rid in ids.items():
+        tracker.client.set_tag(rid, f"pareto_{backend}", "true" if n in front else "false")
+    frame = front_frame(study, numbers=front, with_measurements=True)
+    path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
+    tracker.client.log_artifact(parent, str(path))
+    return path

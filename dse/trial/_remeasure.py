@@ -1,0 +1,136 @@
+"""Re-measure a finished trial with a more precise resource backend, in a Ray worker.
+
+The worker downloads the trial's ``model.keras`` and ``hls4ml_config.yaml`` from its MLflow
+run (no disk shared with the driver), measures, and logs the figures back to the same run as
+``<backend>_<metric>`` metrics with ``<backend>_<metric>_source`` tags.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dse.config import ExperimentConfig, TrialParams
+
+if TYPE_CHECKING:
+    from dse.data import Splits
+
+__all__ = ["RemeasureSpec", "RemeasureResult", "remeasure_trial"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RemeasureSpec:
+    """One re-measurement.
+
+    Attributes:
+        experiment: the study's experiment.
+        backend: resource backend name (``da4ml``, ``yosys``, ``vivado``, ``vitis``).
+        number: Optuna trial number.
+        run_id: the trial's MLflow child run.
+        params: the trial's parameters.
+        work_dir: scratch folder on the worker (removed afterwards unless ``keep_files``).
+        profile: also log hls4ml's numerical profiling plots as artifacts under ``profiling/``.
+    """
+
+    experiment: ExperimentConfig
+    backend: str
+    number: int
+    run_id: str
+    params: TrialParams
+    work_dir: Path
+    profile: bool = False
+    keep_files: bool = False
+
+
+@dataclass
+class RemeasureResult:
+    """Figures measured for one trial: ``metrics`` as ``<backend>_<metric>``, ``tags`` with their sources."""
+
+    number: int
+    backend: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+
+def _profile(model, hls_model, x, out: Path, logger) -> None:
+    """hls4ml's numerical profiling (weights and activations against their types) as PNG artifacts."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from hls4ml.model.profiling import numerical
+
+    out.mkdir(parents=True, exist_ok=True)
+    figs = numerical(model=model, hls_model=hls_model, X=x)
+    names = ("weights_before_optimization", "weights", "activations_before_optimization", "activations")
+    for name, fig in zip(names, figs):
+        if fig is not None:
+            fig.savefig(out / f"{name}.png", dpi=80, bbox_inches="tight")
+            logger.log_artifact(out / f"{name}.png", "profiling")
+    plt.close("all")
+
+
+def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
+    """Measure one finished trial with ``spec.backend`` and log the figures to its MLflow run.
+
+    Returns:
+        The result; ``error`` is set (and nothing invented) when the measurement fails.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import yaml
+
+    from dse.resources import Design, get_backend
+    from dse.tracking import TrialRunLogger
+    from dse.trial._hls import convert
+
+    exp, name = spec.experiment, spec.backend
+    result = RemeasureResult(spec.number, name)
+    logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
+    work = spec.work_dir
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    t0 = time.perf_counter()
+    try:
+        import hgq  # noqa: F401  (registers HGQ2 layers for load_model)
+        import keras
+
+        client = logger.client
+        model = keras.models.load_model(client.download_artifacts(spec.run_id, "model.keras", str(work)))
+        record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
+        ebops = client.get_run(spec.run_id).data.metrics["ebops"]
+        hls_model = None
+        if name in ("vivado", "vitis") or spec.profile:
+            hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
+            hls_model.write()
+        design = Design(model, spec.params, exp, float(ebops), work, splits.X_test, hls_model)
+        report = get_backend(name).measure(design)
+        result.metrics = {f"{name}_{k}": v for k, v in report.metrics().items()}
+        result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0
+        result.tags = {f"{name}_{k}": v for k, v in report.source_tags().items()}
+        logger.log_metrics(result.metrics)
+        logger.set_tags(result.tags)
+        if spec.profile:
+            try:
+                _profile(model, hls_model, splits.X_test[:1000], work / "profiling", logger)
+            except Exception as e:  # profiling is a convenience: report, do not fail the measurement
+                log.warning("trial %d: profiling failed: %s", spec.number, e)
+                logger.set_tags({"profiling_error": f"{type(e).__name__}: {e}"[:500]})
+    except Exception as e:
+        result.error = f"{type(e).__name__}: {e}"
+        log.debug("re-measuring trial %d failed:\n%s", spec.number, traceback.format_exc())
+        try:
+            logger.set_tags({f"{name}_error": result.error[:5000]})
+        except Exception:
+            pass
+    if not spec.keep_files:
+        shutil.rmtree(work, ignore_errors=True)
+    return result

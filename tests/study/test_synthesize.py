@@ -1,0 +1,88 @@
+"""Two-fidelity search on a real study: Yosys re-measurement, cache, precise front, calibration."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.config import load_experiment
+from dse.exceptions import ConfigError
+from dse.study import calibrate, run_study, synthesize
+from tests.conftest import write_experiment
+
+DA_SPACE = {
+    "parameters": {
+        "strategy": {"type": "categorical", "choices": ["distributed_arithmetic", "Latency"]},
+        "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True},
+        "weight_bits": {"type": "int", "low": 3, "high": 5},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def da_study(tmp_path_factory):
+    """3 trials of a 64-8-10 MLP; seed 0 gives distributed_arithmetic and Latency trials."""
+    exp, space = load_experiment(
+        write_experiment(tmp_path_factory.mktemp("da"), space=DA_SPACE, name="da", n_trials=3, seed=0)
+    )
+    run_study(exp, space, progress=False)
+    return exp, optuna.load_study(study_name="da", storage=exp.storage_url)
+
+
+def _strategy(study, n):
+    return study.trials[n].user_attrs["tags"]["strategy"]
+
+
+def test_synthesize_yosys_then_cache_hit(da_study):
+    exp, study = da_study
+    numbers = [t.number for t in study.trials if t.state.name == "COMPLETE"]
+    da = [n for n in numbers if _strategy(study, n) == "distributed_arithmetic"]
+    other = [n for n in numbers if n not in da]
+    assert da and other, "seed 0 should give both strategies"
+
+    first = synthesize("da", exp.storage_url, "yosys", trials=numbers)
+    assert sorted(first.launched) == da and not first.failed and not first.cached
+    assert sorted(first.skipped) == other and "distributed_arithmetic" in first.skipped[other[0]]
+    client = MlflowClient(exp.tracking_uri)
+    for n in da:
+        run = client.get_run(study.trials[n].user_attrs["mlflow_run_id"])
+        m = run.data.metrics
+        assert m["yosys_lut"] > 0 and m["yosys_ff"] > 0 and m["yosys_dsp"] == 0
+        assert run.data.tags["yosys_lut_source"] == "yosys"
+        assert abs(m["da4ml_cost"] - m["yosys_lut"]) / m["yosys_lut"] < 0.10
+        assert m["lut"] > 0 and run.data.tags["lut_source"] == "ebops-estimate"  # the estimate stays beside it
+        assert run.data.tags[f"pareto_yosys"] == ("true" if n in first.front else "false")
+    assert set(first.front) <= set(da) and first.front
+
+    # second call: same designs -> cache, no Ray task, no Yosys process
+    second = synthesize("da", exp.storage_url, "yosys", trials=da)
+    assert second.launched == [] and sorted(second.cached) == da
+    assert second.front == first.front
+
+    result = CliRunner().invoke(app, ["status", "da", "--storage", exp.storage_url])
+    assert result.exit_code == 0, result.output
+    assert "Pareto front on yosys figures" in result.output and "yosys_lut" in result.output
+
+    cal = calibrate("da", exp.storage_url, "yosys")
+    by_est = {s.estimate: s for s in cal.stats}
+    assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
+    assert by_est["lut"].mean_rel_error > 0  # EBOPs is an upper bound on DA LUTs
+    parent = study.user_attrs["mlflow_parent_run_id"]
+    pm = client.get_run(parent).data.metrics
+    assert pm["calibration_yosys_da4ml_cost_n"] == len(da)
+    assert {"pareto_front_yosys.csv", "calibration_yosys.csv"} <= {a.path for a in client.list_artifacts(parent)}
+
+
+def test_synthesize_errors(da_study):
+    exp, study = da_study
+    with pytest.raises(ConfigError, match="trial 99 is not a COMPLETE trial"):
+        synthesize("da", exp.storage_url, "yosys", trials=[99])
+    with pytest.raises(ConfigError, match="nothing to synthesize"):
+        synthesize("da", exp.storage_url, "yosys")
+    with pytest.raises(ConfigError, match="--backend: unknown resource backend 'yosis'"):
+        synthesize("da", exp.storage_url, "yosis", front=True)
+    with pytest.raises(ConfigError, match="no trial of study 'da' was measured with 'vivado'"):
+        calibrate("da", exp.storage_url, "vivado")
