@@ -129,12 +129,24 @@ class MlflowConfig(_Strict):
 
 
 class Hls4mlConfig(_Strict):
-    """hls4ml conversion settings shared by all trials (Strategy and ReuseFactor are searched)."""
+    """hls4ml conversion settings shared by all trials (Strategy and ReuseFactor are searched).
+
+    ``fifo_depth_optimization`` applies hls4ml's ``<backend>:fifo_depth_optimization`` flow
+    (FIFO sizes from RTL co-simulation, H. Borras et al. 2022); it needs ``io_stream`` and the
+    Vivado/Vitis executable on PATH, and only changes what the vivado/vitis resource backends build.
+    """
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xcvu13p-flga2577-2-e"
     clock_period: float = Field(default=5.0, gt=0, description="ns")
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
+    fifo_depth_optimization: bool = False
+
+    @model_validator(mode="after")
+    def _fifo_needs_stream(self) -> "Hls4mlConfig":
+        if self.fifo_depth_optimization and self.io_type != "io_stream":
+            raise ValueError("hls4ml.fifo_depth_optimization sizes io_stream FIFOs; set hls4ml.io_type: io_stream or turn it off")
+        return self
 
 
 class ResourcesConfig(_Strict):

@@ -110,9 +110,34 @@ def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> Non
 
     Raises:
         SearchSpaceError: a ReuseFactor the space offers is invalid for some layer.
+        ConfigError: FIFO depth optimization asked for without the Vivado/Vitis executable.
     """
+    import shutil
+
+    from dse.exceptions import ConfigError
+    from dse.resources import BACKENDS
     from dse.trial import check_reuse_factor_choices, layer_sizes
 
+    if exp.hls4ml.fifo_depth_optimization:
+        exe = BACKENDS[exp.hls4ml.backend.lower()].executable
+        if shutil.which(exe) is None:
+            raise ConfigError(
+                f"hls4ml.fifo_depth_optimization runs RTL co-simulation in {exp.hls4ml.backend} and needs '{exe}' on PATH, "
+                "which is not there; source the Xilinx settings script, or set hls4ml.fifo_depth_optimization: false"
+            )
+    if exp.hls4ml.io_type == "io_stream":
+        from dse.exceptions import SearchSpaceError
+
+        bad = [v for v in space.possible_values("activation_granularity") or ["per-feature"] if v != "per-layer"]
+        if bad:
+            raise SearchSpaceError(
+                f"parameters.activation_granularity: {bad} not supported with hls4ml.io_type io_stream (hls4ml allows "
+                "heterogeneous activation bitwidths only with io_parallel); declare it with choices: [per-layer]"
+            )
+        if "distributed_arithmetic" in space.possible_values("strategy"):
+            raise SearchSpaceError(
+                "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; remove it from the choices"
+            )
     sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
     check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, exp.hls4ml)
 

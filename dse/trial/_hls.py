@@ -62,6 +62,11 @@ def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: H
         )
     if params.strategy == "distributed_arithmetic" and hls.io_type != "io_parallel":
         raise InvalidHlsConfigError("Strategy distributed_arithmetic needs hls4ml.io_type io_parallel")
+    if hls.io_type == "io_stream" and params.activation_granularity != "per-layer":
+        raise InvalidHlsConfigError(
+            f"hls4ml.io_type io_stream supports only per-layer activation bitwidths, got activation_granularity "
+            f"{params.activation_granularity}; pin activation_granularity to per-layer in the search space"
+        )
     for n_in, n_out in sizes:
         valid = valid_reuse_factors(n_in, n_out, hls.backend)
         if rf not in valid:
@@ -82,6 +87,8 @@ def hls4ml_config(model: "keras.Model", params: TrialParams, hls: Hls4mlConfig) 
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=hls.backend)
     cfg["Model"]["Strategy"] = params.strategy
     cfg["Model"]["ReuseFactor"] = params.reuse_factor
+    if hls.fifo_depth_optimization:
+        cfg["Flows"] = [f"{hls.backend.lower()}:fifo_depth_optimization"]
     for layer_cfg in cfg.get("LayerName", {}).values():
         if "ReuseFactor" in layer_cfg:
             layer_cfg["ReuseFactor"] = params.reuse_factor

@@ -64,8 +64,9 @@ def build_model(model_cfg: ModelConfig, params: TrialParams, n_features: int, n_
         ),
         LayerConfigScope(enable_ebops=True, beta0=params.beta),
     ):
-        layers = [keras.Input((n_features,), name="features")]
+        inputs = keras.Input((n_features,), name="features")
+        x = inputs
         for i, units in enumerate(model_cfg.hidden):
-            layers.append(QDense(units, activation=model_cfg.activation, name=f"dense_{i}"))
-        layers.append(QDense(n_classes, name="logits"))
-        return keras.Sequential(layers, name="hgq_mlp")
+            x = QDense(units, activation=model_cfg.activation, name=f"dense_{i}")(x)
+        outputs = QDense(n_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="hgq_mlp")

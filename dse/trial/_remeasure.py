@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dse.config import ExperimentConfig, TrialParams
+from dse.config import ExperimentConfig, Hls4mlConfig, TrialParams
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -61,22 +61,50 @@ class RemeasureResult:
     error: str | None = None
 
 
-def _profile(model, hls_model, x, out: Path, logger) -> None:
-    """hls4ml's numerical profiling (weights and activations against their types) as PNG artifacts."""
+def _profile(model, hls_cfg: dict, hls: "Hls4mlConfig", x, out: Path, logger) -> str:
+    """hls4ml's numerical profiling (weights and activations against their types) as PNG artifacts.
+
+    Converts a copy of the design with ``Trace: True`` on every layer (hls4ml needs it to
+    profile activations; this compiles the C simulation once more). hls4ml cannot profile a
+    distributed_arithmetic graph, so such designs are profiled as Latency: the numeric types
+    are HGQ2's in both. If hls4ml still fails, the Keras-only profile (no type boxes) is logged.
+
+    Returns:
+        ``"hls4ml"`` or ``"keras-only: <why>"``.
+    """
+    import copy
+
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from hls4ml.model.profiling import numerical
 
+    from dse.trial._hls import convert
+
     out.mkdir(parents=True, exist_ok=True)
-    figs = numerical(model=model, hls_model=hls_model, X=x)
-    names = ("weights_before_optimization", "weights", "activations_before_optimization", "activations")
+    traced = copy.deepcopy(hls_cfg)
+    traced["Model"]["Strategy"] = "Latency" if traced["Model"].get("Strategy") == "distributed_arithmetic" else traced["Model"]["Strategy"]
+    for layer_cfg in traced.get("LayerName", {}).values():
+        layer_cfg["Trace"] = True
+        if layer_cfg.get("Strategy") == "distributed_arithmetic":
+            layer_cfg["Strategy"] = "Latency"
+    try:
+        hls_model = convert(model, traced, hls, out / "hls4ml_prj")
+        figs = numerical(model=model, hls_model=hls_model, X=x)
+        names = ("weights_before_optimization", "weights", "activations_before_optimization", "activations")
+        kind = "hls4ml"
+    except Exception as e:
+        plt.close("all")
+        figs = numerical(model=model, X=x)
+        names = ("weights", "", "activations", "")
+        kind = f"keras-only: {type(e).__name__}: {e}"
     for name, fig in zip(names, figs):
-        if fig is not None:
+        if fig is not None and name:
             fig.savefig(out / f"{name}.png", dpi=80, bbox_inches="tight")
             logger.log_artifact(out / f"{name}.png", "profiling")
     plt.close("all")
+    return kind
 
 
 def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
@@ -108,7 +136,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
         ebops = client.get_run(spec.run_id).data.metrics["ebops"]
         hls_model = None
-        if name in ("vivado", "vitis") or spec.profile:
+        if name in ("vivado", "vitis"):
             hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
             hls_model.write()
         design = Design(model, spec.params, exp, float(ebops), work, splits.X_test, hls_model)
@@ -120,7 +148,8 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         logger.set_tags(result.tags)
         if spec.profile:
             try:
-                _profile(model, hls_model, splits.X_test[:1000], work / "profiling", logger)
+                kind = _profile(model, record["HLSConfig"], exp.hls4ml, splits.X_test[:1000], work / "profiling", logger)
+                logger.set_tags({"profiling": kind[:500]})
             except Exception as e:  # profiling is a convenience: report, do not fail the measurement
                 log.warning("trial %d: profiling failed: %s", spec.number, e)
                 logger.set_tags({"profiling_error": f"{type(e).__name__}: {e}"[:500]})

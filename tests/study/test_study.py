@@ -115,3 +115,9 @@ def test_rerun_continues_the_same_study(tiny_study):
     again = run_study(exp, space, progress=False)
     assert again.parent_run_id == summary.parent_run_id
     assert len(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials) == exp.n_trials
+
+
+def test_io_stream_space_refused_before_any_trial(tmp_path):
+    exp, sp = load_experiment(write_experiment(tmp_path, hls4ml={"io_type": "io_stream"}))
+    with pytest.raises(SearchSpaceError, match=r"parameters.activation_granularity: \['per-feature'\] not supported with hls4ml.io_type io_stream"):
+        run_study(exp, sp, progress=False)

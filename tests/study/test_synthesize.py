@@ -86,3 +86,17 @@ def test_synthesize_errors(da_study):
         synthesize("da", exp.storage_url, "yosis", front=True)
     with pytest.raises(ConfigError, match="no trial of study 'da' was measured with 'vivado'"):
         calibrate("da", exp.storage_url, "vivado")
+
+
+def test_profiling_plots_logged(da_study):
+    """hls4ml numerical profiling of a re-measured trial lands in its MLflow run under profiling/."""
+    exp, study = da_study
+    n = next(t.number for t in study.trials if _strategy(study, t.number) == "distributed_arithmetic")
+    summary = synthesize("da", exp.storage_url, "da4ml", trials=[n], profile=True)
+    assert summary.launched == [n], summary.failed
+    client = MlflowClient(exp.tracking_uri)
+    run_id = study.trials[n].user_attrs["mlflow_run_id"]
+    names = {a.path for a in client.list_artifacts(run_id, "profiling")}
+    assert {"profiling/weights.png", "profiling/activations.png"} <= names, client.get_run(run_id).data.tags.get("profiling_error")
+    assert client.get_run(run_id).data.tags["profiling"] == "hls4ml"  # with hls4ml's type boxes
+    assert client.get_run(run_id).data.metrics["da4ml_lut"] > 0

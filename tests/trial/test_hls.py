@@ -26,11 +26,13 @@ def test_valid_reuse_factors_are_hls4mls():
         (TrialParams(strategy="Latency", reuse_factor=2), "Strategy Latency needs ReuseFactor 1, got 2"),
         (TrialParams(strategy="distributed_arithmetic", reuse_factor=4), "Strategy distributed_arithmetic needs ReuseFactor 1"),
         (TrialParams(strategy="Resource", reuse_factor=3), "ReuseFactor 3 is not valid for a 64x32 Dense layer"),
+        (TrialParams(strategy="Latency", activation_granularity="per-feature"), "io_stream supports only per-layer activation"),
     ],
 )
 def test_invalid_combinations_refused(params, expected):
+    io = "io_stream" if "io_stream" in expected else "io_parallel"
     with pytest.raises(InvalidHlsConfigError) as info:
-        check_hls_settings(params, SIZES, Hls4mlConfig())
+        check_hls_settings(params, SIZES, Hls4mlConfig(io_type=io))
     assert expected in str(info.value)
 
 
@@ -53,3 +55,39 @@ def test_beta_schedule():
     assert beta_schedule(TrialParams(beta=1e-5), 10) == [(0, 1e-5, "constant")]
     assert beta_schedule(TrialParams(beta=1e-6, beta_end=1e-4), 10) == [(0, 1e-6, "log"), (9, 1e-4, "constant")]
     assert beta_schedule(TrialParams(beta=0.0, beta_end=1e-4), 10)[0] == (0, 0.0, "linear")
+
+
+def test_io_stream_conversion_is_bit_exact(digits_splits, tmp_path):
+    """IOType io_stream (per-layer activation bitwidths): C simulation equals the Keras model."""
+    import numpy as np
+    from hgq.utils import trace_minmax
+
+    from dse.config import TrainingConfig
+    from dse.trial import build_model, train_model
+    from dse.trial._hls import convert_and_compile
+
+    params = TrialParams(strategy="Latency", activation_granularity="per-layer")
+    hls = Hls4mlConfig(io_type="io_stream")
+    check_hls_settings(params, layer_sizes(ModelConfig(hidden=[8]), 64, 10), hls)
+    model = build_model(ModelConfig(hidden=[8]), params, 64, 10)
+    train_model(model, digits_splits, TrainingConfig(epochs=1), params, seed=0)
+    trace_minmax(model, digits_splits.X_train)
+    hls_model = convert_and_compile(model, hls4ml_config(model, params, hls), hls, tmp_path / "prj")
+    x = np.ascontiguousarray(digits_splits.X_test[:200])
+    ref = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(hls_model.predict(x).reshape(ref.shape), ref)
+
+
+def test_fifo_depth_optimization_needs_stream_and_tools(tmp_path):
+    from dse.config import load_experiment
+    from dse.exceptions import ConfigError
+    from dse.study import run_study
+    from tests.conftest import write_experiment
+
+    with pytest.raises(ConfigError, match="hls4ml.fifo_depth_optimization sizes io_stream FIFOs; set hls4ml.io_type: io_stream"):
+        load_experiment(write_experiment(tmp_path / "a", hls4ml={"fifo_depth_optimization": True}))
+    exp, space = load_experiment(
+        write_experiment(tmp_path / "b", hls4ml={"fifo_depth_optimization": True, "io_type": "io_stream"})
+    )
+    with pytest.raises(ConfigError, match="needs 'vitis-run' on PATH, which is not there"):
+        run_study(exp, space, progress=False)
