@@ -36,7 +36,7 @@ def _fail(e: DseError) -> None:
 def run(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
     n_trials: Optional[int] = typer.Option(None, help="Override n_trials."),
-    progress: bool = typer.Option(True, help="Show a progress bar."),
+    progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, a line per trial elsewhere)."),
     keep_files: bool = typer.Option(False, help="Keep each trial's hls4ml project under <run_dir>/trials."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -48,7 +48,7 @@ def run(
 
     try:
         exp, space = load_experiment(experiment, n_trials=n_trials)
-        summary = run_study(exp, space, progress=progress and sys.stderr.isatty(), keep_files=keep_files)
+        summary = run_study(exp, space, progress=progress, keep_files=keep_files)
     except DseError as e:
         _fail(e)
     import pandas as pd

@@ -1,13 +1,20 @@
-"""Reports: study counts and Pareto fronts (data), and their terminal rendering."""
+"""Reports: study counts, Pareto fronts and calibration (data), and their terminal rendering."""
 
 from dse.report._calibration import CalibrationStats, calibration_pairs, calibration_stats
 from dse.report._measurements import measured_backends, measurements
 from dse.report._pareto import StudyCounts, front_frame, study_counts
-from dse.report._render import counts_line, front_table
+from dse.report._render import counts_line, format_value, front_table
 
 __all__ = [
     "CalibrationStats",
     "calibration_pairs",
     "calibration_stats",
     "measured_backends",
-    "measurements","StudyCounts", "front_frame", "study_counts", "counts_line", "front_table"]
+    "measurements",
+    "StudyCounts",
+    "front_frame",
+    "study_counts",
+    "counts_line",
+    "format_value",
+    "front_table",
+]

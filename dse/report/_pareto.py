@@ -44,7 +44,7 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     the other recorded metrics (``ebops``, ``dsp``, ...), ``<metric>_source`` for each
     resource figure, precise re-measurements (``yosys_lut``, ``yosys_ff``, ... and their
     ``yosys_lut_source`` tags) when ``with_measurements``, ``params_<name>`` for each sampled
-    parameter, and ``mlflow_run_id``. Rows are sorted by the first objective, best first.
+    or rule-pinned parameter, and ``mlflow_run_id``. Rows are sorted by the first objective, best first.
     Empty when no trial completed.
     """
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
@@ -61,7 +61,8 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
         for entry in (m[t.number] for m in extra.values() if t.number in m):
             row.update({k: v for k, v in entry["metrics"].items() if not k.startswith("seconds_")})
             row.update(entry["tags"])
-        row.update({f"params_{k}": v for k, v in t.params.items()})
+        pinned = {k: v for k, v in (t.user_attrs.get("fixed_params") or {}).items() if v is not None}
+        row.update({f"params_{k}": v for k, v in {**pinned, **t.params}.items() if not k.endswith("_is_zero")})
         row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id")
         rows.append(row)
     df = pd.DataFrame(rows)

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from dse.report._pareto import StudyCounts
 
-__all__ = ["front_table", "counts_line"]
+__all__ = ["front_table", "counts_line", "format_value"]
 
 _SHOW = ("trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source", "params_strategy", "params_reuse_factor")
 
@@ -32,11 +32,12 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
     for _, row in front.iterrows():
-        table.add_row(*[_fmt(row.get(c)) for c in cols])
+        table.add_row(*[format_value(row.get(c)) for c in cols])
     return table
 
 
-def _fmt(v: object) -> str:
+def format_value(v: object) -> str:
+    """Numbers for people: ``0.9444``, ``36,990``; ``-`` for missing."""
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
     if isinstance(v, float):

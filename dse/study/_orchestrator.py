@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
 from dse.data import Splits, load_dataset
-from dse.report import front_frame, study_counts
+from dse.report import format_value, front_frame, study_counts
 from dse.study._ray_session import ray_session
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
@@ -62,29 +62,51 @@ def _execute(spec: TrialSpec, splits: Splits) -> TrialResult:
 
 
 class _Progress:
-    """Terminal progress (rich): done/failed/running, front size, elapsed."""
+    """Terminal progress on stderr: a rich bar on a terminal, one plain line per finished trial elsewhere.
+
+    Shows trials done/failed/running, the front size and the elapsed time.
+    """
 
     def __init__(self, enabled: bool, total: int, done: int):
+        import sys
+
+        from rich.console import Console
+
         self.enabled = enabled
+        self.total = total
         self.t0 = time.time()
-        if enabled:
+        self.console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+        self.bar = enabled and sys.stderr.isatty()
+        if self.bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
             self.progress = Progress(
                 TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"),
+                TextColumn("{task.fields[info]}"), console=self.console,
             )
             self.task = self.progress.add_task("trials", total=total, completed=done, info="")
             self.progress.start()
 
-    def update(self, done: int, failed: int, running: int, front: int) -> None:
-        if self.enabled:
-            self.progress.update(self.task, completed=done, info=f"failed {failed} | running {running} | front {front}")
+    def update(self, done: int, failed: int, running: int, front: int, finished: list[str] | None = None) -> None:
+        info = f"failed {failed} | running {running} | front {front}"
+        if self.bar:
+            self.progress.update(self.task, completed=done, info=info)
+        elif self.enabled and finished:
+            for line in finished:
+                self.console.print(f"{line}  [{done}/{self.total} done, {info}, {time.time() - self.t0:.0f} s]", highlight=False)
         log.info("progress: %d done (%d failed), %d running, front size %d, %.0f s", done, failed, running, front, time.time() - self.t0)
 
     def stop(self) -> None:
-        if self.enabled:
+        if self.bar:
             self.progress.stop()
+
+
+def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
+    """One line about a finished trial: its objectives, or why it failed."""
+    if state == "COMPLETE":
+        vals = ", ".join(f"{o.metric}={format_value(result.metrics[o.metric])}" for o in exp.objectives)
+        return f"trial {number} COMPLETE {vals} ({result.metrics.get('seconds_total', 0):.0f} s)"
+    return f"trial {number} FAIL {result.error}"
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, result: TrialResult) -> str:
@@ -193,6 +215,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
             pending: dict[Any, tuple[optuna.Trial, str, float]] = {}
             asked = 0
             while asked < to_run or pending:
+                finished: list[str] = []
                 while asked < to_run and len(pending) < max_conc:
                     trial = study.ask()
                     params, fixed = space.suggest(trial)
@@ -213,6 +236,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                         result = TrialResult(trial.number, "FAIL", error=f"WorkerError: {type(e).__name__}: {e}"[:2000])
                     state = _tell(study, trial, exp, result)
                     tracker.finish_trial_run(run_id, state, result.error)
+                    finished.append(_describe(trial.number, state, result, exp))
                 now = time.time()
                 for ref, (trial, run_id, started) in list(pending.items()):
                     if now - started > exp.trial_timeout_s:
@@ -221,9 +245,10 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                         msg = f"TrialTimeout: ran past trial_timeout_s={exp.trial_timeout_s} s; raise it or shrink the trial"
                         _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error=msg))
                         tracker.finish_trial_run(run_id, "FAIL", msg)
+                        finished.append(f"trial {trial.number} FAIL {msg}")
                 c = study_counts(study)
                 n_front = len(study.best_trials) if c.complete else 0
-                bar.update(c.finished, c.failed, len(pending), n_front)
+                bar.update(c.finished, c.failed, len(pending), n_front, finished)
             if exp.resources.synthesize_front and study_counts(study).complete:
                 from dse.study._synthesize import synthesize
 

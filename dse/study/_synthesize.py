@@ -78,7 +78,12 @@ def precise_front(study: optuna.Study, backend: str) -> list[int]:
     """
     measured = measurements(study, backend)
     names = study.metric_names or []
-    scratch = optuna.create_study(directions=study.directions)
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scratch study is not news to the user
+    try:
+        scratch = optuna.create_study(directions=study.directions)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
     trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     for number, entry in sorted(measured.items()):
         if number not in trials:

@@ -41,8 +41,9 @@ def layer_sizes(model_cfg: ModelConfig, n_features: int, n_classes: int) -> list
 def build_model(model_cfg: ModelConfig, params: TrialParams, n_features: int, n_classes: int) -> "keras.Model":
     """Build a Dense/ReLU MLP of HGQ2 ``QDense`` layers.
 
-    Weights use the ``kbi`` quantizer with ``SAT_SYM`` overflow, initial ``b0 = weight_bits``,
-    L1/L2 on the bitwidths (``br``); activations use ``kif`` with ``WRAP`` overflow (so
+    Weights use the ``kbi`` quantizer with ``SAT_SYM`` overflow, initial ``b0 = weight_bits``
+    and 0 integer bits (``i0=0``: initial weights are below 1, and HGQ2's default of 2 integer
+    bits would round them all to 0 at small ``b0``), L1/L2 on the bitwidths (``br``); activations use ``kif`` with ``WRAP`` overflow (so
     ``trace_minmax`` must run before conversion), initial ``f0 = activation_bits``, L1/L2 on
     integer and fractional bits (``ir``, ``fr``). EBOPs are in the loss with weight ``beta``.
     The last layer outputs logits: shape (batch, n_classes).
@@ -56,7 +57,7 @@ def build_model(model_cfg: ModelConfig, params: TrialParams, n_features: int, n_
     a_reg = keras.regularizers.L1L2(params.activation_l1, params.activation_l2)
     with (
         QuantizerConfigScope(
-            place="weight", default_q_type="kbi", overflow_mode="SAT_SYM", b0=params.weight_bits, br=w_reg, **w_axes
+            place="weight", default_q_type="kbi", overflow_mode="SAT_SYM", b0=params.weight_bits, i0=0, br=w_reg, **w_axes
         ),
         QuantizerConfigScope(place="bias", default_q_type="kbi", overflow_mode="SAT_SYM", b0=params.weight_bits, br=w_reg),
         QuantizerConfigScope(
