@@ -17,7 +17,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 app = typer.Typer(help="Design-space exploration of HGQ2 networks on FPGAs: Optuna studies on Ray, logged to MLflow.", no_args_is_help=True)
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables in logs and pipes
 
 

@@ -122,6 +122,7 @@ def _measure(design, backend: str, metrics: dict[str, float], tags: dict[str, st
         if name in ("ebops", backend):
             metrics.update(report.metrics())
             tags.update(report.source_tags())
+            tags["resource_source"] = report.figures["lut"].source
         else:
             metrics.update(report.extras)
 
@@ -146,7 +147,11 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
     exp, params = spec.experiment, spec.params
     metrics: dict[str, float] = {}
-    tags: dict[str, str] = {"resource_backend": exp.resources.backend, "strategy": params.strategy}
+    tags: dict[str, str] = {
+        "resource_backend": exp.resources.backend,
+        "strategy": params.strategy,
+        "worker_pid": str(os.getpid()),
+    }
     step = _Steps(metrics)
     logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
     work = spec.work_dir

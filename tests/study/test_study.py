@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import os
 
 import numpy as np
 import optuna
@@ -38,6 +38,8 @@ def test_study_finishes_with_failures_recorded(tiny_study):
         else:
             assert t.state == optuna.trial.TrialState.COMPLETE, t.user_attrs.get("fail_reason")
     assert summary.n_failed >= 1 and summary.n_complete >= 1, "seed 3 should give both outcomes"
+    pids = [t.user_attrs["tags"]["worker_pid"] for t in study.trials]
+    assert len(set(pids)) == len(pids) and str(os.getpid()) not in pids, "each trial needs a fresh worker process"
 
 
 def test_invalid_reuse_factor_refused_before_any_trial(tmp_path):
@@ -71,7 +73,7 @@ def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
         assert 0.1 < m["csim_accuracy"] <= 1.0 and m["ebops"] > 0
         assert m["bit_exact_fraction"] == 1.0
         assert m["csim_accuracy"] == m["keras_accuracy"]
-        assert run.data.tags["lut_source"] == "ebops-estimate"
+        assert run.data.tags["lut_source"] == run.data.tags["resource_source"] == "ebops-estimate"
         assert run.data.tags["pareto"] == ("true" if t.number in front_numbers else "false")
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"model.keras", "hls4ml_config.yaml"} <= arts
