@@ -24,8 +24,6 @@ __all__ = ["SynthesisSummary", "synthesize", "experiment_of", "precise_front"]
 
 log = logging.getLogger(__name__)
 
-_CACHE = CACHE_PREFIX
-_MEASURED = MEASURED_PREFIX
 
 
 @dataclass
@@ -163,8 +161,8 @@ def synthesize(
             summary.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
             continue
         key = cache_key(dh, backend, settings)
-        if _CACHE + key in study.user_attrs:
-            study.set_user_attr(f"{_MEASURED}{backend}:{t.number}", key)
+        if CACHE_PREFIX + key in study.user_attrs:
+            study.set_user_attr(f"{MEASURED_PREFIX}{backend}:{t.number}", key)
             summary.cached.append(t.number)
         else:
             todo.append((t, key))
@@ -190,8 +188,8 @@ def synthesize(
                 if res.error:
                     summary.failed[t.number] = res.error
                     continue
-                study.set_user_attr(_CACHE + key, {"metrics": res.metrics, "tags": res.tags})
-                study.set_user_attr(f"{_MEASURED}{backend}:{t.number}", key)
+                study.set_user_attr(CACHE_PREFIX + key, {"metrics": res.metrics, "tags": res.tags})
+                study.set_user_attr(f"{MEASURED_PREFIX}{backend}:{t.number}", key)
                 summary.launched.append(t.number)
     for n in summary.cached:  # a design measured under another trial number still belongs in this run
         _log_cached(study, exp, backend, n)
@@ -222,13 +220,10 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     if parent is None:
         return None
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
-    measured = measurements(study, backend)
-    ids = {n: study.trials[n].user_attrs["mlflow_run_id"] for n in measured}
-    for n, rid in ids.items():
-        tracker.client.set_tag(rid, f"pareto_{backend}", "true" if n in front else "false")
-    frame = front_frame(study, numbers=front, with_measurements=True)
+    ids = {n: study.trials[n].user_attrs["mlflow_run_id"] for n in measurements(study, backend)}
+    tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}")
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
-    tracker.client.log_artifact(parent, str(path))
+    front_frame(study, numbers=front, with_measurements=True).to_csv(path, index=False)
+    tracker.log_study_artifact(parent, path, {})
     return path

@@ -135,10 +135,10 @@ class StudyTracker:
         _retrying(self.client.log_batch, run_id, tags=tags)
         _retrying(self.client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
 
-    def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str]) -> None:
-        """Tag ``pareto=true`` on front members and ``pareto=false`` on the others."""
+    def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
+        """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""
         for rid in all_run_ids:
-            _retrying(self.client.set_tag, rid, "pareto", "true" if rid in front_run_ids else "false")
+            _retrying(self.client.set_tag, rid, tag, "true" if rid in front_run_ids else "false")
 
     def log_study_artifact(self, parent_run_id: str, path: Path, metrics: dict[str, float]) -> None:
         """Attach a study-level file (front or calibration CSV) and metrics to the parent run."""
