@@ -70,3 +70,5 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
         yield
     finally:
         ray.shutdown()
+        if cfg.address is None and Path(temp).is_symlink():
+            Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
