@@ -109,6 +109,31 @@ def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfi
     return f"trial {number} FAIL {result.error}"
 
 
+class _FrontRemeasurer:
+    """``resources.synthesize_front``: measure each new front member with the precise backend while the study runs."""
+
+    def __init__(self, study: optuna.Study, exp: ExperimentConfig, splits_ref, keep_files: bool):
+        from dse.study._synthesize import Remeasurer
+
+        self.rm = Remeasurer(study, exp, exp.resources.synthesize_front, keep_files=keep_files)
+        self.study, self.splits_ref = study, splits_ref
+        self.seen: set[int] = set()
+        self.pending: dict[Any, tuple[int, str]] = {}
+
+    def submit_new_front_members(self) -> None:
+        new = [t for t in self.study.best_trials if t.number not in self.seen]
+        self.seen.update(t.number for t in new)
+        for t, key in self.rm.plan(new):
+            self.pending[self.rm.submit(t, self.splits_ref)] = (t.number, key)
+
+    def collect(self, ref) -> None:
+        number, key = self.pending.pop(ref)
+        self.rm.record(number, key, ref)
+
+    def finish(self):
+        return self.rm.finish()
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, result: TrialResult) -> str:
     """Record ``result`` in Optuna; returns the final state name."""
     trial.set_user_attr("metrics", result.metrics)
@@ -213,8 +238,9 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
             remote = ray.remote(max_calls=1, num_cpus=cpus, max_retries=0)(_execute)
             splits_ref = ray.put(splits)
             pending: dict[Any, tuple[optuna.Trial, str, float]] = {}
+            remeasurer = _FrontRemeasurer(study, exp, splits_ref, keep_files) if exp.resources.synthesize_front else None
             asked = 0
-            while asked < to_run or pending:
+            while asked < to_run or pending or (remeasurer and remeasurer.pending):
                 finished: list[str] = []
                 while asked < to_run and len(pending) < max_conc:
                     trial = study.ask()
@@ -227,8 +253,12 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                     )
                     pending[remote.remote(spec, splits_ref)] = (trial, run_id, time.time())
                     asked += 1
-                ready, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                waiting = list(pending) + (list(remeasurer.pending) if remeasurer else [])
+                ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
                 for ref in ready:
+                    if ref not in pending:
+                        remeasurer.collect(ref)
+                        continue
                     trial, run_id, _ = pending.pop(ref)
                     try:
                         result = ray.get(ref)
@@ -249,10 +279,10 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                 c = study_counts(study)
                 n_front = len(study.best_trials) if c.complete else 0
                 bar.update(c.finished, c.failed, len(pending), n_front, finished)
-            if exp.resources.synthesize_front and study_counts(study).complete:
-                from dse.study._synthesize import synthesize
-
-                s = synthesize(exp.name, exp.storage_url, exp.resources.synthesize_front, front=True, keep_files=keep_files)
+                if remeasurer and finished:
+                    remeasurer.submit_new_front_members()
+            if remeasurer:
+                s = remeasurer.finish()
                 log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
     except KeyboardInterrupt:
         status = "KILLED"

@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, TrialParams
-from dse.exceptions import ConfigError, DseError
+from dse.exceptions import ConfigError
 from dse.report import measurements
 from dse.report._measurements import CACHE_PREFIX, MEASURED_PREFIX
 from dse.resources import get_backend
@@ -20,7 +20,7 @@ from dse.resources._cache import cache_key
 from dse.study._ray_session import ray_session
 from dse.study._storage import load_study
 
-__all__ = ["SynthesisSummary", "synthesize", "experiment_of", "precise_front"]
+__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "precise_front"]
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,99 @@ def _params(t: optuna.trial.FrozenTrial) -> TrialParams:
     return TrialParams(**{k: v for k, v in values.items() if k in TrialParams.model_fields and v is not None})
 
 
+class Remeasurer:
+    """Re-measures trials of one study with one backend: plan (cache lookup), submit (Ray), record, finish.
+
+    :func:`synthesize` drives it in one batch; the study loop drives it trial by trial for
+    ``resources.synthesize_front`` (each new front member is measured while the study runs).
+
+    Args:
+        study: the study (its storage holds the cache).
+        exp: the study's experiment.
+        backend: resource backend name.
+        profile: also log hls4ml profiling plots.
+        keep_files: keep RTL and logs under ``<run_dir>/synth``.
+
+    Raises:
+        ConfigError: unknown backend.
+    """
+
+    def __init__(self, study: optuna.Study, exp: ExperimentConfig, backend: str, *, profile: bool = False, keep_files: bool = False):
+        try:
+            self.impl = get_backend(backend)
+        except ValueError as e:
+            raise ConfigError(f"--backend: {e}") from e
+        self.study, self.exp, self.backend = study, exp, backend
+        self.profile, self.keep_files = profile, keep_files
+        self.settings = _settings(exp)
+        self.summary = SynthesisSummary(backend)
+        self._remote = None
+        self._t0 = time.time()
+
+    def plan(self, trials: list[optuna.trial.FrozenTrial]) -> list[tuple[optuna.trial.FrozenTrial, str]]:
+        """Sort ``trials`` into cached, not applicable or to measure; returns those to measure with their cache keys."""
+        s, todo = self.summary, []
+        for t in trials:
+            params = _params(t)
+            if not self.impl.supports(params.strategy):
+                s.skipped[t.number] = f"{self.backend} measures {', '.join(self.impl.strategies or ())} designs; this is {params.strategy}"
+                continue
+            dh = (t.user_attrs.get("tags") or {}).get("design_hash")
+            if dh is None:
+                s.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
+                continue
+            key = cache_key(dh, self.backend, self.settings)
+            if CACHE_PREFIX + key in self.study.user_attrs:
+                self.study.set_user_attr(f"{MEASURED_PREFIX}{self.backend}:{t.number}", key)
+                s.cached.append(t.number)
+            else:
+                todo.append((t, key))
+        return todo
+
+    def submit(self, t: optuna.trial.FrozenTrial, splits_ref):
+        """Start the Ray task measuring ``t`` (Ray must be initialized); returns its object ref."""
+        import ray
+
+        from dse.trial._remeasure import RemeasureSpec, remeasure_trial
+
+        if self._remote is None:
+            self._remote = ray.remote(max_calls=1, num_cpus=self.exp.ray.cpus_per_trial, max_retries=0)(remeasure_trial)
+        work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
+        spec = RemeasureSpec(
+            self.exp, self.backend, t.number, t.user_attrs["mlflow_run_id"], _params(t), work, self.profile, self.keep_files
+        )
+        return self._remote.remote(spec, splits_ref)
+
+    def record(self, number: int, key: str, ref) -> None:
+        """Collect a finished task: store its figures in the cache, or its error in the summary."""
+        import ray
+
+        from dse.trial._remeasure import RemeasureResult
+
+        try:
+            res: RemeasureResult = ray.get(ref)
+        except Exception as e:
+            res = RemeasureResult(number, self.backend, error=f"WorkerError: {type(e).__name__}: {e}")
+        if res.error:
+            self.summary.failed[number] = res.error
+            log.warning("%s could not measure trial %d: %s", self.backend, number, res.error)
+            return
+        self.study.set_user_attr(CACHE_PREFIX + key, {"metrics": res.metrics, "tags": res.tags})
+        self.study.set_user_attr(f"{MEASURED_PREFIX}{self.backend}:{number}", key)
+        self.summary.launched.append(number)
+
+    def finish(self) -> SynthesisSummary:
+        """Log cache hits into their runs, recompute the precise front and publish it."""
+        s = self.summary
+        for n in s.cached:  # a design measured under another trial number still belongs in this run
+            _log_cached(self.study, self.exp, self.backend, n)
+        s.front = precise_front(self.study, self.backend)
+        self.study.set_user_attr(f"front:{self.backend}", s.front)
+        s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
+        s.seconds = time.time() - self._t0
+        return s
+
+
 def synthesize(
     study_name: str,
     storage: str,
@@ -139,65 +232,20 @@ def synthesize(
     import ray
 
     from dse.data import load_dataset
-    from dse.trial._remeasure import RemeasureResult, RemeasureSpec, remeasure_trial
 
-    t0 = time.time()
-    try:
-        impl = get_backend(backend)
-    except ValueError as e:
-        raise ConfigError(f"--backend: {e}") from e
     study = load_study(study_name, storage)
     exp = experiment_of(study)
-    summary = SynthesisSummary(backend)
-    settings = _settings(exp)
-    todo: list[tuple[optuna.trial.FrozenTrial, str]] = []
-    for t in _select(study, trials, front):
-        params = _params(t)
-        if not impl.supports(params.strategy):
-            summary.skipped[t.number] = f"{backend} measures {', '.join(impl.strategies or ())} designs; this is {params.strategy}"
-            continue
-        dh = (t.user_attrs.get("tags") or {}).get("design_hash")
-        if dh is None:
-            summary.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
-            continue
-        key = cache_key(dh, backend, settings)
-        if CACHE_PREFIX + key in study.user_attrs:
-            study.set_user_attr(f"{MEASURED_PREFIX}{backend}:{t.number}", key)
-            summary.cached.append(t.number)
-        else:
-            todo.append((t, key))
-    run_dir = exp.resolved_run_dir
+    rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
+    todo = rm.plan(_select(study, trials, front))
     if todo:
         splits = load_dataset(exp.dataset)
-        with ray_session(exp.ray, run_dir):
-            remote = ray.remote(max_calls=1, num_cpus=exp.ray.cpus_per_trial, max_retries=0)(remeasure_trial)
+        with ray_session(exp.ray, exp.resolved_run_dir):
             splits_ref = ray.put(splits)
-            refs = {}
-            for t, key in todo:
-                spec = RemeasureSpec(
-                    exp, backend, t.number, t.user_attrs["mlflow_run_id"], _params(t),
-                    run_dir / "synth" / backend / f"trial_{t.number:05d}", profile, keep_files,
-                )
-                refs[remote.remote(spec, splits_ref)] = (t, key)
+            refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
             log.info("%s: measuring %d trials on Ray", backend, len(refs))
-            for ref, (t, key) in refs.items():
-                try:
-                    res: RemeasureResult = ray.get(ref)
-                except Exception as e:
-                    res = RemeasureResult(t.number, backend, error=f"WorkerError: {type(e).__name__}: {e}")
-                if res.error:
-                    summary.failed[t.number] = res.error
-                    continue
-                study.set_user_attr(CACHE_PREFIX + key, {"metrics": res.metrics, "tags": res.tags})
-                study.set_user_attr(f"{MEASURED_PREFIX}{backend}:{t.number}", key)
-                summary.launched.append(t.number)
-    for n in summary.cached:  # a design measured under another trial number still belongs in this run
-        _log_cached(study, exp, backend, n)
-    summary.front = precise_front(study, backend)
-    study.set_user_attr(f"front:{backend}", summary.front)
-    summary.front_csv = _publish(study, exp, backend, summary.front)
-    summary.seconds = time.time() - t0
-    return summary
+            for number, key, ref in refs:
+                rm.record(number, key, ref)
+    return rm.finish()
 
 
 def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int) -> None:
