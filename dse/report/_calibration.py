@@ -42,13 +42,19 @@ class CalibrationStats:
 
 def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
     """One row per re-measured trial: ``trial``, ``strategy``, the estimates (``lut`` and its
-    ``lut_source``, ``da4ml_cost`` where present) and the precise figures ``<backend>_*``."""
+    ``lut_source``, raw ``ebops``, ``da4ml_cost`` where present) and the precise figures ``<backend>_*``."""
     rows = []
     for number, entry in sorted(measurements(study, backend).items()):
         t = study.trials[number]
         m = t.user_attrs.get("metrics") or {}
         tags = t.user_attrs.get("tags") or {}
-        row = {"trial": number, "strategy": tags.get("strategy"), "lut": m.get("lut"), "lut_source": tags.get("lut_source")}
+        row = {
+            "trial": number,
+            "strategy": tags.get("strategy"),
+            "lut": m.get("lut"),
+            "lut_source": tags.get("lut_source"),
+            "ebops": m.get("ebops"),
+        }
         if "da4ml_cost" in m:
             row["da4ml_cost"] = m["da4ml_cost"]
         row.update({k: v for k, v in entry["metrics"].items() if not k.startswith("seconds_")})

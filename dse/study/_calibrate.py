@@ -13,7 +13,7 @@ from dse.study._synthesize import experiment_of
 __all__ = ["CalibrationResult", "calibrate"]
 
 #: (estimate column, precise column suffix) pairs compared when present.
-_COMPARISONS = (("lut", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"))
+_COMPARISONS = (("lut", "lut"), ("ebops", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"))
 
 
 @dataclass
