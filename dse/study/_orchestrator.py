@@ -153,40 +153,14 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
 
 
 def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> None:
-    """Checks that need the data's shape, made before any trial or service starts.
+    """hls4ml checks that need the data's shape, made before any trial or service starts.
 
     Raises:
-        SearchSpaceError: a ReuseFactor the space offers is invalid for some layer.
-        ConfigError: FIFO depth optimization asked for without the Vivado/Vitis executable.
+        SearchSpaceError, ConfigError: see :func:`dse.trial.check_search_space`.
     """
-    import shutil
+    from dse.trial import check_search_space, layer_sizes
 
-    from dse.exceptions import ConfigError
-    from dse.resources import BACKENDS
-    from dse.trial import check_reuse_factor_choices, layer_sizes
-
-    if exp.hls4ml.fifo_depth_optimization:
-        exe = BACKENDS[exp.hls4ml.backend.lower()].executable
-        if shutil.which(exe) is None:
-            raise ConfigError(
-                f"hls4ml.fifo_depth_optimization runs RTL co-simulation in {exp.hls4ml.backend} and needs '{exe}' on PATH, "
-                "which is not there; source the Xilinx settings script, or set hls4ml.fifo_depth_optimization: false"
-            )
-    if exp.hls4ml.io_type == "io_stream":
-        from dse.exceptions import SearchSpaceError
-
-        bad = [v for v in space.possible_values("activation_granularity") or ["per-feature"] if v != "per-layer"]
-        if bad:
-            raise SearchSpaceError(
-                f"parameters.activation_granularity: {bad} not supported with hls4ml.io_type io_stream (hls4ml allows "
-                "heterogeneous activation bitwidths only with io_parallel); declare it with choices: [per-layer]"
-            )
-        if "distributed_arithmetic" in space.possible_values("strategy"):
-            raise SearchSpaceError(
-                "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; remove it from the choices"
-            )
-    sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
-    check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, exp.hls4ml)
+    check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
 
 
 def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False) -> StudySummary:
@@ -203,7 +177,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
 
     Raises:
         DatasetError: the data are unusable (before any trial).
-        SearchSpaceError: the space offers a ReuseFactor some layer cannot use (before any trial).
+        SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives.
     """
     import ray
@@ -242,6 +216,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
             asked = 0
             while asked < to_run or pending or (remeasurer and remeasurer.pending):
                 finished: list[str] = []
+                asked_before = asked
                 while asked < to_run and len(pending) < max_conc:
                     trial = study.ask()
                     params, fixed = space.suggest(trial)
@@ -276,9 +251,9 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                         _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error=msg))
                         tracker.finish_trial_run(run_id, "FAIL", msg)
                         finished.append(f"trial {trial.number} FAIL {msg}")
-                c = study_counts(study)
-                n_front = len(study.best_trials) if c.complete else 0
-                bar.update(c.finished, c.failed, len(pending), n_front, finished)
+                if finished or asked != asked_before:  # counts and front come from storage: read them on change only
+                    c = study_counts(study)
+                    bar.update(c.finished, c.failed, len(pending), len(study.best_trials) if c.complete else 0, finished)
                 if remeasurer and finished:
                     remeasurer.submit_new_front_members()
             if remeasurer:

@@ -198,8 +198,9 @@ class Remeasurer:
     def finish(self) -> SynthesisSummary:
         """Log cache hits into their runs, recompute the precise front and publish it."""
         s = self.summary
+        measured = measurements(self.study, self.backend)
         for n in s.cached:  # a design measured under another trial number still belongs in this run
-            _log_cached(self.study, self.exp, self.backend, n)
+            _log_cached(self.study, self.exp, self.backend, n, measured[n])
         s.front = precise_front(self.study, self.backend)
         self.study.set_user_attr(f"front:{self.backend}", s.front)
         s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
@@ -248,11 +249,10 @@ def synthesize(
     return rm.finish()
 
 
-def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int) -> None:
+def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int, entry: dict[str, Any]) -> None:
     from dse.tracking import TrialRunLogger
 
     t = study.trials[number]
-    entry = measurements(study, backend)[number]
     logger = TrialRunLogger(exp.tracking_uri, t.user_attrs["mlflow_run_id"])
     if f"{backend}_lut" not in logger.client.get_run(logger.run_id).data.metrics:
         logger.log_metrics(entry["metrics"])

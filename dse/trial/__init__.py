@@ -1,6 +1,6 @@
 """One trial: build and train an HGQ2 candidate, convert it with hls4ml, measure it."""
 
-from dse.trial._hls import check_hls_settings, check_reuse_factor_choices, hls4ml_config, valid_reuse_factors
+from dse.trial._hls import check_hls_settings, check_reuse_factor_choices, check_search_space, hls4ml_config, valid_reuse_factors
 from dse.trial._model import build_model, layer_sizes
 from dse.trial._runner import TrialResult, TrialSpec, run_trial
 from dse.trial._train import beta_schedule, train_model
@@ -15,6 +15,7 @@ __all__ = [
     "beta_schedule",
     "check_hls_settings",
     "check_reuse_factor_choices",
+    "check_search_space",
     "hls4ml_config",
     "valid_reuse_factors",
 ]

@@ -11,7 +11,9 @@ from dse.exceptions import ConversionError, InvalidHlsConfigError
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["check_hls_settings", "check_reuse_factor_choices", "valid_reuse_factors", "hls4ml_config", "convert_and_compile"]
+    from dse.config import SearchSpace
+
+__all__ = ["check_hls_settings", "check_search_space", "check_reuse_factor_choices", "valid_reuse_factors", "hls4ml_config", "convert_and_compile"]
 
 
 def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[int]:
@@ -44,6 +46,43 @@ def check_reuse_factor_choices(values: list[int], sizes: list[tuple[int, int]], 
             f"parameters.reuse_factor: {bad} not valid hls4ml ReuseFactors for every Dense layer ({shapes}); "
             f"valid for all layers: {sorted(valid_all)[:16]}{' ...' if len(valid_all) > 16 else ''}"
         )
+
+
+def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:
+    """Refuse, before a study starts, what :func:`check_hls_settings` would refuse in some trial.
+
+    Checks every value the space can produce: ReuseFactors against each layer's size,
+    io_stream against heterogeneous activation bitwidths and distributed_arithmetic, and
+    FIFO depth optimization against the Vivado/Vitis executable on PATH.
+
+    Raises:
+        SearchSpaceError: the space offers a value hls4ml cannot implement here.
+        ConfigError: FIFO depth optimization asked for without the Vivado/Vitis executable.
+    """
+    import shutil
+
+    from dse.exceptions import ConfigError, SearchSpaceError
+    from dse.resources import BACKENDS
+
+    if hls.fifo_depth_optimization:
+        exe = BACKENDS[hls.backend.lower()].executable
+        if shutil.which(exe) is None:
+            raise ConfigError(
+                f"hls4ml.fifo_depth_optimization runs RTL co-simulation in {hls.backend} and needs '{exe}' on PATH, "
+                "which is not there; source the Xilinx settings script, or set hls4ml.fifo_depth_optimization: false"
+            )
+    if hls.io_type == "io_stream":
+        bad = [v for v in space.possible_values("activation_granularity") or ["per-feature"] if v != "per-layer"]
+        if bad:
+            raise SearchSpaceError(
+                f"parameters.activation_granularity: {bad} not supported with hls4ml.io_type io_stream (hls4ml allows "
+                "heterogeneous activation bitwidths only with io_parallel); declare it with choices: [per-layer]"
+            )
+        if "distributed_arithmetic" in space.possible_values("strategy"):
+            raise SearchSpaceError(
+                "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; remove it from the choices"
+            )
+    check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, hls)
 
 
 def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:

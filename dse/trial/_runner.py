@@ -111,14 +111,12 @@ def _measure(design, backend: str, metrics: dict[str, float], tags: dict[str, st
     from dse.resources import get_backend
 
     strategy = design.params.strategy
-    names = ["ebops"]
-    if backend != "ebops" and get_backend(backend).supports(strategy):
-        names.append(backend)
-    if "da4ml" not in names and get_backend("da4ml").supports(strategy):
-        names.insert(1, "da4ml")
-    for name in names:
+    chosen = {name: get_backend(name) for name in dict.fromkeys(["ebops", "da4ml", backend])}
+    for name, impl in chosen.items():
+        if name != "ebops" and not impl.supports(strategy):
+            continue
         with step(f"resources_{name}"):
-            report = get_backend(name).measure(design)
+            report = impl.measure(design)
         if name in ("ebops", backend):
             metrics.update(report.metrics())
             tags.update(report.source_tags())
