@@ -38,6 +38,9 @@ def run(
     n_trials: Optional[int] = typer.Option(None, help="Override n_trials."),
     progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, a line per trial elsewhere)."),
     keep_files: bool = typer.Option(False, help="Keep each trial's hls4ml project under <run_dir>/trials."),
+    allow_changed: bool = typer.Option(
+        False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, objectives or hls4ml settings changed."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run (or continue) the study an experiment file describes."""
@@ -48,7 +51,7 @@ def run(
 
     try:
         exp, space = load_experiment(experiment, n_trials=n_trials)
-        summary = run_study(exp, space, progress=progress, keep_files=keep_files)
+        summary = run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)
     except DseError as e:
         _fail(e)
     import pandas as pd
@@ -94,16 +97,18 @@ def status(
     except DseError as e:
         _fail(e)
     out.print(f"study {study} ({storage})")
-    out.print(counts_line(study_counts(st)))
+    counts = study_counts(st)
+    out.print(counts_line(counts))
     front = front_frame(st)
     if front.empty:
-        out.print("no completed trial yet: no Pareto front")
+        out.print("no feasible completed trial yet: no Pareto front" if counts.feasible is not None else "no completed trial yet: no Pareto front")
     else:
-        out.print(front_table(front))
-    from dse.report import measured_backends
+        out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front"))
+    from dse.store import StudyRecords
 
-    for backend in measured_backends(st):
-        numbers = st.user_attrs.get(f"front:{backend}") or []
+    records = StudyRecords(st)
+    for backend in records.measured_backends():
+        numbers = records.precise_front(backend)
         if numbers:
             out.print(front_table(front_frame(st, numbers=numbers), title=f"Pareto front on {backend} figures"))
 

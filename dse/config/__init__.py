@@ -2,6 +2,7 @@
 
 from dse.config._experiment import (
     METRICS,
+    ConstraintConfig,
     DatasetConfig,
     ExperimentConfig,
     Hls4mlConfig,
@@ -19,6 +20,7 @@ from dse.config._search_space import SearchSpace, load_search_space
 
 __all__ = [
     "METRICS",
+    "ConstraintConfig",
     "DatasetConfig",
     "ExperimentConfig",
     "Hls4mlConfig",

@@ -18,6 +18,7 @@ __all__ = [
     "Hls4mlConfig",
     "ResourcesConfig",
     "ExperimentConfig",
+    "ConstraintConfig",
     "METRICS",
 ]
 
@@ -105,6 +106,37 @@ class ObjectiveConfig(_Strict):
         return v
 
 
+class ConstraintConfig(_Strict):
+    """A budget on one metric: trials outside it are infeasible and never on the Pareto front.
+
+    Passed to Optuna with ``Trial.set_constraint`` (``value - max`` and ``min - value``,
+    feasible when <= 0), so NSGA-II and TPE steer towards feasible designs and
+    ``study.best_trials`` holds feasible trials only. A trial that did not measure the metric
+    (e.g. ``latency_cycles`` of a Latency design on the ``ebops`` backend) is infeasible.
+
+    Example: ``{metric: lut, max: 20000}``, ``{metric: dsp, max: 0}``, ``{metric: csim_accuracy, min: 0.9}``.
+    """
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @field_validator("metric")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in METRICS:
+            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> "ConstraintConfig":
+        if self.max is None and self.min is None:
+            raise ValueError(f"constraint on {self.metric!r} needs 'max' and/or 'min'")
+        if self.max is not None and self.min is not None and self.min > self.max:
+            raise ValueError(f"constraint on {self.metric!r}: min ({self.min}) exceeds max ({self.max})")
+        return self
+
+
 class SamplerConfig(_Strict):
     """Optuna sampler. ``population_size`` applies to NSGA-II only."""
 
@@ -152,8 +184,12 @@ class Hls4mlConfig(_Strict):
 class ResourcesConfig(_Strict):
     """How resources are measured.
 
-    ``backend`` gives the figures (``lut``, ``dsp``, ...) of each trial whose Strategy it
-    supports (da4ml and yosys: distributed_arithmetic only); the EBOPs estimate fills in the rest.
+    ``backend`` gives the figures (``lut``, ``dsp``, ...) of each trial. ``auto`` (the default)
+    takes the most faithful figure available at trial time for each Strategy (see
+    :func:`dse.resources.figure_backend`): da4ml's cost model for distributed_arithmetic, the
+    EBOPs estimate for Latency/Resource. A named backend gives the figures of the trials whose
+    Strategy it supports (da4ml and yosys: distributed_arithmetic only); the EBOPs estimate
+    fills in the rest. Names are those of :func:`dse.resources.backend_names`.
 
     ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
     bitwidths both exceed this goes to a DSP (a rule of thumb for Vivado/Vitis HLS; see
@@ -161,12 +197,31 @@ class ResourcesConfig(_Strict):
     da4ml's delay units.
     """
 
-    backend: Literal["ebops", "da4ml", "yosys", "vivado", "vitis"] = "ebops"
+    backend: str = "auto"
     dsp_threshold_bits: int = Field(default=9, ge=1)
     da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
     synthesis_timeout_s: float = Field(default=1800, gt=0, description="s, per yosys run")
-    synthesize_front: Literal["da4ml", "yosys", "vivado", "vitis"] | None = None
+    synthesize_front: str | None = None
     vsynth: bool = False
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        from dse.resources import backend_names
+
+        if v != "auto" and v not in backend_names():
+            raise ValueError(f"unknown resource backend {v!r}; allowed: auto, {', '.join(backend_names())}")
+        return v
+
+    @field_validator("synthesize_front")
+    @classmethod
+    def _known_precise(cls, v: str | None) -> str | None:
+        from dse.resources import backend_names
+
+        allowed = [b for b in backend_names() if b != "ebops"]
+        if v is not None and v not in allowed:
+            raise ValueError(f"unknown precise backend {v!r}; allowed: {', '.join(allowed)}")
+        return v
 
 
 class ExperimentConfig(_Strict):
@@ -189,6 +244,7 @@ class ExperimentConfig(_Strict):
         ],
         min_length=1,
     )
+    constraints: list[ConstraintConfig] = []
     sampler: SamplerConfig = SamplerConfig()
     n_trials: int = Field(default=12, gt=0)
     seed: int = 0

@@ -18,7 +18,11 @@ class TrialParams(BaseModel):
 
     Attributes:
         strategy: hls4ml ``Strategy``.
-        reuse_factor: hls4ml ``ReuseFactor``; must be 1 for Latency and distributed_arithmetic.
+        reuse_factor: hls4ml ``ReuseFactor`` as sampled; must be 1 for Latency and distributed_arithmetic.
+        layer_reuse_factors: the ReuseFactor each Dense layer (input to output) is built with:
+            the largest hls4ml-valid ReuseFactor not above ``reuse_factor`` for that layer's
+            size (resolved by the driver, :func:`dse.trial.resolve_reuse_factors`); ``None``
+            means ``reuse_factor`` for every layer.
         beta: HGQ2 EBOPs loss weight at epoch 0 (``beta0``), 0 disables the resource term.
         beta_end: beta at the last epoch; ``None`` keeps beta constant.
         beta_schedule: interpolation from ``beta`` to ``beta_end`` (HGQ2 ``PieceWiseSchedule``).
@@ -35,6 +39,7 @@ class TrialParams(BaseModel):
 
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     reuse_factor: int = Field(default=1, ge=1)
+    layer_reuse_factors: tuple[int, ...] | None = None
     beta: float = Field(default=1e-5, ge=0)
     beta_end: float | None = Field(default=None, ge=0)
     beta_schedule: Literal["constant", "linear", "log"] = "log"

@@ -136,7 +136,7 @@ class SearchSpace(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> "SearchSpace":
-        known = set(TrialParams.model_fields)
+        known = set(TrialParams.model_fields) - _RESOLVED
         order = list(self.parameters)
         for name, spec in self.parameters.items():
             if name not in known:
@@ -187,7 +187,7 @@ class SearchSpace(BaseModel):
 
         Returns:
             The trial's parameters, and the dict of parameters pinned by rules or defaults
-            (also stored as the Optuna user attribute ``fixed_params``).
+            (store both with :func:`dse.store.record_trial_params`).
         """
         values: dict[str, Any] = {}
         fixed: dict[str, Any] = {}
@@ -199,11 +199,12 @@ class SearchSpace(BaseModel):
                 values[name] = fixed[name] = spec.default
             else:
                 values[name] = spec.suggest(trial, name)
-        trial.set_user_attr("fixed_params", fixed)
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
 
 
 _OPTIONAL = {"beta_end", "learning_rate"}
+#: Parameters the driver resolves from sampled ones; a search space cannot declare them.
+_RESOLVED = {"layer_reuse_factors"}
 
 
 def _check_value(where: str, name: str, value: Any) -> None:

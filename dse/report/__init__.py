@@ -1,7 +1,6 @@
 """Reports: study counts, Pareto fronts and calibration (data), and their terminal rendering."""
 
 from dse.report._calibration import CalibrationStats, calibration_pairs, calibration_stats
-from dse.report._measurements import measured_backends, measurements
 from dse.report._pareto import StudyCounts, front_frame, study_counts
 from dse.report._render import counts_line, format_value, front_table
 
@@ -9,8 +8,6 @@ __all__ = [
     "CalibrationStats",
     "calibration_pairs",
     "calibration_stats",
-    "measured_backends",
-    "measurements",
     "StudyCounts",
     "front_frame",
     "study_counts",

@@ -8,7 +8,7 @@ import numpy as np
 import optuna
 import pandas as pd
 
-from dse.report._measurements import measurements
+from dse.store import StudyRecords
 
 __all__ = ["CalibrationStats", "calibration_pairs", "calibration_stats"]
 
@@ -44,10 +44,10 @@ def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
     """One row per re-measured trial: ``trial``, ``strategy``, the estimates (``lut`` and its
     ``lut_source``, raw ``ebops``, ``da4ml_cost`` where present) and the precise figures ``<backend>_*``."""
     rows = []
-    for number, entry in sorted(measurements(study, backend).items()):
-        t = study.trials[number]
-        m = t.user_attrs.get("metrics") or {}
-        tags = t.user_attrs.get("tags") or {}
+    records = StudyRecords(study)
+    for number, entry in sorted(records.measurements(backend).items()):
+        r = records.trial(number)
+        m, tags = r.metrics, r.tags
         row = {
             "trial": number,
             "strategy": tags.get("strategy"),

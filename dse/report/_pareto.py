@@ -9,20 +9,22 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from dse.report._measurements import measured_backends, measurements
+from dse.store import StudyRecords, TrialRecord
 
 __all__ = ["StudyCounts", "study_counts", "front_frame"]
 
 
 @dataclass(frozen=True)
 class StudyCounts:
-    """Trials per state."""
+    """Trials per state; ``feasible``/``infeasible`` split the complete trials of a constrained study."""
 
     complete: int
     failed: int
     running: int
     waiting: int
     pruned: int
+    feasible: int | None = None
+    infeasible: int | None = None
 
     @property
     def finished(self) -> int:
@@ -30,10 +32,17 @@ class StudyCounts:
 
 
 def study_counts(study: optuna.Study) -> StudyCounts:
-    """Count the study's trials by state."""
-    c = Counter(t.state for t in study.get_trials(deepcopy=False))
+    """Count the study's trials by state, and complete trials by feasibility when any carries constraints."""
+    trials = study.get_trials(deepcopy=False)
+    c = Counter(t.state for t in trials)
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    feasible = infeasible = None
+    if any(t.constraints for t in complete):
+        infeasible = sum(1 for t in complete if any(v > 0 for v in t.constraints.values()))
+        feasible = len(complete) - infeasible
     return StudyCounts(
-        c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED]
+        c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED],
+        feasible, infeasible,
     )
 
 
@@ -43,27 +52,36 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     Columns: ``trial``, one column per objective (named by the study's metric names),
     the other recorded metrics (``ebops``, ``dsp``, ...), ``<metric>_source`` for each
     resource figure, precise re-measurements (``yosys_lut``, ``yosys_ff``, ... and their
-    ``yosys_lut_source`` tags) when ``with_measurements``, ``params_<name>`` for each sampled
-    or rule-pinned parameter, and ``mlflow_run_id``. Rows are sorted by the first objective, best first.
-    Empty when no trial completed.
+    ``yosys_lut_source`` tags) when ``with_measurements``, ``params_<name>`` for each parameter
+    the trial trained with (its recorded :class:`~dse.config.TrialParams`; per-layer
+    ReuseFactors as ``"1,8"``), ``pinned`` (names pinned by a rule), ``feasible`` (constrained
+    studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
+    sorted by the first objective, best first. Empty when no trial completed.
     """
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
-    extra = {b: measurements(study, b) for b in measured_backends(study)} if with_measurements else {}
+    records = StudyRecords(study)
+    extra = {b: records.measurements(b) for b in records.measured_backends()} if with_measurements else {}
     trials = study.best_trials if numbers is None else [study.trials[n] for n in numbers]
     rows = []
     for t in trials:
-        row: dict[str, object] = {"trial": t.number}
-        row.update(dict(zip(names, t.values)))
-        for k, v in (t.user_attrs.get("metrics") or {}).items():
+        r = TrialRecord.of(t)
+        row: dict[str, object] = {"trial": r.number}
+        row.update(dict(zip(names, r.values or [])))
+        for k, v in r.metrics.items():
             if k not in row and not k.startswith("seconds_"):
                 row[k] = v
-        row.update({k: v for k, v in (t.user_attrs.get("tags") or {}).items() if k.endswith("_source")})
-        for entry in (m[t.number] for m in extra.values() if t.number in m):
+        row.update({k: v for k, v in r.tags.items() if k.endswith("_source")})
+        for entry in (m[r.number] for m in extra.values() if r.number in m):
             row.update({k: v for k, v in entry["metrics"].items() if not k.startswith("seconds_")})
             row.update(entry["tags"])
-        pinned = {k: v for k, v in (t.user_attrs.get("fixed_params") or {}).items() if v is not None}
-        row.update({f"params_{k}": v for k, v in {**pinned, **t.params}.items() if not k.endswith("_is_zero")})
-        row["mlflow_run_id"] = t.user_attrs.get("mlflow_run_id")
+        if r.params is not None:
+            for k, v in r.params.model_dump(mode="json").items():
+                if v is not None:
+                    row[f"params_{k}"] = ",".join(map(str, v)) if isinstance(v, list) else v
+        row["pinned"] = ",".join(r.pinned)
+        if r.constraints:
+            row["feasible"] = r.feasible
+        row["mlflow_run_id"] = r.run_id
         rows.append(row)
     df = pd.DataFrame(rows)
     if not df.empty:

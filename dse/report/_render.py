@@ -11,15 +11,24 @@ from dse.report._pareto import StudyCounts
 
 __all__ = ["front_table", "counts_line", "format_value"]
 
-_SHOW = ("trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source", "params_strategy", "params_reuse_factor")
+_SHOW = (
+    "trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source",
+    "params_strategy", "params_reuse_factor", "params_layer_reuse_factors", "feasible",
+)
 
 
-_PRECISE = re.compile(r"(da4ml|yosys|vivado|vitis)_(lut|ff|dsp|latency_cycles)")
+def _precise_columns() -> re.Pattern[str]:
+    """``<backend>_<figure>`` columns of precise re-measurements, for every registered backend."""
+    from dse.resources import backend_names
+
+    return re.compile(rf"({'|'.join(map(re.escape, backend_names()))})_(lut|ff|dsp|latency_cycles)")
 
 
 def counts_line(counts: StudyCounts) -> str:
+    """``trials: 10 complete (7 feasible, 3 infeasible), 2 failed, 0 running``."""
+    feas = f" ({counts.feasible} feasible, {counts.infeasible} infeasible)" if counts.feasible is not None else ""
     return (
-        f"trials: {counts.complete} complete, {counts.failed} failed, {counts.running} running"
+        f"trials: {counts.complete} complete{feas}, {counts.failed} failed, {counts.running} running"
         + (f", {counts.waiting} waiting" if counts.waiting else "")
     )
 
@@ -27,7 +36,8 @@ def counts_line(counts: StudyCounts) -> str:
 def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     """A rich table of the front: objectives first, then the usual resource columns and sources."""
     table = Table(title=title)
-    precise = [c for c in front.columns if _PRECISE.fullmatch(c)]
+    pattern = _precise_columns()
+    precise = [c for c in front.columns if pattern.fullmatch(c) and not c.startswith("ebops_")]
     cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")

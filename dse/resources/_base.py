@@ -11,12 +11,9 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from dse.config import ExperimentConfig, TrialParams
+    from dse.config import Hls4mlConfig, ResourcesConfig, TrialParams
 
-__all__ = ["Figure", "ResourceReport", "Design", "ResourceBackend", "SOURCES"]
-
-#: Where a figure can come from, from cheapest to most precise.
-SOURCES = ("ebops-estimate", "da4ml", "yosys", "vivado-csynth", "vivado-synth")
+__all__ = ["Figure", "ResourceReport", "Design", "ResourceBackend"]
 
 
 @dataclass(frozen=True)
@@ -25,15 +22,17 @@ class Figure:
 
     Attributes:
         value: the number, in the unit of its metric (LUTs, DSPs, FFs, cycles).
-        source: one of :data:`SOURCES`.
+        source: one of :func:`dse.resources.sources` (the ``sources`` a registered backend declares).
     """
 
     value: float
     source: str
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ValueError(f"unknown resource source {self.source!r}; allowed: {SOURCES}")
+        from dse.resources._registry import sources
+
+        if self.source not in sources():
+            raise ValueError(f"unknown resource source {self.source!r}; allowed: {sources()}")
 
 
 @dataclass
@@ -67,8 +66,9 @@ class Design:
 
     Attributes:
         model: the trained HGQ2 Keras model, after ``trace_minmax``.
-        params: the trial's parameters (Strategy, ReuseFactor, ...).
-        experiment: the experiment (part, clock period, backend settings).
+        params: the trial's parameters (Strategy, ReuseFactor per layer, ...).
+        hls: the hls4ml settings (part, clock period in ns, IOType, backend).
+        resources: the resource settings (thresholds, time limits, vsynth).
         ebops: EBOPs returned by ``trace_minmax`` on the calibration data.
         work_dir: a folder of this trial's own for files the backend writes.
         x_test: test features, shape (n, n_features), for bit-exactness checks.
@@ -77,7 +77,8 @@ class Design:
 
     model: "keras.Model"
     params: "TrialParams"
-    experiment: "ExperimentConfig"
+    hls: "Hls4mlConfig"
+    resources: "ResourcesConfig"
     ebops: float
     work_dir: Path
     x_test: "np.ndarray"
@@ -92,6 +93,8 @@ class ResourceBackend(abc.ABC):
     """
 
     name: ClassVar[str]
+    #: Sources (see :class:`Figure`) of the figures this backend returns.
+    sources: ClassVar[tuple[str, ...]]
     #: Strategies whose designs this backend measures; ``None`` means all.
     strategies: ClassVar[tuple[str, ...] | None] = None
 

@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 from dse.exceptions import MeasurementError
+from dse.resources._registry import register_backend
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
 
 __all__ = ["Da4mlBackend", "trace_da4ml"]
@@ -28,6 +29,7 @@ def trace_da4ml(model):
         raise MeasurementError(f"da4ml could not trace the model: {type(e).__name__}: {e}") from e
 
 
+@register_backend
 class Da4mlBackend(ResourceBackend):
     """LUT and latency from da4ml's cost model (source ``da4ml``).
 
@@ -43,6 +45,7 @@ class Da4mlBackend(ResourceBackend):
     """
 
     name = "da4ml"
+    sources = ("da4ml",)
     strategies = ("distributed_arithmetic",)
 
     def measure(self, design: Design) -> ResourceReport:
@@ -50,7 +53,7 @@ class Da4mlBackend(ResourceBackend):
 
         t0 = time.perf_counter()
         comb = trace_da4ml(design.model)
-        cutoff = design.experiment.resources.da4ml_latency_cutoff
+        cutoff = design.resources.da4ml_latency_cutoff
         try:
             stages = len(to_pipeline(comb, cutoff, verbose=False).solutions)
         except Exception as e:

@@ -8,6 +8,7 @@ import time
 import numpy as np
 
 from dse.exceptions import MeasurementError
+from dse.resources._registry import register_backend
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
 
 __all__ = ["EbopsBackend", "count_dsp_multiplications", "DSP_LUT_EQUIVALENT"]
@@ -17,7 +18,7 @@ __all__ = ["EbopsBackend", "count_dsp_multiplications", "DSP_LUT_EQUIVALENT"]
 DSP_LUT_EQUIVALENT = 55
 
 
-def count_dsp_multiplications(model, threshold_bits: int) -> int:
+def count_dsp_multiplications(model, threshold_bits: int) -> list[int]:
     """Count multiplications wide enough for HLS to map them to a DSP.
 
     For every quantized Dense layer, each (input, weight) pair whose input bitwidth and weight
@@ -29,11 +30,11 @@ def count_dsp_multiplications(model, threshold_bits: int) -> int:
         threshold_bits: bitwidth above which an operand is "wide".
 
     Returns:
-        The number of DSP-mapped multiplications at ReuseFactor 1.
+        The number of DSP-mapped multiplications of each Dense layer, input to output, at ReuseFactor 1.
     """
     from hgq.layers import QDense
 
-    total = 0
+    per_layer: list[int] = []
     for layer in model.layers:
         if not isinstance(layer, QDense):
             continue
@@ -41,15 +42,17 @@ def count_dsp_multiplications(model, threshold_bits: int) -> int:
         bw_in = np.asarray(layer.iq.bits_(in_shape)).reshape(-1)
         bw_ker = np.asarray(layer.kq.bits_(tuple(layer.kernel.shape)))
         wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits)
-        total += int(wide.sum())
-    return total
+        per_layer.append(int(wide.sum()))
+    return per_layer
 
 
+@register_backend
 class EbopsBackend(ResourceBackend):
     """LUT and DSP from EBOPs, instantly.
 
     hls4ml strategies (Latency, Resource): ``DSP`` = multiplications with both operands wider
-    than ``resources.dsp_threshold_bits`` (divided by ReuseFactor, rounded up), and
+    than ``resources.dsp_threshold_bits``, divided by each layer's ReuseFactor (rounded up)
+    and summed over layers, and
     ``LUT = max(EBOPs - 55 * DSP, 0)``, from ``LUT + 55 DSP ~ BOPs`` (HGQ documentation).
     ``distributed_arithmetic``: ``LUT = EBOPs``, ``DSP = 0`` (EBOPs is an upper bound on the
     LUTs of a da4ml design, which uses no DSP). Source: ``ebops-estimate``. No latency figure:
@@ -57,6 +60,7 @@ class EbopsBackend(ResourceBackend):
     """
 
     name = "ebops"
+    sources = ("ebops-estimate",)
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()
@@ -65,8 +69,9 @@ class EbopsBackend(ResourceBackend):
         if design.params.strategy == "distributed_arithmetic":
             lut, dsp = float(design.ebops), 0.0
         else:
-            n = count_dsp_multiplications(design.model, design.experiment.resources.dsp_threshold_bits)
-            dsp = float(math.ceil(n / design.params.reuse_factor))
+            counts = count_dsp_multiplications(design.model, design.resources.dsp_threshold_bits)
+            rfs = design.params.layer_reuse_factors or (design.params.reuse_factor,) * len(counts)
+            dsp = float(sum(math.ceil(n / rf) for n, rf in zip(counts, rfs)))
             lut = max(float(design.ebops) - DSP_LUT_EQUIVALENT * dsp, 0.0)
         src = "ebops-estimate"
         return ResourceReport(

@@ -50,6 +50,7 @@ from typing import Any, ClassVar
 
 from dse.exceptions import MeasurementError, ReportParseError, ToolFailedError, ToolNotFoundError
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
+from dse.resources._registry import register_backend
 
 __all__ = ["HlsReport", "parse_hls_report", "report_from_hls", "VivadoBackend", "VitisBackend"]
 
@@ -529,7 +530,7 @@ class _HlsToolBackend(ResourceBackend):
 
         Args:
             vsynth: also run Vivado logic synthesis (``vivado_synth.rpt``; needs ``vivado`` on
-                PATH, takes much longer). ``None`` reads ``experiment.resources.vsynth`` when
+                PATH, takes much longer). ``None`` reads ``design.resources.vsynth`` when
                 that setting exists, else ``False``.
         """
         self.vsynth = vsynth
@@ -574,7 +575,7 @@ class _HlsToolBackend(ResourceBackend):
         t0 = time.perf_counter()
         vsynth = self.vsynth
         if vsynth is None:
-            vsynth = bool(getattr(getattr(getattr(design, "experiment", None), "resources", None), "vsynth", False))
+            vsynth = bool(getattr(getattr(design, "resources", None), "vsynth", False))
         self._check_tools(vsynth)
 
         hls_model = design.hls_model
@@ -676,6 +677,7 @@ def report_from_hls(
     return ResourceReport(backend, figures=figures, extras=extras, seconds=seconds)
 
 
+@register_backend
 class VivadoBackend(_HlsToolBackend):
     """Vivado HLS C synthesis of the hls4ml project (hls4ml ``Vivado`` backend), ``vivado_hls`` on PATH.
 
@@ -683,6 +685,7 @@ class VivadoBackend(_HlsToolBackend):
     """
 
     name = "vivado"
+    sources = ("vivado-csynth", "vivado-synth")
     hls4ml_backends = ("vivado", "vivadoaccelerator")
     executable = "vivado_hls"
     install_hint = (
@@ -692,6 +695,7 @@ class VivadoBackend(_HlsToolBackend):
     log_files = ("vivado_hls.log",)
 
 
+@register_backend
 class VitisBackend(_HlsToolBackend):
     """Vitis HLS C synthesis of the hls4ml project (hls4ml ``Vitis`` backend), ``vitis-run`` on PATH.
 
@@ -702,6 +706,7 @@ class VitisBackend(_HlsToolBackend):
     """
 
     name = "vitis"
+    sources = ("vivado-csynth", "vivado-synth")
     hls4ml_backends = ("vitis",)
     executable = "vitis-run"
     install_hint = (

@@ -11,6 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from dse.exceptions import MeasurementError, ToolFailedError, ToolNotFoundError
+from dse.resources._registry import register_backend
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
 from dse.resources._da4ml import trace_da4ml
 
@@ -89,7 +90,7 @@ def write_da4ml_rtl(design: Design, out_dir: Path) -> tuple[list[Path], int]:
     from da4ml.codegen import RTLModel
 
     comb = trace_da4ml(design.model)
-    res = design.experiment.resources
+    res = design.resources
     rtl = RTLModel(
         comb,
         _TOP,
@@ -97,8 +98,8 @@ def write_da4ml_rtl(design: Design, out_dir: Path) -> tuple[list[Path], int]:
         flavor="verilog",
         latency_cutoff=res.da4ml_latency_cutoff,
         print_latency=False,
-        part_name=design.experiment.hls4ml.part,
-        clock_period=design.experiment.hls4ml.clock_period,
+        part_name=design.hls.part,
+        clock_period=design.hls.clock_period,
     )
     rtl.write()
     has_tables = any((out_dir / "src" / "memfiles").glob("*"))
@@ -137,6 +138,7 @@ def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: fl
     return text
 
 
+@register_backend
 class YosysBackend(ResourceBackend):
     """Real LUT/FF/CARRY/DSP counts: da4ml RTL synthesized by Yosys (source ``yosys``).
 
@@ -147,11 +149,12 @@ class YosysBackend(ResourceBackend):
     """
 
     name = "yosys"
+    sources = ("yosys",)
     strategies = ("distributed_arithmetic",)
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()
-        family = yosys_family(design.experiment.hls4ml.part)
+        family = yosys_family(design.hls.part)
         if shutil.which("yosys") is None:
             run_yosys([], _TOP, family, design.work_dir, 1)  # raises ToolNotFoundError with the install hint
         out = design.work_dir / "yosys"
@@ -159,7 +162,7 @@ class YosysBackend(ResourceBackend):
         out.mkdir(parents=True)
         files, stages = write_da4ml_rtl(design, out)
         t_syn = time.perf_counter()
-        text = run_yosys(files, _TOP, family, out, design.experiment.resources.synthesis_timeout_s)
+        text = run_yosys(files, _TOP, family, out, design.resources.synthesis_timeout_s)
         seconds_synth = time.perf_counter() - t_syn
         cells = parse_yosys_stat(text)
         if cells["LUT"] == 0 and cells["FF"] == 0:

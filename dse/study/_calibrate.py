@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dse.exceptions import ConfigError
 from dse.report import CalibrationStats, calibration_pairs, calibration_stats
+from dse.store import StudyRecords
 from dse.study._storage import load_study
 from dse.study._synthesize import experiment_of
 
@@ -49,7 +50,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     csv = exp.resolved_run_dir / f"calibration_{backend}.csv"
     csv.parent.mkdir(parents=True, exist_ok=True)
     pairs.to_csv(csv, index=False)
-    parent = study.user_attrs.get("mlflow_parent_run_id")
+    parent = StudyRecords(study).parent_run_id
     if parent:
         tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
         metrics = {}

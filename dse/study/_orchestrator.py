@@ -12,13 +12,15 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
+from dse.exceptions import ConfigError
 from dse.data import Splits, load_dataset
 from dse.report import format_value, front_frame, study_counts
+from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
 from dse.study._ray_session import ray_session
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
 from dse.tracking import StudyTracker
-from dse.trial import TrialResult, TrialSpec
+from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 
 __all__ = ["StudySummary", "run_study"]
 
@@ -135,18 +137,19 @@ class _FrontRemeasurer:
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, result: TrialResult) -> str:
-    """Record ``result`` in Optuna; returns the final state name."""
-    trial.set_user_attr("metrics", result.metrics)
-    trial.set_user_attr("tags", result.tags)
+    """Record ``result`` (metrics, tags, constraint values) and tell Optuna; returns the final state name."""
     if result.state == "COMPLETE":
         try:
             values = [float(result.metrics[o.metric]) for o in exp.objectives]
         except KeyError as e:
             result.error = f"MeasurementError: objective {e.args[0]!r} missing from the trial's metrics"
         else:
+            constraints = record_trial_result(trial, result.metrics, result.tags, constraints=exp.constraints)
+            if constraints and any(v > 0 for v in constraints.values()):
+                result.tags["feasible"] = "false"
             study.tell(trial, values)
             return "COMPLETE"
-    trial.set_user_attr("fail_reason", result.error or "unknown")
+    record_trial_result(trial, result.metrics, result.tags, fail_reason=result.error or "unknown")
     study.tell(trial, state=TrialState.FAIL)
     log.warning("trial %d failed: %s", trial.number, result.error)
     return "FAIL"
@@ -158,12 +161,14 @@ def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> Non
     Raises:
         SearchSpaceError, ConfigError: see :func:`dse.trial.check_search_space`.
     """
-    from dse.trial import check_search_space, layer_sizes
+    from dse.trial import check_search_space
 
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
 
 
-def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False) -> StudySummary:
+def run_study(
+    exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False, allow_changed: bool = False
+) -> StudySummary:
     """Run (or continue) the study of ``exp`` until it has ``exp.n_trials`` finished trials.
 
     The dataset is loaded and validated before any trial starts. Each trial is an Optuna
@@ -172,13 +177,24 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises, crashes its worker or
     runs past ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on.
 
+    Each trial's resolved parameters (per-layer ReuseFactors included) are recorded before
+    it starts (:func:`dse.store.record_trial_params`); with ``exp.constraints``, each
+    completed trial's constraint values go to Optuna, so only feasible trials reach the front.
+    An exception other than Ctrl-C inside the loop tells every pending trial FAIL, closes the
+    MLflow parent run as FAILED with the reason, and is raised again.
+
+    Args:
+        allow_changed: continue an existing study even if its stored experiment differs in
+            what defines the trials (:data:`dse.store.TRIAL_DEFINING_FIELDS`).
+
     Returns:
         A :class:`StudySummary` with the front and where it is stored.
 
     Raises:
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
-        ConfigError: the study exists with other objectives.
+        ConfigError: the study exists with other objectives, or (without ``allow_changed``)
+            with another dataset, model, training, search space, objectives or hls4ml settings.
     """
     import ray
 
@@ -188,6 +204,15 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
     splits = load_dataset(exp.dataset)
     _preflight(exp, space, splits)
     study = open_study(exp, make_sampler(exp.sampler, exp.seed))
+    records = StudyRecords(study)
+    changed = records.experiment_diff(exp, space)
+    if changed and not allow_changed:
+        raise ConfigError(
+            f"study {exp.name!r} in {exp.storage_url} was run with another experiment; these fields differ "
+            "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
+            "restore those fields, or pass --allow-changed to continue this study anyway"
+        )
+    sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
     default_store = exp.mlflow.tracking_uri is None
     tracker = StudyTracker(
         exp.tracking_uri,
@@ -195,9 +220,8 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
         artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
     )
     parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
-    study.set_user_attr("mlflow_parent_run_id", parent)
-    study.set_user_attr("mlflow_tracking_uri", exp.tracking_uri)
-    study.set_user_attr("experiment", exp.model_dump(mode="json"))
+    records.set_tracking(parent, exp.tracking_uri)
+    records.save_experiment(exp, space)
 
     counts = study_counts(study)
     to_run = max(exp.n_trials - counts.finished, 0)
@@ -219,9 +243,11 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
                 asked_before = asked
                 while asked < to_run and len(pending) < max_conc:
                     trial = study.ask()
-                    params, fixed = space.suggest(trial)
-                    run_id = tracker.trial_run(parent, exp.name, trial.number, trial.params, fixed)
-                    trial.set_user_attr("mlflow_run_id", run_id)
+                    params, pinned = space.suggest(trial)
+                    params = resolve_reuse_factors(params, sizes, exp.hls4ml)
+                    record_trial_params(trial, params, pinned)
+                    run_id = tracker.trial_run(parent, exp.name, trial.number, params, sorted(pinned))
+                    record_trial_run(trial, run_id)
                     spec = TrialSpec(
                         experiment=exp, params=params, number=trial.number, run_id=run_id,
                         work_dir=run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=cpus, keep_files=keep_files,
@@ -259,11 +285,17 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
             if remeasurer:
                 s = remeasurer.finish()
                 log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except BaseException as e:  # Ctrl-C, or a bug/outage in the loop: nothing may stay RUNNING
+        status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
+        reason = "Interrupted: the driver was stopped" if status == "KILLED" else f"DriverError: {type(e).__name__}: {e}"[:2000]
         for trial, run_id, _ in locals().get("pending", {}).values():
-            _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error="Interrupted: the driver was stopped"))
-            tracker.finish_trial_run(run_id, "FAIL", "Interrupted: the driver was stopped")
+            try:
+                _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error=reason))
+                tracker.finish_trial_run(run_id, "FAIL", reason)
+            except Exception as inner:  # keep closing the others
+                log.error("could not close trial %d: %s", trial.number, inner)
+        if status == "FAILED":
+            tracker.tag_study_run(parent, {"error": reason})
         raise
     finally:
         bar.stop()
@@ -276,7 +308,7 @@ def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, statu
     front = front_frame(study)
     csv = run_dir / "pareto_front.csv"
     front.to_csv(csv, index=False)
-    run_ids = [t.user_attrs["mlflow_run_id"] for t in study.trials if "mlflow_run_id" in t.user_attrs and t.state == TrialState.COMPLETE]
+    run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
     tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids)
     counts = study_counts(study)
     tracker.log_study_artifact(

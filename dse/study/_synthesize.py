@@ -11,12 +11,11 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, TrialParams
+from dse.config import ExperimentConfig
 from dse.exceptions import ConfigError
-from dse.report import measurements
-from dse.report._measurements import CACHE_PREFIX, MEASURED_PREFIX
 from dse.resources import get_backend
 from dse.resources._cache import cache_key
+from dse.store import StudyRecords, TrialRecord
 from dse.study._ray_session import ray_session
 from dse.study._storage import load_study
 
@@ -57,10 +56,7 @@ def experiment_of(study: optuna.Study) -> ExperimentConfig:
     Raises:
         ConfigError: the study was not created by ``dse run``.
     """
-    data = study.user_attrs.get("experiment")
-    if data is None:
-        raise ConfigError(f"study {study.study_name!r} has no stored experiment; it was not created by `dse run`")
-    return ExperimentConfig.model_validate(data)
+    return StudyRecords(study).experiment()
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, Any]:
@@ -74,7 +70,7 @@ def precise_front(study: optuna.Study, backend: str) -> list[int]:
     else the trial's own value (e.g. ``csim_accuracy``). Computed by Optuna (``best_trials``
     of an in-memory study with the same directions).
     """
-    measured = measurements(study, backend)
+    measured = StudyRecords(study).measurements(backend)
     names = study.metric_names or []
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scratch study is not news to the user
@@ -109,11 +105,6 @@ def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[
     return [chosen[n] for n in sorted(chosen)]
 
 
-def _params(t: optuna.trial.FrozenTrial) -> TrialParams:
-    values = {**(t.user_attrs.get("fixed_params") or {}), **t.params}
-    return TrialParams(**{k: v for k, v in values.items() if k in TrialParams.model_fields and v is not None})
-
-
 class Remeasurer:
     """Re-measures trials of one study with one backend: plan (cache lookup), submit (Ray), record, finish.
 
@@ -137,6 +128,7 @@ class Remeasurer:
         except ValueError as e:
             raise ConfigError(f"--backend: {e}") from e
         self.study, self.exp, self.backend = study, exp, backend
+        self.records = StudyRecords(study)
         self.profile, self.keep_files = profile, keep_files
         self.settings = _settings(exp)
         self.summary = SynthesisSummary(backend)
@@ -147,35 +139,40 @@ class Remeasurer:
         """Sort ``trials`` into cached, not applicable or to measure; returns those to measure with their cache keys."""
         s, todo = self.summary, []
         for t in trials:
-            params = _params(t)
-            if not self.impl.supports(params.strategy):
-                s.skipped[t.number] = f"{self.backend} measures {', '.join(self.impl.strategies or ())} designs; this is {params.strategy}"
+            params = TrialRecord.of(t).params
+            if params is None or not self.impl.supports(params.strategy):
+                what = params.strategy if params else "a trial without recorded parameters"
+                s.skipped[t.number] = f"{self.backend} measures {', '.join(self.impl.strategies or ())} designs; this is {what}"
                 continue
-            dh = (t.user_attrs.get("tags") or {}).get("design_hash")
+            dh = TrialRecord.of(t).tags.get("design_hash")
             if dh is None:
                 s.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
                 continue
             key = cache_key(dh, self.backend, self.settings)
-            if CACHE_PREFIX + key in self.study.user_attrs:
-                self.study.set_user_attr(f"{MEASURED_PREFIX}{self.backend}:{t.number}", key)
+            if self.records.cached_measurement(key) is not None:
+                self.records.mark_measured(self.backend, t.number, key)
                 s.cached.append(t.number)
             else:
                 todo.append((t, key))
         return todo
 
+    def spec(self, t: optuna.trial.FrozenTrial):
+        """The :class:`~dse.trial._remeasure.RemeasureSpec` for trial ``t``: its recorded parameters, run and scratch folder."""
+        from dse.trial._remeasure import RemeasureSpec
+
+        work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
+        r = TrialRecord.of(t)
+        return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files)
+
     def submit(self, t: optuna.trial.FrozenTrial, splits_ref):
         """Start the Ray task measuring ``t`` (Ray must be initialized); returns its object ref."""
         import ray
 
-        from dse.trial._remeasure import RemeasureSpec, remeasure_trial
+        from dse.trial._remeasure import remeasure_trial
 
         if self._remote is None:
             self._remote = ray.remote(max_calls=1, num_cpus=self.exp.ray.cpus_per_trial, max_retries=0)(remeasure_trial)
-        work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
-        spec = RemeasureSpec(
-            self.exp, self.backend, t.number, t.user_attrs["mlflow_run_id"], _params(t), work, self.profile, self.keep_files
-        )
-        return self._remote.remote(spec, splits_ref)
+        return self._remote.remote(self.spec(t), splits_ref)
 
     def record(self, number: int, key: str, ref) -> None:
         """Collect a finished task: store its figures in the cache, or its error in the summary."""
@@ -191,18 +188,18 @@ class Remeasurer:
             self.summary.failed[number] = res.error
             log.warning("%s could not measure trial %d: %s", self.backend, number, res.error)
             return
-        self.study.set_user_attr(CACHE_PREFIX + key, {"metrics": res.metrics, "tags": res.tags})
-        self.study.set_user_attr(f"{MEASURED_PREFIX}{self.backend}:{number}", key)
+        self.records.store_measurement(key, {"metrics": res.metrics, "tags": res.tags})
+        self.records.mark_measured(self.backend, number, key)
         self.summary.launched.append(number)
 
     def finish(self) -> SynthesisSummary:
         """Log cache hits into their runs, recompute the precise front and publish it."""
         s = self.summary
-        measured = measurements(self.study, self.backend)
+        measured = self.records.measurements(self.backend)
         for n in s.cached:  # a design measured under another trial number still belongs in this run
             _log_cached(self.study, self.exp, self.backend, n, measured[n])
         s.front = precise_front(self.study, self.backend)
-        self.study.set_user_attr(f"front:{self.backend}", s.front)
+        self.records.set_precise_front(self.backend, s.front)
         s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
         s.seconds = time.time() - self._t0
         return s
@@ -252,8 +249,7 @@ def synthesize(
 def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int, entry: dict[str, Any]) -> None:
     from dse.tracking import TrialRunLogger
 
-    t = study.trials[number]
-    logger = TrialRunLogger(exp.tracking_uri, t.user_attrs["mlflow_run_id"])
+    logger = TrialRunLogger(exp.tracking_uri, StudyRecords(study).trial(number).run_id)
     if f"{backend}_lut" not in logger.client.get_run(logger.run_id).data.metrics:
         logger.log_metrics(entry["metrics"])
         logger.set_tags(entry["tags"])
@@ -264,11 +260,12 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     from dse.report import front_frame
     from dse.tracking import StudyTracker
 
-    parent = study.user_attrs.get("mlflow_parent_run_id")
+    records = StudyRecords(study)
+    parent = records.parent_run_id
     if parent is None:
         return None
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
-    ids = {n: study.trials[n].user_attrs["mlflow_run_id"] for n in measurements(study, backend)}
+    ids = {n: records.trial(n).run_id for n in records.measurements(backend)}
     tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}")
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)

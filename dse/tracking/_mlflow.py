@@ -11,10 +11,13 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
+
+if TYPE_CHECKING:
+    from dse.config import TrialParams
 
 __all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG"]
 
@@ -114,18 +117,31 @@ class StudyTracker:
         self.client.log_dict(run.info.run_id, config, "experiment.json")
         return run.info.run_id
 
-    def trial_run(self, parent_run_id: str, study_name: str, number: int, params: dict[str, Any], fixed: dict[str, Any]) -> str:
-        """Create the nested child run of trial ``number`` with its sampled and pinned params."""
+    def trial_run(self, parent_run_id: str, study_name: str, number: int, params: "TrialParams", pinned: list[str]) -> str:
+        """Create the nested child run of trial ``number``.
+
+        Logs one MLflow param per :class:`~dse.config.TrialParams` field, holding the value
+        the trial trains with (sampled and pinned alike; ``beta = 0`` as ``0.0``; per-layer
+        ReuseFactors as a JSON list), and a ``pinned`` tag listing the names pinned by a rule
+        or a condition's default (comma-separated, empty when none).
+        """
         run = _retrying(
             self.client.create_run,
             self.experiment_id,
             run_name=f"trial-{number}",
-            tags={"mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, ROLE_TAG: "trial", "trial_number": str(number), "state": "RUNNING"},
+            tags={
+                "mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, ROLE_TAG: "trial",
+                "trial_number": str(number), "state": "RUNNING", "pinned": ",".join(pinned),
+            },
         )
-        all_params = [Param(k, str(v)) for k, v in {**params, **{f"fixed.{k}": v for k, v in fixed.items()}}.items()]
-        if all_params:
-            _retrying(self.client.log_batch, run.info.run_id, params=all_params)
+        values = params.model_dump(mode="json")
+        all_params = [Param(k, json.dumps(v) if isinstance(v, list) else str(v)) for k, v in values.items()]
+        _retrying(self.client.log_batch, run.info.run_id, params=all_params)
         return run.info.run_id
+
+    def tag_study_run(self, parent_run_id: str, tags: dict[str, str]) -> None:
+        """Set tags on the study's parent run (e.g. ``error`` when the driver failed)."""
+        _retrying(self.client.log_batch, parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def finish_trial_run(self, run_id: str, state: str, error: str | None = None) -> None:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""

@@ -13,7 +13,16 @@ if TYPE_CHECKING:
 
     from dse.config import SearchSpace
 
-__all__ = ["check_hls_settings", "check_search_space", "check_reuse_factor_choices", "valid_reuse_factors", "hls4ml_config", "convert_and_compile"]
+__all__ = [
+    "check_hls_settings",
+    "check_search_space",
+    "check_reuse_factor_choices",
+    "valid_reuse_factors",
+    "layer_reuse_factor",
+    "resolve_reuse_factors",
+    "hls4ml_config",
+    "convert_and_compile",
+]
 
 
 def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[int]:
@@ -26,26 +35,56 @@ def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[i
     return hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out)
 
 
+def layer_reuse_factor(rf: int, n_in: int, n_out: int, backend: str = "Vitis") -> int:
+    """The ReuseFactor a Dense layer of ``n_in`` x ``n_out`` is built with when ``rf`` is asked for.
+
+    The largest hls4ml-valid ReuseFactor not above ``rf`` (1 is always valid), so a search
+    space's choices apply to every layer shape instead of being refused; hls4ml itself would
+    silently substitute another value with a printed warning.
+
+    Returns:
+        A valid ReuseFactor in ``[1, rf]``.
+    """
+    return max([v for v in valid_reuse_factors(n_in, n_out, backend) if v <= rf] or [1])
+
+
+def resolve_reuse_factors(params: TrialParams, sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> TrialParams:
+    """``params`` with ``layer_reuse_factors`` set: each Dense layer's :func:`layer_reuse_factor`.
+
+    Args:
+        params: the sampled parameters (``reuse_factor`` as sampled).
+        sizes: ``(n_in, n_out)`` of each Dense layer, input to output.
+
+    Returns:
+        A copy with ``layer_reuse_factors`` (one int per layer); the record of what the trial is built with.
+    """
+    rfs = tuple(layer_reuse_factor(params.reuse_factor, n_in, n_out, hls.backend) for n_in, n_out in sizes)
+    return params.model_copy(update={"layer_reuse_factors": rfs})
+
+
 def check_reuse_factor_choices(values: list[int], sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:
-    """Refuse, before a study starts, ReuseFactors that some Dense layer cannot use.
+    """Refuse, before a study starts, ReuseFactor choices that no Dense layer of some shape can use.
+
+    Each layer takes the largest valid ReuseFactor not above the sampled one
+    (:func:`layer_reuse_factor`), so a choice invalid for one layer is not an error; a space
+    is refused only when, for some layer, none of its choices is a valid ReuseFactor.
 
     Args:
         values: every ReuseFactor the search space can produce.
         sizes: ``(n_in, n_out)`` of each Dense layer.
 
     Raises:
-        SearchSpaceError: a value is invalid for some layer; the message lists the values valid for all layers.
+        SearchSpaceError: for some layer no offered value is valid; the message lists that layer's valid values.
     """
     from dse.exceptions import SearchSpaceError
 
-    valid_all = set.intersection(*(set(valid_reuse_factors(n_in, n_out, hls.backend)) for n_in, n_out in sizes))
-    bad = [v for v in values if v not in valid_all]
-    if bad:
-        shapes = ", ".join(f"{a}x{b}" for a, b in sizes)
-        raise SearchSpaceError(
-            f"parameters.reuse_factor: {bad} not valid hls4ml ReuseFactors for every Dense layer ({shapes}); "
-            f"valid for all layers: {sorted(valid_all)[:16]}{' ...' if len(valid_all) > 16 else ''}"
-        )
+    for n_in, n_out in sizes:
+        valid = valid_reuse_factors(n_in, n_out, hls.backend)
+        if not any(v in valid for v in values):
+            raise SearchSpaceError(
+                f"parameters.reuse_factor: none of {sorted(values)} is a valid hls4ml ReuseFactor for the {n_in}x{n_out} "
+                f"Dense layer; valid there: {valid[:16]}{' ...' if len(valid) > 16 else ''}. Add one of those (e.g. 1) to the choices"
+            )
 
 
 def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:
@@ -62,10 +101,10 @@ def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: 
     import shutil
 
     from dse.exceptions import ConfigError, SearchSpaceError
-    from dse.resources import BACKENDS
+    from dse.resources import backend_class
 
     if hls.fifo_depth_optimization:
-        exe = BACKENDS[hls.backend.lower()].executable
+        exe = backend_class(hls.backend.lower()).executable
         if shutil.which(exe) is None:
             raise ConfigError(
                 f"hls4ml.fifo_depth_optimization runs RTL co-simulation in {hls.backend} and needs '{exe}' on PATH, "
@@ -90,8 +129,8 @@ def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: H
 
     Raises:
         InvalidHlsConfigError: Latency or distributed_arithmetic with ReuseFactor != 1,
-            distributed_arithmetic with io_stream, or a ReuseFactor that is not valid for
-            some layer's size (hls4ml would silently change it).
+            distributed_arithmetic with io_stream, or a layer ReuseFactor that is not valid for
+            that layer's size (hls4ml would silently change it).
     """
     rf = params.reuse_factor
     if params.strategy in ("Latency", "distributed_arithmetic") and rf != 1:
@@ -106,31 +145,43 @@ def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: H
             f"hls4ml.io_type io_stream supports only per-layer activation bitwidths, got activation_granularity "
             f"{params.activation_granularity}; pin activation_granularity to per-layer in the search space"
         )
-    for n_in, n_out in sizes:
+    rfs = params.layer_reuse_factors or (rf,) * len(sizes)
+    if len(rfs) != len(sizes):
+        raise InvalidHlsConfigError(f"layer_reuse_factors {list(rfs)} has {len(rfs)} entries for {len(sizes)} Dense layers")
+    for (n_in, n_out), layer_rf in zip(sizes, rfs):
         valid = valid_reuse_factors(n_in, n_out, hls.backend)
-        if rf not in valid:
+        if layer_rf not in valid:
             raise InvalidHlsConfigError(
-                f"ReuseFactor {rf} is not valid for a {n_in}x{n_out} Dense layer; hls4ml allows {valid[:12]}"
-                f"{' ...' if len(valid) > 12 else ''}. Offer only ReuseFactors valid for every layer"
+                f"ReuseFactor {layer_rf} is not valid for a {n_in}x{n_out} Dense layer; hls4ml allows {valid[:12]}"
+                f"{' ...' if len(valid) > 12 else ''}. Resolve per-layer ReuseFactors with dse.trial.resolve_reuse_factors"
             )
 
 
 def hls4ml_config(model: "keras.Model", params: TrialParams, hls: Hls4mlConfig) -> dict[str, Any]:
-    """hls4ml ``hls_config`` for ``model``: per-layer precisions from HGQ2, Strategy and ReuseFactor from the trial.
+    """hls4ml ``hls_config`` for ``model``: per-layer precisions from HGQ2, Strategy and per-layer ReuseFactor from the trial.
+
+    Each Dense layer (and its activation, ``<dense>_relu``) gets its entry of
+    ``params.layer_reuse_factors``; the model-level ``ReuseFactor`` is the smallest of them.
 
     Returns:
         The CamelCase dict hls4ml's ``convert_from_keras_model(hls_config=...)`` takes.
     """
     import hls4ml
 
+    from hgq.layers import QDense
+
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=hls.backend)
+    dense = [layer.name for layer in model.layers if isinstance(layer, QDense)]
+    rfs = params.layer_reuse_factors or (params.reuse_factor,) * len(dense)
+    per_layer = dict(zip(dense, rfs))
     cfg["Model"]["Strategy"] = params.strategy
-    cfg["Model"]["ReuseFactor"] = params.reuse_factor
+    cfg["Model"]["ReuseFactor"] = min(rfs, default=params.reuse_factor)
     if hls.fifo_depth_optimization:
         cfg["Flows"] = [f"{hls.backend.lower()}:fifo_depth_optimization"]
-    for layer_cfg in cfg.get("LayerName", {}).values():
+    for name, layer_cfg in cfg.get("LayerName", {}).items():
+        owner = name if name in per_layer else next((d for d in dense if name.startswith(f"{d}_")), None)
         if "ReuseFactor" in layer_cfg:
-            layer_cfg["ReuseFactor"] = params.reuse_factor
+            layer_cfg["ReuseFactor"] = per_layer.get(owner, cfg["Model"]["ReuseFactor"])
         if "Strategy" in layer_cfg:
             layer_cfg["Strategy"] = params.strategy
     return cfg

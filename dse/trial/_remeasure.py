@@ -139,7 +139,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         if name in ("vivado", "vitis"):
             hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
             hls_model.write()
-        design = Design(model, spec.params, exp, float(ebops), work, splits.X_test, hls_model)
+        design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
         report = get_backend(name).measure(design)
         result.metrics = {f"{name}_{k}": v for k, v in report.metrics().items()}
         result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0

@@ -102,27 +102,29 @@ def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(out, axis=1) == y))
 
 
-def _measure(design, backend: str, metrics: dict[str, float], tags: dict[str, str], step: _Steps) -> None:
-    """Measure with the EBOPs estimate, then with ``backend`` where it supports the Strategy.
+def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str, str], step: _Steps) -> None:
+    """Measure ``design``; the figures of :func:`dse.resources.figure_backend` become its ``lut``/``dsp``/...
 
-    The configured backend's figures replace the estimate's; for distributed_arithmetic
-    designs da4ml's cost model always runs, and its numbers are kept as ``da4ml_*`` extras.
+    The EBOPs estimate always runs (instant); for distributed_arithmetic designs da4ml's cost
+    model always runs too (about 0.5 s), its numbers kept as ``da4ml_*`` extras. The chosen
+    backend's figures replace the estimate's, each labelled by its ``<metric>_source`` tag, and
+    ``resource_source`` names the source of ``lut``.
     """
-    from dse.resources import get_backend
+    from dse.resources import figure_backend, get_backend
 
     strategy = design.params.strategy
-    chosen = {name: get_backend(name) for name in dict.fromkeys(["ebops", "da4ml", backend])}
-    for name, impl in chosen.items():
-        if name != "ebops" and not impl.supports(strategy):
-            continue
+    chosen = figure_backend(strategy, configured)
+    names = ["ebops"] + (["da4ml"] if strategy == "distributed_arithmetic" else []) + [chosen]
+    for name in dict.fromkeys(names):
         with step(f"resources_{name}"):
-            report = impl.measure(design)
-        if name in ("ebops", backend):
+            report = get_backend(name).measure(design)
+        if name in ("ebops", chosen):
             metrics.update(report.metrics())
             tags.update(report.source_tags())
             tags["resource_source"] = report.figures["lut"].source
         else:
             metrics.update(report.extras)
+    tags["figure_backend"] = chosen
 
 
 def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
@@ -196,7 +198,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
             metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
             metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))
-        design = Design(model, params, exp, ebops, work, splits.X_test, hls_model)
+        design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model)
         _measure(design, exp.resources.backend, metrics, tags, step)
         missing = [o.metric for o in exp.objectives if o.metric not in metrics]
         if missing:

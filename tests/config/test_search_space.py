@@ -5,6 +5,7 @@ import pytest
 
 from dse.config import SearchSpace, load_search_space
 from dse.exceptions import SearchSpaceError
+from dse.store import TrialRecord, record_trial_params
 from tests.conftest import REPO
 
 
@@ -29,7 +30,9 @@ def test_shipped_space_encodes_strategy_rules():
             assert p.reuse_factor == 1 and "reuse_factor" not in trial.params
             assert fixed["reuse_factor"] == 1
             assert p.beta == 0.0 or 1e-7 <= p.beta <= 1e-4
-        assert trial.user_attrs["fixed_params"] == fixed
+        record_trial_params(trial, p, fixed)
+        rec = TrialRecord.of(study.trials[trial.number])
+        assert rec.params == p and rec.pinned == sorted(fixed)
         study.tell(trial, [0.0, 0.0])
     assert seen == {"Latency", "Resource", "distributed_arithmetic"}
 
@@ -46,6 +49,34 @@ def test_include_zero_samples_zero_and_log_range():
     assert all(b == 0.0 or 1e-7 <= b <= 1e-4 for b in betas)
     dist = study.trials[-1].distributions
     assert isinstance(dist["beta_is_zero"], optuna.distributions.CategoricalDistribution)
+
+
+def test_beta_zero_recorded_as_zero():
+    """A sampled beta = 0 lives in Optuna only as beta_is_zero; the trial's record holds beta = 0."""
+    space = _space({
+        "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True, "include_zero": True},
+        "weight_bits": {"type": "int", "low": 3, "high": 4},
+    })
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    zero = None
+    for _ in range(40):
+        t = study.ask()
+        params, pinned = space.suggest(t)
+        if params.beta == 0.0:
+            record_trial_params(t, params, pinned)
+            zero = t.number
+        study.tell(t, 0.0)
+        if zero is not None:
+            break
+    frozen = study.trials[zero]
+    assert frozen.params == {"beta_is_zero": True, "weight_bits": frozen.params["weight_bits"]}
+    assert TrialRecord.of(frozen).params.beta == 0.0
+    # a study written before the params record existed: read back from Optuna's params, beta_is_zero -> 0
+    legacy = optuna.trial.create_trial(
+        params=frozen.params, distributions=frozen.distributions, value=0.0, user_attrs={"fixed_params": {}}
+    )
+    assert TrialRecord.of(legacy).params.beta == 0.0
+    assert TrialRecord.of(legacy).params.weight_bits == frozen.params["weight_bits"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dse.exceptions import ToolNotFoundError
-from dse.resources import BACKENDS, DSP_LUT_EQUIVALENT, SOURCES, Design, count_dsp_multiplications, get_backend
+from dse.resources import DSP_LUT_EQUIVALENT, Design, backend_names, count_dsp_multiplications, figure_backend, get_backend, sources
 
 #: executable each tool-driven backend needs
 _TOOLS = {"yosys": "yosys", "vivado": "vivado_hls", "vitis": "vitis-run"}
@@ -15,10 +15,10 @@ _TOOLS = {"yosys": "yosys", "vivado": "vivado_hls", "vitis": "vitis-run"}
 @pytest.fixture(scope="module")
 def design(trained_design_parts, digits_splits, tmp_path_factory):
     exp, params, model, ebops = trained_design_parts
-    return Design(model, params, exp, ebops, tmp_path_factory.mktemp("work"), digits_splits.X_test)
+    return Design(model, params, exp.hls4ml, exp.resources, ebops, tmp_path_factory.mktemp("work"), digits_splits.X_test)
 
 
-@pytest.mark.parametrize("name", list(BACKENDS))
+@pytest.mark.parametrize("name", backend_names())
 def test_every_backend_returns_sourced_figures(design, name):
     tool = _TOOLS.get(name)
     if tool and shutil.which(tool) is None:
@@ -30,7 +30,7 @@ def test_every_backend_returns_sourced_figures(design, name):
     assert report.figures["lut"].value > 0
     assert report.figures["dsp"].value == 0  # distributed arithmetic uses no DSP
     for metric, fig in report.figures.items():
-        assert fig.source in SOURCES
+        assert fig.source in sources() and fig.source in type(get_backend(name)).sources
         assert report.source_tags()[f"{metric}_source"] == fig.source
     assert report.seconds >= 0
 
@@ -43,14 +43,26 @@ def test_ebops_relation(design):
     da = get_backend("ebops").measure(design)
     assert da.figures["lut"].value == design.ebops  # LUT ~ EBOPs for distributed arithmetic
     # Latency strategy with a low DSP threshold: LUT + 55 DSP == EBOPs (the HGQ docs' relation)
-    exp = design.experiment.model_copy(update={"resources": design.experiment.resources.model_copy(update={"dsp_threshold_bits": 2})})
-    lat = replace(design, params=TrialParams(strategy="Latency"), experiment=exp)
+    lat = replace(design, params=TrialParams(strategy="Latency"), resources=design.resources.model_copy(update={"dsp_threshold_bits": 2}))
     r = get_backend("ebops").measure(lat)
-    n_dsp = count_dsp_multiplications(design.model, 2)
-    assert r.figures["dsp"].value == n_dsp > 0
+    per_layer = count_dsp_multiplications(design.model, 2)
+    n_dsp = sum(per_layer)
+    assert len(per_layer) == 2 and r.figures["dsp"].value == n_dsp > 0
     assert r.figures["lut"].value == max(design.ebops - DSP_LUT_EQUIVALENT * n_dsp, 0)
     res = get_backend("ebops").measure(replace(lat, params=TrialParams(strategy="Resource", reuse_factor=4)))
-    assert res.figures["dsp"].value == np.ceil(n_dsp / 4)
+    assert res.figures["dsp"].value == sum(np.ceil(n / 4) for n in per_layer)
+    # per-layer ReuseFactors divide each layer's DSP count by its own factor
+    mixed = get_backend("ebops").measure(replace(lat, params=TrialParams(strategy="Resource", reuse_factor=4, layer_reuse_factors=(1, 4))))
+    assert mixed.figures["dsp"].value == per_layer[0] + np.ceil(per_layer[1] / 4)
+
+
+def test_figure_backend_rule():
+    """auto: da4ml for distributed_arithmetic, the EBOPs estimate for Latency/Resource; a named backend where it applies."""
+    assert figure_backend("distributed_arithmetic", "auto") == "da4ml"
+    assert figure_backend("Latency", "auto") == figure_backend("Resource", "auto") == "ebops"
+    assert figure_backend("distributed_arithmetic", "ebops") == "ebops"
+    assert figure_backend("Latency", "yosys") == "ebops" and figure_backend("distributed_arithmetic", "yosys") == "yosys"
+    assert figure_backend("Resource", "vitis") == "vitis"
 
 
 def test_da4ml_cost_latency_and_bit_exact(design):

@@ -19,7 +19,7 @@ import pytest
 
 from dse.config import ExperimentConfig, TrialParams
 from dse.exceptions import MeasurementError, ReportParseError, ToolFailedError, ToolNotFoundError
-from dse.resources._base import SOURCES, Design
+from dse.resources import Design, sources
 from dse.resources._vivado import HlsReport, VitisBackend, VivadoBackend, parse_hls_report, report_from_hls
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "vivado_reports"
@@ -347,7 +347,7 @@ def test_report_sources():
         "latency_cycles": (695, "vivado-csynth"),
     }
     assert "synth_bram_tiles" not in cs.extras
-    assert all(f.source in SOURCES for f in cs.figures.values())
+    assert all(f.source in sources() for f in cs.figures.values())
 
 
 # --------------------------------------------------------------------------- backends
@@ -369,7 +369,7 @@ class _FakeHlsModel:
 
 def _design(tmp_path: Path, hls_model=None) -> Design:
     exp = ExperimentConfig(name="t", search_space=tmp_path / "space.yaml")
-    return Design(None, TrialParams(), exp, 0.0, tmp_path, np.zeros((1, 4)), hls_model=hls_model)
+    return Design(None, TrialParams(), exp.hls4ml, exp.resources, 0.0, tmp_path, np.zeros((1, 4)), hls_model=hls_model)
 
 
 def _fake_tools(tmp_path: Path, *names: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
@@ -13,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from dse.config import load_experiment
 from dse.exceptions import SearchSpaceError
+from dse.store import TrialRecord
 from dse.study import run_study
 from tests.conftest import write_experiment
 
@@ -44,12 +46,12 @@ def test_study_finishes_with_failures_recorded(tiny_study):
 
 def test_invalid_reuse_factor_refused_before_any_trial(tmp_path):
     space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Resource"]},
-                            "reuse_factor": {"type": "categorical", "choices": [2, 3]}}}
+                            "reuse_factor": {"type": "categorical", "choices": [3, 5]}}}
     exp, sp = load_experiment(write_experiment(tmp_path, space=space))
     with pytest.raises(SearchSpaceError) as info:
         run_study(exp, sp, progress=False)
-    assert "parameters.reuse_factor: [3] not valid hls4ml ReuseFactors for every Dense layer (64x8, 8x10)" in str(info.value)
-    assert "valid for all layers: [1, 2, 4, 8, 16]" in str(info.value)
+    assert "parameters.reuse_factor: none of [3, 5] is a valid hls4ml ReuseFactor for the 64x8 Dense layer" in str(info.value)
+    assert "valid there: [1, 2, 4, 8, 16" in str(info.value)
     assert not (exp.resolved_run_dir / "optuna.db").exists()  # nothing started
 
 
@@ -60,7 +62,11 @@ def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
     front_numbers = {t.number for t in study.best_trials}
     for t in study.trials:
         run = runs[t.number]
-        assert {k: run.data.params[k] for k in t.params} == {k: str(v) for k, v in t.params.items()}
+        rec = TrialRecord.of(t)
+        logged = {k: v for k, v in run.data.params.items()}
+        assert logged == {k: json.dumps(v) if isinstance(v, list) else str(v) for k, v in rec.params.model_dump(mode="json").items()}
+        assert rec.params.learning_rate == t.params["learning_rate"] and rec.params.weight_bits == t.params["weight_bits"]
+        assert run.data.tags["pinned"] == ",".join(rec.pinned)
         assert run.data.tags["state"] == t.state.name
         assert run.info.status == ("FINISHED" if t.state.name == "COMPLETE" else "FAILED")
         if t.state.name == "FAIL":

@@ -10,14 +10,14 @@ from typer.testing import CliRunner
 from dse.cli import app
 from dse.config import load_experiment
 from dse.exceptions import ConfigError
-from dse.report import measurements
+from dse.store import StudyRecords, TrialRecord
 from dse.study import calibrate, run_study, synthesize
 from tests.conftest import write_experiment
 
 DA_SPACE = {
     "parameters": {
         "strategy": {"type": "categorical", "choices": ["distributed_arithmetic", "Latency"]},
-        "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True},
+        "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True, "include_zero": True},
         "weight_bits": {"type": "int", "low": 3, "high": 5},
     }
 }
@@ -25,14 +25,14 @@ DA_SPACE = {
 
 @pytest.fixture(scope="module")
 def da_study(tmp_path_factory):
-    """3 trials of a 64-8-10 MLP; seed 0 gives distributed_arithmetic and Latency trials.
+    """3 trials of a 64-8-10 MLP; seed 4 gives two distributed_arithmetic trials (one with beta = 0) and a Latency one.
 
     ``resources.backend: da4ml`` gives DA trials da4ml's LUT figure (well below EBOPs), so they
     reach the front, and ``synthesize_front: yosys`` re-measures them while the study runs.
     """
     exp, space = load_experiment(
         write_experiment(
-            tmp_path_factory.mktemp("da"), space=DA_SPACE, name="da", n_trials=3, seed=0,
+            tmp_path_factory.mktemp("da"), space=DA_SPACE, name="da", n_trials=3, seed=4,
             resources={"backend": "da4ml", "synthesize_front": "yosys"},
         )
     )
@@ -41,7 +41,7 @@ def da_study(tmp_path_factory):
 
 
 def _strategy(study, n):
-    return study.trials[n].user_attrs["tags"]["strategy"]
+    return TrialRecord.of(study.trials[n]).params.strategy
 
 
 def test_synthesize_yosys_then_cache_hit(da_study):
@@ -49,20 +49,20 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     numbers = [t.number for t in study.trials if t.state.name == "COMPLETE"]
     da = [n for n in numbers if _strategy(study, n) == "distributed_arithmetic"]
     other = [n for n in numbers if n not in da]
-    assert da and other, "seed 0 should give both strategies"
+    assert da and other, "seed 4 should give both strategies"
 
     # synthesize_front measured every DA trial that joined the front while the study ran
-    during_run = set(measurements(study, "yosys"))
+    during_run = set(StudyRecords(study).measurements("yosys"))
     front_da = {t.number for t in study.best_trials if _strategy(study, t.number) == "distributed_arithmetic"}
     assert front_da and front_da <= during_run <= set(da)
-    assert set(study.user_attrs["front:yosys"]) <= during_run
+    assert set(StudyRecords(study).precise_front("yosys")) <= during_run
     first = synthesize("da", exp.storage_url, "yosys", trials=numbers)
     assert sorted(first.cached) == sorted(during_run) and not first.failed
     assert sorted(first.launched) == sorted(set(da) - during_run)
     assert sorted(first.skipped) == other and "distributed_arithmetic" in first.skipped[other[0]]
     client = MlflowClient(exp.tracking_uri)
     for n in da:
-        run = client.get_run(study.trials[n].user_attrs["mlflow_run_id"])
+        run = client.get_run(TrialRecord.of(study.trials[n]).run_id)
         m = run.data.metrics
         assert m["yosys_lut"] > 0 and m["yosys_ff"] > 0 and m["yosys_dsp"] == 0
         assert run.data.tags["yosys_lut_source"] == "yosys"
@@ -85,7 +85,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
     assert by_est["lut"].n == len(da)  # the study's own LUT figure (da4ml here)
     assert by_est["ebops"].mean_rel_error > 0  # EBOPs is an upper bound on DA LUTs
-    parent = study.user_attrs["mlflow_parent_run_id"]
+    parent = StudyRecords(study).parent_run_id
     pm = client.get_run(parent).data.metrics
     assert pm["calibration_yosys_da4ml_cost_n"] == len(da)
     assert {"pareto_front_yosys.csv", "calibration_yosys.csv"} <= {a.path for a in client.list_artifacts(parent)}
@@ -110,8 +110,21 @@ def test_profiling_plots_logged(da_study):
     summary = synthesize("da", exp.storage_url, "da4ml", trials=[n], profile=True)
     assert summary.launched == [n], summary.failed
     client = MlflowClient(exp.tracking_uri)
-    run_id = study.trials[n].user_attrs["mlflow_run_id"]
+    run_id = TrialRecord.of(study.trials[n]).run_id
     names = {a.path for a in client.list_artifacts(run_id, "profiling")}
     assert {"profiling/weights.png", "profiling/activations.png"} <= names, client.get_run(run_id).data.tags.get("profiling_error")
     assert client.get_run(run_id).data.tags["profiling"] == "hls4ml"  # with hls4ml's type boxes
     assert client.get_run(run_id).data.metrics["da4ml_lut"] > 0
+
+
+def test_remeasurement_uses_recorded_beta_zero(da_study):
+    """A trial that sampled beta = 0 (stored by Optuna only as beta_is_zero) is re-measured with beta = 0."""
+    from dse.study._synthesize import Remeasurer
+
+    exp, study = da_study
+    zero = [t for t in study.trials if t.params.get("beta_is_zero")]
+    assert zero, "seed 4 should sample beta = 0 at least once"
+    rm = Remeasurer(study, exp, "da4ml")
+    for t in zero:
+        assert "beta" not in t.params
+        assert rm.spec(t).params.beta == 0.0 == TrialRecord.of(t).params.beta

@@ -4,8 +4,8 @@ import hls4ml
 import pytest
 
 from dse.config import Hls4mlConfig, ModelConfig, TrialParams
-from dse.exceptions import InvalidHlsConfigError
-from dse.trial import beta_schedule, check_hls_settings, hls4ml_config, layer_sizes, valid_reuse_factors
+from dse.exceptions import InvalidHlsConfigError, SearchSpaceError
+from dse.trial import beta_schedule, check_hls_settings, check_reuse_factor_choices, hls4ml_config, layer_sizes, resolve_reuse_factors, valid_reuse_factors
 
 SIZES = layer_sizes(ModelConfig(hidden=[32, 16]), 64, 10)
 
@@ -49,6 +49,28 @@ def test_hls4ml_config_carries_strategy_and_reuse(trained_design_parts):
     assert cfg["Model"]["Strategy"] == "Resource" and cfg["Model"]["ReuseFactor"] == 2
     dense = [v for v in cfg["LayerName"].values() if "ReuseFactor" in v]
     assert dense and all(v["ReuseFactor"] == 2 for v in dense)
+
+
+def test_reuse_factor_resolved_per_layer():
+    """13 features, 3 classes: 2, 4, 8 are invalid for the 13x32 layer; each layer takes the largest valid one not above."""
+    sizes = layer_sizes(ModelConfig(hidden=[32, 16]), 13, 3)
+    assert 2 not in valid_reuse_factors(13, 32)
+    p = resolve_reuse_factors(TrialParams(strategy="Resource", reuse_factor=8), sizes, Hls4mlConfig())
+    assert p.reuse_factor == 8
+    assert p.layer_reuse_factors == tuple(max(v for v in valid_reuse_factors(a, b) if v <= 8) for a, b in sizes)
+    assert p.layer_reuse_factors[0] == 1 and p.layer_reuse_factors[1] == 8
+    check_hls_settings(p, sizes, Hls4mlConfig())  # every layer valid now
+    check_reuse_factor_choices([1, 2, 4, 8], sizes, Hls4mlConfig())  # the default space is accepted
+    with pytest.raises(SearchSpaceError, match=r"none of \[3, 5\] is a valid hls4ml ReuseFactor for the 13x32 Dense layer"):
+        check_reuse_factor_choices([3, 5], sizes, Hls4mlConfig())
+
+
+def test_hls4ml_config_per_layer_reuse(trained_design_parts):
+    _, _, model, _ = trained_design_parts
+    cfg = hls4ml_config(model, TrialParams(strategy="Resource", reuse_factor=4, layer_reuse_factors=(2, 4)), Hls4mlConfig())
+    assert cfg["LayerName"]["dense_0"]["ReuseFactor"] == 2 and cfg["LayerName"]["logits"]["ReuseFactor"] == 4
+    assert cfg["LayerName"]["dense_0_relu"]["ReuseFactor"] == 2
+    assert cfg["Model"]["ReuseFactor"] == 2
 
 
 def test_beta_schedule():

@@ -1,0 +1,21 @@
+"""The study's persisted records: one module writes and reads everything ``dse`` keeps in Optuna storage."""
+
+from dse.store._records import (
+    TRIAL_DEFINING_FIELDS,
+    StudyRecords,
+    TrialRecord,
+    constraint_values,
+    record_trial_params,
+    record_trial_result,
+    record_trial_run,
+)
+
+__all__ = [
+    "TRIAL_DEFINING_FIELDS",
+    "StudyRecords",
+    "TrialRecord",
+    "constraint_values",
+    "record_trial_params",
+    "record_trial_result",
+    "record_trial_run",
+]

@@ -1,0 +1,330 @@
+"""The one owner of what ``dse`` persists in an Optuna study.
+
+Everything ``dse`` keeps in the Optuna storage (and so shares between drivers, workers and
+later commands) is written and read here, nowhere else. The Optuna user-attribute keys are
+private to this module:
+
+Study level
+    ``experiment`` (the experiment as JSON), ``search_space`` (the search space's contents),
+    ``mlflow_parent_run_id``, ``mlflow_tracking_uri``, ``cache:<backend>:<design>:<settings>``
+    (a precise measurement), ``measured:<backend>:<trial>`` (which cache entry a trial has),
+    ``front:<backend>`` (the front recomputed on that backend's figures).
+Trial level
+    ``params`` (the resolved :class:`~dse.config.TrialParams` the trial trained with,
+    ``model_dump()``), ``pinned`` (names pinned by a rule or a condition's default),
+    ``metrics``, ``tags``, ``mlflow_run_id``, ``fail_reason``; constraint values go through
+    Optuna's own ``Trial.set_constraint`` so that samplers and ``best_trials`` see them.
+
+Readers never rebuild parameters from Optuna's raw ``trial.params`` (which hold sampler
+encodings such as ``beta_is_zero``); studies written before the ``params`` record existed
+are read through a documented fallback (:func:`_legacy_params`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
+from dse.exceptions import ConfigError
+
+__all__ = ["StudyRecords", "TrialRecord", "constraint_values", "record_trial_params", "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS"]
+
+_EXPERIMENT = "experiment"
+_SPACE = "search_space"
+_PARENT = "mlflow_parent_run_id"
+_TRACKING = "mlflow_tracking_uri"
+_CACHE = "cache:"
+_MEASURED = "measured:"
+_FRONT = "front:"
+
+_PARAMS = "params"
+_PINNED = "pinned"
+_METRICS = "metrics"
+_TAGS = "tags"
+_RUN_ID = "mlflow_run_id"
+_FAIL = "fail_reason"
+_LEGACY_FIXED = "fixed_params"
+
+#: Experiment fields that decide what a trial is; a rerun that changes one is refused
+#: unless ``--allow-changed`` (Ray Tune refuses a changed search space on restore likewise).
+TRIAL_DEFINING_FIELDS = ("dataset", "model", "training", "search_space", "objectives", "hls4ml")
+
+
+# ---------------------------------------------------------------- trial writes (live trials)
+
+
+def record_trial_params(trial: optuna.Trial, params: TrialParams, pinned: dict[str, Any]) -> None:
+    """Store the resolved parameters a trial trains with, and which of them were pinned.
+
+    Args:
+        trial: the live trial (from ``study.ask()``).
+        params: the parameters exactly as the worker receives them.
+        pinned: parameters pinned by a rule or a condition's default (name -> value).
+    """
+    trial.set_user_attr(_PARAMS, params.model_dump(mode="json"))
+    trial.set_user_attr(_PINNED, sorted(pinned))
+
+
+def record_trial_run(trial: optuna.Trial, run_id: str) -> None:
+    """Store the MLflow child run id of a trial."""
+    trial.set_user_attr(_RUN_ID, run_id)
+
+
+def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> dict[str, float]:
+    """Optuna constraint values (feasible when <= 0) for a trial's metrics.
+
+    ``max: M`` gives ``value - M``; ``min: m`` gives ``m - value``. A constraint on a metric
+    the trial did not measure is violated with ``+inf``: a budget that cannot be shown to hold
+    is not held.
+
+    Returns:
+        ``{"<metric>_max": v, "<metric>_min": v}`` for each bound given.
+    """
+    out: dict[str, float] = {}
+    for c in constraints:
+        value = metrics.get(c.metric)
+        ok = value is not None and math.isfinite(float(value))
+        if c.max is not None:
+            out[f"{c.metric}_max"] = float(value) - c.max if ok else math.inf
+        if c.min is not None:
+            out[f"{c.metric}_min"] = c.min - float(value) if ok else math.inf
+    return out
+
+
+def record_trial_result(
+    trial: optuna.Trial,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    *,
+    constraints: list[ConstraintConfig] = (),  # type: ignore[assignment]
+    fail_reason: str | None = None,
+) -> dict[str, float]:
+    """Store a finished trial's metrics, tags, constraint values (if any) and failure reason.
+
+    Call before ``study.tell``. Constraint values are set with ``Trial.set_constraint`` only
+    for a trial that completes (Optuna requires constraints of every COMPLETE trial in a
+    constrained study).
+
+    Returns:
+        The constraint values set (empty for a failed trial or an unconstrained study).
+    """
+    trial.set_user_attr(_METRICS, metrics)
+    trial.set_user_attr(_TAGS, tags)
+    if fail_reason is not None:
+        trial.set_user_attr(_FAIL, fail_reason)
+        return {}
+    values = constraint_values(list(constraints), metrics)
+    for key, v in values.items():
+        trial.set_constraint(key, v)
+    return values
+
+
+# ---------------------------------------------------------------- trial reads
+
+
+def _legacy_params(t: FrozenTrial) -> TrialParams:
+    """Parameters of a trial recorded before the ``params`` record existed.
+
+    Optuna's raw ``params`` plus the pinned ``fixed_params``; ``<name>_is_zero = True``
+    (the encoding of ``include_zero``) is read back as ``<name> = 0``.
+    """
+    values: dict[str, Any] = dict(t.user_attrs.get(_LEGACY_FIXED) or {})
+    for k, v in t.params.items():
+        if k.endswith("_is_zero"):
+            if v:
+                values[k.removesuffix("_is_zero")] = 0.0
+            continue
+        if values.get(k) != 0.0 or f"{k}_is_zero" not in t.params:
+            values[k] = v
+    return TrialParams(**{k: v for k, v in values.items() if k in TrialParams.model_fields and v is not None})
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What ``dse`` recorded about one trial, read back from the study.
+
+    Attributes:
+        number: Optuna trial number.
+        state: Optuna state name (``COMPLETE``, ``FAIL``, ``RUNNING``, ``WAITING``).
+        values: objective values (COMPLETE trials), in objective order.
+        params: the resolved parameters the trial trained with (``None`` if never recorded).
+        pinned: names of parameters pinned by a rule or a condition's default.
+        metrics: every number the trial measured (accuracies as fractions, LUTs, cycles, seconds).
+        tags: string tags (``<metric>_source``, ``strategy``, ``design_hash``, ...).
+        run_id: the trial's MLflow child run.
+        fail_reason: why it failed (``"TrainingDivergedError: ..."``).
+        constraints: Optuna constraint values (feasible when all are <= 0).
+    """
+
+    number: int
+    state: str
+    values: list[float] | None
+    params: TrialParams | None
+    pinned: list[str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+    run_id: str | None
+    fail_reason: str | None
+    constraints: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> bool:
+        """True when every constraint holds (or there are none)."""
+        return all(v <= 0 for v in self.constraints.values())
+
+    @classmethod
+    def of(cls, t: FrozenTrial) -> "TrialRecord":
+        """Read the record of a frozen Optuna trial."""
+        attrs = t.user_attrs
+        raw = attrs.get(_PARAMS)
+        if raw is not None:
+            params: TrialParams | None = TrialParams.model_validate(raw)
+        elif t.params or attrs.get(_LEGACY_FIXED):
+            params = _legacy_params(t)
+        else:
+            params = None
+        pinned = attrs.get(_PINNED)
+        if pinned is None:
+            pinned = sorted(attrs.get(_LEGACY_FIXED) or {})
+        return cls(
+            number=t.number,
+            state=t.state.name,
+            values=list(t.values) if t.values is not None else None,
+            params=params,
+            pinned=list(pinned),
+            metrics=dict(attrs.get(_METRICS) or {}),
+            tags=dict(attrs.get(_TAGS) or {}),
+            run_id=attrs.get(_RUN_ID),
+            fail_reason=attrs.get(_FAIL),
+            constraints=dict(t.constraints),
+        )
+
+
+# ---------------------------------------------------------------- study level
+
+
+class StudyRecords:
+    """Reads and writes the study-level records of one Optuna study.
+
+    Args:
+        study: the study (any Optuna storage).
+    """
+
+    def __init__(self, study: optuna.Study):
+        self.study = study
+
+    # experiment ------------------------------------------------------------
+    def save_experiment(self, exp: ExperimentConfig, space: SearchSpace) -> None:
+        """Store the experiment (storage URL redacted by the caller if needed) and the search space contents."""
+        self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
+        self.study.set_user_attr(_SPACE, space.model_dump(mode="json", exclude_defaults=False))
+
+    def has_experiment(self) -> bool:
+        return _EXPERIMENT in self.study.user_attrs
+
+    def experiment(self) -> ExperimentConfig:
+        """The experiment the study was run with.
+
+        Raises:
+            ConfigError: the study was not created by ``dse run``.
+        """
+        data = self.study.user_attrs.get(_EXPERIMENT)
+        if data is None:
+            raise ConfigError(f"study {self.study.study_name!r} has no stored experiment; it was not created by `dse run`")
+        return ExperimentConfig.model_validate(data)
+
+    def search_space(self) -> dict[str, Any] | None:
+        """The stored search space contents (a dict), or ``None`` for studies of older ``dse`` versions."""
+        return self.study.user_attrs.get(_SPACE)
+
+    def experiment_diff(self, exp: ExperimentConfig, space: SearchSpace) -> list[str]:
+        """Differences in :data:`TRIAL_DEFINING_FIELDS` between the stored experiment and ``exp``.
+
+        The search space is compared by contents, not by file path.
+
+        Returns:
+            One line per differing leaf field, ``"training.epochs: 15 -> 20"``; empty when equal
+            or when nothing was stored yet.
+        """
+        old = self.study.user_attrs.get(_EXPERIMENT)
+        if old is None:
+            return []
+        new = exp.model_dump(mode="json")
+        lines: list[str] = []
+        for key in TRIAL_DEFINING_FIELDS:
+            if key == "search_space":
+                before = self.search_space()
+                if before is not None:
+                    lines += _diff(before, space.model_dump(mode="json"), key)
+            else:
+                lines += _diff(old.get(key), new.get(key), key)
+        return lines
+
+    # tracking --------------------------------------------------------------
+    def set_tracking(self, parent_run_id: str, tracking_uri: str) -> None:
+        """Store the MLflow parent run of the study and the tracking URI it lives in."""
+        self.study.set_user_attr(_PARENT, parent_run_id)
+        self.study.set_user_attr(_TRACKING, tracking_uri)
+
+    @property
+    def parent_run_id(self) -> str | None:
+        return self.study.user_attrs.get(_PARENT)
+
+    # trials ----------------------------------------------------------------
+    def trials(self, states: tuple[TrialState, ...] | None = None) -> list[TrialRecord]:
+        """Records of the study's trials (optionally of some states), by number."""
+        return [TrialRecord.of(t) for t in self.study.get_trials(deepcopy=False, states=states)]
+
+    def trial(self, number: int) -> TrialRecord:
+        return TrialRecord.of(self.study.trials[number])
+
+    # precise re-measurements ----------------------------------------------
+    def cached_measurement(self, key: str) -> dict[str, Any] | None:
+        """The cached measurement ``{"metrics": ..., "tags": ...}`` under ``key`` (see :func:`dse.resources._cache.cache_key`)."""
+        return self.study.user_attrs.get(_CACHE + key)
+
+    def store_measurement(self, key: str, entry: dict[str, Any]) -> None:
+        self.study.set_user_attr(_CACHE + key, entry)
+
+    def mark_measured(self, backend: str, number: int, key: str) -> None:
+        """Record that trial ``number``'s figures on ``backend`` are the cache entry ``key``."""
+        self.study.set_user_attr(f"{_MEASURED}{backend}:{number}", key)
+
+    def measured_backends(self) -> list[str]:
+        """Backends that re-measured at least one trial."""
+        return sorted({k.split(":")[1] for k in self.study.user_attrs if k.startswith(_MEASURED)})
+
+    def measurements(self, backend: str) -> dict[int, dict[str, Any]]:
+        """Trial number -> ``{"metrics": {"<backend>_lut": ...}, "tags": {"<backend>_lut_source": ...}}``."""
+        attrs = self.study.user_attrs
+        out: dict[int, dict[str, Any]] = {}
+        for key, cache in attrs.items():
+            if key.startswith(f"{_MEASURED}{backend}:"):
+                entry = attrs.get(_CACHE + cache)
+                if entry:
+                    out[int(key.rsplit(":", 1)[1])] = entry
+        return out
+
+    def set_precise_front(self, backend: str, numbers: list[int]) -> None:
+        self.study.set_user_attr(f"{_FRONT}{backend}", numbers)
+
+    def precise_front(self, backend: str) -> list[int]:
+        """Trial numbers of the front on ``backend``'s figures (empty if never computed)."""
+        return list(self.study.user_attrs.get(f"{_FRONT}{backend}") or [])
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Leaf differences between two JSON values, as ``"path: old -> new"`` lines."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in list(dict.fromkeys([*a, *b])):
+            out += _diff(a.get(k), b.get(k), f"{prefix}.{k}" if prefix else str(k))
+        return out
+    if a != b:
+        return [f"{prefix}: {a!r} -> {b!r}"]
+    return []
