@@ -22,6 +22,10 @@ __all__ = [
     "ToolFailedError",
     "ReportParseError",
     "StudyNotFoundError",
+    "WorkerLostError",
+    "TrialTimeoutError",
+    "DriverLostError",
+    "StorageUnavailableError",
 ]
 
 
@@ -85,3 +89,19 @@ class ReportParseError(MeasurementError):
 
 class StudyNotFoundError(DseError):
     """No study of that name exists in the given storage."""
+
+
+class WorkerLostError(TrialError):
+    """The Ray worker running a trial died (SIGKILL, OOM kill, node lost) after ``ray.max_retries`` retries."""
+
+
+class TrialTimeoutError(TrialError):
+    """A trial ran past ``trial_timeout_s`` and was cancelled."""
+
+
+class DriverLostError(TrialError):
+    """A trial was left RUNNING by a driver that stopped sending heartbeats; it was failed and re-enqueued."""
+
+
+class StorageUnavailableError(DseError):
+    """The Optuna storage stayed unreachable longer than ``storage_retry_s``; finished trials are kept."""

@@ -151,6 +151,7 @@ class RayConfig(_Strict):
     num_cpus: int | None = Field(default=None, gt=0)
     cpus_per_trial: int = Field(default=1, gt=0)
     max_concurrent_trials: int | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=1, ge=0, description="retries of a trial whose worker died, in a fresh worker")
 
 
 class MlflowConfig(_Strict):
@@ -251,6 +252,9 @@ class ExperimentConfig(_Strict):
     run_dir: Path | None = None
     storage: str | None = None
     trial_timeout_s: float = Field(default=1800, gt=0)
+    heartbeat_interval_s: float = Field(default=10.0, gt=0, description="s between the driver's heartbeats on its running trials")
+    heartbeat_grace_s: float = Field(default=120.0, gt=0, description="s without heartbeat after which a RUNNING trial's driver is lost")
+    storage_retry_s: float = Field(default=60.0, ge=0, description="s a lost Optuna storage connection is retried before the driver stops")
     ray: RayConfig = RayConfig()
     mlflow: MlflowConfig = MlflowConfig()
     hls4ml: Hls4mlConfig = Hls4mlConfig()

@@ -2,6 +2,7 @@
 
 from dse.report._calibration import CalibrationStats, calibration_pairs, calibration_stats
 from dse.report._pareto import StudyCounts, front_frame, study_counts
+from dse.report._progress import StudyProgress
 from dse.report._render import counts_line, format_value, front_table
 
 __all__ = [
@@ -11,6 +12,7 @@ __all__ = [
     "StudyCounts",
     "front_frame",
     "study_counts",
+    "StudyProgress",
     "counts_line",
     "format_value",
     "front_table",

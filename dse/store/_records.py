@@ -12,7 +12,8 @@ Study level
 Trial level
     ``params`` (the resolved :class:`~dse.config.TrialParams` the trial trained with,
     ``model_dump()``), ``pinned`` (names pinned by a rule or a condition's default),
-    ``metrics``, ``tags``, ``mlflow_run_id``, ``fail_reason``; constraint values go through
+    ``metrics``, ``tags``, ``mlflow_run_id``, ``fail_reason``, ``heartbeat`` (``{"driver": id,
+    "time": unix seconds}``, refreshed by the driver while the trial runs); constraint values go through
     Optuna's own ``Trial.set_constraint`` so that samplers and ``best_trials`` see them.
 
 Readers never rebuild parameters from Optuna's raw ``trial.params`` (which hold sampler
@@ -32,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
 from dse.exceptions import ConfigError
 
-__all__ = ["StudyRecords", "TrialRecord", "constraint_values", "record_trial_params", "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS"]
+__all__ = ["StudyRecords", "TrialRecord", "constraint_values", "record_heartbeat", "record_trial_params", "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS"]
 
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
@@ -48,6 +49,7 @@ _METRICS = "metrics"
 _TAGS = "tags"
 _RUN_ID = "mlflow_run_id"
 _FAIL = "fail_reason"
+_HEARTBEAT = "heartbeat"
 _LEGACY_FIXED = "fixed_params"
 
 #: Experiment fields that decide what a trial is; a rerun that changes one is refused
@@ -73,6 +75,15 @@ def record_trial_params(trial: optuna.Trial, params: TrialParams, pinned: dict[s
 def record_trial_run(trial: optuna.Trial, run_id: str) -> None:
     """Store the MLflow child run id of a trial."""
     trial.set_user_attr(_RUN_ID, run_id)
+
+
+def record_heartbeat(trial: optuna.Trial, driver_id: str, now: float) -> None:
+    """Stamp a running trial with its driver's id and the time (unix seconds).
+
+    Optuna's own heartbeat only runs inside ``study.optimize``; an ask/tell driver owns the
+    equivalent (see :meth:`StudyRecords.stale_trials`).
+    """
+    trial.set_user_attr(_HEARTBEAT, {"driver": driver_id, "time": now})
 
 
 def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> dict[str, float]:
@@ -282,6 +293,29 @@ class StudyRecords:
 
     def trial(self, number: int) -> TrialRecord:
         return TrialRecord.of(self.study.trials[number])
+
+    def stale_trials(self, grace_s: float, now: float, *, exclude_driver: str | None = None) -> list[FrozenTrial]:
+        """RUNNING trials whose driver stopped sending heartbeats more than ``grace_s`` seconds ago.
+
+        A RUNNING trial without any heartbeat (an older ``dse``) counts as stale once it
+        started more than ``grace_s`` ago. Trials of ``exclude_driver`` are never stale.
+        """
+        out = []
+        for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            beat = t.user_attrs.get(_HEARTBEAT)
+            if beat is not None:
+                if beat.get("driver") == exclude_driver:
+                    continue
+                last = float(beat.get("time", 0))
+            else:
+                last = t.datetime_start.timestamp() if t.datetime_start else 0.0
+            if now - last > grace_s:
+                out.append(t)
+        return out
+
+    def live_trial(self, t: FrozenTrial) -> optuna.Trial:
+        """A writable handle on a trial another (dead) driver asked, to record and tell its end."""
+        return optuna.trial.Trial(self.study, t._trial_id)
 
     # precise re-measurements ----------------------------------------------
     def cached_measurement(self, key: str) -> dict[str, Any] | None:

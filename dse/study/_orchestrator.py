@@ -1,4 +1,9 @@
-"""The study loop: Optuna ask/tell in RDB storage, each trial a Ray task in a fresh worker process."""
+"""The study loop: Optuna ask/tell in RDB storage, each trial a Ray task in a fresh worker process.
+
+:func:`run_study` checks and opens everything, then :class:`_StudyLoop` asks, dispatches
+through a :class:`~dse.study._pool.TaskPool`, keeps heartbeats on its running trials, recovers
+trials of a lost driver, shares the ``n_trials`` target with other drivers and tells results.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,11 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
-from dse.exceptions import ConfigError
 from dse.data import Splits, load_dataset
-from dse.report import format_value, front_frame, study_counts
-from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
+from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
+from dse.report import StudyProgress, format_value, front_frame, study_counts
+from dse.store import StudyRecords, TrialRecord, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
@@ -63,46 +69,6 @@ def _execute(spec: TrialSpec, splits: Splits) -> TrialResult:
     return run_trial(spec, splits)
 
 
-class _Progress:
-    """Terminal progress on stderr: a rich bar on a terminal, one plain line per finished trial elsewhere.
-
-    Shows trials done/failed/running, the front size and the elapsed time.
-    """
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        import sys
-
-        from rich.console import Console
-
-        self.enabled = enabled
-        self.total = total
-        self.t0 = time.time()
-        self.console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
-        self.bar = enabled and sys.stderr.isatty()
-        if self.bar:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                TextColumn("{task.fields[info]}"), console=self.console,
-            )
-            self.task = self.progress.add_task("trials", total=total, completed=done, info="")
-            self.progress.start()
-
-    def update(self, done: int, failed: int, running: int, front: int, finished: list[str] | None = None) -> None:
-        info = f"failed {failed} | running {running} | front {front}"
-        if self.bar:
-            self.progress.update(self.task, completed=done, info=info)
-        elif self.enabled and finished:
-            for line in finished:
-                self.console.print(f"{line}  [{done}/{self.total} done, {info}, {time.time() - self.t0:.0f} s]", highlight=False)
-        log.info("progress: %d done (%d failed), %d running, front size %d, %.0f s", done, failed, running, front, time.time() - self.t0)
-
-    def stop(self) -> None:
-        if self.bar:
-            self.progress.stop()
-
-
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
     """One line about a finished trial: its objectives, or why it failed."""
     if state == "COMPLETE":
@@ -114,22 +80,20 @@ def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfi
 class _FrontRemeasurer:
     """``resources.synthesize_front``: measure each new front member with the precise backend while the study runs."""
 
-    def __init__(self, study: optuna.Study, exp: ExperimentConfig, splits_ref, keep_files: bool):
+    def __init__(self, study: optuna.Study, exp: ExperimentConfig, keep_files: bool):
         from dse.study._synthesize import Remeasurer
 
         self.rm = Remeasurer(study, exp, exp.resources.synthesize_front, keep_files=keep_files)
-        self.study, self.splits_ref = study, splits_ref
+        self.study = study
         self.seen: set[int] = set()
-        self.pending: dict[Any, tuple[int, str]] = {}
 
-    def submit_new_front_members(self) -> None:
+    def submit_new_front_members(self, pool: TaskPool, splits_ref) -> None:
         new = [t for t in self.study.best_trials if t.number not in self.seen]
         self.seen.update(t.number for t in new)
         for t, key in self.rm.plan(new):
-            self.pending[self.rm.submit(t, self.splits_ref)] = (t.number, key)
+            pool.submit(self.rm.submit(t, splits_ref), "remeasure", (t.number, key))
 
-    def collect(self, ref) -> None:
-        number, key = self.pending.pop(ref)
+    def collect(self, number: int, key: str, ref) -> None:
         self.rm.record(number, key, ref)
 
     def finish(self):
@@ -166,6 +130,174 @@ def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> Non
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
 
 
+def _durable(fn, *args, retry_s: float, what: str, **kwargs):
+    """Call a storage operation, retrying a lost connection with exponential backoff for up to ``retry_s`` seconds.
+
+    Retries only connection-level failures (``sqlalchemy.exc.OperationalError``, and Optuna's
+    ``StorageInternalError`` that wraps them).
+
+    Raises:
+        StorageUnavailableError: still failing after ``retry_s`` seconds.
+    """
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    deadline, delay = time.time() + retry_s, 0.5
+    while True:
+        try:
+            return fn(*args, **kwargs)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, StorageInternalError) as e:
+            if time.time() + delay > deadline:
+                raise StorageUnavailableError(
+                    f"lost the Optuna storage during {what} for more than storage_retry_s={retry_s:g} s: {type(e).__name__}: "
+                    f"{str(e).splitlines()[0][:300]}. Finished trials are kept; run `dse run` again when the storage is back "
+                    "(trials left RUNNING are recovered then)"
+                ) from e
+            log.warning("storage unavailable during %s (%s); retrying in %.1f s", what, type(e).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 8.0)
+
+
+class _StudyLoop:
+    """One driver's part of a study: ask, dispatch, heartbeat, recover, tell."""
+
+    def __init__(self, study, exp, space, tracker, parent, splits, run_dir, keep_files, bar):
+        import uuid
+
+        self.study, self.exp, self.space, self.tracker, self.parent = study, exp, space, tracker, parent
+        self.splits, self.run_dir, self.keep_files, self.bar = splits, run_dir, keep_files, bar
+        self.records = StudyRecords(study)
+        self.sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
+        self.driver_id = uuid.uuid4().hex[:12]
+        self.pool = TaskPool()
+        self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
+        self.last_beat = self.last_recovery = 0.0
+
+    # storage -------------------------------------------------------------
+    def durable(self, fn, *args, what: str, **kwargs):
+        return _durable(fn, *args, retry_s=self.exp.storage_retry_s, what=what, **kwargs)
+
+    def room(self) -> int:
+        """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers)."""
+        c = self.durable(study_counts, self.study, what="counting trials")
+        return self.exp.n_trials - c.finished - c.running
+
+    # heartbeats and lost drivers ------------------------------------------------
+    def heartbeat(self, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.last_beat < self.exp.heartbeat_interval_s:
+            return
+        self.last_beat = now
+        for trial, _run_id in self.pool.metas("trial"):
+            self.durable(record_heartbeat, trial, self.driver_id, now, what="heartbeat")
+
+    def recover_lost(self, force: bool = False) -> list[str]:
+        """Fail trials of drivers that stopped sending heartbeats (``DriverLost``), close their runs, re-enqueue them."""
+        now = time.time()
+        if not force and now - self.last_recovery < self.exp.heartbeat_grace_s / 2:
+            return []
+        self.last_recovery = now
+        lines = []
+        for t in self.durable(self.records.stale_trials, self.exp.heartbeat_grace_s, now, exclude_driver=self.driver_id, what="recovery"):
+            err = DriverLostError(
+                f"the driver running trial {t.number} stopped sending heartbeats (none for > {self.exp.heartbeat_grace_s:g} s); "
+                "its parameters were re-enqueued"
+            )
+            self.durable(record_trial_result, self.records.live_trial(t), {}, {"error_type": "DriverLostError"},
+                         fail_reason=f"DriverLostError: {err}", what="recovery")
+            self.durable(self.study.tell, t.number, state=TrialState.FAIL, what="recovery")
+            run_id = TrialRecord.of(t).run_id
+            if run_id:
+                try:
+                    self.tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: {err}")
+                except Exception as e:  # the run may be gone; the Optuna record is what counts
+                    log.warning("could not close MLflow run %s of lost trial %d: %s", run_id, t.number, e)
+            if t.params:
+                self.durable(self.study.enqueue_trial, dict(t.params), user_attrs={"requeued_from": t.number},
+                             skip_if_exists=False, what="re-enqueue")
+            lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
+            log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
+        return lines
+
+    # trials --------------------------------------------------------------
+    def launch(self, remote, splits_ref) -> None:
+        exp = self.exp
+        trial = self.durable(self.study.ask, what="ask")
+        self.asking = (trial, None)
+        params, pinned = self.space.suggest(trial)
+        params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
+        self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
+        self.durable(record_heartbeat, trial, self.driver_id, time.time(), what="heartbeat")
+        run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))
+        self.asking = (trial, run_id)
+        self.durable(record_trial_run, trial, run_id, what="recording the run id")
+        spec = TrialSpec(
+            experiment=exp, params=params, number=trial.number, run_id=run_id,
+            work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
+            keep_files=self.keep_files,
+        )
+        self.pool.submit(remote.remote(spec, splits_ref), "trial", (trial, run_id), timeout_s=exp.trial_timeout_s)
+        self.asking = None
+
+    def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
+        state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
+        if run_id:
+            self.tracker.finish_trial_run(run_id, state, result.error)
+        return _describe(trial.number, state, result, self.exp)
+
+    def abandon(self, reason: Exception) -> None:
+        """Tell every trial of this driver FAIL with ``reason`` (the loop is stopping)."""
+        metas = self.pool.cancel_all()
+        if self.asking is not None:
+            metas.append(self.asking)
+        for trial, run_id in metas:
+            try:
+                self.finish_trial(trial, run_id, TrialResult.failed(trial.number, reason))
+            except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
+                log.error("could not close trial %d: %s", trial.number, inner)
+
+    def run(self) -> None:
+        import ray
+
+        exp = self.exp
+        cpus = exp.ray.cpus_per_trial
+        capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
+        max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
+        remote = ray.remote(max_calls=1, num_cpus=cpus, max_retries=exp.ray.max_retries)(_execute)
+        splits_ref = ray.put(self.splits)
+        remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
+        first = self.recover_lost(force=True)
+        if first:
+            self._progress(first, launched=False)
+        while True:
+            lines = self.recover_lost()
+            launched = False
+            while self.pool.count("trial") < max_conc and self.room() > 0:
+                self.launch(remote, splits_ref)
+                launched = True
+            if not self.pool.count("trial") and not self.pool.count("remeasure"):
+                break
+            self.heartbeat(force=launched)
+            for done in self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s)):
+                if done.kind == "remeasure":
+                    remeasurer.collect(*done.meta, done.ref)
+                    continue
+                trial, run_id = done.meta
+                result = done.result if done.error is None else TrialResult.failed(trial.number, done.error)
+                lines.append(self.finish_trial(trial, run_id, result))
+            if lines or launched:
+                self._progress(lines, launched)
+            if remeasurer and lines:
+                remeasurer.submit_new_front_members(self.pool, splits_ref)
+        if remeasurer:
+            s = remeasurer.finish()
+            log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
+
+    def _progress(self, lines: list[str], launched: bool) -> None:
+        c = study_counts(self.study)
+        self.bar.update(c.finished, c.failed, self.pool.count("trial"), len(self.study.best_trials) if c.complete else 0, lines)
+
+
 def run_study(
     exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False, allow_changed: bool = False
 ) -> StudySummary:
@@ -174,14 +306,24 @@ def run_study(
     The dataset is loaded and validated before any trial starts. Each trial is an Optuna
     ``ask``, a Ray task in a fresh worker process (``max_calls=1``) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
-    CPUs for (or ``ray.max_concurrent_trials``). A trial that raises, crashes its worker or
-    runs past ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on.
+    CPUs for (or ``ray.max_concurrent_trials``). A trial that raises or runs past
+    ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on; a trial
+    whose worker dies is retried ``ray.max_retries`` times in a fresh worker (logging into the
+    same MLflow run), then FAIL with ``WorkerLostError``.
 
     Each trial's resolved parameters (per-layer ReuseFactors included) are recorded before
     it starts (:func:`dse.store.record_trial_params`); with ``exp.constraints``, each
     completed trial's constraint values go to Optuna, so only feasible trials reach the front.
-    An exception other than Ctrl-C inside the loop tells every pending trial FAIL, closes the
-    MLflow parent run as FAILED with the reason, and is raised again.
+
+    Several drivers may run the same study (same storage): each counts finished plus running
+    trials in storage before each ask, so together they stop at ``n_trials`` (overshooting
+    by at most one trial per driver). The driver stamps a heartbeat on its running trials
+    every ``heartbeat_interval_s``; trials left RUNNING by a driver silent for more than
+    ``heartbeat_grace_s`` (killed, lost its node) are told FAIL with ``DriverLostError``,
+    their MLflow runs closed FAILED, and their parameters re-enqueued, at start and while
+    running. A lost storage connection is retried for ``storage_retry_s``. An exception
+    other than Ctrl-C inside the loop tells every pending trial FAIL, closes the MLflow
+    parent run as FAILED with the reason, and is raised again.
 
     Args:
         allow_changed: continue an existing study even if its stored experiment differs in
@@ -195,9 +337,8 @@ def run_study(
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives, or (without ``allow_changed``)
             with another dataset, model, training, search space, objectives or hls4ml settings.
+        StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
     """
-    import ray
-
     t0 = time.time()
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -212,7 +353,6 @@ def run_study(
             "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
             "restore those fields, or pass --allow-changed to continue this study anyway"
         )
-    sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
     default_store = exp.mlflow.tracking_uri is None
     tracker = StudyTracker(
         exp.tracking_uri,
@@ -224,82 +364,31 @@ def run_study(
     records.save_experiment(exp, space)
 
     counts = study_counts(study)
-    to_run = max(exp.n_trials - counts.finished, 0)
-    log.info("study %s: %d trials finished, %d to run", exp.name, counts.finished, to_run)
-    bar = _Progress(progress, exp.n_trials, counts.finished)
+    log.info("study %s: %d trials finished, %d to run", exp.name, counts.finished, max(exp.n_trials - counts.finished, 0))
+    bar = StudyProgress(progress, exp.n_trials, counts.finished)
     status = "FINISHED"
+    loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar)
     try:
         with ray_session(exp.ray, run_dir):
-            cpus = exp.ray.cpus_per_trial
-            capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
-            max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
-            remote = ray.remote(max_calls=1, num_cpus=cpus, max_retries=0)(_execute)
-            splits_ref = ray.put(splits)
-            pending: dict[Any, tuple[optuna.Trial, str, float]] = {}
-            remeasurer = _FrontRemeasurer(study, exp, splits_ref, keep_files) if exp.resources.synthesize_front else None
-            asked = 0
-            while asked < to_run or pending or (remeasurer and remeasurer.pending):
-                finished: list[str] = []
-                asked_before = asked
-                while asked < to_run and len(pending) < max_conc:
-                    trial = study.ask()
-                    params, pinned = space.suggest(trial)
-                    params = resolve_reuse_factors(params, sizes, exp.hls4ml)
-                    record_trial_params(trial, params, pinned)
-                    run_id = tracker.trial_run(parent, exp.name, trial.number, params, sorted(pinned))
-                    record_trial_run(trial, run_id)
-                    spec = TrialSpec(
-                        experiment=exp, params=params, number=trial.number, run_id=run_id,
-                        work_dir=run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=cpus, keep_files=keep_files,
-                    )
-                    pending[remote.remote(spec, splits_ref)] = (trial, run_id, time.time())
-                    asked += 1
-                waiting = list(pending) + (list(remeasurer.pending) if remeasurer else [])
-                ready, _ = ray.wait(waiting, num_returns=1, timeout=5.0)
-                for ref in ready:
-                    if ref not in pending:
-                        remeasurer.collect(ref)
-                        continue
-                    trial, run_id, _ = pending.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except Exception as e:  # worker crash, OOM kill, cancelled
-                        result = TrialResult(trial.number, "FAIL", error=f"WorkerError: {type(e).__name__}: {e}"[:2000])
-                    state = _tell(study, trial, exp, result)
-                    tracker.finish_trial_run(run_id, state, result.error)
-                    finished.append(_describe(trial.number, state, result, exp))
-                now = time.time()
-                for ref, (trial, run_id, started) in list(pending.items()):
-                    if now - started > exp.trial_timeout_s:
-                        ray.cancel(ref, force=True)
-                        pending.pop(ref)
-                        msg = f"TrialTimeout: ran past trial_timeout_s={exp.trial_timeout_s} s; raise it or shrink the trial"
-                        _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error=msg))
-                        tracker.finish_trial_run(run_id, "FAIL", msg)
-                        finished.append(f"trial {trial.number} FAIL {msg}")
-                if finished or asked != asked_before:  # counts and front come from storage: read them on change only
-                    c = study_counts(study)
-                    bar.update(c.finished, c.failed, len(pending), len(study.best_trials) if c.complete else 0, finished)
-                if remeasurer and finished:
-                    remeasurer.submit_new_front_members()
-            if remeasurer:
-                s = remeasurer.finish()
-                log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
-    except BaseException as e:  # Ctrl-C, or a bug/outage in the loop: nothing may stay RUNNING
+            loop.run()
+    except BaseException as e:  # Ctrl-C, or a bug/outage in the loop: nothing of ours may stay RUNNING
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
-        reason = "Interrupted: the driver was stopped" if status == "KILLED" else f"DriverError: {type(e).__name__}: {e}"[:2000]
-        for trial, run_id, _ in locals().get("pending", {}).values():
-            try:
-                _tell(study, trial, exp, TrialResult(trial.number, "FAIL", error=reason))
-                tracker.finish_trial_run(run_id, "FAIL", reason)
-            except Exception as inner:  # keep closing the others
-                log.error("could not close trial %d: %s", trial.number, inner)
+        reason = KeyboardInterrupt("Interrupted: the driver was stopped") if status == "KILLED" else e
+        loop.abandon(reason)
         if status == "FAILED":
-            tracker.tag_study_run(parent, {"error": reason})
+            try:
+                tracker.tag_study_run(parent, {"error": f"{type(e).__name__}: {e}"})
+            except Exception as inner:
+                log.error("could not tag the parent run: %s", inner)
         raise
     finally:
         bar.stop()
-        summary = _finish(study, exp, tracker, parent, run_dir, status, t0)
+        try:
+            summary = _finish(study, exp, tracker, parent, run_dir, status, t0)
+        except Exception as inner:
+            if status == "FINISHED":
+                raise
+            log.error("could not write the study summary: %s", inner)
     return summary
 
 

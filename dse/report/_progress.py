@@ -1,0 +1,50 @@
+"""Live study progress on a terminal: a rich bar, or one plain line per finished trial elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+__all__ = ["StudyProgress"]
+
+log = logging.getLogger(__name__)
+
+
+class StudyProgress:
+    """Terminal progress on stderr: a rich bar on a terminal, one plain line per finished trial elsewhere.
+
+    Shows trials done/failed/running, the front size and the elapsed time.
+    """
+
+    def __init__(self, enabled: bool, total: int, done: int):
+        import sys
+
+        from rich.console import Console
+
+        self.enabled = enabled
+        self.total = total
+        self.t0 = time.time()
+        self.console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+        self.bar = enabled and sys.stderr.isatty()
+        if self.bar:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.fields[info]}"), console=self.console,
+            )
+            self.task = self.progress.add_task("trials", total=total, completed=done, info="")
+            self.progress.start()
+
+    def update(self, done: int, failed: int, running: int, front: int, finished: list[str] | None = None) -> None:
+        info = f"failed {failed} | running {running} | front {front}"
+        if self.bar:
+            self.progress.update(self.task, completed=done, info=info)
+        elif self.enabled and finished:
+            for line in finished:
+                self.console.print(f"{line}  [{done}/{self.total} done, {info}, {time.time() - self.t0:.0f} s]", highlight=False, markup=False)
+        log.info("progress: %d done (%d failed), %d running, front size %d, %.0f s", done, failed, running, front, time.time() - self.t0)
+
+    def stop(self) -> None:
+        if self.bar:
+            self.progress.stop()
