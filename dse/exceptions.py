@@ -22,6 +22,9 @@ __all__ = [
     "ToolFailedError",
     "ReportParseError",
     "StudyNotFoundError",
+    "StorageError",
+    "TrackingError",
+    "ClusterUnreachableError",
 ]
 
 
@@ -85,3 +88,15 @@ class ReportParseError(MeasurementError):
 
 class StudyNotFoundError(DseError):
     """No study of that name exists in the given storage."""
+
+
+class StorageError(ConfigError):
+    """The Optuna storage URL (``storage``) is malformed, its driver is missing, or its database cannot be reached or created."""
+
+
+class TrackingError(ConfigError):
+    """``mlflow.tracking_uri`` is malformed, or the MLflow server it names does not answer."""
+
+
+class ClusterUnreachableError(ConfigError):
+    """``ray.address`` is malformed, or nothing listens at that address."""
