@@ -36,6 +36,10 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping holds the same key twice."""
+
+
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     seen: dict[Any, int] = {}
@@ -47,11 +51,9 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             continue  # SafeLoader reports unhashable keys itself below
         line = key_node.start_mark.line + 1
         if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None,
-                f"duplicate key {key!r} (first on line {seen[key]}, again on line {line}); a key may appear once per mapping, "
-                "remove one of them",
-                key_node.start_mark,
+            raise _DuplicateKeyError(
+                f"duplicate key {key!r} (first on line {seen[key]}, again on line {line}); "
+                "a key may appear once per mapping: remove one of them"
             )
         seen[key] = line
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
@@ -116,8 +118,11 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
         raise error(f"{what} file {p} cannot be read as UTF-8 text ({type(e).__name__}: {e}); is it really a YAML file?") from e
     try:
         data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKeyError as e:
+        raise error(f"{what} file {p}: {e}") from e
     except yaml.YAMLError as e:
-        raise error(f"{what} file {p} is not valid YAML: {' '.join(str(e).split())}") from e
+        detail = " ".join(str(e).replace('"<unicode string>"', str(p)).split())
+        raise error(f"{what} file {p} is not valid YAML: {detail}") from e
     except RecursionError as e:
         raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e
     if data is None:
@@ -128,15 +133,22 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
 
 
 def format_validation_error(e: ValidationError) -> str:
-    """One line per problem: ``field.path: message (got value)``."""
+    """One line per problem: ``field.path: message (got value)``.
+
+    The value is left out where the message already shows it, and for whole-file checks
+    (whose message names the field itself); long values are cut at 160 characters.
+    """
     lines = []
     for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after")) or "(top level)"
+        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
         msg = err["msg"].removeprefix("Value error, ")
-        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
-        lines.append(f"  {loc}: {msg}{got}")
+        full = repr(err.get("input"))
+        shown = full if len(full) <= 160 else full[:150] + " ...(cut)"
+        already = len(full) >= 6 and full in msg  # the message quotes the value itself
+        got = "" if err["type"] == "missing" or not loc or already else f" (got {shown})"
+        lines.append(f"  {loc}: {msg}{got}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 

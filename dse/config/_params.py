@@ -37,7 +37,7 @@ def no_bool_for_number(cls: type[BaseModel], value: Any, info: ValidationInfo) -
         raise ValueError(f"a number is expected, not the boolean {str(value).lower()}")
     if isinstance(value, list) and get_origin(annotation) is list and _numeric_only(get_args(annotation)[0]):
         if any(isinstance(v, bool) for v in value):
-            raise ValueError(f"numbers are expected, not booleans, got {value}")
+            raise ValueError("numbers are expected, not booleans (true/false)")
     return value
 
 

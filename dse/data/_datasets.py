@@ -101,10 +101,15 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Arrays ``X`` and ``y`` of an .npz file, refusing pickled (object) arrays."""
     import zipfile
 
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith(b"PK") and magic != b"\x93NUMPY":
+        raise DatasetError(f"dataset.path {path}: not an .npz archive (no zip header; first bytes {magic!r}); {_SAVE_HINT}")
     try:
-        with np.load(path, allow_pickle=False) as f:
-            if not hasattr(f, "files"):
-                raise DatasetError(f"dataset.path {path}: this is a single .npy array, not an .npz archive; {_SAVE_HINT}")
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise DatasetError(f"dataset.path {path}: this is a single .npy array, not an .npz archive with X and y; {_SAVE_HINT}")
+        with f:
             missing = {"X", "y"} - set(f.files)
             if missing:
                 raise DatasetError(

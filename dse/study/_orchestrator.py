@@ -12,9 +12,10 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
-from dse.data import Splits, load_dataset
+from dse.data import Splits
 from dse.report import format_value, front_frame, study_counts
 from dse.study._ray_session import ray_session
+from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
 from dse.tracking import StudyTracker
@@ -93,7 +94,7 @@ class _Progress:
             self.progress.update(self.task, completed=done, info=info)
         elif self.enabled and finished:
             for line in finished:
-                self.console.print(f"{line}  [{done}/{self.total} done, {info}, {time.time() - self.t0:.0f} s]", highlight=False)
+                self.console.print(f"{line}  [{done}/{self.total} done, {info}, {time.time() - self.t0:.0f} s]", highlight=False, markup=False)
         log.info("progress: %d done (%d failed), %d running, front size %d, %.0f s", done, failed, running, front, time.time() - self.t0)
 
     def stop(self) -> None:
@@ -152,21 +153,11 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
     return "FAIL"
 
 
-def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> None:
-    """hls4ml checks that need the data's shape, made before any trial or service starts.
-
-    Raises:
-        SearchSpaceError, ConfigError: see :func:`dse.trial.check_search_space`.
-    """
-    from dse.trial import check_search_space, layer_sizes
-
-    check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
-
-
 def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False) -> StudySummary:
     """Run (or continue) the study of ``exp`` until it has ``exp.n_trials`` finished trials.
 
-    The dataset is loaded and validated before any trial starts. Each trial is an Optuna
+    :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
+    is created (run directory, study, MLflow experiment). Each trial is an Optuna
     ``ask``, a Ray task in a fresh worker process (``max_calls=1``) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises, crashes its worker or
@@ -176,6 +167,7 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
         A :class:`StudySummary` with the front and where it is stored.
 
     Raises:
+        StorageError, TrackingError, ClusterUnreachableError: see :func:`dse.study.preflight`.
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives.
@@ -183,10 +175,9 @@ def run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool = Tru
     import ray
 
     t0 = time.time()
+    splits = preflight(exp, space)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    splits = load_dataset(exp.dataset)
-    _preflight(exp, space, splits)
     study = open_study(exp, make_sampler(exp.sampler, exp.seed))
     default_store = exp.mlflow.tracking_uri is None
     tracker = StudyTracker(
