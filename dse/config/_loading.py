@@ -23,6 +23,7 @@ class _StrictLoader(yaml.SafeLoader):
     * A mapping with the same key twice is refused (PyYAML keeps the last value silently).
     * Only ``true``/``false`` are booleans (YAML 1.2); ``yes``/``no``/``on``/``off`` stay
       strings, so ``epochs: yes`` is refused as "not a number" instead of read as 1.
+    * ``1e-5`` is a float (YAML 1.2), not the string PyYAML makes of it.
     """
 
 
@@ -34,6 +35,9 @@ _StrictLoader.yaml_implicit_resolvers = {
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+.0123456789")
+)
 
 
 class _DuplicateKeyError(yaml.YAMLError):
@@ -41,9 +45,10 @@ class _DuplicateKeyError(yaml.YAMLError):
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
     seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
+    for key_node, _ in node.value:  # the mapping's own keys; a key may override one merged in with <<
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
         key = loader.construct_object(key_node, deep=True)
         try:
             hash(key)

@@ -55,12 +55,22 @@ def experiment_of(study: optuna.Study) -> ExperimentConfig:
     """The experiment a study was run with (stored by ``dse run``).
 
     Raises:
-        ConfigError: the study was not created by ``dse run``.
+        ConfigError: the study was not created by ``dse run``, or its stored experiment no longer validates.
     """
     data = study.user_attrs.get("experiment")
     if data is None:
         raise ConfigError(f"study {study.study_name!r} has no stored experiment; it was not created by `dse run`")
-    return ExperimentConfig.model_validate(data)
+    from pydantic import ValidationError
+
+    from dse.config._loading import format_validation_error
+
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(
+            f"the experiment stored with study {study.study_name!r} no longer validates (made by an older dse?):\n"
+            f"{format_validation_error(e)}"
+        ) from e
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, Any]:

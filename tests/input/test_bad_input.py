@@ -268,6 +268,8 @@ CASES: list[Case] = [
          raw="name: tiny\nsearch_space: space.yaml\nn_trials: 3\nn_trials: 50\n"),
     Case("duplicate-nested-key", "silent", (), ("duplicate key 'epochs'", "line 4", "line 5"),
          raw="name: tiny\nsearch_space: space.yaml\ntraining:\n  epochs: 3\n  epochs: 5\n"),
+    Case("duplicate-flow-key", "silent", (), ("duplicate key 'epochs'", "line 3"),
+         raw="name: tiny\nsearch_space: space.yaml\ntraining: {epochs: 3, batch_size: 8, epochs: 30}\n"),
     Case("duplicate-space-key", "silent", (), ("search space", "duplicate key 'strategy'"),
          raw_space="parameters:\n  strategy: {type: categorical, choices: [Latency]}\n  strategy: {type: categorical, choices: [Resource]}\n"),
     Case("epochs-yes", "silent", (), ("training.epochs", "'yes'"), raw="name: tiny\nsearch_space: space.yaml\ntraining: {epochs: yes}\n"),
@@ -558,3 +560,31 @@ def test_status_experiment_option_is_a_directory(tmp_path: Path, monkeypatch) ->
     (tmp_path / "exps").mkdir()
     result, output, _ = _invoke(["status", "nosuch", "--experiment", "exps"])
     assert result.exit_code == 2 and "is a directory" in output and "Traceback" not in result.output
+
+
+def test_strict_yaml_still_reads_valid_files(tmp_path: Path, monkeypatch) -> None:
+    """Merge keys may override, ``1e-3`` is a float (choices of one type), ``log: true`` is a bool."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.yaml").write_text(
+        "parameters:\n"
+        "  strategy: {type: categorical, choices: [Latency, Resource]}\n"
+        "  reuse_factor: {type: categorical, choices: [2, 4], when: {strategy: Resource}, default: 1}\n"
+        "  learning_rate: {type: categorical, choices: [1e-3, 0.01]}\n"
+        "  beta: {type: float, low: 1e-7, high: 1.0e-5, log: true}\n"
+    )
+    (tmp_path / "experiment.yaml").write_text(
+        "name: tiny-1.v2\n"
+        "training: {epochs: 1, batch_size: 128, learning_rate: 1e-2}\n"
+        "search_space: space.yaml\nmodel: {hidden: [8]}\n"
+        "hls4ml: {part: xc7a35tcpg236-1, clock_period: 1e1}\n"
+    )
+    before = _snapshot(tmp_path)
+    result, output, _ = _invoke(["check", "experiment.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "experiment tiny-1.v2: OK" in output
+    assert _snapshot(tmp_path) == before
+    # an explicit key beside a merge key overrides it (not a duplicate)
+    from dse.config._loading import read_yaml
+
+    (tmp_path / "m.yaml").write_text("a: &b {x: 1, y: 2}\nb: {<<: *b, x: 3}\n")
+    assert read_yaml(tmp_path / "m.yaml", what="test")["b"] == {"x": 3, "y": 2}
