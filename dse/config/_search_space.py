@@ -111,7 +111,7 @@ class CategoricalParam(_Param):
         kinds = {"boolean" if isinstance(c, bool) else "number" if isinstance(c, (int, float)) else "string" for c in v}
         if len(kinds) > 1:
             raise ValueError(
-                f"choices mix {' and '.join(sorted(kinds))}s: {v}; give every choice the same type "
+                f"choices mix {' and '.join(k + 's' for k in sorted(kinds))}: {v}; give every choice the same type "
                 "(quote all of them, or none; write true/false only for yes/no parameters)"
             )
         if len(set(map(repr, v))) != len(v):
