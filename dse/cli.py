@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from dse.exceptions import DseError
 
@@ -28,8 +29,14 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(e: DseError) -> None:
-    console.print(f"[bold red]error:[/] {type(e).__name__}: {e}", highlight=False)
+    """Print ``e`` as one ``error:`` message (user text verbatim, never read as rich markup) and exit with code 2."""
+    console.print(Text.assemble(("error:", "bold red"), f" {type(e).__name__}: {e}"), highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _say(text: str) -> None:
+    """Print ``text`` to stdout verbatim: paths and names may hold ``[...]``, which rich would read as markup."""
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -56,13 +63,13 @@ def run(
         _fail(e)
     import pandas as pd
 
-    out.print(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
+    _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
-    out.print(f"Optuna storage:     {summary.storage}")
-    out.print(f"MLflow tracking:    {summary.tracking_uri}  (parent run {summary.parent_run_id})")
-    out.print(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
-    out.print(f"Browse:             mlflow ui --backend-store-uri {summary.tracking_uri}")
+    _say(f"Optuna storage:     {summary.storage}")
+    _say(f"MLflow tracking:    {summary.tracking_uri}  (parent run {summary.parent_run_id})")
+    _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
+    _say(f"Browse:             mlflow ui --backend-store-uri {summary.tracking_uri}")
 
 
 def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:
@@ -96,12 +103,12 @@ def status(
         st = load_study(study, storage)
     except DseError as e:
         _fail(e)
-    out.print(f"study {study} ({storage})")
+    _say(f"study {study} ({storage})")
     counts = study_counts(st)
     out.print(counts_line(counts))
     front = front_frame(st)
     if front.empty:
-        out.print("no feasible completed trial yet: no Pareto front" if counts.feasible is not None else "no completed trial yet: no Pareto front")
+        _say("no feasible completed trial yet: no Pareto front" if counts.feasible is not None else "no completed trial yet: no Pareto front")
     else:
         out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front"))
     from dse.store import StudyRecords
@@ -145,16 +152,16 @@ def synthesize(
         )
     except DseError as e:
         _fail(e)
-    out.print(
+    _say(
         f"{backend}: {len(summary.launched)} measured, {len(summary.cached)} from cache, "
         f"{len(summary.skipped)} not applicable, {len(summary.failed)} failed in {summary.seconds:.0f} s"
     )
     for n, why in summary.skipped.items():
-        out.print(f"  trial {n}: skipped: {why}")
+        _say(f"  trial {n}: skipped: {why}")
     for n, why in summary.failed.items():
-        out.print(f"  trial {n}: FAILED: {why}")
+        _say(f"  trial {n}: FAILED: {why}")
     if summary.front_csv:
-        out.print(f"front on {backend} figures: trials {summary.front}; CSV {summary.front_csv} (also on the parent run)")
+        _say(f"front on {backend} figures: trials {summary.front}; CSV {summary.front_csv} (also on the parent run)")
     if summary.failed:
         raise typer.Exit(1)
 
@@ -185,23 +192,23 @@ def calibrate(
             f"{s.max_abs_rel_error:.1%}", f"{s.spearman:.3f}", f"{s.scale:.3f}",
         )
     out.print(table)
-    out.print(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
+    _say(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
 
 
 @app.command()
 def check(experiment: Path = typer.Argument(..., help="Experiment YAML file.")) -> None:
-    """Validate an experiment, its search space and its dataset without running anything."""
+    """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml); create nothing."""
     _setup_logging(False)
     from dse.config import load_experiment
-    from dse.data import load_dataset
+    from dse.study import preflight
 
     try:
         exp, space = load_experiment(experiment)
-        splits = load_dataset(exp.dataset)
+        splits = preflight(exp, space)
     except DseError as e:
         _fail(e)
-    out.print(f"experiment {exp.name}: OK; search space {exp.search_space} with {len(space.parameters)} parameters, {len(space.rules)} rules")
-    out.print(f"dataset {exp.dataset.name}: {splits.summary()}")
+    _say(f"experiment {exp.name}: OK; search space {exp.search_space} with {len(space.parameters)} parameters, {len(space.rules)} rules")
+    _say(f"dataset {exp.dataset.name}: {splits.summary()}")
 
 
 def main() -> None:

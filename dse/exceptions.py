@@ -26,6 +26,9 @@ __all__ = [
     "TrialTimeoutError",
     "DriverLostError",
     "StorageUnavailableError",
+    "StorageError",
+    "TrackingError",
+    "ClusterUnreachableError",
 ]
 
 
@@ -105,3 +108,15 @@ class DriverLostError(TrialError):
 
 class StorageUnavailableError(DseError):
     """The Optuna storage stayed unreachable longer than ``storage_retry_s``; finished trials are kept."""
+
+
+class StorageError(ConfigError):
+    """The Optuna storage URL (``storage``) is malformed, its driver is missing, or its database cannot be reached or created."""
+
+
+class TrackingError(ConfigError):
+    """``mlflow.tracking_uri`` is malformed, or the MLflow server it names does not answer."""
+
+
+class ClusterUnreachableError(ConfigError):
+    """``ray.address`` is malformed, or nothing listens at that address."""

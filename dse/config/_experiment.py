@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from dse.config._params import no_bool_for_number
 
 __all__ = [
     "DatasetConfig",
@@ -35,7 +38,20 @@ METRICS: dict[str, str] = {
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every experiment section: unknown fields, inf/nan and booleans-as-numbers are refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    _no_bool = field_validator("*", mode="before")(classmethod(no_bool_for_number))
+
+
+#: Shape of a Xilinx part number: family prefix, device, package + pin count, speed grade, temperature etc.
+_PART = re.compile(
+    r"^x[caq](7[aksvz]|vu|ku|zu|au|su|k2[46]|u|v[ecpmh]|v)[0-9a-z]*?-?[a-z]{2,6}\d{3,4}-\d[a-z]{0,4}(-[a-z0-9]{1,3}){0,3}$"
+)
+_PART_EXAMPLES = "xcvu13p-flga2577-2-e, xcu250-figd2104-2L-e, xczu9eg-ffvb1156-2-e, xc7a35tcpg236-1, xck26-sfvc784-2LV-c, xcvc1902-vsva2197-2MP-e-S"
+
+#: Study names: they become file and folder names (runs/<name>), so a leading letter or digit and a sane length.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 class DatasetConfig(_Strict):
@@ -60,6 +76,11 @@ class DatasetConfig(_Strict):
     def _file_needs_path(self) -> "DatasetConfig":
         if self.name == "file" and self.path is None:
             raise ValueError("dataset.name 'file' needs dataset.path (an .npz, .csv or .parquet file)")
+        if self.path is not None and self.name != "file":
+            raise ValueError(
+                f"dataset.path is read only with dataset.name: file, but dataset.name is {self.name!r}; "
+                "set dataset.name: file to use the file, or remove dataset.path"
+            )
         if self.path is not None and self.path.suffix.lower() in (".csv", ".parquet") and not self.target:
             raise ValueError(f"dataset.target: a {self.path.suffix} file needs the name of its label column")
         return self
@@ -158,7 +179,7 @@ class MlflowConfig(_Strict):
     """MLflow tracking. ``tracking_uri: null`` means ``sqlite:///<run_dir>/mlflow.db``."""
 
     tracking_uri: str | None = None
-    experiment_name: str | None = None
+    experiment_name: str | None = Field(default=None, min_length=1, max_length=500)
 
 
 class Hls4mlConfig(_Strict):
@@ -174,6 +195,16 @@ class Hls4mlConfig(_Strict):
     clock_period: float = Field(default=5.0, gt=0, description="ns")
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
     fifo_depth_optimization: bool = False
+
+    @field_validator("part")
+    @classmethod
+    def _xilinx_part(cls, v: str) -> str:
+        if not _PART.match(v.strip().lower()):
+            raise ValueError(
+                f"{v!r} is not a Xilinx part number (family, device, package and speed grade); "
+                f"examples: {_PART_EXAMPLES}"
+            )
+        return v.strip()
 
     @model_validator(mode="after")
     def _fifo_needs_stream(self) -> "Hls4mlConfig":
@@ -233,7 +264,7 @@ class ExperimentConfig(_Strict):
     directory for ``run_dir``, by :func:`dse.config.load_experiment`.
     """
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     dataset: DatasetConfig = DatasetConfig()
     model: ModelConfig = ModelConfig()
     training: TrainingConfig = TrainingConfig()
@@ -259,6 +290,19 @@ class ExperimentConfig(_Strict):
     mlflow: MlflowConfig = MlflowConfig()
     hls4ml: Hls4mlConfig = Hls4mlConfig()
     resources: ResourcesConfig = ResourcesConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _file_safe(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                "a study name must start with a letter or digit, hold only letters, digits, '_', '.' and '-', "
+                f"and have at most 100 characters (it names the run directory runs/<name>); got {len(v)} characters"
+                if len(v) > 100 else
+                "a study name must start with a letter or digit and hold only letters, digits, '_', '.' and '-' "
+                "(it names the run directory runs/<name>), e.g. jet_tagging-v2"
+            )
+        return v
 
     @field_validator("objectives")
     @classmethod

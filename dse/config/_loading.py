@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,37 +14,146 @@ from dse.config._experiment import ExperimentConfig
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.exceptions import ConfigError
 
-__all__ = ["load_experiment", "read_yaml", "format_validation_error"]
+__all__ = ["load_experiment", "read_yaml", "check_file", "format_validation_error"]
 
 
-def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigError) -> dict[str, Any]:
-    """Read a YAML mapping from ``path``.
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two YAML 1.1 surprises removed.
+
+    * A mapping with the same key twice is refused (PyYAML keeps the last value silently).
+    * Only ``true``/``false`` are booleans (YAML 1.2); ``yes``/``no``/``on``/``off`` stay
+      strings, so ``epochs: yes`` is refused as "not a number" instead of read as 1.
+    * ``1e-5`` is a float (YAML 1.2), not the string PyYAML makes of it.
+    """
+
+
+# Drop the YAML 1.1 bool resolver and put back a YAML 1.2 one (true/false only).
+_StrictLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+.0123456789")
+)
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping holds the same key twice."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:  # the mapping's own keys; a key may override one merged in with <<
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # SafeLoader reports unhashable keys itself below
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise _DuplicateKeyError(
+                f"duplicate key {key!r} (first on line {seen[key]}, again on line {line}); "
+                "a key may appear once per mapping: remove one of them"
+            )
+        seen[key] = line
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def check_file(
+    path: str | Path, *, field: str, what: str, error: type[Exception] = ConfigError, hint: str = "", label: str = "file"
+) -> Path:
+    """Refuse a path that is missing, a directory, or unreadable, naming ``field``.
+
+    Args:
+        path: the path to check.
+        field: the field (or argument) that named it, e.g. ``dataset.path``.
+        what: what the file should be, e.g. ``an .npz, .csv or .parquet file``.
+        error: exception class to raise.
+        hint: extra advice appended to the "does not exist" message.
+        label: how the message calls the path, e.g. ``search space file``.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
 
     Raises:
-        ConfigError (or ``error``): missing file, YAML syntax error, or a top level that is not a mapping.
+        error: the path does not exist, is a directory (or other non-file), or cannot be read.
     """
     p = Path(path)
+    where = label if field == label else f"{field}: {label}"
+    if p.is_dir():
+        found = sorted(x.name for x in p.iterdir() if x.is_file() and not x.name.startswith("."))[:5] if os.access(p, os.R_OK | os.X_OK) else []
+        inside = f"; files in it: {', '.join(found)}" if found else ""
+        raise error(f"{where} {p} is a directory, but {what} is needed; give the path of the file itself{inside}")
+    if not p.exists():
+        raise error(f"{where} {p} does not exist; {hint or 'check the path'} (relative paths start at {Path.cwd()})")
     if not p.is_file():
-        raise error(f"{what} file {p} does not exist; check the path (relative paths start at {Path.cwd()})")
+        raise error(f"{where} {p} is not a regular file; give {what}")
+    if not os.access(p, os.R_OK):
+        raise error(f"{where} {p} is not readable (permission denied); fix its permissions (chmod u+r)")
+    return p
+
+
+def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigError, field: str | None = None) -> dict[str, Any]:
+    """Read a YAML mapping from ``path``.
+
+    Duplicate keys are refused, and only ``true``/``false`` are booleans (see :class:`_StrictLoader`).
+
+    Args:
+        path: the YAML file.
+        what: what the file is, for messages (``experiment``, ``search space``).
+        error: exception class to raise.
+        field: the field or argument that named the file (default: ``<what> file``).
+
+    Raises:
+        ConfigError (or ``error``): missing file, a directory, unreadable or non-UTF-8 file,
+            YAML syntax error, duplicate key, or a top level that is not a mapping.
+    """
+    p = check_file(path, field=field or f"{what} file", what=f"a YAML {what} file", error=error, label=f"{what} file")
     try:
-        data = yaml.safe_load(p.read_text())
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise error(f"{what} file {p} cannot be read as UTF-8 text ({type(e).__name__}: {e}); is it really a YAML file?") from e
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKeyError as e:
+        raise error(f"{what} file {p}: {e}") from e
     except yaml.YAMLError as e:
-        raise error(f"{what} file {p} is not valid YAML: {e}") from e
+        detail = " ".join(str(e).replace('"<unicode string>"', str(p)).split())
+        raise error(f"{what} file {p} is not valid YAML: {detail}") from e
+    except RecursionError as e:
+        raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e
+    if data is None:
+        raise error(f"{what} file {p} is empty; it must hold a mapping of fields (see README.md)")
     if not isinstance(data, dict):
-        raise error(f"{what} file {p} must hold a mapping of fields at its top level, got {type(data).__name__}")
+        raise error(f"{what} file {p} must hold a mapping of fields at its top level, got a {type(data).__name__}: {str(data)[:80]!r}")
     return data
 
 
 def format_validation_error(e: ValidationError) -> str:
-    """One line per problem: ``field.path: message (got value)``."""
+    """One line per problem: ``field.path: message (got value)``.
+
+    The value is left out where the message already shows it, and for whole-file checks
+    (whose message names the field itself); long values are cut at 160 characters.
+    """
     lines = []
     for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after")) or "(top level)"
+        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
         msg = err["msg"].removeprefix("Value error, ")
-        got = "" if err["type"] == "missing" else f" (got {err.get('input')!r})"
         if err["type"] == "extra_forbidden":
             msg = "unknown field; remove it or check its spelling"
-        lines.append(f"  {loc}: {msg}{got}")
+        full = repr(err.get("input"))
+        shown = full if len(full) <= 160 else full[:150] + " ...(cut)"
+        already = len(full) >= 6 and full in msg  # the message quotes the value itself
+        got = "" if err["type"] == "missing" or not loc or already else f" (got {shown})"
+        lines.append(f"  {loc}: {msg}{got}" if loc else f"  {msg}")
     return "\n".join(lines)
 
 
@@ -60,7 +171,7 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         SearchSpaceError: the search space file is invalid.
     """
     p = Path(path)
-    data = read_yaml(p, what="experiment")
+    data = read_yaml(p, what="experiment", field="experiment file")
     data.update({k: v for k, v in overrides.items() if v is not None})
     base = p.resolve().parent
     if isinstance(data.get("search_space"), str):

@@ -2,15 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import types
+from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-__all__ = ["TrialParams", "STRATEGIES", "WEIGHT_GRANULARITIES", "ACTIVATION_GRANULARITIES"]
+__all__ = ["TrialParams", "no_bool_for_number", "STRATEGIES", "WEIGHT_GRANULARITIES", "ACTIVATION_GRANULARITIES"]
 
 STRATEGIES = ("Latency", "Resource", "distributed_arithmetic")
 WEIGHT_GRANULARITIES = ("per-weight", "per-channel", "per-layer")
 ACTIVATION_GRANULARITIES = ("per-feature", "per-layer")
+
+
+def _numeric_only(annotation: Any) -> bool:
+    """True when ``annotation`` is int/float (optionally ``| None``) and admits no bool or str."""
+    if annotation in (int, float):
+        return True
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
+
+
+def no_bool_for_number(cls: type[BaseModel], value: Any, info: ValidationInfo) -> Any:
+    """A ``mode="before"`` field validator: refuse ``true``/``false`` where a number is expected.
+
+    Pydantic would read ``True`` as 1; in YAML that is almost always a typo.
+
+    Raises:
+        ValueError: ``value`` is a bool and the field is an int or float.
+    """
+    annotation = cls.model_fields[info.field_name].annotation if info.field_name else None
+    if isinstance(value, bool) and _numeric_only(annotation):
+        raise ValueError(f"a number is expected, not the boolean {str(value).lower()}")
+    if isinstance(value, list) and get_origin(annotation) is list and _numeric_only(get_args(annotation)[0]):
+        if any(isinstance(v, bool) for v in value):
+            raise ValueError("numbers are expected, not booleans (true/false)")
+    return value
 
 
 class TrialParams(BaseModel):
@@ -35,7 +63,8 @@ class TrialParams(BaseModel):
         learning_rate: overrides ``training.learning_rate`` when set.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    _no_bool = field_validator("*", mode="before")(classmethod(no_bool_for_number))
 
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     reuse_factor: int = Field(default=1, ge=1)

@@ -25,9 +25,9 @@ from typing import Annotated, Any, Literal, Union
 
 import optuna
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from dse.config._params import TrialParams
+from dse.config._params import TrialParams, no_bool_for_number
 from dse.exceptions import SearchSpaceError
 
 __all__ = ["SearchSpace", "load_search_space"]
@@ -37,7 +37,9 @@ Condition = dict[str, Union[Scalar, list[Scalar]]]
 
 
 class _Param(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # not "*": a before-validator on the discriminator ``type`` is not allowed
+    _no_bool = field_validator("low", "high", "step", mode="before", check_fields=False)(classmethod(no_bool_for_number))
     when: Condition | None = None
     default: Scalar | None = None
 
@@ -49,7 +51,7 @@ class FloatParam(_Param):
     low: float
     high: float
     log: bool = False
-    step: float | None = None
+    step: float | None = Field(default=None, gt=0)
     include_zero: bool = False
 
     @model_validator(mode="after")
@@ -58,6 +60,8 @@ class FloatParam(_Param):
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
         if self.log and self.low <= 0:
             raise ValueError(f"a log-uniform float needs low > 0, got low={self.low}; use include_zero for 0")
+        if self.log and self.step is not None:
+            raise ValueError(f"step ({self.step}) cannot be combined with log: true (Optuna samples one or the other); drop one")
         return self
 
     def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> float:
@@ -75,13 +79,17 @@ class IntParam(_Param):
     type: Literal["int"]
     low: int
     high: int
-    step: int = 1
+    step: int = Field(default=1, gt=0)
     log: bool = False
 
     @model_validator(mode="after")
     def _bounds(self) -> "IntParam":
         if self.low > self.high:
             raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log-uniform int needs low >= 1, got low={self.low}")
+        if self.log and self.step != 1:
+            raise ValueError(f"step ({self.step}) cannot be combined with log: true (Optuna samples one or the other); drop one")
         return self
 
     def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> int:
@@ -97,6 +105,19 @@ class CategoricalParam(_Param):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
 
+    @field_validator("choices")
+    @classmethod
+    def _one_kind(cls, v: list[Scalar]) -> list[Scalar]:
+        kinds = {"boolean" if isinstance(c, bool) else "number" if isinstance(c, (int, float)) else "string" for c in v}
+        if len(kinds) > 1:
+            raise ValueError(
+                f"choices mix {' and '.join(k + 's' for k in sorted(kinds))}: {v}; give every choice the same type "
+                "(quote all of them, or none; write true/false only for yes/no parameters)"
+            )
+        if len(set(map(repr, v))) != len(v):
+            raise ValueError(f"choices repeat a value: {v}; list each choice once")
+        return v
+
     def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> Any:
         return trial.suggest_categorical(name, self.choices)
 
@@ -110,7 +131,7 @@ ParamSpec = Annotated[Union[FloatParam, IntParam, CategoricalParam], Field(discr
 class Rule(BaseModel):
     """Pins parameters (``set``) wherever the condition ``when`` holds."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: str = ""
     when: Condition = Field(min_length=1)
     set: dict[str, Scalar] = Field(min_length=1)
@@ -130,7 +151,7 @@ class SearchSpace(BaseModel):
     Use :meth:`suggest` inside an Optuna trial (``study.ask()``) to get :class:`TrialParams`.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     parameters: dict[str, ParamSpec] = Field(min_length=1)
     rules: list[Rule] = []
 
@@ -223,7 +244,7 @@ def load_search_space(path: str | Path) -> SearchSpace:
     """
     from dse.config._loading import format_validation_error, read_yaml
 
-    data = read_yaml(path, what="search space", error=SearchSpaceError)
+    data = read_yaml(path, what="search space", error=SearchSpaceError, field="search_space")
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as e:

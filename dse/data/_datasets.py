@@ -60,6 +60,11 @@ def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import fetch_openml
 
     data_home = str(cfg.data_home) if cfg.data_home else None
+    if cfg.data_home is not None and cfg.data_home.exists() and not cfg.data_home.is_dir():
+        raise DatasetUnavailableError(
+            f"dataset.data_home {cfg.data_home} is a file, but a folder for the OpenML cache is needed; "
+            "give a folder (created if missing) or remove dataset.data_home"
+        )
     try:
         X, y = fetch_openml(data_id=JET_HLF_OPENML_ID, return_X_y=True, as_frame=False, data_home=data_home, parser="auto")
     except Exception as e:  # network errors come as URLError, OSError, HTTPError...
@@ -72,33 +77,87 @@ def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
+_SAVE_HINT = "save plain numeric arrays, e.g. np.savez(path, X=X.astype('float32'), y=y.astype('int32'))"
+
+
 def _load_file(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    from dse.config._loading import check_file
+
     path = cfg.path
     assert path is not None
-    if not path.is_file():
-        raise DatasetUnavailableError(f"dataset.path {path} does not exist; give an .npz, .csv or .parquet file")
+    check_file(
+        path, field="dataset.path", what="an .npz, .csv or .parquet file", error=DatasetUnavailableError,
+        hint="give an .npz, .csv or .parquet file",
+    )
     suffix = path.suffix.lower()
     if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
+        return _read_npz(path)
+    if suffix in (".csv", ".parquet"):
+        return _read_table(path, suffix, cfg.target)
+    raise DatasetError(f"dataset.path {path}: unsupported file type {suffix!r}; use .npz, .csv or .parquet")
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays ``X`` and ``y`` of an .npz file, refusing pickled (object) arrays."""
+    import zipfile
+
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith(b"PK") and magic != b"\x93NUMPY":
+        raise DatasetError(f"dataset.path {path}: not an .npz archive (no zip header; first bytes {magic!r}); {_SAVE_HINT}")
+    try:
+        f = np.load(path, allow_pickle=False)
+        if not isinstance(f, np.lib.npyio.NpzFile):
+            raise DatasetError(f"dataset.path {path}: this is a single .npy array, not an .npz archive with X and y; {_SAVE_HINT}")
+        with f:
             missing = {"X", "y"} - set(f.files)
             if missing:
-                raise DatasetError(f"dataset.path {path}: the .npz needs arrays 'X' and 'y', missing {sorted(missing)}")
+                raise DatasetError(
+                    f"dataset.path {path}: the .npz needs arrays 'X' and 'y', missing {sorted(missing)} (it holds {sorted(f.files)})"
+                )
             return f["X"], f["y"]
-    if suffix in (".csv", ".parquet"):
-        import pandas as pd
-
-        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
-        if cfg.target not in df.columns:
+    except DatasetError:
+        raise
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickle" in str(e).lower():
             raise DatasetError(
-                f"dataset.target {cfg.target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns))}"
-            )
-        y = df[cfg.target].to_numpy()
-        X_df = df.drop(columns=[cfg.target])
-        non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c])]
-        if non_numeric:
-            raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}")
-        return X_df.to_numpy(dtype=np.float64), y
-    raise DatasetError(f"dataset.path {path}: unsupported file type {suffix!r}; use .npz, .csv or .parquet")
+                f"dataset.path {path}: the .npz holds object (pickled) arrays, which dse does not load (pickles can run code); "
+                f"{_SAVE_HINT}"
+            ) from e
+        raise DatasetError(f"dataset.path {path}: not a readable .npz archive ({e}); {_SAVE_HINT}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
+        raise DatasetError(
+            f"dataset.path {path}: not a readable .npz archive ({type(e).__name__}: {e}); is the file complete? {_SAVE_HINT}"
+        ) from e
+
+
+def _read_table(path: Path, suffix: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of a .csv or .parquet table with the label in column ``target``."""
+    import pandas as pd
+
+    try:
+        df = pd.read_csv(path) if suffix == ".csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError as e:
+        raise DatasetError(f"dataset.path {path}: the .csv is empty; it needs a header row with column {target!r} and data rows") from e
+    except ImportError as e:
+        raise DatasetUnavailableError(f"dataset.path {path}: reading {suffix} needs a package that is missing: {e}") from e
+    except Exception as e:  # pandas/pyarrow raise ParserError, ArrowInvalid, UnicodeDecodeError, OSError...
+        raise DatasetError(
+            f"dataset.path {path}: cannot read it as {suffix} ({type(e).__name__}: {' '.join(str(e).split())[:300]}); "
+            f"check that it is a complete, valid {suffix} file"
+        ) from e
+    if target not in df.columns:
+        raise DatasetError(
+            f"dataset.target {target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns)) or 'none'}"
+        )
+    if len(df) == 0:
+        raise DatasetError(f"dataset.path {path}: the table has a header but no data rows")
+    y = df[target].to_numpy()
+    X_df = df.drop(columns=[target])
+    non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c]) or pd.api.types.is_bool_dtype(X_df[c])]
+    if non_numeric:
+        raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}")
+    return X_df.to_numpy(dtype=np.float64), y
 
 
 def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -117,14 +176,28 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     """
     X = np.asarray(X)
     y = np.asarray(y)
+    if X.dtype == object:
+        raise DatasetError(f"features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
+    if y.dtype == object:
+        kinds = {type(v).__name__ for v in y.ravel()}
+        if kinds <= {"str"}:
+            y = y.astype(str)
+        else:
+            raise DatasetError(
+                f"labels y must be all integers or all strings, got a mix of {sorted(kinds)}; convert them to one type"
+            )
     if X.ndim != 2:
         raise DatasetError(f"features X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if y.ndim != 1:
         raise DatasetError(f"labels y must be 1-D (n_samples,), got shape {y.shape}")
     if len(X) != len(y):
         raise DatasetError(f"X has {len(X)} rows but y has {len(y)} labels; they must match")
-    if not np.issubdtype(X.dtype, np.number):
-        raise DatasetError(f"features X must be numeric, got dtype {X.dtype}")
+    if len(X) == 0:
+        raise DatasetError("the dataset has no samples (X has 0 rows)")
+    if X.shape[1] == 0:
+        raise DatasetError("features X have 0 columns; at least one feature is needed")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise DatasetError(f"features X must be real numbers, got dtype {X.dtype}")
     X = X.astype(np.float64)
     bad = ~np.isfinite(X)
     if bad.any():
@@ -198,7 +271,11 @@ def load_dataset(cfg: DatasetConfig) -> Splits:
         X, y = _load_jet_hlf(cfg)
     else:
         X, y = _load_file(cfg)
-    X, y, names = validate_arrays(X, y)
+    try:
+        X, y, names = validate_arrays(X, y)
+    except DatasetError as e:
+        where = f"dataset.path {cfg.path}" if cfg.name == "file" else f"dataset {cfg.name!r}"
+        raise type(e)(f"{where}: {e}") from e
     if cfg.max_samples is not None and len(y) > cfg.max_samples:
         rng = np.random.default_rng(cfg.split_seed)
         keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))

@@ -6,6 +6,7 @@ import re
 
 import pandas as pd
 from rich.table import Table
+from rich.text import Text
 
 from dse.report._pareto import StudyCounts
 
@@ -42,7 +43,7 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
     for _, row in front.iterrows():
-        table.add_row(*[format_value(row.get(c)) for c in cols])
+        table.add_row(*[Text(format_value(row.get(c))) for c in cols])  # Text: values are never read as markup
     return table
 
 

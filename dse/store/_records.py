@@ -242,12 +242,22 @@ class StudyRecords:
         """The experiment the study was run with.
 
         Raises:
-            ConfigError: the study was not created by ``dse run``.
+            ConfigError: the study was not created by ``dse run``, or its stored experiment no longer validates.
         """
+        from pydantic import ValidationError
+
+        from dse.config._loading import format_validation_error
+
         data = self.study.user_attrs.get(_EXPERIMENT)
         if data is None:
             raise ConfigError(f"study {self.study.study_name!r} has no stored experiment; it was not created by `dse run`")
-        return ExperimentConfig.model_validate(data)
+        try:
+            return ExperimentConfig.model_validate(data)
+        except ValidationError as e:
+            raise ConfigError(
+                f"the experiment stored with study {self.study.study_name!r} no longer validates (made by an older dse?):\n"
+                f"{format_validation_error(e)}"
+            ) from e
 
     def search_space(self) -> dict[str, Any] | None:
         """The stored search space contents (a dict), or ``None`` for studies of older ``dse`` versions."""

@@ -2,6 +2,7 @@
 
 from dse.study._calibrate import CalibrationResult, calibrate
 from dse.study._orchestrator import StudySummary, run_study
+from dse.study._preflight import preflight
 from dse.study._ray_session import ray_session
 from dse.study._samplers import make_sampler
 from dse.study._storage import load_study, open_study
@@ -14,4 +15,5 @@ __all__ = [
     "synthesize",
     "experiment_of",
     "precise_front",
+    "preflight",
     "StudySummary", "run_study", "ray_session", "make_sampler", "load_study", "open_study"]

@@ -17,12 +17,13 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
-from dse.data import Splits, load_dataset
+from dse.data import Splits
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session
+from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
 from dse.tracking import StudyTracker
@@ -117,17 +118,6 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
     study.tell(trial, state=TrialState.FAIL)
     log.warning("trial %d failed: %s", trial.number, result.error)
     return "FAIL"
-
-
-def _preflight(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> None:
-    """hls4ml checks that need the data's shape, made before any trial or service starts.
-
-    Raises:
-        SearchSpaceError, ConfigError: see :func:`dse.trial.check_search_space`.
-    """
-    from dse.trial import check_search_space
-
-    check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
 
 
 def _durable(fn, *args, retry_s: float, what: str, **kwargs):
@@ -303,7 +293,8 @@ def run_study(
 ) -> StudySummary:
     """Run (or continue) the study of ``exp`` until it has ``exp.n_trials`` finished trials.
 
-    The dataset is loaded and validated before any trial starts. Each trial is an Optuna
+    :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
+    is created (run directory, study, MLflow experiment). Each trial is an Optuna
     ``ask``, a Ray task in a fresh worker process (``max_calls=1``) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises or runs past
@@ -333,6 +324,7 @@ def run_study(
         A :class:`StudySummary` with the front and where it is stored.
 
     Raises:
+        StorageError, TrackingError, ClusterUnreachableError: see :func:`dse.study.preflight`.
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives, or (without ``allow_changed``)
@@ -340,10 +332,9 @@ def run_study(
         StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
     """
     t0 = time.time()
+    splits = preflight(exp, space)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    splits = load_dataset(exp.dataset)
-    _preflight(exp, space, splits)
     study = open_study(exp, make_sampler(exp.sampler, exp.seed))
     records = StudyRecords(study)
     changed = records.experiment_diff(exp, space)

@@ -7,7 +7,7 @@ import warnings
 import optuna
 
 from dse.config import ExperimentConfig
-from dse.exceptions import ConfigError, StudyNotFoundError
+from dse.exceptions import ConfigError, StorageError, StudyNotFoundError
 
 __all__ = ["open_study", "load_study"]
 
@@ -39,9 +39,22 @@ def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | Non
 def load_study(name: str, storage: str) -> optuna.Study:
     """Load an existing study.
 
+    A SQLite storage whose file does not exist is reported as holding no study; the file is
+    not created.
+
     Raises:
         StudyNotFoundError: no study ``name`` in ``storage``; the message lists those that exist.
+        StorageError: ``storage`` is not a usable database URL, or the database cannot be read.
     """
+    from dse.study._preflight import check_storage_url, sqlite_path
+
+    check_storage_url(storage, field="storage")
+    db = sqlite_path(storage)
+    if db is not None and not db.is_file():
+        raise StudyNotFoundError(
+            f"no study named {name!r} in {storage}; studies there: none (the file {db} does not exist). "
+            "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
+        )
     try:
         return optuna.load_study(study_name=name, storage=storage)
     except KeyError as e:
@@ -52,4 +65,8 @@ def load_study(name: str, storage: str) -> optuna.Study:
         raise StudyNotFoundError(
             f"no study named {name!r} in {storage}; studies there: {names or 'none'}. "
             "Pass --storage (or --experiment) to look elsewhere"
+        ) from e
+    except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema
+        raise StorageError(
+            f"storage {storage}: cannot read it as an Optuna database ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         ) from e

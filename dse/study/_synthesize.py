@@ -54,7 +54,7 @@ def experiment_of(study: optuna.Study) -> ExperimentConfig:
     """The experiment a study was run with (stored by ``dse run``).
 
     Raises:
-        ConfigError: the study was not created by ``dse run``.
+        ConfigError: the study was not created by ``dse run``, or its stored experiment no longer validates.
     """
     return StudyRecords(study).experiment()
 

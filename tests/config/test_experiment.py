@@ -34,7 +34,7 @@ def test_shipped_experiments_load():
         ({"n_trails": 3}, "n_trails: unknown field; remove it or check its spelling"),
         ({"dataset": {"name": "file"}}, "dataset: dataset.name 'file' needs dataset.path"),
         ({"dataset": {"name": "mnist"}}, "dataset.name: Input should be 'digits', 'jet_hlf' or 'file' (got 'mnist')"),
-        ({"name": "bad name!"}, "name: String should match pattern"),
+        ({"name": "bad name!"}, "name: a study name must start with a letter or digit"),
         ({"model": {"hidden": [8, 0]}}, "model.hidden: every hidden layer needs at least 1 unit"),
     ],
 )

@@ -1,0 +1,345 @@
+"""Every check ``dse run`` makes before it creates anything (``dse check`` runs the same ones).
+
+Cheap checks first: the storage URL, the MLflow tracking URI, the Ray address and the run
+directory; then the dataset; then the hls4ml settings the search space can produce. Nothing is
+created on disk or in any store here: SQLite files and folders are only checked for being
+creatable, servers are only probed with one TCP connection (or one ``GET /health``) to the
+address the experiment names, with a short timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from dse.config import ExperimentConfig, SearchSpace
+from dse.data import Splits
+from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
+
+__all__ = [
+    "preflight",
+    "check_storage_url",
+    "check_tracking_uri",
+    "check_ray_address",
+    "check_creatable",
+    "sqlite_path",
+    "CONNECT_TIMEOUT_S",
+]
+
+log = logging.getLogger(__name__)
+
+#: Seconds to wait for a TCP connection or an HTTP answer from a server the experiment names.
+CONNECT_TIMEOUT_S = 5.0
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306, "mssql": 1433, "oracle": 1521}
+_DRIVER_PACKAGES = {
+    "psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]", "pg8000": "pg8000", "asyncpg": "asyncpg",
+    "pymysql": "pymysql", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
+    "pyodbc": "pyodbc", "oracledb": "oracledb", "cx_oracle": "cx_Oracle",
+}
+_STORAGE_EXAMPLES = "sqlite:///runs/<name>/optuna.db, postgresql+psycopg2://user:password@host:5432/db, or null for the default"
+
+
+def _tcp_problem(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
+    """Open and close one TCP connection to ``host:port``; return why it failed, or None."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except socket.gaierror as e:
+        return f"host name {host!r} does not resolve ({e.strerror or e})"
+    except (socket.timeout, TimeoutError):
+        return f"no answer from {host}:{port} within {timeout:.0f} s"
+    except ConnectionRefusedError:
+        return f"connection to {host}:{port} refused: nothing listens there"
+    except OSError as e:
+        return f"cannot connect to {host}:{port} ({e.strerror or e})"
+
+
+def check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigError] = ConfigError) -> None:
+    """Refuse ``path`` if it could not be created (or, if it exists, written), creating nothing.
+
+    Args:
+        path: a file or folder that ``dse run`` will create.
+        field: the field that names it, for the message.
+        kind: ``"file"`` or ``"folder"``.
+        error: exception class to raise.
+
+    Raises:
+        error: ``path`` exists as the wrong kind or is not writable, lies under a file, or its
+            nearest existing folder is not writable.
+    """
+    path = Path(path).absolute()
+    if path.exists():
+        if kind == "folder" and not path.is_dir():
+            raise error(f"{field}: {path} is a file, but dse needs a folder there; pick another path or move the file")
+        if kind == "file" and path.is_dir():
+            raise error(f"{field}: {path} is a directory, but a database file is needed there; give a file path")
+        if not os.access(path, os.W_OK | (os.X_OK if kind == "folder" else os.R_OK)):
+            raise error(f"{field}: {path} exists but is not writable by this user; fix its permissions or pick another path")
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise error(f"{field}: {path} would lie under {parent}, which is a file, not a folder; pick another path")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise error(f"{field}: cannot create {path}: folder {parent} is not writable by this user; pick another path")
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (relative to the current directory), else None."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database).expanduser().absolute()
+
+
+def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
+    """Check a SQLAlchemy database URL without creating or changing anything.
+
+    Parses it, imports its dialect and driver, and then: for SQLite, checks the database file
+    could be created (or is a writable file); for a server, opens one TCP connection to its
+    host and port.
+
+    Args:
+        url: the URL, e.g. ``sqlite:////abs/optuna.db`` or ``postgresql+psycopg2://u:p@host/db``.
+        field: the field that holds it (``storage``, ``mlflow.tracking_uri``, ``--storage``).
+        error: exception class to raise.
+
+    Raises:
+        error: the URL does not parse, names an unknown database or a driver that is not
+            installed, an in-memory SQLite database, an uncreatable SQLite file, or a server
+            that does not accept connections.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError) as e:
+        raise error(f"{field}: {url!r} is not a database URL; use e.g. {_STORAGE_EXAMPLES}") from e
+    try:
+        dialect = u.get_dialect()
+    except NoSuchModuleError as e:
+        raise error(f"{field}: {u.drivername!r} in {u.render_as_string(hide_password=True)!r} is not a database SQLAlchemy knows; use e.g. {_STORAGE_EXAMPLES}") from e
+    driver = u.get_driver_name()
+    shown = u.render_as_string(hide_password=True)
+    try:
+        dialect.import_dbapi()
+    except ImportError as e:
+        package = _DRIVER_PACKAGES.get(driver.lower(), driver)
+        raise error(
+            f"{field}: {shown!r} needs the Python database driver {driver!r}, which is not installed; "
+            f"install it (pip install {package}) or use a sqlite:/// URL"
+        ) from e
+    if u.get_backend_name() == "sqlite":
+        db = sqlite_path(url)
+        if db is None:
+            raise error(f"{field}: {url!r} is an in-memory SQLite database, lost when dse exits; give a file, e.g. sqlite:///runs/x/optuna.db")
+        check_creatable(db, field=field, kind="file", error=error)
+        if db.is_file() and db.stat().st_size > 0:
+            with open(db, "rb") as fh:
+                if fh.read(16) != b"SQLite format 3\x00":
+                    raise error(f"{field}: {db} exists but is not an SQLite database; move it away or point {field} elsewhere")
+        return
+    if u.host:
+        port = u.port or _DEFAULT_PORTS.get(u.get_backend_name())
+        if port:
+            problem = _tcp_problem(u.host, port)
+            if problem:
+                raise error(f"{field}: the database server of {shown} is not reachable: {problem}; "
+                            "start it, or fix the host and port")
+
+
+def _http_problem(uri: str) -> str | None:
+    """``GET <uri>/health`` once; return why the server did not answer, or None (any HTTP answer counts)."""
+    import ipaddress
+    import urllib.error
+    import urllib.request
+
+    host = urlsplit(uri).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    handlers = [urllib.request.ProxyHandler({})] if loopback else []  # a proxy would never reach our own loopback
+    opener = urllib.request.build_opener(*handlers)
+    url = uri.rstrip("/") + "/health"
+    try:
+        with opener.open(url, timeout=CONNECT_TIMEOUT_S) as response:
+            response.read(256)
+        return None
+    except urllib.error.HTTPError as e:
+        log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", uri, e.code)
+        return None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused: nothing listens there"
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
+        if isinstance(reason, socket.gaierror):
+            return f"host name {host!r} does not resolve"
+        return str(getattr(reason, "strerror", None) or reason)
+    except (socket.timeout, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
+    except (OSError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
+
+
+def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
+    """Check an MLflow tracking URI without creating anything.
+
+    ``http(s)://`` servers get one ``GET <uri>/health`` (timeout :data:`CONNECT_TIMEOUT_S`);
+    database URIs get :func:`check_storage_url`; ``databricks`` is passed through; a ``file:``
+    store or a bare path is accepted only with ``MLFLOW_ALLOW_FILE_STORE=true`` (MLflow 3 refuses it otherwise).
+
+    Raises:
+        TrackingError: not a tracking URI, a server that does not answer, or a bad database URI.
+    """
+    hint = "use http(s)://host:port of an MLflow server, sqlite:///path/mlflow.db, or null for sqlite:///<run_dir>/mlflow.db"
+    parts = urlsplit(uri)
+    scheme = parts.scheme.lower()
+    backend = scheme.split("+")[0]
+    if scheme in ("http", "https"):
+        if not parts.hostname:
+            raise TrackingError(f"{field}: {uri!r} names no host; {hint}")
+        try:
+            parts.port
+        except ValueError as e:
+            raise TrackingError(f"{field}: {uri!r} has an invalid port; {hint}") from e
+        problem = _http_problem(uri)
+        if problem:
+            raise TrackingError(
+                f"{field}: no MLflow server answers at {uri} ({problem}); start it (mlflow server --host ... --port ...), "
+                "fix the address, or set mlflow.tracking_uri: null for a local SQLite store"
+            )
+        return
+    if backend in ("sqlite", "postgresql", "mysql", "mssql"):
+        check_storage_url(uri, field=field, error=TrackingError)
+        return
+    if scheme.startswith("databricks"):
+        return
+    file_store_ok = os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("1", "true", "yes")
+    if scheme in ("file", "") and file_store_ok:
+        check_creatable(Path(parts.path if scheme == "file" else uri), field=field, kind="folder", error=TrackingError)
+        return
+    if scheme in ("file", ""):
+        raise TrackingError(f"{field}: {uri!r} is a file store path, which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE=true; {hint}")
+    raise TrackingError(f"{field}: {uri!r} is not a tracking URI MLflow serves (scheme {scheme!r}); {hint}")
+
+
+def check_ray_address(address: str | None, *, field: str = "ray.address") -> None:
+    """Check a Ray address with one TCP connection to it (nothing else is contacted).
+
+    ``None`` (a local Ray started by dse), ``auto`` and ``local`` are left to Ray;
+    ``host:port`` (the GCS, default port 6379) and ``ray://host:port`` (Ray Client, default
+    port 10001) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`.
+
+    Raises:
+        ClusterUnreachableError: a malformed address, or nothing listens there.
+    """
+    if address is None or address.strip().lower() in ("auto", "local"):
+        return
+    hint = "use host:port of the head node's GCS (ray start --head prints it, port 6379 by default), ray://host:10001, auto, or null"
+    text = address.strip()
+    scheme = ""
+    if "://" in text:
+        scheme, _, text = text.partition("://")
+        if scheme != "ray":
+            raise ClusterUnreachableError(f"{field}: {address!r} has scheme {scheme!r}; {hint}")
+    try:
+        parts = urlsplit(f"//{text}")
+        host, port = parts.hostname, parts.port
+    except ValueError as e:
+        raise ClusterUnreachableError(f"{field}: {address!r} has an invalid port; {hint}") from e
+    if not host or parts.path not in ("", "/"):
+        raise ClusterUnreachableError(f"{field}: {address!r} is not host:port; {hint}")
+    if port is None:
+        if scheme != "ray":
+            raise ClusterUnreachableError(f"{field}: {address!r} names no port; {hint}")
+        port = 10001
+    problem = _tcp_problem(host, port)
+    if problem:
+        raise ClusterUnreachableError(
+            f"{field}: no Ray cluster reachable at {address} ({problem}); start it (ray start --head), "
+            "fix the address, or set ray.address: null for a local Ray"
+        )
+
+
+def _check_existing_study(exp: ExperimentConfig) -> None:
+    """If the SQLite storage already holds this study, its objective directions must match (read-only)."""
+    import optuna
+
+    db = sqlite_path(exp.storage_url)
+    if db is None or not db.is_file():
+        return
+    storage = None
+    try:
+        storage = optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
+        study_id = storage.get_study_id_from_name(exp.name)
+        have = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    except KeyError:
+        return
+    except Exception as e:  # sqlalchemy DatabaseError ("file is not a database"), optuna's RuntimeError on an old schema
+        raise StorageError(
+            f"storage: {db} exists but cannot be read as an Optuna database ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "move it away or point storage elsewhere"
+        ) from e
+    finally:
+        if storage is not None:
+            storage.engine.dispose()
+    want = [o.direction for o in exp.objectives]
+    if have != want:
+        raise ConfigError(
+            f"study {exp.name!r} in {exp.storage_url} has directions {have}, but objectives ask for {want}; "
+            "give the experiment another name, or restore its objectives"
+        )
+
+
+def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
+    """Run every check ``dse run`` makes before its first trial; create nothing.
+
+    In order: the run directory (``run_dir``: could it be created?), the Optuna storage URL
+    (``storage``: parses, driver installed; SQLite: the file could be created; a server: one
+    TCP connection), the MLflow tracking URI (``mlflow.tracking_uri``: an http(s) server must
+    answer ``GET /health``), the Ray address (``ray.address``: one TCP connection), an existing
+    study's objective directions (SQLite storage only, read-only); then loads and validates the
+    dataset; then checks that every Strategy/ReuseFactor/IOType the search space can produce is
+    one hls4ml can implement for this model. Servers get at most :data:`CONNECT_TIMEOUT_S` seconds each.
+
+    Args:
+        exp: the validated experiment.
+        space: its search space.
+
+    Returns:
+        The dataset splits (so the caller need not load them again).
+
+    Raises:
+        StorageError: ``storage`` is malformed, lacks its driver, or cannot be reached or created.
+        TrackingError: ``mlflow.tracking_uri`` is malformed or its server does not answer.
+        ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
+        ConfigError: ``run_dir`` cannot be created; the existing study has other directions;
+            FIFO depth optimization without the Vivado/Vitis executable.
+        DatasetError: the data are missing, unreadable or malformed.
+        SearchSpaceError: the space offers a value hls4ml cannot implement here.
+    """
+    from dse.data import load_dataset
+    from dse.trial import check_search_space, layer_sizes
+
+    check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
+    check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")
+    if exp.mlflow.tracking_uri:
+        check_tracking_uri(exp.mlflow.tracking_uri)
+    else:
+        check_storage_url(exp.tracking_uri, field="mlflow.tracking_uri (default, in run_dir)", error=TrackingError)
+    check_ray_address(exp.ray.address)
+    _check_existing_study(exp)
+    splits = load_dataset(exp.dataset)
+    check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
+    return splits

@@ -1,0 +1,602 @@
+"""Bad input, one case per kind of mistake and per schema field, through the real CLI.
+
+Every case runs ``dse run`` and ``dse check`` in a fresh folder (the current directory, so the
+default ``runs/<name>`` would land there) and asserts: exit code 2, no traceback, the message
+names the field and the bad value, and nothing was created or changed on disk (no run
+directory, no optuna.db / mlflow.db, hence no study and no MLflow experiment), within 20 s.
+
+Network: the only addresses used are 127.0.0.1 ports this module bound and closed itself.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dse.cli import app
+from tests.conftest import TINY_SPACE
+
+runner = CliRunner()
+
+
+def _closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on: bind it, read it, close it."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+PORT = _closed_port()
+DROP = object()  # marks a field to remove from the base experiment
+
+#: A tiny, valid experiment (no run_dir: the default runs/<name> goes under the current directory).
+BASE: dict[str, Any] = {
+    "name": "tiny",
+    "dataset": {"name": "digits"},
+    "model": {"hidden": [8]},
+    "training": {"epochs": 1, "batch_size": 128, "learning_rate": 0.01},
+    "search_space": "space.yaml",
+    "n_trials": 2,
+    "seed": 0,
+    "sampler": {"name": "random"},
+    "ray": {"num_cpus": 1},
+}
+
+rng = np.random.default_rng(0)
+X_OK = rng.normal(size=(60, 4))
+Y_OK = np.arange(60) % 3
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if v is DROP:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def space(params: dict | None = None, rules: list | None = None, **top) -> dict:
+    """TINY_SPACE with ``params`` merged into its parameters (DROP removes one) and ``rules`` replacing its rules."""
+    s = {"parameters": _merge(TINY_SPACE["parameters"], params or {}), "rules": copy.deepcopy(TINY_SPACE["rules"])}
+    if rules is not None:
+        s["rules"] = rules
+    s.update(top)
+    return s
+
+
+@dataclass
+class Case:
+    """One bad input.
+
+    Attributes:
+        id: test id.
+        kind: the class of mistake.
+        fields: schema fields this case covers (dotted; search-space fields start with ``space.``).
+        expect: substrings the error output must hold (the field and the bad value).
+        exp: overrides merged into :data:`BASE`.
+        raw: experiment file text written verbatim instead (``{port}`` is filled in).
+        space: the search space (default: TINY_SPACE).
+        raw_space: search space text written verbatim instead.
+        files: writes extra files (data) into the folder.
+        arg: what to pass to the command instead of ``experiment.yaml``.
+    """
+
+    id: str
+    kind: str
+    fields: tuple[str, ...]
+    expect: tuple[str, ...]
+    exp: dict | None = None
+    raw: str | None = None
+    space: dict | None = None
+    raw_space: str | None = None
+    files: Callable[[Path], None] | None = None
+    arg: str | None = None
+
+
+# ---------------------------------------------------------------- data file writers
+def npz(name: str = "data.npz", **arrays) -> Callable[[Path], None]:
+    return lambda d: np.savez(d / name, **arrays)
+
+
+def raw_bytes(name: str, data: bytes) -> Callable[[Path], None]:
+    return lambda d: (d / name).write_bytes(data)
+
+
+def text(name: str, content: str) -> Callable[[Path], None]:
+    return lambda d: (d / name).write_text(content)
+
+
+def truncated_npz(d: Path) -> None:
+    np.savez(d / "full.npz", X=X_OK, y=Y_OK)
+    data = (d / "full.npz").read_bytes()
+    (d / "full.npz").unlink()
+    (d / "data.npz").write_bytes(data[: len(data) // 2])
+
+
+def npy_named_npz(d: Path) -> None:
+    with open(d / "data.npz", "wb") as f:
+        np.save(f, X_OK)
+
+
+def parquet(name: str, **columns) -> Callable[[Path], None]:
+    def write(d: Path) -> None:
+        import pandas as pd
+
+        pd.DataFrame(columns).to_parquet(d / name)
+
+    return write
+
+
+def sqlite_foreign(d: Path) -> None:
+    """A real SQLite database that is not an Optuna storage."""
+    import sqlite3
+
+    with sqlite3.connect(d / "other.db") as con:
+        con.execute("create table notes (t text)")
+    con.close()
+
+
+def mkdir(name: str) -> Callable[[Path], None]:
+    return lambda d: (d / name).mkdir(parents=True)
+
+
+def both(*writers: Callable[[Path], None]) -> Callable[[Path], None]:
+    def write(d: Path) -> None:
+        for w in writers:
+            w(d)
+
+    return write
+
+
+def good_csv_text(target: str = "label") -> str:
+    rows = "\n".join(f"{a:.3f},{b:.3f},{i % 3}" for i, (a, b) in enumerate(X_OK[:, :2]))
+    return f"f0,f1,{target}\n{rows}\n"
+
+
+FILE_NPZ = {"dataset": {"name": "file", "path": "data.npz"}}
+FILE_CSV = {"dataset": {"name": "file", "path": "data.csv", "target": "label"}}
+FILE_PQ = {"dataset": {"name": "file", "path": "data.parquet", "target": "label"}}
+
+CASES: list[Case] = [
+    # ---- 1. a directory where a file is expected
+    Case("run-arg-is-dir", "directory", (), ("experiment file", "is a directory", "file is needed"), files=mkdir("exps"), arg="exps"),
+    Case("run-arg-is-dir-with-yaml", "directory", (), ("is a directory", "experiment.yaml"), arg="."),
+    Case("search-space-is-dir", "directory", ("search_space",), ("search_space", "spaces", "is a directory"),
+         exp={"search_space": "spaces"}, files=mkdir("spaces")),
+    Case("dataset-path-is-dir", "directory", ("dataset.path",), ("dataset.path", "is a directory", "data.npz"),
+         exp=FILE_NPZ, files=mkdir("data.npz")),
+    Case("dataset-csv-is-dir", "directory", (), ("dataset.path", "is a directory", "data.csv"), exp=FILE_CSV, files=mkdir("data.csv")),
+    # ---- 2. unreadable data files
+    Case("npz-corrupt", "data", (), ("DatasetError", "dataset.path", "data.npz", "not a readable .npz"),
+         exp=FILE_NPZ, files=raw_bytes("data.npz", b"PK\x03\x04 this is not a zip archive at all")),
+    Case("npz-random-bytes", "data", (), ("DatasetError", "dataset.path", "data.npz", "not an .npz archive"), exp=FILE_NPZ,
+         files=raw_bytes("data.npz", bytes(range(256)) * 4)),
+    Case("npz-truncated", "data", (), ("DatasetError", "dataset.path", "data.npz"), exp=FILE_NPZ, files=truncated_npz),
+    Case("npz-pickled-object-arrays", "data", (), ("DatasetError", "dataset.path", "data.npz", "object (pickled) arrays"),
+         exp=FILE_NPZ, files=npz(X=np.array([[1, "a"], [2, None]], dtype=object), y=np.array([0, 1]))),
+    Case("npz-is-npy", "data", (), ("DatasetError", "dataset.path", "data.npz", "single .npy array"), exp=FILE_NPZ, files=npy_named_npz),
+    Case("npz-missing-y", "data", (), ("dataset.path", "data.npz", "missing ['y']"), exp=FILE_NPZ, files=npz(X=X_OK)),
+    Case("npz-string-features", "data", (), ("dataset.path", "data.npz", "real numbers", "<U"), exp=FILE_NPZ,
+         files=npz(X=X_OK.astype(str), y=Y_OK)),
+    Case("npz-complex-features", "data", (), ("dataset.path", "data.npz", "complex"), exp=FILE_NPZ,
+         files=npz(X=X_OK.astype(complex), y=Y_OK)),
+    Case("npz-1d-features", "data", (), ("dataset.path", "data.npz", "2-D"), exp=FILE_NPZ, files=npz(X=X_OK[:, 0], y=Y_OK)),
+    Case("npz-nan-features", "data", (), ("dataset.path", "data.npz", "NaN/inf"), exp=FILE_NPZ,
+         files=npz(X=np.where(X_OK > 1.5, np.nan, X_OK), y=Y_OK)),
+    Case("npz-empty", "data", (), ("dataset.path", "data.npz", "no samples"), exp=FILE_NPZ,
+         files=npz(X=np.zeros((0, 4)), y=np.zeros(0, dtype=int))),
+    Case("npz-one-class", "data", (), ("dataset.path", "data.npz", "single class"), exp=FILE_NPZ,
+         files=npz(X=X_OK, y=np.zeros(60, dtype=int))),
+    Case("csv-empty", "data", (), ("DatasetError", "dataset.path", "data.csv", "empty"), exp=FILE_CSV, files=text("data.csv", "")),
+    Case("csv-header-only", "data", (), ("dataset.path", "data.csv", "no data rows"), exp=FILE_CSV, files=text("data.csv", "f0,f1,label\n")),
+    Case("csv-missing-target", "data", ("dataset.target",), ("dataset.target", "'label'", "columns: f0, f1, cls"),
+         exp=FILE_CSV, files=text("data.csv", good_csv_text("cls"))),
+    Case("csv-binary-garbage", "data", (), ("DatasetError", "dataset.path", "data.csv", "cannot read it as .csv"),
+         exp=FILE_CSV, files=raw_bytes("data.csv", b"\xff\xfe\x00\x81" * 64)),
+    Case("csv-text-feature", "data", (), ("dataset.path", "data.csv", "must be numeric", "f1"),
+         exp=FILE_CSV, files=text("data.csv", "f0,f1,label\n1,a,0\n2,b,1\n3,c,0\n")),
+    Case("csv-only-target", "data", (), ("dataset.path", "data.csv", "0 columns"),
+         exp=FILE_CSV, files=text("data.csv", "label\n" + "\n".join(str(i % 2) for i in range(20)) + "\n")),
+    Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y must be all integers or all strings"),
+         exp=FILE_CSV, files=text("data.csv", "f0,label\n1,a\n2,\n3,b\n4,a\n")),
+    Case("csv-fractional-labels", "data", (), ("dataset.path", "data.csv", "fractional"),
+         exp=FILE_CSV, files=text("data.csv", "f0,label\n1,0.5\n2,1\n3,0\n4,1\n")),
+    Case("parquet-corrupt", "data", (), ("DatasetError", "dataset.path", "data.parquet", "cannot read it as .parquet"),
+         exp=FILE_PQ, files=raw_bytes("data.parquet", b"PAR1 not really parquet PAR1")),
+    Case("parquet-missing-target", "data", (), ("dataset.target", "'label'", "columns: f0"),
+         exp=FILE_PQ, files=parquet("data.parquet", f0=X_OK[:, 0], cls=Y_OK)),
+    Case("dataset-unsupported-suffix", "data", (), ("dataset.path", "data.txt", "unsupported file type '.txt'"),
+         exp={"dataset": {"name": "file", "path": "data.txt"}}, files=text("data.txt", "1 2 3\n")),
+    Case("dataset-missing-file", "data", (), ("dataset.path", "nothere.npz", "does not exist"),
+         exp={"dataset": {"name": "file", "path": "nothere.npz"}}),
+    # ---- 3. storage, tracking and cluster addresses
+    Case("storage-notaurl", "address", ("storage",), ("StorageError", "storage: 'notaurl'", "not a database URL"), exp={"storage": "notaurl"}),
+    Case("storage-postgres-no-driver", "address", (), ("StorageError", "storage", "postgresql+psycopg2", "'psycopg2'", "pip install psycopg2-binary"),
+         exp={"storage": f"postgresql+psycopg2://user:secret@127.0.0.1:{PORT}/optuna"}),
+    Case("storage-mysql-no-driver", "address", (), ("storage", "mysql+pymysql", "'pymysql'", "not installed"),
+         exp={"storage": f"mysql+pymysql://user@127.0.0.1:{PORT}/optuna"}),
+    Case("storage-unknown-database", "address", (), ("storage", "'nosuchdb'", "not a database SQLAlchemy knows"),
+         exp={"storage": "nosuchdb://127.0.0.1/x"}),
+    Case("storage-sqlite-in-memory", "address", (), ("storage", "'sqlite://'", "in-memory"), exp={"storage": "sqlite://"}),
+    Case("storage-sqlite-under-a-file", "address", (), ("storage", "afile", "which is a file"),
+         exp={"storage": "sqlite:///afile/optuna.db"}, files=text("afile", "x")),
+    Case("storage-sqlite-is-a-dir", "address", (), ("storage", "adir", "is a directory"),
+         exp={"storage": "sqlite:///adir"}, files=mkdir("adir")),
+    Case("storage-sqlite-not-a-database", "address", (), ("StorageError", "storage", "junk.db", "not an SQLite database"),
+         exp={"storage": "sqlite:///junk.db"}, files=text("junk.db", "this is not a database\n" * 100)),
+    Case("storage-sqlite-foreign-database", "address", (), ("StorageError", "storage", "other.db", "cannot be read as an Optuna database"),
+         exp={"storage": "sqlite:///other.db"}, files=sqlite_foreign),
+    Case("tracking-notaurl", "address", ("mlflow.tracking_uri",), ("TrackingError", "mlflow.tracking_uri", "'notaurl'"),
+         exp={"mlflow": {"tracking_uri": "notaurl"}}),
+    Case("tracking-closed-port", "address", (), ("TrackingError", "mlflow.tracking_uri", f"http://127.0.0.1:{PORT}", "no MLflow server answers"),
+         exp={"mlflow": {"tracking_uri": f"http://127.0.0.1:{PORT}"}}),
+    Case("tracking-https-closed-port", "address", (), ("mlflow.tracking_uri", f"https://127.0.0.1:{PORT}/prefix"),
+         exp={"mlflow": {"tracking_uri": f"https://127.0.0.1:{PORT}/prefix"}}),
+    Case("tracking-no-host", "address", (), ("mlflow.tracking_uri", "'http://'", "names no host"), exp={"mlflow": {"tracking_uri": "http://"}}),
+    Case("tracking-bad-scheme", "address", (), ("mlflow.tracking_uri", "'ftp://127.0.0.1/x'", "scheme 'ftp'"),
+         exp={"mlflow": {"tracking_uri": "ftp://127.0.0.1/x"}}),
+    Case("tracking-postgres-no-driver", "address", (), ("TrackingError", "mlflow.tracking_uri", "'psycopg2'"),
+         exp={"mlflow": {"tracking_uri": f"postgresql+psycopg2://u@127.0.0.1:{PORT}/mlflow"}}),
+    Case("ray-closed-port", "address", ("ray.address",), ("ClusterUnreachableError", "ray.address", f"127.0.0.1:{PORT}", "refused"),
+         exp={"ray": {"address": f"127.0.0.1:{PORT}"}}),
+    Case("ray-client-closed-port", "address", (), ("ray.address", f"ray://127.0.0.1:{PORT}", "refused"),
+         exp={"ray": {"address": f"ray://127.0.0.1:{PORT}"}}),
+    Case("ray-no-port", "address", (), ("ray.address", "'127.0.0.1'", "names no port"), exp={"ray": {"address": "127.0.0.1"}}),
+    Case("ray-bad-port", "address", (), ("ray.address", "'127.0.0.1:http'", "invalid port"), exp={"ray": {"address": "127.0.0.1:http"}}),
+    Case("ray-bad-scheme", "address", (), ("ray.address", f"'http://127.0.0.1:{PORT}'", "scheme 'http'"),
+         exp={"ray": {"address": f"http://127.0.0.1:{PORT}"}}),
+    Case("run-dir-under-a-file", "address", ("run_dir",), ("run_dir: ", "afile", "which is a file"),
+         exp={"run_dir": "afile/run"}, files=text("afile", "x")),
+    Case("run-dir-is-a-file", "address", (), ("run_dir: ", "afile", "is a file"), exp={"run_dir": "afile"}, files=text("afile", "x")),
+    # ---- 5. silently accepted before
+    Case("duplicate-top-key", "silent", (), ("duplicate key 'n_trials'", "line"),
+         raw="name: tiny\nsearch_space: space.yaml\nn_trials: 3\nn_trials: 50\n"),
+    Case("duplicate-nested-key", "silent", (), ("duplicate key 'epochs'", "line 4", "line 5"),
+         raw="name: tiny\nsearch_space: space.yaml\ntraining:\n  epochs: 3\n  epochs: 5\n"),
+    Case("duplicate-flow-key", "silent", (), ("duplicate key 'epochs'", "line 3"),
+         raw="name: tiny\nsearch_space: space.yaml\ntraining: {epochs: 3, batch_size: 8, epochs: 30}\n"),
+    Case("duplicate-space-key", "silent", (), ("search space", "duplicate key 'strategy'"),
+         raw_space="parameters:\n  strategy: {type: categorical, choices: [Latency]}\n  strategy: {type: categorical, choices: [Resource]}\n"),
+    Case("epochs-yes", "silent", (), ("training.epochs", "'yes'"), raw="name: tiny\nsearch_space: space.yaml\ntraining: {epochs: yes}\n"),
+    Case("batch-size-on", "silent", (), ("training.batch_size", "'on'"), raw="name: tiny\nsearch_space: space.yaml\ntraining: {batch_size: on}\n"),
+    Case("n-trials-true", "silent", ("n_trials",), ("n_trials", "boolean true"), exp={"n_trials": True}),
+    Case("seed-false", "silent", ("seed",), ("seed", "boolean false"), exp={"seed": False}),
+    Case("hidden-bool", "silent", (), ("model.hidden", "not booleans", "[8, True]"), exp={"model": {"hidden": [8, True]}}),
+    Case("learning-rate-inf", "silent", (), ("training.learning_rate", "finite", "inf"), raw="name: tiny\nsearch_space: space.yaml\ntraining: {learning_rate: .inf}\n"),
+    Case("learning-rate-nan", "silent", (), ("training.learning_rate", "finite", "nan"), raw="name: tiny\nsearch_space: space.yaml\ntraining: {learning_rate: .nan}\n"),
+    Case("clock-period-inf", "silent", ("hls4ml.clock_period",), ("hls4ml.clock_period", "finite", "inf"), exp={"hls4ml": {"clock_period": float("inf")}}),
+    Case("space-high-inf", "silent", ("space.float.high",), ("parameters.beta", "high", "finite", "inf"),
+         space=space({"beta": {"type": "float", "low": 1e-6, "high": float("inf")}})),
+    Case("space-low-nan", "silent", ("space.float.low",), ("parameters.beta", "low", "finite", "nan"),
+         space=space({"beta": {"type": "float", "low": float("nan"), "high": 1e-5}})),
+    Case("space-choices-mixed", "silent", ("space.categorical.choices",), ("parameters.reuse_factor", "choices mix", "[1, '2', 4.0]"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [1, "2", 4.0], "when": {"strategy": "Resource"}, "default": 1}})),
+    Case("space-choices-bool-and-number", "silent", (), ("parameters.learning_rate", "choices mix", "[True, 0.01]"),
+         space=space({"learning_rate": {"type": "categorical", "choices": [True, 0.01]}})),
+    Case("space-choices-repeated", "silent", (), ("parameters.learning_rate", "repeat", "[0.01, 0.01]"),
+         space=space({"learning_rate": {"type": "categorical", "choices": [0.01, 0.01]}})),
+    Case("part-nonsense", "silent", ("hls4ml.part",), ("hls4ml.part", "'foo'", "not a Xilinx part number", "xcvu13p-flga2577-2-e"),
+         exp={"hls4ml": {"part": "foo"}}),
+    Case("part-no-package", "silent", (), ("hls4ml.part", "'xcvu13p'", "examples"), exp={"hls4ml": {"part": "xcvu13p"}}),
+    Case("part-intel", "silent", (), ("hls4ml.part", "'AGFB014R24A2E2V'"), exp={"hls4ml": {"part": "AGFB014R24A2E2V"}}),
+    Case("name-dotdot", "silent", ("name",), ("name", "'..'", "start with a letter or digit"), exp={"name": ".."}),
+    Case("name-hidden", "silent", (), ("name", "'.hidden'"), exp={"name": ".hidden"}),
+    Case("name-dash", "silent", (), ("name", "'-rf'"), exp={"name": "-rf"}),
+    Case("name-too-long", "silent", (), ("name", "at most 100 characters", "300 characters"), exp={"name": "a" * 300}),
+    Case("name-slash", "silent", (), ("name", "'a/b'"), exp={"name": "a/b"}),
+    # ---- 6. checks `dse run` made and `dse check` did not
+    Case("reuse-factor-invalid", "check", (), ("parameters.reuse_factor", "none of [3, 5]", "64x8 Dense layer"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [3, 5], "when": {"strategy": "Resource"}, "default": 3}})),
+    Case("io-stream-per-feature", "check", ("hls4ml.io_type",), ("parameters.activation_granularity", "io_stream"),
+         exp={"hls4ml": {"io_type": "io_stream"}}),
+    Case("fifo-without-vivado", "check", (), ("hls4ml.fifo_depth_optimization", "vitis"),
+         exp={"hls4ml": {"io_type": "io_stream", "fifo_depth_optimization": True}}),
+    Case("existing-study-other-directions", "check", (), ("study 'tiny'", "directions", "['maximize', 'minimize']"),
+         exp={"storage": "sqlite:///old.db", "objectives": [{"metric": "lut", "direction": "minimize"}, {"metric": "csim_accuracy", "direction": "maximize"}]},
+         files=lambda d: __import__("optuna").create_study(study_name="tiny", storage=f"sqlite:///{d / 'old.db'}", directions=["maximize", "minimize"])),
+    # ---- 7. square brackets survive printing
+    Case("bracket-in-space-path", "markup", (), ("search_space", "sp[/x].yaml", "does not exist"), exp={"search_space": "sp[/x].yaml"}),
+    Case("bracket-in-data-path", "markup", (), ("dataset.path", "d[per-layer].npz", "does not exist"),
+         exp={"dataset": {"name": "file", "path": "d[per-layer].npz"}}),
+    Case("bracket-in-choice", "markup", (), ("parameters.weight_granularity", "'[per-layer]'"),
+         space=space({"weight_granularity": {"type": "categorical", "choices": ["[per-layer]"]}})),
+    Case("bracket-in-name", "markup", (), ("name", "'a[bold]b[/bold]'"), exp={"name": "a[bold]b[/bold]"}),
+    # ---- 8. a failed data check with an explicit run_dir leaves nothing
+    Case("data-fails-run-dir-set", "nothing-created", (), ("dataset.path", "data.npz"),
+         exp={**FILE_NPZ, "run_dir": "myrun", "storage": "sqlite:///myrun/s.db"}, files=raw_bytes("data.npz", b"garbage")),
+    # ---- one case per schema field of the experiment file
+    Case("unknown-top-field", "field", (), ("trainig", "unknown field"), exp={"trainig": {"epochs": 3}}),
+    Case("name-missing", "field", (), ("name", "Field required"), exp={"name": DROP}),
+    Case("dataset-not-mapping", "field", ("dataset",), ("dataset", "(got 5)"), exp={"dataset": 5}),
+    Case("dataset-name", "field", ("dataset.name",), ("dataset.name", "'mnist'", "'digits'"), exp={"dataset": {"name": "mnist"}}),
+    Case("dataset-path-without-file", "field", (), ("dataset.path", "dataset.name: file"), exp={"dataset": {"name": "digits", "path": "x.npz"}}),
+    Case("dataset-file-without-path", "field", (), ("dataset.name 'file' needs dataset.path",), exp={"dataset": {"name": "file"}}),
+    Case("dataset-csv-without-target", "field", (), ("dataset.target", ".csv"), exp={"dataset": {"name": "file", "path": "data.csv"}}),
+    Case("dataset-data-home-file", "field", ("dataset.data_home",), ("dataset.data_home", "cache.txt", "is a file"),
+         exp={"dataset": {"name": "jet_hlf", "data_home": "cache.txt"}}, files=text("cache.txt", "x")),
+    Case("dataset-max-samples", "field", ("dataset.max_samples",), ("dataset.max_samples", "(got 0)"), exp={"dataset": {"max_samples": 0}}),
+    Case("dataset-validation-fraction", "field", ("dataset.validation_fraction",), ("dataset.validation_fraction", "(got 0.7)"),
+         exp={"dataset": {"validation_fraction": 0.7}}),
+    Case("dataset-test-fraction", "field", ("dataset.test_fraction",), ("dataset.test_fraction", "(got -0.1)"), exp={"dataset": {"test_fraction": -0.1}}),
+    Case("dataset-split-seed", "field", ("dataset.split_seed",), ("dataset.split_seed", "'abc'"), exp={"dataset": {"split_seed": "abc"}}),
+    Case("model-not-mapping", "field", ("model",), ("model", "'mlp'"), exp={"model": "mlp"}),
+    Case("model-type", "field", ("model.type",), ("model.type", "'cnn'"), exp={"model": {"type": "cnn"}}),
+    Case("model-hidden", "field", ("model.hidden",), ("model.hidden", "[8, 0]"), exp={"model": {"hidden": [8, 0]}}),
+    Case("model-hidden-empty", "field", (), ("model.hidden", "[]"), exp={"model": {"hidden": []}}),
+    Case("model-activation", "field", ("model.activation",), ("model.activation", "'tanh'"), exp={"model": {"activation": "tanh"}}),
+    Case("training-not-mapping", "field", ("training",), ("training", "[1, 2]"), exp={"training": [1, 2]}),
+    Case("training-epochs", "field", ("training.epochs",), ("training.epochs", "(got -1)"), exp={"training": {"epochs": -1}}),
+    Case("training-batch-size", "field", ("training.batch_size",), ("training.batch_size", "(got 1.5)"), exp={"training": {"batch_size": 1.5}}),
+    Case("training-learning-rate", "field", ("training.learning_rate",), ("training.learning_rate", "(got 0)"), exp={"training": {"learning_rate": 0}}),
+    Case("training-calibration-samples", "field", ("training.calibration_samples",), ("training.calibration_samples", "'many'"),
+         exp={"training": {"calibration_samples": "many"}}),
+    Case("search-space-missing", "field", (), ("search_space", "nospace.yaml", "does not exist"), exp={"search_space": "nospace.yaml"}),
+    Case("search-space-absent", "field", (), ("search_space", "Field required"), exp={"search_space": DROP}),
+    Case("objectives-empty", "field", ("objectives",), ("objectives", "(got [])"), exp={"objectives": []}),
+    Case("objectives-repeated", "field", (), ("objectives", "each metric may appear once"),
+         exp={"objectives": [{"metric": "lut", "direction": "minimize"}, {"metric": "lut", "direction": "minimize"}]}),
+    Case("objective-metric", "field", ("objectives.metric",), ("objectives.0.metric", "'luts'", "unknown metric"),
+         exp={"objectives": [{"metric": "luts", "direction": "minimize"}]}),
+    Case("objective-direction", "field", ("objectives.direction",), ("objectives.0.direction", "'min'"),
+         exp={"objectives": [{"metric": "lut", "direction": "min"}]}),
+    Case("sampler-not-mapping", "field", ("sampler",), ("sampler", "'nsga2'"), exp={"sampler": "nsga2"}),
+    Case("sampler-name", "field", ("sampler.name",), ("sampler.name", "'cmaes'"), exp={"sampler": {"name": "cmaes"}}),
+    Case("sampler-population-size", "field", ("sampler.population_size",), ("sampler.population_size", "(got 1)"),
+         exp={"sampler": {"name": "nsga2", "population_size": 1}}),
+    Case("n-trials", "field", (), ("n_trials", "(got 0)"), exp={"n_trials": 0}),
+    Case("seed-float", "field", (), ("seed", "(got 1.5)"), exp={"seed": 1.5}),
+    Case("trial-timeout", "field", ("trial_timeout_s",), ("trial_timeout_s", "(got -5)"), exp={"trial_timeout_s": -5}),
+    Case("trial-timeout-inf", "field", (), ("trial_timeout_s", "finite"), exp={"trial_timeout_s": float("inf")}),
+    Case("ray-not-mapping", "field", ("ray",), ("ray", "'local'"), exp={"ray": "local"}),
+    Case("ray-num-cpus", "field", ("ray.num_cpus",), ("ray.num_cpus", "(got 0)"), exp={"ray": {"num_cpus": 0}}),
+    Case("ray-cpus-per-trial", "field", ("ray.cpus_per_trial",), ("ray.cpus_per_trial", "(got -1)"), exp={"ray": {"cpus_per_trial": -1}}),
+    Case("ray-max-concurrent", "field", ("ray.max_concurrent_trials",), ("ray.max_concurrent_trials", "(got 0)"), exp={"ray": {"max_concurrent_trials": 0}}),
+    Case("ray-max-retries", "field", ("ray.max_retries",), ("ray.max_retries", "(got -1)"), exp={"ray": {"max_retries": -1}}),
+    Case("heartbeat-interval", "field", ("heartbeat_interval_s",), ("heartbeat_interval_s", "(got 0)"), exp={"heartbeat_interval_s": 0}),
+    Case("heartbeat-grace", "field", ("heartbeat_grace_s",), ("heartbeat_grace_s", "(got -1)"), exp={"heartbeat_grace_s": -1}),
+    Case("storage-retry", "field", ("storage_retry_s",), ("storage_retry_s", "(got -3)"), exp={"storage_retry_s": -3}),
+    Case("constraints-not-list", "field", ("constraints",), ("constraints", "list", "lut"), exp={"constraints": "lut < 5000"}),
+    Case("constraint-metric", "field", ("constraints.metric",), ("constraints.0.metric", "unknown metric 'luts'"),
+         exp={"constraints": [{"metric": "luts", "max": 5000}]}),
+    Case("constraint-max-inf", "field", ("constraints.max",), ("constraints.0.max", "finite"),
+         exp={"constraints": [{"metric": "lut", "max": float("inf")}]}),
+    Case("constraint-min-above-max", "field", ("constraints.min",), ("constraints.0", "min (10.0) exceeds max (5.0)"),
+         exp={"constraints": [{"metric": "dsp", "min": 10, "max": 5}]}),
+    Case("constraint-no-bound", "field", (), ("constraints.0", "needs 'max' and/or 'min'"), exp={"constraints": [{"metric": "dsp"}]}),
+    Case("mlflow-not-mapping", "field", ("mlflow",), ("mlflow", "(got 3)"), exp={"mlflow": 3}),
+    Case("mlflow-experiment-name", "field", ("mlflow.experiment_name",), ("mlflow.experiment_name", "(got '')"), exp={"mlflow": {"experiment_name": ""}}),
+    Case("hls4ml-not-mapping", "field", ("hls4ml",), ("hls4ml", "'Vitis'"), exp={"hls4ml": "Vitis"}),
+    Case("hls4ml-backend", "field", ("hls4ml.backend",), ("hls4ml.backend", "'Quartus'"), exp={"hls4ml": {"backend": "Quartus"}}),
+    Case("hls4ml-clock-period", "field", (), ("hls4ml.clock_period", "(got 0)"), exp={"hls4ml": {"clock_period": 0}}),
+    Case("hls4ml-io-type", "field", (), ("hls4ml.io_type", "'io_serial'"), exp={"hls4ml": {"io_type": "io_serial"}}),
+    Case("hls4ml-fifo", "field", ("hls4ml.fifo_depth_optimization",), ("hls4ml.fifo_depth_optimization", "'maybe'"),
+         exp={"hls4ml": {"fifo_depth_optimization": "maybe"}}),
+    Case("hls4ml-fifo-parallel", "field", (), ("hls4ml.fifo_depth_optimization", "io_stream"), exp={"hls4ml": {"fifo_depth_optimization": True}}),
+    Case("resources-not-mapping", "field", ("resources",), ("resources", "'ebops'"), exp={"resources": "ebops"}),
+    Case("resources-backend", "field", ("resources.backend",), ("resources.backend", "'quartus'"), exp={"resources": {"backend": "quartus"}}),
+    Case("resources-dsp-threshold", "field", ("resources.dsp_threshold_bits",), ("resources.dsp_threshold_bits", "(got 0)"),
+         exp={"resources": {"dsp_threshold_bits": 0}}),
+    Case("resources-da4ml-cutoff", "field", ("resources.da4ml_latency_cutoff",), ("resources.da4ml_latency_cutoff", "(got -1)"),
+         exp={"resources": {"da4ml_latency_cutoff": -1}}),
+    Case("resources-synthesis-timeout", "field", ("resources.synthesis_timeout_s",), ("resources.synthesis_timeout_s", "(got 0)"),
+         exp={"resources": {"synthesis_timeout_s": 0}}),
+    Case("resources-synthesize-front", "field", ("resources.synthesize_front",), ("resources.synthesize_front", "'ebops'"),
+         exp={"resources": {"synthesize_front": "ebops"}}),
+    Case("resources-vsynth", "field", ("resources.vsynth",), ("resources.vsynth", "'sometimes'"), exp={"resources": {"vsynth": "sometimes"}}),
+    Case("experiment-empty", "field", (), ("experiment file", "is empty"), raw=""),
+    Case("experiment-not-mapping", "field", (), ("experiment file", "must hold a mapping", "list"), raw="- name: tiny\n"),
+    Case("experiment-bad-yaml", "field", (), ("experiment file", "not valid YAML"), raw="name: tiny\ntraining: {epochs: 3\n"),
+    Case("experiment-missing", "field", (), ("experiment file", "nothere.yaml", "does not exist"), arg="nothere.yaml"),
+    # ---- one case per schema field of the search space file
+    Case("space-parameters-empty", "field", ("space.parameters",), ("parameters", "(got {})"), space={"parameters": {}}),
+    Case("space-unknown-parameter", "field", (), ("parameters.bitz", "unknown parameter"), space=space({"bitz": {"type": "int", "low": 1, "high": 2}})),
+    Case("space-unknown-key", "field", (), ("parameters.beta.float.lo", "unknown field"), space=space({"beta": {"type": "float", "lo": 1e-6, "high": 1e-5}})),
+    Case("space-type", "field", ("space.float.type",), ("parameters.beta", "'uniform'"), space=space({"beta": {"type": "uniform", "low": 0, "high": 1}})),
+    Case("space-low-gt-high", "field", (), ("parameters.weight_bits", "low (5) must not exceed high (3)"),
+         space=space({"weight_bits": {"type": "int", "low": 5, "high": 3}})),
+    Case("space-log-zero", "field", ("space.float.log",), ("parameters.beta", "low > 0", "low=0.0"),
+         space=space({"beta": {"type": "float", "low": 0.0, "high": 1e-5, "log": True}})),
+    Case("space-float-step", "field", ("space.float.step",), ("parameters.beta.float.step", "(got 0)"),
+         space=space({"beta": {"type": "float", "low": 1e-6, "high": 1e-5, "step": 0}})),
+    Case("space-include-zero", "field", ("space.float.include_zero",), ("parameters.beta.float.include_zero", "'perhaps'"),
+         space=space({"beta": {"type": "float", "low": 1e-6, "high": 1e-5, "include_zero": "perhaps"}})),
+    Case("space-int-low-bool", "field", ("space.int.low",), ("parameters.weight_bits.int.low", "boolean true"),
+         space=space({"weight_bits": {"type": "int", "low": True, "high": 5}})),
+    Case("space-int-high", "field", ("space.int.high",), ("parameters.weight_bits", "value 40 is not allowed"),
+         space=space({"weight_bits": {"type": "int", "low": 3, "high": 40}})),
+    Case("space-int-step", "field", ("space.int.step",), ("parameters.weight_bits.int.step", "(got 0)"),
+         space=space({"weight_bits": {"type": "int", "low": 3, "high": 5, "step": 0}})),
+    Case("space-int-log", "field", ("space.int.log",), ("parameters.weight_bits", "step (2) cannot be combined with log"),
+         space=space({"weight_bits": {"type": "int", "low": 3, "high": 7, "step": 2, "log": True}})),
+    Case("space-choices-empty", "field", (), ("parameters.strategy.categorical.choices", "(got [])"),
+         space=space({"strategy": {"type": "categorical", "choices": []}})),
+    Case("space-choice-value", "field", (), ("parameters.strategy", "'Fast'", "not allowed"),
+         space=space({"strategy": {"type": "categorical", "choices": ["Latency", "Fast"]}})),
+    Case("space-when", "field", ("space.float.when",), ("parameters.strategy.when", "'reuse_factor'"),
+         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"], "when": {"reuse_factor": 1}, "default": "Latency"},
+                               "reuse_factor": {"type": "categorical", "choices": [1]}}}),
+    Case("space-default-missing", "field", (), ("parameters.reuse_factor", "needs a 'default'"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [2, 4], "when": {"strategy": "Resource"}, "default": DROP}})),
+    Case("space-default", "field", ("space.float.default",), ("parameters.reuse_factor", "value 0 is not allowed"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [2, 4], "when": {"strategy": "Resource"}, "default": 0}})),
+    Case("space-rules-not-list", "field", ("space.rules",), ("rules", "'none'"), space=space(rules="none")),
+    Case("space-rule-name", "field", ("space.rule.name",), ("rules.0.name", "[1]"), space=space(rules=[{"name": [1], "when": {"strategy": "Resource"}, "set": {"beta": 0.0}}])),
+    Case("space-rule-when", "field", ("space.rule.when",), ("rules[0].when", "'strat'"), space=space(rules=[{"when": {"strat": "Resource"}, "set": {"beta": 0.0}}])),
+    Case("space-rule-set", "field", ("space.rule.set",), ("rules[0].set.beta", "-1.0"), space=space(rules=[{"when": {"strategy": "Resource"}, "set": {"beta": -1.0}}])),
+    Case("space-rule-set-unknown", "field", (), ("rules[0].set", "'gamma'"), space=space(rules=[{"when": {"strategy": "Resource"}, "set": {"gamma": 1}}])),
+    Case("space-empty-file", "field", (), ("search space file", "is empty"), raw_space=""),
+    Case("space-bad-yaml", "field", (), ("search space file", "not valid YAML"), raw_space="parameters: [\n"),
+]
+
+
+def _write(case: Case, d: Path) -> str:
+    """Write the case's files into ``d``; return the command's argument."""
+    if case.raw_space is not None:
+        (d / "space.yaml").write_text(case.raw_space)
+    else:
+        (d / "space.yaml").write_text(yaml.safe_dump(case.space or TINY_SPACE, sort_keys=False))
+    if case.raw is not None:
+        (d / "experiment.yaml").write_text(case.raw)
+    else:
+        (d / "experiment.yaml").write_text(yaml.safe_dump(_merge(BASE, case.exp or {}), sort_keys=False))
+    if case.files:
+        case.files(d)
+    return case.arg or "experiment.yaml"
+
+
+def _snapshot(d: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``d`` with its size and modification time."""
+    return {str(p.relative_to(d)): (p.lstat().st_size, p.lstat().st_mtime_ns) for p in d.rglob("*")}
+
+
+def _invoke(args: list[str]) -> tuple[Any, str, float]:
+    t0 = time.monotonic()
+    result = runner.invoke(app, args)
+    return result, " ".join(result.output.split()), time.monotonic() - t0
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_refused_before_anything_is_created(case: Case, command: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    arg = _write(case, tmp_path)
+    before = _snapshot(tmp_path)
+    result, output, seconds = _invoke([command, arg])
+    assert result.exit_code == 2, f"exit {result.exit_code}: {result.output}\n{result.exception!r}"
+    assert "Traceback" not in result.output
+    assert output.startswith("error: "), output
+    for want in case.expect:
+        assert want in output, f"{want!r} not in: {output}"
+    assert _snapshot(tmp_path) == before, "something was created or changed on disk"
+    assert not (tmp_path / "runs").exists()
+    assert seconds < 20, f"took {seconds:.1f} s"
+
+
+def _schema_fields() -> set[str]:
+    """Every field of the experiment file (dotted, sub-models included) and of the search space schema."""
+    from pydantic import BaseModel
+
+    from dse.config import ExperimentConfig
+    from dse.config._search_space import CategoricalParam, FloatParam, IntParam, Rule, SearchSpace
+
+    def walk(model: type[BaseModel], prefix: str) -> set[str]:
+        out = set()
+        for name, info in model.model_fields.items():
+            out.add(prefix + name)
+            ann = info.annotation
+            for sub in (ann, *getattr(ann, "__args__", ())):
+                if isinstance(sub, type) and issubclass(sub, BaseModel):
+                    out |= walk(sub, f"{prefix}{name}.")
+        return out
+
+    fields = walk(ExperimentConfig, "")
+    fields |= {f"space.{n}" for n in SearchSpace.model_fields}
+    fields |= {f"space.float.{n}" for n in FloatParam.model_fields}
+    fields |= {f"space.int.{n}" for n in IntParam.model_fields if n not in FloatParam.model_fields or n in ("low", "high", "step", "log")}
+    fields |= {f"space.categorical.{n}" for n in CategoricalParam.model_fields if n == "choices"}
+    fields |= {f"space.rule.{n}" for n in Rule.model_fields}
+    return fields
+
+
+def test_every_schema_field_has_a_bad_input_case() -> None:
+    covered = {f for c in CASES for f in c.fields}
+    missing = sorted(_schema_fields() - covered)
+    assert not missing, f"add a bad-input case to CASES for: {missing}"
+
+
+def test_every_class_of_mistake_has_cases() -> None:
+    kinds = {c.kind for c in CASES}
+    assert {"directory", "data", "address", "silent", "check", "markup", "nothing-created", "field"} <= kinds
+
+
+def test_good_experiment_checks_and_creates_nothing(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    arg = _write(Case("good", "good", (), ()), tmp_path)
+    before = _snapshot(tmp_path)
+    result, output, _ = _invoke(["check", arg])
+    assert result.exit_code == 0, result.output
+    assert "experiment tiny: OK" in output and "'n_classes': 10" in output
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["status", "synthesize", "calibrate"])
+def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result, output, _ = _invoke([command, "nosuch"])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "no study named 'nosuch'" in output and "studies there: none" in output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "storage, expect",
+    [
+        ("notaurl", ("storage: 'notaurl'", "not a database URL")),
+        (f"postgresql+psycopg2://u:secret@127.0.0.1:{PORT}/db", ("storage", "'psycopg2'", "not installed")),
+        ("sqlite:///elsewhere/optuna.db", ("no study named 'nosuch'", "studies there: none", "does not exist")),
+        ("sqlite:///junk.db", ("storage", "junk.db", "not an SQLite database")),
+    ],
+)
+def test_status_bad_storage(storage: str, expect: tuple[str, ...], tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "junk.db").write_text("not a database\n" * 100)
+    before = _snapshot(tmp_path)
+    result, output, seconds = _invoke(["status", "nosuch", "--storage", storage])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    for want in expect:
+        assert want in output, f"{want!r} not in: {output}"
+    assert "secret" not in output
+    assert _snapshot(tmp_path) == before
+    assert seconds < 20
+
+
+def test_status_experiment_option_is_a_directory(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exps").mkdir()
+    result, output, _ = _invoke(["status", "nosuch", "--experiment", "exps"])
+    assert result.exit_code == 2 and "is a directory" in output and "Traceback" not in result.output
+
+
+def test_strict_yaml_still_reads_valid_files(tmp_path: Path, monkeypatch) -> None:
+    """Merge keys may override, ``1e-3`` is a float (choices of one type), ``log: true`` is a bool."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "space.yaml").write_text(
+        "parameters:\n"
+        "  strategy: {type: categorical, choices: [Latency, Resource]}\n"
+        "  reuse_factor: {type: categorical, choices: [2, 4], when: {strategy: Resource}, default: 1}\n"
+        "  learning_rate: {type: categorical, choices: [1e-3, 0.01]}\n"
+        "  beta: {type: float, low: 1e-7, high: 1.0e-5, log: true}\n"
+    )
+    (tmp_path / "experiment.yaml").write_text(
+        "name: tiny-1.v2\n"
+        "training: {epochs: 1, batch_size: 128, learning_rate: 1e-2}\n"
+        "search_space: space.yaml\nmodel: {hidden: [8]}\n"
+        "hls4ml: {part: xc7a35tcpg236-1, clock_period: 1e1}\n"
+    )
+    before = _snapshot(tmp_path)
+    result, output, _ = _invoke(["check", "experiment.yaml"])
+    assert result.exit_code == 0, result.output
+    assert "experiment tiny-1.v2: OK" in output
+    assert _snapshot(tmp_path) == before
+    # an explicit key beside a merge key overrides it (not a duplicate)
+    from dse.config._loading import read_yaml
+
+    (tmp_path / "m.yaml").write_text("a: &b {x: 1, y: 2}\nb: {<<: *b, x: 3}\n")
+    assert read_yaml(tmp_path / "m.yaml", what="test")["b"] == {"x": 3, "y": 2}
