@@ -323,6 +323,13 @@ class StudyRecords:
                 out.append(t)
         return out
 
+    def n_lost(self) -> int:
+        """FAIL trials whose driver was lost (``DriverLostError``): never evaluated, re-enqueued, so not counted towards ``n_trials``."""
+        return sum(
+            1 for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            if str(t.user_attrs.get(_FAIL, "")).startswith("DriverLostError")
+        )
+
     def live_trial(self, t: FrozenTrial) -> optuna.Trial:
         """A writable handle on a trial another (dead) driver asked, to record and tell its end."""
         return optuna.trial.Trial(self.study, t._trial_id)

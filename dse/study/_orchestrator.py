@@ -168,9 +168,14 @@ class _StudyLoop:
         return _durable(fn, *args, retry_s=self.exp.storage_retry_s, what=what, **kwargs)
 
     def room(self) -> int:
-        """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers)."""
+        """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers).
+
+        Trials failed as ``DriverLostError`` were never evaluated (their parameters were
+        re-enqueued), so they do not count as finished.
+        """
         c = self.durable(study_counts, self.study, what="counting trials")
-        return self.exp.n_trials - c.finished - c.running
+        lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
+        return self.exp.n_trials - (c.finished - lost) - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
     def heartbeat(self, force: bool = False) -> None:

@@ -74,8 +74,20 @@ def test_class_too_small_to_split(tmp_path):
         load_dataset(DatasetConfig(name="file", path=tmp_path / "d.npz"))
 
 
-def test_jet_hlf_offline_says_how_to_supply_file(tmp_path):
-    """This machine cannot reach OpenML: the error must say how to supply the data instead."""
+def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):
+    """OpenML unreachable: the error must say how to supply the data instead.
+
+    The download goes through a proxy on a closed 127.0.0.1 port, so the test talks to no other address.
+    """
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
     with pytest.raises(DatasetUnavailableError) as info:
         load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path))
     msg = str(info.value)

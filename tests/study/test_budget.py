@@ -1,0 +1,111 @@
+"""A user dataset of a shape the project was never tuned on, the shipped default space, and a budget.
+
+Wine (scikit-learn's bundled copy: 178 samples, 13 features, 3 classes) saved as a user
+``.npz``; the shipped ``search_spaces/default.yaml`` offers ReuseFactors 2, 4, 8 that are
+invalid for a 13x8 Dense layer, so each layer takes its own. Constraints make Latency/Resource
+designs infeasible (the EBOPs estimate has no latency figure) and keep distributed_arithmetic
+designs feasible, so the front must hold distributed_arithmetic trials only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.config import load_experiment
+from dse.exceptions import ConfigError
+from dse.store import TrialRecord
+from dse.study import run_study
+from dse.trial import valid_reuse_factors
+from tests.conftest import REPO, write_experiment
+
+CONSTRAINTS = [{"metric": "lut", "max": 20000}, {"metric": "latency_cycles", "max": 1000}]
+
+
+@pytest.fixture(scope="module")
+def wine_study(tmp_path_factory):
+    from sklearn.datasets import load_wine
+
+    tmp = tmp_path_factory.mktemp("wine")
+    X, y = load_wine(return_X_y=True)
+    np.savez(tmp / "wine.npz", X=X, y=y)
+    path = write_experiment(
+        tmp, name="wine", dataset={"name": "file", "path": "wine.npz"}, search_space=str(REPO / "search_spaces" / "default.yaml"),
+        n_trials=4, seed=6, training={"epochs": 3, "batch_size": 32, "learning_rate": 0.01}, constraints=CONSTRAINTS,
+    )
+    exp, space = load_experiment(path)
+    summary = run_study(exp, space, progress=False)
+    return path, exp, summary, optuna.load_study(study_name="wine", storage=exp.storage_url)
+
+
+def test_default_space_runs_on_13_features_3_classes(wine_study):
+    _, exp, summary, study = wine_study
+    assert summary.n_complete == 4, [TrialRecord.of(t).fail_reason for t in study.trials]
+    records = [TrialRecord.of(t) for t in study.trials]
+    strategies = {r.params.strategy for r in records}
+    assert strategies == {"Latency", "Resource", "distributed_arithmetic"}, "seed 6 samples every Strategy"
+    sizes = [(13, 8), (8, 3)]
+    for r in records:
+        rfs = r.params.layer_reuse_factors
+        assert len(rfs) == 2
+        for (n_in, n_out), rf in zip(sizes, rfs):
+            assert rf in valid_reuse_factors(n_in, n_out) and rf <= r.params.reuse_factor
+            assert rf == max(v for v in valid_reuse_factors(n_in, n_out) if v <= r.params.reuse_factor)
+    wide = [r for r in records if r.params.reuse_factor >= 4]
+    assert wide and all(r.params.layer_reuse_factors == (1, r.params.reuse_factor) for r in wide)
+    # the per-layer factors are what hls4ml was given
+    client = MlflowClient(exp.tracking_uri)
+    for r in wide:
+        cfg = client.download_artifacts(r.run_id, "hls4ml_config.yaml")
+        import yaml
+
+        layers = yaml.safe_load(open(cfg))["HLSConfig"]["LayerName"]
+        assert layers["dense_0"]["ReuseFactor"] == 1 and layers["logits"]["ReuseFactor"] == r.params.reuse_factor
+
+
+def test_figure_per_strategy(wine_study):
+    """auto: distributed_arithmetic trials' objective is da4ml's cost, Latency/Resource the EBOPs estimate."""
+    _, _, _, study = wine_study
+    for r in (TrialRecord.of(t) for t in study.trials):
+        if r.params.strategy == "distributed_arithmetic":
+            assert r.tags["lut_source"] == "da4ml" and r.metrics["lut"] == r.metrics["da4ml_cost"]
+            assert r.metrics["lut"] <= r.metrics["ebops"]
+        else:
+            assert r.tags["lut_source"] == "ebops-estimate"
+
+
+def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
+    path, exp, summary, study = wine_study
+    records = [TrialRecord.of(t) for t in study.trials]
+    feasible = {r.number for r in records if r.feasible}
+    assert feasible == {r.number for r in records if r.params.strategy == "distributed_arithmetic"}
+    assert all(set(r.constraints) == {"lut_max", "latency_cycles_max"} for r in records)
+    front = {t.number for t in study.best_trials}
+    assert front and front <= feasible
+    csv = pd.read_csv(summary.front_csv)
+    assert set(csv["trial"]) == front and csv["feasible"].all()
+    result = CliRunner().invoke(app, ["status", "wine", "--storage", exp.storage_url])
+    assert result.exit_code == 0, result.output
+    n_inf = len(records) - len(feasible)
+    assert f"4 complete ({len(feasible)} feasible, {n_inf} infeasible)" in result.output
+    assert "Pareto front (feasible trials)" in result.output
+
+
+def test_changed_experiment_refused_with_a_diff(wine_study):
+    path, exp, _, study = wine_study
+    _, space = load_experiment(path)
+    changed = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 5})})
+    with pytest.raises(ConfigError) as info:
+        run_study(changed, space, progress=False)
+    msg = str(info.value)
+    assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
+    assert len(study.trials) == 4
+    again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
+    assert again.n_complete == 4
+    result = CliRunner().invoke(app, ["run", str(path)])  # the stored experiment is now epochs 5: the file differs
+    assert result.exit_code == 2 and "training.epochs: 5 -> 3" in result.output and "Traceback" not in result.output

@@ -1,0 +1,210 @@
+"""What clusters do to a sweep, done for real: a worker SIGKILLed mid-trial, the driver SIGKILLed
+mid-study and run again, two drivers on one study, an error inside the study loop.
+
+Each driver is a real `dse run` process; Ray, SQLite and MLflow are real; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from dse.config import load_experiment
+from dse.store import StudyRecords, TrialRecord
+from dse.study import run_study
+from tests.conftest import REPO, write_experiment
+
+FAST_SPACE = {
+    "parameters": {
+        "strategy": {"type": "categorical", "choices": ["Latency"]},
+        "weight_bits": {"type": "int", "low": 3, "high": 5},
+    }
+}
+
+
+def _driver(path: Path, cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "dse.cli", "run", str(path), "--no-progress"],
+        cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+
+
+def _processes(needle: str, root: int) -> dict[int, str]:
+    """pid -> command line of live descendants of ``root`` whose command line contains ``needle``."""
+    parent, cmds = {}, {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+                cmds[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+
+    def under(pid: int) -> bool:
+        for _ in range(64):
+            if pid == root:
+                return True
+            pid = parent.get(pid, 0)
+            if pid <= 1:
+                return False
+        return False
+
+    return {pid: cmd for pid, cmd in cmds.items() if needle in cmd and pid != root and under(pid)}
+
+
+def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        value = predicate()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"driver exited ({proc.returncode}) while waiting for {what}:\n{log.read_text() if log else ''}")
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
+
+
+def _child_runs(exp) -> list:
+    client = MlflowClient(exp.tracking_uri)
+    mexp = client.get_experiment_by_name(exp.name)
+    return client.search_runs([mexp.experiment_id], filter_string="tags.`dse.role` = 'trial'")
+
+
+def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
+    """ray.max_retries 1: trial 0's worker killed once -> retried, COMPLETE; trial 1's killed twice -> FAIL WorkerLostError."""
+    path = write_experiment(
+        tmp_path, space=FAST_SPACE, name="wk", n_trials=3, training={"epochs": 30, "batch_size": 128, "learning_rate": 0.01},
+        ray={"num_cpus": 2, "max_concurrent_trials": 1, "max_retries": 1},
+    )
+    exp, _ = load_experiment(path)
+    log = tmp_path / "driver.log"
+    proc = _driver(path, tmp_path, log)
+    try:
+        killed: list[int] = []
+        for n_kills in (1, 2):  # trial 0 once, trial 1 twice
+            for _ in range(n_kills):
+                pid = _wait_for(lambda: [p for p in _processes("ray::_execute", proc.pid) if p not in killed], 240, "a trial worker", proc, log)[0]
+                time.sleep(1.0)
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            if n_kills == 1:  # wait until trial 0 is told before killing trial 1's workers
+                _wait_for(lambda: len(optuna.load_study(study_name="wk", storage=exp.storage_url).get_trials(
+                    states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL))) >= 1, 300, "trial 0 to finish", proc, log)
+        assert proc.wait(timeout=600) == 0, log.read_text()
+    finally:
+        proc.kill()
+    study = optuna.load_study(study_name="wk", storage=exp.storage_url)
+    recs = {r.number: r for r in StudyRecords(study).trials()}
+    assert recs[0].state == "COMPLETE", recs[0].fail_reason
+    assert recs[1].state == "FAIL" and recs[1].fail_reason.startswith("WorkerLostError"), recs[1].fail_reason
+    assert recs[2].state == "COMPLETE", "the study goes on after a lost worker"
+    runs = Counter(r.data.tags["trial_number"] for r in _child_runs(exp))
+    assert runs == Counter({"0": 1, "1": 1, "2": 1}), "a retry logs into the same MLflow run"
+    assert MlflowClient(exp.tracking_uri).get_run(recs[1].run_id).info.status == "FAILED"
+
+
+def test_driver_killed_then_run_again_recovers(tmp_path):
+    """SIGKILL the driver with two trials running; `dse run` again fails them as DriverLost, re-evaluates them, reaches the target."""
+    path = write_experiment(
+        tmp_path, space=FAST_SPACE, name="dk", n_trials=3, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        ray={"num_cpus": 2, "max_concurrent_trials": 2}, heartbeat_interval_s=1, heartbeat_grace_s=6,
+    )
+    exp, space = load_experiment(path)
+    log = tmp_path / "driver.log"
+    proc = _driver(path, tmp_path, log)
+    try:
+        def two_running():
+            try:
+                st = optuna.load_study(study_name="dk", storage=exp.storage_url)
+            except KeyError:
+                return False
+            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::_execute", proc.pid)) == 2
+        _wait_for(two_running, 240, "two running trials", proc, log)
+        time.sleep(2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    study = optuna.load_study(study_name="dk", storage=exp.storage_url)
+    lost = {t.number: dict(t.params) for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,))}
+    assert len(lost) == 2
+    time.sleep(exp.heartbeat_grace_s + 1)
+    summary = run_study(exp, space, progress=False)  # the same command again, in this process
+    study = optuna.load_study(study_name="dk", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert not [r for r in recs if r.state == "RUNNING"], "no trial may stay RUNNING"
+    for n in lost:
+        assert recs[n].state == "FAIL" and recs[n].fail_reason.startswith("DriverLostError")
+        run = MlflowClient(exp.tracking_uri).get_run(recs[n].run_id)
+        assert run.info.status == "FAILED" and "DriverLostError" in run.data.tags["error"]
+    evaluated = [r for r in recs if r.state == "COMPLETE"]
+    assert len(evaluated) == exp.n_trials, "the target counts evaluated trials, not lost ones"
+    requeued = [dict(study.trials[r.number].params) for r in evaluated if "requeued_from" in study.trials[r.number].user_attrs]
+    assert sorted(map(str, requeued)) == sorted(map(str, lost.values())), "the lost trials' parameters are evaluated again"
+    assert summary.n_complete == exp.n_trials
+
+
+def test_two_drivers_share_the_target(tmp_path):
+    """Two `dse run` on one study, 2 s apart, n_trials 3: at most one extra trial per driver, no duplicate trial or run."""
+    path = write_experiment(
+        tmp_path, space=FAST_SPACE, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
+        ray={"num_cpus": 1, "max_concurrent_trials": 1},
+    )
+    exp, _ = load_experiment(path)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    first = _driver(path, tmp_path, logs[0])
+    time.sleep(2)
+    second = _driver(path, tmp_path, logs[1])
+    try:
+        for p, log in zip((first, second), logs):
+            assert p.wait(timeout=600) == 0, log.read_text()
+    finally:
+        first.kill()
+        second.kill()
+    study = optuna.load_study(study_name="two", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert exp.n_trials <= len(recs) <= exp.n_trials + 2
+    assert all(r.state == "COMPLETE" for r in recs), [r.fail_reason for r in recs]
+    numbers = [r.data.tags["trial_number"] for r in _child_runs(exp)]
+    assert len(numbers) == len(set(numbers)) == len(recs)
+    drivers = {study.trials[r.number].user_attrs["heartbeat"]["driver"] for r in recs}
+    assert len(drivers) == 2, "both drivers ran trials"
+
+
+def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, monkeypatch):
+    """An MLflow outage while creating trial 1's run: trial 0 (running) and trial 1 (asked) are FAIL, the parent run FAILED."""
+    from dse.tracking import StudyTracker
+
+    exp, space = load_experiment(write_experiment(tmp_path, space=FAST_SPACE, name="err", n_trials=3, ray={"num_cpus": 2}))
+    real = StudyTracker.trial_run
+    calls = []
+
+    def flaky(self, *args, **kwargs):  # the tracking server goes away after the first trial's run exists
+        calls.append(1)
+        if len(calls) > 1:
+            raise ConnectionError("tracking server went away")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(StudyTracker, "trial_run", flaky)
+    with pytest.raises(ConnectionError):
+        run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name="err", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert [r.state for r in recs] == ["FAIL", "FAIL"]
+    assert all(r.fail_reason.startswith("ConnectionError: tracking server went away") for r in recs)
+    client = MlflowClient(exp.tracking_uri)
+    parent = client.get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "FAILED" and "tracking server went away" in parent.data.tags["error"]
+    assert client.get_run(recs[0].run_id).info.status == "FAILED"
+    assert TrialRecord.of(study.trials[0]).tags.get("error_type") == "ConnectionError"
