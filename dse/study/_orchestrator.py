@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -118,6 +119,27 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
     study.tell(trial, state=TrialState.FAIL)
     log.warning("trial %d failed: %s", trial.number, result.error)
     return "FAIL"
+
+
+@contextmanager
+def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``<run_dir>/.stores.lock`` while the stores are opened, if any is a local SQLite file.
+
+    Two drivers started together on a new study would otherwise both create the SQLite
+    schemas, and MLflow's migrations fail on the second (``duplicate column name``). Servers
+    (PostgreSQL, an MLflow server) serialize this themselves: no lock then.
+    """
+    import fcntl
+
+    if not (exp.storage_url.startswith("sqlite") or exp.tracking_uri.startswith("sqlite")):
+        yield
+        return
+    with open(run_dir / ".stores.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _durable(fn, *args, retry_s: float, what: str, **kwargs):
@@ -340,24 +362,25 @@ def run_study(
     splits = preflight(exp, space)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    study = open_study(exp, make_sampler(exp.sampler, exp.seed))
-    records = StudyRecords(study)
-    changed = records.experiment_diff(exp, space)
-    if changed and not allow_changed:
-        raise ConfigError(
-            f"study {exp.name!r} in {exp.storage_url} was run with another experiment; these fields differ "
-            "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
-            "restore those fields, or pass --allow-changed to continue this study anyway"
+    with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in MLflow's migrations
+        study = open_study(exp, make_sampler(exp.sampler, exp.seed))
+        records = StudyRecords(study)
+        changed = records.experiment_diff(exp, space)
+        if changed and not allow_changed:
+            raise ConfigError(
+                f"study {exp.name!r} in {exp.storage_url} was run with another experiment; these fields differ "
+                "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
+                "restore those fields, or pass --allow-changed to continue this study anyway"
+            )
+        default_store = exp.mlflow.tracking_uri is None
+        tracker = StudyTracker(
+            exp.tracking_uri,
+            exp.mlflow.experiment_name or exp.name,
+            artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
         )
-    default_store = exp.mlflow.tracking_uri is None
-    tracker = StudyTracker(
-        exp.tracking_uri,
-        exp.mlflow.experiment_name or exp.name,
-        artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
-    )
-    parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
-    records.set_tracking(parent, exp.tracking_uri)
-    records.save_experiment(exp, space)
+        parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
+        records.set_tracking(parent, exp.tracking_uri)
+        records.save_experiment(exp, space)
 
     counts = study_counts(study)
     log.info("study %s: %d trials finished, %d to run", exp.name, counts.finished, max(exp.n_trials - counts.finished, 0))

@@ -125,9 +125,11 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
     proc = _driver(path, tmp_path, log)
     try:
         def two_running():
+            if not (exp.resolved_run_dir / "optuna.db").exists():
+                return False
             try:
                 st = optuna.load_study(study_name="dk", storage=exp.storage_url)
-            except KeyError:
+            except KeyError:  # the study is not created yet
                 return False
             return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::_execute", proc.pid)) == 2
         _wait_for(two_running, 240, "two running trials", proc, log)
