@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
@@ -299,9 +300,11 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
     for i, o in enumerate(objectives(study)):
         sign = o.sign
         try:
-            imp = optuna.importance.get_param_importances(
-                study, target=lambda t, i=i, sign=sign: sign * t.values[i], normalize=True
-            )
+            with warnings.catch_warnings():  # PedAnova warns that it favours low targets: the sign above sees to that
+                warnings.filterwarnings("ignore", message=".*achieve low `target` values.*")
+                imp = optuna.importance.get_param_importances(
+                    study, target=lambda t, i=i, sign=sign: sign * t.values[i], normalize=True
+                )
         except (RuntimeError, ValueError, ZeroDivisionError) as e:
             log.info("importances of %s not available: %s", o.metric, e)
             continue

@@ -81,7 +81,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed),
         ("objectives", ", ".join(f"{o.metric} ({o.direction})" for o in objs)),
         ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
-        ("wall time (h)", f"{timing.wall_seconds / 3600:.3f}"), ("CPU-hours (sum of seconds_total / 3600)", f"{timing.cpu_hours:.3f}"),
+        ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
+        ("CPU-hours (sum of trial seconds_total / 3600)", f"{timing.cpu_hours:.3f}"),
         ("Optuna storage", storage_url), ("MLflow tracking", where.tracking_uri), ("MLflow parent run", records.parent_run_id),
     ]
     body.append(H.section("Study", H.kv_table(counts)))
