@@ -91,7 +91,23 @@ def relocate_default_store(tracking_uri: str, artifact_root: str) -> int:
         con.close()
     if changed:
         log.info("MLflow store %s was moved: %d artifact locations now under %s", db, changed, new_root)
+        _forget_artifact_repos()
     return changed
+
+
+def _forget_artifact_repos() -> None:
+    """Drop MLflow's per-process cache of artifact repositories (run id -> repository at the old path).
+
+    ``mlflow.tracking._tracking_service.utils._artifact_repos_cache`` is private (MLflow 3); a
+    process that logged to a run before its store moved would otherwise keep writing to the old
+    folder. Only this function touches it.
+    """
+    try:
+        from mlflow.tracking._tracking_service import utils
+
+        utils._artifact_repos_cache.clear()
+    except (ImportError, AttributeError):  # another MLflow version: nothing cached there, or cached elsewhere
+        log.debug("MLflow artifact repository cache not found; nothing to clear")
 
 
 def _relocated(loc: str | None, new_root: str) -> str | None:

@@ -90,3 +90,25 @@ def test_importances_respect_each_direction():
     imp = param_importances(study)
     assert max(imp["csim_accuracy"], key=imp["csim_accuracy"].get) == "x"
     assert max(imp["lut"], key=imp["lut"].get) == "y"
+
+
+def test_precise_remeasurement_replaces_the_estimate_and_is_marked(tmp_path):
+    """A study written through dse.store with one trial re-measured by 'yosys' (as dse synthesize records it)."""
+    from dse.report._plots import plot_pair
+    from dse.store import StudyRecords
+    from tests.report.synthetic import make_study
+
+    study, _, _ = make_study(tmp_path, n_trials=8, epochs=2)
+    records = StudyRecords(study)
+    number = study.best_trials[0].number
+    records.store_measurement("k1", {"metrics": {"yosys_lut": 1234.0, "yosys_ff": 10.0}, "tags": {"yosys_lut_source": "yosys"}})
+    records.mark_measured("yosys", number, "k1")
+    pts = pair_points(study, "csim_accuracy", "lut")
+    row = pts[pts["trial"] == number].iloc[0]
+    assert row["value"] == 1234.0 and row["source"] == "yosys" and bool(row["precise"])
+    assert row["estimate"] == records.trial(number).metrics["lut"]
+    others = pts[pts["trial"] != number]
+    assert set(others["source"]) == {"ebops-estimate"} and not others["precise"].any()
+    assert pair_points(study, "csim_accuracy", "ebops")["precise"].sum() == 0  # EBOPs have no precise counterpart
+    png = plot_pair(pts, "csim_accuracy", "lut", tmp_path / "p.png")
+    assert png.stat().st_size > 5000

@@ -101,11 +101,13 @@ def test_moved_run_dir_keeps_working(tiny_study, tmp_path):
         storage = f"sqlite:///{new / 'optuna.db'}"
         result = runner.invoke(app, ["report", exp.name, "--storage", storage, "--out", str(tmp_path / "r")])
         assert result.exit_code == 0, result.output
+        assert not old.exists(), "nothing may be written to the old place (MLflow caches artifact repos per run id)"
         uri = f"sqlite:///{new / 'mlflow.db'}"
         assert _download_everything(uri, tmp_path / "after") >= before > 0
         mlflow.set_tracking_uri(uri)
         runs = mlflow.search_runs(search_all_experiments=True)
         assert all(a.startswith((new / "mlartifacts").as_uri()) for a in runs["artifact_uri"])
+        assert not old.exists()
     finally:
         shutil.move(new, old)
         from dse.tracking import default_store_paths, relocate_default_store
