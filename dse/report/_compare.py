@@ -262,14 +262,12 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     html.write_text(H.page("dse compare: " + ", ".join(s.label for s in sources), body), encoding="utf-8")
     result = CompareResult(table, ref_natural, html, csv, figures)
     if log_to_mlflow:
-        from mlflow.tracking import MlflowClient
+        from dse.tracking import log_files
 
         for s in sources:
             if s.tracking_uri and s.parent_run_id:
                 try:
-                    client = MlflowClient(s.tracking_uri)
-                    for f in [html, csv, *figures]:
-                        client.log_artifact(s.parent_run_id, str(f), "compare")
+                    log_files(s.tracking_uri, s.parent_run_id, [html, csv, *figures], "compare")
                     result.logged_to.append(s.parent_run_id)
                 except Exception as e:  # one unreachable store must not lose the comparison
                     log.warning("could not log the comparison to %s's parent run: %s", s.label, e)

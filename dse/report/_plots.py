@@ -94,12 +94,12 @@ def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> P
 
 
 def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path) -> Path:
-    """Hypervolume of the front after each trial, with the reference point in the title."""
+    """Hypervolume of the front after each trial, with the reference point (natural units, ``ref``) in the title."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     ax.step(history["trial"], history["hypervolume"], where="post", color="C0")
     ax.plot(history["trial"], history["hypervolume"], "o", ms=3, color="C0")
-    ref_txt = ", ".join(f"{n}={abs(v) if 'accuracy' in n else v:.4g}" for n, v in zip(names, ref))
+    ref_txt = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, ref))
     ax.set_title(f"hypervolume of the front (reference point: {ref_txt})", fontsize=9)
     ax.set_xlabel("trial number")
     ax.set_ylabel("hypervolume (" + " x ".join(names) + ")")

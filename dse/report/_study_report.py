@@ -113,9 +113,10 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     # hypervolume
     hv, ref = F.hypervolume_history(study)
-    png = P.plot_hypervolume(hv, ref, [o.metric for o in objs], out / "hypervolume.png")
+    ref_natural = [(-v if o.direction == "maximize" else v) + 0.0 for o, v in zip(objs, ref)]
+    png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png")
     figures.append(png)
-    ref_txt = ", ".join(f"{o.metric} = {(-v if o.direction == 'maximize' else v):.6g}" for o, v in zip(objs, ref))
+    ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
     body.append(H.section(
         "Hypervolume over trials", H.img(png, "hypervolume"),
         f'<p class="note">Reference point (natural units): {H.esc(ref_txt)}. Accuracy objectives use accuracy 0, '
@@ -161,11 +162,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     html_path.write_text(H.page(f"dse study {study.study_name}", body), encoding="utf-8")
     result = ReportResult(html_path, figures, time.perf_counter() - t0, None, where.tracking_uri)
     if log_to_mlflow and records.parent_run_id:
-        from mlflow.tracking import MlflowClient
+        from dse.tracking import log_files
 
-        client = MlflowClient(where.tracking_uri)
-        for f in [html_path, *figures]:
-            client.log_artifact(records.parent_run_id, str(f), "report")
+        log_files(where.tracking_uri, records.parent_run_id, [html_path, *figures], "report")
         result.parent_run_id = records.parent_run_id
     result.seconds = time.perf_counter() - t0
     return result

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 if TYPE_CHECKING:
     from dse.store import StudyRecords
 
-__all__ = ["relocate_default_store", "default_store_paths", "open_tracking", "TrackingLocation"]
+__all__ = ["relocate_default_store", "default_store_paths", "open_tracking", "TrackingLocation", "log_files"]
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +168,17 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     tracking_uri, root = default_store_paths(run_dir)
     relocate_default_store(tracking_uri, root)
     return TrackingLocation(tracking_uri, run_dir, True)
+
+
+def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: str) -> None:
+    """Log ``files`` as artifacts ``<artifact_path>/<name>`` of ``run_id`` in the store at ``tracking_uri``.
+
+    MLflow caches one artifact repository per run id and process; two stores holding the same
+    run id (a copied run directory) would share it, so the cache is dropped first.
+    """
+    from mlflow.tracking import MlflowClient
+
+    _forget_artifact_repos()
+    client = MlflowClient(tracking_uri)
+    for f in files:
+        client.log_artifact(run_id, str(f), artifact_path)

@@ -68,3 +68,59 @@ def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
     result = runner.invoke(app, ["export", exp.name, "--trial", str(failed), "--storage", exp.storage_url, "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "ExportError" in result.output and "export a COMPLETE trial" in result.output
+
+
+def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_parts, digits_splits, tmp_path):
+    """A one-trial study recorded as `dse run` records it (the trained DA design of conftest, its artifacts in MLflow)."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.export import export_design
+    from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
+    from dse.study._storage import open_study
+    from dse.tracking import StudyTracker, TrialRunLogger
+    from dse.trial import layer_sizes, resolve_reuse_factors
+    from dse.trial._hls import conversion_record, hls4ml_config
+    from tests.conftest import write_experiment
+
+    _, params, model, ebops = trained_design_parts
+    exp, space = load_experiment(write_experiment(tmp_path / "exp", name="da"))
+    params = resolve_reuse_factors(params, layer_sizes(exp.model, 64, 10), exp.hls4ml)
+    study = open_study(exp, optuna.samplers.RandomSampler(seed=0))
+    tracker = StudyTracker(exp.tracking_uri, exp.name, artifact_location=(exp.resolved_run_dir / "mlartifacts").as_uri())
+    parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
+    records = StudyRecords(study)
+    records.set_tracking(parent, exp.tracking_uri)
+    records.save_experiment(exp, space)
+    trial = study.ask()
+    record_trial_params(trial, params, {})
+    run_id = tracker.trial_run(parent, exp.name, trial.number, params, [])
+    record_trial_run(trial, run_id)
+    logger = TrialRunLogger(exp.tracking_uri, run_id)
+    model.save(tmp_path / "model.keras")
+    logger.log_artifact(tmp_path / "model.keras")
+    logger.log_dict(conversion_record(hls4ml_config(model, params, exp.hls4ml), exp.hls4ml), "hls4ml_config.yaml")
+    logger.log_dict(digits_splits.preprocessing.to_json(), "preprocessing.json")
+    acc = float(np.mean(model.predict(digits_splits.X_test, verbose=0).argmax(1) == digits_splits.y_test))
+    metrics = {"keras_accuracy": acc, "csim_accuracy": acc, "ebops": ebops, "lut": ebops, "dsp": 0.0}
+    tags = {"lut_source": "ebops-estimate", "dsp_source": "ebops-estimate", "strategy": params.strategy}
+    record_trial_result(trial, metrics, tags)
+    study.tell(trial, [acc, ebops])
+    tracker.finish_trial_run(run_id, "COMPLETE")
+
+    result = export_design(study, exp.storage_url, 0, tmp_path / "design")
+    assert result.rtl_dir is not None
+    files = (result.rtl_dir / "files.txt").read_text().split()
+    assert files and all((result.rtl_dir / f).is_file() for f in files)
+    readme = result.readme.read_text()
+    assert "synth_xilinx -family xcup" in readme and "-top dse_top" in readme and "| lut | " in readme
+    if shutil.which("yosys"):
+        done = subprocess.run(
+            ["yosys", "-q", "-p", f"read_verilog -sv {' '.join(files)}; hierarchy -check -top dse_top"],
+            cwd=result.rtl_dir, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
