@@ -90,6 +90,7 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     _, params, model, ebops = trained_design_parts
     exp, space = load_experiment(write_experiment(tmp_path / "exp", name="da"))
     params = resolve_reuse_factors(params, layer_sizes(exp.model, 64, 10), exp.hls4ml)
+    exp.resolved_run_dir.mkdir(parents=True)
     study = open_study(exp, optuna.samplers.RandomSampler(seed=0))
     tracker = StudyTracker(exp.tracking_uri, exp.name, artifact_location=(exp.resolved_run_dir / "mlartifacts").as_uri())
     parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
