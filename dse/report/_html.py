@@ -24,8 +24,9 @@ td,th{border:1px solid #ccc;padding:3px 6px;text-align:right;vertical-align:top}
 th{background:#f0f0f0}td.t{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:6px 0}
 .note{color:#555;font-size:12px}
-pre{background:#f7f7f7;padding:8px;font-size:11px;overflow-x:auto}
+pre{background:#f7f7f7;padding:8px;font-size:11px;overflow-x:auto;max-height:600px}
 .grid{display:flex;flex-wrap:wrap;gap:10px}.grid img{max-width:680px}
+.scroll{overflow-x:auto;max-width:100%}
 """
 
 
@@ -69,7 +70,7 @@ def table(df: pd.DataFrame, caption: str | None = None) -> str:
             cells.append(f"<td{cls}>{esc(fmt(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<tr>{head}</tr>{''.join(rows)}</table>"
+    return f'<div class="scroll"><table>{cap}<tr>{head}</tr>{"".join(rows)}</table></div>'
 
 
 def kv_table(items: Iterable[tuple[str, Any]]) -> str:

@@ -203,9 +203,12 @@ def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Pat
             if name == "accuracy" and "val_accuracy" in cs:
                 e, v = zip(*cs["val_accuracy"])
                 ax.plot(e, v, color=color, ls="--")
+    from matplotlib.ticker import MaxNLocator
+
     for ax, (name, title) in zip(axes, panels):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if name == "ebops" and any("ebops" in c for c in curves.values()):
             ax.set_yscale("log")

@@ -180,7 +180,7 @@ def _versions(tracking_uri: str, parent_run_id: str | None) -> dict[str, str]:
 
         try:
             run_tags = MlflowClient(tracking_uri).get_run(parent_run_id).data.tags
-            tags = {k: v for k, v in run_tags.items() if k.startswith("dse.version.") or k == "dse.git_commit"}
+            tags = {k: v for k, v in run_tags.items() if k.startswith("dse.version.") or k.startswith("dse.git_")}
         except Exception as e:  # store unreachable: fall back to this process's versions
             log.warning("parent run %s not readable: %s", parent_run_id, e)
     if not tags:

@@ -56,6 +56,19 @@ def _git_commit(cwd: Path) -> str | None:
     return commit if len(commit) == 40 else None
 
 
+def _git_dirty(cwd: Path) -> bool | None:
+    """Whether tracked files of the checkout differ from its commit (``git status --porcelain -uno``); ``None`` on failure."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "-uno"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip())
+
+
 def provenance_tags() -> dict[str, str]:
     """Tags every ``dse`` run carries: package versions and the project's git commit.
 
@@ -76,10 +89,14 @@ def provenance_tags() -> dict[str, str]:
                     break
                 except PackageNotFoundError:
                     continue
-        commit = _git_commit(Path(__file__).resolve().parents[2])
+        checkout = Path(__file__).resolve().parents[2]
+        commit = _git_commit(checkout)
         if commit:
             tags["dse.git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
+            dirty = _git_dirty(checkout)
+            if dirty is not None:
+                tags["dse.git_dirty"] = str(dirty).lower()
         _PROVENANCE = tags
     return dict(_PROVENANCE)
 

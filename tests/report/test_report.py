@@ -59,6 +59,7 @@ def test_mlflow_conventions(tiny_study):
         for pkg in ("dse", "hgq2", "hls4ml", "keras", "tensorflow", "da4ml"):
             assert tags.get(f"dse.version.{pkg}") not in (None, "missing"), (pkg, run.info.run_name)
         assert len(tags.get("dse.git_commit", "")) == 40  # the tests run from a checkout
+        assert tags.get("dse.git_dirty") in ("true", "false")
     space_text = Path(client.download_artifacts(summary.parent_run_id, "search_space.yaml")).read_text()
     assert space_text == exp.search_space.read_text()
     for run in _children(client, summary.parent_run_id):
