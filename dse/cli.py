@@ -211,6 +211,112 @@ def check(experiment: Path = typer.Argument(..., help="Experiment YAML file.")) 
     _say(f"dataset {exp.dataset.name}: {splits.summary()}")
 
 
+@app.command()
+def report(
+    study: str = typer.Argument(..., help="Study name."),
+    storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
+    experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder; default <run_dir>/report."),
+    log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the report to the study's MLflow parent run."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Write a self-contained HTML report (fronts, hypervolume, importances, parameters, curves) and its PNGs."""
+    _setup_logging(verbose)
+    from dse.report import build_report
+    from dse.study import load_study
+
+    try:
+        storage = _storage_for(study, storage, experiment)
+        result = build_report(load_study(study, storage), storage, out_dir, log_to_mlflow=log_to_mlflow)
+    except DseError as e:
+        _fail(e)
+    out.print(f"report: {result.html}  ({len(result.figures)} figures, {result.seconds:.1f} s)", highlight=False)
+    if result.parent_run_id:
+        out.print(f"logged as artifacts report/ of MLflow run {result.parent_run_id} ({result.tracking_uri})", highlight=False)
+
+
+def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Optional[str]):
+    """One source per argument: ``name@URL`` (Optuna), ``name`` with the matching ``--storage`` (by position),
+    an MLflow experiment when ``--tracking-uri`` is given, else the default storage runs/<name>/optuna.db."""
+    from dse.report._compare import load_mlflow_source, load_optuna_source
+
+    if storages and len(storages) != len(studies):
+        raise typer.BadParameter(
+            f"give one --storage per study ({len(studies)} studies, {len(storages)} storages), or write name@URL", param_hint="--storage"
+        )
+    sources = []
+    for i, arg in enumerate(studies):
+        if "@" in arg:
+            name, url = arg.split("@", 1)
+            sources.append(load_optuna_source(name, url))
+        elif storages:
+            sources.append(load_optuna_source(arg, storages[i]))
+        elif tracking_uri:
+            sources.append(load_mlflow_source(arg, tracking_uri))
+        else:
+            sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
+    return sources
+
+
+@app.command()
+def compare(
+    studies: list[str] = typer.Argument(..., help="Studies: name, name@STORAGE_URL, or MLflow experiment names with --tracking-uri."),
+    storage: Optional[list[str]] = typer.Option(None, help="Optuna storage URL of each study, in order (repeat the option)."),
+    tracking_uri: Optional[str] = typer.Option(None, help="Read plain names as MLflow experiments at this tracking URI."),
+    out_dir: Path = typer.Option(Path("compare"), "--out", help="Output folder."),
+    log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the page to each study's MLflow parent run."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Overlay the Pareto fronts of several studies and compare hypervolume (common reference point), size and cost."""
+    _setup_logging(verbose)
+    from rich.table import Table
+
+    from dse.report import compare_studies
+
+    if len(studies) < 2:
+        raise typer.BadParameter("give at least two studies to compare", param_hint="STUDIES")
+    try:
+        result = compare_studies(_compare_sources(studies, storage or [], tracking_uri), out_dir, log_to_mlflow=log_to_mlflow)
+    except DseError as e:
+        _fail(e)
+    ref = ", ".join(f"{k}={v:.4g}" for k, v in result.reference.items())
+    table = Table(title=f"studies (hypervolume reference point: {ref})")
+    for col in ("study", "hypervolume", "front size", "trials", "complete", "failed", "CPU-hours"):
+        table.add_column(col, justify="left" if col == "study" else "right")
+    for _, r in result.table.iterrows():
+        table.add_row(
+            str(r["study"]), f"{r['hypervolume']:.6g}", str(r["front_size"]), str(r["trials"]), str(r["complete"]),
+            str(r["failed"]), f"{r['cpu_hours']:.3f}",
+        )
+    out.print(table)
+    out.print(f"page: {result.html}; table: {result.csv}", highlight=False)
+    if result.logged_to:
+        out.print(f"logged as artifacts compare/ of MLflow runs {', '.join(result.logged_to)}", highlight=False)
+
+
+@app.command()
+def export(
+    study: str = typer.Argument(..., help="Study name."),
+    trial: int = typer.Option(..., "--trial", help="Trial number to export (see `dse status`)."),
+    out_dir: Path = typer.Option(..., "--out", help="Output folder."),
+    storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
+    experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Write one trial's design ready for synthesis: hls4ml project, da4ml RTL, Keras model, preprocessing, README."""
+    _setup_logging(verbose)
+    from dse.export import export_design
+    from dse.study import load_study
+
+    try:
+        storage = _storage_for(study, storage, experiment)
+        result = export_design(load_study(study, storage), storage, trial, out_dir)
+    except DseError as e:
+        _fail(e)
+    out.print(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"
+              + (f", RTL {result.rtl_dir.name}/" if result.rtl_dir else "") + "; see README.md there", highlight=False)
+
+
 def main() -> None:
     app()
 

@@ -11,7 +11,7 @@ import numpy as np
 from dse.config import DatasetConfig
 from dse.exceptions import DatasetError, DatasetUnavailableError
 
-__all__ = ["Splits", "load_dataset", "validate_arrays", "split_dataset"]
+__all__ = ["Splits", "Preprocessing", "load_dataset", "load_raw_test_split", "validate_arrays", "split_dataset", "dataset_record"]
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +19,56 @@ JET_HLF_OPENML_ID = 42468
 
 
 @dataclass(frozen=True)
+class Preprocessing:
+    """The standardization a network was trained behind, to apply to raw features before inference.
+
+    ``x_std = float32((x - feature_mean) / feature_scale)``, computed in float64 as scikit-learn's
+    ``StandardScaler.transform`` does (mean and scale fit on the train split only; a feature of
+    zero variance has scale 1).
+
+    Attributes:
+        feature_mean: per-feature mean of the raw train split, shape (n_features,).
+        feature_scale: per-feature standard deviation (population, ``ddof=0``), shape (n_features,).
+        class_names: output index -> class name.
+    """
+
+    feature_mean: tuple[float, ...]
+    feature_scale: tuple[float, ...]
+    class_names: tuple[str, ...]
+
+    def apply(self, X: np.ndarray) -> np.ndarray:
+        """Standardize raw features ``X`` (n, n_features) -> float32 (n, n_features)."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != len(self.feature_mean):
+            raise DatasetError(
+                f"features have shape {X.shape}; this design expects (n, {len(self.feature_mean)}) raw features"
+            )
+        return ((X - np.asarray(self.feature_mean)) / np.asarray(self.feature_scale)).astype(np.float32)
+
+    def to_json(self) -> dict:
+        """The ``preprocessing.json`` record (what ``dse export`` writes beside the design)."""
+        return {
+            "formula": "x_std = float32((x - feature_mean) / feature_scale), in float64",
+            "feature_mean": list(self.feature_mean),
+            "feature_scale": list(self.feature_scale),
+            "class_names": list(self.class_names),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Preprocessing":
+        try:
+            return cls(tuple(map(float, data["feature_mean"])), tuple(map(float, data["feature_scale"])), tuple(map(str, data["class_names"])))
+        except (KeyError, TypeError, ValueError) as e:
+            raise DatasetError(f"preprocessing record is malformed ({type(e).__name__}: {e}); it needs feature_mean, feature_scale, class_names") from e
+
+
+@dataclass(frozen=True)
 class Splits:
-    """Standardized splits. ``X_*`` are float32 of shape (n, n_features); ``y_*`` int32 of shape (n,)."""
+    """Standardized splits. ``X_*`` are float32 of shape (n, n_features); ``y_*`` int32 of shape (n,).
+
+    ``feature_mean``/``feature_scale`` (float64, shape (n_features,)) are the standardization fit
+    on the raw train split; ``None`` for splits built by hand.
+    """
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -29,6 +77,15 @@ class Splits:
     X_test: np.ndarray
     y_test: np.ndarray
     class_names: tuple[str, ...]
+    feature_mean: np.ndarray | None = None
+    feature_scale: np.ndarray | None = None
+
+    @property
+    def preprocessing(self) -> Preprocessing | None:
+        """What to apply to raw features before this model (``None`` when unknown)."""
+        if self.feature_mean is None or self.feature_scale is None:
+            return None
+        return Preprocessing(tuple(map(float, self.feature_mean)), tuple(map(float, self.feature_scale)), self.class_names)
 
     @property
     def n_features(self) -> int:
@@ -228,8 +285,11 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return X, y_int.astype(np.int32), names
 
 
-def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig) -> Splits:
+def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
     """Stratified train/validation/test split with ``cfg.split_seed``; standardized on the train split.
+
+    With ``standardize=False`` the splits hold the raw float64 features (same rows), for
+    checking a design behind its recorded :class:`Preprocessing`.
 
     Raises:
         DatasetError: a class has too few samples to appear in every split.
@@ -254,12 +314,17 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     except ValueError as e:
         raise DatasetError(f"cannot split the dataset stratified: {e}; lower dataset.test_fraction/validation_fraction or add samples") from e
     scaler = StandardScaler().fit(X_train)
+    if not standardize:
+        return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_)
     f32 = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
-    return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names)
+    return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names, scaler.mean_, scaler.scale_)
 
 
-def load_dataset(cfg: DatasetConfig) -> Splits:
+def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
     """Load, validate and split the dataset an experiment names.
+
+    Args:
+        standardize: ``False`` keeps the raw float64 features (see :func:`load_raw_test_split`).
 
     Raises:
         DatasetUnavailableError: the data cannot be fetched or the file is missing.
@@ -280,6 +345,42 @@ def load_dataset(cfg: DatasetConfig) -> Splits:
         rng = np.random.default_rng(cfg.split_seed)
         keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))
         X, y = X[keep], y[keep]
-    splits = split_dataset(X, y, names, cfg)
+    splits = split_dataset(X, y, names, cfg, standardize=standardize)
     log.info("dataset %s: %s", cfg.name, splits.summary())
     return splits
+
+
+def load_raw_test_split(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The test split's RAW features (float64, (n_test, n_features)) and labels (int32, (n_test,)).
+
+    The same rows a study tested on (same ``split_seed``), before standardization: apply a
+    trial's recorded :class:`Preprocessing` to reproduce its inputs.
+    """
+    raw = load_dataset(cfg, standardize=False)
+    return raw.X_test, raw.y_test
+
+
+def dataset_record(name: str, splits: Splits) -> dict:
+    """A description of a dataset for MLflow's dataset inputs.
+
+    Returns:
+        ``{"name", "digest", "shape", "class_counts", "splits"}``: ``shape`` of the whole
+        feature matrix (all splits); ``class_counts`` class name -> samples (all splits);
+        ``digest`` the first 16 hex digits of the SHA-256 of the standardized float32
+        features and int32 labels of every split, in order.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (splits.X_train, splits.y_train, splits.X_val, splits.y_val, splits.X_test, splits.y_test):
+        h.update(np.ascontiguousarray(a).tobytes())
+    y = np.concatenate([splits.y_train, splits.y_val, splits.y_test])
+    counts = np.bincount(y, minlength=splits.n_classes)
+    n = len(y)
+    return {
+        "name": name,
+        "digest": h.hexdigest()[:16],
+        "shape": [n, splits.n_features],
+        "class_counts": {c: int(k) for c, k in zip(splits.class_names, counts)},
+        "splits": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(splits.y_test)},
+    }

@@ -1,4 +1,4 @@
-"""Reports: study counts, Pareto fronts and calibration (data), and their terminal rendering."""
+"""Reports: study counts, Pareto fronts, calibration, report/compare pages (data first, renderers apart)."""
 
 from dse.report._calibration import CalibrationStats, calibration_pairs, calibration_stats
 from dse.report._pareto import StudyCounts, front_frame, study_counts
@@ -16,4 +16,19 @@ __all__ = [
     "counts_line",
     "format_value",
     "front_table",
+    "build_report",
+    "compare_studies",
 ]
+
+
+def __getattr__(name: str):
+    """``build_report``/``compare_studies`` import matplotlib and MLflow lazily (the study loop imports this package)."""
+    if name == "build_report":
+        from dse.report._study_report import build_report
+
+        return build_report
+    if name == "compare_studies":
+        from dse.report._compare import compare_studies
+
+        return compare_studies
+    raise AttributeError(name)

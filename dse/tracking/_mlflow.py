@@ -19,7 +19,7 @@ from mlflow.tracking import MlflowClient
 if TYPE_CHECKING:
     from dse.config import TrialParams
 
-__all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG"]
+__all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG", "ROLE_TAG", "provenance_tags", "dataset_input"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,93 @@ STUDY_TAG = "dse.study"
 #: Tag telling a study's parent run ("study") from its trial runs ("trial").
 ROLE_TAG = "dse.role"
 _BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
+
+
+#: Distributions whose versions every run records as ``dse.version.<key>`` tags.
+VERSION_PACKAGES = {
+    "dse": ("fpga-dse",),
+    "hgq2": ("hgq2",),
+    "hls4ml": ("hls4ml",),
+    "keras": ("keras",),
+    "tensorflow": ("tensorflow", "tensorflow-cpu"),
+    "da4ml": ("da4ml",),
+}
+_PROVENANCE: dict[str, str] | None = None
+
+
+def _git_commit(cwd: Path) -> str | None:
+    """``git rev-parse HEAD`` of the checkout holding ``cwd``; ``None`` when not a checkout or git is missing."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    commit = done.stdout.strip()
+    return commit if len(commit) == 40 else None
+
+
+def _git_dirty(cwd: Path) -> bool | None:
+    """Whether tracked files of the checkout differ from its commit (``git status --porcelain -uno``); ``None`` on failure."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            ["git", "status", "--porcelain", "-uno"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(done.stdout.strip())
+
+
+def provenance_tags() -> dict[str, str]:
+    """Tags every ``dse`` run carries: package versions and the project's git commit.
+
+    ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml (``"missing"`` when
+    not installed); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when the
+    ``dse`` package is imported from a git checkout. Computed once per process.
+    """
+    global _PROVENANCE
+    if _PROVENANCE is None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        tags: dict[str, str] = {}
+        for key, dists in VERSION_PACKAGES.items():
+            tags[f"dse.version.{key}"] = "missing"
+            for dist in dists:
+                try:
+                    tags[f"dse.version.{key}"] = version(dist)
+                    break
+                except PackageNotFoundError:
+                    continue
+        checkout = Path(__file__).resolve().parents[2]
+        commit = _git_commit(checkout)
+        if commit:
+            tags["dse.git_commit"] = commit
+            tags["mlflow.source.git.commit"] = commit
+            dirty = _git_dirty(checkout)
+            if dirty is not None:
+                tags["dse.git_dirty"] = str(dirty).lower()
+        _PROVENANCE = tags
+    return dict(_PROVENANCE)
+
+
+def dataset_input(record: dict[str, Any], context: str = "training"):
+    """An MLflow ``DatasetInput`` for a :func:`dse.data.dataset_record`.
+
+    The dataset's ``profile`` (JSON) holds shape, class counts and split sizes; ``digest`` the
+    record's digest; ``source`` ``dse:<name>``.
+    """
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    profile = {k: record[k] for k in ("shape", "class_counts", "splits") if k in record}
+    ds = Dataset(
+        name=record["name"], digest=record["digest"], source_type="code",
+        source=json.dumps({"dse_dataset": record["name"]}), profile=json.dumps(profile),
+    )
+    return DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])
 
 
 def _client(tracking_uri: str) -> MlflowClient:
@@ -79,6 +166,10 @@ class TrialRunLogger:
     def log_dict(self, data: dict[str, Any], name: str) -> None:
         _retrying(self.client.log_dict, self.run_id, data, name)
 
+    def log_dataset(self, record: dict[str, Any]) -> None:
+        """Record the dataset (a :func:`dse.data.dataset_record`) as the run's MLflow dataset input."""
+        _retrying(self.client.log_inputs, self.run_id, datasets=[dataset_input(record)])
+
 
 class StudyTracker:
     """Driver-side MLflow bookkeeping for one study.
@@ -92,6 +183,10 @@ class StudyTracker:
 
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None):
         self.tracking_uri = tracking_uri
+        if artifact_location is not None:
+            from dse.tracking._relocate import relocate_default_store
+
+            relocate_default_store(tracking_uri, artifact_location)
         self.client = _client(tracking_uri)
         exp = self.client.get_experiment_by_name(experiment_name)
         self.experiment_id = (
@@ -109,13 +204,31 @@ class StudyTracker:
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
-            return run_id
-        run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
-        params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
-        for i in range(0, len(params), 100):
-            self.client.log_batch(run.info.run_id, params=params[i : i + 100])
-        self.client.log_dict(run.info.run_id, config, "experiment.json")
-        return run.info.run_id
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
+            run_id = run.info.run_id
+            params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
+            for i in range(0, len(params), 100):
+                self.client.log_batch(run_id, params=params[i : i + 100])
+            self.client.log_dict(run_id, config, "experiment.json")
+        _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance_tags().items()])
+        self._log_search_space(run_id, config.get("search_space"))
+        return run_id
+
+    def _log_search_space(self, run_id: str, path: Any) -> None:
+        """Attach the search space file's contents (as written) as ``search_space.yaml``."""
+        if not path:
+            return
+        try:
+            text = Path(path).read_text()
+        except OSError as e:  # a rerun from elsewhere: the stored copy from the first run stays
+            log.warning("search space %s not readable, not attached to the parent run: %s", path, e)
+            return
+        _retrying(self.client.log_text, run_id, text, "search_space.yaml")
+
+    def log_dataset(self, run_id: str, record: dict[str, Any]) -> None:
+        """Record the dataset (a :func:`dse.data.dataset_record`) as an MLflow dataset input of ``run_id``."""
+        _retrying(self.client.log_inputs, run_id, datasets=[dataset_input(record)])
 
     def trial_run(self, parent_run_id: str, study_name: str, number: int, params: "TrialParams", pinned: list[str]) -> str:
         """Create the nested child run of trial ``number``.
@@ -132,6 +245,7 @@ class StudyTracker:
             tags={
                 "mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, ROLE_TAG: "trial",
                 "trial_number": str(number), "state": "RUNNING", "pinned": ",".join(pinned),
+                **provenance_tags(),
             },
         )
         values = params.model_dump(mode="json")

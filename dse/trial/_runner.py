@@ -112,6 +112,30 @@ def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(out, axis=1) == y))
 
 
+def beta_per_epoch(params: TrialParams, n_epochs: int, epochs: int) -> list[float]:
+    """The beta HGQ2's ``BetaScheduler`` set at the start of each of the ``n_epochs`` epochs run.
+
+    Evaluates ``PieceWiseSchedule(beta_schedule(params, epochs))`` at epochs 0..n_epochs-1, as
+    the callback does in ``on_epoch_begin``.
+    """
+    from hgq.utils.sugar import PieceWiseSchedule
+
+    from dse.trial._train import beta_schedule
+
+    sched = PieceWiseSchedule(beta_schedule(params, epochs))
+    return [float(sched(i)) for i in range(n_epochs)]
+
+
+def _log_data_record(logger, exp: ExperimentConfig, splits: "Splits") -> None:
+    """Log ``preprocessing.json`` (standardization and class names) and the MLflow dataset input."""
+    from dse.data import dataset_record
+
+    pre = splits.preprocessing
+    if pre is not None:
+        logger.log_dict({**pre.to_json(), "dataset": exp.dataset.name}, "preprocessing.json")
+    logger.log_dataset(dataset_record(exp.dataset.name, splits))
+
+
 def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str, str], step: _Steps) -> None:
     """Measure ``design``; the figures of :func:`dse.resources.figure_backend` become its ``lut``/``dsp``/...
 
@@ -186,6 +210,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             model = build_model(exp.model, params, splits.n_features, splits.n_classes)
         with step("train"):
             history = train_model(model, splits, exp.training, params, seed=exp.seed + spec.number)
+            history["beta"] = beta_per_epoch(params, len(history.get("loss", [])), exp.training.epochs)
         with step("trace"):
             calib = splits.X_train[: exp.training.calibration_samples]
             ebops = float(trace_minmax(model, calib))
@@ -196,6 +221,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             model_path = work / "model.keras"
             model.save(model_path)
             logger.log_artifact(model_path)
+            _log_data_record(logger, exp, splits)
         with step("convert"):
             hls_cfg = hls4ml_config(model, params, exp.hls4ml)
             record = conversion_record(hls_cfg, exp.hls4ml)

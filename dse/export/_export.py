@@ -1,0 +1,217 @@
+"""Export one trial's design: hls4ml project, da4ml RTL, Keras model, preprocessing, README.
+
+Everything is rebuilt from the trial's MLflow artifacts (``model.keras``,
+``hls4ml_config.yaml``, ``preprocessing.json``) and its record in the study, so an export works
+on any machine that reaches the stores, long after the trial's worker is gone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from dse.exceptions import DseError
+
+__all__ = ["ExportError", "ExportResult", "export_design", "load_trial_model"]
+
+log = logging.getLogger(__name__)
+
+
+class ExportError(DseError):
+    """A trial cannot be exported (not complete, no MLflow run, artifacts missing)."""
+
+
+@dataclass
+class ExportResult:
+    """What :func:`export_design` wrote.
+
+    Attributes:
+        out_dir: the export folder.
+        hls_project: the hls4ml project folder (``hls4ml_prj``).
+        rtl_dir: da4ml's Verilog (``rtl``) for distributed_arithmetic designs, else ``None``.
+        model: the Keras model file; preprocessing: ``preprocessing.json`` (``None`` if the trial predates it).
+        readme: ``README.md`` with the numbers and build commands.
+        hls_model: the hls4ml ``ModelGraph`` (written, not compiled).
+    """
+
+    out_dir: Path
+    hls_project: Path
+    rtl_dir: Path | None
+    model: Path
+    preprocessing: Path | None
+    readme: Path
+    hls_model: Any = field(default=None, repr=False)
+
+
+def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+    """Download a trial's ``model.keras``, ``hls4ml_config.yaml`` and ``preprocessing.json`` into ``dst``.
+
+    Returns:
+        The Keras model (HGQ2 layers registered), the conversion record, the preprocessing
+        record (``None`` when the trial did not log one).
+
+    Raises:
+        ExportError: the model or the hls4ml configuration is missing from the run.
+    """
+    import hgq  # noqa: F401  (registers the HGQ2 layers with Keras)
+    import keras
+
+    dst.mkdir(parents=True, exist_ok=True)
+    have = {a.path for a in client.list_artifacts(run_id)}
+    missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
+    if missing:
+        raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
+    model_path = Path(client.download_artifacts(run_id, "model.keras", str(dst)))
+    record = yaml.safe_load(Path(client.download_artifacts(run_id, "hls4ml_config.yaml", str(dst))).read_text())
+    pre = None
+    if "preprocessing.json" in have:
+        pre = json.loads(Path(client.download_artifacts(run_id, "preprocessing.json", str(dst))).read_text())
+    return keras.models.load_model(model_path), record, pre
+
+
+def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path) -> ExportResult:
+    """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
+
+    Contents: ``model.keras``; ``hls4ml_config.yaml`` (everything passed to hls4ml);
+    ``preprocessing.json`` (apply to raw features first); ``hls4ml_prj/`` (hls4ml project,
+    converted from the downloaded model and config with :func:`dse.trial._hls.convert`, then
+    ``write()``); ``rtl/`` (da4ml Verilog, distributed_arithmetic only); ``README.md`` (numbers
+    with their sources, and build commands).
+
+    Raises:
+        ExportError: the trial did not complete, or has no MLflow run or artifacts.
+        ConversionError: hls4ml refused the model.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from dse.store import StudyRecords
+    from dse.tracking import open_tracking
+    from dse.trial._hls import convert
+
+    records = StudyRecords(study)
+    if not 0 <= number < len(study.trials):
+        raise ExportError(f"study {study.study_name!r} has trials 0..{len(study.trials) - 1}; there is no trial {number}")
+    r = records.trial(number)
+    if r.state != "COMPLETE":
+        raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
+    if not r.run_id:
+        raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
+    exp = records.experiment()
+    where = open_tracking(records, storage_url)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(where.tracking_uri)
+    model, record, pre = load_trial_model(client, r.run_id, out)
+    if pre is not None:
+        (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
+    hls = exp.hls4ml.model_copy(update={
+        "backend": record.get("Backend", exp.hls4ml.backend), "part": record.get("Part", exp.hls4ml.part),
+        "clock_period": record.get("ClockPeriod", exp.hls4ml.clock_period), "io_type": record.get("IOType", exp.hls4ml.io_type),
+    })
+    prj = out / "hls4ml_prj"
+    if prj.exists():
+        shutil.rmtree(prj)
+    hls_model = convert(model, record["HLSConfig"], hls, prj)
+    hls_model.write()
+    rtl_dir = None
+    strategy = r.params.strategy if r.params else r.tags.get("strategy")
+    if strategy == "distributed_arithmetic":
+        from dse.resources import Design
+        from dse.resources._yosys import write_da4ml_rtl
+
+        rtl_dir = out / "rtl"
+        if rtl_dir.exists():
+            shutil.rmtree(rtl_dir)
+        design = Design(model, r.params, hls, exp.resources, float(r.metrics.get("ebops", 0.0)), out, None)
+        files, stages = write_da4ml_rtl(design, rtl_dir)
+        (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
+    readme = out / "README.md"
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre is not None), encoding="utf-8")
+    log.info("exported trial %d of %s to %s", number, study.study_name, out)
+    return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model)
+
+
+def _family(part: str) -> str:
+    """Yosys ``synth_xilinx -family`` for the part (``xcup`` when the part is not one Yosys knows)."""
+    from dse.exceptions import DseError as _E
+    from dse.resources._yosys import yosys_family
+
+    try:
+        return yosys_family(part)
+    except _E:
+        return "xcup"
+
+
+def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: bool) -> str:
+    """The export's README: numbers (each resource figure with its source) and how to build."""
+    m, tags = r.metrics, r.tags
+    lines = [
+        f"# {study_name}, trial {r.number}",
+        "",
+        f"MLflow run `{r.run_id}`; Strategy `{r.params.strategy if r.params else tags.get('strategy')}`, "
+        f"ReuseFactor per Dense layer (input to output) `{list(r.params.layer_reuse_factors or [r.params.reuse_factor]) if r.params else '-'}`; "
+        f"hls4ml backend {hls.backend}, part `{hls.part}`, clock period {hls.clock_period} ns, {hls.io_type}.",
+        "",
+        "## Numbers",
+        "",
+        "| figure | value | source |",
+        "| --- | --- | --- |",
+    ]
+    for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
+        if k in m:
+            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else 'hls4ml C simulation'}) |")
+    for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_depth"):
+        if k in m:
+            lines.append(f"| {k} | {m[k]:,.0f} | {tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")
+    for backend in records.measured_backends():
+        entry = records.measurements(backend).get(r.number)
+        if entry:
+            for k, v in sorted(entry["metrics"].items()):
+                if not k.startswith("seconds_"):
+                    lines.append(f"| {k} | {v:,.4g} | {entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
+    if "latency_cycles" in m:
+        lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns."]
+    lines += [
+        "",
+        "## Inputs",
+        "",
+        ("Standardize raw features first: `x_std = float32((x - feature_mean) / feature_scale)` with the vectors in "
+         "`preprocessing.json` (fit on the study's train split); output index i is class `class_names[i]`."
+         if has_pre else "This trial predates `preprocessing.json`: the standardization is not recorded."),
+        "",
+        "## Build",
+        "",
+        "```bash",
+        "cd hls4ml_prj",
+        *(
+            ["# set the steps in build_opt.tcl (csim, synth, cosim, export, vsynth: 0/1), then:",
+             "vitis-run --tcl build_prj.tcl --mode hls      # Vitis HLS; vsynth 1 also runs Vivado logic synthesis"]
+            if hls.backend == "Vitis" else
+            ['vivado_hls -f build_prj.tcl "csim=0 synth=1 vsynth=1"   # Vivado HLS C synthesis, then Vivado logic synthesis']
+        ),
+        "# the same from Python: hls_model.build(csim=False, synth=True, vsynth=True) on the converted model (hls4ml)",
+        "```",
+        "",
+        "C simulation check in Python: `hls4ml.converters.convert_from_keras_model(keras.models.load_model('model.keras'), "
+        "hls_config=yaml.safe_load(open('hls4ml_config.yaml'))['HLSConfig'], ...)`, then `.compile()` and `.predict(x_std)`.",
+    ]
+    if rtl_dir is not None:
+        lines += [
+            "",
+            "### da4ml RTL (distributed arithmetic)",
+            "",
+            "```bash",
+            "cd rtl",
+            f"yosys -p \"read_verilog -sv $(tr '\\n' ' ' < files.txt); synth_xilinx -family {_family(hls.part)} -flatten -noiopad -top dse_top; stat\"",
+            "```",
+            "",
+            "`files.txt` lists the Verilog sources to read (da4ml's static library and the generated model).",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,275 @@
+"""``dse compare``: fronts of several studies on the same axes, hypervolume on one reference point.
+
+A study comes from an Optuna storage (:func:`load_optuna_source`) or from an MLflow experiment
+written by ``dse run`` (:func:`load_mlflow_source`); both become a :class:`StudySource`, a frame
+of completed trials with their metrics and source tags, so the comparison itself
+(:func:`compare_table`, :func:`compare_pairs`) does not care where the numbers live.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from dse.exceptions import ConfigError, StudyNotFoundError
+from dse.report._figures import PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, hypervolume, pareto_mask, reference_point
+
+__all__ = ["StudySource", "load_optuna_source", "load_mlflow_source", "compare_table", "compare_pairs", "compare_studies", "CompareResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StudySource:
+    """One study's completed trials, wherever they are stored.
+
+    Attributes:
+        label: legend label (``name`` or ``name (folder)`` when names clash).
+        objectives: the study's objectives in order.
+        trials: one row per COMPLETE trial: ``trial``, ``feasible``, every metric, every
+            ``*_source`` tag (precise re-measurements as ``<backend>_<metric>``).
+        n_trials, n_failed: all trials, failed trials.
+        cpu_hours: sum of every trial's ``seconds_total`` / 3600.
+        tracking_uri, parent_run_id: the study's MLflow parent run (``None`` when unknown).
+        origin: where it was read from (storage URL or ``mlflow:<experiment>``).
+    """
+
+    label: str
+    objectives: list[Objective]
+    trials: pd.DataFrame
+    n_trials: int
+    n_failed: int
+    cpu_hours: float
+    tracking_uri: str | None = None
+    parent_run_id: str | None = None
+    origin: str = ""
+
+
+def load_optuna_source(name: str, storage: str) -> StudySource:
+    """Read a study from an Optuna storage (precise re-measurements merged in as ``<backend>_*``).
+
+    Raises:
+        StudyNotFoundError: no such study in ``storage``.
+    """
+    from optuna.trial import TrialState
+
+    from dse.report._figures import objectives
+    from dse.store import StudyRecords
+    from dse.study import load_study
+
+    study = load_study(name, storage)
+    records = StudyRecords(study)
+    measured = {b: records.measurements(b) for b in records.measured_backends()}
+    rows = []
+    all_recs = records.trials()
+    for r in all_recs:
+        if r.state != TrialState.COMPLETE.name:
+            continue
+        row: dict = {"trial": r.number, "feasible": r.feasible, **r.metrics}
+        row.update({k: v for k, v in r.tags.items() if k.endswith("_source")})
+        for entry in (m[r.number] for m in measured.values() if r.number in m):
+            row.update(entry["metrics"])
+            row.update(entry["tags"])
+        rows.append(row)
+    tracking_uri = None
+    try:
+        from dse.tracking import open_tracking
+
+        tracking_uri = open_tracking(records, storage).tracking_uri
+    except ConfigError:  # not made by dse run: compare without MLflow
+        pass
+    return StudySource(
+        name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
+        sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
+        tracking_uri, records.parent_run_id, storage,
+    )
+
+
+def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
+    """Read a study from the MLflow experiment ``dse run`` logged it to.
+
+    Objectives and constraints come from the parent run's ``experiment.json``; each child run
+    (tag ``dse.role = trial``) with tag ``state = COMPLETE`` is a completed trial.
+
+    Raises:
+        StudyNotFoundError: no such experiment, or no ``dse`` parent run in it.
+    """
+    from mlflow.tracking import MlflowClient
+
+    from dse.config import ExperimentConfig
+    from dse.store import constraint_values
+    from dse.tracking import ROLE_TAG
+
+    client = MlflowClient(tracking_uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        names = [e.name for e in client.search_experiments()]
+        raise StudyNotFoundError(f"no MLflow experiment {experiment!r} at {tracking_uri}; experiments there: {names}")
+    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'", max_results=1)
+    if not parents:
+        raise StudyNotFoundError(f"MLflow experiment {experiment!r} has no `dse run` parent run (tag {ROLE_TAG}=study)")
+    parent = parents[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
+    objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
+    children = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=50000)
+    rows, seconds, failed = [], 0.0, 0
+    for run in children:
+        m, tags = run.data.metrics, run.data.tags
+        seconds += float(m.get("seconds_total", 0.0))
+        if tags.get("state") != "COMPLETE":
+            failed += tags.get("state") == "FAIL"
+            continue
+        row = {"trial": int(tags.get("trial_number", -1)), **{k: v for k, v in m.items() if not k.startswith("epoch_")}}
+        row.update({k: v for k, v in tags.items() if k.endswith("_source")})
+        row["feasible"] = all(v <= 0 for v in constraint_values(cfg.constraints, m).values())
+        rows.append(row)
+    return StudySource(
+        experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
+        f"mlflow:{experiment}",
+    )
+
+
+def _loss(src: StudySource, objs: list[Objective]) -> np.ndarray:
+    """Feasible completed trials of ``src`` in minimization space, (n, len(objs))."""
+    df = src.trials
+    if df.empty:
+        return np.zeros((0, len(objs)))
+    df = df[df["feasible"].astype(bool)]
+    return np.column_stack([o.sign * df[o.metric].to_numpy(float) for o in objs]) if len(df) else np.zeros((0, len(objs)))
+
+
+def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray, list[Objective]]:
+    """Hypervolume of each study against one reference point, front size, trials, failures, CPU-hours.
+
+    The objectives are the first study's; every study must have measured them. The common
+    reference point is :func:`~dse.report._figures.reference_point` over the union of all
+    studies' feasible completed trials (accuracy 0; 1.1 x the worst resource value).
+
+    Returns:
+        ``(table, ref, objectives)``; table columns ``study``, ``origin``, ``hypervolume``,
+        ``front_size``, ``trials``, ``complete``, ``failed``, ``cpu_hours``.
+
+    Raises:
+        ConfigError: a study lacks one of the objectives.
+    """
+    objs = sources[0].objectives
+    for s in sources[1:]:
+        missing = [o.metric for o in objs if s.trials.empty or o.metric not in s.trials]
+        if missing and not s.trials.empty:
+            raise ConfigError(
+                f"study {s.label} has no {missing} to compare with {sources[0].label}'s objectives "
+                f"{[o.metric for o in objs]}; compare studies with the same objectives (put the study whose objectives to use first)"
+            )
+    losses = [_loss(s, objs) for s in sources]
+    union = np.vstack(losses) if losses else np.zeros((0, len(objs)))
+    natural = union * np.array([o.sign for o in objs]) if len(union) else union
+    ref = reference_point(natural, objs)
+    rows = []
+    for s, loss in zip(sources, losses):
+        rows.append({
+            "study": s.label, "origin": s.origin, "hypervolume": hypervolume(loss, ref),
+            "front_size": int(pareto_mask(loss).sum()) if len(loss) else 0,
+            "trials": s.n_trials, "complete": len(s.trials), "failed": s.n_failed, "cpu_hours": s.cpu_hours,
+        })
+    return pd.DataFrame(rows), ref, objs
+
+
+def _pair(df: pd.DataFrame, accuracy: str, metric: str) -> pd.DataFrame:
+    """Accuracy vs ``metric`` of one study's trials, a precise re-measurement used where present."""
+    rows = []
+    for _, r in df.iterrows():
+        if pd.isna(r.get(accuracy)):
+            continue
+        value, source = r.get(metric), r.get(f"{metric}_source", "hgq-ebops" if metric == "ebops" else "unknown")
+        if metric != "ebops":
+            for b in PRECISE_PREFERENCE:
+                if f"{b}_{metric}" in r and pd.notna(r[f"{b}_{metric}"]):
+                    value, source = r[f"{b}_{metric}"], r.get(f"{b}_{metric}_source", b)
+                    break
+        if value is None or pd.isna(value):
+            continue
+        rows.append({"trial": int(r["trial"]), "accuracy": float(r[accuracy]), "value": float(value),
+                     "source": str(source), "feasible": bool(r["feasible"])})
+    out = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "feasible"])
+    out["on_front"] = False
+    feas = out[out["feasible"]]
+    if not feas.empty:
+        mask = pareto_mask(np.column_stack([-feas["accuracy"].to_numpy(), feas["value"].to_numpy()]))
+        out.loc[feas.index[mask], "on_front"] = True
+    return out[out["feasible"]]
+
+
+def compare_pairs(sources: list[StudySource], accuracy: str) -> dict[str, dict[str, pd.DataFrame]]:
+    """For each resource metric every study has: study label -> its points (see :func:`_pair`)."""
+    metrics = [m for m in RESOURCE_METRICS if all(not s.trials.empty and m in s.trials for s in sources)]
+    return {m: {s.label: _pair(s.trials, accuracy, m) for s in sources} for m in metrics}
+
+
+@dataclass
+class CompareResult:
+    """What :func:`compare_studies` wrote: the table, the page, the figures, the runs it was logged to."""
+
+    table: pd.DataFrame
+    reference: dict[str, float]
+    html: Path
+    csv: Path
+    figures: list[Path] = field(default_factory=list)
+    logged_to: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
+    """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
+
+    The page is logged as artifacts ``compare/`` of every study's parent run that is known.
+    """
+    from dse.report import _html as H
+    from dse.report import _plots as P
+    from dse.report._figures import accuracy_objective
+
+    t0 = time.perf_counter()
+    labels = [s.label for s in sources]
+    for s in sources:
+        if labels.count(s.label) > 1:
+            s.label = f"{s.label} ({s.origin})"
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table, ref, objs = compare_table(sources)
+    ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
+    csv = out / "compare.csv"
+    table.to_csv(csv, index=False)
+    acc = accuracy_objective(objs)
+    figures, parts = [], []
+    for i, (metric, fronts) in enumerate(compare_pairs(sources, acc.metric).items()):
+        png = P.plot_compare(fronts, acc.metric, metric, out / f"compare_{acc.metric}_vs_{metric}.png")
+        figures.append(png)
+        parts.append(H.img(png, f"{acc.metric} vs {metric}"))
+    ref_txt = ", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items())
+    body = [
+        H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
+                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. CPU-hours: sum of trial seconds_total / 3600.</p>"),
+        H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
+    ]
+    html = out / "compare.html"
+    html.write_text(H.page("dse compare: " + ", ".join(s.label for s in sources), body), encoding="utf-8")
+    result = CompareResult(table, ref_natural, html, csv, figures)
+    if log_to_mlflow:
+        from dse.tracking import log_files
+
+        for s in sources:
+            if s.tracking_uri and s.parent_run_id:
+                try:
+                    log_files(s.tracking_uri, s.parent_run_id, [html, csv, *figures], "compare")
+                    result.logged_to.append(s.parent_run_id)
+                except Exception as e:  # one unreachable store must not lose the comparison
+                    log.warning("could not log the comparison to %s's parent run: %s", s.label, e)
+    result.seconds = time.perf_counter() - t0
+    return result

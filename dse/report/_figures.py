@@ -1,0 +1,453 @@
+"""Data behind the study report's figures: plain frames and dicts, no rendering.
+
+Every function here takes an Optuna study (read through :mod:`dse.store`) or MLflow run ids and
+returns data a renderer (:mod:`dse.report._plots`, :mod:`dse.report._html`) draws. Objectives are
+compared in *minimization space*: a maximized objective is negated (Optuna's convention for
+``best_trials`` and its hypervolume).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+
+from dse.store import StudyRecords, TrialRecord
+
+__all__ = [
+    "RESOURCE_METRICS",
+    "PRECISE_PREFERENCE",
+    "Objective",
+    "objectives",
+    "accuracy_objective",
+    "pareto_mask",
+    "front_numbers",
+    "hypervolume",
+    "reference_point",
+    "hypervolume_history",
+    "failure_counts",
+    "resource_metrics",
+    "pair_points",
+    "param_importances",
+    "parallel_frame",
+    "front_members_table",
+    "training_curves",
+    "study_timing",
+]
+
+log = logging.getLogger(__name__)
+
+#: Resource metrics a report pairs with the accuracy objective, when the study has them.
+RESOURCE_METRICS = ("ebops", "lut", "dsp", "latency_cycles")
+#: Which precise re-measurement a figure uses when a trial has several (most precise first).
+PRECISE_PREFERENCE = ("vivado", "vitis", "yosys", "da4ml")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of a study: the metric name and ``"maximize"``/``"minimize"``."""
+
+    metric: str
+    direction: str
+
+    @property
+    def sign(self) -> float:
+        """+1 for minimize, -1 for maximize: ``sign * value`` is minimized."""
+        return -1.0 if self.direction == "maximize" else 1.0
+
+
+def objectives(study: optuna.Study) -> list[Objective]:
+    """The study's objectives in order (names from ``study.metric_names``)."""
+    names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    return [Objective(n, d.name.lower()) for n, d in zip(names, study.directions)]
+
+
+def accuracy_objective(objs: Sequence[Objective]) -> Objective:
+    """The objective reports put on the vertical axis: the first maximized ``*accuracy`` one, else the first."""
+    return next((o for o in objs if o.metric.endswith("accuracy") and o.direction == "maximize"), objs[0])
+
+
+# ---------------------------------------------------------------- fronts and hypervolume
+
+
+def pareto_mask(loss: np.ndarray) -> np.ndarray:
+    """Non-dominated rows of ``loss`` (n_points, n_objectives), all minimized.
+
+    Row ``i`` is dominated when some row ``j`` is ``<=`` in every column and ``<`` in one
+    (the definition Optuna's ``best_trials`` uses; equal rows do not dominate each other).
+
+    Returns:
+        Boolean mask of shape (n_points,).
+    """
+    loss = np.asarray(loss, dtype=float)
+    n = len(loss)
+    mask = np.ones(n, dtype=bool)
+    for i in range(n):
+        le = np.all(loss <= loss[i], axis=1)
+        lt = np.any(loss < loss[i], axis=1)
+        mask[i] = not np.any(le & lt)
+    return mask
+
+
+def _loss(record: TrialRecord, objs: Sequence[Objective]) -> np.ndarray:
+    return np.array([o.sign * v for o, v in zip(objs, record.values or [])], dtype=float)
+
+
+def front_numbers(study: optuna.Study) -> list[int]:
+    """Trial numbers of the Pareto front: non-dominated COMPLETE trials, feasible ones only when
+    any trial carries constraints (Optuna's ``best_trials`` rule)."""
+    objs = objectives(study)
+    recs = [r for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.values]
+    if any(r.constraints for r in recs):
+        recs = [r for r in recs if r.feasible]
+    if not recs:
+        return []
+    mask = pareto_mask(np.stack([_loss(r, objs) for r in recs]))
+    return [r.number for r, m in zip(recs, mask) if m]
+
+
+def reference_point(values: np.ndarray, objs: Sequence[Objective], margin: float = 0.1) -> np.ndarray:
+    """A hypervolume reference point (minimization space) for points ``values`` (n, n_objectives) in natural units.
+
+    Accuracy objectives (maximized, name ending in ``accuracy``) take accuracy 0 (loss 0.0);
+    the others ``worst * (1 + margin)`` over the given points (``worst + margin`` when the
+    worst is 0). Studies compared on one reference point pass the union of their points.
+
+    Returns:
+        Shape (n_objectives,), minimization space.
+    """
+    values = np.asarray(values, dtype=float)
+    ref = []
+    for i, o in enumerate(objs):
+        if o.direction == "maximize" and o.metric.endswith("accuracy"):
+            ref.append(-0.0)
+            continue
+        col = o.sign * values[:, i] if len(values) else np.array([0.0])
+        worst = float(np.max(col))
+        ref.append(worst + (abs(worst) * margin if worst != 0 else margin))
+    return np.array(ref, dtype=float)
+
+
+def _hypervolume_2d(loss: np.ndarray, ref: np.ndarray) -> float:
+    """Exact 2-D hypervolume by a sweep over the points sorted on the first objective.
+
+    HV = sum over front points sorted by f1 ascending of (ref1 - f1_i) * (prev_f2 - f2_i) for
+    points improving f2 (Zitzler & Thiele 1999, the area dominated and bounded by ``ref``).
+    """
+    pts = loss[np.lexsort((loss[:, 1], loss[:, 0]))]
+    hv, best_f2 = 0.0, ref[1]
+    for f1, f2 in pts:
+        if f2 < best_f2:
+            hv += (ref[0] - f1) * (best_f2 - f2)
+            best_f2 = f2
+    return float(hv)
+
+
+def _optuna_hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of more than 2 objectives with Optuna's WFG implementation.
+
+    ``optuna._hypervolume.compute_hypervolume`` is private (Optuna 5.0 has no public
+    hypervolume function); it is used here only, so a rename touches one place.
+    """
+    from optuna._hypervolume import compute_hypervolume
+
+    return float(compute_hypervolume(loss, ref))
+
+
+def hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume dominated by ``loss`` (n, k), minimized, bounded by ``ref`` (k,).
+
+    Points not strictly better than ``ref`` in every objective add nothing. Units: product of
+    the objectives' units (e.g. accuracy x LUT).
+    """
+    loss = np.asarray(loss, dtype=float).reshape(-1, len(ref))
+    loss = loss[np.all(loss < ref, axis=1)]
+    if len(loss) == 0:
+        return 0.0
+    if loss.shape[1] == 2:
+        return _hypervolume_2d(loss, np.asarray(ref, dtype=float))
+    if loss.shape[1] == 1:
+        return float(ref[0] - loss[:, 0].min())
+    return _optuna_hypervolume(loss, np.asarray(ref, dtype=float))
+
+
+def hypervolume_history(study: optuna.Study, ref: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """Hypervolume of the (feasible) front after each finished trial.
+
+    Args:
+        ref: reference point in minimization space; default :func:`reference_point` over all
+            COMPLETE (feasible) trials.
+
+    Returns:
+        ``(frame, ref)``: frame with columns ``trial`` and ``hypervolume`` (one row per
+        finished trial, by number; failed trials repeat the previous value), and the reference.
+    """
+    objs = objectives(study)
+    recs = [r for r in StudyRecords(study).trials() if r.state in ("COMPLETE", "FAIL", "PRUNED")]
+    constrained = any(r.constraints for r in recs)
+    usable = [r for r in recs if r.state == "COMPLETE" and r.values and (r.feasible or not constrained)]
+    if ref is None:
+        ref = reference_point(np.array([r.values for r in usable]).reshape(-1, len(objs)), objs)
+    rows, pts = [], []
+    usable_ids = {r.number for r in usable}
+    for r in recs:
+        if r.number in usable_ids:
+            pts.append(_loss(r, objs))
+        rows.append({"trial": r.number, "hypervolume": hypervolume(np.array(pts), ref) if pts else 0.0})
+    return pd.DataFrame(rows, columns=["trial", "hypervolume"]), ref
+
+
+def failure_counts(study: optuna.Study) -> dict[str, int]:
+    """Failed trials per reason type: the ``fail_reason`` prefix before ``:`` (``TrainingDivergedError``)."""
+    c = Counter(
+        (r.fail_reason or "unknown").split(":", 1)[0].strip() for r in StudyRecords(study).trials((TrialState.FAIL,))
+    )
+    return dict(c.most_common())
+
+
+# ---------------------------------------------------------------- accuracy vs resources
+
+
+def resource_metrics(study: optuna.Study) -> list[str]:
+    """The :data:`RESOURCE_METRICS` some COMPLETE trial measured, plus minimized objectives not among them."""
+    recs = StudyRecords(study).trials((TrialState.COMPLETE,))
+    have = [m for m in RESOURCE_METRICS if any(m in r.metrics for r in recs)]
+    extra = [o.metric for o in objectives(study) if o.direction == "minimize" and o.metric not in have]
+    return have + extra
+
+
+def _precise(number: int, metric: str, measured: dict[str, dict[int, dict[str, Any]]]) -> tuple[float, str, str] | None:
+    """``(value, source, backend)`` of the most precise re-measurement of ``metric`` for a trial."""
+    for backend in [*PRECISE_PREFERENCE, *sorted(measured)]:
+        entry = measured.get(backend, {}).get(number)
+        if entry is None:
+            continue
+        value = entry["metrics"].get(f"{backend}_{metric}")
+        if value is not None:
+            return float(value), str(entry["tags"].get(f"{backend}_{metric}_source", backend)), backend
+    return None
+
+
+def pair_points(study: optuna.Study, accuracy: str, metric: str) -> pd.DataFrame:
+    """Points of one accuracy-vs-resource figure: every COMPLETE trial that has both numbers.
+
+    A trial re-measured by a precise backend (``dse synthesize``) shows that figure instead of
+    its estimate (``precise`` True, ``source`` the precise source, e.g. ``yosys``). The 2-D
+    front ``on_front`` is computed on the values shown, among feasible trials.
+
+    Returns:
+        Columns ``trial``, ``accuracy`` (fraction), ``value`` (the resource, its natural unit),
+        ``source`` (the ``<metric>_source`` tag, ``"hgq-ebops"`` for EBOPs which have none),
+        ``precise`` (bool), ``estimate`` (the trial's own estimate when ``precise``), ``feasible``,
+        ``on_front``. Sorted by ``value``.
+    """
+    records = StudyRecords(study)
+    measured = {b: records.measurements(b) for b in records.measured_backends()}
+    rows = []
+    for r in records.trials((TrialState.COMPLETE,)):
+        acc = r.metrics.get(accuracy)
+        own = r.metrics.get(metric)
+        if acc is None:
+            continue
+        precise = _precise(r.number, metric, measured) if metric != "ebops" else None
+        if precise is None and own is None:
+            continue
+        source = r.tags.get(f"{metric}_source", "hgq-ebops" if metric == "ebops" else "unknown")
+        rows.append({
+            "trial": r.number,
+            "accuracy": float(acc),
+            "value": precise[0] if precise else float(own),
+            "source": precise[1] if precise else source,
+            "precise": precise is not None,
+            "estimate": float(own) if precise and own is not None else math.nan,
+            "feasible": r.feasible,
+        })
+    df = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "precise", "estimate", "feasible"])
+    df["on_front"] = False
+    feas = df[df["feasible"]]
+    if not feas.empty:
+        mask = pareto_mask(np.column_stack([-feas["accuracy"].to_numpy(), feas["value"].to_numpy()]))
+        df.loc[feas.index[mask], "on_front"] = True
+    return df.sort_values("value", ignore_index=True)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str, float]]:
+    """Parameter importances per objective (Optuna's default evaluator), directions respected.
+
+    Each objective is passed as ``target=`` in minimization form (a maximized objective is
+    negated: Optuna 5's default evaluator treats lower as better). Importances are over the
+    parameters as Optuna sampled them (its distributions), COMPLETE trials only.
+
+    Returns:
+        objective metric -> {parameter: importance (sums to 1)}; an objective is absent when
+        fewer than ``n_min`` trials completed or Optuna could not evaluate it.
+    """
+    out: dict[str, dict[str, float]] = {}
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(complete) < n_min:
+        return out
+    for i, o in enumerate(objectives(study)):
+        sign = o.sign
+        try:
+            with warnings.catch_warnings():  # PedAnova warns that it favours low targets: the sign above sees to that
+                warnings.filterwarnings("ignore", message=".*achieve low `target` values.*")
+                imp = optuna.importance.get_param_importances(
+                    study, target=lambda t, i=i, sign=sign: sign * t.values[i], normalize=True
+                )
+        except (RuntimeError, ValueError, ZeroDivisionError) as e:
+            log.info("importances of %s not available: %s", o.metric, e)
+            continue
+        out[o.metric] = {k: float(v) for k, v in imp.items()}
+    return out
+
+
+def parallel_frame(study: optuna.Study) -> pd.DataFrame:
+    """The parameters each COMPLETE trial actually trained with (``TrialRecord.params``) and its objectives.
+
+    Only parameters that vary between trials are kept. Per-layer ReuseFactors are strings
+    (``"2,1"``); ``layer_reuse_factors`` replaces ``reuse_factor`` when present.
+
+    Returns:
+        Columns ``trial``, the varying parameter names, then the objective metrics.
+    """
+    objs = objectives(study)
+    rows = []
+    for r in StudyRecords(study).trials((TrialState.COMPLETE,)):
+        if r.params is None:
+            continue
+        row: dict[str, Any] = {"trial": r.number}
+        for k, v in r.params.model_dump(mode="json").items():
+            row[k] = ",".join(map(str, v)) if isinstance(v, list) else v
+        for o, v in zip(objs, r.values or []):
+            row[o.metric] = v
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    if df.empty:
+        return df
+    names = [o.metric for o in objs]
+    params = [c for c in df.columns if c not in ("trial", *names) and df[c].astype(str).nunique() > 1]
+    return df[["trial", *params, *[n for n in names if n in df]]]
+
+
+def front_members_table(study: optuna.Study) -> pd.DataFrame:
+    """The front members with what a talk needs (one row per trial, best accuracy first).
+
+    Columns: ``trial``, ``strategy``, ``reuse_factor`` (per layer, input to output, ``"2,1"``),
+    ``keras_accuracy``, ``csim_accuracy``, every resource figure present as
+    ``<figure>`` with ``<figure>_source`` beside it (precise re-measurements as
+    ``<backend>_<figure>``), the other varying parameters as ``params_<name>``, ``mlflow_run_id``.
+    """
+    from dse.report._pareto import front_frame
+
+    front = front_frame(study)
+    if front.empty:
+        return front
+    cols = ["trial"]
+    front = front.rename(columns={"params_strategy": "strategy"})
+    front["reuse_factor"] = front.get("params_layer_reuse_factors", front.get("params_reuse_factor"))
+    cols += ["strategy", "reuse_factor"]
+    cols += [c for c in ("keras_accuracy", "csim_accuracy") if c in front]
+    figures = ["ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost"]
+    for f in figures:
+        if f in front:
+            cols.append(f)
+            if f"{f}_source" in front:
+                cols.append(f"{f}_source")
+    precise = [c for c in front.columns if c.split("_", 1)[0] in PRECISE_PREFERENCE and c.split("_", 1)[-1] in ("lut", "dsp", "ff", "latency_cycles")]
+    for c in precise:
+        if c not in cols:
+            cols.append(c)
+            if f"{c}_source" in front:
+                cols.append(f"{c}_source")
+    skip = {"params_strategy", "params_reuse_factor", "params_layer_reuse_factors"}
+    cols += [c for c in front.columns if c.startswith("params_") and c not in skip and front[c].astype(str).nunique() >= 1]
+    cols.append("mlflow_run_id")
+    return front[[c for c in dict.fromkeys(cols) if c in front]]
+
+
+# ---------------------------------------------------------------- MLflow and timing
+
+
+#: Per-epoch curves a report draws for front members (MLflow metric ``epoch_<name>``, step = epoch).
+CURVES = ("accuracy", "val_accuracy", "ebops", "beta")
+
+
+def training_curves(tracking_uri: str, run_ids: dict[int, str], names: Iterable[str] = CURVES) -> dict[int, dict[str, list[tuple[int, float]]]]:
+    """Per-epoch training curves of some trials from MLflow metric history.
+
+    Args:
+        run_ids: trial number -> MLflow child run id.
+        names: curve names; read from metrics ``epoch_<name>``.
+
+    Returns:
+        trial -> curve name -> ``[(epoch, value), ...]`` sorted by epoch; curves a run did
+        not log are absent (``epoch_beta`` exists for trials run by dse >= this version).
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    out: dict[int, dict[str, list[tuple[int, float]]]] = {}
+    for number, rid in run_ids.items():
+        curves: dict[str, list[tuple[int, float]]] = {}
+        for name in names:
+            try:
+                hist = client.get_metric_history(rid, f"epoch_{name}")
+            except Exception as e:  # a run deleted or a store unreachable: report without it
+                log.warning("trial %d: no metric history epoch_%s: %s", number, name, e)
+                continue
+            if hist:
+                curves[name] = sorted((int(m.step), float(m.value)) for m in hist)
+        out[number] = curves
+    return out
+
+
+@dataclass(frozen=True)
+class StudyTiming:
+    """When a study ran and what it cost.
+
+    Attributes:
+        first_start, last_end: ISO timestamps of the first trial start and last trial end.
+        wall_seconds: last end - first start (s), across all ``dse run`` invocations.
+        cpu_hours: sum of the trials' ``seconds_total`` metric / 3600 (worker seconds; each
+            trial holds ``ray.cpus_per_trial`` CPUs).
+        n_trials, n_complete, n_failed: trial counts.
+    """
+
+    first_start: str | None
+    last_end: str | None
+    wall_seconds: float
+    cpu_hours: float
+    n_trials: int
+    n_complete: int
+    n_failed: int
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+def study_timing(study: optuna.Study) -> StudyTiming:
+    """Wall time, CPU-hours and counts of a study from its trials' timestamps and ``seconds_total``."""
+    trials = study.get_trials(deepcopy=False)
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    recs = StudyRecords(study).trials()
+    seconds = sum(float(r.metrics.get("seconds_total", 0.0)) for r in recs)
+    return StudyTiming(
+        min(starts).isoformat(timespec="seconds") if starts else None,
+        max(ends).isoformat(timespec="seconds") if ends else None,
+        (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0,
+        seconds / 3600.0,
+        len(trials),
+        sum(1 for r in recs if r.state == "COMPLETE"),
+        sum(1 for r in recs if r.state == "FAIL"),
+        failure_counts(study),
+    )

@@ -1,0 +1,266 @@
+"""Matplotlib renderers of the report's data (:mod:`dse.report._figures`): each writes one PNG.
+
+Renderers take plain frames/dicts and a path; they compute nothing a test would need to check.
+The Agg backend is used, so no display is needed.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "plot_pair",
+    "plot_hypervolume",
+    "plot_importances",
+    "plot_parallel",
+    "plot_curves",
+    "plot_failures",
+    "plot_compare",
+]
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+_SAVE = {"dpi": 110, "metadata": {"Software": None}, "bbox_inches": "tight"}
+_LABELS = {
+    "ebops": "EBOPs (HGQ2 effective bit operations)",
+    "lut": "LUT",
+    "dsp": "DSP",
+    "ff": "FF",
+    "latency_cycles": "latency (clock cycles)",
+    "csim_accuracy": "accuracy, C simulation",
+    "keras_accuracy": "accuracy, Keras",
+}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def label(metric: str) -> str:
+    """Axis label of a metric."""
+    return _LABELS.get(metric, metric)
+
+
+def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> Path:
+    """Accuracy vs one resource metric: one marker per source, the 2-D front joined by a step line.
+
+    Dominated trials are faint, infeasible trials are red crosses, precise re-measurements are
+    filled markers with a black edge and a thin line to their estimate. When the points carry
+    more than one source, the title says the axis mixes sources.
+    """
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    sources = sorted(points["source"].unique()) if not points.empty else []
+    for i, src in enumerate(sources):
+        sub = points[(points["source"] == src) & points["feasible"]]
+        m = _MARKERS[i % len(_MARKERS)]
+        dom = sub[~sub["on_front"]]
+        front = sub[sub["on_front"]]
+        precise = bool(sub["precise"].any())
+        ax.scatter(dom["value"], dom["accuracy"], marker=m, color=f"C{i}", alpha=0.25, s=22, label=None)
+        ax.scatter(front["value"], front["accuracy"], marker=m, color=f"C{i}", s=44,
+                   edgecolors="black" if precise else "none", label=f"{metric} [{src}]" + (" (re-measured)" if precise else ""))
+        if dom.empty and front.empty:
+            continue
+    for _, row in points[points["precise"] & points["estimate"].notna()].iterrows():
+        ax.plot([row["estimate"], row["value"]], [row["accuracy"]] * 2, color="grey", lw=0.6, ls=":")
+    inf = points[~points["feasible"]]
+    if not inf.empty:
+        ax.scatter(inf["value"], inf["accuracy"], marker="x", color="red", s=30, label="infeasible (constraint violated)")
+    front = points[points["on_front"]].sort_values("value")
+    if not front.empty:
+        ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
+    if not points.empty and (points["value"] > 0).all() and points["value"].max() / max(points["value"].min(), 1e-12) > 50:
+        ax.set_xscale("log")
+    mixed = len(sources) > 1
+    ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
+    ax.set_ylabel(label(accuracy))
+    ax.set_title(f"{label(accuracy)} vs {metric}" + ("\nWARNING: points from different sources share this axis" if mixed else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    if sources:
+        ax.legend(fontsize=7, loc="lower right")
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path) -> Path:
+    """Hypervolume of the front after each trial, with the reference point (natural units, ``ref``) in the title."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.step(history["trial"], history["hypervolume"], where="post", color="C0")
+    ax.plot(history["trial"], history["hypervolume"], "o", ms=3, color="C0")
+    ref_txt = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, ref))
+    ax.set_title(f"hypervolume of the front (reference point: {ref_txt})", fontsize=9)
+    ax.set_xlabel("trial number")
+    ax.set_ylabel("hypervolume (" + " x ".join(names) + ")")
+    ax.grid(alpha=0.3)
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def plot_importances(importances: dict[str, dict[str, float]], directions: dict[str, str], path: Path) -> Path:
+    """One horizontal bar chart per objective (its direction in the title)."""
+    plt = _plt()
+    n = max(len(importances), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), squeeze=False)
+    if not importances:
+        axes[0, 0].text(0.5, 0.5, "too few completed trials for importances", ha="center", va="center")
+        axes[0, 0].axis("off")
+    for ax, (metric, imp) in zip(axes[0], importances.items()):
+        items = sorted(imp.items(), key=lambda kv: kv[1])
+        ax.barh([k for k, _ in items], [v for _, v in items], color="C2")
+        ax.set_title(f"{metric} ({directions.get(metric, '?')})", fontsize=10)
+        ax.set_xlabel("importance (Optuna, normalized)")
+        ax.tick_params(axis="y", labelsize=8)
+    fig.tight_layout()
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def _axis(col: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
+    """Values of one parallel-coordinates axis scaled to [0, 1], and its tick labels.
+
+    Numbers spanning more than two decades are drawn on a log scale with 0 at the bottom;
+    anything else non-numeric is categorical (categories in sorted order).
+    """
+    num = pd.to_numeric(col, errors="coerce")
+    if num.notna().all() and not col.map(lambda v: isinstance(v, str)).any():
+        v = num.to_numpy(float)
+        pos = v[v > 0]
+        if len(pos) and (v >= 0).all() and pos.max() / pos.min() > 100:
+            lo, hi = math.log10(pos.min()), math.log10(pos.max())
+            t = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), lo - 0.5 * max(hi - lo, 1))
+            tmin = t.min()
+            span = (hi - tmin) or 1.0
+            ticks = [((math.log10(pos.min()) - tmin) / span, f"{pos.min():.2g}"), (1.0, f"{pos.max():.2g}")]
+            if (v == 0).any():
+                ticks.append((0.0, "0"))
+            return (t - tmin) / span, ticks
+        lo, hi = float(v.min()), float(v.max())
+        span = (hi - lo) or 1.0
+        return (v - lo) / span, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
+    cats = sorted(col.astype(str).unique())
+    pos = {c: (i / (len(cats) - 1) if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
+    return col.astype(str).map(pos).to_numpy(float), [(p, c) for c, p in pos.items()]
+
+
+def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
+    """Parallel coordinates of the parameters each trial used, one line per trial coloured by ``color_by``."""
+    plt = _plt()
+    cols = [c for c in frame.columns if c != "trial"]
+    fig, ax = plt.subplots(figsize=(max(6.4, 1.3 * len(cols)), 4.2))
+    if frame.empty or not cols:
+        ax.text(0.5, 0.5, "no completed trial", ha="center")
+        ax.axis("off")
+    else:
+        scaled = {}
+        for j, c in enumerate(cols):
+            scaled[c], ticks = _axis(frame[c])
+            for y, txt in ticks:
+                ax.text(j, y, f" {txt}", fontsize=7, va="center")
+        color = frame[color_by].to_numpy(float) if color_by in frame else np.zeros(len(frame))
+        cmap = plt.get_cmap("viridis")
+        lo, hi = float(np.nanmin(color)), float(np.nanmax(color))
+        for i in range(len(frame)):
+            ys = [scaled[c][i] for c in cols]
+            ax.plot(range(len(cols)), ys, color=cmap((color[i] - lo) / ((hi - lo) or 1.0)), alpha=0.7, lw=1.2)
+        ax.set_xticks(range(len(cols)))
+        ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
+        ax.set_yticks([])
+        for j in range(len(cols)):
+            ax.axvline(j, color="grey", lw=0.5)
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
+        fig.colorbar(sm, ax=ax, label=color_by)
+        ax.set_title("parameters each completed trial trained with (resolved, pinned included)", fontsize=9)
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path) -> Path:
+    """Accuracy (train and validation), EBOPs and beta per epoch of the front members."""
+    plt = _plt()
+    panels = (("accuracy", "accuracy per epoch (solid: train, dashed: validation)"), ("ebops", "EBOPs per epoch"), ("beta", "beta per epoch"))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    for k, (number, cs) in enumerate(sorted(curves.items())):
+        color = f"C{k % 10}"
+        for ax, (name, _) in zip(axes, panels):
+            if name in cs:
+                e, v = zip(*cs[name])
+                ax.plot(e, v, color=color, label=f"trial {number}")
+            if name == "accuracy" and "val_accuracy" in cs:
+                e, v = zip(*cs["val_accuracy"])
+                ax.plot(e, v, color=color, ls="--")
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, (name, title) in zip(axes, panels):
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if name == "ebops" and any("ebops" in c for c in curves.values()):
+            ax.set_yscale("log")
+        if not any(name in c for c in curves.values()):
+            ax.text(0.5, 0.5, f"no epoch_{name} logged", ha="center", transform=ax.transAxes)
+    if curves:
+        axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def plot_failures(failures: dict[str, int], path: Path) -> Path:
+    """Failed trials per reason type."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * max(len(failures), 1)))
+    if failures:
+        ax.barh(list(failures), list(failures.values()), color="C3")
+        ax.set_xlabel("failed trials")
+    else:
+        ax.text(0.5, 0.5, "no failed trial", ha="center", va="center")
+        ax.axis("off")
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path
+
+
+def plot_compare(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str, path: Path) -> Path:
+    """Fronts of several studies on one axes; ``fronts`` label -> frame of ``accuracy``, ``value``, ``source``, ``on_front``."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.8, 4.6))
+    all_sources = sorted({s for df in fronts.values() for s in df["source"].unique()})
+    for i, (name, df) in enumerate(fronts.items()):
+        color = f"C{i % 10}"
+        for src in sorted(df["source"].unique()):
+            sub = df[df["source"] == src]
+            m = _MARKERS[all_sources.index(src) % len(_MARKERS)]
+            ax.scatter(sub.loc[~sub["on_front"], "value"], sub.loc[~sub["on_front"], "accuracy"], marker=m, color=color, alpha=0.2, s=16)
+            ax.scatter(sub.loc[sub["on_front"], "value"], sub.loc[sub["on_front"], "accuracy"], marker=m, color=color, s=40,
+                       label=f"{name} [{src}]")
+        f = df[df["on_front"]].sort_values("value")
+        ax.step(f["value"], f["accuracy"], where="post", color=color, lw=1)
+    vals = pd.concat([d["value"] for d in fronts.values()]) if fronts else pd.Series(dtype=float)
+    if len(vals) and (vals > 0).all() and vals.max() / max(vals.min(), 1e-12) > 50:
+        ax.set_xscale("log")
+    mixed = len(all_sources) > 1
+    ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{all_sources[0]}]" if all_sources else ""))
+    ax.set_ylabel(label(accuracy))
+    ax.set_title(f"Pareto fronts: {label(accuracy)} vs {metric}" + ("\nWARNING: different sources share this axis" if mixed else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.savefig(path, **_SAVE)
+    plt.close(fig)
+    return path

@@ -1,0 +1,188 @@
+"""``dse report``: one self-contained HTML page and its PNG figures for a study."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import optuna
+
+from dse.report import _figures as F
+from dse.report import _html as H
+from dse.report import _plots as P
+from dse.store import StudyRecords
+
+__all__ = ["ReportResult", "build_report"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ReportResult:
+    """What :func:`build_report` wrote.
+
+    Attributes:
+        html: the report page (self-contained).
+        figures: the PNG files beside it.
+        seconds: time taken to build it (s).
+        parent_run_id: the MLflow run the files were logged to (``None`` when not logged).
+        tracking_uri: the MLflow store used.
+    """
+
+    html: Path
+    figures: list[Path] = field(default_factory=list)
+    seconds: float = 0.0
+    parent_run_id: str | None = None
+    tracking_uri: str | None = None
+
+
+def _pair_note(points) -> str:
+    n_prec = int(points["precise"].sum()) if not points.empty else 0
+    srcs = ", ".join(sorted(points["source"].unique())) if not points.empty else "-"
+    return (
+        f'<p class="note">sources on this axis: {H.esc(srcs)}; {n_prec} trial(s) shown with a precise re-measurement '
+        "(black edge; dotted line to the estimate). Faint: dominated on these two axes.</p>"
+    )
+
+
+def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = None, *, log_to_mlflow: bool = True) -> ReportResult:
+    """Write ``report.html`` and its PNGs for ``study`` and attach them to the study's parent run.
+
+    Args:
+        study: a study made by ``dse run``.
+        storage_url: the Optuna storage it was opened from (locates a moved run directory).
+        out_dir: output folder; default ``<run_dir>/report``.
+        log_to_mlflow: attach the folder as artifacts ``report/`` of the parent run.
+
+    Returns:
+        What was written.
+
+    Raises:
+        ConfigError: the study was not made by ``dse run``.
+    """
+    from dse.tracking import open_tracking
+
+    t0 = time.perf_counter()
+    records = StudyRecords(study)
+    exp = records.experiment()
+    where = open_tracking(records, storage_url)
+    out = Path(out_dir) if out_dir is not None else where.run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    objs = F.objectives(study)
+    acc = F.accuracy_objective(objs)
+    figures: list[Path] = []
+    body: list[str] = []
+
+    timing = F.study_timing(study)
+    counts = [
+        ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed),
+        ("objectives", ", ".join(f"{o.metric} ({o.direction})" for o in objs)),
+        ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
+        ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
+        ("CPU-hours (sum of trial seconds_total / 3600)", f"{timing.cpu_hours:.3f}"),
+        ("Optuna storage", storage_url), ("MLflow tracking", where.tracking_uri), ("MLflow parent run", records.parent_run_id),
+    ]
+    body.append(H.section("Study", H.kv_table(counts)))
+
+    # fronts per pair
+    pair_parts = []
+    for metric in F.resource_metrics(study):
+        pts = F.pair_points(study, acc.metric, metric)
+        if pts.empty:
+            continue
+        png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
+        figures.append(png)
+        pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}</div>")
+    infeasible = sum(1 for r in records.trials() if r.state == "COMPLETE" and not r.feasible)
+    body.append(H.section(
+        "Pareto fronts: accuracy vs each resource figure",
+        f'<p class="note">Each point is a completed trial; the step line joins the trials no other trial beats on '
+        f"these two axes. Infeasible trials (constraint violated): {infeasible}, red crosses. "
+        "Markers tell resource sources apart; a precise re-measurement (dse synthesize) replaces the estimate where it exists.</p>",
+        '<div class="grid">' + "".join(pair_parts) + "</div>",
+    ))
+
+    # failures
+    png = P.plot_failures(timing.failures, out / "failures.png")
+    figures.append(png)
+    fail_table = H.table(__import__("pandas").DataFrame(list(timing.failures.items()), columns=["reason", "trials"]))
+    body.append(H.section("Failed trials by reason", fail_table, H.img(png, "failures")))
+
+    # hypervolume
+    hv, ref = F.hypervolume_history(study)
+    ref_natural = [(-v if o.direction == "maximize" else v) + 0.0 for o, v in zip(objs, ref)]
+    png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png")
+    figures.append(png)
+    ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
+    body.append(H.section(
+        "Hypervolume over trials", H.img(png, "hypervolume"),
+        f'<p class="note">Reference point (natural units): {H.esc(ref_txt)}. Accuracy objectives use accuracy 0, '
+        "resource objectives 1.1 x the worst completed trial. Exact 2-D sweep for two objectives.</p>",
+    ))
+
+    # importances
+    imp = F.param_importances(study)
+    png = P.plot_importances(imp, {o.metric: o.direction for o in objs}, out / "importances.png")
+    figures.append(png)
+    body.append(H.section(
+        "Parameter importances per objective", H.img(png, "importances"),
+        '<p class="note">Optuna\'s default importance evaluator on the sampled parameters of completed trials; '
+        "maximized objectives negated so that each is read in its own direction.</p>",
+    ))
+
+    # parallel coordinates
+    par = F.parallel_frame(study)
+    png = P.plot_parallel(par, acc.metric, out / "parallel_coordinates.png")
+    figures.append(png)
+    body.append(H.section("Parameters each trial used", H.img(png, "parallel coordinates")))
+
+    # front table and curves
+    members = F.front_members_table(study)
+    body.append(H.section("Pareto-front members", H.table(members)))
+    run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
+    curves = F.training_curves(where.tracking_uri, run_ids) if run_ids else {}
+    png = P.plot_curves(curves, out / "training_curves.png")
+    figures.append(png)
+    body.append(H.section("Training curves of the front members", H.img(png, "training curves")))
+
+    # settings and versions
+    versions = _versions(where.tracking_uri, records.parent_run_id)
+    body.append(H.section("Versions", H.kv_table(sorted(versions.items()))))
+    body.append(H.section("Experiment settings", f"<pre>{H.esc(json.dumps(exp.model_dump(mode='json'), indent=2))}</pre>"))
+    space = records.search_space()
+    if space is not None:
+        body.append(H.section("Search space", f"<pre>{H.esc(json.dumps(space, indent=2))}</pre>"))
+
+    elapsed = time.perf_counter() - t0
+    body.append(f'<p class="note">report built in {elapsed:.1f} s by dse report</p>')
+    html_path = out / "report.html"
+    html_path.write_text(H.page(f"dse study {study.study_name}", body), encoding="utf-8")
+    result = ReportResult(html_path, figures, time.perf_counter() - t0, None, where.tracking_uri)
+    if log_to_mlflow and records.parent_run_id:
+        from dse.tracking import log_files
+
+        log_files(where.tracking_uri, records.parent_run_id, [html_path, *figures], "report")
+        result.parent_run_id = records.parent_run_id
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _versions(tracking_uri: str, parent_run_id: str | None) -> dict[str, str]:
+    """Versions and commit recorded on the parent run (``dse.version.*``, ``dse.git_commit``), else this process's."""
+    from dse.tracking import provenance_tags
+
+    tags: dict[str, str] = {}
+    if parent_run_id:
+        from mlflow.tracking import MlflowClient
+
+        try:
+            run_tags = MlflowClient(tracking_uri).get_run(parent_run_id).data.tags
+            tags = {k: v for k, v in run_tags.items() if k.startswith("dse.version.") or k.startswith("dse.git_")}
+        except Exception as e:  # store unreachable: fall back to this process's versions
+            log.warning("parent run %s not readable: %s", parent_run_id, e)
+    if not tags:
+        tags = {f"{k} (this process; not recorded by the study)": v for k, v in provenance_tags().items() if not k.startswith("mlflow.")}
+    return tags

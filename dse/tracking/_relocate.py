@@ -1,0 +1,184 @@
+"""Keep a default MLflow store working after its run directory is moved or copied.
+
+The default store of a study is ``sqlite:///<run_dir>/mlflow.db`` with artifacts under
+``<run_dir>/mlartifacts``. MLflow records *absolute* ``file://`` artifact locations: one per
+experiment (``experiments.artifact_location``), one per run (``runs.artifact_uri``) and one per
+logged model (``logged_models.artifact_location``). After ``mv runs/a /elsewhere/a`` those
+still point at ``runs/a/mlartifacts``, so downloads fail (or, after a copy, silently read the
+original).
+
+:func:`relocate_default_store` rewrites every such location that starts with a recorded root
+``.../mlartifacts`` other than the current ``<run_dir>/mlartifacts`` to the current one, in one
+SQLite transaction. Every ``dse`` command that opens a default store calls it first (``dse
+run`` through :class:`~dse.tracking.StudyTracker`, ``dse report``/``compare``/``export``
+through :func:`open_tracking`), so a moved folder works again for ``mlflow ui`` and
+``mlflow.search_runs`` once any ``dse`` command has opened it there. Stores given by
+``mlflow.tracking_uri`` (a server, PostgreSQL) are never touched.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    from dse.store import StudyRecords
+
+__all__ = ["relocate_default_store", "default_store_paths", "open_tracking", "TrackingLocation", "log_files"]
+
+log = logging.getLogger(__name__)
+
+_ROOT_NAME = "mlartifacts"
+#: (table, column) pairs holding absolute artifact locations in MLflow's SQL schema (MLflow 2-3).
+_LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+)
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, else ``None``."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return Path(unquote(uri.removeprefix("sqlite:///").split("?", 1)[0]))
+
+
+def default_store_paths(run_dir: Path) -> tuple[str, str]:
+    """``(tracking_uri, artifact_root_uri)`` of the default store in ``run_dir``."""
+    run_dir = Path(run_dir).resolve()
+    return f"sqlite:///{run_dir / 'mlflow.db'}", (run_dir / _ROOT_NAME).as_uri()
+
+
+def relocate_default_store(tracking_uri: str, artifact_root: str) -> int:
+    """Point every artifact location recorded in a default SQLite store at ``artifact_root``.
+
+    A location is rewritten when it is a ``file:`` URI (or plain path) whose path contains a
+    folder named ``mlartifacts`` that is not ``artifact_root``: the part up to and including
+    that folder is replaced by ``artifact_root``.
+
+    Args:
+        tracking_uri: ``sqlite:///<run_dir>/mlflow.db``; other URIs are left alone.
+        artifact_root: ``file://<run_dir>/mlartifacts`` (where the artifacts now are).
+
+    Returns:
+        The number of rows rewritten (0 when the store is where it was made, or is absent).
+    """
+    db = _sqlite_path(tracking_uri)
+    if db is None or not db.is_file():
+        return 0
+    new_root = unquote(urlparse(artifact_root).path) if artifact_root.startswith("file:") else artifact_root
+    new_root = new_root.rstrip("/")
+    changed = 0
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        with con:  # one transaction
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for table, column in _LOCATION_COLUMNS:
+                if table not in tables:
+                    continue
+                key = "rowid"
+                for rowid, loc in con.execute(f"SELECT {key}, {column} FROM {table}").fetchall():
+                    new = _relocated(loc, new_root)
+                    if new is not None:
+                        con.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new, rowid))
+                        changed += 1
+    finally:
+        con.close()
+    if changed:
+        log.info("MLflow store %s was moved: %d artifact locations now under %s", db, changed, new_root)
+        _forget_artifact_repos()
+    return changed
+
+
+def _forget_artifact_repos() -> None:
+    """Drop MLflow's per-process cache of artifact repositories (run id -> repository at the old path).
+
+    ``mlflow.tracking._tracking_service.utils._artifact_repos_cache`` is private (MLflow 3); a
+    process that logged to a run before its store moved would otherwise keep writing to the old
+    folder. Only this function touches it.
+    """
+    try:
+        from mlflow.tracking._tracking_service import utils
+
+        utils._artifact_repos_cache.clear()
+    except (ImportError, AttributeError):  # another MLflow version: nothing cached there, or cached elsewhere
+        log.debug("MLflow artifact repository cache not found; nothing to clear")
+
+
+def _relocated(loc: str | None, new_root: str) -> str | None:
+    """``loc`` moved under ``new_root``, or ``None`` when it needs no change."""
+    if not loc:
+        return None
+    if loc.startswith("file:"):
+        path = unquote(urlparse(loc).path)
+    elif loc.startswith("/"):
+        path = loc
+    else:
+        return None
+    parts = path.split("/")
+    if _ROOT_NAME not in parts:
+        return None
+    i = len(parts) - 1 - parts[::-1].index(_ROOT_NAME)
+    old_root = "/".join(parts[: i + 1])
+    if old_root == new_root:
+        return None
+    rest = "/".join(parts[i + 1 :])
+    moved = new_root + ("/" + rest if rest else "")
+    return Path(moved).as_uri() if loc.startswith("file:") else moved
+
+
+@dataclass(frozen=True)
+class TrackingLocation:
+    """Where a study's MLflow runs are now.
+
+    Attributes:
+        tracking_uri: the MLflow tracking URI to open.
+        run_dir: the study's run directory as found now (where reports go by default).
+        default_store: True for ``sqlite:///<run_dir>/mlflow.db`` stores (relocated if moved).
+    """
+
+    tracking_uri: str
+    run_dir: Path
+    default_store: bool
+
+
+def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation:
+    """Find a study's MLflow store where it is now, relocating a moved default store.
+
+    With a default store (``mlflow.tracking_uri: null``) and default SQLite Optuna storage,
+    the run directory is the folder of the Optuna database actually opened, so a moved run
+    directory is found by ``--storage sqlite:///<new place>/optuna.db``. Otherwise the stored
+    experiment's run directory and tracking URI are used as recorded.
+
+    Raises:
+        ConfigError: the study was not made by ``dse run`` (no stored experiment).
+    """
+    exp = records.experiment()
+    if exp.mlflow.tracking_uri is not None:
+        return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
+    run_dir = exp.resolved_run_dir
+    db = _sqlite_path(storage_url)
+    if exp.storage is None and db is not None:
+        run_dir = db.resolve().parent
+    tracking_uri, root = default_store_paths(run_dir)
+    relocate_default_store(tracking_uri, root)
+    return TrackingLocation(tracking_uri, run_dir, True)
+
+
+def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: str) -> None:
+    """Log ``files`` as artifacts ``<artifact_path>/<name>`` of ``run_id`` in the store at ``tracking_uri``.
+
+    MLflow caches one artifact repository per run id and process; two stores holding the same
+    run id (a copied run directory) would share it, so the cache is dropped first.
+    """
+    from mlflow.tracking import MlflowClient
+
+    _forget_artifact_repos()
+    client = MlflowClient(tracking_uri)
+    for f in files:
+        client.log_artifact(run_id, str(f), artifact_path)

@@ -1,0 +1,127 @@
+"""A trial's design from MLflow alone: the model behind its recorded preprocessing, and `dse export`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.data import Preprocessing, load_raw_test_split
+from dse.store import StudyRecords
+
+runner = CliRunner()
+
+
+def _best(study):
+    return StudyRecords(study).trial(study.best_trials[0].number)
+
+
+def test_model_and_preprocessing_from_mlflow_reproduce_keras_accuracy(tiny_study, tmp_path):
+    import hgq  # noqa: F401  (registers the HGQ2 layers)
+    import keras
+
+    exp, _, study = tiny_study
+    rec = _best(study)
+    client = MlflowClient(exp.tracking_uri)
+    model = keras.models.load_model(client.download_artifacts(rec.run_id, "model.keras", str(tmp_path)))
+    pre = Preprocessing.from_json(json.loads(Path(client.download_artifacts(rec.run_id, "preprocessing.json", str(tmp_path))).read_text()))
+    X_raw, y = load_raw_test_split(exp.dataset)
+    assert X_raw.dtype == np.float64 and np.abs(X_raw).max() > 5  # raw digits pixels (0..16), not standardized
+    out = model.predict(pre.apply(X_raw), verbose=0, batch_size=4096)
+    logged = client.get_run(rec.run_id).data.metrics["keras_accuracy"]
+    assert float(np.mean(out.argmax(1) == y)) == pytest.approx(logged, abs=0)
+
+
+def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
+    from dse.export import export_design
+
+    exp, _, study = tiny_study
+    rec = _best(study)
+    out = tmp_path / "design"
+    result = runner.invoke(app, ["export", exp.name, "--trial", str(rec.number), "--storage", exp.storage_url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    for name in ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "README.md", "hls4ml_prj/firmware/myproject.cpp"):
+        assert (out / name).is_file(), name
+    readme = (out / "README.md").read_text()
+    assert f"| csim_accuracy | {rec.metrics['csim_accuracy']:.4f} |" in readme
+    assert f"| lut | {rec.metrics['lut']:,.0f} | ebops-estimate |" in readme and "vitis-run" in readme
+    assert rec.run_id in readme
+
+    # the exported project compiles with hls4ml and its C simulation reproduces the trial's accuracy
+    exported = export_design(study, exp.storage_url, rec.number, tmp_path / "again")
+    exported.hls_model.compile()
+    pre = Preprocessing.from_json(json.loads((out / "preprocessing.json").read_text()))
+    X_raw, y = load_raw_test_split(exp.dataset)
+    x = np.ascontiguousarray(pre.apply(X_raw))
+    csim = np.asarray(exported.hls_model.predict(x)).reshape(len(y), -1)
+    assert float(np.mean(csim.argmax(1) == y)) == pytest.approx(rec.metrics["csim_accuracy"], abs=0)
+
+
+def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
+    exp, _, study = tiny_study
+    failed = next(t.number for t in study.trials if t.state.name == "FAIL")
+    result = runner.invoke(app, ["export", exp.name, "--trial", str(failed), "--storage", exp.storage_url, "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "ExportError" in result.output and "export a COMPLETE trial" in result.output
+
+
+def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_parts, digits_splits, tmp_path):
+    """A one-trial study recorded as `dse run` records it (the trained DA design of conftest, its artifacts in MLflow)."""
+    import shutil
+    import subprocess
+
+    import numpy as np
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.export import export_design
+    from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
+    from dse.study._storage import open_study
+    from dse.tracking import StudyTracker, TrialRunLogger
+    from dse.trial import layer_sizes, resolve_reuse_factors
+    from dse.trial._hls import conversion_record, hls4ml_config
+    from tests.conftest import write_experiment
+
+    _, params, model, ebops = trained_design_parts
+    exp, space = load_experiment(write_experiment(tmp_path / "exp", name="da"))
+    params = resolve_reuse_factors(params, layer_sizes(exp.model, 64, 10), exp.hls4ml)
+    exp.resolved_run_dir.mkdir(parents=True)
+    study = open_study(exp, optuna.samplers.RandomSampler(seed=0))
+    tracker = StudyTracker(exp.tracking_uri, exp.name, artifact_location=(exp.resolved_run_dir / "mlartifacts").as_uri())
+    parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
+    records = StudyRecords(study)
+    records.set_tracking(parent, exp.tracking_uri)
+    records.save_experiment(exp, space)
+    trial = study.ask()
+    record_trial_params(trial, params, {})
+    run_id = tracker.trial_run(parent, exp.name, trial.number, params, [])
+    record_trial_run(trial, run_id)
+    logger = TrialRunLogger(exp.tracking_uri, run_id)
+    model.save(tmp_path / "model.keras")
+    logger.log_artifact(tmp_path / "model.keras")
+    logger.log_dict(conversion_record(hls4ml_config(model, params, exp.hls4ml), exp.hls4ml), "hls4ml_config.yaml")
+    logger.log_dict(digits_splits.preprocessing.to_json(), "preprocessing.json")
+    acc = float(np.mean(model.predict(digits_splits.X_test, verbose=0).argmax(1) == digits_splits.y_test))
+    metrics = {"keras_accuracy": acc, "csim_accuracy": acc, "ebops": ebops, "lut": ebops, "dsp": 0.0}
+    tags = {"lut_source": "ebops-estimate", "dsp_source": "ebops-estimate", "strategy": params.strategy}
+    record_trial_result(trial, metrics, tags)
+    study.tell(trial, [acc, ebops])
+    tracker.finish_trial_run(run_id, "COMPLETE")
+
+    result = export_design(study, exp.storage_url, 0, tmp_path / "design")
+    assert result.rtl_dir is not None
+    files = (result.rtl_dir / "files.txt").read_text().split()
+    assert files and all((result.rtl_dir / f).is_file() for f in files)
+    readme = result.readme.read_text()
+    assert "synth_xilinx -family xcup" in readme and "-top dse_top" in readme and "| lut | " in readme
+    if shutil.which("yosys"):
+        done = subprocess.run(
+            ["yosys", "-q", "-p", f"read_verilog -sv {' '.join(files)}; hierarchy -check -top dse_top"],
+            cwd=result.rtl_dir, capture_output=True, text=True, timeout=300, check=False,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]

@@ -1,0 +1,114 @@
+"""Report data functions against Optuna on a real study (tiny_study) and on Optuna studies built by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import optuna
+import pytest
+from optuna._hypervolume import compute_hypervolume  # the reference implementation the data functions must agree with
+
+from dse.report import front_frame
+from dse.report._figures import (
+    Objective,
+    failure_counts,
+    front_members_table,
+    front_numbers,
+    hypervolume,
+    hypervolume_history,
+    objectives,
+    pair_points,
+    param_importances,
+    parallel_frame,
+    reference_point,
+)
+from dse.store import TrialRecord
+
+
+def test_front_agrees_with_optuna_best_trials(tiny_study):
+    _, _, study = tiny_study
+    best = sorted(t.number for t in study.best_trials)
+    assert sorted(front_numbers(study)) == best
+    assert sorted(front_frame(study)["trial"]) == best
+    # objectives are (csim_accuracy max, lut min): the 2-D front of that pair is Optuna's front
+    pts = pair_points(study, "csim_accuracy", "lut")
+    assert sorted(pts.loc[pts["on_front"], "trial"]) == best
+    assert set(pts["source"]) == {"ebops-estimate"} and not pts["precise"].any()
+    members = front_members_table(study)
+    assert sorted(members["trial"]) == best
+    assert {"strategy", "reuse_factor", "keras_accuracy", "csim_accuracy", "lut", "lut_source", "mlflow_run_id"} <= set(members.columns)
+
+
+def test_hypervolume_agrees_with_optuna(tiny_study):
+    _, _, study = tiny_study
+    objs = objectives(study)
+    hist, ref = hypervolume_history(study)
+    loss = np.array([[o.sign * v for o, v in zip(objs, t.values)] for t in study.best_trials])
+    assert hist["hypervolume"].iloc[-1] == pytest.approx(compute_hypervolume(loss, ref))
+    assert hist["hypervolume"].iloc[-1] > 0
+    assert list(hist["trial"]) == [t.number for t in study.trials]
+    assert (np.diff(hist["hypervolume"]) >= 0).all(), "the front's hypervolume never shrinks"
+    assert ref[0] == 0.0  # accuracy reference 0
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_hypervolume_random_points(k):
+    rng = np.random.default_rng(k)
+    loss = rng.random((40, k))
+    ref = np.full(k, 1.1)
+    assert hypervolume(loss, ref) == pytest.approx(compute_hypervolume(loss, ref))
+
+
+def test_reference_point_stated_in_natural_units():
+    objs = [Objective("csim_accuracy", "maximize"), Objective("lut", "minimize")]
+    ref = reference_point(np.array([[0.9, 1000.0], [0.5, 200.0]]), objs)
+    assert ref.tolist() == [0.0, 1100.0]
+
+
+def test_failures_and_parameters_from_records(tiny_study):
+    _, summary, study = tiny_study
+    assert failure_counts(study) == {"TrainingDivergedError": summary.n_failed}
+    par = parallel_frame(study)
+    complete = [TrialRecord.of(t) for t in study.trials if t.state.name == "COMPLETE"]
+    assert sorted(par["trial"]) == [r.number for r in complete]
+    if "beta" in par:
+        for _, row in par.iterrows():
+            rec = next(r for r in complete if r.number == row["trial"])
+            assert row["beta"] == rec.params.beta  # the trained value (0 under the Resource rule), not Optuna's encoding
+
+
+def test_importances_respect_each_direction():
+    """Objective 0 (maximized) depends on x only, objective 1 (minimized) on y only."""
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    study.set_metric_names(["csim_accuracy", "lut"])
+
+    def f(t):
+        x, y = t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)
+        t.suggest_float("noise", 0, 1)
+        return x, 1000 * y
+
+    study.optimize(f, n_trials=40)
+    imp = param_importances(study)
+    assert max(imp["csim_accuracy"], key=imp["csim_accuracy"].get) == "x"
+    assert max(imp["lut"], key=imp["lut"].get) == "y"
+
+
+def test_precise_remeasurement_replaces_the_estimate_and_is_marked(tmp_path):
+    """A study written through dse.store with one trial re-measured by 'yosys' (as dse synthesize records it)."""
+    from dse.report._plots import plot_pair
+    from dse.store import StudyRecords
+    from tests.report.synthetic import make_study
+
+    study, _, _ = make_study(tmp_path, n_trials=8, epochs=2)
+    records = StudyRecords(study)
+    number = study.best_trials[0].number
+    records.store_measurement("k1", {"metrics": {"yosys_lut": 1234.0, "yosys_ff": 10.0}, "tags": {"yosys_lut_source": "yosys"}})
+    records.mark_measured("yosys", number, "k1")
+    pts = pair_points(study, "csim_accuracy", "lut")
+    row = pts[pts["trial"] == number].iloc[0]
+    assert row["value"] == 1234.0 and row["source"] == "yosys" and bool(row["precise"])
+    assert row["estimate"] == records.trial(number).metrics["lut"]
+    others = pts[pts["trial"] != number]
+    assert set(others["source"]) == {"ebops-estimate"} and not others["precise"].any()
+    assert pair_points(study, "csim_accuracy", "ebops")["precise"].sum() == 0  # EBOPs have no precise counterpart
+    png = plot_pair(pts, "csim_accuracy", "lut", tmp_path / "p.png")
+    assert png.stat().st_size > 5000

@@ -1,0 +1,162 @@
+"""`dse report` and `dse compare` on real studies; MLflow conventions; a moved run directory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import yaml
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
+from dse.cli import app
+from dse.store import StudyRecords
+from tests.report.helpers import external_urls, screenshot
+
+runner = CliRunner()
+
+
+def _children(client: MlflowClient, parent_run_id: str):
+    exp_id = client.get_run(parent_run_id).info.experiment_id
+    return client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'")
+
+
+def test_report_is_self_contained_and_renders(tiny_study, tmp_path):
+    exp, summary, study = tiny_study
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", exp.name, "--storage", exp.storage_url, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html_path = out / "report.html"
+    html = html_path.read_text()
+    assert external_urls(html) == []
+    assert html.count('src="data:image/png;base64,') >= 6
+    for needle in ("Pareto-front members", "Reference point", "TrainingDivergedError", "dse.version.hls4ml", "ebops-estimate"):
+        assert needle in html, needle
+    for t in study.best_trials:
+        assert StudyRecords(study).trial(t.number).run_id in html
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert {"front_csim_accuracy_vs_lut.png", "front_csim_accuracy_vs_ebops.png", "hypervolume.png",
+            "importances.png", "parallel_coordinates.png", "training_curves.png"} <= set(pngs)
+    shot = screenshot(html_path, tmp_path / "shot.png", tmp_path)
+    assert shot.size > 0 and shot.shape[0] >= 1000
+    rgb = shot[..., :3].reshape(-1, 3)
+    assert len(np.unique(rgb[:: max(1, len(rgb) // 200000)], axis=0)) > 50, "the screenshot is (nearly) one colour"
+    client = MlflowClient(exp.tracking_uri)
+    logged = {a.path for a in client.list_artifacts(summary.parent_run_id, "report")}
+    assert "report/report.html" in logged and "report/hypervolume.png" in logged
+
+
+def test_mlflow_conventions(tiny_study):
+    exp, summary, study = tiny_study
+    client = MlflowClient(exp.tracking_uri)
+    parent = client.get_run(summary.parent_run_id)
+    for run in [parent, *_children(client, summary.parent_run_id)]:
+        tags = run.data.tags
+        for pkg in ("dse", "hgq2", "hls4ml", "keras", "tensorflow", "da4ml"):
+            assert tags.get(f"dse.version.{pkg}") not in (None, "missing"), (pkg, run.info.run_name)
+        assert len(tags.get("dse.git_commit", "")) == 40  # the tests run from a checkout
+        assert tags.get("dse.git_dirty") in ("true", "false")
+    space_text = Path(client.download_artifacts(summary.parent_run_id, "search_space.yaml")).read_text()
+    assert space_text == exp.search_space.read_text()
+    for run in _children(client, summary.parent_run_id):
+        if run.data.tags["state"] != "COMPLETE":
+            continue
+        (ds_input,) = run.inputs.dataset_inputs
+        ds = ds_input.dataset
+        profile = json.loads(ds.profile)
+        assert ds.name == "digits" and len(ds.digest) == 16
+        assert profile["shape"] == [1797, 64] and sum(profile["class_counts"].values()) == 1797
+        pre = json.loads(Path(client.download_artifacts(run.info.run_id, "preprocessing.json")).read_text())
+        assert len(pre["feature_mean"]) == len(pre["feature_scale"]) == 64 and pre["class_names"] == [str(i) for i in range(10)]
+        betas = client.get_metric_history(run.info.run_id, "epoch_beta")
+        assert [m.step for m in sorted(betas, key=lambda m: m.step)] == list(range(exp.training.epochs))
+        assert betas[0].value == float(run.data.params["beta"])
+
+
+def _download_everything(tracking_uri: str, dst: Path) -> int:
+    client = MlflowClient(tracking_uri)
+    n = 0
+    for e in client.search_experiments():
+        for run in client.search_runs([e.experiment_id]):
+            path = client.download_artifacts(run.info.run_id, "", str(dst / run.info.run_id))
+            n += sum(1 for p in Path(path).rglob("*") if p.is_file())
+    return n
+
+
+def test_moved_run_dir_keeps_working(tiny_study, tmp_path):
+    """Move the whole run directory away (original path gone): dse commands and MLflow still find every artifact."""
+    import mlflow
+
+    exp, summary, study = tiny_study
+    old = exp.resolved_run_dir
+    new = tmp_path / "moved" / old.name
+    new.parent.mkdir()
+    before = _download_everything(exp.tracking_uri, tmp_path / "before")
+    shutil.move(old, new)
+    try:
+        assert not old.exists()
+        storage = f"sqlite:///{new / 'optuna.db'}"
+        result = runner.invoke(app, ["report", exp.name, "--storage", storage, "--out", str(tmp_path / "r")])
+        assert result.exit_code == 0, result.output
+        assert not old.exists(), "nothing may be written to the old place (MLflow caches artifact repos per run id)"
+        uri = f"sqlite:///{new / 'mlflow.db'}"
+        assert _download_everything(uri, tmp_path / "after") >= before > 0
+        mlflow.set_tracking_uri(uri)
+        runs = mlflow.search_runs(search_all_experiments=True)
+        assert all(a.startswith((new / "mlartifacts").as_uri()) for a in runs["artifact_uri"])
+        assert not old.exists()
+    finally:
+        shutil.move(new, old)
+        from dse.tracking import default_store_paths, relocate_default_store
+
+        relocate_default_store(*default_store_paths(old))  # what the next dse command would do; other tests read it directly
+
+
+def test_compare_two_storages(tiny_study, tmp_path):
+    """The tiny study and a copy in another folder (another SQLite storage and MLflow store)."""
+    exp, summary, study = tiny_study
+    copy = tmp_path / "elsewhere" / "run"
+    shutil.copytree(exp.resolved_run_dir, copy, ignore=shutil.ignore_patterns("ray"))
+    other = f"sqlite:///{copy / 'optuna.db'}"
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{other}", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "hypervolume" in result.output and "CPU-hours" in result.output
+    import pandas as pd
+
+    table = pd.read_csv(out / "compare.csv")
+    assert len(table) == 2 and table["hypervolume"].iloc[0] > 0
+    assert table["hypervolume"].iloc[0] == pytest.approx(table["hypervolume"].iloc[1])
+    assert (table["front_size"] == len(study.best_trials)).all()
+    assert (table["failed"] == summary.n_failed).all() and (table["trials"] == len(study.trials)).all()
+    secs = sum(t.user_attrs["metrics"].get("seconds_total", 0) for t in study.trials)
+    assert table["cpu_hours"].iloc[0] == pytest.approx(secs / 3600)
+    html = (out / "compare.html").read_text()
+    assert external_urls(html) == [] and html.count("data:image/png;base64,") >= 2
+    # logged to both parent runs (same run id, copied store), each in its own folder; the copy's store points at the copy
+    for run_dir in (exp.resolved_run_dir, copy):
+        assert list((run_dir / "mlartifacts").rglob(f"{summary.parent_run_id}/artifacts/compare/compare.html")), run_dir
+    copied = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}").get_run(summary.parent_run_id)
+    assert copied.info.artifact_uri.startswith((copy / "mlartifacts").as_uri())
+    # the same study read from its MLflow experiment gives the same hypervolume
+    result = runner.invoke(app, ["compare", exp.name, f"{exp.name}@{other}", "--tracking-uri", exp.tracking_uri,
+                                 "--out", str(tmp_path / "cmp2"), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    t2 = pd.read_csv(tmp_path / "cmp2" / "compare.csv")
+    assert t2["hypervolume"].iloc[0] == pytest.approx(t2["hypervolume"].iloc[1])
+    assert t2["failed"].iloc[0] == summary.n_failed
+
+
+def test_report_on_a_study_without_mlflow_history(tmp_path):
+    """A hand-made study written through dse.store (no trial ran): the report still renders."""
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path, n_trials=12)
+    from dse.report import build_report
+
+    res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
+    assert external_urls(res.html.read_text()) == []
