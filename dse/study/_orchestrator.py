@@ -18,7 +18,7 @@ import optuna
 from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace
-from dse.data import Splits
+from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
@@ -381,6 +381,7 @@ def run_study(
         parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
         records.set_tracking(parent, exp.tracking_uri)
         records.save_experiment(exp, space)
+        tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
 
     counts = study_counts(study)
     log.info("study %s: %d trials finished, %d to run", exp.name, counts.finished, max(exp.n_trials - counts.finished, 0))
