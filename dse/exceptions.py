@@ -22,6 +22,7 @@ __all__ = [
     "ToolFailedError",
     "ReportParseError",
     "StudyNotFoundError",
+    "ClusterError",
 ]
 
 
@@ -85,3 +86,7 @@ class ReportParseError(MeasurementError):
 
 class StudyNotFoundError(DseError):
     """No study of that name exists in the given storage."""
+
+
+class ClusterError(DseError):
+    """A Ray cluster cannot be joined (unreachable head, missing or wrong auth token)."""

@@ -16,6 +16,8 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from dse.config._secrets import redact_secrets
+
 __all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG"]
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,11 @@ class StudyTracker:
         )
 
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
-        """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made."""
+        """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
+
+        A new parent run gets ``config`` as flattened params and as ``experiment.json``, with
+        every password inside a URL (e.g. the storage URL) masked by :func:`dse.config.redact_url`.
+        """
         found = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
             max_results=1,
@@ -108,6 +114,7 @@ class StudyTracker:
             self.client.update_run(run_id, status="RUNNING")
             return run_id
         run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
+        config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
         params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
         for i in range(0, len(params), 100):
             self.client.log_batch(run.info.run_id, params=params[i : i + 100])
