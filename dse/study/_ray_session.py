@@ -85,7 +85,8 @@ def trial_resources(cfg: RayConfig) -> dict[str, Any]:
     return opts
 
 
-def _pids_and_cmdlines() -> Iterator[tuple[int, str]]:
+def _pids_and_cmdlines() -> Iterator[tuple[int, str, list[str]]]:
+    """``(pid, command line, targets of its open files)`` of every process this user may inspect."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -93,8 +94,18 @@ def _pids_and_cmdlines() -> Iterator[tuple[int, str]]:
             raw = (entry / "cmdline").read_bytes()
         except OSError:  # gone, or not ours to read
             continue
-        if raw:
-            yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace")
+        if not raw:  # kernel thread or zombie
+            continue
+        files = []
+        try:
+            for fd in (entry / "fd").iterdir():
+                try:
+                    files.append(os.readlink(fd))
+                except OSError:
+                    continue
+        except OSError:
+            pass
+        yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace"), files
 
 
 def _ancestors() -> set[int]:
@@ -112,10 +123,11 @@ def _ancestors() -> set[int]:
 def kill_ray_processes(temp_dirs: list[str | Path], timeout_s: float = 10.0) -> list[tuple[int, str]]:
     """Stop the Ray processes whose command line names a session under one of ``temp_dirs``.
 
-    Ray's processes name their session folder (``<temp>/session_...``) in their arguments, so
-    this finds exactly the processes of the Ray instances that used those temp folders and
-    leaves any other Ray on the machine alone. Sends SIGTERM, then SIGKILL to those still alive
-    after ``timeout_s`` seconds. Linux only (reads ``/proc``).
+    A Ray process names its session folder (``<temp>/session_...``) in its arguments or, when
+    it renamed itself (``ray::RuntimeEnvAgent``, ``ray::DashboardAgent``, ``ray::IDLE``), keeps
+    its log files there open; so this finds exactly the processes of the Ray instances that
+    used those temp folders and leaves any other Ray on the machine alone. Sends SIGTERM, then
+    SIGKILL to those still alive after ``timeout_s`` seconds. Linux only (reads ``/proc``).
 
     Args:
         temp_dirs: Ray temp folders (``--temp-dir`` / ``_temp_dir``), real paths or aliases.
@@ -124,9 +136,15 @@ def kill_ray_processes(temp_dirs: list[str | Path], timeout_s: float = 10.0) -> 
     Returns:
         ``(pid, command line)`` of each process signalled.
     """
-    marks = [f"{str(t).rstrip('/')}/session_" for t in temp_dirs]
+    roots = {str(t).rstrip("/") for t in temp_dirs}
+    roots |= {os.path.realpath(r) for r in roots}
+    marks = [f"{r}/session_" for r in roots]
     skip = _ancestors()
-    found = [(pid, cmd) for pid, cmd in _pids_and_cmdlines() if pid not in skip and any(m in cmd for m in marks)]
+    found = [
+        (pid, cmd)
+        for pid, cmd, files in _pids_and_cmdlines()
+        if pid not in skip and any(m in cmd or any(f.startswith(m) for f in files) for m in marks)
+    ]
     for pid, _ in found:
         try:
             os.kill(pid, signal.SIGTERM)

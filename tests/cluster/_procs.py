@@ -34,16 +34,10 @@ def descendants(pid: int) -> set[int]:
 
 
 def pids_with(mark: str) -> set[int]:
-    """Processes whose command line contains ``mark``."""
-    out = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if mark in (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
-                    out.add(int(entry.name))
-            except OSError:
-                continue
-    return out
+    """Live processes whose command line contains ``mark`` or that hold a file open whose path does."""
+    from dse.study._ray_session import _pids_and_cmdlines
+
+    return {pid for pid, cmd, files in _pids_and_cmdlines() if mark in cmd or any(mark in f for f in files)}
 
 
 def listening(pids: set[int] | None = None) -> list[tuple[str, int, set[int], str]]:
