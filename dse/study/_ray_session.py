@@ -213,6 +213,23 @@ def _loopback_only() -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = old
 
 
+def _keep_token_auth() -> None:
+    """Join clusters with token authentication unless ``RAY_AUTH_MODE`` says otherwise.
+
+    Ray enables token auth by itself only for the clusters it starts; a driver joining an
+    explicit address sends no token unless ``RAY_AUTH_MODE=token``. Sets it for this process
+    (as ``ray.init`` does for a local cluster) and refreshes Ray's cached config.
+    """
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config
+
+        Config.initialize("")  # Ray reads RAY_AUTH_MODE once; make it see the new value
+    elif mode.lower() != "token":
+        log.warning("RAY_AUTH_MODE=%s: joining the Ray cluster without token authentication", mode)
+
+
 def _is_loopback_address(address: str) -> bool:
     host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
     if host == "localhost":
@@ -278,12 +295,10 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                 if Path(temp).is_symlink():
                     Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
         return
-    auth = {} if os.environ.get("RAY_AUTH_MODE") else {"RAY_AUTH_MODE": "token"}
-    if os.environ.get("RAY_AUTH_MODE", "token").lower() != "token":
-        log.warning("RAY_AUTH_MODE=%s: joining the Ray cluster without token authentication", os.environ["RAY_AUTH_MODE"])
+    _keep_token_auth()
     loopback = _is_loopback_address(address)
     log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")
-    with _env(auth), (_loopback_only() if loopback else _env({})):
+    with _loopback_only() if loopback else _env({}):
         try:
             ray.init(
                 address=address,
@@ -292,9 +307,13 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                 log_to_driver=False,
                 logging_level=logging.WARNING,
             )
-        except Exception as e:  # ConnectionError, AuthenticationError, RuntimeError("...token...")
+        except Exception as e:  # ConnectionError (from AuthenticationError / timeout), RuntimeError("...token...")
+            cause = e.__cause__ or e
+            why = f"{type(e).__name__}: {e}"
+            if cause is not e:
+                why += f" ({type(cause).__name__}: {str(cause).splitlines()[-1][:300]})"
             raise ClusterError(
-                f"cannot join the Ray cluster at {redact_url(address)}: {type(e).__name__}: {e}. Check that the head "
+                f"cannot join the Ray cluster at {redact_url(address)}: {why}. Check that the head "
                 "is running (`ray status --address <address>`), that its GCS port is reachable from here, and that "
                 "this driver has the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
             ) from e
