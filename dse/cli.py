@@ -53,13 +53,15 @@ def run(
         _fail(e)
     import pandas as pd
 
+    from dse.config import redact_url
+
     out.print(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
-    out.print(f"Optuna storage:     {summary.storage}")
-    out.print(f"MLflow tracking:    {summary.tracking_uri}  (parent run {summary.parent_run_id})")
+    out.print(f"Optuna storage:     {redact_url(summary.storage)}")
+    out.print(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     out.print(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
-    out.print(f"Browse:             mlflow ui --backend-store-uri {summary.tracking_uri}")
+    out.print(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
 
 
 def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:
@@ -85,6 +87,7 @@ def status(
 ) -> None:
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
     _setup_logging(False)
+    from dse.config import redact_url
     from dse.report import counts_line, front_frame, front_table, study_counts
     from dse.study import load_study
 
@@ -93,7 +96,7 @@ def status(
         st = load_study(study, storage)
     except DseError as e:
         _fail(e)
-    out.print(f"study {study} ({storage})")
+    out.print(f"study {study} ({redact_url(storage)})")
     out.print(counts_line(study_counts(st)))
     front = front_frame(st)
     if front.empty:

@@ -146,3 +146,18 @@ def test_joining_without_the_token_is_refused(ray_cluster, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert "REFUSED" in out.stdout, out.stdout + out.stderr[-3000:]
     assert "RAY_AUTH_TOKEN" in out.stdout
+
+
+def test_cli_reports_mask_the_password(cluster_study, postgres):
+    """`dse status` prints the storage it reads, and its errors name it: both without the password."""
+    import os
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    ok = subprocess.run([sys.executable, "-m", "dse.cli", "status", "tiny", "--storage", postgres.url],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "dse:***@127.0.0.1" in ok.stdout and postgres.password not in ok.stdout + ok.stderr
+    bad = subprocess.run([sys.executable, "-m", "dse.cli", "status", "no-such-study", "--storage", postgres.url],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "no study named" in bad.stdout + bad.stderr
+    assert postgres.password not in bad.stdout + bad.stderr
