@@ -1,7 +1,7 @@
 """Real services on 127.0.0.1 for the cluster tests: PostgreSQL, an MLflow server, a two-node Ray cluster.
 
-Each is started by the test session on a free port, checked with ``ss -ltnp`` to listen on
-loopback only, and stopped (with its files removed) at the end of the session. A missing tool
+Each is started once for the tests/cluster package on a free port, checked with ``ss -ltnp`` to listen on
+loopback only, and stopped (with its files removed) after the last test of the package. A missing tool
 skips only where it cannot be installed (not root, or no apt-get); ``scripts/setup.sh`` installs
 it as root, so CI runs these tests.
 """
@@ -101,7 +101,7 @@ def _pg_bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def postgres():
     """A PostgreSQL server on 127.0.0.1:<free port> with database ``optuna`` owned by user ``dse`` (password auth)."""
     initdb, server, pg_ctl = _pg_bin("initdb"), _pg_bin("postgres"), _pg_bin("pg_ctl")
@@ -160,7 +160,7 @@ class MlflowServer:
     sockets: list[str]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mlflow_server(tmp_path_factory):
     """``mlflow server`` on 127.0.0.1:<free port>, SQLite backend, proxied artifacts, one worker."""
     base = tmp_path_factory.mktemp("mlflow-server")
@@ -214,7 +214,7 @@ def _alive_nodes(address: str) -> int:
     return sum(1 for line in active.splitlines() if " node_" in line)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def ray_cluster():
     """Two Ray nodes on 127.0.0.1 (head + worker, 1 CPU each, the worker with resource ``node2``), token auth on.
 
