@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 import signal
 import time
 from contextlib import contextmanager
@@ -120,7 +121,9 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def kill_ray_processes(temp_dirs: list[str | Path], timeout_s: float = 10.0) -> list[tuple[int, str]]:
+def kill_ray_processes(
+    temp_dirs: list[str | Path], timeout_s: float = 10.0, *, orphaned_only: bool = False
+) -> list[tuple[int, str]]:
     """Stop the Ray processes whose command line names a session under one of ``temp_dirs``.
 
     A Ray process names its session folder (``<temp>/session_...``) in its arguments or, when
@@ -132,6 +135,9 @@ def kill_ray_processes(temp_dirs: list[str | Path], timeout_s: float = 10.0) -> 
     Args:
         temp_dirs: Ray temp folders (``--temp-dir`` / ``_temp_dir``), real paths or aliases.
         timeout_s: seconds to wait after SIGTERM before SIGKILL.
+        orphaned_only: spare the sessions whose creator is still running (a session folder is
+            named ``session_<date>_<pid of the process that started it>``), e.g. another live
+            driver on the same run dir.
 
     Returns:
         ``(pid, command line)`` of each process signalled.
@@ -140,11 +146,17 @@ def kill_ray_processes(temp_dirs: list[str | Path], timeout_s: float = 10.0) -> 
     roots |= {os.path.realpath(r) for r in roots}
     marks = [f"{r}/session_" for r in roots]
     skip = _ancestors()
-    found = [
-        (pid, cmd)
-        for pid, cmd, files in _pids_and_cmdlines()
-        if pid not in skip and any(m in cmd or any(f.startswith(m) for f in files) for m in marks)
-    ]
+    owner = re.compile("(?:" + "|".join(re.escape(m) for m in marks) + r")[0-9_-]+_(\d+)(?:/|\s|$)")
+
+    def wanted(cmd: str, files: list[str]) -> bool:
+        if not any(m in cmd or any(f.startswith(m) for f in files) for m in marks):
+            return False
+        if not orphaned_only:
+            return True
+        owners = {int(o) for text in [cmd, *files] for o in owner.findall(text)}
+        return not any(Path(f"/proc/{o}").exists() and not _is_zombie(o) for o in owners)
+
+    found = [(pid, cmd) for pid, cmd, files in _pids_and_cmdlines() if pid not in skip and wanted(cmd, files)]
     for pid, _ in found:
         try:
             os.kill(pid, signal.SIGTERM)
@@ -173,7 +185,7 @@ def _is_zombie(pid: int) -> bool:
 def _clean_leftovers(run_dir: Path) -> None:
     """Kill what a previous, killed driver left running under ``run_dir/ray`` (local mode only)."""
     real = run_dir / "ray"
-    left = kill_ray_processes([real, _alias_of(real)])
+    left = kill_ray_processes([real, _alias_of(real)], orphaned_only=True)
     if left:
         log.warning(
             "stopped %d Ray process(es) a previous dse driver left running under %s: %s",

@@ -75,6 +75,11 @@ def test_sigkilled_driver_leaves_no_ray_behind(tmp_path):
         assert drv.stdout.readline().strip() == "READY"
         before = _ray_pids(run_dir)
         assert before, "the driver's Ray processes were not found by their session folder"
+        # while its driver lives, a session is no leftover: the clean-up spares it
+        from dse.study._ray_session import _clean_leftovers
+
+        _clean_leftovers(run_dir)
+        assert _ray_pids(run_dir) >= before and drv.poll() is None
         os.kill(drv.pid, signal.SIGKILL)
         drv.wait(timeout=30)
     finally:
