@@ -63,13 +63,15 @@ def run(
         _fail(e)
     import pandas as pd
 
+    from dse.config import redact_url
+
     _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
-    _say(f"Optuna storage:     {summary.storage}")
-    _say(f"MLflow tracking:    {summary.tracking_uri}  (parent run {summary.parent_run_id})")
+    _say(f"Optuna storage:     {redact_url(summary.storage)}")
+    _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
-    _say(f"Browse:             mlflow ui --backend-store-uri {summary.tracking_uri}")
+    _say(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
 
 
 def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:
@@ -95,6 +97,7 @@ def status(
 ) -> None:
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
     _setup_logging(False)
+    from dse.config import redact_url
     from dse.report import counts_line, front_frame, front_table, study_counts
     from dse.study import load_study
 
@@ -103,7 +106,7 @@ def status(
         st = load_study(study, storage)
     except DseError as e:
         _fail(e)
-    _say(f"study {study} ({storage})")
+    _say(f"study {study} ({redact_url(storage)})")
     counts = study_counts(st)
     out.print(counts_line(counts))
     front = front_frame(st)

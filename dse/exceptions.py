@@ -29,6 +29,7 @@ __all__ = [
     "StorageError",
     "TrackingError",
     "ClusterUnreachableError",
+    "ClusterError",
 ]
 
 
@@ -120,3 +121,7 @@ class TrackingError(ConfigError):
 
 class ClusterUnreachableError(ConfigError):
     """``ray.address`` is malformed, or nothing listens at that address."""
+
+
+class ClusterError(DseError):
+    """A Ray cluster cannot be joined (unreachable head, missing or wrong auth token)."""

@@ -14,9 +14,10 @@ from dse.config._experiment import (
     SamplerConfig,
     TrainingConfig,
 )
-from dse.config._loading import load_experiment
+from dse.config._loading import expand_env, load_experiment
 from dse.config._params import TrialParams
 from dse.config._search_space import SearchSpace, load_search_space
+from dse.config._secrets import redact_secrets, redact_url
 
 __all__ = [
     "METRICS",
@@ -35,4 +36,7 @@ __all__ = [
     "SearchSpace",
     "load_experiment",
     "load_search_space",
+    "expand_env",
+    "redact_url",
+    "redact_secrets",
 ]

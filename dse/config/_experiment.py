@@ -166,11 +166,22 @@ class SamplerConfig(_Strict):
 
 
 class RayConfig(_Strict):
-    """Where trials run. ``address: null`` starts a local Ray bound to 127.0.0.1, files under the run dir."""
+    """Where trials run and what each trial reserves.
+
+    ``address: null`` (and no ``RAY_ADDRESS`` in the environment) starts a local Ray whose
+    processes listen on 127.0.0.1 only, files under the run dir; ``address: <head>:<port>``
+    (or ``RAY_ADDRESS``) joins that cluster and starts nothing. ``num_cpus`` is the local Ray's
+    CPU count (default: all). Per trial: ``cpus_per_trial`` CPUs, ``gpus_per_trial`` GPUs
+    (fractions share a GPU; 0 runs on CPU) and ``memory_per_trial`` bytes of memory that Ray
+    reserves when scheduling (not a hard limit; null reserves none). ``max_concurrent_trials``
+    caps how many trials run at once (default: as many as the cluster's CPUs allow).
+    """
 
     address: str | None = None
     num_cpus: int | None = Field(default=None, gt=0)
     cpus_per_trial: int = Field(default=1, gt=0)
+    gpus_per_trial: float = Field(default=0, ge=0, description="GPUs per trial")
+    memory_per_trial: int | None = Field(default=None, gt=0, description="bytes per trial")
     max_concurrent_trials: int | None = Field(default=None, gt=0)
     max_retries: int = Field(default=1, ge=0, description="retries of a trial whose worker died, in a fresh worker")
 

@@ -23,7 +23,7 @@ from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._pool import TaskPool
-from dse.study._ray_session import ray_session
+from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
@@ -280,7 +280,7 @@ class _StudyLoop:
         cpus = exp.ray.cpus_per_trial
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
         max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
-        remote = ray.remote(max_calls=1, num_cpus=cpus, max_retries=exp.ray.max_retries)(_execute)
+        remote = ray.remote(max_calls=1, max_retries=exp.ray.max_retries, **trial_resources(exp.ray))(_execute)
         splits_ref = ray.put(self.splits)
         remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
         first = self.recover_lost(force=True)

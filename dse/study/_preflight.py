@@ -338,7 +338,10 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
         check_tracking_uri(exp.mlflow.tracking_uri)
     else:
         check_storage_url(exp.tracking_uri, field="mlflow.tracking_uri (default, in run_dir)", error=TrackingError)
-    check_ray_address(exp.ray.address)
+    if exp.ray.address is None and os.environ.get("RAY_ADDRESS"):
+        check_ray_address(os.environ["RAY_ADDRESS"], field="RAY_ADDRESS (environment; ray.address is null)")
+    else:
+        check_ray_address(exp.ray.address)
     _check_existing_study(exp)
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)

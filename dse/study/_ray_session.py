@@ -1,25 +1,64 @@
-"""Start (or join) Ray for a study, keeping every file Ray writes inside the run directory."""
+"""Start (or join) Ray for a study, keeping every file Ray writes inside the run directory.
+
+Local mode (``ray.address`` null and no ``RAY_ADDRESS`` in the environment) starts a Ray whose
+every process (GCS server, raylet, workers, dashboard and runtime-env agents) listens on
+127.0.0.1 only. Ray 2.60 on Linux turns ``_node_ip_address="127.0.0.1"`` into the machine's
+network address (``services.resolve_ip_for_localhost``) unless
+``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` is set, so that setting is applied to the driver (and
+thereby to every process it starts) for the duration of the session.
+
+Ports a Ray node opens (all on its node IP; 127.0.0.1 in local mode):
+
+* head only: the GCS server (``--port``, default 6379; the address drivers and workers join),
+  the Ray client server (``--ray-client-server-port``, default 10001) and the dashboard
+  (``--dashboard-port``, default 8265; dse starts no dashboard in local mode);
+* every node: the raylet (``--node-manager-port``), the object manager
+  (``--object-manager-port``), the runtime-env agent (``--runtime-env-agent-port``), the
+  dashboard agent (``--dashboard-agent-grpc-port`` and ``--dashboard-agent-listen-port``,
+  default 52365), the metrics exporter (``--metrics-export-port``) and one port per worker
+  process in ``--min-worker-port``..``--max-worker-port`` (default 10002-19999). Ports without
+  a default are picked at random; pin them with those ``ray start`` options to open a firewall.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import os
+import re
+import signal
+import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from dse.config import RayConfig
+from dse.config._secrets import redact_url
+from dse.exceptions import ClusterError
 
-__all__ = ["ray_session", "WORKER_ENV"]
+__all__ = ["ray_session", "trial_resources", "kill_ray_processes", "WORKER_ENV", "LOOPBACK_ENV"]
 
 log = logging.getLogger(__name__)
 
 #: Environment every trial worker gets.
 WORKER_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 
+#: Environment that keeps Ray 2.60 on 127.0.0.1 (node IP and every listening socket) on Linux.
+LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
 # Ray puts Unix sockets under <temp>/session_<date>_<pid>/sockets/; AF_UNIX paths stop at 107 bytes.
 _MAX_TEMP_LEN = 40
+
+
+def _alias_of(real: Path, pid: int | None = None) -> Path:
+    """``/tmp/dse-ray-<hash of real>-<driver pid>``: one short alias per driver, so two drivers on one run dir never remove each other's."""
+    return Path("/tmp") / f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-{os.getpid() if pid is None else pid}"
+
+
+def _aliases_of(real: Path) -> list[Path]:
+    """Every driver's alias of ``real`` (see :func:`_alias_of`)."""
+    return sorted(Path("/tmp").glob(f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-*"))
 
 
 def _short_temp_dir(run_dir: Path) -> str:
@@ -28,7 +67,7 @@ def _short_temp_dir(run_dir: Path) -> str:
     real.mkdir(parents=True, exist_ok=True)
     if len(str(real)) <= _MAX_TEMP_LEN:
         return str(real)
-    link = Path("/tmp") / f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}"
+    link = _alias_of(real)
     if link.is_symlink() and os.readlink(link) != str(real):
         link.unlink()
     if not link.exists():
@@ -36,14 +75,218 @@ def _short_temp_dir(run_dir: Path) -> str:
     return str(link)
 
 
+def trial_resources(cfg: RayConfig) -> dict[str, Any]:
+    """Ray task options for one trial, from ``ray.cpus_per_trial``, ``gpus_per_trial`` and ``memory_per_trial``.
+
+    Args:
+        cfg: the experiment's ``ray`` section.
+
+    Returns:
+        Keyword arguments for ``ray.remote(...)`` / ``.options(...)``: ``num_cpus`` (CPUs),
+        ``num_gpus`` (GPUs, fractions allowed) and, when set, ``memory`` (bytes; a scheduling
+        reservation, not a hard limit).
+    """
+    opts: dict[str, Any] = {"num_cpus": cfg.cpus_per_trial, "num_gpus": cfg.gpus_per_trial}
+    if cfg.memory_per_trial is not None:
+        opts["memory"] = cfg.memory_per_trial
+    return opts
+
+
+def _pids_and_cmdlines() -> Iterator[tuple[int, str, list[str]]]:
+    """``(pid, command line, targets of its open files)`` of every process this user may inspect."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "cmdline").read_bytes()
+        except OSError:  # gone, or not ours to read
+            continue
+        if not raw:  # kernel thread or zombie
+            continue
+        files = []
+        try:
+            for fd in (entry / "fd").iterdir():
+                try:
+                    files.append(os.readlink(fd))
+                except OSError:
+                    continue
+        except OSError:
+            pass
+        yield int(entry.name), raw.replace(b"\0", b" ").decode(errors="replace"), files
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1:
+        pids.add(pid)
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+    return pids
+
+
+def kill_ray_processes(
+    temp_dirs: list[str | Path], timeout_s: float = 10.0, *, orphaned_only: bool = False
+) -> list[tuple[int, str]]:
+    """Stop the Ray processes whose command line names a session under one of ``temp_dirs``.
+
+    A Ray process names its session folder (``<temp>/session_...``) in its arguments or, when
+    it renamed itself (``ray::RuntimeEnvAgent``, ``ray::DashboardAgent``, ``ray::IDLE``), keeps
+    its log files there open; so this finds exactly the processes of the Ray instances that
+    used those temp folders and leaves any other Ray on the machine alone. Sends SIGTERM, then
+    SIGKILL to those still alive after ``timeout_s`` seconds. Linux only (reads ``/proc``).
+
+    Args:
+        temp_dirs: Ray temp folders (``--temp-dir`` / ``_temp_dir``), real paths or aliases.
+        timeout_s: seconds to wait after SIGTERM before SIGKILL.
+        orphaned_only: spare the sessions whose creator is still running (a session folder is
+            named ``session_<date>_<pid of the process that started it>``), e.g. another live
+            driver on the same run dir.
+
+    Returns:
+        ``(pid, command line)`` of each process signalled.
+    """
+    roots = {str(t).rstrip("/") for t in temp_dirs}
+    roots |= {os.path.realpath(r) for r in roots}
+    marks = [f"{r}/session_" for r in roots]
+    skip = _ancestors()
+    owner = re.compile("(?:" + "|".join(re.escape(m) for m in marks) + r")[0-9_-]+_(\d+)(?:/|\s|$)")
+
+    def wanted(cmd: str, files: list[str]) -> bool:
+        if not any(m in cmd or any(f.startswith(m) for f in files) for m in marks):
+            return False
+        if not orphaned_only:
+            return True
+        owners = {int(o) for text in [cmd, *files] for o in owner.findall(text)}
+        return not any(Path(f"/proc/{o}").exists() and not _is_zombie(o) for o in owners)
+
+    found = [(pid, cmd) for pid, cmd, files in _pids_and_cmdlines() if pid not in skip and wanted(cmd, files)]
+    for pid, _ in found:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    alive = [pid for pid, _ in found]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.2)
+        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+    for pid in alive:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return found
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _clean_leftovers(run_dir: Path) -> None:
+    """Kill what a previous, killed driver left running under ``run_dir/ray`` (local mode only)."""
+    real = run_dir / "ray"
+    left = kill_ray_processes([real, *_aliases_of(real)], orphaned_only=True)
+    for alias in _aliases_of(real):  # aliases of drivers that are gone
+        pid = alias.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            alias.unlink(missing_ok=True)
+    if left:
+        log.warning(
+            "stopped %d Ray process(es) a previous dse driver left running under %s: %s",
+            len(left), real, ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left),
+        )
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@contextmanager
+def _loopback_only() -> Iterator[None]:
+    """Keep this process's Ray (and every process it starts) on 127.0.0.1 for the block.
+
+    Sets :data:`LOOPBACK_ENV` (read by the processes Ray starts) and Ray's cached copy of it in
+    ``ray._private.ray_constants`` (read once when ray is imported, maybe before this block).
+    """
+    from ray._private import ray_constants
+
+    old = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        with _env(LOOPBACK_ENV):
+            yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = old
+
+
+def _keep_token_auth() -> None:
+    """Join clusters with token authentication unless ``RAY_AUTH_MODE`` says otherwise.
+
+    Ray enables token auth by itself only for the clusters it starts; a driver joining an
+    explicit address sends no token unless ``RAY_AUTH_MODE=token``. Sets it for this process
+    (as ``ray.init`` does for a local cluster) and refreshes Ray's cached config.
+    """
+    mode = os.environ.get("RAY_AUTH_MODE")
+    if mode is None:
+        os.environ["RAY_AUTH_MODE"] = "token"
+        from ray._raylet import Config
+
+        Config.initialize("")  # Ray reads RAY_AUTH_MODE once; make it see the new value
+    elif mode.lower() != "token":
+        log.warning("RAY_AUTH_MODE=%s: joining the Ray cluster without token authentication", mode)
+
+
+def _is_loopback_address(address: str) -> bool:
+    host = address.split("://", 1)[-1].rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _cluster_address(cfg: RayConfig) -> str | None:
+    return cfg.address or os.environ.get("RAY_ADDRESS") or None
+
+
 @contextmanager
 def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     """Connect to Ray for the duration of the block.
 
-    With ``cfg.address`` unset, starts a local Ray bound to 127.0.0.1 with ``cfg.num_cpus``
-    CPUs (default: all), no dashboard, and its temp files under ``run_dir/ray``; it is shut
-    down on exit. With an address, joins that cluster and only disconnects on exit.
-    If Ray is already initialized in this process, uses it as is.
+    With neither ``cfg.address`` nor ``RAY_ADDRESS`` set, starts a local Ray with
+    ``cfg.num_cpus`` CPUs (default: all), no dashboard, every process listening on 127.0.0.1
+    only, and its temp files under ``run_dir/ray``; it is shut down on exit. Ray processes a
+    previous, killed driver left running under the same ``run_dir/ray`` are stopped first (and
+    logged). With an address (``cfg.address``, else the ``RAY_ADDRESS`` environment variable),
+    joins that cluster, starts nothing, and only disconnects on exit; token authentication
+    stays on (``RAY_AUTH_MODE=token`` unless the environment sets it), so the driver needs the
+    cluster's token in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or
+    ``~/.ray/auth_token``. A loopback address (``127.0.0.1:<port>``) is joined as is, with the
+    driver on 127.0.0.1. If Ray is already initialized in this process, uses it as is.
+
+    Args:
+        cfg: the experiment's ``ray`` section.
+        run_dir: the study's run directory (local mode puts Ray's files in ``run_dir/ray``).
+
+    Raises:
+        ClusterError: the cluster cannot be joined (unreachable, or no/wrong auth token).
     """
     import ray
 
@@ -51,24 +294,52 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
         yield
         return
     runtime_env = {"env_vars": WORKER_ENV}
-    if cfg.address is None:
+    address = _cluster_address(cfg)
+    temp = None
+    if address is None:
+        _clean_leftovers(run_dir)
         temp = _short_temp_dir(run_dir)
-        log.info("starting local Ray (127.0.0.1, files under %s)", run_dir / "ray")
-        ray.init(
-            num_cpus=cfg.num_cpus or os.cpu_count(),
-            _node_ip_address="127.0.0.1",
-            _temp_dir=temp,
-            include_dashboard=False,
-            runtime_env=runtime_env,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
-    else:
-        log.info("joining Ray cluster at %s", cfg.address)
-        ray.init(address=cfg.address, runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
-    try:
-        yield
-    finally:
-        ray.shutdown()
-        if cfg.address is None and Path(temp).is_symlink():
-            Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
+        log.info("starting local Ray (127.0.0.1 only, files under %s)", run_dir / "ray")
+        with _loopback_only():
+            ray.init(
+                num_cpus=cfg.num_cpus or os.cpu_count(),
+                _node_ip_address="127.0.0.1",
+                _temp_dir=temp,
+                include_dashboard=False,
+                runtime_env=runtime_env,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+            try:
+                yield
+            finally:
+                ray.shutdown()
+                if Path(temp).is_symlink():
+                    Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
+        return
+    _keep_token_auth()
+    loopback = _is_loopback_address(address)
+    log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")
+    with _loopback_only() if loopback else _env({}):
+        try:
+            ray.init(
+                address=address,
+                _node_ip_address="127.0.0.1" if loopback else None,
+                runtime_env=runtime_env,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
+        except Exception as e:  # ConnectionError (from AuthenticationError / timeout), RuntimeError("...token...")
+            cause = e.__cause__ or e
+            why = f"{type(e).__name__}: {e}"
+            if cause is not e:
+                why += f" ({type(cause).__name__}: {str(cause).splitlines()[-1][:300]})"
+            raise ClusterError(
+                f"cannot join the Ray cluster at {redact_url(address)}: {why}. Check that the head "
+                "is running (`ray status --address <address>`), that its GCS port is reachable from here, and that "
+                "this driver has the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token)"
+            ) from e
+        try:
+            yield
+        finally:
+            ray.shutdown()

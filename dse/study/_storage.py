@@ -6,7 +6,7 @@ import warnings
 
 import optuna
 
-from dse.config import ExperimentConfig
+from dse.config import ExperimentConfig, redact_url
 from dse.exceptions import ConfigError, StorageError, StudyNotFoundError
 
 __all__ = ["open_study", "load_study"]
@@ -25,7 +25,7 @@ def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | Non
     have = [d.name.lower() for d in study.directions]
     if have != directions:
         raise ConfigError(
-            f"study {exp.name!r} in {exp.storage_url} has directions {have}, but objectives ask for {directions}; "
+            f"study {exp.name!r} in {redact_url(exp.storage_url)} has directions {have}, but objectives ask for {directions}; "
             "give the experiment another name, or restore its objectives"
         )
     names = [o.metric for o in exp.objectives]
@@ -63,7 +63,7 @@ def load_study(name: str, storage: str) -> optuna.Study:
         except Exception:
             names = []
         raise StudyNotFoundError(
-            f"no study named {name!r} in {storage}; studies there: {names or 'none'}. "
+            f"no study named {name!r} in {redact_url(storage)}; studies there: {names or 'none'}. "
             "Pass --storage (or --experiment) to look elsewhere"
         ) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema

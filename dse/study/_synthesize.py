@@ -16,7 +16,7 @@ from dse.exceptions import ConfigError
 from dse.resources import get_backend
 from dse.resources._cache import cache_key
 from dse.store import StudyRecords, TrialRecord
-from dse.study._ray_session import ray_session
+from dse.study._ray_session import ray_session, trial_resources
 from dse.study._storage import load_study
 
 __all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "precise_front"]
@@ -171,7 +171,7 @@ class Remeasurer:
         from dse.trial._remeasure import remeasure_trial
 
         if self._remote is None:
-            self._remote = ray.remote(max_calls=1, num_cpus=self.exp.ray.cpus_per_trial, max_retries=0)(remeasure_trial)
+            self._remote = ray.remote(max_calls=1, max_retries=self.exp.ray.max_retries, **trial_resources(self.exp.ray))(remeasure_trial)
         return self._remote.remote(self.spec(t), splits_ref)
 
     def record(self, number: int, key: str, ref) -> None:

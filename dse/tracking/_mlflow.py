@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
+from dse.config._secrets import redact_secrets
+
 if TYPE_CHECKING:
     from dse.config import TrialParams
 
@@ -196,7 +198,11 @@ class StudyTracker:
         )
 
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
-        """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made."""
+        """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
+
+        A new parent run gets ``config`` as flattened params and as ``experiment.json``, with
+        every password inside a URL (e.g. the storage URL) masked by :func:`dse.config.redact_url`.
+        """
         found = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
             max_results=1,
@@ -207,6 +213,7 @@ class StudyTracker:
         else:
             run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
             run_id = run.info.run_id
+            config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
             params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
             for i in range(0, len(params), 100):
                 self.client.log_batch(run_id, params=params[i : i + 100])

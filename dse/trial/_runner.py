@@ -108,6 +108,16 @@ def _configure_threads(n: int) -> None:
         log.warning("TensorFlow threads already configured in this process")
 
 
+def _ray_node_tag() -> dict[str, str]:
+    """``{"ray_node_id": <hex id>}`` of the Ray node running this trial, or ``{}`` outside Ray."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return {}
+    return {"ray_node_id": ray.get_runtime_context().get_node_id()}
+
+
 def _accuracy(out: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.argmax(out, axis=1) == y))
 
@@ -185,6 +195,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         "resource_backend": exp.resources.backend,
         "strategy": params.strategy,
         "worker_pid": str(os.getpid()),
+        **_ray_node_tag(),
     }
     step = _Steps(metrics)
     logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
