@@ -113,11 +113,10 @@ class TrainingConfig(_Strict):
     calibration_samples: int = Field(default=2048, gt=0)
 
 
-class ObjectiveConfig(_Strict):
-    """One objective of the multi-objective study."""
+class _OnMetric(_Strict):
+    """A setting about one of :data:`METRICS`."""
 
     metric: str
-    direction: Literal["maximize", "minimize"]
 
     @field_validator("metric")
     @classmethod
@@ -127,7 +126,13 @@ class ObjectiveConfig(_Strict):
         return v
 
 
-class ConstraintConfig(_Strict):
+class ObjectiveConfig(_OnMetric):
+    """One objective of the multi-objective study."""
+
+    direction: Literal["maximize", "minimize"]
+
+
+class ConstraintConfig(_OnMetric):
     """A budget on one metric: trials outside it are infeasible and never on the Pareto front.
 
     Passed to Optuna with ``Trial.set_constraint`` (``value - max`` and ``min - value``,
@@ -138,16 +143,8 @@ class ConstraintConfig(_Strict):
     Example: ``{metric: lut, max: 20000}``, ``{metric: dsp, max: 0}``, ``{metric: csim_accuracy, min: 0.9}``.
     """
 
-    metric: str
     max: float | None = None
     min: float | None = None
-
-    @field_validator("metric")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}")
-        return v
 
     @model_validator(mode="after")
     def _a_bound(self) -> "ConstraintConfig":
