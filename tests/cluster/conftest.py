@@ -94,6 +94,18 @@ class Postgres:
     password: str
     port: int
     sockets: list[str]
+    pg_ctl: tuple[str, ...] = ()  #: pg_ctl (as the postgres user) with -D <data dir>
+    options: str = ""  #: the server options (-k, -h 127.0.0.1, -p) for a restart
+    cwd: str = "/"
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: open connections are cut), as an outage would."""
+        subprocess.run([*self.pg_ctl, "-m", "fast", "-w", "-t", "30", "stop"], cwd=self.cwd, check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        """Start it again on the same loopback port."""
+        subprocess.run([*self.pg_ctl, "-w", "-t", "60", "-l", f"{self.cwd}/restart.log", "-o", self.options, "start"],
+                       cwd=self.cwd, check=True, capture_output=True, timeout=90)
 
 
 def _pg_bin(name: str) -> str | None:
@@ -142,7 +154,8 @@ def postgres():
         with psycopg.connect(host="127.0.0.1", port=port, user="dse", password=password, dbname="postgres", autocommit=True) as c:
             c.execute("create database optuna")
         lines = assert_loopback_only({proc.pid} | descendants(proc.pid), "PostgreSQL")
-        yield Postgres(url, password, port, lines)
+        options = f"-k {base} -h 127.0.0.1 -p {port} -c fsync=off"
+        yield Postgres(url, password, port, lines, (*as_user, pg_ctl, "-D", str(data)), options, str(base))
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "-t", "30", "stop"], cwd=base, capture_output=True, timeout=60)
         _stop_group(proc)

@@ -94,7 +94,7 @@ def test_sigkilled_driver_leaves_no_ray_behind(tmp_path):
     # the session folder, so the clean-up path is always exercised.
     nxt = None
     orphan = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(600)", f"--session-dir={_ray_marks(run_dir)[1]}stale"],
+        [sys.executable, "-c", "import time; time.sleep(600)", f"--session-dir={_ray_marks(run_dir)[0]}stale"],
         cwd=REPO, start_new_session=True,
     )
     try:
