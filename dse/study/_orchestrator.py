@@ -311,8 +311,12 @@ class _StudyLoop:
             log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
 
     def _progress(self, lines: list[str], launched: bool) -> None:
-        c = study_counts(self.study)
-        self.bar.update(c.finished, c.failed, self.pool.count("trial"), len(self.study.best_trials) if c.complete else 0, lines)
+        def read() -> tuple:
+            c = study_counts(self.study)
+            return c, len(self.study.best_trials) if c.complete else 0
+
+        c, front = self.durable(read, what="reading progress")
+        self.bar.update(c.finished, c.failed, self.pool.count("trial"), front, lines)
 
 
 def run_study(
