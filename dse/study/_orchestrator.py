@@ -1,4 +1,4 @@
-"""The study loop: Optuna ask/tell in RDB storage, each trial a Ray task in a fresh worker process.
+"""The study loop: Optuna ask/tell in Optuna storage, each trial a Ray task (warm or fresh worker process).
 
 :func:`run_study` checks and opens everything, then :class:`_StudyLoop` asks, dispatches
 through a :class:`~dse.study._pool.TaskPool`, keeps heartbeats on its running trials, recovers
@@ -28,10 +28,14 @@ from dse.study._samplers import make_sampler
 from dse.study._storage import open_study
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
+from dse.trial._csim import update_front
 
 __all__ = ["StudySummary", "run_study"]
 
 log = logging.getLogger(__name__)
+
+#: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``).
+TRIALS_PER_WORKER = 50
 
 
 @dataclass
@@ -162,6 +166,11 @@ class _StudyLoop:
         self.pool = TaskPool()
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.last_beat = self.last_recovery = 0.0
+        self.directions = [o.direction for o in exp.objectives]
+        self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front)
+        if exp.hls4ml.csim == "front":
+            for t in self.durable(lambda: study.best_trials, what="reading the front"):
+                self.front = update_front(self.front, t.values, self.directions)
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -229,13 +238,15 @@ class _StudyLoop:
         spec = TrialSpec(
             experiment=exp, params=params, number=trial.number, run_id=run_id,
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
-            keep_files=self.keep_files,
+            keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
         )
         self.pool.submit(remote.remote(spec, splits_ref), "trial", (trial, run_id), timeout_s=exp.trial_timeout_s)
         self.asking = None
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
+        if state == "COMPLETE" and result.tags.get("feasible") != "false":
+            self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
             self.tracker.finish_trial_run(run_id, state, result.error)
         return _describe(trial.number, state, result, self.exp)
@@ -258,7 +269,8 @@ class _StudyLoop:
         cpus = exp.ray.cpus_per_trial
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
         max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
-        remote = ray.remote(max_calls=1, num_cpus=cpus, max_retries=exp.ray.max_retries)(_execute)
+        max_calls = TRIALS_PER_WORKER if exp.ray.reuse_workers else 1
+        remote = ray.remote(max_calls=max_calls, num_cpus=cpus, max_retries=exp.ray.max_retries)(_execute)
         splits_ref = ray.put(self.splits)
         remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
         first = self.recover_lost(force=True)
@@ -300,7 +312,8 @@ def run_study(
 
     :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
     is created (run directory, study, MLflow experiment). Each trial is an Optuna
-    ``ask``, a Ray task in a fresh worker process (``max_calls=1``) with
+    ``ask``, a Ray task (in a warm worker process, replaced every :data:`TRIALS_PER_WORKER`
+    trials, with ``ray.reuse_workers``; else in a fresh one) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises or runs past
     ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on; a trial
