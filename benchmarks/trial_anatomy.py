@@ -7,14 +7,15 @@ C simulation) once per configuration, each in a fresh run directory. With the de
 
 * ``before``: a fresh worker process per trial, C simulation of every trial, hls4ml's ``-O3``;
 * ``after``: the defaults (warm workers, ``hls4ml.csim: front``, ``-O1``);
-* optional single levers (``--configs``).
+* ``after-csim-none``: the defaults with ``hls4ml.csim: none`` (no g++ at all: the floor);
+* optional single levers (``--configs``): ``warm``, ``warm+O1``.
 
 A trial's wall time is Optuna's ``datetime_start`` (ask) to ``datetime_complete`` (tell), so
 worker start-up and imports count; "not training" is that minus ``seconds_train`` (Keras
 ``fit``, first-epoch graph building included). CPU seconds are summed over the driver and
 every process it started (Ray, workers, g++), from /proc.
 
-Usage: python benchmarks/trial_anatomy.py [--n-trials 6] [--configs before,after] [--out FILE]
+Usage: python benchmarks/trial_anatomy.py [--n-trials 6] [--configs before,after,after-csim-none] [--out FILE]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ CONFIGS = {
     "warm": dict(reuse_workers=True, csim="all", opt="-O3"),
     "warm+O1": dict(reuse_workers=True, csim="all", opt="-O1"),
     "after": dict(reuse_workers=True, csim="front", opt="-O1"),
+    "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1"),
 }
 STAGES = ["setup", "build", "train", "trace", "save", "convert", "resources_ebops", "resources_da4ml", "compile", "csim"]
 
@@ -66,7 +68,7 @@ def run_config(name: str, n_trials: int, root: Path) -> dict:
         if t.datetime_complete is None:
             continue
         trials.append({
-            "number": t.number, "state": rec.state, "strategy": rec.tags.get("strategy"), "csim": rec.tags.get("csim", "run"),
+            "number": t.number, "state": rec.state, "strategy": rec.tags.get("strategy"), "csim_tag": rec.tags.get("csim", "run"),
             "wall": (t.datetime_complete - t.datetime_start).total_seconds(),
             **{s: rec.metrics.get(f"seconds_{s}", 0.0) for s in STAGES + ["total"]},
             "pid": rec.tags.get("worker_pid"),
@@ -80,14 +82,14 @@ def run_config(name: str, n_trials: int, root: Path) -> dict:
         "worker_processes": len({t["pid"] for t in trials}),
         "stage_mean_s": {s: statistics.fmean(t[s] for t in trials) for s in STAGES + ["total", "wall"]},
         "outside_run_trial_mean_s": statistics.fmean(t["wall"] - t["total"] for t in trials),
-        "csim_run": sum(t["csim"] == "run" for t in trials), "trials": trials,
+        "csim_run": sum(t["csim_tag"] == "run" for t in trials), "trials": trials,
     }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-trials", type=int, default=6, help="6 = NSGA-II's first generation: the same parameters in every configuration")
-    ap.add_argument("--configs", default="before,after", help=f"comma-separated, of {', '.join(CONFIGS)}")
+    ap.add_argument("--configs", default="before,after,after-csim-none", help=f"comma-separated, of {', '.join(CONFIGS)}")
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)

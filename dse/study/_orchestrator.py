@@ -167,10 +167,10 @@ class _StudyLoop:
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.last_beat = self.last_recovery = 0.0
         self.directions = [o.direction for o in exp.objectives]
-        self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front)
-        if exp.hls4ml.csim == "front":
-            for t in self.durable(lambda: study.best_trials, what="reading the front"):
-                self.front = update_front(self.front, t.values, self.directions)
+        self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front, progress)
+        for t in self.durable(lambda: study.best_trials, what="reading the front"):
+            self.front = update_front(self.front, t.values, self.directions)
+        self.counts, self.since = study_counts(study), [0, 0]
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -182,7 +182,8 @@ class _StudyLoop:
         Trials failed as ``DriverLostError`` were never evaluated (their parameters were
         re-enqueued), so they do not count as finished.
         """
-        c = self.durable(study_counts, self.study, what="counting trials")
+        c = self.counts = self.durable(study_counts, self.study, what="counting trials")
+        self.since = [0, 0]  # trials this driver finished (and failed) after these counts
         lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
         return self.exp.n_trials - (c.finished - lost) - c.running
 
@@ -245,6 +246,8 @@ class _StudyLoop:
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
+        self.since[0] += 1
+        self.since[1] += state == "FAIL"
         if state == "COMPLETE" and result.tags.get("feasible") != "false":
             self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
@@ -301,8 +304,10 @@ class _StudyLoop:
             log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
 
     def _progress(self, lines: list[str], launched: bool) -> None:
-        c = study_counts(self.study)
-        self.bar.update(c.finished, c.failed, self.pool.count("trial"), len(self.study.best_trials) if c.complete else 0, lines)
+        # counts as of the last room() plus what this driver finished since; the front as this driver
+        # knows it (tracked in finish_trial): no full read of the study per finished trial
+        c = self.counts
+        self.bar.update(c.finished + self.since[0], c.failed + self.since[1], self.pool.count("trial"), len(self.front), lines)
 
 
 def run_study(

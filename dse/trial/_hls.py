@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -32,11 +33,17 @@ __all__ = [
 def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[int]:
     """ReuseFactors hls4ml accepts for a Dense layer of ``n_in`` x ``n_out`` multiplications.
 
-    Uses hls4ml's own ``FPGABackend.get_valid_reuse_factors``.
+    Uses hls4ml's own ``FPGABackend.get_valid_reuse_factors`` (remembered per shape: the
+    driver asks for every trial, and hls4ml tries every divisor, about 1 ms per layer).
     """
+    return list(_valid_reuse_factors(n_in, n_out, backend))
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_reuse_factors(n_in: int, n_out: int, backend: str) -> tuple[int, ...]:
     import hls4ml
 
-    return hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out)
+    return tuple(hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out))
 
 
 def layer_reuse_factor(rf: int, n_in: int, n_out: int, backend: str = "Vitis") -> int:
