@@ -1,7 +1,8 @@
 """Resident memory of one warm worker process over consecutive real trials.
 
 Runs a small real study (digits, 64-8-10 MLP, 2 epochs, Latency/Resource with random
-parameters, C simulation of every trial so each trial also loads an hls4ml library) with
+parameters, the default ``hls4ml.csim: front``, so the trials that may join the front also
+build and load an hls4ml C simulation library) with
 one CPU, so a single warm worker (``ray.reuse_workers: true``) runs every trial, and samples
 that worker's RSS from /proc every 0.5 s. Reports the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
@@ -88,7 +89,7 @@ def main() -> None:
             "name": "memory", "dataset": {"name": "digits"}, "model": {"hidden": [8]},
             "training": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01}, "search_space": "space.yaml",
             "n_trials": args.n_trials, "seed": 1, "sampler": {"name": "random"}, "run_dir": str(tmp / "run"),
-            "ray": {"num_cpus": 1, "reuse_workers": True}, "hls4ml": {"csim": "all"},
+            "ray": {"num_cpus": 1, "reuse_workers": True},
         }, sort_keys=False))
         exp, space = load_experiment(tmp / "exp.yaml")
         marker = f"DSE_MEMORY_BENCH={tmp.name}"
