@@ -3,12 +3,13 @@
 Runs a small real study (digits, 64-8-10 MLP, 2 epochs, Latency/Resource with random
 parameters, the default ``hls4ml.csim: front``, so the trials that may join the front also
 build and load an hls4ml C simulation library) with
-one CPU, so a single warm worker (``ray.reuse_workers: true``) runs every trial, and samples
-that worker's RSS from /proc every 0.5 s. Reports the RSS at the end of each trial (the
+one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced every
+``TRIALS_PER_WORKER`` trials) runs the trials, and samples the worker's RSS from /proc every 0.5 s.
+``--trials-per-worker 50`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
 (imports and first graphs done) to the last one.
 
-Usage: python benchmarks/memory.py [--n-trials 50] [--out FILE]
+Usage: python benchmarks/memory.py [--n-trials 50] [--trials-per-worker N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -76,11 +77,15 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-trials", type=int, default=50)
+    ap.add_argument("--trials-per-worker", type=int, help="override dse.study._orchestrator.TRIALS_PER_WORKER")
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
     from dse.config import load_experiment
-    from dse.study import _ray_session, run_study
+    from dse.study import _orchestrator, _ray_session, run_study
+
+    if args.trials_per_worker:
+        _orchestrator.TRIALS_PER_WORKER = args.trials_per_worker
 
     with tempfile.TemporaryDirectory(prefix="dse-memory-", dir="/tmp") as tmp:
         tmp = Path(tmp)

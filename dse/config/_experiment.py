@@ -170,8 +170,8 @@ class RayConfig(_Strict):
 
     ``reuse_workers: true`` (the default) runs trials in warm Ray worker processes: the
     TensorFlow/HGQ2/hls4ml imports (about 10 s per process on 2 cores) are paid once per
-    worker, and ``keras.backend.clear_session()`` runs between trials (worker memory stays
-    flat, see ``benchmarks/memory.py``). A worker is still replaced after
+    worker, and ``keras.backend.clear_session()`` runs between trials. A warm worker's RSS
+    still grows about 20 MB per trial (``benchmarks/memory.py``), so it is replaced after
     :data:`dse.study._orchestrator.TRIALS_PER_WORKER` trials. ``false`` gives every trial a fresh worker process.
     """
 

@@ -34,8 +34,10 @@ __all__ = ["StudySummary", "run_study"]
 
 log = logging.getLogger(__name__)
 
-#: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``).
-TRIALS_PER_WORKER = 50
+#: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``):
+#: a warm worker's RSS grows about 20 MB per trial even with ``keras.backend.clear_session()``
+#: (benchmarks/memory.py), so a worker lives 10 trials: imports paid once per 10 trials, RSS bounded.
+TRIALS_PER_WORKER = 10
 
 
 @dataclass
