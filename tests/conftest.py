@@ -75,12 +75,14 @@ def trained_design_parts(digits_splits, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """4 trials of a 64-8-10 MLP, 2 epochs; trials with learning rate 1e30 diverge and must FAIL."""
+    """4 trials of a 64-8-10 MLP, 2 epochs, each in a fresh worker, all C-simulated; trials with learning rate 1e30 diverge and must FAIL."""
     from dse.config import load_experiment
     from dse.study import run_study
     import optuna
 
-    exp, space = load_experiment(write_experiment(tmp_path_factory.mktemp("study")))
+    exp, space = load_experiment(write_experiment(
+        tmp_path_factory.mktemp("study"), ray={"num_cpus": 2, "reuse_workers": False}, hls4ml={"csim": "all"}
+    ))
     summary = run_study(exp, space, progress=False)
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     return exp, summary, study

@@ -172,6 +172,12 @@ class RayConfig(_Strict):
     (fractions share a GPU; 0 runs on CPU) and ``memory_per_trial`` bytes of memory that Ray
     reserves when scheduling (not a hard limit; null reserves none). ``max_concurrent_trials``
     caps how many trials run at once (default: as many as the cluster's CPUs allow).
+
+    ``reuse_workers: true`` (the default) runs trials in warm Ray worker processes: the
+    TensorFlow/HGQ2/hls4ml imports (about 10 s per process on 2 cores) are paid once per
+    worker, and ``keras.backend.clear_session()`` runs between trials. A warm worker's RSS
+    still grows about 20 MB per trial (``benchmarks/memory.py``), so it is replaced after
+    :data:`dse.study._orchestrator.TRIALS_PER_WORKER` trials. ``false`` gives every trial a fresh worker process.
     """
 
     address: str | None = None
@@ -181,6 +187,11 @@ class RayConfig(_Strict):
     memory_per_trial: int | None = Field(default=None, gt=0, description="bytes per trial")
     max_concurrent_trials: int | None = Field(default=None, gt=0)
     max_retries: int = Field(default=1, ge=0, description="retries of a trial whose worker died, in a fresh worker")
+    reuse_workers: bool = Field(
+        default=True,
+        description="run trials in warm worker processes (TensorFlow, HGQ2, hls4ml imported once per worker, "
+        "Keras state cleared between trials); false: a fresh worker process per trial",
+    )
 
 
 class MlflowConfig(_Strict):
@@ -196,6 +207,16 @@ class Hls4mlConfig(_Strict):
     ``fifo_depth_optimization`` applies hls4ml's ``<backend>:fifo_depth_optimization`` flow
     (FIFO sizes from RTL co-simulation, H. Borras et al. 2022); it needs ``io_stream`` and the
     Vivado/Vitis executable on PATH, and only changes what the vivado/vitis resource backends build.
+
+    ``csim`` decides which trials compile hls4ml's C simulation (g++, 5-50 s of CPU per trial)
+    and measure ``csim_accuracy`` with it: ``all``; ``front`` (the default): only a trial that
+    is feasible and not dominated by the study's Pareto front at dispatch time (taking its
+    Keras accuracy for ``csim_accuracy``), so every trial that ever joins the front was C
+    simulated; ``none``. A trial whose C simulation was skipped reports ``csim_accuracy`` =
+    ``keras_accuracy`` with the tag ``csim_accuracy_source: keras`` (``csim`` when simulated)
+    and the tag ``csim: skipped-dominated`` / ``skipped``; the two are equal whenever the design is
+    bit-exact, which hls4ml guarantees for HGQ2 models (and ``da4ml_bit_exact_fraction``
+    checks for distributed_arithmetic designs).
     """
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
@@ -203,6 +224,10 @@ class Hls4mlConfig(_Strict):
     clock_period: float = Field(default=5.0, gt=0, description="ns")
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
     fifo_depth_optimization: bool = False
+    csim: Literal["all", "front", "none"] = Field(
+        default="front",
+        description="which trials build and run hls4ml's C simulation: all, only those that may join the Pareto front, none",
+    )
 
     @field_validator("part")
     @classmethod

@@ -275,6 +275,10 @@ class StudyRecords:
         old = self.study.user_attrs.get(_EXPERIMENT)
         if old is None:
             return []
+        try:  # fields added since the study was stored read as their defaults, not as changes
+            old = ExperimentConfig.model_validate(old).model_dump(mode="json")
+        except Exception:  # no longer validates: compare what was stored
+            pass
         new = exp.model_dump(mode="json")
         lines: list[str] = []
         for key in TRIAL_DEFINING_FIELDS:

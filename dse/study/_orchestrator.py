@@ -1,4 +1,4 @@
-"""The study loop: Optuna ask/tell in RDB storage, each trial a Ray task in a fresh worker process.
+"""The study loop: Optuna ask/tell in Optuna storage, each trial a Ray task (warm or fresh worker process).
 
 :func:`run_study` checks and opens everything, then :class:`_StudyLoop` asks, dispatches
 through a :class:`~dse.study._pool.TaskPool`, keeps heartbeats on its running trials, recovers
@@ -26,13 +26,19 @@ from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
-from dse.study._storage import open_study
+from dse.study._storage import enable_wal, open_study
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
+from dse.trial._csim import update_front
 
 __all__ = ["StudySummary", "run_study"]
 
 log = logging.getLogger(__name__)
+
+#: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``):
+#: a warm worker's RSS grows about 20 MB per trial even with ``keras.backend.clear_session()``
+#: (benchmarks/memory.py), so a worker lives 10 trials: imports paid once per 10 trials, RSS bounded.
+TRIALS_PER_WORKER = 10
 
 
 @dataclass
@@ -184,6 +190,11 @@ class _StudyLoop:
         self.pool = TaskPool()
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.last_beat = self.last_recovery = 0.0
+        self.directions = [o.direction for o in exp.objectives]
+        self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front, progress)
+        for t in self.durable(lambda: study.best_trials, what="reading the front"):
+            self.front = update_front(self.front, t.values, self.directions)
+        self.counts, self.since = study_counts(study), [0, 0]
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -195,7 +206,8 @@ class _StudyLoop:
         Trials failed as ``DriverLostError`` were never evaluated (their parameters were
         re-enqueued), so they do not count as finished.
         """
-        c = self.durable(study_counts, self.study, what="counting trials")
+        c = self.counts = self.durable(study_counts, self.study, what="counting trials")
+        self.since = [0, 0]  # trials this driver finished (and failed) after these counts
         lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
         return self.exp.n_trials - (c.finished - lost) - c.running
 
@@ -251,13 +263,17 @@ class _StudyLoop:
         spec = TrialSpec(
             experiment=exp, params=params, number=trial.number, run_id=run_id,
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
-            keep_files=self.keep_files,
+            keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
         )
         self.pool.submit(remote.remote(spec, splits_ref), "trial", (trial, run_id), timeout_s=exp.trial_timeout_s)
         self.asking = None
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
+        self.since[0] += 1
+        self.since[1] += state == "FAIL"
+        if state == "COMPLETE" and result.tags.get("feasible") != "false":
+            self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
             self.tracker.finish_trial_run(run_id, state, result.error)
         return _describe(trial.number, state, result, self.exp)
@@ -280,7 +296,8 @@ class _StudyLoop:
         cpus = exp.ray.cpus_per_trial
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
         max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
-        remote = ray.remote(max_calls=1, max_retries=exp.ray.max_retries, **trial_resources(exp.ray))(_execute)
+        max_calls = TRIALS_PER_WORKER if exp.ray.reuse_workers else 1
+        remote = ray.remote(max_calls=max_calls, max_retries=exp.ray.max_retries, **trial_resources(exp.ray))(_execute)
         splits_ref = ray.put(self.splits)
         remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
         first = self.recover_lost(force=True)
@@ -311,12 +328,10 @@ class _StudyLoop:
             log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
 
     def _progress(self, lines: list[str], launched: bool) -> None:
-        def read() -> tuple:
-            c = study_counts(self.study)
-            return c, len(self.study.best_trials) if c.complete else 0
-
-        c, front = self.durable(read, what="reading progress")
-        self.bar.update(c.finished, c.failed, self.pool.count("trial"), front, lines)
+        # counts as of the last room() plus what this driver finished since; the front as this driver
+        # knows it (tracked in finish_trial): no full read of the study per finished trial
+        c = self.counts
+        self.bar.update(c.finished + self.since[0], c.failed + self.since[1], self.pool.count("trial"), len(self.front), lines)
 
 
 def run_study(
@@ -326,7 +341,8 @@ def run_study(
 
     :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
     is created (run directory, study, MLflow experiment). Each trial is an Optuna
-    ``ask``, a Ray task in a fresh worker process (``max_calls=1``) with
+    ``ask``, a Ray task (in a warm worker process, replaced every :data:`TRIALS_PER_WORKER`
+    trials, with ``ray.reuse_workers``; else in a fresh one) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises or runs past
     ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on; a trial
@@ -377,6 +393,8 @@ def run_study(
                 "restore those fields, or pass --allow-changed to continue this study anyway"
             )
         default_store = exp.mlflow.tracking_uri is None
+        if default_store:
+            enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
         tracker = StudyTracker(
             exp.tracking_uri,
             exp.mlflow.experiment_name or exp.name,

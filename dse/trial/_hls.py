@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +15,8 @@ if TYPE_CHECKING:
     import keras
 
     from dse.config import SearchSpace
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "check_hls_settings",
@@ -28,11 +33,17 @@ __all__ = [
 def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[int]:
     """ReuseFactors hls4ml accepts for a Dense layer of ``n_in`` x ``n_out`` multiplications.
 
-    Uses hls4ml's own ``FPGABackend.get_valid_reuse_factors``.
+    Uses hls4ml's own ``FPGABackend.get_valid_reuse_factors`` (remembered per shape: the
+    driver asks for every trial, and hls4ml tries every divisor, about 1 ms per layer).
     """
+    return list(_valid_reuse_factors(n_in, n_out, backend))
+
+
+@functools.lru_cache(maxsize=256)
+def _valid_reuse_factors(n_in: int, n_out: int, backend: str) -> tuple[int, ...]:
     import hls4ml
 
-    return hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out)
+    return tuple(hls4ml.backends.get_backend(backend).get_valid_reuse_factors(n_in, n_out))
 
 
 def layer_reuse_factor(rf: int, n_in: int, n_out: int, backend: str = "Vitis") -> int:
@@ -220,16 +231,62 @@ def convert(model: "keras.Model", hls_cfg: dict[str, Any], hls: Hls4mlConfig, ou
         raise ConversionError(f"hls4ml conversion failed: {type(e).__name__}: {e}") from e
 
 
-def compile_model(hls_model) -> None:
+#: g++ optimization level of the C simulation library (hls4ml's build_lib.sh uses -O3; -O1 builds
+#: distributed_arithmetic designs about 20% faster, simulates as fast, bit-exact; benchmarks/trial_anatomy.py).
+#: ``DSE_CSIM_OPT_LEVEL`` in a worker's environment overrides it (private: for benchmarks).
+CSIM_OPT_LEVEL = os.environ.get("DSE_CSIM_OPT_LEVEL", "-O1")
+
+
+def _set_opt_level(output_dir: Path, level: str) -> bool:
+    """Replace the ``-O3`` of hls4ml's ``build_lib.sh`` with ``level``; False when the script has no such line."""
+    script = Path(output_dir) / "build_lib.sh"
+    text = script.read_text()
+    new = text.replace('CFLAGS="-O3 -fPIC"', f'CFLAGS="{level} -fPIC"', 1)
+    if new == text:
+        return False
+    script.write_text(new)
+    return True
+
+
+def compile_model(hls_model, opt_level: str | None = None) -> None:
     """Write the HLS project and build the C simulation library (g++).
+
+    Args:
+        hls_model: the converted hls4ml ``ModelGraph``.
+        opt_level: g++ optimization flag for the library (``"-O0"`` ... ``"-O3"``); default
+            :data:`CSIM_OPT_LEVEL`. The C simulation is integer (``ap_fixed``) arithmetic, so the
+            level changes build and simulation seconds, not results.
 
     Raises:
         ConversionError: the C++ did not compile.
     """
+    level = opt_level or CSIM_OPT_LEVEL
     try:
-        hls_model.compile()
+        if level == "-O3":
+            hls_model.compile()
+            return
+        hls_model.write()
+        if not _set_opt_level(Path(hls_model.config.get_output_dir()), level):
+            log.warning("hls4ml's build_lib.sh has no 'CFLAGS=\"-O3 -fPIC\"' line; building with its own flags")
+        hls_model._compile()  # ModelGraph.compile() is write() + _compile() in hls4ml 1.3.0
     except Exception as e:
         raise ConversionError(f"hls4ml compile (C simulation build) failed: {type(e).__name__}: {e}") from e
+
+
+def release(hls_model) -> None:
+    """Unload the C simulation library of ``hls_model`` (``dlclose``), so a warm worker does not keep one per trial."""
+    import ctypes
+
+    lib = getattr(hls_model, "_top_function_lib", None)
+    if lib is None:
+        return
+    try:
+        dlclose = ctypes.CDLL("libdl.so.2").dlclose
+        dlclose.argtypes = [ctypes.c_void_p]
+        dlclose(lib._handle)
+    except OSError:  # no libdl (not Linux): the library stays loaded until the process ends
+        return
+    hls_model._top_function_lib = None
 
 
 def convert_and_compile(model, hls_cfg, hls: Hls4mlConfig, output_dir: Path):

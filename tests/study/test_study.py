@@ -16,7 +16,7 @@ from dse.config import load_experiment
 from dse.exceptions import SearchSpaceError
 from dse.store import TrialRecord
 from dse.study import run_study
-from tests.conftest import write_experiment
+from tests.conftest import TINY_SPACE, write_experiment
 
 
 def _runs(exp, summary):
@@ -129,3 +129,41 @@ def test_io_stream_space_refused_before_any_trial(tmp_path):
     exp, sp = load_experiment(write_experiment(tmp_path, hls4ml={"io_type": "io_stream"}))
     with pytest.raises(SearchSpaceError, match=r"parameters.activation_granularity: \['per-feature'\] not supported with hls4ml.io_type io_stream"):
         run_study(exp, sp, progress=False)
+
+
+def test_warm_workers_and_csim_front(tmp_path):
+    """reuse_workers: trials share worker processes; csim: front C-simulates every trial that joins the front."""
+    exp, sp = load_experiment(write_experiment(
+        tmp_path, n_trials=4, ray={"num_cpus": 1, "reuse_workers": True}, hls4ml={"csim": "front"},
+        space={**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "learning_rate": {"type": "categorical", "choices": [0.01]}}},
+    ))
+    summary = run_study(exp, sp, progress=False)
+    assert summary.n_complete == 4
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    recs = [TrialRecord.of(t) for t in study.trials]
+    pids = {r.tags["worker_pid"] for r in recs}
+    assert len(pids) < len(recs), f"one CPU, warm workers: trials share a process, got pids {pids}"
+    front = {t.number for t in study.best_trials}
+    for r in recs:
+        assert r.tags["csim"] in ("run", "skipped-dominated"), r.tags
+        if r.tags["csim"] == "run":
+            assert r.tags["csim_accuracy_source"] == "csim" and r.metrics["bit_exact_fraction"] == 1.0
+            assert "seconds_compile" in r.metrics
+        else:
+            assert r.tags["csim_accuracy_source"] == "keras" and "seconds_compile" not in r.metrics
+            assert r.number not in front
+        assert r.metrics["csim_accuracy"] == r.metrics["keras_accuracy"]
+    assert all(recs[n].tags["csim"] == "run" for n in front)
+    assert recs[0].tags["csim"] == "run"  # an empty front dominates nothing
+
+
+def test_csim_none_skips_every_build(tmp_path):
+    exp, sp = load_experiment(write_experiment(tmp_path, n_trials=2, hls4ml={"csim": "none"},
+                                               space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}}))
+    run_study(exp, sp, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    for t in study.trials:
+        rec = TrialRecord.of(t)
+        assert rec.state == "COMPLETE", rec.fail_reason
+        assert rec.tags["csim"] == "skipped" and rec.tags["csim_accuracy_source"] == "keras"
+        assert "seconds_compile" not in rec.metrics and rec.values[0] == rec.metrics["keras_accuracy"]

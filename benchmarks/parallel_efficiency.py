@@ -1,0 +1,72 @@
+"""Parallel efficiency on 2 cores: the same trials with 1 and with 2 running at once.
+
+The quickstart experiment (digits, 64-32-16-10 MLP, 15 epochs, 1 CPU per trial, warm
+workers) with its search space restricted to the Latency and Resource strategies and
+``hls4ml.csim: all``, so both runs do the same work: distributed_arithmetic's single-threaded
+40-100 s g++ build would make the figure mostly about g++, and ``csim: front`` decides by the
+front known at dispatch, which depends on the concurrency. Random sampler, seed 7: both runs
+train the same ``--n-trials`` designs. Efficiency = T1 / (2 x T2) (T: wall time of the study,
+Ray start-up included); CPU utilisation = CPU seconds of the driver and all it started / (wall x 2).
+
+Usage: python benchmarks/parallel_efficiency.py [--n-trials 6] [--out FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+
+use_this_checkout()
+
+
+def run(conc: int, n: int, root: Path) -> dict:
+    from dse.config import load_experiment
+    from dse.study import run_study
+
+    space = yaml.safe_load((REPO / "search_spaces" / "default.yaml").read_text())
+    space["parameters"]["strategy"]["choices"] = ["Latency", "Resource"]
+    (root / "space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
+    exp = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
+    exp.update(name=f"parallel-{conc}", search_space="space.yaml", n_trials=n, sampler={"name": "random"},
+               run_dir=str(root / f"run{conc}"), ray={"num_cpus": 2, "max_concurrent_trials": conc, "reuse_workers": True},
+               hls4ml={**exp["hls4ml"], "csim": "all"})
+    (root / f"exp{conc}.yaml").write_text(yaml.safe_dump(exp, sort_keys=False))
+    e, s = load_experiment(root / f"exp{conc}.yaml")
+    t0 = time.perf_counter()
+    with TreeCpu() as cpu:
+        summary = run_study(e, s, progress=False)
+    wall = time.perf_counter() - t0
+    cpu_s = cpu.self_seconds + cpu.descendants_seconds
+    return {"concurrency": conc, "n_trials": n, "n_complete": summary.n_complete, "wall_s": wall, "cpu_s": cpu_s,
+            "cpu_utilisation": cpu_s / (wall * 2)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-trials", type=int, default=6)
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    print(load_note(), flush=True)
+    with tempfile.TemporaryDirectory(prefix="dse-parallel-", dir="/tmp") as tmp:
+        r1 = run(1, args.n_trials, Path(tmp))
+        print(f"1 at a time: {r1['wall_s']:.0f} s", flush=True)
+        r2 = run(2, args.n_trials, Path(tmp))
+    eff = r1["wall_s"] / (2 * r2["wall_s"])
+    print(load_note())
+    print("concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores)")
+    for r in (r1, r2):
+        print(f"{r['concurrency']} | {r['n_complete']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_utilisation']:.0%}")
+    print(f"efficiency T1 / (2 x T2) = {eff:.2f}")
+    print(f"wrote {write_json({'note': load_note(), 'argv': sys.argv, 'runs': [r1, r2], 'efficiency': eff}, args.out, 'parallel_efficiency.json')}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Which trials run hls4ml's C simulation (``hls4ml.csim``), and the front that decides it.
+
+With ``csim: front`` the driver sends each trial the objective values of the feasible Pareto
+front it knows at dispatch time. A trial whose objectives (``csim_accuracy`` read as its Keras
+accuracy) are dominated by one of them, or that violates a constraint, cannot join the front
+later either: the dominating trial stays in the study and fronts only improve. So skipping
+the C simulation of exactly those trials leaves every trial that ever joins the front
+C-simulated, while dominated trials save the g++ build (5-50 s of CPU each).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from dse.config import ExperimentConfig
+
+__all__ = ["dominates", "update_front", "csim_decision"]
+
+#: Tag values of ``csim`` on a trial.
+SIMULATED, SKIPPED_DOMINATED, SKIPPED_INFEASIBLE, SKIPPED = "run", "skipped-dominated", "skipped-infeasible", "skipped"
+
+
+def dominates(a: Sequence[float], b: Sequence[float], directions: Sequence[str]) -> bool:
+    """True when objective vector ``a`` Pareto-dominates ``b`` (no worse in all, better in one).
+
+    Args:
+        a, b: objective values in the experiment's objective order.
+        directions: ``"maximize"`` / ``"minimize"`` per objective.
+    """
+    better = False
+    for x, y, d in zip(a, b, directions):
+        if d == "maximize":
+            x, y = -x, -y
+        if x > y:
+            return False
+        if x < y:
+            better = True
+    return better
+
+
+def update_front(front: list[tuple[float, ...]], values: Sequence[float], directions: Sequence[str]) -> list[tuple[float, ...]]:
+    """``front`` with ``values`` added if not dominated, and the members it dominates removed."""
+    v = tuple(float(x) for x in values)
+    if any(dominates(f, v, directions) or f == v for f in front):
+        return front
+    return [f for f in front if not dominates(v, f, directions)] + [v]
+
+
+def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Sequence[Sequence[float]] | None) -> str:
+    """Whether a trial should build and run the C simulation.
+
+    Args:
+        exp: the experiment (``hls4ml.csim``, objectives, constraints).
+        metrics: the trial's metrics so far (``keras_accuracy`` and the resource figures).
+        front: objective values of the feasible front at dispatch time (``None``: unknown).
+
+    Returns:
+        :data:`SIMULATED`, or why not: :data:`SKIPPED` (``csim: none``),
+        :data:`SKIPPED_INFEASIBLE`, :data:`SKIPPED_DOMINATED`.
+    """
+    from dse.store import constraint_values
+
+    mode = exp.hls4ml.csim
+    if mode == "all":
+        return SIMULATED
+    if mode == "none":
+        return SKIPPED
+    proxy = {**metrics, "csim_accuracy": metrics.get("keras_accuracy", math.nan)}
+    if any(v > 0 for v in constraint_values(exp.constraints, proxy).values()):
+        return SKIPPED_INFEASIBLE
+    try:
+        values = [float(proxy[o.metric]) for o in exp.objectives]
+    except KeyError:  # an objective is missing: the trial fails later anyway; simulate to report what can be
+        return SIMULATED
+    directions = [o.direction for o in exp.objectives]
+    if front and any(dominates(f, values, directions) for f in front):
+        return SKIPPED_DOMINATED
+    return SIMULATED
