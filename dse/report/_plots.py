@@ -36,6 +36,18 @@ _LABELS = {
 }
 
 
+def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accuracy: str, title: str) -> None:
+    """Axes of an accuracy-vs-resource plot: log x for ranges over 50x, the figure source in the x label
+    (or a warning on the title when sources are mixed on one axis), labels, title, grid."""
+    if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
+        ax.set_xscale("log")
+    mixed = len(sources) > 1
+    ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
+    ax.set_ylabel(label(accuracy))
+    ax.set_title(title + ("\nWARNING: points from different sources share this axis" if mixed else ""), fontsize=10)
+    ax.grid(alpha=0.3)
+
+
 def _plt():
     import matplotlib
 
@@ -79,13 +91,7 @@ def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> P
     front = points[points["on_front"]].sort_values("value")
     if not front.empty:
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
-    if not points.empty and (points["value"] > 0).all() and points["value"].max() / max(points["value"].min(), 1e-12) > 50:
-        ax.set_xscale("log")
-    mixed = len(sources) > 1
-    ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
-    ax.set_ylabel(label(accuracy))
-    ax.set_title(f"{label(accuracy)} vs {metric}" + ("\nWARNING: points from different sources share this axis" if mixed else ""), fontsize=10)
-    ax.grid(alpha=0.3)
+    _front_axes(ax, points["value"], sources, metric, accuracy, f"{label(accuracy)} vs {metric}")
     if sources:
         ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path, **_SAVE)
@@ -253,13 +259,7 @@ def plot_compare(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str, pa
         f = df[df["on_front"]].sort_values("value")
         ax.step(f["value"], f["accuracy"], where="post", color=color, lw=1)
     vals = pd.concat([d["value"] for d in fronts.values()]) if fronts else pd.Series(dtype=float)
-    if len(vals) and (vals > 0).all() and vals.max() / max(vals.min(), 1e-12) > 50:
-        ax.set_xscale("log")
-    mixed = len(all_sources) > 1
-    ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{all_sources[0]}]" if all_sources else ""))
-    ax.set_ylabel(label(accuracy))
-    ax.set_title(f"Pareto fronts: {label(accuracy)} vs {metric}" + ("\nWARNING: different sources share this axis" if mixed else ""), fontsize=10)
-    ax.grid(alpha=0.3)
+    _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {label(accuracy)} vs {metric}")
     ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path, **_SAVE)
     plt.close(fig)
