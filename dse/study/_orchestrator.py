@@ -21,7 +21,7 @@ from dse.config import ExperimentConfig, SearchSpace
 from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
-from dse.store import StudyRecords, TrialRecord, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.store import StudyRecords, TrialRecord, constraint_values, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
@@ -116,9 +116,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
         except KeyError as e:
             result.error = f"MeasurementError: objective {e.args[0]!r} missing from the trial's metrics"
         else:
-            constraints = record_trial_result(trial, result.metrics, result.tags, constraints=exp.constraints)
-            if constraints and any(v > 0 for v in constraints.values()):
-                result.tags["feasible"] = "false"
+            record_trial_result(trial, result.metrics, result.tags, constraints=exp.constraints)
             study.tell(trial, values)
             return "COMPLETE"
     record_trial_result(trial, result.metrics, result.tags, fail_reason=result.error or "unknown")
@@ -272,7 +270,8 @@ class _StudyLoop:
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
         self.since[0] += 1
         self.since[1] += state == "FAIL"
-        if state == "COMPLETE" and result.tags.get("feasible") != "false":
+        feasible = all(v <= 0 for v in constraint_values(self.exp.constraints, result.metrics).values())
+        if state == "COMPLETE" and feasible:
             self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
             self.tracker.finish_trial_run(run_id, state, result.error)
@@ -302,7 +301,7 @@ class _StudyLoop:
         remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
         first = self.recover_lost(force=True)
         if first:
-            self._progress(first, launched=False)
+            self._progress(first)
         while True:
             lines = self.recover_lost()
             launched = False
@@ -320,14 +319,14 @@ class _StudyLoop:
                 result = done.result if done.error is None else TrialResult.failed(trial.number, done.error)
                 lines.append(self.finish_trial(trial, run_id, result))
             if lines or launched:
-                self._progress(lines, launched)
+                self._progress(lines)
             if remeasurer and lines:
                 remeasurer.submit_new_front_members(self.pool, splits_ref)
         if remeasurer:
             s = remeasurer.finish()
             log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
 
-    def _progress(self, lines: list[str], launched: bool) -> None:
+    def _progress(self, lines: list[str]) -> None:
         # counts as of the last room() plus what this driver finished since; the front as this driver
         # knows it (tracked in finish_trial): no full read of the study per finished trial
         c = self.counts

@@ -79,11 +79,6 @@ class TrialResult:
         """A FAIL result for a trial that ended without a worker result (lost worker, timeout, driver stop)."""
         return cls(number, "FAIL", tags={"error_type": type(error).__name__}, error=f"{type(error).__name__}: {error}"[:2000])
 
-    @property
-    def error_type(self) -> str | None:
-        """The error's type name (``TrainingDivergedError``), or ``None``."""
-        return self.tags.get("error_type") or (self.error.split(":", 1)[0] if self.error else None)
-
 
 class _Steps:
     """Times named steps into ``metrics['seconds_<step>']``."""

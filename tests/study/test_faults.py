@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from dse.config import load_experiment
 from dse.store import StudyRecords, TrialRecord
 from dse.study import run_study
+from tests.cluster._procs import descendants, pids_with
 from tests.conftest import REPO, write_experiment
 
 FAST_SPACE = {
@@ -39,28 +40,9 @@ def _driver(path: Path, cwd: Path, log: Path) -> subprocess.Popen:
     )
 
 
-def _processes(needle: str, root: int) -> dict[int, str]:
-    """pid -> command line of live descendants of ``root`` whose command line contains ``needle``."""
-    parent, cmds = {}, {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-                cmds[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            parent[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-
-    def under(pid: int) -> bool:
-        for _ in range(64):
-            if pid == root:
-                return True
-            pid = parent.get(pid, 0)
-            if pid <= 1:
-                return False
-        return False
-
-    return {pid: cmd for pid, cmd in cmds.items() if needle in cmd and pid != root and under(pid)}
+def _processes(needle: str, root: int) -> set[int]:
+    """Live descendants of ``root`` whose command line (or an open file) contains ``needle``."""
+    return pids_with(needle) & descendants(root)
 
 
 def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None):
