@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 import warnings
 from pathlib import Path
 
@@ -10,7 +12,9 @@ import optuna
 from dse.config import ExperimentConfig, redact_url
 from dse.exceptions import ConfigError, StorageError, StudyNotFoundError
 
-__all__ = ["open_study", "load_study", "driver_storage", "enable_wal"]
+__all__ = ["open_study", "load_study", "driver_storage", "rdb_storage", "enable_wal"]
+
+log = logging.getLogger(__name__)
 
 
 def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
@@ -62,7 +66,33 @@ def enable_wal(db: Path) -> None:
         con.close()
 
 
-def driver_storage(url: str) -> str | optuna.storages.RDBStorage:
+def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
+    """``optuna.storages.RDBStorage(url)``, retried when another process creates the same schema at that moment.
+
+    Creating the storage creates Optuna's tables and its ``alembic_version`` row if missing.
+    Two processes doing it together on a new database (a driver starting while ``dse status``
+    or a second driver opens it) can see the other's ``CREATE TABLE`` land in between
+    ("table alembic_version already exists" or a UNIQUE constraint on SQLite, a duplicate key on PostgreSQL); the
+    second attempt finds the tables made and just reads them.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: any other database error, or the race still lost after ``attempts``.
+    """
+    import sqlalchemy.exc
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError) as e:
+            text = str(e).lower()
+            if attempt == attempts - 1 or not any(w in text for w in ("already exists", "duplicate", "unique constraint")):
+                raise
+            log.info("storage %s: schema created concurrently by another process; retrying (%s)", redact_url(url), text[:120])
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def driver_storage(url: str) -> optuna.storages.RDBStorage:
     """The Optuna storage a driver writes through: ``url``, or for SQLite a storage in WAL mode with ``synchronous=NORMAL``.
 
     Each ask, suggest, user attribute and tell is a commit; with SQLite's default rollback
@@ -70,15 +100,15 @@ def driver_storage(url: str) -> str | optuna.storages.RDBStorage:
     WAL with ``synchronous=NORMAL`` syncs at checkpoints only: a crash of the driver or the
     machine's OS loses nothing committed before it; a power cut may lose the last commits,
     never the database (SQLite documentation, "Write-Ahead Logging"). Measured by
-    ``benchmarks/orchestration_overhead.py``. Other URLs are returned unchanged.
+    ``benchmarks/orchestration_overhead.py``. Other URLs get a plain storage (:func:`rdb_storage`).
     """
     from dse.study._preflight import sqlite_path
 
     if sqlite_path(url) is None:
-        return url
+        return rdb_storage(url)
     import sqlalchemy
 
-    storage = optuna.storages.RDBStorage(url)
+    storage = rdb_storage(url)
     sqlalchemy.event.listen(storage.engine, "connect", _fast_sqlite)
     storage.engine.dispose()  # connections opened while creating tables lack the pragmas
     return storage
@@ -104,7 +134,7 @@ def load_study(name: str, storage: str) -> optuna.Study:
             "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
         )
     try:
-        return optuna.load_study(study_name=name, storage=storage)
+        return optuna.load_study(study_name=name, storage=rdb_storage(storage))
     except KeyError as e:
         try:
             names = optuna.get_all_study_names(storage)

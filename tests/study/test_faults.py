@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from dse.config import load_experiment
 from dse.store import StudyRecords, TrialRecord
 from dse.study import run_study
+from dse.study._storage import rdb_storage
 from tests.cluster._procs import descendants, pids_with
 from tests.conftest import REPO, write_experiment
 
@@ -110,7 +111,7 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
             if not (exp.resolved_run_dir / "optuna.db").exists():
                 return False
             try:
-                st = optuna.load_study(study_name="dk", storage=exp.storage_url)
+                st = optuna.load_study(study_name="dk", storage=rdb_storage(exp.storage_url))
             except KeyError:  # the study is not created yet
                 return False
             return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::_execute", proc.pid)) == 2
