@@ -105,12 +105,22 @@ class ModelConfig(_Strict):
 
 
 class TrainingConfig(_Strict):
-    """Training budget of one trial. ``learning_rate`` may be overridden by a search-space parameter."""
+    """Training budget of one trial. ``learning_rate`` may be overridden by a search-space parameter.
+
+    ``harvest_checkpoints: N`` (default 0, off) keeps, besides the trained model, up to N
+    checkpoints that were Pareto-optimal in (validation accuracy, EBOPs) along the trial's beta
+    ramp, as the HGQ authors do (HGQ2's ``ParetoFront`` callback). Each is traced, converted,
+    measured and logged as its own MLflow run and Optuna trial (user attribute
+    ``harvested_from``), so one trial yields a front segment instead of a point. Harvested
+    trials do not count towards ``n_trials``. When more than N checkpoints are on the
+    training front, N spread evenly over EBOPs are kept.
+    """
 
     epochs: int = Field(default=10, gt=0)
     batch_size: int = Field(default=64, gt=0)
     learning_rate: float = Field(default=3e-3, gt=0)
     calibration_samples: int = Field(default=2048, gt=0)
+    harvest_checkpoints: int = Field(default=0, ge=0, le=100)
 
 
 class _OnMetric(_Strict):

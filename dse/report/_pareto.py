@@ -9,14 +9,18 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from dse.store import StudyRecords, TrialRecord
+from dse.store import StudyRecords, TrialRecord, is_harvested
 
 __all__ = ["StudyCounts", "study_counts", "front_frame"]
 
 
 @dataclass(frozen=True)
 class StudyCounts:
-    """Trials per state; ``feasible``/``infeasible`` split the complete trials of a constrained study."""
+    """Trials per state; ``feasible``/``infeasible`` split the complete trials of a constrained study.
+
+    ``harvested`` counts the complete trials that are checkpoints kept along another trial's
+    beta ramp (``training.harvest_checkpoints``); they are in ``complete`` but not in ``trained``.
+    """
 
     complete: int
     failed: int
@@ -25,10 +29,16 @@ class StudyCounts:
     pruned: int
     feasible: int | None = None
     infeasible: int | None = None
+    harvested: int = 0
 
     @property
     def finished(self) -> int:
         return self.complete + self.failed + self.pruned
+
+    @property
+    def trained(self) -> int:
+        """Finished trials that the sampler asked for (harvested checkpoints left out): what ``n_trials`` counts."""
+        return self.finished - self.harvested
 
 
 def study_counts(study: optuna.Study) -> StudyCounts:
@@ -42,7 +52,7 @@ def study_counts(study: optuna.Study) -> StudyCounts:
         feasible = len(complete) - infeasible
     return StudyCounts(
         c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED],
-        feasible, infeasible,
+        feasible, infeasible, sum(1 for t in complete if is_harvested(t)),
     )
 
 
@@ -79,6 +89,8 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
                 if v is not None:
                     row[f"params_{k}"] = ",".join(map(str, v)) if isinstance(v, list) else v
         row["pinned"] = ",".join(r.pinned)
+        if r.harvested_from is not None:
+            row["harvested_from"], row["harvest_epoch"] = r.harvested_from, r.harvest_epoch
         if r.constraints:
             row["feasible"] = r.feasible
         row["mlflow_run_id"] = r.run_id

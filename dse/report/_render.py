@@ -14,7 +14,7 @@ __all__ = ["front_table", "counts_line", "format_value"]
 
 _SHOW = (
     "trial", "csim_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source",
-    "params_strategy", "params_reuse_factor", "params_layer_reuse_factors", "feasible",
+    "params_strategy", "params_reuse_factor", "params_layer_reuse_factors", "feasible", "harvested_from", "harvest_epoch",
 )
 
 
@@ -31,6 +31,7 @@ def counts_line(counts: StudyCounts) -> str:
     return (
         f"trials: {counts.complete} complete{feas}, {counts.failed} failed, {counts.running} running"
         + (f", {counts.waiting} waiting" if counts.waiting else "")
+        + (f" ({counts.harvested} of the complete ones are harvested checkpoints)" if counts.harvested else "")
     )
 
 

@@ -13,7 +13,9 @@ Trial level
     ``params`` (the resolved :class:`~dse.config.TrialParams` the trial trained with,
     ``model_dump()``), ``pinned`` (names pinned by a rule or a condition's default),
     ``metrics``, ``tags``, ``mlflow_run_id``, ``fail_reason``, ``heartbeat`` (``{"driver": id,
-    "time": unix seconds}``, refreshed by the driver while the trial runs); constraint values go through
+    "time": unix seconds}``, refreshed by the driver while the trial runs), ``harvested_from``
+    and ``harvest_epoch`` (a checkpoint kept along trial N's beta ramp, added as its own
+    trial: :func:`harvested_trial`); constraint values go through
     Optuna's own ``Trial.set_constraint`` so that samplers and ``best_trials`` see them.
 
 Readers never rebuild parameters from Optuna's raw ``trial.params`` (which hold sampler
@@ -33,7 +35,10 @@ from optuna.trial import FrozenTrial, TrialState
 from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
 from dse.exceptions import ConfigError
 
-__all__ = ["StudyRecords", "TrialRecord", "constraint_values", "record_heartbeat", "record_trial_params", "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS"]
+__all__ = [
+    "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "record_heartbeat", "record_trial_params",
+    "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS",
+]
 
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
@@ -50,6 +55,8 @@ _TAGS = "tags"
 _RUN_ID = "mlflow_run_id"
 _FAIL = "fail_reason"
 _HEARTBEAT = "heartbeat"
+_HARVESTED_FROM = "harvested_from"
+_HARVEST_EPOCH = "harvest_epoch"
 _LEGACY_FIXED = "fixed_params"
 
 #: Experiment fields that decide what a trial is; a rerun that changes one is refused
@@ -135,6 +142,45 @@ def record_trial_result(
     return values
 
 
+def harvested_trial(
+    parent: optuna.Trial | FrozenTrial,
+    epoch: int,
+    values: list[float],
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    run_id: str | None,
+    constraints: list[ConstraintConfig] = (),  # type: ignore[assignment]
+) -> FrozenTrial:
+    """A COMPLETE trial for a checkpoint kept at ``epoch`` along trial ``parent``'s beta ramp, for ``study.add_trial``.
+
+    It carries the parent's parameters and distributions (the checkpoint was trained with
+    them, up to ``epoch``), its own metrics, tags, MLflow run and constraint values, and
+    ``harvested_from`` / ``harvest_epoch``. Genetic samplers (NSGA-II) leave it out of their
+    populations (it has no generation); TPE and random see it as one more observation.
+
+    Args:
+        parent: the trial the checkpoint comes from (live or frozen).
+        epoch: 0-based epoch at whose end the checkpoint was saved.
+        values: objective values, in objective order.
+    """
+    attrs = parent.user_attrs
+    return optuna.trial.create_trial(
+        values=values,
+        params=dict(parent.params),
+        distributions=dict(parent.distributions),
+        user_attrs={
+            _PARAMS: attrs.get(_PARAMS), _PINNED: attrs.get(_PINNED, []), _METRICS: metrics, _TAGS: tags, _RUN_ID: run_id,
+            _HARVESTED_FROM: parent.number, _HARVEST_EPOCH: int(epoch),
+        },
+        constraints=constraint_values(list(constraints), metrics) or None,
+    )
+
+
+def is_harvested(t: FrozenTrial) -> bool:
+    """True for a trial added by :func:`harvested_trial` (not asked from the sampler, not counted in ``n_trials``)."""
+    return _HARVESTED_FROM in t.user_attrs
+
+
 # ---------------------------------------------------------------- trial reads
 
 
@@ -170,6 +216,8 @@ class TrialRecord:
         run_id: the trial's MLflow child run.
         fail_reason: why it failed (``"TrainingDivergedError: ..."``).
         constraints: Optuna constraint values (feasible when all are <= 0).
+        harvested_from: for a checkpoint kept along another trial's beta ramp, that trial's number.
+        harvest_epoch: the 0-based epoch of that checkpoint.
     """
 
     number: int
@@ -182,6 +230,8 @@ class TrialRecord:
     run_id: str | None
     fail_reason: str | None
     constraints: dict[str, float] = field(default_factory=dict)
+    harvested_from: int | None = None
+    harvest_epoch: int | None = None
 
     @property
     def feasible(self) -> bool:
@@ -213,6 +263,8 @@ class TrialRecord:
             run_id=attrs.get(_RUN_ID),
             fail_reason=attrs.get(_FAIL),
             constraints=dict(t.constraints),
+            harvested_from=attrs.get(_HARVESTED_FROM),
+            harvest_epoch=attrs.get(_HARVEST_EPOCH),
         )
 
 

@@ -21,7 +21,7 @@ from dse.config import ExperimentConfig, SearchSpace
 from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
-from dse.store import StudyRecords, TrialRecord, constraint_values, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.store import StudyRecords, TrialRecord, constraint_values, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
@@ -207,7 +207,7 @@ class _StudyLoop:
         c = self.counts = self.durable(study_counts, self.study, what="counting trials")
         self.since = [0, 0]  # trials this driver finished (and failed) after these counts
         lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
-        return self.exp.n_trials - (c.finished - lost) - c.running
+        return self.exp.n_trials - (c.trained - lost) - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
     def heartbeat(self, force: bool = False) -> None:
@@ -275,7 +275,31 @@ class _StudyLoop:
             self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
             self.tracker.finish_trial_run(run_id, state, result.error)
-        return _describe(trial.number, state, result, self.exp)
+        line = _describe(trial.number, state, result, self.exp)
+        if result.harvested:
+            line += self.add_harvested(trial, result)
+        return line
+
+    def add_harvested(self, trial: optuna.Trial, result: TrialResult) -> str:
+        """Add each complete harvested checkpoint of ``trial`` as a trial of its own; returns a note for the progress line."""
+        added, failed = 0, []
+        for h in result.harvested:
+            if h.state != "COMPLETE":
+                failed.append(f"epoch {h.epoch}: {h.error}")
+                continue
+            try:
+                values = [float(h.metrics[o.metric]) for o in self.exp.objectives]
+            except KeyError as e:
+                failed.append(f"epoch {h.epoch}: objective {e.args[0]!r} missing")
+                continue
+            frozen = harvested_trial(trial, h.epoch, values, h.metrics, h.tags, h.run_id, self.exp.constraints)
+            self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
+            added += 1
+            if all(v <= 0 for v in constraint_values(self.exp.constraints, h.metrics).values()):
+                self.front = update_front(self.front, values, self.directions)
+        for f in failed:
+            log.warning("trial %d: harvested checkpoint failed (%s)", trial.number, f)
+        return f" (+{added} harvested checkpoints" + (f", {len(failed)} failed" if failed else "") + ")"
 
     def abandon(self, reason: Exception) -> None:
         """Tell every trial of this driver FAIL with ``reason`` (the loop is stopping)."""
@@ -330,7 +354,7 @@ class _StudyLoop:
         # counts as of the last room() plus what this driver finished since; the front as this driver
         # knows it (tracked in finish_trial): no full read of the study per finished trial
         c = self.counts
-        self.bar.update(c.finished + self.since[0], c.failed + self.since[1], self.pool.count("trial"), len(self.front), lines)
+        self.bar.update(c.trained + self.since[0], c.failed + self.since[1], self.pool.count("trial"), len(self.front), lines)
 
 
 def run_study(
@@ -405,8 +429,8 @@ def run_study(
         tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
 
     counts = study_counts(study)
-    log.info("study %s: %d trials finished, %d to run", exp.name, counts.finished, max(exp.n_trials - counts.finished, 0))
-    bar = StudyProgress(progress, exp.n_trials, counts.finished)
+    log.info("study %s: %d trials finished, %d to run", exp.name, counts.trained, max(exp.n_trials - counts.trained, 0))
+    bar = StudyProgress(progress, exp.n_trials, counts.trained)
     status = "FINISHED"
     loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar)
     try:

@@ -134,6 +134,14 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.2 * (i + 1))
 
 
+def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None) -> None:
+    tags = [RunTag("state", state)]
+    if error:
+        tags.append(RunTag("error", error[:5000]))
+    _retrying(client.log_batch, run_id, tags=tags)
+    _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
+
+
 class TrialRunLogger:
     """Logs one trial's results into an existing MLflow run, from any process.
 
@@ -143,8 +151,37 @@ class TrialRunLogger:
     """
 
     def __init__(self, tracking_uri: str, run_id: str):
+        self.tracking_uri = tracking_uri
         self.client = _client(tracking_uri)
         self.run_id = run_id
+
+    def harvest_run(self, epoch: int) -> "TrialRunLogger":
+        """Create the run of a checkpoint kept at ``epoch`` (0-based) along this trial's beta ramp.
+
+        A sibling of this run: same MLflow experiment and study parent run, the same params,
+        named ``trial-<n>-epoch-<epoch>``, tagged ``harvested_from`` (this trial's number) and
+        ``harvest_epoch``. End it with :meth:`finish`.
+        """
+        run = _retrying(self.client.get_run, self.run_id)
+        tags = run.data.tags
+        child = _retrying(
+            self.client.create_run,
+            run.info.experiment_id,
+            run_name=f"{run.info.run_name}-epoch-{epoch}",
+            tags={
+                "mlflow.parentRunId": tags.get("mlflow.parentRunId", ""), STUDY_TAG: tags.get(STUDY_TAG, ""), ROLE_TAG: "trial",
+                "harvested_from": tags.get("trial_number", ""), "harvest_epoch": str(epoch), "state": "RUNNING",
+                "pinned": tags.get("pinned", ""), **provenance_tags(),
+            },
+        )
+        params = [Param(k, v) for k, v in run.data.params.items()]
+        for i in range(0, len(params), 100):
+            _retrying(self.client.log_batch, child.info.run_id, params=params[i : i + 100])
+        return TrialRunLogger(self.tracking_uri, child.info.run_id)
+
+    def finish(self, state: str, error: str | None = None) -> None:
+        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""
+        _finish_run(self.client, self.run_id, state, error)
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         ts = int(time.time() * 1000)
@@ -266,11 +303,7 @@ class StudyTracker:
 
     def finish_trial_run(self, run_id: str, state: str, error: str | None = None) -> None:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""
-        tags = [RunTag("state", state)]
-        if error:
-            tags.append(RunTag("error", error[:5000]))
-        _retrying(self.client.log_batch, run_id, tags=tags)
-        _retrying(self.client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
+        _finish_run(self.client, run_id, state, error)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
         """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""

@@ -23,6 +23,7 @@ from dse.exceptions import DseError, MeasurementError
 
 if TYPE_CHECKING:
     from dse.data import Splits
+    from dse.trial._harvest import HarvestedResult
 
 __all__ = ["TrialSpec", "TrialResult", "run_trial"]
 
@@ -66,6 +67,8 @@ class TrialResult:
             ``seconds_<step>``). A failed measurement is absent, never filled in.
         tags: string tags, including ``<metric>_source`` for each resource figure.
         error: why the trial failed (``"TrainingDivergedError: ..."``), else ``None``.
+        harvested: the checkpoints kept along the beta ramp (``training.harvest_checkpoints``),
+            each measured and logged to its own MLflow run.
     """
 
     number: int
@@ -73,6 +76,7 @@ class TrialResult:
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    harvested: list["HarvestedResult"] = field(default_factory=list)
 
     @classmethod
     def failed(cls, number: int, error: Exception) -> "TrialResult":
@@ -171,6 +175,142 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
     tags["figure_backend"] = chosen
 
 
+def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metrics: dict[str, float], tags: dict[str, str],
+              step: _Steps, front) -> None:
+    """Trace, save, convert, measure and (as ``hls4ml.csim`` decides) C-simulate a trained ``model``, filling ``metrics``/``tags``.
+
+    Raises:
+        MeasurementError: an objective was not measured; any exception of a step.
+    """
+    from hgq.utils import trace_minmax
+
+    from dse.resources import Design
+    from dse.resources._cache import design_hash
+    from dse.trial._csim import SIMULATED, csim_decision
+    from dse.trial._hls import compile_model, conversion_record, convert, hls4ml_config, release
+
+    exp, params = spec.experiment, spec.params
+    work.mkdir(parents=True, exist_ok=True)
+    with step("trace"):
+        calib = splits.X_train[: exp.training.calibration_samples]
+        ebops = float(trace_minmax(model, calib))
+        metrics["ebops"] = ebops
+        keras_out = np.asarray(model.predict(splits.X_test, verbose=0, batch_size=4096))
+        metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
+    with step("save"):
+        model_path = work / "model.keras"
+        model.save(model_path)
+        logger.log_artifact(model_path)
+        _log_data_record(logger, exp, splits)
+    with step("convert"):
+        hls_cfg = hls4ml_config(model, params, exp.hls4ml)
+        record = conversion_record(hls_cfg, exp.hls4ml)
+        logger.log_dict(record, "hls4ml_config.yaml")
+        tags["design_hash"] = design_hash(model, record)
+        hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
+    design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model)
+    _measure(design, exp.resources.backend, metrics, tags, step)
+    tags["csim"] = csim_decision(exp, metrics, front)
+    if tags["csim"] == SIMULATED:
+        with step("compile"):
+            compile_model(hls_model)
+        with step("csim"):
+            csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
+            metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
+            metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))
+            release(hls_model)
+        tags["csim_accuracy_source"] = "csim"
+    else:  # not C-simulated: the Keras accuracy stands in, labelled as such
+        metrics["csim_accuracy"] = metrics["keras_accuracy"]
+        tags["csim_accuracy_source"] = "keras"
+    missing = [o.metric for o in exp.objectives if o.metric not in metrics]
+    if missing:
+        raise MeasurementError(
+            f"objective(s) {missing} not measured by resource backend {exp.resources.backend!r} "
+            f"for Strategy {params.strategy}; choose objectives that backend measures"
+        )
+
+
+def _error_text(spec: TrialSpec, e: Exception) -> str:
+    if not isinstance(e, DseError):
+        log.debug("trial %d failed:\n%s", spec.number, traceback.format_exc())
+    return f"{type(e).__name__}: {e}"
+
+
+def _feasible_values(exp: ExperimentConfig, metrics: dict[str, float]) -> list[float] | None:
+    """The objective values of a measured record, or ``None`` when one is missing or a constraint is violated."""
+    from dse.store import constraint_values
+
+    if any(v > 0 for v in constraint_values(exp.constraints, metrics).values()):
+        return None
+    try:
+        return [float(metrics[o.metric]) for o in exp.objectives]
+    except KeyError:
+        return None
+
+
+def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history: dict[str, list[float]],
+             trial_metrics: dict[str, float], base_tags: dict[str, str]) -> list["HarvestedResult"]:
+    """Measure and log the Pareto-optimal checkpoints HGQ2's ``ParetoFront`` kept while the trial trained.
+
+    Each checkpoint's weights are loaded into ``model`` and evaluated as a trial is
+    (:func:`_evaluate`), into its own MLflow run (:meth:`~dse.tracking.TrialRunLogger.harvest_run`),
+    which is ended here. A checkpoint that fails is returned as ``FAIL`` with its reason; the
+    others go on. With ``hls4ml.csim: front``, the front a checkpoint is compared with includes
+    the trial and the checkpoints measured before it.
+    """
+    from dse.trial._csim import update_front
+    from dse.trial._harvest import HarvestedResult, select_checkpoints
+
+    exp = spec.experiment
+    directions = [o.direction for o in exp.objectives]
+    front = list(spec.front) if spec.front is not None else None
+
+    def join(metrics: dict[str, float]) -> None:
+        nonlocal front
+        values = _feasible_values(exp, metrics)
+        if front is not None and values is not None:
+            front = update_front(front, values, directions)
+
+    join(trial_metrics)
+    n_epochs = len(history.get("loss", []))
+    betas = history.get("beta", [])
+    out: list[HarvestedResult] = []
+    for cp in select_checkpoints(callback, exp.training.harvest_checkpoints, n_epochs - 1):
+        metrics: dict[str, float] = {"harvest_epoch": float(cp.epoch), "harvest_val_accuracy": cp.val_accuracy}
+        if cp.epoch < len(betas):
+            metrics["harvest_beta"] = betas[cp.epoch]
+        tags = {**base_tags, "harvested_from": str(spec.number), "harvest_epoch": str(cp.epoch)}
+        step = _Steps(metrics)
+        error: str | None = None
+        run_logger = None
+        t0 = time.perf_counter()
+        try:
+            run_logger = logger.harvest_run(cp.epoch)
+            with step("load"):
+                model.load_weights(cp.path)
+            _evaluate(model, spec, splits, run_logger, spec.work_dir / f"epoch_{cp.epoch:04d}", metrics, tags, step, front)
+        except Exception as e:  # one checkpoint must not lose the others
+            error = _error_text(spec, e)
+        metrics["seconds_total"] = time.perf_counter() - t0
+        state = "FAIL" if error else "COMPLETE"
+        if state == "COMPLETE":
+            join(metrics)
+        else:
+            tags["error_type"] = error.split(":", 1)[0]
+        if run_logger is not None:
+            try:
+                run_logger.log_metrics(metrics)
+                run_logger.set_tags(tags)
+                run_logger.finish(state, error)
+            except Exception as e:  # the driver still records the checkpoint in Optuna
+                log.error("trial %d, checkpoint of epoch %d: MLflow logging failed: %s", spec.number, cp.epoch, e)
+                tags["logging_error"] = str(e)[:500]
+        log.info("trial %d: checkpoint of epoch %d %s", spec.number, cp.epoch, state)
+        out.append(HarvestedResult(cp.epoch, state, metrics, tags, run_logger.run_id if run_logger else None, error))
+    return out
+
+
 def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     """Run one trial and log it to MLflow run ``spec.run_id``.
 
@@ -179,7 +319,9 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     (as ``hls4ml.csim`` decides, :func:`dse.trial._csim.csim_decision`) compile and
     C-simulate on the test set. Any exception makes the trial ``FAIL`` with its message;
     metrics measured before the failure are kept. Keras state is cleared first, so a warm
-    worker process can run trial after trial.
+    worker process can run trial after trial. With ``training.harvest_checkpoints``, the
+    Pareto-optimal checkpoints along the beta ramp are then measured too
+    (``TrialResult.harvested``).
 
     Args:
         spec: the trial's settings.
@@ -193,18 +335,20 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
     exp, params = spec.experiment, spec.params
     metrics: dict[str, float] = {}
-    tags: dict[str, str] = {
+    base_tags: dict[str, str] = {
         "resource_backend": exp.resources.backend,
         "strategy": params.strategy,
         "worker_pid": str(os.getpid()),
         **_ray_node_tag(),
     }
+    tags = dict(base_tags)
     step = _Steps(metrics)
     logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
     work = spec.work_dir
     work.mkdir(parents=True, exist_ok=True)
     error: str | None = None
     history: dict[str, list[float]] = {}
+    callback = model = None
     t_start = time.perf_counter()
     try:
         with step("setup"):
@@ -212,12 +356,9 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
             keras.backend.clear_session(free_memory=True)  # a warm worker: drop the previous trial's graphs
             _configure_threads(spec.num_threads)
-            from hgq.utils import trace_minmax
+            import hgq.utils  # noqa: F401  (imported here so that setup, not trace, pays for it)
 
-            from dse.resources import Design
-            from dse.resources._cache import design_hash
-            from dse.trial._csim import SIMULATED, csim_decision
-            from dse.trial._hls import check_hls_settings, compile_model, conversion_record, convert, hls4ml_config, release
+            from dse.trial._hls import check_hls_settings
             from dse.trial._model import build_model, layer_sizes
             from dse.trial._train import train_model
 
@@ -226,51 +367,16 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         with step("build"):
             model = build_model(exp.model, params, splits.n_features, splits.n_classes)
         with step("train"):
-            history = train_model(model, splits, exp.training, params, seed=exp.seed + spec.number)
+            if exp.training.harvest_checkpoints:
+                from dse.trial._harvest import pareto_callback
+
+                callback = pareto_callback(work / "checkpoints")
+            history = train_model(model, splits, exp.training, params, seed=exp.seed + spec.number,
+                                  extra_callbacks=[callback] if callback is not None else None)
             history["beta"] = beta_per_epoch(params, len(history.get("loss", [])), exp.training.epochs)
-        with step("trace"):
-            calib = splits.X_train[: exp.training.calibration_samples]
-            ebops = float(trace_minmax(model, calib))
-            metrics["ebops"] = ebops
-            keras_out = np.asarray(model.predict(splits.X_test, verbose=0, batch_size=4096))
-            metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
-        with step("save"):
-            model_path = work / "model.keras"
-            model.save(model_path)
-            logger.log_artifact(model_path)
-            _log_data_record(logger, exp, splits)
-        with step("convert"):
-            hls_cfg = hls4ml_config(model, params, exp.hls4ml)
-            record = conversion_record(hls_cfg, exp.hls4ml)
-            logger.log_dict(record, "hls4ml_config.yaml")
-            tags["design_hash"] = design_hash(model, record)
-            hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
-        design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model)
-        _measure(design, exp.resources.backend, metrics, tags, step)
-        tags["csim"] = csim_decision(exp, metrics, spec.front)
-        if tags["csim"] == SIMULATED:
-            with step("compile"):
-                compile_model(hls_model)
-            with step("csim"):
-                csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
-                metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
-                metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))
-                release(hls_model)
-            tags["csim_accuracy_source"] = "csim"
-        else:  # not C-simulated: the Keras accuracy stands in, labelled as such
-            metrics["csim_accuracy"] = metrics["keras_accuracy"]
-            tags["csim_accuracy_source"] = "keras"
-        missing = [o.metric for o in exp.objectives if o.metric not in metrics]
-        if missing:
-            raise MeasurementError(
-                f"objective(s) {missing} not measured by resource backend {exp.resources.backend!r} "
-                f"for Strategy {params.strategy}; choose objectives that backend measures"
-            )
-    except DseError as e:
-        error = f"{type(e).__name__}: {e}"
+        _evaluate(model, spec, splits, logger, work, metrics, tags, step, spec.front)
     except Exception as e:  # a trial must never take the study down
-        error = f"{type(e).__name__}: {e}"
-        log.debug("trial %d failed:\n%s", spec.number, traceback.format_exc())
+        error = _error_text(spec, e)
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
     if error:
@@ -283,6 +389,9 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     except Exception as e:  # logging trouble must not lose the result the driver needs
         log.error("trial %d: MLflow logging failed: %s", spec.number, e)
         tags["logging_error"] = str(e)[:500]
+    harvested = []
+    if callback is not None and state == "COMPLETE":
+        harvested = _harvest(model, spec, splits, logger, callback, history, metrics, base_tags)
     if not spec.keep_files:
         shutil.rmtree(work, ignore_errors=True)
-    return TrialResult(spec.number, state, metrics, tags, error)
+    return TrialResult(spec.number, state, metrics, tags, error, harvested)

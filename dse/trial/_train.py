@@ -29,10 +29,14 @@ def beta_schedule(params: TrialParams, epochs: int) -> list[tuple[int, float, st
     return [(0, params.beta, interp), (max(epochs - 1, 1), params.beta_end, "constant")]
 
 
-def train_model(model: "keras.Model", splits: "Splits", cfg: TrainingConfig, params: TrialParams, seed: int) -> dict[str, list[float]]:
+def train_model(
+    model: "keras.Model", splits: "Splits", cfg: TrainingConfig, params: TrialParams, seed: int, extra_callbacks: list | None = None,
+) -> dict[str, list[float]]:
     """Compile and fit ``model`` (Adam, sparse categorical cross-entropy on logits).
 
     The loss includes ``beta * EBOPs``, so it may rise while accuracy improves.
+    ``extra_callbacks`` run after HGQ2's ``FreeEBOPs`` and ``BetaScheduler``, so they see
+    ``logs["ebops"]`` at each epoch's end (e.g. HGQ2's ``ParetoFront``).
 
     Returns:
         Keras history: per-epoch ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``ebops``.
@@ -54,6 +58,7 @@ def train_model(model: "keras.Model", splits: "Splits", cfg: TrainingConfig, par
         FreeEBOPs(),
         BetaScheduler(PieceWiseSchedule(beta_schedule(params, cfg.epochs))),
         keras.callbacks.TerminateOnNaN(),
+        *(extra_callbacks or []),
     ]
     hist = model.fit(
         splits.X_train,

@@ -345,6 +345,8 @@ CASES: list[Case] = [
     Case("training-learning-rate", "field", ("training.learning_rate",), ("training.learning_rate", "(got 0)"), exp={"training": {"learning_rate": 0}}),
     Case("training-calibration-samples", "field", ("training.calibration_samples",), ("training.calibration_samples", "'many'"),
          exp={"training": {"calibration_samples": "many"}}),
+    Case("training-harvest-checkpoints", "field", ("training.harvest_checkpoints",), ("training.harvest_checkpoints", "(got -2)"),
+         exp={"training": {"harvest_checkpoints": -2}}),
     Case("search-space-missing", "field", (), ("search_space", "nospace.yaml", "does not exist"), exp={"search_space": "nospace.yaml"}),
     Case("search-space-absent", "field", (), ("search_space", "Field required"), exp={"search_space": DROP}),
     Case("objectives-empty", "field", ("objectives",), ("objectives", "(got [])"), exp={"objectives": []}),

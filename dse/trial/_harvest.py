@@ -1,0 +1,94 @@
+"""Harvesting: the Pareto-optimal checkpoints along a trial's beta ramp, each a front candidate of its own.
+
+The HGQ authors train one model with a rising beta and keep every checkpoint that is
+Pareto-optimal in (validation accuracy, EBOPs) (HGQ2's ``hgq.utils.sugar.ParetoFront``
+callback). With ``training.harvest_checkpoints: N`` a trial does the same: the callback saves
+the weights of each non-dominated epoch while training, and after the trial's own model has
+been measured, up to N of those checkpoints are loaded back, traced, converted, measured and
+logged as records of their own (:func:`dse.store.harvested_trial`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Checkpoint", "HarvestedResult", "pareto_callback", "select_checkpoints"]
+
+_EPOCH = re.compile(r"epoch=(\d+)")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint HGQ2's ``ParetoFront`` kept.
+
+    Attributes:
+        epoch: 0-based epoch at whose end the weights were saved.
+        path: the ``.weights.h5`` file.
+        val_accuracy: validation accuracy at that epoch (a fraction).
+        ebops: EBOPs at that epoch as HGQ2's ``FreeEBOPs`` reports it during training (before
+            ``trace_minmax``; the record's ``ebops`` is re-measured after tracing).
+    """
+
+    epoch: int
+    path: Path
+    val_accuracy: float
+    ebops: float
+
+
+@dataclass
+class HarvestedResult:
+    """What a worker returns for one harvested checkpoint.
+
+    Attributes:
+        epoch: 0-based epoch of the checkpoint.
+        state: ``"COMPLETE"`` or ``"FAIL"``.
+        metrics: measured numbers, as for a trial (``harvest_epoch`` and ``beta`` included).
+        tags: string tags, as for a trial (``harvested_from``, ``harvest_epoch`` included).
+        run_id: its MLflow run (ended by the worker), or ``None`` if it could not be created.
+        error: why it failed, else ``None``.
+    """
+
+    epoch: int
+    state: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    run_id: str | None = None
+    error: str | None = None
+
+
+def pareto_callback(directory: Path):
+    """HGQ2's ``ParetoFront`` callback saving the weights of each epoch non-dominated in (``val_accuracy`` up, ``ebops`` down).
+
+    Must run after ``FreeEBOPs`` (which puts ``ebops`` in the epoch's logs). A checkpoint
+    later dominated is deleted by the callback.
+    """
+    from hgq.utils.sugar import ParetoFront
+
+    return ParetoFront(directory, ["val_accuracy", "ebops"], [1, -1], fname_format="epoch={epoch}.weights.h5")
+
+
+def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
+    """Up to ``n`` of the callback's checkpoints, the final epoch's left out (it is the trial itself).
+
+    When more remain, ``n`` spread evenly over EBOPs are kept (the extremes always).
+
+    Returns:
+        Checkpoints sorted by EBOPs, ascending.
+    """
+    found = []
+    for path, (acc, ebops) in zip(callback.paths, callback.record):
+        m = _EPOCH.search(Path(path).name)
+        if m is None or int(m.group(1)) == final_epoch:
+            continue
+        found.append(Checkpoint(int(m.group(1)), Path(path), float(acc), float(ebops)))
+    found.sort(key=lambda c: c.ebops)
+    if n <= 0:
+        return []
+    if len(found) > n:
+        idx = sorted(set(np.linspace(0, len(found) - 1, n).round().astype(int).tolist()))
+        found = [found[i] for i in idx]
+    return found

@@ -1,0 +1,95 @@
+"""Harvesting (``training.harvest_checkpoints``): a real trial whose beta ramp leaves several Pareto-optimal checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from dse.config import load_experiment
+from dse.report import front_frame, study_counts
+from dse.store import StudyRecords
+from dse.study import run_study
+from dse.trial._harvest import select_checkpoints
+from tests.conftest import write_experiment
+
+RAMP_SPACE = {
+    "parameters": {
+        "strategy": {"type": "categorical", "choices": ["Latency"]},
+        "beta": {"type": "float", "low": 1.0e-6, "high": 2.0e-6, "log": True},
+        "beta_end": {"type": "float", "low": 1.0e-3, "high": 2.0e-3, "log": True},
+        "weight_bits": {"type": "int", "low": 4, "high": 5},
+    }
+}
+
+
+def test_select_checkpoints_spreads_over_ebops_and_leaves_out_the_final_epoch():
+    paths = [Path(f"/x/epoch={e}.weights.h5") for e in (3, 5, 7, 9, 11, 15)]
+    record = [(0.9 - 0.01 * i, 1000.0 - 100 * i) for i in range(6)]
+    cb = SimpleNamespace(paths=paths, record=record)
+    every = select_checkpoints(cb, 10, final_epoch=15)
+    assert [c.epoch for c in every] == [11, 9, 7, 5, 3]  # sorted by EBOPs, ascending; epoch 15 is the trial itself
+    assert [c.ebops for c in every] == sorted(c.ebops for c in every)
+    three = select_checkpoints(cb, 3, final_epoch=15)
+    assert [c.epoch for c in three] == [11, 7, 3]  # both extremes and the middle
+    assert select_checkpoints(cb, 0, final_epoch=15) == []
+
+
+@pytest.fixture(scope="module")
+def harvest_study(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("harvest")
+    path = write_experiment(
+        tmp, space=RAMP_SPACE, name="harvest", n_trials=1, sampler={"name": "tpe"}, seed=1, model={"hidden": [16]},
+        training={"epochs": 16, "batch_size": 128, "learning_rate": 0.01, "harvest_checkpoints": 6}, hls4ml={"csim": "all"},
+    )
+    exp, space = load_experiment(path)
+    summary = run_study(exp, space, progress=False)
+    return exp, space, summary, optuna.load_study(study_name="harvest", storage=exp.storage_url)
+
+
+def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
+    exp, _, summary, study = harvest_study
+    recs = StudyRecords(study).trials()
+    trained = [r for r in recs if r.harvested_from is None]
+    harvested = [r for r in recs if r.harvested_from is not None]
+    assert len(trained) == 1 and trained[0].state == "COMPLETE"
+    assert 1 <= len(harvested) <= 6, [r.number for r in recs]
+    epochs = [r.harvest_epoch for r in harvested]
+    assert len(set(epochs)) == len(epochs) and all(0 <= e < 15 for e in epochs)
+    client = MlflowClient(exp.tracking_uri)
+    parent_run = client.get_run(trained[0].run_id)
+    for r in harvested:
+        assert r.state == "COMPLETE" and r.harvested_from == 0
+        assert r.params == trained[0].params  # trained with the trial's parameters, up to its epoch
+        assert r.values == [r.metrics["csim_accuracy"], r.metrics["lut"]]
+        assert r.tags["csim"] == "run" and r.tags["csim_accuracy_source"] == "csim"
+        assert 0.5 < r.metrics["bit_exact_fraction"] <= 1.0
+        assert r.metrics["harvest_epoch"] == r.harvest_epoch
+        assert r.metrics["harvest_beta"] > trained[0].params.beta  # the ramp had risen by then
+        assert r.metrics["ebops"] > 0 and r.metrics["ebops"] != trained[0].metrics["ebops"]
+        run = client.get_run(r.run_id)
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["harvested_from"] == "0" and run.data.tags["harvest_epoch"] == str(r.harvest_epoch)
+        assert run.data.tags["mlflow.parentRunId"] == summary.parent_run_id
+        assert run.data.params == parent_run.data.params
+        assert run.data.metrics["csim_accuracy"] == r.metrics["csim_accuracy"]
+        assert {"model.keras", "hls4ml_config.yaml", "preprocessing.json"} <= {a.path for a in client.list_artifacts(r.run_id)}
+
+
+def test_harvested_checkpoints_do_not_count_towards_n_trials(harvest_study):
+    exp, space, _, study = harvest_study
+    counts = study_counts(study)
+    assert counts.harvested == counts.complete - 1 and counts.trained == 1
+    before = len(study.trials)
+    run_study(exp, space, progress=False)  # n_trials: 1 is already reached; nothing new is trained
+    assert len(optuna.load_study(study_name="harvest", storage=exp.storage_url).trials) == before
+
+
+def test_front_shows_where_a_member_was_harvested(harvest_study):
+    _, _, _, study = harvest_study
+    every = front_frame(study, numbers=[t.number for t in study.trials])
+    harvested = every[every["harvested_from"].notna()]
+    assert not harvested.empty and set(harvested["harvested_from"]) == {0}
