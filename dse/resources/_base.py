@@ -73,6 +73,8 @@ class Design:
         work_dir: a folder of this trial's own for files the backend writes.
         x_test: test features, shape (n, n_features), for bit-exactness checks.
         hls_model: the compiled hls4ml model, if conversion ran.
+        y_test: test labels, shape (n,), integer classes; lets a backend that emulates the
+            design bit-exactly report its accuracy (``None``: not given).
     """
 
     model: "keras.Model"
@@ -83,6 +85,7 @@ class Design:
     work_dir: Path
     x_test: "np.ndarray"
     hls_model: Any = None
+    y_test: "np.ndarray | None" = None
 
 
 class ResourceBackend(abc.ABC):

@@ -38,7 +38,9 @@ class Da4mlBackend(ResourceBackend):
     pipeline stages from ``da4ml.trace.pipeline.to_pipeline`` at ``resources.da4ml_latency_cutoff``.
     Extras: ``da4ml_cost``, ``da4ml_adders`` (operations in the graph), ``da4ml_latency``
     (combinational depth, da4ml delay units), ``da4ml_bit_exact_fraction`` (``comb.predict``
-    against the Keras model on the test set).
+    against the Keras model on the test set) and, when the design carries ``y_test``,
+    ``da4ml_accuracy``: the test accuracy of ``comb.predict``, da4ml's bit-exact emulation of the
+    logic hls4ml's distributed_arithmetic strategy generates (with da4ml) for this model.
 
     Raises (from :meth:`measure`):
         MeasurementError: tracing failed.
@@ -60,8 +62,11 @@ class Da4mlBackend(ResourceBackend):
             raise MeasurementError(f"da4ml could not pipeline the design at cutoff {cutoff}: {e}") from e
         x = design.x_test
         ref = np.asarray(design.model.predict(x, verbose=0, batch_size=4096))
-        got = np.asarray(comb.predict(x))
+        got = np.asarray(comb.predict(x)).reshape(ref.shape)
         src = "da4ml"
+        extras = {}
+        if design.y_test is not None:
+            extras["da4ml_accuracy"] = float(np.mean(np.argmax(got, axis=1) == np.asarray(design.y_test)))
         return ResourceReport(
             self.name,
             figures={
@@ -73,7 +78,8 @@ class Da4mlBackend(ResourceBackend):
                 "da4ml_cost": float(comb.cost),
                 "da4ml_adders": float(len(comb.ops)),
                 "da4ml_latency": float(max(comb.latency)),
-                "da4ml_bit_exact_fraction": float(np.mean(got.reshape(ref.shape) == ref)),
+                "da4ml_bit_exact_fraction": float(np.mean(got == ref)),
+                **extras,
             },
             seconds=time.perf_counter() - t0,
         )

@@ -186,7 +186,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
 
     from dse.resources import Design
     from dse.resources._cache import design_hash
-    from dse.trial._csim import SIMULATED, csim_decision
+    from dse.trial._csim import EMULATED, SIMULATED, csim_decision
     from dse.trial._hls import compile_model, conversion_record, convert, hls4ml_config, release
 
     exp, params = spec.experiment, spec.params
@@ -208,10 +208,14 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         logger.log_dict(record, "hls4ml_config.yaml")
         tags["design_hash"] = design_hash(model, record)
         hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
-    design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model)
+    design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model, y_test=splits.y_test)
     _measure(design, exp.resources.backend, metrics, tags, step)
     tags["csim"] = csim_decision(exp, metrics, front)
-    if tags["csim"] == SIMULATED:
+    if tags["csim"] == EMULATED:  # distributed_arithmetic: da4ml's bit-exact emulation, measured by _measure
+        metrics["csim_accuracy"] = metrics["da4ml_accuracy"]
+        metrics["bit_exact_fraction"] = metrics["da4ml_bit_exact_fraction"]
+        tags["csim_accuracy_source"] = "da4ml"
+    elif tags["csim"] == SIMULATED:
         with step("compile"):
             compile_model(hls_model)
         with step("csim"):

@@ -75,6 +75,10 @@ def test_figure_per_strategy(wine_study):
         if r.params.strategy == "distributed_arithmetic":
             assert r.tags["lut_source"] == "da4ml" and r.metrics["lut"] == r.metrics["da4ml_cost"]
             assert r.metrics["lut"] <= r.metrics["ebops"]
+            # csim: front (the default): da4ml's bit-exact emulation instead of the g++ build
+            assert r.tags["csim"] == "da4ml" and r.tags["csim_accuracy_source"] == "da4ml", r.tags
+            assert r.metrics["csim_accuracy"] == r.metrics["da4ml_accuracy"] and "seconds_compile" not in r.metrics
+            assert r.metrics["bit_exact_fraction"] == r.metrics["da4ml_bit_exact_fraction"] == 1.0
         else:
             assert r.tags["lut_source"] == "ebops-estimate"
 

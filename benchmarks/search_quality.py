@@ -1,0 +1,327 @@
+"""Search quality per CPU-second: hypervolume of (accuracy, EBOPs) against CPU seconds, five ways, on digits.
+
+Every method builds the quickstart network (digits, 64-32-16-10 ReLU MLP, batch 64, learning
+rate 0.005, the same data split) and is judged on the same two objectives: test accuracy
+(``csim_accuracy``: hls4ml C simulation where it ran, else the bit-exact quantized Keras model,
+as ``hls4ml.csim: front`` decides) and EBOPs (HGQ2 ``trace_minmax``). EBOPs do not depend on
+hls4ml's Strategy or ReuseFactor, so every method uses the Latency strategy.
+
+Methods:
+  ours-nsga2   ``dse run`` as shipped: NSGA-II (population 6), the default search space
+               (granularity, beta and its ramp, L1/L2, initial bitwidths), 15 epochs per trial,
+               ``--n-trials`` trials, 2 at a time, warm workers, ``csim: front``.
+  ours-harvest the same with ``training.harvest_checkpoints: 3`` (each trial also keeps up to 3
+               Pareto-optimal checkpoints of its beta ramp).
+  random       the same as ours-nsga2 with Optuna's RandomSampler.
+  uniform      what a user would otherwise run: the network trained in float (Keras, 15 epochs),
+               converted with hls4ml at uniform ``ap_fixed<b,i>`` for b in 4..16 (weights and
+               biases, inputs and activations; accumulators and Dense outputs ``auto``, i.e. full
+               precision), integer bits i from profiling the float model (hls4ml tutorial part 2:
+               the largest |weight| for weights and biases, the largest |activation| for the data
+               path), each C-simulated. Its EBOPs are HGQ2's, of an HGQ2 copy of the float weights
+               with fixed ``kif`` quantizers of the same ap_fixed types (EBOPs count effective bits,
+               so they are at most the uniform design's b x b BOPs, also reported: this favours
+               the baseline).
+  long-ramp    the HGQ authors' method: one HGQ2 training of 15 x ``--n-trials`` epochs (the
+               epochs of a whole study) with beta rising log-linearly from 1e-7 to 1e-3, keeping
+               every Pareto-optimal checkpoint (``harvest_checkpoints: --long-checkpoints``);
+               ``long-ramp-final`` is the same run without the harvest (its final model only).
+
+CPU seconds: user + system time of this process and of every process it starts (Ray's
+processes, workers, g++), sampled from /proc every 0.5 s; a point counts from the CPU total at
+the moment its trial completed. A method that ends before the others (the uniform grid) keeps
+its last hypervolume: it has nothing more to spend.
+
+Hypervolume: Optuna's (``optuna._hypervolume.compute_hypervolume``) of the points
+(1 - accuracy, EBOPs / EBOPS_REF) with the reference point (1 - ACC_REF, 1): accuracy 0.80 and
+EBOPs 150,000 (points outside the box add nothing). Larger is better; the largest possible is
+0.2 (accuracy 1.0 at 0 EBOPs).
+
+Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--out FILE] [--plot FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+
+use_this_checkout()
+
+ACC_REF = 0.80
+EBOPS_REF = 150_000.0
+OBJECTIVES = [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}]
+
+
+class CpuTimeline(TreeCpu):
+    """:class:`TreeCpu` that also keeps ``(unix time, CPU seconds so far)`` at every sample.
+
+    CPU so far = this process's own user + system time (``RUSAGE_SELF``; children are counted
+    through their own /proc samples, not again when reaped) + every descendant's.
+    """
+
+    def _run(self) -> None:
+        self.timeline: list[tuple[float, float]] = []
+        while not self._stop.is_set():
+            self._sample()
+            self.timeline.append((time.time(), self.now()))
+            self._stop.wait(self.interval)
+
+    def now(self) -> float:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime - self.t0_own + sum(self.seen.values())
+
+    def __enter__(self) -> "CpuTimeline":
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        self.t0_own = r.ru_utime + r.ru_stime
+        return super().__enter__()
+
+    def at(self, unix_time: float) -> float:
+        """CPU seconds spent up to ``unix_time`` (the first sample at or after it)."""
+        for t, c in self.timeline:
+            if t >= unix_time:
+                return c
+        return self.timeline[-1][1]
+
+
+def hypervolume(points: list[tuple[float, float]]) -> float:
+    """Hypervolume of (accuracy, EBOPs) points against (ACC_REF, EBOPS_REF), in (error, EBOPs / EBOPS_REF) units."""
+    from optuna._hypervolume import compute_hypervolume
+
+    inside = [(1 - a, e / EBOPS_REF) for a, e in points if a > ACC_REF and e < EBOPS_REF]
+    if not inside:
+        return 0.0
+    return float(compute_hypervolume(np.asarray(inside), np.asarray([1 - ACC_REF, 1.0])))
+
+
+def _experiment(root: Path, name: str, space: dict, **over) -> Path:
+    exp = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
+    (root / f"{name}-space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
+    exp.update(name=name, search_space=f"{name}-space.yaml", objectives=OBJECTIVES, run_dir=str(root / name),
+               ray={"num_cpus": 2}, **over)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(exp, sort_keys=False))
+    return path
+
+
+def _latency_space() -> dict:
+    space = yaml.safe_load((REPO / "search_spaces" / "default.yaml").read_text())
+    space["parameters"]["strategy"]["choices"] = ["Latency"]
+    space["parameters"].pop("reuse_factor")
+    space["rules"] = []
+    return space
+
+
+def run_dse(root: Path, name: str, space: dict, **over) -> dict:
+    """Run a ``dse`` study; return its points with the CPU seconds at which each completed."""
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.store import StudyRecords
+    from dse.study import run_study
+
+    exp, sp = load_experiment(_experiment(root, name, space, **over))
+    with CpuTimeline() as cpu:
+        t0 = time.perf_counter()
+        summary = run_study(exp, sp, progress=False)
+        wall = time.perf_counter() - t0
+    study = optuna.load_study(study_name=name, storage=exp.storage_url)
+    by_number = {t.number: t for t in study.trials}
+    points = []
+    for r in StudyRecords(study).trials():
+        if r.state != "COMPLETE":
+            continue
+        done = by_number[r.number].datetime_complete.timestamp()
+        points.append({"trial": r.number, "cpu_s": cpu.at(done), "accuracy": r.values[0], "ebops": r.values[1],
+                       "harvested_from": r.harvested_from, "csim": r.tags.get("csim")})
+    points.sort(key=lambda p: p["cpu_s"])
+    return {"method": name, "points": points, "cpu_s": cpu.now(), "wall_s": wall, "n_complete": summary.n_complete,
+            "n_failed": summary.n_failed}
+
+
+def _profiled_int_bits(values: list[np.ndarray]) -> int:
+    """ap_fixed integer bits (sign included) holding the largest |value|: ceil(log2(max)) + 1."""
+    top = max(float(np.max(np.abs(v))) for v in values)
+    return max(1, math.ceil(math.log2(top)) + 1) if top > 0 else 1
+
+
+def run_uniform(root: Path, widths: list[int]) -> dict:
+    """The uniform-precision baseline (see the module docstring)."""
+    import keras
+    from hgq.config import LayerConfigScope, QuantizerConfigScope
+    from hgq.layers import QDense
+    from hgq.utils import trace_minmax
+
+    import hls4ml
+    from dse.config import load_experiment
+    from dse.data import load_dataset
+
+    exp, _ = load_experiment(_experiment(root, "uniform", _latency_space()))
+    points = []
+    with CpuTimeline() as cpu:
+        t0 = time.perf_counter()
+        sp = load_dataset(exp.dataset)
+        keras.utils.set_random_seed(exp.seed)
+        inp = keras.Input((sp.n_features,), name="features")
+        x = inp
+        for i, units in enumerate(exp.model.hidden):
+            x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+        float_model = keras.Model(inp, keras.layers.Dense(sp.n_classes, name="logits")(x))
+        float_model.compile(keras.optimizers.Adam(exp.training.learning_rate),
+                            keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        float_model.fit(sp.X_train, sp.y_train, epochs=exp.training.epochs, batch_size=exp.training.batch_size, verbose=0)
+        dense = [layer for layer in float_model.layers if isinstance(layer, keras.layers.Dense)]
+        float_acc = float(np.mean(np.argmax(float_model.predict(sp.X_test, verbose=0), 1) == sp.y_test))
+        acts = [sp.X_train] + [keras.Model(float_model.inputs, d.output).predict(sp.X_train, verbose=0) for d in dense[:-1]]
+        i_w = _profiled_int_bits([w for d in dense for w in d.get_weights()])
+        i_a = _profiled_int_bits(acts)
+        n_mult = sum(int(np.count_nonzero(d.get_weights()[0])) for d in dense)
+        for b in widths:
+            iw, ia = min(i_w, b), min(i_a, b)
+            wt, at = f"ap_fixed<{b},{iw}>", f"ap_fixed<{b},{ia}>"
+            cfg = hls4ml.utils.config_from_keras_model(float_model, granularity="name", default_precision=at, backend="Vitis")
+            for lc in cfg["LayerName"].values():
+                p = lc["Precision"] if isinstance(lc.get("Precision"), dict) else lc.setdefault("Precision", {})
+                if "weight" in p:  # Dense: ap_fixed weights and bias, full-precision accumulator and output
+                    p.update(weight=wt, bias=wt, accum="auto", result="auto")
+                else:  # input and ReLU outputs: the data path
+                    p["result"] = at
+            hls_model = hls4ml.converters.convert_from_keras_model(
+                float_model, hls_config=cfg, output_dir=str(root / f"uniform_{b}"), backend="Vitis", io_type="io_parallel",
+                part=exp.hls4ml.part, clock_period=exp.hls4ml.clock_period,
+            )
+            hls_model.compile()
+            out = np.asarray(hls_model.predict(np.ascontiguousarray(sp.X_test))).reshape(-1, sp.n_classes)
+            acc = float(np.mean(np.argmax(out, 1) == sp.y_test))
+            # EBOPs of the same design, counted by HGQ2: an HGQ2 copy with fixed kif quantizers of those types
+            with (
+                QuantizerConfigScope(place="weight", default_q_type="kif", k0=1, i0=iw - 1, f0=b - iw, round_mode="TRN",
+                                     overflow_mode="WRAP", homogeneous_axis=(0, 1)),
+                QuantizerConfigScope(place="bias", default_q_type="kif", k0=1, i0=iw - 1, f0=b - iw, round_mode="TRN",
+                                     overflow_mode="WRAP", homogeneous_axis=(0,)),
+                QuantizerConfigScope(place="datalane", default_q_type="kif", k0=1, i0=ia - 1, f0=b - ia, round_mode="TRN",
+                                     overflow_mode="WRAP", homogeneous_axis=(0, 1)),
+                LayerConfigScope(enable_ebops=True, beta0=0.0),
+            ):
+                q_in = keras.Input((sp.n_features,))
+                y = q_in
+                for units in exp.model.hidden:
+                    y = QDense(units, activation="relu")(y)
+                mirror = keras.Model(q_in, QDense(sp.n_classes)(y))
+            for q, d in zip([la for la in mirror.layers if isinstance(la, QDense)], dense):
+                q.kernel.assign(d.kernel)
+                q.bias.assign(d.bias)
+            ebops = float(trace_minmax(mirror, sp.X_train))
+            mirror_acc = float(np.mean(np.argmax(mirror.predict(sp.X_test, verbose=0), 1) == sp.y_test))
+            points.append({"bits": b, "weight_type": wt, "data_type": at, "cpu_s": cpu.now(), "accuracy": acc, "ebops": ebops,
+                           "bops": float(n_mult * b * b), "hgq_copy_accuracy": mirror_acc})
+            print(f"  uniform {wt} / {at}: accuracy {acc:.4f} (HGQ2 copy {mirror_acc:.4f}), EBOPs {ebops:,.0f}, "
+                  f"BOPs {n_mult * b * b:,}", flush=True)
+        wall = time.perf_counter() - t0
+    return {"method": "uniform", "points": points, "cpu_s": cpu.now(), "wall_s": wall, "float_accuracy": float_acc,
+            "int_bits": {"weights": i_w, "data": i_a}}
+
+
+def long_ramp_space() -> dict:
+    """One fixed design: Latency, per-weight / per-feature bitwidths, beta 1e-7 -> 1e-3 (log)."""
+    one = {
+        "strategy": "Latency", "weight_granularity": "per-weight", "activation_granularity": "per-feature",
+        "beta": 1.0e-7, "beta_end": 1.0e-3, "weight_l1": 1.0e-6, "weight_l2": 1.0e-8, "activation_l1": 1.0e-6,
+        "activation_l2": 1.0e-8, "weight_bits": 6, "activation_bits": 6,
+    }
+    return {"parameters": {k: {"type": "categorical", "choices": [v]} for k, v in one.items()}}
+
+
+def curve(points: list[dict], grid: list[float]) -> list[float]:
+    """Hypervolume of the points completed by each CPU budget in ``grid``."""
+    return [hypervolume([(p["accuracy"], p["ebops"]) for p in points if p["cpu_s"] <= c]) for c in grid]
+
+
+def plot(results: list[dict], grid: list[float], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in results:
+        ax1.step(grid, r["hv_curve"], where="post", label=r["method"])
+        pts = [p for p in r["points"]]
+        ax2.scatter([p["ebops"] for p in pts], [p["accuracy"] for p in pts], s=12, label=r["method"])
+    ax1.set(xlabel="CPU seconds", ylabel=f"hypervolume (ref: accuracy {ACC_REF}, EBOPs {EBOPS_REF:,.0f})",
+            title="Search quality per CPU-second (digits)")
+    ax2.set(xscale="log", xlabel="EBOPs (HGQ2 trace_minmax)", ylabel="test accuracy", ylim=(ACC_REF - 0.1, 1.0),
+            title="All points")
+    ax1.legend()
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-trials", type=int, default=18)
+    ap.add_argument("--long-checkpoints", type=int, default=24)
+    ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
+    ap.add_argument("--out")
+    ap.add_argument("--plot")
+    args = ap.parse_args()
+    print(load_note(), flush=True)
+    n = args.n_trials
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
+        root = Path(tmp)
+        space = _latency_space()
+        for name, over in [
+            ("ours-nsga2", {}),
+            ("ours-harvest", {"training": {"epochs": 15, "batch_size": 64, "learning_rate": 0.005, "harvest_checkpoints": 3}}),
+            ("random", {"sampler": {"name": "random"}}),
+        ]:
+            results.append(run_dse(root, name, space, n_trials=n, **over))
+            print(f"{name}: {len(results[-1]['points'])} points, {results[-1]['cpu_s']:.0f} CPU s", flush=True)
+        results.append(run_uniform(root, [int(w) for w in args.widths.split(",")]))
+        print(f"uniform: {len(results[-1]['points'])} points, {results[-1]['cpu_s']:.0f} CPU s", flush=True)
+        long = run_dse(root, "long-ramp", long_ramp_space(), n_trials=1,
+                       training={"epochs": 15 * n, "batch_size": 64, "learning_rate": 0.005,
+                                 "harvest_checkpoints": args.long_checkpoints})
+        results.append(long)
+        final = [p for p in long["points"] if p["harvested_from"] is None]
+        results.append({**long, "method": "long-ramp-final", "points": final})
+        print(f"long-ramp: {len(long['points'])} points ({len(final)} without the harvest), {long['cpu_s']:.0f} CPU s", flush=True)
+    budget = max(r["cpu_s"] for r in results if r["method"].startswith("ours-nsga2"))
+    grid = [budget * k / 20 for k in range(1, 21)]
+    for r in results:
+        r["hv_curve"] = curve(r["points"], grid)
+        r["hv_at_budget"] = r["hv_curve"][-1]
+    print(load_note())
+    print(f"hypervolume (reference: accuracy {ACC_REF}, EBOPs {EBOPS_REF:,.0f}; max 0.2) by CPU seconds "
+          f"(budget = ours-nsga2's {budget:.0f} CPU s)")
+    cols = [4, 9, 14, 19]
+    print("method | points | CPU s used | " + " | ".join(f"HV @ {grid[c]:.0f} s" for c in cols) + " | best accuracy | min EBOPs at acc >= 0.95")
+    for r in sorted(results, key=lambda r: -r["hv_at_budget"]):
+        good = [p["ebops"] for p in r["points"] if p["accuracy"] >= 0.95]
+        print(f"{r['method']} | {len(r['points'])} | {r['cpu_s']:.0f} | " + " | ".join(f"{r['hv_curve'][c]:.4f}" for c in cols)
+              + f" | {max((p['accuracy'] for p in r['points']), default=float('nan')):.4f} | "
+              + (f"{min(good):,.0f}" if good else "-"))
+    winner = max(results, key=lambda r: r["hv_at_budget"])["method"]
+    print(f"highest hypervolume at the full budget: {winner}")
+    plot_path = Path(args.plot) if args.plot else Path(__file__).resolve().parent / "results" / "search_quality.png"
+    plot(results, grid, plot_path)
+    out = write_json({"note": load_note(), "argv": sys.argv, "reference": {"accuracy": ACC_REF, "ebops": EBOPS_REF},
+                      "budget_cpu_s": budget, "grid_cpu_s": grid, "results": results, "winner": winner}, args.out,
+                     "search_quality.json")
+    print(f"wrote {out} and {plot_path}")
+
+
+if __name__ == "__main__":
+    main()
