@@ -7,7 +7,10 @@ one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced eve
 ``TRIALS_PER_WORKER`` trials) runs the trials, and samples the worker's RSS from /proc every 0.5 s.
 ``--trials-per-worker 50`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
-(imports and first graphs done) to the last one.
+(imports and first graphs done) to the last one, and the peak: the largest RSS at any trial end
+after the 5th, against the same reference (with warm workers replaced every
+``TRIALS_PER_WORKER`` trials, the last trial's RSS depends on where it falls in its worker's life;
+the peak does not).
 
 Usage: python benchmarks/memory.py [--n-trials 50] [--trials-per-worker N] [--out FILE]
 """
@@ -120,12 +123,17 @@ def main() -> None:
         if r["trial"] < 5 or r["trial"] % 5 == 4 or r["trial"] == len(rows) - 1:
             print(f"{r['trial']} | {r['pid']} | {r['rss_mb'] if r['rss_mb'] is None else round(r['rss_mb'], 1)}")
     have = [r for r in rows if r["rss_mb"] is not None]
-    growth = None
+    growth = peak_growth = None
     if len(have) > 5:
         ref, last = have[4], have[-1]
+        peak = max(have[4:], key=lambda r: r["rss_mb"])
         growth = (last["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"]
+        peak_growth = (peak["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"]
         print(f"RSS growth from trial {ref['trial']} ({ref['rss_mb']:.0f} MB) to trial {last['trial']} ({last['rss_mb']:.0f} MB): {growth:+.1%}")
-    print(f"wrote {write_json({'note': load_note(), 'argv': sys.argv, 'wall_s': wall, 'rows': rows, 'growth': growth}, args.out, 'memory.json')}")
+        print(f"peak RSS after trial {ref['trial']}: {peak['rss_mb']:.0f} MB at trial {peak['trial']} ({peak_growth:+.1%})")
+    out = write_json({'note': load_note(), 'argv': sys.argv, 'wall_s': wall, 'rows': rows, 'growth': growth, 'peak_growth': peak_growth,
+                      'trials_per_worker': _orchestrator.TRIALS_PER_WORKER}, args.out, 'memory.json')
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -114,10 +114,11 @@ def _experiment(root: Path, name: str, space: dict, **over) -> Path:
     return path
 
 
-def _latency_space() -> dict:
-    space = yaml.safe_load((REPO / "search_spaces" / "default.yaml").read_text())
+def _latency_space(name: str = "default.yaml") -> dict:
+    """A shipped search space with Strategy pinned to Latency (and no ReuseFactor or rules)."""
+    space = yaml.safe_load((REPO / "search_spaces" / name).read_text())
     space["parameters"]["strategy"]["choices"] = ["Latency"]
-    space["parameters"].pop("reuse_factor")
+    space["parameters"].pop("reuse_factor", None)
     space["rules"] = []
     return space
 
@@ -273,6 +274,8 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=18)
     ap.add_argument("--long-checkpoints", type=int, default=24)
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
+    ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
+                    help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
     ap.add_argument("--out")
     ap.add_argument("--plot")
     args = ap.parse_args()
@@ -282,23 +285,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
         root = Path(tmp)
         space = _latency_space()
-        for name, over in [
-            ("ours-nsga2", {}),
-            ("ours-harvest", {"training": {"epochs": 15, "batch_size": 64, "learning_rate": 0.005, "harvest_checkpoints": 3}}),
-            ("random", {"sampler": {"name": "random"}}),
-        ]:
-            results.append(run_dse(root, name, space, n_trials=n, **over))
+        train = {"batch_size": 64, "learning_rate": 0.005}
+        studies = {
+            "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n),
+            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=max(1, n // 3),
+                                          training={**train, "epochs": 45, "harvest_checkpoints": 8}),
+            "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n,
+                                            training={**train, "epochs": 15, "harvest_checkpoints": 3}),
+            "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}),
+            "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")]),
+            "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1,
+                                         training={**train, "epochs": 15 * n, "harvest_checkpoints": args.long_checkpoints}),
+        }
+        for name in args.methods.split(","):
+            results.append(studies[name]())
             print(f"{name}: {len(results[-1]['points'])} points, {results[-1]['cpu_s']:.0f} CPU s", flush=True)
-        results.append(run_uniform(root, [int(w) for w in args.widths.split(",")]))
-        print(f"uniform: {len(results[-1]['points'])} points, {results[-1]['cpu_s']:.0f} CPU s", flush=True)
-        long = run_dse(root, "long-ramp", long_ramp_space(), n_trials=1,
-                       training={"epochs": 15 * n, "batch_size": 64, "learning_rate": 0.005,
-                                 "harvest_checkpoints": args.long_checkpoints})
-        results.append(long)
-        final = [p for p in long["points"] if p["harvested_from"] is None]
-        results.append({**long, "method": "long-ramp-final", "points": final})
-        print(f"long-ramp: {len(long['points'])} points ({len(final)} without the harvest), {long['cpu_s']:.0f} CPU s", flush=True)
-    budget = max(r["cpu_s"] for r in results if r["method"].startswith("ours-nsga2"))
+            if name == "long-ramp":
+                final = [p for p in results[-1]["points"] if p["harvested_from"] is None]
+                results.append({**results[-1], "method": "long-ramp-final", "points": final})
+    budget = max((r["cpu_s"] for r in results if r["method"] == "ours-nsga2"), default=max(r["cpu_s"] for r in results))
     grid = [budget * k / 20 for k in range(1, 21)]
     for r in results:
         r["hv_curve"] = curve(r["points"], grid)

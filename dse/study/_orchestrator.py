@@ -36,9 +36,13 @@ __all__ = ["StudySummary", "run_study"]
 log = logging.getLogger(__name__)
 
 #: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``):
-#: a warm worker's RSS grows about 20 MB per trial even with ``keras.backend.clear_session()``
-#: (benchmarks/memory.py), so a worker lives 10 trials: imports paid once per 10 trials, RSS bounded.
-TRIALS_PER_WORKER = 10
+#: a warm worker's RSS grows about 21 MB per trial even with ``keras.backend.clear_session()``
+#: (benchmarks/memory.py). The growth is TensorFlow's: each ``model.fit`` traces a new train step
+#: whose graph and its ~60 branch functions stay in TensorFlow's eager context after the model is
+#: gone (plain Keras leaks 4 MB per fit the same way; ``run_eagerly`` does not leak but trains
+#: several times slower). So a worker lives 8 trials: imports paid once per 8 trials, RSS within
+#: 10% of a settled worker's.
+TRIALS_PER_WORKER = 8
 
 
 @dataclass
@@ -274,7 +278,8 @@ class _StudyLoop:
         if state == "COMPLETE" and feasible:
             self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
         if run_id:
-            self.tracker.finish_trial_run(run_id, state, result.error)
+            tagged = None if "logging_error" in result.tags else result.tags.get("state")  # what the worker wrote to the run
+            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged)
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             line += self.add_harvested(trial, result)
@@ -334,7 +339,7 @@ class _StudyLoop:
                 launched = True
             if not self.pool.count("trial") and not self.pool.count("remeasure"):
                 break
-            self.heartbeat(force=launched)
+            self.heartbeat()  # launch() stamped the new trials; the others are refreshed every heartbeat_interval_s
             for done in self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s)):
                 if done.kind == "remeasure":
                     remeasurer.collect(*done.meta, done.ref)

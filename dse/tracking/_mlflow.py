@@ -134,11 +134,12 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.2 * (i + 1))
 
 
-def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None) -> None:
-    tags = [RunTag("state", state)]
-    if error:
-        tags.append(RunTag("error", error[:5000]))
-    _retrying(client.log_batch, run_id, tags=tags)
+def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False) -> None:
+    if not tags_set:
+        tags = [RunTag("state", state)]
+        if error:
+            tags.append(RunTag("error", error[:5000]))
+        _retrying(client.log_batch, run_id, tags=tags)
     _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
 
 
@@ -301,9 +302,14 @@ class StudyTracker:
         """Set tags on the study's parent run (e.g. ``error`` when the driver failed)."""
         _retrying(self.client.log_batch, parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
-    def finish_trial_run(self, run_id: str, state: str, error: str | None = None) -> None:
-        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""
-        _finish_run(self.client, run_id, state, error)
+    def finish_trial_run(self, run_id: str, state: str, error: str | None = None, tagged: str | None = None) -> None:
+        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
+
+        Args:
+            tagged: the ``state`` tag the worker already set on the run; when it equals ``state``
+                and there is no error, only the end of the run is written (one MLflow call, not two).
+        """
+        _finish_run(self.client, run_id, state, error, tags_set=tagged == state and not error)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
         """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""

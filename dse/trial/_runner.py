@@ -383,6 +383,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         error = _error_text(spec, e)
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
+    tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
     if error:
         tags["error_type"] = error.split(":", 1)[0]
     try:

@@ -37,6 +37,18 @@ def test_shipped_space_encodes_strategy_rules():
     assert seen == {"Latency", "Resource", "distributed_arithmetic"}
 
 
+def test_shipped_ramps_space_always_ends_its_ramp_high():
+    """search_spaces/ramps.yaml: every trial ramps beta up to 1e-4..3e-3, for harvesting."""
+    space = load_search_space(REPO / "search_spaces" / "ramps.yaml")
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=2))
+    for _ in range(30):
+        trial = study.ask()
+        p, _ = space.suggest(trial)
+        assert 1e-7 <= p.beta <= 1e-5 and 1e-4 <= p.beta_end <= 3e-3 and p.beta_schedule == "log"
+        assert p.strategy in ("Latency", "distributed_arithmetic") and p.reuse_factor == 1
+        study.tell(trial, [0.0, 0.0])
+
+
 def test_include_zero_samples_zero_and_log_range():
     space = _space({"beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True, "include_zero": True}})
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
