@@ -8,7 +8,7 @@ front known at dispatch, which depends on the concurrency. Random sampler, seed 
 train the same ``--n-trials`` designs. Efficiency = T1 / (2 x T2) (T: wall time of the study,
 Ray start-up included); CPU utilisation = CPU seconds of the driver and all it started / (wall x 2).
 
-Usage: python benchmarks/parallel_efficiency.py [--n-trials 6] [--out FILE]
+Usage: python benchmarks/parallel_efficiency.py [--n-trials 12] [--out FILE]   (12: the quickstart's n_trials)
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def run(conc: int, n: int, root: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-trials", type=int, default=6)
+    ap.add_argument("--n-trials", type=int, default=12)
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
