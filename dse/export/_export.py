@@ -158,6 +158,8 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: boo
         f"MLflow run `{r.run_id}`; Strategy `{r.params.strategy if r.params else tags.get('strategy')}`, "
         f"ReuseFactor per Dense layer (input to output) `{list(r.params.layer_reuse_factors or [r.params.reuse_factor]) if r.params else '-'}`; "
         f"hls4ml backend {hls.backend}, part `{hls.part}`, clock period {hls.clock_period} ns, {hls.io_type}.",
+        *(["", f"A checkpoint harvested from trial {r.harvested_from} at epoch {r.harvest_epoch} (0-based) of its beta ramp."]
+          if r.harvested_from is not None else []),
         "",
         "## Numbers",
         "",
@@ -166,7 +168,9 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: boo
     ]
     for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
         if k in m:
-            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else 'hls4ml C simulation'}) |")
+            src = {"csim": "hls4ml C simulation", "da4ml": "da4ml's bit-exact emulation", "keras": "quantized Keras model"}.get(
+                tags.get("csim_accuracy_source", "csim"), "hls4ml C simulation")
+            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else src}) |")
     for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_depth"):
         if k in m:
             lines.append(f"| {k} | {m[k]:,.0f} | {tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")

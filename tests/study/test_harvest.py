@@ -93,3 +93,15 @@ def test_front_shows_where_a_member_was_harvested(harvest_study):
     every = front_frame(study, numbers=[t.number for t in study.trials])
     harvested = every[every["harvested_from"].notna()]
     assert not harvested.empty and set(harvested["harvested_from"]) == {0}
+
+
+def test_a_harvested_trial_exports_like_any_other(harvest_study, tmp_path):
+    from dse.export import export_design
+
+    exp, _, _, study = harvest_study
+    rec = next(r for r in StudyRecords(study).trials() if r.harvested_from is not None)
+    result = export_design(study, exp.storage_url, rec.number, tmp_path / "export")
+    readme = result.readme.read_text()
+    assert f"harvested from trial 0 at epoch {rec.harvest_epoch}" in readme
+    assert "hls4ml C simulation" in readme  # csim: all in this study
+    assert result.model.is_file()
