@@ -271,6 +271,10 @@ class _StudyLoop:
         self.asking = None
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
+        if result.harvested:  # recorded on the trial itself, which cannot change once told
+            failed = [h for h in result.harvested if h.state != "COMPLETE"]
+            result.tags["harvest"] = f"{len(result.harvested) - len(failed)} checkpoints measured, {len(failed)} failed" + (
+                f" (epoch {failed[0].epoch}: {failed[0].error})"[:500] if failed else "")
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
         self.since[0] += 1
         self.since[1] += state == "FAIL"

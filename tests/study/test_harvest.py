@@ -57,6 +57,7 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
     harvested = [r for r in recs if r.harvested_from is not None]
     assert len(trained) == 1 and trained[0].state == "COMPLETE"
     assert 1 <= len(harvested) <= 6, [r.number for r in recs]
+    assert trained[0].tags["harvest"] == f"{len(harvested)} checkpoints measured, 0 failed"
     epochs = [r.harvest_epoch for r in harvested]
     assert len(set(epochs)) == len(epochs) and all(0 <= e < 15 for e in epochs)
     client = MlflowClient(exp.tracking_uri)
