@@ -214,9 +214,10 @@ class _StudyLoop:
         return self.exp.n_trials - (c.trained - lost) - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
-    def heartbeat(self, force: bool = False) -> None:
+    def heartbeat(self) -> None:
+        """Stamp this driver's running trials, at most once per ``heartbeat_interval_s``."""
         now = time.time()
-        if not force and now - self.last_beat < self.exp.heartbeat_interval_s:
+        if now - self.last_beat < self.exp.heartbeat_interval_s:
             return
         self.last_beat = now
         for trial, _run_id in self.pool.metas("trial"):
