@@ -104,7 +104,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     from mlflow.tracking import MlflowClient
 
     from dse.config import ExperimentConfig
-    from dse.store import constraint_values
+    from dse.store import within_constraints
     from dse.tracking import ROLE_TAG
 
     client = MlflowClient(tracking_uri)
@@ -129,7 +129,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
             continue
         row = {"trial": int(tags.get("trial_number", -1)), **{k: v for k, v in m.items() if not k.startswith("epoch_")}}
         row.update({k: v for k, v in tags.items() if k.endswith("_source")})
-        row["feasible"] = all(v <= 0 for v in constraint_values(cfg.constraints, m).values())
+        row["feasible"] = within_constraints(cfg.constraints, m)
         rows.append(row)
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,

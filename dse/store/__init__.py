@@ -11,6 +11,7 @@ from dse.store._records import (
     record_trial_params,
     record_trial_result,
     record_trial_run,
+    within_constraints,
 )
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "record_trial_params",
     "record_trial_result",
     "record_trial_run",
+    "within_constraints",
 ]

@@ -37,7 +37,7 @@ from dse.exceptions import ConfigError
 
 __all__ = [
     "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "record_heartbeat", "record_trial_params",
-    "record_trial_run", "record_trial_result", "TRIAL_DEFINING_FIELDS",
+    "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
 ]
 
 _EXPERIMENT = "experiment"
@@ -112,6 +112,11 @@ def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, fl
         if c.min is not None:
             out[f"{c.metric}_min"] = c.min - float(value) if ok else math.inf
     return out
+
+
+def within_constraints(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> bool:
+    """True when every constraint value of ``metrics`` is <= 0 (see :func:`constraint_values`); True without constraints."""
+    return all(v <= 0 for v in constraint_values(constraints, metrics).values())
 
 
 def record_trial_result(

@@ -21,7 +21,7 @@ from dse.config import ExperimentConfig, SearchSpace
 from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
-from dse.store import StudyRecords, TrialRecord, constraint_values, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
@@ -29,7 +29,7 @@ from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, open_study
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
-from dse.trial._csim import update_front
+from dse.trial._csim import front_values, update_front
 
 __all__ = ["StudySummary", "run_study"]
 
@@ -272,44 +272,50 @@ class _StudyLoop:
         self.asking = None
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
-        if result.harvested:  # recorded on the trial itself, which cannot change once told
-            failed = [h for h in result.harvested if h.state != "COMPLETE"]
-            result.tags["harvest"] = f"{len(result.harvested) - len(failed)} checkpoints measured, {len(failed)} failed" + (
-                f" (epoch {failed[0].epoch}: {failed[0].error})"[:500] if failed else "")
+        measured, failed = self.sort_harvested(trial.number, result)
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
         self.since[0] += 1
         self.since[1] += state == "FAIL"
-        feasible = all(v <= 0 for v in constraint_values(self.exp.constraints, result.metrics).values())
-        if state == "COMPLETE" and feasible:
-            self.front = update_front(self.front, [float(result.metrics[o.metric]) for o in self.exp.objectives], self.directions)
+        if state == "COMPLETE":
+            self.join_front(result.metrics)
         if run_id:
             tagged = None if "logging_error" in result.tags else result.tags.get("state")  # what the worker wrote to the run
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged)
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
-            line += self.add_harvested(trial, result)
+            for h, values in measured:
+                frozen = harvested_trial(trial, h.epoch, values, h.metrics, h.tags, h.run_id, self.exp.constraints)
+                self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
+                self.join_front(h.metrics)
+            line += f" (+{len(measured)} harvested checkpoints" + (f", {len(failed)} failed" if failed else "") + ")"
         return line
 
-    def add_harvested(self, trial: optuna.Trial, result: TrialResult) -> str:
-        """Add each complete harvested checkpoint of ``trial`` as a trial of its own; returns a note for the progress line."""
-        added, failed = 0, []
+    def join_front(self, metrics: dict[str, float]) -> None:
+        """Add a measured record to the feasible front this driver tracks, if it is feasible."""
+        values = front_values(self.exp, metrics)
+        if values is not None:
+            self.front = update_front(self.front, values, self.directions)
+
+    def sort_harvested(self, number: int, result: TrialResult) -> tuple[list, list[str]]:
+        """Split trial ``number``'s harvested checkpoints into (checkpoint, objective values) to add and failure reasons.
+
+        Tags the trial ``harvest`` with the counts and the first reason (before ``tell``: a told
+        trial cannot change) and logs each failure.
+        """
+        measured, failed = [], []
         for h in result.harvested:
             if h.state != "COMPLETE":
                 failed.append(f"epoch {h.epoch}: {h.error}")
                 continue
             try:
-                values = [float(h.metrics[o.metric]) for o in self.exp.objectives]
+                measured.append((h, [float(h.metrics[o.metric]) for o in self.exp.objectives]))
             except KeyError as e:
                 failed.append(f"epoch {h.epoch}: objective {e.args[0]!r} missing")
-                continue
-            frozen = harvested_trial(trial, h.epoch, values, h.metrics, h.tags, h.run_id, self.exp.constraints)
-            self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
-            added += 1
-            if all(v <= 0 for v in constraint_values(self.exp.constraints, h.metrics).values()):
-                self.front = update_front(self.front, values, self.directions)
         for f in failed:
-            log.warning("trial %d: harvested checkpoint failed (%s)", trial.number, f)
-        return f" (+{added} harvested checkpoints" + (f", {len(failed)} failed" if failed else "") + ")"
+            log.warning("trial %d: harvested checkpoint failed (%s)", number, f)
+        if result.harvested:
+            result.tags["harvest"] = f"{len(measured)} checkpoints measured, {len(failed)} failed" + (f" ({failed[0]})"[:500] if failed else "")
+        return measured, failed
 
     def abandon(self, reason: Exception) -> None:
         """Tell every trial of this driver FAIL with ``reason`` (the loop is stopping)."""

@@ -20,7 +20,7 @@ from typing import Sequence
 
 from dse.config import ExperimentConfig
 
-__all__ = ["dominates", "update_front", "csim_decision", "SIMULATED", "EMULATED", "SKIPPED", "SKIPPED_DOMINATED", "SKIPPED_INFEASIBLE"]
+__all__ = ["dominates", "update_front", "front_values", "csim_decision", "SIMULATED", "EMULATED", "SKIPPED", "SKIPPED_DOMINATED", "SKIPPED_INFEASIBLE"]
 
 #: Tag values of ``csim`` on a trial.
 SIMULATED, SKIPPED_DOMINATED, SKIPPED_INFEASIBLE, SKIPPED = "run", "skipped-dominated", "skipped-infeasible", "skipped"
@@ -54,6 +54,19 @@ def update_front(front: list[tuple[float, ...]], values: Sequence[float], direct
     return [f for f in front if not dominates(v, f, directions)] + [v]
 
 
+def front_values(exp: ExperimentConfig, metrics: dict[str, float]) -> list[float] | None:
+    """The objective values a measured record adds to the feasible front, or ``None`` when it
+    violates a constraint or misses an objective."""
+    from dse.store import within_constraints
+
+    if not within_constraints(exp.constraints, metrics):
+        return None
+    try:
+        return [float(metrics[o.metric]) for o in exp.objectives]
+    except KeyError:
+        return None
+
+
 def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Sequence[Sequence[float]] | None) -> str:
     """Whether a trial should build and run the C simulation.
 
@@ -67,7 +80,7 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
         (its da4ml emulation was measured: ``da4ml_accuracy`` in ``metrics``); or why not:
         :data:`SKIPPED` (``csim: none``), :data:`SKIPPED_INFEASIBLE`, :data:`SKIPPED_DOMINATED`.
     """
-    from dse.store import constraint_values
+    from dse.store import within_constraints
 
     mode = exp.hls4ml.csim
     if mode == "all":
@@ -77,7 +90,7 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
     if "da4ml_accuracy" in metrics:  # free and bit-exact: every distributed_arithmetic design gets it
         return EMULATED
     proxy = {**metrics, "csim_accuracy": metrics.get("keras_accuracy", math.nan)}
-    if any(v > 0 for v in constraint_values(exp.constraints, proxy).values()):
+    if not within_constraints(exp.constraints, proxy):
         return SKIPPED_INFEASIBLE
     try:
         values = [float(proxy[o.metric]) for o in exp.objectives]

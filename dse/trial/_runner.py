@@ -241,16 +241,26 @@ def _error_text(spec: TrialSpec, e: Exception) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def _feasible_values(exp: ExperimentConfig, metrics: dict[str, float]) -> list[float] | None:
-    """The objective values of a measured record, or ``None`` when one is missing or a constraint is violated."""
-    from dse.store import constraint_values
+def _log_outcome(logger, what: str, state: str, error: str | None, metrics: dict[str, float], tags: dict[str, str],
+                 history: dict[str, list[float]] | None = None, end_run: bool = False) -> None:
+    """Tag ``state`` (and ``error_type``), log metrics, curves and tags to ``logger``'s run, and end it if ``end_run``.
 
-    if any(v > 0 for v in constraint_values(exp.constraints, metrics).values()):
-        return None
+    MLflow trouble is logged and kept as the tag ``logging_error``, never raised: the driver
+    still needs the result.
+    """
+    tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
+    if error:
+        tags["error_type"] = error.split(":", 1)[0]
     try:
-        return [float(metrics[o.metric]) for o in exp.objectives]
-    except KeyError:
-        return None
+        logger.log_metrics(metrics)
+        if history:
+            logger.log_history(history)
+        logger.set_tags(tags)
+        if end_run:
+            logger.finish(state, error)
+    except Exception as e:
+        log.error("%s: MLflow logging failed: %s", what, e)
+        tags["logging_error"] = str(e)[:500]
 
 
 def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history: dict[str, list[float]],
@@ -263,7 +273,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
     others go on. With ``hls4ml.csim: front``, the front a checkpoint is compared with includes
     the trial and the checkpoints measured before it.
     """
-    from dse.trial._csim import update_front
+    from dse.trial._csim import front_values, update_front
     from dse.trial._harvest import HarvestedResult, select_checkpoints
 
     exp = spec.experiment
@@ -272,7 +282,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
 
     def join(metrics: dict[str, float]) -> None:
         nonlocal front
-        values = _feasible_values(exp, metrics)
+        values = front_values(exp, metrics)
         if front is not None and values is not None:
             front = update_front(front, values, directions)
 
@@ -300,16 +310,10 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
         state = "FAIL" if error else "COMPLETE"
         if state == "COMPLETE":
             join(metrics)
-        else:
-            tags["error_type"] = error.split(":", 1)[0]
         if run_logger is not None:
-            try:
-                run_logger.log_metrics(metrics)
-                run_logger.set_tags(tags)
-                run_logger.finish(state, error)
-            except Exception as e:  # the driver still records the checkpoint in Optuna
-                log.error("trial %d, checkpoint of epoch %d: MLflow logging failed: %s", spec.number, cp.epoch, e)
-                tags["logging_error"] = str(e)[:500]
+            _log_outcome(run_logger, f"trial {spec.number}, checkpoint of epoch {cp.epoch}", state, error, metrics, tags, end_run=True)
+        elif error:
+            tags["error_type"] = error.split(":", 1)[0]
         log.info("trial %d: checkpoint of epoch %d %s", spec.number, cp.epoch, state)
         out.append(HarvestedResult(cp.epoch, state, metrics, tags, run_logger.run_id if run_logger else None, error))
     return out
@@ -383,17 +387,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         error = _error_text(spec, e)
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
-    tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
-    if error:
-        tags["error_type"] = error.split(":", 1)[0]
-    try:
-        logger.log_metrics(metrics)
-        if history:
-            logger.log_history(history)
-        logger.set_tags(tags)
-    except Exception as e:  # logging trouble must not lose the result the driver needs
-        log.error("trial %d: MLflow logging failed: %s", spec.number, e)
-        tags["logging_error"] = str(e)[:500]
+    _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)
     harvested = []
     if callback is not None and state == "COMPLETE":
         harvested = _harvest(model, spec, splits, logger, callback, history, metrics, base_tags)
