@@ -44,31 +44,27 @@ VERSION_PACKAGES = {
 _PROVENANCE: dict[str, str] | None = None
 
 
-def _git_commit(cwd: Path) -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding ``cwd``; ``None`` when not a checkout or git is missing."""
+def _git(cwd: Path, *args: str) -> str | None:
+    """Stripped stdout of ``git <args>`` run in ``cwd`` (10 s limit); ``None`` when git is missing or fails."""
     import subprocess
 
     try:
-        done = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = done.stdout.strip()
-    return commit if len(commit) == 40 else None
+    return done.stdout.strip()
+
+
+def _git_commit(cwd: Path) -> str | None:
+    """``git rev-parse HEAD`` of the checkout holding ``cwd``; ``None`` when not a checkout or git is missing."""
+    commit = _git(cwd, "rev-parse", "HEAD")
+    return commit if commit is not None and len(commit) == 40 else None
 
 
 def _git_dirty(cwd: Path) -> bool | None:
     """Whether tracked files of the checkout differ from its commit (``git status --porcelain -uno``); ``None`` on failure."""
-    import subprocess
-
-    try:
-        done = subprocess.run(
-            ["git", "status", "--porcelain", "-uno"], cwd=cwd, capture_output=True, text=True, timeout=10, check=True
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(done.stdout.strip())
+    status = _git(cwd, "status", "--porcelain", "-uno")
+    return None if status is None else bool(status)
 
 
 def provenance_tags() -> dict[str, str]:
@@ -134,6 +130,12 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.2 * (i + 1))
 
 
+def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
+    """Log ``params`` in batches of 100 (MLflow's ``log_batch`` limit for params)."""
+    for i in range(0, len(params), 100):
+        _retrying(client.log_batch, run_id, params=params[i : i + 100])
+
+
 def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False) -> None:
     if not tags_set:
         tags = [RunTag("state", state)]
@@ -175,9 +177,7 @@ class TrialRunLogger:
                 "pinned": tags.get("pinned", ""), **provenance_tags(),
             },
         )
-        params = [Param(k, v) for k, v in run.data.params.items()]
-        for i in range(0, len(params), 100):
-            _retrying(self.client.log_batch, child.info.run_id, params=params[i : i + 100])
+        _log_params(self.client, child.info.run_id, [Param(k, v) for k, v in run.data.params.items()])
         return TrialRunLogger(self.tracking_uri, child.info.run_id)
 
     def finish(self, state: str, error: str | None = None) -> None:
@@ -252,9 +252,7 @@ class StudyTracker:
             run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
             run_id = run.info.run_id
             config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
-            params = [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()]
-            for i in range(0, len(params), 100):
-                self.client.log_batch(run_id, params=params[i : i + 100])
+            _log_params(self.client, run_id, [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()])
             self.client.log_dict(run_id, config, "experiment.json")
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance_tags().items()])
         self._log_search_space(run_id, config.get("search_space"))
