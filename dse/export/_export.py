@@ -166,11 +166,11 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: boo
         "| figure | value | source |",
         "| --- | --- | --- |",
     ]
+    csim_src = {"da4ml": "da4ml's bit-exact emulation", "keras": "quantized Keras model"}.get(
+        tags.get("csim_accuracy_source", "csim"), "hls4ml C simulation")
     for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
         if k in m:
-            src = {"csim": "hls4ml C simulation", "da4ml": "da4ml's bit-exact emulation", "keras": "quantized Keras model"}.get(
-                tags.get("csim_accuracy_source", "csim"), "hls4ml C simulation")
-            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else src}) |")
+            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else csim_src}) |")
     for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_depth"):
         if k in m:
             lines.append(f"| {k} | {m[k]:,.0f} | {tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")

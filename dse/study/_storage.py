@@ -134,10 +134,11 @@ def load_study(name: str, storage: str) -> optuna.Study:
             "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
         )
     try:
-        return optuna.load_study(study_name=name, storage=rdb_storage(storage))
+        rdb = rdb_storage(storage)
+        return optuna.load_study(study_name=name, storage=rdb)
     except KeyError as e:
         try:
-            names = optuna.get_all_study_names(storage)
+            names = optuna.get_all_study_names(rdb)
         except Exception:
             names = []
         raise StudyNotFoundError(
