@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, SearchSpace
+from dse.config import ExperimentConfig, SearchSpace, redact_url
 from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
@@ -427,7 +427,7 @@ def run_study(
         changed = records.experiment_diff(exp, space)
         if changed and not allow_changed:
             raise ConfigError(
-                f"study {exp.name!r} in {exp.storage_url} was run with another experiment; these fields differ "
+                f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
                 "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
                 "restore those fields, or pass --allow-changed to continue this study anyway"
             )

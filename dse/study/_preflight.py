@@ -15,7 +15,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dse.config import ExperimentConfig, SearchSpace
+from dse.config import ExperimentConfig, SearchSpace, redact_url
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 
@@ -297,7 +297,7 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
     want = [o.direction for o in exp.objectives]
     if have != want:
         raise ConfigError(
-            f"study {exp.name!r} in {exp.storage_url} has directions {have}, but objectives ask for {want}; "
+            f"study {exp.name!r} in {redact_url(exp.storage_url)} has directions {have}, but objectives ask for {want}; "
             "give the experiment another name, or restore its objectives"
         )
 
