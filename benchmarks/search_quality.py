@@ -274,6 +274,9 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=18)
     ap.add_argument("--long-checkpoints", type=int, default=24)
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
+    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 3)")
+    ap.add_argument("--ramp-epochs", type=int, default=45, help="ours-ramps: epochs per trial")
+    ap.add_argument("--ramp-checkpoints", type=int, default=8, help="ours-ramps: harvest_checkpoints per trial")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
     ap.add_argument("--out")
@@ -288,8 +291,8 @@ def main() -> None:
         train = {"batch_size": 64, "learning_rate": 0.005}
         studies = {
             "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n),
-            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=max(1, n // 3),
-                                          training={**train, "epochs": 45, "harvest_checkpoints": 8}),
+            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=args.ramp_trials or max(1, n // 3),
+                                          training={**train, "epochs": args.ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}),

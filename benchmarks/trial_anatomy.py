@@ -5,17 +5,18 @@ NSGA-II, seed 7) as a real study (Ray tasks, SQLite Optuna and MLflow, hls4ml co
 C simulation) once per configuration, each in a fresh run directory. With the default 6 trials
 (NSGA-II's first generation, population 6, seed 7) every configuration trains the same 6 designs:
 
-* ``before``: a fresh worker process per trial, C simulation of every trial, hls4ml's ``-O3``;
-* ``after``: the defaults (warm workers, ``hls4ml.csim: front``, ``-O1``);
+* ``before``: a fresh worker process per trial, C simulation of every trial, hls4ml's ``-O3``
+  build (``build_lib.sh``: two objects and a link);
+* ``after``: the defaults (warm workers, ``hls4ml.csim: front``, ``-O1``, one-call unity build);
 * ``after-csim-none``: the defaults with ``hls4ml.csim: none`` (no g++ at all: the floor);
-* optional single levers (``--configs``): ``warm``, ``warm+O1``.
+* optional single levers (``--configs``): ``warm``, ``warm+O1``, ``after-hls4ml-build``.
 
 A trial's wall time is Optuna's ``datetime_start`` (ask) to ``datetime_complete`` (tell), so
 worker start-up and imports count; "not training" is that minus ``seconds_train`` (Keras
 ``fit``, first-epoch graph building included). CPU seconds are summed over the driver and
 every process it started (Ray, workers, g++), from /proc.
 
-Usage: python benchmarks/trial_anatomy.py [--n-trials 6] [--configs before,after,after-csim-none] [--out FILE]
+Usage: python benchmarks/trial_anatomy.py [--n-trials 6] [--configs before,after,after-csim-none] [--epochs N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -33,16 +34,17 @@ from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # n
 use_this_checkout()
 
 CONFIGS = {
-    "before": dict(reuse_workers=False, csim="all", opt="-O3"),
-    "warm": dict(reuse_workers=True, csim="all", opt="-O3"),
-    "warm+O1": dict(reuse_workers=True, csim="all", opt="-O1"),
-    "after": dict(reuse_workers=True, csim="front", opt="-O1"),
-    "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1"),
+    "before": dict(reuse_workers=False, csim="all", opt="-O3", build="hls4ml"),
+    "warm": dict(reuse_workers=True, csim="all", opt="-O3", build="hls4ml"),
+    "warm+O1": dict(reuse_workers=True, csim="all", opt="-O1", build="hls4ml"),
+    "after-hls4ml-build": dict(reuse_workers=True, csim="front", opt="-O1", build="hls4ml"),
+    "after": dict(reuse_workers=True, csim="front", opt="-O1", build="unity"),
+    "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1", build="unity"),
 }
 STAGES = ["setup", "build", "train", "trace", "save", "convert", "resources_ebops", "resources_da4ml", "compile", "csim"]
 
 
-def run_config(name: str, n_trials: int, root: Path) -> dict:
+def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) -> dict:
     import optuna
 
     from dse.config import load_experiment
@@ -55,8 +57,10 @@ def run_config(name: str, n_trials: int, root: Path) -> dict:
         "name": f"anatomy-{name}".replace("+", "-"), "run_dir": root / name.replace("+", "-"), "n_trials": n_trials,
         "ray": exp.ray.model_copy(update={"reuse_workers": cfg["reuse_workers"]}),
         "hls4ml": exp.hls4ml.model_copy(update={"csim": cfg["csim"]}),
+        "training": exp.training.model_copy(update={"epochs": epochs or exp.training.epochs}),
     })
     _ray_session.WORKER_ENV["DSE_CSIM_OPT_LEVEL"] = cfg["opt"]
+    _ray_session.WORKER_ENV["DSE_CSIM_BUILD"] = cfg["build"]
     t0 = time.perf_counter()
     with TreeCpu() as cpu:
         summary = run_study(exp, space, progress=False)
@@ -76,7 +80,7 @@ def run_config(name: str, n_trials: int, root: Path) -> dict:
     tw = sum(t["wall"] for t in trials)
     train = sum(t["train"] for t in trials)
     return {
-        "config": name, **cfg, "n_trials": len(trials), "n_complete": summary.n_complete, "study_wall_s": wall,
+        "config": name, **cfg, "epochs": exp.training.epochs, "n_trials": len(trials), "n_complete": summary.n_complete, "study_wall_s": wall,
         "cpu_s": cpu.self_seconds + cpu.descendants_seconds, "driver_cpu_s": cpu.self_seconds,
         "trial_wall_sum_s": tw, "train_sum_s": train, "not_training_fraction": 1 - train / tw if tw else float("nan"),
         "worker_processes": len({t["pid"] for t in trials}),
@@ -90,6 +94,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-trials", type=int, default=6, help="6 = NSGA-II's first generation: the same parameters in every configuration")
     ap.add_argument("--configs", default="before,after,after-csim-none", help=f"comma-separated, of {', '.join(CONFIGS)}")
+    ap.add_argument("--epochs", type=int, help="training epochs per trial (default: the quickstart's 15)")
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
@@ -97,7 +102,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dse-anatomy-", dir="/tmp") as tmp:
         for name in args.configs.split(","):
             print(f"running {name}: {CONFIGS[name]} ...", flush=True)
-            results.append(run_config(name, args.n_trials, Path(tmp)))
+            results.append(run_config(name, args.n_trials, Path(tmp), args.epochs))
     print(load_note())
     cols = ["config", "trials", "study wall s", "CPU s", "sum trial wall s", "sum train s", "not training", "workers", "C-sims"]
     print(" | ".join(cols))

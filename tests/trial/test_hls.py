@@ -113,3 +113,61 @@ def test_fifo_depth_optimization_needs_stream_and_tools(tmp_path):
     )
     with pytest.raises(ConfigError, match="needs 'vitis-run' on PATH, which is not there"):
         run_study(exp, space, progress=False)
+
+
+def _tiny_converted(digits_splits, out, strategy="Latency"):
+    from hgq.utils import trace_minmax
+
+    from dse.config import TrainingConfig
+    from dse.trial import build_model, train_model
+    from dse.trial._hls import convert
+
+    params = TrialParams(strategy=strategy)
+    hls = Hls4mlConfig()
+    model = build_model(ModelConfig(hidden=[8]), params, 64, 10)
+    train_model(model, digits_splits, TrainingConfig(epochs=1), params, seed=0)
+    trace_minmax(model, digits_splits.X_train)
+    return model, convert(model, hls4ml_config(model, params, hls), hls, out)
+
+
+def test_unity_build_equals_hls4mls_build(digits_splits, tmp_path):
+    """The one-call C simulation build gives the same outputs as hls4ml's build_lib.sh, and leaves no extra source behind."""
+    import numpy as np
+
+    from dse.trial._hls import _UNITY_SOURCE, compile_model, release
+
+    x = np.ascontiguousarray(digits_splits.X_test[:300])
+    model, unity = _tiny_converted(digits_splits, tmp_path / "unity")
+    compile_model(unity, build="unity")
+    lib_path = unity._top_function_lib._name
+    got = np.asarray(unity.predict(x))
+    release(unity)
+    from dse.trial._hls import convert
+
+    hls = Hls4mlConfig()
+    ref_prj = convert(model, hls4ml_config(model, TrialParams(strategy="Latency"), hls), hls, tmp_path / "hls4ml")
+    compile_model(ref_prj, build="hls4ml")
+    ref = np.asarray(ref_prj.predict(x))
+    release(ref_prj)
+    assert lib_path.startswith(str((tmp_path / "unity" / "firmware").resolve()))
+    assert not (tmp_path / "unity" / _UNITY_SOURCE).exists()
+    keras_out = model.predict(x, verbose=0)
+    np.testing.assert_array_equal(got.reshape(keras_out.shape), keras_out)
+    np.testing.assert_array_equal(got, ref)
+
+
+def test_broken_csim_source_names_gxx_and_falls_back(digits_splits, tmp_path, caplog):
+    """A C++ error: build_csim_library raises ConversionError quoting g++; compile_model tries hls4ml's build, then raises."""
+    from dse.exceptions import ConversionError
+    from dse.trial._hls import build_csim_library, compile_model
+
+    _, prj = _tiny_converted(digits_splits, tmp_path / "prj")
+    prj.write()
+    out = tmp_path / "prj"
+    (out / "firmware" / "myproject.cpp").write_text("this is not C++;\n")
+    with pytest.raises(ConversionError, match=r"C simulation build failed \(g\+\+ exit"):
+        build_csim_library(out, "myproject", prj.config.get_config_value("Stamp"), "-O1")
+    prj.write = lambda: None  # keep the broken source: compile_model writes the project first
+    with pytest.raises(ConversionError, match="hls4ml compile"):
+        compile_model(prj, build="unity")
+    assert "building with hls4ml's build_lib.sh instead" in caplog.text
