@@ -10,7 +10,12 @@ Methods:
   ours-nsga2   ``dse run`` as shipped: NSGA-II (population 6), the default search space
                (granularity, beta and its ramp, L1/L2, initial bitwidths), 15 epochs per trial,
                ``--n-trials`` trials, 2 at a time, warm workers, ``csim: front``.
-  ours-harvest the same with ``training.harvest_checkpoints: 3`` (each trial also keeps up to 3
+  ours-ramps   ``dse run`` with the same total epochs spent as few long trials that harvest:
+               NSGA-II over ``search_spaces/ramps.yaml`` (where each ramp starts and ends,
+               granularity, L1, initial bitwidths), ``--n-trials`` / 6 trials of 15 x 6 epochs
+               each (3 x 90 at the defaults), each keeping up to 12 Pareto-optimal checkpoints
+               of its beta ramp (``training.harvest_checkpoints: 12``); 2 trials at a time.
+  ours-harvest the same as ours-nsga2 with ``training.harvest_checkpoints: 3`` (each trial also keeps up to 3
                Pareto-optimal checkpoints of its beta ramp).
   random       the same as ours-nsga2 with Optuna's RandomSampler.
   uniform      what a user would otherwise run: the network trained in float (Keras, 15 epochs),
@@ -37,7 +42,8 @@ Hypervolume: Optuna's (``optuna._hypervolume.compute_hypervolume``) of the point
 EBOPs 150,000 (points outside the box add nothing). Larger is better; the largest possible is
 0.2 (accuracy 1.0 at 0 EBOPs).
 
-Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--out FILE] [--plot FILE]
+Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--ramp-trials 3] [--ramp-epochs 90]
+       [--ramp-checkpoints 12] [--methods ...] [--out FILE] [--plot FILE]
 """
 
 from __future__ import annotations
@@ -104,11 +110,17 @@ def hypervolume(points: list[tuple[float, float]]) -> float:
     return float(compute_hypervolume(np.asarray(inside), np.asarray([1 - ACC_REF, 1.0])))
 
 
+#: ``--seed``: the experiments' seed (sampler, initial weights, data order); None keeps the quickstart's 7.
+SEED: int | None = None
+
+
 def _experiment(root: Path, name: str, space: dict, **over) -> Path:
     exp = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
     (root / f"{name}-space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
     exp.update(name=name, search_space=f"{name}-space.yaml", objectives=OBJECTIVES, run_dir=str(root / name),
                ray={"num_cpus": 2}, **over)
+    if SEED is not None:
+        exp["seed"] = SEED
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(exp, sort_keys=False))
     return path
@@ -274,16 +286,21 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=18)
     ap.add_argument("--long-checkpoints", type=int, default=24)
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
-    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 3)")
-    ap.add_argument("--ramp-epochs", type=int, default=45, help="ours-ramps: epochs per trial")
-    ap.add_argument("--ramp-checkpoints", type=int, default=8, help="ours-ramps: harvest_checkpoints per trial")
+    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 6)")
+    ap.add_argument("--ramp-epochs", type=int, help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
+    ap.add_argument("--ramp-checkpoints", type=int, default=12, help="ours-ramps: harvest_checkpoints per trial")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
+    ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
     ap.add_argument("--out")
     ap.add_argument("--plot")
     args = ap.parse_args()
+    global SEED
+    SEED = args.seed
     print(load_note(), flush=True)
     n = args.n_trials
+    ramp_trials = args.ramp_trials or max(1, n // 6)
+    ramp_epochs = args.ramp_epochs or 15 * n // ramp_trials
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
         root = Path(tmp)
@@ -291,8 +308,8 @@ def main() -> None:
         train = {"batch_size": 64, "learning_rate": 0.005}
         studies = {
             "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n),
-            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=args.ramp_trials or max(1, n // 3),
-                                          training={**train, "epochs": args.ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
+            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=ramp_trials,
+                                          training={**train, "epochs": ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}),

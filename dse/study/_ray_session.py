@@ -42,7 +42,8 @@ __all__ = ["ray_session", "trial_resources", "kill_ray_processes", "WORKER_ENV",
 log = logging.getLogger(__name__)
 
 #: Environment every trial worker gets.
-WORKER_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+WORKER_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore",
+              "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
 
 #: Environment that keeps Ray 2.60 on 127.0.0.1 (node IP and every listening socket) on Linux.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}

@@ -16,6 +16,9 @@ def test_shipped_experiments_load():
         assert exp.name == name
         assert [o.metric for o in exp.objectives] == ["csim_accuracy", "lut"]
         assert "strategy" in space.parameters and space.rules
+    exp, space = load_experiment(REPO / "experiments" / "ramps.yaml")
+    assert exp.training.harvest_checkpoints > 0 and exp.training.epochs >= 60
+    assert "beta_end" in space.parameters
     exp, _ = load_experiment(REPO / "experiments" / "quickstart.yaml")
     assert exp.storage_url == f"sqlite:///{Path.cwd() / 'runs' / 'quickstart' / 'optuna.db'}"
     assert exp.tracking_uri.endswith("runs/quickstart/mlflow.db")
