@@ -30,6 +30,7 @@ from dse.study._storage import enable_wal, open_study
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
+from dse.trial._runner import _execute  # the Ray task body; a module global, so benchmarks can swap it
 
 __all__ = ["StudySummary", "run_study"]
 
@@ -69,16 +70,6 @@ class StudySummary:
     n_failed: int
     wall_seconds: float
     front: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _execute(spec: TrialSpec, splits: Splits) -> TrialResult:
-    """Body of the Ray task (module level so workers import it by reference)."""
-    import logging as _logging
-
-    from dse.trial import run_trial
-
-    _logging.basicConfig(level=_logging.INFO)
-    return run_trial(spec, splits)
 
 
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
