@@ -12,9 +12,9 @@ Methods:
                ``--n-trials`` trials, 2 at a time, warm workers, ``csim: front``.
   ours-ramps   ``dse run`` with the same total epochs spent as few long trials that harvest:
                NSGA-II over ``search_spaces/ramps.yaml`` (where each ramp starts and ends,
-               granularity, L1, initial bitwidths), ``--n-trials`` / 6 trials of 15 x 6 epochs
-               each (3 x 90 at the defaults), each keeping up to 12 Pareto-optimal checkpoints
-               of its beta ramp (``training.harvest_checkpoints: 12``); 2 trials at a time.
+               granularity, L1, initial bitwidths), ``--n-trials`` / 9 trials of 15 x 9 epochs
+               each (2 x 135 at the defaults: one per core), each keeping up to 16 Pareto-optimal
+               checkpoints of its beta ramp (``training.harvest_checkpoints: 16``); 2 at a time.
   ours-harvest the same as ours-nsga2 with ``training.harvest_checkpoints: 3`` (each trial also keeps up to 3
                Pareto-optimal checkpoints of its beta ramp).
   random       the same as ours-nsga2 with Optuna's RandomSampler.
@@ -42,8 +42,8 @@ Hypervolume: Optuna's (``optuna._hypervolume.compute_hypervolume``) of the point
 EBOPs 150,000 (points outside the box add nothing). Larger is better; the largest possible is
 0.2 (accuracy 1.0 at 0 EBOPs).
 
-Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--ramp-trials 3] [--ramp-epochs 90]
-       [--ramp-checkpoints 12] [--methods ...] [--out FILE] [--plot FILE]
+Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--ramp-trials 2] [--ramp-epochs 135]
+       [--ramp-checkpoints 16] [--methods ...] [--out FILE] [--plot FILE]
 """
 
 from __future__ import annotations
@@ -286,9 +286,9 @@ def main() -> None:
     ap.add_argument("--n-trials", type=int, default=18)
     ap.add_argument("--long-checkpoints", type=int, default=24)
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
-    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 6)")
+    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 9: 2, one per core)")
     ap.add_argument("--ramp-epochs", type=int, help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
-    ap.add_argument("--ramp-checkpoints", type=int, default=12, help="ours-ramps: harvest_checkpoints per trial")
+    ap.add_argument("--ramp-checkpoints", type=int, default=16, help="ours-ramps: harvest_checkpoints per trial")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
     ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
@@ -299,7 +299,7 @@ def main() -> None:
     SEED = args.seed
     print(load_note(), flush=True)
     n = args.n_trials
-    ramp_trials = args.ramp_trials or max(1, n // 6)
+    ramp_trials = args.ramp_trials or max(1, n // 9)
     ramp_epochs = args.ramp_epochs or 15 * n // ramp_trials
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
