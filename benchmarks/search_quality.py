@@ -110,17 +110,11 @@ def hypervolume(points: list[tuple[float, float]]) -> float:
     return float(compute_hypervolume(np.asarray(inside), np.asarray([1 - ACC_REF, 1.0])))
 
 
-#: ``--seed``: the experiments' seed (sampler, initial weights, data order); None keeps the quickstart's 7.
-SEED: int | None = None
-
-
 def _experiment(root: Path, name: str, space: dict, **over) -> Path:
     exp = yaml.safe_load((REPO / "experiments" / "quickstart.yaml").read_text())
     (root / f"{name}-space.yaml").write_text(yaml.safe_dump(space, sort_keys=False))
     exp.update(name=name, search_space=f"{name}-space.yaml", objectives=OBJECTIVES, run_dir=str(root / name),
                ray={"num_cpus": 2}, **over)
-    if SEED is not None:
-        exp["seed"] = SEED
     path = root / f"{name}.yaml"
     path.write_text(yaml.safe_dump(exp, sort_keys=False))
     return path
@@ -168,7 +162,7 @@ def _profiled_int_bits(values: list[np.ndarray]) -> int:
     return max(1, math.ceil(math.log2(top)) + 1) if top > 0 else 1
 
 
-def run_uniform(root: Path, widths: list[int]) -> dict:
+def run_uniform(root: Path, widths: list[int], **over) -> dict:
     """The uniform-precision baseline (see the module docstring)."""
     import keras
     from hgq.config import LayerConfigScope, QuantizerConfigScope
@@ -179,7 +173,7 @@ def run_uniform(root: Path, widths: list[int]) -> dict:
     from dse.config import load_experiment
     from dse.data import load_dataset
 
-    exp, _ = load_experiment(_experiment(root, "uniform", _latency_space()))
+    exp, _ = load_experiment(_experiment(root, "uniform", _latency_space(), **over))
     points = []
     with CpuTimeline() as cpu:
         t0 = time.perf_counter()
@@ -295,26 +289,25 @@ def main() -> None:
     ap.add_argument("--out")
     ap.add_argument("--plot")
     args = ap.parse_args()
-    global SEED
-    SEED = args.seed
     print(load_note(), flush=True)
     n = args.n_trials
     ramp_trials = args.ramp_trials or max(1, n // 9)
     ramp_epochs = args.ramp_epochs or 15 * n // ramp_trials
+    seed = {} if args.seed is None else {"seed": args.seed}  # every method's experiment; else the quickstart's 7
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
         root = Path(tmp)
         space = _latency_space()
         train = {"batch_size": 64, "learning_rate": 0.005}
         studies = {
-            "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n),
-            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=ramp_trials,
+            "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n, **seed),
+            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=ramp_trials, **seed,
                                           training={**train, "epochs": ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
-            "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n,
+            "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n, **seed,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
-            "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}),
-            "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")]),
-            "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1,
+            "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}, **seed),
+            "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")], **seed),
+            "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1, **seed,
                                          training={**train, "epochs": 15 * n, "harvest_checkpoints": args.long_checkpoints}),
         }
         for name in args.methods.split(","):
