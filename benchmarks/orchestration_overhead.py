@@ -42,8 +42,7 @@ def trivial_trial(spec, splits):
                "lut": 100.0 * p.weight_bits * (1 + p.activation_bits), "ebops": 1000.0, "dsp": 0.0, "seconds_total": 0.0}
     tags = {"strategy": p.strategy, "lut_source": "trivial", "csim": "skipped", "csim_accuracy_source": "keras", "state": "COMPLETE"}
     logger = TrialRunLogger(spec.experiment.tracking_uri, spec.run_id)
-    logger.log_metrics(metrics)
-    logger.set_tags(tags)
+    logger.log_results(metrics, tags)
     return TrialResult(spec.number, "COMPLETE", metrics, tags)
 
 

@@ -6,7 +6,7 @@ logged as ``<metric>_source`` tags. :func:`figure_backend` is the one rule that 
 backend's figures become a trial's objectives for each Strategy.
 """
 
-from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
+from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport, keras_outputs
 from dse.resources._registry import backend_class, backend_names, figure_backend, get_backend, register_backend, sources
 
 # Built-in backends, cheapest first; importing a module registers its backend.
@@ -20,6 +20,7 @@ __all__ = [
     "Figure",
     "ResourceBackend",
     "ResourceReport",
+    "keras_outputs",
     "register_backend",
     "backend_class",
     "backend_names",

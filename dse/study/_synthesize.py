@@ -251,8 +251,7 @@ def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number
 
     logger = TrialRunLogger(exp.tracking_uri, StudyRecords(study).trial(number).run_id)
     if f"{backend}_lut" not in logger.client.get_run(logger.run_id).data.metrics:
-        logger.log_metrics(entry["metrics"])
-        logger.set_tags(entry["tags"])
+        logger.log_results(entry["metrics"], entry["tags"])
 
 
 def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: list[int]) -> Path | None:

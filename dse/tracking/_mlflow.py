@@ -30,6 +30,7 @@ STUDY_TAG = "dse.study"
 #: Tag telling a study's parent run ("study") from its trial runs ("trial").
 ROLE_TAG = "dse.role"
 _BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
+_MAX_TAGS = 100  # ... and at most 100 tags
 
 
 #: Distributions whose versions every run records as ``dse.version.<key>`` tags.
@@ -180,9 +181,13 @@ class TrialRunLogger:
         _log_params(self.client, child.info.run_id, [Param(k, v) for k, v in run.data.params.items()])
         return TrialRunLogger(self.tracking_uri, child.info.run_id)
 
-    def finish(self, state: str, error: str | None = None) -> None:
-        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""
-        _finish_run(self.client, self.run_id, state, error)
+    def finish(self, state: str, error: str | None = None, tags_set: bool = False) -> None:
+        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
+
+        Args:
+            tags_set: the ``state`` and ``error`` tags are already logged: only end the run.
+        """
+        _finish_run(self.client, self.run_id, state, error, tags_set=tags_set)
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
         ts = int(time.time() * 1000)
@@ -199,6 +204,29 @@ class TrialRunLogger:
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         _retrying(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_results(self, metrics: dict[str, float], tags: dict[str, Any], history: dict[str, list[float]] | None = None) -> None:
+        """Log ``metrics`` (step 0), per-epoch ``history`` (as :meth:`log_history`) and ``tags`` in as few calls as MLflow allows.
+
+        One ``log_batch`` per 900 metrics; the tags ride in the last one when it has room
+        (MLflow takes at most 1000 entities and 100 tags per call), so a quickstart trial's
+        results are one call instead of three, and its tags land with or after its metrics.
+        """
+        ts = int(time.time() * 1000)
+        items = [Metric(k, float(v), ts, 0) for k, v in metrics.items() if v is not None]
+        items += [Metric(f"epoch_{k}", float(v), ts, i) for k, vs in (history or {}).items() for i, v in enumerate(vs)]
+        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
+        batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)] or [[]]
+        for batch in batches[:-1]:
+            _retrying(self.client.log_batch, self.run_id, metrics=batch)
+        last = batches[-1]
+        if len(run_tags) <= _MAX_TAGS and len(last) + len(run_tags) <= 1000:
+            _retrying(self.client.log_batch, self.run_id, metrics=last, tags=run_tags)
+            return
+        if last:
+            _retrying(self.client.log_batch, self.run_id, metrics=last)
+        for i in range(0, len(run_tags), _MAX_TAGS):
+            _retrying(self.client.log_batch, self.run_id, tags=run_tags[i : i + _MAX_TAGS])
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         _retrying(self.client.log_artifact, self.run_id, str(path), artifact_path)

@@ -144,8 +144,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         result.metrics = {f"{name}_{k}": v for k, v in report.metrics().items()}
         result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0
         result.tags = {f"{name}_{k}": v for k, v in report.source_tags().items()}
-        logger.log_metrics(result.metrics)
-        logger.set_tags(result.tags)
+        logger.log_results(result.metrics, result.tags)
         if spec.profile:
             try:
                 kind = _profile(model, record["HLSConfig"], exp.hls4ml, splits.X_test[:1000], work / "profiling", logger)

@@ -6,6 +6,7 @@ MLflow child run itself and returns a small :class:`TrialResult` to the driver.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import shutil
@@ -184,7 +185,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
     """
     from hgq.utils import trace_minmax
 
-    from dse.resources import Design
+    from dse.resources import Design, keras_outputs
     from dse.resources._cache import design_hash
     from dse.trial._csim import EMULATED, SIMULATED, csim_decision
     from dse.trial._hls import compile_model, conversion_record, convert, hls4ml_config, release
@@ -195,7 +196,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         calib = splits.X_train[: exp.training.calibration_samples]
         ebops = float(trace_minmax(model, calib))
         metrics["ebops"] = ebops
-        keras_out = np.asarray(model.predict(splits.X_test, verbose=0, batch_size=4096))
+        keras_out = keras_outputs(model, splits.X_test)
         metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
     with step("save"):
         model_path = work / "model.keras"
@@ -208,7 +209,8 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         logger.log_dict(record, "hls4ml_config.yaml")
         tags["design_hash"] = design_hash(model, record)
         hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
-    design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model, y_test=splits.y_test)
+    design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model, y_test=splits.y_test,
+                    keras_out=keras_out)
     _measure(design, exp.resources.backend, metrics, tags, step)
     tags["csim"] = csim_decision(exp, metrics, front)
     if tags["csim"] == EMULATED:  # distributed_arithmetic: da4ml's bit-exact emulation, measured by _measure
@@ -251,13 +253,12 @@ def _log_outcome(logger, what: str, state: str, error: str | None, metrics: dict
     tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
     if error:
         tags["error_type"] = error.split(":", 1)[0]
+    # a run this worker ends gets its `error` tag (as TrialRunLogger.finish writes it) in the same batch
+    run_tags = {**tags, "error": error[:5000]} if end_run and error else tags
     try:
-        logger.log_metrics(metrics)
-        if history:
-            logger.log_history(history)
-        logger.set_tags(tags)
+        logger.log_results(metrics, run_tags, history)
         if end_run:
-            logger.finish(state, error)
+            logger.finish(state, error, tags_set=True)
     except Exception as e:
         log.error("%s: MLflow logging failed: %s", what, e)
         tags["logging_error"] = str(e)[:500]
@@ -319,6 +320,25 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
     return out
 
 
+_imports_frozen = False
+
+
+def _freeze_imports() -> None:
+    """Once per process: move every object alive now (the modules of TensorFlow, Keras, HGQ2 and
+    hls4ml, about 430,000 objects) to Python's permanent GC generation (:func:`gc.freeze`).
+
+    Each trial of a warm worker starts with ``keras.backend.clear_session(free_memory=True)``,
+    a full garbage collection; with the imports frozen it scans only what earlier trials left:
+    0.04-0.15 s instead of 0.23-0.36 s for quickstart trials (measured here). The frozen
+    objects live as long as the process anyway.
+    """
+    global _imports_frozen
+    if not _imports_frozen:
+        gc.collect()
+        gc.freeze()
+        _imports_frozen = True
+
+
 def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     """Run one trial and log it to MLflow run ``spec.run_id``.
 
@@ -365,10 +385,13 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             keras.backend.clear_session(free_memory=True)  # a warm worker: drop the previous trial's graphs
             _configure_threads(spec.num_threads)
             import hgq.utils  # noqa: F401  (imported here so that setup, not trace, pays for it)
+            import hls4ml  # noqa: F401  (likewise for convert)
 
             from dse.trial._hls import check_hls_settings
             from dse.trial._model import build_model, layer_sizes
             from dse.trial._train import train_model
+
+            _freeze_imports()
 
             sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
             check_hls_settings(params, sizes, exp.hls4ml)
