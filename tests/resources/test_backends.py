@@ -117,3 +117,19 @@ def test_yosys_stat_parser_and_family():
     assert yosys_family("xc7z020clg400-1") == "xc7"
     with pytest.raises(MeasurementError, match="hls4ml.part 'agfb014r24a2e2v'"):
         yosys_family("agfb014r24a2e2v")
+
+
+def test_keras_outputs_equal_predict(design):
+    """The eager, batched forward pass gives Keras ``predict``'s numbers exactly, in any batch size."""
+    from dse.resources import keras_outputs
+
+    x = design.x_test
+    ref = np.asarray(design.model.predict(x, verbose=0))
+    for batch in (4096, 7):  # one call; many calls and a ragged last batch
+        got = keras_outputs(design.model, x, batch_size=batch)
+        assert got.shape == ref.shape and np.array_equal(got, ref)
+    assert keras_outputs(design.model, x[:0]).shape == (0, ref.shape[1])
+    from dataclasses import replace
+
+    fresh = replace(design, keras_out=None)
+    assert np.array_equal(fresh.reference_outputs(), ref) and fresh.keras_out is not None

@@ -1,0 +1,68 @@
+"""TrialRunLogger against a real SQLite MLflow store."""
+
+import mlflow
+import pytest
+from mlflow import MlflowClient
+
+from dse.tracking import TrialRunLogger
+
+
+@pytest.fixture()
+def run(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    exp_id = client.create_experiment("t", artifact_location=(tmp_path / "art").as_uri())
+    return uri, client, client.create_run(exp_id).info.run_id
+
+
+def _count_batches(logger, monkeypatch):
+    calls = []
+    real = logger.client.log_batch
+
+    def spy(*a, **k):
+        calls.append({key: len(v) for key, v in k.items() if v})
+        return real(*a, **k)
+
+    monkeypatch.setattr(logger.client, "log_batch", spy)
+    return calls
+
+
+def test_log_results_one_call_for_a_trial(run, monkeypatch):
+    uri, client, run_id = run
+    logger = TrialRunLogger(uri, run_id)
+    calls = _count_batches(logger, monkeypatch)
+    history = {"loss": [1.0, 0.5, 0.25], "val_accuracy": [0.5, 0.7, 0.9]}
+    logger.log_results({"csim_accuracy": 0.9, "lut": 1200.0, "skipped": None}, {"state": "COMPLETE", "csim": "run"}, history)
+    assert calls == [{"metrics": 8, "tags": 2}]
+    data = client.get_run(run_id).data
+    assert data.metrics["csim_accuracy"] == 0.9 and data.metrics["lut"] == 1200.0 and "skipped" not in data.metrics
+    assert data.tags["state"] == "COMPLETE" and data.tags["csim"] == "run"
+    steps = [(m.step, m.value) for m in client.get_metric_history(run_id, "epoch_loss")]
+    assert sorted(steps) == [(0, 1.0), (1, 0.5), (2, 0.25)]
+
+
+def test_log_results_splits_at_mlflow_limits(run, monkeypatch):
+    """More than 1000 entities or 100 tags in all: several calls within MLflow's limits, nothing lost."""
+    uri, client, run_id = run
+    logger = TrialRunLogger(uri, run_id)
+    calls = _count_batches(logger, monkeypatch)
+    metrics = {f"m{i}": float(i) for i in range(50)}
+    history = {"loss": [float(i) for i in range(1000)]}
+    tags = {f"t{i}": str(i) for i in range(150)}
+    logger.log_results(metrics, tags, history)
+    for c in calls:
+        assert c.get("metrics", 0) <= 1000 and c.get("tags", 0) <= 100 and sum(c.values()) <= 1000
+    assert sum(c.get("metrics", 0) for c in calls) == 1050 and sum(c.get("tags", 0) for c in calls) == 150
+    data = client.get_run(run_id).data
+    assert len(data.tags.keys() & tags.keys()) == 150 and data.metrics["m49"] == 49.0
+    assert len(client.get_metric_history(run_id, "epoch_loss")) == 1000
+
+
+def test_log_results_then_finish_writes_state_once(run):
+    uri, client, run_id = run
+    logger = TrialRunLogger(uri, run_id)
+    logger.log_results({"lut": 1.0}, {"state": "FAIL", "error": "MeasurementError: x"})
+    logger.finish("FAIL", "MeasurementError: x", tags_set=True)
+    r = client.get_run(run_id)
+    assert r.info.status == "FAILED" and r.data.tags["state"] == "FAIL" and r.data.tags["error"] == "MeasurementError: x"
+    assert mlflow.get_tracking_uri() != uri  # the logger never touched the global tracking URI
