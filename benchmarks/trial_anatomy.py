@@ -2,8 +2,10 @@
 
 Runs ``experiments/quickstart.yaml`` (digits, 64-32-16-10 MLP, 15 epochs, default search space,
 NSGA-II, seed 7) as a real study (Ray tasks, SQLite Optuna and MLflow, hls4ml conversion, g++
-C simulation) once per configuration, each in a fresh run directory. With the default 6 trials
-(NSGA-II's first generation, population 6, seed 7) every configuration trains the same 6 designs:
+C simulation) once per configuration, each in a fresh run directory. The default 12 trials are
+the quickstart's: the first 6 (NSGA-II's first generation, population 6, seed 7) are the same
+designs in every configuration; the second generation's depend on the order in which trials
+finished, which may differ. ``--n-trials 6`` compares the first generation alone:
 
 * ``before``: a fresh worker process per trial, C simulation of every trial, hls4ml's ``-O3``
   build (``build_lib.sh``: two objects and a link);
@@ -16,7 +18,7 @@ worker start-up and imports count; "not training" is that minus ``seconds_train`
 ``fit``, first-epoch graph building included). CPU seconds are summed over the driver and
 every process it started (Ray, workers, g++), from /proc.
 
-Usage: python benchmarks/trial_anatomy.py [--n-trials 6] [--configs before,after,after-csim-none] [--epochs N] [--out FILE]
+Usage: python benchmarks/trial_anatomy.py [--n-trials 12] [--configs before,after,after-csim-none] [--epochs N] [--out FILE]
 """
 
 from __future__ import annotations
@@ -92,7 +94,8 @@ def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-trials", type=int, default=6, help="6 = NSGA-II's first generation: the same parameters in every configuration")
+    ap.add_argument("--n-trials", type=int, default=12,
+                    help="12 = the quickstart's trials; 6 = NSGA-II's first generation alone (the same parameters in every configuration)")
     ap.add_argument("--configs", default="before,after,after-csim-none", help=f"comma-separated, of {', '.join(CONFIGS)}")
     ap.add_argument("--epochs", type=int, help="training epochs per trial (default: the quickstart's 15)")
     ap.add_argument("--out")
