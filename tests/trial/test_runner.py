@@ -1,0 +1,21 @@
+"""Worker-side helpers of dse.trial._runner."""
+
+import gc
+
+from dse.trial import _runner
+
+
+def test_freeze_imports_once_per_process(monkeypatch):
+    """The first call moves every live object to the permanent generation; later calls do nothing."""
+    monkeypatch.setattr(_runner, "_imports_frozen", False)
+    before = gc.get_freeze_count()
+    try:
+        _runner._freeze_imports()
+        frozen = gc.get_freeze_count()
+        assert frozen > before and frozen > 10_000  # at least the interpreter's and the test session's modules
+        junk = [[i] for i in range(1000)]  # new objects stay collectable
+        _runner._freeze_imports()
+        assert gc.get_freeze_count() == frozen
+        del junk
+    finally:
+        gc.unfreeze()
