@@ -391,7 +391,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             from dse.trial._model import build_model, layer_sizes
             from dse.trial._train import train_model
 
-            _freeze_imports()
+            if exp.ray.reuse_workers:  # a single-use worker has no later collection to spare
+                _freeze_imports()
 
             sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
             check_hls_settings(params, sizes, exp.hls4ml)
