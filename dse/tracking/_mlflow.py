@@ -137,13 +137,23 @@ def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
         _retrying(client.log_batch, run_id, params=params[i : i + 100])
 
 
+def _end_tags(state: str, error: str | None) -> dict[str, str]:
+    """The tags a run is ended with: the Optuna ``state`` (``COMPLETE``/``FAIL``) and the ``error`` message, if any."""
+    return {"state": state, **({"error": error[:5000]} if error else {})}
+
+
 def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False) -> None:
     if not tags_set:
-        tags = [RunTag("state", state)]
-        if error:
-            tags.append(RunTag("error", error[:5000]))
-        _retrying(client.log_batch, run_id, tags=tags)
+        _retrying(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in _end_tags(state, error).items()])
     _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
+
+
+def _metric_items(metrics: dict[str, float], history: dict[str, list[float]] | None = None, step: int = 0) -> list[Metric]:
+    """``metrics`` at ``step`` (``None`` values left out), then each ``history`` curve as ``epoch_<name>`` with step = epoch."""
+    ts = int(time.time() * 1000)
+    items = [Metric(k, float(v), ts, step) for k, v in metrics.items() if v is not None]
+    items += [Metric(f"epoch_{k}", float(v), ts, i) for k, vs in (history or {}).items() for i, v in enumerate(vs)]
+    return items
 
 
 class TrialRunLogger:
@@ -181,52 +191,50 @@ class TrialRunLogger:
         _log_params(self.client, child.info.run_id, [Param(k, v) for k, v in run.data.params.items()])
         return TrialRunLogger(self.tracking_uri, child.info.run_id)
 
-    def finish(self, state: str, error: str | None = None, tags_set: bool = False) -> None:
-        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
+    def finish(self, state: str, error: str | None = None) -> None:
+        """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run."""
+        _finish_run(self.client, self.run_id, state, error)
 
-        Args:
-            tags_set: the ``state`` and ``error`` tags are already logged: only end the run.
-        """
-        _finish_run(self.client, self.run_id, state, error, tags_set=tags_set)
-
-    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
-        ts = int(time.time() * 1000)
-        items = [Metric(k, float(v), ts, step) for k, v in metrics.items() if v is not None]
+    def _log_metric_items(self, items: list[Metric]) -> None:
         for i in range(0, len(items), _BATCH):
             _retrying(self.client.log_batch, self.run_id, metrics=items[i : i + _BATCH])
+
+    def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        self._log_metric_items(_metric_items(metrics, step=step))
 
     def log_history(self, history: dict[str, list[float]]) -> None:
         """Per-epoch training curves as metrics ``epoch_<name>`` with step = epoch."""
-        ts = int(time.time() * 1000)
-        items = [Metric(f"epoch_{k}", float(v), ts, i) for k, vs in history.items() for i, v in enumerate(vs)]
-        for i in range(0, len(items), _BATCH):
-            _retrying(self.client.log_batch, self.run_id, metrics=items[i : i + _BATCH])
+        self._log_metric_items(_metric_items({}, history))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         _retrying(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
-    def log_results(self, metrics: dict[str, float], tags: dict[str, Any], history: dict[str, list[float]] | None = None) -> None:
+    def log_results(self, metrics: dict[str, float], tags: dict[str, Any], history: dict[str, list[float]] | None = None, *,
+                    end: str | None = None, error: str | None = None) -> None:
         """Log ``metrics`` (step 0), per-epoch ``history`` (as :meth:`log_history`) and ``tags`` in as few calls as MLflow allows.
 
         One ``log_batch`` per 900 metrics; the tags ride in the last one when it has room
         (MLflow takes at most 1000 entities and 100 tags per call), so a quickstart trial's
         results are one call instead of three, and its tags land with or after its metrics.
+
+        Args:
+            end: also end the run in this Optuna state (``COMPLETE``/``FAIL``), as :meth:`finish`
+                does, with its ``state`` and ``error`` tags in the same batch as ``tags``.
+            error: the error message ``end`` tags the run with.
         """
-        ts = int(time.time() * 1000)
-        items = [Metric(k, float(v), ts, 0) for k, v in metrics.items() if v is not None]
-        items += [Metric(f"epoch_{k}", float(v), ts, i) for k, vs in (history or {}).items() for i, v in enumerate(vs)]
-        run_tags = [RunTag(k, str(v)) for k, v in tags.items()]
-        batches = [items[i : i + _BATCH] for i in range(0, len(items), _BATCH)] or [[]]
-        for batch in batches[:-1]:
-            _retrying(self.client.log_batch, self.run_id, metrics=batch)
-        last = batches[-1]
+        items = _metric_items(metrics, history)
+        run_tags = [RunTag(k, str(v)) for k, v in {**tags, **(_end_tags(end, error) if end else {})}.items()]
+        cut = max(0, (len(items) - 1) // _BATCH * _BATCH)  # whole batches first; the last one carries the tags
+        self._log_metric_items(items[:cut])
+        last = items[cut:]
         if len(run_tags) <= _MAX_TAGS and len(last) + len(run_tags) <= 1000:
             _retrying(self.client.log_batch, self.run_id, metrics=last, tags=run_tags)
-            return
-        if last:
-            _retrying(self.client.log_batch, self.run_id, metrics=last)
-        for i in range(0, len(run_tags), _MAX_TAGS):
-            _retrying(self.client.log_batch, self.run_id, tags=run_tags[i : i + _MAX_TAGS])
+        else:
+            self._log_metric_items(last)
+            for i in range(0, len(run_tags), _MAX_TAGS):
+                _retrying(self.client.log_batch, self.run_id, tags=run_tags[i : i + _MAX_TAGS])
+        if end:
+            _finish_run(self.client, self.run_id, end, error, tags_set=True)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         _retrying(self.client.log_artifact, self.run_id, str(path), artifact_path)

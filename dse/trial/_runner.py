@@ -253,12 +253,8 @@ def _log_outcome(logger, what: str, state: str, error: str | None, metrics: dict
     tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
     if error:
         tags["error_type"] = error.split(":", 1)[0]
-    # a run this worker ends gets its `error` tag (as TrialRunLogger.finish writes it) in the same batch
-    run_tags = {**tags, "error": error[:5000]} if end_run and error else tags
     try:
-        logger.log_results(metrics, run_tags, history)
-        if end_run:
-            logger.finish(state, error, tags_set=True)
+        logger.log_results(metrics, tags, history, end=state if end_run else None, error=error)
     except Exception as e:
         log.error("%s: MLflow logging failed: %s", what, e)
         tags["logging_error"] = str(e)[:500]

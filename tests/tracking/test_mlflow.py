@@ -58,11 +58,12 @@ def test_log_results_splits_at_mlflow_limits(run, monkeypatch):
     assert len(client.get_metric_history(run_id, "epoch_loss")) == 1000
 
 
-def test_log_results_then_finish_writes_state_once(run):
+def test_log_results_then_finish_writes_state_once(run, monkeypatch):
     uri, client, run_id = run
     logger = TrialRunLogger(uri, run_id)
-    logger.log_results({"lut": 1.0}, {"state": "FAIL", "error": "MeasurementError: x"})
-    logger.finish("FAIL", "MeasurementError: x", tags_set=True)
+    calls = _count_batches(logger, monkeypatch)
+    logger.log_results({"lut": 1.0}, {"csim": "run"}, end="FAIL", error="MeasurementError: x")
+    assert calls == [{"metrics": 1, "tags": 3}]  # the end tags ride with the results; no second tag write
     r = client.get_run(run_id)
     assert r.info.status == "FAILED" and r.data.tags["state"] == "FAIL" and r.data.tags["error"] == "MeasurementError: x"
     assert mlflow.get_tracking_uri() != uri  # the logger never touched the global tracking URI
