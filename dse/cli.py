@@ -75,17 +75,21 @@ def run(
 
 
 def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:
-    """Storage URL from --storage, else from --experiment, else sqlite:///runs/<study>/optuna.db."""
+    """Storage from --storage, else from --experiment, else sqlite:///runs/<study>/optuna.db (or the journal runs/<study>/optuna.log if only it exists)."""
     if storage:
         return storage
     if experiment is not None:
         from dse.config import load_experiment
 
         return load_experiment(experiment)[0].storage_url
-    return f"sqlite:///{(Path('runs') / study / 'optuna.db').resolve()}"
+    run_dir = (Path("runs") / study).resolve()
+    if not (run_dir / "optuna.db").exists() and (run_dir / "optuna.log").is_file():
+        return str(run_dir / "optuna.log")
+    return f"sqlite:///{run_dir / 'optuna.db'}"
 
 
-_STORAGE_HELP = "Optuna storage URL; default sqlite:///runs/<study>/optuna.db."
+_STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, as storage: journal writes); "
+                 "default sqlite:///runs/<study>/optuna.db, or runs/<study>/optuna.log if only that exists.")
 _EXPERIMENT_HELP = "Take the storage URL from this experiment file."
 
 

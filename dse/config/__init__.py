@@ -1,6 +1,8 @@
 """Configuration: experiment files, search spaces and the parameters of one trial."""
 
 from dse.config._experiment import (
+    JOURNAL,
+    JOURNAL_FILE,
     METRICS,
     ConstraintConfig,
     DatasetConfig,
@@ -13,6 +15,7 @@ from dse.config._experiment import (
     ResourcesConfig,
     SamplerConfig,
     TrainingConfig,
+    journal_path,
 )
 from dse.config._loading import expand_env, load_experiment
 from dse.config._params import TrialParams
@@ -20,6 +23,8 @@ from dse.config._search_space import SearchSpace, load_search_space
 from dse.config._secrets import redact_secrets, redact_url
 
 __all__ = [
+    "JOURNAL",
+    "JOURNAL_FILE",
     "METRICS",
     "ConstraintConfig",
     "DatasetConfig",
@@ -37,6 +42,7 @@ __all__ = [
     "load_experiment",
     "load_search_space",
     "expand_env",
+    "journal_path",
     "redact_url",
     "redact_secrets",
 ]

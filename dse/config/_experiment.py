@@ -23,6 +23,9 @@ __all__ = [
     "ExperimentConfig",
     "ConstraintConfig",
     "METRICS",
+    "JOURNAL",
+    "JOURNAL_FILE",
+    "journal_path",
 ]
 
 #: Metrics a trial can report, with the unit of each. Objectives must name one of these.
@@ -51,6 +54,22 @@ _PART = re.compile(
 _PART_EXAMPLES = "xcvu13p-flga2577-2-e, xcu250-figd2104-2L-e, xczu9eg-ffvb1156-2-e, xc7a35tcpg236-1, xck26-sfvc784-2LV-c, xcvc1902-vsva2197-2MP-e-S"
 
 #: Study names: they become file and folder names (runs/<name>), so a leading letter or digit and a sane length.
+#: ``storage: journal``: Optuna's journal file (``JournalFileBackend``) ``JOURNAL_FILE`` in the run directory.
+JOURNAL, JOURNAL_FILE = "journal", "optuna.log"
+
+
+def journal_path(storage: str) -> Path | None:
+    """The file of an Optuna journal storage named by ``storage`` (a path ending in ``.log``, no ``://``), else None.
+
+    Relative paths are taken from the current directory. ``ExperimentConfig.storage_url``
+    turns ``storage: journal`` into ``<run_dir>/optuna.log``; the ``--storage`` option of
+    ``dse status``/``report``/``compare``/``export`` takes the same path (as
+    ``optuna-dashboard <file>.log`` does).
+    """
+    if "://" in storage or not storage.endswith(".log"):
+        return None
+    return Path(storage).expanduser().absolute()
+
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
@@ -327,7 +346,11 @@ class ExperimentConfig(_Strict):
     n_trials: int = Field(default=12, gt=0)
     seed: int = 0
     run_dir: Path | None = None
-    storage: str | None = None
+    storage: str | None = Field(
+        default=None,
+        description="Optuna storage: an RDB URL (sqlite:///..., postgresql+psycopg://...), 'journal' (Optuna's journal "
+        "file <run_dir>/optuna.log) or a journal file path ending in .log; null: sqlite:///<run_dir>/optuna.db",
+    )
     trial_timeout_s: float = Field(default=1800, gt=0)
     heartbeat_interval_s: float = Field(default=10.0, gt=0, description="s between the driver's heartbeats on its running trials")
     heartbeat_grace_s: float = Field(default=120.0, gt=0, description="s without heartbeat after which a RUNNING trial's driver is lost")
@@ -365,7 +388,17 @@ class ExperimentConfig(_Strict):
 
     @property
     def storage_url(self) -> str:
-        """Optuna storage URL: ``storage`` or SQLite in the run directory."""
+        """Optuna storage: ``storage``, else SQLite in the run directory (``sqlite:///<run_dir>/optuna.db``).
+
+        ``storage: journal`` is Optuna's journal file in the run directory (``<run_dir>/optuna.log``,
+        returned as that absolute path); a path ending in ``.log`` names a journal file elsewhere
+        (relative to the current directory). See :func:`journal_path`.
+        """
+        if self.storage == JOURNAL:
+            return str(self.resolved_run_dir / JOURNAL_FILE)
+        journal = journal_path(self.storage) if self.storage else None
+        if journal is not None:
+            return str(journal)
         return self.storage or f"sqlite:///{self.resolved_run_dir / 'optuna.db'}"
 
     @property

@@ -26,7 +26,7 @@ from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
-from dse.study._storage import enable_wal, open_study
+from dse.study._storage import enable_wal, journal_path, open_study
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
@@ -122,7 +122,7 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
 
 @contextmanager
 def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``<run_dir>/.stores.lock`` while the stores are opened, if any is a local SQLite file.
+    """Hold an exclusive lock on ``<run_dir>/.stores.lock`` while the stores are opened, if any is a local SQLite or journal file.
 
     Two drivers started together on a new study would otherwise both create the SQLite
     schemas, and MLflow's migrations fail on the second (``duplicate column name``). Servers
@@ -130,7 +130,7 @@ def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
     """
     import fcntl
 
-    if not (exp.storage_url.startswith("sqlite") or exp.tracking_uri.startswith("sqlite")):
+    if not (exp.storage_url.startswith("sqlite") or journal_path(exp.storage_url) or exp.tracking_uri.startswith("sqlite")):
         yield
         return
     with open(run_dir / ".stores.lock", "w") as fh:

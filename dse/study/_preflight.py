@@ -9,6 +9,7 @@ address the experiment names, with a short timeout.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -40,7 +41,8 @@ _DRIVER_PACKAGES = {
     "pymysql": "pymysql", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
     "pyodbc": "pyodbc", "oracledb": "oracledb", "cx_oracle": "cx_Oracle",
 }
-_STORAGE_EXAMPLES = "sqlite:///runs/<name>/optuna.db, postgresql+psycopg2://user:password@host:5432/db, or null for the default"
+_STORAGE_EXAMPLES = ("sqlite:///runs/<name>/optuna.db, postgresql+psycopg2://user:password@host:5432/db, a journal file "
+                     "runs/<name>/optuna.log (storage: journal in an experiment), or null for the default")
 
 
 def _tcp_problem(host: str, port: int, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
@@ -93,6 +95,8 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (relative to the current directory), else None."""
     from sqlalchemy.engine import make_url
 
+    if "://" not in url:
+        return None
     u = make_url(url)
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
@@ -100,11 +104,12 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
-    """Check a SQLAlchemy database URL without creating or changing anything.
+    """Check a SQLAlchemy database URL or an Optuna journal file without creating or changing anything.
 
-    Parses it, imports its dialect and driver, and then: for SQLite, checks the database file
-    could be created (or is a writable file); for a server, opens one TCP connection to its
-    host and port.
+    A journal file (:func:`dse.config.journal_path`: a path ending in ``.log``) must be creatable,
+    or an existing file whose first line is an Optuna journal record. A URL is parsed, its
+    dialect and driver imported, and then: for SQLite, the database file must be creatable (or
+    a writable file); for a server, one TCP connection is opened to its host and port.
 
     Args:
         url: the URL, e.g. ``sqlite:////abs/optuna.db`` or ``postgresql+psycopg2://u:p@host/db``.
@@ -119,6 +124,21 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+    from dse.config import journal_path
+
+    journal = journal_path(url)
+    if journal is not None:
+        check_creatable(journal, field=field, kind="file", error=error)
+        if journal.is_file() and journal.stat().st_size > 0:
+            with open(journal, "rb") as fh:
+                first = fh.readline(4096)
+            try:
+                ok = isinstance(json.loads(first), dict) and "op_code" in json.loads(first)
+            except ValueError:
+                ok = False
+            if not ok:
+                raise error(f"{field}: {journal} exists but is not an Optuna journal file; move it away or point {field} elsewhere")
+        return
     try:
         u = make_url(url)
     except (ArgumentError, ValueError) as e:
@@ -273,26 +293,30 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
 
 
 def _check_existing_study(exp: ExperimentConfig) -> None:
-    """If the SQLite storage already holds this study, its objective directions must match (read-only)."""
+    """If the SQLite or journal storage already holds this study, its objective directions must match (read-only)."""
     import optuna
 
-    db = sqlite_path(exp.storage_url)
+    from dse.config import journal_path
+    from dse.study._storage import journal_storage
+
+    journal = journal_path(exp.storage_url)
+    db = journal or sqlite_path(exp.storage_url)
     if db is None or not db.is_file():
         return
     storage = None
     try:
-        storage = optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
+        storage = journal_storage(journal) if journal else optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
         study_id = storage.get_study_id_from_name(exp.name)
         have = [d.name.lower() for d in storage.get_study_directions(study_id)]
     except KeyError:
         return
     except Exception as e:  # sqlalchemy DatabaseError ("file is not a database"), optuna's RuntimeError on an old schema
         raise StorageError(
-            f"storage: {db} exists but cannot be read as an Optuna database ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            f"storage: {db} exists but cannot be read as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "move it away or point storage elsewhere"
         ) from e
     finally:
-        if storage is not None:
+        if isinstance(storage, optuna.storages.RDBStorage):
             storage.engine.dispose()
     want = [o.direction for o in exp.objectives]
     if have != want:

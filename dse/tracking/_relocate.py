@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
+from dse.config import JOURNAL, journal_path
+
 if TYPE_CHECKING:
     from dse.store import StudyRecords
 
@@ -150,9 +152,10 @@ class TrackingLocation:
 def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation:
     """Find a study's MLflow store where it is now, relocating a moved default store.
 
-    With a default store (``mlflow.tracking_uri: null``) and default SQLite Optuna storage,
-    the run directory is the folder of the Optuna database actually opened, so a moved run
-    directory is found by ``--storage sqlite:///<new place>/optuna.db``. Otherwise the stored
+    With a default store (``mlflow.tracking_uri: null``) and the Optuna storage in the run
+    directory (default SQLite, or ``storage: journal``), the run directory is the folder of the
+    Optuna database actually opened, so a moved run directory is found by
+    ``--storage sqlite:///<new place>/optuna.db`` (or ``--storage <new place>/optuna.log``). Otherwise the stored
     experiment's run directory and tracking URI are used as recorded.
 
     Raises:
@@ -162,8 +165,8 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     if exp.mlflow.tracking_uri is not None:
         return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
     run_dir = exp.resolved_run_dir
-    db = _sqlite_path(storage_url)
-    if exp.storage is None and db is not None:
+    db = _sqlite_path(storage_url) or journal_path(storage_url)
+    if exp.storage in (None, JOURNAL) and db is not None:
         run_dir = db.resolve().parent
     tracking_uri, root = default_store_paths(run_dir)
     relocate_default_store(tracking_uri, root)

@@ -241,6 +241,12 @@ CASES: list[Case] = [
          exp={"storage": "sqlite:///junk.db"}, files=text("junk.db", "this is not a database\n" * 100)),
     Case("storage-sqlite-foreign-database", "address", (), ("StorageError", "storage", "other.db", "cannot be read as an Optuna database"),
          exp={"storage": "sqlite:///other.db"}, files=sqlite_foreign),
+    Case("storage-journal-not-a-journal", "address", (), ("StorageError", "storage", "notes.log", "not an Optuna journal file"),
+         exp={"storage": "notes.log"}, files=text("notes.log", "2026-11-22 INFO something happened\n")),
+    Case("storage-journal-under-a-file", "address", (), ("storage", "afile", "which is a file"),
+         exp={"storage": "afile/optuna.log"}, files=text("afile", "x")),
+    Case("storage-journal-is-a-dir", "address", (), ("storage", "adir.log", "is a directory"),
+         exp={"storage": "adir.log"}, files=mkdir("adir.log")),
     Case("tracking-notaurl", "address", ("mlflow.tracking_uri",), ("TrackingError", "mlflow.tracking_uri", "'notaurl'"),
          exp={"mlflow": {"tracking_uri": "notaurl"}}),
     Case("tracking-closed-port", "address", (), ("TrackingError", "mlflow.tracking_uri", f"http://127.0.0.1:{PORT}", "no MLflow server answers"),
@@ -557,11 +563,14 @@ def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkey
         (f"postgresql+psycopg2://u:secret@127.0.0.1:{PORT}/db", ("storage", "'psycopg2'", "not installed")),
         ("sqlite:///elsewhere/optuna.db", ("no study named 'nosuch'", "studies there: none", "does not exist")),
         ("sqlite:///junk.db", ("storage", "junk.db", "not an SQLite database")),
+        ("elsewhere/optuna.log", ("no study named 'nosuch'", "studies there: none", "optuna.log does not exist")),
+        ("junk.log", ("storage", "junk.log", "not an Optuna journal file")),
     ],
 )
 def test_status_bad_storage(storage: str, expect: tuple[str, ...], tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "junk.db").write_text("not a database\n" * 100)
+    (tmp_path / "junk.log").write_text("not a journal\n" * 100)
     before = _snapshot(tmp_path)
     result, output, seconds = _invoke(["status", "nosuch", "--storage", storage])
     assert result.exit_code == 2, result.output

@@ -20,7 +20,7 @@ from mlflow.tracking import MlflowClient
 
 from dse.config import load_experiment
 from dse.store import StudyRecords, TrialRecord
-from dse.study import run_study
+from dse.study import load_study, run_study
 from dse.study._storage import rdb_storage
 from tests.cluster._procs import descendants, pids_with
 from tests.conftest import REPO, write_experiment
@@ -140,11 +140,15 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
     assert summary.n_complete == exp.n_trials
 
 
-def test_two_drivers_share_the_target(tmp_path):
-    """Two `dse run` on one study, 2 s apart, n_trials 3: at most one extra trial per driver, no duplicate trial or run."""
+@pytest.mark.parametrize("storage", [None, "journal"])
+def test_two_drivers_share_the_target(tmp_path, storage):
+    """Two `dse run` on one study, 2 s apart, n_trials 3: at most one extra trial per driver, no duplicate trial or run.
+
+    Both in SQLite (the default) and in Optuna's journal file (``storage: journal``), which the two drivers append to under its lock.
+    """
     path = write_experiment(
         tmp_path, space=FAST_SPACE, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
-        ray={"num_cpus": 1, "max_concurrent_trials": 1},
+        ray={"num_cpus": 1, "max_concurrent_trials": 1}, storage=storage,
     )
     exp, _ = load_experiment(path)
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
@@ -157,7 +161,7 @@ def test_two_drivers_share_the_target(tmp_path):
     finally:
         first.kill()
         second.kill()
-    study = optuna.load_study(study_name="two", storage=exp.storage_url)
+    study = load_study("two", exp.storage_url)
     recs = StudyRecords(study).trials()
     assert exp.n_trials <= len(recs) <= exp.n_trials + 2
     assert all(r.state == "COMPLETE" for r in recs), [r.fail_reason for r in recs]

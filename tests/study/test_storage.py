@@ -34,3 +34,43 @@ def test_processes_creating_one_sqlite_store_at_once_all_succeed(tmp_path):
             assert study.study_name == "s"
     assert errors == []
 
+
+
+def test_a_study_in_a_journal_file_runs_continues_and_is_read_after_a_move(tmp_path, monkeypatch):
+    """``storage: journal``: Optuna's journal file in the run directory, read by every command, also once moved."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from tests.conftest import TINY_SPACE, write_experiment
+
+    from dse.cli import app
+    from dse.config import load_experiment
+    from dse.study import load_study, run_study
+
+    space = {**TINY_SPACE, "parameters": {k: v for k, v in TINY_SPACE["parameters"].items() if k != "learning_rate"}}  # none diverges
+    exp, space = load_experiment(write_experiment(tmp_path, space=space, storage="journal", n_trials=2, hls4ml={"csim": "none"}))
+    assert exp.storage_url == str(tmp_path / "run" / "optuna.log")
+    summary = run_study(exp, space, progress=False)
+    assert summary.n_complete == 2 and summary.storage == exp.storage_url
+    assert not (tmp_path / "run" / "optuna.db").exists()
+    first = (tmp_path / "run" / "optuna.log").read_text().splitlines()[0]
+    assert '"op_code"' in first and '"study_name":"tiny"' in first.replace(" ", "")
+
+    summary = run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)  # continues the same study
+    study = load_study("tiny", exp.storage_url)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
+    assert len({t.user_attrs["mlflow_run_id"] for t in study.trials}) == 3
+
+    (tmp_path / "runs").mkdir()
+    shutil.move(tmp_path / "run", tmp_path / "runs" / "tiny")
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    status = runner.invoke(app, ["status", "tiny"])  # no optuna.db in runs/tiny: its optuna.log is the storage
+    assert status.exit_code == 0, status.output
+    assert "3 complete, 0 failed" in status.output and str(tmp_path / "runs" / "tiny" / "optuna.log") in "".join(status.output.split())
+    report = runner.invoke(app, ["report", "tiny", "--storage", "runs/tiny/optuna.log", "--out", "rep"])
+    assert report.exit_code == 0, report.output
+    assert (tmp_path / "rep" / "report.html").is_file()
+    moved = str(tmp_path / "runs" / "tiny" / "mlflow.db")
+    assert moved in "".join(report.output.split())  # the moved MLflow store, found from the journal's folder
