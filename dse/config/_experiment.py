@@ -53,7 +53,6 @@ _PART = re.compile(
 )
 _PART_EXAMPLES = "xcvu13p-flga2577-2-e, xcu250-figd2104-2L-e, xczu9eg-ffvb1156-2-e, xc7a35tcpg236-1, xck26-sfvc784-2LV-c, xcvc1902-vsva2197-2MP-e-S"
 
-#: Study names: they become file and folder names (runs/<name>), so a leading letter or digit and a sane length.
 #: ``storage: journal``: Optuna's journal file (``JournalFileBackend``) ``JOURNAL_FILE`` in the run directory.
 JOURNAL, JOURNAL_FILE = "journal", "optuna.log"
 
@@ -70,6 +69,8 @@ def journal_path(storage: str) -> Path | None:
         return None
     return Path(storage).expanduser().absolute()
 
+
+#: Study names: they become file and folder names (runs/<name>), so a leading letter or digit and a sane length.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 

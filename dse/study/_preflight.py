@@ -133,10 +133,10 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
             with open(journal, "rb") as fh:
                 first = fh.readline(4096)
             try:
-                ok = isinstance(json.loads(first), dict) and "op_code" in json.loads(first)
+                record = json.loads(first)
             except ValueError:
-                ok = False
-            if not ok:
+                record = None
+            if not (isinstance(record, dict) and "op_code" in record):
                 raise error(f"{field}: {journal} exists but is not an Optuna journal file; move it away or point {field} elsewhere")
         return
     try:

@@ -15,7 +15,8 @@ def test_freeze_imports_once_per_process(monkeypatch):
         assert frozen > before and frozen > 10_000  # at least the interpreter's and the test session's modules
         junk = [[i] for i in range(1000)]  # new objects stay collectable
         _runner._freeze_imports()
-        assert gc.get_freeze_count() == frozen
+        # a second freeze would add the 1,001 new lists; frozen objects may still be freed by refcount (a few, by other threads)
+        assert gc.get_freeze_count() < frozen + 500
         del junk
     finally:
         gc.unfreeze()
