@@ -60,14 +60,14 @@ def windows(cycles: list[float], points: list[int], width: int = 50) -> dict[int
     return out
 
 
-def run_ours(n: int, root: Path, storage: str | None) -> dict:
+def run_ours(n: int, root: Path, storage: str) -> dict:
+    """Our driver for ``n`` trivial trials with Optuna storage ``"sqlite"`` (the default) or ``"journal"``."""
     from dse.config import load_experiment
     from dse.study import _orchestrator, load_study, run_study
 
     exp, space = load_experiment(REPO / "experiments" / "quickstart.yaml")
-    tag = "sqlite" if storage is None or storage.startswith("sqlite") else "journal" if storage == "journal" else storage.split(":")[0]
     exp = exp.model_copy(update={
-        "name": f"overhead-{tag}", "run_dir": root / f"ours-{tag}", "n_trials": n, "storage": storage,
+        "name": f"overhead-{storage}", "run_dir": root / f"ours-{storage}", "n_trials": n, "storage": None if storage == "sqlite" else storage,
         "ray": exp.ray.model_copy(update={"max_concurrent_trials": 1, "num_cpus": 2}),
     })
     _orchestrator._execute = trivial_trial  # private hook: the study loop looks it up when it starts
@@ -78,7 +78,7 @@ def run_ours(n: int, root: Path, storage: str | None) -> dict:
     study = load_study(exp.name, exp.storage_url)
     starts = sorted(t.datetime_start.timestamp() for t in study.trials)
     cycles = [b - a for a, b in zip(starts, starts[1:])]
-    return {"driver": f"dse run_study ({tag} Optuna, SQLite MLflow)", "storage": tag, "n": n, "wall_s": wall, "cycles": cycles,
+    return {"driver": f"dse run_study ({storage} Optuna, SQLite MLflow)", "storage": storage, "n": n, "wall_s": wall, "cycles": cycles,
             "driver_cpu_s": cpu.self_seconds, "all_cpu_s": cpu.self_seconds + cpu.descendants_seconds,
             "loop_s": starts[-1] - starts[0] if len(starts) > 1 else 0.0}
 
@@ -142,12 +142,15 @@ def main() -> None:
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     points = [int(x) for x in args.points.split(",")]
+    storages = [x for x in args.storages.split(",") if x]
+    if set(storages) - {"sqlite", "journal"}:
+        ap.error(f"--storages: {args.storages!r}; give sqlite and/or journal, comma-separated")
     print(load_note(), flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-overhead-", dir="/tmp") as tmp:
         root = Path(tmp)
-        for storage in [x for x in args.storages.split(",") if x]:
-            r = run_ours(max(points), root, None if storage == "sqlite" else storage)
+        for storage in storages:
+            r = run_ours(max(points), root, storage)
             r["curve"] = windows(r["cycles"], points)
             results.append(r)
             print(f"{r['driver']}: {r['n']} trials, {r['wall_s']:.0f} s wall, {r['all_cpu_s']:.0f} CPU s", flush=True)

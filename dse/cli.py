@@ -82,9 +82,11 @@ def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path])
         from dse.config import load_experiment
 
         return load_experiment(experiment)[0].storage_url
+    from dse.config import JOURNAL_FILE
+
     run_dir = (Path("runs") / study).resolve()
-    if not (run_dir / "optuna.db").exists() and (run_dir / "optuna.log").is_file():
-        return str(run_dir / "optuna.log")
+    if not (run_dir / "optuna.db").exists() and (run_dir / JOURNAL_FILE).is_file():
+        return str(run_dir / JOURNAL_FILE)
     return f"sqlite:///{run_dir / 'optuna.db'}"
 
 

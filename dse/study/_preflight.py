@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dse.config import ExperimentConfig, SearchSpace, redact_url
+from dse.config import ExperimentConfig, SearchSpace, journal_path, redact_url
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 
@@ -123,8 +123,6 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-
-    from dse.config import journal_path
 
     journal = journal_path(url)
     if journal is not None:
@@ -296,7 +294,6 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
     """If the SQLite or journal storage already holds this study, its objective directions must match (read-only)."""
     import optuna
 
-    from dse.config import journal_path
     from dse.study._storage import journal_storage
 
     journal = journal_path(exp.storage_url)

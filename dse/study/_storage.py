@@ -147,19 +147,19 @@ def load_study(name: str, storage: str) -> optuna.Study:
     from dse.study._preflight import check_storage_url, sqlite_path
 
     check_storage_url(storage, field="storage")
-    db = sqlite_path(storage) or journal_path(storage)
+    journal = journal_path(storage)
+    db = journal or sqlite_path(storage)
     if db is not None and not db.is_file():
         raise StudyNotFoundError(
             f"no study named {name!r} in {storage}; studies there: none (the file {db} does not exist). "
             "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
         )
     try:
-        journal = journal_path(storage)
-        rdb = journal_storage(journal) if journal is not None else rdb_storage(storage)
-        return optuna.load_study(study_name=name, storage=rdb)
+        opened = journal_storage(journal) if journal is not None else rdb_storage(storage)
+        return optuna.load_study(study_name=name, storage=opened)
     except KeyError as e:
         try:
-            names = optuna.get_all_study_names(rdb)
+            names = optuna.get_all_study_names(opened)
         except Exception:
             names = []
         raise StudyNotFoundError(
@@ -168,5 +168,5 @@ def load_study(name: str, storage: str) -> optuna.Study:
         ) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
         raise StorageError(
-            f"storage {storage}: cannot read it as an Optuna {'journal' if journal_path(storage) else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+            f"storage {storage}: cannot read it as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         ) from e
