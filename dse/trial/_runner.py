@@ -287,6 +287,9 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
     n_epochs = len(history.get("loss", []))
     betas = history.get("beta", [])
     out: list[HarvestedResult] = []
+    log.info("trial %d: ParetoFront kept %s", spec.number, ", ".join(
+        f"{Path(p).name} (val_accuracy {float(a):.4f}, EBOPs {float(e):.0f})" for p, (a, e) in zip(callback.paths, callback.record)
+    ) or "no checkpoint")
     for cp in select_checkpoints(callback, exp.training.harvest_checkpoints, n_epochs - 1):
         metrics: dict[str, float] = {"harvest_epoch": float(cp.epoch), "harvest_val_accuracy": cp.val_accuracy}
         if cp.epoch < len(betas):
@@ -393,6 +396,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
             check_hls_settings(params, sizes, exp.hls4ml)
         with step("build"):
+            keras.utils.set_random_seed(exp.seed + spec.number)  # the initial weights too: the same seed, the same trial
             model = build_model(exp.model, params, splits.n_features, splits.n_classes)
         with step("train"):
             if exp.training.harvest_checkpoints:

@@ -20,7 +20,7 @@ RAMP_SPACE = {
     "parameters": {
         "strategy": {"type": "categorical", "choices": ["Latency"]},
         "beta": {"type": "float", "low": 1.0e-6, "high": 2.0e-6, "log": True},
-        "beta_end": {"type": "float", "low": 1.0e-3, "high": 2.0e-3, "log": True},
+        "beta_end": {"type": "float", "low": 1.0e-2, "high": 2.0e-2, "log": True},
         "weight_bits": {"type": "int", "low": 4, "high": 5},
     }
 }
@@ -43,7 +43,7 @@ def harvest_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("harvest")
     path = write_experiment(
         tmp, space=RAMP_SPACE, name="harvest", n_trials=1, sampler={"name": "tpe"}, seed=1, model={"hidden": [16]},
-        training={"epochs": 16, "batch_size": 128, "learning_rate": 0.01, "harvest_checkpoints": 6}, hls4ml={"csim": "all"},
+        training={"epochs": 16, "batch_size": 128, "learning_rate": 0.03, "harvest_checkpoints": 6}, hls4ml={"csim": "all"},
     )
     exp, space = load_experiment(path)
     summary = run_study(exp, space, progress=False)

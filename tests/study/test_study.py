@@ -167,3 +167,20 @@ def test_csim_none_skips_every_build(tmp_path):
         assert rec.state == "COMPLETE", rec.fail_reason
         assert rec.tags["csim"] == "skipped" and rec.tags["csim_accuracy_source"] == "keras"
         assert "seconds_compile" not in rec.metrics and rec.values[0] == rec.metrics["keras_accuracy"]
+
+
+def test_the_same_seed_gives_the_same_trials(tiny_study, tmp_path):
+    """Re-running the experiment with its seed, in warm (reused) workers, gives the tiny study's first trials again:
+    the same parameters and the same measured values (the initial weights are seeded as well as the training)."""
+    exp, _, study = tiny_study
+    again_exp, space = load_experiment(write_experiment(tmp_path, n_trials=2, ray={"num_cpus": 2, "reuse_workers": True},
+                                                        hls4ml={"csim": "all"}))
+    run_study(again_exp, space, progress=False)
+    again = {t.number: t for t in optuna.load_study(study_name=again_exp.name, storage=again_exp.storage_url).trials}
+    first = {t.number: t for t in study.trials}
+    for n in (0, 1):
+        assert again[n].params == first[n].params and again[n].state == first[n].state
+        assert again[n].values == first[n].values, f"trial {n}"
+        if first[n].state == optuna.trial.TrialState.COMPLETE:
+            a, b = again[n].user_attrs["metrics"], first[n].user_attrs["metrics"]
+            assert a["keras_accuracy"] == b["keras_accuracy"] and a["ebops"] == b["ebops"]
