@@ -346,7 +346,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     (as ``hls4ml.csim`` decides, :func:`dse.trial._csim.csim_decision`) compile and
     C-simulate on the test set. Any exception makes the trial ``FAIL`` with its message;
     metrics measured before the failure are kept. Keras state is cleared first, so a warm
-    worker process can run trial after trial. With ``training.harvest_checkpoints``, the
+    worker process can run trial after trial; the initial weights and the training are
+    seeded with ``experiment.seed + number``, so a trial repeats on the same machine. With ``training.harvest_checkpoints``, the
     Pareto-optimal checkpoints along the beta ramp are then measured too
     (``TrialResult.harvested``).
 
