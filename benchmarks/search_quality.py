@@ -240,13 +240,8 @@ def run_uniform(root: Path, widths: list[int], **over) -> dict:
 
 
 def long_ramp_space() -> dict:
-    """One fixed design: Latency, per-weight / per-feature bitwidths, beta 1e-7 -> 1e-3 (log)."""
-    one = {
-        "strategy": "Latency", "weight_granularity": "per-weight", "activation_granularity": "per-feature",
-        "beta": 1.0e-7, "beta_end": 1.0e-3, "weight_l1": 1.0e-6, "weight_l2": 1.0e-8, "activation_l1": 1.0e-6,
-        "activation_l2": 1.0e-8, "weight_bits": 6, "activation_bits": 6,
-    }
-    return {"parameters": {k: {"type": "categorical", "choices": [v]} for k, v in one.items()}}
+    """One fixed design, ``search_spaces/long_ramp.yaml``: Latency, per-weight / per-feature bitwidths, beta 1e-7 -> 1e-3 (log)."""
+    return yaml.safe_load((REPO / "search_spaces" / "long_ramp.yaml").read_text())
 
 
 def curve(points: list[dict], grid: list[float]) -> list[float]:

@@ -19,6 +19,11 @@ def test_shipped_experiments_load():
     exp, space = load_experiment(REPO / "experiments" / "ramps.yaml")
     assert exp.training.harvest_checkpoints > 0 and exp.training.epochs >= 60
     assert "beta_end" in space.parameters
+    exp, space = load_experiment(REPO / "experiments" / "long_ramp.yaml")  # the HGQ authors' recipe, one trial
+    assert exp.n_trials == 1 and exp.training.epochs == 270 and exp.training.harvest_checkpoints == 24
+    assert space.possible_values("beta") == [1e-7] and space.possible_values("beta_end") == [1e-3]
+    assert space.possible_values("weight_granularity") == ["per-weight"]
+    assert space.possible_values("activation_granularity") == ["per-feature"]
     exp, _ = load_experiment(REPO / "experiments" / "quickstart.yaml")
     assert exp.storage_url == f"sqlite:///{Path.cwd() / 'runs' / 'quickstart' / 'optuna.db'}"
     assert exp.tracking_uri.endswith("runs/quickstart/mlflow.db")
