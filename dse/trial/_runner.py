@@ -396,15 +396,16 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
             sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
             check_hls_settings(params, sizes, exp.hls4ml)
+        seed = exp.seed + spec.number  # the trial's seed: its initial weights, then its training (train_model re-seeds)
         with step("build"):
-            keras.utils.set_random_seed(exp.seed + spec.number)  # the initial weights too: the same seed, the same trial
+            keras.utils.set_random_seed(seed)
             model = build_model(exp.model, params, splits.n_features, splits.n_classes)
         with step("train"):
             if exp.training.harvest_checkpoints:
                 from dse.trial._harvest import pareto_callback
 
                 callback = pareto_callback(work / "checkpoints")
-            history = train_model(model, splits, exp.training, params, seed=exp.seed + spec.number,
+            history = train_model(model, splits, exp.training, params, seed=seed,
                                   extra_callbacks=[callback] if callback is not None else None)
             history["beta"] = beta_per_epoch(params, len(history.get("loss", [])), exp.training.epochs)
         _evaluate(model, spec, splits, logger, work, metrics, tags, step, spec.front)
