@@ -244,6 +244,11 @@ def long_ramp_space() -> dict:
     return yaml.safe_load((REPO / "search_spaces" / "long_ramp.yaml").read_text())
 
 
+def long_ramp_point(space: dict) -> dict:
+    """The long ramp's design (``search_spaces/long_ramp.yaml``) as a point of ``space``: its values of the parameters ``space`` has."""
+    return {k: v["choices"][0] for k, v in long_ramp_space()["parameters"].items() if k in space["parameters"]}
+
+
 def curve(points: list[dict], grid: list[float]) -> list[float]:
     """Hypervolume of the points completed by each CPU budget in ``grid``."""
     return [hypervolume([(p["accuracy"], p["ebops"]) for p in points if p["cpu_s"] <= c]) for c in grid]
@@ -278,6 +283,9 @@ def main() -> None:
     ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 9: 2, one per core)")
     ap.add_argument("--ramp-epochs", type=int, help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
     ap.add_argument("--ramp-checkpoints", type=int, default=16, help="ours-ramps: harvest_checkpoints per trial")
+    ap.add_argument("--ramps-enqueue-long-ramp", action="store_true",
+                    help="ours-ramps: enqueue the long ramp's design (search_spaces/long_ramp.yaml) as its first trial (enqueue_trials)")
+    ap.add_argument("--long-epochs", type=int, help="long-ramp: epochs (default: 15 x n-trials, the epochs of a whole study)")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
     ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
@@ -293,17 +301,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
         root = Path(tmp)
         space = _latency_space()
+        ramps = _latency_space("ramps.yaml")
+        ramps_enqueue = {"enqueue_trials": [long_ramp_point(ramps)]} if args.ramps_enqueue_long_ramp else {}
         train = {"batch_size": 64, "learning_rate": 0.005}
         studies = {
             "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n, **seed),
-            "ours-ramps": lambda: run_dse(root, "ours-ramps", _latency_space("ramps.yaml"), n_trials=ramp_trials, **seed,
+            "ours-ramps": lambda: run_dse(root, "ours-ramps", ramps, n_trials=ramp_trials, **seed, **ramps_enqueue,
                                           training={**train, "epochs": ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n, **seed,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}, **seed),
             "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")], **seed),
             "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1, **seed,
-                                         training={**train, "epochs": 15 * n, "harvest_checkpoints": args.long_checkpoints}),
+                                         training={**train, "epochs": args.long_epochs or 15 * n, "harvest_checkpoints": args.long_checkpoints}),
         }
         for name in args.methods.split(","):
             results.append(studies[name]())

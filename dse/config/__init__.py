@@ -17,7 +17,7 @@ from dse.config._experiment import (
     TrainingConfig,
     journal_path,
 )
-from dse.config._loading import expand_env, load_experiment
+from dse.config._loading import enqueued_params, expand_env, load_experiment
 from dse.config._params import TrialParams
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.config._secrets import redact_secrets, redact_url
@@ -40,6 +40,7 @@ __all__ = [
     "TrialParams",
     "SearchSpace",
     "load_experiment",
+    "enqueued_params",
     "load_search_space",
     "expand_env",
     "journal_path",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -344,6 +344,12 @@ class ExperimentConfig(_Strict):
     )
     constraints: list[ConstraintConfig] = []
     sampler: SamplerConfig = SamplerConfig()
+    enqueue_trials: list[dict[str, Union[bool, int, float, str]]] = Field(
+        default=[],
+        description="points of the search space to evaluate first, e.g. a known-good baseline (Optuna's enqueue_trial): "
+        "parameter name -> value; parameters left out are sampled. Enqueued when the study is created or continued, "
+        "unless a trial of the study already has those values",
+    )
     n_trials: int = Field(default=12, gt=0)
     seed: int = 0
     run_dir: Path | None = None

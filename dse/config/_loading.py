@@ -14,7 +14,7 @@ from dse.config._experiment import ExperimentConfig
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.exceptions import ConfigError
 
-__all__ = ["load_experiment", "read_yaml", "check_file", "format_validation_error", "expand_env"]
+__all__ = ["load_experiment", "enqueued_params", "read_yaml", "check_file", "format_validation_error", "expand_env"]
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -226,4 +226,24 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}") from e
-    return exp, load_search_space(exp.search_space)
+    space = load_search_space(exp.search_space)
+    enqueued_params(exp, space)
+    return exp, space
+
+
+def enqueued_params(exp: ExperimentConfig, space: SearchSpace) -> list[dict[str, Any]]:
+    """``exp.enqueue_trials`` as Optuna parameters of ``space`` (see :meth:`SearchSpace.optuna_params`).
+
+    Raises:
+        ConfigError: an entry names a parameter the space lacks, or a value it cannot produce;
+            the message names ``enqueue_trials[i].<parameter>`` and the fix.
+    """
+    from dse.exceptions import SearchSpaceError
+
+    out = []
+    for i, values in enumerate(exp.enqueue_trials):
+        try:
+            out.append(space.optuna_params(values, where=f"enqueue_trials[{i}]"))
+        except SearchSpaceError as e:
+            raise ConfigError(f"experiment {exp.name!r}: {e} (search space {exp.search_space})") from e
+    return out

@@ -223,6 +223,87 @@ class SearchSpace(BaseModel):
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
 
 
+    def optuna_params(self, values: dict[str, Any], where: str = "enqueue_trials[0]") -> dict[str, Any]:
+        """Translate a point of this space, as a user writes it, into the Optuna parameters of a trial.
+
+        For Optuna's ``study.enqueue_trial``: a float with ``include_zero`` becomes
+        ``<name>_is_zero`` (and ``<name>`` when not 0). Parameters left out are sampled as usual.
+
+        Args:
+            values: parameter name -> value, e.g. ``{"strategy": "Latency", "beta": 1e-5}``.
+            where: the field that holds ``values``, for error messages.
+
+        Returns:
+            Optuna parameter name -> value.
+
+        Raises:
+            SearchSpaceError: a name that is not a parameter of this space, a value outside its
+                range or choices, or a value for a parameter that a rule pins or whose ``when``
+                does not hold (it would not be sampled); the message names ``where.<name>``.
+        """
+        unknown = [k for k in values if k not in self.parameters]
+        if unknown:
+            raise SearchSpaceError(
+                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)}"
+            )
+        out: dict[str, Any] = {}
+        known: dict[str, Any] = {}  # values decided so far, for conditions (a left-out parameter is unknown)
+        for name, spec in self.parameters.items():
+            given = name in values
+            value = values.get(name)
+            decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
+            pins = [r for r in self.rules if name in r.set and _holds(r.when, known)] if decided else []
+            if pins:
+                if given and value != pins[0].set[name]:
+                    raise SearchSpaceError(
+                        f"{where}.{name}: {value!r}, but rule {pins[0].name or self.rules.index(pins[0])!r} pins it to "
+                        f"{pins[0].set[name]!r} here; drop {name} or change the parameters the rule reads"
+                    )
+                known[name] = pins[0].set[name]
+                continue
+            if decided and spec.when and not _holds(spec.when, known):
+                if given and value != spec.default:
+                    raise SearchSpaceError(
+                        f"{where}.{name}: {value!r} is never used here, because its condition {spec.when} does not hold "
+                        f"(it takes its default {spec.default!r}); drop {name} or change the parameters it depends on"
+                    )
+                known[name] = spec.default
+                continue
+            if not given:
+                continue
+            out.update(_optuna_value(spec, name, value, f"{where}.{name}"))
+            known[name] = value
+        return out
+
+
+def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, value: Any, where: str) -> dict[str, Any]:
+    """Optuna parameter(s) for one user value of ``spec``; SearchSpaceError when the space cannot produce it."""
+    if isinstance(spec, CategoricalParam):
+        if not any(type(value) is type(c) and value == c or _same_number(value, c) for c in spec.choices):
+            raise SearchSpaceError(f"{where}: {value!r} is not one of the choices {spec.choices}")
+        return {name: next(c for c in spec.choices if type(value) is type(c) and value == c or _same_number(value, c))}
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SearchSpaceError(f"{where}: {value!r} is not a number; the space samples it in [{spec.low}, {spec.high}]")
+    if isinstance(spec, FloatParam) and spec.include_zero and value == 0:
+        return {f"{name}_is_zero": True}
+    if not spec.low <= value <= spec.high:
+        hint = " (or 0: include_zero)" if isinstance(spec, FloatParam) and spec.include_zero else ""
+        raise SearchSpaceError(f"{where}: {value!r} is outside the range [{spec.low}, {spec.high}]{hint} the space samples")
+    if isinstance(spec, IntParam):
+        if value != int(value) or (int(value) - spec.low) % spec.step:
+            raise SearchSpaceError(f"{where}: {value!r} is not on the grid {spec.low}, {spec.low + spec.step}, ... of the space")
+        value = int(value)
+    else:
+        value = float(value)
+    return ({f"{name}_is_zero": False} if isinstance(spec, FloatParam) and spec.include_zero else {}) | {name: value}
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    """1 and 1.0 are the same choice; True and 1 are not."""
+    nums = (int, float)
+    return isinstance(a, nums) and isinstance(b, nums) and not isinstance(a, bool) and not isinstance(b, bool) and a == b
+
+
 _OPTIONAL = {"beta_end", "learning_rate"}
 #: Parameters the driver resolves from sampled ones; a search space cannot declare them.
 _RESOLVED = {"layer_reuse_factors"}

@@ -17,7 +17,7 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, SearchSpace, redact_url
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params, redact_url
 from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
@@ -379,6 +379,9 @@ def run_study(
     whose worker dies is retried ``ray.max_retries`` times in a fresh worker (logging into the
     same MLflow run), then FAIL with ``WorkerLostError``.
 
+    The points in ``exp.enqueue_trials`` are enqueued (Optuna's ``enqueue_trial``) when the
+    study is opened, unless a trial already has those values, so they are the next trials asked.
+
     Each trial's resolved parameters (per-layer ReuseFactors included) are recorded before
     it starts (:func:`dse.store.record_trial_params`); with ``exp.constraints``, each
     completed trial's constraint values go to Optuna, so only feasible trials reach the front.
@@ -433,6 +436,11 @@ def run_study(
         parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
         records.set_tracking(parent, exp.tracking_uri)
         records.save_experiment(exp, space)
+        for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
+            n = len(study.get_trials(deepcopy=False))
+            study.enqueue_trial(params, skip_if_exists=True)
+            if len(study.get_trials(deepcopy=False)) > n:
+                log.info("enqueued a trial with %s", params)
         tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
 
     counts = study_counts(study)

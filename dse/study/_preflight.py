@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dse.config import ExperimentConfig, SearchSpace, journal_path, redact_url
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 
@@ -326,7 +326,7 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
 def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
     """Run every check ``dse run`` makes before its first trial; create nothing.
 
-    In order: the run directory (``run_dir``: could it be created?), the Optuna storage URL
+    In order: the points of ``enqueue_trials`` (in the search space?), the run directory (``run_dir``: could it be created?), the Optuna storage URL
     (``storage``: parses, driver installed; SQLite: the file could be created; a server: one
     TCP connection), the MLflow tracking URI (``mlflow.tracking_uri``: an http(s) server must
     answer ``GET /health``), the Ray address (``ray.address``: one TCP connection), an existing
@@ -345,7 +345,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
         StorageError: ``storage`` is malformed, lacks its driver, or cannot be reached or created.
         TrackingError: ``mlflow.tracking_uri`` is malformed or its server does not answer.
         ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
-        ConfigError: ``run_dir`` cannot be created; the existing study has other directions;
+        ConfigError: an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions;
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
@@ -353,6 +353,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
 
+    enqueued_params(exp, space)
     check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
     check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")
     if exp.mlflow.tracking_uri:

@@ -75,3 +75,31 @@ def test_missing_and_malformed_files(tmp_path):
 def test_overrides_apply(tmp_path):
     exp, _ = load_experiment(write_experiment(tmp_path), n_trials=7)
     assert exp.n_trials == 7
+
+
+def test_enqueue_trials_are_checked_against_the_search_space(tmp_path):
+    """Each enqueued point must be one the search space can produce; the error names the entry, the parameter and the fix."""
+    from dse.config import enqueued_params
+
+    exp, space = load_experiment(write_experiment(tmp_path, enqueue_trials=[
+        {"strategy": "Resource", "reuse_factor": 4}, {"strategy": "Latency", "beta": 2e-6, "weight_bits": 4},
+    ]))
+    assert enqueued_params(exp, space) == [
+        {"strategy": "Resource", "reuse_factor": 4},  # beta is pinned to 0 by the space's rule: not enqueued
+        {"strategy": "Latency", "beta": 2e-6, "weight_bits": 4},
+    ]
+    bad = {
+        "stratgy": "enqueue_trials[0].stratgy: not a parameter of the search space; it has strategy, reuse_factor",
+        "weight_bits": "enqueue_trials[0].weight_bits: 9 is outside the range [3, 5]",
+        "reuse_factor": "enqueue_trials[0].reuse_factor: 4 is never used here, because its condition {'strategy': 'Resource'} "
+                        "does not hold",
+        "beta": "enqueue_trials[0].beta: 0.5, but rule 'tip' pins it to 0.0 here",
+        "learning_rate": "enqueue_trials[0].learning_rate: 0.5 is not one of the choices [0.01, 1e+30]",
+    }
+    points = {"stratgy": {"stratgy": "Latency"}, "weight_bits": {"weight_bits": 9},
+              "reuse_factor": {"strategy": "Latency", "reuse_factor": 4}, "beta": {"strategy": "Resource", "beta": 0.5},
+              "learning_rate": {"learning_rate": 0.5}}
+    for key, point in points.items():
+        with pytest.raises(ConfigError) as info:
+            load_experiment(write_experiment(tmp_path, enqueue_trials=[point]))
+        assert bad[key] in str(info.value), str(info.value)

@@ -184,3 +184,20 @@ def test_the_same_seed_gives_the_same_trials(tiny_study, tmp_path):
         if first[n].state == optuna.trial.TrialState.COMPLETE:
             a, b = again[n].user_attrs["metrics"], first[n].user_attrs["metrics"]
             assert a["keras_accuracy"] == b["keras_accuracy"] and a["ebops"] == b["ebops"]
+
+
+def test_enqueued_trials_run_first_and_once(tmp_path):
+    """enqueue_trials: the first trial is the enqueued point (rule pins applied); continuing the study does not enqueue it again."""
+    point = {"strategy": "Resource", "reuse_factor": 4, "learning_rate": 0.01}
+    exp, sp = load_experiment(write_experiment(tmp_path, n_trials=2, enqueue_trials=[point], hls4ml={"csim": "none"},
+                                               ray={"num_cpus": 2, "reuse_workers": True}))
+    run_study(exp, sp, progress=False)
+    exp3, sp = load_experiment(write_experiment(tmp_path, n_trials=3, enqueue_trials=[point], hls4ml={"csim": "none"},
+                                                ray={"num_cpus": 2, "reuse_workers": True}))
+    run_study(exp3, sp, progress=False)
+    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
+    assert len(trials) == 3 and trials[0].state.name == "COMPLETE"  # the others may draw the diverging learning rate
+    assert {k: trials[0].params[k] for k in point} == point and 3 <= trials[0].params["weight_bits"] <= 5  # left out: sampled
+    rec = TrialRecord.of(trials[0])
+    assert (rec.params.strategy, rec.params.reuse_factor, rec.params.beta) == ("Resource", 4, 0.0)
+    assert [t.number for t in trials if "fixed_params" in t.system_attrs] == [0]
