@@ -244,7 +244,8 @@ class SearchSpace(BaseModel):
         unknown = [k for k in values if k not in self.parameters]
         if unknown:
             raise SearchSpaceError(
-                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)}"
+                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)} "
+                "(declare it under parameters to set it, or drop it)"
             )
         out: dict[str, Any] = {}
         known: dict[str, Any] = {}  # values decided so far, for conditions (a left-out parameter is unknown)
@@ -280,18 +281,21 @@ def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, v
     """Optuna parameter(s) for one user value of ``spec``; SearchSpaceError when the space cannot produce it."""
     if isinstance(spec, CategoricalParam):
         if not any(type(value) is type(c) and value == c or _same_number(value, c) for c in spec.choices):
-            raise SearchSpaceError(f"{where}: {value!r} is not one of the choices {spec.choices}")
+            raise SearchSpaceError(f"{where}: {value!r} is not one of the choices {spec.choices}; use one of them, or add it to the choices")
         return {name: next(c for c in spec.choices if type(value) is type(c) and value == c or _same_number(value, c))}
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SearchSpaceError(f"{where}: {value!r} is not a number; the space samples it in [{spec.low}, {spec.high}]")
+        raise SearchSpaceError(f"{where}: {value!r} is not a number; give a number in [{spec.low}, {spec.high}], the range the space samples")
     if isinstance(spec, FloatParam) and spec.include_zero and value == 0:
         return {f"{name}_is_zero": True}
     if not spec.low <= value <= spec.high:
         hint = " (or 0: include_zero)" if isinstance(spec, FloatParam) and spec.include_zero else ""
-        raise SearchSpaceError(f"{where}: {value!r} is outside the range [{spec.low}, {spec.high}]{hint} the space samples")
+        raise SearchSpaceError(
+            f"{where}: {value!r} is outside the range [{spec.low}, {spec.high}]{hint} the space samples; "
+            "give a value inside it, or widen the parameter in the search space"
+        )
     if isinstance(spec, IntParam):
         if value != int(value) or (int(value) - spec.low) % spec.step:
-            raise SearchSpaceError(f"{where}: {value!r} is not on the grid {spec.low}, {spec.low + spec.step}, ... of the space")
+            raise SearchSpaceError(f"{where}: {value!r} is not on the grid {spec.low}, {spec.low + spec.step}, ... of the space; give one of those values")
         value = int(value)
     else:
         value = float(value)
