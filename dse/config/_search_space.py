@@ -222,7 +222,6 @@ class SearchSpace(BaseModel):
                 values[name] = spec.suggest(trial, name)
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
 
-
     def optuna_params(self, values: dict[str, Any], where: str = "enqueue_trials[0]") -> dict[str, Any]:
         """Translate a point of this space, as a user writes it, into the Optuna parameters of a trial.
 
