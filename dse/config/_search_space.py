@@ -213,14 +213,26 @@ class SearchSpace(BaseModel):
         values: dict[str, Any] = {}
         fixed: dict[str, Any] = {}
         for name, spec in self.parameters.items():
-            pins = [r.set[name] for r in self.rules if name in r.set and _holds(r.when, values)]
-            if pins:
-                values[name] = fixed[name] = pins[0]
-            elif spec.when and not _holds(spec.when, values):
-                values[name] = fixed[name] = spec.default
+            why = self._fixed(name, spec, values)
+            if why is not None:
+                values[name] = fixed[name] = why[1]
             else:
                 values[name] = spec.suggest(trial, name)
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
+
+    def _fixed(self, name: str, spec: "ParamSpec", values: dict[str, Any]) -> "tuple[Rule | None, Any] | None":
+        """Whether ``name`` is fixed, given the values of the parameters before it.
+
+        Returns:
+            ``(rule, value)`` when a rule pins it, ``(None, default)`` when its ``when`` does not
+            hold, ``None`` when it is sampled.
+        """
+        for r in self.rules:
+            if name in r.set and _holds(r.when, values):
+                return r, r.set[name]
+        if spec.when and not _holds(spec.when, values):
+            return None, spec.default
+        return None
 
     def optuna_params(self, values: dict[str, Any], where: str = "enqueue_trials[0]") -> dict[str, Any]:
         """Translate a point of this space, as a user writes it, into the Optuna parameters of a trial.
@@ -252,22 +264,20 @@ class SearchSpace(BaseModel):
             given = name in values
             value = values.get(name)
             decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
-            pins = [r for r in self.rules if name in r.set and _holds(r.when, known)] if decided else []
-            if pins:
-                if given and value != pins[0].set[name]:
+            why = self._fixed(name, spec, known) if decided else None
+            if why is not None:
+                rule, pinned = why
+                if given and value != pinned and rule is not None:
                     raise SearchSpaceError(
-                        f"{where}.{name}: {value!r}, but rule {pins[0].name or self.rules.index(pins[0])!r} pins it to "
-                        f"{pins[0].set[name]!r} here; drop {name} or change the parameters the rule reads"
+                        f"{where}.{name}: {value!r}, but rule {rule.name or self.rules.index(rule)!r} pins it to "
+                        f"{pinned!r} here; drop {name} or change the parameters the rule reads"
                     )
-                known[name] = pins[0].set[name]
-                continue
-            if decided and spec.when and not _holds(spec.when, known):
-                if given and value != spec.default:
+                if given and value != pinned:
                     raise SearchSpaceError(
                         f"{where}.{name}: {value!r} is never used here, because its condition {spec.when} does not hold "
-                        f"(it takes its default {spec.default!r}); drop {name} or change the parameters it depends on"
+                        f"(it takes its default {pinned!r}); drop {name} or change the parameters it depends on"
                     )
-                known[name] = spec.default
+                known[name] = pinned
                 continue
             if not given:
                 continue
@@ -279,9 +289,10 @@ class SearchSpace(BaseModel):
 def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, value: Any, where: str) -> dict[str, Any]:
     """Optuna parameter(s) for one user value of ``spec``; SearchSpaceError when the space cannot produce it."""
     if isinstance(spec, CategoricalParam):
-        if not any(type(value) is type(c) and value == c or _same_number(value, c) for c in spec.choices):
+        same = [c for c in spec.choices if type(value) is type(c) and value == c or _same_number(value, c)]
+        if not same:
             raise SearchSpaceError(f"{where}: {value!r} is not one of the choices {spec.choices}; use one of them, or add it to the choices")
-        return {name: next(c for c in spec.choices if type(value) is type(c) and value == c or _same_number(value, c))}
+        return {name: same[0]}
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise SearchSpaceError(f"{where}: {value!r} is not a number; give a number in [{spec.low}, {spec.high}], the range the space samples")
     if isinstance(spec, FloatParam) and spec.include_zero and value == 0:

@@ -437,10 +437,7 @@ def run_study(
         records.set_tracking(parent, exp.tracking_uri)
         records.save_experiment(exp, space)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
-            n = len(study.get_trials(deepcopy=False))
-            study.enqueue_trial(params, skip_if_exists=True)
-            if len(study.get_trials(deepcopy=False)) > n:
-                log.info("enqueued a trial with %s", params)
+            study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
         tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
 
     counts = study_counts(study)
