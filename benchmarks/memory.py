@@ -3,16 +3,15 @@
 Runs a small real study (digits, 64-8-10 MLP, 2 epochs, Latency/Resource with random
 parameters, the default ``hls4ml.csim: front``, so the trials that may join the front also
 build and load an hls4ml C simulation library) with
-one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced every
-``TRIALS_PER_WORKER`` trials) runs the trials, and samples the worker's RSS from /proc every 0.5 s.
-``--trials-per-worker 50`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
+one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced once its RSS exceeds
+its RSS after its first trial by ``WORKER_RSS_GROWTH``) runs the trials, and samples the worker's
+RSS from /proc every 0.5 s. ``--rss-growth 10`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
 (imports and first graphs done) to the last one, and the peak: the largest RSS at any trial end
-after the 5th, against the same reference (with warm workers replaced every
-``TRIALS_PER_WORKER`` trials, the last trial's RSS depends on where it falls in its worker's life;
-the peak does not).
+after the 5th, against the same reference (with warm workers replaced as they grow, the last
+trial's RSS depends on where it falls in its worker's life; the peak does not).
 
-Usage: python benchmarks/memory.py [--n-trials 50] [--trials-per-worker N] [--out FILE]
+Usage: python benchmarks/memory.py [--n-trials 50] [--rss-growth F] [--out FILE]
 """
 
 from __future__ import annotations
@@ -63,7 +62,7 @@ class RssSampler(threading.Thread):
                     if os.stat(f"/proc/{d}").st_uid != me:
                         continue
                     cmd = Path(f"/proc/{d}/cmdline").read_bytes()
-                    if b"ray::_execute" not in cmd and b"ray::IDLE" not in cmd:
+                    if b"ray::TrialWorker" not in cmd and b"ray::IDLE" not in cmd:
                         continue
                     env = Path(f"/proc/{d}/environ").read_bytes()
                     if self.marker not in env:
@@ -80,15 +79,15 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-trials", type=int, default=50)
-    ap.add_argument("--trials-per-worker", type=int, help="override dse.study._orchestrator.TRIALS_PER_WORKER")
+    ap.add_argument("--rss-growth", type=float, help="override dse.study._workers.WORKER_RSS_GROWTH (a fraction: 0.2 = 20%%)")
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
     from dse.config import load_experiment
-    from dse.study import _orchestrator, _ray_session, run_study
+    from dse.study import _ray_session, _workers, run_study
 
-    if args.trials_per_worker:
-        _orchestrator.TRIALS_PER_WORKER = args.trials_per_worker
+    if args.rss_growth is not None:
+        _workers.WORKER_RSS_GROWTH = args.rss_growth
 
     with tempfile.TemporaryDirectory(prefix="dse-memory-", dir="/tmp") as tmp:
         tmp = Path(tmp)
@@ -132,7 +131,7 @@ def main() -> None:
         print(f"RSS growth from trial {ref['trial']} ({ref['rss_mb']:.0f} MB) to trial {last['trial']} ({last['rss_mb']:.0f} MB): {growth:+.1%}")
         print(f"peak RSS after trial {ref['trial']}: {peak['rss_mb']:.0f} MB at trial {peak['trial']} ({peak_growth:+.1%})")
     out = write_json({'note': load_note(), 'argv': sys.argv, 'wall_s': wall, 'rows': rows, 'growth': growth, 'peak_growth': peak_growth,
-                      'trials_per_worker': _orchestrator.TRIALS_PER_WORKER}, args.out, 'memory.json')
+                      'worker_rss_growth': _workers.WORKER_RSS_GROWTH}, args.out, 'memory.json')
     print(f"wrote {out}")
 
 

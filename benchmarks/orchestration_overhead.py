@@ -1,8 +1,8 @@
 """Per-trial driver overhead with a trivial trial body: our driver against Ray Tune + OptunaSearch.
 
 Ours is the real :func:`dse.study.run_study` (quickstart experiment and default search space,
-NSGA-II, preflight, Optuna storage, MLflow parent and child runs, heartbeats, Ray tasks in
-warm workers, tell) with the trial body swapped for a trivial one that logs its metrics and
+NSGA-II, preflight, Optuna storage, MLflow parent and child runs, heartbeats, trials on warm
+worker actors, tell) with the trial body swapped for a trivial one that logs its metrics and
 tags to the trial's MLflow run from the worker, as a real trial does, and returns fixed
 objectives. Trials run one at a time, so the time from one trial's ask to the next one's ask
 is the whole per-trial overhead (ask, sampler, records, MLflow run creation, dispatch, the
@@ -167,7 +167,7 @@ def main() -> None:
         print(f"{r['driver']} | " + " | ".join(f"{r['curve'][p]['median_ms']:.1f} / {r['curve'][p]['min_ms']:.1f}" for p in points if p in r["curve"])
               + f" | {r['loop_s']:.1f}")
     print("\nevery cycle of each run (Ray Tune's from the time its trial body ran); a cycle over 1 s is one that waited for a new"
-          " worker process (ours: every 8 trials, ray max_calls; Tune reuses one actor)")
+          " worker process (ours: a warm worker actor replaced when its memory grew, dse.study._workers; Tune reuses one actor)")
     print("driver | trials | median ms | mean ms | cycles > 1 s | mean of the others ms")
     for r in results:
         c = r["cycles"]

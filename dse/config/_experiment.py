@@ -203,11 +203,12 @@ class RayConfig(_Strict):
     reserves when scheduling (not a hard limit; null reserves none). ``max_concurrent_trials``
     caps how many trials run at once (default: as many as the cluster's CPUs allow).
 
-    ``reuse_workers: true`` (the default) runs trials in warm Ray worker processes: the
-    TensorFlow/HGQ2/hls4ml imports (about 10 s per process on 2 cores) are paid once per
+    ``reuse_workers: true`` (the default) runs trials in warm worker processes (Ray actors): the
+    TensorFlow/HGQ2/hls4ml imports (3.5-10 s per process on 2 cores) are paid once per
     worker, and ``keras.backend.clear_session()`` runs between trials. A warm worker's RSS
-    still grows about 20 MB per trial (``benchmarks/memory.py``), so it is replaced after
-    :data:`dse.study._orchestrator.TRIALS_PER_WORKER` trials. ``false`` gives every trial a fresh worker process.
+    still grows about 20 MB per trial (``benchmarks/memory.py``), so it is replaced once its
+    RSS exceeds its RSS after its second trial by :data:`dse.study._workers.WORKER_RSS_GROWTH`
+    (15%: 7-9 trials of a small MLP). ``false`` gives every trial a fresh worker process.
     """
 
     address: str | None = None

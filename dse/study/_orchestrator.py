@@ -27,6 +27,7 @@ from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
+from dse.study._workers import WorkerPool
 from dse.tracking import StudyTracker
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
@@ -36,14 +37,6 @@ __all__ = ["StudySummary", "run_study"]
 
 log = logging.getLogger(__name__)
 
-#: With ``ray.reuse_workers``, a warm worker process is replaced after this many trials (Ray ``max_calls``):
-#: a warm worker's RSS grows about 21 MB per trial even with ``keras.backend.clear_session()``
-#: (benchmarks/memory.py). The growth is TensorFlow's: each ``model.fit`` traces a new train step
-#: whose graph and its ~60 branch functions stay in TensorFlow's eager context after the model is
-#: gone (plain Keras leaks 4 MB per fit the same way; ``run_eagerly`` does not leak but trains
-#: several times slower). So a worker lives 8 trials: imports paid once per 8 trials, RSS within
-#: 10% of a settled worker's.
-TRIALS_PER_WORKER = 8
 
 
 @dataclass
@@ -181,6 +174,7 @@ class _StudyLoop:
         self.sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
         self.driver_id = uuid.uuid4().hex[:12]
         self.pool = TaskPool()
+        self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.last_beat = self.last_recovery = 0.0
         self.directions = [o.direction for o in exp.objectives]
@@ -259,8 +253,26 @@ class _StudyLoop:
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
             keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
         )
-        self.pool.submit(remote.remote(spec, splits_ref), "trial", (trial, run_id), timeout_s=exp.trial_timeout_s)
+        if self.workers is not None:
+            ref, actor = self.workers.submit(spec, splits_ref)
+        else:
+            ref, actor = remote.remote(spec, splits_ref), None
+        self.pool.submit(ref, "trial", (trial, run_id), timeout_s=exp.trial_timeout_s, actor=actor)
         self.asking = None
+
+    def trial_result(self, done) -> TrialResult:
+        """The result of a finished trial task; returns its warm worker to :attr:`workers` (or kills it)."""
+        trial, _ = done.meta
+        if done.error is not None:
+            if done.actor is not None:
+                self.workers.discard(done.actor)
+            return TrialResult.failed(trial.number, done.error)
+        if done.actor is None:
+            return done.result
+        result, pid, rss = done.result
+        # an idle worker would hold CPUs that a waiting re-measurement needs
+        self.workers.release(done.actor, pid, rss, keep=not self.pool.count("remeasure"))
+        return result
 
     def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
         measured, failed = self.sort_harvested(trial.number, result)
@@ -326,8 +338,21 @@ class _StudyLoop:
         cpus = exp.ray.cpus_per_trial
         capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
         max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
-        max_calls = TRIALS_PER_WORKER if exp.ray.reuse_workers else 1
-        remote = ray.remote(max_calls=max_calls, max_retries=exp.ray.max_retries, **trial_resources(exp.ray))(_execute)
+        if exp.ray.reuse_workers:
+            self.workers, remote = WorkerPool(_execute, trial_resources(exp.ray), exp.ray.max_retries), None
+        else:  # a fresh worker process per trial (Ray max_calls=1)
+            remote = ray.remote(max_calls=1, max_retries=exp.ray.max_retries, **trial_resources(exp.ray))(_execute)
+        try:
+            self._loop(remote, max_conc)
+        finally:
+            if self.workers is not None:
+                log.info("warm workers started: %d", self.workers.started)
+                self.workers.shutdown()
+
+    def _loop(self, remote, max_conc: int) -> None:
+        import ray
+
+        exp = self.exp
         splits_ref = ray.put(self.splits)
         remeasurer = _FrontRemeasurer(self.study, exp, self.keep_files) if exp.resources.synthesize_front else None
         first = self.recover_lost(force=True)
@@ -339,6 +364,8 @@ class _StudyLoop:
             while self.pool.count("trial") < max_conc and self.room() > 0:
                 self.launch(remote, splits_ref)
                 launched = True
+            if self.workers is not None and self.pool.count("trial") < max_conc:
+                self.workers.trim()  # no room for another trial now: idle workers would only hold CPUs
             if not self.pool.count("trial") and not self.pool.count("remeasure"):
                 break
             self.heartbeat()  # launch() stamped the new trials; the others are refreshed every heartbeat_interval_s
@@ -347,8 +374,7 @@ class _StudyLoop:
                     remeasurer.collect(*done.meta, done.ref)
                     continue
                 trial, run_id = done.meta
-                result = done.result if done.error is None else TrialResult.failed(trial.number, done.error)
-                lines.append(self.finish_trial(trial, run_id, result))
+                lines.append(self.finish_trial(trial, run_id, self.trial_result(done)))
             if lines or launched:
                 self._progress(lines)
             if remeasurer and lines:
@@ -371,8 +397,9 @@ def run_study(
 
     :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
     is created (run directory, study, MLflow experiment). Each trial is an Optuna
-    ``ask``, a Ray task (in a warm worker process, replaced every :data:`TRIALS_PER_WORKER`
-    trials, with ``ray.reuse_workers``; else in a fresh one) with
+    ``ask``, a Ray task (with ``ray.reuse_workers``, a call to a warm worker actor that runs
+    trial after trial until its memory has grown by :data:`dse.study._workers.WORKER_RSS_GROWTH`;
+    else a task in a fresh worker process) with
     ``exp.ray.cpus_per_trial`` CPUs, and a ``tell``; as many run at once as the cluster has
     CPUs for (or ``ray.max_concurrent_trials``). A trial that raises or runs past
     ``trial_timeout_s`` is recorded as FAIL with its reason and the study goes on; a trial

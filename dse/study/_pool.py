@@ -8,11 +8,14 @@ as strings to parse: a worker that died after its retries is a
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from dse.exceptions import DseError, TrialTimeoutError, WorkerLostError
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TaskPool", "Done"]
 
@@ -24,6 +27,7 @@ class _Task:
     meta: Any
     started: float
     timeout_s: float | None
+    actor: Any = None
 
 
 @dataclass
@@ -37,6 +41,7 @@ class Done:
         result: the task's return value (``None`` when ``error`` is set).
         error: why no result came (worker lost, timed out).
         seconds: wall time since submission.
+        actor: the Ray actor that ran it, for an actor task (a warm trial worker).
     """
 
     kind: str
@@ -45,21 +50,23 @@ class Done:
     result: Any = None
     error: DseError | None = None
     seconds: float = 0.0
+    actor: Any = None
 
 
 @dataclass
 class TaskPool:
     """Ray tasks in flight, by kind.
 
-    Ray itself retries a task whose worker died (``max_retries`` given to ``ray.remote``);
-    the pool sees only the final outcome.
+    Ray itself retries a task whose worker died (``max_retries`` given to ``ray.remote``, or an
+    actor's ``max_task_retries``); the pool sees only the final outcome.
     """
 
     _tasks: dict[Any, _Task] = field(default_factory=dict)
 
-    def submit(self, ref: Any, kind: str, meta: Any = None, timeout_s: float | None = None) -> Any:
-        """Track the task behind ``ref`` (already submitted with ``remote_fn.remote(...)``)."""
-        self._tasks[ref] = _Task(ref, kind, meta, time.time(), timeout_s)
+    def submit(self, ref: Any, kind: str, meta: Any = None, timeout_s: float | None = None, actor: Any = None) -> Any:
+        """Track the task behind ``ref`` (already submitted with ``remote_fn.remote(...)``, or
+        ``actor.method.remote(...)``: then pass ``actor``, which is killed if the task times out)."""
+        self._tasks[ref] = _Task(ref, kind, meta, time.time(), timeout_s, actor)
         return ref
 
     def count(self, kind: str | None = None) -> int:
@@ -78,7 +85,8 @@ class TaskPool:
 
         A task whose worker died (after Ray's retries) comes back with a
         :class:`~dse.exceptions.WorkerLostError`; one past its ``timeout_s`` is cancelled
-        (``ray.cancel(force=True)``) and comes back with a :class:`~dse.exceptions.TrialTimeoutError`.
+        (``ray.cancel(force=True)``; an actor task's actor is killed, as Ray cannot force-cancel
+        those) and comes back with a :class:`~dse.exceptions.TrialTimeoutError`.
         """
         import ray
 
@@ -89,7 +97,7 @@ class TaskPool:
         now = time.time()
         for ref in ready:
             task = self._tasks.pop(ref)
-            done = Done(task.kind, task.meta, ref, seconds=now - task.started)
+            done = Done(task.kind, task.meta, ref, seconds=now - task.started, actor=task.actor)
             try:
                 done.result = ray.get(ref)
             except Exception as e:  # worker crash / OOM kill / node lost, after Ray's retries
@@ -97,23 +105,31 @@ class TaskPool:
             out.append(done)
         for ref, task in list(self._tasks.items()):
             if task.timeout_s is not None and now - task.started > task.timeout_s:
-                ray.cancel(ref, force=True)
+                _stop(task)
                 self._tasks.pop(ref)
                 out.append(Done(task.kind, task.meta, ref, error=TrialTimeoutError(
                     f"ran past {task.timeout_s:g} s (trial_timeout_s); raise trial_timeout_s or shrink the trial"
-                ), seconds=now - task.started))
+                ), seconds=now - task.started, actor=task.actor))
         return out
 
     def cancel_all(self) -> list[Any]:
-        """Cancel every task in flight; returns their ``meta``."""
-        import ray
-
+        """Cancel every task in flight (killing the actors of actor tasks); returns their ``meta``."""
         metas = []
-        for ref, task in list(self._tasks.items()):
-            try:
-                ray.cancel(ref, force=True)
-            except Exception:  # already gone
-                pass
+        for task in list(self._tasks.values()):
+            _stop(task)
             metas.append(task.meta)
         self._tasks.clear()
         return metas
+
+
+def _stop(task: _Task) -> None:
+    """Cancel ``task`` by force: kill its actor (``ray.kill``), or its worker process (``ray.cancel(force=True)``)."""
+    import ray
+
+    try:
+        if task.actor is not None:
+            ray.kill(task.actor, no_restart=True)
+        else:
+            ray.cancel(task.ref, force=True)
+    except Exception as e:  # already gone
+        log.debug("stopping a task: %s", e)

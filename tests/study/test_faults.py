@@ -77,7 +77,7 @@ def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
         killed: list[int] = []
         for n_kills in (1, 2):  # trial 0 once, trial 1 twice
             for _ in range(n_kills):
-                pid = _wait_for(lambda: [p for p in _processes("ray::_execute", proc.pid) if p not in killed], 240, "a trial worker", proc, log)[0]
+                pid = _wait_for(lambda: [p for p in _processes("ray::TrialWorker", proc.pid) if p not in killed], 240, "a trial worker", proc, log)[0]
                 time.sleep(1.0)
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
@@ -114,7 +114,7 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
                 st = optuna.load_study(study_name="dk", storage=rdb_storage(exp.storage_url))
             except KeyError:  # the study is not created yet
                 return False
-            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::_execute", proc.pid)) == 2
+            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2
         _wait_for(two_running, 240, "two running trials", proc, log)
         time.sleep(2)
         os.kill(proc.pid, signal.SIGKILL)

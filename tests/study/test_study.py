@@ -157,6 +157,41 @@ def test_warm_workers_and_csim_front(tmp_path):
     assert recs[0].tags["csim"] == "run"  # an empty front dominates nothing
 
 
+def test_warm_worker_is_replaced_when_its_memory_grows(tmp_path, monkeypatch):
+    """A warm worker is replaced once its RSS grows past WORKER_RSS_GROWTH over its second trial's.
+
+    With the fraction set to 0, any growth counts: a TensorFlow worker grows by about 20 MB per
+    trial (benchmarks/memory.py), so trials 0, 1 and 2 share a process (the second sets the
+    reference, the third grew past it) and trial 3 gets a new one.
+    """
+    from dse.study import _workers
+
+    monkeypatch.setattr(_workers, "WORKER_RSS_GROWTH", 0.0)
+    exp, sp = load_experiment(write_experiment(
+        tmp_path, n_trials=4, ray={"num_cpus": 1, "reuse_workers": True}, hls4ml={"csim": "none"},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+    ))
+    assert run_study(exp, sp, progress=False).n_complete == 4
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    pids = [TrialRecord.of(t).tags["worker_pid"] for t in sorted(study.trials, key=lambda t: t.number)]
+    assert pids[0] == pids[1] == pids[2] != pids[3], pids
+
+
+def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path):
+    """trial_timeout_s: the warm worker running the trial is killed, the trial is FAIL TrialTimeoutError, the next one runs."""
+    exp, sp = load_experiment(write_experiment(
+        tmp_path, n_trials=2, trial_timeout_s=2, ray={"num_cpus": 1, "reuse_workers": True},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+    ))
+    summary = run_study(exp, sp, progress=False)  # a new worker alone needs more than 2 s to import TensorFlow
+    assert (summary.n_complete, summary.n_failed) == (0, 2)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    for t in study.trials:
+        rec = TrialRecord.of(t)
+        assert rec.fail_reason.startswith("TrialTimeoutError: ran past 2 s (trial_timeout_s)"), rec.fail_reason
+        assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).info.status == "FAILED"
+
+
 def test_csim_none_skips_every_build(tmp_path):
     exp, sp = load_experiment(write_experiment(tmp_path, n_trials=2, hls4ml={"csim": "none"},
                                                space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}}))
