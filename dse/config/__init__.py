@@ -16,6 +16,8 @@ from dse.config._experiment import (
     SamplerConfig,
     TrainingConfig,
     journal_path,
+    sqlite_path,
+    storage_file,
 )
 from dse.config._loading import enqueued_params, expand_env, load_experiment
 from dse.config._params import TrialParams
@@ -44,6 +46,8 @@ __all__ = [
     "load_search_space",
     "expand_env",
     "journal_path",
+    "sqlite_path",
+    "storage_file",
     "redact_url",
     "redact_secrets",
 ]

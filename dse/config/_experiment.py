@@ -70,6 +70,24 @@ def journal_path(storage: str) -> Path | None:
     return Path(storage).expanduser().absolute()
 
 
+def sqlite_path(url: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URL (relative to the current directory), else None."""
+    from sqlalchemy.engine import make_url
+
+    if "://" not in url:
+        return None
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return Path(u.database).expanduser().absolute()
+
+
+def storage_file(storage: str) -> Path | None:
+    """The local file behind an Optuna storage: its journal file (:func:`journal_path`) or its
+    SQLite database (:func:`sqlite_path`); None for a database server or in-memory SQLite."""
+    return journal_path(storage) or sqlite_path(storage)
+
+
 #: Study names: they become file and folder names (runs/<name>), so a leading letter or digit and a sane length.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 

@@ -16,7 +16,7 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 
@@ -89,18 +89,6 @@ def check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigErro
         raise error(f"{field}: {path} would lie under {parent}, which is a file, not a folder; pick another path")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise error(f"{field}: cannot create {path}: folder {parent} is not writable by this user; pick another path")
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (relative to the current directory), else None."""
-    from sqlalchemy.engine import make_url
-
-    if "://" not in url:
-        return None
-    u = make_url(url)
-    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
-        return None
-    return Path(u.database).expanduser().absolute()
 
 
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
@@ -297,7 +285,7 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
     from dse.study._storage import journal_storage
 
     journal = journal_path(exp.storage_url)
-    db = journal or sqlite_path(exp.storage_url)
+    db = storage_file(exp.storage_url)
     if db is None or not db.is_file():
         return
     storage = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import optuna
 
-from dse.config import ExperimentConfig, journal_path, redact_url
+from dse.config import ExperimentConfig, journal_path, redact_url, sqlite_path, storage_file
 from dse.exceptions import ConfigError, StorageError, StudyNotFoundError
 
 __all__ = ["open_study", "load_study", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
@@ -119,8 +119,6 @@ def driver_storage(url: str) -> optuna.storages.BaseStorage:
     never the database (SQLite documentation, "Write-Ahead Logging"). Measured by
     ``benchmarks/orchestration_overhead.py``. Other URLs get a plain storage (:func:`rdb_storage`).
     """
-    from dse.study._preflight import sqlite_path
-
     journal = journal_path(url)
     if journal is not None:
         return journal_storage(journal)
@@ -144,11 +142,11 @@ def load_study(name: str, storage: str) -> optuna.Study:
         StudyNotFoundError: no study ``name`` in ``storage``; the message lists those that exist.
         StorageError: ``storage`` is not a usable database URL or journal file, or it cannot be read.
     """
-    from dse.study._preflight import check_storage_url, sqlite_path
+    from dse.study._preflight import check_storage_url
 
     check_storage_url(storage, field="storage")
     journal = journal_path(storage)
-    db = journal or sqlite_path(storage)
+    db = storage_file(storage)
     if db is not None and not db.is_file():
         raise StudyNotFoundError(
             f"no study named {name!r} in {storage}; studies there: none (the file {db} does not exist). "

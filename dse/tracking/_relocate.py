@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from dse.config import JOURNAL, journal_path
+from dse.config import JOURNAL, storage_file
 
 if TYPE_CHECKING:
     from dse.store import StudyRecords
@@ -165,7 +165,7 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     if exp.mlflow.tracking_uri is not None:
         return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
     run_dir = exp.resolved_run_dir
-    db = _sqlite_path(storage_url) or journal_path(storage_url)
+    db = storage_file(storage_url)
     if exp.storage in (None, JOURNAL) and db is not None:
         run_dir = db.resolve().parent
     tracking_uri, root = default_store_paths(run_dir)
