@@ -1,4 +1,4 @@
-"""Studies: Optuna ask/tell in RDB or journal-file storage, trials dispatched as Ray tasks."""
+"""Studies: Optuna ask/tell in RDB or journal-file storage, trials dispatched to Ray workers."""
 
 from dse.study._calibrate import CalibrationResult, calibrate
 from dse.study._orchestrator import StudySummary, run_study

@@ -1,4 +1,4 @@
-"""The study loop: Optuna ask/tell in Optuna storage, each trial a Ray task (warm or fresh worker process).
+"""The study loop: Optuna ask/tell in Optuna storage, each trial a call to a warm worker actor or a Ray task in a fresh process.
 
 :func:`run_study` checks and opens everything, then :class:`_StudyLoop` asks, dispatches
 through a :class:`~dse.study._pool.TaskPool`, keeps heartbeats on its running trials, recovers

@@ -1,4 +1,4 @@
-"""A small pool of Ray tasks shared by trials and re-measurements: submit, wait, time out, cancel.
+"""A small pool of Ray tasks (and actor calls) shared by trials and re-measurements: submit, wait, time out, cancel.
 
 Failures come back as data (:class:`Done` carries a :class:`~dse.exceptions.DseError`), never
 as strings to parse: a worker that died after its retries is a
