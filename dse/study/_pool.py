@@ -123,9 +123,18 @@ class TaskPool:
 
 
 def _stop(task: _Task) -> None:
-    """Cancel ``task`` by force: kill its actor (``ray.kill``), or its worker process (``ray.cancel(force=True)``)."""
+    """Cancel ``task`` by force: kill its actor (``ray.kill``), or its worker process (``ray.cancel(force=True)``).
+
+    Nothing to do once the Ray session has ended (the driver abandons its trials after
+    :func:`~dse.study._ray_session.ray_session` exits): a local Ray's shutdown stopped every
+    worker, and a cluster ends the tasks and actors of a driver that disconnected. ``ray.kill``
+    and ``ray.cancel`` would start a new local Ray there (Ray's auto-init), with default settings
+    and files in Ray's shared temp folder.
+    """
     import ray
 
+    if not ray.is_initialized():
+        return
     try:
         if task.actor is not None:
             ray.kill(task.actor, no_restart=True)

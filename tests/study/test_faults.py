@@ -188,6 +188,9 @@ def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, mon
     monkeypatch.setattr(StudyTracker, "trial_run", flaky)
     with pytest.raises(ConnectionError):
         run_study(exp, space, progress=False)
+    import ray
+
+    assert not ray.is_initialized(), "abandoning the trials after the Ray session must not start a new Ray (auto-init)"
     study = optuna.load_study(study_name="err", storage=exp.storage_url)
     recs = StudyRecords(study).trials()
     assert [r.state for r in recs] == ["FAIL", "FAIL"]
