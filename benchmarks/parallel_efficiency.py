@@ -14,6 +14,7 @@ Usage: python benchmarks/parallel_efficiency.py [--n-trials 12] [--out FILE]   (
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -45,8 +46,12 @@ def run(conc: int, n: int, root: Path) -> dict:
         summary = run_study(e, s, progress=False)
     wall = time.perf_counter() - t0
     cpu_s = cpu.self_seconds + cpu.descendants_seconds
+    from dse.store import StudyRecords
+    from dse.study import load_study
+
+    pids = [r.tags.get("worker_pid") for r in StudyRecords(load_study(e.name, e.storage_url)).trials()]
     return {"concurrency": conc, "n_trials": n, "n_complete": summary.n_complete, "wall_s": wall, "cpu_s": cpu_s,
-            "cpu_utilisation": cpu_s / (wall * 2)}
+            "cpu_utilisation": cpu_s / (wall * 2), "workers": len(set(pids)), "worker_pids": pids}
 
 
 def main() -> None:
@@ -55,15 +60,17 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("dse.study._workers").setLevel(logging.INFO)  # each worker replaced for its memory
     with tempfile.TemporaryDirectory(prefix="dse-parallel-", dir="/tmp") as tmp:
         r1 = run(1, args.n_trials, Path(tmp))
         print(f"1 at a time: {r1['wall_s']:.0f} s", flush=True)
         r2 = run(2, args.n_trials, Path(tmp))
     eff = r1["wall_s"] / (2 * r2["wall_s"])
     print(load_note())
-    print("concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores)")
+    print("concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores) | worker processes")
     for r in (r1, r2):
-        print(f"{r['concurrency']} | {r['n_complete']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_utilisation']:.0%}")
+        print(f"{r['concurrency']} | {r['n_complete']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_utilisation']:.0%} | {r['workers']}")
     print(f"efficiency T1 / (2 x T2) = {eff:.2f}")
     print(f"wrote {write_json({'note': load_note(), 'argv': sys.argv, 'runs': [r1, r2], 'efficiency': eff}, args.out, 'parallel_efficiency.json')}")
 

@@ -38,7 +38,6 @@ __all__ = ["StudySummary", "run_study"]
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class StudySummary:
     """What :func:`run_study` returns.
