@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse
 
-from dse.config import JOURNAL, storage_file
+from dse.config import JOURNAL, sqlite_path, storage_file
 
 if TYPE_CHECKING:
     from dse.store import StudyRecords
@@ -41,13 +41,6 @@ _LOCATION_COLUMNS = (
     ("runs", "artifact_uri"),
     ("logged_models", "artifact_location"),
 )
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URI, else ``None``."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return Path(unquote(uri.removeprefix("sqlite:///").split("?", 1)[0]))
 
 
 def default_store_paths(run_dir: Path) -> tuple[str, str]:
@@ -70,7 +63,7 @@ def relocate_default_store(tracking_uri: str, artifact_root: str) -> int:
     Returns:
         The number of rows rewritten (0 when the store is where it was made, or is absent).
     """
-    db = _sqlite_path(tracking_uri)
+    db = sqlite_path(tracking_uri)
     if db is None or not db.is_file():
         return 0
     new_root = unquote(urlparse(artifact_root).path) if artifact_root.startswith("file:") else artifact_root
