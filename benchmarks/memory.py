@@ -4,7 +4,7 @@ Runs a small real study (digits, 64-8-10 MLP, 2 epochs, Latency/Resource with ra
 parameters, the default ``hls4ml.csim: front``, so the trials that may join the front also
 build and load an hls4ml C simulation library) with
 one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced once its RSS exceeds
-its RSS after its first trial by ``WORKER_RSS_GROWTH``) runs the trials, and samples the worker's
+its RSS after its second trial by ``WORKER_RSS_GROWTH``) runs the trials, and samples the worker's
 RSS from /proc every 0.5 s. ``--rss-growth 10`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
 (imports and first graphs done) to the last one, and the peak: the largest RSS at any trial end
