@@ -152,6 +152,13 @@ class TrainingConfig(_Strict):
     ``harvested_from``), so one trial yields a front segment instead of a point. Harvested
     trials do not count towards ``n_trials``. When more than N checkpoints are on the
     training front, N spread evenly over EBOPs are kept.
+
+    ``graph_optimizer`` (default ``false``) runs TensorFlow's graph optimizer (Grappler) on
+    the train and validation steps Keras traces. On the HGQ2 networks dse trains (CPU workers,
+    small Dense layers, about 7,500 operations traced per ``fit``) it costs more than it saves:
+    a quickstart trial's ``fit`` takes 13% less time without it at 15 epochs and 16% at 60,
+    with bit-identical losses, EBOPs and accuracies (``benchmarks/training_speed.py``). Set it to
+    ``true`` for networks where Grappler's rewrites pay off (convolutions on a GPU).
     """
 
     epochs: int = Field(default=10, gt=0)
@@ -159,6 +166,7 @@ class TrainingConfig(_Strict):
     learning_rate: float = Field(default=3e-3, gt=0)
     calibration_samples: int = Field(default=2048, gt=0)
     harvest_checkpoints: int = Field(default=0, ge=0, le=100)
+    graph_optimizer: bool = False
 
 
 class _OnMetric(_Strict):
