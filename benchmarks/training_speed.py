@@ -3,8 +3,8 @@
 One thread per process (as a trial with ``cpus_per_trial: 1``): the quickstart network
 (digits, 64-32-16-10 MLP, batch 64, learning rate 0.005) with two designs of the default space
 (per-weight/per-feature bitwidths, beta 1e-6 -> 1e-4; per-channel/per-layer, beta 1e-7 -> 1e-3),
-trained by :func:`dse.trial._train.train_model` with ``training.graph_optimizer`` off (the
-default) and on, after one warm-up fit (a process's first ``fit`` also builds what
+trained by :func:`dse.trial._train.train_model` with ``training.graph_optimizer`` off and on
+(the default), after one warm-up fit (a process's first ``fit`` also builds what
 later ones reuse), each setting in two processes of its own, set before TensorFlow starts (as a
 dse worker sets it). Per fit: wall and CPU seconds, the first epoch (Keras traces its train and
 test steps there) and the mean of the others; and whether both settings gave the same loss,
@@ -110,7 +110,7 @@ def main() -> None:
     for row in rows:
         on = next(o for o in rows if o["epochs"] == row["epochs"] and o["graph_optimizer"])
         saved = "" if row["graph_optimizer"] else f"{1 - row['wall_s'] / on['wall_s']:.0%}"
-        print(f"{row['epochs']} | {'on' if row['graph_optimizer'] else 'off (default)'} | {row['fits']} | {row['wall_s']:.2f} | "
+        print(f"{row['epochs']} | {'on (default)' if row['graph_optimizer'] else 'off'} | {row['fits']} | {row['wall_s']:.2f} | "
               f"{row['cpu_s']:.2f} | {row['first_epoch_s']:.2f} | {row['epoch_s']:.3f} | {saved}")
     print(f"same loss, accuracy, val_accuracy and EBOPs at every epoch with and without: {same}")
     for run in (run for runs in results.values() for run in runs):

@@ -2,6 +2,7 @@
 
 from dse.store._records import (
     TRIAL_DEFINING_FIELDS,
+    EXECUTION_ONLY_FIELDS,
     StudyRecords,
     TrialRecord,
     constraint_values,
@@ -16,6 +17,7 @@ from dse.store._records import (
 
 __all__ = [
     "TRIAL_DEFINING_FIELDS",
+    "EXECUTION_ONLY_FIELDS",
     "StudyRecords",
     "TrialRecord",
     "constraint_values",

@@ -52,7 +52,8 @@ def train_model(
 ) -> dict[str, list[float]]:
     """Compile and fit ``model`` (Adam, sparse categorical cross-entropy on logits).
 
-    TensorFlow's graph optimizer is on only with ``cfg.graph_optimizer`` (:func:`set_graph_optimizer`).
+    Applies ``cfg.graph_optimizer`` (:func:`set_graph_optimizer`; a trial's worker sets it
+    earlier, before the model is built, so that it applies in full).
     The loss includes ``beta * EBOPs``, so it may rise while accuracy improves.
     ``extra_callbacks`` run after HGQ2's ``FreeEBOPs`` and ``BetaScheduler``, so they see
     ``logs["ebops"]`` at each epoch's end (e.g. HGQ2's ``ParetoFront``).

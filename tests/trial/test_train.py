@@ -35,5 +35,5 @@ def test_graph_optimizer_is_applied_and_changes_no_number(digits_splits, first: 
         assert a[key] == b[key], key  # the same to the last bit, either order
 
 
-def test_training_default_is_without_graph_optimizer() -> None:
-    assert TrainingConfig().graph_optimizer is False
+def test_training_default_keeps_tensorflows_graph_optimizer() -> None:
+    assert TrainingConfig().graph_optimizer is True
