@@ -307,15 +307,13 @@ def main() -> None:
         studies = {
             "ours-nsga2": lambda: run_dse(root, "ours-nsga2", space, n_trials=n, **seed),
             "ours-ramps": lambda: run_dse(root, "ours-ramps", ramps, n_trials=ramp_trials, **seed, **ramps_enqueue,
-                                          training={**train, "epochs": ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints,
-                                                    "graph_optimizer": False}),
+                                          training={**train, "epochs": ramp_epochs, "harvest_checkpoints": args.ramp_checkpoints}),
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n, **seed,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}, **seed),
             "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")], **seed),
             "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1, **seed,
-                                         training={**train, "epochs": args.long_epochs or 15 * n, "harvest_checkpoints": args.long_checkpoints,
-                                                   "graph_optimizer": False}),
+                                         training={**train, "epochs": args.long_epochs or 15 * n, "harvest_checkpoints": args.long_checkpoints}),
         }
         for name in args.methods.split(","):
             results.append(studies[name]())

@@ -1,14 +1,19 @@
-"""Keras ``fit`` of a quickstart HGQ2 trial with and without TensorFlow's graph optimizer (Grappler).
+"""Keras ``fit`` of a quickstart HGQ2 trial with and without TensorFlow's graph optimizer (Grappler): a lever measured, not kept.
 
 One thread per process (as a trial with ``cpus_per_trial: 1``): the quickstart network
 (digits, 64-32-16-10 MLP, batch 64, learning rate 0.005) with two designs of the default space
 (per-weight/per-feature bitwidths, beta 1e-6 -> 1e-4; per-channel/per-layer, beta 1e-7 -> 1e-3),
-trained by :func:`dse.trial._train.train_model` with ``training.graph_optimizer`` off and on
-(the default), after one warm-up fit (a process's first ``fit`` also builds what
-later ones reuse), each setting in two processes of its own, set before TensorFlow starts (as a
-dse worker sets it). Per fit: wall and CPU seconds, the first epoch (Keras traces its train and
+trained by :func:`dse.trial._train.train_model` with Grappler off
+(``tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})``) and on
+(TensorFlow's default, what dse runs), after one warm-up fit (a process's first ``fit`` also builds what
+later ones reuse), each setting in two processes of its own, set before TensorFlow's context starts
+(set later, it applies only to the steps traced after it). Per fit: wall and CPU seconds, the first epoch (Keras traces its train and
 test steps there) and the mean of the others; and whether both settings gave the same loss,
 accuracy, validation accuracy and EBOPs at every epoch (compared exactly).
+
+Not kept (README, Performance): in real studies a warm worker without Grappler grew about 80 MB
+per quickstart trial instead of 30, so it was replaced for its memory after 5 trials instead of
+9 or more, and a 270-epoch harvested ramp did not repeat its results with it off.
 
 Usage: python benchmarks/training_speed.py [--epochs 15,60] [--reps 2] [--out FILE]
 """
@@ -28,14 +33,12 @@ use_this_checkout()
 
 
 def child(graph_optimizer: bool, epochs_list: list[int], reps: int) -> dict:
-    """Fits in this process, with Grappler set as a dse worker sets it: before TensorFlow's context starts."""
+    """Fits in this process, with Grappler set before TensorFlow's context starts."""
     import tensorflow as tf
-
-    from dse.trial._train import set_graph_optimizer
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    set_graph_optimizer(graph_optimizer)
+    tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": not graph_optimizer})
     import keras
 
     from dse.config import TrialParams, load_experiment
@@ -59,7 +62,7 @@ def child(graph_optimizer: bool, epochs_list: list[int], reps: int) -> dict:
             self.t.append(time.perf_counter())
 
     def fit(params: TrialParams, epochs: int) -> dict:
-        cfg = exp.training.model_copy(update={"epochs": epochs, "graph_optimizer": graph_optimizer})
+        cfg = exp.training.model_copy(update={"epochs": epochs})
         keras.utils.set_random_seed(exp.seed)
         model = build_model(exp.model, params, splits.n_features, splits.n_classes)
         times = EpochTimes()

@@ -11,8 +11,7 @@ finished, which may differ. ``--n-trials 6`` compares the first generation alone
   build (``build_lib.sh``: two objects and a link);
 * ``after``: the defaults (warm workers, ``hls4ml.csim: front``, ``-O1``, one-call unity build);
 * ``after-csim-none``: the defaults with ``hls4ml.csim: none`` (no g++ at all: the floor);
-* optional single levers (``--configs``): ``warm``, ``warm+O1``, ``after-hls4ml-build``,
-  ``after-no-grappler`` (the defaults with ``training.graph_optimizer: false``).
+* optional single levers (``--configs``): ``warm``, ``warm+O1``, ``after-hls4ml-build``.
 
 A trial's wall time is Optuna's ``datetime_start`` (ask) to ``datetime_complete`` (tell), so
 worker start-up and imports count; "not training" is that minus ``seconds_train`` (Keras
@@ -37,13 +36,12 @@ from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # n
 use_this_checkout()
 
 CONFIGS = {
-    "before": dict(reuse_workers=False, csim="all", opt="-O3", build="hls4ml", graph_optimizer=True),
-    "warm": dict(reuse_workers=True, csim="all", opt="-O3", build="hls4ml", graph_optimizer=True),
-    "warm+O1": dict(reuse_workers=True, csim="all", opt="-O1", build="hls4ml", graph_optimizer=True),
-    "after-hls4ml-build": dict(reuse_workers=True, csim="front", opt="-O1", build="hls4ml", graph_optimizer=True),
-    "after": dict(reuse_workers=True, csim="front", opt="-O1", build="unity", graph_optimizer=True),
-    "after-no-grappler": dict(reuse_workers=True, csim="front", opt="-O1", build="unity", graph_optimizer=False),
-    "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1", build="unity", graph_optimizer=True),
+    "before": dict(reuse_workers=False, csim="all", opt="-O3", build="hls4ml"),
+    "warm": dict(reuse_workers=True, csim="all", opt="-O3", build="hls4ml"),
+    "warm+O1": dict(reuse_workers=True, csim="all", opt="-O1", build="hls4ml"),
+    "after-hls4ml-build": dict(reuse_workers=True, csim="front", opt="-O1", build="hls4ml"),
+    "after": dict(reuse_workers=True, csim="front", opt="-O1", build="unity"),
+    "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1", build="unity"),
 }
 STAGES = ["setup", "build", "train", "trace", "save", "convert", "resources_ebops", "resources_da4ml", "compile", "csim"]
 
@@ -61,7 +59,7 @@ def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) 
         "name": f"anatomy-{name}".replace("+", "-"), "run_dir": root / name.replace("+", "-"), "n_trials": n_trials,
         "ray": exp.ray.model_copy(update={"reuse_workers": cfg["reuse_workers"]}),
         "hls4ml": exp.hls4ml.model_copy(update={"csim": cfg["csim"]}),
-        "training": exp.training.model_copy(update={"epochs": epochs or exp.training.epochs, "graph_optimizer": cfg["graph_optimizer"]}),
+        "training": exp.training.model_copy(update={"epochs": epochs or exp.training.epochs}),
     })
     _ray_session.WORKER_ENV["DSE_CSIM_OPT_LEVEL"] = cfg["opt"]
     _ray_session.WORKER_ENV["DSE_CSIM_BUILD"] = cfg["build"]

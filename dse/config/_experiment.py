@@ -152,16 +152,6 @@ class TrainingConfig(_Strict):
     ``harvested_from``), so one trial yields a front segment instead of a point. Harvested
     trials do not count towards ``n_trials``. When more than N checkpoints are on the
     training front, N spread evenly over EBOPs are kept.
-
-    ``graph_optimizer`` (default ``true``, TensorFlow's default) runs TensorFlow's graph
-    optimizer (Grappler) in the trial's worker. ``false`` trains faster with the same numbers:
-    a quickstart ``fit`` took 13% less time at 15 epochs and 16% at 60, every epoch's loss,
-    accuracy and EBOPs bit-identical (``benchmarks/training_speed.py``); but a warm worker then
-    grows about 80 MB per quickstart trial instead of 30, so it is replaced for its memory
-    after 5 trials instead of 9 or more, and each replacement costs a cold start. Set it
-    ``false`` for a few long trials (harvested beta ramps: ``experiments/long_ramp.yaml``,
-    ``experiments/ramps.yaml``). It changes how, not what, a trial computes, so changing it
-    does not make a study's experiment differ (:data:`dse.store.EXECUTION_ONLY_FIELDS`).
     """
 
     epochs: int = Field(default=10, gt=0)
@@ -169,7 +159,6 @@ class TrainingConfig(_Strict):
     learning_rate: float = Field(default=3e-3, gt=0)
     calibration_samples: int = Field(default=2048, gt=0)
     harvest_checkpoints: int = Field(default=0, ge=0, le=100)
-    graph_optimizer: bool = True
 
 
 class _OnMetric(_Strict):

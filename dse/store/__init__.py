@@ -2,7 +2,6 @@
 
 from dse.store._records import (
     TRIAL_DEFINING_FIELDS,
-    EXECUTION_ONLY_FIELDS,
     StudyRecords,
     TrialRecord,
     constraint_values,
@@ -17,7 +16,6 @@ from dse.store._records import (
 
 __all__ = [
     "TRIAL_DEFINING_FIELDS",
-    "EXECUTION_ONLY_FIELDS",
     "StudyRecords",
     "TrialRecord",
     "constraint_values",

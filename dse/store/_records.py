@@ -37,7 +37,7 @@ from dse.exceptions import ConfigError
 
 __all__ = [
     "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "record_heartbeat", "record_trial_params",
-    "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS", "EXECUTION_ONLY_FIELDS",
+    "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
 ]
 
 _EXPERIMENT = "experiment"
@@ -62,11 +62,6 @@ _LEGACY_FIXED = "fixed_params"
 #: Experiment fields that decide what a trial is; a rerun that changes one is refused
 #: unless ``--allow-changed`` (Ray Tune refuses a changed search space on restore likewise).
 TRIAL_DEFINING_FIELDS = ("dataset", "model", "training", "search_space", "objectives", "hls4ml")
-
-#: Fields inside :data:`TRIAL_DEFINING_FIELDS` that change how a trial runs, not what it computes,
-#: so changing one does not make a study's experiment differ (``training.graph_optimizer``: the
-#: same losses, accuracies and EBOPs to the last bit either way, tests/trial/test_train.py).
-EXECUTION_ONLY_FIELDS = ("training.graph_optimizer",)
 
 
 # ---------------------------------------------------------------- trial writes (live trials)
@@ -326,7 +321,7 @@ class StudyRecords:
         return self.study.user_attrs.get(_SPACE)
 
     def experiment_diff(self, exp: ExperimentConfig, space: SearchSpace) -> list[str]:
-        """Differences in :data:`TRIAL_DEFINING_FIELDS` between the stored experiment and ``exp``, less :data:`EXECUTION_ONLY_FIELDS`.
+        """Differences in :data:`TRIAL_DEFINING_FIELDS` between the stored experiment and ``exp``.
 
         The search space is compared by contents, not by file path.
 
@@ -350,7 +345,7 @@ class StudyRecords:
                     lines += _diff(before, space.model_dump(mode="json"), key)
             else:
                 lines += _diff(old.get(key), new.get(key), key)
-        return [line for line in lines if line.split(":", 1)[0] not in EXECUTION_ONLY_FIELDS]
+        return lines
 
     # tracking --------------------------------------------------------------
     def set_tracking(self, parent_run_id: str, tracking_uri: str) -> None:

@@ -384,14 +384,12 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
             keras.backend.clear_session(free_memory=True)  # a warm worker: drop the previous trial's graphs
             _configure_threads(spec.num_threads)
-            from dse.trial._train import set_graph_optimizer, train_model
-
-            set_graph_optimizer(exp.training.graph_optimizer)  # before the model: see its docstring
             import hgq.utils  # noqa: F401  (imported here so that setup, not trace, pays for it)
             import hls4ml  # noqa: F401  (likewise for convert)
 
             from dse.trial._hls import check_hls_settings
             from dse.trial._model import build_model, layer_sizes
+            from dse.trial._train import train_model
 
             if exp.ray.reuse_workers:  # a single-use worker has no later collection to spare
                 _freeze_imports()

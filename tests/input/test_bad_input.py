@@ -353,8 +353,6 @@ CASES: list[Case] = [
          exp={"training": {"calibration_samples": "many"}}),
     Case("training-harvest-checkpoints", "field", ("training.harvest_checkpoints",), ("training.harvest_checkpoints", "(got -2)"),
          exp={"training": {"harvest_checkpoints": -2}}),
-    Case("training-graph-optimizer", "field", ("training.graph_optimizer",), ("training.graph_optimizer", "'sometimes'"),
-         exp={"training": {"graph_optimizer": "sometimes"}}),
     Case("search-space-missing", "field", (), ("search_space", "nospace.yaml", "does not exist"), exp={"search_space": "nospace.yaml"}),
     Case("search-space-absent", "field", (), ("search_space", "Field required"), exp={"search_space": DROP}),
     Case("objectives-empty", "field", ("objectives",), ("objectives", "(got [])"), exp={"objectives": []}),

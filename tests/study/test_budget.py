@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from dse.cli import app
 from dse.config import load_experiment
 from dse.exceptions import ConfigError
-from dse.store import StudyRecords, TrialRecord
+from dse.store import TrialRecord
 from dse.study import run_study
 from dse.trial import valid_reuse_factors
 from tests.conftest import REPO, write_experiment
@@ -98,15 +98,6 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
     n_inf = len(records) - len(feasible)
     assert f"4 complete ({len(feasible)} feasible, {n_inf} infeasible)" in result.output
     assert "Pareto front (feasible trials)" in result.output
-
-
-def test_execution_only_field_is_not_a_change(wine_study):
-    path, exp, _, study = wine_study
-    _, space = load_experiment(path)
-    flipped = exp.model_copy(update={"training": exp.training.model_copy(update={"graph_optimizer": not exp.training.graph_optimizer})})
-    assert StudyRecords(study).experiment_diff(flipped, space) == []
-    epochs = exp.model_copy(update={"training": flipped.training.model_copy(update={"epochs": 7})})
-    assert StudyRecords(study).experiment_diff(epochs, space) == [f"training.epochs: {exp.training.epochs} -> 7"]
 
 
 def test_changed_experiment_refused_with_a_diff(wine_study):
