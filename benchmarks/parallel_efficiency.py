@@ -8,13 +8,19 @@ front known at dispatch, which depends on the concurrency. Random sampler, seed 
 train the same ``--n-trials`` designs. Efficiency = T1 / (2 x T2) (T: wall time of the study,
 Ray start-up included); CPU utilisation = CPU seconds of the driver and all it started / (wall x 2).
 
-Usage: python benchmarks/parallel_efficiency.py [--n-trials 12] [--out FILE]   (12: the quickstart's n_trials)
+The host's speed drifts between runs minutes apart (the same 12 serial trials took 119 and 154
+CPU s in two runs on 2026-12-04), so ``--rounds`` runs the pair more than once in alternating
+order (1, 2, 2, 1, ...: ABBA) and the efficiency is median(T1) / (2 x median(T2)); each round's
+own T1 / (2 x T2) is printed beside it.
+
+Usage: python benchmarks/parallel_efficiency.py [--n-trials 12] [--rounds 2] [--out FILE]   (12: the quickstart's n_trials)
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import statistics
 import sys
 import tempfile
 import time
@@ -57,23 +63,34 @@ def run(conc: int, n: int, root: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-trials", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=2, help="pairs of runs, in ABBA order (1 for the single pair of earlier runs)")
     ap.add_argument("--out")
     args = ap.parse_args()
     print(load_note(), flush=True)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("dse.study._workers").setLevel(logging.INFO)  # each worker replaced for its memory
+    runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="dse-parallel-", dir="/tmp") as tmp:
-        r1 = run(1, args.n_trials, Path(tmp))
-        print(f"1 at a time: {r1['wall_s']:.0f} s", flush=True)
-        r2 = run(2, args.n_trials, Path(tmp))
-    eff = r1["wall_s"] / (2 * r2["wall_s"])
+        for k in range(args.rounds):
+            for conc in ((1, 2) if k % 2 == 0 else (2, 1)):
+                (Path(tmp) / f"round{k}").mkdir(exist_ok=True)
+                r = {**run(conc, args.n_trials, Path(tmp) / f"round{k}"), "round": k}
+                runs.append(r)
+                print(f"round {k}, {conc} at a time: {r['wall_s']:.0f} s, {r['cpu_s']:.0f} CPU s", flush=True)
+    t1 = statistics.median(r["wall_s"] for r in runs if r["concurrency"] == 1)
+    t2 = statistics.median(r["wall_s"] for r in runs if r["concurrency"] == 2)
+    eff = t1 / (2 * t2)
+    per_round = [next(r["wall_s"] for r in runs if r["round"] == k and r["concurrency"] == 1)
+                 / (2 * next(r["wall_s"] for r in runs if r["round"] == k and r["concurrency"] == 2)) for k in range(args.rounds)]
     print(load_note())
-    print("concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores) | worker processes")
-    for r in (r1, r2):
-        print(f"{r['concurrency']} | {r['n_complete']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_utilisation']:.0%} | {r['workers']}")
-    print(f"efficiency T1 / (2 x T2) = {eff:.2f}")
-    print(f"wrote {write_json({'note': load_note(), 'argv': sys.argv, 'runs': [r1, r2], 'efficiency': eff}, args.out, 'parallel_efficiency.json')}")
-
+    print("round | concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores) | worker processes")
+    for r in runs:
+        print(f"{r['round']} | {r['concurrency']} | {r['n_complete']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['cpu_utilisation']:.0%} | {r['workers']}")
+    print(f"efficiency median(T1) / (2 x median(T2)) = {t1:.1f} / (2 x {t2:.1f}) = {eff:.2f}; "
+          f"each round: {', '.join(f'{e:.2f}' for e in per_round)}")
+    out = write_json({'note': load_note(), 'argv': sys.argv, 'runs': runs, 'efficiency': eff, 'per_round': per_round},
+                     args.out, 'parallel_efficiency.json')
+    print(f"wrote {out}")
 
 if __name__ == "__main__":
     main()
