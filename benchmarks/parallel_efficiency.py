@@ -72,16 +72,17 @@ def main() -> None:
     runs: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="dse-parallel-", dir="/tmp") as tmp:
         for k in range(args.rounds):
+            root = Path(tmp) / f"round{k}"
+            root.mkdir()
             for conc in ((1, 2) if k % 2 == 0 else (2, 1)):
-                (Path(tmp) / f"round{k}").mkdir(exist_ok=True)
-                r = {**run(conc, args.n_trials, Path(tmp) / f"round{k}"), "round": k}
+                r = {**run(conc, args.n_trials, root), "round": k}
                 runs.append(r)
                 print(f"round {k}, {conc} at a time: {r['wall_s']:.0f} s, {r['cpu_s']:.0f} CPU s", flush=True)
-    t1 = statistics.median(r["wall_s"] for r in runs if r["concurrency"] == 1)
-    t2 = statistics.median(r["wall_s"] for r in runs if r["concurrency"] == 2)
+    wall = {(r["round"], r["concurrency"]): r["wall_s"] for r in runs}
+    t1 = statistics.median(wall[k, 1] for k in range(args.rounds))
+    t2 = statistics.median(wall[k, 2] for k in range(args.rounds))
     eff = t1 / (2 * t2)
-    per_round = [next(r["wall_s"] for r in runs if r["round"] == k and r["concurrency"] == 1)
-                 / (2 * next(r["wall_s"] for r in runs if r["round"] == k and r["concurrency"] == 2)) for k in range(args.rounds)]
+    per_round = [wall[k, 1] / (2 * wall[k, 2]) for k in range(args.rounds)]
     print(load_note())
     print("round | concurrent trials | trials | wall s | CPU s | CPU utilisation (of 2 cores) | worker processes")
     for r in runs:
@@ -91,6 +92,7 @@ def main() -> None:
     out = write_json({'note': load_note(), 'argv': sys.argv, 'runs': runs, 'efficiency': eff, 'per_round': per_round},
                      args.out, 'parallel_efficiency.json')
     print(f"wrote {out}")
+
 
 if __name__ == "__main__":
     main()
