@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -84,13 +84,17 @@ def record_trial_run(trial: optuna.Trial, run_id: str) -> None:
     trial.set_user_attr(_RUN_ID, run_id)
 
 
-def record_heartbeat(trial: optuna.Trial, driver_id: str, now: float) -> None:
+def record_heartbeat(trial: optuna.Trial, driver_id: str, now: float, process: Mapping[str, Any] | None = None) -> None:
     """Stamp a running trial with its driver's id and the time (unix seconds).
 
     Optuna's own heartbeat only runs inside ``study.optimize``; an ask/tell driver owns the
     equivalent (see :meth:`StudyRecords.stale_trials`).
+
+    Args:
+        process: where the driver runs, stored with the stamp so that a driver on the same
+            machine can tell at once that it died (:func:`dse.study._liveness.this_driver`).
     """
-    trial.set_user_attr(_HEARTBEAT, {"driver": driver_id, "time": now})
+    trial.set_user_attr(_HEARTBEAT, {"driver": driver_id, "time": now, **(process or {})})
 
 
 def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> dict[str, float]:
@@ -365,11 +369,17 @@ class StudyRecords:
     def trial(self, number: int) -> TrialRecord:
         return TrialRecord.of(self.study.trials[number])
 
-    def stale_trials(self, grace_s: float, now: float, *, exclude_driver: str | None = None) -> list[FrozenTrial]:
-        """RUNNING trials whose driver stopped sending heartbeats more than ``grace_s`` seconds ago.
+    def stale_trials(
+        self, grace_s: float, now: float, *, exclude_driver: str | None = None, dead: Callable[[Mapping[str, Any]], bool] | None = None,
+    ) -> list[FrozenTrial]:
+        """RUNNING trials whose driver stopped sending heartbeats more than ``grace_s`` seconds ago, or is known dead.
 
         A RUNNING trial without any heartbeat (an older ``dse``) counts as stale once it
         started more than ``grace_s`` ago. Trials of ``exclude_driver`` are never stale.
+
+        Args:
+            dead: called with a trial's heartbeat; ``True`` makes the trial stale at once
+                (its driver's process is gone: :func:`dse.study._liveness.driver_is_dead`).
         """
         out = []
         for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -377,12 +387,20 @@ class StudyRecords:
             if beat is not None:
                 if beat.get("driver") == exclude_driver:
                     continue
+                if dead is not None and dead(beat):
+                    out.append(t)
+                    continue
                 last = float(beat.get("time", 0))
             else:
                 last = t.datetime_start.timestamp() if t.datetime_start else 0.0
             if now - last > grace_s:
                 out.append(t)
         return out
+
+    @staticmethod
+    def heartbeat_of(t: FrozenTrial) -> dict[str, Any]:
+        """The last heartbeat stamped on ``t`` (:func:`record_heartbeat`), ``{}`` if none."""
+        return dict(t.user_attrs.get(_HEARTBEAT) or {})
 
     def n_lost(self) -> int:
         """FAIL trials whose driver was lost (``DriverLostError``): never evaluated, re-enqueued, so not counted towards ``n_trials``."""

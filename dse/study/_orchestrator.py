@@ -22,6 +22,7 @@ from dse.data import Splits, dataset_record
 from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._preflight import preflight
@@ -205,7 +206,7 @@ class _StudyLoop:
             return
         self.last_beat = now
         for trial, _run_id in self.pool.metas("trial"):
-            self.durable(record_heartbeat, trial, self.driver_id, now, what="heartbeat")
+            self.durable(record_heartbeat, trial, self.driver_id, now, this_driver(), what="heartbeat")
 
     def recover_lost(self, force: bool = False) -> list[str]:
         """Fail trials of drivers that stopped sending heartbeats (``DriverLost``), close their runs, re-enqueue them."""
@@ -214,11 +215,13 @@ class _StudyLoop:
             return []
         self.last_recovery = now
         lines = []
-        for t in self.durable(self.records.stale_trials, self.exp.heartbeat_grace_s, now, exclude_driver=self.driver_id, what="recovery"):
-            err = DriverLostError(
-                f"the driver running trial {t.number} stopped sending heartbeats (none for > {self.exp.heartbeat_grace_s:g} s); "
-                "its parameters were re-enqueued"
-            )
+        stale = self.durable(self.records.stale_trials, self.exp.heartbeat_grace_s, now, exclude_driver=self.driver_id,
+                             dead=driver_is_dead, what="recovery")
+        for t in stale:
+            beat = self.records.heartbeat_of(t)
+            why = (f"its process {beat.get('pid')} on this machine is gone" if driver_is_dead(beat)
+                   else f"it stopped sending heartbeats (none for > {self.exp.heartbeat_grace_s:g} s)")
+            err = DriverLostError(f"the driver running trial {t.number} was lost: {why}; its parameters were re-enqueued")
             self.durable(record_trial_result, self.records.live_trial(t), {}, {"error_type": "DriverLostError"},
                          fail_reason=f"DriverLostError: {err}", what="recovery")
             self.durable(self.study.tell, t.number, state=TrialState.FAIL, what="recovery")
@@ -243,7 +246,7 @@ class _StudyLoop:
         params, pinned = self.space.suggest(trial)
         params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
-        self.durable(record_heartbeat, trial, self.driver_id, time.time(), what="heartbeat")
+        self.durable(record_heartbeat, trial, self.driver_id, time.time(), this_driver(), what="heartbeat")
         run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))
         self.asking = (trial, run_id)
         self.durable(record_trial_run, trial, run_id, what="recording the run id")
@@ -357,6 +360,14 @@ class _StudyLoop:
         first = self.recover_lost(force=True)
         if first:
             self._progress(first)
+        others = self.durable(study_counts, self.study, what="counting trials").running
+        if others:
+            log.warning(
+                "%d trial(s) of this study are RUNNING under another driver that is alive or on another machine; they count "
+                "towards n_trials=%d. If that driver is gone, its trials are failed as DriverLostError and re-run once they have "
+                "had no heartbeat for heartbeat_grace_s=%g s (run `dse run` again then)",
+                others, exp.n_trials, exp.heartbeat_grace_s,
+            )
         while True:
             lines = self.recover_lost()
             launched = False

@@ -1,0 +1,82 @@
+"""Whether the driver that stamped a heartbeat is still alive, when it ran on this machine.
+
+A driver stamps its running trials with its id and the time (``heartbeat_interval_s``); a
+driver that stops stamping for ``heartbeat_grace_s`` is taken as lost, wherever it ran. A
+driver that ran on this machine can be checked at once instead: its heartbeat also carries
+where its process id is valid (the kernel's boot id and the PID namespace) and the process's
+start time, so a later ``dse run`` after a ``kill -9``, an out-of-memory kill or a closed
+terminal recovers that driver's trials immediately, not ``heartbeat_grace_s`` later. The start
+time tells a reused process id from the driver's own. Outside Linux (no ``/proc``) nothing is
+recorded and only the grace applies.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Mapping
+
+__all__ = ["this_driver", "driver_is_dead"]
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return None
+
+
+def _pid_space() -> str | None:
+    """``<boot id>/<PID namespace>``: process ids are comparable only between processes that share it."""
+    boot = _read("/proc/sys/kernel/random/boot_id")
+    try:
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return f"{boot}/{ns}" if boot else None
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """``(state, start time in clock ticks after boot)`` of process ``pid`` (fields 3 and 22 of ``/proc/<pid>/stat``), or ``None`` if there is none."""
+    text = _read(f"/proc/{pid}/stat")
+    if not text or ")" not in text:
+        return None
+    rest = text.rsplit(")", 1)[1].split()  # the command name (field 2) may hold spaces and parentheses
+    try:
+        return rest[0], int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+@lru_cache(maxsize=1)
+def this_driver() -> dict[str, Any]:
+    """What a heartbeat records of this process: ``{"pid_space", "pid", "start"}``; empty where ``/proc`` is missing."""
+    space, stat = _pid_space(), _stat(os.getpid())
+    if space is None or stat is None:
+        return {}
+    return {"pid_space": space, "pid": os.getpid(), "start": stat[1]}
+
+
+def driver_is_dead(beat: Mapping[str, Any]) -> bool:
+    """True when ``beat`` (a trial's heartbeat) was stamped by a process of this machine that no longer runs.
+
+    Args:
+        beat: the heartbeat user attribute: ``driver`` and ``time``, and from drivers that
+            record them, ``pid_space``, ``pid`` and ``start`` (:func:`this_driver`).
+
+    Returns:
+        ``True`` if the heartbeat's process shares this process's PID space and that process id
+        is gone, a zombie, or now another process (another start time). ``False`` otherwise,
+        including for heartbeats of other machines or containers and of older ``dse`` versions:
+        those wait for ``heartbeat_grace_s``.
+    """
+    me = this_driver()
+    if not me or beat.get("pid_space") != me["pid_space"]:
+        return False
+    try:
+        pid, start = int(beat["pid"]), int(beat["start"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    stat = _stat(pid)
+    return stat is None or stat[0] == "Z" or stat[1] != start
