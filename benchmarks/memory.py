@@ -5,13 +5,15 @@ parameters, the default ``hls4ml.csim: front``, so the trials that may join the 
 build and load an hls4ml C simulation library) with
 one CPU, so one warm worker at a time (``ray.reuse_workers: true``, replaced once its RSS exceeds
 its RSS after its second trial by ``WORKER_RSS_GROWTH``) runs the trials, and samples the worker's
-RSS from /proc every 0.5 s. ``--rss-growth 10`` keeps one worker for all 50 trials (shows the growth per trial). Reports the RSS at the end of each trial (the
+RSS from /proc every 0.5 s. Two configurations in one run (``--configs``): ``before``, one warm worker kept for all the
+trials (the growth per trial of a worker that is never replaced), and ``after``, dse's default
+(replaced at ``WORKER_RSS_GROWTH``). Reports, for each, the RSS at the end of each trial (the
 sample closest before the trial's end), and the growth from the end of the 5th trial
 (imports and first graphs done) to the last one, and the peak: the largest RSS at any trial end
 after the 5th, against the same reference (with warm workers replaced as they grow, the last
 trial's RSS depends on where it falls in its worker's life; the peak does not).
 
-Usage: python benchmarks/memory.py [--n-trials 50] [--rss-growth F] [--out FILE]
+Usage: python benchmarks/memory.py [--n-trials 50] [--configs before,after] [--rss-growth F] [--out FILE]
 """
 
 from __future__ import annotations
@@ -74,64 +76,94 @@ class RssSampler(threading.Thread):
             self.stop.wait(0.5)
 
 
-def main() -> None:
+#: Configurations compared in one run: ``before`` keeps one warm worker for every trial (the
+#: growth a warm worker has when it is never replaced); ``after`` is dse's default
+#: (:data:`dse.study._workers.WORKER_RSS_GROWTH`, or ``--rss-growth``).
+CONFIGS = ("before", "after")
+NEVER_REPLACE = 10.0  # 1,000%: no worker of these trials grows that much
+
+
+def run_config(name: str, rss_growth: float, n_trials: int, root: Path) -> dict:
+    """One study of ``n_trials`` with warm workers replaced at ``rss_growth``; RSS of each trial's worker at its end."""
     import optuna
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-trials", type=int, default=50)
-    ap.add_argument("--rss-growth", type=float, help="override dse.study._workers.WORKER_RSS_GROWTH (a fraction: 0.2 = 20%%)")
-    ap.add_argument("--out")
-    args = ap.parse_args()
-    print(load_note(), flush=True)
     from dse.config import load_experiment
     from dse.study import _ray_session, _workers, run_study
 
-    if args.rss_growth is not None:
-        _workers.WORKER_RSS_GROWTH = args.rss_growth
-
-    with tempfile.TemporaryDirectory(prefix="dse-memory-", dir="/tmp") as tmp:
-        tmp = Path(tmp)
-        (tmp / "space.yaml").write_text(yaml.safe_dump(SPACE, sort_keys=False))
-        (tmp / "exp.yaml").write_text(yaml.safe_dump({
-            "name": "memory", "dataset": {"name": "digits"}, "model": {"hidden": [8]},
-            "training": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01}, "search_space": "space.yaml",
-            "n_trials": args.n_trials, "seed": 1, "sampler": {"name": "random"}, "run_dir": str(tmp / "run"),
-            "ray": {"num_cpus": 1, "reuse_workers": True},
-        }, sort_keys=False))
-        exp, space = load_experiment(tmp / "exp.yaml")
-        marker = f"DSE_MEMORY_BENCH={tmp.name}"
-        _ray_session.WORKER_ENV["DSE_MEMORY_BENCH"] = tmp.name
-        sampler = RssSampler()
-        sampler.marker = marker.encode()
-        sampler.start()
-        t0 = time.time()
+    _workers.WORKER_RSS_GROWTH = rss_growth
+    tmp = root / name
+    tmp.mkdir()
+    (tmp / "space.yaml").write_text(yaml.safe_dump(SPACE, sort_keys=False))
+    (tmp / "exp.yaml").write_text(yaml.safe_dump({
+        "name": f"memory-{name}", "dataset": {"name": "digits"}, "model": {"hidden": [8]},
+        "training": {"epochs": 2, "batch_size": 128, "learning_rate": 0.01}, "search_space": "space.yaml",
+        "n_trials": n_trials, "seed": 1, "sampler": {"name": "random"}, "run_dir": str(tmp / "run"),
+        "ray": {"num_cpus": 1, "reuse_workers": True},
+    }, sort_keys=False))
+    exp, space = load_experiment(tmp / "exp.yaml")
+    marker = f"{root.name}-{name}"
+    _ray_session.WORKER_ENV["DSE_MEMORY_BENCH"] = marker
+    sampler = RssSampler()
+    sampler.marker = f"DSE_MEMORY_BENCH={marker}".encode()
+    sampler.start()
+    t0 = time.time()
+    try:
         run_study(exp, space, progress=False)
+    finally:
         wall = time.time() - t0
         sampler.stop.set()
         sampler.join()
-        study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-        ends = [(t.number, t.datetime_complete.timestamp(), t.user_attrs.get("tags", {}).get("worker_pid"), t.state.name) for t in study.trials]
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    ends = [(t.number, t.datetime_complete.timestamp(), t.user_attrs.get("tags", {}).get("worker_pid"), t.state.name) for t in study.trials]
     rows = []
     for number, end, pid, state in sorted(ends):
         before = [s for s in sampler.samples if s[0] <= end and str(s[1]) == pid]
         rows.append({"trial": number, "pid": pid, "state": state, "rss_mb": before[-1][2] / 1024 if before else None})
-    print(load_note())
-    print(f"{len(rows)} trials in {wall:.0f} s; worker processes: {len({r['pid'] for r in rows})}")
-    print("trial | worker pid | RSS MB at trial end")
-    for r in rows:
-        if r["trial"] < 5 or r["trial"] % 5 == 4 or r["trial"] == len(rows) - 1:
-            print(f"{r['trial']} | {r['pid']} | {r['rss_mb'] if r['rss_mb'] is None else round(r['rss_mb'], 1)}")
     have = [r for r in rows if r["rss_mb"] is not None]
-    growth = peak_growth = None
+    res = {"config": name, "worker_rss_growth": rss_growth, "wall_s": wall, "workers": len({r["pid"] for r in rows}), "rows": rows,
+           "growth": None, "peak_growth": None}
     if len(have) > 5:
         ref, last = have[4], have[-1]
         peak = max(have[4:], key=lambda r: r["rss_mb"])
-        growth = (last["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"]
-        peak_growth = (peak["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"]
-        print(f"RSS growth from trial {ref['trial']} ({ref['rss_mb']:.0f} MB) to trial {last['trial']} ({last['rss_mb']:.0f} MB): {growth:+.1%}")
-        print(f"peak RSS after trial {ref['trial']}: {peak['rss_mb']:.0f} MB at trial {peak['trial']} ({peak_growth:+.1%})")
-    out = write_json({'note': load_note(), 'argv': sys.argv, 'wall_s': wall, 'rows': rows, 'growth': growth, 'peak_growth': peak_growth,
-                      'worker_rss_growth': _workers.WORKER_RSS_GROWTH}, args.out, 'memory.json')
+        res.update(ref_trial=ref["trial"], ref_mb=ref["rss_mb"], last_mb=last["rss_mb"], peak_mb=peak["rss_mb"], peak_trial=peak["trial"],
+                   growth=(last["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"], peak_growth=(peak["rss_mb"] - ref["rss_mb"]) / ref["rss_mb"])
+    return res
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-trials", type=int, default=50)
+    ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of before (one worker for every trial), after (the default)")
+    ap.add_argument("--rss-growth", type=float,
+                    help="the after configuration's replacement threshold, a fraction (0.2 = 20%%; default dse.study._workers.WORKER_RSS_GROWTH)")
+    ap.add_argument("--out")
+    args = ap.parse_args()
+    print(load_note(), flush=True)
+    from dse.study import _workers
+
+    growth = {"before": NEVER_REPLACE, "after": _workers.WORKER_RSS_GROWTH if args.rss_growth is None else args.rss_growth}
+    results = []
+    with tempfile.TemporaryDirectory(prefix="dse-memory-", dir="/tmp") as tmp:
+        for name in args.configs.split(","):
+            if name not in growth:
+                ap.error(f"--configs: unknown configuration {name!r}; use before and/or after")
+            print(f"running {name}: workers replaced at +{growth[name]:.0%} RSS over their second trial ...", flush=True)
+            results.append(run_config(name, growth[name], args.n_trials, Path(tmp)))
+    print(load_note())
+    for r in results:
+        print(f"\n{r['config']}: {len(r['rows'])} trials in {r['wall_s']:.0f} s; worker processes: {r['workers']}")
+        print("trial | worker pid | RSS MB at trial end")
+        for row in r["rows"]:
+            if row["trial"] < 5 or row["trial"] % 5 == 4 or row["trial"] == len(r["rows"]) - 1:
+                print(f"{row['trial']} | {row['pid']} | {row['rss_mb'] if row['rss_mb'] is None else round(row['rss_mb'], 1)}")
+    print("\nconfig | replaced at | workers | study wall s | RSS after trial 5 MB | last MB | growth | peak MB | peak growth")
+    for r in results:
+        if r["growth"] is None:
+            print(f"{r['config']} | - | {r['workers']} | {r['wall_s']:.0f} | too few trials with an RSS sample")
+            continue
+        print(f"{r['config']} | +{r['worker_rss_growth']:.0%} | {r['workers']} | {r['wall_s']:.0f} | {r['ref_mb']:.0f} | {r['last_mb']:.0f} | "
+              f"{r['growth']:+.1%} | {r['peak_mb']:.0f} (trial {r['peak_trial']}) | {r['peak_growth']:+.1%}")
+    out = write_json({"note": load_note(), "argv": sys.argv, "results": results}, args.out, "memory.json")
     print(f"wrote {out}")
 
 
