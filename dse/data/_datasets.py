@@ -274,7 +274,8 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         if missing:
             raise DatasetError(
                 f"labels y out of range: classes must be 0..K-1 with every class present; classes {missing[:10]} "
-                f"have no samples while the largest label is {n_classes - 1}"
+                f"have no samples while the largest label is {n_classes - 1}; renumber the labels 0..K-1 "
+                "(numpy.unique(y, return_inverse=True)[1]) or store them as strings, which dse numbers in sorted order"
             )
         names = tuple(str(i) for i in range(n_classes))
     else:

@@ -56,7 +56,7 @@ def test_user_files(tmp_path):
         (np.zeros((4, 2)), [0, 0, 0, 0], "single class"),
         (np.zeros((4, 2)), ["a", "a", "a", "a"], "single class ('a')"),
         (np.zeros((4, 2)), [0, -1, 0, 1], "labels y out of range: found -1"),
-        (np.zeros((4, 2)), [0, 3, 0, 3], "classes [1, 2] have no samples"),
+        (np.zeros((4, 2)), [0, 3, 0, 3], "classes [1, 2] have no samples while the largest label is 3; renumber the labels 0..K-1"),
         (np.zeros((4, 2)), [0, 0.5, 1, 1], "whole class indices"),
     ],
 )
