@@ -67,7 +67,8 @@ def driver_is_dead(beat: Mapping[str, Any]) -> bool:
 
     Returns:
         ``True`` if the heartbeat's process shares this process's PID space and that process id
-        is gone, a zombie, or now another process (another start time). ``False`` otherwise,
+        is gone, a zombie, or now another process (another start time). A process that exists
+        but that ``/proc`` hides (``hidepid``, another user's) counts as alive. ``False`` otherwise,
         including for heartbeats of other machines or containers and of older ``dse`` versions:
         those wait for ``heartbeat_grace_s``.
     """
@@ -79,4 +80,17 @@ def driver_is_dead(beat: Mapping[str, Any]) -> bool:
     except (KeyError, TypeError, ValueError):
         return False
     stat = _stat(pid)
-    return stat is None or stat[0] == "Z" or stat[1] != start
+    if stat is None:  # no /proc entry: gone, unless /proc hides other users' processes (hidepid)
+        return not _exists(pid)
+    return stat[0] == "Z" or stat[1] != start
+
+
+def _exists(pid: int) -> bool:
+    """Whether a process ``pid`` exists, asked of the kernel (signal 0), which answers for other users' processes too."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, owned by another user
+        return True
+    return True

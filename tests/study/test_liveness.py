@@ -79,3 +79,15 @@ def test_stale_trials_takes_a_dead_local_driver_at_once_and_a_remote_one_after_t
     finally:
         proc.kill()
         proc.wait()
+
+
+def test_a_process_proc_does_not_show_is_asked_of_the_kernel():
+    """With ``/proc`` mounted ``hidepid``, another user's driver has no ``/proc`` entry; signal 0 still finds it."""
+    import os
+
+    from dse.study._liveness import _exists
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    assert _exists(os.getpid()) is True
+    assert _exists(proc.pid) is False
