@@ -105,7 +105,7 @@ def status(
     _setup_logging(False)
     from dse.config import redact_url
     from dse.report import counts_line, front_frame, front_table, study_counts
-    from dse.study import load_study
+    from dse.study import load_study, orphaned_trials
 
     try:
         storage = _storage_for(study, storage, experiment)
@@ -115,6 +115,10 @@ def status(
     _say(f"study {study} ({redact_url(storage)})")
     counts = study_counts(st)
     out.print(counts_line(counts))
+    orphans = orphaned_trials(st) if counts.running else []
+    if orphans:
+        _say(f"running trials {', '.join(map(str, orphans))} belong to a driver on this machine that is gone: "
+             "`dse run` again fails them as DriverLostError and evaluates their parameters again")
     front = front_frame(st)
     if front.empty:
         _say("no feasible completed trial yet: no Pareto front" if counts.feasible is not None else "no completed trial yet: no Pareto front")

@@ -30,3 +30,32 @@ def test_check_reports_bad_config(tmp_path):
     assert "training.epochs" in result.output
     ok = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
     assert ok.exit_code == 0 and "'n_classes': 10" in ok.output
+
+
+def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_path):
+    """A copy of the study with a RUNNING trial stamped by an exited process of this machine, as `kill -9` of `dse run` leaves it."""
+    import sqlite3
+    import subprocess
+    from contextlib import closing
+    import sys
+    import time
+
+    import optuna
+
+    from dse.store import record_heartbeat
+    from dse.study._liveness import this_driver
+
+    exp, summary, _ = tiny_study
+    db = tmp_path / "optuna.db"
+    with closing(sqlite3.connect(exp.storage_url.removeprefix("sqlite:///"))) as src, closing(sqlite3.connect(db)) as dst:
+        src.backup(dst)  # the store is in WAL mode: a file copy could miss what the log still holds
+    study = optuna.load_study(study_name=exp.name, storage=f"sqlite:///{db}")
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    record_heartbeat(study.ask(), "killed", time.time(), {**this_driver(), "pid": proc.pid, "start": 1})
+    result = runner.invoke(app, ["status", exp.name, "--storage", f"sqlite:///{db}"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert f"{summary.n_complete} complete, {summary.n_failed} failed, 1 running" in text
+    assert f"running trials {summary.n_complete + summary.n_failed} belong to a driver on this machine that is gone" in text
+    assert "`dse run` again fails them as DriverLostError" in text

@@ -1,6 +1,7 @@
 """Studies: Optuna ask/tell in RDB or journal-file storage, trials dispatched to Ray workers."""
 
 from dse.study._calibrate import CalibrationResult, calibrate
+from dse.study._liveness import orphaned_trials
 from dse.study._orchestrator import StudySummary, run_study
 from dse.study._preflight import preflight
 from dse.study._ray_session import ray_session, trial_resources
@@ -16,4 +17,5 @@ __all__ = [
     "experiment_of",
     "precise_front",
     "preflight",
+    "orphaned_trials",
     "StudySummary", "run_study", "ray_session", "trial_resources", "make_sampler", "load_study", "open_study"]

@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["this_driver", "driver_is_dead"]
+__all__ = ["this_driver", "driver_is_dead", "orphaned_trials"]
 
 
 def _read(path: str) -> str | None:
@@ -94,3 +94,20 @@ def _exists(pid: int) -> bool:
     except PermissionError:  # it exists, owned by another user
         return True
     return True
+
+
+def orphaned_trials(study: Any) -> list[int]:
+    """Numbers of the study's RUNNING trials whose driver ran on this machine and is gone.
+
+    The next ``dse run`` fails them as ``DriverLostError`` and evaluates their parameters
+    again; until then they stay RUNNING (``dse status`` says so).
+
+    Args:
+        study: an ``optuna.Study``.
+    """
+    import math
+    import time
+
+    from dse.store import StudyRecords
+
+    return [t.number for t in StudyRecords(study).stale_trials(math.inf, time.time(), dead=driver_is_dead)]
