@@ -79,6 +79,8 @@ def driver_is_dead(beat: Mapping[str, Any]) -> bool:
         pid, start = int(beat["pid"]), int(beat["start"])
     except (KeyError, TypeError, ValueError):
         return False
+    if pid <= 0:  # not a process id (0 and -1 would name process groups to the kernel)
+        return False
     stat = _stat(pid)
     if stat is None:  # no /proc entry: gone, unless /proc hides other users' processes (hidepid)
         return not _exists(pid)

@@ -60,6 +60,7 @@ def test_heartbeats_from_elsewhere_or_older_versions_are_never_judged_by_pid():
     assert driver_is_dead({**dead_here, "pid_space": "another-machine/pid:[1]"}) is False
     assert driver_is_dead({"driver": "old", "time": 0.0}) is False
     assert driver_is_dead({**this_driver(), "pid": "x"}) is False
+    assert driver_is_dead({**this_driver(), "pid": 0}) is False and driver_is_dead({**this_driver(), "pid": -1}) is False
 
 
 def test_stale_trials_takes_a_dead_local_driver_at_once_and_a_remote_one_after_the_grace(tmp_path):
