@@ -36,9 +36,9 @@ def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_pa
     """A copy of the study with a RUNNING trial stamped by an exited process of this machine, as `kill -9` of `dse run` leaves it."""
     import sqlite3
     import subprocess
-    from contextlib import closing
     import sys
     import time
+    from contextlib import closing
 
     import optuna
 
