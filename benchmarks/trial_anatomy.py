@@ -15,7 +15,10 @@ finished, which may differ. ``--n-trials 6`` compares the first generation alone
 
 A trial's wall time is Optuna's ``datetime_start`` (ask) to ``datetime_complete`` (tell), so
 worker start-up and imports count; "not training" is that minus ``seconds_train`` (Keras
-``fit``, first-epoch graph building included). CPU seconds are summed over the driver and
+``fit``, first-epoch graph building included). It is given two ways: over all trials (the sum of
+their not-training seconds over the sum of their wall times: the cold starts and builds of a
+few trials count in full) and per trial (the median trial's share, and how many trials are
+under 20%). CPU seconds are summed over the driver and
 every process it started (Ray, workers, g++), from /proc.
 
 Usage: python benchmarks/trial_anatomy.py [--n-trials 12] [--configs before,after,after-csim-none] [--epochs N] [--out FILE]
@@ -82,10 +85,13 @@ def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) 
         })
     tw = sum(t["wall"] for t in trials)
     train = sum(t["train"] for t in trials)
+    per_trial = [1 - t["train"] / t["wall"] for t in trials if t["wall"] > 0]
     return {
         "config": name, **cfg, "epochs": exp.training.epochs, "n_trials": len(trials), "n_complete": summary.n_complete, "study_wall_s": wall,
         "cpu_s": cpu.self_seconds + cpu.descendants_seconds, "driver_cpu_s": cpu.self_seconds,
         "trial_wall_sum_s": tw, "train_sum_s": train, "not_training_fraction": 1 - train / tw if tw else float("nan"),
+        "per_trial_not_training_median": statistics.median(per_trial) if per_trial else float("nan"),
+        "trials_under_20pct": sum(f < 0.2 for f in per_trial),
         "worker_processes": len({t["pid"] for t in trials}),
         "stage_mean_s": {s: statistics.fmean(t[s] for t in trials) for s in STAGES + ["total", "wall"]},
         "outside_run_trial_mean_s": statistics.fmean(t["wall"] - t["total"] for t in trials),
@@ -108,11 +114,13 @@ def main() -> None:
             print(f"running {name}: {CONFIGS[name]} ...", flush=True)
             results.append(run_config(name, args.n_trials, Path(tmp), args.epochs))
     print(load_note())
-    cols = ["config", "trials", "study wall s", "CPU s", "sum trial wall s", "sum train s", "not training", "workers", "C-sims"]
+    cols = ["config", "trials", "study wall s", "CPU s", "sum trial wall s", "sum train s", "not training (all trials)",
+            "median trial not training", "trials under 20%", "workers", "C-sims"]
     print(" | ".join(cols))
     for r in results:
         print(f"{r['config']} | {r['n_trials']} | {r['study_wall_s']:.0f} | {r['cpu_s']:.0f} | {r['trial_wall_sum_s']:.0f} | "
-              f"{r['train_sum_s']:.0f} | {r['not_training_fraction']:.0%} | {r['worker_processes']} | {r['csim_run']}")
+              f"{r['train_sum_s']:.0f} | {r['not_training_fraction']:.0%} | {r['per_trial_not_training_median']:.0%} | "
+              f"{r['trials_under_20pct']} of {r['n_trials']} | {r['worker_processes']} | {r['csim_run']}")
     print("\nmean seconds per trial and stage (wall); 'outside' = trial wall not inside run_trial (queue, worker start, imports, driver)")
     print("stage | " + " | ".join(r["config"] for r in results))
     for s in STAGES + ["total", "wall"]:
