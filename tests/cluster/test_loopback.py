@@ -66,6 +66,24 @@ def test_local_ray_listens_on_loopback_only(tmp_path):
     assert os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER") is None  # the setting does not leak past the session
 
 
+def test_local_workers_get_worker_env_without_runtime_env(tmp_path, monkeypatch):
+    """A local session's workers see WORKER_ENV (no runtime_env), and the driver's environment stays as it was."""
+    import ray
+
+    from dse.config import RayConfig
+    from dse.study import ray_session
+    from dse.study._ray_session import WORKER_ENV
+
+    monkeypatch.setitem(WORKER_ENV, "DSE_TEST_WORKER_MARK", "seen")
+    monkeypatch.delenv("DSE_TEST_WORKER_MARK", raising=False)
+    with ray_session(RayConfig(num_cpus=1), tmp_path / "run"):
+        seen = ray.get(ray.remote(lambda keys: {k: os.environ.get(k) for k in keys}).remote(list(WORKER_ENV)))
+        assert seen == WORKER_ENV
+        assert ray.get_runtime_context().runtime_env.get("env_vars") is None
+        assert "DSE_TEST_WORKER_MARK" not in os.environ
+    assert "DSE_TEST_WORKER_MARK" not in os.environ
+
+
 def test_sigkilled_driver_leaves_no_ray_behind(tmp_path, caplog):
     """SIGKILL a real driver process; the next ray_session on the same run dir stops what survived, and logs it."""
     run_dir = tmp_path / "run"
