@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from contextlib import contextmanager
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -406,7 +407,8 @@ def run_study(
     """Run (or continue) the study of ``exp`` until it has ``exp.n_trials`` finished trials.
 
     :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
-    is created (run directory, study, MLflow experiment). Each trial is an Optuna
+    is created (run directory, study, MLflow experiment). The MLflow side (store, experiment,
+    parent run) then opens in a thread while Ray starts. Each trial is an Optuna
     ``ask``, a Ray task (with ``ray.reuse_workers``, a call to a warm worker actor that runs
     trial after trial until its memory has grown by :data:`dse.study._workers.WORKER_RSS_GROWTH`;
     else a task in a fresh worker process) with
@@ -452,7 +454,7 @@ def run_study(
     splits = preflight(exp, space)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in MLflow's migrations
+    with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in its schema's creation
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)
         changed = records.experiment_diff(exp, space)
@@ -462,20 +464,26 @@ def run_study(
                 "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
                 "restore those fields, or pass --allow-changed to continue this study anyway"
             )
-        default_store = exp.mlflow.tracking_uri is None
-        if default_store:
-            enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
-        tracker = StudyTracker(
-            exp.tracking_uri,
-            exp.mlflow.experiment_name or exp.name,
-            artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
-        )
-        parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
-        records.set_tracking(parent, exp.tracking_uri)
         records.save_experiment(exp, space)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
             study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
-        tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
+
+    # MLflow's side opens in a thread while Ray starts in this one (ray.init must run in the main
+    # thread, and mostly waits for Ray's processes): a new SQLite store's migrations take about 1.3 s.
+    opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-tracking")
+    opening = opener.submit(_open_tracking, exp, records, splits, run_dir)
+    opener.shutdown(wait=False)
+    session = ExitStack()
+    start_error: BaseException | None = None
+    try:
+        try:
+            session.enter_context(ray_session(exp.ray, run_dir))
+        except BaseException as e:  # recorded in the parent run below, as a failure of the loop would be
+            start_error = e
+        tracker, parent = opening.result()
+    except BaseException:  # MLflow could not be opened: stop the Ray just started, nothing else exists yet
+        session.close()
+        raise
 
     counts = study_counts(study)
     log.info("study %s: %d trials finished, %d to run", exp.name, counts.trained, max(exp.n_trials - counts.trained, 0))
@@ -483,7 +491,9 @@ def run_study(
     status = "FINISHED"
     loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar)
     try:
-        with ray_session(exp.ray, run_dir):
+        with session:
+            if start_error is not None:
+                raise start_error
             loop.run()
     except BaseException as e:  # Ctrl-C, or a bug/outage in the loop: nothing of ours may stay RUNNING
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
@@ -504,6 +514,30 @@ def run_study(
                 raise
             log.error("could not write the study summary: %s", inner)
     return summary
+
+
+def _open_tracking(exp: ExperimentConfig, records: StudyRecords, splits: Splits, run_dir: Path) -> tuple[StudyTracker, str]:
+    """Open the study's MLflow side: the store, its experiment, the parent run, and the dataset record.
+
+    Returns:
+        ``(tracker, parent_run_id)``; the parent run is also stored in the study (``records.set_tracking``).
+
+    Raises:
+        TrackingError: MLflow refused a call (see :class:`dse.tracking.StudyTracker`).
+    """
+    with _store_lock(exp, run_dir):  # MLflow's migrations of a new SQLite store, one driver at a time
+        default_store = exp.mlflow.tracking_uri is None
+        if default_store:
+            enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
+        tracker = StudyTracker(
+            exp.tracking_uri,
+            exp.mlflow.experiment_name or exp.name,
+            artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
+        )
+        parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
+    records.set_tracking(parent, exp.tracking_uri)
+    tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
+    return tracker, parent
 
 
 def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from dse.config._secrets import redact_secrets
+from dse.config._secrets import redact_secrets, redact_url
+from dse.exceptions import TrackingError
 
 if TYPE_CHECKING:
     from dse.config import TrialParams
@@ -255,6 +256,9 @@ class StudyTracker:
         experiment_name: MLflow experiment to log into (created if missing).
         artifact_location: where a newly created experiment stores artifacts
             (``None`` lets the tracking server decide).
+
+    Raises:
+        TrackingError: the MLflow experiment exists but is deleted.
     """
 
     def __init__(self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None):
@@ -265,6 +269,13 @@ class StudyTracker:
             relocate_default_store(tracking_uri, artifact_location)
         self.client = _client(tracking_uri)
         exp = self.client.get_experiment_by_name(experiment_name)
+        if exp is not None and exp.lifecycle_stage == "deleted":
+            raise TrackingError(
+                f"MLflow experiment {experiment_name!r} (id {exp.experiment_id}) in {redact_url(tracking_uri)} is deleted, "
+                "and MLflow logs nothing into a deleted experiment. Restore it (`mlflow experiments restore "
+                f"--experiment-id {exp.experiment_id}`), remove it for good (`mlflow gc`), or set `mlflow.experiment_name` "
+                "to another name"
+            )
         self.experiment_id = (
             exp.experiment_id
             if exp is not None

@@ -104,10 +104,12 @@ def test_changed_experiment_refused_with_a_diff(wine_study):
     path, exp, _, study = wine_study
     _, space = load_experiment(path)
     changed = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 5})})
+    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
     with pytest.raises(ConfigError) as info:
         run_study(changed, space, progress=False)
     msg = str(info.value)
     assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
+    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions  # refused before Ray started
     assert len(study.trials) == 4
     again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
     assert again.n_complete == 4

@@ -236,3 +236,24 @@ def test_enqueued_trials_run_first_and_once(tmp_path):
     rec = TrialRecord.of(trials[0])
     assert (rec.params.strategy, rec.params.reuse_factor, rec.params.beta) == ("Resource", 4, 0.0)
     assert [t.number for t in trials if "fixed_params" in t.system_attrs] == [0]
+
+
+def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
+    """A deleted MLflow experiment: a TrackingError that says how to restore it, and the Ray started meanwhile is shut down."""
+    import ray
+
+    from dse.exceptions import TrackingError
+    from tests.cluster._procs import pids_with
+
+    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1))
+    exp.resolved_run_dir.mkdir(parents=True)
+    client = MlflowClient(exp.tracking_uri)
+    client.delete_experiment(client.create_experiment(exp.name))
+    with pytest.raises(TrackingError) as info:
+        run_study(exp, space, progress=False)
+    msg = str(info.value)
+    assert "is deleted" in msg and "mlflow experiments restore --experiment-id" in msg and "mlflow.experiment_name" in msg
+    assert not ray.is_initialized()
+    assert list((exp.resolved_run_dir / "ray").glob("session_2*")), "Ray was started while MLflow opened"
+    assert not pids_with(str(exp.resolved_run_dir / "ray")) - {os.getpid()}  # nothing of it is left running
+    assert optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials == []
