@@ -272,9 +272,9 @@ class StudyTracker:
         if exp is not None and exp.lifecycle_stage == "deleted":
             raise TrackingError(
                 f"MLflow experiment {experiment_name!r} (id {exp.experiment_id}) in {redact_url(tracking_uri)} is deleted, "
-                "and MLflow logs nothing into a deleted experiment. Restore it (`mlflow experiments restore "
-                f"--experiment-id {exp.experiment_id}`), remove it for good (`mlflow gc`), or set `mlflow.experiment_name` "
-                "to another name"
+                "and MLflow logs nothing into a deleted experiment. Restore it (`MLFLOW_TRACKING_URI=<that URI> mlflow "
+                f"experiments restore --experiment-id {exp.experiment_id}`), remove it for good (`mlflow gc`), or set "
+                "`mlflow.experiment_name` to another name"
             )
         self.experiment_id = (
             exp.experiment_id
