@@ -482,6 +482,8 @@ def run_study(
             start_error = e
         tracker, parent = opening.result()
     except BaseException:  # MLflow could not be opened: stop the Ray just started, nothing else exists yet
+        if start_error is not None:  # raised is MLflow's error; Ray's would otherwise go unreported
+            log.error("Ray did not start either: %s: %s", type(start_error).__name__, start_error)
         session.close()
         raise
 
@@ -523,7 +525,8 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, splits: Splits,
         ``(tracker, parent_run_id)``; the parent run is also stored in the study (``records.set_tracking``).
 
     Raises:
-        TrackingError: MLflow refused a call (see :class:`dse.tracking.StudyTracker`).
+        TrackingError: the MLflow experiment is deleted (:class:`dse.tracking.StudyTracker`); MLflow's
+            own errors pass through as MLflow raises them.
     """
     with _store_lock(exp, run_dir):  # MLflow's migrations of a new SQLite store, one driver at a time
         default_store = exp.mlflow.tracking_uri is None
