@@ -56,11 +56,18 @@ def run(
     from dse.report import front_table
     from dse.study import run_study
 
+    from dse.exceptions import DriverTerminated
+
     try:
         exp, space = load_experiment(experiment, n_trials=n_trials)
         summary = run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)
     except DseError as e:
         _fail(e)
+    except (KeyboardInterrupt, DriverTerminated) as e:  # 130 / 143: 128 + SIGINT / SIGTERM, as a shell reports them
+        what = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
+        console.print(f"stopped ({what}): trials that were running are FAIL (TrialInterruptedError) and re-enqueued; "
+                      f"`dse run {experiment}` continues the study", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     import pandas as pd
 
     from dse.config import redact_url
@@ -209,15 +216,18 @@ def calibrate(
 
 
 @app.command()
-def check(experiment: Path = typer.Argument(..., help="Experiment YAML file.")) -> None:
-    """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml); create nothing."""
+def check(
+    experiment: Path = typer.Argument(..., help="Experiment YAML file."),
+    allow_changed: bool = typer.Option(False, "--allow-changed", help="Accept an existing study's changed experiment, as `dse run --allow-changed` does."),
+) -> None:
+    """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml, an existing study's experiment); create nothing."""
     _setup_logging(False)
     from dse.config import load_experiment
     from dse.study import preflight
 
     try:
         exp, space = load_experiment(experiment)
-        splits = preflight(exp, space)
+        splits = preflight(exp, space, allow_changed=allow_changed)
     except DseError as e:
         _fail(e)
     _say(f"experiment {exp.name}: OK; search space {exp.search_space} with {len(space.parameters)} parameters, {len(space.rules)} rules")

@@ -25,6 +25,8 @@ __all__ = [
     "WorkerLostError",
     "TrialTimeoutError",
     "DriverLostError",
+    "TrialInterruptedError",
+    "DriverTerminated",
     "StorageUnavailableError",
     "StorageError",
     "TrackingError",
@@ -105,6 +107,24 @@ class TrialTimeoutError(TrialError):
 
 class DriverLostError(TrialError):
     """A trial was left RUNNING by a driver that stopped sending heartbeats; it was failed and re-enqueued."""
+
+
+class TrialInterruptedError(TrialError):
+    """A trial was running when its driver stopped (Ctrl-C, SIGTERM, an error in the study loop); it was failed and re-enqueued.
+
+    Like :class:`DriverLostError`, such a trial was never evaluated, so it does not count towards
+    ``n_trials``: the next ``dse run`` evaluates its parameters again.
+    """
+
+
+class DriverTerminated(BaseException):
+    """The driver received SIGTERM (``kill``, a batch scheduler, Kubernetes) while a study ran.
+
+    Raised in the driver's main thread so the study stops as it does on Ctrl-C: running trials
+    are failed as :class:`TrialInterruptedError` and re-enqueued, the MLflow parent run ends
+    KILLED. A ``BaseException`` (like ``KeyboardInterrupt``), so no ``except Exception`` swallows it;
+    ``dse run`` exits with code 143 (128 + SIGTERM).
+    """
 
 
 class StorageUnavailableError(DseError):

@@ -42,6 +42,7 @@ __all__ = [
 
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
+_DATASET = "dataset"  # digest and shape of the data the trials train on (dse.data.dataset_record)
 _PARENT = "mlflow_parent_run_id"
 _TRACKING = "mlflow_tracking_uri"
 _CACHE = "cache:"
@@ -54,6 +55,8 @@ _METRICS = "metrics"
 _TAGS = "tags"
 _RUN_ID = "mlflow_run_id"
 _FAIL = "fail_reason"
+#: prefixes of the ``fail_reason`` of FAIL trials that were never evaluated and were re-enqueued
+NOT_EVALUATED = ("DriverLostError", "TrialInterruptedError")
 _HEARTBEAT = "heartbeat"
 _HARVESTED_FROM = "harvested_from"
 _HARVEST_EPOCH = "harvest_epoch"
@@ -291,10 +294,16 @@ class StudyRecords:
         self.study = study
 
     # experiment ------------------------------------------------------------
-    def save_experiment(self, exp: ExperimentConfig, space: SearchSpace) -> None:
-        """Store the experiment (storage URL redacted by the caller if needed) and the search space contents."""
+    def save_experiment(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None) -> None:
+        """Store the experiment (storage URL redacted by the caller if needed), the search space contents and the dataset's digest.
+
+        Args:
+            dataset: a :func:`dse.data.dataset_record`; its ``digest`` and ``shape`` are kept.
+        """
         self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
         self.study.set_user_attr(_SPACE, space.model_dump(mode="json", exclude_defaults=False))
+        if dataset is not None:
+            self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "shape": list(dataset["shape"])})
 
     def has_experiment(self) -> bool:
         return _EXPERIMENT in self.study.user_attrs
@@ -324,10 +333,11 @@ class StudyRecords:
         """The stored search space contents (a dict), or ``None`` for studies of older ``dse`` versions."""
         return self.study.user_attrs.get(_SPACE)
 
-    def experiment_diff(self, exp: ExperimentConfig, space: SearchSpace) -> list[str]:
+    def experiment_diff(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None) -> list[str]:
         """Differences in :data:`TRIAL_DEFINING_FIELDS` between the stored experiment and ``exp``.
 
-        The search space is compared by contents, not by file path.
+        The search space is compared by contents, not by file path; the data, given ``dataset``
+        (a :func:`dse.data.dataset_record`), by digest, so a dataset file replaced in place is a change.
 
         Returns:
             One line per differing leaf field, ``"training.epochs: 15 -> 20"``; empty when equal
@@ -349,6 +359,10 @@ class StudyRecords:
                     lines += _diff(before, space.model_dump(mode="json"), key)
             else:
                 lines += _diff(old.get(key), new.get(key), key)
+        stored = self.study.user_attrs.get(_DATASET)
+        if dataset is not None and stored is not None and stored.get("digest") != dataset["digest"]:
+            lines.append(f"dataset contents (digest of the data trials train on): {stored.get('digest')} -> {dataset['digest']}, "
+                         f"shape {stored.get('shape')} -> {list(dataset['shape'])}")
         return lines
 
     # tracking --------------------------------------------------------------
@@ -403,10 +417,14 @@ class StudyRecords:
         return dict(t.user_attrs.get(_HEARTBEAT) or {})
 
     def n_lost(self) -> int:
-        """FAIL trials whose driver was lost (``DriverLostError``): never evaluated, re-enqueued, so not counted towards ``n_trials``."""
+        """FAIL trials that were never evaluated and were re-enqueued, so they do not count towards ``n_trials``.
+
+        Those whose driver was lost (``DriverLostError``) or stopped while they ran
+        (``TrialInterruptedError``: Ctrl-C, SIGTERM, an error in the study loop).
+        """
         return sum(
             1 for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if str(t.user_attrs.get(_FAIL, "")).startswith("DriverLostError")
+            if str(t.user_attrs.get(_FAIL, "")).startswith(NOT_EVALUATED)
         )
 
     def live_trial(self, t: FrozenTrial) -> optuna.Trial:

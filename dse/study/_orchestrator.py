@@ -8,6 +8,9 @@ trials of a lost driver, shares the ``n_trials`` target with other drivers and t
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
@@ -18,15 +21,15 @@ from typing import Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params, redact_url
-from dse.data import Splits, dataset_record
-from dse.exceptions import ConfigError, DriverLostError, StorageUnavailableError
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params
+from dse.data import dataset_record
+from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrialInterruptedError
 from dse.report import StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import ray_session, trial_resources
-from dse.study._preflight import preflight
+from dse.study._preflight import changed_experiment_error, preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -163,6 +166,28 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
             delay = min(delay * 2, 8.0)
 
 
+def _check_trial_fits(exp: ExperimentConfig, total: dict[str, float]) -> None:
+    """One trial's CPUs, GPUs and memory must exist in the Ray cluster (Ray's ``cluster_resources()``: CPUs, GPUs, bytes).
+
+    Raises:
+        ConfigError: a local Ray lacks them, so no trial could ever start. On a cluster it is a
+            warning: an autoscaler may still add such nodes.
+    """
+    from dse.exceptions import ConfigError
+
+    r = exp.ray
+    short = [f"ray.{field} = {need:g} but the Ray cluster has {total.get(key, 0):g}{unit}"
+             for field, need, key, unit in (("cpus_per_trial", r.cpus_per_trial, "CPU", " CPUs"),
+                                            ("gpus_per_trial", r.gpus_per_trial, "GPU", " GPUs"),
+                                            ("memory_per_trial", r.memory_per_trial or 0, "memory", " bytes of memory"))
+             if need > total.get(key, 0)]
+    if not short:
+        return
+    if r.address is None and not os.environ.get("RAY_ADDRESS"):
+        raise ConfigError("; ".join(short) + ": no trial could ever start; lower those fields (GPUs: 0 runs on CPU)")
+    log.warning("%s: trials wait until nodes with these resources join the cluster", "; ".join(short))
+
+
 class _StudyLoop:
     """One driver's part of a study: ask, dispatch, heartbeat, recover, tell."""
 
@@ -183,6 +208,7 @@ class _StudyLoop:
         for t in self.durable(lambda: study.best_trials, what="reading the front"):
             self.front = update_front(self.front, t.values, self.directions)
         self.counts, self.since = study_counts(study), [0, 0]
+        self.lost = self.others_running = 0  # as of the last room()
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -196,8 +222,9 @@ class _StudyLoop:
         """
         c = self.counts = self.durable(study_counts, self.study, what="counting trials")
         self.since = [0, 0]  # trials this driver finished (and failed) after these counts
-        lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
-        return self.exp.n_trials - (c.trained - lost) - c.running
+        self.lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
+        self.others_running = c.running - self.pool.count("trial")  # other drivers' trials (or a dead driver's)
+        return self.exp.n_trials - (c.trained - self.lost) - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
     def heartbeat(self) -> None:
@@ -210,9 +237,15 @@ class _StudyLoop:
             self.durable(record_heartbeat, trial, self.driver_id, now, this_driver(), what="heartbeat")
 
     def recover_lost(self, force: bool = False) -> list[str]:
-        """Fail trials of drivers that stopped sending heartbeats (``DriverLost``), close their runs, re-enqueue them."""
+        """Fail trials of drivers that stopped sending heartbeats (``DriverLost``), close their runs, re-enqueue them.
+
+        Looks at most every ``heartbeat_grace_s / 2`` seconds, or every ``heartbeat_interval_s``
+        while other drivers' trials are RUNNING (a driver on this machine that is gone is
+        recovered at once, so a second driver picks up a killed driver's trials while it runs).
+        """
         now = time.time()
-        if not force and now - self.last_recovery < self.exp.heartbeat_grace_s / 2:
+        every = min(self.exp.heartbeat_interval_s, self.exp.heartbeat_grace_s / 2) if self.others_running > 0 else self.exp.heartbeat_grace_s / 2
+        if not force and now - self.last_recovery < every:
             return []
         self.last_recovery = now
         lines = []
@@ -323,23 +356,42 @@ class _StudyLoop:
             result.tags["harvest"] = f"{len(measured)} checkpoints measured, {len(failed)} failed" + (f" ({failed[0]})"[:500] if failed else "")
         return measured, failed
 
-    def abandon(self, reason: Exception) -> None:
-        """Tell every trial of this driver FAIL with ``reason`` (the loop is stopping)."""
+    def abandon(self, why: str) -> list[int]:
+        """Fail every trial of this driver as :class:`TrialInterruptedError` and re-enqueue its parameters (the loop is stopping).
+
+        Such a trial was never evaluated, so, as a lost driver's, it does not count towards
+        ``n_trials`` and the next ``dse run`` evaluates its parameters again.
+
+        Args:
+            why: what stopped the driver ("Ctrl-C", "SIGTERM", or the error), for the trials' reason.
+
+        Returns:
+            The numbers of the trials re-enqueued.
+        """
         metas = self.pool.cancel_all()
         if self.asking is not None:
             metas.append(self.asking)
+        requeued = []
         for trial, run_id in metas:
+            err = TrialInterruptedError(f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued")
             try:
-                self.finish_trial(trial, run_id, TrialResult.failed(trial.number, reason))
+                params = dict(trial.params)
+                self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+                if params:
+                    self.study.enqueue_trial(params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+                    requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
                 log.error("could not close trial %d: %s", trial.number, inner)
+        return requeued
 
     def run(self) -> None:
         import ray
 
         exp = self.exp
         cpus = exp.ray.cpus_per_trial
-        capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))
+        total = ray.cluster_resources()
+        _check_trial_fits(exp, total)
+        capacity = max(1, int(total.get("CPU", 1) // cpus))
         max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
         if exp.ray.reuse_workers:
             self.workers, remote = WorkerPool(_execute, trial_resources(exp.ray), exp.ray.max_retries), None
@@ -378,7 +430,11 @@ class _StudyLoop:
             if self.workers is not None and self.pool.count("trial") < max_conc:
                 self.workers.trim()  # no room for another trial now: idle workers would only hold CPUs
             if not self.pool.count("trial") and not self.pool.count("remeasure"):
-                break
+                recovered = self.recover_lost(force=True) if self.others_running > 0 else []
+                if not recovered:
+                    break
+                self._progress(recovered)  # a dead driver's trials, re-enqueued: this driver runs them
+                continue
             self.heartbeat()  # launch() stamped the new trials; the others are refreshed every heartbeat_interval_s
             for done in self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s)):
                 if done.kind == "remeasure":
@@ -397,8 +453,46 @@ class _StudyLoop:
     def _progress(self, lines: list[str]) -> None:
         # counts as of the last room() plus what this driver finished since; the front as this driver
         # knows it (tracked in finish_trial): no full read of the study per finished trial
+        # (trials failed and re-enqueued as not evaluated count neither as done nor as failed)
         c = self.counts
-        self.bar.update(c.trained + self.since[0], c.failed + self.since[1], self.pool.count("trial"), len(self.front), lines)
+        self.bar.update(c.trained - self.lost + self.since[0], c.failed - self.lost + self.since[1], self.pool.count("trial"),
+                        len(self.front), lines)
+
+
+_TERMINATED = threading.Event()  # set by the SIGTERM handler: the KeyboardInterrupt it raised was a SIGTERM
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While inside, SIGTERM stops the study as Ctrl-C does (main thread only: signals are the main thread's).
+
+    The handler raises ``KeyboardInterrupt`` (the one exception Ray's blocking calls pass on
+    from a signal handler; another one inside ``ray.wait`` surfaces as a ``SystemError``) and
+    sets :data:`_TERMINATED`, so :func:`run_study` raises :class:`DriverTerminated` instead.
+    Ray's ``ray.init`` sets its own handler (``sys.exit(15)``), and its core worker a C++ one
+    that aborts the process; :func:`_on_sigterm_raise` is called again after ``ray.init``. The
+    handler from before is restored on the way out.
+    """
+    _TERMINATED.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGTERM)
+    _on_sigterm_raise()
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _on_sigterm_raise() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _raise_terminated(signum, frame) -> None:
+    _TERMINATED.set()
+    raise KeyboardInterrupt("SIGTERM")
 
 
 def run_study(
@@ -408,7 +502,8 @@ def run_study(
 
     :func:`dse.study.preflight` checks addresses, data and hls4ml settings before anything
     is created (run directory, study, MLflow experiment). The MLflow side (store, experiment,
-    parent run) then opens in a thread while Ray starts. Each trial is an Optuna
+    parent run) then opens in a thread while Ray starts; a study that already has ``n_trials``
+    evaluated trials and nothing running starts no Ray. Each trial is an Optuna
     ``ask``, a Ray task (with ``ray.reuse_workers``, a call to a warm worker actor that runs
     trial after trial until its memory has grown by :data:`dse.study._workers.WORKER_RSS_GROWTH`;
     else a task in a fresh worker process) with
@@ -431,9 +526,11 @@ def run_study(
     every ``heartbeat_interval_s``; trials left RUNNING by a driver silent for more than
     ``heartbeat_grace_s`` (killed, lost its node) are told FAIL with ``DriverLostError``,
     their MLflow runs closed FAILED, and their parameters re-enqueued, at start and while
-    running. A lost storage connection is retried for ``storage_retry_s``. An exception
-    other than Ctrl-C inside the loop tells every pending trial FAIL, closes the MLflow
-    parent run as FAILED with the reason, and is raised again.
+    running. A lost storage connection is retried for ``storage_retry_s``. Ctrl-C, SIGTERM
+    (raised as :class:`~dse.exceptions.DriverTerminated`) or any exception inside the loop fails
+    every pending trial as :class:`~dse.exceptions.TrialInterruptedError` and re-enqueues its
+    parameters (not counted towards ``n_trials``: the next ``dse run`` evaluates them), closes the
+    MLflow parent run as KILLED (Ctrl-C, SIGTERM) or FAILED with the reason, and is raised again.
 
     Args:
         allow_changed: continue an existing study even if its stored experiment differs in
@@ -449,35 +546,49 @@ def run_study(
         ConfigError: the study exists with other objectives, or (without ``allow_changed``)
             with another dataset, model, training, search space, objectives or hls4ml settings.
         StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
+        DriverTerminated: the driver received SIGTERM (main thread only).
     """
+    with _sigterm_raises():
+        try:
+            return _run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)
+        except KeyboardInterrupt:
+            if _TERMINATED.is_set():
+                raise DriverTerminated("the driver received SIGTERM") from None
+            raise
+
+
+def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, keep_files: bool, allow_changed: bool) -> StudySummary:
     t0 = time.time()
-    splits = preflight(exp, space)
+    splits = preflight(exp, space, allow_changed=allow_changed)
+    dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in its schema's creation
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)
-        changed = records.experiment_diff(exp, space)
+        changed = records.experiment_diff(exp, space, dataset)
         if changed and not allow_changed:
-            raise ConfigError(
-                f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
-                "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
-                "restore those fields, or pass --allow-changed to continue this study anyway"
-            )
-        records.save_experiment(exp, space)
+            raise changed_experiment_error(exp, changed)
+        records.save_experiment(exp, space, dataset)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
             study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
+        counts = study_counts(study)
+        # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
+        idle = (not counts.running and not exp.resources.synthesize_front
+                and exp.n_trials - (counts.trained - (records.n_lost() if counts.failed else 0)) <= 0)
 
     # MLflow's side opens in a thread while Ray starts in this one (ray.init must run in the main
     # thread, and mostly waits for Ray's processes): a new SQLite store's migrations take about 1.3 s.
     opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-tracking")
-    opening = opener.submit(_open_tracking, exp, records, splits, run_dir)
+    opening = opener.submit(_open_tracking, exp, records, dataset, run_dir)
     opener.shutdown(wait=False)
     session = ExitStack()
     start_error: BaseException | None = None
     try:
         try:
-            session.enter_context(ray_session(exp.ray, run_dir))
+            if not idle:
+                session.enter_context(ray_session(exp.ray, run_dir))
+                _on_sigterm_raise()  # ray.init replaced it
         except BaseException as e:  # recorded in the parent run below, as a failure of the loop would be
             start_error = e
         tracker, parent = opening.result()
@@ -487,7 +598,9 @@ def run_study(
         session.close()
         raise
 
-    counts = study_counts(study)
+    if idle:
+        log.info("study %s already has n_trials=%d evaluated trials and none running: nothing to run (raise n_trials, "
+                 "or pass --n-trials, to run more)", exp.name, exp.n_trials)
     log.info("study %s: %d trials finished, %d to run", exp.name, counts.trained, max(exp.n_trials - counts.trained, 0))
     bar = StudyProgress(progress, exp.n_trials, counts.trained)
     status = "FINISHED"
@@ -496,11 +609,15 @@ def run_study(
         with session:
             if start_error is not None:
                 raise start_error
-            loop.run()
-    except BaseException as e:  # Ctrl-C, or a bug/outage in the loop: nothing of ours may stay RUNNING
+            if not idle:
+                loop.run()
+    except BaseException as e:  # Ctrl-C, SIGTERM, or a bug/outage in the loop: nothing of ours may stay RUNNING
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
-        reason = KeyboardInterrupt("Interrupted: the driver was stopped") if status == "KILLED" else e
-        loop.abandon(reason)
+        why = ("SIGTERM" if _TERMINATED.is_set() else "Ctrl-C") if status == "KILLED" else f"{type(e).__name__}: {e}"
+        requeued = loop.abandon(why)
+        if requeued:
+            log.warning("trial(s) %s failed as TrialInterruptedError and re-enqueued: the next `dse run` evaluates them",
+                        ", ".join(map(str, requeued)))
         if status == "FAILED":
             try:
                 tracker.tag_study_run(parent, {"error": f"{type(e).__name__}: {e}"})
@@ -518,7 +635,7 @@ def run_study(
     return summary
 
 
-def _open_tracking(exp: ExperimentConfig, records: StudyRecords, splits: Splits, run_dir: Path) -> tuple[StudyTracker, str]:
+def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path) -> tuple[StudyTracker, str]:
     """Open the study's MLflow side: the store, its experiment, the parent run, and the dataset record.
 
     Returns:
@@ -539,7 +656,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, splits: Splits,
         )
         parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
     records.set_tracking(parent, exp.tracking_uri)
-    tracker.log_dataset(parent, dataset_record(exp.dataset.name, splits))
+    tracker.log_dataset(parent, dataset)
     return tracker, parent
 
 

@@ -22,6 +22,7 @@ from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, T
 
 __all__ = [
     "preflight",
+    "changed_experiment_error",
     "check_storage_url",
     "check_tracking_uri",
     "check_ray_address",
@@ -311,7 +312,53 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
         )
 
 
-def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
+def _check_local_cpus(exp: ExperimentConfig) -> None:
+    """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start."""
+    if exp.ray.address is not None or os.environ.get("RAY_ADDRESS"):
+        return
+    have = exp.ray.num_cpus or os.cpu_count() or 1
+    if exp.ray.cpus_per_trial > have:
+        where = "ray.num_cpus" if exp.ray.num_cpus else "this machine's CPUs (ray.num_cpus unset)"
+        raise ConfigError(
+            f"ray.cpus_per_trial: {exp.ray.cpus_per_trial} CPUs per trial, but the local Ray has {have} ({where}), so no trial "
+            f"could ever start; set ray.cpus_per_trial to at most {have}"
+        )
+
+
+def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> ConfigError:
+    """The error for an existing study run with another experiment; ``changed`` from :meth:`dse.store.StudyRecords.experiment_diff`."""
+    return ConfigError(
+        f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
+        "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
+        "restore those fields, or pass --allow-changed to continue this study anyway"
+    )
+
+
+def _stored_changes(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> list[str]:
+    """What differs from the experiment an existing study in a SQLite or journal file was run with (read-only; see ``experiment_diff``)."""
+    import optuna
+
+    from dse.data import dataset_record
+    from dse.store import StudyRecords
+    from dse.study._storage import journal_storage
+
+    journal = journal_path(exp.storage_url)
+    db = storage_file(exp.storage_url)
+    if db is None or not db.is_file():
+        return []
+    storage = journal_storage(journal) if journal else optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
+    try:
+        try:
+            study = optuna.load_study(study_name=exp.name, storage=storage)
+        except KeyError:
+            return []
+        return StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
+    finally:
+        if isinstance(storage, optuna.storages.RDBStorage):
+            storage.engine.dispose()
+
+
+def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False) -> Splits:
     """Run every check ``dse run`` makes before its first trial; create nothing.
 
     In order: the points of ``enqueue_trials`` (in the search space?), the run directory (``run_dir``: could it be created?), the Optuna storage URL
@@ -322,9 +369,13 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
     dataset; then checks that every Strategy/ReuseFactor/IOType the search space can produce is
     one hls4ml can implement for this model. Servers get at most :data:`CONNECT_TIMEOUT_S` seconds each.
 
+    Last, for a study that already exists in a SQLite or journal file: what differs from the
+    experiment it was run with (dataset contents included), as ``dse run`` refuses it.
+
     Args:
         exp: the validated experiment.
         space: its search space.
+        allow_changed: accept an existing study's changed experiment (``--allow-changed``).
 
     Returns:
         The dataset splits (so the caller need not load them again).
@@ -333,7 +384,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
         StorageError: ``storage`` is malformed, lacks its driver, or cannot be reached or created.
         TrackingError: ``mlflow.tracking_uri`` is malformed or its server does not answer.
         ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
-        ConfigError: an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions;
+        ConfigError: an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions,
+            or (without ``allow_changed``) was run with another experiment or data; ``ray.cpus_per_trial`` exceeds a local Ray's CPUs;
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
@@ -353,6 +405,11 @@ def preflight(exp: ExperimentConfig, space: SearchSpace) -> Splits:
     else:
         check_ray_address(exp.ray.address)
     _check_existing_study(exp)
+    _check_local_cpus(exp)
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
+    if not allow_changed:
+        changed = _stored_changes(exp, space, splits)
+        if changed:
+            raise changed_experiment_error(exp, changed)
     return splits

@@ -285,6 +285,8 @@ class StudyTracker:
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
         """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
 
+        A reused run is set RUNNING and loses the ``error`` tag an earlier driver's failure left.
+
         A new parent run gets ``config`` as flattened params and as ``experiment.json``, with
         every password inside a URL (e.g. the storage URL) masked by :func:`dse.config.redact_url`.
         """
@@ -295,6 +297,8 @@ class StudyTracker:
         if found:
             run_id = found[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
+            if "error" in found[0].data.tags:  # the error of an earlier, stopped driver no longer describes this run
+                self.client.delete_tag(run_id, "error")
         else:
             run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
             run_id = run.info.run_id

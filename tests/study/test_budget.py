@@ -115,3 +115,31 @@ def test_changed_experiment_refused_with_a_diff(wine_study):
     assert again.n_complete == 4
     result = CliRunner().invoke(app, ["run", str(path)])  # the stored experiment is now epochs 5: the file differs
     assert result.exit_code == 2 and "training.epochs: 5 -> 3" in result.output and "Traceback" not in result.output
+    result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
+    assert result.exit_code == 2 and "training.epochs: 5 -> 3" in result.output, result.output
+    assert CliRunner().invoke(app, ["check", str(path), "--allow-changed"]).exit_code == 0
+
+
+def test_dataset_file_replaced_in_place_is_a_change(wine_study):
+    """The same `dataset.path` with other contents is refused by `dse check` and `dse run`, naming the digests."""
+    from dse.study import preflight
+
+    path, exp, _, study = wine_study
+    exp, space = load_experiment(path)
+    data = exp.dataset.path
+    original = data.read_bytes()
+    stored = study.user_attrs["experiment"]["training"]["epochs"]  # an earlier test may have changed the stored experiment
+    exp = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": stored})})
+    preflight(exp, space)  # the stored experiment and data: accepted
+    try:
+        with np.load(data) as z:
+            np.savez(data, X=z["X"][:150], y=z["y"][:150])
+        with pytest.raises(ConfigError) as info:
+            preflight(exp, space)
+        assert "dataset contents (digest of the data trials train on)" in str(info.value)
+        assert "shape [178, 13] -> [150, 13]" in str(info.value)
+        with pytest.raises(ConfigError, match="dataset contents"):
+            run_study(exp, space, progress=False)
+        assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
+    finally:
+        data.write_bytes(original)

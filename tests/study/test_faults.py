@@ -197,10 +197,103 @@ def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, mon
     assert not ray.is_initialized(), "abandoning the trials after the Ray session must not start a new Ray (auto-init)"
     study = optuna.load_study(study_name="err", storage=exp.storage_url)
     recs = StudyRecords(study).trials()
-    assert [r.state for r in recs] == ["FAIL", "FAIL"]
-    assert all(r.fail_reason.startswith("ConnectionError: tracking server went away") for r in recs)
+    assert [r.state for r in recs] == ["FAIL", "FAIL", "WAITING", "WAITING"], "both re-enqueued, to be evaluated by the next run"
+    for r in recs[:2]:
+        assert r.fail_reason.startswith(f"TrialInterruptedError: the driver stopped (ConnectionError: tracking server went away) "
+                                        f"while trial {r.number} ran; its parameters were re-enqueued"), r.fail_reason
+    assert [study.trials[n].user_attrs["requeued_from"] for n in (2, 3)] == [0, 1]
+    assert [study.trials[n].system_attrs["fixed_params"] for n in (2, 3)] == [study.trials[0].params, study.trials[1].params]
+    assert StudyRecords(study).n_lost() == 2, "interrupted trials do not count towards n_trials"
     client = MlflowClient(exp.tracking_uri)
     parent = client.get_run(StudyRecords(study).parent_run_id)
     assert parent.info.status == "FAILED" and "tracking server went away" in parent.data.tags["error"]
     assert client.get_run(recs[0].run_id).info.status == "FAILED"
-    assert TrialRecord.of(study.trials[0]).tags.get("error_type") == "ConnectionError"
+    assert TrialRecord.of(study.trials[0]).tags.get("error_type") == "TrialInterruptedError"
+
+
+def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(tmp_path):
+    """SIGTERM (what `kill`, batch schedulers and Kubernetes send) mid-trial: exit 143 with one line, the running trials
+    FAIL as TrialInterruptedError and re-enqueued, the parent run KILLED, nothing of Ray left; the next run reaches n_trials
+    evaluated trials and clears nothing it should keep."""
+    path = write_experiment(
+        tmp_path, space=FAST_SPACE, name="term", n_trials=3, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        ray={"num_cpus": 2, "max_concurrent_trials": 2},
+    )
+    exp, space = load_experiment(path)
+    log = tmp_path / "driver.log"
+    proc = _driver(path, tmp_path, log)
+    try:
+        def two_running():
+            if not (exp.resolved_run_dir / "optuna.db").exists():
+                return False
+            try:
+                st = optuna.load_study(study_name="term", storage=rdb_storage(exp.storage_url))
+            except KeyError:
+                return False
+            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2
+        _wait_for(two_running, 240, "two running trials", proc, log)
+        ray_pids = _processes(str(exp.resolved_run_dir), proc.pid)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=120) == 143, log.read_text()
+    finally:
+        proc.kill()
+    text = log.read_text()
+    assert "stopped (SIGTERM)" in text and "Traceback" not in text and "Aborted" not in text, text[-3000:]
+    _wait_for(lambda: not (ray_pids & pids_with(str(exp.resolved_run_dir))), 30, "the driver's Ray processes to go")
+    study = optuna.load_study(study_name="term", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    interrupted = [r for r in recs if r.state == "FAIL"]
+    assert len(interrupted) == 2 and not [r for r in recs if r.state == "RUNNING"]
+    for r in interrupted:
+        assert r.fail_reason.startswith(f"TrialInterruptedError: the driver stopped (SIGTERM) while trial {r.number} ran"), r.fail_reason
+        assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"
+    parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "KILLED"
+
+    summary = run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name="term", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert summary.n_complete == exp.n_trials == len([r for r in recs if r.state == "COMPLETE"])
+    requeued = sorted(str(dict(study.trials[r.number].params)) for r in recs
+                      if r.state == "COMPLETE" and "requeued_from" in study.trials[r.number].user_attrs)
+    assert requeued == sorted(str(dict(study.trials[r.number].params)) for r in interrupted)
+
+
+def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
+    """Two drivers on one study; the first is SIGKILLed with its trials running. The second, still running, fails them as
+    DriverLostError at once (same machine), runs their parameters itself and ends with n_trials evaluated trials."""
+    path = write_experiment(
+        tmp_path, space=FAST_SPACE, name="takeover", n_trials=4, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        ray={"num_cpus": 1, "max_concurrent_trials": 1}, heartbeat_interval_s=1, heartbeat_grace_s=600,
+    )
+    exp, _ = load_experiment(path)
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    first = _driver(path, tmp_path, logs[0])
+    second = None
+    try:
+        def first_running():
+            if not (exp.resolved_run_dir / "optuna.db").exists():
+                return False
+            try:
+                st = optuna.load_study(study_name="takeover", storage=rdb_storage(exp.storage_url))
+            except KeyError:
+                return False
+            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 1
+        _wait_for(first_running, 240, "the first driver's trial", first, logs[0])
+        second = _driver(path, tmp_path, logs[1])
+        _wait_for(lambda: "RUNNING under another driver" in logs[1].read_text(), 240, "the second driver's start", second, logs[1])
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        assert second.wait(timeout=600) == 0, logs[1].read_text()
+    finally:
+        first.kill()
+        if second is not None:
+            second.kill()
+    study = load_study("takeover", exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert not [r for r in recs if r.state in ("RUNNING", "WAITING")], [(r.number, r.state) for r in recs]
+    lost = [r for r in recs if r.state == "FAIL"]
+    assert lost and all(r.fail_reason.startswith("DriverLostError") and "on this machine is gone" in r.fail_reason for r in lost)
+    assert len([r for r in recs if r.state == "COMPLETE"]) >= exp.n_trials, logs[1].read_text()[-3000:]
+    for r in lost:
+        assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"

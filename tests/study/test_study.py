@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 import numpy as np
 import optuna
@@ -116,13 +117,23 @@ def test_artifacts_rebuild_a_bit_exact_design(tiny_study, digits_splits, tmp_pat
     assert acc == pytest.approx(best.values[0])
 
 
-def test_rerun_continues_the_same_study(tiny_study):
-    """A second `run` with the same n_trials runs nothing new and reuses the parent run."""
+def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
+    """A second `run` with the same n_trials runs nothing new, starts no Ray and reuses the parent run."""
+    import dse.study._orchestrator as orchestrator
+
     exp, summary, study = tiny_study
     space = load_experiment(exp.search_space.parent / "experiment.yaml")[1]
+
+    def no_ray(*args, **kwargs):
+        raise AssertionError("a study with nothing to run must not start Ray")
+
+    monkeypatch.setattr(orchestrator, "ray_session", no_ray)
+    t0 = time.time()
     again = run_study(exp, space, progress=False)
+    took = time.time() - t0
     assert again.parent_run_id == summary.parent_run_id
     assert len(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials) == exp.n_trials
+    assert took < 30, took
 
 
 def test_io_stream_space_refused_before_any_trial(tmp_path):
