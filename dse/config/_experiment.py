@@ -410,7 +410,7 @@ class ExperimentConfig(_Strict):
     @property
     def resolved_run_dir(self) -> Path:
         """Run directory: ``run_dir`` or ``runs/<name>`` under the current directory."""
-        return (self.run_dir or Path("runs") / self.name).resolve()
+        return (Path(self.run_dir).expanduser() if self.run_dir else Path("runs") / self.name).resolve()
 
     @property
     def storage_url(self) -> str:

@@ -12,9 +12,9 @@ from pydantic import ValidationError
 
 from dse.config._experiment import ExperimentConfig
 from dse.config._search_space import SearchSpace, load_search_space
-from dse.exceptions import ConfigError
+from dse.exceptions import ConfigError, DseError
 
-__all__ = ["load_experiment", "enqueued_params", "read_yaml", "check_file", "format_validation_error", "expand_env"]
+__all__ = ["load_experiment", "enqueued_params", "read_yaml", "check_file", "make_output_dir", "format_validation_error", "expand_env"]
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -95,11 +95,29 @@ def check_file(
         inside = f"; files in it: {', '.join(found)}" if found else ""
         raise error(f"{where} {p} is a directory, but {what} is needed; give the path of the file itself{inside}")
     if not p.exists():
-        raise error(f"{where} {p} does not exist; {hint or 'check the path'} (relative paths start at {Path.cwd()})")
+        start = "" if p.is_absolute() else f" (relative paths start at {Path.cwd()})"
+        raise error(f"{where} {p} does not exist; {hint or 'check the path'}{start}")
     if not p.is_file():
         raise error(f"{where} {p} is not a regular file; give {what}")
     if not os.access(p, os.R_OK):
         raise error(f"{where} {p} is not readable (permission denied); fix its permissions (chmod u+r)")
+    return p
+
+
+def make_output_dir(path: str | Path, *, field: str = "--out", error: type[DseError] = ConfigError) -> Path:
+    """Create the output folder ``path`` (and its parents) if missing; return it.
+
+    Raises:
+        error: ``path`` is a file, or cannot be created (a parent is a file, permission denied);
+            the message names ``field``.
+    """
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise error(f"{field} {p} is a file, not a folder; give the path of a folder (it is created if missing)")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise error(f"{field} {p} cannot be created ({type(e).__name__}: {e.strerror or e}); give a folder you can write to") from e
     return p
 
 
@@ -200,7 +218,8 @@ def expand_env(value: Any, where: str = "") -> Any:
 def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfig, SearchSpace]:
     """Load an experiment file and the search space it names.
 
-    ``search_space`` and ``dataset.path`` are resolved relative to the experiment file.
+    ``search_space`` and ``dataset.path`` are resolved relative to the experiment file's folder;
+    ``run_dir`` relative to the current directory. A leading ``~`` in any of them is the home directory.
     ``overrides`` replace top-level fields (e.g. ``n_trials=3``) before validation.
     ``${NAME}`` / ``${NAME:-default}`` in string values are replaced by environment variables
     (see :func:`expand_env`), so secrets such as the storage URL can stay out of the file.
@@ -218,10 +237,12 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     data.update({k: v for k, v in overrides.items() if v is not None})
     base = p.resolve().parent
     if isinstance(data.get("search_space"), str):
-        data["search_space"] = str((base / data["search_space"]).resolve())
+        data["search_space"] = str((base / Path(data["search_space"]).expanduser()).resolve())
     ds = data.get("dataset")
     if isinstance(ds, dict) and isinstance(ds.get("path"), str):
-        ds["path"] = str((base / ds["path"]).resolve())
+        ds["path"] = str((base / Path(ds["path"]).expanduser()).resolve())
+    if isinstance(data.get("run_dir"), str):
+        data["run_dir"] = str(Path(data["run_dir"]).expanduser())
     try:
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:

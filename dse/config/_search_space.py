@@ -186,7 +186,24 @@ class SearchSpace(BaseModel):
                         f"rules[{i}].set: {key!r} must be declared after the parameters its condition reads ({', '.join(rule.when)})"
                     )
                 _check_value(f"rules[{i}].set.{key}", key, value)
+        for name, spec in self.parameters.items():
+            self._check_condition(f"parameters.{name}.when", spec.when or {})
+        for i, rule in enumerate(self.rules):
+            self._check_condition(f"rules[{i}].when", rule.when)
         return self
+
+    def _check_condition(self, where: str, condition: Condition) -> None:
+        """Refuse a condition value its parameter can never take (a misspelt choice would leave the condition dead)."""
+        for key, wanted in condition.items():
+            if isinstance(self.parameters[key], FloatParam):
+                continue
+            possible = self.possible_values(key)
+            for value in wanted if isinstance(wanted, list) else [wanted]:
+                if not any(value == p and isinstance(value, bool) == isinstance(p, bool) for p in possible):
+                    raise ValueError(
+                        f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(map(repr, possible))}), "
+                        "so this condition would never hold; check its spelling"
+                    )
 
     def possible_values(self, name: str) -> list[Any]:
         """Every value parameter ``name`` can take: its choices (or integer range), default and rule pins.

@@ -76,6 +76,31 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
     return keras.models.load_model(model_path), record, pre
 
 
+_MARKER = ".dse-export"  # names the study and trial an export folder holds; such a folder may be exported into again
+_WRITTEN = ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "hls4ml_prj", "rtl", "README.md", _MARKER)
+
+
+def _prepare_out(out: Path) -> Path:
+    """Create ``out``, or empty an earlier export there of what an export writes; refuse any other non-empty folder.
+
+    Raises:
+        ExportError: ``out`` is a file, cannot be created, or holds files that are not an earlier export.
+    """
+    from dse.config import make_output_dir
+
+    existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if existing and not (out / _MARKER).is_file():
+        raise ExportError(
+            f"--out {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
+            "`dse export`; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
+        )
+    for name in existing:  # an earlier export (of this or another trial): nothing of it may stay beside the new one
+        p = out / name
+        if name in _WRITTEN:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+    return make_output_dir(out, error=ExportError)
+
+
 def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path) -> ExportResult:
     """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
 
@@ -85,8 +110,12 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     ``write()``); ``rtl/`` (da4ml Verilog, distributed_arithmetic only); ``README.md`` (numbers
     with their sources, and build commands).
 
+    An ``out_dir`` that exists must be empty or hold an earlier export (of any trial), which is
+    replaced as a whole.
+
     Raises:
-        ExportError: the trial did not complete, or has no MLflow run or artifacts.
+        ExportError: the trial did not complete, or has no MLflow run or artifacts; ``out_dir`` is a
+            file, cannot be created, or is a non-empty folder that holds no earlier export.
         ConversionError: hls4ml refused the model.
     """
     from mlflow.tracking import MlflowClient
@@ -103,10 +132,9 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
+    out = _prepare_out(Path(out_dir).expanduser().resolve())
     exp = records.experiment()
     where = open_tracking(records, storage_url)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     client = MlflowClient(where.tracking_uri)
     model, record, pre = load_trial_model(client, r.run_id, out)
     if pre is not None:
@@ -134,6 +162,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre is not None), encoding="utf-8")
+    (out / _MARKER).write_text(f"{study.study_name} trial {number}\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dse.config import make_output_dir
 from dse.exceptions import ConfigError, StudyNotFoundError
 from dse.report._figures import PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, hypervolume, pareto_mask, reference_point
 
@@ -230,6 +231,9 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known.
+
+    Raises:
+        ConfigError: a study lacks one of the objectives, or ``out_dir`` is a file or cannot be created.
     """
     from dse.report import _html as H
     from dse.report import _plots as P
@@ -240,8 +244,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     for s in sources:
         if labels.count(s.label) > 1:
             s.label = f"{s.label} ({s.origin})"
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_output_dir(out_dir)
     table, ref, objs = compare_table(sources)
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
     csv = out / "compare.csv"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 
+from dse.config import make_output_dir, sqlite_path
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
@@ -55,13 +56,15 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         study: a study made by ``dse run``.
         storage_url: the Optuna storage it was opened from (locates a moved run directory).
         out_dir: output folder; default ``<run_dir>/report``.
-        log_to_mlflow: attach the folder as artifacts ``report/`` of the parent run.
+        log_to_mlflow: attach the folder as artifacts ``report/`` of the parent run. Skipped, with a
+            warning, when the study's default MLflow store (``<run_dir>/mlflow.db``) is missing or
+            the run cannot be written; the page is written either way.
 
     Returns:
         What was written.
 
     Raises:
-        ConfigError: the study was not made by ``dse run``.
+        ConfigError: the study was not made by ``dse run``, or ``out_dir`` is a file or cannot be created.
     """
     from dse.tracking import open_tracking
 
@@ -69,8 +72,12 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     records = StudyRecords(study)
     exp = records.experiment()
     where = open_tracking(records, storage_url)
-    out = Path(out_dir) if out_dir is not None else where.run_dir / "report"
-    out.mkdir(parents=True, exist_ok=True)
+    db = sqlite_path(where.tracking_uri) if where.default_store else None
+    no_store = db is not None and not db.is_file()  # opening it would create an empty store
+    if no_store:
+        log.warning("the study's MLflow store %s is missing: the report has no training curves or recorded versions, "
+                    "and is not logged to MLflow", db)
+    out = make_output_dir(Path(out_dir) if out_dir is not None else where.run_dir / "report")
     objs = F.objectives(study)
     acc = F.accuracy_objective(objs)
     figures: list[Path] = []
@@ -143,13 +150,13 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     members = F.front_members_table(study)
     body.append(H.section("Pareto-front members", H.table(members)))
     run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
-    curves = F.training_curves(where.tracking_uri, run_ids) if run_ids else {}
+    curves = F.training_curves(where.tracking_uri, run_ids) if run_ids and not no_store else {}
     png = P.plot_curves(curves, out / "training_curves.png")
     figures.append(png)
     body.append(H.section("Training curves of the front members", H.img(png, "training curves")))
 
     # settings and versions
-    versions = _versions(where.tracking_uri, records.parent_run_id)
+    versions = _versions(where.tracking_uri, None if no_store else records.parent_run_id)
     body.append(H.section("Versions", H.kv_table(sorted(versions.items()))))
     body.append(H.section("Experiment settings", f"<pre>{H.esc(json.dumps(exp.model_dump(mode='json'), indent=2))}</pre>"))
     space = records.search_space()
@@ -161,11 +168,15 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     html_path = out / "report.html"
     html_path.write_text(H.page(f"dse study {study.study_name}", body), encoding="utf-8")
     result = ReportResult(html_path, figures, time.perf_counter() - t0, None, where.tracking_uri)
-    if log_to_mlflow and records.parent_run_id:
+    if log_to_mlflow and records.parent_run_id and not no_store:
         from dse.tracking import log_files
 
-        log_files(where.tracking_uri, records.parent_run_id, [html_path, *figures], "report")
-        result.parent_run_id = records.parent_run_id
+        try:
+            log_files(where.tracking_uri, records.parent_run_id, [html_path, *figures], "report")
+            result.parent_run_id = records.parent_run_id
+        except Exception as e:  # the page is written; MLflow's copy is a convenience
+            log.warning("report written to %s but not logged to MLflow run %s (%s): %s", out, records.parent_run_id,
+                        where.tracking_uri, e)
     result.seconds = time.perf_counter() - t0
     return result
 

@@ -101,6 +101,9 @@ def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[
             )
         chosen[n] = complete[n]
     if not chosen:
+        if front:
+            raise ConfigError(f"nothing to synthesize: study {study.study_name!r} has no Pareto front yet ({len(complete)} complete "
+                              "trials; see `dse status`); run trials first, or pass --trials N,M")
         raise ConfigError("nothing to synthesize: pass --front and/or --trials N,M")
     return [chosen[n] for n in sorted(chosen)]
 

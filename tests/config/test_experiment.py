@@ -103,3 +103,23 @@ def test_enqueue_trials_are_checked_against_the_search_space(tmp_path):
         with pytest.raises(ConfigError) as info:
             load_experiment(write_experiment(tmp_path, enqueue_trials=[point]))
         assert bad[key] in str(info.value), str(info.value)
+
+
+def test_home_in_paths_is_expanded(tmp_path, monkeypatch):
+    """`~/...` in run_dir, dataset.path and search_space is the home directory, never a folder named `~`."""
+    home = tmp_path / "home"
+    (home / "data").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    exp, _ = load_experiment(write_experiment(tmp_path, run_dir="~/runs/x"))
+    assert exp.resolved_run_dir == home / "runs" / "x"
+    assert exp.storage_url == f"sqlite:///{home / 'runs' / 'x' / 'optuna.db'}"
+    exp, _ = load_experiment(write_experiment(tmp_path, dataset={"name": "file", "path": "~/data/x.npz"}))
+    assert exp.dataset.path == home / "data" / "x.npz"
+    path = write_experiment(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["search_space"] = "~/data/missing.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_experiment(path)
+    assert f"{home}/data/missing.yaml does not exist" in str(info.value)
+    assert "relative paths start at" not in str(info.value), "the path was resolved: where a relative one starts does not apply"

@@ -132,3 +132,33 @@ def test_bad_search_space_names_field(tmp_path, params, rules, expected):
     with pytest.raises(SearchSpaceError) as info:
         load_search_space(path)
     assert expected in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "params, rules, expected",
+    [
+        ({"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+          "reuse_factor": {"type": "categorical", "choices": [1, 2], "when": {"strategy": "Resourc"}, "default": 1}}, [],
+         "parameters.reuse_factor.when.strategy: 'Resourc' is never a value of 'strategy' (it takes 'Latency', 'Resource')"),
+        ({"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+          "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True}},
+         [{"when": {"strategy": ["Latency", "resource"]}, "set": {"beta": 0.0}}],
+         "rules[0].when.strategy: 'resource' is never a value of 'strategy'"),
+        ({"weight_bits": {"type": "int", "low": 3, "high": 5},
+          "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True}},
+         [{"when": {"weight_bits": 8}, "set": {"beta": 0.0}}],
+         "rules[0].when.weight_bits: 8 is never a value of 'weight_bits' (it takes 3, 4, 5)"),
+    ],
+)
+def test_a_condition_on_a_value_the_parameter_never_takes_is_refused(params, rules, expected):
+    """A misspelt choice in `when` would leave the parameter never sampled, or the rule never applied, silently."""
+    with pytest.raises(Exception) as info:
+        _space(params, rules)
+    assert expected in str(info.value)
+
+
+def test_a_condition_on_a_value_a_rule_pins_is_accepted():
+    _space({"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+            "weight_bits": {"type": "int", "low": 3, "high": 5},
+            "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True}},
+           [{"when": {"strategy": "Resource"}, "set": {"weight_bits": 4}}, {"when": {"weight_bits": [4, 5]}, "set": {"beta": 0.0}}])

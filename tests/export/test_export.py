@@ -70,6 +70,34 @@ def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
     assert "ExportError" in result.output and "export a COMPLETE trial" in result.output
 
 
+def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
+    """Exporting into an earlier export replaces all of it (no `rtl/` of another trial stays); a folder of the user's
+    files or a file is refused with a one-line error, and nothing in it is touched."""
+    exp, _, study = tiny_study
+    complete = [t.number for t in study.trials if t.state.name == "COMPLETE"][:2]
+    out = tmp_path / "design"
+    args = ["export", exp.name, "--storage", exp.storage_url, "--out", str(out)]
+    assert runner.invoke(app, [*args, "--trial", str(complete[0])]).exit_code == 0
+    (out / "rtl").mkdir()  # as a distributed_arithmetic trial's export leaves it
+    (out / "rtl" / "myproject.v").write_text("module m; endmodule\n")
+    (out / "notes.txt").write_text("mine\n")
+    result = runner.invoke(app, [*args, "--trial", str(complete[-1])])
+    assert result.exit_code == 0, result.output
+    assert not (out / "rtl").exists(), "an earlier export's RTL must not stay beside another trial's design"
+    assert (out / "notes.txt").read_text() == "mine\n", "files an export does not write are left alone"
+    assert f"trial {complete[-1]}" in (out / ".dse-export").read_text()
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    result = runner.invoke(app, ["export", exp.name, "--storage", exp.storage_url, "--out", str(mine), "--trial", str(complete[0])])
+    assert result.exit_code == 2 and "ExportError" in result.output and "is not empty (thesis.tex)" in result.output, result.output
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    result = runner.invoke(app, ["export", exp.name, "--storage", exp.storage_url, "--out", str(mine / "thesis.tex"),
+                                 "--trial", str(complete[0])])
+    assert result.exit_code == 2 and "is a file, not a folder" in result.output, result.output
+
+
 def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_parts, digits_splits, tmp_path):
     """A one-trial study recorded as `dse run` records it (the trained DA design of conftest, its artifacts in MLflow)."""
     import shutil

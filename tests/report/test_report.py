@@ -160,3 +160,27 @@ def test_report_on_a_study_without_mlflow_history(tmp_path):
 
     res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
     assert external_urls(res.html.read_text()) == []
+
+
+def test_report_without_the_mlflow_store_and_into_a_file(tiny_study, tmp_path, caplog):
+    """A run directory copied without mlflow.db: the report renders from the Optuna study alone, warns, and creates no
+    empty MLflow store; `--out` naming a file is one `error:` line."""
+    exp, _, _ = tiny_study
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    import sqlite3
+
+    src, dst = sqlite3.connect(exp.resolved_run_dir / "optuna.db"), sqlite3.connect(copy / "optuna.db")
+    src.backup(dst)  # a consistent copy, whatever the WAL holds
+    src.close()
+    dst.close()
+    storage = f"sqlite:///{copy / 'optuna.db'}"
+    result = runner.invoke(app, ["report", exp.name, "--storage", storage, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "r" / "report.html").is_file() and "logged as artifacts" not in result.output
+    assert not (copy / "mlflow.db").exists(), "reading a missing store must not create an empty one"
+    assert "MLflow store" in caplog.text and "is missing" in caplog.text
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = runner.invoke(app, ["report", exp.name, "--storage", storage, "--out", str(afile)])
+    assert result.exit_code == 2 and "error:" in result.output and "is a file, not a folder" in result.output, result.output
