@@ -66,7 +66,8 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     the trial trained with (its recorded :class:`~dse.config.TrialParams`; per-layer
     ReuseFactors as ``"1,8"``), ``pinned`` (names pinned by a rule), ``feasible`` (constrained
     studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
-    sorted by the first objective, best first. Empty when no trial completed.
+    sorted by the first objective, best first. No rows (the columns ``trial``, the objectives,
+    ``pinned``, ``mlflow_run_id``) when no trial completed.
     """
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
     records = StudyRecords(study)
@@ -95,7 +96,7 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
             row["feasible"] = r.feasible
         row["mlflow_run_id"] = r.run_id
         rows.append(row)
+    if not rows:  # the columns every front has, so a CSV of an empty front still has its header
+        return pd.DataFrame(columns=["trial", *names, "pinned", "mlflow_run_id"])
     df = pd.DataFrame(rows)
-    if not df.empty:
-        df = df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
-    return df
+    return df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)

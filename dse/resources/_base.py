@@ -127,6 +127,9 @@ class ResourceBackend(abc.ABC):
     sources: ClassVar[tuple[str, ...]]
     #: Strategies whose designs this backend measures; ``None`` means all.
     strategies: ClassVar[tuple[str, ...] | None] = None
+    #: Metrics its reports hold (``lut``, ``dsp``, ``ff``, ``latency_cycles``, ...); ``None``: not
+    #: declared, so objectives on it are not checked before the study (:func:`dse.study.preflight`).
+    figures: ClassVar[tuple[str, ...] | None] = None
 
     def supports(self, strategy: str) -> bool:
         """Whether this backend's figures describe a design built with hls4ml ``strategy``."""

@@ -47,6 +47,7 @@ class Da4mlBackend(ResourceBackend):
     """
 
     name = "da4ml"
+    figures = ("lut", "dsp", "latency_cycles")
     sources = ("da4ml",)
     strategies = ("distributed_arithmetic",)
 

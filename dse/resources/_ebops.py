@@ -61,6 +61,7 @@ class EbopsBackend(ResourceBackend):
 
     name = "ebops"
     sources = ("ebops-estimate",)
+    figures = ("lut", "dsp")
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()

@@ -512,6 +512,8 @@ def parse_hls_report(project_dir: Path | str, backend: str | None = None) -> Hls
 class _HlsToolBackend(ResourceBackend):
     """Shared body of :class:`VivadoBackend` and :class:`VitisBackend`."""
 
+    figures = ("lut", "ff", "dsp", "latency_cycles", "bram_18k")
+
     #: hls4ml backend names (lower case) whose ``build()`` runs this tool.
     hls4ml_backends: ClassVar[tuple[str, ...]]
     #: the executable hls4ml's ``build()`` runs (and checks) for this backend.

@@ -149,6 +149,7 @@ class YosysBackend(ResourceBackend):
     """
 
     name = "yosys"
+    figures = ("lut", "ff", "dsp", "latency_cycles")
     sources = ("yosys",)
     strategies = ("distributed_arithmetic",)
 

@@ -312,6 +312,37 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
         )
 
 
+def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> None:
+    """Every objective must be a figure that ``resources.backend`` reports for every Strategy the space can produce.
+
+    Accuracies and EBOPs are always measured; a resource figure comes from
+    :func:`dse.resources.figure_backend` of each Strategy (a backend that declares no
+    ``figures`` is not checked). Constraints may name a figure a Strategy lacks: those trials are
+    infeasible, not failed.
+
+    Raises:
+        ConfigError: an objective no trial of some Strategy could report; every such trial would fail.
+    """
+    from dse.config import TrialParams
+    from dse.resources import backend_class, figure_backend
+
+    strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
+    for o in exp.objectives:
+        if o.metric in ("csim_accuracy", "keras_accuracy", "ebops"):
+            continue
+        for strategy in strategies:
+            name = figure_backend(strategy, exp.resources.backend)
+            figures = backend_class(name).figures
+            if figures is not None and o.metric not in figures:
+                raise ConfigError(
+                    f"objectives: {o.metric!r} is not measured for Strategy {strategy} (the search space offers it) by "
+                    f"resources.backend {exp.resources.backend!r}, whose figure for it comes from {name!r} ({', '.join(figures)}), "
+                    f"so every {strategy} trial would fail; choose another objective, remove {strategy} from the space's "
+                    "strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
+                    "lut, ff, dsp and latency_cycles)"
+                )
+
+
 def _check_local_cpus(exp: ExperimentConfig) -> None:
     """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start."""
     if exp.ray.address is not None or os.environ.get("RAY_ADDRESS"):
@@ -386,6 +417,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
         ConfigError: an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions,
             or (without ``allow_changed``) was run with another experiment or data; ``ray.cpus_per_trial`` exceeds a local Ray's CPUs;
+            an objective that ``resources.backend`` does not measure for a Strategy the space offers;
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
@@ -408,6 +440,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     _check_local_cpus(exp)
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
+    _check_objectives_measured(exp, space)
     if not allow_changed:
         changed = _stored_changes(exp, space, splits)
         if changed:

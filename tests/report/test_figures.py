@@ -112,3 +112,18 @@ def test_precise_remeasurement_replaces_the_estimate_and_is_marked(tmp_path):
     assert pair_points(study, "csim_accuracy", "ebops")["precise"].sum() == 0  # EBOPs have no precise counterpart
     png = plot_pair(pts, "csim_accuracy", "lut", tmp_path / "p.png")
     assert png.stat().st_size > 5000
+
+
+def test_an_empty_front_still_has_its_columns(tmp_path):
+    """No completed trial: the front (and the pareto_front.csv `dse run` writes from it) has a header a reader can parse."""
+    import optuna
+    import pandas as pd
+
+    from dse.report import front_frame
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["csim_accuracy", "lut"])
+    front = front_frame(study)
+    assert front.empty and list(front.columns) == ["trial", "csim_accuracy", "lut", "pinned", "mlflow_run_id"]
+    front.to_csv(tmp_path / "pareto_front.csv", index=False)
+    assert list(pd.read_csv(tmp_path / "pareto_front.csv").columns) == list(front.columns)
