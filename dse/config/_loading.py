@@ -147,7 +147,9 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
         raise error(f"{what} file {p}: {e}") from e
     except yaml.YAMLError as e:
         detail = " ".join(str(e).replace('"<unicode string>"', str(p)).split())
-        raise error(f"{what} file {p} is not valid YAML: {detail}") from e
+        hint = ("; inside a flow mapping ({...}) or list ([...]) quote a ${NAME} reference: '${NAME}'"
+                if "${" in text else "")
+        raise error(f"{what} file {p} is not valid YAML: {detail}{hint}") from e
     except RecursionError as e:
         raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e
     if data is None:

@@ -213,7 +213,9 @@ def _read_table(path: Path, suffix: str, target: str | None) -> tuple[np.ndarray
     X_df = df.drop(columns=[target])
     non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c]) or pd.api.types.is_bool_dtype(X_df[c])]
     if non_numeric:
-        raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}")
+        hint = (f"; is {non_numeric[0]!r} the label column? then set dataset.target: {non_numeric[0]}"
+                if len(non_numeric) == 1 and pd.api.types.is_numeric_dtype(df[target]) else "")
+        raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}{hint}")
     return X_df.to_numpy(dtype=np.float64), y
 
 
@@ -313,7 +315,12 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
             X_rest, y_rest, test_size=val_share, stratify=y_rest, random_state=cfg.split_seed
         )
     except ValueError as e:
-        raise DatasetError(f"cannot split the dataset stratified: {e}; lower dataset.test_fraction/validation_fraction or add samples") from e
+        if "greater or equal to the number of classes" in str(e):  # a split smaller than the number of classes
+            fix = (f"each split needs a sample of each of the {len(names)} classes: raise dataset.test_fraction/validation_fraction "
+                   f"(each split at least {len(names)} of the {len(y)} samples), or add samples")
+        else:
+            fix = "lower dataset.test_fraction/validation_fraction or add samples"
+        raise DatasetError(f"cannot split the dataset stratified: {e}; {fix}") from e
     scaler = StandardScaler().fit(X_train)
     if not standardize:
         return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_)
@@ -346,7 +353,13 @@ def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
         rng = np.random.default_rng(cfg.split_seed)
         keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))
         X, y = X[keep], y[keep]
-    splits = split_dataset(X, y, names, cfg, standardize=standardize)
+        try:
+            splits = split_dataset(X, y, names, cfg, standardize=standardize)
+        except DatasetError as e:
+            raise DatasetError(f"{e} (after dataset.max_samples={cfg.max_samples} kept a random {cfg.max_samples} of the "
+                               "samples: raise it, or leave it out)") from e
+    else:
+        splits = split_dataset(X, y, names, cfg, standardize=standardize)
     log.info("dataset %s: %s", cfg.name, splits.summary())
     return splits
 
