@@ -121,6 +121,10 @@ class DatasetConfig(_Strict):
             )
         if self.path is not None and self.path.suffix.lower() in (".csv", ".parquet") and not self.target:
             raise ValueError(f"dataset.target: a {self.path.suffix} file needs the name of its label column")
+        if self.target and (self.path is None or self.path.suffix.lower() not in (".csv", ".parquet")):
+            where = f"a {self.path.suffix} file" if self.path is not None else f"dataset {self.name!r}"
+            raise ValueError(f"dataset.target names a label column of a .csv or .parquet file; {where} has none "
+                             "(an .npz holds its labels in the array y): remove dataset.target")
         return self
 
 

@@ -185,6 +185,8 @@ CASES: list[Case] = [
     Case("csv-target-is-a-feature", "data", (), ("feature columns must be numeric", "['label']", "set dataset.target: label"),
          exp={"dataset": {"name": "file", "path": "data.csv", "target": "f0"}},
          files=raw_bytes("data.csv", b"f0,f1,label\n" + b"".join(b"%d,%d,%s\n" % (i, i % 7, b"ab"[i % 2:i % 2 + 1]) for i in range(60)))),
+    Case("npz-with-target", "field", (), ("dataset.target names a label column", "a .npz file has none", "remove dataset.target"),
+         exp={"dataset": {"name": "file", "path": "data.npz", "target": "label"}}, files=npz(X=X_OK, y=Y_OK)),
     Case("split-smaller-than-classes", "data", (), ("cannot split the dataset stratified", "a sample of each of the 20 classes",
                                                    "raise dataset.test_fraction/validation_fraction"),
          exp=FILE_NPZ, files=npz(X=np.arange(120.0).reshape(60, 2), y=np.arange(60) % 20)),
