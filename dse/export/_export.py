@@ -133,6 +133,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
     out = _prepare_out(Path(out_dir).expanduser().resolve())
+    (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment()
     where = open_tracking(records, storage_url)
     client = MlflowClient(where.tracking_uri)

@@ -85,7 +85,7 @@ def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
     assert result.exit_code == 0, result.output
     assert not (out / "rtl").exists(), "an earlier export's RTL must not stay beside another trial's design"
     assert (out / "notes.txt").read_text() == "mine\n", "files an export does not write are left alone"
-    assert f"trial {complete[-1]}" in (out / ".dse-export").read_text()
+    assert (out / ".dse-export").read_text() == f"{exp.name} trial {complete[-1]}\n"
 
     mine = tmp_path / "mine"
     mine.mkdir()
