@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from dse.exceptions import DseError
+from dse.exceptions import DriverTerminated, DseError
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -55,8 +55,6 @@ def run(
     from dse.config import load_experiment
     from dse.report import front_table
     from dse.study import run_study
-
-    from dse.exceptions import DriverTerminated
 
     try:
         exp, space = load_experiment(experiment, n_trials=n_trials)

@@ -559,7 +559,7 @@ def run_study(
 
 def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, keep_files: bool, allow_changed: bool) -> StudySummary:
     t0 = time.time()
-    splits = preflight(exp, space, allow_changed=allow_changed)
+    splits = preflight(exp, space, allow_changed=True)  # the stored experiment is compared below, under the store lock
     dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,9 @@ import json
 import logging
 import os
 import socket
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
@@ -279,8 +281,13 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
         )
 
 
-def _check_existing_study(exp: ExperimentConfig) -> None:
-    """If the SQLite or journal storage already holds this study, its objective directions must match (read-only)."""
+@contextmanager
+def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
+    """The study of ``exp`` if its SQLite or journal file already holds it (read-only: no table created), else ``None``.
+
+    Raises:
+        StorageError: the file exists but is not a readable Optuna database or journal.
+    """
     import optuna
 
     from dse.study._storage import journal_storage
@@ -288,22 +295,34 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
     journal = journal_path(exp.storage_url)
     db = storage_file(exp.storage_url)
     if db is None or not db.is_file():
+        yield None
         return
     storage = None
     try:
         storage = journal_storage(journal) if journal else optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
-        study_id = storage.get_study_id_from_name(exp.name)
-        have = [d.name.lower() for d in storage.get_study_directions(study_id)]
+        study = optuna.load_study(study_name=exp.name, storage=storage)
     except KeyError:
-        return
+        study = None
     except Exception as e:  # sqlalchemy DatabaseError ("file is not a database"), optuna's RuntimeError on an old schema
+        if isinstance(storage, optuna.storages.RDBStorage):
+            storage.engine.dispose()
         raise StorageError(
             f"storage: {db} exists but cannot be read as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "move it away or point storage elsewhere"
         ) from e
+    try:
+        yield study
     finally:
         if isinstance(storage, optuna.storages.RDBStorage):
             storage.engine.dispose()
+
+
+def _check_existing_study(exp: ExperimentConfig) -> None:
+    """If the SQLite or journal storage already holds this study, its objective directions must match (read-only)."""
+    with _existing_study(exp) as study:
+        if study is None:
+            return
+        have = [d.name.lower() for d in study.directions]
     want = [o.direction for o in exp.objectives]
     if have != want:
         raise ConfigError(
@@ -367,26 +386,11 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> Confi
 
 def _stored_changes(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> list[str]:
     """What differs from the experiment an existing study in a SQLite or journal file was run with (read-only; see ``experiment_diff``)."""
-    import optuna
-
     from dse.data import dataset_record
     from dse.store import StudyRecords
-    from dse.study._storage import journal_storage
 
-    journal = journal_path(exp.storage_url)
-    db = storage_file(exp.storage_url)
-    if db is None or not db.is_file():
-        return []
-    storage = journal_storage(journal) if journal else optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True)
-    try:
-        try:
-            study = optuna.load_study(study_name=exp.name, storage=storage)
-        except KeyError:
-            return []
-        return StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
-    finally:
-        if isinstance(storage, optuna.storages.RDBStorage):
-            storage.engine.dispose()
+    with _existing_study(exp) as study:
+        return [] if study is None else StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
 
 
 def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False) -> Splits:

@@ -58,6 +58,17 @@ def _wait_for(predicate, timeout: float, what: str, proc: subprocess.Popen | Non
     raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{log.read_text()[-3000:] if log else ''}")
 
 
+def _n_running(exp) -> int:
+    """RUNNING trials of ``exp``'s study in its SQLite store; 0 before the store or the study exists."""
+    if not (exp.resolved_run_dir / "optuna.db").exists():
+        return 0
+    try:
+        st = optuna.load_study(study_name=exp.name, storage=rdb_storage(exp.storage_url))
+    except KeyError:  # the study is not created yet
+        return 0
+    return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,)))
+
+
 def _child_runs(exp) -> list:
     client = MlflowClient(exp.tracking_uri)
     mexp = client.get_experiment_by_name(exp.name)
@@ -109,14 +120,7 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
     log = tmp_path / "driver.log"
     proc = _driver(path, tmp_path, log)
     try:
-        def two_running():
-            if not (exp.resolved_run_dir / "optuna.db").exists():
-                return False
-            try:
-                st = optuna.load_study(study_name="dk", storage=rdb_storage(exp.storage_url))
-            except KeyError:  # the study is not created yet
-                return False
-            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2
+        two_running = lambda: _n_running(exp) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2  # noqa: E731
         _wait_for(two_running, 240, "two running trials", proc, log)
         time.sleep(2)
         os.kill(proc.pid, signal.SIGKILL)
@@ -223,14 +227,7 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
     log = tmp_path / "driver.log"
     proc = _driver(path, tmp_path, log)
     try:
-        def two_running():
-            if not (exp.resolved_run_dir / "optuna.db").exists():
-                return False
-            try:
-                st = optuna.load_study(study_name="term", storage=rdb_storage(exp.storage_url))
-            except KeyError:
-                return False
-            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2
+        two_running = lambda: _n_running(exp) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2  # noqa: E731
         _wait_for(two_running, 240, "two running trials", proc, log)
         ray_pids = _processes(str(exp.resolved_run_dir), proc.pid)
         os.kill(proc.pid, signal.SIGTERM)
@@ -271,15 +268,7 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
     first = _driver(path, tmp_path, logs[0])
     second = None
     try:
-        def first_running():
-            if not (exp.resolved_run_dir / "optuna.db").exists():
-                return False
-            try:
-                st = optuna.load_study(study_name="takeover", storage=rdb_storage(exp.storage_url))
-            except KeyError:
-                return False
-            return len(st.get_trials(states=(optuna.trial.TrialState.RUNNING,))) == 1
-        _wait_for(first_running, 240, "the first driver's trial", first, logs[0])
+        _wait_for(lambda: _n_running(exp) == 1, 240, "the first driver's trial", first, logs[0])
         second = _driver(path, tmp_path, logs[1])
         _wait_for(lambda: "RUNNING under another driver" in logs[1].read_text(), 240, "the second driver's start", second, logs[1])
         os.kill(first.pid, signal.SIGKILL)
