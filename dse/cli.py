@@ -77,6 +77,12 @@ def run(
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
     _say(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
+    if summary.n_complete == 0 and summary.failures:
+        # nothing to show for the run: a script or CI job must see it (Optuna's optimize would return quietly)
+        reasons = "; ".join(f"{n} x {why[:300]}" for n, why in summary.failures.values())
+        console.print(Text.assemble(("error:", "bold red"), f" no trial completed; every trial failed: {reasons}"),
+                      highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:

@@ -178,10 +178,30 @@ class _OnMetric(_Strict):
         return v
 
 
+#: Metrics that are better when larger; every other metric (resources, latency) is better when smaller.
+MAXIMIZED_METRICS = frozenset({"csim_accuracy", "keras_accuracy"})
+
+
 class ObjectiveConfig(_OnMetric):
-    """One objective of the multi-objective study."""
+    """One objective of the multi-objective study.
+
+    ``direction`` must be the metric's sense: ``maximize`` for the accuracies
+    (:data:`MAXIMIZED_METRICS`), ``minimize`` for EBOPs, LUT, DSP, FF and latency. The other
+    way round would search for the worst designs, so it is refused.
+    """
 
     direction: Literal["maximize", "minimize"]
+
+    @model_validator(mode="after")
+    def _sense(self) -> "ObjectiveConfig":
+        wanted = "maximize" if self.metric in MAXIMIZED_METRICS else "minimize"
+        if self.direction != wanted:
+            worst = "least accurate" if wanted == "maximize" else f"largest-{self.metric}"
+            raise ValueError(
+                f"direction {self.direction!r} for {self.metric!r} would search for the {worst} designs; "
+                f"use direction: {wanted}"
+            )
+        return self
 
 
 class ConstraintConfig(_OnMetric):

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dse.config import make_output_dir
+from dse.config import make_output_dir, redact_url
 from dse.exceptions import ConfigError, StudyNotFoundError
 from dse.report._figures import PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, hypervolume, pareto_mask, reference_point
 
@@ -39,7 +39,7 @@ class StudySource:
         n_trials, n_failed: all trials, failed trials.
         cpu_hours: sum of every trial's ``seconds_total`` / 3600.
         tracking_uri, parent_run_id: the study's MLflow parent run (``None`` when unknown).
-        origin: where it was read from (storage URL or ``mlflow:<experiment>``).
+        origin: where it was read from (storage URL, password redacted, or ``mlflow:<experiment>``).
     """
 
     label: str
@@ -89,7 +89,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     return StudySource(
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
         sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
-        tracking_uri, records.parent_run_id, storage,
+        tracking_uri, records.parent_run_id, redact_url(storage),
     )
 
 
@@ -233,13 +233,21 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     The page is logged as artifacts ``compare/`` of every study's parent run that is known.
 
     Raises:
-        ConfigError: a study lacks one of the objectives, or ``out_dir`` is a file or cannot be created.
+        ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file or cannot be created.
     """
     from dse.report import _html as H
     from dse.report import _plots as P
     from dse.report._figures import accuracy_objective
 
     t0 = time.perf_counter()
+    seen: set[tuple[str, str]] = set()
+    for s in sources:
+        if (s.label, s.origin) in seen:
+            raise ConfigError(
+                f"study {s.label} ({s.origin}) is given twice; compare different studies, or see one study with "
+                "`dse report`"
+            )
+        seen.add((s.label, s.origin))
     labels = [s.label for s in sources]
     for s in sources:
         if labels.count(s.label) > 1:

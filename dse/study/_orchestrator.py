@@ -56,6 +56,8 @@ class StudySummary:
         n_complete, n_failed: trial counts at the end.
         wall_seconds: wall time of this call.
         front: the front as records (see :func:`dse.report.front_frame`).
+        failures: FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g.
+            ``TrainingDivergedError``), most common first, with one example reason each.
     """
 
     study_name: str
@@ -67,6 +69,18 @@ class StudySummary:
     n_failed: int
     wall_seconds: float
     front: list[dict[str, Any]] = field(default_factory=list)
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+def _failures(study) -> dict[str, tuple[int, str]]:
+    """FAIL trials per reason type: ``{type: (count, the latest trial's reason)}``, most common first."""
+    seen: dict[str, list] = {}
+    for r in StudyRecords(study).trials((TrialState.FAIL,)):
+        reason = r.fail_reason or "unknown"
+        entry = seen.setdefault(reason.split(":", 1)[0].strip(), [0, reason])
+        entry[0] += 1
+        entry[1] = reason
+    return {k: (n, why) for k, (n, why) in sorted(seen.items(), key=lambda kv: -kv[1][0])}
 
 
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
@@ -674,5 +688,5 @@ def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, statu
     tracker.end_study_run(parent, status)
     return StudySummary(
         exp.name, exp.storage_url, exp.tracking_uri, parent, csv, counts.complete, counts.failed,
-        time.time() - t0, front.to_dict("records"),
+        time.time() - t0, front.to_dict("records"), _failures(study),
     )

@@ -184,3 +184,14 @@ def test_report_without_the_mlflow_store_and_into_a_file(tiny_study, tmp_path, c
     afile.write_text("x")
     result = runner.invoke(app, ["report", exp.name, "--storage", storage, "--out", str(afile)])
     assert result.exit_code == 2 and "error:" in result.output and "is a file, not a folder" in result.output, result.output
+
+
+def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
+    """`dse compare X X` names the repeated study instead of drawing one front over itself; nothing is written."""
+    exp, _, _ = tiny_study
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{exp.storage_url}", "--out", str(out)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert f"study {exp.name} ({exp.storage_url}) is given twice; compare different studies" in text, text
+    assert not out.exists()

@@ -190,12 +190,21 @@ def test_warm_worker_is_replaced_when_its_memory_grows(tmp_path, monkeypatch):
 
 def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path):
     """trial_timeout_s: the warm worker running the trial is killed, the trial is FAIL TrialTimeoutError, the next one runs."""
-    exp, sp = load_experiment(write_experiment(
+    path = write_experiment(
         tmp_path, n_trials=2, trial_timeout_s=2, ray={"num_cpus": 1, "reuse_workers": True},
         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
-    ))
-    summary = run_study(exp, sp, progress=False)  # a new worker alone needs more than 2 s to import TensorFlow
-    assert (summary.n_complete, summary.n_failed) == (0, 2)
+    )
+    exp, _ = load_experiment(path)
+    # through the CLI: a run in which no trial completed must not look like a success to a script (exit 1, one error line)
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])  # a new worker needs more than 2 s to import TensorFlow
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "error: no trial completed; every trial failed: 2 x TrialTimeoutError: ran past 2 s (trial_timeout_s)" in text, text
+    assert "Traceback" not in result.output
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     for t in study.trials:
         rec = TrialRecord.of(t)
