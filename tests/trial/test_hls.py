@@ -14,10 +14,22 @@ def test_layer_sizes():
     assert SIZES == [(64, 32), (32, 16), (16, 10)]
 
 
-def test_valid_reuse_factors_are_hls4mls():
-    backend = hls4ml.backends.get_backend("Vitis")
-    assert valid_reuse_factors(64, 32) == backend.get_valid_reuse_factors(64, 32)
+@pytest.mark.parametrize("backend_name", ["Vitis", "Vivado"])
+def test_valid_reuse_factors_are_hls4mls(backend_name):
+    """hls4ml's own list, for shapes with few and many divisors, primes and n_in < / = / > n_out."""
+    backend = hls4ml.backends.get_backend(backend_name)
+    for n_in, n_out in [(64, 32), (32, 64), (13, 7), (1, 1), (1, 10), (10, 1), (36, 36), (97, 12), (120, 90), (784, 100)]:
+        assert valid_reuse_factors(n_in, n_out, backend_name) == backend.get_valid_reuse_factors(n_in, n_out), (n_in, n_out)
     assert 3 not in valid_reuse_factors(64, 32) and 4 in valid_reuse_factors(64, 32)
+
+
+def test_valid_reuse_factors_of_a_huge_layer():
+    """A 20000 x 20000 Dense layer (hls4ml's loop over 4e8 integers took over a minute in `dse check`): hls4ml's rule on the divisors."""
+    backend = hls4ml.backends.get_backend("Vitis")
+    valid = valid_reuse_factors(20000, 20000)
+    assert valid[0] == 1 and valid == sorted(valid) and 20000 in valid and 3 not in valid
+    assert all(backend._validate_reuse_factor(20000, 20000, rf) for rf in valid)
+    assert not any(backend._validate_reuse_factor(20000, 20000, rf) for rf in (3, 7, 19999, 20001))
 
 
 @pytest.mark.parametrize(
