@@ -46,7 +46,7 @@ def run(
     progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, a line per trial elsewhere)."),
     keep_files: bool = typer.Option(False, help="Keep each trial's hls4ml project under <run_dir>/trials."),
     allow_changed: bool = typer.Option(
-        False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, objectives or hls4ml settings changed."
+        False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, objectives, constraints or hls4ml settings changed."
     ),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:

@@ -64,7 +64,9 @@ _LEGACY_FIXED = "fixed_params"
 
 #: Experiment fields that decide what a trial is; a rerun that changes one is refused
 #: unless ``--allow-changed`` (Ray Tune refuses a changed search space on restore likewise).
-TRIAL_DEFINING_FIELDS = ("dataset", "model", "training", "search_space", "objectives", "hls4ml")
+#: ``constraints`` among them: Optuna stores each trial's constraint values when it finishes
+#: and cannot change them later, so earlier trials would keep their feasibility under the old budget.
+TRIAL_DEFINING_FIELDS = ("dataset", "model", "training", "search_space", "objectives", "constraints", "hls4ml")
 
 
 # ---------------------------------------------------------------- trial writes (live trials)

@@ -558,7 +558,7 @@ def run_study(
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives, or (without ``allow_changed``)
-            with another dataset, model, training, search space, objectives or hls4ml settings.
+            with another dataset, model, training, search space, objectives, constraints or hls4ml settings.
         StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
         DriverTerminated: the driver received SIGTERM (main thread only).
     """

@@ -381,6 +381,8 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> Confi
         f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
         "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
         "restore those fields, or pass --allow-changed to continue this study anyway"
+        + ("\n(constraints: earlier trials keep the feasibility they were told with, under the old budget; "
+           "Optuna stores it per trial and NSGA-II and the front read it)" if any(c.startswith("constraints") for c in changed) else "")
     )
 
 

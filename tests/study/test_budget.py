@@ -120,6 +120,21 @@ def test_changed_experiment_refused_with_a_diff(wine_study):
     assert CliRunner().invoke(app, ["check", str(path), "--allow-changed"]).exit_code == 0
 
 
+def test_changed_budget_is_a_change(wine_study):
+    """A new budget would leave earlier trials feasible under the old one (Optuna keeps each trial's constraint values): refused."""
+    from dse.config import ConstraintConfig
+
+    path, exp, _, study = wine_study
+    _, space = load_experiment(path)
+    tighter = exp.model_copy(update={"constraints": [ConstraintConfig(metric="lut", max=500), *exp.constraints[1:]]})
+    with pytest.raises(ConfigError) as info:
+        run_study(tighter, space, progress=False)
+    msg = " ".join(str(info.value).split())
+    assert "constraints: [{'metric': 'lut', 'max': 20000.0" in msg and "-> [{'metric': 'lut', 'max': 500.0" in msg, msg
+    assert "earlier trials keep the feasibility they were told with" in msg and "--allow-changed" in msg, msg
+    assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
+
+
 def test_dataset_file_replaced_in_place_is_a_change(wine_study):
     """The same `dataset.path` with other contents is refused by `dse check` and `dse run`, naming the digests."""
     from dse.study import preflight
