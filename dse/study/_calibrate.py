@@ -9,7 +9,7 @@ from dse.exceptions import ConfigError
 from dse.report import CalibrationStats, calibration_pairs, calibration_stats
 from dse.store import StudyRecords
 from dse.study._storage import load_study
-from dse.study._synthesize import experiment_of
+from dse.study._synthesize import located_experiment
 
 __all__ = ["CalibrationResult", "calibrate"]
 
@@ -39,7 +39,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     from dse.tracking import StudyTracker
 
     study = load_study(study_name, storage)
-    exp = experiment_of(study)
+    exp = located_experiment(study, storage)
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
         raise ConfigError(

@@ -19,7 +19,7 @@ from dse.store import StudyRecords, TrialRecord
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._storage import load_study
 
-__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "precise_front"]
+__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,25 @@ def experiment_of(study: optuna.Study) -> ExperimentConfig:
         ConfigError: the study was not created by ``dse run``, or its stored experiment no longer validates.
     """
     return StudyRecords(study).experiment()
+
+
+def located_experiment(study: optuna.Study, storage: str) -> ExperimentConfig:
+    """:func:`experiment_of`, with the run directory where the study is now (a moved default store is relocated).
+
+    With the default MLflow store, the run directory is the folder of the Optuna database opened
+    (:func:`dse.tracking.open_tracking`), so ``dse synthesize`` and ``dse calibrate`` on a moved
+    run directory log into its ``mlflow.db`` and write their CSVs and scratch files there.
+
+    Raises:
+        ConfigError: as :func:`experiment_of`.
+    """
+    from dse.tracking import open_tracking
+
+    exp = experiment_of(study)
+    where = open_tracking(StudyRecords(study), storage)
+    if where.default_store and where.run_dir != exp.resolved_run_dir:
+        exp = exp.model_copy(update={"run_dir": str(where.run_dir)})
+    return exp
 
 
 def _settings(exp: ExperimentConfig) -> dict[str, Any]:
@@ -235,7 +254,7 @@ def synthesize(
     from dse.data import load_dataset
 
     study = load_study(study_name, storage)
-    exp = experiment_of(study)
+    exp = located_experiment(study, storage)
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
     todo = rm.plan(_select(study, trials, front))
     if todo:

@@ -128,3 +128,33 @@ def test_remeasurement_uses_recorded_beta_zero(da_study):
     for t in zero:
         assert "beta" not in t.params
         assert rm.spec(t).params.beta == 0.0 == TrialRecord.of(t).params.beta
+
+
+def test_synthesize_and_calibrate_in_a_moved_run_directory(da_study, tmp_path):
+    """A run directory moved elsewhere (README "Moving a run directory"): re-measurement and calibration log into the
+    moved MLflow store and write there; before, they opened the recorded place and failed with "Run ... not found"."""
+    import shutil
+
+    exp, study = da_study
+    moved = tmp_path / "moved" / "da"
+    shutil.copytree(exp.resolved_run_dir, moved, ignore=shutil.ignore_patterns("ray"))
+    original = exp.resolved_run_dir
+    away = original.with_name(original.name + "-away")
+    original.rename(away)
+    try:
+        storage = f"sqlite:///{moved / 'optuna.db'}"
+        n = next(t.number for t in study.trials if _strategy(study, t.number) == "distributed_arithmetic")
+        summary = synthesize("da", storage, "da4ml", trials=[n])
+        assert not summary.failed and n in summary.launched + summary.cached, summary
+        assert summary.front_csv == moved / "pareto_front_da4ml.csv" and summary.front_csv.is_file()
+        cal = calibrate("da", storage, "yosys")
+        assert cal.csv == moved / "calibration_yosys.csv" and cal.csv.is_file()
+        client = MlflowClient(f"sqlite:///{moved / 'mlflow.db'}")
+        assert client.get_run(TrialRecord.of(study.trials[n]).run_id).data.metrics["da4ml_lut"] > 0
+        parent = client.get_run(StudyRecords(study).parent_run_id)
+        assert parent.data.metrics["calibration_yosys_da4ml_cost_n"] >= 1
+        assert not original.exists(), sorted(p.name for p in original.iterdir())  # nothing written at the old place
+    finally:
+        if original.exists():
+            shutil.rmtree(original)
+        away.rename(original)
