@@ -337,10 +337,11 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
     Accuracies and EBOPs are always measured; a resource figure comes from
     :func:`dse.resources.figure_backend` of each Strategy (a backend that declares no
     ``figures`` is not checked). Constraints may name a figure a Strategy lacks: those trials are
-    infeasible, not failed.
+    infeasible, not failed, which is logged as a warning.
 
     Raises:
-        ConfigError: an objective no trial of some Strategy could report; every such trial would fail.
+        ConfigError: an objective no trial of some Strategy could report (every such trial would fail),
+            or a constraint on a figure no Strategy of the space reports (no trial could be feasible).
     """
     from dse.config import TrialParams
     from dse.resources import backend_class, figure_backend
@@ -360,6 +361,20 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                     "strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
                     "lut, ff, dsp and latency_cycles)"
                 )
+    for c in exp.constraints:
+        if c.metric in ("csim_accuracy", "keras_accuracy", "ebops"):
+            continue
+        lacking = [s for s in strategies if (f := backend_class(figure_backend(s, exp.resources.backend)).figures) is not None
+                   and c.metric not in f]
+        if not lacking:
+            continue
+        what = (f"constraints: {c.metric!r} is not measured for Strategy {', '.join(lacking)} by resources.backend "
+                f"{exp.resources.backend!r}, so every such trial is infeasible (never on the front)")
+        if len(lacking) == len(strategies):
+            raise ConfigError(f"{what}, and the search space offers no other Strategy: the study could have no front; "
+                              "constrain another metric, or set resources.backend to one that measures it (vivado or vitis "
+                              "measure lut, ff, dsp and latency_cycles)")
+        log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
 
 
 def _check_local_cpus(exp: ExperimentConfig) -> None:

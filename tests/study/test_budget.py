@@ -158,3 +158,18 @@ def test_dataset_file_replaced_in_place_is_a_change(wine_study):
         assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
     finally:
         data.write_bytes(original)
+
+
+def test_constraint_some_strategies_never_measure_is_warned(tmp_path, caplog):
+    """A budget on latency_cycles with Latency and distributed_arithmetic on `auto`: only da4ml reports it, so every
+    Latency trial is infeasible; `dse check` says so (a warning: the DA trials can still be feasible)."""
+    path = write_experiment(
+        tmp_path, constraints=[{"metric": "latency_cycles", "max": 100}],
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "distributed_arithmetic"]}}},
+    )
+    with caplog.at_level("WARNING", logger="dse.study._preflight"):
+        result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(" ".join(r.getMessage() for r in caplog.records).split())
+    assert "constraints: 'latency_cycles' is not measured for Strategy Latency by resources.backend 'auto'" in text, text
+    assert "every such trial is infeasible" in text and "distributed_arithmetic by" not in text
