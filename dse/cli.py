@@ -53,7 +53,7 @@ def run(
     """Run (or continue) the study an experiment file describes."""
     _setup_logging(verbose)
     from dse.config import load_experiment
-    from dse.report import front_table
+    from dse.report import counts_line, front_table
     from dse.study import run_study
 
     try:
@@ -70,9 +70,15 @@ def run(
 
     from dse.config import redact_url
 
-    _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
+    if summary.counts is not None:  # as `dse status` counts: feasible / infeasible, harvested checkpoints
+        _say(f"study {summary.study_name}: {counts_line(summary.counts).removeprefix('trials: ')} ({summary.wall_seconds:.0f} s)")
+    else:
+        _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
+    elif summary.n_complete:
+        _say("no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget, "
+             "or see the trials with `dse report`")
     _say(f"Optuna storage:     {redact_url(summary.storage)}")
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")

@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params
 from dse.data import dataset_record
 from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrialInterruptedError
-from dse.report import StudyProgress, format_value, front_frame, study_counts
+from dse.report import StudyCounts, StudyProgress, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
@@ -56,6 +56,7 @@ class StudySummary:
         n_complete, n_failed: trial counts at the end.
         wall_seconds: wall time of this call.
         front: the front as records (see :func:`dse.report.front_frame`).
+        counts: trials per state at the end (feasible, harvested), as ``dse status`` counts them.
         failures: FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g.
             ``TrainingDivergedError``), most common first, with one example reason each.
     """
@@ -70,6 +71,7 @@ class StudySummary:
     wall_seconds: float
     front: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+    counts: StudyCounts | None = None
 
 
 def _failures(study) -> dict[str, tuple[int, str]]:
@@ -688,5 +690,5 @@ def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, statu
     tracker.end_study_run(parent, status)
     return StudySummary(
         exp.name, exp.storage_url, exp.tracking_uri, parent, csv, counts.complete, counts.failed,
-        time.time() - t0, front.to_dict("records"), _failures(study),
+        time.time() - t0, front.to_dict("records"), _failures(study), counts,
     )

@@ -173,3 +173,16 @@ def test_constraint_some_strategies_never_measure_is_warned(tmp_path, caplog):
     text = " ".join(" ".join(r.getMessage() for r in caplog.records).split())
     assert "constraints: 'latency_cycles' is not measured for Strategy Latency by resources.backend 'auto'" in text, text
     assert "every such trial is infeasible" in text and "distributed_arithmetic by" not in text
+
+
+def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
+    """`dse run` where every trial is infeasible: the summary counts them as `dse status` does and says there is no front."""
+    path = write_experiment(
+        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 1}], ray={"num_cpus": 1},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+    )
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "study tiny: 1 complete (0 feasible, 1 infeasible), 0 failed, 0 running" in text, text
+    assert "no Pareto front: every completed trial breaks a constraint" in text, text
