@@ -59,3 +59,14 @@ def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_pa
     assert f"{summary.n_complete} complete, {summary.n_failed} failed, 1 running" in text
     assert f"running trials {summary.n_complete + summary.n_failed} belong to a driver on this machine that is gone" in text
     assert "`dse run` again fails them as DriverLostError" in text
+
+
+def test_calibrate_against_a_backend_no_trial_of_the_study_suits(tiny_study):
+    """Yosys measures distributed_arithmetic designs only; the tiny study has Latency/Resource trials: the error says so
+    instead of sending the user to `dse synthesize --front --backend yosys`, which would measure nothing."""
+    exp, _, _ = tiny_study
+    result = runner.invoke(app, ["calibrate", exp.name, "--storage", exp.storage_url, "--backend", "yosys"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "'yosys' measures distributed_arithmetic designs only, and study 'tiny' has none" in text, text
+    assert "dse synthesize tiny --front" not in text

@@ -42,6 +42,18 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     exp = located_experiment(study, storage)
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
+        from dse.resources import backend_class, backend_names
+
+        if backend not in backend_names():
+            raise ConfigError(f"--backend: unknown resource backend {backend!r}; choose one of {', '.join(backend_names())}")
+        cls = backend_class(backend)
+        strategies = sorted({r.params.strategy for r in StudyRecords(study).trials() if r.state == "COMPLETE" and r.params})
+        if strategies and cls.strategies is not None and not set(strategies) & set(cls.strategies):
+            raise ConfigError(
+                f"{backend!r} measures {', '.join(cls.strategies)} designs only, and study {study_name!r} has none "
+                f"(its completed trials are {', '.join(strategies)}), so there is nothing to calibrate against it; "
+                "calibrate against vivado or vitis reports (`dse synthesize --backend vivado`, with Vivado or Vitis on PATH)"
+            )
         raise ConfigError(
             f"no trial of study {study_name!r} was measured with {backend!r}; "
             f"run `dse synthesize {study_name} --front --backend {backend}` first"
