@@ -124,11 +124,15 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png")
     figures.append(png)
     ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
-    body.append(H.section(
-        "Hypervolume over trials", H.img(png, "hypervolume"),
-        f'<p class="note">Reference point (natural units): {H.esc(ref_txt)}. Accuracy objectives use accuracy 0, '
-        "resource objectives 1.1 x the worst completed trial. Exact 2-D sweep for two objectives.</p>",
-    ))
+    from dse.report._pareto import front_frame
+
+    if front_frame(study).empty:  # reference_point over no trials is a placeholder, not "1.1 x the worst"
+        hv_note = ("No feasible completed trial: no front, so the hypervolume is 0 and has no reference point "
+                   "(the plot's axes use a placeholder).")
+    else:
+        hv_note = (f"Reference point (natural units): {H.esc(ref_txt)}. Accuracy objectives use accuracy 0, "
+                   "resource objectives 1.1 x the worst feasible completed trial. Exact 2-D sweep for two objectives.")
+    body.append(H.section("Hypervolume over trials", H.img(png, "hypervolume"), f'<p class="note">{hv_note}</p>'))
 
     # importances
     imp = F.param_importances(study)

@@ -186,3 +186,8 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     assert result.exit_code == 0, result.output
     assert "study tiny: 1 complete (0 feasible, 1 infeasible), 0 failed, 0 running" in text, text
     assert "no Pareto front: every completed trial breaks a constraint" in text, text
+    report = CliRunner().invoke(app, ["report", "tiny", "--storage", f"sqlite:///{tmp_path / 'run' / 'optuna.db'}",
+                                      "--out", str(tmp_path / "rep"), "--no-mlflow"])
+    assert report.exit_code == 0, report.output
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert "No feasible completed trial: no front, so the hypervolume is 0" in html and "1.1 x the worst" not in html
