@@ -135,6 +135,13 @@ class ResourceBackend(abc.ABC):
         """Whether this backend's figures describe a design built with hls4ml ``strategy``."""
         return self.strategies is None or strategy in self.strategies
 
+    def check_tools(self) -> None:
+        """Raise :class:`~dse.exceptions.ToolNotFoundError` when an executable this backend runs is not on this machine's PATH.
+
+        Called before a local re-measurement starts Ray (whose workers share this PATH); the
+        default checks nothing (backends that run no external tool).
+        """
+
     @abc.abstractmethod
     def measure(self, design: Design) -> ResourceReport:
         """Measure ``design``.

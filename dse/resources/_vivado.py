@@ -537,6 +537,10 @@ class _HlsToolBackend(ResourceBackend):
         """
         self.vsynth = vsynth
 
+    def check_tools(self) -> None:
+        """The HLS executable, and ``vivado`` when ``vsynth`` is on (see :meth:`_check_tools`)."""
+        self._check_tools(bool(self.vsynth))
+
     def _check_tools(self, vsynth: bool) -> None:
         """Raises :class:`ToolNotFoundError` naming the first missing executable."""
         if shutil.which(self.executable) is None:

@@ -153,11 +153,15 @@ class YosysBackend(ResourceBackend):
     sources = ("yosys",)
     strategies = ("distributed_arithmetic",)
 
+    def check_tools(self) -> None:
+        """Raises :class:`ToolNotFoundError` (with the install hint) when ``yosys`` is not on PATH."""
+        if shutil.which("yosys") is None:
+            run_yosys([], _TOP, "xc7", Path.cwd(), 1)  # raises ToolNotFoundError before running anything
+
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()
         family = yosys_family(design.hls.part)
-        if shutil.which("yosys") is None:
-            run_yosys([], _TOP, family, design.work_dir, 1)  # raises ToolNotFoundError with the install hint
+        self.check_tools()
         out = design.work_dir / "yosys"
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir(parents=True)

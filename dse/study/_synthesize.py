@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,6 +249,7 @@ def synthesize(
     Raises:
         StudyNotFoundError: no such study.
         ConfigError: unknown trial numbers, nothing selected, unknown backend.
+        ToolNotFoundError: with a local Ray, the backend's executable is not on PATH (nothing is measured).
     """
     import ray
 
@@ -258,6 +260,8 @@ def synthesize(
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
     todo = rm.plan(_select(study, trials, front))
     if todo:
+        if exp.ray.address is None and not os.environ.get("RAY_ADDRESS"):  # a local Ray's workers share this PATH
+            rm.impl.check_tools()  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
         with ray_session(exp.ray, exp.resolved_run_dir):
             splits_ref = ray.put(splits)

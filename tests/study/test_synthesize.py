@@ -158,3 +158,21 @@ def test_synthesize_and_calibrate_in_a_moved_run_directory(da_study, tmp_path):
         if original.exists():
             shutil.rmtree(original)
         away.rename(original)
+
+
+def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
+    """vivado_hls is not on this machine's PATH: with a local Ray the error comes at once, before Ray starts and before
+    any trial is marked or a front CSV written (before, every trial failed on a worker after Ray's start)."""
+    import shutil
+
+    from dse.exceptions import ToolNotFoundError
+
+    exp, study = da_study
+    assert shutil.which("vivado_hls") is None
+    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
+    before = StudyRecords(study).measurements("vivado")
+    with pytest.raises(ToolNotFoundError, match="'vivado_hls' executable on PATH"):
+        synthesize("da", exp.storage_url, "vivado", front=True)
+    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions
+    assert StudyRecords(study).measurements("vivado") == before
+    assert not (exp.resolved_run_dir / "pareto_front_vivado.csv").exists()
