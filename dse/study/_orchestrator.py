@@ -57,6 +57,8 @@ class StudySummary:
         wall_seconds: wall time of this call.
         front: the front as records (see :func:`dse.report.front_frame`).
         counts: trials per state at the end (feasible, harvested), as ``dse status`` counts them.
+        nothing_to_run: the study already had ``n_trials`` evaluated trials and none running, so
+            this call ran no trial (and started no Ray).
         failures: FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g.
             ``TrainingDivergedError``), most common first, with one example reason each.
     """
@@ -72,6 +74,7 @@ class StudySummary:
     front: list[dict[str, Any]] = field(default_factory=list)
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: StudyCounts | None = None
+    nothing_to_run: bool = False
 
 
 def _failures(study) -> dict[str, tuple[int, str]]:
@@ -644,6 +647,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         bar.stop()
         try:
             summary = _finish(study, exp, tracker, parent, run_dir, status, t0)
+            summary.nothing_to_run = idle
         except Exception as inner:
             if status == "FINISHED":
                 raise

@@ -134,6 +134,14 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
     assert again.parent_run_id == summary.parent_run_id
     assert len(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials) == exp.n_trials
     assert took < 30, took
+    assert again.nothing_to_run and not summary.nothing_to_run
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert f"nothing to run: the study already has n_trials={exp.n_trials} evaluated trials" in " ".join(result.output.split())
 
 
 def test_io_stream_space_refused_before_any_trial(tmp_path):
