@@ -349,17 +349,18 @@ def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
     except DatasetError as e:
         where = f"dataset.path {cfg.path}" if cfg.name == "file" else f"dataset {cfg.name!r}"
         raise type(e)(f"{where}: {e}") from e
-    if cfg.max_samples is not None and len(y) > cfg.max_samples:
+    subsampled = cfg.max_samples is not None and len(y) > cfg.max_samples
+    if subsampled:
         rng = np.random.default_rng(cfg.split_seed)
         keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))
         X, y = X[keep], y[keep]
-        try:
-            splits = split_dataset(X, y, names, cfg, standardize=standardize)
-        except DatasetError as e:
-            raise DatasetError(f"{e} (after dataset.max_samples={cfg.max_samples} kept a random {cfg.max_samples} of the "
-                               "samples: raise it, or leave it out)") from e
-    else:
+    try:
         splits = split_dataset(X, y, names, cfg, standardize=standardize)
+    except DatasetError as e:
+        if not subsampled:
+            raise
+        raise DatasetError(f"{e} (after dataset.max_samples={cfg.max_samples} kept a random {cfg.max_samples} of the "
+                           "samples: raise it, or leave it out)") from e
     log.info("dataset %s: %s", cfg.name, splits.summary())
     return splits
 

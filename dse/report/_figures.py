@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -206,11 +205,10 @@ def hypervolume_history(study: optuna.Study, ref: np.ndarray | None = None) -> t
 
 
 def failure_counts(study: optuna.Study) -> dict[str, int]:
-    """Failed trials per reason type: the ``fail_reason`` prefix before ``:`` (``TrainingDivergedError``)."""
-    c = Counter(
-        (r.fail_reason or "unknown").split(":", 1)[0].strip() for r in StudyRecords(study).trials((TrialState.FAIL,))
-    )
-    return dict(c.most_common())
+    """Failed trials per reason type: the ``fail_reason`` prefix before ``:`` (``TrainingDivergedError``), most common first."""
+    from dse.report._pareto import failure_reasons
+
+    return {kind: n for kind, (n, _) in failure_reasons(study).items()}
 
 
 # ---------------------------------------------------------------- accuracy vs resources

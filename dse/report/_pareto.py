@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from dse.store import StudyRecords, TrialRecord, is_harvested
 
-__all__ = ["StudyCounts", "study_counts", "front_frame"]
+__all__ = ["StudyCounts", "study_counts", "failure_reasons", "front_frame"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,21 @@ def study_counts(study: optuna.Study) -> StudyCounts:
         c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED],
         feasible, infeasible, sum(1 for t in complete if is_harvested(t)),
     )
+
+
+def failure_reasons(study: optuna.Study) -> dict[str, tuple[int, str]]:
+    """FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g. ``TrainingDivergedError``).
+
+    Returns:
+        ``{type: (count, the reason of the latest such trial)}``, most common first.
+    """
+    seen: dict[str, list] = {}
+    for r in StudyRecords(study).trials((TrialState.FAIL,)):
+        reason = r.fail_reason or "unknown"
+        entry = seen.setdefault(reason.split(":", 1)[0].strip(), [0, reason])
+        entry[0] += 1
+        entry[1] = reason
+    return {k: (n, why) for k, (n, why) in sorted(seen.items(), key=lambda kv: -kv[1][0])}
 
 
 def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_measurements: bool = True) -> pd.DataFrame:

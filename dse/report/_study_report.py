@@ -124,9 +124,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png")
     figures.append(png)
     ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
-    from dse.report._pareto import front_frame
-
-    if front_frame(study).empty:  # reference_point over no trials is a placeholder, not "1.1 x the worst"
+    members = F.front_members_table(study)  # also the "Pareto-front members" section below
+    if members.empty:  # reference_point over no trials is a placeholder, not "1.1 x the worst"
         hv_note = ("No feasible completed trial: no front, so the hypervolume is 0 and has no reference point "
                    "(the plot's axes use a placeholder).")
     else:
@@ -151,7 +150,6 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     body.append(H.section("Parameters each trial used", H.img(png, "parallel coordinates")))
 
     # front table and curves
-    members = F.front_members_table(study)
     body.append(H.section("Pareto-front members", H.table(members)))
     run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
     curves = F.training_curves(where.tracking_uri, run_ids) if run_ids and not no_store else {}

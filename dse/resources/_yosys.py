@@ -109,6 +109,21 @@ def write_da4ml_rtl(design: Design, out_dir: Path) -> tuple[list[Path], int]:
     return static + own, stages
 
 
+def _yosys_executable() -> str:
+    """The path of ``yosys`` on PATH.
+
+    Raises:
+        ToolNotFoundError: it is not there (the message says how to install it).
+    """
+    exe = shutil.which("yosys")
+    if exe is None:
+        raise ToolNotFoundError(
+            "the yosys backend needs the 'yosys' executable on PATH; install it with `apt-get install yosys` "
+            "(Debian/Ubuntu), or use the da4ml backend for a cost-model estimate"
+        )
+    return exe
+
+
 def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: float) -> str:
     """Run ``synth_xilinx -flatten`` and ``stat`` in a subprocess in ``cwd``.
 
@@ -119,12 +134,7 @@ def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: fl
         ToolNotFoundError: ``yosys`` is not on PATH.
         ToolFailedError: non-zero exit or ``timeout_s`` exceeded (the log tail is in the message).
     """
-    exe = shutil.which("yosys")
-    if exe is None:
-        raise ToolNotFoundError(
-            "the yosys backend needs the 'yosys' executable on PATH; install it with `apt-get install yosys` "
-            "(Debian/Ubuntu), or use the da4ml backend for a cost-model estimate"
-        )
+    exe = _yosys_executable()
     names = " ".join(str(f.relative_to(cwd)) if f.is_relative_to(cwd) else str(f) for f in files)
     script = f"read_verilog -sv {names}; synth_xilinx -family {family} -flatten -noiopad -top {top}; stat"
     try:
@@ -155,8 +165,7 @@ class YosysBackend(ResourceBackend):
 
     def check_tools(self) -> None:
         """Raises :class:`ToolNotFoundError` (with the install hint) when ``yosys`` is not on PATH."""
-        if shutil.which("yosys") is None:
-            run_yosys([], _TOP, "xc7", Path.cwd(), 1)  # raises ToolNotFoundError before running anything
+        _yosys_executable()
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()

@@ -42,12 +42,15 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     exp = located_experiment(study, storage)
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
-        from dse.resources import backend_class, backend_names
+        from optuna.trial import TrialState
 
-        if backend not in backend_names():
-            raise ConfigError(f"--backend: unknown resource backend {backend!r}; choose one of {', '.join(backend_names())}")
-        cls = backend_class(backend)
-        strategies = sorted({r.params.strategy for r in StudyRecords(study).trials() if r.state == "COMPLETE" and r.params})
+        from dse.resources import backend_class
+
+        try:
+            cls = backend_class(backend)
+        except ValueError as e:  # as `dse synthesize --backend` words it
+            raise ConfigError(f"--backend: {e}") from e
+        strategies = sorted({r.params.strategy for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.params})
         if strategies and cls.strategies is not None and not set(strategies) & set(cls.strategies):
             raise ConfigError(
                 f"{backend!r} measures {', '.join(cls.strategies)} designs only, and study {study_name!r} has none "

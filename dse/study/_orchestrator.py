@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params
 from dse.data import dataset_record
 from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrialInterruptedError
-from dse.report import StudyCounts, StudyProgress, format_value, front_frame, study_counts
+from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
@@ -59,8 +59,7 @@ class StudySummary:
         counts: trials per state at the end (feasible, harvested), as ``dse status`` counts them.
         nothing_to_run: the study already had ``n_trials`` evaluated trials and none running, so
             this call ran no trial (and started no Ray).
-        failures: FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g.
-            ``TrainingDivergedError``), most common first, with one example reason each.
+        failures: FAIL trials per reason type with the latest reason (:func:`dse.report.failure_reasons`).
     """
 
     study_name: str
@@ -75,17 +74,6 @@ class StudySummary:
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: StudyCounts | None = None
     nothing_to_run: bool = False
-
-
-def _failures(study) -> dict[str, tuple[int, str]]:
-    """FAIL trials per reason type: ``{type: (count, the latest trial's reason)}``, most common first."""
-    seen: dict[str, list] = {}
-    for r in StudyRecords(study).trials((TrialState.FAIL,)):
-        reason = r.fail_reason or "unknown"
-        entry = seen.setdefault(reason.split(":", 1)[0].strip(), [0, reason])
-        entry[0] += 1
-        entry[1] = reason
-    return {k: (n, why) for k, (n, why) in sorted(seen.items(), key=lambda kv: -kv[1][0])}
 
 
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
@@ -694,5 +682,5 @@ def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, statu
     tracker.end_study_run(parent, status)
     return StudySummary(
         exp.name, exp.storage_url, exp.tracking_uri, parent, csv, counts.complete, counts.failed,
-        time.time() - t0, front.to_dict("records"), _failures(study), counts,
+        time.time() - t0, front.to_dict("records"), failure_reasons(study), counts,
     )

@@ -347,25 +347,30 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
     from dse.resources import backend_class, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
-    for o in exp.objectives:
-        if o.metric in ("csim_accuracy", "keras_accuracy", "ebops"):
-            continue
+
+    def unmeasured(metric: str) -> list[tuple[str, str, tuple[str, ...]]]:
+        """``(strategy, figure backend, its figures)`` for each Strategy whose figure backend declares no ``metric``."""
+        if metric in ("csim_accuracy", "keras_accuracy", "ebops"):
+            return []
+        found = []
         for strategy in strategies:
             name = figure_backend(strategy, exp.resources.backend)
             figures = backend_class(name).figures
-            if figures is not None and o.metric not in figures:
-                raise ConfigError(
-                    f"objectives: {o.metric!r} is not measured for Strategy {strategy} (the search space offers it) by "
-                    f"resources.backend {exp.resources.backend!r}, whose figure for it comes from {name!r} ({', '.join(figures)}), "
-                    f"so every {strategy} trial would fail; choose another objective, remove {strategy} from the space's "
-                    "strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
-                    "lut, ff, dsp and latency_cycles)"
-                )
+            if figures is not None and metric not in figures:
+                found.append((strategy, name, figures))
+        return found
+
+    for o in exp.objectives:
+        for strategy, name, figures in unmeasured(o.metric)[:1]:
+            raise ConfigError(
+                f"objectives: {o.metric!r} is not measured for Strategy {strategy} (the search space offers it) by "
+                f"resources.backend {exp.resources.backend!r}, whose figure for it comes from {name!r} ({', '.join(figures)}), "
+                f"so every {strategy} trial would fail; choose another objective, remove {strategy} from the space's "
+                "strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
+                "lut, ff, dsp and latency_cycles)"
+            )
     for c in exp.constraints:
-        if c.metric in ("csim_accuracy", "keras_accuracy", "ebops"):
-            continue
-        lacking = [s for s in strategies if (f := backend_class(figure_backend(s, exp.resources.backend)).figures) is not None
-                   and c.metric not in f]
+        lacking = [strategy for strategy, _, _ in unmeasured(c.metric)]
         if not lacking:
             continue
         what = (f"constraints: {c.metric!r} is not measured for Strategy {', '.join(lacking)} by resources.backend "

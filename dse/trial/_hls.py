@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
-import math
 import logging
+import math
 import os
 import re
 from pathlib import Path
