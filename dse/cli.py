@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -77,6 +78,12 @@ def run(
         _say(f"study {summary.study_name}: {counts_line(summary.counts).removeprefix('trials: ')} ({summary.wall_seconds:.0f} s)")
     else:
         _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
+    c = summary.counts
+    if exp.training.harvest_checkpoints and c is not None and c.complete and not c.harvested:
+        from dse.study._orchestrator import HARVEST_ADVICE, NO_CHECKPOINT
+
+        _say(f"nothing harvested: training.harvest_checkpoints is {exp.training.harvest_checkpoints}, but in every "
+             f"completed trial {NO_CHECKPOINT}; {HARVEST_ADVICE}")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
     elif summary.n_complete:
@@ -222,9 +229,14 @@ def calibrate(
     for s in result.stats:
         table.add_row(
             s.estimate, s.precise, str(s.n), f"{s.mean_rel_error:+.1%}", f"{s.median_rel_error:+.1%}",
-            f"{s.max_abs_rel_error:.1%}", f"{s.spearman:.3f}", f"{s.scale:.3f}",
+            f"{s.max_abs_rel_error:.1%}", "n/a" if math.isnan(s.spearman) else f"{s.spearman:.3f}", f"{s.scale:.3f}",
         )
     out.print(table)
+    if any(math.isnan(s.spearman) for s in result.stats):
+        _say(
+            "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ; "
+            f"measure more trials with `dse synthesize {study} --trials N,M,... --backend {backend}`"
+        )
     _say(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
 
 

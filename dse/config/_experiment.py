@@ -357,9 +357,9 @@ class ResourcesConfig(_Strict):
     @field_validator("synthesize_front")
     @classmethod
     def _known_precise(cls, v: str | None) -> str | None:
-        from dse.resources import backend_names
+        from dse.resources import precise_backend_names
 
-        allowed = [b for b in backend_names() if b != "ebops"]
+        allowed = precise_backend_names()
         if v is not None and v not in allowed:
             raise ValueError(f"unknown precise backend {v!r}; allowed: {', '.join(allowed)}")
         return v

@@ -248,7 +248,9 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     try:
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}") from e
+        given = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"] and overrides.get(str(err["loc"][0])) is not None})
+        note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)" for k in given)
+        raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}{note}") from e
     space = load_search_space(exp.search_space)
     enqueued_params(exp, space)
     return exp, space

@@ -21,7 +21,8 @@ class CalibrationStats:
         estimate, precise: column names compared (e.g. ``lut`` from ``ebops-estimate``, ``yosys_lut``).
         n: number of trials.
         mean_rel_error, median_rel_error, max_abs_rel_error: of ``(estimate - precise) / precise``.
-        spearman: Spearman rank correlation (scipy.stats.spearmanr); NaN with fewer than 3 trials.
+        spearman: Spearman rank correlation (scipy.stats.spearmanr); NaN with fewer than 3 trials or
+            when either figure is the same for every trial (no ranking).
         scale: least-squares factor ``precise ~ scale * estimate`` (through the origin).
     """
 
@@ -78,6 +79,7 @@ def calibration_stats(pairs: pd.DataFrame, estimate: str, precise: str) -> Calib
         return None
     est, ref = df[estimate].to_numpy(float), df[precise].to_numpy(float)
     rel = (est - ref) / ref
-    rho = float(spearmanr(est, ref).statistic) if len(df) >= 3 else float("nan")
+    ranked = len(df) >= 3 and np.ptp(est) > 0 and np.ptp(ref) > 0  # else undefined (scipy warns and gives NaN)
+    rho = float(spearmanr(est, ref).statistic) if ranked else float("nan")
     scale = float(np.dot(est, ref) / np.dot(est, est)) if np.dot(est, est) > 0 else float("nan")
     return CalibrationStats(estimate, precise, len(df), float(rel.mean()), float(np.median(rel)), float(np.abs(rel).max()), rho, scale)

@@ -7,7 +7,16 @@ backend's figures become a trial's objectives for each Strategy.
 """
 
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport, keras_outputs
-from dse.resources._registry import backend_class, backend_names, figure_backend, get_backend, register_backend, sources
+from dse.resources._registry import (
+    backend_class,
+    backend_names,
+    figure_backend,
+    get_backend,
+    precise_backend_class,
+    precise_backend_names,
+    register_backend,
+    sources,
+)
 
 # Built-in backends, cheapest first; importing a module registers its backend.
 from dse.resources._ebops import DSP_LUT_EQUIVALENT, EbopsBackend, count_dsp_multiplications  # isort: skip
@@ -24,6 +33,8 @@ __all__ = [
     "register_backend",
     "backend_class",
     "backend_names",
+    "precise_backend_class",
+    "precise_backend_names",
     "figure_backend",
     "get_backend",
     "sources",

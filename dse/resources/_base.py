@@ -130,6 +130,9 @@ class ResourceBackend(abc.ABC):
     #: Metrics its reports hold (``lut``, ``dsp``, ``ff``, ``latency_cycles``, ...); ``None``: not
     #: declared, so objectives on it are not checked before the study (:func:`dse.study.preflight`).
     figures: ClassVar[tuple[str, ...] | None] = None
+    #: Whether ``dse synthesize`` / ``dse calibrate`` / ``resources.synthesize_front`` may use it:
+    #: ``False`` for an estimate every trial already carries (the EBOPs estimate).
+    precise: ClassVar[bool] = True
 
     def supports(self, strategy: str) -> bool:
         """Whether this backend's figures describe a design built with hls4ml ``strategy``."""

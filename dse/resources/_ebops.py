@@ -62,6 +62,7 @@ class EbopsBackend(ResourceBackend):
     name = "ebops"
     sources = ("ebops-estimate",)
     figures = ("lut", "dsp")
+    precise = False  # every trial already carries these figures
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()

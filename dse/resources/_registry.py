@@ -13,7 +13,16 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from dse.resources._base import ResourceBackend
 
-__all__ = ["register_backend", "backend_names", "backend_class", "get_backend", "figure_backend", "sources"]
+__all__ = [
+    "register_backend",
+    "backend_names",
+    "precise_backend_names",
+    "backend_class",
+    "precise_backend_class",
+    "get_backend",
+    "figure_backend",
+    "sources",
+]
 
 _REGISTRY: dict[str, type["ResourceBackend"]] = {}
 
@@ -49,6 +58,29 @@ def backend_class(name: str) -> type["ResourceBackend"]:
     if name not in _REGISTRY:
         raise ValueError(f"unknown resource backend {name!r}; known: {', '.join(names)}")
     return _REGISTRY[name]
+
+
+def precise_backend_names() -> list[str]:
+    """Registered backends that re-measure trials (``ResourceBackend.precise``), cheapest first."""
+    names = backend_names()
+    return [n for n in names if _REGISTRY[n].precise]
+
+
+def precise_backend_class(name: str) -> type["ResourceBackend"]:
+    """The backend class registered as ``name``, for a re-measurement (``dse synthesize``, ``dse calibrate``).
+
+    Raises:
+        ValueError: unknown name, or an estimate every trial already carries (``ebops``); the
+            message lists the precise backends.
+    """
+    allowed = ", ".join(precise_backend_names())
+    cls = backend_class(name)
+    if not cls.precise:
+        raise ValueError(
+            f"{name!r} is the estimate every trial already carries (its lut/dsp figures), so there is nothing "
+            f"to re-measure with it; choose a precise backend: {allowed}"
+        )
+    return cls
 
 
 def get_backend(name: str) -> "ResourceBackend":

@@ -34,22 +34,22 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     to the parent MLflow run.
 
     Raises:
-        ConfigError: no trial was re-measured with ``backend``; run ``dse synthesize`` first.
+        ConfigError: unknown or non-precise ``backend`` (``ebops``); no trial was re-measured with
+            ``backend`` (run ``dse synthesize`` first).
     """
+    from dse.resources import precise_backend_class
     from dse.tracking import StudyTracker
 
     study = load_study(study_name, storage)
     exp = located_experiment(study, storage)
+    try:
+        cls = precise_backend_class(backend)
+    except ValueError as e:  # as `dse synthesize --backend` words it
+        raise ConfigError(f"--backend: {e}") from e
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
         from optuna.trial import TrialState
 
-        from dse.resources import backend_class
-
-        try:
-            cls = backend_class(backend)
-        except ValueError as e:  # as `dse synthesize --backend` words it
-            raise ConfigError(f"--backend: {e}") from e
         strategies = sorted({r.params.strategy for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.params})
         if strategies and cls.strategies is not None and not set(strategies) & set(cls.strategies):
             raise ConfigError(

@@ -42,6 +42,11 @@ __all__ = ["StudySummary", "run_study"]
 
 log = logging.getLogger(__name__)
 
+#: The ``harvest`` tag of a trial whose ramp left nothing to harvest (``training.harvest_checkpoints`` on).
+NO_CHECKPOINT = "HGQ2's ParetoFront kept no checkpoint besides the final epoch"
+HARVEST_ADVICE = ("harvesting needs a beta ramp (a `beta_end` parameter in the search space, as in search_spaces/ramps.yaml) "
+                  "over enough epochs (training.epochs) for the accuracy-EBOPs trade-off to move")
+
 
 @dataclass
 class StudySummary:
@@ -216,6 +221,7 @@ class _StudyLoop:
             self.front = update_front(self.front, t.values, self.directions)
         self.counts, self.since = study_counts(study), [0, 0]
         self.lost = self.others_running = 0  # as of the last room()
+        self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -334,6 +340,8 @@ class _StudyLoop:
                 self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
                 self.join_front(h.metrics)
             line += f" (+{len(measured)} harvested checkpoints" + (f", {len(failed)} failed" if failed else "") + ")"
+        elif result.tags.get("harvest") == NO_CHECKPOINT:
+            line += " (no checkpoint to harvest)"
         return line
 
     def join_front(self, metrics: dict[str, float]) -> None:
@@ -361,6 +369,12 @@ class _StudyLoop:
             log.warning("trial %d: harvested checkpoint failed (%s)", number, f)
         if result.harvested:
             result.tags["harvest"] = f"{len(measured)} checkpoints measured, {len(failed)} failed" + (f" ({failed[0]})"[:500] if failed else "")
+        elif self.exp.training.harvest_checkpoints and result.state == "COMPLETE":
+            result.tags["harvest"] = NO_CHECKPOINT
+            if not self._said_no_checkpoint:
+                self._said_no_checkpoint = True
+                log.warning("trial %d: harvest_checkpoints is %d, but %s; %s", number,
+                            self.exp.training.harvest_checkpoints, NO_CHECKPOINT, HARVEST_ADVICE)
         return measured, failed
 
     def abandon(self, why: str) -> list[int]:

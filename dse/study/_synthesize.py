@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig
 from dse.exceptions import ConfigError
-from dse.resources import get_backend
+from dse.resources import precise_backend_class
 from dse.resources._cache import cache_key
 from dse.store import StudyRecords, TrialRecord
 from dse.study._ray_session import ray_session, trial_resources
@@ -142,12 +142,12 @@ class Remeasurer:
         keep_files: keep RTL and logs under ``<run_dir>/synth``.
 
     Raises:
-        ConfigError: unknown backend.
+        ConfigError: unknown backend, or ``ebops`` (no re-measurement).
     """
 
     def __init__(self, study: optuna.Study, exp: ExperimentConfig, backend: str, *, profile: bool = False, keep_files: bool = False):
         try:
-            self.impl = get_backend(backend)
+            self.impl = precise_backend_class(backend)()
         except ValueError as e:
             raise ConfigError(f"--backend: {e}") from e
         self.study, self.exp, self.backend = study, exp, backend
@@ -248,7 +248,8 @@ def synthesize(
 
     Raises:
         StudyNotFoundError: no such study.
-        ConfigError: unknown trial numbers, nothing selected, unknown backend.
+        ConfigError: unknown trial numbers, nothing selected, unknown backend or one that is no
+            re-measurement (``ebops``).
         ToolNotFoundError: with a local Ray, the backend's executable is not on PATH (nothing is measured).
     """
     import ray

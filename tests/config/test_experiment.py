@@ -77,6 +77,22 @@ def test_overrides_apply(tmp_path):
     assert exp.n_trials == 7
 
 
+def test_a_bad_override_is_named_as_the_command_line_s(tmp_path):
+    """`dse run x.yaml --n-trials 0`: the file is fine; before, the error read as if its n_trials were 0."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    path = write_experiment(tmp_path)
+    with pytest.raises(ConfigError, match=r"n_trials comes from the command line, --n-trials 0, not from the file"):
+        load_experiment(path, n_trials=0)
+    result = CliRunner().invoke(app, ["run", str(path), "--n-trials", "0"])
+    assert result.exit_code == 2 and "--n-trials 0, not from the file" in " ".join(result.output.split()), result.output
+    with pytest.raises(ConfigError) as info:  # a problem in the file itself gets no such note
+        load_experiment(write_experiment(tmp_path / "bad", seed="x"), n_trials=3)
+    assert "seed" in str(info.value) and "command line" not in str(info.value)
+
+
 def test_enqueue_trials_are_checked_against_the_search_space(tmp_path):
     """Each enqueued point must be one the search space can produce; the error names the entry, the parameter and the fix."""
     from dse.config import enqueued_params

@@ -90,6 +90,17 @@ def test_unknown_backend_named():
         get_backend("vivid")
 
 
+def test_precise_backends_exclude_the_estimate():
+    from dse.resources import precise_backend_class, precise_backend_names
+
+    assert precise_backend_names() == ["da4ml", "yosys", "vivado", "vitis"]
+    assert precise_backend_class("yosys").name == "yosys"
+    with pytest.raises(ValueError, match="'ebops' is the estimate every trial already carries"):
+        precise_backend_class("ebops")
+    with pytest.raises(ValueError, match="unknown resource backend 'vivid'"):
+        precise_backend_class("vivid")
+
+
 def test_yosys_stat_parser_and_family():
     from dse.exceptions import MeasurementError
     from dse.resources import parse_yosys_stat, yosys_family

@@ -106,3 +106,28 @@ def test_a_harvested_trial_exports_like_any_other(harvest_study, tmp_path):
     assert f"harvested from trial 0 at epoch {rec.harvest_epoch}" in readme
     assert "hls4ml C simulation" in readme  # csim: all in this study
     assert result.model.is_file()
+
+
+def test_a_ramp_that_leaves_nothing_to_harvest_says_so(tmp_path):
+    """One epoch: HGQ2's ParetoFront keeps only the final epoch, which is the trial itself. Before, the
+    run ended as if harvesting were off (an INFO line in the worker's log); now the trial line, its
+    ``harvest`` tag and the run summary say that nothing was harvested, and why."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from dse.store import TrialRecord
+    from dse.study._orchestrator import NO_CHECKPOINT
+
+    path = write_experiment(
+        tmp_path, space=RAMP_SPACE, name="noharvest", n_trials=1, model={"hidden": [8]}, ray={"num_cpus": 1},
+        training={"epochs": 1, "harvest_checkpoints": 3},
+    )
+    result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "study noharvest: 1 complete" in text, text
+    assert "nothing harvested: training.harvest_checkpoints is 3, but in every completed trial" in text, text
+    assert "a `beta_end` parameter in the search space" in text, text
+    study = optuna.load_study(study_name="noharvest", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")
+    (trial,) = study.trials
+    assert TrialRecord.of(trial).tags["harvest"] == NO_CHECKPOINT

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import optuna
 import pytest
 from mlflow.tracking import MlflowClient
@@ -82,6 +84,13 @@ def test_synthesize_yosys_then_cache_hit(da_study):
 
     cal = calibrate("da", exp.storage_url, "yosys")
     by_est = {s.estimate: s for s in cal.stats}
+    # 2 DA trials: no rank correlation, and the table says why instead of printing "nan"
+    assert len(da) < 3 and math.isnan(by_est["lut"].spearman)
+    result = CliRunner().invoke(app, ["calibrate", "da", "--storage", exp.storage_url, "--backend", "yosys"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "nan" not in text and " n/a " in text, text
+    assert "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ" in text, text
     assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
     assert by_est["lut"].n == len(da)  # the study's own LUT figure (da4ml here)
     assert by_est["ebops"].mean_rel_error > 0  # EBOPs is an upper bound on DA LUTs
@@ -99,6 +108,11 @@ def test_synthesize_errors(da_study):
         synthesize("da", exp.storage_url, "yosys")
     with pytest.raises(ConfigError, match="--backend: unknown resource backend 'yosis'"):
         synthesize("da", exp.storage_url, "yosis", front=True)
+    # the estimate every trial carries is no re-measurement: before, it "measured" the front again
+    with pytest.raises(ConfigError, match="--backend: 'ebops' is the estimate every trial already carries.*da4ml, yosys, vivado, vitis"):
+        synthesize("da", exp.storage_url, "ebops", front=True)
+    with pytest.raises(ConfigError, match="--backend: 'ebops' is the estimate"):
+        calibrate("da", exp.storage_url, "ebops")
     with pytest.raises(ConfigError, match="no trial of study 'da' was measured with 'vivado'"):
         calibrate("da", exp.storage_url, "vivado")
 
