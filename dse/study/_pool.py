@@ -137,6 +137,7 @@ def _stop(task: _Task) -> None:
         return
     try:
         if task.actor is not None:
+            ray.cancel(task.ref)  # marks the call cancelled, so Ray does not offer to retry it when its actor dies
             ray.kill(task.actor, no_restart=True)
         else:
             ray.cancel(task.ref, force=True)

@@ -236,6 +236,39 @@ def _loopback_only() -> Iterator[None]:
         ray_constants.ENABLE_RAY_CLUSTER = old
 
 
+@contextmanager
+def _local_token() -> Iterator[None]:
+    """Token authentication for a local Ray, without Ray's warning or a file in the home folder.
+
+    Left to itself, ``ray.init`` turns token authentication on for a cluster it starts, logs a
+    warning saying so ("Set RAY_AUTH_MODE=disabled to opt out") on every run, and writes a token
+    it generates to ``~/.ray/auth_token``, outside the run directory. Here a new token
+    (:func:`secrets.token_hex`, 256 bits) goes into this process's environment for the session
+    (``RAY_AUTH_TOKEN``, which every Ray process it starts inherits) with ``RAY_AUTH_MODE=token``.
+    Nothing is changed when the user set ``RAY_AUTH_MODE``, ``RAY_AUTH_TOKEN`` or
+    ``RAY_AUTH_TOKEN_PATH``: Ray then does what they say.
+    """
+    import secrets
+
+    if any(os.environ.get(k) is not None for k in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        yield
+        return
+    try:
+        with _env({"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}):
+            _refresh_auth()
+            yield
+    finally:
+        _refresh_auth()  # a later session of this process (a cluster's) reads its own token
+
+
+def _refresh_auth() -> None:
+    """Make Ray re-read ``RAY_AUTH_MODE`` and the token (it caches both)."""
+    from ray._raylet import AuthenticationTokenLoader, Config
+
+    Config.initialize("")
+    AuthenticationTokenLoader.instance().reset_cache()
+
+
 def _keep_token_auth() -> None:
     """Join clusters with token authentication unless ``RAY_AUTH_MODE`` says otherwise.
 
@@ -280,7 +313,9 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     stays on (``RAY_AUTH_MODE=token`` unless the environment sets it), so the driver needs the
     cluster's token in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or
     ``~/.ray/auth_token``. A loopback address (``127.0.0.1:<port>``) is joined as is, with the
-    driver on 127.0.0.1. If Ray is already initialized in this process, uses it as is.
+    driver on 127.0.0.1. If Ray is already initialized in this process, uses it as is. A local
+    Ray also has token authentication on, with a token of its own in its processes' environment
+    (:func:`_local_token`), unless ``RAY_AUTH_MODE`` or a token of the user's is set.
 
     Every worker gets :data:`WORKER_ENV`: a local Ray's through the environment its processes
     start with (set only while ``ray.init`` runs, so this process's own stays as it was), a
@@ -304,7 +339,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
         _clean_leftovers(run_dir)
         temp = _short_temp_dir(run_dir)
         log.info("starting local Ray (127.0.0.1 only, files under %s)", run_dir / "ray")
-        with _loopback_only():
+        with _loopback_only(), _local_token():
             # A local Raylet starts its workers with its own environment, which it copies from this
             # process when ``ray.init`` starts it: WORKER_ENV set for that call reaches every worker
             # without a ``runtime_env``, whose agent adds 0.4-0.7 s to each new worker process.

@@ -134,3 +134,33 @@ def test_sigkilled_driver_leaves_no_ray_behind(tmp_path, caplog):
     while _ray_pids(run_dir) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not _ray_pids(run_dir), "Ray processes still running after the next session ended"
+
+
+_TOKEN_DRIVER = r"""
+import os, sys
+from pathlib import Path
+import ray
+from dse.config import RayConfig
+from dse.study import ray_session
+with ray_session(RayConfig(num_cpus=1), Path(sys.argv[1])):
+    env = ray.get(ray.remote(lambda: (os.environ.get("RAY_AUTH_MODE"), len(os.environ.get("RAY_AUTH_TOKEN", "")))).remote())
+    print("WORKER", *env, flush=True)
+print("AFTER", os.environ.get("RAY_AUTH_MODE"), "RAY_AUTH_TOKEN" in os.environ, flush=True)
+"""
+
+
+def test_local_ray_has_token_auth_without_a_file_in_home_or_a_warning(tmp_path):
+    """Before, each local session logged Ray's "Token authentication is enabled ... Set RAY_AUTH_MODE=disabled
+    to opt out" and wrote a token to ~/.ray/auth_token, outside the run directory. Now the session's own token
+    is in its processes' environment: token auth stays on, nothing lands in the home folder, no warning."""
+    home = tmp_path / "home"
+    home.mkdir()
+    proc = subprocess.run(
+        [sys.executable, "-c", _TOKEN_DRIVER, str(tmp_path / "run")], env={**_env(), "HOME": str(home)},
+        capture_output=True, text=True, timeout=180, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WORKER token 64" in proc.stdout, proc.stdout  # the workers run with token auth, a 256-bit token
+    assert "AFTER None False" in proc.stdout, proc.stdout  # the driver's environment is as it was
+    assert "Token authentication" not in proc.stderr, proc.stderr[-3000:]
+    assert not (home / ".ray").exists(), list(home.rglob("*"))

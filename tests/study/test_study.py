@@ -196,8 +196,11 @@ def test_warm_worker_is_replaced_when_its_memory_grows(tmp_path, monkeypatch):
     assert pids[0] == pids[1] == pids[2] != pids[3], pids
 
 
-def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path):
-    """trial_timeout_s: the warm worker running the trial is killed, the trial is FAIL TrialTimeoutError, the next one runs."""
+def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
+    """trial_timeout_s: the warm worker running the trial is killed, the trial is FAIL TrialTimeoutError, the next one runs.
+
+    Ray does not announce a retry that will not happen: before, killing the worker printed "Task
+    TrialWorker.run failed. There are 1 retries remaining, so the task will be retried" per trial."""
     path = write_experiment(
         tmp_path, n_trials=2, trial_timeout_s=2, ray={"num_cpus": 1, "reuse_workers": True},
         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
@@ -213,6 +216,8 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path):
     text = " ".join(result.output.split())
     assert "error: no trial completed; every trial failed: 2 x TrialTimeoutError: ran past 2 s (trial_timeout_s)" in text, text
     assert "Traceback" not in result.output
+    captured = capfd.readouterr()
+    assert "retries remaining" not in result.output + captured.out + captured.err, result.output
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     for t in study.trials:
         rec = TrialRecord.of(t)
