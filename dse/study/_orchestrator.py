@@ -591,6 +591,12 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         if changed and not allow_changed:
             raise changed_experiment_error(exp, changed)
         records.save_experiment(exp, space, dataset)
+        n_before = len(study.get_trials(deepcopy=False))
+        if n_before:
+            # a continued study: a sampler seeded as in the first run would replay its draws (NSGA-II's
+            # first generation, TPE's startup trials, random), so it is seeded past them, still repeatably
+            study.sampler = make_sampler(exp.sampler, exp.seed + n_before)
+            log.info("study %s has %d trials: sampler seeded with seed + %d", exp.name, n_before, n_before)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
             study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
         counts = study_counts(study)

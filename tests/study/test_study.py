@@ -144,6 +144,29 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
     assert f"nothing to run: the study already has n_trials={exp.n_trials} evaluated trials" in " ".join(result.output.split())
 
 
+def test_a_continued_study_samples_new_designs(tmp_path):
+    """`dse run` again with more trials (or after Ctrl-C): the sampler must not replay the first run's draws.
+
+    Before, each run seeded NSGA-II with ``seed`` again, so its first generation repeated: trials 2 and
+    3 had exactly the parameters of trials 0 and 1 (a newcomer's probe found 2 distinct designs in 4
+    complete trials after two interruptions)."""
+    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]},
+                            "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True}}}
+    path = write_experiment(tmp_path, space=space, n_trials=2, sampler={"name": "nsga2", "population_size": 8},
+                            training={"epochs": 1, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"})
+    exp, sp = load_experiment(path)
+    run_study(exp, sp, progress=False)
+    more, _ = load_experiment(path, n_trials=4)
+    run_study(more, sp, progress=False)
+    betas = [t.params["beta"] for t in optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials]
+    assert len(betas) == 4 and len(set(betas)) == 4, betas
+    # and a fresh study with the same seed still repeats the first run exactly
+    again, _ = load_experiment(write_experiment(tmp_path / "again", space=space, n_trials=2, sampler={"name": "nsga2", "population_size": 8},
+                                                training={"epochs": 1, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"}))
+    run_study(again, sp, progress=False)
+    assert [t.params["beta"] for t in optuna.load_study(study_name=again.name, storage=again.storage_url).trials] == betas[:2]
+
+
 def test_io_stream_space_refused_before_any_trial(tmp_path):
     exp, sp = load_experiment(write_experiment(tmp_path, hls4ml={"io_type": "io_stream"}))
     with pytest.raises(SearchSpaceError, match=r"parameters.activation_granularity: \['per-feature'\] not supported with hls4ml.io_type io_stream"):
