@@ -44,7 +44,7 @@ _DRIVER_PACKAGES = {
     "pymysql": "pymysql", "mysqldb": "mysqlclient", "mysqlconnector": "mysql-connector-python",
     "pyodbc": "pyodbc", "oracledb": "oracledb", "cx_oracle": "cx_Oracle",
 }
-_STORAGE_EXAMPLES = ("sqlite:///runs/<name>/optuna.db, postgresql+psycopg2://user:password@host:5432/db, a journal file "
+_STORAGE_EXAMPLES = ("sqlite:///runs/<name>/optuna.db, postgresql+psycopg://user:password@host:5432/db (the cluster extra installs psycopg 3), a journal file "
                      "runs/<name>/optuna.log (storage: journal in an experiment), or null for the default")
 
 
@@ -100,17 +100,18 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
     A journal file (:func:`dse.config.journal_path`: a path ending in ``.log``) must be creatable,
     or an existing file whose first line is an Optuna journal record. A URL is parsed, its
     dialect and driver imported, and then: for SQLite, the database file must be creatable (or
-    a writable file); for a server, one TCP connection is opened to its host and port.
+    a writable file); for a server, one TCP connection is opened to its host and port, then one
+    login (user, password, database; nothing is created).
 
     Args:
-        url: the URL, e.g. ``sqlite:////abs/optuna.db`` or ``postgresql+psycopg2://u:p@host/db``.
+        url: the URL, e.g. ``sqlite:////abs/optuna.db`` or ``postgresql+psycopg://u:p@host/db``.
         field: the field that holds it (``storage``, ``mlflow.tracking_uri``, ``--storage``).
         error: exception class to raise.
 
     Raises:
         error: the URL does not parse, names an unknown database or a driver that is not
-            installed, an in-memory SQLite database, an uncreatable SQLite file, or a server
-            that does not accept connections.
+            installed, an in-memory SQLite database, an uncreatable SQLite file, a server
+            that does not accept connections, or one that refuses the login.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError
@@ -163,6 +164,33 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
             if problem:
                 raise error(f"{field}: the database server of {shown} is not reachable: {problem}; "
                             "start it, or fix the host and port")
+        _login_problem(url, u, field=field, shown=shown, error=error)
+
+
+def _login_problem(url: str, u: Any, *, field: str, shown: str, error: type[ConfigError]) -> None:
+    """Log in to a database server once (one connection, nothing created) and raise ``error`` if it refuses.
+
+    A server that answers TCP may still refuse the user, the password or the database name
+    (PostgreSQL: ``FATAL: database "x" does not exist``); without this, `dse check` passed
+    and `dse run` stopped on SQLAlchemy's ``OperationalError``.
+    """
+    from sqlalchemy import create_engine
+
+    connect_args = {"connect_timeout": int(CONNECT_TIMEOUT_S)} if u.get_backend_name() in ("postgresql", "mysql") else {}
+    engine = create_engine(url, connect_args=connect_args)
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # sqlalchemy OperationalError: wrong password, no such database or user
+        why = " ".join(str(getattr(e, "orig", None) or e).split())[:300]
+        if u.password:
+            why = why.replace(str(u.password), "***")
+        raise error(
+            f"{field}: the database server of {shown} refused the login: {why}; check the user, password and "
+            "database name (the database must exist: e.g. createdb -O <user> <database>)"
+        ) from e
+    finally:
+        engine.dispose()
 
 
 def _http_problem(uri: str) -> str | None:

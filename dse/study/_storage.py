@@ -149,7 +149,7 @@ def load_study(name: str, storage: str) -> optuna.Study:
     db = storage_file(storage)
     if db is not None and not db.is_file():
         raise StudyNotFoundError(
-            f"no study named {name!r} in {storage}; studies there: none (the file {db} does not exist). "
+            f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} does not exist). "
             "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
         )
     try:
@@ -166,5 +166,5 @@ def load_study(name: str, storage: str) -> optuna.Study:
         ) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
         raise StorageError(
-            f"storage {storage}: cannot read it as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+            f"storage {redact_url(storage)}: cannot read it as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
         ) from e
