@@ -92,7 +92,10 @@ def run(
     _say(f"Optuna storage:     {redact_url(summary.storage)}")
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
-    _say(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
+    if summary.tracking_uri.startswith(("http://", "https://")):  # a server: its own UI
+        _say(f"Browse:             {redact_url(summary.tracking_uri)}  (the MLflow server's UI)")
+    else:
+        _say(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
     if summary.n_complete == 0 and summary.failures:
         # nothing to show for the run: a script or CI job must see it (Optuna's optimize would return quietly)
         reasons = "; ".join(f"{n} x {why[:300]}" for n, why in summary.failures.values())

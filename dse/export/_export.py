@@ -121,7 +121,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     from mlflow.tracking import MlflowClient
 
     from dse.store import StudyRecords
-    from dse.tracking import open_tracking
+    from dse.config import redact_url
+    from dse.tracking import open_tracking, server_problem
     from dse.trial._hls import convert
 
     records = StudyRecords(study)
@@ -132,10 +133,13 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
+    where = open_tracking(records, storage_url)
+    if where.tracking_uri.startswith(("http://", "https://")) and (problem := server_problem(where.tracking_uri)):
+        raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
+                          f"which does not answer ({problem}); start it and export again")
     out = _prepare_out(Path(out_dir).expanduser().resolve())
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment()
-    where = open_tracking(records, storage_url)
     client = MlflowClient(where.tracking_uri)
     model, record, pre = load_trial_model(client, r.run_id, out)
     if pre is not None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from dse.config import make_output_dir, sqlite_path
+from dse.config import make_output_dir, redact_url, sqlite_path
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
@@ -77,6 +77,14 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     if no_store:
         log.warning("the study's MLflow store %s is missing: the report has no training curves or recorded versions, "
                     "and is not logged to MLflow", db)
+    elif where.tracking_uri.startswith(("http://", "https://")):
+        from dse.tracking import server_problem
+
+        problem = server_problem(where.tracking_uri)  # else every MLflow call below retries for a while
+        if problem:
+            no_store = True
+            log.warning("the study's MLflow server %s does not answer (%s): the report has no training curves or "
+                        "recorded versions, and is not logged to MLflow", redact_url(where.tracking_uri), problem)
     out = make_output_dir(Path(out_dir) if out_dir is not None else where.run_dir / "report")
     objs = F.objectives(study)
     acc = F.accuracy_objective(objs)

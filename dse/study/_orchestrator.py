@@ -23,7 +23,8 @@ from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params
 from dse.data import dataset_record
-from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrialInterruptedError
+from dse.config._secrets import redact_url
+from dse.exceptions import DriverLostError, DriverTerminated, DseError, StorageUnavailableError, TrackingError, TrialInterruptedError
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
@@ -222,6 +223,7 @@ class _StudyLoop:
         self.counts, self.since = study_counts(study), [0, 0]
         self.lost = self.others_running = 0  # as of the last room()
         self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
+        self.tracking_lost = False  # MLflow failed: the driver stops, closing its trials in the Optuna storage only
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -330,7 +332,7 @@ class _StudyLoop:
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
             self.join_front(result.metrics)
-        if run_id:
+        if run_id and not self.tracking_lost:
             tagged = None if "logging_error" in result.tags else result.tags.get("state")  # what the worker wrote to the run
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged)
         line = _describe(trial.number, state, result, self.exp)
@@ -641,26 +643,42 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     except BaseException as e:  # Ctrl-C, SIGTERM, or a bug/outage in the loop: nothing of ours may stay RUNNING
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
         why = ("SIGTERM" if _TERMINATED.is_set() else "Ctrl-C") if status == "KILLED" else f"{type(e).__name__}: {e}"
+        lost_tracking = _lost_tracking(e)
+        loop.tracking_lost = lost_tracking  # then each MLflow call would wait out MLflow's retries again: skip them
         requeued = loop.abandon(why)
         if requeued:
             log.warning("trial(s) %s failed as TrialInterruptedError and re-enqueued: the next `dse run` evaluates them",
                         ", ".join(map(str, requeued)))
-        if status == "FAILED":
+        if status == "FAILED" and not lost_tracking:
             try:
                 tracker.tag_study_run(parent, {"error": f"{type(e).__name__}: {e}"})
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
+        if lost_tracking:
+            raise TrackingError(
+                f"MLflow tracking at {redact_url(exp.tracking_uri)} failed during the study "
+                f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); finished trials are kept in the Optuna storage and "
+                "running ones were re-enqueued: run `dse run` again when MLflow is back"
+            ) from e
         raise
     finally:
         bar.stop()
         try:
-            summary = _finish(study, exp, tracker, parent, run_dir, status, t0)
+            summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
             summary.nothing_to_run = idle
         except Exception as inner:
             if status == "FINISHED":
                 raise
             log.error("could not write the study summary: %s", inner)
     return summary
+
+
+def _lost_tracking(e: BaseException) -> bool:
+    """Whether ``e`` is MLflow's (its store or server failed, after MLflow's own HTTP retries), not dse's."""
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    return not isinstance(e, DseError) and isinstance(e, (MlflowException, RequestException))
 
 
 def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path) -> tuple[StudyTracker, str]:
@@ -688,18 +706,19 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     return tracker, parent
 
 
-def _finish(study, exp, tracker: StudyTracker, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:
-    """Tag the front, write its CSV to the parent run, end the parent run."""
+def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:
+    """Write the front's CSV; with a ``tracker`` (``None``: MLflow was lost), also tag the front, attach the CSV to the parent run and end it."""
     front = front_frame(study)
     csv = run_dir / "pareto_front.csv"
     front.to_csv(csv, index=False)
-    run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
-    tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids)
     counts = study_counts(study)
-    tracker.log_study_artifact(
-        parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
-    )
-    tracker.end_study_run(parent, status)
+    if tracker is not None:
+        run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
+        tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids)
+        tracker.log_study_artifact(
+            parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
+        )
+        tracker.end_study_run(parent, status)
     return StudySummary(
         exp.name, exp.storage_url, exp.tracking_uri, parent, csv, counts.complete, counts.failed,
         time.time() - t0, front.to_dict("records"), failure_reasons(study), counts,

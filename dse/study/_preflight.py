@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
+from dse.tracking._relocate import server_problem
 
 __all__ = [
     "preflight",
@@ -193,42 +194,6 @@ def _login_problem(url: str, u: Any, *, field: str, shown: str, error: type[Conf
         engine.dispose()
 
 
-def _http_problem(uri: str) -> str | None:
-    """``GET <uri>/health`` once; return why the server did not answer, or None (any HTTP answer counts)."""
-    import ipaddress
-    import urllib.error
-    import urllib.request
-
-    host = urlsplit(uri).hostname or ""
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    handlers = [urllib.request.ProxyHandler({})] if loopback else []  # a proxy would never reach our own loopback
-    opener = urllib.request.build_opener(*handlers)
-    url = uri.rstrip("/") + "/health"
-    try:
-        with opener.open(url, timeout=CONNECT_TIMEOUT_S) as response:
-            response.read(256)
-        return None
-    except urllib.error.HTTPError as e:
-        log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", uri, e.code)
-        return None
-    except urllib.error.URLError as e:
-        reason = e.reason
-        if isinstance(reason, ConnectionRefusedError):
-            return "connection refused: nothing listens there"
-        if isinstance(reason, (socket.timeout, TimeoutError)):
-            return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
-        if isinstance(reason, socket.gaierror):
-            return f"host name {host!r} does not resolve"
-        return str(getattr(reason, "strerror", None) or reason)
-    except (socket.timeout, TimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT_S:.0f} s"
-    except (OSError, ValueError) as e:
-        return f"{type(e).__name__}: {e}"
-
-
 def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
     """Check an MLflow tracking URI without creating anything.
 
@@ -250,7 +215,7 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
             parts.port
         except ValueError as e:
             raise TrackingError(f"{field}: {uri!r} has an invalid port; {hint}") from e
-        problem = _http_problem(uri)
+        problem = server_problem(uri, CONNECT_TIMEOUT_S)
         if problem:
             raise TrackingError(
                 f"{field}: no MLflow server answers at {uri} ({problem}); start it (mlflow server --host ... --port ...), "

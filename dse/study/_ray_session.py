@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from dse import MLFLOW_DEFAULTS
 from dse.config import RayConfig
 from dse.config._secrets import redact_url
 from dse.exceptions import ClusterError
@@ -43,7 +44,7 @@ log = logging.getLogger(__name__)
 
 #: Environment every trial worker gets.
 WORKER_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore",
-              "MLFLOW_DISABLE_TELEMETRY": os.environ.get("MLFLOW_DISABLE_TELEMETRY", "true")}
+              **{k: os.environ.get(k, v) for k, v in MLFLOW_DEFAULTS.items()}}
 
 #: Environment that keeps Ray 2.60 on 127.0.0.1 (node IP and every listening socket) on Linux.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}

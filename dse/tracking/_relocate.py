@@ -19,18 +19,19 @@ through :func:`open_tracking`), so a moved folder works again for ``mlflow ui`` 
 from __future__ import annotations
 
 import logging
+import socket
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 from dse.config import JOURNAL, sqlite_path, storage_file
 
 if TYPE_CHECKING:
     from dse.store import StudyRecords
 
-__all__ = ["relocate_default_store", "default_store_paths", "open_tracking", "TrackingLocation", "log_files"]
+__all__ = ["relocate_default_store", "default_store_paths", "open_tracking", "TrackingLocation", "log_files", "server_problem"]
 
 log = logging.getLogger(__name__)
 
@@ -178,3 +179,39 @@ def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: 
     client = MlflowClient(tracking_uri)
     for f in files:
         client.log_artifact(run_id, str(f), artifact_path)
+
+
+def server_problem(uri: str, timeout_s: float = 5.0) -> str | None:
+    """``GET <uri>/health`` once (``timeout_s`` seconds); return why the MLflow server did not answer, or None (any HTTP answer counts)."""
+    import ipaddress
+    import urllib.error
+    import urllib.request
+
+    host = urlsplit(uri).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    handlers = [urllib.request.ProxyHandler({})] if loopback else []  # a proxy would never reach our own loopback
+    opener = urllib.request.build_opener(*handlers)
+    url = uri.rstrip("/") + "/health"
+    try:
+        with opener.open(url, timeout=timeout_s) as response:
+            response.read(256)
+        return None
+    except urllib.error.HTTPError as e:
+        log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", uri, e.code)
+        return None
+    except urllib.error.URLError as e:
+        reason = e.reason
+        if isinstance(reason, ConnectionRefusedError):
+            return "connection refused: nothing listens there"
+        if isinstance(reason, (socket.timeout, TimeoutError)):
+            return f"no answer within {timeout_s:.0f} s"
+        if isinstance(reason, socket.gaierror):
+            return f"host name {host!r} does not resolve"
+        return str(getattr(reason, "strerror", None) or reason)
+    except (socket.timeout, TimeoutError):
+        return f"no answer within {timeout_s:.0f} s"
+    except (OSError, ValueError) as e:
+        return f"{type(e).__name__}: {e}"
