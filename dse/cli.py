@@ -340,6 +340,8 @@ def compare(
             str(r["failed"]), f"{r['cpu_hours']:.3f}",
         )
     out.print(table)
+    for w in result.warnings:
+        console.print(Text.assemble(("warning:", "bold yellow"), f" {w}"), highlight=False, soft_wrap=True)
     out.print(f"page: {result.html}; table: {result.csv}", highlight=False)
     if result.logged_to:
         out.print(f"logged as artifacts compare/ of MLflow runs {', '.join(result.logged_to)}", highlight=False)

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dse.config._experiment import ExperimentConfig
+from dse.config._experiment import ExperimentConfig, journal_path, sqlite_path
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.exceptions import ConfigError, DseError
 
@@ -147,8 +147,11 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
         raise error(f"{what} file {p}: {e}") from e
     except yaml.YAMLError as e:
         detail = " ".join(str(e).replace('"<unicode string>"', str(p)).split())
+        marks = [m for m in (getattr(e, "context_mark", None), getattr(e, "problem_mark", None)) if m is not None]
+        lines = text.splitlines()
+        near = " ".join(lines[m.line] for m in marks if m.line < len(lines))  # the lines YAML points at
         hint = ("; inside a flow mapping ({...}) or list ([...]) quote a ${NAME} reference: '${NAME}'"
-                if "${" in text else "")
+                if "${" in near else "")
         raise error(f"{what} file {p} is not valid YAML: {detail}{hint}") from e
     except RecursionError as e:
         raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e
@@ -217,11 +220,20 @@ def expand_env(value: Any, where: str = "") -> Any:
     return _ENV_REF.sub(sub, value)
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The absolute database file of a ``sqlite:///`` URL, or None for other URLs and ones that do not parse."""
+    try:
+        return sqlite_path(url)
+    except Exception:  # not a URL SQLAlchemy parses: validation names it later
+        return None
+
+
 def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfig, SearchSpace]:
     """Load an experiment file and the search space it names.
 
     ``search_space`` and ``dataset.path`` are resolved relative to the experiment file's folder;
-    ``run_dir`` relative to the current directory. A leading ``~`` in any of them is the home directory.
+    ``run_dir`` and a relative SQLite or journal ``storage`` file relative to the current directory
+    (the storage is stored absolute). A leading ``~`` in any of them is the home directory.
     ``overrides`` replace top-level fields (e.g. ``n_trials=3``) before validation.
     ``${NAME}`` / ``${NAME:-default}`` in string values are replaced by environment variables
     (see :func:`expand_env`), so secrets such as the storage URL can stay out of the file.
@@ -245,6 +257,12 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         ds["path"] = str((base / Path(ds["path"]).expanduser()).resolve())
     if isinstance(data.get("run_dir"), str):
         data["run_dir"] = str(Path(data["run_dir"]).expanduser())
+    st = data.get("storage")
+    if isinstance(st, str) and st != "journal":  # a relative file, from the current directory as run_dir; kept absolute,
+        if journal_path(st) is not None:        # so the summary, status and the stored experiment say which file it is
+            data["storage"] = str(journal_path(st))
+        elif "?" not in st and (db := _sqlite_file(st)) is not None:
+            data["storage"] = f"sqlite:///{db}"
     try:
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:

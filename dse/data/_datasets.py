@@ -302,9 +302,11 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
 
     counts = np.bincount(y, minlength=len(names))
     if counts.min() < 3:
+        where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
         raise DatasetError(
-            f"class {names[int(counts.argmin())]!r} has {int(counts.min())} samples; each class needs at least 3 "
-            "for a stratified train/validation/test split"
+            f"{where}class {names[int(counts.argmin())]!r} has {int(counts.min())} samples; each class needs at least 3 "
+            "for a stratified train/validation/test split (add samples of it, drop or merge the class, or raise "
+            "dataset.max_samples if it caps them)"
         )
     try:
         X_rest, X_test, y_rest, y_test = train_test_split(

@@ -40,6 +40,9 @@ class StudySource:
         cpu_hours: sum of every trial's ``seconds_total`` / 3600.
         tracking_uri, parent_run_id: the study's MLflow parent run (``None`` when unknown).
         origin: where it was read from (storage URL, password redacted, or ``mlflow:<experiment>``).
+        dataset: the data its trials were tested on, from the ``dataset`` section (name or file,
+            sample cap, split); ``None`` when unknown.
+        dataset_digest: the digest of that data (:func:`dse.data.dataset_record`), from an Optuna storage.
     """
 
     label: str
@@ -51,6 +54,15 @@ class StudySource:
     tracking_uri: str | None = None
     parent_run_id: str | None = None
     origin: str = ""
+    dataset: str | None = None
+    dataset_digest: str | None = None
+
+
+def _dataset_text(cfg) -> str:
+    """``digits``, ``file jets.csv (target label)``, plus the sample cap and split where not the defaults."""
+    d = cfg.model_dump(mode="json", exclude={"data_home", "name", "path", "target"}, exclude_defaults=True)
+    what = cfg.name if cfg.path is None else f"{cfg.name} {Path(cfg.path).name}" + (f" (target {cfg.target})" if cfg.target else "")
+    return what + "".join(f", {k} {v}" for k, v in sorted(d.items()))
 
 
 def load_optuna_source(name: str, storage: str) -> StudySource:
@@ -79,17 +91,18 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
             row.update(entry["metrics"])
             row.update(entry["tags"])
         rows.append(row)
-    tracking_uri = None
+    tracking_uri = dataset = None
     try:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
+        dataset = _dataset_text(records.experiment().dataset)
     except ConfigError:  # not made by dse run: compare without MLflow
         pass
     return StudySource(
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
         sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
-        tracking_uri, records.parent_run_id, redact_url(storage),
+        tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(),
     )
 
 
@@ -134,7 +147,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         rows.append(row)
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
-        f"mlflow:{experiment}",
+        f"mlflow:{experiment}", _dataset_text(cfg.dataset),
     )
 
 
@@ -225,6 +238,7 @@ class CompareResult:
     figures: list[Path] = field(default_factory=list)
     logged_to: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
@@ -252,6 +266,14 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     for s in sources:
         if labels.count(s.label) > 1:
             s.label = f"{s.label} ({s.origin})"
+    warnings = []
+    if len({s.dataset for s in sources if s.dataset}) > 1 or len({s.dataset_digest for s in sources if s.dataset_digest}) > 1:
+        warnings.append(
+            "the studies were tested on different data ("
+            + "; ".join(f"{s.label}: {s.dataset}" + (f" (digest {s.dataset_digest[:12]})" if s.dataset_digest else "") for s in sources)
+            + "): their accuracies, fronts and hypervolumes are not comparable"
+        )
+        log.warning("%s", warnings[-1])
     out = make_output_dir(out_dir)
     table, ref, objs = compare_table(sources)
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
@@ -264,14 +286,14 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         figures.append(png)
         parts.append(H.img(png, f"{acc.metric} vs {metric}"))
     ref_txt = ", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items())
-    body = [
+    body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)}. CPU-hours: sum of trial seconds_total / 3600.</p>"),
         H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
     ]
     html = out / "compare.html"
     html.write_text(H.page("dse compare: " + ", ".join(s.label for s in sources), body), encoding="utf-8")
-    result = CompareResult(table, ref_natural, html, csv, figures)
+    result = CompareResult(table, ref_natural, html, csv, figures, warnings=warnings)
     if log_to_mlflow:
         from dse.tracking import log_files
 

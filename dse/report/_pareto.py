@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from dse.store import StudyRecords, TrialRecord, is_harvested
+from dse.store import StudyRecords, TrialRecord, is_harvested, is_not_evaluated
 
 __all__ = ["StudyCounts", "study_counts", "failure_reasons", "front_frame"]
 
@@ -20,6 +20,8 @@ class StudyCounts:
 
     ``harvested`` counts the complete trials that are checkpoints kept along another trial's
     beta ramp (``training.harvest_checkpoints``); they are in ``complete`` but not in ``trained``.
+    ``interrupted`` counts the failed trials that were never evaluated and were re-enqueued
+    (``DriverLostError``, ``TrialInterruptedError``); they are in ``failed``.
     """
 
     complete: int
@@ -30,6 +32,7 @@ class StudyCounts:
     feasible: int | None = None
     infeasible: int | None = None
     harvested: int = 0
+    interrupted: int = 0
 
     @property
     def finished(self) -> int:
@@ -52,7 +55,7 @@ def study_counts(study: optuna.Study) -> StudyCounts:
         feasible = len(complete) - infeasible
     return StudyCounts(
         c[TrialState.COMPLETE], c[TrialState.FAIL], c[TrialState.RUNNING], c[TrialState.WAITING], c[TrialState.PRUNED],
-        feasible, infeasible, sum(1 for t in complete if is_harvested(t)),
+        feasible, infeasible, sum(1 for t in complete if is_harvested(t)), sum(1 for t in trials if is_not_evaluated(t)),
     )
 
 

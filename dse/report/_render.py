@@ -26,10 +26,13 @@ def _precise_columns() -> re.Pattern[str]:
 
 
 def counts_line(counts: StudyCounts) -> str:
-    """``trials: 10 complete (7 feasible, 3 infeasible), 2 failed, 0 running``."""
+    """``trials: 10 complete (7 feasible, 3 infeasible), 2 failed, 0 running``; failed trials that were
+    interrupted and re-enqueued are named as such."""
     feas = f" ({counts.feasible} feasible, {counts.infeasible} infeasible)" if counts.feasible is not None else ""
+    lost = (f" ({counts.interrupted} of them interrupted or lost and re-enqueued, so not counted towards n_trials)"
+            if counts.interrupted else "")
     return (
-        f"trials: {counts.complete} complete{feas}, {counts.failed} failed, {counts.running} running"
+        f"trials: {counts.complete} complete{feas}, {counts.failed} failed{lost}, {counts.running} running"
         + (f", {counts.waiting} waiting" if counts.waiting else "")
         + (f" ({counts.harvested} of the complete "
            + ("ones are harvested checkpoints)" if counts.harvested > 1 else "ones is a harvested checkpoint)") if counts.harvested else "")

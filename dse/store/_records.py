@@ -36,7 +36,7 @@ from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialPar
 from dse.exceptions import ConfigError
 
 __all__ = [
-    "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "record_heartbeat", "record_trial_params",
+    "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
     "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
 ]
 
@@ -193,6 +193,13 @@ def harvested_trial(
 def is_harvested(t: FrozenTrial) -> bool:
     """True for a trial added by :func:`harvested_trial` (not asked from the sampler, not counted in ``n_trials``)."""
     return _HARVESTED_FROM in t.user_attrs
+
+
+def is_not_evaluated(t: FrozenTrial) -> bool:
+    """True for a FAIL trial that was never evaluated and was re-enqueued: its driver was lost
+    (``DriverLostError``) or stopped while it ran (``TrialInterruptedError``). Such trials do not
+    count towards ``n_trials``."""
+    return t.state == TrialState.FAIL and str(t.user_attrs.get(_FAIL, "")).startswith(NOT_EVALUATED)
 
 
 # ---------------------------------------------------------------- trial reads
@@ -367,6 +374,10 @@ class StudyRecords:
                          f"shape {stored.get('shape')} -> {list(dataset['shape'])}")
         return lines
 
+    def dataset_digest(self) -> str | None:
+        """The digest of the data the study's trials train and test on (:func:`dse.data.dataset_record`), if stored."""
+        return (self.study.user_attrs.get(_DATASET) or {}).get("digest")
+
     # tracking --------------------------------------------------------------
     def set_tracking(self, parent_run_id: str, tracking_uri: str) -> None:
         """Store the MLflow parent run of the study and the tracking URI it lives in."""
@@ -417,17 +428,6 @@ class StudyRecords:
     def heartbeat_of(t: FrozenTrial) -> dict[str, Any]:
         """The last heartbeat stamped on ``t`` (:func:`record_heartbeat`), ``{}`` if none."""
         return dict(t.user_attrs.get(_HEARTBEAT) or {})
-
-    def n_lost(self) -> int:
-        """FAIL trials that were never evaluated and were re-enqueued, so they do not count towards ``n_trials``.
-
-        Those whose driver was lost (``DriverLostError``) or stopped while they ran
-        (``TrialInterruptedError``: Ctrl-C, SIGTERM, an error in the study loop).
-        """
-        return sum(
-            1 for t in self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
-            if str(t.user_attrs.get(_FAIL, "")).startswith(NOT_EVALUATED)
-        )
 
     def live_trial(self, t: FrozenTrial) -> optuna.Trial:
         """A writable handle on a trial another (dead) driver asked, to record and tell its end."""

@@ -237,7 +237,7 @@ class _StudyLoop:
         """
         c = self.counts = self.durable(study_counts, self.study, what="counting trials")
         self.since = [0, 0]  # trials this driver finished (and failed) after these counts
-        self.lost = self.durable(self.records.n_lost, what="counting trials") if c.failed else 0
+        self.lost = c.interrupted
         self.others_running = c.running - self.pool.count("trial")  # other drivers' trials (or a dead driver's)
         return self.exp.n_trials - (c.trained - self.lost) - c.running
 
@@ -425,6 +425,7 @@ class _StudyLoop:
         finally:
             if self.workers is not None:
                 log.info("warm workers started: %d", self.workers.started)
+                self.pool.flag_actor_calls()  # calls still running (Ctrl-C, SIGTERM, an error) are not to be retried
                 self.workers.shutdown()
 
     def _loop(self, remote, max_conc: int) -> None:
@@ -604,7 +605,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
         idle = (not counts.running and not exp.resources.synthesize_front
-                and exp.n_trials - (counts.trained - (records.n_lost() if counts.failed else 0)) <= 0)
+                and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
 
     # MLflow's side opens in a thread while Ray starts in this one (ray.init must run in the main
     # thread, and mostly waits for Ray's processes): a new SQLite store's migrations take about 1.3 s.

@@ -112,6 +112,24 @@ class TaskPool:
                 ), seconds=now - task.started, actor=task.actor))
         return out
 
+    def flag_actor_calls(self) -> None:
+        """``ray.cancel`` every actor call in flight, keeping it in the pool (for :meth:`cancel_all`).
+
+        Ray cannot interrupt a call of a regular actor; the flag only tells it not to retry the call
+        when its actor is killed next (else it prints "There are 1 retries remaining, so the task
+        will be retried" for each, though nothing is retried).
+        """
+        import ray
+
+        if not ray.is_initialized():
+            return
+        for ref, task in self._tasks.items():
+            if task.actor is not None:
+                try:
+                    ray.cancel(ref)
+                except Exception as e:  # already finished or gone
+                    log.debug("flagging a call: %s", e)
+
     def cancel_all(self) -> list[Any]:
         """Cancel every task in flight (killing the actors of actor tasks); returns their ``meta``."""
         metas = []

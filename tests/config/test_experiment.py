@@ -139,3 +139,15 @@ def test_home_in_paths_is_expanded(tmp_path, monkeypatch):
         load_experiment(path)
     assert f"{home}/data/missing.yaml does not exist" in str(info.value)
     assert "relative paths start at" not in str(info.value), "the path was resolved: where a relative one starts does not apply"
+
+
+def test_relative_storage_files_are_kept_absolute(tmp_path, monkeypatch):
+    """`storage: sqlite:///rel.db` or `x.log` names a file in the current directory (as run_dir); before, the run
+    summary printed `sqlite:///rel.db` as given, so it did not say which file held the study."""
+    monkeypatch.chdir(tmp_path)
+    exp, _ = load_experiment(write_experiment(tmp_path / "a", storage="sqlite:///rel_optuna.db"))
+    assert exp.storage_url == f"sqlite:///{tmp_path / 'rel_optuna.db'}"
+    exp, _ = load_experiment(write_experiment(tmp_path / "b", storage="studies/x.log"))
+    assert exp.storage_url == str(tmp_path / "studies" / "x.log")
+    exp, _ = load_experiment(write_experiment(tmp_path / "c", storage="sqlite:///rel.db?timeout=30"))
+    assert exp.storage_url == "sqlite:///rel.db?timeout=30"  # URL options: left as given

@@ -70,8 +70,9 @@ def test_class_too_small_to_split(tmp_path):
     X = np.random.default_rng(0).normal(size=(42, 2))
     y = np.array([0] * 20 + [1] * 20 + [2] * 2)
     np.savez(tmp_path / "d.npz", X=X, y=y)
-    with pytest.raises(DatasetError, match="class '2' has 2 samples; each class needs at least 3"):
+    with pytest.raises(DatasetError, match="class '2' has 2 samples; each class needs at least 3") as info:
         load_dataset(DatasetConfig(name="file", path=tmp_path / "d.npz"))
+    assert f"dataset.path {tmp_path / 'd.npz'}:" in str(info.value)  # named, as the other dataset errors are
 
 
 def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):

@@ -126,6 +126,7 @@ def test_compare_two_storages(tiny_study, tmp_path):
     result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{other}", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "hypervolume" in result.output and "CPU-hours" in result.output
+    assert "warning:" not in result.output  # the same data
     import pandas as pd
 
     table = pd.read_csv(out / "compare.csv")
@@ -195,3 +196,25 @@ def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
     assert result.exit_code == 2, result.output
     assert f"study {exp.name} ({exp.storage_url}) is given twice; compare different studies" in text, text
     assert not out.exists()
+
+
+def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp_path):
+    """Before, a digits study and one on a 5-feature CSV were compared side by side without a word."""
+    import optuna
+
+    exp, _, _ = tiny_study
+    copy = tmp_path / "other" / "run"
+    shutil.copytree(exp.resolved_run_dir, copy, ignore=shutil.ignore_patterns("ray"))
+    other = f"sqlite:///{copy / 'optuna.db'}"
+    st = optuna.load_study(study_name=exp.name, storage=other)
+    stored = dict(st.user_attrs["experiment"])
+    stored["dataset"] = {**stored["dataset"], "max_samples": 500}  # as if run on 500 samples
+    st.set_user_attr("experiment", stored)
+    st.set_user_attr("dataset", {**st.user_attrs["dataset"], "digest": "f" * 64})
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{other}", "--out", str(tmp_path / "c"),
+                                 "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "warning: the studies were tested on different data" in text and "max_samples 500" in text, text
+    assert "not comparable" in (tmp_path / "c" / "compare.html").read_text()
+

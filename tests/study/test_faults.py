@@ -19,6 +19,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dse.config import load_experiment
+from dse.report import counts_line, study_counts
 from dse.store import StudyRecords, TrialRecord
 from dse.study import load_study, run_study
 from dse.study._storage import rdb_storage
@@ -207,7 +208,7 @@ def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, mon
                                         f"while trial {r.number} ran; its parameters were re-enqueued"), r.fail_reason
     assert [study.trials[n].user_attrs["requeued_from"] for n in (2, 3)] == [0, 1]
     assert [study.trials[n].system_attrs["fixed_params"] for n in (2, 3)] == [study.trials[0].params, study.trials[1].params]
-    assert StudyRecords(study).n_lost() == 2, "interrupted trials do not count towards n_trials"
+    assert study_counts(study).interrupted == 2, "interrupted trials do not count towards n_trials"
     client = MlflowClient(exp.tracking_uri)
     parent = client.get_run(StudyRecords(study).parent_run_id)
     assert parent.info.status == "FAILED" and "tracking server went away" in parent.data.tags["error"]
@@ -236,6 +237,7 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
         proc.kill()
     text = log.read_text()
     assert "stopped (SIGTERM)" in text and "Traceback" not in text and "Aborted" not in text, text[-3000:]
+    assert "retries remaining" not in text, text[-3000:]  # Ray announced a retry of each killed trial worker
     _wait_for(lambda: not (ray_pids & pids_with(str(exp.resolved_run_dir))), 30, "the driver's Ray processes to go")
     study = optuna.load_study(study_name="term", storage=exp.storage_url)
     recs = StudyRecords(study).trials()
@@ -246,6 +248,8 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
         assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"
     parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
     assert parent.info.status == "KILLED"
+    # `dse status` names them: before, "2 failed" read as 2 designs that failed
+    assert "2 failed (2 of them interrupted or lost and re-enqueued, so not counted towards n_trials)" in counts_line(study_counts(study))
 
     summary = run_study(exp, space, progress=False)
     study = optuna.load_study(study_name="term", storage=exp.storage_url)
