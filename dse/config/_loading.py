@@ -259,8 +259,8 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         data["run_dir"] = str(Path(data["run_dir"]).expanduser())
     st = data.get("storage")
     if isinstance(st, str) and st != "journal":  # a relative file, from the current directory as run_dir; kept absolute,
-        if journal_path(st) is not None:        # so the summary, status and the stored experiment say which file it is
-            data["storage"] = str(journal_path(st))
+        if (journal := journal_path(st)) is not None:  # so the summary, status and the stored experiment say which file
+            data["storage"] = str(journal)
         elif "?" not in st and (db := _sqlite_file(st)) is not None:
             data["storage"] = f"sqlite:///{db}"
     try:

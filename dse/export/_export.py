@@ -134,7 +134,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
     where = open_tracking(records, storage_url)
-    if where.tracking_uri.startswith(("http://", "https://")) and (problem := server_problem(where.tracking_uri)):
+    if problem := server_problem(where.tracking_uri):
         raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
                           f"which does not answer ({problem}); start it and export again")
     out = _prepare_out(Path(out_dir).expanduser().resolve())

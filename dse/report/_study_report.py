@@ -77,7 +77,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     if no_store:
         log.warning("the study's MLflow store %s is missing: the report has no training curves or recorded versions, "
                     "and is not logged to MLflow", db)
-    elif where.tracking_uri.startswith(("http://", "https://")):
+    else:
         from dse.tracking import server_problem
 
         problem = server_problem(where.tracking_uri)  # else every MLflow call below retries for a while

@@ -221,7 +221,7 @@ class _StudyLoop:
         for t in self.durable(lambda: study.best_trials, what="reading the front"):
             self.front = update_front(self.front, t.values, self.directions)
         self.counts, self.since = study_counts(study), [0, 0]
-        self.lost = self.others_running = 0  # as of the last room()
+        self.others_running = 0  # as of the last room()
         self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
         self.tracking_lost = False  # MLflow failed: the driver stops, closing its trials in the Optuna storage only
 
@@ -237,9 +237,8 @@ class _StudyLoop:
         """
         c = self.counts = self.durable(study_counts, self.study, what="counting trials")
         self.since = [0, 0]  # trials this driver finished (and failed) after these counts
-        self.lost = c.interrupted
         self.others_running = c.running - self.pool.count("trial")  # other drivers' trials (or a dead driver's)
-        return self.exp.n_trials - (c.trained - self.lost) - c.running
+        return self.exp.n_trials - (c.trained - c.interrupted) - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
     def heartbeat(self) -> None:
@@ -479,7 +478,7 @@ class _StudyLoop:
         # knows it (tracked in finish_trial): no full read of the study per finished trial
         # (trials failed and re-enqueued as not evaluated count neither as done nor as failed)
         c = self.counts
-        self.bar.update(c.trained - self.lost + self.since[0], c.failed - self.lost + self.since[1], self.pool.count("trial"),
+        self.bar.update(c.trained - c.interrupted + self.since[0], c.failed - c.interrupted + self.since[1], self.pool.count("trial"),
                         len(self.front), lines)
 
 

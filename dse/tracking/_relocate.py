@@ -182,12 +182,16 @@ def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: 
 
 
 def server_problem(uri: str, timeout_s: float = 5.0) -> str | None:
-    """``GET <uri>/health`` once (``timeout_s`` seconds); return why the MLflow server did not answer, or None (any HTTP answer counts)."""
+    """``GET <uri>/health`` once (``timeout_s`` seconds); return why the MLflow server did not answer, or None
+    (any HTTP answer counts; a tracking URI that is no ``http(s)://`` server, e.g. a SQLite store, is not asked)."""
     import ipaddress
     import urllib.error
     import urllib.request
 
-    host = urlsplit(uri).hostname or ""
+    parts = urlsplit(uri)
+    if parts.scheme.lower() not in ("http", "https"):
+        return None
+    host = parts.hostname or ""
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
