@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
-from dse.exceptions import DriverLostError, DriverTerminated, DseError, StorageUnavailableError, TrackingError, TrialInterruptedError
+from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrackingError, TrialInterruptedError
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
@@ -34,7 +34,7 @@ from dse.study._preflight import changed_experiment_error, preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
-from dse.tracking import StudyTracker
+from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure, server_problem
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
 from dse.trial._runner import _execute  # the Ray task body; a module global, so benchmarks can swap it
@@ -378,6 +378,26 @@ class _StudyLoop:
                             self.exp.training.harvest_checkpoints, NO_CHECKPOINT, HARVEST_ADVICE)
         return measured, failed
 
+    def check_worker_tracking(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> None:
+        """A trial failed because its worker's MLflow calls failed: if the MLflow server does not answer now, the
+        design was never evaluated, so the trial is failed as :class:`TrialInterruptedError` (not counted towards
+        ``n_trials``), its parameters re-enqueued, and the study stops (:class:`_WorkerLostTracking`).
+
+        A server that answers (a passing hiccup) or a local store leaves the trial the FAIL it is.
+        """
+        problem = server_problem(self.exp.tracking_uri)
+        if problem is None:
+            return
+        self.tracking_lost = True  # every further MLflow call would wait out its retries again
+        err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker lost MLflow tracking "
+                                    f"({' '.join(str(result.error).split())[:300]}); its parameters were re-enqueued")
+        params = dict(trial.params)
+        self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+        if params:
+            self.durable(self.study.enqueue_trial, params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False,
+                         what="re-enqueue")
+        raise _WorkerLostTracking(f"the server does not answer ({problem}), and trial {trial.number}'s worker failed on it")
+
     def abandon(self, why: str) -> list[int]:
         """Fail every trial of this driver as :class:`TrialInterruptedError` and re-enqueue its parameters (the loop is stopping).
 
@@ -464,7 +484,10 @@ class _StudyLoop:
                     remeasurer.collect(*done.meta, done.ref)
                     continue
                 trial, run_id = done.meta
-                lines.append(self.finish_trial(trial, run_id, self.trial_result(done)))
+                result = self.trial_result(done)
+                if result.tags.get(TRACKING_FAILED_TAG):
+                    self.check_worker_tracking(trial, run_id, result)
+                lines.append(self.finish_trial(trial, run_id, result))
             if lines or launched:
                 self._progress(lines)
             if remeasurer and lines:
@@ -655,9 +678,10 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
         if lost_tracking:
+            detail = str(e) if isinstance(e, _WorkerLostTracking) else f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
             raise TrackingError(
-                f"MLflow tracking at {redact_url(exp.tracking_uri)} failed during the study "
-                f"({type(e).__name__}: {' '.join(str(e).split())[:300]}); finished trials are kept in the Optuna storage and "
+                f"MLflow tracking at {redact_url(exp.tracking_uri)} failed during the study ({detail}); "
+                "finished trials are kept in the Optuna storage and "
                 "running ones were re-enqueued: run `dse run` again when MLflow is back"
             ) from e
         raise
@@ -673,12 +697,13 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     return summary
 
 
+class _WorkerLostTracking(Exception):
+    """A trial's worker lost the MLflow server (it does not answer): the study stops as when the driver loses it."""
+
+
 def _lost_tracking(e: BaseException) -> bool:
     """Whether ``e`` is MLflow's (its store or server failed, after MLflow's own HTTP retries), not dse's."""
-    from mlflow.exceptions import MlflowException
-    from requests.exceptions import RequestException
-
-    return not isinstance(e, DseError) and isinstance(e, (MlflowException, RequestException))
+    return isinstance(e, _WorkerLostTracking) or is_tracking_failure(e)
 
 
 def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path) -> tuple[StudyTracker, str]:

@@ -117,6 +117,24 @@ def dataset_input(record: dict[str, Any], context: str = "training"):
     return DatasetInput(ds, tags=[InputTag("mlflow.data.context", context)])
 
 
+TRACKING_FAILED_TAG = "tracking_failed"
+"""Tag a worker sets on a trial that failed because MLflow failed (its store or server), not the design."""
+
+
+def is_tracking_failure(e: BaseException) -> bool:
+    """Whether ``e`` is MLflow's own failure (its store or server, after MLflow's HTTP retries), not dse's.
+
+    True for :class:`mlflow.exceptions.MlflowException` and ``requests``' exceptions that are not
+    a :class:`~dse.exceptions.DseError`; such a failure says nothing about the trial's design.
+    """
+    from mlflow.exceptions import MlflowException
+    from requests.exceptions import RequestException
+
+    from dse.exceptions import DseError
+
+    return not isinstance(e, DseError) and isinstance(e, (MlflowException, RequestException))
+
+
 def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri)
 

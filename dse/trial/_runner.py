@@ -388,7 +388,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         The result; never raises for a trial-level failure.
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    from dse.tracking import TrialRunLogger
+    from dse.tracking import TRACKING_FAILED_TAG, TrialRunLogger, is_tracking_failure
 
     exp, params = spec.experiment, spec.params
     metrics: dict[str, float] = {}
@@ -439,6 +439,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         _evaluate(model, spec, splits, logger, work, metrics, tags, step, spec.front)
     except Exception as e:  # a trial must never take the study down
         error = _error_text(spec, e)
+        if is_tracking_failure(e):  # MLflow failed, not the design: the driver decides whether it was evaluated
+            tags[TRACKING_FAILED_TAG] = "true"
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
     _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)

@@ -13,6 +13,7 @@ import optuna
 from typer.testing import CliRunner
 
 from dse.cli import app
+from dse.store import StudyRecords
 from tests.cluster.conftest import REPO, VENV_BIN, _stop_group, _wait, assert_loopback_only, descendants, free_port
 from tests.conftest import write_experiment
 
@@ -75,6 +76,13 @@ def test_server_lost_mid_study_then_report_and_export(tmp_path):
     study = optuna.load_study(study_name="lost", storage=f"sqlite:///{db}")
     states = [t.state.name for t in study.trials]
     assert "RUNNING" not in states and states.count("COMPLETE") >= 1, states
+    # the trial running when the server went away was not evaluated, whether its worker or the driver met the
+    # outage first: failed as interrupted (not counted towards n_trials) and re-enqueued. Before, the worker's
+    # MlflowException made it a FAIL that counted.
+    records = StudyRecords(study).trials()
+    reasons = [r.fail_reason for r in records if r.state == "FAIL"]
+    assert reasons and all(r.startswith("TrialInterruptedError") for r in reasons), reasons
+    assert states.count("WAITING") == len(reasons), states
 
     t0 = time.monotonic()
     rep = CliRunner().invoke(app, ["report", "lost", "--storage", f"sqlite:///{db}", "--out", str(tmp_path / "rep"), "--no-mlflow"])
