@@ -30,14 +30,33 @@ class Preprocessing:
         feature_mean: per-feature mean of the raw train split, shape (n_features,).
         feature_scale: per-feature standard deviation (population, ``ddof=0``), shape (n_features,).
         class_names: output index -> class name.
+        feature_names: input index -> feature name (the table's columns, the dataset's names, or an
+            .npz file's ``feature_names`` array); ``None`` when the data had none or the record predates them.
     """
 
     feature_mean: tuple[float, ...]
     feature_scale: tuple[float, ...]
     class_names: tuple[str, ...]
+    feature_names: tuple[str, ...] | None = None
 
-    def apply(self, X: np.ndarray) -> np.ndarray:
-        """Standardize raw features ``X`` (n, n_features) -> float32 (n, n_features)."""
+    def apply(self, X) -> np.ndarray:
+        """Standardize raw features -> float32 (n, n_features).
+
+        Args:
+            X: array-like (n, n_features) in the training order, or a pandas DataFrame holding
+                the columns ``feature_names`` (in any order; other columns are ignored).
+
+        Raises:
+            DatasetError: wrong number of features, or a DataFrame without some of ``feature_names``.
+        """
+        if hasattr(X, "columns") and self.feature_names is not None:  # a DataFrame: take its columns by name
+            missing = [c for c in self.feature_names if c not in X.columns]
+            if missing:
+                raise DatasetError(
+                    f"the table lacks {len(missing)} of the {len(self.feature_names)} features this design was trained on: "
+                    f"{missing[:10]}; give a table with those columns, or an array in the order of feature_names"
+                )
+            X = X[list(self.feature_names)]
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != len(self.feature_mean):
             raise DatasetError(
@@ -52,12 +71,15 @@ class Preprocessing:
             "feature_mean": list(self.feature_mean),
             "feature_scale": list(self.feature_scale),
             "class_names": list(self.class_names),
+            **({"feature_names": list(self.feature_names)} if self.feature_names is not None else {}),
         }
 
     @classmethod
     def from_json(cls, data: dict) -> "Preprocessing":
         try:
-            return cls(tuple(map(float, data["feature_mean"])), tuple(map(float, data["feature_scale"])), tuple(map(str, data["class_names"])))
+            names = data.get("feature_names")
+            return cls(tuple(map(float, data["feature_mean"])), tuple(map(float, data["feature_scale"])), tuple(map(str, data["class_names"])),
+                       tuple(map(str, names)) if names is not None else None)
         except (KeyError, TypeError, ValueError) as e:
             raise DatasetError(f"preprocessing record is malformed ({type(e).__name__}: {e}); it needs feature_mean, feature_scale, class_names") from e
 
@@ -67,7 +89,8 @@ class Splits:
     """Standardized splits. ``X_*`` are float32 of shape (n, n_features); ``y_*`` int32 of shape (n,).
 
     ``feature_mean``/``feature_scale`` (float64, shape (n_features,)) are the standardization fit
-    on the raw train split; ``None`` for splits built by hand.
+    on the raw train split; ``None`` for splits built by hand. ``feature_names``: input index ->
+    name, ``None`` when the data had none.
     """
 
     X_train: np.ndarray
@@ -79,13 +102,15 @@ class Splits:
     class_names: tuple[str, ...]
     feature_mean: np.ndarray | None = None
     feature_scale: np.ndarray | None = None
+    feature_names: tuple[str, ...] | None = None
 
     @property
     def preprocessing(self) -> Preprocessing | None:
         """What to apply to raw features before this model (``None`` when unknown)."""
         if self.feature_mean is None or self.feature_scale is None:
             return None
-        return Preprocessing(tuple(map(float, self.feature_mean)), tuple(map(float, self.feature_scale)), self.class_names)
+        return Preprocessing(tuple(map(float, self.feature_mean)), tuple(map(float, self.feature_scale)), self.class_names,
+                             self.feature_names)
 
     @property
     def n_features(self) -> int:
@@ -106,14 +131,17 @@ class Splits:
         }
 
 
-def _load_digits() -> tuple[np.ndarray, np.ndarray]:
+Loaded = tuple[np.ndarray, np.ndarray, "tuple[str, ...] | None"]  # features, labels, feature names
+
+
+def _load_digits() -> Loaded:
     from sklearn.datasets import load_digits
 
-    X, y = load_digits(return_X_y=True)
-    return X, y
+    d = load_digits()
+    return d.data, d.target, tuple(d.feature_names)
 
 
-def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+def _load_jet_hlf(cfg: DatasetConfig) -> Loaded:
     from sklearn.datasets import fetch_openml
 
     data_home = str(cfg.data_home) if cfg.data_home else None
@@ -123,7 +151,7 @@ def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
             "give a folder (created if missing) or remove dataset.data_home"
         )
     try:
-        X, y = fetch_openml(data_id=JET_HLF_OPENML_ID, return_X_y=True, as_frame=False, data_home=data_home, parser="auto")
+        d = fetch_openml(data_id=JET_HLF_OPENML_ID, as_frame=False, data_home=data_home, parser="auto")
     except Exception as e:  # network errors come as URLError, OSError, HTTPError...
         raise DatasetUnavailableError(
             f"dataset 'jet_hlf' (OpenML data_id {JET_HLF_OPENML_ID}) could not be fetched into "
@@ -131,13 +159,14 @@ def _load_jet_hlf(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
             "(the cache under data_home is reused offline), or export the data to a file and set "
             "dataset.name: file, dataset.path: jets.parquet, dataset.target: class"
         ) from e
-    return X, y
+    return d.data, d.target, tuple(map(str, d.feature_names)) if d.feature_names is not None else None
 
 
-_SAVE_HINT = "save plain numeric arrays, e.g. np.savez(path, X=X.astype('float32'), y=y.astype('int32'))"
+_SAVE_HINT = ("save plain numeric arrays, e.g. np.savez(path, X=X.astype('float32'), y=y.astype('int32')), "
+              "optionally with feature_names=np.array(names)")
 
 
-def _load_file(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
+def _load_file(cfg: DatasetConfig) -> Loaded:
     from dse.config._loading import check_file
 
     path = cfg.path
@@ -154,8 +183,8 @@ def _load_file(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
     raise DatasetError(f"dataset.path {path}: unsupported file type {suffix!r}; use .npz, .csv or .parquet")
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Arrays ``X`` and ``y`` of an .npz file, refusing pickled (object) arrays."""
+def _read_npz(path: Path) -> Loaded:
+    """Arrays ``X`` and ``y`` (and ``feature_names`` if present) of an .npz file, refusing pickled (object) arrays."""
     import zipfile
 
     with open(path, "rb") as fh:
@@ -172,7 +201,16 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise DatasetError(
                     f"dataset.path {path}: the .npz needs arrays 'X' and 'y', missing {sorted(missing)} (it holds {sorted(f.files)})"
                 )
-            return f["X"], f["y"]
+            names = None
+            if "feature_names" in f.files:
+                raw = f["feature_names"]
+                if raw.ndim != 1 or raw.dtype.kind not in "US":
+                    raise DatasetError(
+                        f"dataset.path {path}: the .npz's 'feature_names' must be a 1-D array of strings, got shape {raw.shape} "
+                        f"dtype {raw.dtype}; save it as np.array(['name_0', 'name_1', ...])"
+                    )
+                names = tuple(map(str, raw.tolist()))
+            return f["X"], f["y"], names
     except DatasetError:
         raise
     except ValueError as e:
@@ -188,7 +226,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
         ) from e
 
 
-def _read_table(path: Path, suffix: str, target: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
     """Features and labels of a .csv or .parquet table with the label in column ``target``."""
     import pandas as pd
 
@@ -216,7 +254,7 @@ def _read_table(path: Path, suffix: str, target: str | None) -> tuple[np.ndarray
         hint = (f"; is {non_numeric[0]!r} the label column? then set dataset.target: {non_numeric[0]}"
                 if len(non_numeric) == 1 and pd.api.types.is_numeric_dtype(df[target]) else "")
         raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}{hint}")
-    return X_df.to_numpy(dtype=np.float64), y
+    return X_df.to_numpy(dtype=np.float64), y, tuple(map(str, X_df.columns))
 
 
 def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -236,7 +274,7 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     X = np.asarray(X)
     y = np.asarray(y)
     if X.dtype == object:
-        raise DatasetError(f"features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
+        raise DatasetError("features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
     if y.dtype == object:
         kinds = {type(v).__name__ for v in y.ravel()}
         if kinds <= {"str"}:
@@ -288,8 +326,12 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return X, y_int.astype(np.int32), names
 
 
-def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
+def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig, *, standardize: bool = True,
+                  feature_names: tuple[str, ...] | None = None) -> Splits:
     """Stratified train/validation/test split with ``cfg.split_seed``; standardized on the train split.
+
+    ``names`` are the class names; ``feature_names`` (one per column of ``X``, or ``None``) are kept
+    in the splits and their :class:`Preprocessing`.
 
     With ``standardize=False`` the splits hold the raw float64 features (same rows), for
     checking a design behind its recorded :class:`Preprocessing`.
@@ -325,9 +367,9 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
         raise DatasetError(f"cannot split the dataset stratified: {e}; {fix}") from e
     scaler = StandardScaler().fit(X_train)
     if not standardize:
-        return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_)
+        return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_, feature_names)
     f32 = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
-    return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names, scaler.mean_, scaler.scale_)
+    return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names, scaler.mean_, scaler.scale_, feature_names)
 
 
 def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
@@ -341,23 +383,25 @@ def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
         DatasetError: the data are malformed (see :func:`validate_arrays`).
     """
     if cfg.name == "digits":
-        X, y = _load_digits()
+        X, y, feature_names = _load_digits()
     elif cfg.name == "jet_hlf":
-        X, y = _load_jet_hlf(cfg)
+        X, y, feature_names = _load_jet_hlf(cfg)
     else:
-        X, y = _load_file(cfg)
+        X, y, feature_names = _load_file(cfg)
+    where = f"dataset.path {cfg.path}" if cfg.name == "file" else f"dataset {cfg.name!r}"
     try:
         X, y, names = validate_arrays(X, y)
     except DatasetError as e:
-        where = f"dataset.path {cfg.path}" if cfg.name == "file" else f"dataset {cfg.name!r}"
         raise type(e)(f"{where}: {e}") from e
+    if feature_names is not None and len(feature_names) != X.shape[1]:
+        raise DatasetError(f"{where}: {len(feature_names)} feature_names for {X.shape[1]} feature columns of X; give one name per column")
     subsampled = cfg.max_samples is not None and len(y) > cfg.max_samples
     if subsampled:
         rng = np.random.default_rng(cfg.split_seed)
         keep = np.sort(rng.choice(len(y), cfg.max_samples, replace=False))
         X, y = X[keep], y[keep]
     try:
-        splits = split_dataset(X, y, names, cfg, standardize=standardize)
+        splits = split_dataset(X, y, names, cfg, standardize=standardize, feature_names=feature_names)
     except DatasetError as e:
         if not subsampled:
             raise

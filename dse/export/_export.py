@@ -166,7 +166,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         files, stages = write_da4ml_rtl(design, rtl_dir)
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
-    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre is not None), encoding="utf-8")
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre), encoding="utf-8")
     (out / _MARKER).write_text(f"{study.study_name} trial {number}\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model)
@@ -183,7 +183,14 @@ def _family(part: str) -> str:
         return "xcup"
 
 
-def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: bool) -> str:
+def _input_order(names: list[str]) -> str:
+    """The README's line on the input order (``feature_names`` of ``preprocessing.json``)."""
+    shown = ", ".join(f"`{n}`" for n in names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+    return (f"Input index j is feature `feature_names[j]`: {shown}. `dse.data.Preprocessing.apply` takes a pandas table "
+            "by these column names, in any order.")
+
+
+def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None) -> str:
     """The export's README: numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
@@ -222,7 +229,8 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, has_pre: boo
         "",
         ("Standardize raw features first: `x_std = float32((x - feature_mean) / feature_scale)` with the vectors in "
          "`preprocessing.json` (fit on the study's train split); output index i is class `class_names[i]`."
-         if has_pre else "This trial predates `preprocessing.json`: the standardization is not recorded."),
+         if pre is not None else "This trial predates `preprocessing.json`: the standardization is not recorded."),
+        *(["", _input_order(pre["feature_names"])] if pre is not None and pre.get("feature_names") else []),
         "",
         "## Build",
         "",

@@ -93,3 +93,39 @@ def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):
         load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path))
     msg = str(info.value)
     assert "42468" in msg and "dataset.name: file" in msg and "dataset.target: class" in msg
+
+
+def test_feature_names_travel_into_the_preprocessing_record(tmp_path):
+    """The input order of the firmware, by name: a table's columns, an .npz's feature_names, digits' pixel names.
+    Before, preprocessing.json held only the vectors, so a user had to know the training column order."""
+    from dse.data import Preprocessing
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(90, 3)) * [1, 10, 100], np.repeat(["g", "q", "t"], 30)
+    df = pd.DataFrame(X, columns=["pt", "eta", "mass"]).assign(label=y)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    s = load_dataset(DatasetConfig(name="file", path=tmp_path / "d.csv", target="label"))
+    assert s.feature_names == ("pt", "eta", "mass")
+    record = s.preprocessing.to_json()
+    assert record["feature_names"] == ["pt", "eta", "mass"]
+    pre = Preprocessing.from_json(record)
+    # a table in another column order (and with extra columns) is taken by name
+    shuffled = df[["label", "mass", "pt", "eta"]]
+    np.testing.assert_array_equal(pre.apply(shuffled), pre.apply(X))
+    with pytest.raises(DatasetError, match=r"lacks 1 of the 3 features this design was trained on: \['eta'\]"):
+        pre.apply(df[["pt", "mass"]])
+    # a record written before feature names existed still reads, and takes arrays
+    old = {k: v for k, v in record.items() if k != "feature_names"}
+    assert Preprocessing.from_json(old).feature_names is None and Preprocessing.from_json(old).apply(X).shape == (90, 3)
+
+    np.savez(tmp_path / "n.npz", X=X, y=np.repeat([0, 1, 2], 30), feature_names=np.array(["a", "b", "c"]))
+    assert load_dataset(DatasetConfig(name="file", path=tmp_path / "n.npz")).feature_names == ("a", "b", "c")
+    np.savez(tmp_path / "short.npz", X=X, y=np.repeat([0, 1, 2], 30), feature_names=np.array(["a", "b"]))
+    with pytest.raises(DatasetError, match="2 feature_names for 3 feature columns of X; give one name per column"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "short.npz"))
+    np.savez(tmp_path / "num.npz", X=X, y=np.repeat([0, 1, 2], 30), feature_names=np.arange(3))
+    with pytest.raises(DatasetError, match="'feature_names' must be a 1-D array of strings"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "num.npz"))
+    np.savez(tmp_path / "plain.npz", X=X, y=np.repeat([0, 1, 2], 30))
+    assert load_dataset(DatasetConfig(name="file", path=tmp_path / "plain.npz")).preprocessing.feature_names is None
+    assert load_dataset(DatasetConfig(name="digits")).feature_names[:2] == ("pixel_0_0", "pixel_0_1")

@@ -51,6 +51,9 @@ def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
     assert f"| csim_accuracy | {rec.metrics['csim_accuracy']:.4f} |" in readme
     assert f"| lut | {rec.metrics['lut']:,.0f} | ebops-estimate |" in readme and "vitis-run" in readme
     assert rec.run_id in readme
+    # the input order by name (digits: pixel_<row>_<column>); before, only the vectors were recorded
+    assert "Input index j is feature `feature_names[j]`: `pixel_0_0`, `pixel_0_1`," in readme and "(64 in all)" in readme
+    assert len(json.loads((out / "preprocessing.json").read_text())["feature_names"]) == 64
 
     # the exported project compiles with hls4ml and its C simulation reproduces the trial's accuracy
     exported = export_design(study, exp.storage_url, rec.number, tmp_path / "again")
