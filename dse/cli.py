@@ -23,6 +23,9 @@ console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables in logs and pipes
 
 
+_VERBOSE = typer.Option(False, "--verbose", "-v", help="Log dse's steps (INFO) to stderr, not only warnings and errors.")
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "ray", "absl", "tensorflow", "optuna"):
@@ -49,7 +52,7 @@ def run(
     allow_changed: bool = typer.Option(
         False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, objectives, constraints or hls4ml settings changed."
     ),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Run (or continue) the study an experiment file describes."""
     _setup_logging(verbose)
@@ -130,9 +133,10 @@ def status(
     study: str = typer.Argument(..., help="Study name (the experiment's `name`)."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
-    _setup_logging(False)
+    _setup_logging(verbose)
     from dse.config import redact_url
     from dse.report import counts_line, front_frame, front_table, study_counts
     from dse.study import load_study, orphaned_trials
@@ -182,7 +186,7 @@ def synthesize(
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     keep_files: bool = typer.Option(False, help="Keep RTL and synthesis logs under <run_dir>/synth."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Re-measure finished trials with a precise backend (cached), log to their MLflow runs, recompute the front."""
     _setup_logging(verbose)
@@ -215,9 +219,10 @@ def calibrate(
     backend: str = typer.Option("yosys", help="The precise backend whose figures are the reference."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """How well the cheap estimates predict the precise figures (relative error, rank correlation)."""
-    _setup_logging(False)
+    _setup_logging(verbose)
     from dse.study import calibrate as run_calibration
 
     try:
@@ -247,9 +252,10 @@ def calibrate(
 def check(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
     allow_changed: bool = typer.Option(False, "--allow-changed", help="Accept an existing study's changed experiment, as `dse run --allow-changed` does."),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml, an existing study's experiment); create nothing."""
-    _setup_logging(False)
+    _setup_logging(verbose)
     from dse.config import load_experiment
     from dse.study import preflight
 
@@ -269,7 +275,7 @@ def report(
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder; default <run_dir>/report."),
     log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the report to the study's MLflow parent run."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Write a self-contained HTML report (fronts, hypervolume, importances, parameters, curves) and its PNGs."""
     _setup_logging(verbose)
@@ -316,7 +322,7 @@ def compare(
     tracking_uri: Optional[str] = typer.Option(None, help="Read plain names as MLflow experiments at this tracking URI."),
     out_dir: Path = typer.Option(Path("compare"), "--out", help="Output folder."),
     log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the page to each study's MLflow parent run."),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Overlay the Pareto fronts of several studies and compare hypervolume (common reference point), size and cost."""
     _setup_logging(verbose)
@@ -354,7 +360,7 @@ def export(
     out_dir: Path = typer.Option(..., "--out", help="Output folder."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
-    verbose: bool = typer.Option(False, "--verbose", "-v"),
+    verbose: bool = _VERBOSE,
 ) -> None:
     """Write one trial's design ready for synthesis: hls4ml project, da4ml RTL, Keras model, preprocessing, README."""
     _setup_logging(verbose)

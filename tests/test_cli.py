@@ -70,3 +70,21 @@ def test_calibrate_against_a_backend_no_trial_of_the_study_suits(tiny_study):
     assert result.exit_code == 2, result.output
     assert "'yosys' measures distributed_arithmetic designs only, and study 'tiny' has none" in text, text
     assert "dse synthesize tiny --front" not in text
+
+
+def test_every_command_takes_verbose(tmp_path):
+    """`-v` on every command (before, status, check and calibrate refused it); with it, check logs its steps."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    for command in ("run", "status", "synthesize", "calibrate", "check", "report", "compare", "export"):
+        assert "--verbose" in runner.invoke(app, [command, "--help"]).output, command
+    path = write_experiment(tmp_path)
+    quiet = subprocess.run([sys.executable, "-m", "dse", "check", str(path)], cwd=tmp_path, capture_output=True, text=True,
+                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
+    loud = subprocess.run([sys.executable, "-m", "dse", "check", "-v", str(path)], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
+    assert quiet.returncode == loud.returncode == 0, loud.stderr[-2000:]
+    assert "INFO dse.data._datasets: dataset digits" in loud.stderr and "INFO" not in quiet.stderr, (loud.stderr, quiet.stderr)
