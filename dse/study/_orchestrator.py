@@ -224,6 +224,7 @@ class _StudyLoop:
         self.others_running = 0  # as of the last room()
         self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
         self.tracking_lost = False  # MLflow failed: the driver stops, closing its trials in the Optuna storage only
+        self.seeded = False  # the sampler is seeded by this driver's first trial number (seed_sampler)
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -291,6 +292,8 @@ class _StudyLoop:
         exp = self.exp
         trial = self.durable(self.study.ask, what="ask")
         self.asking = (trial, None)
+        if not self.seeded:
+            self.seed_sampler(trial.number)
         params, pinned = self.space.suggest(trial)
         params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
@@ -309,6 +312,20 @@ class _StudyLoop:
             ref, actor = remote.remote(spec, splits_ref), None
         self.pool.submit(ref, "trial", (trial, run_id), timeout_s=exp.trial_timeout_s, actor=actor)
         self.asking = None
+
+    def seed_sampler(self, first: int) -> None:
+        """Seed the sampler with ``seed`` plus the number of this driver's first trial, before it samples anything.
+
+        Optuna samples lazily (at the first ``suggest``, after ``ask`` numbered the trial), so the
+        trial's own draws already come from the new sampler. A new study's first driver keeps
+        ``seed`` (trial 0), so a fresh run repeats exactly; a continued study, or a second driver
+        started beside the first (both found 0 trials), samples past the draws already made
+        instead of replaying them (NSGA-II's first generation, TPE's startup trials, random).
+        """
+        self.seeded = True
+        if first:
+            self.study.sampler = make_sampler(self.exp.sampler, self.exp.seed + first)
+            log.info("study %s: this driver's first trial is %d: sampler seeded with seed + %d", self.exp.name, first, first)
 
     def trial_result(self, done) -> TrialResult:
         """The result of a finished trial task; returns its warm worker to :attr:`workers` (or kills it)."""
@@ -616,12 +633,6 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         if changed and not allow_changed:
             raise changed_experiment_error(exp, changed)
         records.save_experiment(exp, space, dataset)
-        n_before = len(study.get_trials(deepcopy=False))
-        if n_before:
-            # a continued study: a sampler seeded as in the first run would replay its draws (NSGA-II's
-            # first generation, TPE's startup trials, random), so it is seeded past them, still repeatably
-            study.sampler = make_sampler(exp.sampler, exp.seed + n_before)
-            log.info("study %s has %d trials: sampler seeded with seed + %d", exp.name, n_before, n_before)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
             study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
         counts = study_counts(study)

@@ -151,12 +151,14 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
 
 @pytest.mark.parametrize("storage", [None, "journal"])
 def test_two_drivers_share_the_target(tmp_path, storage):
-    """Two `dse run` on one study, 2 s apart, n_trials 3: at most one extra trial per driver, no duplicate trial or run.
+    """Two `dse run` on one study, 2 s apart, n_trials 3: at most one extra trial per driver, no duplicate trial or run,
+    and no design sampled twice (before, both drivers found 0 trials and seeded their samplers alike).
 
     Both in SQLite (the default) and in Optuna's journal file (``storage: journal``), which the two drivers append to under its lock.
     """
+    space = {"parameters": {**FAST_SPACE["parameters"], "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True}}}
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=space, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
         ray={"num_cpus": 1, "max_concurrent_trials": 1}, storage=storage,
     )
     exp, _ = load_experiment(path)
@@ -178,6 +180,8 @@ def test_two_drivers_share_the_target(tmp_path, storage):
     assert len(numbers) == len(set(numbers)) == len(recs)
     drivers = {study.trials[r.number].user_attrs["heartbeat"]["driver"] for r in recs}
     assert len(drivers) == 2, "both drivers ran trials"
+    betas = [study.trials[r.number].params["beta"] for r in recs]
+    assert len(set(betas)) == len(betas), betas
 
 
 def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, monkeypatch):
