@@ -360,20 +360,24 @@ def export(
     out_dir: Path = typer.Option(..., "--out", help="Output folder."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out even when files "
+                                   "were added to it since (an HLS build's outputs)."),
     verbose: bool = _VERBOSE,
 ) -> None:
-    """Write one trial's design ready for synthesis: hls4ml project, da4ml RTL, Keras model, preprocessing, README."""
+    """Write one trial's design ready for synthesis: hls4ml project with testbench vectors, da4ml RTL, Keras model, preprocessing, README."""
     _setup_logging(verbose)
     from dse.export import export_design
     from dse.study import load_study
 
     try:
         storage = _storage_for(study, storage, experiment)
-        result = export_design(load_study(study, storage), storage, trial, out_dir)
+        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite)
     except DseError as e:
         _fail(e)
     out.print(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"
-              + (f", RTL {result.rtl_dir.name}/" if result.rtl_dir else "") + "; see README.md there", highlight=False)
+              + (f", RTL {result.rtl_dir.name}/" if result.rtl_dir else "")
+              + (f", testbench vectors of {result.testbench_rows} test rows" if result.testbench_rows else ", no testbench vectors")
+              + "; see README.md there", highlight=False)
 
 
 def main() -> None:

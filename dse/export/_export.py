@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,8 @@ class ExportResult:
         model: the Keras model file; preprocessing: ``preprocessing.json`` (``None`` if the trial predates it).
         readme: ``README.md`` with the numbers and build commands.
         hls_model: the hls4ml ``ModelGraph`` (written, not compiled).
+        testbench_rows: rows of the test split in ``hls4ml_prj/tb_data/`` (0: the dataset could not be
+            loaded here, or the trial predates ``preprocessing.json``; hls4ml's testbench then runs on zeros).
     """
 
     out_dir: Path
@@ -48,6 +51,7 @@ class ExportResult:
     preprocessing: Path | None
     readme: Path
     hls_model: Any = field(default=None, repr=False)
+    testbench_rows: int = 0
 
 
 def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -76,15 +80,35 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
     return keras.models.load_model(model_path), record, pre
 
 
-_MARKER = ".dse-export"  # names the study and trial an export folder holds; such a folder may be exported into again
+_MARKER = ".dse-export"  # names the study and trial an export folder holds, then the files it wrote (one per line)
 _WRITTEN = ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "hls4ml_prj", "rtl", "README.md", _MARKER)
 
+#: Rows of the test split written as the hls4ml testbench's vectors (``tb_data``): enough for an
+#: accuracy check, few enough that the HLS tool's C simulation of them takes seconds.
+TESTBENCH_ROWS = 1000
 
-def _prepare_out(out: Path) -> Path:
+
+def _written_files(out: Path) -> list[str]:
+    """The files under ``out`` an export writes (``_WRITTEN``), as sorted POSIX paths relative to ``out``."""
+    files = []
+    for name in _WRITTEN:
+        p = out / name
+        if p.is_dir() and not p.is_symlink():
+            files += [f.relative_to(out).as_posix() for f in p.rglob("*") if not f.is_dir()]
+        elif p.exists() or p.is_symlink():
+            files.append(name)
+    return sorted(files)
+
+
+def _prepare_out(out: Path, overwrite: bool) -> Path:
     """Create ``out``, or empty an earlier export there of what an export writes; refuse any other non-empty folder.
 
+    An earlier export that has gained files since (an HLS build's ``myproject_prj/``, logs, a compiled
+    C simulation) is replaced only with ``overwrite``, so hours of synthesis are not deleted unasked.
+
     Raises:
-        ExportError: ``out`` is a file, cannot be created, or holds files that are not an earlier export.
+        ExportError: ``out`` is a file, cannot be created, holds files that are not an earlier export,
+            or holds an earlier export with files added since and ``overwrite`` is false.
     """
     from dse.config import make_output_dir
 
@@ -94,6 +118,19 @@ def _prepare_out(out: Path) -> Path:
             f"--out {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
             "`dse export`; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
         )
+    if existing:
+        first, *manifest = (out / _MARKER).read_text().splitlines()
+        if manifest:  # exports before the manifest have none: nothing to compare with
+            added = [f for f in _written_files(out) if f not in set(manifest) | {_MARKER}]
+            if added and not overwrite:
+                raise ExportError(
+                    f"--out {out} holds the export of {first}, with {len(added)} file(s) added since "
+                    f"({', '.join(added[:3])}{', ...' if len(added) > 3 else ''}), which a new export would delete; "
+                    "move them, give a new --out, or pass --overwrite to replace them"
+                )
+            if added:
+                log.warning("replacing the export of %s in %s and %d file(s) added to it since (%s)",
+                            first, out, len(added), ", ".join(added[:3]) + (", ..." if len(added) > 3 else ""))
     for name in existing:  # an earlier export (of this or another trial): nothing of it may stay beside the new one
         p = out / name
         if name in _WRITTEN:
@@ -101,21 +138,54 @@ def _prepare_out(out: Path) -> Path:
     return make_output_dir(out, error=ExportError)
 
 
-def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path) -> ExportResult:
+def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, Path, int] | None:
+    """Write the testbench's inputs and expected outputs as ``.npy`` files in ``work``.
+
+    Inputs: the first :data:`TESTBENCH_ROWS` rows of the study's test split (same ``split_seed``),
+    standardized with the trial's ``preprocessing.json``, float32 (n, n_features). Expected outputs:
+    the trial's Keras model on them, (n, n_classes).
+
+    Returns:
+        ``(inputs.npy, outputs.npy, n)``, or ``None`` (with a warning) when the trial has no
+        preprocessing record or its dataset cannot be loaded on this machine.
+    """
+    import numpy as np
+
+    from dse.data import Preprocessing, load_raw_test_split
+
+    if pre is None:
+        log.warning("no testbench vectors: the trial predates preprocessing.json; hls4ml's testbench will run on zeros")
+        return None
+    try:
+        X_raw, _ = load_raw_test_split(exp.dataset)
+    except DseError as e:
+        log.warning("no testbench vectors: the study's dataset cannot be loaded here (%s); hls4ml's testbench will run on zeros", e)
+        return None
+    x = np.ascontiguousarray(Preprocessing.from_json(pre).apply(X_raw[:TESTBENCH_ROWS]), dtype=np.float32)
+    y = np.asarray(model.predict(x, verbose=0, batch_size=4096))
+    np.save(work / "tb_input.npy", x)
+    np.save(work / "tb_output.npy", y)
+    return work / "tb_input.npy", work / "tb_output.npy", len(x)
+
+
+def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False) -> ExportResult:
     """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
 
     Contents: ``model.keras``; ``hls4ml_config.yaml`` (everything passed to hls4ml);
     ``preprocessing.json`` (apply to raw features first); ``hls4ml_prj/`` (hls4ml project,
     converted from the downloaded model and config with :func:`dse.trial._hls.convert`, then
     ``write()``); ``rtl/`` (da4ml Verilog, distributed_arithmetic only); ``README.md`` (numbers
-    with their sources, and build commands).
+    with their sources, and build commands). ``hls4ml_prj/tb_data/`` holds testbench vectors: up to
+    :data:`TESTBENCH_ROWS` standardized rows of the study's test split and the Keras model's outputs.
 
     An ``out_dir`` that exists must be empty or hold an earlier export (of any trial), which is
-    replaced as a whole.
+    replaced as a whole; if files were added to that export since (HLS build outputs), only with
+    ``overwrite``.
 
     Raises:
         ExportError: the trial did not complete, or has no MLflow run or artifacts; ``out_dir`` is a
-            file, cannot be created, or is a non-empty folder that holds no earlier export.
+            file, cannot be created, or is a non-empty folder that holds no earlier export; or holds an
+            earlier export with files added since, and ``overwrite`` is false.
         ConversionError: hls4ml refused the model.
     """
     from mlflow.tracking import MlflowClient
@@ -137,7 +207,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if problem := server_problem(where.tracking_uri):
         raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
                           f"which does not answer ({problem}); start it and export again")
-    out = _prepare_out(Path(out_dir).expanduser().resolve())
+    out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite)
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment()
     client = MlflowClient(where.tracking_uri)
@@ -151,8 +221,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     prj = out / "hls4ml_prj"
     if prj.exists():
         shutil.rmtree(prj)
-    hls_model = convert(model, record["HLSConfig"], hls, prj)
-    hls_model.write()
+    with tempfile.TemporaryDirectory(prefix="dse-tb-") as work:
+        tb = _testbench_vectors(exp, pre, model, Path(work))
+        hls_model = convert(model, record["HLSConfig"], hls, prj, *(tb[:2] if tb else ()))
+        hls_model.write()
+    n_tb = tb[2] if tb else 0
     rtl_dir = None
     strategy = r.params.strategy if r.params else r.tags.get("strategy")
     if strategy == "distributed_arithmetic":
@@ -166,10 +239,10 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         files, stages = write_da4ml_rtl(design, rtl_dir)
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
-    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre), encoding="utf-8")
-    (out / _MARKER).write_text(f"{study.study_name} trial {number}\n")
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb), encoding="utf-8")
+    (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_written_files(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
-    return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model)
+    return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
 
 
 def _family(part: str) -> str:
@@ -190,7 +263,12 @@ def _input_order(names: list[str]) -> str:
             "by these column names, in any order.")
 
 
-def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None) -> str:
+def _number(v: float) -> str:
+    """A figure for the README table: whole numbers with thousands separators (12,228), others to 4 digits."""
+    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.4g}"
+
+
+def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int) -> str:
     """The export's README: numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
@@ -219,8 +297,8 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
         entry = records.measurements(backend).get(r.number)
         if entry:
             for k, v in sorted(entry["metrics"].items()):
-                if not k.startswith("seconds_"):
-                    lines.append(f"| {k} | {v:,.4g} | {entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
+                if "seconds" not in k:  # the measurement's own run time, not a figure of the design
+                    lines.append(f"| {k} | {_number(v)} | {entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
     if "latency_cycles" in m:
         lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns."]
     lines += [
@@ -245,13 +323,38 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
         "# the same from Python: hls_model.build(csim=False, synth=True, vsynth=True) on the converted model (hls4ml)",
         "```",
         "",
-        "C simulation check in Python: `hls4ml.converters.convert_from_keras_model(keras.models.load_model('model.keras'), "
-        "hls_config=yaml.safe_load(open('hls4ml_config.yaml'))['HLSConfig'], ...)`, then `.compile()` and `.predict(x_std)`.",
+        "## Testbench",
+        "",
+        *([f"`hls4ml_prj/tb_data/tb_input_features.dat` holds the first {n_tb} rows of the study's test split, standardized; "
+           "`tb_output_predictions.dat` the Keras model's outputs on them. C simulation in the HLS tool (`csim=1`) runs them "
+           "and writes its outputs to `tb_data/csim_results.log`.",
+           "",
+           "The same C simulation check in Python (compiles the C simulation with g++; `import hgq` first: it registers "
+           "HGQ2's layers with Keras):",
+           "",
+           "```python",
+           "import hgq, hls4ml, keras, numpy as np, yaml",
+           "rec = yaml.safe_load(open('hls4ml_config.yaml'))",
+           "hm = hls4ml.converters.convert_from_keras_model(keras.models.load_model('model.keras'), hls_config=rec['HLSConfig'],",
+           "    output_dir='csim_check', backend=rec['Backend'], part=rec['Part'], clock_period=rec['ClockPeriod'], io_type=rec['IOType'])",
+           "hm.compile()",
+           "x = np.loadtxt('hls4ml_prj/tb_data/tb_input_features.dat', dtype=np.float32, ndmin=2)",
+           "expected = np.loadtxt('hls4ml_prj/tb_data/tb_output_predictions.dat', ndmin=2)",
+           "csim = np.asarray(hm.predict(x)).reshape(len(x), -1)",
+           "print('C simulation agrees with Keras on', np.mean(csim.argmax(1) == expected.argmax(1)), 'of', len(x), 'rows')",
+           "```"]
+          if n_tb else
+          ["No testbench vectors were written (the study's dataset could not be loaded where this export ran, or the trial "
+           "predates `preprocessing.json`): hls4ml's testbench runs on zeros."]),
+        "",
+        "All raw test rows in Python: `X_raw, y = dse.data.load_raw_test_split(dse.store.StudyRecords(dse.study.load_study("
+        f"'{study_name}', '<storage URL>')).experiment().dataset)` gives the study's test split before standardization; "
+        "`dse.data.Preprocessing.from_json(json.load(open('preprocessing.json'))).apply(X_raw)` standardizes it.",
     ]
     if rtl_dir is not None:
         lines += [
             "",
-            "### da4ml RTL (distributed arithmetic)",
+            "## da4ml RTL (distributed arithmetic)",
             "",
             "```bash",
             "cd rtl",

@@ -228,8 +228,14 @@ def conversion_record(hls_cfg: dict[str, Any], hls: Hls4mlConfig) -> dict[str, A
     }
 
 
-def convert(model: "keras.Model", hls_cfg: dict[str, Any], hls: Hls4mlConfig, output_dir: Path):
+def convert(model: "keras.Model", hls_cfg: dict[str, Any], hls: Hls4mlConfig, output_dir: Path,
+            input_data_tb: Path | None = None, output_data_tb: Path | None = None):
     """Convert with hls4ml (no compile).
+
+    Args:
+        input_data_tb, output_data_tb: ``.npy`` files of testbench inputs (n, n_features) and expected
+            outputs (n, n_classes); hls4ml's ``write()`` turns them into ``tb_data/tb_input_features.dat``
+            and ``tb_data/tb_output_predictions.dat``. Without them its testbench runs on zeros.
 
     Raises:
         ConversionError: hls4ml refused the model or the configuration.
@@ -245,6 +251,8 @@ def convert(model: "keras.Model", hls_cfg: dict[str, Any], hls: Hls4mlConfig, ou
             part=hls.part,
             clock_period=hls.clock_period,
             hls_config=hls_cfg,
+            input_data_tb=str(input_data_tb) if input_data_tb else None,
+            output_data_tb=str(output_data_tb) if output_data_tb else None,
         )
     except Exception as e:
         raise ConversionError(f"hls4ml conversion failed: {type(e).__name__}: {e}") from e

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,8 +40,6 @@ def test_model_and_preprocessing_from_mlflow_reproduce_keras_accuracy(tiny_study
 
 
 def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
-    from dse.export import export_design
-
     exp, _, study = tiny_study
     rec = _best(study)
     out = tmp_path / "design"
@@ -55,13 +55,20 @@ def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
     assert "Input index j is feature `feature_names[j]`: `pixel_0_0`, `pixel_0_1`," in readme and "(64 in all)" in readme
     assert len(json.loads((out / "preprocessing.json").read_text())["feature_names"]) == 64
 
-    # the exported project compiles with hls4ml and its C simulation reproduces the trial's accuracy
-    exported = export_design(study, exp.storage_url, rec.number, tmp_path / "again")
-    exported.hls_model.compile()
-    pre = Preprocessing.from_json(json.loads((out / "preprocessing.json").read_text()))
+    # the README's Python C simulation check runs as written on the exported testbench vectors (all of digits' test
+    # split), and its C simulation reproduces the trial's accuracy; before, tb_data was absent (the testbench ran zeros)
     X_raw, y = load_raw_test_split(exp.dataset)
-    x = np.ascontiguousarray(pre.apply(X_raw))
-    csim = np.asarray(exported.hls_model.predict(x)).reshape(len(y), -1)
+    assert f"first {len(y)} rows of the study's test split" in readme and "testbench vectors of" in result.output
+    x_tb = np.loadtxt(out / "hls4ml_prj/tb_data/tb_input_features.dat", dtype=np.float32, ndmin=2)
+    pre = Preprocessing.from_json(json.loads((out / "preprocessing.json").read_text()))
+    np.testing.assert_array_equal(x_tb, pre.apply(X_raw))
+    assert np.loadtxt(out / "hls4ml_prj/tb_data/tb_output_predictions.dat", ndmin=2).shape == (len(y), 10)
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    proc = subprocess.run([sys.executable, "-c", snippet + "np.save('csim.npy', csim)\n"], cwd=out, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"of {len(y)} rows" in proc.stdout
+    csim = np.load(out / "csim.npy")
     assert float(np.mean(csim.argmax(1) == y)) == pytest.approx(rec.metrics["csim_accuracy"], abs=0)
 
 
@@ -84,11 +91,19 @@ def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
     (out / "rtl").mkdir()  # as a distributed_arithmetic trial's export leaves it
     (out / "rtl" / "myproject.v").write_text("module m; endmodule\n")
     (out / "notes.txt").write_text("mine\n")
+    # files added inside the export since (a build's outputs) are not deleted unasked; before, they went silently
     result = runner.invoke(app, [*args, "--trial", str(complete[-1])])
+    assert result.exit_code == 2, result.output
+    assert "with 1 file(s) added since (rtl/myproject.v)" in result.output and "--overwrite" in result.output
+    assert (out / "rtl" / "myproject.v").is_file()
+    result = runner.invoke(app, [*args, "--trial", str(complete[-1]), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert not (out / "rtl").exists(), "an earlier export's RTL must not stay beside another trial's design"
     assert (out / "notes.txt").read_text() == "mine\n", "files an export does not write are left alone"
-    assert (out / ".dse-export").read_text() == f"{exp.name} trial {complete[-1]}\n"
+    marker = (out / ".dse-export").read_text().splitlines()
+    assert marker[0] == f"{exp.name} trial {complete[-1]}" and "hls4ml_prj/tb_data/tb_input_features.dat" in marker
+    # an unchanged export is replaced without --overwrite
+    assert runner.invoke(app, [*args, "--trial", str(complete[0])]).exit_code == 0
 
     mine = tmp_path / "mine"
     mine.mkdir()
