@@ -95,6 +95,8 @@ def run(
     _say(f"Optuna storage:     {redact_url(summary.storage)}")
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
+    if summary.remeasured is not None:
+        _say_synthesis(summary.remeasured, prefix="resources.synthesize_front ")
     if summary.tracking_uri.startswith(("http://", "https://")):  # a server: its own UI
         _say(f"Browse:             {redact_url(summary.tracking_uri)}  (the MLflow server's UI)")
     else:
@@ -199,8 +201,16 @@ def synthesize(
         )
     except DseError as e:
         _fail(e)
+    _say_synthesis(summary)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _say_synthesis(summary, prefix: str = "") -> None:
+    """Print a :class:`dse.study.SynthesisSummary`: counts, each skipped or failed trial, the precise front and its CSV."""
+    backend = summary.backend
     _say(
-        f"{backend}: {len(summary.launched)} measured, {len(summary.cached)} from cache, "
+        f"{prefix}{backend}: {len(summary.launched)} measured, {len(summary.cached)} from cache, "
         f"{len(summary.skipped)} not applicable, {len(summary.failed)} failed in {summary.seconds:.0f} s"
     )
     for n, why in summary.skipped.items():
@@ -209,8 +219,6 @@ def synthesize(
         _say(f"  trial {n}: FAILED: {why}")
     if summary.front_csv:
         _say(f"front on {backend} figures: trials {summary.front}; CSV {summary.front_csv} (also on the parent run)")
-    if summary.failed:
-        raise typer.Exit(1)
 
 
 @app.command()

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import optuna
 from optuna.trial import TrialState
@@ -38,6 +38,9 @@ from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure,
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
 from dse.trial._runner import _execute  # the Ray task body; a module global, so benchmarks can swap it
+
+if TYPE_CHECKING:
+    from dse.study._synthesize import SynthesisSummary
 
 __all__ = ["StudySummary", "run_study"]
 
@@ -66,6 +69,8 @@ class StudySummary:
         nothing_to_run: the study already had ``n_trials`` evaluated trials and none running, so
             this call ran no trial (and started no Ray).
         failures: FAIL trials per reason type with the latest reason (:func:`dse.report.failure_reasons`).
+        remeasured: what ``resources.synthesize_front`` measured in this call (``None`` when unset,
+            or when the loop did not finish).
     """
 
     study_name: str
@@ -80,6 +85,7 @@ class StudySummary:
     failures: dict[str, tuple[int, str]] = field(default_factory=dict)
     counts: StudyCounts | None = None
     nothing_to_run: bool = False
+    remeasured: "SynthesisSummary | None" = None
 
 
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
@@ -225,6 +231,7 @@ class _StudyLoop:
         self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
         self.tracking_lost = False  # MLflow failed: the driver stops, closing its trials in the Optuna storage only
         self.seeded = False  # the sampler is seeded by this driver's first trial number (seed_sampler)
+        self.remeasured = None  # resources.synthesize_front's SynthesisSummary, once the loop finished
 
     # storage -------------------------------------------------------------
     def durable(self, fn, *args, what: str, **kwargs):
@@ -510,8 +517,7 @@ class _StudyLoop:
             if remeasurer and lines:
                 remeasurer.submit_new_front_members(self.pool, splits_ref)
         if remeasurer:
-            s = remeasurer.finish()
-            log.info("%s on the front: %d measured, %d cached, front %s", s.backend, len(s.launched), len(s.cached), s.front)
+            self.remeasured = remeasurer.finish()
 
     def _progress(self, lines: list[str]) -> None:
         # counts as of the last room() plus what this driver finished since; the front as this driver
@@ -700,6 +706,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         bar.stop()
         try:
             summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
+            summary.remeasured = loop.remeasured
             summary.nothing_to_run = idle
         except Exception as inner:
             if status == "FINISHED":

@@ -375,6 +375,54 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
         log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
 
 
+def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
+    """``resources.backend`` and ``resources.synthesize_front`` must run here and apply to some Strategy of the space.
+
+    * Their external tools (yosys; vitis_hls or vivado_hls, and vivado with ``vsynth``) must be on
+      PATH when Ray is local, whose workers share this PATH. A cluster's workers have their own
+      PATH, so that is not checked for a remote ``ray.address``.
+    * ``synthesize_front`` must support some Strategy the space offers, or it would measure
+      nothing (yosys and da4ml measure distributed_arithmetic only); one that supports only some
+      is a warning. A ``resources.backend`` that supports none is a warning: the EBOPs estimate
+      gives every figure then.
+
+    Raises:
+        ToolNotFoundError: a tool is missing (the message names the field and how to install it).
+        ConfigError: ``synthesize_front`` supports no Strategy of the space.
+    """
+    from dse.config import TrialParams
+    from dse.exceptions import ToolNotFoundError
+    from dse.resources import backend_class
+
+    strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
+    local = exp.ray.address is None and not os.environ.get("RAY_ADDRESS")
+    for field, name in (("resources.backend", exp.resources.backend), ("resources.synthesize_front", exp.resources.synthesize_front)):
+        if name is None or name == "auto":
+            continue
+        impl = backend_class(name)()
+        if getattr(impl, "vsynth", False) is None:  # vivado/vitis read it from the experiment's resources
+            impl.vsynth = exp.resources.vsynth
+        supported = [s for s in strategies if impl.supports(s)]
+        if local and supported:
+            try:
+                impl.check_tools()
+            except ToolNotFoundError as e:
+                raise ToolNotFoundError(f"{field} {name!r}: {e}") from e
+        if supported == strategies:
+            continue
+        offers = ", ".join(strategies)
+        measures = ", ".join(impl.strategies or ())
+        if field == "resources.synthesize_front" and not supported:
+            raise ConfigError(
+                f"resources.synthesize_front: {name!r} measures {measures} designs only, and the search space offers "
+                f"Strategy {offers}, so it would measure no front member; add distributed_arithmetic to the space's strategy "
+                "choices, choose vivado or vitis (every Strategy), or remove synthesize_front"
+            )
+        log.warning("%s %r measures %s designs only; the space's %s trials get %s", field, name, measures,
+                    " and ".join(s for s in strategies if s not in supported),
+                    "no precise figures" if field == "resources.synthesize_front" else "the EBOPs estimate's figures")
+
+
 def _check_local_cpus(exp: ExperimentConfig) -> None:
     """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start."""
     if exp.ray.address is not None or os.environ.get("RAY_ADDRESS"):
@@ -440,6 +488,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
+        ToolNotFoundError: with a local Ray, ``resources.backend`` or ``resources.synthesize_front`` needs a tool not on PATH.
     """
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
@@ -460,6 +509,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _check_objectives_measured(exp, space)
+    _check_resource_tools(exp, space)
     if not allow_changed:
         changed = _stored_changes(exp, space, splits)
         if changed:

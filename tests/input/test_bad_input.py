@@ -400,6 +400,12 @@ CASES: list[Case] = [
     Case("constraint-never-measured", "check", (), ("constraints: 'latency_cycles' is not measured for Strategy Latency",
                                                    "every such trial is infeasible", "could have no front", "vivado or vitis"),
          exp={"constraints": [{"metric": "latency_cycles", "max": 100}]}),
+    # before, both passed `dse check`: the study then ran with a front nothing could re-measure
+    Case("synthesize-front-measures-no-strategy", "check", (), ("resources.synthesize_front: 'yosys' measures distributed_arithmetic",
+                                                                "offers Strategy Latency, Resource", "would measure no front member"),
+         exp={"resources": {"synthesize_front": "yosys"}}),
+    Case("synthesize-front-tool-missing", "check", (), ("ToolNotFoundError", "resources.synthesize_front 'vitis'", "'vitis-run'"),
+         exp={"resources": {"synthesize_front": "vitis"}}),
     Case("ray-cpus-per-trial-beyond-local", "check", (), ("ray.cpus_per_trial: 2 CPUs per trial, but the local Ray has 1",
                                                          "no trial could ever start", "at most 1"),
          exp={"ray": {"num_cpus": 1, "cpus_per_trial": 2}}),

@@ -38,8 +38,8 @@ def da_study(tmp_path_factory):
             resources={"backend": "da4ml", "synthesize_front": "yosys"},
         )
     )
-    run_study(exp, space, progress=False)
-    return exp, optuna.load_study(study_name="da", storage=exp.storage_url)
+    summary = run_study(exp, space, progress=False)
+    return exp, optuna.load_study(study_name="da", storage=exp.storage_url), summary
 
 
 def _strategy(study, n):
@@ -47,7 +47,7 @@ def _strategy(study, n):
 
 
 def test_synthesize_yosys_then_cache_hit(da_study):
-    exp, study = da_study
+    exp, study, summary = da_study
     numbers = [t.number for t in study.trials if t.state.name == "COMPLETE"]
     da = [n for n in numbers if _strategy(study, n) == "distributed_arithmetic"]
     other = [n for n in numbers if n not in da]
@@ -58,6 +58,10 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     front_da = {t.number for t in study.best_trials if _strategy(study, t.number) == "distributed_arithmetic"}
     assert front_da and front_da <= during_run <= set(da)
     assert set(StudyRecords(study).precise_front("yosys")) <= during_run
+    # the run's summary says what synthesize_front measured and where its front's CSV is (before: an INFO log line only)
+    rm = summary.remeasured
+    assert rm is not None and rm.backend == "yosys" and set(rm.launched) | set(rm.cached) == during_run
+    assert rm.front_csv == exp.resolved_run_dir / "pareto_front_yosys.csv" and rm.front_csv.is_file()
     first = synthesize("da", exp.storage_url, "yosys", trials=numbers)
     assert sorted(first.cached) == sorted(during_run) and not first.failed
     assert sorted(first.launched) == sorted(set(da) - during_run)
@@ -70,7 +74,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
         assert run.data.tags["yosys_lut_source"] == "yosys"
         assert abs(m["da4ml_cost"] - m["yosys_lut"]) / m["yosys_lut"] < 0.10
         assert m["lut"] == m["da4ml_cost"] and run.data.tags["lut_source"] == "da4ml"  # the estimate stays beside it
-        assert run.data.tags[f"pareto_yosys"] == ("true" if n in first.front else "false")
+        assert run.data.tags["pareto_yosys"] == ("true" if n in first.front else "false")
     assert set(first.front) <= set(da) and first.front
 
     # second call: same designs -> cache, no Ray task, no Yosys process
@@ -101,7 +105,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
 
 
 def test_synthesize_errors(da_study):
-    exp, study = da_study
+    exp, study, _ = da_study
     with pytest.raises(ConfigError, match="trial 99 is not a COMPLETE trial"):
         synthesize("da", exp.storage_url, "yosys", trials=[99])
     with pytest.raises(ConfigError, match="nothing to synthesize"):
@@ -119,7 +123,7 @@ def test_synthesize_errors(da_study):
 
 def test_profiling_plots_logged(da_study):
     """hls4ml numerical profiling of a re-measured trial lands in its MLflow run under profiling/."""
-    exp, study = da_study
+    exp, study, _ = da_study
     n = next(t.number for t in study.trials if _strategy(study, t.number) == "distributed_arithmetic")
     summary = synthesize("da", exp.storage_url, "da4ml", trials=[n], profile=True)
     assert summary.launched == [n], summary.failed
@@ -135,7 +139,7 @@ def test_remeasurement_uses_recorded_beta_zero(da_study):
     """A trial that sampled beta = 0 (stored by Optuna only as beta_is_zero) is re-measured with beta = 0."""
     from dse.study._synthesize import Remeasurer
 
-    exp, study = da_study
+    exp, study, _ = da_study
     zero = [t for t in study.trials if t.params.get("beta_is_zero")]
     assert zero, "seed 4 should sample beta = 0 at least once"
     rm = Remeasurer(study, exp, "da4ml")
@@ -149,7 +153,7 @@ def test_synthesize_and_calibrate_in_a_moved_run_directory(da_study, tmp_path):
     moved MLflow store and write there; before, they opened the recorded place and failed with "Run ... not found"."""
     import shutil
 
-    exp, study = da_study
+    exp, study, _ = da_study
     moved = tmp_path / "moved" / "da"
     shutil.copytree(exp.resolved_run_dir, moved, ignore=shutil.ignore_patterns("ray"))
     original = exp.resolved_run_dir
@@ -181,7 +185,7 @@ def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
 
     from dse.exceptions import ToolNotFoundError
 
-    exp, study = da_study
+    exp, study, _ = da_study
     assert shutil.which("vivado_hls") is None
     sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
     before = StudyRecords(study).measurements("vivado")
