@@ -28,6 +28,7 @@ __all__ = [
     "changed_experiment_error",
     "check_storage_url",
     "check_tracking_uri",
+    "check_cluster_token",
     "check_ray_address",
     "check_creatable",
     "sqlite_path",
@@ -241,10 +242,12 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
 
     ``None`` (a local Ray started by dse), ``auto`` and ``local`` are left to Ray;
     ``host:port`` (the GCS, default port 6379) and ``ray://host:port`` (Ray Client, default
-    port 10001) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`.
+    port 10001) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`; a GCS must then
+    accept this driver's token (:func:`check_cluster_token`).
 
     Raises:
-        ClusterUnreachableError: a malformed address, or nothing listens there.
+        ClusterUnreachableError: a malformed address, nothing listens there, or no GCS answers there.
+        ClusterError: the cluster refuses this driver's token, or the driver has none.
     """
     if address is None or address.strip().lower() in ("auto", "local"):
         return
@@ -272,6 +275,64 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
             f"{field}: no Ray cluster reachable at {address} ({problem}); start it (ray start --head), "
             "fix the address, or set ray.address: null for a local Ray"
         )
+    if scheme != "ray":
+        check_cluster_token(f"{host}:{port}", field=field)
+
+
+@contextmanager
+def _stderr_to_debug_log() -> Iterator[None]:
+    """Send what C++ code writes to file descriptor 2 during the block to this module's DEBUG log instead."""
+    import sys
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            f.seek(0)
+            for line in f.read().decode(errors="replace").splitlines():
+                log.debug("ray: %s", line)
+
+
+def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
+    """Ask a Ray cluster's GCS at ``host:port`` to accept this driver's token (one gRPC connection, about 0.1 s).
+
+    Token authentication is on as for ``dse run`` (``RAY_AUTH_MODE=token`` unless the environment
+    sets it). Uses Ray's private ``InnerGcsClient.standalone``; with a Ray that lacks it, nothing
+    is checked and ``dse run`` reports the problem when it joins.
+
+    Raises:
+        ClusterError: this driver has no token; the cluster refuses its token; or nothing answers
+            there as a Ray GCS within about 3 x :data:`CONNECT_TIMEOUT_S`.
+    """
+    from dse.exceptions import ClusterError
+    from dse.study._ray_session import TOKEN_HINT, _keep_token_auth
+
+    _keep_token_auth()
+    try:
+        from ray._private.authentication.authentication_token_setup import ensure_token_if_auth_enabled
+        from ray._raylet import InnerGcsClient
+        from ray.exceptions import AuthenticationError, RpcError
+    except ImportError as e:  # another Ray layout: ray.init tells when the run joins
+        log.debug("Ray token not checked (%s)", e)
+        return
+    try:
+        ensure_token_if_auth_enabled(create_token_if_missing=False)  # else Ray's C++ client aborts the process
+        with _stderr_to_debug_log():  # the C++ client's own warning line repeats the error below
+            InnerGcsClient.standalone(address, None, int(CONNECT_TIMEOUT_S * 1000))
+    except AuthenticationError as e:
+        raise ClusterError(f"{field}: the Ray cluster at {address} does not accept this driver: "
+                           f"{str(e).split('. ')[0].removeprefix('RPC error: ')}; {TOKEN_HINT}") from e
+    except RpcError as e:
+        raise ClusterUnreachableError(
+            f"{field}: {address} accepts connections but does not answer as a Ray cluster's GCS ({str(e).strip()}); "
+            "give the head's GCS port (ray start --head prints it, 6379 by default)"
+        ) from e
 
 
 @contextmanager

@@ -270,6 +270,12 @@ def _refresh_auth() -> None:
     AuthenticationTokenLoader.instance().reset_cache()
 
 
+#: What to do when a cluster refuses this driver's token (or it has none).
+TOKEN_HINT = ("give this driver the cluster's token: RAY_AUTH_TOKEN=<token>, RAY_AUTH_TOKEN_PATH=<file>, or the file "
+              "~/.ray/auth_token (`ray get-auth-token` on the head prints it); or set RAY_AUTH_MODE=disabled if the "
+              "cluster runs without token authentication")
+
+
 def _keep_token_auth() -> None:
     """Join clusters with token authentication unless ``RAY_AUTH_MODE`` says otherwise.
 
@@ -373,10 +379,14 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                 logging_level=logging.WARNING,
             )
         except Exception as e:  # ConnectionError (from AuthenticationError / timeout), RuntimeError("...token...")
+            text = " ".join(f"{e} {e.__cause__ or ''}".split())
+            if "InvalidAuthToken" in text or "no authentication token was found" in text:
+                raise ClusterError(f"cannot join the Ray cluster at {redact_url(address)}: it does not accept this "
+                                   f"driver's token; {TOKEN_HINT}") from e
             cause = e.__cause__ or e
             why = f"{type(e).__name__}: {e}"
             if cause is not e:
-                why += f" ({type(cause).__name__}: {str(cause).splitlines()[-1][:300]})"
+                why += f" ({type(cause).__name__}: {str(cause).splitlines()[-1]})"
             raise ClusterError(
                 f"cannot join the Ray cluster at {redact_url(address)}: {why}. Check that the head "
                 "is running (`ray status --address <address>`), that its GCS port is reachable from here, and that "

@@ -145,7 +145,45 @@ def test_joining_without_the_token_is_refused(ray_cluster, tmp_path):
     env.update(RAY_AUTH_TOKEN="0" * 32, PYTHONPATH=str(REPO), RAY_gcs_rpc_server_connect_timeout_s="5")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert "REFUSED" in out.stdout, out.stdout + out.stderr[-3000:]
-    assert "RAY_AUTH_TOKEN" in out.stdout
+    # one whole sentence and the remedy (before: Ray's text cut at 300 characters, then a generic hint)
+    assert "it does not accept this driver's token; give this driver the cluster's token: RAY_AUTH_TOKEN=" in out.stdout
+
+
+@pytest.mark.parametrize("token", ["wrong", "none"])
+def test_check_refuses_a_driver_the_cluster_does_not_accept(ray_cluster, tmp_path, token):
+    """`dse check` asks the GCS to accept the driver's token (before, it passed, and `dse run` failed about 23 s later);
+    with no token at all it says so (Ray's own client would abort the process)."""
+    import os
+    import time
+
+    exp = write_experiment(tmp_path / "exp", name="tok", ray={"address": ray_cluster.address})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env["PYTHONPATH"] = str(REPO)
+    if token == "wrong":
+        env["RAY_AUTH_TOKEN"] = "0" * 32
+    else:
+        env["HOME"] = str(tmp_path)  # no ~/.ray/auth_token there
+    t0 = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "dse.cli", "check", str(exp)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    text = " ".join((out.stdout + out.stderr).split())
+    assert out.returncode == 2, text[-3000:]
+    why = "Authentication token is missing or incorrect" if token == "wrong" else "no authentication token was found"
+    assert f"error: ClusterError: ray.address: the Ray cluster at {ray_cluster.address} does not accept this driver" in text
+    assert why in text and "RAY_AUTH_TOKEN=<token>" in text
+    assert "gcs_client.cc" not in text  # the C++ client's own line goes to the debug log
+    assert time.monotonic() - t0 < 60
+    assert not (tmp_path / "runs").exists()
+
+
+def test_check_accepts_the_clusters_token(ray_cluster, tmp_path):
+    import os
+
+    exp = write_experiment(tmp_path / "exp", name="tok", ray={"address": ray_cluster.address})
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")}, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "dse.cli", "check", str(exp)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "experiment tok: OK" in out.stdout, out.stdout + out.stderr[-3000:]
 
 
 def test_cli_reports_mask_the_password(cluster_study, postgres):
