@@ -239,7 +239,7 @@ def calibrate(
         _fail(e)
     from rich.table import Table
 
-    table = Table(title=f"estimates vs {backend} ({result.n_trials} trials)")
+    table = Table(title=f"estimates vs {backend} ({result.n_trials} trial{'' if result.n_trials == 1 else 's'})")
     for col in ("estimate", "precise", "n", "mean rel. error", "median rel. error", "max |rel. error|", "Spearman", "scale"):
         table.add_column(col, justify="right")
     for s in result.stats:

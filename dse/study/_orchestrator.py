@@ -287,9 +287,7 @@ class _StudyLoop:
                     self.tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: {err}")
                 except Exception as e:  # the run may be gone; the Optuna record is what counts
                     log.warning("could not close MLflow run %s of lost trial %d: %s", run_id, t.number, e)
-            if t.params:
-                self.durable(self.study.enqueue_trial, dict(t.params), user_attrs={"requeued_from": t.number},
-                             skip_if_exists=False, what="re-enqueue")
+            self.requeue(t.number, dict(t.params))
             lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
             log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
         return lines
@@ -417,10 +415,28 @@ class _StudyLoop:
                                     f"({' '.join(str(result.error).split())[:300]}); its parameters were re-enqueued")
         params = dict(trial.params)
         self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
-        if params:
-            self.durable(self.study.enqueue_trial, params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False,
-                         what="re-enqueue")
+        self.requeue(trial.number, params)
         raise _WorkerLostTracking(f"the server does not answer ({problem}), and trial {trial.number}'s worker failed on it")
+
+    def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
+        """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.
+
+        Args:
+            number: the trial that was not evaluated (failed as interrupted or lost).
+            params: its parameters; empty (it failed before sampling) enqueues nothing.
+            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or write once.
+
+        Returns:
+            Whether a trial was enqueued.
+        """
+        if not params:
+            return False
+        kwargs = {"user_attrs": {"requeued_from": number}, "skip_if_exists": False}
+        if retry:
+            self.durable(self.study.enqueue_trial, params, what="re-enqueue", **kwargs)
+        else:
+            self.study.enqueue_trial(params, **kwargs)
+        return True
 
     def abandon(self, why: str) -> list[int]:
         """Fail every trial of this driver as :class:`TrialInterruptedError` and re-enqueue its parameters (the loop is stopping).
@@ -443,8 +459,7 @@ class _StudyLoop:
             try:
                 params = dict(trial.params)
                 self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
-                if params:
-                    self.study.enqueue_trial(params, user_attrs={"requeued_from": trial.number}, skip_if_exists=False)
+                if self.requeue(trial.number, params, retry=False):  # a driver that is stopping does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
                 log.error("could not close trial %d: %s", trial.number, inner)
