@@ -21,8 +21,12 @@ import pandas as pd
 from dse.config import make_output_dir, redact_url
 from dse.exceptions import ConfigError, StudyNotFoundError
 from dse.report._figures import PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, hypervolume, pareto_mask, reference_point
+from dse.report._outputs import COMPARE_FILES
 
-__all__ = ["StudySource", "load_optuna_source", "load_mlflow_source", "compare_table", "compare_pairs", "compare_studies", "CompareResult"]
+__all__ = [
+    "StudySource", "load_optuna_source", "load_mlflow_source", "compare_table", "compare_pairs", "figure_sources",
+    "source_warnings", "compare_studies", "CompareResult",
+]
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +231,69 @@ def compare_pairs(sources: list[StudySource], accuracy: str) -> dict[str, dict[s
     return {m: {s.label: _pair(s.trials, accuracy, m) for s in sources} for m in metrics}
 
 
+def _default_source(metric: str) -> str:
+    """The source of a figure whose trial has no ``<metric>_source`` tag (as :func:`_pair` reads it)."""
+    return "hgq-ebops" if metric == "ebops" else "unknown"
+
+
+def figure_sources(src: StudySource, metric: str, points: pd.DataFrame | None, objective: bool) -> list[str]:
+    """Where one study's ``metric`` figures come from, as the comparison uses them.
+
+    Args:
+        src: the study.
+        metric: a resource figure (``lut``, ``ebops``, ...).
+        points: its points on the fronts overlay (:func:`_pair`: precise re-measurements
+            preferred), or ``None`` when ``metric`` is not drawn.
+        objective: ``metric`` is an objective, so its recorded figure (tag ``<metric>_source``)
+            of each feasible completed trial also enters the hypervolume.
+
+    Returns:
+        The sources, sorted (empty when the study has no such figure).
+    """
+    found = set(points["source"]) if points is not None and not points.empty else set()
+    df = src.trials
+    if objective and not df.empty and metric in df:
+        feas = df[df["feasible"].astype(bool) & df[metric].notna()]
+        col = feas[f"{metric}_source"] if f"{metric}_source" in feas else pd.Series([None] * len(feas), dtype=object)
+        found |= {str(v) if isinstance(v, str) else _default_source(metric) for v in col}
+    return sorted(found)
+
+
+def source_warnings(
+    sources: list[StudySource], pairs: dict[str, dict[str, pd.DataFrame]], objs: list[Objective]
+) -> tuple[list[str], dict[str, list[str]]]:
+    """A warning per resource figure whose sources differ between the studies.
+
+    A LUT count estimated from EBOPs (``ebops-estimate``) and one from synthesis (``yosys``,
+    ``da4ml``, ...) are not measured the same way, so fronts (and hypervolumes, for an
+    objective) built on them do not compare like for like.
+
+    Args:
+        sources: the studies.
+        pairs: :func:`compare_pairs` of them.
+        objs: the compared objectives.
+
+    Returns:
+        ``(warnings, columns)``: one message per figure with differing sources, naming each
+        study's sources; and ``<metric>_source`` -> each study's sources (comma-joined, ``-``
+        for none), in the order of ``sources``, for the table.
+    """
+    objective = {o.metric for o in objs if o.direction == "minimize"}
+    metrics = list(dict.fromkeys([*pairs, *(o.metric for o in objs if o.metric in objective)]))
+    warnings, columns = [], {}
+    for m in metrics:
+        per = [figure_sources(s, m, pairs.get(m, {}).get(s.label), m in objective) for s in sources]
+        columns[f"{m}_source"] = [", ".join(p) or "-" for p in per]
+        if len({tuple(p) for p in per if p}) > 1:
+            what = "fronts and hypervolumes" if m in objective else "fronts"
+            warnings.append(
+                f"the studies' {m} figures come from different sources ("
+                + "; ".join(f"{s.label}: {', '.join(p) or '-'}" for s, p in zip(sources, per))
+                + f"): they are not measured the same way, so their {what} on {m} are not comparable"
+            )
+    return warnings, columns
+
+
 @dataclass
 class CompareResult:
     """What :func:`compare_studies` wrote: the table, the page, the figures, the runs it was logged to."""
@@ -244,7 +311,12 @@ class CompareResult:
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
-    The page is logged as artifacts ``compare/`` of every study's parent run that is known.
+    The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
+    table has a ``<metric>_source`` column per resource figure; studies tested on different data,
+    or whose resource figures come from different sources (:func:`source_warnings`), get a
+    warning (logged, on the page, and in :attr:`CompareResult.warnings`). The files an earlier
+    comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
+    files there are left alone.
 
     Raises:
         ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file or cannot be created.
@@ -275,24 +347,34 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         )
         log.warning("%s", warnings[-1])
     out = make_output_dir(out_dir)
+    COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
     table, ref, objs = compare_table(sources)
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
+    acc = accuracy_objective(objs)
+    pairs = compare_pairs(sources, acc.metric)
+    mixed, source_columns = source_warnings(sources, pairs, objs)
+    for w in mixed:
+        warnings.append(w)
+        log.warning("%s", w)
+    for col, values in source_columns.items():
+        table[col] = values
     csv = out / "compare.csv"
     table.to_csv(csv, index=False)
-    acc = accuracy_objective(objs)
     figures, parts = [], []
-    for i, (metric, fronts) in enumerate(compare_pairs(sources, acc.metric).items()):
+    for metric, fronts in pairs.items():
         png = P.plot_compare(fronts, acc.metric, metric, out / f"compare_{acc.metric}_vs_{metric}.png")
         figures.append(png)
         parts.append(H.img(png, f"{acc.metric} vs {metric}"))
     ref_txt = ", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items())
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
-                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. CPU-hours: sum of trial seconds_total / 3600.</p>"),
+                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. CPU-hours: sum of trial seconds_total / 3600. "
+                  "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),
         H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
     ]
     html = out / "compare.html"
     html.write_text(H.page("dse compare: " + ", ".join(s.label for s in sources), body), encoding="utf-8")
+    COMPARE_FILES.record(out, [html, csv, *figures])
     result = CompareResult(table, ref_natural, html, csv, figures, warnings=warnings)
     if log_to_mlflow:
         from dse.tracking import log_files

@@ -14,12 +14,14 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "pair_figure",
     "plot_pair",
     "plot_hypervolume",
     "plot_importances",
     "plot_parallel",
     "plot_curves",
     "plot_failures",
+    "compare_figure",
     "plot_compare",
 ]
 
@@ -48,6 +50,21 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
     ax.grid(alpha=0.3)
 
 
+def _legend_outside(ax) -> None:
+    """The legend to the right of the axes, top-aligned, so that it never hides a point.
+
+    The figure grows to hold it on saving (``bbox_inches="tight"`` in :data:`_SAVE`).
+    """
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def _save(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` (PNG, :data:`_SAVE`) and close it."""
+    fig.savefig(path, **_SAVE)
+    _plt().close(fig)
+    return path
+
+
 def _plt():
     import matplotlib
 
@@ -63,11 +80,20 @@ def label(metric: str) -> str:
 
 
 def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> Path:
+    """Write :func:`pair_figure` of ``points`` to ``path``; returns ``path``."""
+    return _save(pair_figure(points, accuracy, metric), path)
+
+
+def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
     """Accuracy vs one resource metric: one marker per source, the 2-D front joined by a step line.
 
     Dominated trials are faint, infeasible trials are red crosses, precise re-measurements are
     filled markers with a black edge and a thin line to their estimate. When the points carry
-    more than one source, the title says the axis mixes sources.
+    more than one source, the title says the axis mixes sources. The legend is outside the
+    axes (right), so it hides no trial.
+
+    Returns:
+        The matplotlib figure (the caller saves and closes it).
     """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -93,10 +119,8 @@ def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> P
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
     _front_axes(ax, points["value"], sources, metric, accuracy, f"{label(accuracy)} vs {metric}")
     if sources:
-        ax.legend(fontsize=7, loc="lower right")
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+        _legend_outside(ax)
+    return fig
 
 
 def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path) -> Path:
@@ -244,7 +268,18 @@ def plot_failures(failures: dict[str, int], path: Path) -> Path:
 
 
 def plot_compare(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str, path: Path) -> Path:
-    """Fronts of several studies on one axes; ``fronts`` label -> frame of ``accuracy``, ``value``, ``source``, ``on_front``."""
+    """Write :func:`compare_figure` of ``fronts`` to ``path``; returns ``path``."""
+    return _save(compare_figure(fronts, accuracy, metric), path)
+
+
+def compare_figure(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str):
+    """Fronts of several studies on one axes; ``fronts`` label -> frame of ``accuracy``, ``value``, ``source``, ``on_front``.
+
+    The legend is outside the axes (right), so it hides no trial.
+
+    Returns:
+        The matplotlib figure (the caller saves and closes it).
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.8, 4.6))
     all_sources = sorted({s for df in fronts.values() for s in df["source"].unique()})
@@ -260,7 +295,6 @@ def plot_compare(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str, pa
         ax.step(f["value"], f["accuracy"], where="post", color=color, lw=1)
     vals = pd.concat([d["value"] for d in fronts.values()]) if fronts else pd.Series(dtype=float)
     _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {label(accuracy)} vs {metric}")
-    ax.legend(fontsize=7, loc="lower right")
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    if ax.get_legend_handles_labels()[0]:
+        _legend_outside(ax)
+    return fig

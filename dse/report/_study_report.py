@@ -14,6 +14,7 @@ from dse.config import make_output_dir, redact_url, sqlite_path
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
+from dse.report._outputs import REPORT_FILES
 from dse.store import StudyRecords
 
 __all__ = ["ReportResult", "build_report"]
@@ -52,6 +53,11 @@ def _pair_note(points) -> str:
 def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = None, *, log_to_mlflow: bool = True) -> ReportResult:
     """Write ``report.html`` and its PNGs for ``study`` and attach them to the study's parent run.
 
+    The files an earlier report wrote to the same folder are deleted first (listed in its
+    ``.dse-report.json``; see :mod:`dse.report._outputs`), so no figure of another study or
+    an earlier state remains beside the page; other files in the folder are left alone. No
+    failures figure is drawn when no trial failed.
+
     Args:
         study: a study made by ``dse run``.
         storage_url: the Optuna storage it was opened from (locates a moved run directory).
@@ -86,6 +92,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
             log.warning("the study's MLflow server %s does not answer (%s): the report has no training curves or "
                         "recorded versions, and is not logged to MLflow", redact_url(where.tracking_uri), problem)
     out = make_output_dir(Path(out_dir) if out_dir is not None else where.run_dir / "report")
+    REPORT_FILES.clear_previous(out)  # an earlier report's files this one may not write again
     objs = F.objectives(study)
     acc = F.accuracy_objective(objs)
     figures: list[Path] = []
@@ -120,11 +127,14 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         '<div class="grid">' + "".join(pair_parts) + "</div>",
     ))
 
-    # failures
-    png = P.plot_failures(timing.failures, out / "failures.png")
-    figures.append(png)
-    fail_table = H.table(__import__("pandas").DataFrame(list(timing.failures.items()), columns=["reason", "trials"]))
-    body.append(H.section("Failed trials by reason", fail_table, H.img(png, "failures")))
+    # failures (no figure when none failed)
+    if timing.failures:
+        png = P.plot_failures(timing.failures, out / "failures.png")
+        figures.append(png)
+        fail_table = H.table(__import__("pandas").DataFrame(list(timing.failures.items()), columns=["reason", "trials"]))
+        body.append(H.section("Failed trials by reason", fail_table, H.img(png, "failures")))
+    else:
+        body.append(H.section("Failed trials by reason", '<p class="note">No failed trial.</p>'))
 
     # hypervolume
     hv, ref = F.hypervolume_history(study)
@@ -177,6 +187,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     body.append(f'<p class="note">report built in {elapsed:.1f} s by dse report</p>')
     html_path = out / "report.html"
     html_path.write_text(H.page(f"dse study {study.study_name}", body), encoding="utf-8")
+    REPORT_FILES.record(out, [html_path, *figures])
     result = ReportResult(html_path, figures, time.perf_counter() - t0, None, where.tracking_uri)
     if log_to_mlflow and records.parent_run_id and not no_store:
         from dse.tracking import log_files

@@ -16,8 +16,13 @@ import optuna
 from tests.conftest import write_experiment
 
 
-def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5):
-    """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged."""
+def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5, *,
+               failures: bool = True, lut_source: str = "ebops-estimate"):
+    """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged (none when not ``failures``).
+
+    ``lut_source`` is the ``lut_source`` tag of every completed trial (as if ``resources.backend``
+    were that backend).
+    """
     from dse.config import load_experiment
     from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
     from dse.study._storage import open_study
@@ -43,7 +48,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
         record_trial_run(trial, run_id)
         logger = TrialRunLogger(exp.tracking_uri, run_id)
         secs = float(rng.uniform(20, 60))
-        if params.learning_rate == 1e30 and rng.random() < 0.3:
+        if failures and params.learning_rate == 1e30 and rng.random() < 0.3:
             msg = "TrainingDivergedError: training diverged: loss became nan at epoch 1"
             logger.log_metrics({"seconds_total": secs})
             record_trial_result(trial, {"seconds_total": secs}, {}, fail_reason=msg)
@@ -57,7 +62,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
             "ebops": ebops, "lut": ebops - 55 * dsp, "dsp": dsp, "keras_accuracy": acc, "csim_accuracy": acc,
             "bit_exact_fraction": 1.0, "seconds_total": secs,
         }
-        tags = {"lut_source": "ebops-estimate", "dsp_source": "ebops-estimate", "strategy": params.strategy}
+        tags = {"lut_source": lut_source, "dsp_source": "ebops-estimate", "strategy": params.strategy}
         logger.log_metrics(metrics)
         logger.log_history({
             "accuracy": [acc * (1 - 0.5 ** (e + 1)) for e in range(epochs)],

@@ -127,3 +127,35 @@ def test_an_empty_front_still_has_its_columns(tmp_path):
     assert front.empty and list(front.columns) == ["trial", "csim_accuracy", "lut", "pinned", "mlflow_run_id"]
     front.to_csv(tmp_path / "pareto_front.csv", index=False)
     assert list(pd.read_csv(tmp_path / "pareto_front.csv").columns) == list(front.columns)
+
+
+
+def test_legends_sit_outside_the_axes(tmp_path):
+    """Before, the legend sat at the lower right inside the axes, over the dominated (faint) trials there."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from dse.report._compare import _pair, load_optuna_source
+    from dse.report._plots import _SAVE, compare_figure, pair_figure, plot_compare, plot_pair
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path, n_trials=12, epochs=2)
+    pts = pair_points(study, "csim_accuracy", "lut")
+    assert (~pts["on_front"]).any(), "the check needs dominated trials"
+    src = load_optuna_source(study.study_name, storage)
+    fronts = {"a": _pair(src.trials, "csim_accuracy", "lut"), "b": _pair(src.trials, "csim_accuracy", "ebops")}
+    drawn = [
+        (pair_figure(pts, "csim_accuracy", "lut"), plot_pair(pts, "csim_accuracy", "lut", tmp_path / "pair.png")),
+        (compare_figure(fronts, "csim_accuracy", "lut"), plot_compare(fronts, "csim_accuracy", "lut", tmp_path / "cmp.png")),
+    ]
+    for fig, png in drawn:
+        try:
+            fig.canvas.draw()
+            ax = fig.axes[0]
+            legend, box = ax.get_legend().get_window_extent(), ax.get_window_extent()
+            assert legend.x0 >= box.x1, (legend, box)  # entirely right of the axes: it covers no point
+            # the saved PNG (bbox_inches="tight", cropped from the left of the tight box) reaches past the legend
+            left = fig.get_tightbbox().x0  # inches
+            assert Image.open(png).width >= (legend.x1 / fig.dpi - left) * _SAVE["dpi"], png
+        finally:
+            plt.close(fig)

@@ -7,9 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
-import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -218,3 +216,79 @@ def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp
     assert "warning: the studies were tested on different data" in text and "max_samples 500" in text, text
     assert "not comparable" in (tmp_path / "c" / "compare.html").read_text()
 
+
+
+def test_report_clears_its_own_earlier_files_only(tmp_path):
+    """A folder used before: the earlier report's files that this one does not write (a front of a figure the study
+    lacks, failures.png once nothing failed) go; the user's files stay; no failures figure when nothing failed."""
+    from dse.report import build_report
+    from tests.report.synthetic import make_study
+
+    out = tmp_path / "rep"
+    out.mkdir()
+    # a report written before manifests existed, and the user's own files
+    (out / "report.html").write_text("<html>old</html>")
+    stale = out / "front_csim_accuracy_vs_latency_cycles.png"  # the synthetic studies have no latency_cycles
+    stale.write_bytes(b"old png")
+    user = {"notes.txt": "mine", "my_plot.png": "mine", "front_summary.png": "mine", "failures.png.bak": "mine"}
+    for name, text in user.items():
+        (out / name).write_text(text)
+
+    failing, storage, _ = make_study(tmp_path / "a", n_trials=10, seed=0, epochs=2)
+    res = build_report(failing, storage, out, log_to_mlflow=False)
+    assert not stale.exists()
+    assert (out / "failures.png").is_file() and out / "failures.png" in res.figures
+    assert 'alt="failures"' in res.html.read_text()
+    manifest = json.loads((out / ".dse-report.json").read_text())
+    assert sorted(manifest["files"]) == sorted(p.name for p in [res.html, *res.figures])
+    # a manifest naming other files (by hand, or tampered) deletes only names the report writes, in this folder
+    outside = tmp_path / "hypervolume.png"
+    outside.write_text("not in the folder")
+    manifest["files"] += ["notes.txt", "../hypervolume.png", str(outside)]
+    (out / ".dse-report.json").write_text(json.dumps(manifest))
+
+    clean, storage, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, failures=False)
+    res = build_report(clean, storage, out, log_to_mlflow=False)
+    html = res.html.read_text()
+    assert not (out / "failures.png").exists(), "the earlier report's failures.png must not outlive it"
+    assert 'alt="failures"' not in html and "No failed trial." in html
+    assert html.count('src="data:image/png;base64,') == len(res.figures)  # every figure shown, no other
+    assert outside.read_text() == "not in the folder"
+    for name, text in user.items():
+        assert (out / name).read_text() == text, name
+    pngs = {p.name for p in out.glob("*.png")}
+    assert pngs == {p.name for p in res.figures} | {n for n in user if n.endswith(".png")}
+    assert sorted(json.loads((out / ".dse-report.json").read_text())["files"]) == sorted(p.name for p in [res.html, *res.figures])
+
+
+def test_compare_warns_when_resource_figures_come_from_different_sources(tmp_path, caplog):
+    """Before, a study whose LUTs were estimated from EBOPs and one whose LUTs came from da4ml were compared without a
+    word; the comparison also clears its own earlier files from a reused folder."""
+    import pandas as pd
+
+    from tests.report.synthetic import make_study
+
+    _, est, _ = make_study(tmp_path / "a", n_trials=8, seed=0, epochs=2, name="estimated")
+    _, syn, _ = make_study(tmp_path / "b", n_trials=8, seed=1, epochs=2, name="synthesized", lut_source="da4ml")
+    out = tmp_path / "cmp"
+    out.mkdir()
+    (out / "compare.html").write_text("old")  # a comparison written before manifests existed
+    stale = out / "compare_csim_accuracy_vs_latency_cycles.png"
+    stale.write_bytes(b"old png")
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["compare", f"estimated@{est}", f"synthesized@{syn}", "--out", str(out), "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    expected = ("warning: the studies' lut figures come from different sources (estimated: ebops-estimate; "
+                "synthesized: da4ml): they are not measured the same way, so their fronts and hypervolumes on lut are "
+                "not comparable")
+    assert expected in text, text
+    assert "dsp figures" not in text and "ebops figures" not in text  # the same sources there
+    assert "lut figures come from different sources" in caplog.text
+    page = (out / "compare.html").read_text()
+    assert "lut figures come from different sources" in page and "synthesized: da4ml" in page
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table["lut_source"]) == ["ebops-estimate", "da4ml"]
+    assert list(table["dsp_source"]) == ["ebops-estimate", "ebops-estimate"]
+    assert not stale.exists() and (out / "notes.txt").read_text() == "mine"
+    assert (out / "compare_csim_accuracy_vs_lut.png").is_file()

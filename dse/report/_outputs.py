@@ -1,0 +1,95 @@
+"""The files a page writer (``dse report``, ``dse compare``) owns in its output folder.
+
+A folder used before may hold the files of an earlier page that this one no longer writes (a
+front of a resource figure the new study lacks, a failures plot once there are no failures);
+left there, they look like part of the new page. Each writer therefore lists what it wrote in
+a small manifest (``.dse-report.json`` or ``.dse-compare.json``) and, before writing again,
+deletes the files the manifest lists. Only names the writer itself can produce (``own``) are
+ever deleted, so a user's file in the same folder stays. A folder written before manifests
+existed (the writer's page is there, the manifest is not) is cleared of the files matching
+``own``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["OwnFiles", "REPORT_FILES", "COMPARE_FILES"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OwnFiles:
+    """The outputs of one page writer.
+
+    Attributes:
+        manifest: name of the manifest file in the output folder.
+        page: name of the page; its presence marks a folder the writer used before manifests existed.
+        own: the names the writer can write (full match); nothing else is ever deleted.
+        command: the command that writes them, for messages.
+    """
+
+    manifest: str
+    page: str
+    own: re.Pattern[str]
+    command: str
+
+    def clear_previous(self, out: Path) -> list[Path]:
+        """Delete the files an earlier run of this writer left in ``out``.
+
+        Args:
+            out: the output folder (it exists).
+
+        Returns:
+            The files deleted.
+        """
+        manifest = out / self.manifest
+        names: Iterable[str]
+        if manifest.is_file():
+            try:
+                names = [str(n) for n in json.loads(manifest.read_text(encoding="utf-8")).get("files", [])]
+            except (ValueError, AttributeError, OSError) as e:  # unreadable: fall back to the own names
+                log.warning("%s: manifest %s is unreadable (%s); clearing the files named like %s outputs",
+                            self.command, manifest, e, self.command)
+                names = [p.name for p in out.iterdir()]
+        elif (out / self.page).is_file():  # written before manifests existed
+            names = [p.name for p in out.iterdir()]
+        else:
+            return []
+        removed = []
+        for name in names:
+            if Path(name).name != name or not self.own.fullmatch(name):
+                continue  # only plain names the writer produces, never another path
+            p = out / name
+            if p.is_symlink() or p.is_file():
+                p.unlink()
+                removed.append(p)
+        if removed:
+            log.info("%s: removed %d file(s) of the earlier output in %s: %s", self.command, len(removed), out,
+                     ", ".join(p.name for p in removed))
+        return removed
+
+    def record(self, out: Path, files: Iterable[Path]) -> Path:
+        """Write the manifest of ``files`` (written to ``out`` by this run); returns its path."""
+        manifest = out / self.manifest
+        names = sorted({Path(f).name for f in files})
+        manifest.write_text(json.dumps({"written_by": self.command, "files": names}, indent=1) + "\n", encoding="utf-8")
+        return manifest
+
+
+#: ``dse report``: the page, its fixed PNGs and one front per resource figure.
+REPORT_FILES = OwnFiles(
+    ".dse-report.json",
+    "report.html",
+    re.compile(r"report\.html|(failures|hypervolume|importances|parallel_coordinates|training_curves)\.png|front_.+_vs_.+\.png"),
+    "dse report",
+)
+
+#: ``dse compare``: the page, its table and one overlay per resource figure.
+COMPARE_FILES = OwnFiles(".dse-compare.json", "compare.html", re.compile(r"compare\.(html|csv)|compare_.+_vs_.+\.png"), "dse compare")
