@@ -101,6 +101,15 @@ class IntParam(_Param):
         return [self.low, self.high]
 
 
+def _takes_whole_numbers(name: str) -> bool:
+    """Whether :class:`TrialParams` field ``name`` is an ``int`` (optionally ``| None``), so a float draw is invalid."""
+    from typing import get_args
+
+    annotation = TrialParams.model_fields[name].annotation
+    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
+    return kinds == {int}
+
+
 class CategoricalParam(_Param):
     """One of ``choices``."""
 
@@ -116,7 +125,7 @@ class CategoricalParam(_Param):
                 f"choices mix {' and '.join(k + 's' for k in sorted(kinds))}: {v}; give every choice the same type "
                 "(quote all of them, or none; write true/false only for yes/no parameters)"
             )
-        if len(set(map(repr, v))) != len(v):
+        if len(set(v)) != len(v):  # by value: 4 and 4.0 are one choice (kinds are not mixed, so no True == 1)
             raise ValueError(f"choices repeat a value: {v}; list each choice once")
         return v
 
@@ -164,6 +173,11 @@ class SearchSpace(BaseModel):
         for name, spec in self.parameters.items():
             if name not in known:
                 raise ValueError(f"parameters.{name}: unknown parameter; allowed: {', '.join(sorted(known))}")
+            if isinstance(spec, FloatParam) and _takes_whole_numbers(name):
+                raise ValueError(
+                    f"parameters.{name}: type float, but {name} takes whole numbers (a float draw such as "
+                    f"{(spec.low + spec.high) / 2 + 0.37:g} would fail every trial); use type: int, or categorical choices"
+                )
             for key in spec.when or {}:
                 if key not in order[: order.index(name)]:
                     raise ValueError(

@@ -267,7 +267,10 @@ class TrialRecord:
         if raw is not None:
             params: TrialParams | None = TrialParams.model_validate(raw)
         elif t.params or attrs.get(_LEGACY_FIXED):
-            params = _legacy_params(t)
+            try:
+                params = _legacy_params(t)
+            except ValueError:  # raw parameters no design can be built from (such a trial failed before its record)
+                params = None
         else:
             params = None
         pinned = attrs.get(_PINNED)

@@ -24,7 +24,9 @@ from optuna.trial import TrialState
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
-from dse.exceptions import DriverLostError, DriverTerminated, StorageUnavailableError, TrackingError, TrialInterruptedError
+from dse.exceptions import (
+    DriverLostError, DriverTerminated, DseError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+)
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
@@ -299,8 +301,15 @@ class _StudyLoop:
         self.asking = (trial, None)
         if not self.seeded:
             self.seed_sampler(trial.number)
-        params, pinned = self.space.suggest(trial)
-        params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
+        try:
+            params, pinned = self.space.suggest(trial)
+            params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
+        except (ValueError, DseError) as e:  # a point no trial can be built from (an enqueued or stored point; ValidationError is a ValueError): FAIL, go on
+            why = " ".join(str(e).split())
+            err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}")
+            self.asking = None
+            self._progress([self.finish_trial(trial, None, TrialResult.failed(trial.number, err))])
+            return
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
         self.durable(record_heartbeat, trial, self.driver_id, time.time(), this_driver(), what="heartbeat")
         run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))

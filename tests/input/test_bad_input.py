@@ -471,6 +471,11 @@ CASES: list[Case] = [
          space=space({"weight_bits": {"type": "int", "low": 3, "high": 5, "step": 0}})),
     Case("space-int-log", "field", ("space.int.log",), ("parameters.weight_bits", "step (2) cannot be combined with log"),
          space=space({"weight_bits": {"type": "int", "low": 3, "high": 7, "step": 2, "log": True}})),
+    # before, both passed `dse check`; the float one then crashed `dse run` with a traceback on every run
+    Case("space-float-for-whole-numbers", "silent", (), ("parameters.weight_bits", "type float", "takes whole numbers", "type: int"),
+         space=space({"weight_bits": {"type": "float", "low": 3, "high": 5}})),
+    Case("space-choices-repeated-by-value", "silent", (), ("parameters.reuse_factor", "repeat", "[2, 2.0]"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [2, 2.0], "when": {"strategy": "Resource"}, "default": 1}})),
     Case("space-choices-empty", "field", (), ("parameters.strategy.categorical.choices", "(got [])"),
          space=space({"strategy": {"type": "categorical", "choices": []}})),
     Case("space-choice-value", "field", (), ("parameters.strategy", "'Fast'", "not allowed"),

@@ -316,3 +316,24 @@ def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
     client.restore_experiment(client.get_experiment_by_name(exp.name).experiment_id)  # what the message says to do
     again = run_study(exp, space, progress=False)
     assert again.n_complete + again.n_failed == 1  # the tiny space diverges on purpose at some learning rates
+
+
+def test_a_waiting_point_that_makes_no_design_fails_alone(tmp_path):
+    """A WAITING trial whose parameters make no valid TrialParams (here weight_bits 40, enqueued by hand; a space with a
+    float weight_bits used to re-enqueue such points) is a FAIL with its reason, and the study goes on. Before, `dse run`
+    crashed with a ValidationError traceback, re-enqueued the point, and every later run crashed on it again."""
+    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]},
+                            "weight_bits": {"type": "int", "low": 3, "high": 5}}}
+    path = write_experiment(tmp_path, space=space, n_trials=1, training={"epochs": 1, "batch_size": 128, "learning_rate": 0.01},
+                            hls4ml={"csim": "none"})
+    exp, sp = load_experiment(path)
+    run_study(exp, sp, progress=False)
+    optuna.load_study(study_name=exp.name, storage=exp.storage_url).enqueue_trial({"strategy": "Latency", "weight_bits": 40})
+    more, _ = load_experiment(path, n_trials=3)
+    summary = run_study(more, sp, progress=False)
+    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
+    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"], [t.user_attrs for t in trials]
+    why = TrialRecord.of(trials[1]).fail_reason
+    assert why.startswith("SearchSpaceError: trial 1's parameters {'strategy': 'Latency', 'weight_bits': 40} make no valid design")
+    assert "weight_bits" in why and summary.n_complete == 2 and summary.n_failed == 1
+    assert "requeued_from" not in trials[2].user_attrs  # not re-enqueued: it would fail again
