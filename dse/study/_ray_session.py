@@ -130,7 +130,7 @@ def _ancestors() -> set[int]:
 
 
 def kill_ray_processes(
-    temp_dirs: list[str | Path], timeout_s: float = 10.0, *, orphaned_only: bool = False
+    temp_dirs: list[str | Path], timeout_s: float = 10.0, *, orphaned_only: bool = False, created_by: int | None = None
 ) -> list[tuple[int, str]]:
     """Stop the Ray processes whose command line names a session under one of ``temp_dirs``.
 
@@ -146,6 +146,7 @@ def kill_ray_processes(
         orphaned_only: spare the sessions whose creator is still running (a session folder is
             named ``session_<date>_<pid of the process that started it>``), e.g. another live
             driver on the same run dir.
+        created_by: only the sessions this process id started (this driver's own Ray).
 
     Returns:
         ``(pid, command line)`` of each process signalled.
@@ -159,9 +160,11 @@ def kill_ray_processes(
     def wanted(cmd: str, files: list[str]) -> bool:
         if not any(m in cmd or any(f.startswith(m) for f in files) for m in marks):
             return False
-        if not orphaned_only:
+        if not orphaned_only and created_by is None:
             return True
         owners = {int(o) for text in [cmd, *files] for o in owner.findall(text)}
+        if created_by is not None:
+            return created_by in owners
         return not any(Path(f"/proc/{o}").exists() and not _is_zombie(o) for o in owners)
 
     found = [(pid, cmd) for pid, cmd, files in _pids_and_cmdlines() if pid not in skip and wanted(cmd, files)]
@@ -350,19 +353,25 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
             # A local Raylet starts its workers with its own environment, which it copies from this
             # process when ``ray.init`` starts it: WORKER_ENV set for that call reaches every worker
             # without a ``runtime_env``, whose agent adds 0.4-0.7 s to each new worker process.
-            with _env(WORKER_ENV):
-                ray.init(
-                    num_cpus=cfg.num_cpus or os.cpu_count(),
-                    _node_ip_address="127.0.0.1",
-                    _temp_dir=temp,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.WARNING,
-                )
-            try:
+            try:  # ray.init inside: a Ctrl-C while Ray starts must not leave its processes running
+                with _env(WORKER_ENV):
+                    ray.init(
+                        num_cpus=cfg.num_cpus or os.cpu_count(),
+                        _node_ip_address="127.0.0.1",
+                        _temp_dir=temp,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level=logging.WARNING,
+                    )
                 yield
             finally:
                 ray.shutdown()
+                # what outlived shutdown (an interrupted start; the agents, which may ignore SIGTERM): this
+                # driver's own session only (its temp alias), never another driver's on the same run_dir
+                left = kill_ray_processes([temp], timeout_s=3.0, created_by=os.getpid())
+                if left:
+                    log.info("stopped %d Ray process(es) that outlived ray.shutdown: %s", len(left),
+                             ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left))
                 if Path(temp).is_symlink():
                     Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
         return

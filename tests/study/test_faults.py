@@ -294,3 +294,33 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
     assert len([r for r in recs if r.state == "COMPLETE"]) >= exp.n_trials, logs[1].read_text()[-3000:]
     for r in lost:
         assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"
+
+
+_INTERRUPT_START = """
+import os, signal, sys, threading
+from pathlib import Path
+from dse.config import RayConfig
+from dse.study import ray_session
+threading.Timer(float(sys.argv[2]), lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+try:
+    with ray_session(RayConfig(num_cpus=1), Path(sys.argv[1])):
+        import time
+        time.sleep(60)
+except KeyboardInterrupt:
+    print("INTERRUPTED", flush=True)
+"""
+
+
+@pytest.mark.parametrize("delay_s", [1.5, 2.2])
+def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path, delay_s):
+    """Ctrl-C during `ray.init` (Ray takes about 3 s to start here). Before, ray.init ran outside the try/finally that
+    shuts Ray down, and ray::DashboardAgent and ray::RuntimeEnvAgent stayed running, holding files under run_dir/ray."""
+    run = tmp_path / "run"
+    out = subprocess.run([sys.executable, "-c", _INTERRUPT_START, str(run), str(delay_s)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert "INTERRUPTED" in out.stdout, out.stdout + out.stderr[-2000:]
+    time.sleep(1.0)
+    left = pids_with(str(run / "ray"))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, left
