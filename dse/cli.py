@@ -75,7 +75,9 @@ def run(
     from dse.config import redact_url
 
     if summary.nothing_to_run:
-        _say(f"nothing to run: the study already has n_trials={exp.n_trials} evaluated trials; raise n_trials "
+        c = summary.counts
+        have = f"{c.trained - c.interrupted} evaluated trials" if c is not None else "its evaluated trials"
+        _say(f"nothing to run: the study already has {have}, and n_trials is {exp.n_trials}; raise n_trials "
              "(or pass --n-trials) to run more")
     if summary.counts is not None:  # as `dse status` counts: feasible / infeasible, harvested checkpoints
         _say(f"study {summary.study_name}: {counts_line(summary.counts).removeprefix('trials: ')} ({summary.wall_seconds:.0f} s)")

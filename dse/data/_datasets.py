@@ -277,8 +277,14 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise DatasetError("features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
     if y.dtype == object:
         kinds = {type(v).__name__ for v in y.ravel()}
+        missing = [i for i, v in enumerate(y.ravel()) if v is None or (isinstance(v, float) and v != v)]
         if kinds <= {"str"}:
             y = y.astype(str)
+        elif missing:
+            raise DatasetError(
+                f"labels y are missing (empty or NaN) in {len(missing)} rows (first rows: {missing[:5]}); "
+                "give every row a label, or drop those rows"
+            )
         else:
             raise DatasetError(
                 f"labels y must be all integers or all strings, got a mix of {sorted(kinds)}; convert them to one type"
@@ -304,7 +310,11 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
             "drop or impute them before running"
         )
     if np.issubdtype(y.dtype, np.number):
-        if not np.all(np.isfinite(y)) or not np.all(np.equal(np.mod(y, 1), 0)):
+        if not np.all(np.isfinite(y)):
+            rows = np.flatnonzero(~np.isfinite(y))
+            raise DatasetError(f"labels y are missing (NaN/inf) in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
+                               "give every row a label, or drop those rows")
+        if not np.all(np.equal(np.mod(y, 1), 0)):
             raise DatasetError("labels y must be whole class indices 0..K-1 (or strings); found NaN or fractional values")
         if (y < 0).any():
             raise DatasetError(f"labels y out of range: found {int(y.min())}; class indices must be 0..K-1")
@@ -345,8 +355,10 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     counts = np.bincount(y, minlength=len(names))
     if counts.min() < 3:
         where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+        few = [f"{names[int(c)]!r} ({int(counts[c])})" for c in np.flatnonzero(counts < 3)]
         raise DatasetError(
-            f"{where}class {names[int(counts.argmin())]!r} has {int(counts.min())} samples; each class needs at least 3 "
+            f"{where}{len(few)} class{'es' if len(few) > 1 else ''} with fewer than 3 samples: "
+            f"{', '.join(few[:10])}{', ...' if len(few) > 10 else ''}; each class needs at least 3 "
             "for a stratified train/validation/test split (add samples of it, drop or merge the class, or raise "
             "dataset.max_samples if it caps them)"
         )

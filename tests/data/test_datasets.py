@@ -70,9 +70,20 @@ def test_class_too_small_to_split(tmp_path):
     X = np.random.default_rng(0).normal(size=(42, 2))
     y = np.array([0] * 20 + [1] * 20 + [2] * 2)
     np.savez(tmp_path / "d.npz", X=X, y=y)
-    with pytest.raises(DatasetError, match="class '2' has 2 samples; each class needs at least 3") as info:
+    with pytest.raises(DatasetError, match=r"1 class with fewer than 3 samples: '2' \(2\); each class needs at least 3") as info:
         load_dataset(DatasetConfig(name="file", path=tmp_path / "d.npz"))
     assert f"dataset.path {tmp_path / 'd.npz'}:" in str(info.value)  # named, as the other dataset errors are
+    # every such class is named at once (before: only the first, so a user fixed one and ran again)
+    np.savez(tmp_path / "e.npz", X=np.zeros((44, 2)), y=np.array([0] * 20 + [1] * 20 + [2] * 2 + [3] * 2))
+    with pytest.raises(DatasetError, match=r"2 classes with fewer than 3 samples: '2' \(2\), '3' \(2\);"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "e.npz"))
+
+
+@pytest.mark.parametrize("labels", [["sig", "bkg", None, "sig"] * 3, [0.0, 1.0, float("nan"), 1.0] * 3])
+def test_missing_labels_are_named_as_missing(labels):
+    """Before: a missing string label read as 'a mix of [float, str]', a NaN number as 'NaN or fractional values'."""
+    with pytest.raises(DatasetError, match=r"labels y are missing .* in 3 rows \(first rows: \[2, 6, 10\]\); give every row a label"):
+        validate_arrays(np.zeros((12, 2)), np.array(labels, dtype=object if isinstance(labels[0], str) else float))
 
 
 def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):

@@ -141,7 +141,11 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
 
     result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert f"nothing to run: the study already has n_trials={exp.n_trials} evaluated trials" in " ".join(result.output.split())
+    assert f"nothing to run: the study already has {exp.n_trials} evaluated trials, and n_trials is {exp.n_trials}" in " ".join(result.output.split())
+    # fewer than it has (before: "already has n_trials=2 evaluated trials", the asked number, not the study's)
+    result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress", "--n-trials", "2"])
+    assert result.exit_code == 0, result.output
+    assert f"already has {exp.n_trials} evaluated trials, and n_trials is 2" in " ".join(result.output.split())
 
 
 def test_a_continued_study_samples_new_designs(tmp_path):
