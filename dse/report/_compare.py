@@ -308,6 +308,18 @@ class CompareResult:
     warnings: list[str] = field(default_factory=list)
 
 
+def _same_place(origin: str) -> str:
+    """``origin`` with a SQLite file's or journal file's path resolved (``runs/../runs/x.db`` is ``runs/x.db``)."""
+    import os
+
+    for prefix in ("sqlite:///", ""):
+        if origin.startswith(prefix) and (prefix or "://" not in origin) and not origin.startswith("mlflow:"):
+            path = origin[len(prefix):]
+            if path and path != ":memory:":
+                return prefix + os.path.realpath(path)
+    return origin
+
+
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
@@ -328,12 +340,12 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     t0 = time.perf_counter()
     seen: set[tuple[str, str]] = set()
     for s in sources:
-        if (s.label, s.origin) in seen:
+        if (s.label, _same_place(s.origin)) in seen:
             raise ConfigError(
                 f"study {s.label} ({s.origin}) is given twice; compare different studies, or see one study with "
                 "`dse report`"
             )
-        seen.add((s.label, s.origin))
+        seen.add((s.label, _same_place(s.origin)))
     labels = [s.label for s in sources]
     for s in sources:
         if labels.count(s.label) > 1:

@@ -194,6 +194,12 @@ def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
     assert result.exit_code == 2, result.output
     assert f"study {exp.name} ({exp.storage_url}) is given twice; compare different studies" in text, text
     assert not out.exists()
+    # the same file by another path (before: accepted, and the artifacts were logged twice to one run)
+    db = exp.storage_url.removeprefix("sqlite:///")
+    detour = f"sqlite:///{Path(db).parent}/../{Path(db).parent.name}/{Path(db).name}"
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{detour}", "--out", str(out)])
+    assert result.exit_code == 2 and "is given twice" in " ".join(result.output.split()), result.output
+    assert not out.exists()
 
 
 def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp_path):
