@@ -224,7 +224,8 @@ CASES: list[Case] = [
          exp=FILE_CSV, files=text("data.csv", "f0,f1,label\n1,a,0\n2,b,1\n3,c,0\n")),
     Case("csv-only-target", "data", (), ("dataset.path", "data.csv", "0 columns"),
          exp=FILE_CSV, files=text("data.csv", "label\n" + "\n".join(str(i % 2) for i in range(20)) + "\n")),
-    Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y must be all integers or all strings"),
+    # an empty label cell (before: read as "a mix of ['float', 'str']")
+    Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y are missing (empty or NaN) in 1 rows (first rows: [1])"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,a\n2,\n3,b\n4,a\n")),
     Case("csv-fractional-labels", "data", (), ("dataset.path", "data.csv", "fractional"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,0.5\n2,1\n3,0\n4,1\n")),
