@@ -67,7 +67,7 @@ def run(
         _fail(e)
     except (KeyboardInterrupt, DriverTerminated) as e:  # 130 / 143: 128 + SIGINT / SIGTERM, as a shell reports them
         what = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
-        console.print(f"stopped ({what}): trials that were running are FAIL (TrialInterruptedError) and re-enqueued; "
+        console.print(f"stopped ({what}): trials that were running, if any, are FAIL (TrialInterruptedError) and re-enqueued; "
                       f"`dse run {experiment}` continues the study", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     import pandas as pd

@@ -125,6 +125,12 @@ class DatasetConfig(_Strict):
             where = f"a {self.path.suffix} file" if self.path is not None else f"dataset {self.name!r}"
             raise ValueError(f"dataset.target names a label column of a .csv or .parquet file; {where} has none "
                              "(an .npz holds its labels in the array y): remove dataset.target")
+        held_out = self.validation_fraction + self.test_fraction
+        if held_out > 0.8:
+            raise ValueError(
+                f"dataset.validation_fraction ({self.validation_fraction:g}) + test_fraction ({self.test_fraction:g}) = "
+                f"{held_out:g} leaves {1 - held_out:.0%} of the rows for training; keep their sum at most 0.8"
+            )
         return self
 
 

@@ -349,6 +349,10 @@ CASES: list[Case] = [
     Case("dataset-data-home-file", "field", ("dataset.data_home",), ("dataset.data_home", "cache.txt", "is a file"),
          exp={"dataset": {"name": "jet_hlf", "data_home": "cache.txt"}}, files=text("cache.txt", "x")),
     Case("dataset-max-samples", "field", ("dataset.max_samples",), ("dataset.max_samples", "(got 0)"), exp={"dataset": {"max_samples": 0}}),
+    # before, 0.45 + 0.45 was accepted and trained on 10% of the rows
+    Case("dataset-held-out-fractions", "silent", (), ("dataset.validation_fraction (0.45) + test_fraction (0.45) = 0.9",
+                                                      "leaves 10% of the rows for training", "at most 0.8"),
+         exp={"dataset": {"validation_fraction": 0.45, "test_fraction": 0.45}}),
     Case("dataset-validation-fraction", "field", ("dataset.validation_fraction",), ("dataset.validation_fraction", "(got 0.7)"),
          exp={"dataset": {"validation_fraction": 0.7}}),
     Case("dataset-test-fraction", "field", ("dataset.test_fraction",), ("dataset.test_fraction", "(got -0.1)"), exp={"dataset": {"test_fraction": -0.1}}),
