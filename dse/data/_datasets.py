@@ -277,15 +277,15 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         raise DatasetError("features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
     if y.dtype == object:
         kinds = {type(v).__name__ for v in y.ravel()}
-        missing = [i for i, v in enumerate(y.ravel()) if v is None or (isinstance(v, float) and v != v)]
         if kinds <= {"str"}:
             y = y.astype(str)
-        elif missing:
-            raise DatasetError(
-                f"labels y are missing (empty or NaN) in {len(missing)} rows (first rows: {missing[:5]}); "
-                "give every row a label, or drop those rows"
-            )
         else:
+            missing = [i for i, v in enumerate(y.ravel()) if v is None or (isinstance(v, float) and v != v)]
+            if missing:
+                raise DatasetError(
+                    f"labels y are missing (empty or NaN) in {len(missing)} rows (first rows: {missing[:5]}); "
+                    "give every row a label, or drop those rows"
+                )
             raise DatasetError(
                 f"labels y must be all integers or all strings, got a mix of {sorted(kinds)}; convert them to one type"
             )
@@ -315,7 +315,7 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
             raise DatasetError(f"labels y are missing (NaN/inf) in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
                                "give every row a label, or drop those rows")
         if not np.all(np.equal(np.mod(y, 1), 0)):
-            raise DatasetError("labels y must be whole class indices 0..K-1 (or strings); found NaN or fractional values")
+            raise DatasetError("labels y must be whole class indices 0..K-1 (or strings); found fractional values")
         if (y < 0).any():
             raise DatasetError(f"labels y out of range: found {int(y.min())}; class indices must be 0..K-1")
         y_int = y.astype(np.int64)

@@ -121,7 +121,8 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     if existing:
         first, *manifest = (out / _MARKER).read_text().splitlines()
         if manifest:  # exports before the manifest have none: nothing to compare with
-            added = [f for f in _written_files(out) if f not in set(manifest) | {_MARKER}]
+            known = {*manifest, _MARKER}
+            added = [f for f in _written_files(out) if f not in known]
             if added and not overwrite:
                 raise ExportError(
                     f"--out {out} holds the export of {first}, with {len(added)} file(s) added since "

@@ -206,7 +206,7 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str) -> pd.DataFrame:
     for _, r in df.iterrows():
         if pd.isna(r.get(accuracy)):
             continue
-        value, source = r.get(metric), r.get(f"{metric}_source", "hgq-ebops" if metric == "ebops" else "unknown")
+        value, source = r.get(metric), r.get(f"{metric}_source", _default_source(metric))
         if metric != "ebops":
             for b in PRECISE_PREFERENCE:
                 if f"{b}_{metric}" in r and pd.notna(r[f"{b}_{metric}"]):
@@ -309,15 +309,13 @@ class CompareResult:
 
 
 def _same_place(origin: str) -> str:
-    """``origin`` with a SQLite file's or journal file's path resolved (``runs/../runs/x.db`` is ``runs/x.db``)."""
+    """``origin`` with a SQLite or journal file's path resolved (``runs/../runs/x.db`` is ``runs/x.db``), else as given."""
     import os
 
-    for prefix in ("sqlite:///", ""):
-        if origin.startswith(prefix) and (prefix or "://" not in origin) and not origin.startswith("mlflow:"):
-            path = origin[len(prefix):]
-            if path and path != ":memory:":
-                return prefix + os.path.realpath(path)
-    return origin
+    from dse.config import storage_file
+
+    path = storage_file(origin)
+    return os.path.realpath(path) if path is not None else origin
 
 
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:

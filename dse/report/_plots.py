@@ -134,9 +134,7 @@ def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequenc
     ax.set_xlabel("trial number")
     ax.set_ylabel("hypervolume (" + " x ".join(names) + ")")
     ax.grid(alpha=0.3)
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_importances(importances: dict[str, dict[str, float]], directions: dict[str, str], path: Path) -> Path:
@@ -154,9 +152,7 @@ def plot_importances(importances: dict[str, dict[str, float]], directions: dict[
         ax.set_xlabel("importance (Optuna, normalized)")
         ax.tick_params(axis="y", labelsize=8)
     fig.tight_layout()
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def _axis(col: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
@@ -214,9 +210,7 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
         fig.colorbar(sm, ax=ax, label=color_by)
         ax.set_title("parameters each completed trial trained with (resolved, pinned included)", fontsize=9)
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path) -> Path:
@@ -247,9 +241,7 @@ def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Pat
     if curves:
         axes[0].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_failures(failures: dict[str, int], path: Path) -> Path:
@@ -262,9 +254,7 @@ def plot_failures(failures: dict[str, int], path: Path) -> Path:
     else:
         ax.text(0.5, 0.5, "no failed trial", ha="center", va="center")
         ax.axis("off")
-    fig.savefig(path, **_SAVE)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_compare(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str, path: Path) -> Path:

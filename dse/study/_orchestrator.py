@@ -8,7 +8,6 @@ trials of a lost driver, shares the ``n_trials`` target with other drivers and t
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -31,7 +30,7 @@ from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
-from dse.study._ray_session import ray_session, trial_resources
+from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._preflight import changed_experiment_error, preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
@@ -204,7 +203,7 @@ def _check_trial_fits(exp: ExperimentConfig, total: dict[str, float]) -> None:
              if need > total.get(key, 0)]
     if not short:
         return
-    if r.address is None and not os.environ.get("RAY_ADDRESS"):
+    if cluster_address(r) is None:
         raise ConfigError("; ".join(short) + ": no trial could ever start; lower those fields (GPUs: 0 runs on CPU)")
     log.warning("%s: trials wait until nodes with these resources join the cluster", "; ".join(short))
 

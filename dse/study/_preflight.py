@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
+from dse.study._ray_session import cluster_address
 from dse.tracking._relocate import server_problem
 
 __all__ = [
@@ -307,8 +308,8 @@ def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
     is checked and ``dse run`` reports the problem when it joins.
 
     Raises:
-        ClusterError: this driver has no token; the cluster refuses its token; or nothing answers
-            there as a Ray GCS within about 3 x :data:`CONNECT_TIMEOUT_S`.
+        ClusterError: this driver has no token, or the cluster refuses its token.
+        ClusterUnreachableError: nothing answers there as a Ray GCS within about 3 x :data:`CONNECT_TIMEOUT_S`.
     """
     from dse.exceptions import ClusterError
     from dse.study._ray_session import TOKEN_HINT, _keep_token_auth
@@ -456,7 +457,7 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
     from dse.resources import backend_class
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
-    local = exp.ray.address is None and not os.environ.get("RAY_ADDRESS")
+    local = cluster_address(exp.ray) is None
     for field, name in (("resources.backend", exp.resources.backend), ("resources.synthesize_front", exp.resources.synthesize_front)):
         if name is None or name == "auto":
             continue
@@ -486,7 +487,7 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
 
 def _check_local_cpus(exp: ExperimentConfig) -> None:
     """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start."""
-    if exp.ray.address is not None or os.environ.get("RAY_ADDRESS"):
+    if cluster_address(exp.ray) is not None:
         return
     have = exp.ray.num_cpus or os.cpu_count() or 1
     if exp.ray.cpus_per_trial > have:

@@ -306,7 +306,8 @@ def _is_loopback_address(address: str) -> bool:
         return False
 
 
-def _cluster_address(cfg: RayConfig) -> str | None:
+def cluster_address(cfg: RayConfig) -> str | None:
+    """The Ray cluster to join: ``ray.address``, else ``RAY_ADDRESS`` from the environment; ``None`` for a local Ray."""
     return cfg.address or os.environ.get("RAY_ADDRESS") or None
 
 
@@ -343,7 +344,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    address = _cluster_address(cfg)
+    address = cluster_address(cfg)
     temp = None
     if address is None:
         _clean_leftovers(run_dir)
