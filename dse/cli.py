@@ -127,14 +127,33 @@ def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path])
     return f"sqlite:///{run_dir / 'optuna.db'}"
 
 
+def _study_and_storage(study: Optional[str], storage: Optional[str], experiment: Optional[Path]) -> tuple[str, str]:
+    """The study name (the STUDY argument, else the experiment's ``name``) and its storage (see :func:`_storage_for`).
+
+    Raises:
+        typer.BadParameter: neither a STUDY argument nor ``--experiment`` was given.
+        ConfigError: the experiment file is invalid.
+    """
+    if study is None:
+        if experiment is None:
+            raise typer.BadParameter("give the study name (the experiment's `name`), or --experiment FILE to take it from "
+                                     "the experiment", param_hint="STUDY")
+        from dse.config import load_experiment
+
+        exp = load_experiment(experiment)[0]
+        return exp.name, storage or exp.storage_url
+    return study, _storage_for(study, storage, experiment)
+
+
 _STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, as storage: journal writes); "
                  "default sqlite:///runs/<study>/optuna.db, or runs/<study>/optuna.log if only that exists.")
-_EXPERIMENT_HELP = "Take the storage URL from this experiment file."
+_EXPERIMENT_HELP = "Take the storage URL, and the study name when STUDY is left out, from this experiment file."
+_STUDY_HELP = "Study name (the experiment's `name`); may be left out when --experiment is given."
 
 
 @app.command()
 def status(
-    study: str = typer.Argument(..., help="Study name (the experiment's `name`)."),
+    study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     verbose: bool = _VERBOSE,
@@ -146,7 +165,7 @@ def status(
     from dse.study import load_study, orphaned_trials
 
     try:
-        storage = _storage_for(study, storage, experiment)
+        study, storage = _study_and_storage(study, storage, experiment)
         st = load_study(study, storage)
     except DseError as e:
         _fail(e)
@@ -182,7 +201,7 @@ def _trial_list(text: Optional[str]) -> Optional[list[int]]:
 
 @app.command()
 def synthesize(
-    study: str = typer.Argument(..., help="Study name."),
+    study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     backend: str = typer.Option("yosys", help="Precise backend: da4ml, yosys, vivado or vitis."),
     front: bool = typer.Option(False, "--front", help="Re-measure the current Pareto front."),
     trials: Optional[str] = typer.Option(None, help="Comma-separated trial numbers to re-measure, e.g. 3,7,9."),
@@ -198,8 +217,9 @@ def synthesize(
 
     numbers = _trial_list(trials)
     try:
+        study, storage = _study_and_storage(study, storage, experiment)
         summary = run_synthesis(
-            study, _storage_for(study, storage, experiment), backend, trials=numbers, front=front, profile=profile, keep_files=keep_files
+            study, storage, backend, trials=numbers, front=front, profile=profile, keep_files=keep_files
         )
     except DseError as e:
         _fail(e)
@@ -225,7 +245,7 @@ def _say_synthesis(summary, prefix: str = "") -> None:
 
 @app.command()
 def calibrate(
-    study: str = typer.Argument(..., help="Study name."),
+    study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     backend: str = typer.Option("yosys", help="The precise backend whose figures are the reference."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
@@ -236,7 +256,8 @@ def calibrate(
     from dse.study import calibrate as run_calibration
 
     try:
-        result = run_calibration(study, _storage_for(study, storage, experiment), backend)
+        study, storage = _study_and_storage(study, storage, experiment)
+        result = run_calibration(study, storage, backend)
     except DseError as e:
         _fail(e)
     from rich.table import Table
@@ -280,7 +301,7 @@ def check(
 
 @app.command()
 def report(
-    study: str = typer.Argument(..., help="Study name."),
+    study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder; default <run_dir>/report."),
@@ -293,7 +314,7 @@ def report(
     from dse.study import load_study
 
     try:
-        storage = _storage_for(study, storage, experiment)
+        study, storage = _study_and_storage(study, storage, experiment)
         result = build_report(load_study(study, storage), storage, out_dir, log_to_mlflow=log_to_mlflow)
     except DseError as e:
         _fail(e)
@@ -365,7 +386,7 @@ def compare(
 
 @app.command()
 def export(
-    study: str = typer.Argument(..., help="Study name."),
+    study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     trial: int = typer.Option(..., "--trial", help="Trial number to export (see `dse status`)."),
     out_dir: Path = typer.Option(..., "--out", help="Output folder."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
@@ -380,7 +401,7 @@ def export(
     from dse.study import load_study
 
     try:
-        storage = _storage_for(study, storage, experiment)
+        study, storage = _study_and_storage(study, storage, experiment)
         result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite)
     except DseError as e:
         _fail(e)

@@ -88,3 +88,17 @@ def test_every_command_takes_verbose(tmp_path):
                           env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"}, timeout=300)
     assert quiet.returncode == loud.returncode == 0, loud.stderr[-2000:]
     assert "INFO dse.data._datasets: dataset digits" in loud.stderr and "INFO" not in quiet.stderr, (loud.stderr, quiet.stderr)
+
+
+def test_study_name_comes_from_the_experiment_when_left_out(tiny_study, tmp_path):
+    exp, summary, _ = tiny_study
+    path = write_experiment(tmp_path, run_dir=str(exp.run_dir), storage=exp.storage_url)
+    result = runner.invoke(app, ["status", "--experiment", str(path)])
+    assert result.exit_code == 0, result.output
+    assert f"study {exp.name} (" in result.output
+    assert f"trials: {summary.n_complete} complete" in result.output
+    calib = runner.invoke(app, ["calibrate", "--experiment", str(path), "--backend", "da4ml"])
+    assert f"study {exp.name!r} has none" in calib.output.replace("\n", " ")  # it read the study the experiment names
+    neither = runner.invoke(app, ["status"])
+    assert neither.exit_code == 2
+    assert "give the study name" in neither.output and "--experiment" in neither.output

@@ -64,6 +64,9 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
     Raises:
         ExportError: the model or the hls4ml configuration is missing from the run.
     """
+    from dse._stderr import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
     import hgq  # noqa: F401  (registers the HGQ2 layers with Keras)
     import keras
 

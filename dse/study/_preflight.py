@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from dse._stderr import native_stderr_to_debug_log
 from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
@@ -280,26 +281,6 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
         check_cluster_token(f"{host}:{port}", field=field)
 
 
-@contextmanager
-def _stderr_to_debug_log() -> Iterator[None]:
-    """Send what C++ code writes to file descriptor 2 during the block to this module's DEBUG log instead."""
-    import sys
-    import tempfile
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as f:
-        os.dup2(f.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            f.seek(0)
-            for line in f.read().decode(errors="replace").splitlines():
-                log.debug("ray: %s", line)
-
-
 def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
     """Ask a Ray cluster's GCS at ``host:port`` to accept this driver's token (one gRPC connection, about 0.1 s).
 
@@ -324,7 +305,7 @@ def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
         return
     try:
         ensure_token_if_auth_enabled(create_token_if_missing=False)  # else Ray's C++ client aborts the process
-        with _stderr_to_debug_log():  # the C++ client's own warning line repeats the error below
+        with native_stderr_to_debug_log(log, "ray"):  # the C++ client's own warning line repeats the error below
             InnerGcsClient.standalone(address, None, int(CONNECT_TIMEOUT_S * 1000))
     except AuthenticationError as e:
         raise ClusterError(f"{field}: the Ray cluster at {address} does not accept this driver: "

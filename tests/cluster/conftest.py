@@ -9,7 +9,6 @@ it as root, so CI runs these tests.
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 import secrets
