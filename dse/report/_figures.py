@@ -33,6 +33,7 @@ __all__ = [
     "reference_point",
     "hypervolume_history",
     "failure_counts",
+    "NOT_EVALUATED_LABEL",
     "resource_metrics",
     "pair_points",
     "param_importances",
@@ -204,11 +205,22 @@ def hypervolume_history(study: optuna.Study, ref: np.ndarray | None = None) -> t
     return pd.DataFrame(rows, columns=["trial", "hypervolume"]), ref
 
 
-def failure_counts(study: optuna.Study) -> dict[str, int]:
-    """Failed trials per reason type: the ``fail_reason`` prefix before ``:`` (``TrainingDivergedError``), most common first."""
-    from dse.report._pareto import failure_reasons
+#: appended to a reason type whose trials were never evaluated (driver lost or stopped) and were re-enqueued
+NOT_EVALUATED_LABEL = " (not evaluated, re-enqueued)"
 
-    return {kind: n for kind, (n, _) in failure_reasons(study).items()}
+
+def failure_counts(study: optuna.Study) -> dict[str, int]:
+    """Failed trials per reason type: the ``fail_reason`` prefix before ``:`` (``TrainingDivergedError``), most common first.
+
+    Trials that were never evaluated (``DriverLostError``, ``TrialInterruptedError``: the driver was
+    lost or stopped while they ran, and their parameters were re-enqueued) are not failures of a
+    design; their type carries :data:`NOT_EVALUATED_LABEL` so that tables and the failures chart
+    tell them apart.
+    """
+    from dse.report._pareto import failure_reasons
+    from dse.store import NOT_EVALUATED
+
+    return {kind + (NOT_EVALUATED_LABEL if kind in NOT_EVALUATED else ""): n for kind, (n, _) in failure_reasons(study).items()}
 
 
 # ---------------------------------------------------------------- accuracy vs resources

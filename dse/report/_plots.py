@@ -245,12 +245,19 @@ def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Pat
 
 
 def plot_failures(failures: dict[str, int], path: Path) -> Path:
-    """Failed trials per reason type."""
+    """Failed trials per reason type (:func:`dse.report.failure_counts`): design failures in red,
+    trials that were interrupted or lost and re-enqueued (never evaluated) in grey."""
+    from matplotlib.ticker import MaxNLocator
+
+    from dse.report._figures import NOT_EVALUATED_LABEL
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * max(len(failures), 1)))
     if failures:
-        ax.barh(list(failures), list(failures.values()), color="C3")
-        ax.set_xlabel("failed trials")
+        colors = ["0.6" if kind.endswith(NOT_EVALUATED_LABEL) else "C3" for kind in failures]
+        ax.barh(list(failures), list(failures.values()), color=colors)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("failed trials" + (" (grey: not evaluated, re-enqueued)" if "0.6" in colors else ""))
     else:
         ax.text(0.5, 0.5, "no failed trial", ha="center", va="center")
         ax.axis("off")

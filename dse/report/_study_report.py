@@ -132,7 +132,12 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         png = P.plot_failures(timing.failures, out / "failures.png")
         figures.append(png)
         fail_table = H.table(__import__("pandas").DataFrame(list(timing.failures.items()), columns=["reason", "trials"]))
-        body.append(H.section("Failed trials by reason", fail_table, H.img(png, "failures")))
+        note = ""
+        if any(kind.endswith(F.NOT_EVALUATED_LABEL) for kind in timing.failures):
+            note = ('<p class="note">Grey: trials that were running when their driver stopped or was lost. They were '
+                    "never evaluated, so they are not failures of a design; their parameters were re-enqueued for a "
+                    "later trial, and they do not count towards n_trials.</p>")
+        body.append(H.section("Failed trials by reason", fail_table, note + H.img(png, "failures")))
     else:
         body.append(H.section("Failed trials by reason", '<p class="note">No failed trial.</p>'))
 

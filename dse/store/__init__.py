@@ -1,6 +1,7 @@
 """The study's persisted records: one module writes and reads everything ``dse`` keeps in Optuna storage."""
 
 from dse.store._records import (
+    NOT_EVALUATED,
     TRIAL_DEFINING_FIELDS,
     StudyRecords,
     TrialRecord,
@@ -16,6 +17,7 @@ from dse.store._records import (
 )
 
 __all__ = [
+    "NOT_EVALUATED",
     "TRIAL_DEFINING_FIELDS",
     "StudyRecords",
     "TrialRecord",

@@ -298,3 +298,34 @@ def test_compare_warns_when_resource_figures_come_from_different_sources(tmp_pat
     assert list(table["dsp_source"]) == ["ebops-estimate", "ebops-estimate"]
     assert not stale.exists() and (out / "notes.txt").read_text() == "mine"
     assert (out / "compare_csim_accuracy_vs_lut.png").is_file()
+
+
+def test_interrupted_trials_are_told_apart_from_failed_designs(tmp_path):
+    """A trial failed as TrialInterruptedError (its driver stopped; parameters re-enqueued) is no design failure:
+    the failures table and chart label it so, and the page says why."""
+    import optuna
+
+    from dse.report import build_report
+    from dse.report._figures import failure_counts
+    from dse.store import record_trial_result
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path / "s", n_trials=10, seed=0, epochs=2)
+    diverged = sum(1 for t in study.trials if t.state.name == "FAIL")
+    assert diverged, "the synthetic study must hold design failures too"
+    for why in ("TrialInterruptedError: the driver stopped (Ctrl-C) while trial 10 ran; its parameters were re-enqueued",
+                "DriverLostError: the driver running trial 11 was lost: gone; its parameters were re-enqueued"):
+        trial = study.ask()
+        record_trial_result(trial, {}, {}, fail_reason=why)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    counts = failure_counts(study)
+    assert counts["TrainingDivergedError"] == diverged
+    assert counts["TrialInterruptedError (not evaluated, re-enqueued)"] == 1
+    assert counts["DriverLostError (not evaluated, re-enqueued)"] == 1
+    assert "TrialInterruptedError" not in counts and "DriverLostError" not in counts
+
+    res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
+    html = res.html.read_text()
+    assert "TrialInterruptedError (not evaluated, re-enqueued)" in html
+    assert "never evaluated, so they are not failures of a design" in html
