@@ -27,6 +27,7 @@ import ipaddress
 import logging
 import os
 import re
+import shutil
 import signal
 import time
 from contextlib import contextmanager
@@ -206,6 +207,42 @@ def _clean_leftovers(run_dir: Path) -> None:
             "stopped %d Ray process(es) a previous dse driver left running under %s: %s",
             len(left), real, ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left),
         )
+    prune_ray_sessions(real)
+
+
+#: Ray session folders (``run_dir/ray/session_*``: that session's logs) a local run keeps, newest first
+KEEP_RAY_SESSIONS = 5
+
+
+def prune_ray_sessions(temp_dir: Path, keep: int = KEEP_RAY_SESSIONS) -> list[Path]:
+    """Delete all but the newest ``keep`` session folders under a local Ray's temp folder.
+
+    Each ``dse run`` with a local Ray leaves one ``session_<date>_<time>_<pid>`` folder (its
+    logs, about 0.2 MB); without this, a run directory gains one per resume. A session whose
+    creator (the pid ending its name) is still running, such as another live driver's on the
+    same run directory, is kept whatever its age, as is the folder ``session_latest`` points to.
+
+    Args:
+        temp_dir: the Ray temp folder (``run_dir/ray``).
+        keep: how many of the newest finished sessions to keep (their logs stay for a post-mortem).
+
+    Returns:
+        The folders deleted, oldest first.
+    """
+    sessions = sorted(p for p in temp_dir.glob("session_*") if p.is_dir() and not p.is_symlink()
+                      and p.name != "session_latest")
+    latest = temp_dir / "session_latest"
+    current = Path(os.path.realpath(latest)).name if latest.is_symlink() else None
+    deleted = []
+    for folder in sessions[:-keep] if keep > 0 else sessions:
+        creator = folder.name.rsplit("_", 1)[-1]
+        if folder.name == current or (creator.isdigit() and Path(f"/proc/{creator}").exists() and not _is_zombie(int(creator))):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        deleted.append(folder)
+    if deleted:
+        log.info("deleted %d old Ray session folder(s) under %s (keeping the newest %d)", len(deleted), temp_dir, keep)
+    return deleted
 
 
 @contextmanager

@@ -164,3 +164,28 @@ def test_local_ray_has_token_auth_without_a_file_in_home_or_a_warning(tmp_path):
     assert "AFTER None False" in proc.stdout, proc.stdout  # the driver's environment is as it was
     assert "Token authentication" not in proc.stderr, proc.stderr[-3000:]
     assert not (home / ".ray").exists(), list(home.rglob("*"))
+
+
+def test_old_ray_session_folders_are_pruned_but_a_live_drivers_is_kept(tmp_path):
+    """Each local run leaves a session folder (its logs) in run_dir/ray; a run keeps the newest KEEP_RAY_SESSIONS,
+    and never one whose creator still runs (another driver on the same run dir)."""
+    import ray
+
+    from dse.config import RayConfig
+    from dse.study import ray_session
+    from dse.study._ray_session import KEEP_RAY_SESSIONS
+
+    run_dir = tmp_path / "run"
+    temp = run_dir / "ray"
+    gone = next(p for p in range(4_000_000, 4_100_000) if not Path(f"/proc/{p}").exists())
+    old = [temp / f"session_2026-01-{day:02d}_10-00-00_000000_{gone}" for day in range(1, 9)]
+    live = temp / f"session_2025-12-31_10-00-00_000000_{os.getpid()}"  # the oldest, but its creator runs
+    for folder in [*old, live]:
+        (folder / "logs").mkdir(parents=True)
+        (folder / "logs" / "raylet.out").write_text("log")
+    with ray_session(RayConfig(num_cpus=1), run_dir):
+        assert ray.get(ray.remote(lambda: 41).remote()) == 41
+    left = sorted(p.name for p in temp.glob("session_*") if p.is_dir() and not p.is_symlink())
+    assert live.name in left
+    assert [p.name for p in old if p.name in left] == [p.name for p in old[-KEEP_RAY_SESSIONS:]]
+    assert len(left) == KEEP_RAY_SESSIONS + 2, left  # the kept old ones, the live driver's, this run's own
