@@ -416,6 +416,27 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                               "constrain another metric, or set resources.backend to one that measures it (vivado or vitis "
                               "measure lut, ff, dsp and latency_cycles)")
         log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
+    _warn_without_accuracy(exp)
+
+
+def _warn_without_accuracy(exp: ExperimentConfig) -> None:
+    """Warn when neither an objective nor a ``min`` constraint is an accuracy (:data:`MAXIMIZED_METRICS`).
+
+    Resources alone are minimized by the smallest networks, whatever they predict; with an
+    accuracy floor (``{metric: csim_accuracy, min: 0.95}``) that is a meaningful question, so no warning.
+    """
+    from dse.config._experiment import MAXIMIZED_METRICS
+
+    if any(o.metric in MAXIMIZED_METRICS for o in exp.objectives):
+        return
+    if any(c.metric in MAXIMIZED_METRICS and c.min is not None for c in exp.constraints):
+        return
+    names = ", ".join(o.metric for o in exp.objectives)
+    log.warning(
+        "objectives (%s) hold no accuracy and no constraint sets an accuracy floor, so the best designs are the "
+        "smallest whatever their accuracy; add {metric: csim_accuracy, direction: maximize} to objectives, or a "
+        "constraint such as {metric: csim_accuracy, min: 0.9}", names,
+    )
 
 
 def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:

@@ -175,6 +175,25 @@ def test_constraint_some_strategies_never_measure_is_warned(tmp_path, caplog):
     assert "every such trial is infeasible" in text and "distributed_arithmetic by" not in text
 
 
+@pytest.mark.parametrize("objectives, constraints, warned", [
+    ([{"metric": "lut", "direction": "minimize"}, {"metric": "dsp", "direction": "minimize"}], [], True),
+    ([{"metric": "lut", "direction": "minimize"}], [{"metric": "csim_accuracy", "max": 0.99}], True),
+    ([{"metric": "lut", "direction": "minimize"}], [{"metric": "csim_accuracy", "min": 0.9}], False),
+    ([{"metric": "keras_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}], [], False),
+])
+def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, constraints, warned):
+    """Resources alone are minimized by the smallest networks, whatever they predict: `dse check` warns unless an
+    objective is an accuracy or a constraint sets an accuracy floor."""
+    path = write_experiment(tmp_path, objectives=objectives, constraints=constraints)
+    with caplog.at_level("WARNING", logger="dse.study._preflight"):
+        result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(" ".join(r.getMessage() for r in caplog.records).split())
+    assert ("hold no accuracy and no constraint sets an accuracy floor" in text) == warned, text
+    if warned:
+        assert "{metric: csim_accuracy, direction: maximize}" in text
+
+
 def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     """`dse run` where every trial is infeasible: the summary counts them as `dse status` does and says there is no front."""
     path = write_experiment(
