@@ -29,6 +29,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -246,6 +247,40 @@ def prune_ray_sessions(temp_dir: Path, keep: int = KEEP_RAY_SESSIONS) -> list[Pa
 
 
 @contextmanager
+def _sigint_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) that arrives during the block, and raise it as ``KeyboardInterrupt`` at the block's end.
+
+    ``ray.init`` builds the driver's core worker in Cython (``ray._raylet.CoreWorker``); a
+    ``KeyboardInterrupt`` raised halfway through it left a half-built core worker whose C++ side
+    crashed the process at exit (SIGSEGV, exit status 139, 3 of about 22 Ctrl-Cs in a newcomer's
+    tries), or was lost, and the study ran on. Held, the Ctrl-C stops the study as soon as Ray is
+    up (the caller's ``finally`` shuts it down). A second Ctrl-C acts at once, as before. Main
+    thread only (signals are the main thread's); elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.getsignal(signal.SIGINT)
+    if not callable(before):  # SIG_IGN (a background job) or SIG_DFL: nothing to hold
+        yield
+        return
+    held: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        held.append(signum)
+        signal.signal(signal.SIGINT, before)  # a second Ctrl-C is not held
+        log.warning("Ctrl-C: stopping as soon as Ray has started (press Ctrl-C again to stop at once)")
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+    if held:
+        raise KeyboardInterrupt
+
+
+@contextmanager
 def _env(values: dict[str, str]) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
@@ -392,7 +427,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
             # process when ``ray.init`` starts it: WORKER_ENV set for that call reaches every worker
             # without a ``runtime_env``, whose agent adds 0.4-0.7 s to each new worker process.
             try:  # ray.init inside: a Ctrl-C while Ray starts must not leave its processes running
-                with _env(WORKER_ENV):
+                with _env(WORKER_ENV), _sigint_held():
                     ray.init(
                         num_cpus=cfg.num_cpus or os.cpu_count(),
                         _node_ip_address="127.0.0.1",
@@ -418,13 +453,17 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")
     with _loopback_only() if loopback else _env({}):
         try:
-            ray.init(
-                address=address,
-                _node_ip_address="127.0.0.1" if loopback else None,
-                runtime_env={"env_vars": WORKER_ENV},  # a cluster's workers do not share this process's environment
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+            with _sigint_held():
+                ray.init(
+                    address=address,
+                    _node_ip_address="127.0.0.1" if loopback else None,
+                    runtime_env={"env_vars": WORKER_ENV},  # a cluster's workers do not share this process's environment
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+        except KeyboardInterrupt:  # a held Ctrl-C: Ray is connected by now
+            ray.shutdown()
+            raise
         except Exception as e:  # ConnectionError (from AuthenticationError / timeout), RuntimeError("...token...")
             text = " ".join(f"{e} {e.__cause__ or ''}".split())
             if "InvalidAuthToken" in text or "no authentication token was found" in text:
