@@ -54,6 +54,15 @@ class ExportResult:
     testbench_rows: int = 0
 
 
+#: README row names that say what a figure's unit is where its name does not
+_FIGURE_NAMES = {
+    "latency_cycles": "latency_cycles (clock cycles)",
+    "da4ml_latency": "da4ml_latency (combinational depth, da4ml delay units, not cycles)",
+    "da4ml_cost": "da4ml_cost (da4ml's LUT-cost estimate)",
+    "da4ml_adders": "da4ml_adders (operations in the adder graph)",
+}
+
+
 def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """Download a trial's ``model.keras``, ``hls4ml_config.yaml`` and ``preprocessing.json`` into ``dst``.
 
@@ -294,15 +303,22 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
     for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
         if k in m:
             lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else csim_src}) |")
-    for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_depth"):
+    listed = set()
+    for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_latency"):
         if k in m:
-            lines.append(f"| {k} | {m[k]:,.0f} | {tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")
+            listed.add(k)
+            lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {m[k]:,.0f} | "
+                         f"{tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")
     for backend in records.measured_backends():
         entry = records.measurements(backend).get(r.number)
         if entry:
             for k, v in sorted(entry["metrics"].items()):
-                if "seconds" not in k:  # the measurement's own run time, not a figure of the design
-                    lines.append(f"| {k} | {_number(v)} | {entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
+                k = k.replace(f"{backend}_{backend}_", f"{backend}_")  # re-measurements logged before 2026-12-05
+                if "seconds" in k or (k in listed and m.get(k) == v):  # its run time, or a row already in the table
+                    continue
+                listed.add(k)
+                lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {_number(v)} | "
+                             f"{entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
     if "latency_cycles" in m:
         lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns."]
     lines += [

@@ -141,7 +141,9 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
             hls_model.write()
         design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
         report = get_backend(name).measure(design)
-        result.metrics = {f"{name}_{k}": v for k, v in report.metrics().items()}
+        # figures get the backend's prefix (da4ml_lut beside the estimate's lut); extras that carry it already keep
+        # their name (da4ml_cost, not da4ml_da4ml_cost)
+        result.metrics = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in report.metrics().items()}
         result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0
         result.tags = {f"{name}_{k}": v for k, v in report.source_tags().items()}
         logger.log_results(result.metrics, result.tags)

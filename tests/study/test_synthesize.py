@@ -132,7 +132,10 @@ def test_profiling_plots_logged(da_study):
     names = {a.path for a in client.list_artifacts(run_id, "profiling")}
     assert {"profiling/weights.png", "profiling/activations.png"} <= names, client.get_run(run_id).data.tags.get("profiling_error")
     assert client.get_run(run_id).data.tags["profiling"] == "hls4ml"  # with hls4ml's type boxes
-    assert client.get_run(run_id).data.metrics["da4ml_lut"] > 0
+    metrics = client.get_run(run_id).data.metrics
+    assert metrics["da4ml_lut"] > 0
+    doubled = [k for k in metrics if k.startswith("da4ml_da4ml_")]
+    assert not doubled, f"da4ml's extras (da4ml_cost, ...) were logged with a second prefix: {doubled}"
 
 
 def test_remeasurement_uses_recorded_beta_zero(da_study):

@@ -67,3 +67,30 @@ def test_log_results_then_finish_writes_state_once(run, monkeypatch):
     r = client.get_run(run_id)
     assert r.info.status == "FAILED" and r.data.tags["state"] == "FAIL" and r.data.tags["error"] == "MeasurementError: x"
     assert mlflow.get_tracking_uri() != uri  # the logger never touched the global tracking URI
+
+
+def _readme_search_runs_snippet() -> str:
+    """The README's `mlflow.search_runs` example (section "MLflow names (stable)"), as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("```python\nimport mlflow\nmlflow.set_tracking_uri(")
+    return text[start + len("```python\n"): text.index("```", start + 10)]
+
+
+@pytest.mark.parametrize("lut_limit, expect", [("1e12", "metrics.csim_accuracy"), ("1", "no Pareto-front trial under")])
+def test_readme_search_runs_example_runs_on_a_real_study(tiny_study, lut_limit, expect):
+    """The README's MLflow query runs as written on a study's store, when front runs match and when none does
+    (search_runs then returns a table without columns: the example indexed it and raised KeyError)."""
+    import subprocess
+    import sys
+
+    exp, _, _ = tiny_study
+    code = (_readme_search_runs_snippet()
+            .replace("sqlite:///runs/quickstart/mlflow.db", exp.tracking_uri)
+            .replace('experiment_names=["quickstart"]', f'experiment_names=["{exp.mlflow.experiment_name or exp.name}"]')
+            .replace("metrics.lut < 20000", f"metrics.lut < {lut_limit}"))
+    assert exp.tracking_uri in code and lut_limit in code
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert expect in proc.stdout, proc.stdout
