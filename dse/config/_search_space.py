@@ -236,6 +236,51 @@ class SearchSpace(BaseModel):
         values += [r.set[name] for r in self.rules if name in r.set]
         return list(dict.fromkeys(values))
 
+    def values_given(self, name: str, given: dict[str, Any]) -> list[tuple[Any, str]]:
+        """Every value parameter ``name`` can take in a trial where the parameters in ``given`` have those values.
+
+        Follows :meth:`suggest`: the first rule whose condition holds pins the value, else a
+        ``when`` that fails gives the default, else the value is sampled. A condition on a parameter
+        not in ``given`` is taken as possibly true and possibly false, so the answer may hold values
+        no trial reaches, never miss one. Float ranges give their bounds only.
+
+        Returns:
+            ``(value, where)`` pairs, ``where`` naming what produces it (``"rules[0]"``,
+            ``"parameters.reuse_factor"`` or ``"parameters.reuse_factor.default"``). Empty when the
+            space does not declare ``name``.
+        """
+        spec = self.parameters.get(name)
+        if spec is None:
+            return []
+
+        def verdict(cond: Condition) -> bool | None:
+            """True: holds for every trial with ``given``; False: for none; None: for some."""
+            certain = True
+            for key, want in cond.items():
+                if key not in given:
+                    certain = False
+                elif given[key] not in (want if isinstance(want, list) else [want]):
+                    return False
+            return True if certain else None
+
+        found: list[tuple[Any, str]] = []
+        for i, rule in enumerate(self.rules):
+            if name not in rule.set:
+                continue
+            holds = verdict(rule.when)
+            if holds is False:
+                continue
+            found.append((rule.set[name], f"rules[{i}]"))
+            if holds:
+                return found
+        holds = verdict(spec.when) if spec.when else True
+        if holds is not False:
+            sampled = list(range(spec.low, spec.high + 1, spec.step)) if isinstance(spec, IntParam) else spec.examples()
+            found += [(v, f"parameters.{name}") for v in sampled]
+        if holds is not True:
+            found.append((spec.default, f"parameters.{name}.default"))
+        return found
+
     def suggest(self, trial: optuna.trial.BaseTrial) -> tuple[TrialParams, dict[str, Any]]:
         """Sample one point.
 

@@ -151,7 +151,39 @@ def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: 
             raise SearchSpaceError(
                 "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; remove it from the choices"
             )
+    _check_strategy_reuse_factors(space)
     check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, hls)
+
+
+def _check_strategy_reuse_factors(space: "SearchSpace") -> None:
+    """Refuse a space that can give a Latency or distributed_arithmetic trial a ReuseFactor other than 1.
+
+    Raises:
+        SearchSpaceError: names the Strategy, the ReuseFactors, where they come from, and how to pin them.
+    """
+    from dse.exceptions import SearchSpaceError
+
+    strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
+    if "reuse_factor" not in space.parameters:
+        return
+    for strategy in ("Latency", "distributed_arithmetic"):
+        if strategy not in strategies:
+            continue
+        bad = [(rf, where) for rf, where in space.values_given("reuse_factor", {"strategy": strategy})
+               if rf is not None and rf != 1]
+        if bad:
+            rfs = ", ".join(str(rf) for rf in dict.fromkeys(rf for rf, _ in bad))
+            sources = ", ".join(dict.fromkeys(where for _, where in bad))
+            if "strategy" in space.parameters:
+                fix = ("make reuse_factor conditional, e.g. `when: {strategy: Resource}` with `default: 1`, and set no "
+                       f"other value for {strategy} in rules")
+            else:
+                fix = ("strategy is not a parameter of the space, so every trial is Latency: declare `strategy: {type: "
+                       "categorical, choices: [Resource]}` before reuse_factor (ReuseFactors above 1 need Strategy Resource)")
+            raise SearchSpaceError(
+                f"parameters.reuse_factor: Strategy {strategy} needs ReuseFactor 1, but this space can give a {strategy} "
+                f"trial ReuseFactor {rfs} (from {sources}), and every such trial would fail; {fix}"
+            )
 
 
 def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: Hls4mlConfig) -> None:
