@@ -239,6 +239,8 @@ def _say_synthesis(summary, prefix: str = "") -> None:
         _say(f"  trial {n}: skipped: {why}")
     for n, why in summary.failed.items():
         _say(f"  trial {n}: FAILED: {why}")
+    if summary.profiled:
+        _say(f"profiling plots logged (artifacts profiling/ of each trial's run): trials {summary.profiled}")
     if summary.front_csv:
         _say(f"front on {backend} figures: trials {summary.front}; CSV {summary.front_csv} (also on the parent run)")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from dse.exceptions import ConfigError
 from dse.resources import precise_backend_class
 from dse.resources._cache import cache_key
 from dse.store import StudyRecords, TrialRecord
-from dse.study._ray_session import ray_session, trial_resources
+from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._storage import load_study
 
 __all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front"]
@@ -39,6 +38,7 @@ class SynthesisSummary:
         front: trial numbers of the front recomputed on the precise figures.
         front_csv: local path of ``pareto_front_<backend>.csv`` (also on the parent run).
         seconds: wall time.
+        profiled: trials whose hls4ml profiling plots were logged (``profile=True``), cached ones included.
     """
 
     backend: str
@@ -49,6 +49,7 @@ class SynthesisSummary:
     front: list[int] = field(default_factory=list)
     front_csv: Path | None = None
     seconds: float = 0.0
+    profiled: list[int] = field(default_factory=list)
 
 
 def experiment_of(study: optuna.Study) -> ExperimentConfig:
@@ -157,6 +158,7 @@ class Remeasurer:
         self.summary = SynthesisSummary(backend)
         self._remote = None
         self._t0 = time.time()
+        self.profile_only: list[optuna.trial.FrozenTrial] = []  # cached trials to profile (``profile=True``)
 
     def plan(self, trials: list[optuna.trial.FrozenTrial]) -> list[tuple[optuna.trial.FrozenTrial, str]]:
         """Sort ``trials`` into cached, not applicable or to measure; returns those to measure with their cache keys."""
@@ -175,27 +177,43 @@ class Remeasurer:
             if self.records.cached_measurement(key) is not None:
                 self.records.mark_measured(self.backend, t.number, key)
                 s.cached.append(t.number)
+                if self.profile:  # its figures come from the cache; its profiling plots still need a worker
+                    self.profile_only.append(t)
             else:
                 todo.append((t, key))
         return todo
 
-    def spec(self, t: optuna.trial.FrozenTrial):
+    def spec(self, t: optuna.trial.FrozenTrial, *, measure: bool = True):
         """The :class:`~dse.trial._remeasure.RemeasureSpec` for trial ``t``: its recorded parameters, run and scratch folder."""
         from dse.trial._remeasure import RemeasureSpec
 
         work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
         r = TrialRecord.of(t)
-        return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files)
+        return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files, measure)
 
-    def submit(self, t: optuna.trial.FrozenTrial, splits_ref):
-        """Start the Ray task measuring ``t`` (Ray must be initialized); returns its object ref."""
+    def submit(self, t: optuna.trial.FrozenTrial, splits_ref, *, measure: bool = True):
+        """Start the Ray task measuring ``t`` (or, ``measure=False``, only profiling it; Ray must be initialized);
+        returns its object ref."""
         import ray
 
         from dse.trial._remeasure import remeasure_trial
 
         if self._remote is None:
             self._remote = ray.remote(max_calls=1, max_retries=self.exp.ray.max_retries, **trial_resources(self.exp.ray))(remeasure_trial)
-        return self._remote.remote(self.spec(t), splits_ref)
+        return self._remote.remote(self.spec(t, measure=measure), splits_ref)
+
+    def record_profile(self, number: int, ref) -> None:
+        """Collect a profile-only task (a cached trial): a failure is a warning, its figures stand."""
+        import ray
+
+        try:
+            error = ray.get(ref).error
+        except Exception as e:
+            error = f"WorkerError: {type(e).__name__}: {e}"
+        if error:
+            log.warning("could not profile trial %d: %s", number, error)
+        else:
+            self.summary.profiled.append(number)
 
     def record(self, number: int, key: str, ref) -> None:
         """Collect a finished task: store its figures in the cache, or its error in the summary."""
@@ -214,6 +232,8 @@ class Remeasurer:
         self.records.store_measurement(key, {"metrics": res.metrics, "tags": res.tags})
         self.records.mark_measured(self.backend, number, key)
         self.summary.launched.append(number)
+        if self.profile:
+            self.summary.profiled.append(number)
 
     def finish(self) -> SynthesisSummary:
         """Log cache hits into their runs, recompute the precise front and publish it."""
@@ -260,16 +280,19 @@ def synthesize(
     exp = located_experiment(study, storage)
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
     todo = rm.plan(_select(study, trials, front))
-    if todo:
-        if exp.ray.address is None and not os.environ.get("RAY_ADDRESS"):  # a local Ray's workers share this PATH
+    if todo or rm.profile_only:
+        if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools()  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
         with ray_session(exp.ray, exp.resolved_run_dir):
             splits_ref = ray.put(splits)
             refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
-            log.info("%s: measuring %d trials on Ray", backend, len(refs))
+            profiles = [(t.number, rm.submit(t, splits_ref, measure=False)) for t in rm.profile_only]
+            log.info("%s: measuring %d trials, profiling %d cached ones on Ray", backend, len(refs), len(profiles))
             for number, key, ref in refs:
                 rm.record(number, key, ref)
+            for number, ref in profiles:
+                rm.record_profile(number, ref)
     return rm.finish()
 
 

@@ -38,6 +38,8 @@ class RemeasureSpec:
         params: the trial's parameters.
         work_dir: scratch folder on the worker (removed afterwards unless ``keep_files``).
         profile: also log hls4ml's numerical profiling plots as artifacts under ``profiling/``.
+        keep_files: keep ``work_dir``.
+        measure: run the backend (``False``: profile only, for a design whose figures are cached).
     """
 
     experiment: ExperimentConfig
@@ -48,6 +50,7 @@ class RemeasureSpec:
     work_dir: Path
     profile: bool = False
     keep_files: bool = False
+    measure: bool = True
 
 
 @dataclass
@@ -136,17 +139,18 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
         ebops = client.get_run(spec.run_id).data.metrics["ebops"]
         hls_model = None
-        if name in ("vivado", "vitis"):
-            hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
-            hls_model.write()
-        design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
-        report = get_backend(name).measure(design)
-        # figures get the backend's prefix (da4ml_lut beside the estimate's lut); extras that carry it already keep
-        # their name (da4ml_cost, not da4ml_da4ml_cost)
-        result.metrics = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in report.metrics().items()}
-        result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0
-        result.tags = {f"{name}_{k}": v for k, v in report.source_tags().items()}
-        logger.log_results(result.metrics, result.tags)
+        if spec.measure:
+            if name in ("vivado", "vitis"):
+                hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
+                hls_model.write()
+            design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
+            report = get_backend(name).measure(design)
+            # figures get the backend's prefix (da4ml_lut beside the estimate's lut); extras that carry it already
+            # keep their name (da4ml_cost, not da4ml_da4ml_cost)
+            result.metrics = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in report.metrics().items()}
+            result.metrics[f"seconds_resources_{name}"] = time.perf_counter() - t0
+            result.tags = {f"{name}_{k}": v for k, v in report.source_tags().items()}
+            logger.log_results(result.metrics, result.tags)
         if spec.profile:
             try:
                 kind = _profile(model, record["HLSConfig"], exp.hls4ml, splits.X_test[:1000], work / "profiling", logger)

@@ -122,11 +122,19 @@ def test_synthesize_errors(da_study):
 
 
 def test_profiling_plots_logged(da_study):
-    """hls4ml numerical profiling of a re-measured trial lands in its MLflow run under profiling/."""
+    """hls4ml numerical profiling of a re-measured trial lands in its MLflow run under profiling/, also when its
+    figures come from the cache (before: a cached trial was silently not profiled)."""
     exp, study, _ = da_study
-    n = next(t.number for t in study.trials if _strategy(study, t.number) == "distributed_arithmetic")
+    n, cached = [t.number for t in study.trials if _strategy(study, t.number) == "distributed_arithmetic"][:2]
+    synthesize("da", exp.storage_url, "da4ml", trials=[cached])  # measured (or already cached), not profiled
+    again = synthesize("da", exp.storage_url, "da4ml", trials=[cached], profile=True)
+    assert again.cached == [cached] and again.launched == [] and again.profiled == [cached], again
+    client = MlflowClient(exp.tracking_uri)
+    names = {a.path for a in client.list_artifacts(TrialRecord.of(study.trials[cached]).run_id, "profiling")}
+    assert {"profiling/weights.png", "profiling/activations.png"} <= names
+
     summary = synthesize("da", exp.storage_url, "da4ml", trials=[n], profile=True)
-    assert summary.launched == [n], summary.failed
+    assert n in summary.launched + summary.cached and summary.profiled == [n], summary
     client = MlflowClient(exp.tracking_uri)
     run_id = TrialRecord.of(study.trials[n]).run_id
     names = {a.path for a in client.list_artifacts(run_id, "profiling")}
