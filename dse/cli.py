@@ -85,10 +85,10 @@ def run(
         _say(f"study {summary.study_name}: {summary.n_complete} complete, {summary.n_failed} failed in {summary.wall_seconds:.0f} s")
     c = summary.counts
     if exp.training.harvest_checkpoints and c is not None and c.complete and not c.harvested:
-        from dse.study._orchestrator import HARVEST_ADVICE, NO_CHECKPOINT
+        from dse.study._orchestrator import NO_CHECKPOINT, harvest_advice
 
         _say(f"nothing harvested: training.harvest_checkpoints is {exp.training.harvest_checkpoints}, but in every "
-             f"completed trial {NO_CHECKPOINT}; {HARVEST_ADVICE}")
+             f"completed trial {NO_CHECKPOINT}; {harvest_advice(exp, space)}")
     if summary.front:
         out.print(front_table(pd.DataFrame(summary.front)))
     elif summary.n_complete:

@@ -49,8 +49,16 @@ log = logging.getLogger(__name__)
 
 #: The ``harvest`` tag of a trial whose ramp left nothing to harvest (``training.harvest_checkpoints`` on).
 NO_CHECKPOINT = "HGQ2's ParetoFront kept no checkpoint besides the final epoch"
-HARVEST_ADVICE = ("harvesting needs a beta ramp (a `beta_end` parameter in the search space, as in search_spaces/ramps.yaml) "
-                  "over enough epochs (training.epochs) for the accuracy-EBOPs trade-off to move")
+
+
+def harvest_advice(exp: ExperimentConfig, space: SearchSpace) -> str:
+    """Why a harvesting study kept no checkpoint, and the fix: a missing beta ramp, else too few epochs."""
+    if "beta_end" not in space.parameters:
+        return ("harvesting needs a beta ramp: add a `beta_end` parameter to the search space (as in "
+                "search_spaces/ramps.yaml), so that beta grows over the training and the accuracy-EBOPs trade-off moves")
+    return (f"the search space has a beta ramp (beta_end), so the training is likely too short for the trade-off to move: "
+            f"raise training.epochs (now {exp.training.epochs}; the HGQ authors' ramps run for hundreds, "
+            "experiments/long_ramp.yaml for 270), or widen beta_end")
 
 
 @dataclass
@@ -405,7 +413,7 @@ class _StudyLoop:
             if not self._said_no_checkpoint:
                 self._said_no_checkpoint = True
                 log.warning("trial %d: harvest_checkpoints is %d, but %s; %s", number,
-                            self.exp.training.harvest_checkpoints, NO_CHECKPOINT, HARVEST_ADVICE)
+                            self.exp.training.harvest_checkpoints, NO_CHECKPOINT, harvest_advice(self.exp, self.space))
         return measured, failed
 
     def check_worker_tracking(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> None:

@@ -127,7 +127,22 @@ def test_a_ramp_that_leaves_nothing_to_harvest_says_so(tmp_path):
     assert result.exit_code == 0, result.output
     assert "study noharvest: 1 complete" in text, text
     assert "nothing harvested: training.harvest_checkpoints is 3, but in every completed trial" in text, text
-    assert "a `beta_end` parameter in the search space" in text, text
+    assert "the search space has a beta ramp (beta_end)" in text and "raise training.epochs (now 1;" in text, text
     study = optuna.load_study(study_name="noharvest", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")
     (trial,) = study.trials
     assert TrialRecord.of(trial).tags["harvest"] == NO_CHECKPOINT
+
+
+def test_harvest_advice_names_the_missing_ramp_or_the_short_training(tmp_path):
+    """Without beta_end the advice is to add the ramp; with it, to train longer (before, one sentence blamed both,
+    so a space that had beta_end was told to add it)."""
+    from dse.config import load_experiment
+    from dse.study._orchestrator import harvest_advice
+
+    exp, with_ramp = load_experiment(write_experiment(tmp_path / "a", space=RAMP_SPACE, training={"epochs": 5, "harvest_checkpoints": 3}))
+    assert "raise training.epochs (now 5;" in harvest_advice(exp, with_ramp)
+    no_ramp = {"parameters": {k: v for k, v in RAMP_SPACE["parameters"].items() if k != "beta_end"}}
+    no_ramp["rules"] = [r for r in RAMP_SPACE.get("rules", []) if "beta_end" not in r.get("set", {}) and "beta_end" not in r.get("when", {})]
+    exp, without = load_experiment(write_experiment(tmp_path / "b", space=no_ramp, training={"epochs": 5, "harvest_checkpoints": 3}))
+    advice = harvest_advice(exp, without)
+    assert "add a `beta_end` parameter to the search space" in advice and "training.epochs" not in advice
