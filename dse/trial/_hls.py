@@ -145,14 +145,28 @@ def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: 
         if bad:
             raise SearchSpaceError(
                 f"parameters.activation_granularity: {bad} not supported with hls4ml.io_type io_stream (hls4ml allows "
-                "heterogeneous activation bitwidths only with io_parallel); declare it with choices: [per-layer]"
+                "heterogeneous activation bitwidths only with io_parallel); "
+                + _where_to_fix(space, "activation_granularity", bad, "declare it with choices: [per-layer]")
             )
         if "distributed_arithmetic" in space.possible_values("strategy"):
             raise SearchSpaceError(
-                "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; remove it from the choices"
+                "parameters.strategy: distributed_arithmetic needs hls4ml.io_type io_parallel; "
+                + _where_to_fix(space, "strategy", ["distributed_arithmetic"], "remove it from the choices")
             )
     _check_strategy_reuse_factors(space)
     check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, hls)
+
+
+def _where_to_fix(space: "SearchSpace", name: str, values: list, fix_in_parameters: str) -> str:
+    """The fix for values of ``name`` the space must not produce: ``fix_in_parameters`` where the parameter's own
+    choices or default give them (or it is undeclared, so its default does), and the rules that pin them, by index."""
+    rules = [f"rules[{i}]" + (f" ({r.name})" if r.name else "") for i, r in enumerate(space.rules)
+             if name in r.set and r.set[name] in values]
+    spec = space.parameters.get(name)
+    own = spec is None or any(v in values for v in spec.examples() + [spec.default])
+    parts = ([fix_in_parameters] if own else []) + ([f"change {', '.join(rules)}, which set{'s' if len(rules) == 1 else ''} "
+                                                     f"{name} to {values if len(values) > 1 else values[0]}"] if rules else [])
+    return "; ".join(parts)
 
 
 def _check_strategy_reuse_factors(space: "SearchSpace") -> None:
