@@ -57,6 +57,11 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
                 f"(its completed trials are {', '.join(strategies)}), so there is nothing to calibrate against it; "
                 "calibrate against vivado or vitis reports (`dse synthesize --backend vivado`, with Vivado or Vitis on PATH)"
             )
+        if not strategies:  # nothing completed: `dse synthesize --front` would have nothing to measure either
+            raise ConfigError(
+                f"study {study_name!r} has no completed trial, so there is nothing to calibrate; `dse status "
+                f"{study_name}` shows why its trials failed; fix that and `dse run` again"
+            )
         raise ConfigError(
             f"no trial of study {study_name!r} was measured with {backend!r}; "
             f"run `dse synthesize {study_name} --front --backend {backend}` first"

@@ -162,7 +162,7 @@ def load_study(name: str, storage: str) -> optuna.Study:
             names = []
         raise StudyNotFoundError(
             f"no study named {name!r} in {redact_url(storage)}; studies there: {names or 'none'}. "
-            "Pass --storage (or --experiment) to look elsewhere"
+            "Give one of those names, or pass --storage (or --experiment) to look elsewhere"
         ) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
         raise StorageError(

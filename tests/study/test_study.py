@@ -250,6 +250,12 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
         rec = TrialRecord.of(t)
         assert rec.fail_reason.startswith("TrialTimeoutError: ran past 2 s (trial_timeout_s)"), rec.fail_reason
         assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).info.status == "FAILED"
+    # calibrating a study with nothing completed points at its failures, not at `dse synthesize --front` (which has
+    # no front to measure either)
+    calib = CliRunner().invoke(app, ["calibrate", "--experiment", str(path), "--backend", "da4ml"])
+    text = " ".join(calib.output.split())
+    assert calib.exit_code == 2 and "has no completed trial, so there is nothing to calibrate" in text, text
+    assert "dse synthesize" not in text
 
 
 def test_csim_none_skips_every_build(tmp_path):
