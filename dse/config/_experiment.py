@@ -97,7 +97,8 @@ class DatasetConfig(_Strict):
 
     ``digits`` is scikit-learn's bundled ``load_digits`` (8x8 images, 64 features, 10 classes,
     no download). ``jet_hlf`` is OpenML data_id 42468 (16 features, 5 classes), cached under
-    ``data_home``. ``file`` reads ``path``: ``.npz`` with arrays ``X`` and ``y``, or
+    ``data_home`` (relative to the current directory, as ``run_dir``; default
+    ``~/scikit_learn_data``). ``file`` reads ``path``: ``.npz`` with arrays ``X`` and ``y``, or
     ``.csv``/``.parquet`` with the label in column ``target``.
     """
 
