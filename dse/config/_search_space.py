@@ -110,6 +110,15 @@ def _takes_whole_numbers(name: str) -> bool:
     return kinds == {int}
 
 
+def _takes_numbers(name: str) -> bool:
+    """Whether :class:`TrialParams` field ``name`` is a number (``int`` or ``float``, optionally ``| None``)."""
+    from typing import get_args
+
+    annotation = TrialParams.model_fields[name].annotation
+    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
+    return bool(kinds) and kinds <= {int, float}
+
+
 class CategoricalParam(_Param):
     """One of ``choices``."""
 
@@ -178,6 +187,13 @@ class SearchSpace(BaseModel):
                     f"parameters.{name}: type float, but {name} takes whole numbers (a float draw such as "
                     f"{(spec.low + spec.high) / 2 + 0.37:g} would fail every trial); use type: int, or categorical choices"
                 )
+            if isinstance(spec, CategoricalParam) and _takes_numbers(name):
+                quoted = [c for c in spec.choices if isinstance(c, str)]
+                if quoted:
+                    raise ValueError(
+                        f"parameters.{name}: choices {quoted} are strings (quoted in the YAML), but {name} takes numbers; "
+                        f"write them without quotes, e.g. choices: [{', '.join(quoted)}]"
+                    )
             for key in spec.when or {}:
                 if key not in order[: order.index(name)]:
                     raise ValueError(

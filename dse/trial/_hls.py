@@ -113,7 +113,10 @@ def check_reuse_factor_choices(values: list[int], sizes: list[tuple[int, int]], 
         if not any(v in valid for v in values):
             raise SearchSpaceError(
                 f"parameters.reuse_factor: none of {sorted(values)} is a valid hls4ml ReuseFactor for the {n_in}x{n_out} "
-                f"Dense layer; valid there: {valid[:16]}{' ...' if len(valid) > 16 else ''}. Add one of those (e.g. 1) to the choices"
+                f"Dense layer; valid there: {valid[:16]}{' ...' if len(valid) > 16 else ''}. Add one of those to the choices "
+                f"(e.g. {max(v for v in valid if v <= max(values)) if any(v <= max(values) for v in valid) else 1}, "
+                "what the largest of yours would be built with there: each layer takes the largest valid ReuseFactor "
+                "not above the sampled one)"
             )
 
 

@@ -334,6 +334,8 @@ CASES: list[Case] = [
     Case("rf-range-for-da", "check", (), ("Strategy distributed_arithmetic needs ReuseFactor 1", "ReuseFactor 2, 3, 4"),
          space=space({"strategy": {"choices": ["Resource", "distributed_arithmetic"]},
                       "reuse_factor": {"type": "int", "low": 1, "high": 4, "when": DROP, "default": DROP, "choices": DROP}})),
+    Case("space-quoted-number-choices", "field", (), ("parameters.reuse_factor: choices ['4'] are strings", "without quotes"),
+         space=space({"reuse_factor": {"choices": ["4"]}})),
     Case("io-stream-per-feature", "check", ("hls4ml.io_type",), ("parameters.activation_granularity", "io_stream"),
          exp={"hls4ml": {"io_type": "io_stream"}}),
     Case("io-stream-per-feature-from-a-rule", "check", (), ("parameters.activation_granularity", "io_stream",
