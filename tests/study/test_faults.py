@@ -350,7 +350,7 @@ except KeyboardInterrupt:
 def test_ctrl_c_while_ray_builds_its_core_worker_stops_cleanly(tmp_path):
     """A Ctrl-C that lands inside ray.init's core-worker construction (the SIGINT is sent from the first Python code
     Ray runs there). Before, the KeyboardInterrupt left a half-built core worker and the process died of SIGSEGV at exit
-    (status -11, every time; 3 of about 22 Ctrl-Cs of `dse run` at 6-8 s), or the Ctrl-C was lost. Now it is held until
+    (status -11, every time; 4 of 26 Ctrl-Cs of `dse run` at 5.5-9 s). Now it is held until
     ray.init returns: KeyboardInterrupt, status 130, no Ray process left."""
     run = tmp_path / "run"
     out = subprocess.run([sys.executable, "-c", _INTERRUPT_CORE_WORKER, str(run)], capture_output=True, text=True,
