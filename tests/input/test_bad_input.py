@@ -320,7 +320,8 @@ CASES: list[Case] = [
     Case("name-slash", "silent", (), ("name", "'a/b'"), exp={"name": "a/b"}),
     # ---- 6. checks `dse run` made and `dse check` did not
     Case("reuse-factor-invalid", "check", (), ("parameters.reuse_factor", "none of [3, 5]", "64x8 Dense layer"),
-         space=space({"reuse_factor": {"type": "categorical", "choices": [3, 5], "when": {"strategy": "Resource"}, "default": 3}})),
+         space=space({"strategy": {"choices": ["Resource"]},  # Resource only: a Latency trial's ReuseFactor 3 is refused apart
+                      "reuse_factor": {"type": "categorical", "choices": [3, 5], "when": {"strategy": "Resource"}, "default": 3}})),
     # a Latency / distributed_arithmetic trial given a ReuseFactor other than 1 (each trial would fail InvalidHlsConfigError)
     Case("rf-without-strategy", "check", (), ("parameters.reuse_factor", "Strategy Latency needs ReuseFactor 1",
                                               "ReuseFactor 2, 4", "strategy is not a parameter", "choices: [Resource]}` before reuse_factor"),
