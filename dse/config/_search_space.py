@@ -101,21 +101,22 @@ class IntParam(_Param):
         return [self.low, self.high]
 
 
-def _takes_whole_numbers(name: str) -> bool:
-    """Whether :class:`TrialParams` field ``name`` is an ``int`` (optionally ``| None``), so a float draw is invalid."""
+def _field_kinds(name: str) -> set:
+    """The types :class:`TrialParams` field ``name`` takes, ``None`` left out (``int | None`` gives ``{int}``)."""
     from typing import get_args
 
     annotation = TrialParams.model_fields[name].annotation
-    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
-    return kinds == {int}
+    return set(get_args(annotation) or (annotation,)) - {type(None)}
+
+
+def _takes_whole_numbers(name: str) -> bool:
+    """Whether :class:`TrialParams` field ``name`` is an ``int`` (optionally ``| None``), so a float draw is invalid."""
+    return _field_kinds(name) == {int}
 
 
 def _takes_numbers(name: str) -> bool:
     """Whether :class:`TrialParams` field ``name`` is a number (``int`` or ``float``, optionally ``| None``)."""
-    from typing import get_args
-
-    annotation = TrialParams.model_fields[name].annotation
-    kinds = set(get_args(annotation) or (annotation,)) - {type(None)}
+    kinds = _field_kinds(name)
     return bool(kinds) and kinds <= {int, float}
 
 
@@ -155,6 +156,13 @@ class Rule(BaseModel):
     name: str = ""
     when: Condition = Field(min_length=1)
     set: dict[str, Scalar] = Field(min_length=1)
+
+
+def _sampled_values(spec: "ParamSpec") -> list[Any]:
+    """What sampling ``spec`` can give: every integer of an int range, a categorical's choices, a float range's bounds."""
+    if isinstance(spec, IntParam):
+        return list(range(spec.low, spec.high + 1, spec.step))
+    return spec.examples()
 
 
 def _holds(cond: Condition, values: dict[str, Any]) -> bool:
@@ -243,10 +251,7 @@ class SearchSpace(BaseModel):
         spec = self.parameters.get(name)
         if spec is None:
             return []
-        if isinstance(spec, IntParam):
-            values: list[Any] = list(range(spec.low, spec.high + 1, spec.step))
-        else:
-            values = spec.examples()
+        values = _sampled_values(spec)
         if spec.default is not None:
             values.append(spec.default)
         values += [r.set[name] for r in self.rules if name in r.set]
@@ -271,13 +276,9 @@ class SearchSpace(BaseModel):
 
         def verdict(cond: Condition) -> bool | None:
             """True: holds for every trial with ``given``; False: for none; None: for some."""
-            certain = True
-            for key, want in cond.items():
-                if key not in given:
-                    certain = False
-                elif given[key] not in (want if isinstance(want, list) else [want]):
-                    return False
-            return True if certain else None
+            if not _holds({k: v for k, v in cond.items() if k in given}, given):
+                return False
+            return True if cond.keys() <= given.keys() else None
 
         found: list[tuple[Any, str]] = []
         for i, rule in enumerate(self.rules):
@@ -291,8 +292,7 @@ class SearchSpace(BaseModel):
                 return found
         holds = verdict(spec.when) if spec.when else True
         if holds is not False:
-            sampled = list(range(spec.low, spec.high + 1, spec.step)) if isinstance(spec, IntParam) else spec.examples()
-            found += [(v, f"parameters.{name}") for v in sampled]
+            found += [(v, f"parameters.{name}") for v in _sampled_values(spec)]
         if holds is not True:
             found.append((spec.default, f"parameters.{name}.default"))
         return found

@@ -254,10 +254,10 @@ def plot_failures(failures: dict[str, int], path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 0.5 + 0.45 * max(len(failures), 1)))
     if failures:
-        colors = ["0.6" if kind.endswith(NOT_EVALUATED_LABEL) else "C3" for kind in failures]
-        ax.barh(list(failures), list(failures.values()), color=colors)
+        grey = [kind.endswith(NOT_EVALUATED_LABEL) for kind in failures]
+        ax.barh(list(failures), list(failures.values()), color=["0.6" if g else "C3" for g in grey])
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_xlabel("failed trials" + (" (grey: not evaluated, re-enqueued)" if "0.6" in colors else ""))
+        ax.set_xlabel("failed trials" + (" (grey: not evaluated, re-enqueued)" if any(grey) else ""))
     else:
         ax.text(0.5, 0.5, "no failed trial", ha="center", va="center")
         ax.axis("off")

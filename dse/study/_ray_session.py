@@ -167,7 +167,7 @@ def kill_ray_processes(
         owners = {int(o) for text in [cmd, *files] for o in owner.findall(text)}
         if created_by is not None:
             return created_by in owners
-        return not any(Path(f"/proc/{o}").exists() and not _is_zombie(o) for o in owners)
+        return not any(_alive(o) for o in owners)
 
     found = [(pid, cmd) for pid, cmd, files in _pids_and_cmdlines() if pid not in skip and wanted(cmd, files)]
     for pid, _ in found:
@@ -179,13 +179,18 @@ def kill_ray_processes(
     alive = [pid for pid, _ in found]
     while alive and time.monotonic() < deadline:
         time.sleep(0.2)
-        alive = [pid for pid in alive if Path(f"/proc/{pid}").exists() and not _is_zombie(pid)]
+        alive = [pid for pid in alive if _alive(pid)]
     for pid in alive:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
     return found
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (exists and is no zombie)."""
+    return Path(f"/proc/{pid}").exists() and not _is_zombie(pid)
 
 
 def _is_zombie(pid: int) -> bool:
@@ -237,7 +242,7 @@ def prune_ray_sessions(temp_dir: Path, keep: int = KEEP_RAY_SESSIONS) -> list[Pa
     deleted = []
     for folder in sessions[:-keep] if keep > 0 else sessions:
         creator = folder.name.rsplit("_", 1)[-1]
-        if folder.name == current or (creator.isdigit() and Path(f"/proc/{creator}").exists() and not _is_zombie(int(creator))):
+        if folder.name == current or (creator.isdigit() and _alive(int(creator))):
             continue
         shutil.rmtree(folder, ignore_errors=True)
         deleted.append(folder)

@@ -180,9 +180,9 @@ def _check_strategy_reuse_factors(space: "SearchSpace") -> None:
     """
     from dse.exceptions import SearchSpaceError
 
-    strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
     if "reuse_factor" not in space.parameters:
         return
+    strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
     for strategy in ("Latency", "distributed_arithmetic"):
         if strategy not in strategies:
             continue

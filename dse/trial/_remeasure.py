@@ -137,9 +137,9 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         client = logger.client
         model = keras.models.load_model(client.download_artifacts(spec.run_id, "model.keras", str(work)))
         record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
-        ebops = client.get_run(spec.run_id).data.metrics["ebops"]
-        hls_model = None
         if spec.measure:
+            ebops = client.get_run(spec.run_id).data.metrics["ebops"]
+            hls_model = None
             if name in ("vivado", "vitis"):
                 hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
                 hls_model.write()
