@@ -318,13 +318,23 @@ def _same_place(origin: str) -> str:
     return os.path.realpath(path) if path is not None else origin
 
 
+def _no_front_reason(src: StudySource) -> str | None:
+    """Why ``src`` has no feasible completed trial (``"has no completed trial (3 failed)"``), or ``None`` when it has one."""
+    df = src.trials
+    if df.empty:
+        return f"has no completed trial ({src.n_failed} of {src.n_trials} failed)"
+    if not df["feasible"].astype(bool).any():
+        return f"has no feasible trial (all {len(df)} completed trials break a constraint)"
+    return None
+
+
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
     table has a ``<metric>_source`` column per resource figure; studies tested on different data,
-    or whose resource figures come from different sources (:func:`source_warnings`), get a
-    warning (logged, on the page, and in :attr:`CompareResult.warnings`). The files an earlier
+    whose resource figures come from different sources (:func:`source_warnings`), or without a
+    feasible completed trial (no front: hypervolume 0) get a warning (logged, on the page, and in :attr:`CompareResult.warnings`). The files an earlier
     comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
     files there are left alone.
 
@@ -356,6 +366,10 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             + "): their accuracies, fronts and hypervolumes are not comparable"
         )
         log.warning("%s", warnings[-1])
+    for s in sources:
+        if no_front := _no_front_reason(s):
+            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 (`dse status` lists its trials and their failures)")
+            log.warning("%s", warnings[-1])
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
     table, ref, objs = compare_table(sources)

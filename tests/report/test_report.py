@@ -329,3 +329,26 @@ def test_interrupted_trials_are_told_apart_from_failed_designs(tmp_path):
     html = res.html.read_text()
     assert "TrialInterruptedError (not evaluated, re-enqueued)" in html
     assert "never evaluated, so they are not failures of a design" in html
+
+
+def test_compare_warns_about_a_study_without_a_feasible_trial(tmp_path, caplog):
+    """Before, a study whose every trial broke its budget was compared without a word: hypervolume 0 and '-' sources."""
+    import pandas as pd
+
+    from tests.report.synthetic import make_study
+
+    _, ok, _ = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="fits")
+    _, over, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="over", failures=False,
+                            constraints=[{"metric": "lut", "max": 1}])
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", f"fits@{ok}", f"over@{over}", "--out", str(out), "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    expected = ("warning: study over has no feasible trial (all 6 completed trials break a constraint): it has no front "
+                "and its hypervolume is 0")
+    assert expected in text, text
+    assert "study fits" not in text
+    assert "study over has no feasible trial" in caplog.text and expected[9:] in " ".join((out / "compare.html").read_text().split())
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table["hypervolume"] > 0) == [True, False]
+    assert table["front_size"].iloc[0] > 0 and table["front_size"].iloc[1] == 0
