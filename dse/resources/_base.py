@@ -138,11 +138,16 @@ class ResourceBackend(abc.ABC):
         """Whether this backend's figures describe a design built with hls4ml ``strategy``."""
         return self.strategies is None or strategy in self.strategies
 
-    def check_tools(self) -> None:
+    def check_tools(self, resources: Any = None) -> None:
         """Raise :class:`~dse.exceptions.ToolNotFoundError` when an executable this backend runs is not on this machine's PATH.
 
-        Called before a local re-measurement starts Ray (whose workers share this PATH); the
-        default checks nothing (backends that run no external tool).
+        Called before a local study or re-measurement starts Ray (whose workers share this PATH);
+        the default checks nothing (backends that run no external tool).
+
+        Args:
+            resources: the experiment's resource settings (:class:`dse.config.ResourcesConfig`)
+                that a measurement would read, where the backend's own settings leave them open
+                (e.g. ``vsynth``); ``None`` for the backend's own.
         """
 
     @abc.abstractmethod

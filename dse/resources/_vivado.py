@@ -537,9 +537,13 @@ class _HlsToolBackend(ResourceBackend):
         """
         self.vsynth = vsynth
 
-    def check_tools(self) -> None:
-        """The HLS executable, and ``vivado`` when ``vsynth`` is on (see :meth:`_check_tools`)."""
-        self._check_tools(bool(self.vsynth))
+    def check_tools(self, resources: Any = None) -> None:
+        """The HLS executable, and ``vivado`` when ``vsynth`` is on: this backend's own setting, else ``resources.vsynth``."""
+        self._check_tools(self._vsynth(resources))
+
+    def _vsynth(self, resources: Any) -> bool:
+        """``self.vsynth``, or where that is ``None``, ``resources.vsynth`` (``False`` when ``resources`` has none)."""
+        return bool(self.vsynth if self.vsynth is not None else getattr(resources, "vsynth", False))
 
     def _check_tools(self, vsynth: bool) -> None:
         """Raises :class:`ToolNotFoundError` naming the first missing executable."""
@@ -579,9 +583,7 @@ class _HlsToolBackend(ResourceBackend):
             ToolFailedError: the tool failed or left no new C-synthesis report.
         """
         t0 = time.perf_counter()
-        vsynth = self.vsynth
-        if vsynth is None:
-            vsynth = bool(getattr(getattr(design, "resources", None), "vsynth", False))
+        vsynth = self._vsynth(getattr(design, "resources", None))
         self._check_tools(vsynth)
 
         hls_model = design.hls_model

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from typing import Any
 from pathlib import Path
 
 from dse.exceptions import MeasurementError, ToolFailedError, ToolNotFoundError
@@ -163,8 +164,8 @@ class YosysBackend(ResourceBackend):
     sources = ("yosys",)
     strategies = ("distributed_arithmetic",)
 
-    def check_tools(self) -> None:
-        """Raises :class:`ToolNotFoundError` (with the install hint) when ``yosys`` is not on PATH."""
+    def check_tools(self, resources: Any = None) -> None:
+        """Raises :class:`ToolNotFoundError` (with the install hint) when ``yosys`` is not on PATH (``resources``: unused)."""
         _yosys_executable()
 
     def measure(self, design: Design) -> ResourceReport:

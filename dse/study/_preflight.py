@@ -464,12 +464,10 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
         if name is None or name == "auto":
             continue
         impl = backend_class(name)()
-        if getattr(impl, "vsynth", False) is None:  # vivado/vitis read it from the experiment's resources
-            impl.vsynth = exp.resources.vsynth
         supported = [s for s in strategies if impl.supports(s)]
         if local and supported:
             try:
-                impl.check_tools()
+                impl.check_tools(exp.resources)
             except ToolNotFoundError as e:
                 raise ToolNotFoundError(f"{field} {name!r}: {e}") from e
         if supported == strategies:

@@ -282,7 +282,7 @@ def synthesize(
     todo = rm.plan(_select(study, trials, front))
     if todo or rm.profile_only:
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
-            rm.impl.check_tools()  # a missing tool now, not after Ray's start on every worker
+            rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
         with ray_session(exp.ray, exp.resolved_run_dir):
             splits_ref = ray.put(splits)

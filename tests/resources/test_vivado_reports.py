@@ -458,3 +458,19 @@ def test_measure_checks_the_model(tmp_path, monkeypatch):
         VivadoBackend().measure(_design(tmp_path))
     with pytest.raises(MeasurementError, match="converted for hls4ml backend 'Vitis'"):
         VivadoBackend().measure(_design(tmp_path, _FakeHlsModel(tmp_path / "o", "Vitis", None)))
+
+
+def test_check_tools_reads_vsynth_from_the_experiment(tmp_path, monkeypatch):
+    """`dse check` / `dse synthesize` check the tools before Ray starts; with `resources.vsynth: true` in the experiment
+    and only vivado_hls on PATH, that check must name 'vivado' as the measurement would (before, `dse synthesize`
+    checked with vsynth off and every worker then failed)."""
+    from dse.config import ResourcesConfig
+
+    monkeypatch.setenv("PATH", _fake_tools(tmp_path, "vivado_hls"))
+    VivadoBackend().check_tools()
+    VivadoBackend().check_tools(ResourcesConfig(vsynth=False))
+    with pytest.raises(ToolNotFoundError, match="'vivado' executable"):
+        VivadoBackend().check_tools(ResourcesConfig(vsynth=True))
+    VivadoBackend(vsynth=False).check_tools(ResourcesConfig(vsynth=True))  # the backend's own setting wins
+    with pytest.raises(ToolNotFoundError, match="'vivado' executable"):
+        VivadoBackend(vsynth=True).check_tools()
