@@ -40,6 +40,9 @@ METRICS: dict[str, str] = {
 }
 
 
+#: the largest seed NumPy, scikit-learn and Optuna accept (``seed`` and ``dataset.split_seed`` are 0..MAX_SEED).
+MAX_SEED = 2**32 - 1
+
 class _Strict(BaseModel):
     """Base of every experiment section: unknown fields, inf/nan and booleans-as-numbers are refused."""
 
@@ -109,7 +112,7 @@ class DatasetConfig(_Strict):
     max_samples: int | None = Field(default=None, gt=0)
     validation_fraction: float = Field(default=0.2, gt=0, lt=0.5)
     test_fraction: float = Field(default=0.2, gt=0, lt=0.5)
-    split_seed: int = 0
+    split_seed: int = Field(default=0, ge=0, le=MAX_SEED, description="seed of the train/validation/test split, 0..2**32-1")
 
     @model_validator(mode="after")
     def _file_needs_path(self) -> "DatasetConfig":
@@ -239,6 +242,15 @@ class SamplerConfig(_Strict):
 
     name: Literal["nsga2", "tpe", "random"] = "nsga2"
     population_size: int | None = Field(default=None, gt=1)
+
+    @model_validator(mode="after")
+    def _population_is_nsga2s(self) -> "SamplerConfig":
+        if self.population_size is not None and self.name != "nsga2":
+            raise ValueError(
+                f"sampler.population_size is NSGA-II's generation size, and sampler.name is {self.name!r}, which has no "
+                "generations; remove population_size, or set sampler.name: nsga2"
+            )
+        return self
 
 
 class RayConfig(_Strict):
@@ -401,7 +413,10 @@ class ExperimentConfig(_Strict):
         "unless a trial of the study already has those values",
     )
     n_trials: int = Field(default=12, gt=0)
-    seed: int = 0
+    seed: int = Field(
+        default=0, ge=0, le=MAX_SEED,
+        description="sampler seed; trial k's weights and training use seed + k (wrapped to 0..2**32-1, see seed_for)",
+    )
     run_dir: Path | None = None
     storage: str | None = Field(
         default=None,
@@ -437,6 +452,14 @@ class ExperimentConfig(_Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"each metric may appear once, got {names}")
         return v
+
+    def seed_for(self, offset: int) -> int:
+        """``seed + offset`` wrapped into NumPy's and Optuna's seed range 0..2**32-1.
+
+        Trial k trains with ``seed_for(k)``; a driver whose first trial is k seeds its sampler
+        with ``seed_for(k)``. Below 2**32 this is plain ``seed + offset``.
+        """
+        return (self.seed + offset) % (MAX_SEED + 1)
 
     @property
     def resolved_run_dir(self) -> Path:

@@ -345,7 +345,7 @@ class _StudyLoop:
         """
         self.seeded = True
         if first:
-            self.study.sampler = make_sampler(self.exp.sampler, self.exp.seed + first)
+            self.study.sampler = make_sampler(self.exp.sampler, self.exp.seed_for(first))
             log.info("study %s: this driver's first trial is %d: sampler seeded with seed + %d", self.exp.name, first, first)
 
     def trial_result(self, done) -> TrialResult:

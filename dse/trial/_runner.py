@@ -376,7 +376,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     C-simulate on the test set. Any exception makes the trial ``FAIL`` with its message;
     metrics measured before the failure are kept. Keras state is cleared first, so a warm
     worker process can run trial after trial; the initial weights and the training are
-    seeded with ``experiment.seed + number``, so a trial repeats on the same machine. With ``training.harvest_checkpoints``, the
+    seeded with ``experiment.seed + number`` (:meth:`~dse.config.ExperimentConfig.seed_for`), so a trial repeats on the same machine. With ``training.harvest_checkpoints``, the
     Pareto-optimal checkpoints along the beta ramp are then measured too
     (``TrialResult.harvested``).
 
@@ -424,7 +424,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
 
             sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
             check_hls_settings(params, sizes, exp.hls4ml)
-        seed = exp.seed + spec.number  # the trial's seed: its initial weights, then its training (train_model re-seeds)
+        seed = exp.seed_for(spec.number)  # the trial's seed: its initial weights, then its training (train_model re-seeds)
         with step("build"):
             keras.utils.set_random_seed(seed)
             model = build_model(exp.model, params, splits.n_features, splits.n_classes)

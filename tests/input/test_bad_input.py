@@ -416,6 +416,14 @@ CASES: list[Case] = [
          exp={"sampler": {"name": "nsga2", "population_size": 1}}),
     Case("n-trials", "field", (), ("n_trials", "(got 0)"), exp={"n_trials": 0}),
     Case("seed-float", "field", (), ("seed", "(got 1.5)"), exp={"seed": 1.5}),
+    # before: `check` passed and `run` died in NSGAIISampler(seed=-1) after creating the run dir
+    Case("seed-negative", "field", (), ("seed", "greater than or equal to 0", "(got -1)"), exp={"seed": -1}),
+    Case("seed-too-large", "field", (), ("seed", "less than or equal to 4294967295", "(got 4294967296)"), exp={"seed": 2**32}),
+    Case("dataset-split-seed-negative", "field", (), ("dataset.split_seed", "(got -3)"), exp={"dataset": {"split_seed": -3}}),
+    # before: population_size was silently ignored by TPE and random sampling
+    Case("sampler-population-size-not-nsga2", "field", (), ("sampler", "population_size is NSGA-II's", "'tpe'",
+                                                            "set sampler.name: nsga2"),
+         exp={"sampler": {"name": "tpe", "population_size": 6}}),
     Case("trial-timeout", "field", ("trial_timeout_s",), ("trial_timeout_s", "(got -5)"), exp={"trial_timeout_s": -5}),
     Case("trial-timeout-inf", "field", (), ("trial_timeout_s", "finite"), exp={"trial_timeout_s": float("inf")}),
     Case("ray-not-mapping", "field", ("ray",), ("ray", "'local'"), exp={"ray": "local"}),

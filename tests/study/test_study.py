@@ -288,13 +288,17 @@ def test_the_same_seed_gives_the_same_trials(tiny_study, tmp_path):
 
 
 def test_enqueued_trials_run_first_and_once(tmp_path):
-    """enqueue_trials: the first trial is the enqueued point (rule pins applied); continuing the study does not enqueue it again."""
+    """enqueue_trials: the first trial is the enqueued point (rule pins applied); continuing the study does not enqueue it again.
+
+    With the largest seed, trial 1's seed + 1 and the second driver's sampler seed (seed + 2) wrap to 0 and 1 (before:
+    trial 1 failed with NumPy's "Seed must be between 0 and 2**32 - 1")."""
     point = {"strategy": "Resource", "reuse_factor": 4, "learning_rate": 0.01}
     exp, sp = load_experiment(write_experiment(tmp_path, n_trials=2, enqueue_trials=[point], hls4ml={"csim": "none"},
-                                               ray={"num_cpus": 2, "reuse_workers": True}))
+                                               ray={"num_cpus": 2, "reuse_workers": True}, seed=2**32 - 1))
+    assert (exp.seed_for(0), exp.seed_for(1), exp.seed_for(2)) == (2**32 - 1, 0, 1)
     run_study(exp, sp, progress=False)
     exp3, sp = load_experiment(write_experiment(tmp_path, n_trials=3, enqueue_trials=[point], hls4ml={"csim": "none"},
-                                                ray={"num_cpus": 2, "reuse_workers": True}))
+                                                ray={"num_cpus": 2, "reuse_workers": True}, seed=2**32 - 1))
     run_study(exp3, sp, progress=False)
     trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
     assert len(trials) == 3 and trials[0].state.name == "COMPLETE"  # the others may draw the diverging learning rate
@@ -302,6 +306,8 @@ def test_enqueued_trials_run_first_and_once(tmp_path):
     rec = TrialRecord.of(trials[0])
     assert (rec.params.strategy, rec.params.reuse_factor, rec.params.beta) == ("Resource", 4, 0.0)
     assert [t.number for t in trials if "fixed_params" in t.system_attrs] == [0]
+    reasons = [TrialRecord.of(t).fail_reason or "" for t in trials]
+    assert not [r for r in reasons if "Seed" in r or "seed" in r], reasons
 
 
 def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
