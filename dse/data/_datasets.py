@@ -242,11 +242,26 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
             f"check that it is a complete, valid {suffix} file"
         ) from e
     if target not in df.columns:
+        hint = ""
+        if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
+            sep = next(s for s in ";\t|" if s in str(df.columns[0]))
+            hint = (f"; the header is one column holding {sep!r}: dse reads comma-separated files only, so write it "
+                    "with commas (pandas: df.to_csv(path, index=False))")
         raise DatasetError(
-            f"dataset.target {target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns)) or 'none'}"
+            f"dataset.target {target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns)) or 'none'}{hint}"
         )
     if len(df) == 0:
         raise DatasetError(f"dataset.path {path}: the table has a header but no data rows")
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]
+    if unnamed:  # pandas' name for a column with an empty header, as df.to_csv(path) writes for the row index
+        first = df[unnamed[0]]
+        index_like = pd.api.types.is_integer_dtype(first) and (first.to_numpy() == np.arange(len(df))).all()
+        raise DatasetError(
+            f"dataset.path {path}: column(s) {unnamed} have no header"
+            + (f"; {unnamed[0]!r} holds 0..{len(df) - 1}, the row index that pandas' df.to_csv(path) writes, which "
+               "would become the network's first input" if index_like else "")
+            + ": write the file with df.to_csv(path, index=False), or name or drop the column(s)"
+        )
     y = df[target].to_numpy()
     X_df = df.drop(columns=[target])
     non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c]) or pd.api.types.is_bool_dtype(X_df[c])]
@@ -315,7 +330,12 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
             raise DatasetError(f"labels y are missing (NaN/inf) in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
                                "give every row a label, or drop those rows")
         if not np.all(np.equal(np.mod(y, 1), 0)):
-            raise DatasetError("labels y must be whole class indices 0..K-1 (or strings); found fractional values")
+            frac = y[np.mod(y, 1) != 0]
+            raise DatasetError(
+                f"labels y must be whole class indices 0..K-1 (or strings); found fractional values (e.g. {frac[0]:g}): "
+                "dse trains classifiers, so bin a continuous target into classes (e.g. numpy.digitize) or store the "
+                "classes as strings"
+            )
         if (y < 0).any():
             raise DatasetError(f"labels y out of range: found {int(y.min())}; class indices must be 0..K-1")
         y_int = y.astype(np.int64)

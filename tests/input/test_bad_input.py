@@ -168,6 +168,12 @@ def good_csv_text(target: str = "label") -> str:
     return f"f0,f1,{target}\n{rows}\n"
 
 
+def pandas_csv_with_index() -> str:
+    """:func:`good_csv_text` as ``df.to_csv(path)`` writes it: a first column with an empty header holding 0..n-1."""
+    header, *rows = good_csv_text().splitlines()
+    return "\n".join([f",{header}", *(f"{i},{r}" for i, r in enumerate(rows))]) + "\n"
+
+
 FILE_NPZ = {"dataset": {"name": "file", "path": "data.npz"}}
 FILE_CSV = {"dataset": {"name": "file", "path": "data.csv", "target": "label"}}
 FILE_PQ = {"dataset": {"name": "file", "path": "data.parquet", "target": "label"}}
@@ -227,8 +233,15 @@ CASES: list[Case] = [
     # an empty label cell (before: read as "a mix of ['float', 'str']")
     Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y are missing (empty or NaN) in 1 rows (first rows: [1])"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,a\n2,\n3,b\n4,a\n")),
-    Case("csv-fractional-labels", "data", (), ("dataset.path", "data.csv", "fractional"),
+    Case("csv-fractional-labels", "data", (), ("dataset.path", "data.csv", "fractional values (e.g. 0.5)", "bin a continuous target"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,0.5\n2,1\n3,0\n4,1\n")),
+    # df.to_csv(path) without index=False (before: the row number became the network's first input, silently)
+    Case("csv-pandas-index-column", "data", (), ("dataset.path", "data.csv", "['Unnamed: 0'] have no header",
+                                                 "holds 0..59, the row index", "index=False"),
+         exp=FILE_CSV, files=text("data.csv", pandas_csv_with_index())),
+    # a semicolon-separated file: one column named 'f0;f1;label' (before: only "not a column ... columns: f0;f1;label")
+    Case("csv-semicolons", "data", (), ("dataset.target", "'label' is not a column", "holding ';'", "comma-separated"),
+         exp=FILE_CSV, files=text("data.csv", good_csv_text().replace(",", ";"))),
     Case("parquet-corrupt", "data", (), ("DatasetError", "dataset.path", "data.parquet", "cannot read it as .parquet"),
          exp=FILE_PQ, files=raw_bytes("data.parquet", b"PAR1 not really parquet PAR1")),
     Case("parquet-missing-target", "data", (), ("dataset.target", "'label'", "columns: f0"),
