@@ -334,7 +334,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
     table has a ``<metric>_source`` column per resource figure; studies tested on different data,
     whose resource figures come from different sources (:func:`source_warnings`), or without a
-    feasible completed trial (no front: hypervolume 0) get a warning (logged, on the page, and in :attr:`CompareResult.warnings`). The files an earlier
+    feasible completed trial (no front: hypervolume 0) get a warning (on the page and in
+    :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is not printed twice). The files an earlier
     comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
     files there are left alone.
 
@@ -365,11 +366,11 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             + "; ".join(f"{s.label}: {s.dataset}" + (f" (digest {s.dataset_digest[:12]})" if s.dataset_digest else "") for s in sources)
             + "): their accuracies, fronts and hypervolumes are not comparable"
         )
-        log.warning("%s", warnings[-1])
+        log.info("warning: %s", warnings[-1])
     for s in sources:
         if no_front := _no_front_reason(s):
             warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 (`dse status` lists its trials and their failures)")
-            log.warning("%s", warnings[-1])
+            log.info("warning: %s", warnings[-1])
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
     table, ref, objs = compare_table(sources)
@@ -379,7 +380,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     mixed, source_columns = source_warnings(sources, pairs, objs)
     for w in mixed:
         warnings.append(w)
-        log.warning("%s", w)
+        log.info("warning: %s", w)
     for col, values in source_columns.items():
         table[col] = values
     csv = out / "compare.csv"
