@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,9 +152,12 @@ def _load_jet_hlf(cfg: DatasetConfig) -> Loaded:
             f"dataset.data_home {cfg.data_home} is a file, but a folder for the OpenML cache is needed; "
             "give a folder (created if missing) or remove dataset.data_home"
         )
+    home = Path(data_home or "~/scikit_learn_data").expanduser()
+    folders_before = _folders(home)
     try:
         d = fetch_openml(data_id=JET_HLF_OPENML_ID, as_frame=False, data_home=data_home, parser="auto")
     except Exception as e:  # network errors come as URLError, OSError, HTTPError...
+        _remove_new_empty_folders(home, folders_before)  # `dse check` creates nothing: not even an empty cache tree
         raise DatasetUnavailableError(
             f"dataset 'jet_hlf' (OpenML data_id {JET_HLF_OPENML_ID}) could not be fetched into "
             f"data_home={data_home or '~/scikit_learn_data'}: {e}. Either run once where OpenML is reachable "
@@ -160,6 +165,20 @@ def _load_jet_hlf(cfg: DatasetConfig) -> Loaded:
             "dataset.name: file, dataset.path: jets.parquet, dataset.target: class"
         ) from e
     return d.data, d.target, tuple(map(str, d.feature_names)) if d.feature_names is not None else None
+
+
+def _folders(root: Path) -> set[Path]:
+    """``root`` and every folder under it (empty when ``root`` does not exist)."""
+    if not root.is_dir():
+        return set()
+    return {root, *(Path(d) / n for d, names, _ in os.walk(root) for n in names)}
+
+
+def _remove_new_empty_folders(root: Path, before: set[Path]) -> None:
+    """Remove the folders under (and including) ``root`` that are not in ``before`` and are empty, deepest first."""
+    for folder in sorted(_folders(root) - before, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty (a file was written), or already gone
+            folder.rmdir()
 
 
 _SAVE_HINT = ("save plain numeric arrays, e.g. np.savez(path, X=X.astype('float32'), y=y.astype('int32')), "

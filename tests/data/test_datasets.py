@@ -101,9 +101,16 @@ def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     with pytest.raises(DatasetUnavailableError) as info:
-        load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path))
+        load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path / "cache"))
     msg = str(info.value)
     assert "42468" in msg and "dataset.name: file" in msg and "dataset.target: class" in msg
+    # the failed fetch leaves no empty cache tree behind (before: cache/openml/openml.org/api/v1/json/data)
+    assert list(tmp_path.iterdir()) == []
+    kept = tmp_path / "mine" / "openml" / "openml.org"  # folders that were there before are left alone
+    kept.mkdir(parents=True)
+    with pytest.raises(DatasetUnavailableError):
+        load_dataset(DatasetConfig(name="jet_hlf", data_home=tmp_path / "mine"))
+    assert kept.is_dir() and [p.name for p in kept.iterdir()] == []
 
 
 def test_feature_names_travel_into_the_preprocessing_record(tmp_path):
