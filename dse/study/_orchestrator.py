@@ -30,7 +30,7 @@ from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
-from dse.study._ray_session import cluster_address, ray_session, trial_resources
+from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
 from dse.study._preflight import changed_experiment_error, preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
@@ -699,6 +699,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         raise
 
     if idle:
+        if cluster_address(exp.ray) is None:
+            stop_leftover_ray(run_dir)  # no Ray starts, whose start would stop what a killed driver left
         log.info("study %s already has n_trials=%d evaluated trials and none running: nothing to run (raise n_trials, "
                  "or pass --n-trials, to run more)", exp.name, exp.n_trials)
     log.info("study %s: %d trials finished, %d to run", exp.name, counts.trained, max(exp.n_trials - counts.trained, 0))

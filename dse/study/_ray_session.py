@@ -40,7 +40,7 @@ from dse.config import RayConfig
 from dse.config._secrets import redact_url
 from dse.exceptions import ClusterError
 
-__all__ = ["ray_session", "trial_resources", "kill_ray_processes", "WORKER_ENV", "LOOPBACK_ENV"]
+__all__ = ["ray_session", "trial_resources", "kill_ray_processes", "stop_leftover_ray", "WORKER_ENV", "LOOPBACK_ENV"]
 
 log = logging.getLogger(__name__)
 
@@ -200,8 +200,13 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _clean_leftovers(run_dir: Path) -> None:
-    """Kill what a previous, killed driver left running under ``run_dir/ray`` (local mode only)."""
+def stop_leftover_ray(run_dir: Path) -> None:
+    """Kill what a killed driver left running under ``run_dir/ray`` (local mode only); prune old session folders.
+
+    Called when a local session starts and when it ends (a driver killed while this one ran
+    leaves Ray's agents behind, which would otherwise idle for about a minute), and by a ``dse
+    run`` that has nothing to run and starts no Ray. Sessions of live drivers are spared.
+    """
     real = run_dir / "ray"
     left = kill_ray_processes([real, *_aliases_of(real)], orphaned_only=True)
     for alias in _aliases_of(real):  # aliases of drivers that are gone
@@ -395,8 +400,8 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     With neither ``cfg.address`` nor ``RAY_ADDRESS`` set, starts a local Ray with
     ``cfg.num_cpus`` CPUs (default: all), no dashboard, every process listening on 127.0.0.1
     only, and its temp files under ``run_dir/ray``; it is shut down on exit. Ray processes a
-    previous, killed driver left running under the same ``run_dir/ray`` are stopped first (and
-    logged). With an address (``cfg.address``, else the ``RAY_ADDRESS`` environment variable),
+    killed driver left running under the same ``run_dir/ray`` are stopped first, and again on
+    exit (:func:`stop_leftover_ray`, logged). With an address (``cfg.address``, else the ``RAY_ADDRESS`` environment variable),
     joins that cluster, starts nothing, and only disconnects on exit; token authentication
     stays on (``RAY_AUTH_MODE=token`` unless the environment sets it), so the driver needs the
     cluster's token in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` or
@@ -424,7 +429,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     address = cluster_address(cfg)
     temp = None
     if address is None:
-        _clean_leftovers(run_dir)
+        stop_leftover_ray(run_dir)
         temp = _short_temp_dir(run_dir)
         log.info("starting local Ray (127.0.0.1 only, files under %s)", run_dir / "ray")
         with _loopback_only(), _local_token():
@@ -452,6 +457,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                              ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left))
                 if Path(temp).is_symlink():
                     Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
+                stop_leftover_ray(run_dir)  # another driver on this run dir killed meanwhile (kill -9) left its agents
         return
     _keep_token_auth()
     loopback = _is_loopback_address(address)

@@ -84,6 +84,34 @@ def test_local_workers_get_worker_env_without_runtime_env(tmp_path, monkeypatch)
     assert "DSE_TEST_WORKER_MARK" not in os.environ
 
 
+def test_a_session_stops_at_its_end_what_a_driver_killed_meanwhile_left(tmp_path, caplog):
+    """Two drivers on one run dir, the other one kill -9'ed while this one runs: its Ray agents (here a stand-in naming
+    its session folder) are stopped when this session ends, not left idling (before: only the next start stopped them)."""
+    import ray
+
+    from dse.config import RayConfig
+    from dse.study import ray_session
+
+    run_dir = tmp_path / "run"
+    orphan = None
+    try:
+        with caplog.at_level(logging.WARNING, logger="dse.study._ray_session"):
+            with ray_session(RayConfig(num_cpus=1), run_dir):
+                assert ray.is_initialized()
+                orphan = subprocess.Popen(
+                    [sys.executable, "-c", "import time; time.sleep(600)", f"--session-dir={_ray_marks(run_dir)[0]}stale"],
+                    cwd=REPO, start_new_session=True,
+                )
+                time.sleep(0.5)
+                assert orphan.poll() is None
+        assert orphan.wait(timeout=10) == -signal.SIGTERM
+        assert "a previous dse driver left running" in caplog.text and "python" in caplog.text
+    finally:
+        if orphan is not None and orphan.poll() is None:
+            orphan.kill()
+    assert not _ray_pids(run_dir) - {os.getpid()}
+
+
 def test_sigkilled_driver_leaves_no_ray_behind(tmp_path, caplog):
     """SIGKILL a real driver process; the next ray_session on the same run dir stops what survived, and logs it."""
     run_dir = tmp_path / "run"
@@ -97,10 +125,10 @@ def test_sigkilled_driver_leaves_no_ray_behind(tmp_path, caplog):
         assert before, "the driver's Ray processes were not found by their session folder"
         # while its driver lives, a session is no leftover: the clean-up signals none of its processes
         # (compared through the clean-up's own report: Ray's idle workers may exit by themselves meanwhile)
-        from dse.study._ray_session import _clean_leftovers
+        from dse.study._ray_session import stop_leftover_ray
 
         with caplog.at_level(logging.WARNING, logger="dse.study._ray_session"):
-            _clean_leftovers(run_dir)
+            stop_leftover_ray(run_dir)
         assert "previous dse driver left running" not in caplog.text, caplog.text
         assert drv.poll() is None and _ray_pids(run_dir) & before
         os.kill(drv.pid, signal.SIGKILL)

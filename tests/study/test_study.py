@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -128,9 +131,17 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
         raise AssertionError("a study with nothing to run must not start Ray")
 
     monkeypatch.setattr(orchestrator, "ray_session", no_ray)
+    # a stand-in for the agents a kill -9'ed driver leaves (they name its session folder): stopped though no Ray starts
+    orphan = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)",
+                               f"--session-dir={exp.resolved_run_dir / 'ray'}/session_stale"], start_new_session=True)
     t0 = time.time()
-    again = run_study(exp, space, progress=False)
-    took = time.time() - t0
+    try:
+        again = run_study(exp, space, progress=False)
+        took = time.time() - t0
+        assert orphan.wait(timeout=10) == -signal.SIGTERM
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
     assert again.parent_run_id == summary.parent_run_id
     assert len(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials) == exp.n_trials
     assert took < 30, took
