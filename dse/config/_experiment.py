@@ -43,6 +43,7 @@ METRICS: dict[str, str] = {
 #: the largest seed NumPy, scikit-learn and Optuna accept (``seed`` and ``dataset.split_seed`` are 0..MAX_SEED).
 MAX_SEED = 2**32 - 1
 
+
 class _Strict(BaseModel):
     """Base of every experiment section: unknown fields, inf/nan and booleans-as-numbers are refused."""
 

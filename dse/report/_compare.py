@@ -335,8 +335,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     table has a ``<metric>_source`` column per resource figure; studies tested on different data,
     whose resource figures come from different sources (:func:`source_warnings`), or without a
     feasible completed trial (no front: hypervolume 0) get a warning (on the page and in
-    :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is not printed twice). The files an earlier
-    comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
+    :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
+    not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
     files there are left alone.
 
     Raises:
@@ -369,7 +369,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         log.info("warning: %s", warnings[-1])
     for s in sources:
         if no_front := _no_front_reason(s):
-            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 (`dse status` lists its trials and their failures)")
+            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 "
+                            "(`dse status` lists its trials and their failures)")
             log.info("warning: %s", warnings[-1])
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again

@@ -8,8 +8,8 @@ import shutil
 import subprocess
 import time
 from collections import Counter
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from dse.exceptions import MeasurementError, ToolFailedError, ToolNotFoundError
 from dse.resources._registry import register_backend

@@ -200,12 +200,18 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def stop_leftover_ray(run_dir: Path) -> None:
+def stop_leftover_ray(run_dir: Path, *, prune: bool = True) -> None:
     """Kill what a killed driver left running under ``run_dir/ray`` (local mode only); prune old session folders.
 
-    Called when a local session starts and when it ends (a driver killed while this one ran
-    leaves Ray's agents behind, which would otherwise idle for about a minute), and by a ``dse
-    run`` that has nothing to run and starts no Ray. Sessions of live drivers are spared.
+    Called when a local session starts and (with ``prune=False``, so the newest
+    :data:`KEEP_RAY_SESSIONS` earlier sessions stay beside this run's own) when it ends: a
+    driver killed while this one ran leaves Ray's agents behind, which would otherwise idle for
+    about a minute. Also called by a ``dse run`` that has nothing to run and starts no Ray.
+    Sessions of live drivers are spared.
+
+    Args:
+        run_dir: the study's run directory (Ray's files are in ``run_dir/ray``).
+        prune: also delete old session folders (:func:`prune_ray_sessions`).
     """
     real = run_dir / "ray"
     left = kill_ray_processes([real, *_aliases_of(real)], orphaned_only=True)
@@ -218,7 +224,8 @@ def stop_leftover_ray(run_dir: Path) -> None:
             "stopped %d Ray process(es) a previous dse driver left running under %s: %s",
             len(left), real, ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left),
         )
-    prune_ray_sessions(real)
+    if prune:
+        prune_ray_sessions(real)
 
 
 #: Ray session folders (``run_dir/ray/session_*``: that session's logs) a local run keeps, newest first
@@ -457,7 +464,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                              ", ".join(f"{pid} ({cmd.split()[0].rsplit('/', 1)[-1]})" for pid, cmd in left))
                 if Path(temp).is_symlink():
                     Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
-                stop_leftover_ray(run_dir)  # another driver on this run dir killed meanwhile (kill -9) left its agents
+                stop_leftover_ray(run_dir, prune=False)  # another driver on this run dir killed meanwhile (kill -9) left its agents
         return
     _keep_token_auth()
     loopback = _is_loopback_address(address)
