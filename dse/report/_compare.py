@@ -336,8 +336,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     whose resource figures come from different sources (:func:`source_warnings`), or without a
     feasible completed trial (no front: hypervolume 0) get a warning (on the page and in
     :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
-    not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first (see :mod:`dse.report._outputs`); other
-    files there are left alone.
+    not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first
+    (see :mod:`dse.report._outputs`); other files there are left alone.
 
     Raises:
         ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file or cannot be created.
