@@ -261,11 +261,9 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
             f"check that it is a complete, valid {suffix} file"
         ) from e
     if target not in df.columns:
-        hint = ""
-        if len(df.columns) == 1 and any(sep in str(df.columns[0]) for sep in ";\t|"):
-            sep = next(s for s in ";\t|" if s in str(df.columns[0]))
-            hint = (f"; the header is one column holding {sep!r}: dse reads comma-separated files only, so write it "
-                    "with commas (pandas: df.to_csv(path, index=False))")
+        sep = next((c for c in ";\t|" if c in str(df.columns[0])), None) if len(df.columns) == 1 else None
+        hint = (f"; the header is one column holding {sep!r}: dse reads comma-separated files only, so write it "
+                "with commas (pandas: df.to_csv(path, index=False))") if sep else ""
         raise DatasetError(
             f"dataset.target {target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns)) or 'none'}{hint}"
         )
