@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dse.config._params import no_bool_for_number
 
@@ -352,12 +352,21 @@ class ResourcesConfig(_Strict):
     Strategy it supports (da4ml and yosys: distributed_arithmetic only); the EBOPs estimate
     fills in the rest. Names are those of :func:`dse.resources.backend_names`.
 
+    ``backend_modules``: modules that register your own backends (a
+    :class:`~dse.resources.ResourceBackend` subclass decorated with
+    :func:`dse.resources.register_backend`, in a module of its own, not in the script you run),
+    by import name (``mybackends`` or ``lab.fpga.backends``). Each is imported when this section is
+    validated and by every Ray worker before it measures, and the study stores the list, so
+    ``dse report``, ``export``, ``synthesize`` and ``calibrate`` load them too. A backend named in
+    ``backend`` or ``synthesize_front`` must come from a listed module (or be one of dse's own).
+
     ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
     bitwidths both exceed this goes to a DSP (a rule of thumb for Vivado/Vitis HLS; see
     :mod:`dse.resources`). ``da4ml_latency_cutoff`` is the pipeline-stage delay cutoff in
     da4ml's delay units.
     """
 
+    backend_modules: list[str] = Field(default_factory=list, description="modules that register your own resource backends")
     backend: str = "auto"
     dsp_threshold_bits: int = Field(default=9, ge=1)
     da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
@@ -365,13 +374,24 @@ class ResourcesConfig(_Strict):
     synthesize_front: str | None = None
     vsynth: bool = False
 
+    @field_validator("backend_modules")
+    @classmethod
+    def _importable(cls, v: list[str]) -> list[str]:
+        from dse.resources import import_backend_modules
+
+        import_backend_modules(v)  # before ``backend`` is checked (pydantic validates fields in this order)
+        return v
+
     @field_validator("backend")
     @classmethod
-    def _known_backend(cls, v: str) -> str:
+    def _known_backend(cls, v: str, info: ValidationInfo) -> str:
         from dse.resources import backend_names
 
+        if "backend_modules" not in info.data:  # a module failed to import: that error says it all
+            return v
         if v != "auto" and v not in backend_names():
-            raise ValueError(f"unknown resource backend {v!r}; allowed: auto, {', '.join(backend_names())}")
+            raise ValueError(f"unknown resource backend {v!r}; allowed: auto, {', '.join(backend_names())} (a backend of your "
+                             "own: list the module that registers it in resources.backend_modules)")
         return v
 
     @field_validator("synthesize_front")
@@ -383,6 +403,15 @@ class ResourcesConfig(_Strict):
         if v is not None and v not in allowed:
             raise ValueError(f"unknown precise backend {v!r}; allowed: {', '.join(allowed)}")
         return v
+
+    @model_validator(mode="after")
+    def _backends_loadable_elsewhere(self) -> "ResourcesConfig":
+        from dse.resources import unlisted_backend_problem
+
+        for field, name in (("backend", self.backend), ("synthesize_front", self.synthesize_front)):
+            if name not in (None, "auto") and (problem := unlisted_backend_problem(name, self.backend_modules)):
+                raise ValueError(f"{field}: {problem}")
+        return self
 
 
 class ExperimentConfig(_Strict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import yaml
@@ -228,6 +228,10 @@ def _sqlite_file(url: str) -> Path | None:
         return None
 
 
+#: The overrides ``dse`` commands pass from their options (``dse run --n-trials``); errors name the option.
+_CLI_OVERRIDES = ("n_trials",)
+
+
 def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfig, SearchSpace]:
     """Load an experiment file and the search space it names.
 
@@ -248,11 +252,13 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     """
     p = Path(path)
     data = expand_env(read_yaml(p, what="experiment", field="experiment file"))
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    data.update({k: str(v) if isinstance(v, PurePath) else v for k, v in overrides.items() if v is not None})
     base = p.resolve().parent
     if isinstance(data.get("search_space"), str):
         data["search_space"] = str((base / Path(data["search_space"]).expanduser()).resolve())
     ds = data.get("dataset")
+    if isinstance(ds, dict) and isinstance(ds.get("path"), PurePath):  # an override's
+        ds = data["dataset"] = {**ds, "path": str(ds["path"])}
     if isinstance(ds, dict) and isinstance(ds.get("path"), str):
         ds["path"] = str((base / Path(ds["path"]).expanduser()).resolve())
     if isinstance(data.get("run_dir"), str):
@@ -267,10 +273,53 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:
         given = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"] and overrides.get(str(err["loc"][0])) is not None})
-        note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)" for k in given)
+        note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)"
+                       if k in _CLI_OVERRIDES else f"\n  ({k}={overrides[k]!r} is an argument of load_experiment, not from the file)"
+                       for k in given)
         raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}{note}") from e
     space = load_search_space(exp.search_space)
     enqueued_params(exp, space)
+    return exp, space
+
+
+def revalidate(exp: ExperimentConfig, space: SearchSpace) -> tuple[ExperimentConfig, SearchSpace]:
+    """``exp`` and ``space`` validated again, for Python callers that built or changed them in code.
+
+    pydantic's ``model_copy(update=...)``, the way to change a frozen config, does not
+    validate: ``exp.model_copy(update={"n_trials": -1})`` would run, and be stored with the study.
+    Validating the dumped fields again catches it, at the cost of a millisecond.
+
+    Returns:
+        New, validated copies, equal to the inputs when those were valid.
+
+    Raises:
+        TypeError: ``exp`` is not an :class:`ExperimentConfig` or ``space`` not a
+            :class:`SearchSpace`; the message says how to make them (:func:`load_experiment`).
+        ConfigError: a field of ``exp`` is invalid, named by its dotted path.
+        SearchSpaceError: ``space`` is invalid.
+    """
+    import warnings
+
+    from dse.exceptions import SearchSpaceError
+
+    how = "load both with `exp, space = dse.config.load_experiment(path)`"
+    if not isinstance(exp, ExperimentConfig):
+        raise TypeError(f"exp: expected an ExperimentConfig, got {type(exp).__name__} {str(exp)[:80]!r}; {how}, or build one "
+                        "with ExperimentConfig.model_validate(<dict>)")
+    if not isinstance(space, SearchSpace):
+        raise TypeError(f"space: expected a SearchSpace, got {type(space).__name__} {str(space)[:80]!r}; {how}, or "
+                        "`space = dse.config.load_search_space(path)`")
+    with warnings.catch_warnings():  # a dict put in place of a section by model_copy: validated below instead
+        warnings.simplefilter("ignore", UserWarning)
+        exp_data, space_data = exp.model_dump(), space.model_dump()
+    try:
+        exp = ExperimentConfig.model_validate(exp_data)
+    except ValidationError as e:
+        raise ConfigError(f"invalid experiment {exp.name!r} (built or changed in code):\n{format_validation_error(e)}") from e
+    try:
+        space = SearchSpace.model_validate(space_data)
+    except ValidationError as e:
+        raise SearchSpaceError(f"invalid search space (built or changed in code):\n{format_validation_error(e)}") from e
     return exp, space
 
 

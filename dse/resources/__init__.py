@@ -9,13 +9,16 @@ backend's figures become a trial's objectives for each Strategy.
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport, keras_outputs
 from dse.resources._registry import (
     backend_class,
+    backend_module_folders,
     backend_names,
     figure_backend,
     get_backend,
+    import_backend_modules,
     precise_backend_class,
     precise_backend_names,
     register_backend,
     sources,
+    unlisted_backend_problem,
 )
 
 # Built-in backends, cheapest first; importing a module registers its backend.
@@ -38,6 +41,9 @@ __all__ = [
     "figure_backend",
     "get_backend",
     "sources",
+    "import_backend_modules",
+    "backend_module_folders",
+    "unlisted_backend_problem",
     "Da4mlBackend",
     "EbopsBackend",
     "YosysBackend",

@@ -1,14 +1,21 @@
 """Resource backends by name, and the one rule that picks a trial's figures.
 
 A new backend is one module with a :class:`~dse.resources.ResourceBackend` subclass decorated
-with :func:`register_backend`, imported in ``dse/resources/__init__.py``. Config validation,
-the list of sources, the columns renderers show and the choice per Strategy all derive from
-this registry (the model is hls4ml's ``register_backend``).
+with :func:`register_backend`: dse's own are imported in ``dse/resources/__init__.py``; a
+user's module is named in the experiment's ``resources.backend_modules``, which the driver,
+every Ray worker and every later command reading the study import (:func:`import_backend_modules`),
+since the registry lives in each process. Config validation, the list of sources, the columns
+renderers show and the choice per Strategy all derive from this registry (the model is
+hls4ml's ``register_backend``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
 
 if TYPE_CHECKING:
     from dse.resources._base import ResourceBackend
@@ -22,6 +29,9 @@ __all__ = [
     "get_backend",
     "figure_backend",
     "sources",
+    "import_backend_modules",
+    "backend_module_folders",
+    "unlisted_backend_problem",
 ]
 
 _REGISTRY: dict[str, type["ResourceBackend"]] = {}
@@ -39,6 +49,75 @@ def register_backend(cls: type["ResourceBackend"]) -> type["ResourceBackend"]:
         raise ValueError(f"resource backend {cls.__name__} must declare the sources of its figures in `sources`")
     _REGISTRY[cls.name] = cls
     return cls
+
+
+def import_backend_modules(modules: Iterable[str], folders: Iterable[str] = ()) -> None:
+    """Import the modules that register a user's resource backends (``resources.backend_modules``).
+
+    Importing a module twice is free (Python keeps it in ``sys.modules``), so every reader of
+    an experiment calls this before it looks a backend up: the driver, each Ray worker (before
+    its trial starts) and later commands (``dse report``, ``export``, ``synthesize``, ...).
+
+    Args:
+        modules: import names (``mybackends``, ``lab.fpga.backends``).
+        folders: folders to append to ``sys.path`` first where missing and present on this
+            machine: those the driver imported the modules from (:func:`backend_module_folders`),
+            since Ray gives a worker only the driver's script folder and current directory.
+
+    Raises:
+        ValueError: a module cannot be imported, or raised while importing; the message names
+            it, the error and the fix.
+    """
+    for folder in folders:
+        if folder not in sys.path and os.path.isdir(folder):
+            sys.path.append(folder)
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as e:
+            raise ValueError(
+                f"cannot import backend module {name!r} ({type(e).__name__}: {e}); install it, or put the folder that "
+                "holds it on PYTHONPATH (Ray's workers import it too)"
+            ) from e
+
+
+def backend_module_folders(modules: Iterable[str]) -> tuple[str, ...]:
+    """The ``sys.path`` folders this process imported ``modules`` from (those it has imported).
+
+    A module ``a.b`` in ``/x/a/b.py`` (or ``/x/a/b/__init__.py``) gives ``/x``. Workers get
+    these (:func:`import_backend_modules`) so that a module found through the driver's
+    ``sys.path`` or ``PYTHONPATH`` is found there too.
+    """
+    out = []
+    for name in modules:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            path = Path(file).resolve()
+            depth = name.count(".") + (path.name == "__init__.py")
+            out.append(str(path.parents[depth]))
+    return tuple(dict.fromkeys(out))
+
+
+def unlisted_backend_problem(name: str, modules: Iterable[str]) -> str | None:
+    """Why backend ``name`` would be unknown to Ray's workers and later commands, or ``None``.
+
+    dse's own backends are known everywhere; a user's must be defined in a module that
+    ``modules`` (``resources.backend_modules``) lists by name, so that other processes import
+    it. A class defined in the script being run (``__main__``) cannot be imported elsewhere.
+
+    Raises:
+        ValueError: ``name`` is not registered (see :func:`backend_class`).
+    """
+    cls = backend_class(name)
+    module = cls.__module__
+    if module == "dse" or module.startswith("dse.") or module in set(modules):
+        return None
+    if module == "__main__":
+        return (f"resource backend {name!r} ({cls.__name__}) is defined in the script being run (__main__), which Ray's workers "
+                "and later dse commands cannot import; move the class into a module of its own and list that module in "
+                "resources.backend_modules")
+    return (f"resource backend {name!r} comes from module {module!r}, which resources.backend_modules does not list; add it "
+            f"(backend_modules: [{module}]) so that Ray's workers and later dse commands (report, export, synthesize) load it too")
 
 
 def backend_names() -> list[str]:

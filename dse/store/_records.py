@@ -337,7 +337,8 @@ class StudyRecords:
             return ExperimentConfig.model_validate(data)
         except ValidationError as e:
             raise ConfigError(
-                f"the experiment stored with study {self.study.study_name!r} no longer validates (made by an older dse?):\n"
+                f"the experiment stored with study {self.study.study_name!r} does not validate here (made by another dse version, "
+                f"or it names something this process cannot load):\n"
                 f"{format_validation_error(e)}"
             ) from e
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params, revalidate
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
@@ -326,6 +326,7 @@ class _StudyLoop:
             experiment=exp, params=params, number=trial.number, run_id=run_id,
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
             keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
+            import_folders=_backend_module_folders(exp),
         )
         if self.workers is not None:
             ref, actor = self.workers.submit(spec, splits_ref)
@@ -595,6 +596,15 @@ def _raise_terminated(signum, frame) -> None:
     raise KeyboardInterrupt("SIGTERM")
 
 
+def _backend_module_folders(exp: ExperimentConfig) -> tuple[str, ...]:
+    """Where the driver found ``resources.backend_modules`` (a worker's ``sys.path`` gets them)."""
+    if not exp.resources.backend_modules:
+        return ()
+    from dse.resources import backend_module_folders
+
+    return backend_module_folders(exp.resources.backend_modules)
+
+
 def run_study(
     exp: ExperimentConfig, space: SearchSpace, *, progress: bool = True, keep_files: bool = False, allow_changed: bool = False
 ) -> StudySummary:
@@ -632,14 +642,28 @@ def run_study(
     parameters (not counted towards ``n_trials``: the next ``dse run`` evaluates them), closes the
     MLflow parent run as KILLED (Ctrl-C, SIGTERM) or FAILED with the reason, and is raised again.
 
+    ``exp`` and ``space`` are validated again first (:func:`dse.config.revalidate`): a config
+    changed with pydantic's ``model_copy(update=...)`` was not. A Ray this process already
+    initialized is used as it is and left running (:func:`dse.study._ray_session.ray_session`);
+    otherwise a local one is started (or ``ray.address`` joined) and shut down at the end.
+
     Args:
+        exp: the experiment (:func:`dse.config.load_experiment`).
+        space: its search space.
+        progress: show a progress bar on stderr (rich) while trials run.
+        keep_files: keep each trial's hls4ml project and saved model in
+            ``<run_dir>/trials/trial_<n>`` on the worker's machine (default: removed at the
+            trial's end; MLflow has the model and the hls4ml config).
         allow_changed: continue an existing study even if its stored experiment differs in
             what defines the trials (:data:`dse.store.TRIAL_DEFINING_FIELDS`).
 
     Returns:
-        A :class:`StudySummary` with the front and where it is stored.
+        A :class:`StudySummary` with the front and where it is stored. A study in which every
+        trial failed returns normally too (``dse run`` then exits 1): check ``n_complete`` and
+        ``failures``.
 
     Raises:
+        TypeError: ``exp`` is not an ``ExperimentConfig`` or ``space`` not a ``SearchSpace``.
         StorageError, TrackingError, ClusterUnreachableError: see :func:`dse.study.preflight`.
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
@@ -648,6 +672,7 @@ def run_study(
         StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
         DriverTerminated: the driver received SIGTERM (main thread only).
     """
+    exp, space = revalidate(exp, space)
     with _sigterm_raises():
         try:
             return _run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)

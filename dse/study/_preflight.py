@@ -13,13 +13,14 @@ import json
 import logging
 import os
 import socket
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from dse._stderr import native_stderr_to_debug_log
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, sqlite_path, storage_file
+from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 from dse.study._ray_session import cluster_address
@@ -486,12 +487,20 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
 
 
 def _check_local_cpus(exp: ExperimentConfig) -> None:
-    """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start."""
+    """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start.
+
+    When this process has already initialized Ray (a script that called ``ray.init`` first),
+    dse reuses that Ray, so its CPUs count, not ``ray.num_cpus`` or the machine's.
+    """
     if cluster_address(exp.ray) is not None:
         return
-    have = exp.ray.num_cpus or os.cpu_count() or 1
-    if exp.ray.cpus_per_trial > have:
+    ray = sys.modules.get("ray")  # not imported: not initialized either (and importing it costs a second)
+    if ray is not None and ray.is_initialized():  # a Ray this process started (dse reuses it): its own CPUs count
+        have, where = int(ray.cluster_resources().get("CPU", 0)), "the Ray this process already started"
+    else:
+        have = exp.ray.num_cpus or os.cpu_count() or 1
         where = "ray.num_cpus" if exp.ray.num_cpus else "this machine's CPUs (ray.num_cpus unset)"
+    if exp.ray.cpus_per_trial > have:
         raise ConfigError(
             f"ray.cpus_per_trial: {exp.ray.cpus_per_trial} CPUs per trial, but the local Ray has {have} ({where}), so no trial "
             f"could ever start; set ray.cpus_per_trial to at most {have}"
@@ -503,7 +512,7 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> Confi
     return ConfigError(
         f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
         "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
-        "restore those fields, or pass --allow-changed to continue this study anyway"
+        "restore those fields, or pass --allow-changed (allow_changed=True in Python) to continue this study anyway"
         + ("\n(constraints: earlier trials keep the feasibility they were told with, under the old budget; "
            "Optuna stores it per trial and NSGA-II and the front read it)" if any(c.startswith("constraints") for c in changed) else "")
     )
@@ -544,7 +553,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         StorageError: ``storage`` is malformed, lacks its driver, or cannot be reached or created.
         TrackingError: ``mlflow.tracking_uri`` is malformed or its server does not answer.
         ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
-        ConfigError: an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions,
+        TypeError: ``exp`` or ``space`` is not a config object (see :func:`dse.config.revalidate`).
+        ConfigError: a field of ``exp`` is invalid (it is validated again: a ``model_copy`` is not); an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions,
             or (without ``allow_changed``) was run with another experiment or data; ``ray.cpus_per_trial`` exceeds a local Ray's CPUs;
             an objective that ``resources.backend`` does not measure for a Strategy the space offers;
             FIFO depth optimization without the Vivado/Vitis executable.
@@ -555,6 +565,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
 
+    exp, space = revalidate(exp, space)
     enqueued_params(exp, space)
     check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
     check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")

@@ -417,9 +417,11 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     Ray also has token authentication on, with a token of its own in its processes' environment
     (:func:`_local_token`), unless ``RAY_AUTH_MODE`` or a token of the user's is set.
 
-    Every worker gets :data:`WORKER_ENV`: a local Ray's through the environment its processes
-    start with (set only while ``ray.init`` runs, so this process's own stays as it was), a
-    cluster's through the job's ``runtime_env``.
+    Every worker of a Ray started or joined here gets :data:`WORKER_ENV`: a local Ray's through
+    the environment its processes start with (set only while ``ray.init`` runs, so this
+    process's own stays as it was), a cluster's through the job's ``runtime_env``. A Ray this
+    process had already initialized keeps the environment it was given (its workers then log
+    TensorFlow's INFO lines, for one, unless its ``runtime_env`` sets :data:`WORKER_ENV`).
 
     Args:
         cfg: the experiment's ``ray`` section.

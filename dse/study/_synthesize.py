@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from dse.config import ExperimentConfig
 from dse.exceptions import ConfigError
-from dse.resources import precise_backend_class
+from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key
 from dse.store import StudyRecords, TrialRecord
 from dse.study._ray_session import cluster_address, ray_session, trial_resources
@@ -151,6 +151,11 @@ class Remeasurer:
             self.impl = precise_backend_class(backend)()
         except ValueError as e:
             raise ConfigError(f"--backend: {e}") from e
+        module = type(self.impl).__module__
+        if module == "__main__":
+            raise ConfigError(f"--backend: {unlisted_backend_problem(backend, exp.resources.backend_modules)}")
+        #: a user's backend module the workers import (``None``: dse's own, or listed in ``resources.backend_modules``)
+        self.backend_module = None if unlisted_backend_problem(backend, exp.resources.backend_modules) is None else module
         self.study, self.exp, self.backend = study, exp, backend
         self.records = StudyRecords(study)
         self.profile, self.keep_files = profile, keep_files
@@ -189,7 +194,9 @@ class Remeasurer:
 
         work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
         r = TrialRecord.of(t)
-        return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files, measure)
+        modules = [*self.exp.resources.backend_modules, *([self.backend_module] if self.backend_module else [])]
+        return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files, measure,
+                             self.backend_module, backend_module_folders(modules))
 
     def submit(self, t: optuna.trial.FrozenTrial, splits_ref, *, measure: bool = True):
         """Start the Ray task measuring ``t`` (or, ``measure=False``, only profiling it; Ray must be initialized);

@@ -45,6 +45,8 @@ class TrialSpec:
         keep_files: keep the hls4ml project and saved model on the worker's disk.
         front: objective values of the study's feasible Pareto front at dispatch time, for
             ``hls4ml.csim: front`` (:func:`dse.trial._csim.csim_decision`); ``None``: unknown.
+        import_folders: where the driver found ``resources.backend_modules``
+            (:func:`dse.resources.backend_module_folders`), for the worker's ``sys.path``.
     """
 
     experiment: ExperimentConfig
@@ -55,6 +57,7 @@ class TrialSpec:
     num_threads: int = 1
     keep_files: bool = False
     front: tuple[tuple[float, ...], ...] | None = None
+    import_folders: tuple[str, ...] = ()
 
 
 @dataclass
@@ -409,6 +412,10 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     t_start = time.perf_counter()
     try:
         with step("setup"):
+            if exp.resources.backend_modules:  # a user's backends register in this worker too, before it trains
+                from dse.resources import import_backend_modules
+
+                import_backend_modules(exp.resources.backend_modules, spec.import_folders)
             keras = _import_keras()
             keras.backend.clear_session(free_memory=True)  # a warm worker: drop the previous trial's graphs
             _configure_threads(spec.num_threads)
