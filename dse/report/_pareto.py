@@ -86,8 +86,16 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
     sorted by the first objective, best first. No rows (the columns ``trial``, the objectives,
     ``pinned``, ``mlflow_run_id``) when no trial completed.
+
+    Raises:
+        ValueError: ``numbers`` names a trial the study does not have (a negative number included).
     """
     names = study.metric_names or [f"objective_{i}" for i in range(len(study.directions))]
+    if numbers is not None:
+        n_trials = len(study.trials)
+        if unknown := [n for n in numbers if not 0 <= n < n_trials]:
+            have = f"its trials are numbered 0..{n_trials - 1}" if n_trials else "it has no trial yet"
+            raise ValueError(f"numbers: study {study.study_name!r} has no trial {', '.join(map(str, unknown))}; {have}")
     records = StudyRecords(study)
     extra = {b: records.measurements(b) for b in records.measured_backends()} if with_measurements else {}
     trials = study.best_trials if numbers is None else [study.trials[n] for n in numbers]

@@ -161,6 +161,12 @@ def test_report_on_a_study_without_mlflow_history(tmp_path):
     res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
     assert external_urls(res.html.read_text()) == []
 
+    from dse.report import front_frame
+
+    assert sorted(front_frame(study, numbers=[11, 0])["trial"]) == [0, 11]
+    with pytest.raises(ValueError, match=r"numbers: study 'synth' has no trial 12, -1; its trials are numbered 0..11"):
+        front_frame(study, numbers=[0, 12, -1])  # before: an IndexError, and -1 silently the last trial
+
 
 def test_report_without_the_mlflow_store_and_into_a_file(tiny_study, tmp_path, caplog):
     """A run directory copied without mlflow.db: the report renders from the Optuna study alone, warns, and creates no
