@@ -356,7 +356,7 @@ class ResourcesConfig(_Strict):
     :class:`~dse.resources.ResourceBackend` subclass decorated with
     :func:`dse.resources.register_backend`, in a module of its own, not in the script you run),
     by import name (``mybackends`` or ``lab.fpga.backends``). Each is imported when this section is
-    validated and by every Ray worker before it measures, and the study stores the list, so
+    validated and by every Ray worker before its trial starts, and the study stores the list, so
     ``dse report``, ``export``, ``synthesize`` and ``calibrate`` load them too. A backend named in
     ``backend`` or ``synthesize_front`` must come from a listed module (or be one of dse's own).
 

@@ -257,8 +257,8 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     if isinstance(data.get("search_space"), str):
         data["search_space"] = str((base / Path(data["search_space"]).expanduser()).resolve())
     ds = data.get("dataset")
-    if isinstance(ds, dict) and isinstance(ds.get("path"), PurePath):  # an override's
-        ds = data["dataset"] = {**ds, "path": str(ds["path"])}
+    if isinstance(ds, dict):  # a copy: an override's dict stays the caller's
+        ds = data["dataset"] = {**ds, **({"path": str(ds["path"])} if isinstance(ds.get("path"), PurePath) else {})}
     if isinstance(ds, dict) and isinstance(ds.get("path"), str):
         ds["path"] = str((base / Path(ds["path"]).expanduser()).resolve())
     if isinstance(data.get("run_dir"), str):
