@@ -400,6 +400,28 @@ class StudyRecords:
     def trial(self, number: int) -> TrialRecord:
         return TrialRecord.of(self.study.trials[number])
 
+    def told_feasible_breaking(self, constraints: list[ConstraintConfig]) -> list[tuple[int, str]]:
+        """COMPLETE trials Optuna holds as feasible whose recorded metrics break ``constraints``.
+
+        A trial finished without constraints (or under looser ones) was told feasible, and
+        Optuna keeps that; these are the trials that new or tightened ``constraints`` would
+        leave on the front.
+
+        Returns:
+            ``(trial number, "lut 57184 > max 50000")`` for each such trial, by number; empty
+            without ``constraints``.
+        """
+        out = []
+        for r in self.trials((TrialState.COMPLETE,)) if constraints else []:
+            if r.feasible and not within_constraints(constraints, r.metrics):
+                broken = next(c for c in constraints if not within_constraints([c], r.metrics))
+                value = r.metrics.get(broken.metric)
+                shown = "not measured" if value is None else f"{value:g}"
+                bound = (f"> max {broken.max:g}" if broken.max is not None and value is not None and value > broken.max
+                         else f"< min {broken.min:g}" if value is not None else "")
+                out.append((r.number, f"{broken.metric} {shown} {bound}".strip()))
+        return out
+
     def stale_trials(
         self, grace_s: float, now: float, *, exclude_driver: str | None = None, dead: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> list[FrozenTrial]:

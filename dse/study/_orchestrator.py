@@ -31,7 +31,7 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbe
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import changed_experiment_error, preflight
+from dse.study._preflight import changed_experiment_error, constraints_error, preflight
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -667,8 +667,10 @@ def run_study(
         StorageError, TrackingError, ClusterUnreachableError: see :func:`dse.study.preflight`.
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
-        ConfigError: the study exists with other objectives, or (without ``allow_changed``)
-            with another dataset, model, training, search space, objectives, constraints or hls4ml settings.
+        ConfigError: the study exists with other objectives (directions, or metrics once a trial
+            finished), or with constraints that trials told feasible break (added or tightened), or
+            (without ``allow_changed``) with another dataset, model, training, search space,
+            constraints or hls4ml settings.
         StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
         DriverTerminated: the driver received SIGTERM (main thread only).
     """
@@ -684,7 +686,7 @@ def run_study(
 
 def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, keep_files: bool, allow_changed: bool) -> StudySummary:
     t0 = time.time()
-    splits = preflight(exp, space, allow_changed=True)  # the stored experiment is compared below, under the store lock
+    splits = preflight(exp, space, compare_stored=False)  # the stored experiment is compared below, under the store lock
     dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -694,6 +696,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         changed = records.experiment_diff(exp, space, dataset)
         if changed and not allow_changed:
             raise changed_experiment_error(exp, changed)
+        if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
+            raise error
         records.save_experiment(exp, space, dataset)
         for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
             study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values

@@ -29,6 +29,7 @@ from dse.tracking._relocate import server_problem
 __all__ = [
     "preflight",
     "changed_experiment_error",
+    "constraints_error",
     "check_storage_url",
     "check_tracking_uri",
     "check_cluster_token",
@@ -355,17 +356,47 @@ def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
 
 
 def _check_existing_study(exp: ExperimentConfig) -> None:
-    """If the SQLite or journal storage already holds this study, its objective directions must match (read-only)."""
+    """If the SQLite or journal storage already holds this study (read-only), its objectives must match
+    (:func:`dse.study._storage.objectives_problem`; ``--allow-changed`` cannot change that)."""
+    from dse.study._storage import objectives_problem
+
     with _existing_study(exp) as study:
-        if study is None:
-            return
-        have = [d.name.lower() for d in study.directions]
-    want = [o.direction for o in exp.objectives]
-    if have != want:
-        raise ConfigError(
-            f"study {exp.name!r} in {redact_url(exp.storage_url)} has directions {have}, but objectives ask for {want}; "
-            "give the experiment another name, or restore its objectives"
-        )
+        if study is not None and (problem := objectives_problem(study, exp)):
+            raise ConfigError(problem)
+
+
+def _check_constraints_hold(exp: ExperimentConfig) -> None:
+    """If the SQLite or journal storage already holds this study (read-only), no finished trial told
+    feasible may break ``exp.constraints`` (:func:`constraints_error`; ``--allow-changed`` cannot change that)."""
+    if not exp.constraints:
+        return
+    with _existing_study(exp) as study:
+        if study is not None and (error := constraints_error(study, exp)):
+            raise error
+
+
+def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
+    """The error for continuing ``study`` with constraints that finished trials told feasible break, or ``None``.
+
+    Optuna keeps the feasibility each trial was told when it finished, and NSGA-II, TPE and
+    ``best_trials`` read it; a finished trial cannot be told again. Constraints added to a
+    study that had none, or tightened, would leave trials over the new budget on the front that
+    ``constraints`` promise to keep them off. Relaxed constraints only leave trials infeasible
+    that would now be feasible, as :func:`changed_experiment_error` says.
+    """
+    from dse.store import StudyRecords
+
+    breaking = StudyRecords(study).told_feasible_breaking(exp.constraints)
+    if not breaking:
+        return None
+    first, why = breaking[0]
+    return ConfigError(
+        f"constraints: {len(breaking)} finished trials of study {exp.name!r} were told feasible under the study's earlier "
+        f"constraints and break these (trial {first}: {why}{'; trials ' + ', '.join(str(n) for n, _ in breaking[1:9]) if len(breaking) > 1 else ''}"
+        f"{', ...' if len(breaking) > 9 else ''}). Optuna keeps a finished trial's feasibility, so they would stay on the Pareto "
+        "front; give the experiment another name for a new study (enqueue_trials can rerun chosen designs there), or keep "
+        "constraints those trials meet (--allow-changed cannot change this)"
+    )
 
 
 def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> None:
@@ -514,7 +545,8 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> Confi
         "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
         "restore those fields, or pass --allow-changed (allow_changed=True in Python) to continue this study anyway"
         + ("\n(constraints: earlier trials keep the feasibility they were told with, under the old budget; "
-           "Optuna stores it per trial and NSGA-II and the front read it)" if any(c.startswith("constraints") for c in changed) else "")
+           "Optuna stores it per trial and NSGA-II and the front read it. So constraints may be relaxed, not added or "
+           "tightened where a trial told feasible would break them)" if any(c.startswith("constraints") for c in changed) else "")
     )
 
 
@@ -527,7 +559,7 @@ def _stored_changes(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -
         return [] if study is None else StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
 
 
-def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False) -> Splits:
+def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False, compare_stored: bool = True) -> Splits:
     """Run every check ``dse run`` makes before its first trial; create nothing.
 
     In order: the points of ``enqueue_trials`` (in the search space?), the run directory (``run_dir``: could it be created?), the Optuna storage URL
@@ -539,12 +571,16 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     one hls4ml can implement for this model. Servers get at most :data:`CONNECT_TIMEOUT_S` seconds each.
 
     Last, for a study that already exists in a SQLite or journal file: what differs from the
-    experiment it was run with (dataset contents included), as ``dse run`` refuses it.
+    experiment it was run with (dataset contents included), as ``dse run`` refuses it; and,
+    even with ``allow_changed``, constraints that finished trials told feasible break
+    (:func:`constraints_error`).
 
     Args:
         exp: the validated experiment.
         space: its search space.
         allow_changed: accept an existing study's changed experiment (``--allow-changed``).
+        compare_stored: compare with an existing study's stored experiment and trials (the last
+            checks above); ``dse run`` passes ``False`` and compares under its store lock instead.
 
     Returns:
         The dataset splits (so the caller need not load them again).
@@ -555,7 +591,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         ClusterUnreachableError: ``ray.address`` is malformed or nothing listens there.
         TypeError: ``exp`` or ``space`` is not a config object (see :func:`dse.config.revalidate`).
         ConfigError: a field of ``exp`` is invalid (it is validated again: a ``model_copy`` is not); an ``enqueue_trials`` point is not in the search space; ``run_dir`` cannot be created; the existing study has other directions,
-            or (without ``allow_changed``) was run with another experiment or data; ``ray.cpus_per_trial`` exceeds a local Ray's CPUs;
+            or other objective metrics once a trial finished, or (without ``allow_changed``) was run with another
+            experiment or data, or constraints that trials told feasible break; ``ray.cpus_per_trial`` exceeds a local Ray's CPUs;
             an objective that ``resources.backend`` does not measure for a Strategy the space offers;
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
@@ -583,8 +620,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _check_objectives_measured(exp, space)
     _check_resource_tools(exp, space)
-    if not allow_changed:
-        changed = _stored_changes(exp, space, splits)
-        if changed:
+    if compare_stored:
+        if not allow_changed and (changed := _stored_changes(exp, space, splits)):
             raise changed_experiment_error(exp, changed)
+        _check_constraints_hold(exp)
     return splits

@@ -12,28 +12,45 @@ import optuna
 from dse.config import ExperimentConfig, journal_path, redact_url, sqlite_path, storage_file
 from dse.exceptions import ConfigError, StorageError, StudyNotFoundError
 
-__all__ = ["open_study", "load_study", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
+__all__ = ["open_study", "objectives_problem", "load_study", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
 
 log = logging.getLogger(__name__)
+
+
+def objectives_problem(study: optuna.Study, exp: ExperimentConfig) -> str | None:
+    """Why ``exp`` cannot continue the existing ``study`` whatever else may change, or ``None``.
+
+    Optuna keeps each trial's objective values as a list, by position, and one direction per
+    position: other directions, or other metrics (names or order) once a trial has finished,
+    would read earlier trials' values under the wrong names (``--allow-changed`` does not change that).
+    """
+    where = f"study {exp.name!r} in {redact_url(exp.storage_url)}"
+    have, want = [d.name.lower() for d in study.directions], [o.direction for o in exp.objectives]
+    if have != want:
+        return f"{where} has directions {have}, but objectives ask for {want}; give the experiment another name, or restore its objectives"
+    stored, names = study.metric_names, [o.metric for o in exp.objectives]
+    finished = (optuna.trial.TrialState.COMPLETE,)
+    if stored is not None and stored != names and study.get_trials(deepcopy=False, states=finished):
+        moved = next(f"{a} as {b}" for a, b in zip(stored, names) if a != b)
+        return (f"{where} has objectives {stored}, but the experiment asks for {names}: Optuna keeps each trial's values "
+                f"by position, so earlier trials' {moved} would be read; give the experiment another name for a new study, "
+                "or restore its objectives (--allow-changed cannot change objectives)")
+    return None
 
 
 def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """Create the study ``exp.name`` in ``exp.storage_url``, or reuse it if it exists.
 
     Raises:
-        ConfigError: an existing study of that name has other objective directions.
+        ConfigError: an existing study of that name has other objectives (:func:`objectives_problem`).
     """
     directions = [o.direction for o in exp.objectives]
     study = optuna.create_study(
         study_name=exp.name, storage=driver_storage(exp.storage_url), directions=directions, sampler=sampler,
         load_if_exists=True,
     )
-    have = [d.name.lower() for d in study.directions]
-    if have != directions:
-        raise ConfigError(
-            f"study {exp.name!r} in {redact_url(exp.storage_url)} has directions {have}, but objectives ask for {directions}; "
-            "give the experiment another name, or restore its objectives"
-        )
+    if problem := objectives_problem(study, exp):
+        raise ConfigError(problem)
     names = [o.metric for o in exp.objectives]
     if study.metric_names != names:
         with warnings.catch_warnings():

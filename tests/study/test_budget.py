@@ -135,6 +135,56 @@ def test_changed_budget_is_a_change(wine_study):
     assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
 
 
+def test_a_tighter_budget_is_refused_even_with_allow_changed_where_a_trial_told_feasible_breaks_it(wine_study):
+    """Optuna keeps a finished trial's feasibility: a tighter budget would leave trials over it on the front."""
+    from dse.config import ConstraintConfig
+    from dse.study import preflight
+
+    path, exp, _, study = wine_study
+    exp, space = load_experiment(path)
+    stored = study.user_attrs["experiment"]["training"]["epochs"]  # an earlier test may have changed the stored experiment
+    exp = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": stored})})
+    feasible = {r.number: r.metrics["lut"] for r in map(TrialRecord.of, study.trials) if r.state == "COMPLETE" and r.feasible}
+    assert feasible, "seed 6 gives feasible distributed_arithmetic trials"
+    first = min(feasible)
+    tighter = exp.model_copy(update={"constraints": [ConstraintConfig(metric="lut", max=min(feasible.values()) - 1), *exp.constraints[1:]]})
+    pattern = (rf"constraints: {len(feasible)} finished trials of study 'wine' were told feasible under the study's earlier "
+               rf"constraints and break these \(trial {first}: lut {feasible[first]:g} > max .*Optuna keeps a finished trial's "
+               r"feasibility, so they would stay on the Pareto front; give the experiment another name")
+    with pytest.raises(ConfigError, match=pattern):
+        preflight(tighter, space, allow_changed=True)  # what `dse check --allow-changed` runs
+    with pytest.raises(ConfigError, match=pattern):
+        run_study(tighter, space, progress=False, allow_changed=True)
+    assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
+    # a relaxed budget leaves no trial on the front that breaks it: accepted with allow_changed (as the diff note says)
+    looser = exp.model_copy(update={"constraints": [ConstraintConfig(metric="lut", max=10**9), *exp.constraints[1:]]})
+    preflight(looser, space, allow_changed=True)
+
+
+def test_constraints_added_or_objectives_renamed_are_refused_on_a_study_with_trials(tiny_study):
+    """A study run without constraints told every trial feasible; objectives are stored by position."""
+    from dse.config import ConstraintConfig, ObjectiveConfig
+    from dse.study import preflight
+    from dse.study._storage import open_study
+
+    exp, summary, study = tiny_study
+    _, space = load_experiment(exp.resolved_run_dir.parent / "experiment.yaml")
+    assert summary.n_complete and not exp.constraints
+    budget = exp.model_copy(update={"constraints": [ConstraintConfig(metric="lut", max=1)]})
+    with pytest.raises(ConfigError, match=rf"constraints: {summary.n_complete} finished trials of study 'tiny' were told feasible"):
+        preflight(budget, space, allow_changed=True)
+    names = [o.metric for o in exp.objectives]
+    assert names[1] == "lut"
+    renamed = exp.model_copy(update={"objectives": [exp.objectives[0], ObjectiveConfig(metric="ebops", direction="minimize")]})
+    pattern = (rf"study 'tiny' in .* has objectives \['{names[0]}', 'lut'\], but the experiment asks for \['{names[0]}', 'ebops'\]: "
+               r"Optuna keeps each trial's values by position, so earlier trials' lut as ebops would be read")
+    with pytest.raises(ConfigError, match=pattern):
+        preflight(renamed, space, allow_changed=True)
+    with pytest.raises(ConfigError, match=pattern):
+        open_study(renamed)  # the run's own check (a server storage has no read-only preflight)
+    assert optuna.load_study(study_name="tiny", storage=exp.storage_url).metric_names == names
+
+
 def test_dataset_file_replaced_in_place_is_a_change(wine_study):
     """The same `dataset.path` with other contents is refused by `dse check` and `dse run`, naming the digests."""
     from dse.study import preflight
