@@ -90,7 +90,8 @@ def run(
         _say(f"nothing harvested: training.harvest_checkpoints is {exp.training.harvest_checkpoints}, but in every "
              f"completed trial {NO_CHECKPOINT}; {harvest_advice(exp, space)}")
     if summary.front:
-        out.print(front_table(pd.DataFrame(summary.front)))
+        feasible = summary.counts is not None and summary.counts.feasible is not None  # as `dse status` titles it
+        out.print(front_table(pd.DataFrame(summary.front), title="Pareto front (feasible trials)" if feasible else "Pareto front"))
     elif summary.n_complete:
         _say("no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget, "
              "or see the trials with `dse report`")

@@ -229,6 +229,11 @@ class ConstraintConfig(_OnMetric):
     max: float | None = None
     min: float | None = None
 
+    @property
+    def text(self) -> str:
+        """The bound as people write it: ``lut <= 20000``, ``0.9 <= csim_accuracy``, ``0 <= x <= 5``."""
+        return (f"{self.min:g} <= " if self.min is not None else "") + self.metric + (f" <= {self.max:g}" if self.max is not None else "")
+
     @model_validator(mode="after")
     def _a_bound(self) -> "ConstraintConfig":
         if self.max is None and self.min is None:

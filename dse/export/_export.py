@@ -252,7 +252,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         files, stages = write_da4ml_rtl(design, rtl_dir)
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
-    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb), encoding="utf-8")
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints)),
+                      encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_written_files(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
@@ -281,8 +282,21 @@ def _number(v: float) -> str:
     return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.4g}"
 
 
-def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int) -> str:
-    """The export's README: numbers (each resource figure with its source) and how to build."""
+def _standing(study, r, constraints) -> str:
+    """The README's line on where trial ``r`` stands: infeasible (which bound it breaks), on the Pareto front, or dominated."""
+    budget = f"the study's constraints ({', '.join(c.text for c in constraints)})"
+    if not r.feasible:
+        broken = [f"{c.metric} {r.metrics[c.metric]:,.4g}" if c.metric in r.metrics else f"{c.metric} not measured"
+                  for c in constraints if r.constraints.get(f"{c.metric}_max", 0) > 0 or r.constraints.get(f"{c.metric}_min", 0) > 0]
+        return (f"**Infeasible**: it breaks {budget}" + (f": {', '.join(broken)}" if broken else "")
+                + ". It is not on the study's Pareto front.")
+    on_front = r.number in {t.number for t in study.best_trials}
+    where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"
+    return where + (f"; it meets {budget}." if constraints else ".")
+
+
+def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "") -> str:
+    """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
         f"# {study_name}, trial {r.number}",
@@ -292,6 +306,7 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
         f"hls4ml backend {hls.backend}, part `{hls.part}`, clock period {hls.clock_period} ns, {hls.io_type}.",
         *(["", f"A checkpoint harvested from trial {r.harvested_from} at epoch {r.harvest_epoch} (0-based) of its beta ramp."]
           if r.harvested_from is not None else []),
+        *(["", standing] if standing else []),
         "",
         "## Numbers",
         "",

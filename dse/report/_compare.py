@@ -47,6 +47,8 @@ class StudySource:
         dataset: the data its trials were tested on, from the ``dataset`` section (name or file,
             sample cap, split); ``None`` when unknown.
         dataset_digest: the digest of that data (:func:`dse.data.dataset_record`), from an Optuna storage.
+        constraints: the study's constraints as text (``lut <= 20000, dsp <= 0``; ``none``);
+            ``None`` when unknown.
     """
 
     label: str
@@ -60,6 +62,12 @@ class StudySource:
     origin: str = ""
     dataset: str | None = None
     dataset_digest: str | None = None
+    constraints: str | None = None
+
+
+def _constraints_text(constraints) -> str:
+    """``lut <= 20000, 0.9 <= csim_accuracy`` for a list of :class:`~dse.config.ConstraintConfig`; ``none`` without."""
+    return ", ".join(c.text for c in constraints) or "none"
 
 
 def _dataset_text(cfg) -> str:
@@ -95,18 +103,19 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
             row.update(entry["metrics"])
             row.update(entry["tags"])
         rows.append(row)
-    tracking_uri = dataset = None
+    tracking_uri = dataset = constraints = None
     try:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
         dataset = _dataset_text(records.experiment().dataset)
+        constraints = _constraints_text(records.experiment().constraints)
     except ConfigError:  # not made by dse run: compare without MLflow
         pass
     return StudySource(
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
         sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
-        tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(),
+        tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
     )
 
 
@@ -151,7 +160,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         rows.append(row)
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
-        f"mlflow:{experiment}", _dataset_text(cfg.dataset),
+        f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),
     )
 
 
@@ -365,6 +374,14 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             "the studies were tested on different data ("
             + "; ".join(f"{s.label}: {s.dataset}" + (f" (digest {s.dataset_digest[:12]})" if s.dataset_digest else "") for s in sources)
             + "): their accuracies, fronts and hypervolumes are not comparable"
+        )
+        log.info("warning: %s", warnings[-1])
+    if len({s.constraints for s in sources if s.constraints is not None}) > 1:
+        warnings.append(
+            "the studies have different constraints (" + "; ".join(f"{s.label}: {s.constraints}" for s in sources
+                                                             if s.constraints is not None)
+            + "): each front holds only the trials feasible under its own constraints, so the fronts and hypervolumes "
+            "answer different questions"
         )
         log.info("warning: %s", warnings[-1])
     for s in sources:

@@ -429,12 +429,14 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
         return found
 
     for o in exp.objectives:
-        for strategy, name, figures in unmeasured(o.metric)[:1]:
+        if lacking := unmeasured(o.metric):
+            which = " and ".join(strategy for strategy, _, _ in lacking)
+            sources = "; ".join(f"{strategy}: {name!r} ({', '.join(figures)})" for strategy, name, figures in lacking)
             raise ConfigError(
-                f"objectives: {o.metric!r} is not measured for Strategy {strategy} (the search space offers it) by "
-                f"resources.backend {exp.resources.backend!r}, whose figure for it comes from {name!r} ({', '.join(figures)}), "
-                f"so every {strategy} trial would fail; choose another objective, remove {strategy} from the space's "
-                "strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
+                f"objectives: {o.metric!r} is not measured for Strategy {which} (the search space offers "
+                f"{'them' if len(lacking) > 1 else 'it'}) by resources.backend {exp.resources.backend!r}, whose figures "
+                f"come from {sources}, so every such trial would fail; choose another objective, remove {which} from the "
+                "space's strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
                 "lut, ff, dsp and latency_cycles)"
             )
     for c in exp.constraints:

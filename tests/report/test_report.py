@@ -358,6 +358,10 @@ def test_compare_warns_about_a_study_without_a_feasible_trial(tmp_path, caplog):
     assert expected in text, text
     assert "study fits" not in text
     assert expected[9:] in " ".join((out / "compare.html").read_text().split())
+    budgets = ("warning: the studies have different constraints (fits: none; over: lut <= 1): each front holds only the "
+               "trials feasible under its own constraints")  # before: compared without a word
+    assert budgets in text, text
+    assert budgets[9:].replace("<", "&lt;") in " ".join((out / "compare.html").read_text().split())
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "no feasible trial" in r.getMessage()]
     table = pd.read_csv(out / "compare.csv")
     assert list(table["hypervolume"] > 0) == [True, False]

@@ -185,6 +185,21 @@ def test_constraints_added_or_objectives_renamed_are_refused_on_a_study_with_tri
     assert optuna.load_study(study_name="tiny", storage=exp.storage_url).metric_names == names
 
 
+def test_export_readme_says_where_the_trial_stands(wine_study, tmp_path):
+    """Before, the README of an exported infeasible trial never said it broke the study's budget."""
+    from dse.export import export_design
+
+    _, exp, _, study = wine_study
+    records = [r for r in map(TrialRecord.of, study.trials) if r.state == "COMPLETE"]
+    infeasible = next(r for r in records if not r.feasible)
+    on_front = next(t.number for t in study.best_trials)
+    budget = "the study's constraints (lut <= 20000, latency_cycles <= 1000)"
+    text = export_design(study, exp.storage_url, infeasible.number, tmp_path / "bad").readme.read_text()
+    assert f"**Infeasible**: it breaks {budget}: latency_cycles not measured. It is not on the study's Pareto front." in text
+    text = export_design(study, exp.storage_url, on_front, tmp_path / "good").readme.read_text()
+    assert f"On the study's Pareto front; it meets {budget}." in text
+
+
 def test_dataset_file_replaced_in_place_is_a_change(wine_study):
     """The same `dataset.path` with other contents is refused by `dse check` and `dse run`, naming the digests."""
     from dse.study import preflight
