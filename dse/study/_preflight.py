@@ -390,12 +390,14 @@ def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
     if not breaking:
         return None
     first, why = breaking[0]
+    one = len(breaking) == 1
+    others = "" if one else "; trials " + ", ".join(str(n) for n, _ in breaking[1:9]) + (", ..." if len(breaking) > 9 else "")
     return ConfigError(
-        f"constraints: {len(breaking)} finished trials of study {exp.name!r} were told feasible under the study's earlier "
-        f"constraints and break these (trial {first}: {why}{'; trials ' + ', '.join(str(n) for n, _ in breaking[1:9]) if len(breaking) > 1 else ''}"
-        f"{', ...' if len(breaking) > 9 else ''}). Optuna keeps a finished trial's feasibility, so they would stay on the Pareto "
-        "front; give the experiment another name for a new study (enqueue_trials can rerun chosen designs there), or keep "
-        "constraints those trials meet (--allow-changed cannot change this)"
+        f"constraints: {len(breaking)} finished {'trial' if one else 'trials'} of study {exp.name!r} {'was' if one else 'were'} "
+        f"told feasible under the study's earlier constraints and {'breaks' if one else 'break'} these (trial {first}: {why}{others}). "
+        f"Optuna keeps a finished trial's feasibility, so {'it' if one else 'they'} would stay on the Pareto front; give the "
+        "experiment another name for a new study (enqueue_trials can rerun chosen designs there), or keep constraints "
+        f"{'that trial meets' if one else 'those trials meet'} (--allow-changed cannot change this)"
     )
 
 
