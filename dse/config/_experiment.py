@@ -395,8 +395,10 @@ class ResourcesConfig(_Strict):
         if "backend_modules" not in info.data:  # a module failed to import: that error says it all
             return v
         if v != "auto" and v not in backend_names():
-            raise ValueError(f"unknown resource backend {v!r}; allowed: auto, {', '.join(backend_names())} (a backend of your "
-                             "own: list the module that registers it in resources.backend_modules)")
+            listed = info.data["backend_modules"]
+            hint = (f"none of resources.backend_modules {listed} registers it: check the name in its class's `name`"
+                    if listed else "a backend of your own: list the module that registers it in resources.backend_modules")
+            raise ValueError(f"unknown resource backend {v!r}; allowed: auto, {', '.join(backend_names())} ({hint})")
         return v
 
     @field_validator("synthesize_front")

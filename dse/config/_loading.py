@@ -282,6 +282,20 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     return exp, space
 
 
+def _unknown_fields(model: Any, where: str = "") -> list[str]:
+    """Dotted names set on ``model`` (and the config objects inside it) that are not fields (``model_copy`` allows them)."""
+    from pydantic import BaseModel
+
+    out = [f"{where}{k}" for k in vars(model) if k not in type(model).model_fields]
+    for name in type(model).model_fields:
+        value = getattr(model, name, None)
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, BaseModel):
+                out += _unknown_fields(item, f"{where}{name}{f'[{i}]' if isinstance(value, list) else ''}.")
+    return out
+
+
 def revalidate(exp: ExperimentConfig, space: SearchSpace) -> tuple[ExperimentConfig, SearchSpace]:
     """``exp`` and ``space`` validated again, for Python callers that built or changed them in code.
 
@@ -309,6 +323,10 @@ def revalidate(exp: ExperimentConfig, space: SearchSpace) -> tuple[ExperimentCon
     if not isinstance(space, SearchSpace):
         raise TypeError(f"space: expected a SearchSpace, got {type(space).__name__} {str(space)[:80]!r}; {how}, or "
                         "`space = dse.config.load_search_space(path)`")
+    unknown = _unknown_fields(exp)
+    if unknown:  # model_copy(update=...) sets any name; model_dump would drop it silently
+        raise ConfigError(f"invalid experiment {exp.name!r} (built or changed in code):\n"
+                          + "\n".join(f"  {k}: unknown field; remove it or check its spelling" for k in unknown))
     with warnings.catch_warnings():  # a dict put in place of a section by model_copy: validated below instead
         warnings.simplefilter("ignore", UserWarning)
         exp_data, space_data = exp.model_dump(), space.model_dump()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -283,16 +284,29 @@ def _number(v: float) -> str:
 
 
 def _standing(study, r, constraints) -> str:
-    """The README's line on where trial ``r`` stands: infeasible (which bound it breaks), on the Pareto front, or dominated."""
-    budget = f"the study's constraints ({', '.join(c.text for c in constraints)})"
+    """The README's line on where trial ``r`` stands: infeasible (which bound it broke), on the Pareto front, or dominated.
+
+    Infeasibility is what Optuna was told when the trial finished (its stored constraint
+    values, ``value - max`` / ``min - value``), which stays so after the study's constraints were relaxed.
+    """
     if not r.feasible:
-        broken = [f"{c.metric} {r.metrics[c.metric]:,.4g}" if c.metric in r.metrics else f"{c.metric} not measured"
-                  for c in constraints if r.constraints.get(f"{c.metric}_max", 0) > 0 or r.constraints.get(f"{c.metric}_min", 0) > 0]
-        return (f"**Infeasible**: it breaks {budget}" + (f": {', '.join(broken)}" if broken else "")
-                + ". It is not on the study's Pareto front.")
+        broken = []
+        for key, v in sorted(r.constraints.items()):
+            if v <= 0:
+                continue
+            metric, _, side = key.rpartition("_")
+            value = r.metrics.get(metric)
+            if value is None or not math.isfinite(v):
+                broken.append(f"{metric} not measured")
+            else:
+                bound = value - v if side == "max" else value + v
+                broken.append(f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}")
+        now = f" (the study's constraints now: {', '.join(c.text for c in constraints) or 'none'})"
+        return (f"**Infeasible**: when it finished it broke the study's constraints: {', '.join(broken) or '-'}{now}. "
+                "It is not on the study's Pareto front.")
     on_front = r.number in {t.number for t in study.best_trials}
     where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"
-    return where + (f"; it meets {budget}." if constraints else ".")
+    return where + (f"; it meets the study's constraints ({', '.join(c.text for c in constraints)})." if constraints else ".")
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "") -> str:

@@ -75,10 +75,10 @@ def import_backend_modules(modules: Iterable[str], folders: Iterable[str] = ()) 
         try:
             importlib.import_module(name)
         except Exception as e:
-            raise ValueError(
-                f"cannot import backend module {name!r} ({type(e).__name__}: {e}); install it, or put the folder that "
-                "holds it on PYTHONPATH (Ray's workers import it too)"
-            ) from e
+            missing = isinstance(e, ModuleNotFoundError) and e.name is not None and (name == e.name or name.startswith(e.name + "."))
+            fix = ("install it, or put the folder that holds it on PYTHONPATH (Ray's workers import it too)" if missing
+                   else "the module was found but raised while importing; fix it (run `python -c 'import " + name + "'` to see where)")
+            raise ValueError(f"cannot import backend module {name!r} ({type(e).__name__}: {e}); {fix}") from e
 
 
 def backend_module_folders(modules: Iterable[str]) -> tuple[str, ...]:

@@ -395,7 +395,7 @@ def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
     return ConfigError(
         f"constraints: {len(breaking)} finished {'trial' if one else 'trials'} of study {exp.name!r} {'was' if one else 'were'} "
         f"told feasible under the study's earlier constraints and {'breaks' if one else 'break'} these (trial {first}: {why}{others}). "
-        f"Optuna keeps a finished trial's feasibility, so {'it' if one else 'they'} would stay on the Pareto front; give the "
+        f"Optuna keeps a finished trial's feasibility, so {'it' if one else 'they'} would stay feasible, on the Pareto front unless dominated; give the "
         "experiment another name for a new study (enqueue_trials can rerun chosen designs there), or keep constraints "
         f"{'that trial meets' if one else 'those trials meet'} (--allow-changed cannot change this)"
     )

@@ -171,3 +171,17 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
             cwd=result.rtl_dir, capture_output=True, text=True, timeout=300, check=False,
         )
         assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_export_standing_gives_the_bound_a_trial_broke_when_it_finished():
+    """After a budget was relaxed (lut <= 50000 -> 100000), a trial told infeasible stays so: the README gives the bound it
+    broke, from Optuna's stored constraint value, not the current one (which it meets)."""
+    from dse.config import ConstraintConfig
+    from dse.export._export import _standing
+    from dse.store import TrialRecord
+
+    r = TrialRecord(number=0, state="COMPLETE", values=[0.9, 77742.0], params=None, pinned=[], metrics={"lut": 77742.0},
+                    tags={}, run_id=None, fail_reason=None, constraints={"lut_max": 27742.0})
+    assert _standing(None, r, [ConstraintConfig(metric="lut", max=100000)]) == (
+        "**Infeasible**: when it finished it broke the study's constraints: lut 77,742 > max 50,000 (the study's constraints "
+        "now: lut <= 100000). It is not on the study's Pareto front.")

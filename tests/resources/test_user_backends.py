@@ -130,3 +130,19 @@ def test_a_backend_module_that_does_not_import_is_named(tmp_path):
     assert "resources.backend_modules: cannot import backend module 'no_such_backend_module' (ModuleNotFoundError" in msg
     assert "put the folder that holds it on PYTHONPATH" in msg
     assert "unknown resource backend" not in msg  # not a second error for the consequence
+
+
+def test_a_module_that_raises_or_registers_nothing_gets_its_own_hint(tmp_path, monkeypatch):
+    (tmp_path / "raising_backend_module.py").write_text("raise RuntimeError('boom at import')\n")
+    (tmp_path / "empty_backend_module.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(ValueError, match=r"cannot import backend module 'raising_backend_module' \(RuntimeError: boom at import\); "
+                                             r"the module was found but raised while importing; fix it"):
+            ResourcesConfig(backend_modules=["raising_backend_module"])
+        with pytest.raises(ValueError, match=r"unknown resource backend 'lut_fit'; .*\(none of resources.backend_modules "
+                                             r"\['empty_backend_module'\] registers it"):
+            ResourcesConfig(backend="lut_fit", backend_modules=["empty_backend_module"])
+    finally:
+        for name in ("raising_backend_module", "empty_backend_module"):
+            sys.modules.pop(name, None)

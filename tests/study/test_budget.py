@@ -151,7 +151,7 @@ def test_a_tighter_budget_is_refused_even_with_allow_changed_where_a_trial_told_
     told = "trial of study 'wine' was" if len(feasible) == 1 else "trials of study 'wine' were"
     pattern = (rf"constraints: {len(feasible)} finished {told} told feasible under the study's earlier "
                rf"constraints and breaks? these \(trial {first}: lut {feasible[first]:g} > max .*Optuna keeps a finished trial's "
-               r"feasibility, so (it|they) would stay on the Pareto front; give the experiment another name")
+               r"feasibility, so (it|they) would stay feasible, on the Pareto front unless dominated; give the experiment another name")
     with pytest.raises(ConfigError, match=pattern):
         preflight(tighter, space, allow_changed=True)  # what `dse check --allow-changed` runs
     with pytest.raises(ConfigError, match=pattern):
@@ -196,7 +196,8 @@ def test_export_readme_says_where_the_trial_stands(wine_study, tmp_path):
     on_front = next(t.number for t in study.best_trials)
     budget = "the study's constraints (lut <= 20000, latency_cycles <= 1000)"
     text = export_design(study, exp.storage_url, infeasible.number, tmp_path / "bad").readme.read_text()
-    assert f"**Infeasible**: it breaks {budget}: latency_cycles not measured. It is not on the study's Pareto front." in text
+    assert ("**Infeasible**: when it finished it broke the study's constraints: latency_cycles not measured (the study's "
+            "constraints now: lut <= 20000, latency_cycles <= 1000). It is not on the study's Pareto front.") in text
     text = export_design(study, exp.storage_url, on_front, tmp_path / "good").readme.read_text()
     assert f"On the study's Pareto front; it meets {budget}." in text
 

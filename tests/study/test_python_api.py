@@ -21,6 +21,8 @@ def test_run_study_validates_what_it_is_given_before_creating_anything(tmp_path)
         run_study(exp.model_copy(update={"n_trials": -1}), space, progress=False)
     with pytest.raises(ConfigError, match=r"training.epochs: Input should be greater than 0"):
         run_study(exp.model_copy(update={"training": {"epochs": 0}}), space, progress=False)  # a dict for a section, too
+    with pytest.raises(ConfigError, match=r"  n_trail: unknown field; remove it or check its spelling\n  training.epochz: unknown field"):
+        run_study(exp.model_copy(update={"n_trail": 3, "training": exp.training.model_copy(update={"epochz": 3})}), space)
     with pytest.raises(TypeError, match=r"exp: expected an ExperimentConfig, got dict .*load_experiment\(path\)"):
         run_study(exp.model_dump(), space, progress=False)
     with pytest.raises(TypeError, match=r"space: expected a SearchSpace, got PosixPath .*load_search_space\(path\)"):
