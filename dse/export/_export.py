@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -286,21 +285,11 @@ def _number(v: float) -> str:
 def _standing(study, r, constraints) -> str:
     """The README's line on where trial ``r`` stands: infeasible (which bound it broke), on the Pareto front, or dominated.
 
-    Infeasibility is what Optuna was told when the trial finished (its stored constraint
-    values, ``value - max`` / ``min - value``), which stays so after the study's constraints were relaxed.
+    Infeasibility is what Optuna was told when the trial finished
+    (:meth:`dse.store.TrialRecord.broken_constraints`), which stays so after the study's constraints were relaxed.
     """
     if not r.feasible:
-        broken = []
-        for key, v in sorted(r.constraints.items()):
-            if v <= 0:
-                continue
-            metric, _, side = key.rpartition("_")
-            value = r.metrics.get(metric)
-            if value is None or not math.isfinite(v):
-                broken.append(f"{metric} not measured")
-            else:
-                bound = value - v if side == "max" else value + v
-                broken.append(f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}")
+        broken = r.broken_constraints()
         now = f" (the study's constraints now: {', '.join(c.text for c in constraints) or 'none'})"
         return (f"**Infeasible**: when it finished it broke the study's constraints: {', '.join(broken) or '-'}{now}. "
                 "It is not on the study's Pareto front.")

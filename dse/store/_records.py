@@ -259,6 +259,27 @@ class TrialRecord:
         """True when every constraint holds (or there are none)."""
         return all(v <= 0 for v in self.constraints.values())
 
+    def broken_constraints(self) -> list[str]:
+        """The bounds this trial was told it broke when it finished, read back from its stored
+        constraint values (``<metric>_max`` = value - max, ``<metric>_min`` = min - value; see
+        :func:`constraint_values`), so they stay right after the study's constraints changed.
+
+        Returns:
+            ``["lut 77,742 > max 50,000", "latency_cycles not measured"]``, by key; empty when feasible.
+        """
+        out = []
+        for key, v in sorted(self.constraints.items()):
+            if v <= 0:
+                continue
+            metric, _, side = key.rpartition("_")
+            value = self.metrics.get(metric)
+            if value is None or not math.isfinite(v):
+                out.append(f"{metric} not measured")
+            else:
+                bound = value - v if side == "max" else value + v
+                out.append(f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}")
+        return out
+
     @classmethod
     def of(cls, t: FrozenTrial) -> "TrialRecord":
         """Read the record of a frozen Optuna trial."""

@@ -27,6 +27,7 @@ from dse.exceptions import (
     DriverLostError, DriverTerminated, DseError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
+from dse.resources import backend_module_folders
 from dse.store import StudyRecords, TrialRecord, harvested_trial, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
@@ -226,6 +227,7 @@ class _StudyLoop:
         self.splits, self.run_dir, self.keep_files, self.bar = splits, run_dir, keep_files, bar
         self.records = StudyRecords(study)
         self.sizes = layer_sizes(exp.model, splits.n_features, splits.n_classes)
+        self.import_folders = backend_module_folders(exp.resources.backend_modules)  # for the workers' sys.path
         self.driver_id = uuid.uuid4().hex[:12]
         self.pool = TaskPool()
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
@@ -326,7 +328,7 @@ class _StudyLoop:
             experiment=exp, params=params, number=trial.number, run_id=run_id,
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
             keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
-            import_folders=_backend_module_folders(exp),
+            import_folders=self.import_folders,
         )
         if self.workers is not None:
             ref, actor = self.workers.submit(spec, splits_ref)
@@ -594,15 +596,6 @@ def _on_sigterm_raise() -> None:
 def _raise_terminated(signum, frame) -> None:
     _TERMINATED.set()
     raise KeyboardInterrupt("SIGTERM")
-
-
-def _backend_module_folders(exp: ExperimentConfig) -> tuple[str, ...]:
-    """Where the driver found ``resources.backend_modules`` (a worker's ``sys.path`` gets them)."""
-    if not exp.resources.backend_modules:
-        return ()
-    from dse.resources import backend_module_folders
-
-    return backend_module_folders(exp.resources.backend_modules)
 
 
 def run_study(

@@ -365,16 +365,6 @@ def _check_existing_study(exp: ExperimentConfig) -> None:
             raise ConfigError(problem)
 
 
-def _check_constraints_hold(exp: ExperimentConfig) -> None:
-    """If the SQLite or journal storage already holds this study (read-only), no finished trial told
-    feasible may break ``exp.constraints`` (:func:`constraints_error`; ``--allow-changed`` cannot change that)."""
-    if not exp.constraints:
-        return
-    with _existing_study(exp) as study:
-        if study is not None and (error := constraints_error(study, exp)):
-            raise error
-
-
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
     """The error for continuing ``study`` with constraints that finished trials told feasible break, or ``None``.
 
@@ -554,13 +544,23 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> Confi
     )
 
 
-def _stored_changes(exp: ExperimentConfig, space: SearchSpace, splits: Splits) -> list[str]:
-    """What differs from the experiment an existing study in a SQLite or journal file was run with (read-only; see ``experiment_diff``)."""
+def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, allow_changed: bool) -> None:
+    """Compare with the study an existing SQLite or journal file holds (read-only, one opening).
+
+    Without ``allow_changed``: what differs from the experiment it was run with
+    (:meth:`dse.store.StudyRecords.experiment_diff`, dataset contents included); then, even with
+    it, constraints that finished trials told feasible break (:func:`constraints_error`).
+    """
     from dse.data import dataset_record
     from dse.store import StudyRecords
 
     with _existing_study(exp) as study:
-        return [] if study is None else StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
+        if study is None:
+            return
+        if not allow_changed and (changed := StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
+            raise changed_experiment_error(exp, changed)
+        if error := constraints_error(study, exp):
+            raise error
 
 
 def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False, compare_stored: bool = True) -> Splits:
@@ -625,7 +625,5 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     _check_objectives_measured(exp, space)
     _check_resource_tools(exp, space)
     if compare_stored:
-        if not allow_changed and (changed := _stored_changes(exp, space, splits)):
-            raise changed_experiment_error(exp, changed)
-        _check_constraints_hold(exp)
+        _check_stored(exp, space, splits, allow_changed=allow_changed)
     return splits

@@ -152,10 +152,12 @@ class Remeasurer:
         except ValueError as e:
             raise ConfigError(f"--backend: {e}") from e
         module = type(self.impl).__module__
-        if module == "__main__":
-            raise ConfigError(f"--backend: {unlisted_backend_problem(backend, exp.resources.backend_modules)}")
-        #: a user's backend module the workers import (``None``: dse's own, or listed in ``resources.backend_modules``)
-        self.backend_module = None if unlisted_backend_problem(backend, exp.resources.backend_modules) is None else module
+        unlisted = unlisted_backend_problem(backend, exp.resources.backend_modules)
+        if unlisted and module == "__main__":
+            raise ConfigError(f"--backend: {unlisted}")
+        #: what the workers import: ``resources.backend_modules``, and the module of a user's backend they do not list
+        self.backend_modules = (*exp.resources.backend_modules, *([module] if unlisted else []))
+        self.import_folders = backend_module_folders(self.backend_modules)  # where this process found them
         self.study, self.exp, self.backend = study, exp, backend
         self.records = StudyRecords(study)
         self.profile, self.keep_files = profile, keep_files
@@ -194,9 +196,8 @@ class Remeasurer:
 
         work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
         r = TrialRecord.of(t)
-        modules = [*self.exp.resources.backend_modules, *([self.backend_module] if self.backend_module else [])]
         return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files, measure,
-                             self.backend_module, backend_module_folders(modules))
+                             self.backend_modules, self.import_folders)
 
     def submit(self, t: optuna.trial.FrozenTrial, splits_ref, *, measure: bool = True):
         """Start the Ray task measuring ``t`` (or, ``measure=False``, only profiling it; Ray must be initialized);

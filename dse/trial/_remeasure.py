@@ -40,9 +40,9 @@ class RemeasureSpec:
         profile: also log hls4ml's numerical profiling plots as artifacts under ``profiling/``.
         keep_files: keep ``work_dir``.
         measure: run the backend (``False``: profile only, for a design whose figures are cached).
-        backend_module: the module that registers ``backend`` when it is a user's backend the
-            experiment's ``resources.backend_modules`` does not list (registered by the driver's
-            script in an importable module); the worker imports it.
+        backend_modules: the modules the worker imports first: ``resources.backend_modules``, plus
+            the module of a user's ``backend`` they do not list (registered by the driver's script
+            from an importable module).
         import_folders: where the driver found those modules
             (:func:`dse.resources.backend_module_folders`), for the worker's ``sys.path``.
     """
@@ -56,7 +56,7 @@ class RemeasureSpec:
     profile: bool = False
     keep_files: bool = False
     measure: bool = True
-    backend_module: str | None = None
+    backend_modules: tuple[str, ...] = ()
     import_folders: tuple[str, ...] = ()
 
 
@@ -141,8 +141,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         import hgq  # noqa: F401  (registers HGQ2 layers for load_model)
         import keras
 
-        import_backend_modules([*exp.resources.backend_modules, *([spec.backend_module] if spec.backend_module else [])],
-                               spec.import_folders)
+        import_backend_modules(spec.backend_modules, spec.import_folders)
         client = logger.client
         model = keras.models.load_model(client.download_artifacts(spec.run_id, "model.keras", str(work)))
         record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
