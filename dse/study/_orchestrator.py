@@ -311,7 +311,8 @@ class _StudyLoop:
         if not self.seeded:
             self.seed_sampler(trial.number)
         try:
-            params, pinned = self.space.suggest(trial)
+            # suggest_* writes each draw to the storage: retried as ask is (a draw whose write failed is drawn again)
+            params, pinned = self.durable(self.space.suggest, trial, what="sampling parameters")
             params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
         except (ValueError, DseError) as e:  # a point no trial can be built from (an enqueued or stored point; ValidationError is a ValueError): FAIL, go on
             why = " ".join(str(e).split())
