@@ -56,12 +56,12 @@ def run(
 ) -> None:
     """Run (or continue) the study an experiment file describes."""
     _setup_logging(verbose)
-    from dse.config import load_experiment
+    from dse.config._loading import load_experiment_from_cli
     from dse.report import counts_line, front_table
     from dse.study import run_study
 
     try:
-        exp, space = load_experiment(experiment, n_trials=n_trials)
+        exp, space = load_experiment_from_cli(experiment, n_trials=n_trials)
         summary = run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)
     except DseError as e:
         _fail(e)
@@ -93,8 +93,10 @@ def run(
         feasible = summary.counts is not None and summary.counts.feasible is not None  # as `dse status` titles it
         out.print(front_table(pd.DataFrame(summary.front), title="Pareto front (feasible trials)" if feasible else "Pareto front"))
     elif summary.n_complete:
-        _say("no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget, "
-             "or see the trials with `dse report`")
+        from dse.report import no_front_advice
+        from dse.study import load_study
+
+        _say(no_front_advice(load_study(summary.study_name, summary.storage), exp.constraints))
     _say(f"Optuna storage:     {redact_url(summary.storage)}")
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
@@ -162,7 +164,7 @@ def status(
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
     _setup_logging(verbose)
     from dse.config import redact_url
-    from dse.report import counts_line, front_frame, front_table, study_counts
+    from dse.report import counts_line, front_frame, front_table, no_front_advice, study_counts
     from dse.study import load_study, orphaned_trials
 
     try:
@@ -179,7 +181,16 @@ def status(
              "`dse run` again fails them as DriverLostError and evaluates their parameters again")
     front = front_frame(st)
     if front.empty:
-        _say("no feasible completed trial yet: no Pareto front" if counts.feasible is not None else "no completed trial yet: no Pareto front")
+        if counts.feasible is not None and counts.complete:  # each complete trial infeasible: why, and what to do
+            from dse.store import StudyRecords
+
+            try:  # the constraints now, to tell a loosened budget from one the trials still break
+                constraints = StudyRecords(st).experiment().constraints
+            except DseError:  # not made by `dse run`, or its experiment names a module not importable here
+                constraints = None
+            _say(no_front_advice(st, constraints))
+        else:
+            _say("no completed trial yet: no Pareto front")
     else:
         out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front"))
     from dse.store import StudyRecords

@@ -228,8 +228,10 @@ def _sqlite_file(url: str) -> Path | None:
         return None
 
 
-#: The overrides ``dse`` commands pass from their options (``dse run --n-trials``); errors name the option.
-_CLI_OVERRIDES = ("n_trials",)
+def load_experiment_from_cli(path: str | Path, **options: Any) -> tuple[ExperimentConfig, SearchSpace]:
+    """:func:`load_experiment` for a ``dse`` command: ``options`` are its command-line options
+    (``n_trials`` from ``dse run --n-trials``), and an error in one names the option."""
+    return _load(path, options, from_cli=True)
 
 
 def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfig, SearchSpace]:
@@ -250,6 +252,10 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
             problem is named by its dotted field path.
         SearchSpaceError: the search space file is invalid.
     """
+    return _load(path, overrides, from_cli=False)
+
+
+def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool) -> tuple[ExperimentConfig, SearchSpace]:
     p = Path(path)
     data = expand_env(read_yaml(p, what="experiment", field="experiment file"))
     data.update({k: str(v) if isinstance(v, PurePath) else v for k, v in overrides.items() if v is not None})
@@ -274,7 +280,7 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     except ValidationError as e:
         given = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"] and overrides.get(str(err["loc"][0])) is not None})
         note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)"
-                       if k in _CLI_OVERRIDES else f"\n  ({k}={overrides[k]!r} is an argument of load_experiment, not from the file)"
+                       if from_cli else f"\n  ({k}={overrides[k]!r} is an argument of load_experiment, not from the file)"
                        for k in given)
         raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}{note}") from e
     space = load_search_space(exp.search_space)

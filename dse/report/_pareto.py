@@ -9,9 +9,10 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.config import ConstraintConfig
 from dse.store import StudyRecords, TrialRecord, is_harvested, is_not_evaluated
 
-__all__ = ["StudyCounts", "study_counts", "failure_reasons", "front_frame"]
+__all__ = ["StudyCounts", "study_counts", "failure_reasons", "front_frame", "no_front_advice"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,9 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     records = StudyRecords(study)
     extra = {b: records.measurements(b) for b in records.measured_backends()} if with_measurements else {}
     trials = study.best_trials if numbers is None else [study.trials[n] for n in numbers]
+    # as study_counts: once a trial carries constraints, every row says whether it is feasible (a trial
+    # finished before the study had constraints was told feasible, and Optuna keeps that)
+    constrained = any(t.constraints for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
     rows = []
     for t in trials:
         r = TrialRecord.of(t)
@@ -118,7 +122,7 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
         row["pinned"] = ",".join(r.pinned)
         if r.harvested_from is not None:
             row["harvested_from"], row["harvest_epoch"] = r.harvested_from, r.harvest_epoch
-        if r.constraints:
+        if constrained:
             row["feasible"] = r.feasible
         row["mlflow_run_id"] = r.run_id
         rows.append(row)
@@ -126,3 +130,26 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
         return pd.DataFrame(columns=["trial", *names, "pinned", "mlflow_run_id"])
     df = pd.DataFrame(rows)
     return df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
+
+
+def no_front_advice(study: optuna.Study, constraints: list[ConstraintConfig] | None) -> str:
+    """Why a study whose trials completed has no Pareto front (every one infeasible), and what to do.
+
+    Args:
+        study: the study; every COMPLETE trial was told infeasible.
+        constraints: the experiment's constraints now (``None``: not known), to tell a budget
+            that was loosened after the trials finished from one they still break.
+
+    Returns:
+        One sentence for the console, starting ``no Pareto front:``.
+    """
+    meeting = StudyRecords(study).told_infeasible_meeting(constraints or [])
+    if meeting:
+        shown = ", ".join(map(str, meeting[:10])) + (", ..." if len(meeting) > 10 else "")
+        budget = ", ".join(c.text for c in constraints or [])
+        return (f"no Pareto front: every completed trial was told infeasible when it finished, and Optuna keeps that; "
+                f"trial{'s' if len(meeting) > 1 else ''} {shown} meet{'' if len(meeting) > 1 else 's'} the constraints now "
+                f"({budget}): later trials are judged by them, or give the experiment another name and list those "
+                "trials' parameters (see `dse report`) in enqueue_trials to have them on a front")
+    return ("no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget "
+            "(later trials are judged by it, finished ones keep their verdict), or see the trials with `dse report`")

@@ -443,6 +443,18 @@ class StudyRecords:
                 out.append((r.number, f"{broken.metric} {shown} {bound}".strip()))
         return out
 
+    def told_infeasible_meeting(self, constraints: list[ConstraintConfig]) -> list[int]:
+        """COMPLETE trials told infeasible when they finished whose recorded metrics meet ``constraints``.
+
+        Optuna keeps a finished trial's constraint values, so after a budget was loosened these
+        trials stay off the front although they now fit it.
+
+        Returns:
+            Their numbers, in order; empty without ``constraints``.
+        """
+        return [r.number for r in self.trials((TrialState.COMPLETE,))
+                if constraints and not r.feasible and within_constraints(constraints, r.metrics)]
+
     def stale_trials(
         self, grace_s: float, now: float, *, exclude_driver: str | None = None, dead: Callable[[Mapping[str, Any]], bool] | None = None,
     ) -> list[FrozenTrial]:

@@ -84,8 +84,8 @@ def test_a_bad_override_is_named_as_the_command_line_s(tmp_path):
     from dse.cli import app
 
     path = write_experiment(tmp_path)
-    with pytest.raises(ConfigError, match=r"n_trials comes from the command line, --n-trials 0, not from the file"):
-        load_experiment(path, n_trials=0)
+    with pytest.raises(ConfigError, match=r"\(n_trials=0 is an argument of load_experiment, not from the file\)"):
+        load_experiment(path, n_trials=0)  # from Python: before, it named the command-line option
     result = CliRunner().invoke(app, ["run", str(path), "--n-trials", "0"])
     assert result.exit_code == 2 and "--n-trials 0, not from the file" in " ".join(result.output.split()), result.output
     with pytest.raises(ConfigError) as info:  # a problem in the file itself gets no such note

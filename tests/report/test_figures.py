@@ -130,6 +130,27 @@ def test_an_empty_front_still_has_its_columns(tmp_path):
 
 
 
+def test_front_says_feasible_for_trials_finished_before_the_study_had_constraints():
+    """Before, such a trial's `feasible` was empty (it carries no constraint values) while `dse status` counted it feasible."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["csim_accuracy", "lut"])
+    dist = {"x": FloatDistribution(0, 1)}
+    study.add_trial(create_trial(values=[0.9, 900.0], params={"x": 0.1}, distributions=dist))  # before any constraint
+    study.add_trial(create_trial(values=[0.8, 100.0], params={"x": 0.2}, distributions=dist,
+                                 system_attrs={"constraints": [-50.0]}))  # lut <= 150, added later
+    study.add_trial(create_trial(values=[0.95, 700.0], params={"x": 0.3}, distributions=dist, system_attrs={"constraints": [550.0]}))
+    front = front_frame(study)
+    assert dict(zip(front["trial"], front["feasible"])) == {0: True, 1: True}
+    every = front_frame(study, numbers=[0, 1, 2])
+    assert dict(zip(every["trial"], every["feasible"])) == {0: True, 1: True, 2: False}
+    unconstrained = optuna.create_study(directions=["maximize", "minimize"])
+    unconstrained.add_trial(create_trial(values=[0.9, 900.0], params={"x": 0.1}, distributions=dist))
+    assert "feasible" not in front_frame(unconstrained)
+
+
 def test_legends_sit_outside_the_axes(tmp_path):
     """Before, the legend sat at the lower right inside the axes, over the dominated (faint) trials there."""
     import matplotlib.pyplot as plt

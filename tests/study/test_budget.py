@@ -271,7 +271,20 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert "study tiny: 1 complete (0 feasible, 1 infeasible), 0 failed, 0 running" in text, text
-    assert "no Pareto front: every completed trial breaks a constraint" in text, text
+    assert "no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget" in text, text
+    # the budget loosened afterwards: trial 0 fits it now, but Optuna keeps its verdict; loosening again would not help
+    write_experiment(
+        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 10**6}], ray={"num_cpus": 1},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+    )
+    told = ("no Pareto front: every completed trial was told infeasible when it finished, and Optuna keeps that; trial 0 "
+            "meets the constraints now (lut <= 1e+06)")
+    again = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--allow-changed"])
+    assert again.exit_code == 0, again.output
+    assert "nothing to run" in again.output and told in " ".join(again.output.split()), again.output
+    status = CliRunner().invoke(app, ["status", "--experiment", str(path)])
+    assert status.exit_code == 0 and told in " ".join(status.output.split()), status.output
+    assert "loosen" not in status.output
     report = CliRunner().invoke(app, ["report", "tiny", "--storage", f"sqlite:///{tmp_path / 'run' / 'optuna.db'}",
                                       "--out", str(tmp_path / "rep"), "--no-mlflow"])
     assert report.exit_code == 0, report.output

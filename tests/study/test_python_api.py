@@ -40,7 +40,7 @@ def test_load_experiment_takes_paths_as_strings_do_and_names_python_overrides(tm
     assert as_path == as_str and as_path.search_space == tmp_path / "exp" / "space.yaml"
     with pytest.raises(ConfigError, match=r"n_trial: unknown field.*\n  \(n_trial=3 is an argument of load_experiment, not from the file\)"):
         load_experiment(path, n_trial=3)
-    with pytest.raises(ConfigError, match=r"\(n_trials comes from the command line, --n-trials 0, not from the file\)"):
+    with pytest.raises(ConfigError, match=r"\(n_trials=0 is an argument of load_experiment, not from the file\)"):
         load_experiment(path, n_trials=0)
 
 
