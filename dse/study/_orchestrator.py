@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params, revalidate
+from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_params, revalidate
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
@@ -311,9 +311,7 @@ class _StudyLoop:
         if not self.seeded:
             self.seed_sampler(trial.number)
         try:
-            # suggest_* writes each draw to the storage: retried as ask is (a draw whose write failed is drawn again)
-            params, pinned = self.durable(self.space.suggest, trial, what="sampling parameters")
-            params = resolve_reuse_factors(params, self.sizes, exp.hls4ml)
+            params, pinned = self.draw(trial)
         except (ValueError, DseError) as e:  # a point no trial can be built from (an enqueued or stored point; ValidationError is a ValueError): FAIL, go on
             why = " ".join(str(e).split())
             err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}")
@@ -337,6 +335,22 @@ class _StudyLoop:
             ref, actor = remote.remote(spec, splits_ref), None
         self.pool.submit(ref, "trial", (trial, run_id), timeout_s=exp.trial_timeout_s, actor=actor)
         self.asking = None
+
+    def draw(self, trial: optuna.Trial) -> tuple[TrialParams, dict[str, Any]]:
+        """The trial's parameters from the search space, per-layer ReuseFactors resolved for the model's layers.
+
+        Each ``suggest_*`` writes its draw to the storage, so a lost connection is retried as
+        ``ask`` is (:meth:`durable`); a draw whose write failed is drawn again, written ones are kept.
+
+        Returns:
+            ``(params, pinned)`` as :meth:`dse.config.SearchSpace.suggest` gives them.
+
+        Raises:
+            ValueError, DseError: the point makes no valid design (an enqueued or stored point).
+            StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
+        """
+        params, pinned = self.durable(self.space.suggest, trial, what="sampling parameters")
+        return resolve_reuse_factors(params, self.sizes, self.exp.hls4ml), pinned
 
     def seed_sampler(self, first: int) -> None:
         """Seed the sampler with ``seed`` plus the number of this driver's first trial, before it samples anything.

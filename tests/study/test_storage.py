@@ -74,3 +74,34 @@ def test_a_study_in_a_journal_file_runs_continues_and_is_read_after_a_move(tmp_p
     assert (tmp_path / "rep" / "report.html").is_file()
     moved = str(tmp_path / "runs" / "tiny" / "mlflow.db")
     assert moved in "".join(report.output.split())  # the moved MLflow store, found from the journal's folder
+
+
+def test_a_draw_whose_storage_write_fails_is_retried_and_the_written_ones_are_kept(tmp_path, digits_splits):
+    """The storage drops while a new trial's parameters are drawn (each suggest_* is a write): the driver retries
+    the draws as it retries ask. Before, the error stopped the driver (seen once in test_brief_outage_is_retried)."""
+    from optuna.exceptions import StorageInternalError
+    from optuna.storages import RDBStorage
+
+    from dse.config import load_experiment
+    from dse.study._orchestrator import _StudyLoop
+    from tests.conftest import write_experiment
+
+    class Flaky(RDBStorage):
+        failures = 1  # the second draw's write fails once, as a lost connection's commit does
+
+        def _set_trial_param(self, trial_id, *args):  # what Optuna's storage cache calls for each suggest_*
+            if self.failures and len(self.get_trial(trial_id).params) == 1:
+                self.failures -= 1
+                raise StorageInternalError("An exception is raised during the commit.")
+            super()._set_trial_param(trial_id, *args)
+
+    exp, space = load_experiment(write_experiment(tmp_path, storage_retry_s=5))
+    storage = Flaky(f"sqlite:///{tmp_path / 'o.db'}")
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0))
+    loop = _StudyLoop(study, exp, space, None, None, digits_splits, tmp_path, False, None)
+    trial = study.ask()
+    params, _ = loop.draw(trial)
+    assert storage.failures == 0  # it did fail once
+    stored = study.trials[0].params  # every draw written once, and the design is built from what was written
+    assert {"strategy", "learning_rate", "weight_bits"} <= set(stored)
+    assert (params.strategy, params.learning_rate, params.weight_bits) == (stored["strategy"], stored["learning_rate"], stored["weight_bits"])
