@@ -28,7 +28,7 @@ def cluster_study(tmp_path_factory, postgres, mlflow_server, ray_cluster):
 
     tmp = tmp_path_factory.mktemp("cluster-study")
     path = write_experiment(
-        tmp, n_trials=3, storage="${DSE_TEST_STORAGE_URL}",
+        tmp, n_trials=3, storage="${DSE_TEST_STORAGE_URL}", hls4ml={"csim": "none"},
         mlflow={"tracking_uri": mlflow_server.uri}, ray={"address": ray_cluster.address, "cpus_per_trial": 1},
     )
     assert postgres.password not in path.read_text()  # the secret lives in the environment only

@@ -13,7 +13,7 @@ from tests.study.test_faults import FAST_SPACE, _driver, _wait_for
 def _experiment(tmp_path, retry_s: float, name: str):
     return write_experiment(
         tmp_path, space=FAST_SPACE, name=name, n_trials=2, storage="${DSE_TEST_STORAGE_URL}", storage_retry_s=retry_s,
-        training={"epochs": 25, "batch_size": 128, "learning_rate": 0.01}, heartbeat_interval_s=1,
+        training={"epochs": 25, "batch_size": 128, "learning_rate": 0.01}, heartbeat_interval_s=1, hls4ml={"csim": "none"},
         ray={"num_cpus": 1, "max_concurrent_trials": 1},
     )
 

@@ -57,7 +57,7 @@ def user_module(tmp_path):
 def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module):
     exp, space = load_experiment(write_experiment(
         tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,
-        resources={"backend": "half_ebops", "backend_modules": ["half_ebops_backend"]},
+        resources={"backend": "half_ebops", "backend_modules": ["half_ebops_backend"]}, hls4ml={"csim": "none"},
     ))
     summary = run_study(exp, space, progress=False)
     assert summary.n_complete == 2, summary.failures

@@ -264,7 +264,7 @@ def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, co
 def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     """`dse run` where every trial is infeasible: the summary counts them as `dse status` does and says there is no front."""
     path = write_experiment(
-        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 1}], ray={"num_cpus": 1},
+        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 1}], ray={"num_cpus": 1}, hls4ml={"csim": "none"},
         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
     )
     result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
@@ -274,7 +274,7 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     assert "no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget" in text, text
     # the budget loosened afterwards: trial 0 fits it now, but Optuna keeps its verdict; loosening again would not help
     write_experiment(
-        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 10**6}], ray={"num_cpus": 1},
+        tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 10**6}], ray={"num_cpus": 1}, hls4ml={"csim": "none"},
         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
     )
     told = ("no Pareto front: every completed trial was told infeasible when it finished, and Optuna keeps that; trial 0 "

@@ -79,7 +79,7 @@ def _child_runs(exp) -> list:
 def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
     """ray.max_retries 1: trial 0's worker killed once -> retried, COMPLETE; trial 1's killed twice -> FAIL WorkerLostError."""
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="wk", n_trials=3, training={"epochs": 30, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=FAST_SPACE, name="wk", n_trials=3, training={"epochs": 8, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 2, "max_concurrent_trials": 1, "max_retries": 1},
     )
     exp, _ = load_experiment(path)
@@ -114,7 +114,7 @@ def test_driver_killed_then_run_again_recovers(tmp_path):
     reaches the target. The killed driver ran on this machine, so its trials are recovered without waiting for
     ``heartbeat_grace_s`` (600 s here; a driver elsewhere is judged by that grace: tests/study/test_liveness.py)."""
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="dk", n_trials=3, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=FAST_SPACE, name="dk", n_trials=3, training={"epochs": 12, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 2, "max_concurrent_trials": 2}, heartbeat_interval_s=1, heartbeat_grace_s=600,
     )
     exp, space = load_experiment(path)
@@ -158,7 +158,7 @@ def test_two_drivers_share_the_target(tmp_path, storage):
     """
     space = {"parameters": {**FAST_SPACE["parameters"], "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True}}}
     path = write_experiment(
-        tmp_path, space=space, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=space, name="two", n_trials=3, training={"epochs": 2, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 1, "max_concurrent_trials": 1}, storage=storage,
     )
     exp, _ = load_experiment(path)
@@ -188,7 +188,8 @@ def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, mon
     """An MLflow outage while creating trial 1's run: trial 0 (running) and trial 1 (asked) are FAIL, the parent run FAILED."""
     from dse.tracking import StudyTracker
 
-    exp, space = load_experiment(write_experiment(tmp_path, space=FAST_SPACE, name="err", n_trials=3, ray={"num_cpus": 2}))
+    exp, space = load_experiment(write_experiment(tmp_path, space=FAST_SPACE, name="err", n_trials=3, ray={"num_cpus": 2},
+                                                 hls4ml={"csim": "none"}))
     real = StudyTracker.trial_run
     calls = []
 
@@ -225,7 +226,7 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
     FAIL as TrialInterruptedError and re-enqueued, the parent run KILLED, nothing of Ray left; the next run reaches n_trials
     evaluated trials and clears nothing it should keep."""
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="term", n_trials=3, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=FAST_SPACE, name="term", n_trials=3, training={"epochs": 12, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 2, "max_concurrent_trials": 2},
     )
     exp, space = load_experiment(path)
@@ -268,7 +269,7 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
     """Two drivers on one study; the first is SIGKILLed with its trials running. The second, still running, fails them as
     DriverLostError at once (same machine), runs their parameters itself and ends with n_trials evaluated trials."""
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="takeover", n_trials=4, training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01},
+        tmp_path, space=FAST_SPACE, name="takeover", n_trials=4, training={"epochs": 16, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 1, "max_concurrent_trials": 1}, heartbeat_interval_s=1, heartbeat_grace_s=600,
     )
     exp, _ = load_experiment(path)

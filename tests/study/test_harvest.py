@@ -43,7 +43,7 @@ def harvest_study(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("harvest")
     path = write_experiment(
         tmp, space=RAMP_SPACE, name="harvest", n_trials=1, sampler={"name": "tpe"}, seed=1, model={"hidden": [16]},
-        training={"epochs": 16, "batch_size": 128, "learning_rate": 0.03, "harvest_checkpoints": 6}, hls4ml={"csim": "all"},
+        training={"epochs": 16, "batch_size": 128, "learning_rate": 0.03, "harvest_checkpoints": 3}, hls4ml={"csim": "all"},
     )
     exp, space = load_experiment(path)
     summary = run_study(exp, space, progress=False)
@@ -56,7 +56,7 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
     trained = [r for r in recs if r.harvested_from is None]
     harvested = [r for r in recs if r.harvested_from is not None]
     assert len(trained) == 1 and trained[0].state == "COMPLETE"
-    assert 1 <= len(harvested) <= 6, [r.number for r in recs]
+    assert 1 <= len(harvested) <= 3, [r.number for r in recs]
     assert trained[0].tags["harvest"] == f"{len(harvested)} checkpoints measured, 0 failed"
     epochs = [r.harvest_epoch for r in harvested]
     assert len(set(epochs)) == len(epochs) and all(0 <= e < 15 for e in epochs)
@@ -120,7 +120,7 @@ def test_a_ramp_that_leaves_nothing_to_harvest_says_so(tmp_path):
 
     path = write_experiment(
         tmp_path, space=RAMP_SPACE, name="noharvest", n_trials=1, model={"hidden": [8]}, ray={"num_cpus": 1},
-        training={"epochs": 1, "harvest_checkpoints": 3},
+        training={"epochs": 1, "harvest_checkpoints": 3}, hls4ml={"csim": "none"},
     )
     result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])
     text = " ".join(result.output.split())

@@ -328,7 +328,7 @@ def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
     from dse.exceptions import TrackingError
     from tests.cluster._procs import pids_with
 
-    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1))
+    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1, hls4ml={"csim": "none"}))
     exp.resolved_run_dir.mkdir(parents=True)
     client = MlflowClient(exp.tracking_uri)
     client.delete_experiment(client.create_experiment(exp.name))
