@@ -312,6 +312,8 @@ class _StudyLoop:
             self.seed_sampler(trial.number)
         try:
             params, pinned = self.draw(trial)
+        except StorageUnavailableError:  # the storage, not the point (a DseError too): the driver stops, as when ask fails
+            raise
         except (ValueError, DseError) as e:  # a point no trial can be built from (an enqueued or stored point; ValidationError is a ValueError): FAIL, go on
             why = " ".join(str(e).split())
             err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing as mp
 
 import optuna
+import pytest
 
 from dse.study._storage import rdb_storage
 
@@ -105,3 +106,11 @@ def test_a_draw_whose_storage_write_fails_is_retried_and_the_written_ones_are_ke
     stored = study.trials[0].params  # every draw written once, and the design is built from what was written
     assert {"strategy", "learning_rate", "weight_bits"} <= set(stored)
     assert (params.strategy, params.learning_rate, params.weight_bits) == (stored["strategy"], stored["learning_rate"], stored["weight_bits"])
+    # a storage still gone after storage_retry_s: the driver stops with StorageUnavailableError (launch re-raises it),
+    # not a FAIL of the trial as a point that makes no design
+    from dse.exceptions import StorageUnavailableError
+
+    storage.failures = 10**6
+    loop.exp = exp.model_copy(update={"storage_retry_s": 0.5})
+    with pytest.raises(StorageUnavailableError, match="lost the Optuna storage during sampling parameters for more than storage_retry_s=0.5 s"):
+        loop.draw(study.ask())
