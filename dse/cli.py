@@ -68,7 +68,8 @@ def run(
     except (KeyboardInterrupt, DriverTerminated) as e:  # 130 / 143: 128 + SIGINT / SIGTERM, as a shell reports them
         what = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
         console.print(f"stopped ({what}): trials that were running, if any, are FAIL (TrialInterruptedError) and re-enqueued; "
-                      f"`dse run {experiment}` continues the study", markup=False, highlight=False, soft_wrap=True)
+                      f"`dse run {experiment}{f' --n-trials {n_trials}' if n_trials is not None else ''}` continues the study",
+                      markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     import pandas as pd
 
@@ -346,17 +347,26 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
         raise typer.BadParameter(
             f"give one --storage per study ({len(studies)} studies, {len(storages)} storages), or write name@URL", param_hint="--storage"
         )
+    from dse.exceptions import StudyNotFoundError
+
     sources = []
     for i, arg in enumerate(studies):
-        if "@" in arg:
-            name, url = arg.split("@", 1)
-            sources.append(load_optuna_source(name, url))
-        elif storages:
-            sources.append(load_optuna_source(arg, storages[i]))
-        elif tracking_uri:
-            sources.append(load_mlflow_source(arg, tracking_uri))
-        else:
-            sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
+        try:
+            if "@" in arg:
+                name, url = arg.split("@", 1)
+                sources.append(load_optuna_source(name, url))
+            elif storages:
+                sources.append(load_optuna_source(arg, storages[i]))
+            elif tracking_uri:
+                sources.append(load_mlflow_source(arg, tracking_uri))
+            else:
+                sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
+        except StudyNotFoundError as e:  # the hint of `dse status` names options compare lacks (--experiment)
+            found = str(e).split(". Give one of those names", 1)[0].split(". Run `dse run", 1)[0]
+            raise StudyNotFoundError(f"study argument {arg!r}: {found}; give the study as name@STORAGE_URL, or its "
+                                     "storage with --storage (once per study, in order)") from e
+        except DseError as e:  # which of the arguments it was
+            raise type(e)(f"study argument {arg!r}: {e}") from e
     return sources
 
 

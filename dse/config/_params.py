@@ -5,7 +5,7 @@ from __future__ import annotations
 import types
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 __all__ = ["TrialParams", "no_bool_for_number", "STRATEGIES", "WEIGHT_GRANULARITIES", "ACTIVATION_GRANULARITIES"]
 
@@ -53,7 +53,9 @@ class TrialParams(BaseModel):
             means ``reuse_factor`` for every layer.
         beta: HGQ2 EBOPs loss weight at epoch 0 (``beta0``), 0 disables the resource term.
         beta_end: beta at the last epoch; ``None`` keeps beta constant.
-        beta_schedule: interpolation from ``beta`` to ``beta_end`` (HGQ2 ``PieceWiseSchedule``).
+        beta_schedule: interpolation from ``beta`` to ``beta_end`` (HGQ2 ``PieceWiseSchedule``);
+            ``log`` from or to 0 is impossible, so such a ramp is ``linear``, as it is trained
+            (Optuna's ``trial.params`` keep the sampled ``log``).
         weight_l1, weight_l2: L1/L2 factors on the weight bitwidths (kbi ``br``).
         activation_l1, activation_l2: L1/L2 factors on the activation bitwidths (kif ``ir``/``fr``).
         weight_granularity: bitwidth sharing of the weights (per-weight, per output channel, per layer).
@@ -65,6 +67,18 @@ class TrialParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     _no_bool = field_validator("*", mode="before")(classmethod(no_bool_for_number))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _log_ramp_at_zero_is_linear(cls, data: Any) -> Any:
+        """A ``log`` ramp from or to beta 0 trains as ``linear`` (:func:`dse.trial.beta_schedule`): record that."""
+        if not isinstance(data, dict) or data.get("beta_end") is None or data.get("beta_schedule", "log") != "log":
+            return data
+        try:
+            at_zero = float(data.get("beta", 1e-5)) == 0 or float(data["beta_end"]) == 0
+        except (TypeError, ValueError):  # field validation names the bad value
+            return data
+        return {**data, "beta_schedule": "linear"} if at_zero else data
 
     strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
     reuse_factor: int = Field(default=1, ge=1)

@@ -342,7 +342,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
     table has a ``<metric>_source`` column per resource figure; studies tested on different data,
-    whose resource figures come from different sources (:func:`source_warnings`), or without a
+    that optimized different objectives (compared on the first study's), whose resource figures come from different sources (:func:`source_warnings`), or without a
     feasible completed trial (no front: hypervolume 0) get a warning (on the page and in
     :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
     not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first
@@ -384,10 +384,19 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             "answer different questions"
         )
         log.info("warning: %s", warnings[-1])
+    if len({tuple((o.metric, o.direction) for o in s.objectives) for s in sources}) > 1:
+        warnings.append(
+            "the studies optimized different objectives (" + "; ".join(
+                f"{s.label}: {', '.join(o.metric for o in s.objectives)}" for s in sources)
+            + f"): all are compared on {sources[0].label}'s objectives, which the others' samplers did not aim at, "
+            "so their fronts and hypervolumes there understate them (the first study given sets the objectives)"
+        )
+        log.info("warning: %s", warnings[-1])
     for s in sources:
         if no_front := _no_front_reason(s):
-            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 "
-                            "(`dse status` lists its trials and their failures)")
+            see = ("`dse report` charts its failed trials by reason" if s.trials.empty
+                   else "`dse report` plots its trials, infeasible ones as red crosses")
+            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 ({see})")
             log.info("warning: %s", warnings[-1])
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again

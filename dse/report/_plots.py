@@ -123,14 +123,18 @@ def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
     return fig
 
 
-def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path) -> Path:
-    """Hypervolume of the front after each trial, with the reference point (natural units, ``ref``) in the title."""
+def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path, *, no_front: bool = False) -> Path:
+    """Hypervolume of the front after each trial, with the reference point (natural units, ``ref``) in the title.
+
+    ``no_front``: no feasible completed trial, so ``ref`` is a placeholder; the title says so instead of naming it.
+    """
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     ax.step(history["trial"], history["hypervolume"], where="post", color="C0")
     ax.plot(history["trial"], history["hypervolume"], "o", ms=3, color="C0")
     ref_txt = ", ".join(f"{n}={v:.4g}" for n, v in zip(names, ref))
-    ax.set_title(f"hypervolume of the front (reference point: {ref_txt})", fontsize=9)
+    ax.set_title("hypervolume of the front: 0, no feasible completed trial (so no reference point)" if no_front
+                 else f"hypervolume of the front (reference point: {ref_txt})", fontsize=9)
     ax.set_xlabel("trial number")
     ax.set_ylabel("hypervolume (" + " x ".join(names) + ")")
     ax.grid(alpha=0.3)
@@ -213,8 +217,12 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path) -> Path:
-    """Accuracy (train and validation), EBOPs and beta per epoch of the front members."""
+def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path, why_empty: str | None = None) -> Path:
+    """Accuracy (train and validation), EBOPs and beta per epoch of the front members.
+
+    ``why_empty``: shown in each panel when ``curves`` is empty (no front member, MLflow not read);
+    otherwise a panel without its curve says that the curve was not logged.
+    """
     plt = _plt()
     panels = (("accuracy", "accuracy per epoch (solid: train, dashed: validation)"), ("ebops", "EBOPs per epoch"), ("beta", "beta per epoch"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
@@ -236,7 +244,9 @@ def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Pat
         ax.grid(alpha=0.3)
         if name == "ebops" and any("ebops" in c for c in curves.values()):
             ax.set_yscale("log")
-        if not any(name in c for c in curves.values()):
+        if not curves and why_empty:
+            ax.text(0.5, 0.5, why_empty, ha="center", transform=ax.transAxes, wrap=True)
+        elif not any(name in c for c in curves.values()):
             ax.text(0.5, 0.5, f"no epoch_{name} logged", ha="center", transform=ax.transAxes)
     if curves:
         axes[0].legend(fontsize=7)

@@ -15,6 +15,8 @@ from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
 from dse.report._outputs import REPORT_FILES
+from dse.report._pareto import study_counts
+from dse.report._render import counts_line
 from dse.store import StudyRecords
 
 __all__ = ["ReportResult", "build_report"]
@@ -101,6 +103,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     timing = F.study_timing(study)
     counts = [
         ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed),
+        # as `dse status` counts them: running and waiting trials, feasibility, harvested checkpoints
+        ("states", counts_line(study_counts(study)).removeprefix("trials: ")),
         ("objectives", ", ".join(f"{o.metric} ({o.direction})" for o in objs)),
         ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
         ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
@@ -144,16 +148,18 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     # hypervolume
     hv, ref = F.hypervolume_history(study)
     ref_natural = [(-v if o.direction == "maximize" else v) + 0.0 for o, v in zip(objs, ref)]
-    png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png")
+    members = F.front_members_table(study)  # also the "Pareto-front members" section below
+    png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png", no_front=members.empty)
     figures.append(png)
     ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
-    members = F.front_members_table(study)  # also the "Pareto-front members" section below
+    how = {1: "The best value's distance to it, for one objective.", 2: "Exact 2-D sweep for two objectives."}.get(
+        len(objs), f"Optuna's hypervolume (WFG algorithm) for {len(objs)} objectives.")
     if members.empty:  # reference_point over no trials is a placeholder, not "1.1 x the worst"
         hv_note = ("No feasible completed trial: no front, so the hypervolume is 0 and has no reference point "
                    "(the plot's axes use a placeholder).")
     else:
         hv_note = (f"Reference point (natural units): {H.esc(ref_txt)}. Accuracy objectives use accuracy 0, "
-                   "resource objectives 1.1 x the worst feasible completed trial. Exact 2-D sweep for two objectives.")
+                   f"resource objectives 1.1 x the worst feasible completed trial (0.1 where that is 0). {how}")
     body.append(H.section("Hypervolume over trials", H.img(png, "hypervolume"), f'<p class="note">{hv_note}</p>'))
 
     # importances
@@ -176,7 +182,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     body.append(H.section("Pareto-front members", H.table(members)))
     run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
     curves = F.training_curves(where.tracking_uri, run_ids) if run_ids and not no_store else {}
-    png = P.plot_curves(curves, out / "training_curves.png")
+    why_empty = ("no Pareto-front member (no feasible completed trial)" if members.empty
+                 else "MLflow's store was not read" if no_store or not run_ids else None)
+    png = P.plot_curves(curves, out / "training_curves.png", why_empty)
     figures.append(png)
     body.append(H.section("Training curves of the front members", H.img(png, "training curves")))
 

@@ -170,13 +170,30 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
 def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: str) -> None:
     """Log ``files`` as artifacts ``<artifact_path>/<name>`` of ``run_id`` in the store at ``tracking_uri``.
 
+    The folder then holds these files only: files an earlier page logged there that ``files``
+    lacks (a figure the new page no longer draws) are deleted, as the page writers clear their
+    output folder (:mod:`dse.report._outputs`), where the artifact store allows deleting
+    (MLflow's local and ``mlflow-artifacts`` stores do); elsewhere they stay, with a warning.
+
     MLflow caches one artifact repository per run id and process; two stores holding the same
     run id (a copied run directory) would share it, so the cache is dropped first.
     """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
     from mlflow.tracking import MlflowClient
 
     _forget_artifact_repos()
     client = MlflowClient(tracking_uri)
+    keep = {f.name for f in files}
+    stale = [a.path for a in client.list_artifacts(run_id, artifact_path)
+             if not a.is_dir and a.path.rsplit("/", 1)[-1] not in keep]
+    if stale:
+        repo = get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+        for path in stale:
+            try:
+                repo.delete_artifacts(path)
+            except Exception as e:  # a store without deletion: the new files are still logged
+                log.warning("could not delete the earlier artifact %s of run %s (%s: %s); it stays beside the new %s/",
+                            path, run_id, type(e).__name__, e, artifact_path)
     for f in files:
         client.log_artifact(run_id, str(f), artifact_path)
 

@@ -679,6 +679,19 @@ def test_status_bad_storage(storage: str, expect: tuple[str, ...], tmp_path: Pat
     assert seconds < 20
 
 
+def test_compare_names_the_study_argument_and_its_own_options(tmp_path: Path, monkeypatch) -> None:
+    """Before, `dse compare a nosuch` advised `--experiment`, an option compare does not have, and a bad `name@`
+    storage did not say which argument it came from."""
+    monkeypatch.chdir(tmp_path)
+    result, output, _ = _invoke(["compare", "a@sqlite:///elsewhere/a.db", "nosuch"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "study argument 'a@sqlite:///elsewhere/a.db': no study named 'a'" in output, output
+    assert "--experiment" not in output and "give the study as name@STORAGE_URL, or its storage with --storage" in output
+    result, output, _ = _invoke(["compare", "a@", "b@x.db"])
+    assert result.exit_code == 2 and "study argument 'a@': storage: ''" in output, output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_status_experiment_option_is_a_directory(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exps").mkdir()

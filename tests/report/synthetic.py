@@ -17,11 +17,13 @@ from tests.conftest import write_experiment
 
 
 def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5, *,
-               failures: bool = True, lut_source: str = "ebops-estimate", constraints: list[dict] | None = None):
+               failures: bool = True, lut_source: str = "ebops-estimate", constraints: list[dict] | None = None,
+               objectives: list[dict] | None = None):
     """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged (none when not ``failures``).
 
     ``lut_source`` is the ``lut_source`` tag of every completed trial (as if ``resources.backend``
-    were that backend); ``constraints`` are the experiment's (each trial's constraint values recorded).
+    were that backend); ``constraints`` are the experiment's (each trial's constraint values recorded);
+    ``objectives`` replace the default (csim_accuracy, lut).
     """
     from dse.config import load_experiment
     from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
@@ -30,7 +32,8 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
     from dse.trial import resolve_reuse_factors
 
     exp, space = load_experiment(write_experiment(tmp, name=name, n_trials=n_trials, seed=seed, training={"epochs": epochs},
-                                                 constraints=constraints or []))
+                                                 constraints=constraints or [],
+                                                 **({"objectives": objectives} if objectives else {})))
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     study = open_study(exp, optuna.samplers.RandomSampler(seed=seed))
@@ -73,7 +76,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
         })
         logger.set_tags(tags)
         record_trial_result(trial, metrics, tags, constraints=exp.constraints)
-        study.tell(trial, [acc, metrics["lut"]])
+        study.tell(trial, [metrics[o.metric] for o in exp.objectives])
         tracker.finish_trial_run(run_id, "COMPLETE")
     tracker.end_study_run(parent)
     return study, exp.storage_url, exp

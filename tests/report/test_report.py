@@ -309,6 +309,55 @@ def test_compare_warns_when_resource_figures_come_from_different_sources(tmp_pat
     assert (out / "compare_csim_accuracy_vs_lut.png").is_file()
 
 
+def test_compare_warns_when_the_studies_optimized_different_objectives(tmp_path):
+    """Before, a study that optimized ebops was scored on another's lut objective without a word."""
+    from tests.report.synthetic import make_study
+
+    _, lut, _ = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="on_lut")
+    _, ebops, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="on_ebops",
+                             objectives=[{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}])
+    result = runner.invoke(app, ["compare", f"on_lut@{lut}", f"on_ebops@{ebops}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    expected = ("warning: the studies optimized different objectives (on_lut: csim_accuracy, lut; on_ebops: csim_accuracy, "
+                "ebops): all are compared on on_lut's objectives")
+    assert expected in text, text
+    assert expected[9:] in " ".join((tmp_path / "cmp" / "compare.html").read_text().split())
+
+
+def test_hypervolume_note_names_the_method_for_three_objectives(tmp_path):
+    """Before, a 3-objective study's page said "Exact 2-D sweep for two objectives"."""
+    from dse.report import build_report
+    from tests.report.synthetic import make_study
+
+    three = [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "lut", "direction": "minimize"},
+             {"metric": "dsp", "direction": "minimize"}]
+    study, storage, _ = make_study(tmp_path / "a", n_trials=8, seed=0, epochs=2, name="three", objectives=three, failures=False)
+    html = " ".join(build_report(study, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
+    assert "Optuna's hypervolume (WFG algorithm) for 3 objectives." in html and "2-D sweep" not in html
+    assert "8 complete, 0 failed, 0 running" in html  # the states row, as `dse status` counts them
+
+
+def test_compare_artifacts_in_mlflow_hold_this_comparison_only(tmp_path):
+    """Before, an earlier comparison's figure stayed in the parent run's compare/ artifacts beside the new page."""
+    from mlflow.tracking import MlflowClient
+
+    from dse.store import StudyRecords
+    from tests.report.synthetic import make_study
+
+    a, a_url, a_exp = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="first")
+    _, b_url, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="second")
+    client, parent = MlflowClient(a_exp.tracking_uri), StudyRecords(a).parent_run_id
+    stale = tmp_path / "compare_csim_accuracy_vs_latency_cycles.png"  # as an earlier comparison with latency wrote it
+    stale.write_bytes(b"old png")
+    client.log_artifact(parent, str(stale), "compare")
+    result = runner.invoke(app, ["compare", f"first@{a_url}", f"second@{b_url}", "--out", str(tmp_path / "cmp")])
+    assert result.exit_code == 0, result.output
+    logged = sorted(x.path.split("/")[-1] for x in client.list_artifacts(parent, "compare"))
+    assert logged == sorted(p.name for p in (tmp_path / "cmp").iterdir() if not p.name.startswith(".")), logged
+    assert stale.name not in logged
+
+
 def test_interrupted_trials_are_told_apart_from_failed_designs(tmp_path):
     """A trial failed as TrialInterruptedError (its driver stopped; parameters re-enqueued) is no design failure:
     the failures table and chart label it so, and the page says why."""

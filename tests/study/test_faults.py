@@ -34,10 +34,10 @@ FAST_SPACE = {
 }
 
 
-def _driver(path: Path, cwd: Path, log: Path) -> subprocess.Popen:
+def _driver(path: Path, cwd: Path, log: Path, *options: str) -> subprocess.Popen:
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     return subprocess.Popen(
-        [sys.executable, "-m", "dse.cli", "run", str(path), "--no-progress"],
+        [sys.executable, "-m", "dse.cli", "run", str(path), "--no-progress", *options],
         cwd=cwd, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
 
@@ -231,7 +231,7 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
     )
     exp, space = load_experiment(path)
     log = tmp_path / "driver.log"
-    proc = _driver(path, tmp_path, log)
+    proc = _driver(path, tmp_path, log, "--n-trials", "3")
     try:
         two_running = lambda: _n_running(exp) == 2 and len(_processes("ray::TrialWorker", proc.pid)) == 2  # noqa: E731
         _wait_for(two_running, 240, "two running trials", proc, log)
@@ -242,6 +242,8 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
         proc.kill()
     text = log.read_text()
     assert "stopped (SIGTERM)" in text and "Traceback" not in text and "Aborted" not in text, text[-3000:]
+    # the command that continues it repeats --n-trials (before: without it, a run that had raised n_trials did nothing)
+    assert f"`dse run {path} --n-trials 3` continues the study" in " ".join(text.split()), text[-3000:]
     assert "retries remaining" not in text, text[-3000:]  # Ray announced a retry of each killed trial worker
     _wait_for(lambda: not (ray_pids & pids_with(str(exp.resolved_run_dir))), 30, "the driver's Ray processes to go")
     study = optuna.load_study(study_name="term", storage=exp.storage_url)

@@ -89,6 +89,11 @@ def test_beta_schedule():
     assert beta_schedule(TrialParams(beta=1e-5), 10) == [(0, 1e-5, "constant")]
     assert beta_schedule(TrialParams(beta=1e-6, beta_end=1e-4), 10) == [(0, 1e-6, "log"), (9, 1e-4, "constant")]
     assert beta_schedule(TrialParams(beta=0.0, beta_end=1e-4), 10)[0] == (0, 0.0, "linear")
+    # and the recorded parameters say so (before: beta_schedule log, while the ramp trained linear)
+    assert TrialParams(beta=0.0, beta_end=1e-4).beta_schedule == "linear"
+    assert TrialParams(beta=1e-6, beta_end=0.0, beta_schedule="log").beta_schedule == "linear"
+    assert TrialParams(beta=0.0, beta_end=1e-4, beta_schedule="constant").beta_schedule == "constant"
+    assert TrialParams(beta=0.0).beta_schedule == "log"  # no ramp: nothing to interpolate
 
 
 def test_io_stream_conversion_is_bit_exact(digits_splits, tmp_path):
