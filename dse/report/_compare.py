@@ -342,8 +342,9 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
     table has a ``<metric>_source`` column per resource figure; studies tested on different data,
-    that optimized different objectives (compared on the first study's), whose resource figures come from different sources (:func:`source_warnings`), or without a
-    feasible completed trial (no front: hypervolume 0) get a warning (on the page and in
+    that optimized different objectives (all are compared on the first study's), whose resource
+    figures come from different sources (:func:`source_warnings`), or without a feasible
+    completed trial (no front: hypervolume 0) get a warning (on the page and in
     :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
     not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first
     (see :mod:`dse.report._outputs`); other files there are left alone.

@@ -183,7 +183,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
     curves = F.training_curves(where.tracking_uri, run_ids) if run_ids and not no_store else {}
     why_empty = ("no Pareto-front member (no feasible completed trial)" if members.empty
-                 else "MLflow's store was not read" if no_store or not run_ids else None)
+                 else "MLflow's store was not read" if no_store else "the front members have no MLflow run" if not run_ids else None)
     png = P.plot_curves(curves, out / "training_curves.png", why_empty)
     figures.append(png)
     body.append(H.section("Training curves of the front members", H.img(png, "training curves")))
