@@ -361,11 +361,10 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
                 sources.append(load_mlflow_source(arg, tracking_uri))
             else:
                 sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
-        except StudyNotFoundError as e:  # the hint of `dse status` names options compare lacks (--experiment)
-            found = str(e).split(". Give one of those names", 1)[0].split(". Run `dse run", 1)[0]
-            raise StudyNotFoundError(f"study argument {arg!r}: {found}; give the study as name@STORAGE_URL, or its "
-                                     "storage with --storage (once per study, in order)") from e
         except DseError as e:  # which of the arguments it was
+            if isinstance(e, StudyNotFoundError) and e.found is not None:  # its advice names --experiment, which compare lacks
+                raise StudyNotFoundError(f"study argument {arg!r}: {e.found}; give the study as name@STORAGE_URL, or its "
+                                         "storage with --storage (once per study, in order)", e.found) from e
             raise type(e)(f"study argument {arg!r}: {e}") from e
     return sources
 

@@ -94,7 +94,17 @@ class ReportParseError(MeasurementError):
 
 
 class StudyNotFoundError(DseError):
-    """No study of that name exists in the given storage."""
+    """No study of that name exists in the given storage.
+
+    Attributes:
+        found: what was looked at and found (``"no study named 'x' in <URL>; studies there: ['a']"``),
+            without the message's advice on where else to look, so that a command with other
+            options can word its own; ``None`` when the message carries no such advice.
+    """
+
+    def __init__(self, message: str, found: str | None = None):
+        super().__init__(message)
+        self.found = found
 
 
 class WorkerLostError(TrialError):

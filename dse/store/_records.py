@@ -452,8 +452,8 @@ class StudyRecords:
         Returns:
             Their numbers, in order; empty without ``constraints``.
         """
-        return [r.number for r in self.trials((TrialState.COMPLETE,))
-                if constraints and not r.feasible and within_constraints(constraints, r.metrics)]
+        return [r.number for r in (self.trials((TrialState.COMPLETE,)) if constraints else [])
+                if not r.feasible and within_constraints(constraints, r.metrics)]
 
     def stale_trials(
         self, grace_s: float, now: float, *, exclude_driver: str | None = None, dead: Callable[[Mapping[str, Any]], bool] | None = None,

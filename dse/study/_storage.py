@@ -165,10 +165,8 @@ def load_study(name: str, storage: str) -> optuna.Study:
     journal = journal_path(storage)
     db = storage_file(storage)
     if db is not None and not db.is_file():
-        raise StudyNotFoundError(
-            f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} does not exist). "
-            "Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere"
-        )
+        found = f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} does not exist)"
+        raise StudyNotFoundError(f"{found}. Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere", found)
     try:
         opened = journal_storage(journal) if journal is not None else rdb_storage(storage)
         return optuna.load_study(study_name=name, storage=opened)
@@ -177,10 +175,8 @@ def load_study(name: str, storage: str) -> optuna.Study:
             names = optuna.get_all_study_names(opened)
         except Exception:
             names = []
-        raise StudyNotFoundError(
-            f"no study named {name!r} in {redact_url(storage)}; studies there: {names or 'none'}. "
-            "Give one of those names, or pass --storage (or --experiment) to look elsewhere"
-        ) from e
+        found = f"no study named {name!r} in {redact_url(storage)}; studies there: {names or 'none'}"
+        raise StudyNotFoundError(f"{found}. Give one of those names, or pass --storage (or --experiment) to look elsewhere", found) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
         raise StorageError(
             f"storage {redact_url(storage)}: cannot read it as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
