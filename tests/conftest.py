@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,54 @@ def write_experiment(tmp: Path, *, space: dict | None = None, **fields) -> Path:
     return path
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "shared_ray: the test's in-process studies run on one local Ray kept across such tests")
+    config.addinivalue_line("markers", "own_ray: the test starts and stops its own Ray (overrides a module's shared_ray)")
+
+
+_SHARED_RAY: dict[str, ExitStack] = {}
+
+
+def use_shared_ray(tmp_path_factory) -> None:
+    """Start, once, a local Ray (2 CPUs, 127.0.0.1 only) that later in-process studies reuse.
+
+    ``run_study`` uses a Ray this process already started as it is (``dse.study._ray_session.ray_session``),
+    so the tests that share it skip Ray's start and stop (5-7 s each on 2 cores). It is started
+    through ``ray_session`` itself, so its workers get ``WORKER_ENV`` as a study's own would, and
+    its files stay in a pytest temp folder. Tests about Ray's own lifecycle do not share it
+    (:func:`_ray_per_test` stops it before them).
+    """
+    if "stack" in _SHARED_RAY:
+        return
+    from dse.config import RayConfig
+    from dse.study._ray_session import ray_session
+
+    stack = ExitStack()
+    stack.enter_context(ray_session(RayConfig(num_cpus=2), tmp_path_factory.mktemp("shared_ray")))
+    _SHARED_RAY["stack"] = stack
+
+
+def stop_shared_ray() -> None:
+    """Shut the shared Ray down (a no-op when it is not running)."""
+    stack = _SHARED_RAY.pop("stack", None)
+    if stack is not None:
+        stack.close()
+
+
+@pytest.fixture(autouse=True)
+def _ray_per_test(request, tmp_path_factory):
+    """Tests marked ``shared_ray`` (and not ``own_ray``) run on the shared Ray; every other test on none of it."""
+    if request.node.get_closest_marker("shared_ray") and not request.node.get_closest_marker("own_ray"):
+        use_shared_ray(tmp_path_factory)
+    else:
+        stop_shared_ray()
+    yield
+
+
+def pytest_sessionfinish(session, exitstatus):
+    stop_shared_ray()
+
+
 @pytest.fixture(scope="session")
 def digits_splits():
     from dse.config import DatasetConfig
@@ -83,6 +132,7 @@ def tiny_study(tmp_path_factory):
     exp, space = load_experiment(write_experiment(
         tmp_path_factory.mktemp("study"), ray={"num_cpus": 2, "reuse_workers": False}, hls4ml={"csim": "all"}
     ))
+    use_shared_ray(tmp_path_factory)
     summary = run_study(exp, space, progress=False)
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     return exp, summary, study

@@ -1,9 +1,12 @@
 """The `dse` command line: status of a real study, clear errors with exit code 2."""
 
+import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
 from tests.conftest import write_experiment
+
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
 
 runner = CliRunner()
 

@@ -16,6 +16,8 @@ from dse.cli import app
 from dse.data import Preprocessing, load_raw_test_split
 from dse.store import StudyRecords
 
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
+
 runner = CliRunner()
 
 

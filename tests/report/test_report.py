@@ -16,6 +16,8 @@ from dse.cli import app
 from dse.store import StudyRecords
 from tests.report.helpers import external_urls, screenshot
 
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
+
 runner = CliRunner()
 
 

@@ -54,6 +54,7 @@ def user_module(tmp_path):
     _registry._REGISTRY.pop("half_ebops", None)
 
 
+@pytest.mark.shared_ray  # a Ray started before the module was on sys.path: the folder reaches the workers all the same
 def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module):
     exp, space = load_experiment(write_experiment(
         tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,

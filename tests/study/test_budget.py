@@ -22,7 +22,9 @@ from dse.exceptions import ConfigError
 from dse.store import TrialRecord
 from dse.study import run_study
 from dse.trial import valid_reuse_factors
-from tests.conftest import REPO, write_experiment
+from tests.conftest import REPO, use_shared_ray, write_experiment
+
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
 
 CONSTRAINTS = [{"metric": "lut", "max": 20000}, {"metric": "latency_cycles", "max": 1000}]
 
@@ -39,6 +41,7 @@ def wine_study(tmp_path_factory):
         n_trials=4, seed=6, training={"epochs": 3, "batch_size": 32, "learning_rate": 0.01}, constraints=CONSTRAINTS,
     )
     exp, space = load_experiment(path)
+    use_shared_ray(tmp_path_factory)
     summary = run_study(exp, space, progress=False)
     return path, exp, summary, optuna.load_study(study_name="wine", storage=exp.storage_url)
 
@@ -100,6 +103,7 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
     assert "Pareto front (feasible trials)" in result.output
 
 
+@pytest.mark.own_ray  # asserts that no Ray session starts
 def test_changed_experiment_refused_with_a_diff(wine_study):
     path, exp, _, study = wine_study
     _, space = load_experiment(path)

@@ -14,7 +14,9 @@ from dse.report import front_frame, study_counts
 from dse.store import StudyRecords
 from dse.study import run_study
 from dse.trial._harvest import select_checkpoints
-from tests.conftest import write_experiment
+from tests.conftest import use_shared_ray, write_experiment
+
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
 
 RAMP_SPACE = {
     "parameters": {
@@ -46,6 +48,7 @@ def harvest_study(tmp_path_factory):
         training={"epochs": 16, "batch_size": 128, "learning_rate": 0.03, "harvest_checkpoints": 3}, hls4ml={"csim": "all"},
     )
     exp, space = load_experiment(path)
+    use_shared_ray(tmp_path_factory)
     summary = run_study(exp, space, progress=False)
     return exp, space, summary, optuna.load_study(study_name="harvest", storage=exp.storage_url)
 

@@ -9,6 +9,8 @@ import pytest
 
 from dse.study._storage import rdb_storage
 
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
+
 
 def _open(url: str, barrier) -> str | None:
     from dse.study._storage import driver_storage

@@ -14,7 +14,9 @@ from dse.config import load_experiment
 from dse.exceptions import ConfigError
 from dse.store import StudyRecords, TrialRecord
 from dse.study import calibrate, run_study, synthesize
-from tests.conftest import write_experiment
+from tests.conftest import use_shared_ray, write_experiment
+
+pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
 
 DA_SPACE = {
     "parameters": {
@@ -38,6 +40,7 @@ def da_study(tmp_path_factory):
             resources={"backend": "da4ml", "synthesize_front": "yosys"},
         )
     )
+    use_shared_ray(tmp_path_factory)
     summary = run_study(exp, space, progress=False)
     return exp, optuna.load_study(study_name="da", storage=exp.storage_url), summary
 
@@ -188,6 +191,7 @@ def test_synthesize_and_calibrate_in_a_moved_run_directory(da_study, tmp_path):
         away.rename(original)
 
 
+@pytest.mark.own_ray  # asserts that no Ray session starts
 def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
     """vivado_hls is not on this machine's PATH: with a local Ray the error comes at once, before Ray starts and before
     any trial is marked or a front CSV written (before, every trial failed on a worker after Ray's start)."""
