@@ -49,6 +49,8 @@ class StudySource:
         dataset_digest: the digest of that data (:func:`dse.data.dataset_record`), from an Optuna storage.
         constraints: the study's constraints as text (``lut <= 20000, dsp <= 0``; ``none``);
             ``None`` when unknown.
+        n_harvested: completed trials that are checkpoints harvested along another trial's beta
+            ramp (``training.harvest_checkpoints``), not trained trials of their own.
     """
 
     label: str
@@ -63,6 +65,7 @@ class StudySource:
     dataset: str | None = None
     dataset_digest: str | None = None
     constraints: str | None = None
+    n_harvested: int = 0
 
 
 def _constraints_text(constraints) -> str:
@@ -116,6 +119,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
         sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
+        n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
     )
 
 
@@ -147,7 +151,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=50000)
-    rows, seconds, failed = [], 0.0, 0
+    rows, seconds, failed, harvested = [], 0.0, 0, 0
     for run in children:
         m, tags = run.data.metrics, run.data.tags
         seconds += float(m.get("seconds_total", 0.0))
@@ -157,10 +161,12 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         row = {"trial": int(tags.get("trial_number", -1)), **{k: v for k, v in m.items() if not k.startswith("epoch_")}}
         row.update({k: v for k, v in tags.items() if k.endswith("_source")})
         row["feasible"] = within_constraints(cfg.constraints, m)
+        harvested += bool(tags.get("harvested_from"))
         rows.append(row)
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
         f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),
+        n_harvested=harvested,
     )
 
 
@@ -182,7 +188,8 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
 
     Returns:
         ``(table, ref, objectives)``; table columns ``study``, ``origin``, ``hypervolume``,
-        ``front_size``, ``trials``, ``complete``, ``failed``, ``cpu_hours``.
+        ``front_size``, ``trials``, ``complete``, ``harvested`` (of the complete ones, checkpoints
+        harvested along a trial's beta ramp), ``failed``, ``cpu_hours``.
 
     Raises:
         ConfigError: a study lacks one of the objectives.
@@ -204,7 +211,8 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
         rows.append({
             "study": s.label, "origin": s.origin, "hypervolume": hypervolume(loss, ref),
             "front_size": int(pareto_mask(loss).sum()) if len(loss) else 0,
-            "trials": s.n_trials, "complete": len(s.trials), "failed": s.n_failed, "cpu_hours": s.cpu_hours,
+            "trials": s.n_trials, "complete": len(s.trials), "harvested": s.n_harvested,
+            "failed": s.n_failed, "cpu_hours": s.cpu_hours,
         })
     return pd.DataFrame(rows), ref, objs
 
@@ -421,7 +429,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     ref_txt = ", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items())
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
-                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. CPU-hours: sum of trial seconds_total / 3600. "
+                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
+                  "(training.harvest_checkpoints). CPU-hours: sum of trial seconds_total / 3600. "
                   "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),
         H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
     ]

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
+import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
@@ -97,6 +98,23 @@ def test_front_shows_where_a_member_was_harvested(harvest_study):
     every = front_frame(study, numbers=[t.number for t in study.trials])
     harvested = every[every["harvested_from"].notna()]
     assert not harvested.empty and set(harvested["harvested_from"]) == {0}
+
+
+def test_compare_counts_the_harvested_checkpoints_of_each_study(harvest_study, tmp_path):
+    """`dse compare` says how many of a study's complete trials are harvested checkpoints, read from Optuna or MLflow
+    (before: its complete column counted them as trained trials without a word)."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    exp, _, _, study = harvest_study
+    n = sum(1 for r in StudyRecords(study).trials() if r.harvested_from is not None)
+    result = CliRunner().invoke(app, ["compare", f"harvest@{exp.storage_url}", "harvest", "--tracking-uri", exp.tracking_uri,
+                                      "--out", str(tmp_path / "cmp"), "--no-mlflow"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert list(table["harvested"]) == [n, n] and list(table["complete"]) == [n + 1, n + 1], table
+    assert "harvested" in result.output
 
 
 def test_a_harvested_trial_exports_like_any_other(harvest_study, tmp_path):
