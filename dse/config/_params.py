@@ -71,11 +71,13 @@ class TrialParams(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _log_ramp_at_zero_is_linear(cls, data: Any) -> Any:
-        """A ``log`` ramp from or to beta 0 trains as ``linear`` (:func:`dse.trial.beta_schedule`): record that."""
-        if not isinstance(data, dict) or data.get("beta_end") is None or data.get("beta_schedule", "log") != "log":
+        """A ``log`` ramp from or to beta 0 is impossible, so it is ``linear``: the one place that decides it
+        (:func:`dse.trial.beta_schedule` trains the recorded schedule)."""
+        default = cls.model_fields["beta_schedule"].default
+        if not isinstance(data, dict) or data.get("beta_end") is None or data.get("beta_schedule", default) != "log":
             return data
         try:
-            at_zero = float(data.get("beta", 1e-5)) == 0 or float(data["beta_end"]) == 0
+            at_zero = float(data.get("beta", cls.model_fields["beta"].default)) == 0 or float(data["beta_end"]) == 0
         except (TypeError, ValueError):  # field validation names the bad value
             return data
         return {**data, "beta_schedule": "linear"} if at_zero else data

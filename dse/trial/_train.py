@@ -19,14 +19,12 @@ __all__ = ["beta_schedule", "train_model"]
 def beta_schedule(params: TrialParams, epochs: int) -> list[tuple[int, float, str]]:
     """Key points for HGQ2's ``PieceWiseSchedule``: beta at epoch 0, ``beta_end`` at the last epoch.
 
-    A ``log`` ramp from beta 0 is impossible, so it falls back to ``linear``.
+    A ``log`` ramp from or to beta 0 is impossible: :class:`~dse.config.TrialParams` records such a
+    ramp as ``linear`` when it is validated, so the schedule is the recorded one.
     """
     if params.beta_end is None or params.beta_schedule == "constant":
         return [(0, params.beta, "constant")]
-    interp = params.beta_schedule
-    if interp == "log" and (params.beta == 0 or params.beta_end == 0):
-        interp = "linear"
-    return [(0, params.beta, interp), (max(epochs - 1, 1), params.beta_end, "constant")]
+    return [(0, params.beta, params.beta_schedule), (max(epochs - 1, 1), params.beta_end, "constant")]
 
 
 def train_model(
