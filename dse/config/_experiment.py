@@ -124,6 +124,12 @@ class DatasetConfig(_Strict):
                 f"dataset.path is read only with dataset.name: file, but dataset.name is {self.name!r}; "
                 "set dataset.name: file to use the file, or remove dataset.path"
             )
+        if self.data_home is not None and self.name != "jet_hlf":
+            raise ValueError(
+                f"dataset.data_home is the download cache of dataset.name: jet_hlf, but dataset.name is {self.name!r}, "
+                "which downloads nothing (digits ships with scikit-learn; a file is read from dataset.path): "
+                "remove dataset.data_home"
+            )
         if self.path is not None and self.path.suffix.lower() in (".csv", ".parquet") and not self.target:
             raise ValueError(f"dataset.target: a {self.path.suffix} file needs the name of its label column")
         if self.target and (self.path is None or self.path.suffix.lower() not in (".csv", ".parquet")):
@@ -481,6 +487,17 @@ class ExperimentConfig(_Strict):
                 "(it names the run directory runs/<name>), e.g. jet_tagging-v2"
             )
         return v
+
+    @model_validator(mode="after")
+    def _grace_outlasts_heartbeats(self) -> "ExperimentConfig":
+        if self.heartbeat_grace_s <= self.heartbeat_interval_s:
+            raise ValueError(
+                f"heartbeat_grace_s ({self.heartbeat_grace_s:g} s) must exceed heartbeat_interval_s "
+                f"({self.heartbeat_interval_s:g} s): a running trial is stamped every heartbeat_interval_s, so a shorter "
+                "grace would take a live driver on another machine for lost between two stamps; keep the grace at "
+                "several intervals (the defaults are 10 s and 120 s)"
+            )
+        return self
 
     @field_validator("objectives")
     @classmethod

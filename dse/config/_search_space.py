@@ -20,6 +20,7 @@ sampled as the categorical ``<name>_is_zero``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
@@ -46,6 +47,13 @@ class _Param(BaseModel):
     default: Scalar | None = None
 
 
+def _off_grid(low: float, high: float, step: float, last: float) -> str:
+    """The message for a ``step`` that does not divide ``high - low`` (Optuna would never sample ``high``)."""
+    return (f"step ({step:g}) does not divide high - low ({high:g} - {low:g}): the grid low, low + step, ... stops at "
+            f"{last:g} and never reaches high ({high:g}); set high to {last:g} or {last + step:g}, or choose a step that "
+            "divides the range")
+
+
 class FloatParam(_Param):
     """A float in ``[low, high]``, log-uniform when ``log``; ``include_zero`` adds 0 as a choice."""
 
@@ -64,6 +72,10 @@ class FloatParam(_Param):
             raise ValueError(f"a log-uniform float needs low > 0, got low={self.low}; use include_zero for 0")
         if self.log and self.step is not None:
             raise ValueError(f"step ({self.step}) cannot be combined with log: true (Optuna samples one or the other); drop one")
+        if self.step is not None:
+            n = (self.high - self.low) / self.step
+            if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
+                raise ValueError(_off_grid(self.low, self.high, self.step, self.low + math.floor(n) * self.step))
         return self
 
     def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> float:
@@ -92,6 +104,8 @@ class IntParam(_Param):
             raise ValueError(f"a log-uniform int needs low >= 1, got low={self.low}")
         if self.log and self.step != 1:
             raise ValueError(f"step ({self.step}) cannot be combined with log: true (Optuna samples one or the other); drop one")
+        if (self.high - self.low) % self.step:
+            raise ValueError(_off_grid(self.low, self.high, self.step, self.high - (self.high - self.low) % self.step))
         return self
 
     def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> int:
@@ -377,6 +391,13 @@ class SearchSpace(BaseModel):
                 continue
             out.update(_optuna_value(spec, name, value, f"{where}.{name}"))
             known[name] = value
+        zero = [k for k in ("beta", "beta_end") if k in known and known[k] == 0]
+        if values.get("beta_schedule") == "log" and zero:
+            raise SearchSpaceError(
+                f"{where}.beta_schedule: 'log' is never used here, because {zero[0]} is 0 and a log ramp cannot start or "
+                "end at 0 (such a ramp trains, and is recorded, as 'linear'); write beta_schedule: linear, or give "
+                f"{zero[0]} a value above 0"
+            )
         return out
 
 

@@ -24,7 +24,7 @@ from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_para
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
-    DriverLostError, DriverTerminated, DseError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+    ConfigError, DriverLostError, DriverTerminated, DseError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.resources import backend_module_folders
@@ -699,7 +699,11 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     splits = preflight(exp, space, compare_stored=False)  # the stored experiment is compared below, under the store lock
     dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # what the preflight cannot foresee (root writes anywhere os.access is asked about)
+        field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
+        raise ConfigError(f"{field}: cannot create {run_dir} ({e.strerror or e}); pick another path") from e
     with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in its schema's creation
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)

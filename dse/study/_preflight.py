@@ -83,6 +83,14 @@ def check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigErro
             nearest existing folder is not writable.
     """
     path = Path(path).absolute()
+    try:
+        _check_creatable(path, field=field, kind=kind, error=error)
+    except OSError as e:  # a name too long, a loop of links, ...: the path itself is unusable
+        raise error(f"{field}: {path if len(str(path)) <= 200 else str(path)[:200] + '...'} cannot be used "
+                    f"({e.strerror or e}); pick another path") from e
+
+
+def _check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigError]) -> None:
     if path.exists():
         if kind == "folder" and not path.is_dir():
             raise error(f"{field}: {path} is a file, but dse needs a folder there; pick another path or move the file")

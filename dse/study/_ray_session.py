@@ -264,37 +264,55 @@ def prune_ray_sessions(temp_dir: Path, keep: int = KEEP_RAY_SESSIONS) -> list[Pa
 
 
 @contextmanager
-def _sigint_held() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) that arrives during the block, and raise it as ``KeyboardInterrupt`` at the block's end.
+def _signals_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) or SIGTERM that arrives while ``ray.init`` runs, and deliver it at the block's end.
 
     ``ray.init`` builds the driver's core worker in Cython (``ray._raylet.CoreWorker``); a
     ``KeyboardInterrupt`` raised halfway through it left a half-built core worker whose C++ side
     crashed the process at exit (SIGSEGV, exit status 139: 4 of 26 Ctrl-Cs sent 5.5-9 s after
-    ``dse run`` started, 2026-12-05). Held, the Ctrl-C stops the study as soon as Ray is
-    up (the caller's ``finally`` shuts it down). A second Ctrl-C acts at once, as before. Main
-    thread only (signals are the main thread's); elsewhere the block runs as it is.
+    ``dse run`` started, 2026-12-05). A SIGTERM did the same through the handler ``ray.init``
+    installs first (``sys.exit(15)``): exit status 15 without dse's stop line, or 134 (SIGABRT),
+    and the study's parent run closed FAILED with ``SystemExit: 15`` (a probe, 2026-12-06). Held,
+    either signal stops the study as soon as Ray is up (the caller's ``finally`` shuts it down):
+    it is raised again once the handlers are back, so the handler in place before (``dse run``'s:
+    :class:`~dse.exceptions.DriverTerminated` for SIGTERM) or, where there was none, the one
+    ``ray.init`` asked for receives it. A second signal of the same kind acts at once. Main thread
+    only (signals are the main thread's); elsewhere the block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    before = signal.getsignal(signal.SIGINT)
-    if not callable(before):  # SIG_IGN (a background job) or SIG_DFL: nothing to hold
-        yield
-        return
+    from ray._private import utils as ray_utils
+
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     held: list[int] = []
+    asked: list[Any] = []  # the SIGTERM handler ray.init installs (sys.exit), kept back while held
 
     def hold(signum: int, frame: Any) -> None:
         held.append(signum)
-        signal.signal(signal.SIGINT, before)  # a second Ctrl-C is not held
-        log.warning("Ctrl-C: stopping as soon as Ray has started (press Ctrl-C again to stop at once)")
+        signal.signal(signum, after(signum))  # a second one is not held
+        what = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        again = "press Ctrl-C again" if signum == signal.SIGINT else "send it again"
+        log.warning("%s: stopping as soon as Ray has started (%s to stop at once)", what, again)
 
-    signal.signal(signal.SIGINT, hold)
+    def after(signum: int) -> Any:
+        if signum == signal.SIGTERM and not callable(before[signum]) and asked:
+            return asked[-1]
+        return before[signum] if before[signum] is not None else signal.SIG_DFL
+
+    holding = [sig for sig, h in before.items() if callable(h) or sig == signal.SIGTERM and h != signal.SIG_IGN]
+    set_sigterm_handler = ray_utils.set_sigterm_handler
+    ray_utils.set_sigterm_handler = asked.append  # ray.init's own, called first thing: held until the end
+    for sig in holding:
+        signal.signal(sig, hold)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, before)
-    if held:
-        raise KeyboardInterrupt
+        ray_utils.set_sigterm_handler = set_sigterm_handler
+        for sig in holding:
+            signal.signal(sig, after(sig))
+    for sig in dict.fromkeys(held):
+        signal.raise_signal(sig)  # to the handler now in place, outside ray.init
 
 
 @contextmanager
@@ -446,7 +464,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
             # process when ``ray.init`` starts it: WORKER_ENV set for that call reaches every worker
             # without a ``runtime_env``, whose agent adds 0.4-0.7 s to each new worker process.
             try:  # ray.init inside: a Ctrl-C while Ray starts must not leave its processes running
-                with _env(WORKER_ENV), _sigint_held():
+                with _env(WORKER_ENV), _signals_held():
                     ray.init(
                         num_cpus=cfg.num_cpus or os.cpu_count(),
                         _node_ip_address="127.0.0.1",
@@ -473,7 +491,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")
     with _loopback_only() if loopback else _env({}):
         try:
-            with _sigint_held():
+            with _signals_held():
                 ray.init(
                     address=address,
                     _node_ip_address="127.0.0.1" if loopback else None,

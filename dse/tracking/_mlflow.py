@@ -157,8 +157,19 @@ def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
 
 
 def _end_tags(state: str, error: str | None) -> dict[str, str]:
-    """The tags a run is ended with: the Optuna ``state`` (``COMPLETE``/``FAIL``) and the ``error`` message, if any."""
-    return {"state": state, **({"error": error[:5000]} if error else {})}
+    """The tags a run is ended with: the Optuna ``state`` (``COMPLETE``/``FAIL``) and the ``error`` message, if any.
+
+    An error written ``"<ExceptionName>: <message>"`` (every error dse records) also gives
+    ``error_type``, as a trial's worker tags it, so a failure the driver records (a timeout, a
+    lost worker or driver, a missing objective) carries it too.
+    """
+    tags = {"state": state}
+    if error:
+        tags["error"] = error[:5000]
+        kind = error.split(":", 1)[0]
+        if ":" in error and kind.isidentifier():
+            tags["error_type"] = kind
+    return tags
 
 
 def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False) -> None:

@@ -366,3 +366,42 @@ def test_ctrl_c_while_ray_builds_its_core_worker_stops_cleanly(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, left
+
+
+_SIGTERM_CORE_WORKER = """
+import os, signal, sys
+import ray._private.gc_collect_manager as gc_manager
+build = gc_manager.PythonGCThread.__init__
+def build_terminated(self, *args, **kwargs):  # Ray calls it inside ray._raylet.CoreWorker(...), halfway through ray.init
+    os.kill(os.getpid(), signal.SIGTERM)
+    build(self, *args, **kwargs)
+gc_manager.PythonGCThread.__init__ = build_terminated
+from dse.cli import main
+sys.argv = ["dse", "run", sys.argv[1], "--no-progress"]
+main()
+"""
+
+
+def test_sigterm_while_ray_starts_stops_as_sigterm(tmp_path):
+    """A SIGTERM that lands inside ray.init (sent from the first Python code Ray runs in its core worker's construction).
+    Before, ray.init's own handler (sys.exit(15)) took it: exit status 15 (or 134, SIGABRT) without dse's stop line, and
+    the parent run closed FAILED with 'SystemExit: 15'. Now it is held until ray.init returns and then stops the study as
+    any SIGTERM does: exit 143 with one line, the parent run KILLED, no Ray process left."""
+    path = write_experiment(tmp_path, space=FAST_SPACE, name="termstart", n_trials=2, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
+    exp, _ = load_experiment(path)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", _SIGTERM_CORE_WORKER, str(path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=180)
+    text = out.stdout + out.stderr
+    assert out.returncode == 143, f"exit status {out.returncode}\n{text[-3000:]}"
+    assert "SIGTERM: stopping as soon as Ray has started" in text, text[-3000:]
+    assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
+    study = optuna.load_study(study_name="termstart", storage=exp.storage_url)
+    parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "KILLED" and "error" not in parent.data.tags, parent.data.tags
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    time.sleep(1.0)
+    left = pids_with(str(exp.resolved_run_dir / "ray"))
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert not left, left

@@ -263,7 +263,10 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
     for t in study.trials:
         rec = TrialRecord.of(t)
         assert rec.fail_reason.startswith("TrialTimeoutError: ran past 2 s (trial_timeout_s)"), rec.fail_reason
-        assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).info.status == "FAILED"
+        run = MlflowClient(exp.tracking_uri).get_run(rec.run_id)
+        assert run.info.status == "FAILED"
+        # the README's tag table: a failure the driver records is tagged with its kind too (before, only the worker's were)
+        assert run.data.tags.get("error_type") == "TrialTimeoutError", run.data.tags
     # calibrating a study with nothing completed points at its failures, not at `dse synthesize --front` (which has
     # no front to measure either)
     calib = CliRunner().invoke(app, ["calibrate", "--experiment", str(path), "--backend", "da4ml"])

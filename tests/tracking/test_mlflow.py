@@ -63,9 +63,10 @@ def test_log_results_then_finish_writes_state_once(run, monkeypatch):
     logger = TrialRunLogger(uri, run_id)
     calls = _count_batches(logger, monkeypatch)
     logger.log_results({"lut": 1.0}, {"csim": "run"}, end="FAIL", error="MeasurementError: x")
-    assert calls == [{"metrics": 1, "tags": 3}]  # the end tags ride with the results; no second tag write
+    assert calls == [{"metrics": 1, "tags": 4}]  # the end tags (state, error, error_type) ride with the results
     r = client.get_run(run_id)
     assert r.info.status == "FAILED" and r.data.tags["state"] == "FAIL" and r.data.tags["error"] == "MeasurementError: x"
+    assert r.data.tags["error_type"] == "MeasurementError"
     assert mlflow.get_tracking_uri() != uri  # the logger never touched the global tracking URI
 
 
