@@ -153,6 +153,8 @@ def precise_backend_class(name: str) -> type["ResourceBackend"]:
             message lists the precise backends.
     """
     allowed = ", ".join(precise_backend_names())
+    if name not in _REGISTRY:  # the estimate is no choice here, so it is not offered
+        raise ValueError(f"unknown resource backend {name!r}; the precise ones are: {allowed}")
     cls = backend_class(name)
     if not cls.precise:
         raise ValueError(

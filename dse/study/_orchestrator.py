@@ -213,7 +213,8 @@ def _check_trial_fits(exp: ExperimentConfig, total: dict[str, float]) -> None:
     if not short:
         return
     if cluster_address(r) is None:
-        raise ConfigError("; ".join(short) + ": no trial could ever start; lower those fields (GPUs: 0 runs on CPU)")
+        gpus = " (GPUs: 0 runs on CPU)" if r.gpus_per_trial > total.get("GPU", 0) else ""
+        raise ConfigError("; ".join(short) + f": no trial could ever start; lower {'that field' if len(short) == 1 else 'those fields'}{gpus}")
     log.warning("%s: trials wait until nodes with these resources join the cluster", "; ".join(short))
 
 
@@ -398,7 +399,7 @@ class _StudyLoop:
                 frozen = harvested_trial(trial, h.epoch, values, h.metrics, h.tags, h.run_id, self.exp.constraints)
                 self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
                 self.join_front(h.metrics)
-            line += f" (+{len(measured)} harvested checkpoints" + (f", {len(failed)} failed" if failed else "") + ")"
+            line += f" (+{len(measured)} harvested checkpoint{'' if len(measured) == 1 else 's'}" + (f", {len(failed)} failed" if failed else "") + ")"
         elif result.tags.get("harvest") == NO_CHECKPOINT:
             line += " (no checkpoint to harvest)"
         return line

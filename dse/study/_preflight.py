@@ -146,6 +146,9 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
     try:
         u = make_url(url)
     except (ArgumentError, ValueError) as e:
+        if url.lower().endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url:  # a bare SQLite file path
+            raise error(f"{field}: {url!r} is not a database URL; an SQLite file is given as "
+                        f"sqlite:///{Path(url).expanduser().absolute()} (three slashes, then the absolute path)") from e
         raise error(f"{field}: {url!r} is not a database URL; use e.g. {_STORAGE_EXAMPLES}") from e
     try:
         dialect = u.get_dialect()
@@ -519,25 +522,53 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
                     "no precise figures" if field == "resources.synthesize_front" else "the EBOPs estimate's figures")
 
 
-def _check_local_cpus(exp: ExperimentConfig) -> None:
-    """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have the CPUs of one trial, or no trial would ever start.
+def _check_local_resources(exp: ExperimentConfig) -> None:
+    """A local Ray (no ``ray.address``, no ``RAY_ADDRESS``) must have one trial's CPUs, GPUs and memory, or no trial would start.
 
-    When this process has already initialized Ray (a script that called ``ray.init`` first),
-    dse reuses that Ray, so its CPUs count, not ``ray.num_cpus`` or the machine's.
+    The figures are those the local Ray will have: ``ray.num_cpus`` or the machine's CPUs; the
+    GPUs Ray detects (``CUDA_VISIBLE_DEVICES``, else NVML, through Ray's own accelerator
+    manager), read only when ``ray.gpus_per_trial`` > 0; and this machine's physical memory,
+    an upper bound of Ray's ``memory`` resource (which leaves out the object store), so a
+    ``ray.memory_per_trial`` between the two is still refused when Ray has started
+    (:func:`dse.study._orchestrator._check_trial_fits`). When this process has already
+    initialized Ray (a script that called ``ray.init`` first), dse reuses that Ray, so its
+    resources count.
+
+    Raises:
+        ConfigError: naming each field that asks for more than the local Ray has, and the most it may ask.
     """
     if cluster_address(exp.ray) is not None:
         return
+    r = exp.ray
     ray = sys.modules.get("ray")  # not imported: not initialized either (and importing it costs a second)
-    if ray is not None and ray.is_initialized():  # a Ray this process started (dse reuses it): its own CPUs count
-        have, where = int(ray.cluster_resources().get("CPU", 0)), "the Ray this process already started"
+    if ray is not None and ray.is_initialized():  # a Ray this process started (dse reuses it): its own resources count
+        total = ray.cluster_resources()
+        have = {"CPU": int(total.get("CPU", 0)), "GPU": int(total.get("GPU", 0)), "memory": total.get("memory", 0)}
+        where = dict.fromkeys(have, "the Ray this process already started")
     else:
-        have = exp.ray.num_cpus or os.cpu_count() or 1
-        where = "ray.num_cpus" if exp.ray.num_cpus else "this machine's CPUs (ray.num_cpus unset)"
-    if exp.ray.cpus_per_trial > have:
-        raise ConfigError(
-            f"ray.cpus_per_trial: {exp.ray.cpus_per_trial} CPUs per trial, but the local Ray has {have} ({where}), so no trial "
-            f"could ever start; set ray.cpus_per_trial to at most {have}"
-        )
+        have = {"CPU": r.num_cpus or os.cpu_count() or 1, "GPU": 0, "memory": None}
+        where = {"CPU": "ray.num_cpus" if r.num_cpus else "this machine's CPUs (ray.num_cpus unset)",
+                 "GPU": "the GPUs Ray detects here", "memory": "this machine's memory in all"}
+        if r.gpus_per_trial > 0:
+            from ray._private.accelerators import get_accelerator_manager_for_resource  # Ray's own detection, as ray.init's
+
+            gpus = get_accelerator_manager_for_resource("GPU")
+            visible = gpus.get_current_process_visible_accelerator_ids()
+            have["GPU"] = len(visible) if visible is not None else gpus.get_current_node_num_accelerators()
+        if r.memory_per_trial:
+            have["memory"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    short = []
+    if r.cpus_per_trial > have["CPU"]:
+        short.append(f"ray.cpus_per_trial: {r.cpus_per_trial} CPUs per trial, but the local Ray has {have['CPU']} "
+                     f"({where['CPU']}); set ray.cpus_per_trial to at most {have['CPU']}")
+    if r.gpus_per_trial > have["GPU"]:
+        short.append(f"ray.gpus_per_trial: {r.gpus_per_trial:g} GPUs per trial, but the local Ray has {have['GPU']} "
+                     f"({where['GPU']}); set ray.gpus_per_trial to at most {have['GPU']} (0 trains on the CPUs)")
+    if r.memory_per_trial and have["memory"] is not None and r.memory_per_trial > have["memory"]:
+        short.append(f"ray.memory_per_trial: {r.memory_per_trial:,} bytes per trial, but the local Ray has at most "
+                     f"{int(have['memory']):,} ({where['memory']}); lower ray.memory_per_trial, or leave it out")
+    if short:
+        raise ConfigError("; ".join(short) + "; no trial could ever start")
 
 
 def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> ConfigError:
@@ -627,7 +658,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     else:
         check_ray_address(exp.ray.address)
     _check_existing_study(exp)
-    _check_local_cpus(exp)
+    _check_local_resources(exp)
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _check_objectives_measured(exp, space)

@@ -167,6 +167,9 @@ def load_study(name: str, storage: str) -> optuna.Study:
     if db is not None and not db.is_file():
         found = f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} does not exist)"
         raise StudyNotFoundError(f"{found}. Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere", found)
+    if db is not None and journal is None and db.stat().st_size == 0:  # opening it would write Optuna's schema into it
+        found = f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} is empty)"
+        raise StudyNotFoundError(f"{found}. Pass the --storage (or --experiment) of the study's run directory", found)
     try:
         opened = journal_storage(journal) if journal is not None else rdb_storage(storage)
         return optuna.load_study(study_name=name, storage=opened)

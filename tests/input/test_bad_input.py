@@ -471,6 +471,13 @@ CASES: list[Case] = [
     Case("ray-cpus-per-trial-beyond-local", "check", (), ("ray.cpus_per_trial: 2 CPUs per trial, but the local Ray has 1",
                                                          "no trial could ever start", "at most 1"),
          exp={"ray": {"num_cpus": 1, "cpus_per_trial": 2}}),
+    # before, both passed `dse check`; `dse run` refused them once Ray was up, after creating the study and its MLflow run
+    Case("ray-gpus-per-trial-beyond-local", "check", (), ("ray.gpus_per_trial: 1 GPUs per trial, but the local Ray has 0",
+                                                         "no trial could ever start", "0 trains on the CPUs"),
+         exp={"ray": {"num_cpus": 1, "gpus_per_trial": 1}}),
+    Case("ray-memory-per-trial-beyond-local", "check", (), ("ray.memory_per_trial: 999,999,999,999,999 bytes per trial",
+                                                           "this machine's memory in all", "no trial could ever start"),
+         exp={"ray": {"num_cpus": 1, "memory_per_trial": 999_999_999_999_999}}),
     Case("ray-max-concurrent", "field", ("ray.max_concurrent_trials",), ("ray.max_concurrent_trials", "(got 0)"), exp={"ray": {"max_concurrent_trials": 0}}),
     Case("ray-max-retries", "field", ("ray.max_retries",), ("ray.max_retries", "(got -1)"), exp={"ray": {"max_retries": -1}}),
     Case("ray-gpus-per-trial", "field", ("ray.gpus_per_trial",), ("ray.gpus_per_trial", "(got -1)"), exp={"ray": {"gpus_per_trial": -1}}),
@@ -682,9 +689,12 @@ def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkey
     "storage, expect",
     [
         ("notaurl", ("storage: 'notaurl'", "not a database URL")),
+        ("runs/x/optuna.db", ("storage: 'runs/x/optuna.db'", "is given as sqlite:////", "/runs/x/optuna.db")),
         (f"postgresql+psycopg2://u:secret@127.0.0.1:{PORT}/db", ("storage", "'psycopg2'", "not installed")),
         ("sqlite:///elsewhere/optuna.db", ("no study named 'nosuch'", "studies there: none", "does not exist")),
         ("sqlite:///junk.db", ("storage", "junk.db", "not an SQLite database")),
+        # before, an empty file was given Optuna's schema (114,688 bytes) by a read-only command
+        ("sqlite:///empty.db", ("no study named 'nosuch'", "studies there: none", "empty.db is empty")),
         ("elsewhere/optuna.log", ("no study named 'nosuch'", "studies there: none", "optuna.log does not exist")),
         ("junk.log", ("storage", "junk.log", "not an Optuna journal file")),
     ],
@@ -693,6 +703,7 @@ def test_status_bad_storage(storage: str, expect: tuple[str, ...], tmp_path: Pat
     monkeypatch.chdir(tmp_path)
     (tmp_path / "junk.db").write_text("not a database\n" * 100)
     (tmp_path / "junk.log").write_text("not a journal\n" * 100)
+    (tmp_path / "empty.db").touch()
     before = _snapshot(tmp_path)
     result, output, seconds = _invoke(["status", "nosuch", "--storage", storage])
     assert result.exit_code == 2, result.output
