@@ -7,8 +7,10 @@ on any machine that reaches the stores, long after the trial's worker is gone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -63,6 +65,51 @@ _FIGURE_NAMES = {
 }
 
 
+def _run_artifacts(client, run_id: str) -> set[str]:
+    """The top-level artifacts of MLflow run ``run_id``, checked to hold ``model.keras`` and ``hls4ml_config.yaml``.
+
+    Raises:
+        ExportError: the store at ``client.tracking_uri`` has no run ``run_id`` (a store other than the
+            study's, or an incomplete copy of it); the run's artifacts are missing from its artifact store
+            (the run says it reached conversion, or its artifact folder does not exist); or the trial never
+            logged them (it did not reach conversion).
+    """
+    from urllib.parse import unquote, urlparse
+
+    from mlflow.exceptions import MlflowException
+
+    from dse.config import redact_url
+
+    store = redact_url(client.tracking_uri)
+    try:
+        run = client.get_run(run_id)
+        have = {a.path for a in client.list_artifacts(run_id)}
+    except MlflowException as e:
+        said = (e.message.splitlines() or [type(e).__name__])[0]
+        if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise ExportError(f"the MLflow store {store} could not be read for run {run_id} ({said}); check that store "
+                              "(the study's mlflow.tracking_uri, or mlflow.db in its run directory), then export again") from e
+        raise ExportError(
+            f"the MLflow store {store} has no run {run_id} ({said}), so the trial's model cannot be "
+            "found; it is not the store the study logged to, or an incomplete copy of it: copy mlflow.db and mlartifacts/ "
+            "of the study's run directory together, or use the study's own store"
+        ) from e
+    missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
+    if not missing:
+        return have
+    location = run.info.artifact_uri
+    local = unquote(urlparse(location).path) if location.startswith("file:") else None
+    gone = local is not None and not Path(local).is_dir()
+    if gone or "seconds_convert" in run.data.metrics:
+        why = "that folder does not exist" if gone else "the run reached conversion, which logs them"
+        raise ExportError(
+            f"{', '.join(missing)} of MLflow run {run_id} are missing from its artifact store at {local or location} ({why}); "
+            "copy the study's run directory's mlartifacts/ beside its mlflow.db (a moved store is found again by "
+            "--storage), then export again"
+        )
+    raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
+
+
 def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """Download a trial's ``model.keras``, ``hls4ml_config.yaml`` and ``preprocessing.json`` into ``dst``.
 
@@ -71,19 +118,17 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
         record (``None`` when the trial did not log one).
 
     Raises:
-        ExportError: the model or the hls4ml configuration is missing from the run.
+        ExportError: the store has no such run, or the model or the hls4ml configuration is missing
+            from the run (see :func:`_run_artifacts`).
     """
     from dse._stderr import import_tensorflow_quietly
 
+    have = _run_artifacts(client, run_id)
     import_tensorflow_quietly()
     import hgq  # noqa: F401  (registers the HGQ2 layers with Keras)
     import keras
 
     dst.mkdir(parents=True, exist_ok=True)
-    have = {a.path for a in client.list_artifacts(run_id)}
-    missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
-    if missing:
-        raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
     model_path = Path(client.download_artifacts(run_id, "model.keras", str(dst)))
     record = yaml.safe_load(Path(client.download_artifacts(run_id, "hls4ml_config.yaml", str(dst))).read_text())
     pre = None
@@ -92,7 +137,9 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
     return keras.models.load_model(model_path), record, pre
 
 
-_MARKER = ".dse-export"  # names the study and trial an export folder holds, then the files it wrote (one per line)
+#: Names the study and trial an export folder holds, then the files it wrote, one ``<sha256>  <path>`` line each
+#: (``sha256sum``'s format; exports before the hashes list bare paths).
+_MARKER = ".dse-export"
 _WRITTEN = ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "hls4ml_prj", "rtl", "README.md", _MARKER)
 
 #: Rows of the test split written as the hls4ml testbench's vectors (``tb_data``): enough for an
@@ -112,15 +159,51 @@ def _written_files(out: Path) -> list[str]:
     return sorted(files)
 
 
+def _sha256(p: Path) -> str:
+    """The SHA-256 of file ``p``'s content (of a symbolic link: of its target's name, so a broken link hashes too)."""
+    if p.is_symlink():
+        return hashlib.sha256(b"symlink:" + os.fsencode(os.readlink(p))).hexdigest()
+    h = hashlib.sha256()
+    with p.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _manifest(out: Path) -> list[str]:
+    """The manifest lines of :data:`_MARKER`: ``<sha256>  <path>`` for each file of :func:`_written_files`."""
+    return [f"{_sha256(out / f)}  {f}" for f in _written_files(out) if f != _MARKER]
+
+
+def _recorded(lines: list[str]) -> dict[str, str | None]:
+    """Path -> recorded SHA-256 from manifest ``lines`` (``None`` for an export that listed bare paths)."""
+    files: dict[str, str | None] = {}
+    for line in lines:
+        digest, sep, path = line.partition("  ")
+        if sep and len(digest) == 64 and all(c in "0123456789abcdef" for c in digest):
+            files[path] = digest
+        else:
+            files[line] = None
+    return files
+
+
+def _listed(files: list[str]) -> str:
+    """Up to three of ``files``, comma-separated, with ``...`` when there are more."""
+    return ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
+
+
 def _prepare_out(out: Path, overwrite: bool) -> Path:
     """Create ``out``, or empty an earlier export there of what an export writes; refuse any other non-empty folder.
 
-    An earlier export that has gained files since (an HLS build's ``myproject_prj/``, logs, a compiled
-    C simulation) is replaced only with ``overwrite``, so hours of synthesis are not deleted unasked.
+    An earlier export whose files changed since (an edited ``build_opt.tcl`` or ``README.md``: content
+    other than the SHA-256 its manifest records) or that gained files in its folders (an HLS build's
+    ``myproject_prj/``, logs, a compiled C simulation) is replaced only with ``overwrite``, so edits and
+    hours of synthesis are not lost unasked. Files at the top of ``out`` that an export does not write
+    are left alone, with or without ``overwrite``.
 
     Raises:
         ExportError: ``out`` is a file, cannot be created, holds files that are not an earlier export,
-            or holds an earlier export with files added since and ``overwrite`` is false.
+            or holds an earlier export with files changed or added since and ``overwrite`` is false.
     """
     from dse.config import make_output_dir
 
@@ -133,17 +216,19 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     if existing:
         first, *manifest = (out / _MARKER).read_text().splitlines()
         if manifest:  # exports before the manifest have none: nothing to compare with
-            known = {*manifest, _MARKER}
-            added = [f for f in _written_files(out) if f not in known]
-            if added and not overwrite:
+            recorded = _recorded(manifest)
+            now = [f for f in _written_files(out) if f != _MARKER]
+            added = [f for f in now if f not in recorded]
+            changed = [f for f in now if recorded.get(f) is not None and _sha256(out / f) != recorded[f]]
+            since = " and ".join([*([f"{len(changed)} file(s) changed since ({_listed(changed)})"] if changed else []),
+                                  *([f"{len(added)} file(s) added since ({_listed(added)})"] if added else [])])
+            if since and not overwrite:
                 raise ExportError(
-                    f"--out {out} holds the export of {first}, with {len(added)} file(s) added since "
-                    f"({', '.join(added[:3])}{', ...' if len(added) > 3 else ''}), which a new export would delete; "
-                    "move them, give a new --out, or pass --overwrite to replace them"
+                    f"--out {out} holds the export of {first}, with {since}, which a new export would overwrite or delete; "
+                    "move them, give another --out, or pass --overwrite to replace them"
                 )
-            if added:
-                log.warning("replacing the export of %s in %s and %d file(s) added to it since (%s)",
-                            first, out, len(added), ", ".join(added[:3]) + (", ..." if len(added) > 3 else ""))
+            if since:
+                log.warning("replacing the export of %s in %s, with %s", first, out, since)
     for name in existing:  # an earlier export (of this or another trial): nothing of it may stay beside the new one
         p = out / name
         if name in _WRITTEN:
@@ -191,14 +276,16 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     with their sources, and build commands). ``hls4ml_prj/tb_data/`` holds testbench vectors: up to
     :data:`TESTBENCH_ROWS` standardized rows of the study's test split and the Keras model's outputs.
 
-    An ``out_dir`` that exists must be empty or hold an earlier export (of any trial), which is
-    replaced as a whole; if files were added to that export since (HLS build outputs), only with
-    ``overwrite``.
+    An ``out_dir`` that exists must be empty or hold an earlier export (of any trial): what that
+    export wrote (the files and folders above and ``.dse-export``, all of each folder) is replaced;
+    if a file it wrote was changed since (its content no longer has the SHA-256 recorded in
+    ``.dse-export``) or files were added in its folders (HLS build outputs), only with ``overwrite``.
+    Other files at the top of ``out_dir`` are left alone.
 
     Raises:
         ExportError: the trial did not complete, or has no MLflow run or artifacts; ``out_dir`` is a
             file, cannot be created, or is a non-empty folder that holds no earlier export; or holds an
-            earlier export with files added since, and ``overwrite`` is false.
+            earlier export with files changed or added since, and ``overwrite`` is false.
         ConversionError: hls4ml refused the model.
     """
     from mlflow.tracking import MlflowClient
@@ -217,13 +304,18 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
     where = open_tracking(records, storage_url)
+    if (db := where.missing_store) is not None:  # checked as `dse report` does; opening it would create an empty store
+        raise ExportError(f"the study's MLflow store {db} is missing, and with it trial {number}'s model (an artifact of MLflow "
+                          f"run {r.run_id}); copy mlflow.db and mlartifacts/ from the study's run directory into {where.run_dir} "
+                          "(beside the Optuna storage given by --storage), then export again")
     if problem := server_problem(where.tracking_uri):
         raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
                           f"which does not answer ({problem}); start it and export again")
+    client = MlflowClient(where.tracking_uri)
+    _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
     out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite)
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment()
-    client = MlflowClient(where.tracking_uri)
     model, record, pre = load_trial_model(client, r.run_id, out)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
@@ -254,7 +346,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     readme = out / "README.md"
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints)),
                       encoding="utf-8")
-    (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_written_files(out)]) + "\n")
+    (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import optuna
 
-from dse.config import make_output_dir, redact_url, sqlite_path
+from dse.config import make_output_dir, redact_url
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
@@ -80,8 +80,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     records = StudyRecords(study)
     exp = records.experiment()
     where = open_tracking(records, storage_url)
-    db = sqlite_path(where.tracking_uri) if where.default_store else None
-    no_store = db is not None and not db.is_file()  # opening it would create an empty store
+    db = where.missing_store
+    no_store = db is not None  # opening it would create an empty store
     if no_store:
         log.warning("the study's MLflow store %s is missing: the report has no training curves or recorded versions, "
                     "and is not logged to MLflow", db)

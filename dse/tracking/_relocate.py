@@ -142,6 +142,12 @@ class TrackingLocation:
     run_dir: Path
     default_store: bool
 
+    @property
+    def missing_store(self) -> Path | None:
+        """The default store's ``mlflow.db`` when that file does not exist (opening it would create an empty store), else ``None``."""
+        db = sqlite_path(self.tracking_uri) if self.default_store else None
+        return db if db is not None and not db.is_file() else None
+
 
 def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation:
     """Find a study's MLflow store where it is now, relocating a moved default store.

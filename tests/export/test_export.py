@@ -103,7 +103,8 @@ def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
     assert not (out / "rtl").exists(), "an earlier export's RTL must not stay beside another trial's design"
     assert (out / "notes.txt").read_text() == "mine\n", "files an export does not write are left alone"
     marker = (out / ".dse-export").read_text().splitlines()
-    assert marker[0] == f"{exp.name} trial {complete[-1]}" and "hls4ml_prj/tb_data/tb_input_features.dat" in marker
+    assert marker[0] == f"{exp.name} trial {complete[-1]}"
+    assert any(line.endswith("  hls4ml_prj/tb_data/tb_input_features.dat") for line in marker), marker
     # an unchanged export is replaced without --overwrite
     assert runner.invoke(app, [*args, "--trial", str(complete[0])]).exit_code == 0
 
@@ -187,3 +188,86 @@ def test_export_standing_gives_the_bound_a_trial_broke_when_it_finished():
     assert _standing(None, r, [ConstraintConfig(metric="lut", max=100000)]) == (
         "**Infeasible**: when it finished it broke the study's constraints: lut 77,742 > max 50,000 (the study's constraints "
         "now: lut <= 100000). It is not on the study's Pareto front.")
+
+
+def _copy_sqlite(src: Path, dst: Path) -> None:
+    """A consistent copy of the SQLite database ``src``, whatever its WAL holds."""
+    import sqlite3
+
+    a, b = sqlite3.connect(src), sqlite3.connect(dst)
+    a.backup(b)
+    a.close()
+    b.close()
+
+
+def test_export_without_the_study_mlflow_store_is_one_error_line(tiny_study, tmp_path):
+    """A run directory copied without (all of) its MLflow store: one `error:` line naming the store or artifact store it
+    looked in and the fix, no empty mlflow.db created, no --out; before, a MlflowException traceback ("Run with id=...
+    not found") and an empty mlflow.db beside the copied optuna.db, or "only trials that reached conversion can be
+    exported" for a trial that did convert."""
+    exp, _, study = tiny_study
+    rec = _best(study)
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    _copy_sqlite(exp.resolved_run_dir / "optuna.db", copy / "optuna.db")
+    out = tmp_path / "design"
+    args = ["export", exp.name, "--trial", str(rec.number), "--storage", f"sqlite:///{copy / 'optuna.db'}", "--out", str(out)]
+
+    result = runner.invoke(app, args)  # optuna.db alone
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ExportError:") and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert f"MLflow store {copy / 'mlflow.db'} is missing" in said and "copy mlflow.db and mlartifacts/" in said, said
+    assert rec.run_id in said
+    assert not (copy / "mlflow.db").exists(), "a missing store must not be created empty"
+    assert not out.exists()
+
+    _copy_sqlite(exp.resolved_run_dir / "mlflow.db", copy / "mlflow.db")  # the store without mlartifacts/
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "are missing from its artifact store at " + str(copy / "mlartifacts") in said, said
+    assert "copy the study's run directory's mlartifacts/" in said and "only trials that reached conversion" not in said
+    assert not out.exists()
+
+    other = tmp_path / "other"  # an MLflow store that is not the study's (an incomplete copy): the run is not in it
+    other.mkdir()
+    _copy_sqlite(copy / "optuna.db", other / "optuna.db")
+    MlflowClient(f"sqlite:///{other / 'mlflow.db'}").search_experiments()
+    result = runner.invoke(app, [*args[:4], "--storage", f"sqlite:///{other / 'optuna.db'}", "--out", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    said = " ".join(result.output.split())
+    assert f"the MLflow store sqlite:///{other / 'mlflow.db'} has no run {rec.run_id}" in said, said
+    assert not out.exists()
+
+
+def test_reexport_refuses_to_overwrite_edited_files(tiny_study, tmp_path):
+    """The export's README says to edit hls4ml_prj/build_opt.tcl: a re-export without --overwrite refuses when a file it
+    wrote was changed since (the manifest's SHA-256 differs), naming it; with --overwrite it replaces it. Before, the
+    edits were silently lost (only added files were noticed)."""
+    exp, _, study = tiny_study
+    rec = _best(study)
+    out = tmp_path / "design"
+    args = ["export", exp.name, "--trial", str(rec.number), "--storage", exp.storage_url, "--out", str(out)]
+    assert runner.invoke(app, args).exit_code == 0
+    tcl, readme = out / "hls4ml_prj" / "build_opt.tcl", out / "README.md"
+    original_readme = readme.read_text()
+    with tcl.open("a") as f:
+        f.write("# my edit\n")
+    with readme.open("a") as f:
+        f.write("notes\n")
+    edited_tcl = tcl.read_text()
+    (out / "mine.txt").write_text("kept\n")  # a file of the user's at the top: never deleted
+
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    said = " ".join(result.output.split())
+    assert "with 2 file(s) changed since (README.md, hls4ml_prj/build_opt.tcl)" in said, said
+    assert "--overwrite" in said and "another --out" in said
+    assert tcl.read_text() == edited_tcl and readme.read_text().endswith("notes\n")
+
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert "# my edit" not in tcl.read_text() and readme.read_text() == original_readme
+    assert (out / "mine.txt").read_text() == "kept\n"
+    assert runner.invoke(app, args).exit_code == 0, "an unchanged export is replaced without --overwrite"
