@@ -392,12 +392,12 @@ def compare(
         _fail(e)
     ref = ", ".join(f"{k}={v:.4g}" for k, v in result.reference.items())
     table = Table(title=f"studies (hypervolume reference point: {ref})")
-    for col in ("study", "hypervolume", "front size", "trials", "complete", "harvested", "failed", "CPU-hours"):
+    for col in ("study", "hypervolume", "front size", "trials", "complete", "harvested", "failed", "interrupted", "CPU-hours"):
         table.add_column(col, justify="left" if col == "study" else "right")
     for _, r in result.table.iterrows():
         table.add_row(
             str(r["study"]), f"{r['hypervolume']:.6g}", str(r["front_size"]), str(r["trials"]), str(r["complete"]),
-            str(r["harvested"]), str(r["failed"]), f"{r['cpu_hours']:.3f}",
+            str(r["harvested"]), str(r["failed"]), str(r["interrupted"]), f"{r['cpu_hours']:.3f}",
         )
     out.print(table)
     for w in result.warnings:

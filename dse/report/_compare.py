@@ -40,7 +40,9 @@ class StudySource:
         objectives: the study's objectives in order.
         trials: one row per COMPLETE trial: ``trial``, ``feasible``, every metric, every
             ``*_source`` tag (precise re-measurements as ``<backend>_<metric>``).
-        n_trials, n_failed: all trials, failed trials.
+        n_trials, n_failed: all trials, failed designs (FAIL trials but the interrupted ones).
+        n_interrupted: FAIL trials that were never evaluated and were re-enqueued (their driver
+            was lost or stopped: ``DriverLostError``, ``TrialInterruptedError``), as ``dse status`` tells them apart.
         cpu_hours: sum of every trial's ``seconds_total`` / 3600.
         tracking_uri, parent_run_id: the study's MLflow parent run (``None`` when unknown).
         origin: where it was read from (storage URL, password redacted, or ``mlflow:<experiment>``).
@@ -51,6 +53,9 @@ class StudySource:
             ``None`` when unknown.
         n_harvested: completed trials that are checkpoints harvested along another trial's beta
             ramp (``training.harvest_checkpoints``), not trained trials of their own.
+        experiment_problem: why the study's stored experiment could not be read (it does not
+            validate here, or the study was not made by ``dse run``), which leaves ``dataset``,
+            ``constraints`` and ``tracking_uri`` unknown; ``None`` when it was read.
     """
 
     label: str
@@ -66,6 +71,13 @@ class StudySource:
     dataset_digest: str | None = None
     constraints: str | None = None
     n_harvested: int = 0
+    experiment_problem: str | None = None
+    n_interrupted: int = 0
+
+    def dataset_text(self) -> str:
+        """``dataset`` with its digest for messages; says why it is unknown instead of ``None``."""
+        what = self.dataset or ("unknown" + (f" ({self.experiment_problem})" if self.experiment_problem else ""))
+        return what + (f" (digest {self.dataset_digest[:12]})" if self.dataset_digest else "")
 
 
 def _constraints_text(constraints) -> str:
@@ -89,7 +101,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     from optuna.trial import TrialState
 
     from dse.report._figures import objectives
-    from dse.store import StudyRecords
+    from dse.store import NOT_EVALUATED, StudyRecords
     from dse.study import load_study
 
     study = load_study(name, storage)
@@ -106,20 +118,24 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
             row.update(entry["metrics"])
             row.update(entry["tags"])
         rows.append(row)
-    tracking_uri = dataset = constraints = None
+    tracking_uri = dataset = constraints = problem = None
     try:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
         dataset = _dataset_text(records.experiment().dataset)
         constraints = _constraints_text(records.experiment().constraints)
-    except ConfigError:  # not made by dse run: compare without MLflow
-        pass
+    except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
+        problem = " ".join(str(e).split())
+        log.warning("study %s: %s; its constraints and dataset are not compared with the other studies', and the "
+                    "comparison is not attached to its MLflow parent run", name, problem)
+    interrupted = sum(1 for r in all_recs if r.state == "FAIL" and (r.fail_reason or "").startswith(NOT_EVALUATED))
     return StudySource(
-        name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL"),
+        name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL") - interrupted,
         sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
         n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
+        experiment_problem=problem, n_interrupted=interrupted,
     )
 
 
@@ -135,7 +151,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     from mlflow.tracking import MlflowClient
 
     from dse.config import ExperimentConfig
-    from dse.store import within_constraints
+    from dse.store import NOT_EVALUATED, within_constraints
     from dse.tracking import ROLE_TAG
 
     client = MlflowClient(tracking_uri)
@@ -151,12 +167,15 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=50000)
-    rows, seconds, failed, harvested = [], 0.0, 0, 0
+    rows, seconds, failed, interrupted, harvested = [], 0.0, 0, 0, 0
     for run in children:
         m, tags = run.data.metrics, run.data.tags
         seconds += float(m.get("seconds_total", 0.0))
         if tags.get("state") != "COMPLETE":
-            failed += tags.get("state") == "FAIL"
+            if tags.get("state") == "FAIL":  # the tag ``error`` is the trial's fail reason
+                lost = tags.get("error", "").startswith(NOT_EVALUATED)
+                interrupted += lost
+                failed += not lost
             continue
         row = {"trial": int(tags.get("trial_number", -1)), **{k: v for k, v in m.items() if not k.startswith("epoch_")}}
         row.update({k: v for k, v in tags.items() if k.endswith("_source")})
@@ -166,7 +185,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
         f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),
-        n_harvested=harvested,
+        n_harvested=harvested, n_interrupted=interrupted,
     )
 
 
@@ -189,7 +208,8 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
     Returns:
         ``(table, ref, objectives)``; table columns ``study``, ``origin``, ``hypervolume``,
         ``front_size``, ``trials``, ``complete``, ``harvested`` (of the complete ones, checkpoints
-        harvested along a trial's beta ramp), ``failed``, ``cpu_hours``.
+        harvested along a trial's beta ramp), ``failed`` (failed designs), ``interrupted`` (FAIL trials
+        never evaluated and re-enqueued, as ``dse status`` names them; not in ``failed``), ``cpu_hours``.
 
     Raises:
         ConfigError: a study lacks one of the objectives.
@@ -212,13 +232,16 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
             "study": s.label, "origin": s.origin, "hypervolume": hypervolume(loss, ref),
             "front_size": int(pareto_mask(loss).sum()) if len(loss) else 0,
             "trials": s.n_trials, "complete": len(s.trials), "harvested": s.n_harvested,
-            "failed": s.n_failed, "cpu_hours": s.cpu_hours,
+            "failed": s.n_failed, "interrupted": s.n_interrupted, "cpu_hours": s.cpu_hours,
         })
     return pd.DataFrame(rows), ref, objs
 
 
-def _pair(df: pd.DataFrame, accuracy: str, metric: str) -> pd.DataFrame:
-    """Accuracy vs ``metric`` of one study's trials, a precise re-measurement used where present."""
+def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximize") -> pd.DataFrame:
+    """Accuracy vs ``metric`` of one study's trials, a precise re-measurement used where present.
+
+    The 2-D front ``on_front`` minimizes ``metric`` and takes ``accuracy`` in its ``direction``.
+    """
     rows = []
     for _, r in df.iterrows():
         if pd.isna(r.get(accuracy)):
@@ -237,15 +260,20 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str) -> pd.DataFrame:
     out["on_front"] = False
     feas = out[out["feasible"]]
     if not feas.empty:
-        mask = pareto_mask(np.column_stack([-feas["accuracy"].to_numpy(), feas["value"].to_numpy()]))
+        y = Objective(accuracy, direction).sign * feas["accuracy"].to_numpy()
+        mask = pareto_mask(np.column_stack([y, feas["value"].to_numpy()]))
         out.loc[feas.index[mask], "on_front"] = True
     return out[out["feasible"]]
 
 
-def compare_pairs(sources: list[StudySource], accuracy: str) -> dict[str, dict[str, pd.DataFrame]]:
-    """For each resource metric every study has: study label -> its points (see :func:`_pair`)."""
-    metrics = [m for m in RESOURCE_METRICS if all(not s.trials.empty and m in s.trials for s in sources)]
-    return {m: {s.label: _pair(s.trials, accuracy, m) for s in sources} for m in metrics}
+def compare_pairs(sources: list[StudySource], accuracy: str, direction: str = "maximize") -> dict[str, dict[str, pd.DataFrame]]:
+    """For each resource metric every study has, but ``accuracy``: study label -> its points (see :func:`_pair`).
+
+    ``direction`` is ``accuracy``'s (``"minimize"`` when the vertical axis is a resource objective,
+    in a study without an accuracy objective).
+    """
+    metrics = [m for m in RESOURCE_METRICS if m != accuracy and all(not s.trials.empty and m in s.trials for s in sources)]
+    return {m: {s.label: _pair(s.trials, accuracy, m, direction) for s in sources} for m in metrics}
 
 
 def _default_source(metric: str) -> str:
@@ -336,10 +364,11 @@ def _same_place(origin: str) -> str:
 
 
 def _no_front_reason(src: StudySource) -> str | None:
-    """Why ``src`` has no feasible completed trial (``"has no completed trial (3 failed)"``), or ``None`` when it has one."""
+    """Why ``src`` has no feasible completed trial (``"has no completed trial (3 of 3 failed)"``), or ``None`` when it has one."""
     df = src.trials
     if df.empty:
-        return f"has no completed trial ({src.n_failed} of {src.n_trials} failed)"
+        lost = f", {src.n_interrupted} interrupted or lost" if src.n_interrupted else ""
+        return f"has no completed trial ({src.n_failed} of {src.n_trials} failed{lost})"
     if not df["feasible"].astype(bool).any():
         return f"has no feasible trial (all {len(df)} completed trials break a constraint)"
     return None
@@ -355,10 +384,12 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     completed trial (no front: hypervolume 0) get a warning (on the page and in
     :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
     not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first
-    (see :mod:`dse.report._outputs`); other files there are left alone.
+    (see :mod:`dse.report._outputs`); other files there are left alone. A folder without that
+    list holding files named like the comparison's is refused before anything is written.
 
     Raises:
-        ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file or cannot be created.
+        ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file, cannot be
+            created, or holds files named like the comparison's that no earlier comparison wrote.
     """
     from dse.report import _html as H
     from dse.report import _plots as P
@@ -381,7 +412,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     if len({s.dataset for s in sources if s.dataset}) > 1 or len({s.dataset_digest for s in sources if s.dataset_digest}) > 1:
         warnings.append(
             "the studies were tested on different data ("
-            + "; ".join(f"{s.label}: {s.dataset}" + (f" (digest {s.dataset_digest[:12]})" if s.dataset_digest else "") for s in sources)
+            + "; ".join(f"{s.label}: {s.dataset_text()}" for s in sources)
             + "): their accuracies, fronts and hypervolumes are not comparable"
         )
         log.info("warning: %s", warnings[-1])
@@ -412,7 +443,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     table, ref, objs = compare_table(sources)
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
     acc = accuracy_objective(objs)
-    pairs = compare_pairs(sources, acc.metric)
+    pairs = compare_pairs(sources, acc.metric, acc.direction)
     mixed, source_columns = source_warnings(sources, pairs, objs)
     for w in mixed:
         warnings.append(w)
@@ -430,7 +461,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
-                  "(training.harvest_checkpoints). CPU-hours: sum of trial seconds_total / 3600. "
+                  "(training.harvest_checkpoints). failed: failed designs; interrupted: trials whose driver stopped or was lost "
+                  "while they ran, never evaluated and re-enqueued (not in failed). CPU-hours: sum of trial seconds_total / 3600. "
                   "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),
         H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
     ]

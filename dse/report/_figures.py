@@ -71,7 +71,10 @@ def objectives(study: optuna.Study) -> list[Objective]:
 
 
 def accuracy_objective(objs: Sequence[Objective]) -> Objective:
-    """The objective reports put on the vertical axis: the first maximized ``*accuracy`` one, else the first."""
+    """The objective reports put on the vertical axis: the first maximized ``*accuracy`` one, else the first.
+
+    The fallback may be minimized (a study of ``lut`` alone): pass its direction to :func:`pair_points`.
+    """
     return next((o for o in objs if o.metric.endswith("accuracy") and o.direction == "maximize"), objs[0])
 
 
@@ -246,12 +249,14 @@ def _precise(number: int, metric: str, measured: dict[str, dict[int, dict[str, A
     return None
 
 
-def pair_points(study: optuna.Study, accuracy: str, metric: str) -> pd.DataFrame:
+def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str = "maximize") -> pd.DataFrame:
     """Points of one accuracy-vs-resource figure: every COMPLETE trial that has both numbers.
 
     A trial re-measured by a precise backend (``dse synthesize``) shows that figure instead of
     its estimate (``precise`` True, ``source`` the precise source, e.g. ``yosys``). The 2-D
-    front ``on_front`` is computed on the values shown, among feasible trials.
+    front ``on_front`` is computed on the values shown, among feasible trials: ``metric``
+    minimized, ``accuracy`` (the vertical axis; another objective when the study has no accuracy
+    one, see :func:`accuracy_objective`) in its ``direction`` (``"maximize"``/``"minimize"``).
 
     Returns:
         Columns ``trial``, ``accuracy`` (fraction), ``value`` (the resource, its natural unit),
@@ -284,7 +289,8 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str) -> pd.DataFrame
     df["on_front"] = False
     feas = df[df["feasible"]]
     if not feas.empty:
-        mask = pareto_mask(np.column_stack([-feas["accuracy"].to_numpy(), feas["value"].to_numpy()]))
+        y = Objective(accuracy, direction).sign * feas["accuracy"].to_numpy()
+        mask = pareto_mask(np.column_stack([y, feas["value"].to_numpy()]))
         df.loc[feas.index[mask], "on_front"] = True
     return df.sort_values("value", ignore_index=True)
 

@@ -5,9 +5,13 @@ front of a resource figure the new study lacks, a failures plot once there are n
 left there, they look like part of the new page. Each writer therefore lists what it wrote in
 a small manifest (``.dse-report.json`` or ``.dse-compare.json``) and, before writing again,
 deletes the files the manifest lists. Only names the writer itself can produce (``own``) are
-ever deleted, so a user's file in the same folder stays. A folder written before manifests
-existed (the writer's page is there, the manifest is not) is cleared of the files matching
-``own``.
+ever deleted, so a user's file in the same folder stays. A folder without this writer's
+manifest that holds a file named like its outputs (``own``: a ``report.html``, a
+``front_a_vs_b.png`` of the user's) is refused before anything is written: those files are not
+the writer's to overwrite or delete. Once the folder is cleared, the manifest says the writer is
+writing there (``"incomplete": true``) until :meth:`OwnFiles.record` lists what it wrote, so a
+run that stops half-way leaves a folder the next run clears (of every file named like its
+outputs) instead of refusing.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
+
+from dse.exceptions import ConfigError
 
 __all__ = ["OwnFiles", "REPORT_FILES", "COMPARE_FILES"]
 
@@ -30,38 +36,47 @@ class OwnFiles:
 
     Attributes:
         manifest: name of the manifest file in the output folder.
-        page: name of the page; its presence marks a folder the writer used before manifests existed.
         own: the names the writer can write (full match); nothing else is ever deleted.
         command: the command that writes them, for messages.
     """
 
     manifest: str
-    page: str
     own: re.Pattern[str]
     command: str
 
     def clear_previous(self, out: Path) -> list[Path]:
-        """Delete the files an earlier run of this writer left in ``out``.
+        """Delete the files an earlier run of this writer left in ``out``; refuse a folder holding files of someone else's.
+
+        The manifest then marks the folder as being written (see the module's docstring).
 
         Args:
             out: the output folder (it exists).
 
         Returns:
             The files deleted.
+
+        Raises:
+            ConfigError: ``out`` has no manifest of this writer but holds files named like its
+                outputs, which it would overwrite or delete; nothing is deleted.
         """
         manifest = out / self.manifest
         names: Iterable[str]
         if manifest.is_file():
             try:
-                names = [str(n) for n in json.loads(manifest.read_text(encoding="utf-8")).get("files", [])]
+                data = json.loads(manifest.read_text(encoding="utf-8"))
+                names = [p.name for p in out.iterdir()] if data.get("incomplete") else [str(n) for n in data.get("files", [])]
             except (ValueError, AttributeError, OSError) as e:  # unreadable: fall back to the own names
                 log.warning("%s: manifest %s is unreadable (%s); clearing the files named like %s outputs",
                             self.command, manifest, e, self.command)
                 names = [p.name for p in out.iterdir()]
-        elif (out / self.page).is_file():  # written before manifests existed
-            names = [p.name for p in out.iterdir()]
         else:
-            return []
+            if clash := sorted(p.name for p in out.iterdir() if self.own.fullmatch(p.name) and (p.is_file() or p.is_symlink())):
+                raise ConfigError(
+                    f"output folder {out} holds {', '.join(clash)}, named like the files {self.command} writes or "
+                    f"deletes there, but no {self.manifest} of an earlier {self.command} says it wrote them; choose "
+                    "another folder with --out, or move or delete those files"
+                )
+            names = []
         removed = []
         for name in names:
             if Path(name).name != name or not self.own.fullmatch(name):
@@ -73,6 +88,8 @@ class OwnFiles:
         if removed:
             log.info("%s: removed %d file(s) of the earlier output in %s: %s", self.command, len(removed), out,
                      ", ".join(p.name for p in removed))
+        manifest.write_text(json.dumps({"written_by": self.command, "files": [], "incomplete": True}, indent=1) + "\n",
+                            encoding="utf-8")  # the folder is this writer's now, even if this run stops before record()
         return removed
 
     def record(self, out: Path, files: Iterable[Path]) -> Path:
@@ -86,10 +103,9 @@ class OwnFiles:
 #: ``dse report``: the page, its fixed PNGs and one front per resource figure.
 REPORT_FILES = OwnFiles(
     ".dse-report.json",
-    "report.html",
     re.compile(r"report\.html|(failures|hypervolume|importances|parallel_coordinates|training_curves)\.png|front_.+_vs_.+\.png"),
     "dse report",
 )
 
 #: ``dse compare``: the page, its table and one overlay per resource figure.
-COMPARE_FILES = OwnFiles(".dse-compare.json", "compare.html", re.compile(r"compare\.(html|csv)|compare_.+_vs_.+\.png"), "dse compare")
+COMPARE_FILES = OwnFiles(".dse-compare.json", re.compile(r"compare\.(html|csv)|compare_.+_vs_.+\.png"), "dse compare")

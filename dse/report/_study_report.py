@@ -57,8 +57,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     The files an earlier report wrote to the same folder are deleted first (listed in its
     ``.dse-report.json``; see :mod:`dse.report._outputs`), so no figure of another study or
-    an earlier state remains beside the page; other files in the folder are left alone. No
-    failures figure is drawn when no trial failed.
+    an earlier state remains beside the page; other files in the folder are left alone. A folder
+    without that manifest holding files named like the report's is refused before anything is
+    written. No failures figure is drawn when no trial failed.
 
     Args:
         study: a study made by ``dse run``.
@@ -72,7 +73,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         What was written.
 
     Raises:
-        ConfigError: the study was not made by ``dse run``, or ``out_dir`` is a file or cannot be created.
+        ConfigError: the study was not made by ``dse run``, ``out_dir`` is a file or cannot be created, or it holds
+            files named like the report's that no earlier report wrote.
     """
     from dse.tracking import open_tracking
 
@@ -116,7 +118,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     # fronts per pair
     pair_parts = []
     for metric in F.resource_metrics(study):
-        pts = F.pair_points(study, acc.metric, metric)
+        if metric == acc.metric:  # no accuracy objective: the vertical axis is this resource
+            continue
+        pts = F.pair_points(study, acc.metric, metric, acc.direction)
         if pts.empty:
             continue
         png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
@@ -124,7 +128,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}</div>")
     infeasible = sum(1 for r in records.trials() if r.state == "COMPLETE" and not r.feasible)
     body.append(H.section(
-        "Pareto fronts: accuracy vs each resource figure",
+        f"Pareto fronts: {'accuracy' if acc.metric.endswith('accuracy') and acc.direction == 'maximize' else acc.metric} "
+        "vs each resource figure",
         f'<p class="note">Each point is a completed trial; the step line joins the trials no other trial beats on '
         f"these two axes. Infeasible trials (constraint violated): {infeasible}, red crosses. "
         "Markers tell resource sources apart; a precise re-measurement (dse synthesize) replaces the estimate where it exists.</p>",

@@ -241,30 +241,30 @@ def test_report_clears_its_own_earlier_files_only(tmp_path):
 
     out = tmp_path / "rep"
     out.mkdir()
-    # a report written before manifests existed, and the user's own files
-    (out / "report.html").write_text("<html>old</html>")
-    stale = out / "front_csim_accuracy_vs_latency_cycles.png"  # the synthetic studies have no latency_cycles
-    stale.write_bytes(b"old png")
+    # the user's own files, none named like a report's
     user = {"notes.txt": "mine", "my_plot.png": "mine", "front_summary.png": "mine", "failures.png.bak": "mine"}
     for name, text in user.items():
         (out / name).write_text(text)
 
     failing, storage, _ = make_study(tmp_path / "a", n_trials=10, seed=0, epochs=2)
     res = build_report(failing, storage, out, log_to_mlflow=False)
-    assert not stale.exists()
     assert (out / "failures.png").is_file() and out / "failures.png" in res.figures
     assert 'alt="failures"' in res.html.read_text()
     manifest = json.loads((out / ".dse-report.json").read_text())
     assert sorted(manifest["files"]) == sorted(p.name for p in [res.html, *res.figures])
+    # as an earlier report of a study with latency_cycles (the synthetic studies have none) listed it
+    stale = out / "front_csim_accuracy_vs_latency_cycles.png"
+    stale.write_bytes(b"old png")
     # a manifest naming other files (by hand, or tampered) deletes only names the report writes, in this folder
     outside = tmp_path / "hypervolume.png"
     outside.write_text("not in the folder")
-    manifest["files"] += ["notes.txt", "../hypervolume.png", str(outside)]
+    manifest["files"] += [stale.name, "notes.txt", "../hypervolume.png", str(outside)]
     (out / ".dse-report.json").write_text(json.dumps(manifest))
 
     clean, storage, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, failures=False)
     res = build_report(clean, storage, out, log_to_mlflow=False)
     html = res.html.read_text()
+    assert not stale.exists()
     assert not (out / "failures.png").exists(), "the earlier report's failures.png must not outlive it"
     assert 'alt="failures"' not in html and "No failed trial." in html
     assert html.count('src="data:image/png;base64,') == len(res.figures)  # every figure shown, no other
@@ -287,9 +287,10 @@ def test_compare_warns_when_resource_figures_come_from_different_sources(tmp_pat
     _, syn, _ = make_study(tmp_path / "b", n_trials=8, seed=1, epochs=2, name="synthesized", lut_source="da4ml")
     out = tmp_path / "cmp"
     out.mkdir()
-    (out / "compare.html").write_text("old")  # a comparison written before manifests existed
+    (out / "compare.html").write_text("old")  # an earlier comparison, as its manifest lists it
     stale = out / "compare_csim_accuracy_vs_latency_cycles.png"
     stale.write_bytes(b"old png")
+    (out / ".dse-compare.json").write_text(json.dumps({"written_by": "dse compare", "files": ["compare.html", stale.name]}))
     (out / "notes.txt").write_text("mine")
     caplog.set_level(logging.INFO, logger="dse.report._compare")
     result = runner.invoke(app, ["compare", f"estimated@{est}", f"synthesized@{syn}", "--out", str(out), "--no-mlflow"])
@@ -419,3 +420,167 @@ def test_compare_warns_about_a_study_without_a_feasible_trial(tmp_path, caplog):
     table = pd.read_csv(out / "compare.csv")
     assert list(table["hypervolume"] > 0) == [True, False]
     assert table["front_size"].iloc[0] > 0 and table["front_size"].iloc[1] == 0
+
+
+def test_report_and_compare_refuse_a_folder_holding_files_named_like_theirs(tmp_path):
+    """Before, `--out mine` overwrote the user's report.html and deleted their front_custom_vs_me.png (and compare's
+    results/compare.csv) without a word; now nothing is written and one `error:` line names the files and the fix.
+    The default folder written twice, and a folder whose earlier run stopped half-way, still work."""
+    from dse.report import build_report
+    from dse.report._outputs import REPORT_FILES
+    from tests.report.synthetic import make_study
+
+    study, a_url, a_exp = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="first")
+    _, b_url, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="second")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "report.html").write_text("keep")
+    (mine / "front_custom_vs_me.png").write_text("k")
+    (mine / "notes.txt").write_text("mine")
+    before = {p.name: p.read_text() for p in mine.iterdir()}
+    result = runner.invoke(app, ["report", "first", "--storage", a_url, "--out", str(mine), "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and text.count("error:") == 1, result.output
+    assert "front_custom_vs_me.png, report.html" in text and "no .dse-report.json" in text, text
+    assert "choose another folder with --out, or move or delete those files" in text, text
+    assert {p.name: p.read_text() for p in mine.iterdir()} == before  # nothing written, nothing deleted
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "compare.csv").write_text("my numbers")
+    result = runner.invoke(app, ["compare", f"first@{a_url}", f"second@{b_url}", "--out", str(results), "--no-mlflow"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and text.count("error:") == 1 and "holds compare.csv" in text, result.output
+    assert [p.name for p in results.iterdir()] == ["compare.csv"] and (results / "compare.csv").read_text() == "my numbers"
+
+    # the default folder <run_dir>/report, written twice: the second run finds the first one's manifest
+    first = build_report(study, a_url, log_to_mlflow=False)
+    again = build_report(study, a_url, log_to_mlflow=False)
+    assert again.html == first.html == a_exp.resolved_run_dir / "report" / "report.html"
+    # a run that stopped after clearing the folder leaves it marked as the report's: the next run clears it
+    half = tmp_path / "half"
+    half.mkdir()
+    REPORT_FILES.clear_previous(half)
+    (half / "front_csim_accuracy_vs_latency_cycles.png").write_bytes(b"half-written")
+    res = build_report(study, a_url, half, log_to_mlflow=False)
+    assert not (half / "front_csim_accuracy_vs_latency_cycles.png").exists()
+    assert sorted(json.loads((half / ".dse-report.json").read_text())["files"]) == sorted(p.name for p in [res.html, *res.figures])
+
+
+def test_fronts_follow_the_direction_of_an_objective_that_is_not_an_accuracy(tmp_path, monkeypatch):
+    """A study that minimizes lut alone: before, its fronts were drawn as if lut were maximized (through dominated
+    trials, on report and compare pages alike) under a title claiming accuracy."""
+    import numpy as np
+
+    from dse.report import _plots as P
+    from dse.report import build_report
+    from dse.report._figures import pareto_mask
+    from tests.report.synthetic import make_study
+
+    lean, lean_url, _ = make_study(tmp_path / "a", n_trials=8, seed=0, epochs=2, name="lean", failures=False,
+                                   objectives=[{"metric": "lut", "direction": "minimize"}])
+    _, other_url, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="other", failures=False)
+    drawn: list[tuple[str, str, object]] = []  # (vertical axis, horizontal axis, points) of every front drawn
+    real_pair, real_compare = P.plot_pair, P.plot_compare
+
+    def plot_pair(pts, y, x, path):
+        drawn.append((y, x, pts))
+        return real_pair(pts, y, x, path)
+
+    def plot_compare(fronts, y, x, path):
+        drawn.extend((y, x, pts) for pts in fronts.values())
+        return real_compare(fronts, y, x, path)
+
+    monkeypatch.setattr(P, "plot_pair", plot_pair)
+    monkeypatch.setattr(P, "plot_compare", plot_compare)
+
+    def minimal(pts) -> set[int]:  # both axes minimized
+        feas = pts[pts["feasible"]]
+        return set(feas["trial"][pareto_mask(np.column_stack([feas["accuracy"], feas["value"]]))])
+
+    res = build_report(lean, lean_url, tmp_path / "rep", log_to_mlflow=False)
+    html = res.html.read_text()
+    assert "Pareto fronts: lut vs each resource figure" in html and "Pareto fronts: accuracy" not in html
+    assert not (tmp_path / "rep" / "front_lut_vs_lut.png").exists()  # lut against itself says nothing
+    assert drawn and {x for _, x, _ in drawn} == {"ebops", "dsp"}
+    for y, x, pts in drawn:
+        assert y == "lut" and set(pts.loc[pts["on_front"], "trial"]) == minimal(pts), x
+        if x == "ebops":  # lut and ebops grow together: few trials are on that front (before: every one)
+            assert 0 < pts["on_front"].sum() < len(pts)
+
+    drawn.clear()
+    result = runner.invoke(app, ["compare", f"lean@{lean_url}", f"other@{other_url}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    assert drawn and all(y == "lut" and x != "lut" for y, x, _ in drawn)
+    for _, x, pts in drawn:
+        assert set(pts.loc[pts["on_front"], "trial"]) == minimal(pts), x
+
+
+def test_compare_says_when_a_studys_experiment_does_not_validate_here(tmp_path, caplog):
+    """Before, a study whose stored experiment names a backend module not importable here was compared silently: its
+    data read `None`, the different-constraints warning vanished and the page was not attached to its MLflow run."""
+    import optuna
+
+    from tests.report.synthetic import make_study
+
+    _, ok, _ = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="fits", failures=False,
+                          constraints=[{"metric": "lut", "max": 1e9}])
+    _, pb, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="pb", failures=False)
+    st = optuna.load_study(study_name="pb", storage=pb)
+    stored = dict(st.user_attrs["experiment"])
+    stored["resources"] = {**stored.get("resources", {}), "backend_modules": ["no_such_backends_module_here"]}
+    st.set_user_attr("experiment", stored)
+    st.set_user_attr("dataset", {"digest": "f" * 64})  # and tested on other data, as the data line says
+    optuna.load_study(study_name="fits", storage=ok).set_user_attr("dataset", {"digest": "0" * 64})
+    caplog.set_level(logging.WARNING, logger="dse.report._compare")
+    result = runner.invoke(app, ["compare", f"fits@{ok}", f"pb@{pb}", "--out", str(tmp_path / "cmp")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.getMessage().startswith("study pb:")]
+    assert len(said) == 1, caplog.text
+    assert "does not validate here" in said[0] and "no_such_backends_module_here" in said[0], said
+    assert "its constraints and dataset are not compared" in said[0] and "not attached to its MLflow parent run" in said[0]
+    assert "pb: None" not in text and "pb: unknown (the experiment stored with study 'pb' does not validate here" in text, text
+    assert "warning: the studies were tested on different data (fits: digits (digest 000000000000); pb: unknown (" in text, text
+    assert "(digest ffffffffffff)" in text, text
+
+
+def test_compare_counts_interrupted_trials_apart_from_failed_designs(tmp_path):
+    """Before, trials failed as TrialInterruptedError or DriverLostError (never evaluated, re-enqueued) counted as
+    `failed` in `dse compare`, unlike `dse status`; read from Optuna and from MLflow alike."""
+    import optuna
+    import pandas as pd
+
+    from dse.store import record_trial_result
+    from dse.tracking import StudyTracker
+    from tests.report.synthetic import make_study
+
+    study, url, exp = make_study(tmp_path / "a", n_trials=10, seed=0, epochs=2, name="stopped")
+    _, other, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="other", failures=False)
+    diverged = sum(1 for t in study.trials if t.state.name == "FAIL")
+    assert diverged, "the synthetic study must hold design failures too"
+    records = StudyRecords(study)
+    tracker = StudyTracker(exp.tracking_uri, exp.name)
+    params = records.trial(0).params
+    for why in ("TrialInterruptedError: the driver stopped (Ctrl-C) while trial 10 ran; its parameters were re-enqueued",
+                "DriverLostError: the driver running trial 11 was lost: gone; its parameters were re-enqueued"):
+        trial = study.ask()
+        run_id = tracker.trial_run(records.parent_run_id, exp.name, trial.number, params, [])
+        record_trial_result(trial, {}, {}, fail_reason=why)
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        tracker.finish_trial_run(run_id, "FAIL", why)
+
+    result = runner.invoke(app, ["compare", f"stopped@{url}", f"other@{other}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    assert "interrupted" in result.output
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert list(table["failed"]) == [diverged, 0] and list(table["interrupted"]) == [2, 0]
+    assert list(table["trials"]) == [12, 6]
+    page = " ".join((tmp_path / "cmp" / "compare.html").read_text().split())
+    assert "interrupted: trials whose driver stopped or was lost" in page
+
+    result = runner.invoke(app, ["compare", "stopped", f"other@{other}", "--tracking-uri", exp.tracking_uri,
+                                 "--out", str(tmp_path / "cmp2"), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "cmp2" / "compare.csv")
+    assert table["failed"].iloc[0] == diverged and table["interrupted"].iloc[0] == 2
