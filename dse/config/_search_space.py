@@ -254,7 +254,8 @@ class SearchSpace(BaseModel):
                 if not any(value == p and isinstance(value, bool) == isinstance(p, bool) for p in possible):
                     raise ValueError(
                         f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(map(repr, possible))}), "
-                        "so this condition would never hold; check its spelling"
+                        "so this condition would never hold; check its spelling, or, if that value was left out of "
+                        f"{key!r} on purpose, drop {where.rsplit('.', 1)[0].rsplit('.when', 1)[0]}, which depends on it"
                     )
 
     def possible_values(self, name: str) -> list[Any]:

@@ -438,9 +438,9 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                    else "`dse report` plots its trials, infeasible ones as red crosses")
             warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 ({see})")
             log.info("warning: %s", warnings[-1])
+    table, ref, objs = compare_table(sources)  # before the folder is touched: a study lacking an objective stops here
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
-    table, ref, objs = compare_table(sources)
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
     acc = accuracy_objective(objs)
     pairs = compare_pairs(sources, acc.metric, acc.direction)

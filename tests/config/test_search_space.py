@@ -148,6 +148,14 @@ def test_bad_search_space_names_field(tmp_path, params, rules, expected):
           "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True}},
          [{"when": {"weight_bits": 8}, "set": {"beta": 0.0}}],
          "rules[0].when.weight_bits: 8 is never a value of 'weight_bits' (it takes 3, 4, 5)"),
+        # a space narrowed to Latency on purpose: before, the message only said "check its spelling"
+        ({"strategy": {"type": "categorical", "choices": ["Latency"]},
+          "reuse_factor": {"type": "categorical", "choices": [1, 2], "when": {"strategy": "Resource"}, "default": 1}}, [],
+         "if that value was left out of 'strategy' on purpose, drop parameters.reuse_factor, which depends on it"),
+        ({"strategy": {"type": "categorical", "choices": ["Latency"]},
+          "beta": {"type": "float", "low": 1e-7, "high": 1e-4, "log": True}},
+         [{"name": "tip", "when": {"strategy": "Resource"}, "set": {"beta": 0.0}}],
+         "drop rules[0], which depends on it"),
     ],
 )
 def test_a_condition_on_a_value_the_parameter_never_takes_is_refused(params, rules, expected):

@@ -584,3 +584,23 @@ def test_compare_counts_interrupted_trials_apart_from_failed_designs(tmp_path):
     assert result.exit_code == 0, result.output
     table = pd.read_csv(tmp_path / "cmp2" / "compare.csv")
     assert table["failed"].iloc[0] == diverged and table["interrupted"].iloc[0] == 2
+
+
+def test_compare_that_fails_on_objectives_leaves_the_earlier_comparison(tmp_path):
+    """A study without one of the objectives stops `compare_studies` before it touches --out. Before, the folder was
+    cleared of the earlier comparison's files first, and then the comparison failed: nothing was left."""
+    from dse.exceptions import ConfigError
+    from dse.report._compare import compare_studies, load_optuna_source
+    from tests.report.synthetic import make_study
+
+    _, a, _ = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="sa", failures=False)
+    _, b, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="sb", failures=False)
+    out = tmp_path / "cmp"
+    compare_studies([load_optuna_source("sa", a), load_optuna_source("sb", b)], out, log_to_mlflow=False)
+    before = sorted(p.name for p in out.iterdir())
+    assert "compare.html" in before and "compare.csv" in before
+    lacking = load_optuna_source("sb", b)
+    lacking.trials = lacking.trials.drop(columns=["lut"])  # as a study that never measured lut
+    with pytest.raises(ConfigError, match=r"study sb has no \['lut'\] to compare with"):
+        compare_studies([load_optuna_source("sa", a), lacking], out, log_to_mlflow=False)
+    assert sorted(p.name for p in out.iterdir()) == before
