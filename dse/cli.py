@@ -50,7 +50,7 @@ def run(
     progress: bool = typer.Option(True, help="Show progress (a bar on a terminal, a line per trial elsewhere)."),
     keep_files: bool = typer.Option(False, help="Keep each trial's hls4ml project under <run_dir>/trials."),
     allow_changed: bool = typer.Option(
-        False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, objectives, constraints or hls4ml settings changed."
+        False, "--allow-changed", help="Continue an existing study even if its dataset, model, training, search space, constraints or hls4ml settings changed (not other objective metrics once a trial finished, nor constraints that trials told feasible now break: those are refused)."
     ),
     verbose: bool = _VERBOSE,
 ) -> None:
@@ -206,10 +206,10 @@ def status(
 def _trial_list(text: Optional[str]) -> Optional[list[int]]:
     if not text:
         return None
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError:
-        raise typer.BadParameter(f"expected trial numbers like 3,7,9, got {text!r}", param_hint="--trials") from None
+    items = [x.strip() for x in text.split(",")]
+    if all(x.isdigit() for x in items):  # "1 7" is two numbers run together, not 17; "4,,7" has a gap
+        return [int(x) for x in items]
+    raise typer.BadParameter(f"expected trial numbers separated by commas, like 3,7,9, got {text!r}", param_hint="--trials")
 
 
 @app.command()

@@ -399,6 +399,30 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
 CURVES = ("accuracy", "val_accuracy", "ebops", "beta")
 
 
+def curve_runs(study: optuna.Study, members: pd.DataFrame) -> dict[int, str]:
+    """The MLflow run holding each front member's training curves, for :func:`training_curves`.
+
+    A trial's own run, except for a checkpoint harvested along another trial's beta ramp
+    (``harvested_from``): it logged no curves of its own, and its training is that trial's
+    run (up to its ``harvest_epoch``).
+
+    Args:
+        study: the study.
+        members: :func:`dse.report.front_frame` rows (``trial``, ``mlflow_run_id``, and
+            ``harvested_from`` where the front has harvested checkpoints).
+
+    Returns:
+        trial number -> MLflow run id; members without a run are left out.
+    """
+    runs: dict[int, str] = {}
+    for _, r in members.iterrows():
+        harvested = r.get("harvested_from")
+        rid = TrialRecord.of(study.trials[int(harvested)]).run_id if pd.notna(harvested) else r.get("mlflow_run_id")
+        if isinstance(rid, str) and rid:
+            runs[int(r["trial"])] = rid
+    return runs
+
+
 def training_curves(tracking_uri: str, run_ids: dict[int, str], names: Iterable[str] = CURVES) -> dict[int, dict[str, list[tuple[int, float]]]]:
     """Per-epoch training curves of some trials from MLflow metric history.
 

@@ -86,7 +86,8 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     ReuseFactors as ``"1,8"``), ``pinned`` (names pinned by a rule), ``feasible`` (constrained
     studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
     sorted by the first objective, best first. No rows (the columns ``trial``, the objectives,
-    ``pinned``, ``mlflow_run_id``) when no trial completed.
+    ``pinned``, ``feasible`` in a constrained study, ``mlflow_run_id``) when no trial completed
+    or none is feasible.
 
     Raises:
         ValueError: ``numbers`` names a trial the study does not have (a negative number included).
@@ -127,7 +128,7 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
         row["mlflow_run_id"] = r.run_id
         rows.append(row)
     if not rows:  # the columns every front has, so a CSV of an empty front still has its header
-        return pd.DataFrame(columns=["trial", *names, "pinned", "mlflow_run_id"])
+        return pd.DataFrame(columns=["trial", *names, "pinned", *(["feasible"] if constrained else []), "mlflow_run_id"])
     df = pd.DataFrame(rows)
     return df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
 

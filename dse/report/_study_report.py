@@ -185,7 +185,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     # front table and curves
     body.append(H.section("Pareto-front members", H.table(members)))
-    run_ids = {int(r["trial"]): r["mlflow_run_id"] for _, r in members.iterrows() if isinstance(r.get("mlflow_run_id"), str)} if not members.empty else {}
+    run_ids = F.curve_runs(study, members)
     curves = F.training_curves(where.tracking_uri, run_ids) if run_ids and not no_store else {}
     why_empty = ("no Pareto-front member (no feasible completed trial)" if members.empty
                  else "MLflow's store was not read" if no_store else "the front members have no MLflow run" if not run_ids else None)

@@ -392,7 +392,8 @@ def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
         return None
     first, why = breaking[0]
     one = len(breaking) == 1
-    others = "" if one else "; trials " + ", ".join(str(n) for n, _ in breaking[1:9]) + (", ..." if len(breaking) > 9 else "")
+    rest = [str(n) for n, _ in breaking[1:9]] + (["..."] if len(breaking) > 9 else [])
+    others = "" if one else f"; also trial{'' if len(breaking) == 2 else 's'} " + ", ".join(rest)
     return ConfigError(
         f"constraints: {len(breaking)} finished {'trial' if one else 'trials'} of study {exp.name!r} {'was' if one else 'were'} "
         f"told feasible under the study's earlier constraints and {'breaks' if one else 'break'} these (trial {first}: {why}{others}). "

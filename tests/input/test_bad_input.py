@@ -761,3 +761,14 @@ def test_strict_yaml_still_reads_valid_files(tmp_path: Path, monkeypatch) -> Non
 
     (tmp_path / "m.yaml").write_text("a: &b {x: 1, y: 2}\nb: {<<: *b, x: 3}\n")
     assert read_yaml(tmp_path / "m.yaml", what="test")["b"] == {"x": 3, "y": 2}
+
+
+@pytest.mark.parametrize("trials", ["1 7", "4,,7", "3;7", "-1"])
+def test_synthesize_trials_must_be_comma_separated_numbers(trials: str, tmp_path: Path, monkeypatch) -> None:
+    """Before, spaces were dropped: `--trials "1 7"` re-measured trial 17 without a word, and `4,,7` passed."""
+    monkeypatch.chdir(tmp_path)
+    result, output, _ = _invoke(["synthesize", "nosuch", "--trials", trials])
+    assert result.exit_code == 2, result.output
+    flat = " ".join(output.replace("│", " ").split())  # rich's error box wraps the line
+    assert "expected trial numbers separated by commas, like 3,7,9, got " + repr(trials) in flat, output
+    assert list(tmp_path.iterdir()) == []

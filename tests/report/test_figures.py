@@ -149,6 +149,12 @@ def test_front_says_feasible_for_trials_finished_before_the_study_had_constraint
     unconstrained = optuna.create_study(directions=["maximize", "minimize"])
     unconstrained.add_trial(create_trial(values=[0.9, 900.0], params={"x": 0.1}, distributions=dist))
     assert "feasible" not in front_frame(unconstrained)
+    # no feasible trial: the empty front still has the column the README promises (before, the header lacked it)
+    none = optuna.create_study(directions=["maximize", "minimize"])
+    none.set_metric_names(["csim_accuracy", "lut"])
+    none.add_trial(create_trial(values=[0.95, 700.0], params={"x": 0.3}, distributions=dist, system_attrs={"constraints": [550.0]}))
+    empty = front_frame(none)
+    assert empty.empty and list(empty.columns) == ["trial", "csim_accuracy", "lut", "pinned", "feasible", "mlflow_run_id"]
 
 
 def test_legends_sit_outside_the_axes(tmp_path):

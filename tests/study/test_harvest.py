@@ -12,7 +12,7 @@ from mlflow.tracking import MlflowClient
 
 from dse.config import load_experiment
 from dse.report import front_frame, study_counts
-from dse.store import StudyRecords
+from dse.store import StudyRecords, TrialRecord
 from dse.study import run_study
 from dse.trial._harvest import select_checkpoints
 from tests.conftest import use_shared_ray, write_experiment
@@ -91,6 +91,21 @@ def test_harvested_checkpoints_do_not_count_towards_n_trials(harvest_study):
     before = len(study.trials)
     run_study(exp, space, progress=False)  # n_trials: 1 is already reached; nothing new is trained
     assert len(optuna.load_study(study_name="harvest", storage=exp.storage_url).trials) == before
+
+
+def test_a_harvested_member_shows_the_training_curves_of_its_ramp(harvest_study):
+    """The report's curves of a harvested checkpoint are those of the trial it was harvested from. Before, they were read
+    from the checkpoint's own run, which logs none: the figure said "no epoch_accuracy logged"."""
+    from dse.report._figures import curve_runs, training_curves
+
+    exp, _, _, study = harvest_study
+    every = front_frame(study, numbers=[t.number for t in study.trials])
+    runs = curve_runs(study, every)
+    trained_run = TrialRecord.of(study.trials[0]).run_id
+    harvested = [int(n) for n in every.loc[every["harvested_from"].notna(), "trial"]]
+    assert harvested and all(runs[n] == trained_run for n in harvested), runs
+    curves = training_curves(exp.tracking_uri, {n: runs[n] for n in harvested})
+    assert all(len(curves[n]["accuracy"]) == exp.training.epochs for n in harvested), curves
 
 
 def test_front_shows_where_a_member_was_harvested(harvest_study):
