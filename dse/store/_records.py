@@ -413,6 +413,11 @@ class StudyRecords:
     def parent_run_id(self) -> str | None:
         return self.study.user_attrs.get(_PARENT)
 
+    @property
+    def tracking_uri(self) -> str | None:
+        """The tracking URI the study's parent run was created in (as the driver resolved it), if stored."""
+        return self.study.user_attrs.get(_TRACKING)
+
     # trials ----------------------------------------------------------------
     def trials(self, states: tuple[TrialState, ...] | None = None) -> list[TrialRecord]:
         """Records of the study's trials (optionally of some states), by number."""

@@ -156,7 +156,9 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     directory (default SQLite, or ``storage: journal``), the run directory is the folder of the
     Optuna database actually opened, so a moved run directory is found by
     ``--storage sqlite:///<new place>/optuna.db`` (or ``--storage <new place>/optuna.log``). Otherwise the stored
-    experiment's run directory and tracking URI are used as recorded.
+    experiment's run directory and tracking URI are used as recorded; a relative ``run_dir`` (the default
+    ``runs/<name>``) resolves against the current folder, so where the store the driver recorded
+    (:attr:`dse.store.StudyRecords.tracking_uri`) still exists, its folder is the run directory.
 
     Raises:
         ConfigError: the study was not made by ``dse run`` (no stored experiment).
@@ -168,6 +170,12 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     db = storage_file(storage_url)
     if exp.storage in (None, JOURNAL) and db is not None:
         run_dir = db.resolve().parent
+    elif exp.run_dir is None or not Path(exp.run_dir).expanduser().is_absolute():
+        # a relative run_dir resolves against the current folder: read from another one, the store the driver
+        # recorded is the study's, where it still exists
+        recorded = sqlite_path(records.tracking_uri) if records.tracking_uri else None
+        if recorded is not None and recorded.is_file() and recorded.parent != run_dir:
+            run_dir = recorded.parent
     tracking_uri, root = default_store_paths(run_dir)
     relocate_default_store(tracking_uri, root)
     return TrackingLocation(tracking_uri, run_dir, True)

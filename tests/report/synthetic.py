@@ -18,8 +18,10 @@ from tests.conftest import write_experiment
 
 def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5, *,
                failures: bool = True, lut_source: str = "ebops-estimate", constraints: list[dict] | None = None,
-               objectives: list[dict] | None = None):
+               objectives: list[dict] | None = None, **fields):
     """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged (none when not ``failures``).
+
+    ``fields`` override the experiment's other fields (e.g. ``run_dir``, ``storage``).
 
     ``lut_source`` is the ``lut_source`` tag of every completed trial (as if ``resources.backend``
     were that backend); ``constraints`` are the experiment's (each trial's constraint values recorded);
@@ -33,7 +35,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
 
     exp, space = load_experiment(write_experiment(tmp, name=name, n_trials=n_trials, seed=seed, training={"epochs": epochs},
                                                  constraints=constraints or [],
-                                                 **({"objectives": objectives} if objectives else {})))
+                                                 **({"objectives": objectives} if objectives else {}), **fields))
     run_dir = exp.resolved_run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     study = open_study(exp, optuna.samplers.RandomSampler(seed=seed))

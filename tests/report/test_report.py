@@ -604,3 +604,26 @@ def test_compare_that_fails_on_objectives_leaves_the_earlier_comparison(tmp_path
     with pytest.raises(ConfigError, match=r"study sb has no \['lut'\] to compare with"):
         compare_studies([load_optuna_source("sa", a), lacking], out, log_to_mlflow=False)
     assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_study_with_a_relative_run_dir_is_found_from_another_folder(tmp_path, monkeypatch):
+    """A study whose storage lies outside its run directory (two studies in one database) and whose run_dir is the
+    default runs/<name>: read from another folder, its MLflow store is the one the driver recorded. Before, the run
+    directory was taken relative to the current folder: `dse report` wrote a report without MLflow's parts into a new
+    sub/runs/<name>/report, and `dse export` told the user to copy the store there."""
+    from dse.store import StudyRecords
+    from dse.tracking import open_tracking
+    from tests.report.synthetic import make_study
+
+    monkeypatch.chdir(tmp_path)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    study, _, _ = make_study(tmp_path, n_trials=4, seed=0, epochs=2, name="rel", failures=False, run_dir=None, storage=storage)
+    assert (tmp_path / "runs" / "rel" / "mlflow.db").is_file()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    where = open_tracking(StudyRecords(study), storage)
+    assert where.run_dir == tmp_path / "runs" / "rel" and where.missing_store is None
+    result = runner.invoke(app, ["report", "rel", "--storage", storage])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "runs" / "rel" / "report" / "report.html").is_file()
+    assert not (tmp_path / "sub" / "runs").exists()
