@@ -142,31 +142,49 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
 def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     """Read a study from the MLflow experiment ``dse run`` logged it to.
 
-    Objectives and constraints come from the parent run's ``experiment.json``; each child run
-    (tag ``dse.role = trial``) with tag ``state = COMPLETE`` is a completed trial.
+    Objectives and constraints come from the parent run's ``experiment.json`` (the experiment
+    the study last ran with); each child run of its study (tags ``dse.role = trial``,
+    ``dse.study = <study>``) with tag ``state = COMPLETE`` is a completed trial, its feasibility
+    computed under those constraints.
 
     Raises:
         StudyNotFoundError: no such experiment, or no ``dse`` parent run in it.
+        ConfigError: the experiment holds the parent runs of several studies
+            (``mlflow.experiment_name`` shared); they are compared from their Optuna storages.
     """
     from mlflow.tracking import MlflowClient
 
     from dse.config import ExperimentConfig
     from dse.store import NOT_EVALUATED, within_constraints
-    from dse.tracking import ROLE_TAG
+    from dse.tracking import EXPERIMENT_UPDATED_TAG, ROLE_TAG, STUDY_TAG
 
     client = MlflowClient(tracking_uri)
     exp = client.get_experiment_by_name(experiment)
     if exp is None:
         names = [e.name for e in client.search_experiments()]
         raise StudyNotFoundError(f"no MLflow experiment {experiment!r} at {tracking_uri}; experiments there: {names}")
-    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'", max_results=1)
+    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'")
     if not parents:
         raise StudyNotFoundError(f"MLflow experiment {experiment!r} has no `dse run` parent run (tag {ROLE_TAG}=study)")
-    parent = parents[0]
+    studies = sorted({p.data.tags.get(STUDY_TAG, "") for p in parents})
+    if len(studies) > 1:
+        raise ConfigError(
+            f"MLflow experiment {experiment!r} at {redact_url(tracking_uri)} holds the runs of {len(studies)} studies "
+            f"({', '.join(map(repr, studies))}; their experiments set the same `mlflow.experiment_name`), so its trials are not one "
+            "study's; compare them from their Optuna storages instead, as name@STORAGE_URL (each experiment's `storage`; "
+            f"by default {studies[0]}@sqlite:///runs/{studies[0]}/optuna.db)"
+        )
+    parent, study = parents[0], studies[0]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
+    if "constraints" in parent.data.tags.get(EXPERIMENT_UPDATED_TAG, "").split(", "):
+        log.warning("MLflow experiment %r: study %s was continued with other constraints; its trials' feasibility is computed "
+                    "under the ones it last ran with (%s), while Optuna keeps the verdict each trial was told when it "
+                    "finished: compare it as %s@STORAGE_URL for those", experiment, study, _constraints_text(cfg.constraints), study)
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
-    children = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial'", max_results=50000)
+    children = client.search_runs(
+        [exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}'", max_results=50000,
+    )
     rows, seconds, failed, interrupted, harvested = [], 0.0, 0, 0, 0
     for run in children:
         m, tags = run.data.metrics, run.data.tags

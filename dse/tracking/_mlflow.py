@@ -22,7 +22,7 @@ from dse.exceptions import TrackingError
 if TYPE_CHECKING:
     from dse.config import TrialParams
 
-__all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG", "ROLE_TAG", "provenance_tags", "dataset_input"]
+__all__ = ["StudyTracker", "TrialRunLogger", "STUDY_TAG", "ROLE_TAG", "EXPERIMENT_UPDATED_TAG", "provenance_tags", "dataset_input"]
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 STUDY_TAG = "dse.study"
 #: Tag telling a study's parent run ("study") from its trial runs ("trial").
 ROLE_TAG = "dse.role"
+#: Tag on a reused parent run listing the experiment's fields whose value differs from its params.
+EXPERIMENT_UPDATED_TAG = "experiment_updated"
 _BATCH = 900  # MLflow's log_batch accepts at most 1000 metrics per call
 _MAX_TAGS = 100  # ... and at most 100 tags
 
@@ -314,26 +316,36 @@ class StudyTracker:
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
         """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
 
-        A reused run is set RUNNING and loses the ``error`` tag an earlier driver's failure left.
-
         A new parent run gets ``config`` as flattened params and as ``experiment.json``, with
         every password inside a URL (e.g. the storage URL) masked by :func:`dse.config.redact_url`.
+
+        A reused run is set RUNNING and loses the ``error`` tag an earlier driver's failure left.
+        Its params keep the first run's experiment (MLflow params cannot change), but its
+        ``experiment.json`` is replaced by ``config`` (what ``dse compare`` reads objectives and
+        constraints from), and the tag ``experiment_updated`` lists the flattened fields whose value
+        now differs from the params (``--allow-changed``, ``--n-trials``); it is removed when none does.
         """
         found = self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
             max_results=1,
         )
+        config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
+        flat = {k: str(v)[:6000] for k, v in _flatten(config).items()}
         if found:
-            run_id = found[0].info.run_id
+            run_id, params, tags = found[0].info.run_id, found[0].data.params, found[0].data.tags
             self.client.update_run(run_id, status="RUNNING")
-            if "error" in found[0].data.tags:  # the error of an earlier, stopped driver no longer describes this run
+            if "error" in tags:  # the error of an earlier, stopped driver no longer describes this run
                 self.client.delete_tag(run_id, "error")
+            changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k))
+            if changed:
+                _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(changed)[:5000])
+            elif EXPERIMENT_UPDATED_TAG in tags:  # back to the first run's experiment
+                _retrying(self.client.delete_tag, run_id, EXPERIMENT_UPDATED_TAG)
         else:
             run = self.client.create_run(self.experiment_id, run_name=study_name, tags={STUDY_TAG: study_name, ROLE_TAG: "study"})
             run_id = run.info.run_id
-            config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
-            _log_params(self.client, run_id, [Param(k, str(v)[:6000]) for k, v in _flatten(config).items()])
-            self.client.log_dict(run_id, config, "experiment.json")
+            _log_params(self.client, run_id, [Param(k, v) for k, v in flat.items()])
+        _retrying(self.client.log_dict, run_id, config, "experiment.json")
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance_tags().items()])
         self._log_search_space(run_id, config.get("search_space"))
         return run_id
@@ -375,6 +387,10 @@ class StudyTracker:
         all_params = [Param(k, json.dumps(v) if isinstance(v, list) else str(v)) for k, v in values.items()]
         _retrying(self.client.log_batch, run.info.run_id, params=all_params)
         return run.info.run_id
+
+    def tag_trial_run(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set tags on a trial's child run (e.g. ``trial_number`` of a harvested checkpoint, known once Optuna stored it)."""
+        _retrying(self.client.log_batch, run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def tag_study_run(self, parent_run_id: str, tags: dict[str, str]) -> None:
         """Set tags on the study's parent run (e.g. ``error`` when the driver failed)."""

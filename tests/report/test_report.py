@@ -586,6 +586,68 @@ def test_compare_counts_interrupted_trials_apart_from_failed_designs(tmp_path):
     assert table["failed"].iloc[0] == diverged and table["interrupted"].iloc[0] == 2
 
 
+def test_compare_from_mlflow_reads_the_experiment_a_continued_study_last_ran_with(tmp_path, caplog):
+    """A study whose parent run was made under ``lut <= 600`` and that ran on under ``lut <= 6000`` (``dse run
+    --allow-changed``): the reused parent run's ``experiment.json`` is the later experiment, so `dse compare` from MLflow
+    finds the front Optuna holds. Before, it kept the first run's constraints: every trial infeasible, hypervolume 0."""
+    from dse.config import load_experiment
+    from dse.report._compare import compare_table, load_mlflow_source, load_optuna_source
+    from dse.tracking import StudyTracker
+    from tests.conftest import write_experiment
+    from tests.report.synthetic import make_study
+
+    first, _ = load_experiment(write_experiment(tmp_path, name="relaxed", n_trials=12, seed=0, training={"epochs": 5},
+                                                constraints=[{"metric": "lut", "max": 600}]))  # make_study's, but the budget
+    first.resolved_run_dir.mkdir(parents=True)
+    tracker = StudyTracker(first.tracking_uri, first.name, artifact_location=(first.resolved_run_dir / "mlartifacts").as_uri())
+    parent = tracker.study_run(first.name, first.model_dump(mode="json"))  # a first `dse run`, stopped before a trial ended
+    study, url, exp = make_study(tmp_path, 12, "relaxed", 0, 5, failures=False, constraints=[{"metric": "lut", "max": 6000}])
+    assert StudyRecords(study).parent_run_id == parent  # the second run reused the parent run
+
+    optuna_src = load_optuna_source("relaxed", url)
+    with caplog.at_level(logging.WARNING, logger="dse.report._compare"):
+        mlflow_src = load_mlflow_source("relaxed", exp.tracking_uri)
+    assert mlflow_src.constraints == optuna_src.constraints == "lut <= 6000"
+    assert "continued with other constraints" in caplog.text and "relaxed@STORAGE_URL" in caplog.text
+    feasible = {src.origin: dict(zip(src.trials["trial"], src.trials["feasible"])) for src in (optuna_src, mlflow_src)}
+    assert feasible[optuna_src.origin] == feasible[mlflow_src.origin]
+    assert 0 < sum(feasible[optuna_src.origin].values()) < 12, "lut <= 6000 keeps some synthetic trials, not all"
+    table, _, _ = compare_table([optuna_src, mlflow_src])
+    assert table["hypervolume"].iloc[0] > 0 and table["hypervolume"].iloc[1] == pytest.approx(table["hypervolume"].iloc[0])
+    run = MlflowClient(exp.tracking_uri).get_run(parent)
+    assert run.data.tags["experiment_updated"] == "constraints"
+    assert "600.0" in run.data.params["constraints"]  # MLflow params cannot change: they keep the first run's
+
+
+def test_compare_from_mlflow_refuses_an_experiment_two_studies_share(tmp_path):
+    """Two studies logging to one MLflow experiment (``mlflow.experiment_name`` the same): `dse compare --tracking-uri`
+    refuses, naming both and the way to compare them. Before, it took one parent run's objectives and every study's trials.
+    With the other study's parent run deleted, only the remaining study's trials are read."""
+    from dse.report._compare import load_mlflow_source, load_optuna_source
+    from dse.tracking import StudyTracker, TrialRunLogger
+    from tests.report.synthetic import make_study
+
+    study, url, exp = make_study(tmp_path, n_trials=6, name="first", failures=False)
+    tracker = StudyTracker(exp.tracking_uri, "first")  # a second study with mlflow.experiment_name: first
+    parent = tracker.study_run("second", {**exp.model_dump(mode="json"), "name": "second"})
+    run_id = tracker.trial_run(parent, "second", 0, StudyRecords(study).trial(0).params, [])
+    TrialRunLogger(exp.tracking_uri, run_id).log_metrics({"csim_accuracy": 0.999, "lut": 1.0, "ebops": 1.0})
+    tracker.finish_trial_run(run_id, "COMPLETE")
+    tracker.end_study_run(parent)
+
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", "first", f"first@{url}", "--tracking-uri", exp.tracking_uri, "--out", str(out),
+                                 "--no-mlflow"], terminal_width=200)
+    text = " ".join(result.output.split())
+    assert result.exit_code != 0 and "Traceback" not in result.output, result.output
+    assert "holds the runs of 2 studies ('first', 'second';" in text and "name@STORAGE_URL" in text, text
+    assert not out.exists()
+
+    MlflowClient(exp.tracking_uri).delete_run(parent)  # one study's parent run left: its own trials only
+    src, own = load_mlflow_source("first", exp.tracking_uri), load_optuna_source("first", url)
+    assert sorted(src.trials["trial"]) == sorted(own.trials["trial"]) and src.n_trials == len(study.trials)
+
+
 def test_compare_that_fails_on_objectives_leaves_the_earlier_comparison(tmp_path):
     """A study without one of the objectives stops `compare_studies` before it touches --out. Before, the folder was
     cleared of the earlier comparison's files first, and then the comparison failed: nothing was left."""

@@ -84,6 +84,23 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
         assert {"model.keras", "hls4ml_config.yaml", "preprocessing.json"} <= {a.path for a in client.list_artifacts(r.run_id)}
 
 
+def test_every_child_run_is_tagged_with_its_optuna_trial_number(harvest_study):
+    """Harvested checkpoints' runs carry ``trial_number`` too, the number Optuna gave them when the driver added them
+    (before: no tag, so ``tags.trial_number`` was NaN for them and `dse compare` from MLflow read trial -1)."""
+    from dse.report._compare import load_mlflow_source
+
+    exp, _, summary, study = harvest_study
+    numbers = {r.run_id: r.number for r in StudyRecords(study).trials() if r.run_id}
+    assert len(numbers) == len(study.trials) > 1
+    client = MlflowClient(exp.tracking_uri)
+    exp_id = client.get_run(summary.parent_run_id).info.experiment_id
+    runs = client.search_runs([exp_id], filter_string="tags.`dse.role` = 'trial'")
+    assert {run.info.run_id for run in runs} == set(numbers)
+    assert {run.info.run_id: run.data.tags.get("trial_number") for run in runs} == {k: str(n) for k, n in numbers.items()}
+    complete = sorted(r.number for r in StudyRecords(study).trials() if r.state == "COMPLETE")
+    assert sorted(load_mlflow_source("harvest", exp.tracking_uri).trials["trial"]) == complete
+
+
 def test_harvested_checkpoints_do_not_count_towards_n_trials(harvest_study):
     exp, space, _, study = harvest_study
     counts = study_counts(study)
