@@ -195,10 +195,11 @@ def status(
     else:
         out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front"))
     from dse.store import StudyRecords
+    from dse.study import precise_front
 
     records = StudyRecords(st)
     for backend in records.measured_backends():
-        numbers = records.precise_front(backend)
+        numbers = precise_front(st, backend)  # recomputed from the stored measurements: feasible trials only
         if numbers:
             out.print(front_table(front_frame(st, numbers=numbers), title=f"Pareto front on {backend} figures"))
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["design_hash", "cache_key"]
+__all__ = ["design_hash", "cache_key", "measurement_settings"]
 
 
 def design_hash(model, conversion_record: dict[str, Any]) -> str:
@@ -29,6 +29,15 @@ def design_hash(model, conversion_record: dict[str, Any]) -> str:
         h.update(np.ascontiguousarray(np.asarray(var)).tobytes())
     h.update(json.dumps(conversion_record, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
+
+
+def measurement_settings(resources: Any) -> dict[str, Any]:
+    """The resource settings that key a measurement (:func:`cache_key`): ``resources`` less ``backend`` and ``synthesis_timeout_s``.
+
+    Args:
+        resources: a :class:`dse.config.ResourcesConfig`.
+    """
+    return resources.model_dump(exclude={"backend", "synthesis_timeout_s"})
 
 
 def cache_key(design: str, backend: str, settings: dict[str, Any]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +13,8 @@ from dse.study._storage import load_study
 from dse.study._synthesize import located_experiment
 
 __all__ = ["CalibrationResult", "calibrate"]
+
+log = logging.getLogger(__name__)
 
 #: (estimate column, precise column suffix) pairs compared when present.
 _COMPARISONS = (("lut", "lut"), ("ebops", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"))
@@ -65,6 +68,13 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
         raise ConfigError(
             f"no trial of study {study_name!r} was measured with {backend!r}; "
             f"run `dse synthesize {study_name} --front --backend {backend}` first"
+        )
+    same = sorted(pairs.loc[pairs["lut_source"].isin(cls.sources), "trial"]) if "lut_source" in pairs else []
+    if same:
+        log.warning(
+            "%s: the lut of trials %s is already %s's own figure (the study's resources.backend gave it when they ran), so "
+            "their lut row compares %s with itself (0%% error, scale 1.000); their ebops and da4ml_cost rows still compare "
+            "estimates, or calibrate against another backend", backend, [int(n) for n in same], backend, backend,
         )
     stats = [s for est, ref in _COMPARISONS if (s := calibration_stats(pairs, est, f"{backend}_{ref}")) is not None]
     csv = exp.resolved_run_dir / f"calibration_{backend}.csv"

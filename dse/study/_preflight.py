@@ -485,7 +485,8 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
       PATH, so that is not checked for a remote ``ray.address``.
     * ``synthesize_front`` must support some Strategy the space offers, or it would measure
       nothing (yosys and da4ml measure distributed_arithmetic only); one that supports only some
-      is a warning. A ``resources.backend`` that supports none is a warning: the EBOPs estimate
+      is a warning, and so is one that already gives the figures of every Strategy it measures
+      (``resources.backend: yosys`` with ``synthesize_front: yosys``, or ``auto`` with ``da4ml``). A ``resources.backend`` that supports none is a warning: the EBOPs estimate
       gives every figure then.
 
     Raises:
@@ -494,10 +495,19 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
     """
     from dse.config import TrialParams
     from dse.exceptions import ToolNotFoundError
-    from dse.resources import backend_class
+    from dse.resources import backend_class, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
     local = cluster_address(exp.ray) is None
+    front = exp.resources.synthesize_front
+    own = [s for s in strategies if front is not None and backend_class(front)().supports(s)]
+    if own and all(figure_backend(s, exp.resources.backend) == front for s in own):
+        log.warning(
+            "resources.synthesize_front: %r already gives the figures of every trial it measures (%s trials take theirs from "
+            "resources.backend %r), so it adds no precise figure: the front's own figures are taken as its measurement; "
+            "remove synthesize_front, or choose a backend that measures otherwise (e.g. vivado or vitis)",
+            front, " and ".join(own), exp.resources.backend,
+        )
     for field, name in (("resources.backend", exp.resources.backend), ("resources.synthesize_front", exp.resources.synthesize_front)):
         if name is None or name == "auto":
             continue

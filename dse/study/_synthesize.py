@@ -11,15 +11,15 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from dse.config import ExperimentConfig
+from dse.config import ConstraintConfig, ExperimentConfig
 from dse.exceptions import ConfigError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
-from dse.resources._cache import cache_key
-from dse.store import StudyRecords, TrialRecord
+from dse.resources._cache import cache_key, measurement_settings
+from dse.store import StudyRecords, TrialRecord, within_constraints
 from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._storage import load_study
 
-__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front"]
+__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front", "precise_feasible"]
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,9 @@ class SynthesisSummary:
     Attributes:
         backend: the precise backend.
         launched: trials measured now (one Ray task each).
-        cached: trials whose design was measured before (no tool started).
+        cached: trials whose design was measured before (no tool started), ``own`` ones included.
+        own: trials whose own figures came from this backend with the same settings when they
+            ran (``resources.backend``), taken as its measurement (no tool started).
         skipped: trial number -> why it was not measured (backend does not apply).
         failed: trial number -> error.
         front: trial numbers of the front recomputed on the precise figures.
@@ -44,6 +46,7 @@ class SynthesisSummary:
     backend: str
     launched: list[int] = field(default_factory=list)
     cached: list[int] = field(default_factory=list)
+    own: list[int] = field(default_factory=list)
     skipped: dict[int, str] = field(default_factory=dict)
     failed: dict[int, str] = field(default_factory=dict)
     front: list[int] = field(default_factory=list)
@@ -80,17 +83,52 @@ def located_experiment(study: optuna.Study, storage: str) -> ExperimentConfig:
     return exp
 
 
-def _settings(exp: ExperimentConfig) -> dict[str, Any]:
-    return exp.resources.model_dump(exclude={"backend", "synthesis_timeout_s"})
+def _study_constraints(study: optuna.Study) -> list[ConstraintConfig]:
+    """The constraints of the study's stored experiment; none when it has none stored or it does not validate here."""
+    try:
+        return list(experiment_of(study).constraints)
+    except ConfigError as e:
+        log.debug("precise front of %r without constraints on the precise figures: %s", study.study_name, e)
+        return []
 
 
-def precise_front(study: optuna.Study, backend: str) -> list[int]:
-    """Pareto front over the trials measured by ``backend``, with its figures replacing the estimates.
+def precise_feasible(record: TrialRecord, entry: dict[str, Any], backend: str, constraints: list[ConstraintConfig]) -> bool:
+    """Whether a trial re-measured by ``backend`` may be on the precise front.
+
+    It must have been told feasible when it finished (its stored constraint values,
+    :attr:`dse.store.TrialRecord.feasible`), and each constraint on a metric that ``backend``
+    re-measured (``<backend>_lut`` for a constraint on ``lut``) must hold on that precise figure.
+
+    Args:
+        record: the trial's record.
+        entry: its measurement (``{"metrics": {"<backend>_lut": ...}, ...}``).
+        backend: the precise backend.
+        constraints: the study's constraints.
+    """
+    if not record.feasible:
+        return False
+    m = entry["metrics"]
+    return all(within_constraints([c], {c.metric: m[f"{backend}_{c.metric}"]})
+               for c in constraints if f"{backend}_{c.metric}" in m)
+
+
+def precise_front(study: optuna.Study, backend: str, constraints: list[ConstraintConfig] | None = None) -> list[int]:
+    """Pareto front over the feasible trials measured by ``backend``, with its figures replacing the estimates.
 
     Each objective ``m`` takes ``<backend>_<m>`` where the backend measured it (e.g. ``lut``),
-    else the trial's own value (e.g. ``csim_accuracy``). Computed by Optuna (``best_trials``
-    of an in-memory study with the same directions).
+    else the trial's own value (e.g. ``csim_accuracy``). Only feasible trials take part
+    (:func:`precise_feasible`): those told feasible when they finished, whose precise figures
+    also hold the constraints on the metrics ``backend`` re-measured (a trial with ``lut`` 900
+    under ``max: 1000`` whose ``yosys_lut`` is 1200 is left out). Computed by Optuna
+    (``best_trials`` of an in-memory study with the same directions).
+
+    Args:
+        study: the study.
+        backend: the precise backend.
+        constraints: the study's constraints; ``None``: those of its stored experiment.
     """
+    if constraints is None:
+        constraints = _study_constraints(study)
     measured = StudyRecords(study).measurements(backend)
     names = study.metric_names or []
     verbosity = optuna.logging.get_verbosity()
@@ -101,7 +139,7 @@ def precise_front(study: optuna.Study, backend: str) -> list[int]:
         optuna.logging.set_verbosity(verbosity)
     trials = {t.number: t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
     for number, entry in sorted(measured.items()):
-        if number not in trials:
+        if number not in trials or not precise_feasible(TrialRecord.of(trials[number]), entry, backend, constraints):
             continue
         m = entry["metrics"]
         values = [m.get(f"{backend}_{name}", v) for name, v in zip(names, trials[number].values)]
@@ -161,26 +199,37 @@ class Remeasurer:
         self.study, self.exp, self.backend = study, exp, backend
         self.records = StudyRecords(study)
         self.profile, self.keep_files = profile, keep_files
-        self.settings = _settings(exp)
+        self.settings = measurement_settings(exp.resources)
         self.summary = SynthesisSummary(backend)
         self._remote = None
         self._t0 = time.time()
         self.profile_only: list[optuna.trial.FrozenTrial] = []  # cached trials to profile (``profile=True``)
 
     def plan(self, trials: list[optuna.trial.FrozenTrial]) -> list[tuple[optuna.trial.FrozenTrial, str]]:
-        """Sort ``trials`` into cached, not applicable or to measure; returns those to measure with their cache keys."""
+        """Sort ``trials`` into cached, not applicable or to measure; returns those to measure with their cache keys.
+
+        A trial whose own figures came from this backend with the same settings (its ``figure_key``
+        tag is the cache key here: ``resources.backend`` is this backend) has them stored as this
+        backend's measurement and counts as cached (and as ``own``): measuring it again would
+        give the same numbers.
+        """
         s, todo = self.summary, []
         for t in trials:
-            params = TrialRecord.of(t).params
+            record = TrialRecord.of(t)
+            params = record.params
             if params is None or not self.impl.supports(params.strategy):
                 what = params.strategy if params else "a trial without recorded parameters"
                 s.skipped[t.number] = f"{self.backend} measures {', '.join(self.impl.strategies or ())} designs; this is {what}"
                 continue
-            dh = TrialRecord.of(t).tags.get("design_hash")
+            dh = record.tags.get("design_hash")
             if dh is None:
                 s.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
                 continue
             key = cache_key(dh, self.backend, self.settings)
+            own = self.records.cached_measurement(key) is None and self._own_figures(record, key)
+            if own:
+                self.records.store_measurement(key, own)
+                s.own.append(t.number)
             if self.records.cached_measurement(key) is not None:
                 self.records.mark_measured(self.backend, t.number, key)
                 s.cached.append(t.number)
@@ -189,6 +238,25 @@ class Remeasurer:
             else:
                 todo.append((t, key))
         return todo
+
+    def _own_figures(self, record: TrialRecord, key: str) -> dict[str, Any] | None:
+        """The trial's own figures as this backend's measurement under ``key``, or ``None`` when they are not that.
+
+        They are when the trial ran with this backend as its figure backend and the same resource
+        settings (tag ``figure_key`` equal to ``key``; trials of an older dse have none) and every
+        metric of that report (tag ``figure_metrics``) is recorded. Named as a re-measurement names
+        them: ``<backend>_<metric>`` (extras that carry the prefix keep their name), with
+        ``<backend>_<metric>_source`` tags.
+        """
+        tags, b = record.tags, self.backend
+        names = [n for n in tags.get("figure_metrics", "").split(",") if n]
+        if tags.get("figure_key") != key or not names or any(n not in record.metrics for n in names):
+            return None
+        metrics = {n if n.startswith(f"{b}_") else f"{b}_{n}": record.metrics[n] for n in names}
+        if f"seconds_resources_{b}" in record.metrics:
+            metrics[f"seconds_resources_{b}"] = record.metrics[f"seconds_resources_{b}"]
+        sources = {f"{b}_{n}_source": tags[f"{n}_source"] for n in names if tags.get(f"{n}_source") in self.impl.sources}
+        return {"metrics": metrics, "tags": sources}
 
     def spec(self, t: optuna.trial.FrozenTrial, *, measure: bool = True):
         """The :class:`~dse.trial._remeasure.RemeasureSpec` for trial ``t``: its recorded parameters, run and scratch folder."""
@@ -249,7 +317,7 @@ class Remeasurer:
         measured = self.records.measurements(self.backend)
         for n in s.cached:  # a design measured under another trial number still belongs in this run
             _log_cached(self.study, self.exp, self.backend, n, measured[n])
-        s.front = precise_front(self.study, self.backend)
+        s.front = precise_front(self.study, self.backend, list(self.exp.constraints))
         self.records.set_precise_front(self.backend, s.front)
         s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
         s.seconds = time.time() - self._t0
@@ -288,6 +356,7 @@ def synthesize(
     exp = located_experiment(study, storage)
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
     todo = rm.plan(_select(study, trials, front))
+    _say_unused_options(rm)
     if todo or rm.profile_only:
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
@@ -302,6 +371,20 @@ def synthesize(
             for number, ref in profiles:
                 rm.record_profile(number, ref)
     return rm.finish()
+
+
+def _say_unused_options(rm: Remeasurer) -> None:
+    """Log the trials that ``profile`` / ``keep_files`` could not apply to (before: silently nothing)."""
+    s = rm.summary
+    if s.own:
+        log.info("%s: trials %s already carry %s figures from their own run (resources.backend %r, same settings); "
+                 "taken as their %s measurement, no tool run", rm.backend, s.own, rm.backend, rm.exp.resources.backend, rm.backend)
+    if rm.keep_files and s.cached:
+        log.warning("--keep-files: trials %s were answered from the cache (their designs were measured before, or by their own "
+                    "run), so %s did not run for them and there are no RTL or logs to keep", sorted(s.cached), rm.backend)
+    if rm.profile and s.skipped:
+        log.warning("--profile: trials %s were not profiled: %s does not measure their Strategy, so they were not converted "
+                    "for it (%s)", sorted(s.skipped), rm.backend, "; ".join(f"{n}: {why}" for n, why in sorted(s.skipped.items())))
 
 
 def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number: int, entry: dict[str, Any]) -> None:

@@ -190,8 +190,14 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
     model always runs too (about 0.5 s), its numbers kept as ``da4ml_*`` extras. The chosen
     backend's figures replace the estimate's, each labelled by its ``<metric>_source`` tag, and
     ``resource_source`` names the source of ``lut``.
+
+    Tags ``figure_backend`` (the chosen backend), ``figure_key`` (the cache key a re-measurement
+    of this design with it would have: :func:`dse.resources._cache.cache_key`) and
+    ``figure_metrics`` (the names of its report's metrics), so that ``dse synthesize`` with
+    the same backend takes these figures instead of measuring the design again.
     """
     from dse.resources import figure_backend, get_backend
+    from dse.resources._cache import cache_key, measurement_settings
 
     strategy = design.params.strategy
     chosen = figure_backend(strategy, configured)
@@ -205,7 +211,11 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
             tags["resource_source"] = report.figures["lut"].source
         else:
             metrics.update(report.extras)
+        if name == chosen:
+            tags["figure_metrics"] = ",".join(sorted(report.metrics()))
     tags["figure_backend"] = chosen
+    if "design_hash" in tags:
+        tags["figure_key"] = cache_key(tags["design_hash"], chosen, measurement_settings(design.resources))
 
 
 def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metrics: dict[str, float], tags: dict[str, str],

@@ -69,9 +69,11 @@ def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_
         assert r.metrics["lut"] == pytest.approx(r.metrics["ebops"] / 2)
         assert int(r.metrics["worker_pid"]) != os.getpid()  # measured in a Ray worker, which imported the module itself
 
-    # a re-measurement's workers import it too; and a backend the driver imported from a module the study does not list
+    # the trials' own figures are half_ebops's with the same settings: taken as its measurement, no worker started
     s = synthesize("user_backend", exp.storage_url, "half_ebops", trials=[0, 1])
-    assert sorted(s.launched) == [0, 1] and not s.failed, s.failed
+    assert sorted(s.own) == sorted(s.cached) == [0, 1] and not s.launched and not s.failed, s
+    # a re-measurement's workers import the study's module too, and a backend the driver imported from a module the
+    # study does not list
     (user_module / "third_ebops_backend.py").write_text(MODULE.replace("half_ebops", "third_ebops").replace("half-ebops", "third-ebops").replace("/ 2", "/ 3"))
     import third_ebops_backend  # noqa: F401
     try:

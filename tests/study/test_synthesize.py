@@ -208,3 +208,123 @@ def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
     assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions
     assert StudyRecords(study).measurements("vivado") == before
     assert not (exp.resolved_run_dir / "pareto_front_vivado.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def yosys_study(tmp_path_factory):
+    """2 trials with ``resources.backend: yosys`` (a distributed_arithmetic one, whose lut/ff/dsp come from Yosys at trial
+    time, and a Latency one), both infeasible: no 2-epoch model reaches the keras_accuracy floor of 0.999."""
+    exp, space = load_experiment(
+        write_experiment(
+            tmp_path_factory.mktemp("yo"), space=DA_SPACE, name="yo", n_trials=2, seed=4,
+            enqueue_trials=[{"strategy": "distributed_arithmetic", "beta": 0.0, "weight_bits": 4},
+                            {"strategy": "Latency", "beta": 0.0, "weight_bits": 4}],
+            resources={"backend": "yosys"}, constraints=[{"metric": "keras_accuracy", "min": 0.999}],
+        )
+    )
+    use_shared_ray(tmp_path_factory)
+    run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name="yo", storage=exp.storage_url)
+    records = StudyRecords(study).trials((optuna.trial.TrialState.COMPLETE,))
+    da = [r.number for r in records if r.params.strategy == "distributed_arithmetic"]
+    other = [r.number for r in records if r.params.strategy != "distributed_arithmetic"]
+    assert da and other and not any(r.feasible for r in records), records
+    return exp, study, da, other
+
+
+def test_synthesize_takes_figures_a_trial_measured_with_the_same_backend(yosys_study, caplog):
+    """A trial whose lut/ff/dsp came from Yosys when it ran is not synthesized again: its own figures are its yosys
+    measurement (before: Yosys ran again, "1 measured, 0 from cache", and calibrate compared yosys with itself)."""
+    import logging
+
+    exp, study, da, _ = yosys_study
+    caplog.set_level(logging.INFO, logger="dse.study")
+    summary = synthesize("yo", exp.storage_url, "yosys", trials=da, keep_files=True)
+    assert summary.launched == [] and sorted(summary.cached) == da == sorted(summary.own) and not summary.failed, summary
+    measured = StudyRecords(study).measurements("yosys")
+    client = MlflowClient(exp.tracking_uri)
+    for n in da:
+        r = StudyRecords(study).trial(n)
+        assert r.tags["lut_source"] == "yosys" and r.tags["figure_key"].startswith("yosys:")
+        m = measured[n]["metrics"]
+        assert (m["yosys_lut"], m["yosys_ff"], m["yosys_dsp"]) == (r.metrics["lut"], r.metrics["ff"], r.metrics["dsp"])
+        assert m["yosys_carry"] == r.metrics["carry"] and measured[n]["tags"]["yosys_lut_source"] == "yosys"
+        run = client.get_run(r.run_id).data
+        assert run.metrics["yosys_lut"] == r.metrics["lut"] and run.tags["yosys_lut_source"] == "yosys"
+    # --keep-files on trials answered without a tool run says so (before: nothing kept, nothing said)
+    assert not (exp.resolved_run_dir / "synth" / "yosys").exists()
+    kept = [r for r in caplog.records if r.getMessage().startswith("--keep-files:")]
+    assert len(kept) == 1 and kept[0].levelname == "WARNING" and str(da) in kept[0].getMessage(), caplog.text
+    assert f"trials {da} already carry yosys figures from their own run" in caplog.text
+
+    # calibrate says that the lut row compares yosys with itself
+    caplog.clear()
+    calibrate("yo", exp.storage_url, "yosys")
+    assert f"yosys: the lut of trials {da} is already yosys's own figure" in caplog.text, caplog.text
+
+
+def test_profile_names_the_trials_the_backend_skips(yosys_study, caplog):
+    """--profile on a trial the backend does not measure says it was not profiled (before: no plots, nothing said)."""
+    exp, study, _, other = yosys_study
+    summary = synthesize("yo", exp.storage_url, "yosys", trials=other, profile=True)
+    assert sorted(summary.skipped) == other and summary.profiled == []
+    said = [r for r in caplog.records if r.getMessage().startswith("--profile:")]
+    assert len(said) == 1 and said[0].levelname == "WARNING", caplog.text
+    assert f"trials {other} were not profiled: yosys does not measure their Strategy" in said[0].getMessage()
+    assert "this is Latency" in said[0].getMessage()
+
+
+def test_precise_front_holds_feasible_trials_only(yosys_study, da_study):
+    """A trial told infeasible is not on the precise front, not tagged pareto_yosys=true, not in pareto_front_yosys.csv,
+    nor in `dse status`'s precise front (before: all of these, with feasible=False in the CSV)."""
+    from dse.config import ConstraintConfig
+    from dse.study import precise_front
+
+    exp, study, da, _ = yosys_study
+    summary = synthesize("yo", exp.storage_url, "yosys", trials=da)
+    assert set(StudyRecords(study).measurements("yosys")) == set(da)
+    assert summary.front == [] == StudyRecords(study).precise_front("yosys")
+    client = MlflowClient(exp.tracking_uri)
+    for n in da:
+        assert client.get_run(StudyRecords(study).trial(n).run_id).data.tags["pareto_yosys"] == "false"
+    rows = summary.front_csv.read_text().strip().splitlines()[1:]  # below the header: none
+    assert rows == [], rows
+    result = CliRunner().invoke(app, ["status", "yo", "--storage", exp.storage_url])
+    assert result.exit_code == 0, result.output
+    assert "Pareto front on yosys figures" not in result.output
+
+    # a trial told feasible whose precise figure breaks a constraint on a metric the backend re-measured is left out too
+    dexp, dstudy, _ = da_study
+    measured = StudyRecords(dstudy).measurements("yosys")
+    front = precise_front(dstudy, "yosys")
+    assert front and set(front) <= set(measured)
+    luts = {n: measured[n]["metrics"]["yosys_lut"] for n in front}
+    worst = max(luts, key=luts.get)
+    below = ConstraintConfig(metric="lut", max=luts[worst] - 1)
+    assert worst not in precise_front(dstudy, "yosys", [below])
+    assert precise_front(dstudy, "yosys", [ConstraintConfig(metric="lut", max=max(luts.values()))]) == front
+
+
+def test_check_warns_when_synthesize_front_already_gives_the_figures(tmp_path, caplog):
+    """`dse check`'s resource checks warn when resources.synthesize_front is the backend that gives the figures of every
+    trial it can measure (before: accepted silently, and every front member went through Yosys a second time)."""
+    said = "already gives the figures of every trial it measures"
+    for i, (resources, redundant) in enumerate([({"backend": "yosys", "synthesize_front": "yosys"}, True),
+                                                 ({"synthesize_front": "da4ml"}, True),
+                                                 ({"synthesize_front": "yosys"}, False),
+                                                 ({"backend": "da4ml", "synthesize_front": "yosys"}, False)]):
+        warned = " ".join(_warned(tmp_path / str(i), resources, caplog))
+        assert (said in warned) == redundant, (resources, warned)
+    warned = " ".join(_warned(tmp_path / "y", {"backend": "yosys", "synthesize_front": "yosys"}, caplog))
+    assert ("resources.synthesize_front: 'yosys' already gives the figures of every trial it measures (distributed_arithmetic "
+            "trials take theirs from resources.backend 'yosys')") in warned, warned
+
+
+def _warned(folder, resources, caplog) -> list[str]:
+    """The warnings of the resource checks of `dse check` on a DA_SPACE experiment with ``resources``."""
+    from dse.study._preflight import _check_resource_tools
+
+    exp, space = load_experiment(write_experiment(folder, space=DA_SPACE, resources=resources))
+    caplog.clear()
+    _check_resource_tools(exp, space)
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
