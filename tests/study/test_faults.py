@@ -322,24 +322,37 @@ def test_ctrl_c_while_ray_starts_leaves_no_ray_process(tmp_path, delay_s):
     out = subprocess.run([sys.executable, "-c", _INTERRUPT_START, str(run), str(delay_s)], capture_output=True, text=True,
                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert "INTERRUPTED" in out.stdout, out.stdout + out.stderr[-2000:]
+    _assert_no_ray_left(run / "ray")
+
+
+def _signal_inside_ray_init(name: str) -> str:
+    """Script lines that send this process signal ``name`` from the first Python code Ray runs while it builds its core
+    worker (inside ``ray._raylet.CoreWorker(...)``, halfway through ``ray.init``)."""
+    return f"""
+import os, signal
+import ray._private.gc_collect_manager as gc_manager
+build = gc_manager.PythonGCThread.__init__
+def build_signalled(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.{name})
+    build(self, *args, **kwargs)
+gc_manager.PythonGCThread.__init__ = build_signalled
+"""
+
+
+def _assert_no_ray_left(ray_dir: Path) -> None:
+    """No process names ``ray_dir`` (a run directory's Ray files) a second after the driver ended; kills any it finds."""
     time.sleep(1.0)
-    left = pids_with(str(run / "ray"))
+    left = pids_with(str(ray_dir))
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert not left, left
 
 
-_INTERRUPT_CORE_WORKER = """
-import os, signal, sys, time
+_INTERRUPT_CORE_WORKER = _signal_inside_ray_init("SIGINT") + """
+import sys, time
 from pathlib import Path
-import ray._private.gc_collect_manager as gc_manager
 from dse.config import RayConfig
 from dse.study import ray_session
-build = gc_manager.PythonGCThread.__init__
-def build_interrupted(self, *args, **kwargs):  # Ray calls it inside ray._raylet.CoreWorker(...), halfway through ray.init
-    os.kill(os.getpid(), signal.SIGINT)
-    build(self, *args, **kwargs)
-gc_manager.PythonGCThread.__init__ = build_interrupted
 try:
     with ray_session(RayConfig(num_cpus=1), Path(sys.argv[1])):
         time.sleep(2)
@@ -361,21 +374,11 @@ def test_ctrl_c_while_ray_builds_its_core_worker_stops_cleanly(tmp_path):
     assert out.returncode == 130, f"exit status {out.returncode}\n{out.stdout}{out.stderr[-2000:]}"
     assert "INTERRUPTED" in out.stdout and "NOT INTERRUPTED" not in out.stdout
     assert "stopping as soon as Ray has started" in out.stderr
-    time.sleep(1.0)
-    left = pids_with(str(run / "ray"))
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, left
+    _assert_no_ray_left(run / "ray")
 
 
-_SIGTERM_CORE_WORKER = """
-import os, signal, sys
-import ray._private.gc_collect_manager as gc_manager
-build = gc_manager.PythonGCThread.__init__
-def build_terminated(self, *args, **kwargs):  # Ray calls it inside ray._raylet.CoreWorker(...), halfway through ray.init
-    os.kill(os.getpid(), signal.SIGTERM)
-    build(self, *args, **kwargs)
-gc_manager.PythonGCThread.__init__ = build_terminated
+_SIGTERM_CORE_WORKER = _signal_inside_ray_init("SIGTERM") + """
+import sys
 from dse.cli import main
 sys.argv = ["dse", "run", sys.argv[1], "--no-progress"]
 main()
@@ -400,8 +403,4 @@ def test_sigterm_while_ray_starts_stops_as_sigterm(tmp_path):
     parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
     assert parent.info.status == "KILLED" and "error" not in parent.data.tags, parent.data.tags
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    time.sleep(1.0)
-    left = pids_with(str(exp.resolved_run_dir / "ray"))
-    for pid in left:
-        os.kill(pid, signal.SIGKILL)
-    assert not left, left
+    _assert_no_ray_left(exp.resolved_run_dir / "ray")
