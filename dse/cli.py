@@ -256,7 +256,10 @@ def _say_synthesis(summary, prefix: str = "") -> None:
     if summary.profiled:
         _say(f"profiling plots logged (artifacts profiling/ of each trial's run): trials {summary.profiled}")
     if summary.front_csv:
-        _say(f"front on {backend} figures: trials {summary.front}; CSV {summary.front_csv} (also on the parent run)")
+        front = f"trials {summary.front}" if summary.front else "none (no measured trial is feasible)"
+        _say(f"front on {backend} figures: {front}; CSV {summary.front_csv} (also on the parent run)")
+    elif not summary.launched and not summary.cached:
+        _say(f"no trial was measured with {backend}, so there is no front on its figures and no CSV")
 
 
 @app.command()

@@ -75,6 +75,18 @@ def test_calibrate_against_a_backend_no_trial_of_the_study_suits(tiny_study):
     assert "dse synthesize tiny --front" not in text
 
 
+def test_synthesize_that_measures_nothing_writes_no_front(tiny_study):
+    """Yosys skips every trial of the tiny study (Latency/Resource). Before, it printed "front on yosys figures: trials
+    []" and wrote and attached an empty pareto_front_yosys.csv."""
+    exp, _, _ = tiny_study
+    result = runner.invoke(app, ["synthesize", exp.name, "--storage", exp.storage_url, "--backend", "yosys", "--front"])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert "0 measured, 0 from cache" in text and "skipped: yosys measures distributed_arithmetic designs" in text, text
+    assert "no trial was measured with yosys, so there is no front on its figures and no CSV" in text, text
+    assert not (exp.resolved_run_dir / "pareto_front_yosys.csv").exists()
+
+
 def test_every_command_takes_verbose(tmp_path):
     """`-v` on every command (before, status, check and calibrate refused it); with it, check logs its steps."""
     import subprocess

@@ -396,13 +396,18 @@ def _log_cached(study: optuna.Study, exp: ExperimentConfig, backend: str, number
 
 
 def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: list[int]) -> Path | None:
-    """Tag ``pareto_<backend>`` on measured runs and attach the precise front CSV to the parent run."""
+    """Tag ``pareto_<backend>`` on measured runs and attach the precise front CSV to the parent run.
+
+    Returns:
+        The CSV written, or ``None`` when the study has no MLflow parent run or no trial was
+        measured with ``backend`` (no front on its figures, so no file).
+    """
     from dse.report import front_frame
     from dse.tracking import StudyTracker
 
     records = StudyRecords(study)
     parent = records.parent_run_id
-    if parent is None:
+    if parent is None or not records.measurements(backend):
         return None
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
     ids = {n: records.trial(n).run_id for n in records.measurements(backend)}
