@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -444,9 +445,7 @@ def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
         raise type(e)(f"{where}: {e}") from e
     if feature_names is not None and len(feature_names) != X.shape[1]:
         raise DatasetError(f"{where}: {len(feature_names)} feature_names for {X.shape[1]} feature columns of X; give one name per column")
-    if feature_names is not None and len(set(feature_names)) != len(feature_names):
-        seen: set[str] = set()
-        repeated = sorted({n for n in feature_names if n in seen or seen.add(n)})
+    if feature_names is not None and (repeated := sorted(n for n, k in Counter(feature_names).items() if k > 1)):
         raise DatasetError(f"{where}: feature_names repeat {repeated[:10]}; give each column its own name (the names "
                            "select a table's columns for the exported design's preprocessing, so a repeated name would "
                            "feed one column twice)")

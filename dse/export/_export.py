@@ -110,8 +110,12 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
 
 
-def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
+def load_trial_model(client, run_id: str, dst: Path, artifacts: set[str] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
     """Download a trial's ``model.keras``, ``hls4ml_config.yaml`` and ``preprocessing.json`` into ``dst``.
+
+    Args:
+        artifacts: the run's artifacts as :func:`_run_artifacts` returned them, when the caller
+            checked them already; ``None``: checked here.
 
     Returns:
         The Keras model (HGQ2 layers registered), the conversion record, the preprocessing
@@ -123,7 +127,7 @@ def load_trial_model(client, run_id: str, dst: Path) -> tuple[Any, dict[str, Any
     """
     from dse._stderr import import_tensorflow_quietly
 
-    have = _run_artifacts(client, run_id)
+    have = _run_artifacts(client, run_id) if artifacts is None else artifacts
     import_tensorflow_quietly()
     import hgq  # noqa: F401  (registers the HGQ2 layers with Keras)
     import keras
@@ -312,11 +316,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
                           f"which does not answer ({problem}); start it and export again")
     client = MlflowClient(where.tracking_uri)
-    _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
+    artifacts = _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
     out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite)
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment()
-    model, record, pre = load_trial_model(client, r.run_id, out)
+    model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
     hls = exp.hls4ml.model_copy(update={

@@ -7,8 +7,9 @@ private to this module:
 Study level
     ``experiment`` (the experiment as JSON), ``search_space`` (the search space's contents),
     ``mlflow_parent_run_id``, ``mlflow_tracking_uri``, ``cache:<backend>:<design>:<settings>``
-    (a precise measurement), ``measured:<backend>:<trial>`` (which cache entry a trial has),
-    ``front:<backend>`` (the front recomputed on that backend's figures).
+    (a precise measurement), ``measured:<backend>:<trial>`` (which cache entry a trial has).
+    The front on a backend's figures is not stored: :func:`dse.study.precise_front` computes it
+    from these (studies of an older dse hold a ``front:<backend>`` entry that nothing reads).
 Trial level
     ``params`` (the resolved :class:`~dse.config.TrialParams` the trial trained with,
     ``model_dump()``), ``pinned`` (names pinned by a rule or a condition's default),
@@ -47,7 +48,6 @@ _PARENT = "mlflow_parent_run_id"
 _TRACKING = "mlflow_tracking_uri"
 _CACHE = "cache:"
 _MEASURED = "measured:"
-_FRONT = "front:"
 
 _PARAMS = "params"
 _PINNED = "pinned"
@@ -524,12 +524,6 @@ class StudyRecords:
                     out[int(key.rsplit(":", 1)[1])] = entry
         return out
 
-    def set_precise_front(self, backend: str, numbers: list[int]) -> None:
-        self.study.set_user_attr(f"{_FRONT}{backend}", numbers)
-
-    def precise_front(self, backend: str) -> list[int]:
-        """Trial numbers of the front on ``backend``'s figures (empty if never computed)."""
-        return list(self.study.user_attrs.get(f"{_FRONT}{backend}") or [])
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -32,7 +32,7 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, 
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import changed_experiment_error, constraints_error, preflight
+from dse.study._preflight import changed_experiment_error, constraints_error, preflight, trial_shortfalls
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -198,23 +198,21 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
 def _check_trial_fits(exp: ExperimentConfig, total: dict[str, float]) -> None:
     """One trial's CPUs, GPUs and memory must exist in the Ray cluster (Ray's ``cluster_resources()``: CPUs, GPUs, bytes).
 
+    The preflight checked a local Ray's CPUs and GPUs and an upper bound of its memory
+    (:func:`dse.study._preflight.trial_shortfalls`); this is the same check on what Ray offers.
+
     Raises:
         ConfigError: a local Ray lacks them, so no trial could ever start. On a cluster it is a
             warning: an autoscaler may still add such nodes.
     """
     from dse.exceptions import ConfigError
 
-    r = exp.ray
-    short = [f"ray.{field} = {need:g} but the Ray cluster has {total.get(key, 0):g}{unit}"
-             for field, need, key, unit in (("cpus_per_trial", r.cpus_per_trial, "CPU", " CPUs"),
-                                            ("gpus_per_trial", r.gpus_per_trial, "GPU", " GPUs"),
-                                            ("memory_per_trial", r.memory_per_trial or 0, "memory", " bytes of memory"))
-             if need > total.get(key, 0)]
+    have = {"CPU": total.get("CPU", 0), "GPU": total.get("GPU", 0), "memory": total.get("memory", 0)}
+    short = trial_shortfalls(exp.ray, have, {}, "the Ray cluster")
     if not short:
         return
-    if cluster_address(r) is None:
-        gpus = " (GPUs: 0 runs on CPU)" if r.gpus_per_trial > total.get("GPU", 0) else ""
-        raise ConfigError("; ".join(short) + f": no trial could ever start; lower {'that field' if len(short) == 1 else 'those fields'}{gpus}")
+    if cluster_address(exp.ray) is None:
+        raise ConfigError("; ".join(short) + "; no trial could ever start")
     log.warning("%s: trials wait until nodes with these resources join the cluster", "; ".join(short))
 
 
@@ -418,7 +416,7 @@ class _StudyLoop:
         numbers = {r.run_id: r.number for r in map(TrialRecord.of, filter(is_harvested, trials)) if r.run_id in run_ids}
         for run_id in run_ids:
             if run_id in numbers:
-                self.tracker.tag_trial_run(run_id, {"trial_number": str(numbers[run_id])})
+                self.tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})
 
     def join_front(self, metrics: dict[str, float]) -> None:
         """Add a measured record to the feasible front this driver tracks, if it is feasible."""
@@ -784,7 +782,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                         ", ".join(map(str, requeued)))
         if status == "FAILED" and not lost_tracking:
             try:
-                tracker.tag_study_run(parent, {"error": f"{type(e).__name__}: {e}"})
+                tracker.tag_run(parent, {"error": f"{type(e).__name__}: {e}"})
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
         if lost_tracking:

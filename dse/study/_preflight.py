@@ -20,7 +20,7 @@ from typing import Any, Iterator
 from urllib.parse import urlsplit
 
 from dse._stderr import native_stderr_to_debug_log
-from dse.config import ExperimentConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
+from dse.config import ExperimentConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 from dse.study._ray_session import cluster_address
@@ -555,8 +555,9 @@ def _check_local_resources(exp: ExperimentConfig) -> None:
     if ray is not None and ray.is_initialized():  # a Ray this process started (dse reuses it): its own resources count
         total = ray.cluster_resources()
         have = {"CPU": int(total.get("CPU", 0)), "GPU": int(total.get("GPU", 0)), "memory": total.get("memory", 0)}
-        where = dict.fromkeys(have, "the Ray this process already started")
+        where, bound = dict.fromkeys(have, "the Ray this process already started"), ""
     else:
+        bound = "at most "  # the machine's memory: Ray keeps part of it for its object store
         have = {"CPU": r.num_cpus or os.cpu_count() or 1, "GPU": 0, "memory": None}
         where = {"CPU": "ray.num_cpus" if r.num_cpus else "this machine's CPUs (ray.num_cpus unset)",
                  "GPU": "the GPUs Ray detects here", "memory": "this machine's memory in all"}
@@ -568,18 +569,38 @@ def _check_local_resources(exp: ExperimentConfig) -> None:
             have["GPU"] = len(visible) if visible is not None else gpus.get_current_node_num_accelerators()
         if r.memory_per_trial:
             have["memory"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if short := trial_shortfalls(r, have, where, "the local Ray", bound):
+        raise ConfigError("; ".join(short) + "; no trial could ever start")
+
+
+def trial_shortfalls(r: RayConfig, have: dict[str, Any], where: dict[str, str], ray_name: str, bound: str = "") -> list[str]:
+    """One line per resource of a trial (``ray.cpus_per_trial``, ``gpus_per_trial``, ``memory_per_trial``) beyond what a Ray has.
+
+    Args:
+        r: the experiment's Ray settings.
+        have: ``"CPU"``, ``"GPU"`` (counts) and ``"memory"`` (bytes; ``None``: not known) of that Ray,
+            as Ray's ``cluster_resources()`` names them.
+        where: per resource, where its figure comes from (said in parentheses; left out when absent).
+        ray_name: the Ray, for the message (``"the local Ray"``, ``"the Ray cluster"``).
+        bound: ``"at most "`` when the memory figure is an upper bound.
+
+    Returns:
+        Each shortfall with the most the field may ask; empty when one trial fits.
+    """
+    def said(key: str) -> str:
+        return f" ({where[key]})" if key in where else ""
+
     short = []
     if r.cpus_per_trial > have["CPU"]:
-        short.append(f"ray.cpus_per_trial: {r.cpus_per_trial} CPUs per trial, but the local Ray has {have['CPU']} "
-                     f"({where['CPU']}); set ray.cpus_per_trial to at most {have['CPU']}")
+        short.append(f"ray.cpus_per_trial: {r.cpus_per_trial} CPUs per trial, but {ray_name} has {have['CPU']:g}{said('CPU')}; "
+                     f"set ray.cpus_per_trial to at most {have['CPU']:g}")
     if r.gpus_per_trial > have["GPU"]:
-        short.append(f"ray.gpus_per_trial: {r.gpus_per_trial:g} GPUs per trial, but the local Ray has {have['GPU']} "
-                     f"({where['GPU']}); set ray.gpus_per_trial to at most {have['GPU']} (0 trains on the CPUs)")
+        short.append(f"ray.gpus_per_trial: {r.gpus_per_trial:g} GPUs per trial, but {ray_name} has {have['GPU']:g}{said('GPU')}; "
+                     f"set ray.gpus_per_trial to at most {have['GPU']:g} (0 trains on the CPUs)")
     if r.memory_per_trial and have["memory"] is not None and r.memory_per_trial > have["memory"]:
-        short.append(f"ray.memory_per_trial: {r.memory_per_trial:,} bytes per trial, but the local Ray has at most "
-                     f"{int(have['memory']):,} ({where['memory']}); lower ray.memory_per_trial, or leave it out")
-    if short:
-        raise ConfigError("; ".join(short) + "; no trial could ever start")
+        short.append(f"ray.memory_per_trial: {r.memory_per_trial:,} bytes per trial, but {ray_name} has {bound}"
+                     f"{int(have['memory']):,}{said('memory')}; lower ray.memory_per_trial, or leave it out")
+    return short
 
 
 def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> ConfigError:

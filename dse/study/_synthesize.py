@@ -318,7 +318,6 @@ class Remeasurer:
         for n in s.cached:  # a design measured under another trial number still belongs in this run
             _log_cached(self.study, self.exp, self.backend, n, measured[n])
         s.front = precise_front(self.study, self.backend, list(self.exp.constraints))
-        self.records.set_precise_front(self.backend, s.front)
         s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
         s.seconds = time.time() - self._t0
         return s

@@ -158,6 +158,12 @@ def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
         _retrying(client.log_batch, run_id, params=params[i : i + 100])
 
 
+def error_type(error: str) -> str | None:
+    """The exception name of an error recorded as ``"<ExceptionName>: <message>"`` (every error dse records), else ``None``."""
+    kind, sep, _ = error.partition(":")
+    return kind if sep and kind.isidentifier() else None
+
+
 def _end_tags(state: str, error: str | None) -> dict[str, str]:
     """The tags a run is ended with: the Optuna ``state`` (``COMPLETE``/``FAIL``) and the ``error`` message, if any.
 
@@ -168,8 +174,7 @@ def _end_tags(state: str, error: str | None) -> dict[str, str]:
     tags = {"state": state}
     if error:
         tags["error"] = error[:5000]
-        kind = error.split(":", 1)[0]
-        if ":" in error and kind.isidentifier():
+        if kind := error_type(error):
             tags["error_type"] = kind
     return tags
 
@@ -388,13 +393,10 @@ class StudyTracker:
         _retrying(self.client.log_batch, run.info.run_id, params=all_params)
         return run.info.run_id
 
-    def tag_trial_run(self, run_id: str, tags: dict[str, str]) -> None:
-        """Set tags on a trial's child run (e.g. ``trial_number`` of a harvested checkpoint, known once Optuna stored it)."""
+    def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
+        """Set tags on a run of the study: its parent run (``error`` when the driver failed) or a trial's child run
+        (``trial_number`` of a harvested checkpoint, known once Optuna stored it)."""
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
-
-    def tag_study_run(self, parent_run_id: str, tags: dict[str, str]) -> None:
-        """Set tags on the study's parent run (e.g. ``error`` when the driver failed)."""
-        _retrying(self.client.log_batch, parent_run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def finish_trial_run(self, run_id: str, state: str, error: str | None = None, tagged: str | None = None) -> None:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.

@@ -293,8 +293,10 @@ def _log_outcome(logger, what: str, state: str, error: str | None, metrics: dict
     still needs the result.
     """
     tags["state"] = state  # the MLflow run's state tag; the driver rewrites it only if its verdict differs
-    if error:
-        tags["error_type"] = error.split(":", 1)[0]
+    from dse.tracking._mlflow import error_type  # the logger's module: MLflow is imported already
+
+    if error and (kind := error_type(error)):
+        tags["error_type"] = kind
     try:
         logger.log_results(metrics, tags, history, end=state if end_run else None, error=error)
     except Exception as e:
@@ -355,7 +357,10 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
         if run_logger is not None:
             _log_outcome(run_logger, f"trial {spec.number}, checkpoint of epoch {cp.epoch}", state, error, metrics, tags, end_run=True)
         elif error:
-            tags["error_type"] = error.split(":", 1)[0]
+            from dse.tracking._mlflow import error_type
+
+            if kind := error_type(error):  # always: _error_text writes "<ExceptionName>: <message>"
+                tags["error_type"] = kind
         log.info("trial %d: checkpoint of epoch %d %s", spec.number, cp.epoch, state)
         out.append(HarvestedResult(cp.epoch, state, metrics, tags, run_logger.run_id if run_logger else None, error))
     return out

@@ -13,7 +13,7 @@ from dse.cli import app
 from dse.config import load_experiment
 from dse.exceptions import ConfigError
 from dse.store import StudyRecords, TrialRecord
-from dse.study import calibrate, run_study, synthesize
+from dse.study import calibrate, precise_front, run_study, synthesize
 from tests.conftest import use_shared_ray, write_experiment
 
 pytestmark = pytest.mark.shared_ray  # in-process studies share one local Ray (tests/conftest.py)
@@ -60,7 +60,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     during_run = set(StudyRecords(study).measurements("yosys"))
     front_da = {t.number for t in study.best_trials if _strategy(study, t.number) == "distributed_arithmetic"}
     assert front_da and front_da <= during_run <= set(da)
-    assert set(StudyRecords(study).precise_front("yosys")) <= during_run
+    assert set(precise_front(study, "yosys")) <= during_run
     # the run's summary says what synthesize_front measured and where its front's CSV is (before: an INFO log line only)
     rm = summary.remeasured
     assert rm is not None and rm.backend == "yosys" and set(rm.launched) | set(rm.cached) == during_run
@@ -278,12 +278,11 @@ def test_precise_front_holds_feasible_trials_only(yosys_study, da_study):
     """A trial told infeasible is not on the precise front, not tagged pareto_yosys=true, not in pareto_front_yosys.csv,
     nor in `dse status`'s precise front (before: all of these, with feasible=False in the CSV)."""
     from dse.config import ConstraintConfig
-    from dse.study import precise_front
 
     exp, study, da, _ = yosys_study
     summary = synthesize("yo", exp.storage_url, "yosys", trials=da)
     assert set(StudyRecords(study).measurements("yosys")) == set(da)
-    assert summary.front == [] == StudyRecords(study).precise_front("yosys")
+    assert summary.front == [] == precise_front(study, "yosys")
     client = MlflowClient(exp.tracking_uri)
     for n in da:
         assert client.get_run(StudyRecords(study).trial(n).run_id).data.tags["pareto_yosys"] == "false"
