@@ -144,8 +144,9 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
 
     Objectives and constraints come from the parent run's ``experiment.json`` (the experiment
     the study last ran with); each child run of its study (tags ``dse.role = trial``,
-    ``dse.study = <study>``) with tag ``state = COMPLETE`` is a completed trial, its feasibility
-    computed under those constraints.
+    ``dse.study = <study>``) with tag ``state = COMPLETE`` is a completed trial, feasible as its
+    ``feasible`` tag says (the verdict Optuna was told when it finished, under the constraints of
+    that time), or, for a run without the tag, as computed under the last constraints.
 
     Raises:
         StudyNotFoundError: no such experiment, or no ``dse`` parent run in it.
@@ -177,15 +178,11 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     parent, study = parents[0], studies[0]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
-    if "constraints" in parent.data.tags.get(EXPERIMENT_UPDATED_TAG, "").split(", "):
-        log.warning("MLflow experiment %r: study %s was continued with other constraints; its trials' feasibility is computed "
-                    "under the ones it last ran with (%s), while Optuna keeps the verdict each trial was told when it "
-                    "finished: compare it as %s@STORAGE_URL for those", experiment, study, _constraints_text(cfg.constraints), study)
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs(
         [exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}'", max_results=50000,
     )
-    rows, seconds, failed, interrupted, harvested = [], 0.0, 0, 0, 0
+    rows, seconds, failed, interrupted, harvested, untagged = [], 0.0, 0, 0, 0, 0
     for run in children:
         m, tags = run.data.metrics, run.data.tags
         seconds += float(m.get("seconds_total", 0.0))
@@ -197,9 +194,18 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
             continue
         row = {"trial": int(tags.get("trial_number", -1)), **{k: v for k, v in m.items() if not k.startswith("epoch_")}}
         row.update({k: v for k, v in tags.items() if k.endswith("_source")})
-        row["feasible"] = within_constraints(cfg.constraints, m)
+        if "feasible" in tags:  # the verdict Optuna was told when the trial finished
+            row["feasible"] = tags["feasible"] == "true"
+        else:  # a run of a dse before the tag, or of an unconstrained trial
+            row["feasible"] = within_constraints(cfg.constraints, m)
+            untagged += 1
         harvested += bool(tags.get("harvested_from"))
         rows.append(row)
+    if untagged and "constraints" in parent.data.tags.get(EXPERIMENT_UPDATED_TAG, "").split(", "):
+        log.warning("MLflow experiment %r: study %s was continued with other constraints; the feasibility of %d completed "
+                    "trial(s) without a `feasible` tag (runs of an earlier dse) is computed under the ones it last ran with "
+                    "(%s), while Optuna keeps the verdict each trial was told when it finished: compare it as "
+                    "%s@STORAGE_URL for those", experiment, study, untagged, _constraints_text(cfg.constraints), study)
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
         f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),

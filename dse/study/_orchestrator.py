@@ -28,7 +28,7 @@ from dse.exceptions import (
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.resources import backend_module_folders
-from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, record_heartbeat, record_trial_params, record_trial_result, record_trial_run
+from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, record_heartbeat, record_trial_params, record_trial_result, record_trial_run, within_constraints
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
@@ -390,33 +390,42 @@ class _StudyLoop:
             self.join_front(result.metrics)
         if run_id and not self.tracking_lost:
             tagged = None if "logging_error" in result.tags else result.tags.get("state")  # what the worker wrote to the run
-            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged)
+            feasible = within_constraints(self.exp.constraints, result.metrics) if state == "COMPLETE" and self.exp.constraints else None
+            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible)
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:
                 frozen = harvested_trial(trial, h.epoch, values, h.metrics, h.tags, h.run_id, self.exp.constraints)
                 self.durable(self.study.add_trial, frozen, what="adding a harvested checkpoint")
                 self.join_front(h.metrics)
-            self.tag_harvested_runs([h.run_id for h, _ in measured if h.run_id])
+            self.tag_harvested_runs({h.run_id: h.metrics for h, _ in measured if h.run_id})
             line += f" (+{len(measured)} harvested checkpoint{'' if len(measured) == 1 else 's'}" + (f", {len(failed)} failed" if failed else "") + ")"
         elif result.tags.get("harvest") == NO_CHECKPOINT:
             line += " (no checkpoint to harvest)"
         return line
 
-    def tag_harvested_runs(self, run_ids: list[str]) -> None:
-        """Tag each harvested checkpoint's MLflow run ``trial_number``, as every trial's run is.
+    def tag_harvested_runs(self, run_metrics: dict[str, dict[str, float]]) -> None:
+        """Tag each harvested checkpoint's MLflow run ``trial_number``, as every trial's run is, and
+        ``feasible`` in a constrained study (the verdict Optuna was told).
 
         Optuna numbers a harvested trial only when ``add_trial`` stores it, after its worker made
         and ended the run: the number is read back from the stored trial recording that run.
         Nothing is written once MLflow was lost (:attr:`tracking_lost`).
+
+        Args:
+            run_metrics: each checkpoint's MLflow run id -> its measured metrics.
         """
+        run_ids = list(run_metrics)
         if not run_ids or self.tracking_lost:
             return
         trials = self.durable(self.study.get_trials, deepcopy=False, states=(TrialState.COMPLETE,), what="reading harvested trials")
         numbers = {r.run_id: r.number for r in map(TrialRecord.of, filter(is_harvested, trials)) if r.run_id in run_ids}
         for run_id in run_ids:
             if run_id in numbers:
-                self.tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})
+                tags = {"trial_number": str(numbers[run_id])}
+                if self.exp.constraints:
+                    tags["feasible"] = "true" if within_constraints(self.exp.constraints, run_metrics[run_id]) else "false"
+                self.tracker.tag_run(run_id, tags)
 
     def join_front(self, metrics: dict[str, float]) -> None:
         """Add a measured record to the feasible front this driver tracks, if it is feasible."""

@@ -164,14 +164,17 @@ def error_type(error: str) -> str | None:
     return kind if sep and kind.isidentifier() else None
 
 
-def _end_tags(state: str, error: str | None) -> dict[str, str]:
+def _end_tags(state: str, error: str | None, feasible: bool | None = None) -> dict[str, str]:
     """The tags a run is ended with: the Optuna ``state`` (``COMPLETE``/``FAIL``) and the ``error`` message, if any.
 
     An error written ``"<ExceptionName>: <message>"`` (every error dse records) also gives
     ``error_type``, as a trial's worker tags it, so a failure the driver records (a timeout, a
-    lost worker or driver, a missing objective) carries it too.
+    lost worker or driver, a missing objective) carries it too. ``feasible`` (``true``/``false``)
+    is the verdict Optuna was told under the constraints of the time, when there are any.
     """
     tags = {"state": state}
+    if feasible is not None:
+        tags["feasible"] = "true" if feasible else "false"
     if error:
         tags["error"] = error[:5000]
         if kind := error_type(error):
@@ -179,9 +182,10 @@ def _end_tags(state: str, error: str | None) -> dict[str, str]:
     return tags
 
 
-def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False) -> None:
-    if not tags_set:
-        _retrying(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in _end_tags(state, error).items()])
+def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False,
+                feasible: bool | None = None) -> None:
+    if not tags_set or feasible is not None:
+        _retrying(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in _end_tags(state, error, feasible).items()])
     _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
 
 
@@ -398,14 +402,18 @@ class StudyTracker:
         (``trial_number`` of a harvested checkpoint, known once Optuna stored it)."""
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
-    def finish_trial_run(self, run_id: str, state: str, error: str | None = None, tagged: str | None = None) -> None:
+    def finish_trial_run(self, run_id: str, state: str, error: str | None = None, tagged: str | None = None,
+                         feasible: bool | None = None) -> None:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
 
         Args:
-            tagged: the ``state`` tag the worker already set on the run; when it equals ``state``
-                and there is no error, only the end of the run is written (one MLflow call, not two).
+            tagged: the ``state`` tag the worker already set on the run; when it equals ``state``,
+                there is no error and no ``feasible`` verdict, only the end of the run is written
+                (one MLflow call, not two).
+            feasible: a COMPLETE trial's verdict under a constrained study's constraints, tagged
+                ``feasible`` (``true``/``false``); ``None`` (no tag) without constraints.
         """
-        _finish_run(self.client, run_id, state, error, tags_set=tagged == state and not error)
+        _finish_run(self.client, run_id, state, error, tags_set=tagged == state and not error, feasible=feasible)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
         """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""

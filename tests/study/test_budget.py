@@ -9,6 +9,8 @@ designs feasible, so the front must hold distributed_arithmetic trials only.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import optuna
 import pandas as pd
@@ -96,6 +98,9 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
     assert front and front <= feasible
     csv = pd.read_csv(summary.front_csv)
     assert set(csv["trial"]) == front and csv["feasible"].all()
+    client = MlflowClient(exp.tracking_uri)
+    assert {r.number: client.get_run(r.run_id).data.tags["feasible"] for r in records} == {
+        r.number: "true" if r.feasible else "false" for r in records}
     result = CliRunner().invoke(app, ["status", "wine", "--storage", exp.storage_url])
     assert result.exit_code == 0, result.output
     n_inf = len(records) - len(feasible)
@@ -265,7 +270,7 @@ def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, co
         assert "{metric: csim_accuracy, direction: maximize}" in text
 
 
-def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
+def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
     """`dse run` where every trial is infeasible: the summary counts them as `dse status` does and says there is no front."""
     path = write_experiment(
         tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 1}], ray={"num_cpus": 1}, hls4ml={"csim": "none"},
@@ -289,6 +294,17 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path):
     status = CliRunner().invoke(app, ["status", "--experiment", str(path)])
     assert status.exit_code == 0 and told in " ".join(status.output.split()), status.output
     assert "loosen" not in status.output
+    # MLflow keeps the same verdict: the run is tagged feasible=false, so compare from MLflow reads what Optuna holds
+    # (before: computed under the loosened budget, feasible, with a warning to read the Optuna storage instead)
+    from dse.report._compare import load_mlflow_source
+
+    exp, _ = load_experiment(path)
+    run_id = TrialRecord.of(optuna.load_study(study_name="tiny", storage=exp.storage_url).trials[0]).run_id
+    assert MlflowClient(exp.tracking_uri).get_run(run_id).data.tags["feasible"] == "false"
+    with caplog.at_level(logging.WARNING, logger="dse.report._compare"):
+        source = load_mlflow_source("tiny", exp.tracking_uri)
+    assert list(source.trials["feasible"]) == [False] and source.constraints == "lut <= 1e+06"
+    assert "continued with other constraints" not in caplog.text
     report = CliRunner().invoke(app, ["report", "tiny", "--storage", f"sqlite:///{tmp_path / 'run' / 'optuna.db'}",
                                       "--out", str(tmp_path / "rep"), "--no-mlflow"])
     assert report.exit_code == 0, report.output

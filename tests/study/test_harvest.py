@@ -47,6 +47,7 @@ def harvest_study(tmp_path_factory):
     path = write_experiment(
         tmp, space=RAMP_SPACE, name="harvest", n_trials=1, sampler={"name": "tpe"}, seed=1, model={"hidden": [16]},
         training={"epochs": 16, "batch_size": 128, "learning_rate": 0.03, "harvest_checkpoints": 3}, hls4ml={"csim": "all"},
+        constraints=[{"metric": "keras_accuracy", "min": 0.2}],  # a budget: each run is tagged the verdict Optuna was told
     )
     exp, space = load_experiment(path)
     use_shared_ray(tmp_path_factory)
@@ -97,6 +98,9 @@ def test_every_child_run_is_tagged_with_its_optuna_trial_number(harvest_study):
     runs = client.search_runs([exp_id], filter_string="tags.`dse.role` = 'trial'")
     assert {run.info.run_id for run in runs} == set(numbers)
     assert {run.info.run_id: run.data.tags.get("trial_number") for run in runs} == {k: str(n) for k, n in numbers.items()}
+    # and, in a constrained study, `feasible`: the verdict Optuna holds (before: no tag; compare computed it afresh)
+    told = {r.run_id: str(r.feasible).lower() for r in StudyRecords(study).trials() if r.state == "COMPLETE"}
+    assert {run.info.run_id: run.data.tags.get("feasible") for run in runs if run.info.run_id in told} == told
     complete = sorted(r.number for r in StudyRecords(study).trials() if r.state == "COMPLETE")
     assert sorted(load_mlflow_source("harvest", exp.tracking_uri).trials["trial"]) == complete
 
