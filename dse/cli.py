@@ -186,7 +186,7 @@ def status(
             from dse.store import StudyRecords
 
             try:  # the constraints now, to tell a loosened budget from one the trials still break
-                constraints = StudyRecords(st).experiment().constraints
+                constraints = StudyRecords(st).experiment(reading=True).constraints
             except DseError:  # not made by `dse run`, or its experiment names a module not importable here
                 constraints = None
             _say(no_front_advice(st, constraints))

@@ -19,7 +19,7 @@ from dse.config._experiment import (
     sqlite_path,
     storage_file,
 )
-from dse.config._loading import enqueued_params, expand_env, load_experiment, make_output_dir, revalidate
+from dse.config._loading import enqueued_params, expand_env, load_experiment, make_output_dir, read_stored_experiment, revalidate
 from dse.config._params import TrialParams
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.config._secrets import redact_secrets, redact_url
@@ -43,6 +43,7 @@ __all__ = [
     "SearchSpace",
     "load_experiment",
     "revalidate",
+    "read_stored_experiment",
     "make_output_dir",
     "enqueued_params",
     "load_search_space",

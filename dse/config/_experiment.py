@@ -353,6 +353,17 @@ class Hls4mlConfig(_Strict):
         return self
 
 
+READING_STORED = "dse.reading_stored"
+"""Validation context key (``ExperimentConfig.model_validate(data, context={READING_STORED: True})``): an
+experiment stored with a study, read to report or export it. Its ``resources.backend_modules`` need not
+import here and its backend names need not be registered: nothing is measured with them."""
+
+
+def reading_stored(info: ValidationInfo) -> bool:
+    """Whether a validator runs on a stored experiment read under :data:`READING_STORED`."""
+    return bool(info.context and info.context.get(READING_STORED))
+
+
 class ResourcesConfig(_Strict):
     """How resources are measured.
 
@@ -368,7 +379,9 @@ class ResourcesConfig(_Strict):
     :func:`dse.resources.register_backend`, in a module of its own, not in the script you run),
     by import name (``mybackends`` or ``lab.fpga.backends``). Each is imported when this section is
     validated and by every Ray worker before its trial starts, and the study stores the list, so
-    ``dse report``, ``export``, ``synthesize`` and ``calibrate`` load them too. A backend named in
+    ``dse report``, ``export``, ``synthesize`` and ``calibrate`` load them too (``report``,
+    ``export``, ``compare`` and ``status`` read a study without them, with a warning:
+    :func:`dse.config.read_stored_experiment`). A backend named in
     ``backend`` or ``synthesize_front`` must come from a listed module (or be one of dse's own).
 
     ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
@@ -387,10 +400,14 @@ class ResourcesConfig(_Strict):
 
     @field_validator("backend_modules")
     @classmethod
-    def _importable(cls, v: list[str]) -> list[str]:
+    def _importable(cls, v: list[str], info: ValidationInfo) -> list[str]:
         from dse.resources import import_backend_modules
 
-        import_backend_modules(v)  # before ``backend`` is checked (pydantic validates fields in this order)
+        try:
+            import_backend_modules(v)  # before ``backend`` is checked (pydantic validates fields in this order)
+        except ValueError:
+            if not reading_stored(info):
+                raise
         return v
 
     @field_validator("backend")
@@ -398,7 +415,7 @@ class ResourcesConfig(_Strict):
     def _known_backend(cls, v: str, info: ValidationInfo) -> str:
         from dse.resources import backend_names
 
-        if "backend_modules" not in info.data:  # a module failed to import: that error says it all
+        if "backend_modules" not in info.data or reading_stored(info):  # a module failed to import: that error says it all
             return v
         if v != "auto" and v not in backend_names():
             listed = info.data["backend_modules"]
@@ -409,18 +426,20 @@ class ResourcesConfig(_Strict):
 
     @field_validator("synthesize_front")
     @classmethod
-    def _known_precise(cls, v: str | None) -> str | None:
+    def _known_precise(cls, v: str | None, info: ValidationInfo) -> str | None:
         from dse.resources import precise_backend_names
 
         allowed = precise_backend_names()
-        if v is not None and v not in allowed:
+        if v is not None and v not in allowed and not reading_stored(info):
             raise ValueError(f"unknown precise backend {v!r}; allowed: {', '.join(allowed)}")
         return v
 
     @model_validator(mode="after")
-    def _backends_loadable_elsewhere(self) -> "ResourcesConfig":
+    def _backends_loadable_elsewhere(self, info: ValidationInfo) -> "ResourcesConfig":
         from dse.resources import unlisted_backend_problem
 
+        if reading_stored(info):
+            return self
         for field, name in (("backend", self.backend), ("synthesize_front", self.synthesize_front)):
             if name not in (None, "auto") and (problem := unlisted_backend_problem(name, self.backend_modules)):
                 raise ValueError(f"{field}: {problem}")

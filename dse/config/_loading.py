@@ -363,3 +363,34 @@ def enqueued_params(exp: ExperimentConfig, space: SearchSpace) -> list[dict[str,
         except SearchSpaceError as e:
             raise ConfigError(f"experiment {exp.name!r}: {e} (search space {exp.search_space})") from e
     return out
+
+
+def read_stored_experiment(data: dict[str, Any]) -> tuple[ExperimentConfig, str | None]:
+    """Validate an experiment stored with a study (or its MLflow parent run), to report, compare or export it.
+
+    Validated as ``dse run`` would first. If that fails only because of the user's resource
+    backends (a ``resources.backend_modules`` module that does not import here, so its backend
+    names are unknown: a study measured on a cluster, read on a laptop), it is validated again
+    without loading them (:data:`~dse.config._experiment.READING_STORED`): the study's figures
+    are stored, and reading them needs no backend.
+
+    Args:
+        data: the stored experiment, as :meth:`ExperimentConfig.model_dump` (``mode="json"``) wrote it.
+
+    Returns:
+        ``(experiment, problem)``: ``problem`` is ``None``, or the strict validation's error,
+        formatted, when the experiment validated only without loading its backends.
+
+    Raises:
+        pydantic.ValidationError: it does not validate even so (another dse version's fields).
+    """
+    from dse.config._experiment import READING_STORED
+
+    try:
+        return ExperimentConfig.model_validate(data), None
+    except ValidationError as strict:
+        try:
+            exp = ExperimentConfig.model_validate(data, context={READING_STORED: True})
+        except ValidationError:
+            raise strict from None
+        return exp, format_validation_error(strict)

@@ -319,7 +319,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     artifacts = _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
     out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite)
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
-    exp = records.experiment()
+    exp = records.experiment(reading=True)
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))

@@ -123,8 +123,8 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
-        dataset = _dataset_text(records.experiment().dataset)
-        constraints = _constraints_text(records.experiment().constraints)
+        dataset = _dataset_text(records.experiment(reading=True).dataset)
+        constraints = _constraints_text(records.experiment(reading=True).constraints)
     except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
         problem = " ".join(str(e).split())
         log.warning("study %s: %s; its constraints and dataset are not compared with the other studies', and the "
@@ -155,7 +155,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     """
     from mlflow.tracking import MlflowClient
 
-    from dse.config import ExperimentConfig
+    from dse.config import read_stored_experiment
     from dse.store import NOT_EVALUATED, within_constraints
     from dse.tracking import EXPERIMENT_UPDATED_TAG, ROLE_TAG, STUDY_TAG
 
@@ -177,7 +177,10 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         )
     parent, study = parents[0], studies[0]
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = ExperimentConfig.model_validate(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
+        cfg, problem = read_stored_experiment(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
+    if problem:
+        log.warning("MLflow experiment %r: its resource backends do not load here (%s); its logged figures are read as they are",
+                    experiment, " ".join(problem.split()))
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs(
         [exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}'", max_results=50000,

@@ -80,7 +80,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     t0 = time.perf_counter()
     records = StudyRecords(study)
-    exp = records.experiment()
+    exp = records.experiment(reading=True)
     where = open_tracking(records, storage_url)
     db = where.missing_store
     no_store = db is not None  # opening it would create an empty store

@@ -26,6 +26,7 @@ are read through a documented fallback (:func:`_legacy_params`).
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -40,6 +41,8 @@ __all__ = [
     "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
     "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
 ]
+
+log = logging.getLogger(__name__)
 
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
@@ -325,6 +328,7 @@ class StudyRecords:
 
     def __init__(self, study: optuna.Study):
         self.study = study
+        self._warned_backends = False
 
     # experiment ------------------------------------------------------------
     def save_experiment(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None) -> None:
@@ -341,21 +345,36 @@ class StudyRecords:
     def has_experiment(self) -> bool:
         return _EXPERIMENT in self.study.user_attrs
 
-    def experiment(self) -> ExperimentConfig:
+    def experiment(self, reading: bool = False) -> ExperimentConfig:
         """The experiment the study was run with.
+
+        Args:
+            reading: to read the study's stored results (report, compare, export, status), not
+                to measure with it: a ``resources.backend_modules`` module that does not import
+                here is then warned about once, not an error (see
+                :func:`dse.config.read_stored_experiment`).
 
         Raises:
             ConfigError: the study was not created by ``dse run``, or its stored experiment no longer validates.
         """
         from pydantic import ValidationError
 
+        from dse.config import read_stored_experiment
         from dse.config._loading import format_validation_error
 
         data = self.study.user_attrs.get(_EXPERIMENT)
         if data is None:
             raise ConfigError(f"study {self.study.study_name!r} has no stored experiment; it was not created by `dse run`")
         try:
-            return ExperimentConfig.model_validate(data)
+            if not reading:
+                return ExperimentConfig.model_validate(data)
+            exp, problem = read_stored_experiment(data)
+            if problem and not self._warned_backends:
+                self._warned_backends = True
+                log.warning("study %s: its resource backends do not load here (%s); its stored figures are read as they "
+                            "are (measuring with them, `dse synthesize` or `dse calibrate`, needs the module)",
+                            self.study.study_name, " ".join(problem.split()))
+            return exp
         except ValidationError as e:
             raise ConfigError(
                 f"the experiment stored with study {self.study.study_name!r} does not validate here (made by another dse version, "

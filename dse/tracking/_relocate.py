@@ -163,7 +163,7 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     Raises:
         ConfigError: the study was not made by ``dse run`` (no stored experiment).
     """
-    exp = records.experiment()
+    exp = records.experiment(reading=True)
     if exp.mlflow.tracking_uri is not None:
         return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
     run_dir = exp.resolved_run_dir

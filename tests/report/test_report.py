@@ -529,6 +529,7 @@ def test_compare_says_when_a_studys_experiment_does_not_validate_here(tmp_path, 
     st = optuna.load_study(study_name="pb", storage=pb)
     stored = dict(st.user_attrs["experiment"])
     stored["resources"] = {**stored.get("resources", {}), "backend_modules": ["no_such_backends_module_here"]}
+    stored["hls4ml"] = {**stored.get("hls4ml", {}), "field_of_a_later_dse": 1}  # fails with the module missing, too
     st.set_user_attr("experiment", stored)
     st.set_user_attr("dataset", {"digest": "f" * 64})  # and tested on other data, as the data line says
     optuna.load_study(study_name="fits", storage=ok).set_user_attr("dataset", {"digest": "0" * 64})
@@ -538,11 +539,24 @@ def test_compare_says_when_a_studys_experiment_does_not_validate_here(tmp_path, 
     assert result.exit_code == 0, result.output
     said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.getMessage().startswith("study pb:")]
     assert len(said) == 1, caplog.text
-    assert "does not validate here" in said[0] and "no_such_backends_module_here" in said[0], said
+    assert "does not validate here" in said[0] and "field_of_a_later_dse" in said[0], said
     assert "its constraints and dataset are not compared" in said[0] and "not attached to its MLflow parent run" in said[0]
     assert "pb: None" not in text and "pb: unknown (the experiment stored with study 'pb' does not validate here" in text, text
     assert "warning: the studies were tested on different data (fits: digits (digest 000000000000); pb: unknown (" in text, text
     assert "(digest ffffffffffff)" in text, text
+
+    # the module alone missing (a study measured where it is installed): its stored figures, data and constraints are
+    # compared all the same, with a warning naming the module (before: compared without them, as above)
+    del stored["hls4ml"]["field_of_a_later_dse"]
+    st.set_user_attr("experiment", stored)
+    caplog.clear()
+    result = runner.invoke(app, ["compare", f"fits@{ok}", f"pb@{pb}", "--out", str(tmp_path / "cmp")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    said = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+    assert "study pb: its resource backends do not load here" in said and "no_such_backends_module_here" in said, said
+    assert "does not validate here" not in said and "unknown (" not in text, text
+    assert "fits: lut <= 1e+09; pb: none" in text, text  # its constraints are compared
 
 
 def test_compare_counts_interrupted_trials_apart_from_failed_designs(tmp_path):
