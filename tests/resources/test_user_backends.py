@@ -106,6 +106,11 @@ def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_
     assert "cannot import backend module 'half_ebops_backend'" in said and "PYTHONPATH" in said, said
     assert "unknown resource backend" not in said and "Traceback" not in said  # the cause alone
     assert "half-ebops" in (tmp_path / "report" / "report.html").read_text()  # the stored figures' source
+    export = [sys.executable, "-m", "dse", "export", "user_backend", "--trial", "0", "--storage", exp.storage_url,
+              "--out", str(tmp_path / "export")]
+    exported = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert "do not load here" in exported.stderr and (tmp_path / "export" / "README.md").exists()
     measure = [sys.executable, "-m", "dse", "synthesize", "user_backend", "--storage", exp.storage_url, "--backend", "yosys"]
     refused = subprocess.run(measure, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2, refused.stdout + refused.stderr  # a ConfigError
