@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -47,10 +49,21 @@ class Figure:
     source: str
 
     def __post_init__(self) -> None:
+        """Check the source and the value: a count of LUTs, DSPs, FFs or cycles is a finite number >= 0.
+
+        Raises:
+            ValueError: an unknown source, or a value that is not a finite number >= 0 (``None``,
+                a string, NaN, infinity, a negative number); the value is stored as a ``float``.
+        """
         from dse.resources._registry import sources
 
         if self.source not in sources():
             raise ValueError(f"unknown resource source {self.source!r}; allowed: {sources()}")
+        v = self.value
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) or float(v) < 0:
+            raise ValueError(f"Figure({v!r}, {self.source!r}): a resource figure (LUTs, DSPs, FFs, cycles) must be a finite "
+                             "number >= 0; a backend that cannot measure it raises MeasurementError instead")
+        object.__setattr__(self, "value", float(v))
 
 
 @dataclass
@@ -68,6 +81,23 @@ class ResourceReport:
     figures: dict[str, Figure] = field(default_factory=dict)
     extras: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        """Check the types: each figure a :class:`Figure`, each extra a number (stored as ``float``).
+
+        Raises:
+            ValueError: a figure that is not a :class:`Figure`, or an extra that is not a number
+                (MLflow would refuse the whole batch of the trial's metrics).
+        """
+        for k, f in self.figures.items():
+            if not isinstance(f, Figure):
+                raise ValueError(f"ResourceReport({self.backend!r}).figures[{k!r}] is {f!r} ({type(f).__name__}); "
+                                 f"give Figure(value, source)")
+        for k, v in self.extras.items():
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise ValueError(f"ResourceReport({self.backend!r}).extras[{k!r}] is {v!r} ({type(v).__name__}); extras "
+                                 "are numbers, logged as MLflow metrics")
+        self.extras = {k: float(v) for k, v in self.extras.items()}
 
     def metrics(self) -> dict[str, float]:
         """Flat metric dict for MLflow / Optuna: figures by name plus extras."""
@@ -149,6 +179,26 @@ class ResourceBackend(abc.ABC):
                 that a measurement would read, where the backend's own settings leave them open
                 (e.g. ``vsynth``); ``None`` for the backend's own.
         """
+
+    def measure_checked(self, design: Design) -> ResourceReport:
+        """:meth:`measure`, its result checked: what trials and re-measurements call.
+
+        Raises:
+            MeasurementError: :meth:`measure` returned something other than a
+                :class:`ResourceReport`, or a report without ``lut`` (the figure every trial
+                records, and its ``resource_source``); the message names the backend. Other
+                figures may be left out where a tool's report lacks them (never filled in).
+        """
+        from dse.exceptions import MeasurementError
+
+        report = self.measure(design)
+        if not isinstance(report, ResourceReport):
+            raise MeasurementError(f"resource backend {self.name!r}: measure() returned {type(report).__name__} {str(report)[:80]!r}; "
+                                   "it must return a ResourceReport (or raise MeasurementError)")
+        if "lut" not in report.figures:
+            raise MeasurementError(f"resource backend {self.name!r}: its report has no `lut` figure (it gave "
+                                   f"{sorted(report.figures) or 'none'}); every report gives one, as Figure(value, source)")
+        return report
 
     @abc.abstractmethod
     def measure(self, design: Design) -> ResourceReport:

@@ -37,17 +37,61 @@ __all__ = [
 _REGISTRY: dict[str, type["ResourceBackend"]] = {}
 
 
+def _is_dse(cls: type) -> bool:
+    return cls.__module__ == "dse" or cls.__module__.startswith("dse.")
+
+
+def _same_class(a: type, b: type) -> bool:
+    """``a`` is ``b``, or the same class defined again (its module reloaded, e.g. by Jupyter's autoreload)."""
+    return a is b or (a.__module__, a.__qualname__) == (b.__module__, b.__qualname__)
+
+
 def register_backend(cls: type["ResourceBackend"]) -> type["ResourceBackend"]:
     """Class decorator: make ``cls`` available under ``cls.name``.
 
+    Registering a class again (its module reloaded) replaces the earlier definition.
+
     Raises:
-        ValueError: another backend already has that name, or ``cls`` declares no ``sources``.
+        ValueError: ``cls`` is not a :class:`~dse.resources.ResourceBackend` subclass, leaves
+            ``measure`` unimplemented, has a ``name`` that is not a non-empty string, is ``auto``
+            (the rule of :func:`figure_backend`) or is taken by another backend; or its ``sources``
+            are not a tuple of non-empty strings, or name a source of dse's own backends (``yosys``,
+            ``da4ml``, ...) that ``cls`` does not inherit. The message names the attribute and the fix.
     """
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"resource backend name {cls.name!r} is taken by {_REGISTRY[cls.name].__name__}")
-    if not getattr(cls, "sources", None):
-        raise ValueError(f"resource backend {cls.__name__} must declare the sources of its figures in `sources`")
-    _REGISTRY[cls.name] = cls
+    import inspect
+
+    from dse.resources._base import ResourceBackend
+
+    label = getattr(cls, "__name__", repr(cls))
+    if not (isinstance(cls, type) and issubclass(cls, ResourceBackend)):
+        raise ValueError(f"@register_backend: {label} is not a subclass of dse.resources.ResourceBackend; subclass it")
+    if inspect.isabstract(cls):
+        missing = ", ".join(sorted(cls.__abstractmethods__))
+        raise ValueError(f"resource backend {label} does not implement {missing} (def measure(self, design) -> ResourceReport)")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"resource backend {label}: `name` must be a non-empty string (the resources.backend value), got {name!r}")
+    if name == "auto":
+        raise ValueError(f"resource backend {label}: the name 'auto' is resources.backend's rule (the most faithful figure "
+                         "per Strategy), so a backend of that name would never run; choose another `name`")
+    if name in _REGISTRY and not _same_class(_REGISTRY[name], cls):
+        raise ValueError(f"resource backend name {name!r} is taken by {_REGISTRY[name].__name__}")
+    srcs = getattr(cls, "sources", None)
+    if not srcs:
+        raise ValueError(f"resource backend {label} must declare the sources of its figures in `sources`")
+    if not isinstance(srcs, (tuple, list)) or not all(isinstance(x, str) and x.strip() for x in srcs):
+        raise ValueError(f"resource backend {label}: `sources` must be a tuple of non-empty strings, e.g. sources = "
+                         f"({name + '-fit'!r},), got {srcs!r}")
+    if not _is_dse(cls):
+        for other in _REGISTRY.values():
+            taken = [x for x in srcs if x in other.sources]
+            if taken and _is_dse(other) and not issubclass(cls, other):
+                raise ValueError(f"resource backend {label}: source {taken[0]!r} is that of dse's {other.name!r} backend, and "
+                                 "figures are compared by their source; name your own (e.g. "
+                                 f"{name + '-' + taken[0]!r}), or subclass {other.__name__}")
+    for old in [k for k, v in _REGISTRY.items() if _same_class(v, cls)]:
+        del _REGISTRY[old]  # a reloaded class, perhaps renamed
+    _REGISTRY[name] = cls
     return cls
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -38,7 +39,7 @@ from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialPar
 from dse.exceptions import ConfigError
 
 __all__ = [
-    "StudyRecords", "TrialRecord", "constraint_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
+    "StudyRecords", "TrialRecord", "constraint_values", "objective_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
     "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
 ]
 
@@ -103,6 +104,32 @@ def record_heartbeat(trial: optuna.Trial, driver_id: str, now: float, process: M
             machine can tell at once that it died (:func:`dse.study._liveness.this_driver`).
     """
     trial.set_user_attr(_HEARTBEAT, {"driver": driver_id, "time": now, **(process or {})})
+
+
+def objective_values(objectives: list, metrics: dict[str, Any]) -> list[float]:
+    """The values to tell Optuna for a measured record, in objective order.
+
+    Args:
+        objectives: the experiment's objectives (:class:`dse.config.ObjectiveConfig`).
+        metrics: the record's metrics.
+
+    Raises:
+        MeasurementError: an objective is missing from ``metrics``, not a number, or not finite
+            (Optuna would fail such a trial with no reason, or rank it).
+    """
+    from dse.exceptions import MeasurementError
+
+    values = []
+    for o in objectives:
+        if o.metric not in metrics:
+            raise MeasurementError(f"objective {o.metric!r} missing from the trial's metrics")
+        v = metrics[o.metric]
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise MeasurementError(f"objective {o.metric!r} is {v!r} ({type(v).__name__}), not a number")
+        if not math.isfinite(float(v)):
+            raise MeasurementError(f"objective {o.metric!r} is {float(v)}, not a finite number")
+        values.append(float(v))
+    return values
 
 
 def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> dict[str, float]:

@@ -24,11 +24,11 @@ from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_para
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
-    ConfigError, DriverLostError, DriverTerminated, DseError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+    ConfigError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.resources import backend_module_folders
-from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, record_heartbeat, record_trial_params, record_trial_result, record_trial_run, within_constraints
+from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, record_heartbeat, record_trial_params, record_trial_result, objective_values, record_trial_run, within_constraints
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
@@ -133,9 +133,9 @@ def _tell(study: optuna.Study, trial: optuna.Trial, exp: ExperimentConfig, resul
     """Record ``result`` (metrics, tags, constraint values) and tell Optuna; returns the final state name."""
     if result.state == "COMPLETE":
         try:
-            values = [float(result.metrics[o.metric]) for o in exp.objectives]
-        except KeyError as e:
-            result.error = f"MeasurementError: objective {e.args[0]!r} missing from the trial's metrics"
+            values = objective_values(exp.objectives, result.metrics)
+        except MeasurementError as e:
+            result.error = f"MeasurementError: {e}"
         else:
             record_trial_result(trial, result.metrics, result.tags, constraints=exp.constraints)
             study.tell(trial, values)
@@ -445,9 +445,9 @@ class _StudyLoop:
                 failed.append(f"epoch {h.epoch}: {h.error}")
                 continue
             try:
-                measured.append((h, [float(h.metrics[o.metric]) for o in self.exp.objectives]))
-            except KeyError as e:
-                failed.append(f"epoch {h.epoch}: objective {e.args[0]!r} missing")
+                measured.append((h, objective_values(self.exp.objectives, h.metrics)))
+            except MeasurementError as e:
+                failed.append(f"epoch {h.epoch}: {e}")
         for f in failed:
             log.warning("trial %d: harvested checkpoint failed (%s)", number, f)
         if result.harvested:

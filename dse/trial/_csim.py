@@ -57,13 +57,14 @@ def update_front(front: list[tuple[float, ...]], values: Sequence[float], direct
 def front_values(exp: ExperimentConfig, metrics: dict[str, float]) -> list[float] | None:
     """The objective values a measured record adds to the feasible front, or ``None`` when it
     violates a constraint or misses an objective."""
-    from dse.store import within_constraints
+    from dse.exceptions import MeasurementError
+    from dse.store import objective_values, within_constraints
 
     if not within_constraints(exp.constraints, metrics):
         return None
     try:
-        return [float(metrics[o.metric]) for o in exp.objectives]
-    except KeyError:
+        return objective_values(exp.objectives, metrics)
+    except MeasurementError:
         return None
 
 

@@ -152,7 +152,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
                 hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
                 hls_model.write()
             design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
-            report = get_backend(name).measure(design)
+            report = get_backend(name).measure_checked(design)
             # figures get the backend's prefix (da4ml_lut beside the estimate's lut); extras that carry it already
             # keep their name (da4ml_cost, not da4ml_da4ml_cost)
             result.metrics = {k if k.startswith(f"{name}_") else f"{name}_{k}": v for k, v in report.metrics().items()}

@@ -204,7 +204,7 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
     names = ["ebops"] + (["da4ml"] if strategy == "distributed_arithmetic" else []) + [chosen]
     for name in dict.fromkeys(names):
         with step(f"resources_{name}"):
-            report = get_backend(name).measure(design)
+            report = get_backend(name).measure_checked(design)
         if name in ("ebops", chosen):
             metrics.update(report.metrics())
             tags.update(report.source_tags())

@@ -4,6 +4,7 @@ Ray worker (trials and re-measurements) and every later command that reads the s
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -164,3 +165,127 @@ def test_a_module_that_raises_or_registers_nothing_gets_its_own_hint(tmp_path, m
     finally:
         for name in ("raising_backend_module", "empty_backend_module"):
             sys.modules.pop(name, None)
+
+
+def _class(name="checked_ebops", sources=("checked-ebops",), measure=True, base=None, module="checked_module"):
+    """A backend class as a user's module would define it (not registered)."""
+    from dse.resources import ResourceBackend
+
+    body: dict = {"name": name, "sources": sources, "__module__": module}
+    if measure:
+        body["measure"] = lambda self, design: None
+    return type("Checked", (base or ResourceBackend,), body)
+
+
+@pytest.mark.parametrize("kwargs, error", [
+    ({"measure": False}, r"Checked does not implement measure \(def measure\(self, design\) -> ResourceReport\)"),
+    ({"name": "auto"}, r"the name 'auto' is resources.backend's rule .* choose another `name`"),
+    ({"name": 42}, r"`name` must be a non-empty string \(the resources.backend value\), got 42"),
+    ({"sources": "abc"}, r"`sources` must be a tuple of non-empty strings, e.g. sources = \('checked_ebops-fit',\), got 'abc'"),
+    ({"sources": ("yosys",)}, r"source 'yosys' is that of dse's 'yosys' backend, and figures are compared by their source; "
+                              r"name your own \(e.g. 'checked_ebops-yosys'\), or subclass YosysBackend"),
+    ({"name": "ebops"}, r"resource backend name 'ebops' is taken by EbopsBackend"),
+])
+def test_register_backend_refuses_a_class_that_would_misbehave_later(kwargs, error):
+    """Before, each registered: an abstract class crashed `dse check` with a traceback, `auto` never ran, `42` became a
+    backend name, "abc" three sources a, b, c, and a user's figures could be labelled as Yosys's."""
+    from dse.resources import register_backend
+
+    with pytest.raises(ValueError, match=error):
+        register_backend(_class(**kwargs))
+    assert "checked_ebops" not in _registry._REGISTRY and 42 not in _registry._REGISTRY
+    with pytest.raises(ValueError, match=r"Dict is not a subclass of dse.resources.ResourceBackend; subclass it"):
+        register_backend(type("Dict", (dict,), {"name": "d"}))
+
+
+def test_a_reloaded_backend_module_registers_again_and_a_subclass_keeps_its_source():
+    """Jupyter's autoreload defines the class again: before, 'name is taken by' the class itself."""
+    from dse.resources import YosysBackend, register_backend
+
+    try:
+        first = register_backend(_class())
+        again = register_backend(_class())  # the same module and class, defined again
+        assert first is not again and _registry._REGISTRY["checked_ebops"] is again
+        assert register_backend(_class(name="tuned_yosys", sources=("yosys",), base=YosysBackend)).sources == ("yosys",)
+    finally:
+        for name in ("checked_ebops", "tuned_yosys"):
+            _registry._REGISTRY.pop(name, None)
+
+
+def test_figures_and_reports_hold_numbers_only():
+    """Before, Figure(None), Figure(nan) and Figure(-500) were accepted: None crashed the driver's tell (the study stuck,
+    its trial RUNNING), NaN made a trial COMPLETE in MLflow and FAIL in Optuna with no reason, -500 LUTs led the front;
+    a string extra dropped every metric of the trial's MLflow run."""
+    import math
+
+    import numpy as np
+
+    from dse.resources import Figure, ResourceReport
+
+    for bad in (None, "12", math.nan, math.inf, -500.0, True):
+        with pytest.raises(ValueError, match=r"a resource figure \(LUTs, DSPs, FFs, cycles\) must be a finite number >= 0"):
+            Figure(bad, "yosys")
+    assert Figure(np.int64(12), "yosys").value == 12.0 and type(Figure(np.int64(12), "yosys").value) is float
+    with pytest.raises(ValueError, match=r"extras\['bad'\] is 'x' \(str\); extras are numbers, logged as MLflow metrics"):
+        ResourceReport("yosys", {"lut": Figure(1, "yosys")}, extras={"bad": "x"})
+    with pytest.raises(ValueError, match=r"figures\['lut'\] is 12 \(int\); give Figure\(value, source\)"):
+        ResourceReport("yosys", {"lut": 12})
+
+
+def test_objective_values_name_what_optuna_cannot_take():
+    from dse.config import ObjectiveConfig
+    from dse.exceptions import MeasurementError
+    from dse.store import objective_values
+
+    objs = [ObjectiveConfig(metric="csim_accuracy", direction="maximize"), ObjectiveConfig(metric="lut", direction="minimize")]
+    assert objective_values(objs, {"csim_accuracy": 0.9, "lut": 12}) == [0.9, 12.0]
+    for metrics, said in (({"csim_accuracy": 0.9}, "objective 'lut' missing from the trial's metrics"),
+                          ({"csim_accuracy": float("nan"), "lut": 1}, "objective 'csim_accuracy' is nan, not a finite number"),
+                          ({"csim_accuracy": 0.9, "lut": None}, "objective 'lut' is None (NoneType), not a number")):
+        with pytest.raises(MeasurementError, match=re.escape(said)):
+            objective_values(objs, metrics)
+
+
+BROKEN = textwrap.dedent('''
+    """Backends with a user's mistakes: a dict for Latency designs, a LUT of None for distributed_arithmetic ones."""
+    from dse.resources import Figure, ResourceBackend, ResourceReport, register_backend
+
+
+    @register_backend
+    class Broken(ResourceBackend):
+        name = "broken"
+        sources = ("broken",)
+
+        def measure(self, design):
+            if design.params.strategy == "Latency":
+                return {"lut": 1.0}
+            return ResourceReport(self.name, {"lut": Figure(None, "broken"), "dsp": Figure(0.0, "broken")})
+''')
+
+
+@pytest.mark.shared_ray
+def test_a_backends_mistakes_fail_their_trials_with_a_reason_and_the_study_goes_on(tmp_path):
+    """Before, the LUT of None raised TypeError in the driver's tell: the study stopped with its trial RUNNING, and each
+    later `dse run` failed it as DriverLostError, re-enqueued it and crashed again; a dict gave "'dict' object has no
+    attribute 'metrics'"."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    (folder / "broken_backend.py").write_text(BROKEN)
+    sys.path.insert(0, str(folder))
+    try:
+        exp, space = load_experiment(write_experiment(
+            tmp_path / "exp", name="broken", n_trials=2, space=SPACE, hls4ml={"csim": "none"},
+            resources={"backend": "broken", "backend_modules": ["broken_backend"]},
+            enqueue_trials=[{"strategy": "Latency"}, {"strategy": "distributed_arithmetic"}],
+        ))
+        summary = run_study(exp, space, progress=False)
+        study = optuna.load_study(study_name="broken", storage=exp.storage_url)
+        reasons = {TrialRecord.of(t).params.strategy: TrialRecord.of(t).fail_reason for t in study.trials}
+        assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"] and summary.n_failed == 2, reasons
+        assert reasons["Latency"].startswith("MeasurementError: resource backend 'broken': measure() returned dict"), reasons
+        assert "it must return a ResourceReport (or raise MeasurementError)" in reasons["Latency"]
+        assert reasons["distributed_arithmetic"].startswith("ValueError: Figure(None, 'broken'): a resource figure"), reasons
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("broken_backend", None)
+        _registry._REGISTRY.pop("broken", None)
