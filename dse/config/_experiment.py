@@ -449,9 +449,11 @@ class ResourcesConfig(_Strict):
 class ExperimentConfig(_Strict):
     """A whole experiment: data, model, training budget, search space, objectives and where to run.
 
-    Relative paths (``search_space``, ``run_dir``, ``dataset.path``) are resolved against the
-    experiment file's folder for ``search_space`` and ``dataset.path`` and against the current
-    directory for ``run_dir``, by :func:`dse.config.load_experiment`.
+    Relative paths: ``search_space`` and ``dataset.path`` are resolved against the experiment
+    file's folder by :func:`dse.config.load_experiment`; ``run_dir`` stays as written and is
+    taken from the current directory each time it is used (:attr:`resolved_run_dir`), so a
+    Python script that changes directory between loading and running takes it from the new one
+    (give an absolute ``run_dir`` to avoid that). The CLI runs where it is started.
     """
 
     name: str

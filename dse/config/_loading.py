@@ -251,7 +251,11 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
         ConfigError: the experiment is invalid, or names an unset environment variable; each
             problem is named by its dotted field path.
         SearchSpaceError: the search space file is invalid.
+        TypeError: ``path`` is not a str or path.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected the experiment file's path (str or pathlib.Path), got {type(path).__name__} "
+                        f"{str(path)[:80]!r}; e.g. load_experiment('experiments/quickstart.yaml')")
     return _load(path, overrides, from_cli=False)
 
 
@@ -333,6 +337,8 @@ def revalidate(exp: ExperimentConfig, space: SearchSpace) -> tuple[ExperimentCon
     if unknown:  # model_copy(update=...) sets any name; model_dump would drop it silently
         raise ConfigError(f"invalid experiment {exp.name!r} (built or changed in code):\n"
                           + "\n".join(f"  {k}: unknown field; remove it or check its spelling" for k in unknown))
+    if partial := _partial_sections(exp):
+        raise ConfigError(f"invalid experiment {exp.name!r} (built or changed in code):\n" + "\n".join(partial))
     with warnings.catch_warnings():  # a dict put in place of a section by model_copy: validated below instead
         warnings.simplefilter("ignore", UserWarning)
         exp_data, space_data = exp.model_dump(), space.model_dump()
@@ -345,6 +351,26 @@ def revalidate(exp: ExperimentConfig, space: SearchSpace) -> tuple[ExperimentCon
     except ValidationError as e:
         raise SearchSpaceError(f"invalid search space (built or changed in code):\n{format_validation_error(e)}") from e
     return exp, space
+
+
+def _partial_sections(exp: ExperimentConfig) -> list[str]:
+    """One line per section that ``model_copy(update=...)`` replaced with a dict lacking some of its fields.
+
+    pydantic's ``model_copy`` replaces a whole section, so ``{"training": {"epochs": 3}}`` would
+    silently reset the file's ``batch_size`` and ``learning_rate`` to their defaults.
+    """
+    from pydantic import BaseModel
+
+    out = []
+    for name, info in type(exp).model_fields.items():
+        value, kind = getattr(exp, name, None), info.annotation
+        if isinstance(value, dict) and isinstance(kind, type) and issubclass(kind, BaseModel):
+            left = [f for f in kind.model_fields if f not in value]
+            if left:
+                out.append(f"  {name}: model_copy(update=...) replaced the whole section with {value!r}, so {', '.join(left)} "
+                           f"would take their defaults, not the values you loaded; update the section itself: "
+                           f"exp.model_copy(update={{{name!r}: exp.{name}.model_copy(update={value!r})}})")
+    return out
 
 
 def enqueued_params(exp: ExperimentConfig, space: SearchSpace) -> list[dict[str, Any]]:

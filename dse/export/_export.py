@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 import yaml
 
+from dse._args import expect
 from dse.exceptions import DseError
 
 __all__ = ["ExportError", "ExportResult", "export_design", "load_trial_model"]
@@ -291,6 +292,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
             file, cannot be created, or is a non-empty folder that holds no earlier export; or holds an
             earlier export with files changed or added since, and ``overwrite`` is false.
         ConversionError: hls4ml refused the model.
+        TypeError: ``study`` is not an ``optuna.Study`` or ``number`` not an int.
     """
     from mlflow.tracking import MlflowClient
 
@@ -299,7 +301,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     from dse.tracking import open_tracking, server_problem
     from dse.trial._hls import convert
 
+    expect("study", study, optuna.Study, "load it with dse.study.load_study(name, storage)")
+    expect("number", number, int, "give the trial's number, e.g. 3 (see `dse status`)")
     records = StudyRecords(study)
+    if not study.trials:
+        raise ExportError(f"study {study.study_name!r} has no trial yet; run it (`dse run`) before exporting a trial")
     if not 0 <= number < len(study.trials):
         raise ExportError(f"study {study.study_name!r} has trials 0..{len(study.trials) - 1}; there is no trial {number}")
     r = records.trial(number)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import optuna
 
+from dse._args import expect
 from dse.config import make_output_dir, redact_url
 from dse.report import _figures as F
 from dse.report import _html as H
@@ -75,9 +76,11 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     Raises:
         ConfigError: the study was not made by ``dse run``, ``out_dir`` is a file or cannot be created, or it holds
             files named like the report's that no earlier report wrote.
+        TypeError: ``study`` is not an ``optuna.Study`` (a name: load it with :func:`dse.study.load_study`).
     """
     from dse.tracking import open_tracking
 
+    expect("study", study, optuna.Study, "load it with dse.study.load_study(name, storage)")
     t0 = time.perf_counter()
     records = StudyRecords(study)
     exp = records.experiment(reading=True)

@@ -36,6 +36,14 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     Logs ``calibration_<backend>_<estimate>_<stat>`` metrics and ``calibration_<backend>.csv``
     to the parent MLflow run.
 
+    Args:
+        study_name: the study's name.
+        storage: its Optuna storage URL.
+        backend: the precise backend whose re-measurements (``dse synthesize``) are the reference.
+
+    Returns:
+        The statistics of each compared pair (estimate against ``backend``'s figure, per metric) and the CSV of per-trial pairs.
+
     Raises:
         ConfigError: unknown or non-precise ``backend`` (``ebops``); no trial was re-measured with
             ``backend`` (run ``dse synthesize`` first).

@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from dse._args import expect_trial_numbers
 from dse.config import ConstraintConfig, ExperimentConfig
 from dse.exceptions import ConfigError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
@@ -156,14 +157,14 @@ def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[
     for n in trials or []:
         if n not in complete:
             raise ConfigError(
-                f"--trials: trial {n} is not a COMPLETE trial of study {study.study_name!r}; complete trials: {sorted(complete)}"
+                f"--trials (trials=): trial {n} is not a COMPLETE trial of study {study.study_name!r}; complete trials: {sorted(complete)}"
             )
         chosen[n] = complete[n]
     if not chosen:
         if front:
             raise ConfigError(f"nothing to synthesize: study {study.study_name!r} has no Pareto front yet ({len(complete)} complete "
-                              "trials; see `dse status`); run trials first, or pass --trials N,M")
-        raise ConfigError("nothing to synthesize: pass --front and/or --trials N,M")
+                              "trials; see `dse status`); run trials first, or pass --trials N,M (trials=[N, M])")
+        raise ConfigError("nothing to synthesize: pass --front and/or --trials N,M (from Python: front=True and/or trials=[N, M])")
     return [chosen[n] for n in sorted(chosen)]
 
 
@@ -341,7 +342,21 @@ def synthesize(
     ``<backend>_<metric>``; the precise front goes to the parent run as
     ``pareto_front_<backend>.csv`` and as ``pareto_<backend>`` tags.
 
+    Args:
+        study_name: the study's name.
+        storage: its Optuna storage URL (``sqlite:///runs/<name>/optuna.db``, ...).
+        backend: a precise resource backend (:func:`dse.resources.precise_backend_names`:
+            ``da4ml``, ``yosys``, ``vivado``, ``vitis``, or a user's).
+        trials: numbers of COMPLETE trials to re-measure (``[0, 3]``).
+        front: re-measure the study's Pareto front too (with ``trials``: both).
+        profile: also log hls4ml's profiling plots of each selected trial to its MLflow run.
+        keep_files: keep each measurement's RTL, project and logs under ``<run_dir>/synth``.
+
+    Returns:
+        What was measured, taken from the cache or the trials' own figures, and what failed.
+
     Raises:
+        TypeError: ``trials`` is not a list of ints.
         StudyNotFoundError: no such study.
         ConfigError: unknown trial numbers, nothing selected, unknown backend or one that is no
             re-measurement (``ebops``).
@@ -351,6 +366,8 @@ def synthesize(
 
     from dse.data import load_dataset
 
+    if trials is not None:
+        trials = expect_trial_numbers("trials", trials)
     study = load_study(study_name, storage)
     exp = located_experiment(study, storage)
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)

@@ -1,0 +1,40 @@
+"""Argument checks for dse's Python entry points, which a CLI user never reaches with wrong types."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+__all__ = ["expect", "expect_trial_numbers"]
+
+
+def expect(arg: str, value: Any, kinds: type | tuple[type, ...], how: str) -> None:
+    """Raise a ``TypeError`` naming ``arg`` when ``value`` is not one of ``kinds`` (a ``bool`` is no ``int``).
+
+    Args:
+        arg: the argument's name, as the caller wrote it.
+        value: what was passed.
+        kinds: the accepted types.
+        how: how to make a right value (``"load it with dse.study.load_study(name, storage)"``).
+
+    Raises:
+        TypeError: ``value`` is of another type; the message says what was given and ``how``.
+    """
+    ints = kinds is int or (isinstance(kinds, tuple) and int in kinds)
+    if not isinstance(value, kinds) or (ints and isinstance(value, bool)):
+        names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        raise TypeError(f"{arg}: expected {names}, got {type(value).__name__} {str(value)[:80]!r}; {how}")
+
+
+def expect_trial_numbers(arg: str, value: Any) -> list[int]:
+    """``value`` as a list of trial numbers (ints >= 0), or ``TypeError`` naming ``arg``.
+
+    Raises:
+        TypeError: ``value`` is a string, or not an iterable of ints (``[0, 3]``, ``range(5)``).
+    """
+    ok = not isinstance(value, (str, bytes)) and hasattr(value, "__iter__")
+    items = list(value) if ok else []
+    if not ok or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
+        raise TypeError(f"{arg}: expected a list of trial numbers (ints), got {type(value).__name__} {str(value)[:80]!r}; "
+                        "e.g. [0, 3]")
+    return [int(v) for v in items]
