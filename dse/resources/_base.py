@@ -86,9 +86,18 @@ class ResourceReport:
         """Check the types: each figure a :class:`Figure`, each extra a number (stored as ``float``).
 
         Raises:
-            ValueError: a figure that is not a :class:`Figure`, or an extra that is not a number
-                (MLflow would refuse the whole batch of the trial's metrics).
+            ValueError: a figure that is not a :class:`Figure`, an extra that is not a number, or a
+                name MLflow refuses as a metric name (checked by MLflow's own validator); MLflow
+                would refuse the whole batch of the trial's metrics.
         """
+        from mlflow.exceptions import MlflowException
+        from mlflow.utils.validation import _validate_metric_name
+
+        for k in (*self.figures, *self.extras):
+            try:
+                _validate_metric_name(k)
+            except MlflowException as e:
+                raise ValueError(f"ResourceReport({self.backend!r}): {k!r} is no MLflow metric name ({e.message})") from e
         for k, f in self.figures.items():
             if not isinstance(f, Figure):
                 raise ValueError(f"ResourceReport({self.backend!r}).figures[{k!r}] is {f!r} ({type(f).__name__}); "

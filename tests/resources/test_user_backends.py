@@ -230,6 +230,8 @@ def test_figures_and_reports_hold_numbers_only():
         ResourceReport("yosys", {"lut": Figure(1, "yosys")}, extras={"bad": "x"})
     with pytest.raises(ValueError, match=r"figures\['lut'\] is 12 \(int\); give Figure\(value, source\)"):
         ResourceReport("yosys", {"lut": 12})
+    with pytest.raises(ValueError, match=r"ResourceReport\('yosys'\): 'luts!' is no MLflow metric name \(.*Names may only contain"):
+        ResourceReport("yosys", {"lut": Figure(1, "yosys")}, extras={"luts!": 1.0})
 
 
 def test_objective_values_name_what_optuna_cannot_take():
