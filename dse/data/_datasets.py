@@ -426,6 +426,7 @@ def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:
     """Load, validate and split the dataset an experiment names.
 
     Args:
+        cfg: the experiment's ``dataset`` section.
         standardize: ``False`` keeps the raw float64 features (see :func:`load_raw_test_split`).
 
     Raises:

@@ -37,6 +37,15 @@ class StudyProgress:
             self.progress.start()
 
     def update(self, done: int, failed: int, running: int, front: int, finished: list[str] | None = None) -> None:
+        """Show the study's state: the bar on a terminal, else one line per trial in ``finished``.
+
+        Args:
+            done: trials evaluated so far (towards ``n_trials``).
+            failed: of those, failed.
+            running: trials running now.
+            front: size of the Pareto front.
+            finished: one line per trial finished since the last call (:func:`_describe`).
+        """
         info = f"failed {failed} | running {running} | front {front}"
         if self.bar:
             self.progress.update(self.task, completed=done, info=info)
@@ -46,5 +55,6 @@ class StudyProgress:
         log.info("progress: %d done (%d failed), %d running, front size %d, %.0f s", done, failed, running, front, time.time() - self.t0)
 
     def stop(self) -> None:
+        """Stop the bar (a no-op without one)."""
         if self.bar:
             self.progress.stop()

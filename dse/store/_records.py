@@ -100,6 +100,9 @@ def record_heartbeat(trial: optuna.Trial, driver_id: str, now: float, process: M
     equivalent (see :meth:`StudyRecords.stale_trials`).
 
     Args:
+        trial: the running trial.
+        driver_id: the id of the driver running it.
+        now: the time, s since the epoch (``time.time()``).
         process: where the driver runs, stored with the stamp so that a driver on the same
             machine can tell at once that it died (:func:`dse.study._liveness.this_driver`).
     """
@@ -206,6 +209,10 @@ def harvested_trial(
         parent: the trial the checkpoint comes from (live or frozen).
         epoch: 0-based epoch at whose end the checkpoint was saved.
         values: objective values, in objective order.
+        metrics: the checkpoint's measured metrics.
+        tags: its tags (sources, csim, ...).
+        run_id: its MLflow run, or ``None`` without one.
+        constraints: the study's constraints (its constraint values are computed from ``metrics``).
     """
     attrs = parent.user_attrs
     return optuna.trial.create_trial(
@@ -362,6 +369,8 @@ class StudyRecords:
         """Store the experiment (storage URL redacted by the caller if needed), the search space contents and the dataset's digest.
 
         Args:
+            exp: the experiment the study runs with.
+            space: its search space (its contents are stored, not its path).
             dataset: a :func:`dse.data.dataset_record`; its ``digest`` and ``shape`` are kept.
         """
         self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
@@ -370,6 +379,7 @@ class StudyRecords:
             self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "shape": list(dataset["shape"])})
 
     def has_experiment(self) -> bool:
+        """Whether ``dse run`` stored its experiment with the study (a study it made)."""
         return _EXPERIMENT in self.study.user_attrs
 
     def experiment(self, reading: bool = False) -> ExperimentConfig:
@@ -470,6 +480,7 @@ class StudyRecords:
         return [TrialRecord.of(t) for t in self.study.get_trials(deepcopy=False, states=states)]
 
     def trial(self, number: int) -> TrialRecord:
+        """Trial ``number``'s record (raises ``IndexError`` for a number the study does not have)."""
         return TrialRecord.of(self.study.trials[number])
 
     def told_feasible_breaking(self, constraints: list[ConstraintConfig]) -> list[tuple[int, str]]:
@@ -515,6 +526,9 @@ class StudyRecords:
         started more than ``grace_s`` ago. Trials of ``exclude_driver`` are never stale.
 
         Args:
+            grace_s: seconds without a heartbeat after which a driver counts as gone.
+            now: the current time, s since the epoch (``time.time()``).
+            exclude_driver: the id of a driver whose trials are never stale (the caller's own).
             dead: called with a trial's heartbeat; ``True`` makes the trial stale at once
                 (its driver's process is gone: :func:`dse.study._liveness.driver_is_dead`).
         """
@@ -549,6 +563,8 @@ class StudyRecords:
         return self.study.user_attrs.get(_CACHE + key)
 
     def store_measurement(self, key: str, entry: dict[str, Any]) -> None:
+        """Cache a re-measurement under ``key`` (:func:`dse.resources._cache.cache_key`): ``entry`` holds its
+        ``metrics`` and ``tags``, so the same design measured again with the same backend and settings is read back."""
         self.study.set_user_attr(_CACHE + key, entry)
 
     def mark_measured(self, backend: str, number: int, key: str) -> None:

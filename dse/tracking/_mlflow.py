@@ -241,6 +241,7 @@ class TrialRunLogger:
             _retrying(self.client.log_batch, self.run_id, metrics=items[i : i + _BATCH])
 
     def log_metrics(self, metrics: dict[str, float], step: int = 0) -> None:
+        """Log ``metrics`` at ``step`` (``None`` values left out), in one batch."""
         self._log_metric_items(_metric_items(metrics, step=step))
 
     def log_history(self, history: dict[str, list[float]]) -> None:
@@ -248,6 +249,7 @@ class TrialRunLogger:
         self._log_metric_items(_metric_items({}, history))
 
     def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set ``tags`` on the run (values as strings), in one batch."""
         _retrying(self.client.log_batch, self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
     def log_results(self, metrics: dict[str, float], tags: dict[str, Any], history: dict[str, list[float]] | None = None, *,
@@ -259,6 +261,9 @@ class TrialRunLogger:
         results are one call instead of three, and its tags land with or after its metrics.
 
         Args:
+            metrics: name -> value (``None`` values left out).
+            tags: name -> value (logged as strings).
+            history: per-epoch curves, name -> values (logged as ``epoch_<name>``, step = epoch).
             end: also end the run in this Optuna state (``COMPLETE``/``FAIL``), as :meth:`finish`
                 does, with its ``state`` and ``error`` tags in the same batch as ``tags``.
             error: the error message ``end`` tags the run with.
@@ -278,9 +283,11 @@ class TrialRunLogger:
             _finish_run(self.client, self.run_id, end, error, tags_set=True)
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        """Upload the file ``path`` into the run's artifacts, under ``artifact_path`` (a folder) if given."""
         _retrying(self.client.log_artifact, self.run_id, str(path), artifact_path)
 
     def log_dict(self, data: dict[str, Any], name: str) -> None:
+        """Write ``data`` as the run's artifact ``name`` (JSON or YAML by its extension, as ``mlflow.log_dict``)."""
         _retrying(self.client.log_dict, self.run_id, data, name)
 
     def log_dataset(self, record: dict[str, Any]) -> None:
@@ -407,6 +414,9 @@ class StudyTracker:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
 
         Args:
+            run_id: the trial's MLflow run.
+            state: the Optuna state the trial was told (``COMPLETE``/``FAIL``).
+            error: why it failed (``"<ExceptionName>: <message>"``), tagged ``error`` and ``error_type``.
             tagged: the ``state`` tag the worker already set on the run; when it equals ``state``,
                 there is no error and no ``feasible`` verdict, only the end of the run is written
                 (one MLflow call, not two).
@@ -431,6 +441,7 @@ class StudyTracker:
             )
 
     def end_study_run(self, parent_run_id: str, status: str = "FINISHED") -> None:
+        """End the study's parent run with MLflow ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         _retrying(self.client.set_terminated, parent_run_id, status)
 
 

@@ -84,6 +84,7 @@ def resolve_reuse_factors(params: TrialParams, sizes: list[tuple[int, int]], hls
     Args:
         params: the sampled parameters (``reuse_factor`` as sampled).
         sizes: ``(n_in, n_out)`` of each Dense layer, input to output.
+        hls: the hls4ml settings (its ``backend`` decides which ReuseFactors are valid).
 
     Returns:
         A copy with ``layer_reuse_factors`` (one int per layer); the record of what the trial is built with.
@@ -102,6 +103,7 @@ def check_reuse_factor_choices(values: list[int], sizes: list[tuple[int, int]], 
     Args:
         values: every ReuseFactor the search space can produce.
         sizes: ``(n_in, n_out)`` of each Dense layer.
+        hls: the hls4ml settings (its ``backend`` decides which ReuseFactors are valid).
 
     Raises:
         SearchSpaceError: for some layer no offered value is valid; the message lists that layer's valid values.
