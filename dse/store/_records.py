@@ -378,6 +378,10 @@ class StudyRecords:
         if dataset is not None:
             self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "shape": list(dataset["shape"])})
 
+    def update_experiment(self, exp: ExperimentConfig) -> None:
+        """Store ``exp`` as the study's experiment, leaving its stored search space and dataset digest as they are."""
+        self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
+
     def has_experiment(self) -> bool:
         """Whether ``dse run`` stored its experiment with the study (a study it made)."""
         return _EXPERIMENT in self.study.user_attrs

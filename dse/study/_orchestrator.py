@@ -8,6 +8,7 @@ trials of a lost driver, shares the ``n_trials`` target with other drivers and t
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -741,18 +742,22 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             raise changed_experiment_error(exp, changed)
         if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
             raise error
-        records.save_experiment(exp, space, dataset)
-        for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
-            study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
         idle = (not counts.running and not exp.resources.synthesize_front
                 and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
+        recorded = exp  # the experiment the study's records (Optuna, MLflow's experiment.json) say it ran with
+        if idle and records.has_experiment():  # no trial runs with this one: the records keep what built the trials
+            recorded = _idle_record(exp, space, dataset, records, changed)
+        else:
+            records.save_experiment(exp, space, dataset)
+            for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
+                study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
 
     # MLflow's side opens in a thread while Ray starts in this one (ray.init must run in the main
     # thread, and mostly waits for Ray's processes): a new SQLite store's migrations take about 1.3 s.
     opener = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dse-tracking")
-    opening = opener.submit(_open_tracking, exp, records, dataset, run_dir)
+    opening = opener.submit(_open_tracking, exp, records, dataset, run_dir, recorded)
     opener.shutdown(wait=False)
     session = ExitStack()
     start_error: BaseException | None = None
@@ -829,8 +834,38 @@ def _lost_tracking(e: BaseException) -> bool:
     return isinstance(e, _WorkerLostTracking) or is_tracking_failure(e)
 
 
-def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path) -> tuple[StudyTracker, str]:
+#: What builds, chooses and measures trials: a run with nothing to run keeps the stored values (no trial ran with new ones).
+_TRIAL_BUILDING = ("dataset", "model", "training", "search_space", "hls4ml", "resources", "seed", "sampler", "n_trials", "enqueue_trials")
+
+
+def _idle_record(exp: ExperimentConfig, space: SearchSpace, dataset: dict, records: StudyRecords, changed: list[str]) -> ExperimentConfig:
+    """The experiment a run with nothing to run records: ``exp``, with the stored values of :data:`_TRIAL_BUILDING`.
+
+    The constraints (``--allow-changed``: a relaxed budget) and where things run are taken from
+    ``exp``; a changed field that builds trials is named in a warning and not recorded, since no
+    trial ran with it. A stored experiment that does not validate here is replaced by ``exp``.
+    """
+    try:
+        stored = records.experiment(reading=True)
+    except ConfigError:
+        records.save_experiment(exp, space, dataset)
+        return exp
+    kept = [c for c in changed if re.split(r"[.:\[ ]", c, maxsplit=1)[0] in _TRIAL_BUILDING]
+    if kept:
+        log.warning("nothing runs with the changed %s, so the study's records keep the values its trials ran with; raise "
+                    "n_trials (or pass --n-trials) to run trials with them", "; ".join(kept))
+    recorded = exp.model_copy(update={k: getattr(stored, k) for k in _TRIAL_BUILDING})
+    records.update_experiment(recorded)
+    return recorded
+
+
+def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path,
+                   recorded: ExperimentConfig | None = None) -> tuple[StudyTracker, str]:
     """Open the study's MLflow side: the store, its experiment, the parent run, and the dataset record.
+
+    Args:
+        recorded: the experiment the parent run's ``experiment.json`` is to hold, when not ``exp``
+            (a run with nothing to run keeps the one the trials ran with).
 
     Returns:
         ``(tracker, parent_run_id)``; the parent run is also stored in the study (``records.set_tracking``).
@@ -848,7 +883,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
             exp.mlflow.experiment_name or exp.name,
             artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
         )
-        parent = tracker.study_run(exp.name, exp.model_dump(mode="json"))
+        parent = tracker.study_run(exp.name, (recorded or exp).model_dump(mode="json"))
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
     return tracker, parent

@@ -9,6 +9,7 @@ designs feasible, so the front must hold distributed_arithmetic trials only.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from dse.cli import app
 from dse.config import load_experiment
 from dse.exceptions import ConfigError
-from dse.store import TrialRecord
+from dse.store import StudyRecords, TrialRecord
 from dse.study import run_study
 from dse.trial import valid_reuse_factors
 from tests.conftest import REPO, use_shared_ray, write_experiment
@@ -109,7 +110,7 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
 
 
 @pytest.mark.own_ray  # asserts that no Ray session starts
-def test_changed_experiment_refused_with_a_diff(wine_study):
+def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     path, exp, _, study = wine_study
     _, space = load_experiment(path)
     changed = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 5})})
@@ -120,13 +121,22 @@ def test_changed_experiment_refused_with_a_diff(wine_study):
     assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
     assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions  # refused before Ray started
     assert len(study.trials) == 4
-    again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
+    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
+        again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
     assert again.n_complete == 4
-    result = CliRunner().invoke(app, ["run", str(path)])  # the stored experiment is now epochs 5: the file differs
-    assert result.exit_code == 2 and "training.epochs: 5 -> 3" in result.output and "Traceback" not in result.output
+    # no trial trained 5 epochs, so the records keep 3 (before: the stored experiment and MLflow's experiment.json
+    # said 5, and the next `dse run` of the unchanged file was refused as a change)
+    assert "nothing runs with the changed training.epochs: 3 -> 5, so the study's records keep" in caplog.text
+    assert StudyRecords(study).experiment().training.epochs == 3
+    parent = MlflowClient(exp.tracking_uri).get_run(again.parent_run_id)
+    assert json.loads(open(MlflowClient(exp.tracking_uri).download_artifacts(parent.info.run_id, "experiment.json")).read())["training"]["epochs"] == 3
+    assert "experiment_updated" not in parent.data.tags
+    result = CliRunner().invoke(app, ["run", str(path)])  # the file is what the trials ran with: nothing to run
+    assert result.exit_code == 0 and "nothing to run" in result.output and "Traceback" not in result.output, result.output
+    with pytest.raises(ConfigError, match="training.epochs: 3 -> 5"):  # and a run that would train is still refused
+        run_study(changed.model_copy(update={"n_trials": 5}), space, progress=False)
     result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
-    assert result.exit_code == 2 and "training.epochs: 5 -> 3" in result.output, result.output
-    assert CliRunner().invoke(app, ["check", str(path), "--allow-changed"]).exit_code == 0
+    assert result.exit_code == 0, result.output
 
 
 def test_changed_budget_is_a_change(wine_study):
