@@ -886,7 +886,24 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
         parent = tracker.study_run(exp.name, (recorded or exp).model_dump(mode="json"))
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
+    _close_finished_runs(tracker, records, exp.name)
     return tracker, parent
+
+
+def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
+    """End the MLflow runs still RUNNING of trials Optuna holds as finished, in the state Optuna holds.
+
+    A driver that lost its MLflow server fails its running trials in Optuna only (the server
+    does not answer), so their runs stayed RUNNING; the next driver to open the store closes them.
+    Runs of trials still RUNNING in Optuna (another driver's) are left alone.
+    """
+    running = set(tracker.running_trial_runs(study_name))
+    if not running:
+        return
+    for r in records.trials((TrialState.COMPLETE, TrialState.FAIL)):
+        if r.run_id in running:
+            tracker.finish_trial_run(r.run_id, r.state, r.fail_reason if r.state == "FAIL" else None)
+            log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver, as %s", r.run_id, r.number, r.state)
 
 
 def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:

@@ -18,8 +18,8 @@ from tests.cluster.conftest import REPO, VENV_BIN, _stop_group, _wait, assert_lo
 from tests.conftest import write_experiment
 
 
-def _server(base):
-    port = free_port()
+def _server(base, port=None):
+    port = port or free_port()
     proc = subprocess.Popen(
         [str(VENV_BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{base / 'mlflow.db'}", "--artifacts-destination", str(base / "artifacts")],
@@ -93,3 +93,22 @@ def test_server_lost_mid_study_then_report_and_export(tmp_path):
     text = " ".join(exp_.output.split())
     assert exp_.exit_code == 2 and "which does not answer (connection refused" in text, exp_.output
     assert not (tmp_path / "x").exists()
+
+    # MLflow back (the same store, the same address): the next run closes the runs the outage left RUNNING, in the
+    # state Optuna holds (before: they stayed RUNNING, with tag state=RUNNING, for good)
+    from mlflow.tracking import MlflowClient
+
+    lost = {r.run_id: r for r in records if r.state == "FAIL" and r.run_id}
+    server, uri = _server(base, port=int(uri.rsplit(":", 1)[1]))
+    try:
+        client = MlflowClient(uri)
+        assert lost and {client.get_run(i).info.status for i in lost} == {"RUNNING"}
+        again = subprocess.run([sys.executable, "-m", "dse", "run", str(path), "--no-progress"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=600)
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        for run_id, r in lost.items():
+            run = client.get_run(run_id)
+            assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", (r.number, run.info.status, run.data.tags)
+            assert run.data.tags["error"] == r.fail_reason and run.data.tags["error_type"] == "TrialInterruptedError"
+    finally:
+        _stop_group(server)
