@@ -294,13 +294,17 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximi
 
 
 def compare_pairs(sources: list[StudySource], accuracy: str, direction: str = "maximize") -> dict[str, dict[str, pd.DataFrame]]:
-    """For each resource metric every study has, but ``accuracy``: study label -> its points (see :func:`_pair`).
+    """For each resource metric every study with completed trials has, but ``accuracy``: study label -> its points (see :func:`_pair`).
+
+    A study without a completed trial has no points, and no say in which metrics are drawn (it
+    is warned about apart: :func:`_no_front_reason`).
 
     ``direction`` is ``accuracy``'s (``"minimize"`` when the vertical axis is a resource objective,
     in a study without an accuracy objective).
     """
-    metrics = [m for m in RESOURCE_METRICS if m != accuracy and all(not s.trials.empty and m in s.trials for s in sources)]
-    return {m: {s.label: _pair(s.trials, accuracy, m, direction) for s in sources} for m in metrics}
+    present = [s for s in sources if not s.trials.empty]
+    metrics = [m for m in RESOURCE_METRICS if m != accuracy and present and all(m in s.trials for s in present)]
+    return {m: {s.label: _pair(s.trials, accuracy, m, direction) for s in present} for m in metrics}
 
 
 def _default_source(metric: str) -> str:
@@ -431,6 +435,13 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                 "`dse report`"
             )
         seen.add((s.label, _same_place(s.origin)))
+    runs: dict[str, StudySource] = {}
+    for s in sources:  # one study read twice: from its Optuna storage and from its MLflow experiment
+        if s.parent_run_id and (first := runs.setdefault(s.parent_run_id, s)) is not s:
+            raise ConfigError(
+                f"study {s.label} is given twice ({first.origin} and {s.origin} are the same study: MLflow parent run "
+                f"{s.parent_run_id}); compare different studies, or see one study with `dse report`"
+            )
     labels = [s.label for s in sources]
     for s in sources:
         if labels.count(s.label) > 1:

@@ -209,6 +209,13 @@ def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
     result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{detour}", "--out", str(out)])
     assert result.exit_code == 2 and "is given twice" in " ".join(result.output.split()), result.output
     assert not out.exists()
+    # from its Optuna storage and from its MLflow experiment (before: two rows of the same numbers, logged twice)
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", exp.name, "--tracking-uri", exp.tracking_uri,
+                                 "--out", str(out)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"study {exp.name} is given twice ({exp.storage_url} and mlflow:{exp.name} are the " \
+        "same study: MLflow parent run" in text, result.output
+    assert not out.exists()
 
 
 def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp_path):
@@ -703,3 +710,25 @@ def test_a_study_with_a_relative_run_dir_is_found_from_another_folder(tmp_path, 
     assert result.exit_code == 0, result.output
     assert (tmp_path / "runs" / "rel" / "report" / "report.html").is_file()
     assert not (tmp_path / "sub" / "runs").exists()
+
+
+def test_compare_draws_the_fronts_when_one_study_has_no_completed_trial(tmp_path):
+    """Before, one study without a completed trial removed every figure from the page: no PNG was written, and the
+    figures' source columns vanished, without a word."""
+    import optuna
+    import pandas as pd
+
+    from tests.report.synthetic import make_study
+
+    full, url, _ = make_study(tmp_path / "a", n_trials=8, seed=0, epochs=2, name="full", failures=False)
+    empty_url = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = optuna.create_study(study_name="empty", storage=empty_url, directions=full.directions)
+    for k in ("experiment", "search_space"):  # made by `dse run` (its experiment stored), stopped before a trial finished
+        empty.set_user_attr(k, full.user_attrs[k])
+    result = runner.invoke(app, ["compare", f"full@{url}", f"empty@{empty_url}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(p.name for p in (tmp_path / "cmp").glob("compare_*_vs_*.png"))
+    assert "compare_csim_accuracy_vs_lut.png" in pngs and "compare_csim_accuracy_vs_ebops.png" in pngs, pngs
+    table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
+    assert list(table["lut_source"]) == ["ebops-estimate", "-"], table.to_dict("list")
+    assert "empty has no completed trial" in " ".join(result.output.split()), result.output
