@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 from collections import Counter
@@ -78,7 +79,25 @@ class Preprocessing:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "Preprocessing":
+    def from_json(cls, data: "dict | str | os.PathLike") -> "Preprocessing":
+        """The preprocessing a ``preprocessing.json`` record describes (:meth:`to_json`).
+
+        Args:
+            data: the record (a dict, as ``json.load`` gives it), or the path of the file
+                (``dse export``'s ``preprocessing.json``).
+
+        Raises:
+            DatasetError: the file cannot be read or is no JSON object, or the record lacks
+                ``feature_mean``, ``feature_scale`` or ``class_names``.
+        """
+        if isinstance(data, (str, os.PathLike)):
+            try:
+                data = json.loads(Path(data).read_text())
+            except (OSError, ValueError) as e:
+                raise DatasetError(f"cannot read the preprocessing record {str(data)!r} ({type(e).__name__}: {e}); give "
+                                   "the preprocessing.json that `dse export` wrote") from e
+        if not isinstance(data, dict):
+            raise DatasetError(f"a preprocessing record is a JSON object (dict) or its file's path, not {type(data).__name__}")
         try:
             names = data.get("feature_names")
             return cls(tuple(map(float, data["feature_mean"])), tuple(map(float, data["feature_scale"])), tuple(map(str, data["class_names"])),

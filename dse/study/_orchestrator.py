@@ -186,10 +186,13 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
             return fn(*args, **kwargs)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, StorageInternalError) as e:
             if time.time() + delay > deadline:
+                # Optuna's StorageInternalError says only "An exception is raised during the commit ..."; the
+                # database driver's error it wraps says why (the server shut down, the connection was refused)
+                cause = e.__cause__ if isinstance(e, StorageInternalError) and e.__cause__ is not None else e
                 raise StorageUnavailableError(
-                    f"lost the Optuna storage during {what} for more than storage_retry_s={retry_s:g} s: {type(e).__name__}: "
-                    f"{str(e).splitlines()[0][:300]}. Finished trials are kept; run `dse run` again when the storage is back "
-                    "(trials left RUNNING are recovered then)"
+                    f"lost the Optuna storage during {what} for more than storage_retry_s={retry_s:g} s: {type(cause).__name__}: "
+                    f"{(str(cause).strip().splitlines() or [''])[0][:300]}. Finished trials are kept; run `dse run` again when "
+                    "the storage is back (trials left RUNNING are recovered then)"
                 ) from e
             log.warning("storage unavailable during %s (%s); retrying in %.1f s", what, type(e).__name__, delay)
             time.sleep(delay)

@@ -135,6 +135,15 @@ def test_feature_names_travel_into_the_preprocessing_record(tmp_path):
     # a record written before feature names existed still reads, and takes arrays
     old = {k: v for k, v in record.items() if k != "feature_names"}
     assert Preprocessing.from_json(old).feature_names is None and Preprocessing.from_json(old).apply(X).shape == (90, 3)
+    # the file `dse export` writes, by its path (before: AttributeError: 'str' object has no attribute 'get')
+    import json
+
+    (tmp_path / "preprocessing.json").write_text(json.dumps(record))
+    assert Preprocessing.from_json(str(tmp_path / "preprocessing.json")) == pre == Preprocessing.from_json(tmp_path / "preprocessing.json")
+    with pytest.raises(DatasetError, match=r"cannot read the preprocessing record .*missing.json' \(FileNotFoundError"):
+        Preprocessing.from_json(tmp_path / "missing.json")
+    with pytest.raises(DatasetError, match=r"a preprocessing record is a JSON object \(dict\) or its file's path, not list"):
+        Preprocessing.from_json([1, 2])
 
     np.savez(tmp_path / "n.npz", X=X, y=np.repeat([0, 1, 2], 30), feature_names=np.array(["a", "b", "c"]))
     assert load_dataset(DatasetConfig(name="file", path=tmp_path / "n.npz")).feature_names == ("a", "b", "c")

@@ -95,7 +95,10 @@ def test_a_draw_whose_storage_write_fails_is_retried_and_the_written_ones_are_ke
         def _set_trial_param(self, trial_id, *args):  # what Optuna's storage cache calls for each suggest_*
             if self.failures and len(self.get_trial(trial_id).params) == 1:
                 self.failures -= 1
-                raise StorageInternalError("An exception is raised during the commit.")
+                import sqlalchemy.exc  # as Optuna's RDB storage wraps the database driver's error
+
+                gone = sqlalchemy.exc.OperationalError("UPDATE trials", {}, Exception("server closed the connection unexpectedly"))
+                raise StorageInternalError("An exception is raised during the commit.") from gone
             super()._set_trial_param(trial_id, *args)
 
     exp, space = load_experiment(write_experiment(tmp_path, storage_retry_s=5))
@@ -114,5 +117,7 @@ def test_a_draw_whose_storage_write_fails_is_retried_and_the_written_ones_are_ke
 
     storage.failures = 10**6
     loop.exp = exp.model_copy(update={"storage_retry_s": 0.5})
-    with pytest.raises(StorageUnavailableError, match="lost the Optuna storage during sampling parameters for more than storage_retry_s=0.5 s"):
+    with pytest.raises(StorageUnavailableError, match="lost the Optuna storage during sampling parameters for more than storage_retry_s=0.5 s") as info:
         loop.draw(study.ask())
+    # the database's reason, not Optuna's "An exception is raised during the commit" (before: the only text shown)
+    assert "OperationalError: (builtins.Exception) server closed the connection unexpectedly" in str(info.value), info.value
