@@ -284,9 +284,9 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
         sep = next((c for c in ";\t|" if c in str(df.columns[0])), None) if len(df.columns) == 1 else None
         hint = (f"; the header is one column holding {sep!r}: dse reads comma-separated files only, so write it "
                 "with commas (pandas: df.to_csv(path, index=False))") if sep else ""
-        raise DatasetError(
-            f"dataset.target {target!r} is not a column of {path}; columns: {', '.join(map(str, df.columns)) or 'none'}{hint}"
-        )
+        names = [str(c)[:60] for c in df.columns]
+        listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+        raise DatasetError(f"dataset.target {target!r} is not a column of {path}{hint}; columns: {listed or 'none'}")
     if len(df) == 0:
         raise DatasetError(f"dataset.path {path}: the table has a header but no data rows")
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]

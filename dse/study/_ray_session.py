@@ -215,9 +215,9 @@ def stop_leftover_ray(run_dir: Path, *, prune: bool = True) -> None:
     """
     real = run_dir / "ray"
     left = kill_ray_processes([real, *_aliases_of(real)], orphaned_only=True)
-    for alias in _aliases_of(real):  # aliases of drivers that are gone
+    for alias in _aliases_of(real):  # aliases of drivers that are gone (or killed and not yet reaped: zombies)
         pid = alias.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+        if pid.isdigit() and not _alive(int(pid)):
             alias.unlink(missing_ok=True)
     if left:
         log.warning(

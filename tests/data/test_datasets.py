@@ -38,6 +38,10 @@ def test_user_files(tmp_path):
         assert s.class_names == ("g", "q", "t") and s.n_features == 3
     with pytest.raises(DatasetError, match="dataset.target 'cls' is not a column .* columns: a, b, c, label"):
         load_dataset(DatasetConfig(name="file", path=tmp_path / "d.csv", target="cls"))
+    wide = pd.DataFrame(np.zeros((3, 64)), columns=[f"pixel_{i}" for i in range(64)])  # before: all 64 names listed
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    with pytest.raises(DatasetError, match=r"columns: pixel_0, .*, pixel_19, \.\.\. \(64 in all\)$"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "wide.csv", target="label"))
     np.savez(tmp_path / "bad.npz", features=X)
     with pytest.raises(DatasetError, match=r"needs arrays 'X' and 'y', missing \['X', 'y'\]"):
         load_dataset(DatasetConfig(name="file", path=tmp_path / "bad.npz"))
