@@ -435,9 +435,11 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                 "`dse report`"
             )
         seen.add((s.label, _same_place(s.origin)))
-    runs: dict[str, StudySource] = {}
-    for s in sources:  # one study read twice: from its Optuna storage and from its MLflow experiment
-        if s.parent_run_id and (first := runs.setdefault(s.parent_run_id, s)) is not s:
+    runs: dict[tuple[str, str], StudySource] = {}
+    for s in sources:  # one study read twice: from its Optuna storage and from its MLflow experiment (a copy of a run
+        # directory keeps the parent run's id in its own MLflow store: a study of its own, by its tracking URI)
+        if s.parent_run_id and s.tracking_uri and \
+                (first := runs.setdefault((s.parent_run_id, _same_place(s.tracking_uri.rstrip("/"))), s)) is not s:
             raise ConfigError(
                 f"study {s.label} is given twice ({first.origin} and {s.origin} are the same study: MLflow parent run "
                 f"{s.parent_run_id}); compare different studies, or see one study with `dse report`"
