@@ -6,7 +6,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import optuna
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
