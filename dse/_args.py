@@ -27,7 +27,7 @@ def expect(arg: str, value: Any, kinds: type | tuple[type, ...], how: str) -> No
 
 
 def expect_trial_numbers(arg: str, value: Any) -> list[int]:
-    """``value`` as a list of trial numbers (ints >= 0), or ``TypeError`` naming ``arg``.
+    """``value`` as a list of trial numbers (ints), or ``TypeError`` naming ``arg``.
 
     Raises:
         TypeError: ``value`` is a string, or not an iterable of ints (``[0, 3]``, ``range(5)``).
