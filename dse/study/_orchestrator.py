@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import optuna
 from optuna.trial import TrialState
 
+from dse._args import expect
 from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_params, revalidate
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
@@ -718,6 +719,8 @@ def run_study(
         DriverTerminated: the driver received SIGTERM (main thread only).
     """
     exp, space = revalidate(exp, space)
+    for arg, value in (("progress", progress), ("keep_files", keep_files), ("allow_changed", allow_changed)):
+        expect(arg, value, bool, f"pass {arg}=True or {arg}=False")
     with _sigterm_raises():
         try:
             return _run_study(exp, space, progress=progress, keep_files=keep_files, allow_changed=allow_changed)

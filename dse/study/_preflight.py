@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+from dse._args import expect
 from dse._stderr import native_stderr_to_debug_log
 from dse.config import ExperimentConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
@@ -678,6 +679,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     from dse.trial import check_search_space, layer_sizes
 
     exp, space = revalidate(exp, space)
+    for arg, value in (("allow_changed", allow_changed), ("compare_stored", compare_stored)):
+        expect(arg, value, bool, f"pass {arg}=True or {arg}=False")
     enqueued_params(exp, space)
     check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
     check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")

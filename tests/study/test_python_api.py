@@ -35,6 +35,10 @@ def test_run_study_validates_what_it_is_given_before_creating_anything(tmp_path)
         run_study(exp, Path("space.yaml"), progress=False)
     with pytest.raises(TypeError, match=r"exp: expected an ExperimentConfig, got str"):
         preflight("experiment.yaml", space)
+    with pytest.raises(TypeError, match=r"allow_changed: expected bool, got str 'no'; pass allow_changed=True or allow_changed=False"):
+        preflight(exp, space, allow_changed="no")  # before: a true value
+    with pytest.raises(TypeError, match=r"keep_files: expected bool, got int '1'"):
+        run_study(exp, space, keep_files=1)
     assert not exp.resolved_run_dir.exists()  # nothing created
 
 
