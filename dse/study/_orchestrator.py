@@ -8,6 +8,7 @@ trials of a lost driver, shares the ``n_trials`` target with other drivers and t
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import threading
@@ -169,14 +170,19 @@ def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+#: What SQLite and PostgreSQL say when their disk is full (sqlite3: SQLITE_FULL; PostgreSQL: ENOSPC, SQLSTATE 53100).
+_DISK_FULL = ("database or disk is full", "No space left on device", "could not extend file")
+
+
 def _durable(fn, *args, retry_s: float, what: str, **kwargs):
     """Call a storage operation, retrying a lost connection with exponential backoff for up to ``retry_s`` seconds.
 
     Retries only connection-level failures (``sqlalchemy.exc.OperationalError``, and Optuna's
-    ``StorageInternalError`` that wraps them).
+    ``StorageInternalError`` that wraps them); a full disk is no outage and stops at once.
 
     Raises:
-        StorageUnavailableError: still failing after ``retry_s`` seconds.
+        StorageUnavailableError: still failing after ``retry_s`` seconds, or at once when the
+            storage's disk is full.
     """
     import sqlalchemy.exc
     from optuna.exceptions import StorageInternalError
@@ -186,6 +192,13 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, StorageInternalError) as e:
+            text = f"{e} {e.__cause__ or ''}"
+            if any(full in text for full in _DISK_FULL):  # no connection to wait for: retrying only delays the stop
+                raise StorageUnavailableError(
+                    f"the Optuna storage could not write during {what}: its disk is full ({type(e).__name__}: "
+                    f"{' '.join(text.split())[:200]}). Finished trials are kept; free space on the disk that holds it "
+                    "(`df -h` of the run directory or the storage file's folder) and run `dse run` again"
+                ) from e
             if time.time() + delay > deadline:
                 # Optuna's StorageInternalError says only "An exception is raised during the commit ..."; the
                 # database driver's error it wraps says why (the server shut down, the connection was refused)
@@ -883,12 +896,23 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     with _store_lock(exp, run_dir):  # MLflow's migrations of a new SQLite store, one driver at a time
         default_store = exp.mlflow.tracking_uri is None
         if default_store:
+            _create_store_whole(run_dir / "mlflow.db")
             enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
-        tracker = StudyTracker(
-            exp.tracking_uri,
-            exp.mlflow.experiment_name or exp.name,
-            artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
-        )
+        try:
+            tracker = StudyTracker(
+                exp.tracking_uri,
+                exp.mlflow.experiment_name or exp.name,
+                artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
+            )
+        except Exception as e:
+            if "_alembic_tmp_" not in str(e):
+                raise
+            db = run_dir / "mlflow.db" if default_store else exp.tracking_uri
+            raise TrackingError(
+                f"the MLflow store {db} was left half-migrated by a process stopped while it built or upgraded its tables "
+                f"({' '.join(str(e).split())[:200]}); MLflow cannot open it. If the study never finished a trial, delete "
+                f"{db} (and its -wal and -shm files) and run again; else restore it from a copy"
+            ) from e
         parent = tracker.study_run(exp.name, (recorded or exp).model_dump(mode="json"))
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
@@ -896,20 +920,47 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     return tracker, parent
 
 
+def _create_store_whole(db: Path) -> None:
+    """Create a new default MLflow store at ``db`` under another name and rename it into place once built.
+
+    MLflow builds a new SQLite store by running its migrations (about 1.3 s), which SQLite cannot
+    do atomically: a driver killed halfway (a SIGKILL while Ray starts beside it) left tables such
+    as ``_alembic_tmp_experiments`` behind, and no later run could open the store. A store that
+    exists (and is not empty) is left alone. Call under the run directory's store lock.
+    """
+    if db.exists() and db.stat().st_size > 0:
+        return
+    from mlflow.tracking import MlflowClient
+
+    partial = db.with_name(f".{db.name}.creating-{os.getpid()}")
+    partial.unlink(missing_ok=True)
+    MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)  # runs MLflow's migrations
+    os.replace(partial, db)
+
+
 def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
     """End the MLflow runs still RUNNING of trials Optuna holds as finished, in the state Optuna holds.
 
     A driver that lost its MLflow server fails its running trials in Optuna only (the server
     does not answer), so their runs stayed RUNNING; the next driver to open the store closes them.
-    Runs of trials still RUNNING in Optuna (another driver's) are left alone.
+    A driver killed after it made a trial's run but before Optuna recorded the run's id left a
+    run that no trial names: it is closed FAILED when its ``trial_number`` is a finished trial
+    that records another run. Runs of trials still RUNNING in Optuna (another driver's) are left alone.
     """
-    running = set(tracker.running_trial_runs(study_name))
+    running = tracker.running_trial_runs(study_name)
     if not running:
         return
-    for r in records.trials((TrialState.COMPLETE, TrialState.FAIL)):
-        if r.run_id in running:
-            tracker.finish_trial_run(r.run_id, r.state, r.fail_reason if r.state == "FAIL" else None)
-            log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver, as %s", r.run_id, r.number, r.state)
+    finished = {r.number: r for r in records.trials((TrialState.COMPLETE, TrialState.FAIL))}
+    for run_id, number in running.items():
+        r = finished.get(int(number)) if number.isdigit() else None
+        if r is None:
+            continue
+        if r.run_id == run_id:
+            tracker.finish_trial_run(run_id, r.state, r.fail_reason if r.state == "FAIL" else None)
+        else:  # made by a driver killed before it recorded the run
+            tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: the driver that made this run of trial {r.number} was "
+                                                     "lost before it recorded the run; the trial was recovered without it")
+        log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
 
 
 def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:

@@ -404,13 +404,13 @@ class StudyTracker:
         _retrying(self.client.log_batch, run.info.run_id, params=all_params)
         return run.info.run_id
 
-    def running_trial_runs(self, study_name: str) -> list[str]:
-        """The ids of the study's trial runs still RUNNING in MLflow (one search, up to 50,000 runs)."""
+    def running_trial_runs(self, study_name: str) -> dict[str, str]:
+        """The study's trial runs still RUNNING in MLflow: run id -> its ``trial_number`` tag (``""`` if none); one search."""
         found = self.client.search_runs(
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial' and attributes.status = 'RUNNING'",
         )
-        return [r.info.run_id for r in found]
+        return {r.info.run_id: r.data.tags.get("trial_number", "") for r in found}
 
     def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags on a run of the study: its parent run (``error`` when the driver failed) or a trial's child run

@@ -121,3 +121,50 @@ def test_a_draw_whose_storage_write_fails_is_retried_and_the_written_ones_are_ke
         loop.draw(study.ask())
     # the database's reason, not Optuna's "An exception is raised during the commit" (before: the only text shown)
     assert "OperationalError: (builtins.Exception) server closed the connection unexpectedly" in str(info.value), info.value
+
+
+def test_a_full_disk_stops_at_once_with_its_reason():
+    """A full disk is no lost connection: before, the driver retried for storage_retry_s (twice: the tell, then closing
+    the trial as it stopped), and said only that it "lost the Optuna storage"."""
+    import sqlite3
+    import time
+
+    import sqlalchemy.exc
+
+    from dse.exceptions import StorageUnavailableError
+    from dse.study._orchestrator import _durable
+
+    calls = []
+
+    def full():
+        calls.append(1)
+        raise sqlalchemy.exc.OperationalError("INSERT INTO trial_values", {}, sqlite3.OperationalError("database or disk is full"))
+
+    t0 = time.monotonic()
+    with pytest.raises(StorageUnavailableError, match=r"could not write during tell: its disk is full .*database or disk is full.*"
+                                                      r"free space on the disk that holds it"):
+        _durable(full, retry_s=60, what="tell")
+    assert time.monotonic() - t0 < 5 and len(calls) == 1
+
+
+def test_a_run_made_by_a_driver_killed_before_recording_it_is_closed(tmp_path):
+    """A driver killed between making a trial's MLflow run and storing its id in Optuna: the trial is recovered by
+    number, and its run was RUNNING for good, since no trial named it. Now the next driver's opening closes it."""
+    from mlflow.tracking import MlflowClient
+
+    from dse.store import StudyRecords
+    from dse.study._orchestrator import _close_finished_runs
+    from dse.tracking import StudyTracker
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=3, name="orphan", failures=False)
+    records = StudyRecords(study)
+    tracker = StudyTracker(exp.tracking_uri, exp.name)
+    recorded = records.trial(0).run_id
+    orphan = tracker.trial_run(records.parent_run_id, exp.name, 0, records.trial(0).params, [])
+    _close_finished_runs(tracker, records, exp.name)
+    client = MlflowClient(exp.tracking_uri)
+    run = client.get_run(orphan)
+    assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", run.data.tags
+    assert run.data.tags["error"].startswith("DriverLostError: the driver that made this run of trial 0 was lost")
+    assert client.get_run(recorded).info.status == "FINISHED"  # the trial's own run is left as it was
