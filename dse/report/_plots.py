@@ -217,16 +217,27 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
     return _save(fig, path)
 
 
+#: The most front members whose training curves :func:`plot_curves` draws.
+MAX_CURVES = 10
+
+
 def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path, why_empty: str | None = None) -> Path:
     """Accuracy (train and validation), EBOPs and beta per epoch of the front members.
 
     ``why_empty``: shown in each panel when ``curves`` is empty (no front member, MLflow not read);
-    otherwise a panel without its curve says that the curve was not logged.
+    otherwise a panel without its curve says that the curve was not logged. Of more than
+    :data:`MAX_CURVES` members, that many are drawn, spread evenly over them in trial order, and
+    the figure says so (47 curves and their legend covered the panels).
     """
     plt = _plt()
     panels = (("accuracy", "accuracy per epoch (solid: train, dashed: validation)"), ("ebops", "EBOPs per epoch"), ("beta", "beta per epoch"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for k, (number, cs) in enumerate(sorted(curves.items())):
+    shown = sorted(curves.items())
+    if len(shown) > MAX_CURVES:
+        picks = sorted({round(i * (len(shown) - 1) / (MAX_CURVES - 1)) for i in range(MAX_CURVES)})
+        fig.suptitle(f"{len(picks)} of the {len(shown)} front members, spread over them in trial order", fontsize=9)
+        shown = [shown[i] for i in picks]
+    for k, (number, cs) in enumerate(shown):
         color = f"C{k % 10}"
         for ax, (name, _) in zip(axes, panels):
             if name in cs:

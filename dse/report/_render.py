@@ -53,9 +53,11 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
 
 
 def format_value(v: object) -> str:
-    """Numbers for people: ``0.9444``, ``36,990``; ``-`` for missing."""
+    """Numbers for people: ``0.9444``, ``36,990``, ``1e+30`` (a magnitude of 1e9 or more); ``-`` for missing."""
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
     if isinstance(v, float):
+        if abs(v) >= 1e9:
+            return f"{v:.4g}"
         return f"{v:,.0f}" if v.is_integer() or abs(v) >= 10 else f"{v:.4f}"
     return str(v)

@@ -214,7 +214,8 @@ def stop_leftover_ray(run_dir: Path, *, prune: bool = True) -> None:
         prune: also delete old session folders (:func:`prune_ray_sessions`).
     """
     real = run_dir / "ray"
-    left = kill_ray_processes([real, *_aliases_of(real)], orphaned_only=True)
+    # a killed driver's Ray agents ignore SIGTERM: after 2 s, SIGKILL (before: 10 s, a pause of every resume after a kill)
+    left = kill_ray_processes([real, *_aliases_of(real)], timeout_s=2.0, orphaned_only=True)
     for alias in _aliases_of(real):  # aliases of drivers that are gone (or killed and not yet reaped: zombies)
         pid = alias.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):

@@ -186,3 +186,38 @@ def test_legends_sit_outside_the_axes(tmp_path):
             assert Image.open(png).width >= (legend.x1 / fig.dpi - left) * _SAVE["dpi"], png
         finally:
             plt.close(fig)
+
+
+def test_training_curves_of_many_front_members_stay_readable(tmp_path):
+    """47 front members drew 47 curves and a 47-entry legend over the panels; now 10, spread over them, and the title says so."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from dse.report import _plots
+
+    curves = {n: {"accuracy": [(e, 0.5 + 0.01 * e) for e in range(5)], "ebops": [(e, 1000.0 - e) for e in range(5)]} for n in range(47)}
+    drawn = []
+    real_save = _plots._save
+    _plots._save = lambda fig, path: drawn.append(fig) or real_save(fig, path)
+    try:
+        _plots.plot_curves(curves, tmp_path / "curves.png")
+    finally:
+        _plots._save = real_save
+    fig = drawn[0]
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert len(labels) == _plots.MAX_CURVES == 10 and labels[0] == "trial 0" and labels[-1] == "trial 46", labels
+    assert fig._suptitle.get_text() == "10 of the 47 front members, spread over them in trial order"
+    assert (tmp_path / "curves.png").stat().st_size > 0
+    plt.close("all")
+
+
+def test_html_cells_write_ids_plain_and_huge_numbers_short():
+    """Before: trial 1938 read `1,938` (dse status and --trial say 1938), and a learning rate of 1e30 31 digits of float noise."""
+    from dse.report._html import fmt
+    from dse.report._render import format_value
+
+    assert fmt(1938, "trial") == "1938" and fmt(1938.0, "harvested_from") == "1938" and fmt(1938, "lut") == "1,938"
+    assert fmt(1e30, "learning_rate") == "1e+30" and format_value(1e30) == "1e+30" and fmt(36990.0) == "36,990"
+    assert fmt(0.94444) == "0.9444" and format_value(36990.0) == "36,990"
