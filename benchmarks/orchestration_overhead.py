@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import statistics
 import sys
 import tempfile
@@ -105,8 +106,8 @@ def run_tune(n: int, root: Path) -> dict:
                 "t_start": time.time()}  # when the trial body ran: Tune's own timestamps are whole seconds
 
     search = OptunaSearch(space, metric=["csim_accuracy", "lut"], mode=["max", "min"], sampler=optuna.samplers.NSGAIISampler(seed=7))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-             _temp_dir=tempfile.mkdtemp(prefix="tune-", dir="/tmp"))
+    temp = tempfile.mkdtemp(prefix="tune-", dir="/tmp")  # short: Ray's socket paths stop at 107 bytes; removed below
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, _temp_dir=temp)
     try:
         t0 = time.perf_counter()
         with TreeCpu() as cpu:
@@ -122,6 +123,7 @@ def run_tune(n: int, root: Path) -> dict:
         wall = time.perf_counter() - t0
     finally:
         ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)  # before: each Tune run left its Ray session folder in /tmp
     df = grid.get_dataframe()
     starts = sorted(float(t) for t in df["t_start"])
     cycles = [b - a for a, b in zip(starts, starts[1:])]
