@@ -5,7 +5,12 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["expect", "expect_trial_numbers"]
+__all__ = ["expect", "expect_trial_numbers", "is_real_number"]
+
+
+def is_real_number(v: Any) -> bool:
+    """Whether ``v`` is a real number (``int``, ``float``, a NumPy scalar), and not a ``bool``; NaN and infinity included."""
+    return not isinstance(v, bool) and isinstance(v, numbers.Real)
 
 
 def expect(arg: str, value: Any, kinds: type | tuple[type, ...], how: str) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import abc
 import math
-import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from dse._args import is_real_number
 
 if TYPE_CHECKING:
     import keras
@@ -60,7 +61,7 @@ class Figure:
         if self.source not in sources():
             raise ValueError(f"unknown resource source {self.source!r}; allowed: {sources()}")
         v = self.value
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(float(v)) or float(v) < 0:
+        if not is_real_number(v) or not math.isfinite(float(v)) or float(v) < 0:
             raise ValueError(f"Figure({v!r}, {self.source!r}): a resource figure (LUTs, DSPs, FFs, cycles) must be a finite "
                              "number >= 0; a backend that cannot measure it raises MeasurementError instead")
         object.__setattr__(self, "value", float(v))
@@ -103,7 +104,7 @@ class ResourceReport:
                 raise ValueError(f"ResourceReport({self.backend!r}).figures[{k!r}] is {f!r} ({type(f).__name__}); "
                                  f"give Figure(value, source)")
         for k, v in self.extras.items():
-            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            if not is_real_number(v):
                 raise ValueError(f"ResourceReport({self.backend!r}).extras[{k!r}] is {v!r} ({type(v).__name__}); extras "
                                  "are numbers, logged as MLflow metrics")
         self.extras = {k: float(v) for k, v in self.extras.items()}

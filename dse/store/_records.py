@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import logging
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from dse._args import is_real_number
 from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
 from dse.exceptions import ConfigError
 
@@ -127,7 +127,7 @@ def objective_values(objectives: list, metrics: dict[str, Any]) -> list[float]:
         if o.metric not in metrics:
             raise MeasurementError(f"objective {o.metric!r} missing from the trial's metrics")
         v = metrics[o.metric]
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        if not is_real_number(v):
             raise MeasurementError(f"objective {o.metric!r} is {v!r} ({type(v).__name__}), not a number")
         if not math.isfinite(float(v)):
             raise MeasurementError(f"objective {o.metric!r} is {float(v)}, not a finite number")
