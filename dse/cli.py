@@ -439,7 +439,27 @@ def export(
 
 
 def main() -> None:
-    app()
+    """The ``dse`` command: ``app`` with a full disk reported in one line (exit code 2) instead of a traceback.
+
+    A disk can fill in any command that writes (a new study's stores, a report's PNGs, an export);
+    what was written before is kept, and the command can be run again once there is space.
+    """
+    from dse.exceptions import DiskFullError, disk_full_cause
+
+    try:
+        app()
+    except Exception as e:
+        full = disk_full_cause(e)
+        if full is None:
+            raise
+        where = f" ({full.filename})" if isinstance(full, OSError) and full.filename else ""
+        text = " ".join(str(full).split())[:300]
+        try:
+            _fail(DiskFullError(f"a disk is full{where}: {type(full).__name__}: {text}. What was written before is kept; "
+                                "free space on that disk (`df -h` of the run directory, the storage's folder or --out), "
+                                "or write elsewhere, and run the command again"))
+        except typer.Exit as done:
+            sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ wrong and how to fix it. Errors raised while handling another exception are chai
 
 from __future__ import annotations
 
+import errno as _errno
+
 __all__ = [
     "DseError",
     "ConfigError",
@@ -32,6 +34,8 @@ __all__ = [
     "TrackingError",
     "ClusterUnreachableError",
     "ClusterError",
+    "DiskFullError",
+    "disk_full_cause",
 ]
 
 
@@ -155,3 +159,35 @@ class ClusterUnreachableError(ConfigError):
 
 class ClusterError(DseError):
     """A Ray cluster cannot be joined (unreachable head, missing or wrong auth token)."""
+
+
+class DiskFullError(DseError):
+    """A disk that dse writes to (the run directory, the Optuna storage, the MLflow store, a report's folder) is full.
+
+    What was written before it filled is kept: completed trials, earlier reports' files.
+    """
+
+
+#: What the OS, SQLite and PostgreSQL say when a disk is full (ENOSPC; sqlite3: SQLITE_FULL; PostgreSQL: SQLSTATE 53100).
+DISK_FULL_TEXTS = ("database or disk is full", "No space left on device", "could not extend file")
+
+
+def disk_full_cause(e: BaseException) -> BaseException | None:
+    """The exception in ``e``'s chain (``e``, its ``__cause__``, ``__context__``, SQLAlchemy's ``orig``) that says a disk is full, else None.
+
+    An ``OSError`` with ``errno.ENOSPC`` (a file write: a PNG, a CSV, an artifact) or an error whose
+    text is one of :data:`DISK_FULL_TEXTS` (SQLite's ``database or disk is full`` through SQLAlchemy,
+    PostgreSQL's ``could not extend file``). Where several in the chain say so, the innermost
+    (the database driver's own error rather than SQLAlchemy's wrapper of it).
+    """
+    seen: set[int] = set()
+    found, todo = None, [e]
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        if (isinstance(x, OSError) and x.errno == _errno.ENOSPC) or any(t in str(x) for t in DISK_FULL_TEXTS):
+            found = x  # the innermost that says so: the driver's own words, without SQLAlchemy's SQL and links
+        todo += [c for c in (x.__cause__, x.__context__, getattr(x, "orig", None)) if isinstance(c, BaseException)]
+    return found

@@ -28,6 +28,7 @@ from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
     ConfigError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+    disk_full_cause,
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.resources import backend_module_folders
@@ -170,10 +171,6 @@ def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-#: What SQLite and PostgreSQL say when their disk is full (sqlite3: SQLITE_FULL; PostgreSQL: ENOSPC, SQLSTATE 53100).
-_DISK_FULL = ("database or disk is full", "No space left on device", "could not extend file")
-
-
 def _durable(fn, *args, retry_s: float, what: str, **kwargs):
     """Call a storage operation, retrying a lost connection with exponential backoff for up to ``retry_s`` seconds.
 
@@ -192,8 +189,8 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError, StorageInternalError) as e:
-            text = f"{e} {e.__cause__ or ''}"
-            if any(full in text for full in _DISK_FULL):  # no connection to wait for: retrying only delays the stop
+            if disk_full_cause(e) is not None:  # no connection to wait for: retrying only delays the stop
+                text = f"{e} {e.__cause__ or ''}"
                 raise StorageUnavailableError(
                     f"the Optuna storage could not write during {what}: its disk is full ({type(e).__name__}: "
                     f"{' '.join(text.split())[:200]}). Finished trials are kept; free space on the disk that holds it "
@@ -926,16 +923,23 @@ def _create_store_whole(db: Path) -> None:
     MLflow builds a new SQLite store by running its migrations (about 1.3 s), which SQLite cannot
     do atomically: a driver killed halfway (a SIGKILL while Ray starts beside it) left tables such
     as ``_alembic_tmp_experiments`` behind, and no later run could open the store. A store that
-    exists (and is not empty) is left alone. Call under the run directory's store lock.
+    exists (and is not empty) is left alone. Call under the run directory's store lock: the
+    ``.mlflow.db.creating-<pid>`` files found then are left by builds that were killed (or that
+    failed, e.g. on a full disk) and are removed.
     """
+    for stale in db.parent.glob(f".{db.name}.creating-*"):  # under the lock no other build runs
+        stale.unlink(missing_ok=True)
     if db.exists() and db.stat().st_size > 0:
         return
     from mlflow.tracking import MlflowClient
 
     partial = db.with_name(f".{db.name}.creating-{os.getpid()}")
-    partial.unlink(missing_ok=True)
-    MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)  # runs MLflow's migrations
-    os.replace(partial, db)
+    try:
+        MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)  # runs MLflow's migrations
+        os.replace(partial, db)
+    finally:
+        for left in (partial, partial.with_name(partial.name + "-journal")):
+            left.unlink(missing_ok=True)
 
 
 def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:

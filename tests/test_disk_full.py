@@ -1,0 +1,91 @@
+"""A full disk: each command says so in one line and keeps what it wrote; no half-built store is left behind.
+
+The disk is a real tmpfs of a few hundred KB, mounted by the test (root only, as in CI; skipped elsewhere).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from dse.exceptions import disk_full_cause
+
+
+@pytest.fixture
+def small_disk():
+    """Mount a tmpfs of the asked size at a fresh folder; unmounted after the test."""
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        where = Path(f"/tmp/dse-full-{uuid.uuid4().hex[:8]}")
+        where.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+        if done.returncode != 0:
+            where.rmdir()
+            pytest.skip(f"cannot mount a tmpfs here (root only): {done.stderr.strip()}")
+        mounted.append(where)
+        return where
+
+    yield mount
+    for where in mounted:  # lazy: MLflow's cached engine of this process may still hold a file there open
+        subprocess.run(["umount", "-l", str(where)], check=False)
+        where.rmdir()
+
+
+def test_disk_full_cause_finds_the_innermost_reason():
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    inner = sqlite3.OperationalError("database or disk is full")
+    wrapped = sqlalchemy.exc.OperationalError("CREATE TABLE x (...)", {}, inner)
+    assert disk_full_cause(wrapped) is inner  # the driver's words, not SQLAlchemy's SQL
+    try:
+        try:
+            raise OSError(28, "No space left on device", "/x/y.png")
+        except OSError as e:
+            raise RuntimeError("saving the figure failed") from e
+    except RuntimeError as e:
+        assert disk_full_cause(e).filename == "/x/y.png"
+    assert disk_full_cause(OSError(13, "Permission denied")) is None
+    assert disk_full_cause(ValueError("full of beans")) is None
+
+
+def test_dse_report_on_a_full_disk_says_so_in_one_line(tmp_path, small_disk):
+    """Before: exit 1 and a 200-line traceback from PIL's PNG writer."""
+    from tests.report.synthetic import make_study
+
+    _, url, _ = make_study(tmp_path, n_trials=12, name="full")
+    out = small_disk("200k") / "report"
+    done = subprocess.run([sys.executable, "-m", "dse", "report", "full", "--storage", url, "--out", str(out), "--no-mlflow"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr, done.stderr[-2000:]
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and error[0].startswith("error: DiskFullError: a disk is full"), done.stderr[-2000:]
+    assert "No space left on device" in error[0] and "run the command again" in error[0]
+    assert any(p.suffix == ".png" for p in out.iterdir())  # what was written before the disk filled is kept
+
+
+def test_a_new_mlflow_store_that_does_not_fit_leaves_no_partial_file(tmp_path, small_disk):
+    """Before: a build that failed (a full disk) or was killed left its `.mlflow.db.creating-<pid>` in the run directory for good."""
+    from dse.study._orchestrator import _create_store_whole
+
+    disk = small_disk("300k")  # the Optuna-less MLflow store needs about 1 MB
+    with pytest.raises(Exception) as info:
+        _create_store_whole(disk / "mlflow.db")
+    assert disk_full_cause(info.value) is not None, info.value
+    assert sorted(p.name for p in disk.iterdir()) == [], list(disk.iterdir())
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    stale = run_dir / ".mlflow.db.creating-999999"  # a killed build's
+    stale.write_bytes(b"x" * 1000)
+    _create_store_whole(run_dir / "mlflow.db")
+    assert (run_dir / "mlflow.db").stat().st_size > 0 and not stale.exists()
+    assert not list(run_dir.glob(".mlflow.db.creating-*")), os.listdir(run_dir)
