@@ -99,6 +99,8 @@ def _check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigErr
             raise error(f"{field}: {path} is a directory, but a database file is needed there; give a file path")
         if not os.access(path, os.W_OK | (os.X_OK if kind == "folder" else os.R_OK)):
             raise error(f"{field}: {path} exists but is not writable by this user; fix its permissions or pick another path")
+        if kind == "folder" and (why := _takes_no_new_entries(path)):
+            raise error(f"{field}: {path} exists but takes no new files ({why}); pick another path")
         return
     parent = path.parent
     while not parent.exists():
@@ -107,6 +109,23 @@ def _check_creatable(path: Path, *, field: str, kind: str, error: type[ConfigErr
         raise error(f"{field}: {path} would lie under {parent}, which is a file, not a folder; pick another path")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise error(f"{field}: cannot create {path}: folder {parent} is not writable by this user; pick another path")
+    if why := _takes_no_new_entries(parent):
+        raise error(f"{field}: cannot create {path}: folder {parent} takes no new files ({why}); pick another path")
+
+
+def _takes_no_new_entries(folder: Path) -> str | None:
+    """Why an empty folder cannot be made in ``folder`` (made and removed at once), else None.
+
+    ``os.access`` answers from permission bits alone for root, so it says yes for pseudo file
+    systems such as ``/proc`` and ``/sys``, where nothing can be created.
+    """
+    import tempfile
+
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".dse-check-", dir=folder))
+    except OSError as e:
+        return e.strerror or str(e)
+    return None
 
 
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:

@@ -489,6 +489,8 @@ CASES: list[Case] = [
     # before, a traceback (OSError: File name too long) from `dse check` and `dse run`
     Case("run-dir-name-too-long", "field", (), ("run_dir:", "cannot be used (File name too long)", "pick another path"),
          exp={"run_dir": "a" * 300 + "/x"}),
+    # before, `dse check` passed it as root (os.access says yes for /proc there) and only `dse run` refused it
+    Case("run-dir-in-proc", "address", (), ("run_dir:", "/proc", "pick another path"), exp={"run_dir": "/proc/dse-runs/x"}),
     Case("heartbeat-grace-below-interval", "field", (), ("heartbeat_grace_s (5 s) must exceed heartbeat_interval_s (10 s)",),
          exp={"heartbeat_grace_s": 5}),
     Case("heartbeat-grace", "field", ("heartbeat_grace_s",), ("heartbeat_grace_s", "(got -1)"), exp={"heartbeat_grace_s": -1}),
