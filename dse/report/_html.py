@@ -14,6 +14,8 @@ from typing import Any, Iterable
 
 import pandas as pd
 
+from dse.report._render import format_value
+
 __all__ = ["esc", "img", "table", "kv_table", "page", "section"]
 
 _CSS = """
@@ -35,33 +37,6 @@ def esc(value: Any) -> str:
     return html.escape(str(value)).replace("://", "&#58;//")
 
 
-#: Columns of identifiers, written as ``dse status`` and ``--trial`` take them (``1938``, not ``1,938``).
-ID_COLUMNS = ("trial", "harvested_from", "requeued_from")
-
-
-def fmt(v: Any, column: str | None = None) -> str:
-    """A cell value for people: 4 significant decimals for fractions, thousands separators, ``-`` for missing.
-
-    A number in an :data:`ID_COLUMNS` column is written plain; a magnitude of 1e9 or more in
-    4 significant digits (``1e+30``, not 31 digits of float noise).
-    """
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "-"
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, (int, float)) and column in ID_COLUMNS and float(v).is_integer():
-        return str(int(v))
-    if isinstance(v, float):
-        if abs(v) >= 1e9:
-            return f"{v:.4g}"
-        if v.is_integer() or abs(v) >= 100:
-            return f"{v:,.0f}"
-        return f"{v:.4g}"
-    if isinstance(v, int):
-        return f"{v:,}" if abs(v) < 10**9 else f"{v:.4g}"
-    return str(v)
-
-
 def img(path: Path, alt: str) -> str:
     """An ``<img>`` with the PNG inlined as a base64 data URI."""
     data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
@@ -79,7 +54,7 @@ def table(df: pd.DataFrame, caption: str | None = None) -> str:
         for c in df.columns:
             v = r[c]
             cls = ' class="t"' if isinstance(v, str) else ""
-            cells.append(f"<td{cls}>{esc(fmt(v, str(c)))}</td>")
+            cells.append(f"<td{cls}>{esc(format_value(v, str(c)))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f'<div class="scroll"><table>{cap}<tr>{head}</tr>{"".join(rows)}</table></div>'
@@ -87,7 +62,7 @@ def table(df: pd.DataFrame, caption: str | None = None) -> str:
 
 def kv_table(items: Iterable[tuple[str, Any]]) -> str:
     """A two-column key/value table."""
-    rows = "".join(f'<tr><th class="t">{esc(k)}</th><td class="t">{esc(fmt(v))}</td></tr>' for k, v in items)
+    rows = "".join(f'<tr><th class="t">{esc(k)}</th><td class="t">{esc(format_value(v))}</td></tr>' for k, v in items)
     return f"<table>{rows}</table>"
 
 

@@ -48,16 +48,33 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
     for _, row in front.iterrows():
-        table.add_row(*[Text(format_value(row.get(c))) for c in cols])  # Text: values are never read as markup
+        table.add_row(*[Text(format_value(row.get(c), c)) for c in cols])  # Text: values are never read as markup
     return table
 
 
-def format_value(v: object) -> str:
-    """Numbers for people: ``0.9444``, ``36,990``, ``1e+30`` (a magnitude of 1e9 or more); ``-`` for missing."""
+#: Columns whose numbers are identifiers (trial numbers), written plain: ``1938``, as ``dse status --trial`` takes them.
+ID_COLUMNS = ("trial", "harvested_from", "requeued_from")
+
+
+def format_value(v: object, column: str | None = None) -> str:
+    """A value for people, in the terminal and in the HTML report alike.
+
+    ``0.9444`` (4 significant digits below 100), ``36,990`` (thousands separators from 100, and
+    for whole numbers), ``1e+30`` (a magnitude of 1e9 or more), ``true``/``false``, ``-`` for
+    missing (None, NaN). A number in an :data:`ID_COLUMNS` column is written plain (``1938``).
+    """
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (int, float)) and column in ID_COLUMNS and float(v).is_integer():
+        return str(int(v))
     if isinstance(v, float):
         if abs(v) >= 1e9:
             return f"{v:.4g}"
-        return f"{v:,.0f}" if v.is_integer() or abs(v) >= 10 else f"{v:.4f}"
+        if v.is_integer() or abs(v) >= 100:
+            return f"{v:,.0f}"
+        return f"{v:.4g}"
+    if isinstance(v, int):
+        return f"{v:,}" if abs(v) < 10**9 else f"{v:.4g}"
     return str(v)

@@ -968,7 +968,11 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
 
 
 def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:
-    """Write the front's CSV; with a ``tracker`` (``None``: MLflow was lost), also tag the front, attach the CSV to the parent run and end it."""
+    """Write the front's CSV; with a ``tracker`` (``None``: MLflow was lost), also tag the front, attach the CSV to the parent run and end it.
+
+    The parent run is left RUNNING while trials of another driver on the study still run (this
+    driver's own are finished or failed by now): that driver ends it, with the front then.
+    """
     front = front_frame(study)
     csv = run_dir / "pareto_front.csv"
     front.to_csv(csv, index=False)
@@ -979,7 +983,11 @@ def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path
         tracker.log_study_artifact(
             parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
         )
-        tracker.end_study_run(parent, status)
+        if counts.running:  # before, the first of two drivers to finish ended the run the other still logs into
+            log.info("the MLflow parent run stays RUNNING: %d trial(s) of another driver still run, and the last driver "
+                     "to finish ends it with the front then", counts.running)
+        else:
+            tracker.end_study_run(parent, status)
     return StudySummary(
         exp.name, exp.storage_url, exp.tracking_uri, parent, csv, counts.complete, counts.failed,
         time.time() - t0, front.to_dict("records"), failure_reasons(study), counts,

@@ -215,9 +215,25 @@ def test_training_curves_of_many_front_members_stay_readable(tmp_path):
 
 def test_html_cells_write_ids_plain_and_huge_numbers_short():
     """Before: trial 1938 read `1,938` (dse status and --trial say 1938), and a learning rate of 1e30 31 digits of float noise."""
-    from dse.report._html import fmt
-    from dse.report._render import format_value
+    from dse.report._render import format_value as fmt
 
     assert fmt(1938, "trial") == "1938" and fmt(1938.0, "harvested_from") == "1938" and fmt(1938, "lut") == "1,938"
-    assert fmt(1e30, "learning_rate") == "1e+30" and format_value(1e30) == "1e+30" and fmt(36990.0) == "36,990"
-    assert fmt(0.94444) == "0.9444" and format_value(36990.0) == "36,990"
+    assert fmt(1e30, "learning_rate") == "1e+30" and fmt(1e30) == "1e+30" and fmt(36990.0) == "36,990"
+    assert fmt(0.94444) == "0.9444" and fmt(0.000123) == "0.000123" and fmt(True) == "true" and fmt(float("nan")) == "-"
+
+
+def test_terminal_front_table_writes_ids_as_the_html_page_does():
+    """Before: the terminal had its own formatter, which wrote a harvested checkpoint's `harvested_from` 1938.0 as `1,938`
+    (a float column: NaN for trained trials) and an accuracy of 0.000123 as `0.0001`."""
+    import pandas as pd
+    from rich.console import Console
+
+    from dse.report import front_table
+
+    front = pd.DataFrame({"trial": [2001, 2002], "csim_accuracy": [0.9444, 0.000123], "lut": [36990.0, 1200.0],
+                          "harvested_from": [float("nan"), 1938.0]})
+    console = Console(width=200, record=True)
+    console.print(front_table(front))
+    text = console.export_text()
+    assert "1938" in text and "1,938" not in text and "2001" in text and "36,990" in text, text
+    assert "0.000123" in text and "0.9444" in text, text

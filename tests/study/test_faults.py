@@ -182,6 +182,33 @@ def test_two_drivers_share_the_target(tmp_path, storage):
     assert len(drivers) == 2, "both drivers ran trials"
     betas = [study.trials[r.number].params["beta"] for r in recs]
     assert len(set(betas)) == len(betas), betas
+    # the last driver to finish ended the shared parent run (the first left it RUNNING while the other's trials ran)
+    assert MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id).info.status == "FINISHED"
+
+
+def test_the_first_of_two_drivers_to_finish_leaves_the_parent_run_to_the_other(tmp_path):
+    """Two drivers share one MLflow parent run. Before, the first to finish ended it FINISHED while the other's trials
+    still logged into it; now it stays RUNNING until no trial runs, and the last driver ends it."""
+    from dse.store import record_heartbeat
+    from dse.study._liveness import this_driver
+    from dse.study._orchestrator import _finish
+    from dse.tracking import StudyTracker
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=4, name="shared", failures=False)
+    client = MlflowClient(exp.tracking_uri)
+    parent = StudyRecords(study).parent_run_id
+    client.update_run(parent, "RUNNING")  # as while the two drivers run
+    other = study.ask()  # the other driver's trial, still running (a live process: this one)
+    record_heartbeat(other, "other", time.time(), this_driver())
+    tracker = StudyTracker(exp.tracking_uri, exp.name)
+    run_dir = exp.resolved_run_dir
+    summary = _finish(study, exp, tracker, parent, run_dir, "FINISHED", time.time())
+    assert summary.n_complete == 4 and (run_dir / "pareto_front.csv").exists()
+    assert client.get_run(parent).info.status == "RUNNING"
+    study.tell(other, state=optuna.trial.TrialState.FAIL)  # the other driver's last trial ends; then that driver finishes
+    _finish(study, exp, tracker, parent, run_dir, "FINISHED", time.time())
+    assert client.get_run(parent).info.status == "FINISHED"
 
 
 def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, monkeypatch):
