@@ -24,6 +24,9 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables
 
 
 _VERBOSE = typer.Option(False, "--verbose", "-v", help="Log dse's steps (INFO) to stderr, not only warnings and errors.")
+_READ_TRACKING = typer.Option(
+    None, "--tracking-uri", help="Read the study's MLflow runs at this tracking URI instead of the one it recorded: its server "
+    "through another address (a port-forward to a cluster), or its store moved (sqlite:////new/place/mlflow.db).")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -325,6 +328,7 @@ def report(
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     out_dir: Optional[Path] = typer.Option(None, "--out", help="Output folder; default <run_dir>/report."),
     log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the report to the study's MLflow parent run."),
+    tracking_uri: Optional[str] = _READ_TRACKING,
     verbose: bool = _VERBOSE,
 ) -> None:
     """Write a self-contained HTML report (fronts, hypervolume, importances, parameters, curves) and its PNGs."""
@@ -334,7 +338,7 @@ def report(
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
-        result = build_report(load_study(study, storage), storage, out_dir, log_to_mlflow=log_to_mlflow)
+        result = build_report(load_study(study, storage), storage, out_dir, log_to_mlflow=log_to_mlflow, tracking_uri=tracking_uri)
     except DseError as e:
         _fail(e)
     out.print(f"report: {result.html}  ({len(result.figures)} figures, {result.seconds:.1f} s)", highlight=False)
@@ -420,6 +424,7 @@ def export(
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out even when files "
                                    "were added to it since (an HLS build's outputs)."),
+    tracking_uri: Optional[str] = _READ_TRACKING,
     verbose: bool = _VERBOSE,
 ) -> None:
     """Write one trial's design ready for synthesis: hls4ml project with testbench vectors, da4ml RTL, Keras model, preprocessing, README."""
@@ -429,7 +434,7 @@ def export(
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
-        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite)
+        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite, tracking_uri=tracking_uri)
     except DseError as e:
         _fail(e)
     out.print(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"

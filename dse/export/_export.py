@@ -271,7 +271,8 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
     return work / "tb_input.npy", work / "tb_output.npy", len(x)
 
 
-def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False) -> ExportResult:
+def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False,
+                  tracking_uri: str | None = None) -> ExportResult:
     """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
 
     Contents: ``model.keras``; ``hls4ml_config.yaml`` (everything passed to hls4ml);
@@ -287,7 +288,12 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     ``.dse-export``) or files were added in its folders (HLS build outputs), only with ``overwrite``.
     Other files at the top of ``out_dir`` are left alone.
 
+    ``tracking_uri`` reads the trial's MLflow run at that tracking URI instead of the one the study
+    recorded (its server seen through another address, a moved store).
+
     Raises:
+        ConfigError: ``tracking_uri`` names a SQLite store that does not exist or a store without the
+            study's parent run.
         ExportError: the trial did not complete, or has no MLflow run or artifacts; ``out_dir`` is a
             file, cannot be created, or is a non-empty folder that holds no earlier export; or holds an
             earlier export with files changed or added since, and ``overwrite`` is false.
@@ -313,11 +319,15 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
-    where = open_tracking(records, storage_url)
+    if tracking_uri is not None:
+        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
+    where = open_tracking(records, storage_url, tracking_uri)
     if (db := where.missing_store) is not None:  # checked as `dse report` does; opening it would create an empty store
+        fix = (f"copy mlflow.db and mlartifacts/ from the study's run directory into {where.run_dir} (beside the Optuna "
+               "storage given by --storage)" if where.default_store else
+               "if it was moved, pass --tracking-uri sqlite:///<where it is now>")
         raise ExportError(f"the study's MLflow store {db} is missing, and with it trial {number}'s model (an artifact of MLflow "
-                          f"run {r.run_id}); copy mlflow.db and mlartifacts/ from the study's run directory into {where.run_dir} "
-                          "(beside the Optuna storage given by --storage), then export again")
+                          f"run {r.run_id}); {fix}, then export again")
     if problem := server_problem(where.tracking_uri):
         raise ExportError(f"the trial's model is an artifact of MLflow run {r.run_id} on the server {redact_url(where.tracking_uri)}, "
                           f"which does not answer ({problem}); start it and export again")

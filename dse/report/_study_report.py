@@ -53,7 +53,8 @@ def _pair_note(points) -> str:
     )
 
 
-def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = None, *, log_to_mlflow: bool = True) -> ReportResult:
+def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = None, *, log_to_mlflow: bool = True,
+                 tracking_uri: str | None = None) -> ReportResult:
     """Write ``report.html`` and its PNGs for ``study`` and attach them to the study's parent run.
 
     The files an earlier report wrote to the same folder are deleted first (listed in its
@@ -69,13 +70,17 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         log_to_mlflow: attach the folder as artifacts ``report/`` of the parent run. Skipped, with a
             warning, when the study's default MLflow store (``<run_dir>/mlflow.db``) is missing or
             the run cannot be written; the page is written either way.
+        tracking_uri: read the study's MLflow runs (curves, versions) at this tracking URI instead
+            of the one it recorded (its server seen through another address, a moved store);
+            the report is logged there too.
 
     Returns:
         What was written.
 
     Raises:
         ConfigError: the study was not made by ``dse run``, ``out_dir`` is a file or cannot be created, or it holds
-            files named like the report's that no earlier report wrote.
+            files named like the report's that no earlier report wrote; ``tracking_uri`` names a SQLite
+            store that does not exist or a store without the study's parent run.
         TypeError: ``study`` is not an ``optuna.Study`` (a name: load it with :func:`dse.study.load_study`).
     """
     from dse.tracking import open_tracking
@@ -84,12 +89,15 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     t0 = time.perf_counter()
     records = StudyRecords(study)
     exp = records.experiment(reading=True)
-    where = open_tracking(records, storage_url)
+    if tracking_uri is not None:
+        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
+    where = open_tracking(records, storage_url, tracking_uri)
     db = where.missing_store
     no_store = db is not None  # opening it would create an empty store
     if no_store:
         log.warning("the study's MLflow store %s is missing: the report has no training curves or recorded versions, "
-                    "and is not logged to MLflow", db)
+                    "and is not logged to MLflow%s", db,
+                    "" if where.default_store else "; if it was moved, pass --tracking-uri sqlite:///<where it is now>")
     else:
         from dse.tracking import server_problem
 

@@ -144,12 +144,13 @@ class TrackingLocation:
 
     @property
     def missing_store(self) -> Path | None:
-        """The default store's ``mlflow.db`` when that file does not exist (opening it would create an empty store), else ``None``."""
-        db = sqlite_path(self.tracking_uri) if self.default_store else None
+        """The SQLite store's file (the default ``mlflow.db`` or a recorded ``sqlite:///`` URI's) when it does not exist
+        (opening it would create an empty store), else ``None``."""
+        db = sqlite_path(self.tracking_uri)
         return db if db is not None and not db.is_file() else None
 
 
-def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation:
+def open_tracking(records: "StudyRecords", storage_url: str, tracking_uri: str | None = None) -> TrackingLocation:
     """Find a study's MLflow store where it is now, relocating a moved default store.
 
     With a default store (``mlflow.tracking_uri: null``) and the Optuna storage in the run
@@ -160,10 +161,18 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     ``runs/<name>``) resolves against the current folder, so where the store the driver recorded
     (:attr:`dse.store.StudyRecords.tracking_uri`) still exists, its folder is the run directory.
 
+    ``tracking_uri`` (``--tracking-uri`` of ``dse report`` and ``dse export``) replaces the recorded
+    URI: the study's MLflow server seen through another address (a port-forward to a cluster's
+    in-cluster service), or its store moved to where its recorded path no longer leads. Its runs
+    are read there by their recorded ids.
+
     Raises:
         ConfigError: the study was not made by ``dse run`` (no stored experiment).
     """
     exp = records.experiment(reading=True)
+    if tracking_uri is not None:
+        _check_holds_study(tracking_uri, records)
+        return TrackingLocation(tracking_uri, exp.resolved_run_dir, False)
     if exp.mlflow.tracking_uri is not None:
         return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
     run_dir = exp.resolved_run_dir
@@ -179,6 +188,33 @@ def open_tracking(records: "StudyRecords", storage_url: str) -> TrackingLocation
     tracking_uri, root = default_store_paths(run_dir)
     relocate_default_store(tracking_uri, root)
     return TrackingLocation(tracking_uri, run_dir, True)
+
+
+def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
+    """Refuse a ``--tracking-uri`` that does not hold the study's parent run (a server that does not answer is left to the caller).
+
+    Raises:
+        ConfigError: a SQLite store that does not exist (opening it would create an empty one), or a
+            store without the study's parent run.
+    """
+    from dse.config import redact_url
+    from dse.exceptions import ConfigError
+
+    recorded = f" (the study recorded {redact_url(records.tracking_uri)})" if records.tracking_uri else ""
+    db = sqlite_path(tracking_uri)
+    if db is not None and not db.is_file():
+        raise ConfigError(f"--tracking-uri: no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
+                          "or leave --tracking-uri out to use the recorded one")
+    if server_problem(tracking_uri) is not None or records.parent_run_id is None:
+        return
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri).get_run(records.parent_run_id)
+    except MlflowException as e:
+        raise ConfigError(f"--tracking-uri: {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
+                          f"parent run{recorded}; give the tracking URI of the store the study logged to") from e
 
 
 def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -221,6 +222,12 @@ def test_export_without_the_study_mlflow_store_is_one_error_line(tiny_study, tmp
     assert rec.run_id in said
     assert not (copy / "mlflow.db").exists(), "a missing store must not be created empty"
     assert not out.exists()
+
+    # the store read where it is (--tracking-uri): the export works from the copied optuna.db alone
+    result = runner.invoke(app, [*args, "--tracking-uri", f"sqlite:///{exp.resolved_run_dir / 'mlflow.db'}"])
+    assert result.exit_code == 0, result.output
+    assert (out / "model.keras").is_file() and not (copy / "mlflow.db").exists()
+    shutil.rmtree(out)
 
     _copy_sqlite(exp.resolved_run_dir / "mlflow.db", copy / "mlflow.db")  # the store without mlartifacts/
     result = runner.invoke(app, args)

@@ -194,6 +194,41 @@ def test_report_without_the_mlflow_store_and_into_a_file(tiny_study, tmp_path, c
     assert result.exit_code == 2 and "error:" in result.output and "is a file, not a folder" in result.output, result.output
 
 
+def test_report_reads_a_moved_mlflow_store_given_by_tracking_uri(tmp_path, caplog):
+    """A study whose `mlflow.tracking_uri` store was moved. Before: `dse report` created an empty store at the recorded path
+    and wrote a page without curves, with no word of the fix; and no option read the store where it is now."""
+    from tests.report.synthetic import make_study
+
+    recorded, moved = tmp_path / "A" / "mlflow.db", tmp_path / "B" / "mlflow.db"
+    recorded.parent.mkdir()
+    _, url, exp = make_study(tmp_path, n_trials=6, name="movedstore", failures=False, mlflow={"tracking_uri": f"sqlite:///{recorded}"})
+    moved.parent.mkdir()
+    recorded.rename(moved)
+    base = ["report", exp.name, "--storage", url]
+    with caplog.at_level(logging.WARNING):
+        result = runner.invoke(app, [*base, "--out", str(tmp_path / "r1")])
+    assert result.exit_code == 0, result.output
+    assert not recorded.exists(), "reading a missing store must not create an empty one"
+    assert f"MLflow store {recorded} is missing" in caplog.text and "pass --tracking-uri" in caplog.text, caplog.text
+
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "r2"), "--tracking-uri", f"sqlite:///{moved}"])
+    assert result.exit_code == 0, result.output
+    assert "logged as artifacts report/ of MLflow run " in result.output, result.output
+    parent = MlflowClient(f"sqlite:///{moved}").get_run(result.output.split("MLflow run ")[1].split()[0])
+    assert parent.data.tags.get("dse.role") == "study"
+    assert [a.path for a in MlflowClient(f"sqlite:///{moved}").list_artifacts(parent.info.run_id, "report") if a.path.endswith(".html")]
+
+    for wrong, said in ((tmp_path / "C" / "mlflow.db", f"no MLflow store at {tmp_path / 'C' / 'mlflow.db'}"),):
+        result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", f"sqlite:///{wrong}"])
+        assert result.exit_code == 2 and "error: ConfigError: --tracking-uri:" in result.output, result.output
+        assert said in " ".join(result.output.split()) and not wrong.exists(), result.output
+    other = tmp_path / "other"
+    _, _, other_exp = make_study(other, n_trials=2, name="other", failures=False)
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", other_exp.tracking_uri])
+    assert result.exit_code == 2 and "has no run" in result.output and "the study's MLflow parent run" in result.output, result.output
+    assert not (tmp_path / "r3").exists()
+
+
 def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
     """`dse compare X X` names the repeated study instead of drawing one front over itself; nothing is written."""
     exp, _, _ = tiny_study
