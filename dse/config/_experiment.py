@@ -246,6 +246,14 @@ class ConstraintConfig(_OnMetric):
             raise ValueError(f"constraint on {self.metric!r} needs 'max' and/or 'min'")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"constraint on {self.metric!r}: min ({self.min}) exceeds max ({self.max})")
+        # bounds no design can meet: the whole study would end with no feasible trial
+        if self.metric in MAXIMIZED_METRICS and self.min is not None and self.min > 1:
+            hint = f"; for {self.min:g}% write min: {self.min / 100:g}" if self.min <= 100 else ""
+            raise ValueError(f"constraint on {self.metric!r}: min {self.min:g} is above 1, and {self.metric} is a fraction of "
+                             f"test samples (0..1, 0.9 = 90%), so no trial could meet it{hint}")
+        if self.max is not None and self.max < 0:
+            raise ValueError(f"constraint on {self.metric!r}: max {self.max:g} is below 0, and {self.metric} is never negative, "
+                             f"so no trial could meet it; max: 0 asks for none")
         return self
 
 

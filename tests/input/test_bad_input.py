@@ -503,6 +503,11 @@ CASES: list[Case] = [
     Case("constraint-min-above-max", "field", ("constraints.min",), ("constraints.0", "min (10.0) exceeds max (5.0)"),
          exp={"constraints": [{"metric": "dsp", "min": 10, "max": 5}]}),
     Case("constraint-no-bound", "field", (), ("constraints.0", "needs 'max' and/or 'min'"), exp={"constraints": [{"metric": "dsp"}]}),
+    # before, accepted: every trial of the study ended infeasible (an accuracy written in percent, a negative budget)
+    Case("constraint-accuracy-in-percent", "field", (), ("constraints.0", "min 90 is above 1", "fraction", "write min: 0.9"),
+         exp={"constraints": [{"metric": "csim_accuracy", "min": 90}]}),
+    Case("constraint-negative-max", "field", (), ("constraints.1", "max -1 is below 0", "never negative", "max: 0"),
+         exp={"constraints": [{"metric": "lut", "max": 5000}, {"metric": "dsp", "max": -1}]}),
     Case("mlflow-not-mapping", "field", ("mlflow",), ("mlflow", "(got 3)"), exp={"mlflow": 3}),
     Case("mlflow-experiment-name", "field", ("mlflow.experiment_name",), ("mlflow.experiment_name", "(got '')"), exp={"mlflow": {"experiment_name": ""}}),
     Case("hls4ml-not-mapping", "field", ("hls4ml",), ("hls4ml", "'Vitis'"), exp={"hls4ml": "Vitis"}),
