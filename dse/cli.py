@@ -123,9 +123,9 @@ def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path])
     if storage:
         return storage
     if experiment is not None:
-        from dse.config import load_experiment
+        from dse.config._loading import experiment_to_read
 
-        return load_experiment(experiment)[0].storage_url
+        return experiment_to_read(experiment).storage_url
     from dse.config import JOURNAL_FILE
 
     run_dir = (Path("runs") / study).resolve()
@@ -145,9 +145,9 @@ def _study_and_storage(study: Optional[str], storage: Optional[str], experiment:
         if experiment is None:
             raise typer.BadParameter("give the study name (the experiment's `name`), or --experiment FILE to take it from "
                                      "the experiment", param_hint="STUDY")
-        from dse.config import load_experiment
+        from dse.config._loading import experiment_to_read
 
-        exp = load_experiment(experiment)[0]
+        exp = experiment_to_read(experiment)
         return exp.name, storage or exp.storage_url
     return study, _storage_for(study, storage, experiment)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path, PurePath
@@ -14,7 +15,9 @@ from dse.config._experiment import ExperimentConfig, journal_path, sqlite_path
 from dse.config._search_space import SearchSpace, load_search_space
 from dse.exceptions import ConfigError, DseError
 
-__all__ = ["load_experiment", "enqueued_params", "read_yaml", "check_file", "make_output_dir", "format_validation_error", "expand_env"]
+__all__ = ["load_experiment", "experiment_to_read", "enqueued_params", "read_yaml", "check_file", "make_output_dir", "format_validation_error", "expand_env"]
+
+log = logging.getLogger(__name__)
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 
@@ -259,7 +262,21 @@ def load_experiment(path: str | Path, **overrides: Any) -> tuple[ExperimentConfi
     return _load(path, overrides, from_cli=False)
 
 
-def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool) -> tuple[ExperimentConfig, SearchSpace]:
+def experiment_to_read(path: str | Path) -> ExperimentConfig:
+    """The experiment file at ``path``, for commands that read its study (``--experiment`` of ``dse status``,
+    ``report``, ``export``): they need its name, storage and tracking URI, not its search space or backends.
+
+    Validated as :func:`load_experiment` does, but a ``resources.backend_modules`` module that does
+    not import here (the study was measured where it does) is a warning, as for a study's stored
+    experiment (:func:`read_stored_experiment`), and the search space file is not read.
+
+    Raises:
+        ConfigError: the experiment is invalid even so, named by its dotted field path.
+    """
+    return _load(path, {}, from_cli=True, reading=True)[0]
+
+
+def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, reading: bool = False) -> tuple[ExperimentConfig, SearchSpace | None]:
     p = Path(path)
     data = expand_env(read_yaml(p, what="experiment", field="experiment file"))
     data.update({k: str(v) if isinstance(v, PurePath) else v for k, v in overrides.items() if v is not None})
@@ -280,6 +297,12 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool) -> tup
         elif "?" not in st and (db := _sqlite_file(st)) is not None:
             data["storage"] = f"sqlite:///{db}"
     try:
+        if reading:
+            exp, problem = read_stored_experiment(data)
+            if problem:
+                log.warning("experiment %s: its resource backends do not load here (%s); the study's stored figures are "
+                            "read as they are", p, " ".join(problem.split()))
+            return exp, None
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:
         given = sorted({str(err["loc"][0]) for err in e.errors() if err["loc"] and overrides.get(str(err["loc"][0])) is not None})

@@ -112,6 +112,12 @@ def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_
     exported = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert exported.returncode == 0, exported.stderr
     assert "do not load here" in exported.stderr and (tmp_path / "export" / "README.md").exists()
+    # the study named by its experiment file (--experiment): the file's backends are not needed to read it either
+    # (before: `resources.backend_modules: cannot import ...`, exit 2)
+    by_file = [sys.executable, "-m", "dse", "status", "--experiment", str(tmp_path / "exp" / "experiment.yaml")]
+    status = subprocess.run(by_file, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "trials: 2 complete" in status.stdout and "do not load here" in status.stderr, status.stdout + status.stderr
     measure = [sys.executable, "-m", "dse", "synthesize", "user_backend", "--storage", exp.storage_url, "--backend", "yosys"]
     refused = subprocess.run(measure, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 2, refused.stdout + refused.stderr  # a ConfigError
