@@ -284,9 +284,20 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
         sep = next((c for c in ";\t|" if c in str(df.columns[0])), None) if len(df.columns) == 1 else None
         hint = (f"; the header is one column holding {sep!r}: dse reads comma-separated files only, so write it "
                 "with commas (pandas: df.to_csv(path, index=False))") if sep else ""
+        spaced = next((str(c) for c in df.columns if str(c).strip() == str(target).strip()), None)
+        if spaced is not None and not hint:  # `a, b, target`: pandas keeps the spaces after the commas in the names
+            hint = (f"; the header has {spaced!r}, with spaces that belong to the name: write the header without spaces "
+                    "after the commas, or set dataset.target to that name in quotes")
         names = [str(c)[:60] for c in df.columns]
         listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         raise DatasetError(f"dataset.target {target!r} is not a column of {path}{hint}; columns: {listed or 'none'}")
+    if suffix == ".csv":  # pandas renames a repeated name ('a' -> 'a.1'): the recorded feature names would not be the file's
+        header = [str(c) for c in pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]]
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if repeated:
+            raise DatasetError(f"dataset.path {path}: column name(s) {repeated} appear more than once in the header; pandas "
+                               "would rename the repeats ('a' -> 'a.1'), so the feature names recorded with the study "
+                               "(preprocessing.json) would not be the file's: give each column its own name")
     if len(df) == 0:
         raise DatasetError(f"dataset.path {path}: the table has a header but no data rows")
     unnamed = [c for c in df.columns if str(c).startswith("Unnamed: ")]

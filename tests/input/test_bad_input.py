@@ -245,6 +245,12 @@ CASES: list[Case] = [
     # a semicolon-separated file: one column named 'f0;f1;label' (before: only "not a column ... columns: f0;f1;label")
     Case("csv-semicolons", "data", (), ("dataset.target", "'label' is not a column", "holding ';'", "comma-separated"),
          exp=FILE_CSV, files=text("data.csv", good_csv_text().replace(",", ";"))),
+    # before, accepted: pandas renamed the second 'f0' to 'f0.1', and that name was recorded as the file's
+    Case("csv-repeated-column", "data", (), ("dataset.path", "data.csv", "['f0'] appear more than once", "its own name"),
+         exp=FILE_CSV, files=text("data.csv", good_csv_text().replace("f1", "f0", 1))),
+    # `f0, f1, label`: the names keep their spaces (before: only "not a column ... columns: f0,  f1,  label")
+    Case("csv-spaces-after-commas", "data", (), ("dataset.target", "' label'", "spaces that belong to the name"),
+         exp=FILE_CSV, files=text("data.csv", good_csv_text().replace(",", ", ", 2))),
     Case("parquet-corrupt", "data", (), ("DatasetError", "dataset.path", "data.parquet", "cannot read it as .parquet"),
          exp=FILE_PQ, files=raw_bytes("data.parquet", b"PAR1 not really parquet PAR1")),
     Case("parquet-missing-target", "data", (), ("dataset.target", "'label'", "columns: f0"),
