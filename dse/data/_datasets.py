@@ -346,7 +346,7 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
             missing = [i for i, v in enumerate(y.ravel()) if v is None or (isinstance(v, float) and v != v)]
             if missing:
                 raise DatasetError(
-                    f"labels y are missing (empty or NaN) in {len(missing)} rows (first rows: {missing[:5]}); "
+                    f"labels y are missing (empty or NaN) in {len(missing)} rows (first rows, counted from 0 after any header: {missing[:5]}); "
                     "give every row a label, or drop those rows"
                 )
             raise DatasetError(
@@ -355,7 +355,12 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if X.ndim != 2:
         raise DatasetError(f"features X must be 2-D (n_samples, n_features), got shape {X.shape}")
     if y.ndim != 1:
-        raise DatasetError(f"labels y must be 1-D (n_samples,), got shape {y.shape}")
+        hint = ""
+        if y.ndim == 2 and y.shape[1] == 1:
+            hint = "; one label per row in a column: flatten it (y.ravel())"
+        elif y.ndim == 2 and y.shape[0] == len(X) and np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+            hint = "; these look one-hot encoded: give the class indices instead (y.argmax(axis=1))"
+        raise DatasetError(f"labels y must be 1-D (n_samples,), got shape {y.shape}{hint}")
     if len(X) != len(y):
         raise DatasetError(f"X has {len(X)} rows but y has {len(y)} labels; they must match")
     if len(X) == 0:
@@ -369,13 +374,13 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     if bad.any():
         rows = np.unique(np.nonzero(bad)[0])
         raise DatasetError(
-            f"features X hold {int(bad.sum())} NaN/inf values in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
+            f"features X hold {int(bad.sum())} NaN/inf values in {len(rows)} rows (first rows, counted from 0 after any header: {rows[:5].tolist()}); "
             "drop or impute them before running"
         )
     if np.issubdtype(y.dtype, np.number):
         if not np.all(np.isfinite(y)):
             rows = np.flatnonzero(~np.isfinite(y))
-            raise DatasetError(f"labels y are missing (NaN/inf) in {len(rows)} rows (first rows: {rows[:5].tolist()}); "
+            raise DatasetError(f"labels y are missing (NaN/inf) in {len(rows)} rows (first rows, counted from 0 after any header: {rows[:5].tolist()}); "
                                "give every row a label, or drop those rows")
         if not np.all(np.equal(np.mod(y, 1), 0)):
             frac = y[np.mod(y, 1) != 0]
@@ -390,10 +395,13 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         n_classes = int(y_int.max()) + 1
         missing = sorted(set(range(n_classes)) - set(np.unique(y_int).tolist()))
         if missing:
+            low = int(y_int.min())
+            how = (f"the labels start at {low}: subtract {low} (y - {low}; in a table, the label column minus {low})"
+                   if missing == list(range(low)) else
+                   "renumber them (numpy.unique(y, return_inverse=True)[1] gives 0..K-1 in sorted order)")
             raise DatasetError(
                 f"labels y out of range: classes must be 0..K-1 with every class present; classes {missing[:10]} "
-                f"have no samples while the largest label is {n_classes - 1}; renumber the labels 0..K-1 "
-                "(numpy.unique(y, return_inverse=True)[1]) or store them as strings, which dse numbers in sorted order"
+                f"have no samples while the largest label is {n_classes - 1}; {how}"
             )
         names = tuple(str(i) for i in range(n_classes))
     else:

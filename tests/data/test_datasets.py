@@ -60,7 +60,12 @@ def test_user_files(tmp_path):
         (np.zeros((4, 2)), [0, 0, 0, 0], "single class"),
         (np.zeros((4, 2)), ["a", "a", "a", "a"], "single class ('a')"),
         (np.zeros((4, 2)), [0, -1, 0, 1], "labels y out of range: found -1"),
-        (np.zeros((4, 2)), [0, 3, 0, 3], "classes [1, 2] have no samples while the largest label is 3; renumber the labels 0..K-1"),
+        (np.zeros((4, 2)), [0, 3, 0, 3], "classes [1, 2] have no samples while the largest label is 3; renumber them (numpy.unique"),
+        # labels 1..K, as many files have them (before: advice to store them as strings, which a CSV cannot do)
+        (np.zeros((4, 2)), [1, 2, 3, 1], "classes [0] have no samples while the largest label is 3; the labels start at 1: subtract 1"),
+        # one-hot or column labels (before: only "must be 1-D")
+        (np.zeros((3, 2)), [[0, 1, 0], [1, 0, 0], [0, 0, 1]], "these look one-hot encoded: give the class indices instead (y.argmax(axis=1))"),
+        (np.zeros((3, 2)), [[0], [1], [1]], "flatten it (y.ravel())"),
         (np.zeros((4, 2)), [0, 0.5, 1, 1], "whole class indices"),
     ],
 )
@@ -86,7 +91,7 @@ def test_class_too_small_to_split(tmp_path):
 @pytest.mark.parametrize("labels", [["sig", "bkg", None, "sig"] * 3, [0.0, 1.0, float("nan"), 1.0] * 3])
 def test_missing_labels_are_named_as_missing(labels):
     """Before: a missing string label read as 'a mix of [float, str]', a NaN number as 'NaN or fractional values'."""
-    with pytest.raises(DatasetError, match=r"labels y are missing .* in 3 rows \(first rows: \[2, 6, 10\]\); give every row a label"):
+    with pytest.raises(DatasetError, match=r"labels y are missing .* in 3 rows \(first rows, counted from 0 after any header: \[2, 6, 10\]\); give every row a label"):
         validate_arrays(np.zeros((12, 2)), np.array(labels, dtype=object if isinstance(labels[0], str) else float))
 
 

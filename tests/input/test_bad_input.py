@@ -234,7 +234,7 @@ CASES: list[Case] = [
     Case("csv-only-target", "data", (), ("dataset.path", "data.csv", "0 columns"),
          exp=FILE_CSV, files=text("data.csv", "label\n" + "\n".join(str(i % 2) for i in range(20)) + "\n")),
     # an empty label cell (before: read as "a mix of ['float', 'str']")
-    Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y are missing (empty or NaN) in 1 rows (first rows: [1])"),
+    Case("csv-mixed-labels", "data", (), ("dataset.path", "data.csv", "labels y are missing (empty or NaN) in 1 rows (first rows, counted from 0 after any header: [1])"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,a\n2,\n3,b\n4,a\n")),
     Case("csv-fractional-labels", "data", (), ("dataset.path", "data.csv", "fractional values (e.g. 0.5)", "bin a continuous target"),
          exp=FILE_CSV, files=text("data.csv", "f0,label\n1,0.5\n2,1\n3,0\n4,1\n")),
