@@ -220,7 +220,14 @@ def expand_env(value: Any, where: str = "") -> Any:
             f"export it, or write ${{{name}:-<default>}}"
         )
 
-    return _ENV_REF.sub(sub, value)
+    expanded = _ENV_REF.sub(sub, value)
+    if not expanded.strip():  # no field takes an empty string: it would surface as a puzzling error about its value
+        names = ", ".join(m.group("name") for m in _ENV_REF.finditer(value))
+        raise ConfigError(
+            f"{where or '(top level)'}: {value!r} expands to an empty string ({names}: unset with an empty default, or set "
+            "to nothing); set the variable, give a default after ':-', or remove the field"
+        )
+    return expanded
 
 
 def _sqlite_file(url: str) -> Path | None:
@@ -309,6 +316,9 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
         note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)"
                        if from_cli else f"\n  ({k}={overrides[k]!r} is an argument of load_experiment, not from the file)"
                        for k in given)
+        if isinstance(data, dict) and "parameters" in data and "search_space" not in data:
+            note += (f"\n  ({p} looks like a search space file, with its `parameters`; dse commands take the experiment "
+                     "file, which names the search space in `search_space:`)")
         raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}{note}") from e
     space = load_search_space(exp.search_space)
     enqueued_params(exp, space)

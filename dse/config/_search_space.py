@@ -179,6 +179,20 @@ def _sampled_values(spec: "ParamSpec") -> list[Any]:
     return spec.examples()
 
 
+def _yaml_flow(value: Any) -> str:
+    """``value`` as YAML flow text (``[Latency, Resource]``), for a message that shows how to write it."""
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+
+
+def _can_hold_together(a: Condition, b: Condition) -> bool:
+    """Whether some trial can meet both conditions: every parameter both name has a value both allow."""
+    def allowed(want: Any) -> list[Any]:
+        return want if isinstance(want, list) else [want]
+
+    return all(any(x == y and isinstance(x, bool) == isinstance(y, bool) for x in allowed(a[k]) for y in allowed(b[k]))
+               for k in a.keys() & b.keys())
+
+
 def _holds(cond: Condition, values: dict[str, Any]) -> bool:
     for key, want in cond.items():
         allowed = want if isinstance(want, list) else [want]
@@ -197,13 +211,47 @@ class SearchSpace(BaseModel):
     parameters: dict[str, ParamSpec] = Field(min_length=1)
     rules: list[Rule] = []
 
+    @model_validator(mode="before")
+    @classmethod
+    def _written_as_specs(cls, data: Any) -> Any:
+        """Name the usual ways a parameter is miswritten, before pydantic's union and discriminator errors do.
+
+        A bare list or value (``strategy: [Latency, Resource]``), a spec without ``type``, a choice
+        that is a list (``hidden: {choices: [[8], [16, 8]]}``), and a name that is no parameter.
+        """
+        params = data.get("parameters") if isinstance(data, dict) else None
+        if not isinstance(params, dict):
+            return data
+        known = set(TrialParams.model_fields) - _RESOLVED
+        for name, spec in params.items():
+            where = f"parameters.{name}"
+            if name not in known:
+                network = ("; the network's layer widths are model.hidden in the experiment file, one network per study"
+                           if name in ("hidden", "layers", "units", "width", "neurons") else "")
+                raise ValueError(f"{where}: unknown parameter; allowed: {', '.join(sorted(known))}{network}")
+            if isinstance(spec, list):
+                raise ValueError(f"{where}: a list alone is not a parameter; write {name}: {{type: categorical, choices: "
+                                 f"{_yaml_flow(spec)}}}")
+            if not isinstance(spec, dict):
+                raise ValueError(f"{where}: {spec!r} alone is not a parameter; to search it write {name}: {{type: categorical, "
+                                 f"choices: [{_yaml_flow(spec)}, ...]}}, and to fix it for every trial leave it out of the space "
+                                 "(the experiment's defaults apply) or pin it with a rule")
+            if "type" not in spec:
+                guess = ("categorical" if "choices" in spec else
+                         "int" if all(isinstance(spec.get(k), int) and not isinstance(spec.get(k), bool) for k in ("low", "high"))
+                         else "float")
+                raise ValueError(f"{where}: no 'type'; give type: float, int or categorical (here, likely type: {guess})")
+            choices = spec.get("choices")
+            if isinstance(choices, list) and any(isinstance(c, (list, dict)) for c in choices):
+                bad = next(c for c in choices if isinstance(c, (list, dict)))
+                raise ValueError(f"{where}.choices: {_yaml_flow(bad)} is not a single value; each choice is one number, "
+                                 "string or true/false")
+        return data
+
     @model_validator(mode="after")
     def _consistent(self) -> "SearchSpace":
-        known = set(TrialParams.model_fields) - _RESOLVED
         order = list(self.parameters)
-        for name, spec in self.parameters.items():
-            if name not in known:
-                raise ValueError(f"parameters.{name}: unknown parameter; allowed: {', '.join(sorted(known))}")
+        for name, spec in self.parameters.items():  # names are known parameters (checked by _written_as_specs)
             if isinstance(spec, FloatParam) and _takes_whole_numbers(name):
                 raise ValueError(
                     f"parameters.{name}: type float, but {name} takes whole numbers (a float draw such as "
@@ -242,7 +290,29 @@ class SearchSpace(BaseModel):
             self._check_condition(f"parameters.{name}.when", spec.when or {})
         for i, rule in enumerate(self.rules):
             self._check_condition(f"rules[{i}].when", rule.when)
+        self._check_rules_agree()
+        if ("beta_schedule" in self.parameters and "beta_end" not in self.parameters
+                and not any("beta_end" in r.set for r in self.rules)):
+            raise ValueError("parameters.beta_schedule: beta_schedule shapes the ramp from beta to beta_end, and this space has "
+                             "no beta_end, so every trial keeps beta constant and the sampled schedule changes nothing; add "
+                             "beta_end (the value beta ramps to, e.g. {type: float, low: 1.0e-6, high: 1.0e-3, log: true}), "
+                             "or drop beta_schedule")
         return self
+
+    def _check_rules_agree(self) -> None:
+        """Refuse two rules that can hold together and pin one parameter to different values (the first would always win)."""
+        for i, a in enumerate(self.rules):
+            for j in range(i + 1, len(self.rules)):
+                b = self.rules[j]
+                clash = [k for k in a.set.keys() & b.set.keys() if not _same_number(a.set[k], b.set[k]) and a.set[k] != b.set[k]]
+                if not clash or not _can_hold_together(a.when, b.when):
+                    continue
+                k = sorted(clash)[0]
+                raise ValueError(
+                    f"rules[{j}].set.{k}: rules[{i}] (when {a.when}) and rules[{j}] (when {b.when}) can hold for one trial and "
+                    f"pin {k} to {a.set[k]!r} and {b.set[k]!r}; the first rule would always win there, so rules[{j}]'s "
+                    f"{k} would never apply: make their conditions exclusive, or drop one"
+                )
 
     def _check_condition(self, where: str, condition: Condition) -> None:
         """Refuse a condition value its parameter can never take (a misspelt choice would leave the condition dead)."""
@@ -447,6 +517,17 @@ def _check_value(where: str, name: str, value: Any) -> None:
         raise ValueError(f"{where}: value {value!r} is not allowed: {err['msg']}") from None
 
 
+def _env_reference(value: Any, where: str = "") -> tuple[str, str] | None:
+    """The first ``(field, string)`` of a YAML value that holds ``${...}``, or None."""
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return (where, value) if isinstance(value, str) and "${" in value else None
+    return next((found for w, v in items if (found := _env_reference(v, w))), None)
+
+
 def load_search_space(path: str | Path) -> SearchSpace:
     """Read and validate a search space YAML file.
 
@@ -456,7 +537,13 @@ def load_search_space(path: str | Path) -> SearchSpace:
     from dse.config._loading import format_validation_error, read_yaml
 
     data = read_yaml(path, what="search space", error=SearchSpaceError, field="search_space")
+    if ref := _env_reference(data):
+        raise SearchSpaceError(f"invalid search space {path}:\n  {ref[0]}: {ref[1]!r} holds an environment reference, which only "
+                               "the experiment file expands; write the value itself in the search space")
     try:
         return SearchSpace.model_validate(data)
     except ValidationError as e:
-        raise SearchSpaceError(f"invalid search space {path}:\n{format_validation_error(e)}") from e
+        note = (f"\n  ({path} looks like an experiment file, with its `search_space`; search_space names the file of "
+                "`parameters` and `rules`, e.g. search_spaces/default.yaml)"
+                if isinstance(data, dict) and "search_space" in data and "parameters" not in data else "")
+        raise SearchSpaceError(f"invalid search space {path}:\n{format_validation_error(e)}{note}") from e

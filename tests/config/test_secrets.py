@@ -36,3 +36,26 @@ def test_expand_env(monkeypatch):
     assert expand_env(data) == {"storage": "postgresql://u:pw@h/db", "ray": {"address": "auto"}, "n": 3, "s": "plain $HOME"}
     with pytest.raises(ConfigError, match=r"ray\.address: environment variable DSE_T_UNSET is not set"):
         expand_env({"ray": {"address": "${DSE_T_UNSET}"}})
+
+
+def test_a_reference_that_expands_to_nothing_is_named(monkeypatch):
+    """`path: ${MYDATA:-}` with MYDATA unset: before, the empty path became the experiment's folder, refused as
+    `file ... is a directory`, with no word of the variable."""
+    monkeypatch.delenv("DSE_T_UNSET", raising=False)
+    with pytest.raises(ConfigError, match=r"dataset\.path: '\$\{DSE_T_UNSET:-\}' expands to an empty string \(DSE_T_UNSET: unset"):
+        expand_env({"dataset": {"path": "${DSE_T_UNSET:-}"}})
+    monkeypatch.setenv("DSE_T_EMPTY", "")
+    with pytest.raises(ConfigError, match=r"storage: .* expands to an empty string \(DSE_T_EMPTY"):
+        expand_env({"storage": "${DSE_T_EMPTY}"})
+    assert expand_env({"name": "a${DSE_T_EMPTY}b"}) == {"name": "ab"}  # a reference inside other text may be empty
+
+
+def test_a_search_space_does_not_expand_references(tmp_path):
+    """Before: `'${STRAT:-Latency}' is not allowed`, with no word that search space files are not expanded."""
+    from dse.config import load_search_space
+    from dse.exceptions import SearchSpaceError
+
+    (tmp_path / "s.yaml").write_text("parameters:\n  strategy: {type: categorical, choices: ['${STRAT:-Latency}', Resource]}\n")
+    with pytest.raises(SearchSpaceError, match=r"parameters\.strategy\.choices\[0\]: '\$\{STRAT:-Latency\}' holds an environment "
+                                                r"reference, which only the experiment file expands"):
+        load_search_space(tmp_path / "s.yaml")

@@ -593,6 +593,32 @@ CASES: list[Case] = [
     Case("space-rule-when", "field", ("space.rule.when",), ("rules[0].when", "'strat'"), space=space(rules=[{"when": {"strat": "Resource"}, "set": {"beta": 0.0}}])),
     Case("space-rule-set", "field", ("space.rule.set",), ("rules[0].set.beta", "-1.0"), space=space(rules=[{"when": {"strategy": "Resource"}, "set": {"beta": -1.0}}])),
     Case("space-rule-set-unknown", "field", (), ("rules[0].set", "'gamma'"), space=space(rules=[{"when": {"strategy": "Resource"}, "set": {"gamma": 1}}])),
+    # the usual miswritings, named with the fix (before: pydantic's "Input should be a valid dictionary or object to extract
+    # fields from", "Unable to extract tag using discriminator 'type'", or 8 union lines for a list as a choice)
+    Case("space-bare-list", "field", (), ("parameters.strategy: a list alone is not a parameter",
+                                          "strategy: {type: categorical, choices: [Latency, Resource]}"),
+         raw_space="parameters:\n  strategy: [Latency, Resource]\n"),
+    Case("space-bare-value", "field", (), ("parameters.strategy: 'Latency' alone is not a parameter", "leave it out of the space"),
+         raw_space="parameters:\n  strategy: Latency\n"),
+    Case("space-no-type", "field", (), ("parameters.weight_bits: no 'type'", "likely type: int"),
+         raw_space="parameters:\n  weight_bits: {low: 3, high: 6}\n"),
+    Case("space-network-as-parameter", "field", (), ("parameters.hidden: unknown parameter", "model.hidden in the experiment file"),
+         raw_space="parameters:\n  hidden: {type: categorical, choices: [[8], [16, 8]]}\n"),
+    Case("space-list-as-choice", "field", (), ("parameters.weight_granularity.choices: [per-weight] is not a single value",),
+         raw_space="parameters:\n  weight_granularity: {type: categorical, choices: [[per-weight], per-layer]}\n"),
+    # before, accepted: the first rule always won, and the second's pin never applied
+    Case("space-rules-contradict", "field", (), ("rules[1].set.weight_bits", "pin weight_bits to 4 and 5", "exclusive"),
+         raw_space="parameters:\n  strategy: {type: categorical, choices: [Latency, Resource]}\n  weight_bits: {type: int, low: 3, high: 6}\n"
+                   "rules:\n  - {when: {strategy: Resource}, set: {weight_bits: 4}}\n  - {when: {strategy: [Resource, Latency]}, set: {weight_bits: 5}}\n"),
+    # before, accepted: without beta_end every trial keeps beta constant, whatever schedule it drew
+    Case("space-schedule-without-beta-end", "field", (), ("parameters.beta_schedule", "no beta_end", "add beta_end"),
+         raw_space="parameters:\n  beta: {type: float, low: 1.0e-6, high: 1.0e-4, log: true}\n"
+                   "  beta_schedule: {type: categorical, choices: [linear, log]}\n"),
+    # a file of the other kind (before: only its fields listed as unknown)
+    Case("space-file-given-as-experiment", "field", (), ("looks like a search space file", "names the search space in `search_space:`"),
+         arg="space.yaml"),
+    Case("experiment-file-given-as-space", "field", (), ("looks like an experiment file", "search_spaces/default.yaml"),
+         exp={"search_space": "experiment.yaml"}),
     Case("space-empty-file", "field", (), ("search space file", "is empty"), raw_space=""),
     Case("space-bad-yaml", "field", (), ("search space file", "not valid YAML"), raw_space="parameters: [\n"),
 ]
