@@ -18,7 +18,11 @@ from dse.exceptions import DriverTerminated, DseError
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-app = typer.Typer(help="Design-space exploration of HGQ2 networks on FPGAs: Optuna studies on Ray, logged to MLflow.", no_args_is_help=True)
+_WRITING = ("An experiment file names the dataset, the network (model.hidden), the training, the search space file, the "
+            "objectives and constraints; examples: experiments/quickstart.yaml and search_spaces/default.yaml of the "
+            "project, whose README.md lists every field and search parameter. Start with: dse check FILE, then dse run FILE.")
+app = typer.Typer(help="Design-space exploration of HGQ2 networks on FPGAs: Optuna studies on Ray, logged to MLflow.",
+                  epilog=_WRITING, no_args_is_help=True)
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables in logs and pipes
 
@@ -46,7 +50,7 @@ def _say(text: str) -> None:
     out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
-@app.command()
+@app.command(epilog=_WRITING)
 def run(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
     n_trials: Optional[int] = typer.Option(None, help="Override n_trials."),
@@ -301,7 +305,7 @@ def calibrate(
     _say(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
 
 
-@app.command()
+@app.command(epilog=_WRITING)
 def check(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
     allow_changed: bool = typer.Option(False, "--allow-changed", help="Accept an existing study's changed experiment, as `dse run --allow-changed` does."),

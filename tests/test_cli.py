@@ -117,3 +117,16 @@ def test_study_name_comes_from_the_experiment_when_left_out(tiny_study, tmp_path
     neither = runner.invoke(app, ["status"])
     assert neither.exit_code == 2
     assert "give the study name" in neither.output and "--experiment" in neither.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["check", "--help"], ["run", "--help"]])
+def test_help_points_to_the_example_files_and_the_field_reference(args):
+    """A newcomer with only `--help` finds where the experiment and search space formats are shown (before: nowhere)."""
+    from tests.conftest import REPO
+
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    for example in ("experiments/quickstart.yaml", "search_spaces/default.yaml"):
+        assert example in said and (REPO / example).is_file(), said
+    assert "README.md lists every field and search parameter" in said, said
