@@ -215,7 +215,7 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if existing and not (out / _MARKER).is_file():
         raise ExportError(
-            f"--out {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
+            f"--out (out_dir=) {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
             "`dse export`; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
         )
     if existing:
@@ -229,7 +229,7 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
                                   *([f"{len(added)} file(s) added since ({_listed(added)})"] if added else [])])
             if since and not overwrite:
                 raise ExportError(
-                    f"--out {out} holds the export of {first}, with {since}, which a new export would overwrite or delete; "
+                    f"--out (out_dir=) {out} holds the export of {first}, with {since}, which a new export would overwrite or delete; "
                     "move them, give another --out, or pass --overwrite to replace them"
                 )
             if since:

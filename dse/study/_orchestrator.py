@@ -403,15 +403,15 @@ class _StudyLoop:
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
             self.join_front(result.metrics)
-        if "logging_error" in result.tags:  # the worker's MLflow calls failed: its run may lack metrics, which Optuna keeps
+        lost_logging = result.tags.get("logging_error")
+        if lost_logging:  # the worker's MLflow calls failed: its run may lack metrics, which Optuna keeps
             log.warning("trial %d: its MLflow run is incomplete (the worker's logging failed: %s); the Optuna storage "
-                        "holds its results", trial.number, result.tags["logging_error"])
+                        "holds its results", trial.number, lost_logging)
         if run_id and not self.tracking_lost:
-            tagged = None if "logging_error" in result.tags else result.tags.get("state")  # what the worker wrote to the run
-            if "logging_error" in result.tags:
-                self.tracker.tag_run(run_id, {"logging_error": result.tags["logging_error"]})
+            tagged = None if lost_logging else result.tags.get("state")  # what the worker wrote to the run
             feasible = within_constraints(self.exp.constraints, result.metrics) if state == "COMPLETE" and self.exp.constraints else None
-            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible)
+            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible,
+                                          tags={"logging_error": lost_logging} if lost_logging else None)
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:

@@ -189,11 +189,11 @@ class Remeasurer:
         try:
             self.impl = precise_backend_class(backend)()
         except ValueError as e:
-            raise ConfigError(f"--backend: {e}") from e
+            raise ConfigError(f"--backend (backend=): {e}") from e
         module = type(self.impl).__module__
         unlisted = unlisted_backend_problem(backend, exp.resources.backend_modules)
         if unlisted and module == "__main__":
-            raise ConfigError(f"--backend: {unlisted}")
+            raise ConfigError(f"--backend (backend=): {unlisted}")
         #: what the workers import: ``resources.backend_modules``, and the module of a user's backend they do not list
         self.backend_modules = (*exp.resources.backend_modules, *([module] if unlisted else []))
         self.import_folders = backend_module_folders(self.backend_modules)  # where this process found them

@@ -203,7 +203,7 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
     recorded = f" (the study recorded {redact_url(records.tracking_uri)})" if records.tracking_uri else ""
     db = sqlite_path(tracking_uri)
     if db is not None and not db.is_file():
-        raise ConfigError(f"--tracking-uri: no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
+        raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
                           "or leave --tracking-uri out to use the recorded one")
     if server_problem(tracking_uri) is not None or records.parent_run_id is None:
         return
@@ -213,7 +213,7 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
     try:
         MlflowClient(tracking_uri).get_run(records.parent_run_id)
     except MlflowException as e:
-        raise ConfigError(f"--tracking-uri: {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
+        raise ConfigError(f"--tracking-uri (tracking_uri=): {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
                           f"parent run{recorded}; give the tracking URI of the store the study logged to") from e
 
 

@@ -220,7 +220,7 @@ def test_report_reads_a_moved_mlflow_store_given_by_tracking_uri(tmp_path, caplo
 
     for wrong, said in ((tmp_path / "C" / "mlflow.db", f"no MLflow store at {tmp_path / 'C' / 'mlflow.db'}"),):
         result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", f"sqlite:///{wrong}"])
-        assert result.exit_code == 2 and "error: ConfigError: --tracking-uri:" in result.output, result.output
+        assert result.exit_code == 2 and "error: ConfigError: --tracking-uri (tracking_uri=):" in result.output, result.output
         assert said in " ".join(result.output.split()) and not wrong.exists(), result.output
     other = tmp_path / "other"
     _, _, other_exp = make_study(other, n_trials=2, name="other", failures=False)

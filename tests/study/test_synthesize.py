@@ -113,12 +113,12 @@ def test_synthesize_errors(da_study):
         synthesize("da", exp.storage_url, "yosys", trials=[99])
     with pytest.raises(ConfigError, match="nothing to synthesize"):
         synthesize("da", exp.storage_url, "yosys")
-    with pytest.raises(ConfigError, match="--backend: unknown resource backend 'yosis'"):
+    with pytest.raises(ConfigError, match=r"--backend \(backend=\): unknown resource backend 'yosis'"):
         synthesize("da", exp.storage_url, "yosis", front=True)
     # the estimate every trial carries is no re-measurement: before, it "measured" the front again
-    with pytest.raises(ConfigError, match="--backend: 'ebops' is the estimate every trial already carries.*da4ml, yosys, vivado, vitis"):
+    with pytest.raises(ConfigError, match=r"--backend \(backend=\): 'ebops' is the estimate every trial already carries.*da4ml, yosys, vivado, vitis"):
         synthesize("da", exp.storage_url, "ebops", front=True)
-    with pytest.raises(ConfigError, match="--backend: 'ebops' is the estimate"):
+    with pytest.raises(ConfigError, match=r"--backend \(backend=\): 'ebops' is the estimate"):
         calibrate("da", exp.storage_url, "ebops")
     with pytest.raises(ConfigError, match="no trial of study 'da' was measured with 'vivado'"):
         calibrate("da", exp.storage_url, "vivado")

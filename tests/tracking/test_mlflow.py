@@ -70,6 +70,21 @@ def test_log_results_then_finish_writes_state_once(run, monkeypatch):
     assert mlflow.get_tracking_uri() != uri  # the logger never touched the global tracking URI
 
 
+def test_finish_trial_run_writes_a_lost_loggings_tag_with_the_end(run, monkeypatch):
+    """A trial whose worker's MLflow logging failed: the driver tags `logging_error` in the same call as the run's end tags
+    (before, one more MLflow call per such trial)."""
+    from dse.tracking import StudyTracker
+
+    uri, client, run_id = run
+    tracker = StudyTracker(uri, "t")
+    calls = _count_batches(tracker, monkeypatch)
+    tracker.finish_trial_run(run_id, "COMPLETE", tagged=None, feasible=True, tags={"logging_error": "MlflowException: x"})
+    assert calls == [{"tags": 3}]  # state, feasible, logging_error
+    r = client.get_run(run_id)
+    assert r.info.status == "FINISHED" and r.data.tags["logging_error"] == "MlflowException: x"
+    assert r.data.tags["state"] == "COMPLETE" and r.data.tags["feasible"] == "true"
+
+
 def _readme_search_runs_snippet() -> str:
     """The README's `mlflow.search_runs` example (section "MLflow names (stable)"), as written."""
     from pathlib import Path
