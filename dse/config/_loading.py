@@ -185,15 +185,20 @@ def format_validation_error(e: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def expand_env(value: Any, where: str = "") -> Any:
+def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) -> Any:
     """Replace ``${NAME}`` and ``${NAME:-default}`` in every string of ``value`` by environment variables.
 
     Keeps secrets (a storage URL with its password) out of experiment files:
     ``storage: ${DSE_STORAGE_URL}``. ``$${`` is no escape; a string without ``${`` is unchanged.
+    A string that expands to nothing (``${NAME:-}`` with ``NAME`` unset, or set empty) is null,
+    the field's default: ``tracking_uri: ${MLFLOW_TRACKING_URI:-}`` is the run directory's store
+    where the variable is unset.
 
     Args:
         value: a YAML value (mapping, list, string, number).
         where: dotted field path of ``value``, for error messages.
+        emptied: if given, a line is added for each field that expanded to nothing (for the
+            message of a validation error that such a null may cause).
 
     Returns:
         The value with every reference replaced.
@@ -203,9 +208,9 @@ def expand_env(value: Any, where: str = "") -> Any:
             field and the variable.
     """
     if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+        return {k: expand_env(v, f"{where}.{k}" if where else str(k), emptied) for k, v in value.items()}
     if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [expand_env(v, f"{where}[{i}]", emptied) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -221,12 +226,10 @@ def expand_env(value: Any, where: str = "") -> Any:
         )
 
     expanded = _ENV_REF.sub(sub, value)
-    if not expanded.strip():  # no field takes an empty string: it would surface as a puzzling error about its value
-        names = ", ".join(m.group("name") for m in _ENV_REF.finditer(value))
-        raise ConfigError(
-            f"{where or '(top level)'}: {value!r} expands to an empty string ({names}: unset with an empty default, or set "
-            "to nothing); set the variable, give a default after ':-', or remove the field"
-        )
+    if not expanded.strip():  # no field takes an empty string; null is every optional field's default
+        if emptied is not None:
+            emptied.append(f"{where or '(top level)'} is {value!r}, which expanded to nothing, so it is null")
+        return None
     return expanded
 
 
@@ -285,7 +288,8 @@ def experiment_to_read(path: str | Path) -> ExperimentConfig:
 
 def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, reading: bool = False) -> tuple[ExperimentConfig, SearchSpace | None]:
     p = Path(path)
-    data = expand_env(read_yaml(p, what="experiment", field="experiment file"))
+    emptied: list[str] = []
+    data = expand_env(read_yaml(p, what="experiment", field="experiment file"), emptied=emptied)
     data.update({k: str(v) if isinstance(v, PurePath) else v for k, v in overrides.items() if v is not None})
     base = p.resolve().parent
     if isinstance(data.get("search_space"), str):
@@ -316,6 +320,7 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
         note = "".join(f"\n  ({k} comes from the command line, --{k.replace('_', '-')} {overrides[k]!r}, not from the file)"
                        if from_cli else f"\n  ({k}={overrides[k]!r} is an argument of load_experiment, not from the file)"
                        for k in given)
+        note += "".join(f"\n  ({line})" for line in emptied)
         if isinstance(data, dict) and "parameters" in data and "search_space" not in data:
             note += (f"\n  ({p} looks like a search space file, with its `parameters`; dse commands take the experiment "
                      "file, which names the search space in `search_space:`)")

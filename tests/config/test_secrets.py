@@ -38,16 +38,24 @@ def test_expand_env(monkeypatch):
         expand_env({"ray": {"address": "${DSE_T_UNSET}"}})
 
 
-def test_a_reference_that_expands_to_nothing_is_named(monkeypatch):
+def test_a_reference_that_expands_to_nothing_is_null_and_named(monkeypatch, tmp_path):
     """`path: ${MYDATA:-}` with MYDATA unset: before, the empty path became the experiment's folder, refused as
-    `file ... is a directory`, with no word of the variable."""
+    `file ... is a directory`, with no word of the variable. Now such a value is null (the field's default), and an
+    error it causes names it."""
+    from dse.config import load_experiment
+    from tests.conftest import write_experiment
+
     monkeypatch.delenv("DSE_T_UNSET", raising=False)
-    with pytest.raises(ConfigError, match=r"dataset\.path: '\$\{DSE_T_UNSET:-\}' expands to an empty string \(DSE_T_UNSET: unset"):
-        expand_env({"dataset": {"path": "${DSE_T_UNSET:-}"}})
     monkeypatch.setenv("DSE_T_EMPTY", "")
-    with pytest.raises(ConfigError, match=r"storage: .* expands to an empty string \(DSE_T_EMPTY"):
-        expand_env({"storage": "${DSE_T_EMPTY}"})
-    assert expand_env({"name": "a${DSE_T_EMPTY}b"}) == {"name": "ab"}  # a reference inside other text may be empty
+    assert expand_env({"dataset": {"path": "${DSE_T_UNSET:-}"}, "storage": "${DSE_T_EMPTY}", "name": "a${DSE_T_EMPTY}b"}) == {
+        "dataset": {"path": None}, "storage": None, "name": "ab"}  # a reference inside other text may be empty
+    path = write_experiment(tmp_path, dataset={"name": "file", "path": "${DSE_T_UNSET:-}"}, mlflow={"tracking_uri": "${DSE_T_UNSET:-}"})
+    with pytest.raises(ConfigError, match=r"dataset\.name 'file' needs dataset\.path[\s\S]*\(dataset\.path is "
+                                          r"'\$\{DSE_T_UNSET:-\}', which expanded to nothing, so it is null\)"):
+        load_experiment(path)
+    # an optional field: null is its default (here the run directory's MLflow store), as `${MLFLOW_TRACKING_URI:-}` means
+    exp, _ = load_experiment(write_experiment(tmp_path / "ok", mlflow={"tracking_uri": "${DSE_T_UNSET:-}"}))
+    assert exp.mlflow.tracking_uri is None and exp.tracking_uri.endswith("/mlflow.db")
 
 
 def test_a_search_space_does_not_expand_references(tmp_path):
