@@ -203,8 +203,9 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
     An earlier export whose files changed since (an edited ``build_opt.tcl`` or ``README.md``: content
     other than the SHA-256 its manifest records) or that gained files in its folders (an HLS build's
     ``myproject_prj/``, logs, a compiled C simulation) is replaced only with ``overwrite``, so edits and
-    hours of synthesis are not lost unasked. Files at the top of ``out`` that an export does not write
-    are left alone, with or without ``overwrite``.
+    hours of synthesis are not lost unasked. An export by an earlier dse whose manifest has no SHA-256s
+    (bare paths, or no manifest) counts a file modified after it wrote its manifest as changed. Files
+    at the top of ``out`` that an export does not write are left alone, with or without ``overwrite``.
 
     Raises:
         ExportError: ``out`` is a file, cannot be created, holds files that are not an earlier export,
@@ -214,17 +215,23 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
 
     existing = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
     if existing and not (out / _MARKER).is_file():
+        unmarked = ("; it looks like the export of a dse before 2026-12-04, which did not mark its folder: move it away or "
+                    "delete it to export there" if {"model.keras", "hls4ml_prj"} <= set(existing) else "")
         raise ExportError(
             f"--out (out_dir=) {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
-            "`dse export`; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
+            f"`dse export`{unmarked}; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
         )
     if existing:
         first, *manifest = (out / _MARKER).read_text().splitlines()
-        if manifest:  # exports before the manifest have none: nothing to compare with
+        if "(incomplete" not in first:  # an export that did not finish: nothing of it to keep
+            # the manifest's SHA-256s; where an earlier dse recorded none (bare paths, or no manifest at all), a file
+            # modified after the export wrote its manifest, last, is changed
             recorded = _recorded(manifest)
+            written_at = (out / _MARKER).stat().st_mtime
             now = [f for f in _written_files(out) if f != _MARKER]
-            added = [f for f in now if f not in recorded]
-            changed = [f for f in now if recorded.get(f) is not None and _sha256(out / f) != recorded[f]]
+            added = [f for f in now if f not in recorded] if manifest else []
+            changed = [f for f in now if (_sha256(out / f) != recorded[f] if recorded.get(f) is not None
+                                          else (out / f).stat().st_mtime > written_at)]
             since = " and ".join([*([f"{len(changed)} file(s) changed since ({_listed(changed)})"] if changed else []),
                                   *([f"{len(added)} file(s) added since ({_listed(added)})"] if added else [])])
             if since and not overwrite:

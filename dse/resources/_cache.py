@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["design_hash", "cache_key", "measurement_settings"]
+__all__ = ["design_hash", "cache_key", "measurement_settings", "earlier_measurement_settings"]
 
 
 def design_hash(model, conversion_record: dict[str, Any]) -> str:
@@ -31,13 +31,30 @@ def design_hash(model, conversion_record: dict[str, Any]) -> str:
     return h.hexdigest()[:20]
 
 
+#: Fields of ``resources`` that change no figure, so no measurement's key: which backend gives the objectives, a
+#: time limit, the modules that register backends, and which backend re-measures the front after a run.
+_NOT_FIGURES = frozenset({"backend", "synthesis_timeout_s", "backend_modules", "synthesize_front"})
+
+
 def measurement_settings(resources: Any) -> dict[str, Any]:
-    """The resource settings that key a measurement (:func:`cache_key`): ``resources`` less ``backend`` and ``synthesis_timeout_s``.
+    """The resource settings that key a measurement (:func:`cache_key`): ``resources`` less the fields that change no figure.
 
     Args:
         resources: a :class:`dse.config.ResourcesConfig`.
     """
-    return resources.model_dump(exclude={"backend", "synthesis_timeout_s"})
+    return resources.model_dump(exclude=set(_NOT_FIGURES))
+
+
+def earlier_measurement_settings(resources: Any) -> list[dict[str, Any]]:
+    """The settings by which earlier dse versions keyed the same measurement, to find what they cached.
+
+    Until 2026-12-06 a key held every field of ``resources`` but ``backend`` and
+    ``synthesis_timeout_s``, so a new field (``backend_modules``, 2026-12-05) changed every key
+    and an upgrade measured everything again; the forms before and after that field are tried.
+    """
+    full = resources.model_dump(exclude={"backend", "synthesis_timeout_s"})
+    before_modules = {k: v for k, v in full.items() if k != "backend_modules"}
+    return [full, before_modules]
 
 
 def cache_key(design: str, backend: str, settings: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from dse._args import expect_trial_numbers
 from dse.config import ConstraintConfig, ExperimentConfig
 from dse.exceptions import ConfigError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
-from dse.resources._cache import cache_key, measurement_settings
+from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
 from dse.store import StudyRecords, TrialRecord, within_constraints
 from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._storage import load_study
@@ -201,6 +201,7 @@ class Remeasurer:
         self.records = StudyRecords(study)
         self.profile, self.keep_files = profile, keep_files
         self.settings = measurement_settings(exp.resources)
+        self.earlier_settings = earlier_measurement_settings(exp.resources)
         self.summary = SynthesisSummary(backend)
         self._remote = None
         self._t0 = time.time()
@@ -227,7 +228,12 @@ class Remeasurer:
                 s.failed[t.number] = "no design_hash recorded for this trial (made by an older dse)"
                 continue
             key = cache_key(dh, self.backend, self.settings)
-            own = self.records.cached_measurement(key) is None and self._own_figures(record, key)
+            earlier = [cache_key(dh, self.backend, e) for e in self.earlier_settings]
+            if self.records.cached_measurement(key) is None:  # measured by an earlier dse: its entry, under today's key
+                found = next((entry for k in earlier if (entry := self.records.cached_measurement(k)) is not None), None)
+                if found is not None:
+                    self.records.store_measurement(key, found)
+            own = self.records.cached_measurement(key) is None and self._own_figures(record, (key, *earlier))
             if own:
                 self.records.store_measurement(key, own)
                 s.own.append(t.number)
@@ -240,18 +246,19 @@ class Remeasurer:
                 todo.append((t, key))
         return todo
 
-    def _own_figures(self, record: TrialRecord, key: str) -> dict[str, Any] | None:
-        """The trial's own figures as this backend's measurement under ``key``, or ``None`` when they are not that.
+    def _own_figures(self, record: TrialRecord, keys: tuple[str, ...]) -> dict[str, Any] | None:
+        """The trial's own figures as this backend's measurement, or ``None`` when they are not that.
 
         They are when the trial ran with this backend as its figure backend and the same resource
-        settings (tag ``figure_key`` equal to ``key``; trials of an older dse have none) and every
+        settings (tag ``figure_key`` one of ``keys``: today's key, or the key an earlier dse gave
+        the same measurement; trials of a dse before 2026-12-06 have none) and every
         metric of that report (tag ``figure_metrics``) is recorded. Named as a re-measurement names
         them: ``<backend>_<metric>`` (extras that carry the prefix keep their name), with
         ``<backend>_<metric>_source`` tags.
         """
         tags, b = record.tags, self.backend
         names = [n for n in tags.get("figure_metrics", "").split(",") if n]
-        if tags.get("figure_key") != key or not names or any(n not in record.metrics for n in names):
+        if tags.get("figure_key") not in keys or not names or any(n not in record.metrics for n in names):
             return None
         metrics = {n if n.startswith(f"{b}_") else f"{b}_{n}": record.metrics[n] for n in names}
         if f"seconds_resources_{b}" in record.metrics:

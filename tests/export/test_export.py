@@ -278,3 +278,25 @@ def test_reexport_refuses_to_overwrite_edited_files(tiny_study, tmp_path):
     assert "# my edit" not in tcl.read_text() and readme.read_text() == original_readme
     assert (out / "mine.txt").read_text() == "kept\n"
     assert runner.invoke(app, args).exit_code == 0, "an unchanged export is replaced without --overwrite"
+
+    # an export by an earlier dse: its manifest lists bare paths, or nothing (probe 15: edits were then lost unasked)
+    import os
+
+    marker = out / ".dse-export"
+    first, *manifest = marker.read_text().splitlines()
+    for older in ([first, *(line.partition("  ")[2] for line in manifest)], [first]):
+        marker.write_text("\n".join(older) + "\n")
+        t = marker.stat().st_mtime
+        with tcl.open("a") as f:
+            f.write("# my edit\n")
+        os.utime(tcl, (t + 5, t + 5))  # edited after the export
+        result = runner.invoke(app, args)
+        said = " ".join(result.output.split())
+        assert result.exit_code == 2 and "1 file(s) changed since (hls4ml_prj/build_opt.tcl)" in said, said
+        assert "# my edit" in tcl.read_text()
+        assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+    # an export of a dse that marked nothing is named as such
+    marker.unlink()
+    result = runner.invoke(app, args)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "looks like the export of a dse before 2026-12-04" in said and "move it away" in said, said

@@ -191,6 +191,39 @@ def test_synthesize_and_calibrate_in_a_moved_run_directory(da_study, tmp_path):
         away.rename(original)
 
 
+def test_measurements_an_earlier_dse_keyed_are_found_after_an_upgrade(da_study, tmp_path):
+    """Until 2026-12-06 a measurement's key hashed every `resources` field, so a new field (backend_modules) changed every
+    key and an upgraded dse measured every trial again (probe 15: `yosys: 2 measured, 0 from cache`, up to 30 min of Yosys
+    a trial). Now the figures of a trial tagged with an earlier key, and an entry cached under one, are found."""
+    import json
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from dse.resources._cache import cache_key, earlier_measurement_settings
+
+    exp, study, _ = da_study
+    copy = tmp_path / "da"
+    shutil.copytree(exp.resolved_run_dir, copy, ignore=shutil.ignore_patterns("ray"))
+    storage = f"sqlite:///{copy / 'optuna.db'}"
+    a, b = [t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic"][:2]
+    full, before_modules = earlier_measurement_settings(exp.resources)
+    dh = {n: TrialRecord.of(study.trials[n]).tags["design_hash"] for n in (a, b)}
+    with closing(sqlite3.connect(copy / "optuna.db")) as db, db:  # the tags a dse of 2026-12-05 wrote (no way through Optuna)
+        for n, key in ((a, cache_key(dh[a], "da4ml", full)), (b, "da4ml:none")):
+            (trial_id,) = db.execute("SELECT trial_id FROM trials WHERE number = ?", (n,)).fetchone()
+            (value,) = db.execute("SELECT value_json FROM trial_user_attributes WHERE trial_id = ? AND key = 'tags'", (trial_id,)).fetchone()
+            db.execute("UPDATE trial_user_attributes SET value_json = ? WHERE trial_id = ? AND key = 'tags'",
+                       (json.dumps({**json.loads(value), "figure_key": key}), trial_id))
+    entry = {"metrics": {"da4ml_lut": 123.0, "da4ml_cost": 123.0}, "tags": {"da4ml_lut_source": "da4ml"}}
+    StudyRecords(optuna.load_study(study_name="da", storage=storage)).store_measurement(cache_key(dh[b], "da4ml", before_modules), entry)
+
+    summary = synthesize("da", storage, "da4ml", trials=[a, b])
+    assert summary.own == [a] and sorted(summary.cached) == sorted([a, b]) and not summary.launched, summary
+    client = MlflowClient(f"sqlite:///{copy / 'mlflow.db'}")
+    assert client.get_run(TrialRecord.of(study.trials[b]).run_id).data.metrics["da4ml_lut"] == 123.0
+
+
 @pytest.mark.own_ray  # asserts that no Ray session starts
 def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
     """vivado_hls is not on this machine's PATH: with a local Ray the error comes at once, before Ray starts and before
