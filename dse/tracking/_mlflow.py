@@ -353,7 +353,9 @@ class StudyTracker:
             self.client.update_run(run_id, status="RUNNING")
             if "error" in tags:  # the error of an earlier, stopped driver no longer describes this run
                 self.client.delete_tag(run_id, "error")
-            changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k))
+            # a field the first run's dse did not have (no param) is changed only when it is not at its default
+            changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k)
+                             and not (k not in params and flat[k] == _default_param(k)))
             if changed:
                 _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(changed)[:5000])
             elif EXPERIMENT_UPDATED_TAG in tags:  # back to the first run's experiment
@@ -363,7 +365,11 @@ class StudyTracker:
             run_id = run.info.run_id
             _log_params(self.client, run_id, [Param(k, v) for k, v in flat.items()])
         _retrying(self.client.log_dict, run_id, config, "experiment.json")
-        _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance_tags().items()])
+        provenance = provenance_tags()
+        if found and "dse.git_commit" in provenance:  # every commit that ran the study, oldest first (the tag above: the last)
+            ran = [c for c in tags.get("dse.git_commits", tags.get("dse.git_commit", "")).split(",") if c]
+            provenance = {**provenance, "dse.git_commits": ",".join(dict.fromkeys([*ran, provenance["dse.git_commit"]]))[:5000]}
+        _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance.items()])
         self._log_search_space(run_id, config.get("search_space"))
         return run_id
 
@@ -453,6 +459,31 @@ class StudyTracker:
     def end_study_run(self, parent_run_id: str, status: str = "FINISHED") -> None:
         """End the study's parent run with MLflow ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""
         _retrying(self.client.set_terminated, parent_run_id, status)
+
+
+def _default_param(key: str) -> str | None:
+    """The param value (as :meth:`StudyTracker.study_run` writes it) of experiment field ``key`` (dotted) at its default;
+    None when the field has no default or is not a field."""
+    from pydantic import BaseModel
+    from pydantic_core import PydanticUndefined
+
+    from dse.config import ExperimentConfig
+
+    model: Any = ExperimentConfig
+    *parents, leaf = key.split(".")
+    for name in parents:
+        info = model.model_fields.get(name)
+        sub = next((t for t in (info.annotation, *getattr(info.annotation, "__args__", ())) if isinstance(t, type)
+                    and issubclass(t, BaseModel)), None) if info is not None else None
+        if sub is None:
+            return None
+        model = sub
+    info = model.model_fields.get(leaf)
+    if info is None or (info.default is PydanticUndefined and info.default_factory is None):
+        return None
+    value = info.get_default(call_default_factory=True)
+    value = value.model_dump(mode="json") if isinstance(value, BaseModel) else value
+    return str(json.dumps(value) if isinstance(value, list) else value)[:6000]
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

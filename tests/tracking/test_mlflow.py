@@ -85,6 +85,32 @@ def test_finish_trial_run_writes_a_lost_loggings_tag_with_the_end(run, monkeypat
     assert r.data.tags["state"] == "COMPLETE" and r.data.tags["feasible"] == "true"
 
 
+def test_a_study_run_by_an_earlier_dse_is_not_told_changed_by_fields_it_lacked(tmp_path):
+    """An upgraded dse continuing a study: the parent run's params lack the fields added since (resources.backend_modules).
+    Before, `experiment_updated` named them though no one changed them (probe 15); now only a field off its default is
+    named. The parent run keeps every commit that ran the study (`dse.git_commits`), not only the last."""
+    from dse.config import load_experiment
+    from dse.tracking import EXPERIMENT_UPDATED_TAG, StudyTracker, provenance_tags
+    from tests.conftest import write_experiment
+
+    exp, _ = load_experiment(write_experiment(tmp_path))
+    config = exp.model_dump(mode="json")
+    older = {**config, "resources": {k: v for k, v in config["resources"].items() if k != "backend_modules"}}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = StudyTracker(uri, "t")
+    parent = tracker.study_run("tiny", older)  # the first driver, of a dse without the field
+    client = MlflowClient(uri)
+    client.set_tag(parent, "dse.git_commit", "0123abc")  # the earlier dse's commit
+    assert tracker.study_run("tiny", config) == parent
+    tags = client.get_run(parent).data.tags
+    assert EXPERIMENT_UPDATED_TAG not in tags, tags[EXPERIMENT_UPDATED_TAG]
+    if "dse.git_commit" in provenance_tags():  # a git checkout, as in CI
+        assert tags["dse.git_commits"] == f"0123abc,{provenance_tags()['dse.git_commit']}"
+    changed = {**config, "resources": {**config["resources"], "backend_modules": ["mybackends"]}}
+    tracker.study_run("tiny", changed)
+    assert client.get_run(parent).data.tags[EXPERIMENT_UPDATED_TAG] == "resources.backend_modules"
+
+
 def _readme_search_runs_snippet() -> str:
     """The README's `mlflow.search_runs` example (section "MLflow names (stable)"), as written."""
     from pathlib import Path
