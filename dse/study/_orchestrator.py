@@ -577,11 +577,15 @@ class _StudyLoop:
             self._progress(first)
         others = self.durable(study_counts, self.study, what="counting trials").running
         if others:
+            running = self.durable(self.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,), what="counting trials")
+            unchecked = sum(1 for t in running if (beat := self.records.heartbeat_of(t)) and "pid" not in beat)
             log.warning(
-                "%d trial(s) of this study are RUNNING under another driver that is alive or on another machine; they count "
+                "%d trial(s) of this study are RUNNING under another driver that is alive or on another machine%s; they count "
                 "towards n_trials=%d. If that driver is gone, its trials are failed as DriverLostError and re-run once they have "
                 "had no heartbeat for heartbeat_grace_s=%g s (run `dse run` again then)",
-                others, exp.n_trials, exp.heartbeat_grace_s,
+                others, (f" ({unchecked} of them stamped by an earlier dse, which did not record its process, so whether its "
+                         "driver still runs cannot be checked)" if unchecked else ""),
+                exp.n_trials, exp.heartbeat_grace_s,
             )
         while True:
             lines = self.recover_lost()

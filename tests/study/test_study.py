@@ -359,3 +359,22 @@ def test_a_waiting_point_that_makes_no_design_fails_alone(tmp_path):
     assert why.startswith("SearchSpaceError: trial 1's parameters {'strategy': 'Latency', 'weight_bits': 40} make no valid design")
     assert "weight_bits" in why and summary.n_complete == 2 and summary.n_failed == 1
     assert "requeued_from" not in trials[2].user_attrs  # not re-enqueued: it would fail again
+
+
+def test_a_running_trial_of_an_earlier_dse_is_named_as_unverifiable(tmp_path, caplog):
+    """A trial left RUNNING by a dse that recorded no process id in its heartbeat (probe 15: a killed older driver): the
+    next run cannot tell whether that driver lives, and now says why (before: "under another driver that is alive")."""
+    import logging
+
+    from dse.store import record_heartbeat
+
+    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1, hls4ml={"csim": "none"},
+                                                  space={"parameters": {"weight_bits": {"type": "int", "low": 3, "high": 4}}}))
+    run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    record_heartbeat(study.ask(), "older-driver", time.time(), None)  # {driver, time}: as dse before 2026-12-04 stamped it
+    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
+        run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
+    said = " ".join(caplog.text.split())
+    assert "1 trial(s) of this study are RUNNING under another driver" in said, said
+    assert "(1 of them stamped by an earlier dse, which did not record its process, so whether its driver still runs cannot be checked)" in said, said
