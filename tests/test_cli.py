@@ -130,3 +130,26 @@ def test_help_points_to_the_example_files_and_the_field_reference(args):
     for example in ("experiments/quickstart.yaml", "search_spaces/default.yaml"):
         assert example in said and (REPO / example).is_file(), said
     assert "README.md lists every field and search parameter" in said, said
+
+
+def test_a_changed_space_whose_stored_form_no_longer_validates_says_it_cannot_be_restored(tmp_path, monkeypatch):
+    """A study begun under a dse whose checks were looser (probe 15: a `beta_schedule` without `beta_end`, since refused):
+    the refusal of a changed space no longer only says "restore those fields", which this dse would refuse."""
+    import copy
+
+    import yaml
+
+    from tests.conftest import TINY_SPACE
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=2, name="loose", failures=False)
+    stored = copy.deepcopy(TINY_SPACE)
+    stored["parameters"]["beta_schedule"] = {"type": "categorical", "choices": ["linear", "log"]}
+    study.set_user_attr("search_space", stored)  # as the earlier dse stored it
+    (tmp_path / "space.yaml").write_text(yaml.safe_dump(TINY_SPACE, sort_keys=False))  # what the user can write now
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["check", str(tmp_path / "experiment.yaml")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "search_space.parameters.beta_schedule" in said, said
+    assert "the stored search space does not validate with this dse" in said and "beta_end" in said, said
+    assert "cannot be restored, and --allow-changed continues the study" in said, said

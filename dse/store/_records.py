@@ -427,6 +427,21 @@ class StudyRecords:
         """The stored search space contents (a dict), or ``None`` for studies of older ``dse`` versions."""
         return self.study.user_attrs.get(_SPACE)
 
+    def stored_space_problem(self) -> str | None:
+        """Why the stored search space does not validate with this dse (its rules changed since the study began), else None."""
+        from pydantic import ValidationError
+
+        from dse.config._loading import format_validation_error
+
+        stored = self.search_space()
+        if stored is None:
+            return None
+        try:
+            SearchSpace.model_validate(stored)
+        except ValidationError as e:
+            return " ".join(format_validation_error(e).split())
+        return None
+
     def experiment_diff(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None) -> list[str]:
         """Differences in :data:`TRIAL_DEFINING_FIELDS` between the stored experiment and ``exp``.
 

@@ -759,7 +759,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         records = StudyRecords(study)
         changed = records.experiment_diff(exp, space, dataset)
         if changed and not allow_changed:
-            raise changed_experiment_error(exp, changed)
+            raise changed_experiment_error(exp, changed, records.stored_space_problem())
         if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
             raise error
         counts = study_counts(study)

@@ -623,12 +623,16 @@ def trial_shortfalls(r: RayConfig, have: dict[str, Any], where: dict[str, str], 
     return short
 
 
-def changed_experiment_error(exp: ExperimentConfig, changed: list[str]) -> ConfigError:
-    """The error for an existing study run with another experiment; ``changed`` from :meth:`dse.store.StudyRecords.experiment_diff`."""
+def changed_experiment_error(exp: ExperimentConfig, changed: list[str], space_problem: str | None = None) -> ConfigError:
+    """The error for an existing study run with another experiment; ``changed`` from :meth:`dse.store.StudyRecords.experiment_diff`,
+    ``space_problem`` from :meth:`~dse.store.StudyRecords.stored_space_problem` (the stored space cannot be restored)."""
+    stale = (f"\n(the stored search space does not validate with this dse, whose checks changed since the study began: "
+             f"{space_problem[:400]}; so its fields cannot be restored, and --allow-changed continues the study with the space "
+             "as it is now)" if space_problem and any(c.startswith("search_space") for c in changed) else "")
     return ConfigError(
         f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
         "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
-        "restore those fields, or pass --allow-changed (allow_changed=True in Python) to continue this study anyway"
+        "restore those fields, or pass --allow-changed (allow_changed=True in Python) to continue this study anyway" + stale
         + ("\n(constraints: earlier trials keep the feasibility they were told with, under the old budget; "
            "Optuna stores it per trial and NSGA-II and the front read it. So constraints may be relaxed, not added or "
            "tightened where a trial told feasible would break them)" if any(c.startswith("constraints") for c in changed) else "")
@@ -648,8 +652,9 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
     with _existing_study(exp) as study:
         if study is None:
             return
-        if not allow_changed and (changed := StudyRecords(study).experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
-            raise changed_experiment_error(exp, changed)
+        records = StudyRecords(study)
+        if not allow_changed and (changed := records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
+            raise changed_experiment_error(exp, changed, records.stored_space_problem())
         if error := constraints_error(study, exp):
             raise error
 
