@@ -412,8 +412,15 @@ def _standing(study, r, constraints) -> str:
         now = f" (the study's constraints now: {', '.join(c.text for c in constraints) or 'none'})"
         return (f"**Infeasible**: when it finished it broke the study's constraints: {', '.join(broken) or '-'}{now}. "
                 "It is not on the study's Pareto front.")
+    from dse.store import StudyRecords
+    from dse.study import precise_front
+
     on_front = r.number in {t.number for t in study.best_trials}
     where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"
+    # the fronts on re-measured figures (`dse synthesize`), which may differ from the estimates' front
+    precise = [b for b in StudyRecords(study).measured_backends() if r.number in precise_front(study, b, list(constraints))]
+    if precise:
+        where += f", and on the front of its re-measured {' and '.join(precise)} figures"
     return where + (f"; it meets the study's constraints ({', '.join(c.text for c in constraints)})." if constraints else ".")
 
 

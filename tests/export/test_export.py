@@ -169,6 +169,12 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     assert files and all((result.rtl_dir / f).is_file() for f in files)
     readme = result.readme.read_text()
     assert "synth_xilinx -family xcup" in readme and "-top dse_top" in readme and "| lut | " in readme
+    assert "On the study's Pareto front." in readme and "re-measured" not in readme
+    # re-measured by `dse synthesize`: the README names the precise front it is on too (before: only the estimates' front)
+    records.store_measurement("da4ml:x", {"metrics": {"da4ml_lut": 100.0}, "tags": {"da4ml_lut_source": "da4ml"}})
+    records.mark_measured("da4ml", 0, "da4ml:x")
+    again = export_design(study, exp.storage_url, 0, tmp_path / "design2").readme.read_text()
+    assert "On the study's Pareto front, and on the front of its re-measured da4ml figures." in again, again[:600]
     if shutil.which("yosys"):
         done = subprocess.run(
             ["yosys", "-q", "-p", f"read_verilog -sv {' '.join(files)}; hierarchy -check -top dse_top"],
