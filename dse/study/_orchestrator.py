@@ -918,7 +918,20 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
     _close_finished_runs(tracker, records, exp.name)
+    _number_trial_runs(tracker, records, exp.name)
     return tracker, parent
+
+
+def _number_trial_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
+    """Tag ``trial_number`` on the study's trial runs that lack it and that an Optuna trial records (harvested
+    checkpoints of an earlier dse), so ``mlflow.search_runs`` by trial number finds every trial."""
+    untagged = tracker.trial_runs_without_number(study_name)
+    if not untagged:
+        return
+    numbers = {r.run_id: r.number for r in records.trials() if r.run_id}
+    for run_id in untagged:
+        if run_id in numbers:
+            tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})
 
 
 def _create_store_whole(db: Path) -> None:

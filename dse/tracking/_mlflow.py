@@ -419,6 +419,14 @@ class StudyTracker:
         )
         return {r.info.run_id: r.data.tags.get("trial_number", "") for r in found}
 
+    def trial_runs_without_number(self, study_name: str) -> list[str]:
+        """The study's trial runs without a ``trial_number`` tag (harvested checkpoints of an earlier dse); one search."""
+        found = self.client.search_runs(
+            [self.experiment_id], max_results=50000,
+            filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial' and tags.trial_number IS NULL",
+        )
+        return [r.info.run_id for r in found]
+
     def tag_run(self, run_id: str, tags: dict[str, str]) -> None:
         """Set tags on a run of the study: its parent run (``error`` when the driver failed) or a trial's child run
         (``trial_number`` of a harvested checkpoint, known once Optuna stored it)."""

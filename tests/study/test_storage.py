@@ -168,3 +168,25 @@ def test_a_run_made_by_a_driver_killed_before_recording_it_is_closed(tmp_path):
     assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", run.data.tags
     assert run.data.tags["error"].startswith("DriverLostError: the driver that made this run of trial 0 was lost")
     assert client.get_run(recorded).info.status == "FINISHED"  # the trial's own run is left as it was
+
+
+def test_trial_runs_an_earlier_dse_left_without_a_number_are_numbered(tmp_path):
+    """Harvested checkpoints' runs of an earlier dse had no `trial_number` tag, so `mlflow.search_runs` by trial number
+    missed them, and continuing the study did not add it (probe 15). The next driver's opening tags them."""
+    from mlflow.tracking import MlflowClient
+
+    from dse.store import StudyRecords
+    from dse.study._orchestrator import _number_trial_runs
+    from dse.tracking import StudyTracker
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=3, name="numbers", failures=False)
+    records = StudyRecords(study)
+    client = MlflowClient(exp.tracking_uri)
+    run = records.trial(1).run_id
+    client.delete_tag(run, "trial_number")  # as an earlier dse left a harvested checkpoint's run
+    tracker = StudyTracker(exp.tracking_uri, exp.name)
+    assert tracker.trial_runs_without_number(exp.name) == [run]
+    _number_trial_runs(tracker, records, exp.name)
+    assert client.get_run(run).data.tags["trial_number"] == "1"
+    assert tracker.trial_runs_without_number(exp.name) == []
