@@ -230,8 +230,8 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
             written_at = (out / _MARKER).stat().st_mtime
             now = [f for f in _written_files(out) if f != _MARKER]
             added = [f for f in now if f not in recorded] if manifest else []
-            changed = [f for f in now if (_sha256(out / f) != recorded[f] if recorded.get(f) is not None
-                                          else (out / f).stat().st_mtime > written_at)]
+            changed = [f for f in now if f not in added and (_sha256(out / f) != recorded[f] if recorded.get(f) is not None
+                                                             else (out / f).lstat().st_mtime > written_at)]
             since = " and ".join([*([f"{len(changed)} file(s) changed since ({_listed(changed)})"] if changed else []),
                                   *([f"{len(added)} file(s) added since ({_listed(added)})"] if added else [])])
             if since and not overwrite:

@@ -210,6 +210,8 @@ def test_measurements_an_earlier_dse_keyed_are_found_after_an_upgrade(da_study, 
     full, before_modules = earlier_measurement_settings(exp.resources)
     dh = {n: TrialRecord.of(study.trials[n]).tags["design_hash"] for n in (a, b)}
     with closing(sqlite3.connect(copy / "optuna.db")) as db, db:  # the tags a dse of 2026-12-05 wrote (no way through Optuna)
+        # and no measurement under today's keys (earlier tests of this module measure the shared study)
+        db.execute("DELETE FROM study_user_attributes WHERE key LIKE 'cache:%' OR key LIKE 'measured:%'")
         for n, key in ((a, cache_key(dh[a], "da4ml", full)), (b, "da4ml:none")):
             (trial_id,) = db.execute("SELECT trial_id FROM trials WHERE number = ?", (n,)).fetchone()
             (value,) = db.execute("SELECT value_json FROM trial_user_attributes WHERE trial_id = ? AND key = 'tags'", (trial_id,)).fetchone()
