@@ -925,10 +925,11 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
 def _number_trial_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
     """Tag ``trial_number`` on the study's trial runs that lack it and that an Optuna trial records (harvested
     checkpoints of an earlier dse), so ``mlflow.search_runs`` by trial number finds every trial."""
-    untagged = tracker.trial_runs_without_number(study_name)
-    if not untagged:
+    harvested = [r for r in records.trials() if r.run_id and r.harvested_from is not None]
+    if not harvested:  # only harvested checkpoints' runs were ever left without one: no search for other studies
         return
-    numbers = {r.run_id: r.number for r in records.trials() if r.run_id}
+    untagged = tracker.trial_runs_without_number(study_name)
+    numbers = {r.run_id: r.number for r in harvested}
     for run_id in untagged:
         if run_id in numbers:
             tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})

@@ -420,11 +420,19 @@ class StudyTracker:
         return {r.info.run_id: r.data.tags.get("trial_number", "") for r in found}
 
     def trial_runs_without_number(self, study_name: str) -> list[str]:
-        """The study's trial runs without a ``trial_number`` tag (harvested checkpoints of an earlier dse); one search."""
-        found = self.client.search_runs(
-            [self.experiment_id], max_results=50000,
-            filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial' and tags.trial_number IS NULL",
-        )
+        """The study's trial runs without a ``trial_number`` tag (harvested checkpoints of an earlier dse); one search.
+
+        ``IS NULL`` on a tag is a filter of MLflow releases since 2026-03; a server older than that
+        refuses it, and the study's trial runs are then searched and sorted here.
+        """
+        from mlflow.exceptions import MlflowException
+
+        trials = f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial'"
+        try:
+            found = self.client.search_runs([self.experiment_id], max_results=50000, filter_string=f"{trials} and tags.trial_number IS NULL")
+        except MlflowException:
+            found = [r for r in self.client.search_runs([self.experiment_id], max_results=50000, filter_string=trials)
+                     if "trial_number" not in r.data.tags]
         return [r.info.run_id for r in found]
 
     def tag_run(self, run_id: str, tags: dict[str, str]) -> None:

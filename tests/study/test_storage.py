@@ -180,13 +180,31 @@ def test_trial_runs_an_earlier_dse_left_without_a_number_are_numbered(tmp_path):
     from dse.tracking import StudyTracker
     from tests.report.synthetic import make_study
 
+    from dse.store import harvested_trial
+    from dse.tracking import TrialRunLogger
+
     study, _, exp = make_study(tmp_path, n_trials=3, name="numbers", failures=False)
     records = StudyRecords(study)
     client = MlflowClient(exp.tracking_uri)
-    run = records.trial(1).run_id
-    client.delete_tag(run, "trial_number")  # as an earlier dse left a harvested checkpoint's run
     tracker = StudyTracker(exp.tracking_uri, exp.name)
+    _number_trial_runs(tracker, records, exp.name)  # a study without harvested checkpoints: nothing searched, nothing tagged
+    parent = study.trials[0]
+    run = TrialRunLogger(exp.tracking_uri, records.trial(0).run_id).harvest_run(epoch=1).run_id  # as an earlier dse left it
+    r0 = records.trial(0)
+    study.add_trial(harvested_trial(parent, 1, list(parent.values), r0.metrics, r0.tags, run))
+    assert tracker.trial_runs_without_number(exp.name) == [run]
+    # a server of an MLflow before `IS NULL` on tags (2026-03) refuses the filter: the runs are sorted here instead
+    from mlflow.exceptions import MlflowException
+
+    real = tracker.client.search_runs
+
+    def older_server(*args, filter_string="", **kwargs):
+        if "IS NULL" in filter_string:
+            raise MlflowException("Invalid clause(s) in filter string: 'tags.trial_number IS NULL'")
+        return real(*args, filter_string=filter_string, **kwargs)
+
+    tracker.client.search_runs = older_server
     assert tracker.trial_runs_without_number(exp.name) == [run]
     _number_trial_runs(tracker, records, exp.name)
-    assert client.get_run(run).data.tags["trial_number"] == "1"
+    assert client.get_run(run).data.tags["trial_number"] == "3"
     assert tracker.trial_runs_without_number(exp.name) == []
