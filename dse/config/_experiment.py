@@ -241,11 +241,13 @@ class ConstraintConfig(_OnMetric):
         return (f"{self.min:g} <= " if self.min is not None else "") + self.metric + (f" <= {self.max:g}" if self.max is not None else "")
 
     @model_validator(mode="after")
-    def _a_bound(self) -> "ConstraintConfig":
+    def _a_bound(self, info: ValidationInfo) -> "ConstraintConfig":
         if self.max is None and self.min is None:
             raise ValueError(f"constraint on {self.metric!r} needs 'max' and/or 'min'")
         if self.max is not None and self.min is not None and self.min > self.max:
             raise ValueError(f"constraint on {self.metric!r}: min ({self.min}) exceeds max ({self.max})")
+        if reading_stored(info):  # a study run with such a bound (before this check) is read as it ran
+            return self
         # bounds no design can meet: the whole study would end with no feasible trial
         if self.metric in MAXIMIZED_METRICS and self.min is not None and self.min > 1:
             hint = f"; for {self.min:g}% write min: {self.min / 100:g}" if self.min <= 100 else ""
@@ -364,7 +366,9 @@ class Hls4mlConfig(_Strict):
 READING_STORED = "dse.reading_stored"
 """Validation context key (``ExperimentConfig.model_validate(data, context={READING_STORED: True})``): an
 experiment stored with a study, read to report or export it. Its ``resources.backend_modules`` need not
-import here and its backend names need not be registered: nothing is measured with them."""
+import here and its backend names need not be registered: nothing is measured with them. Checks added
+since it may have been stored, which refuse what no trial could meet (a constraint's bound), do not apply:
+its trials ran with it."""
 
 
 def reading_stored(info: ValidationInfo) -> bool:

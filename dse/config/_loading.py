@@ -311,8 +311,7 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
         if reading:
             exp, problem = read_stored_experiment(data)
             if problem:
-                log.warning("experiment %s: its resource backends do not load here (%s); the study's stored figures are "
-                            "read as they are", p, " ".join(problem.split()))
+                log.warning("experiment %s: %s; the study's stored figures are read as they are", p, problem)
             return exp, None
         exp = ExperimentConfig.model_validate(data)
     except ValidationError as e:
@@ -442,8 +441,10 @@ def read_stored_experiment(data: dict[str, Any]) -> tuple[ExperimentConfig, str 
         data: the stored experiment, as :meth:`ExperimentConfig.model_dump` (``mode="json"``) wrote it.
 
     Returns:
-        ``(experiment, problem)``: ``problem`` is ``None``, or the strict validation's error,
-        formatted, when the experiment validated only without loading its backends.
+        ``(experiment, problem)``: ``problem`` is ``None``, or, when the experiment validated only
+        as stored, what the strict validation said, as a phrase for a warning: ``its resource
+        backends do not load here (...)``, or ``it breaks checks this dse added since (...)`` (a
+        constraint no trial could meet, refused for new experiments since 2026-12-06).
 
     Raises:
         pydantic.ValidationError: it does not validate even so (another dse version's fields).
@@ -457,4 +458,6 @@ def read_stored_experiment(data: dict[str, Any]) -> tuple[ExperimentConfig, str 
             exp = ExperimentConfig.model_validate(data, context={READING_STORED: True})
         except ValidationError:
             raise strict from None
-        return exp, format_validation_error(strict)
+        said = " ".join(format_validation_error(strict).split())
+        backends = all(err["loc"][:1] == ("resources",) for err in strict.errors())
+        return exp, (f"its resource backends do not load here ({said})" if backends else f"it breaks checks this dse added since ({said})")

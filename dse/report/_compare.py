@@ -179,8 +179,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     with tempfile.TemporaryDirectory() as tmp:
         cfg, problem = read_stored_experiment(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
     if problem:
-        log.warning("MLflow experiment %r: its resource backends do not load here (%s); its logged figures are read as they are",
-                    experiment, " ".join(problem.split()))
+        log.warning("MLflow experiment %r: %s; its logged figures are read as they are", experiment, problem)
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs(
         [exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}'", max_results=50000,

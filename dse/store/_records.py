@@ -412,9 +412,9 @@ class StudyRecords:
             exp, problem = read_stored_experiment(data)
             if problem and not self._warned_backends:
                 self._warned_backends = True
-                log.warning("study %s: its resource backends do not load here (%s); its stored figures are read as they "
-                            "are (measuring with them, `dse synthesize` or `dse calibrate`, needs the module)",
-                            self.study.study_name, " ".join(problem.split()))
+                log.warning("study %s: %s; its stored figures are read as they are%s", self.study.study_name, problem,
+                            " (measuring with them, `dse synthesize` or `dse calibrate`, needs the module)"
+                            if problem.startswith("its resource backends") else "")
             return exp
         except ValidationError as e:
             raise ConfigError(

@@ -601,6 +601,25 @@ def test_compare_says_when_a_studys_experiment_does_not_validate_here(tmp_path, 
     assert "fits: lut <= 1e+09; pb: none" in text, text  # its constraints are compared
 
 
+def test_a_study_run_with_a_bound_since_refused_is_still_read(tmp_path, caplog):
+    """A study run before 2026-12-06 with `{metric: csim_accuracy, min: 90}` (accuracy in percent: refused for new
+    experiments since). Its stored experiment still reads, with a warning that says which check it breaks; before the
+    reading exemption, status, report and export refused the study as "does not validate here" (review of this change)."""
+    from tests.report.synthetic import make_study
+
+    study, url, exp = make_study(tmp_path, n_trials=4, name="percent", failures=False, constraints=[{"metric": "csim_accuracy", "min": 0.5}])
+    stored = exp.model_dump(mode="json")
+    stored["constraints"] = [{"metric": "csim_accuracy", "min": 90.0, "max": None}]
+    study.set_user_attr("experiment", stored)  # as the earlier dse stored it
+    result = runner.invoke(app, ["status", "percent", "--storage", url])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "trials: 4 complete" in said, result.output
+    result = runner.invoke(app, ["report", "percent", "--storage", url, "--out", str(tmp_path / "rep"), "--no-mlflow"])
+    assert result.exit_code == 0 and (tmp_path / "rep" / "report.html").is_file(), result.output
+    said = " ".join(caplog.text.split())
+    assert "study percent: it breaks checks this dse added since (constraints.0" in said and "min 90 is above 1" in said, said
+
+
 def test_compare_counts_interrupted_trials_apart_from_failed_designs(tmp_path):
     """Before, trials failed as TrialInterruptedError or DriverLostError (never evaluated, re-enqueued) counted as
     `failed` in `dse compare`, unlike `dse status`; read from Optuna and from MLflow alike."""
