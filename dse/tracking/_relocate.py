@@ -172,6 +172,14 @@ def open_tracking(records: "StudyRecords", storage_url: str, tracking_uri: str |
     exp = records.experiment(reading=True)
     if tracking_uri is not None:
         _check_holds_study(tracking_uri, records)
+        try:
+            db = sqlite_path(tracking_uri)
+        except Exception:  # not a URL SQLAlchemy parses: a server or a file store
+            db = None
+        if db is not None and (db.parent / _ROOT_NAME).is_dir():  # a default store moved with its artifacts beside it
+            uri, root = default_store_paths(db.parent)
+            relocate_default_store(uri, root)
+            return TrackingLocation(uri, db.parent, True)
         return TrackingLocation(tracking_uri, exp.resolved_run_dir, False)
     if exp.mlflow.tracking_uri is not None:
         return TrackingLocation(exp.mlflow.tracking_uri, exp.resolved_run_dir, False)
@@ -194,14 +202,23 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
     """Refuse a ``--tracking-uri`` that does not hold the study's parent run (a server that does not answer is left to the caller).
 
     Raises:
-        ConfigError: a SQLite store that does not exist (opening it would create an empty one), or a
-            store without the study's parent run.
+        ConfigError: a SQLite store or a file store's folder that does not exist (opening it would
+            create an empty one), or a store without the study's parent run.
     """
     from dse.config import redact_url
     from dse.exceptions import ConfigError
 
     recorded = f" (the study recorded {redact_url(records.tracking_uri)})" if records.tracking_uri else ""
-    db = sqlite_path(tracking_uri)
+    parts = urlparse(tracking_uri)
+    if parts.scheme in ("", "file"):  # a file store: MLflow would create the folder and an experiment in it
+        folder = Path(unquote(parts.path) if parts.scheme else tracking_uri).expanduser()
+        if not folder.is_dir():
+            raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {folder}{recorded}; give the study's "
+                              "tracking URI (sqlite:////path/mlflow.db, http://host:port), or leave --tracking-uri out")
+    try:
+        db = sqlite_path(tracking_uri)
+    except Exception:  # not a URL SQLAlchemy parses: MLflow names it below
+        db = None
     if db is not None and not db.is_file():
         raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
                           "or leave --tracking-uri out to use the recorded one")

@@ -222,6 +222,24 @@ def test_report_reads_a_moved_mlflow_store_given_by_tracking_uri(tmp_path, caplo
         result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", f"sqlite:///{wrong}"])
         assert result.exit_code == 2 and "error: ConfigError: --tracking-uri (tracking_uri=):" in result.output, result.output
         assert said in " ".join(result.output.split()) and not wrong.exists(), result.output
+    result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", str(tmp_path / "mlruns-typo")])
+    assert result.exit_code == 2 and "no MLflow store at" in result.output and not (tmp_path / "mlruns-typo").exists(), result.output
+
+    # a default store (mlflow.db beside mlartifacts/) moved while its Optuna storage stayed: read there, and its artifact
+    # locations relocated as for a moved run directory (review of this change: the report's files went to the old place)
+    import shutil
+
+    d = tmp_path / "d"
+    (tmp_path / "dopt").mkdir()
+    _, d_url, d_exp = make_study(d, n_trials=3, name="dflt", failures=False, storage=f"sqlite:///{tmp_path / 'dopt' / 'optuna.db'}")
+    moved_dir = tmp_path / "moved-run"
+    shutil.move(str(d_exp.resolved_run_dir), moved_dir)
+    result = runner.invoke(app, ["report", "dflt", "--storage", d_url, "--out", str(tmp_path / "r4"),
+                                 "--tracking-uri", f"sqlite:///{moved_dir / 'mlflow.db'}"])
+    assert result.exit_code == 0 and "logged as artifacts report/" in result.output, result.output
+    assert not d_exp.resolved_run_dir.exists(), "nothing written at the store's old place"
+    assert list((moved_dir / "mlartifacts").rglob("report.html"))
+
     other = tmp_path / "other"
     _, _, other_exp = make_study(other, n_trials=2, name="other", failures=False)
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", other_exp.tracking_uri])
