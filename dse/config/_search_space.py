@@ -184,13 +184,13 @@ def _yaml_flow(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
 
 
-def _can_hold_together(a: Condition, b: Condition) -> bool:
-    """Whether some trial can meet both conditions: every parameter both name has a value both allow."""
+def _implies(b: Condition, a: Condition) -> bool:
+    """Whether every trial that meets ``b`` meets ``a``: each parameter ``a`` names, ``b`` names too, allowing only values ``a`` allows."""
     def allowed(want: Any) -> list[Any]:
         return want if isinstance(want, list) else [want]
 
-    return all(any(x == y and isinstance(x, bool) == isinstance(y, bool) for x in allowed(a[k]) for y in allowed(b[k]))
-               for k in a.keys() & b.keys())
+    return all(k in b and all(any(x == y and isinstance(x, bool) == isinstance(y, bool) for y in allowed(a[k]))
+                              for x in allowed(b[k])) for k in a)
 
 
 def _holds(cond: Condition, values: dict[str, Any]) -> bool:
@@ -300,18 +300,22 @@ class SearchSpace(BaseModel):
         return self
 
     def _check_rules_agree(self) -> None:
-        """Refuse two rules that can hold together and pin one parameter to different values (the first would always win)."""
+        """Refuse a rule's pin that never applies: an earlier rule holds wherever it holds and pins that parameter otherwise.
+
+        Where two rules hold for one trial, the first one's pin wins (rules apply in file order);
+        a later rule that holds also elsewhere still pins there, and is kept.
+        """
         for i, a in enumerate(self.rules):
             for j in range(i + 1, len(self.rules)):
                 b = self.rules[j]
                 clash = [k for k in a.set.keys() & b.set.keys() if not _same_number(a.set[k], b.set[k]) and a.set[k] != b.set[k]]
-                if not clash or not _can_hold_together(a.when, b.when):
+                if not clash or not _implies(b.when, a.when):
                     continue
                 k = sorted(clash)[0]
                 raise ValueError(
-                    f"rules[{j}].set.{k}: rules[{i}] (when {a.when}) and rules[{j}] (when {b.when}) can hold for one trial and "
-                    f"pin {k} to {a.set[k]!r} and {b.set[k]!r}; the first rule would always win there, so rules[{j}]'s "
-                    f"{k} would never apply: make their conditions exclusive, or drop one"
+                    f"rules[{j}].set.{k}: rules[{i}] (when {a.when}) holds wherever rules[{j}] (when {b.when}) does and pins "
+                    f"{k} to {a.set[k]!r}; the first rule wins, so rules[{j}]'s {k}: {b.set[k]!r} would never apply: "
+                    f"narrow rules[{i}]'s condition, or drop one of the two pins"
                 )
 
     def _check_condition(self, where: str, condition: Condition) -> None:

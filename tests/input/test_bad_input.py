@@ -606,10 +606,11 @@ CASES: list[Case] = [
          raw_space="parameters:\n  hidden: {type: categorical, choices: [[8], [16, 8]]}\n"),
     Case("space-list-as-choice", "field", (), ("parameters.weight_granularity.choices: [per-weight] is not a single value",),
          raw_space="parameters:\n  weight_granularity: {type: categorical, choices: [[per-weight], per-layer]}\n"),
-    # before, accepted: the first rule always won, and the second's pin never applied
-    Case("space-rules-contradict", "field", (), ("rules[1].set.weight_bits", "pin weight_bits to 4 and 5", "exclusive"),
+    # before, accepted: the first rule always won where the second held, so the second's pin never applied
+    Case("space-rules-contradict", "field", (), ("rules[1].set.weight_bits", "rules[0] (when {'strategy': ['Resource', 'Latency']}) holds wherever",
+                                                 "weight_bits: 5 would never apply"),
          raw_space="parameters:\n  strategy: {type: categorical, choices: [Latency, Resource]}\n  weight_bits: {type: int, low: 3, high: 6}\n"
-                   "rules:\n  - {when: {strategy: Resource}, set: {weight_bits: 4}}\n  - {when: {strategy: [Resource, Latency]}, set: {weight_bits: 5}}\n"),
+                   "rules:\n  - {when: {strategy: [Resource, Latency]}, set: {weight_bits: 4}}\n  - {when: {strategy: Resource}, set: {weight_bits: 5}}\n"),
     # before, accepted: without beta_end every trial keeps beta constant, whatever schedule it drew
     Case("space-schedule-without-beta-end", "field", (), ("parameters.beta_schedule", "no beta_end", "add beta_end"),
          raw_space="parameters:\n  beta: {type: float, low: 1.0e-6, high: 1.0e-4, log: true}\n"
