@@ -229,6 +229,8 @@ class SearchSpace(BaseModel):
                 network = ("; the network's layer widths are model.hidden in the experiment file, one network per study"
                            if name in ("hidden", "layers", "units", "width", "neurons") else "")
                 raise ValueError(f"{where}: unknown parameter; allowed: {', '.join(sorted(known))}{network}")
+            if isinstance(spec, _Param):  # built in Python (FloatParam(...)): already a spec
+                continue
             if isinstance(spec, list):
                 raise ValueError(f"{where}: a list alone is not a parameter; write {name}: {{type: categorical, choices: "
                                  f"{_yaml_flow(spec)}}}")

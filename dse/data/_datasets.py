@@ -292,8 +292,8 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
         listed = ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
         raise DatasetError(f"dataset.target {target!r} is not a column of {path}{hint}; columns: {listed or 'none'}")
     if suffix == ".csv":  # pandas renames a repeated name ('a' -> 'a.1'): the recorded feature names would not be the file's
-        header = [str(c) for c in pd.read_csv(path, header=None, nrows=1, dtype=str).iloc[0]]
-        repeated = sorted({c for c in header if header.count(c) > 1})
+        header = [str(c) for c in pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0]]
+        repeated = sorted({c for c in header if c and header.count(c) > 1})  # nameless columns: refused below, as such
         if repeated:
             raise DatasetError(f"dataset.path {path}: column name(s) {repeated} appear more than once in the header; pandas "
                                "would rename the repeats ('a' -> 'a.1'), so the feature names recorded with the study "

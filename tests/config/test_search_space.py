@@ -193,3 +193,13 @@ def test_rules_that_overlap_in_part_are_kept_in_priority_order():
         study.enqueue_trial({"strategy": strategy, "weight_granularity": granularity})
         params, pinned = space.suggest(study.ask())
         assert params.weight_bits == bits and "weight_bits" in pinned, (strategy, granularity, params.weight_bits)
+
+
+def test_a_space_built_in_python_from_spec_objects_validates():
+    """`SearchSpace(parameters={"beta": <FloatParam>})`, as pydantic took it before the miswriting checks (review of this
+    change: they raised yaml's RepresenterError on a spec object)."""
+    from dse.config import SearchSpace, load_search_space
+    from tests.conftest import REPO
+
+    shipped = load_search_space(REPO / "search_spaces" / "default.yaml")
+    assert list(SearchSpace(parameters={"beta": shipped.parameters["beta"]}).parameters) == ["beta"]

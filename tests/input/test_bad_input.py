@@ -248,6 +248,9 @@ CASES: list[Case] = [
     # before, accepted: pandas renamed the second 'f0' to 'f0.1', and that name was recorded as the file's
     Case("csv-repeated-column", "data", (), ("dataset.path", "data.csv", "['f0'] appear more than once", "its own name"),
          exp=FILE_CSV, files=text("data.csv", good_csv_text().replace("f1", "f0", 1))),
+    # two nameless columns are named as nameless, not as a repeated name 'nan' (review of this change)
+    Case("csv-two-nameless-columns", "data", (), ("dataset.path", "data.csv", "have no header"),
+         exp=FILE_CSV, files=text("data.csv", "f0,,,label\n1,2,3,0\n2,3,4,1\n3,4,5,0\n")),
     # `f0, f1, label`: the names keep their spaces (before: only "not a column ... columns: f0,  f1,  label")
     Case("csv-spaces-after-commas", "data", (), ("dataset.target", "' label'", "spaces that belong to the name"),
          exp=FILE_CSV, files=text("data.csv", good_csv_text().replace(",", ", ", 2))),
