@@ -461,6 +461,8 @@ def main() -> None:
         full = disk_full_cause(e)
         if full is None:
             raise
+        # the whole chain with -v: another error raised while handling the full disk would be shown as the full disk
+        logging.getLogger("dse.cli").info("the command stopped on a full disk", exc_info=e)
         where = f" ({full.filename})" if isinstance(full, OSError) and full.filename else ""
         text = " ".join(str(full).split())[:300]
         try:
