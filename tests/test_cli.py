@@ -153,3 +153,19 @@ def test_a_changed_space_whose_stored_form_no_longer_validates_says_it_cannot_be
     assert result.exit_code == 2 and "search_space.parameters.beta_schedule" in said, said
     assert "the stored search space does not validate with this dse" in said and "beta_end" in said, said
     assert "cannot be restored, and --allow-changed continues the study" in said, said
+
+
+def test_check_warns_of_a_beta_range_in_other_units(tmp_path, caplog):
+    """`beta: {low: 1, high: 1000}` ran without a word (probe 14): trials complete, but the EBOPs term outweighs the task
+    loss. `dse check` passes and warns; the shipped range does not warn."""
+    import logging
+
+    space = {"parameters": {"beta": {"type": "float", "low": 1.0, "high": 1000.0, "log": True}}}
+    with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
+        result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "big", space=space))])
+    assert result.exit_code == 0, result.output
+    assert "parameters.beta reaches 1000: HGQ2's EBOPs term weighs about 1e-7..1e-3" in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
+        result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
+    assert result.exit_code == 0 and "reaches" not in caplog.text, caplog.text

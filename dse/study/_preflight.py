@@ -477,6 +477,26 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
     _warn_without_accuracy(exp)
 
 
+#: Above this, HGQ2's EBOPs loss term outweighs the task loss of the networks dse builds (the HGQ authors' ramps: 1e-7..1e-3).
+BETA_WARN_ABOVE = 1e-2
+
+
+def _warn_unusual_beta(space: SearchSpace) -> None:
+    """Warn when the space can give ``beta`` or ``beta_end`` above :data:`BETA_WARN_ABOVE` (a range meant in other units).
+
+    Such trials run and complete, but train towards the smallest network whatever its accuracy,
+    so a study of them spends its CPU on one corner of the front.
+    """
+    for name in ("beta", "beta_end"):
+        if name not in space.parameters:
+            continue
+        top = max((v for v in space.possible_values(name) if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0.0)
+        if top > BETA_WARN_ABOVE:
+            log.warning("parameters.%s reaches %g: HGQ2's EBOPs term weighs about 1e-7..1e-3 in the HGQ authors' recipes, and above "
+                        "%g it outweighs the task loss, so such trials train towards the smallest network whatever its accuracy; "
+                        "lower the range if that is not meant", name, top, BETA_WARN_ABOVE)
+
+
 def _warn_without_accuracy(exp: ExperimentConfig) -> None:
     """Warn when neither an objective nor a ``min`` constraint is an accuracy (:data:`MAXIMIZED_METRICS`).
 
@@ -720,6 +740,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     _check_local_resources(exp)
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
+    _warn_unusual_beta(space)
     _check_objectives_measured(exp, space)
     _check_resource_tools(exp, space)
     if compare_stored:
