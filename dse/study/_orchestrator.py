@@ -759,7 +759,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         records = StudyRecords(study)
         changed = records.experiment_diff(exp, space, dataset)
         if changed and not allow_changed:
-            raise changed_experiment_error(exp, changed, records.stored_space_problem())
+            raise changed_experiment_error(exp, changed, records)
         if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
             raise error
         counts = study_counts(study)
@@ -925,11 +925,11 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
 def _number_trial_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
     """Tag ``trial_number`` on the study's trial runs that lack it and that an Optuna trial records (harvested
     checkpoints of an earlier dse), so ``mlflow.search_runs`` by trial number finds every trial."""
-    harvested = [r for r in records.trials() if r.run_id and r.harvested_from is not None]
-    if not harvested:  # only harvested checkpoints' runs were ever left without one: no search for other studies
+    harvested = [TrialRecord.of(t) for t in records.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_harvested(t)]
+    numbers = {r.run_id: r.number for r in harvested if r.run_id}
+    if not numbers:  # only harvested checkpoints' runs were ever left without one: no search for other studies
         return
     untagged = tracker.trial_runs_without_number(study_name)
-    numbers = {r.run_id: r.number for r in harvested}
     for run_id in untagged:
         if run_id in numbers:
             tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})

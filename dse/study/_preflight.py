@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
-from dse._args import expect
+from dse._args import expect, is_real_number
 from dse._stderr import native_stderr_to_debug_log
 from dse.config import ExperimentConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
@@ -490,7 +490,7 @@ def _warn_unusual_beta(space: SearchSpace) -> None:
     for name in ("beta", "beta_end"):
         if name not in space.parameters:
             continue
-        top = max((v for v in space.possible_values(name) if isinstance(v, (int, float)) and not isinstance(v, bool)), default=0.0)
+        top = max((v for v in space.possible_values(name) if is_real_number(v)), default=0.0)
         if top > BETA_WARN_ABOVE:
             log.warning("parameters.%s reaches %g: HGQ2's EBOPs term weighs about 1e-7..1e-3 in the HGQ authors' recipes, and above "
                         "%g it outweighs the task loss, so such trials train towards the smallest network whatever its accuracy; "
@@ -643,12 +643,13 @@ def trial_shortfalls(r: RayConfig, have: dict[str, Any], where: dict[str, str], 
     return short
 
 
-def changed_experiment_error(exp: ExperimentConfig, changed: list[str], space_problem: str | None = None) -> ConfigError:
-    """The error for an existing study run with another experiment; ``changed`` from :meth:`dse.store.StudyRecords.experiment_diff`,
-    ``space_problem`` from :meth:`~dse.store.StudyRecords.stored_space_problem` (the stored space cannot be restored)."""
+def changed_experiment_error(exp: ExperimentConfig, changed: list[str], records: Any = None) -> ConfigError:
+    """The error for an existing study run with another experiment; ``changed`` from :meth:`dse.store.StudyRecords.experiment_diff`
+    of ``records``, which says (:meth:`~dse.store.StudyRecords.stored_space_problem`) when a changed stored space cannot be restored."""
+    space_problem = records.stored_space_problem() if records is not None and any(c.startswith("search_space") for c in changed) else None
     stale = (f"\n(the stored search space does not validate with this dse, whose checks changed since the study began: "
              f"{space_problem[:400]}; so its fields cannot be restored, and --allow-changed continues the study with the space "
-             "as it is now)" if space_problem and any(c.startswith("search_space") for c in changed) else "")
+             "as it is now)" if space_problem else "")
     return ConfigError(
         f"study {exp.name!r} in {redact_url(exp.storage_url)} was run with another experiment; these fields differ "
         "(stored -> now):\n  " + "\n  ".join(changed) + "\nGive the experiment another name for a new study, "
@@ -674,7 +675,7 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
             return
         records = StudyRecords(study)
         if not allow_changed and (changed := records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
-            raise changed_experiment_error(exp, changed, records.stored_space_problem())
+            raise changed_experiment_error(exp, changed, records)
         if error := constraints_error(study, exp):
             raise error
 

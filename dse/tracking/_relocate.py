@@ -171,11 +171,7 @@ def open_tracking(records: "StudyRecords", storage_url: str, tracking_uri: str |
     """
     exp = records.experiment(reading=True)
     if tracking_uri is not None:
-        _check_holds_study(tracking_uri, records)
-        try:
-            db = sqlite_path(tracking_uri)
-        except Exception:  # not a URL SQLAlchemy parses: a server or a file store
-            db = None
+        db = _check_holds_study(tracking_uri, records)
         if db is not None and (db.parent / _ROOT_NAME).is_dir():  # a default store moved with its artifacts beside it
             uri, root = default_store_paths(db.parent)
             relocate_default_store(uri, root)
@@ -198,8 +194,11 @@ def open_tracking(records: "StudyRecords", storage_url: str, tracking_uri: str |
     return TrackingLocation(tracking_uri, run_dir, True)
 
 
-def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
+def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> Path | None:
     """Refuse a ``--tracking-uri`` that does not hold the study's parent run (a server that does not answer is left to the caller).
+
+    Returns:
+        The SQLite store's file, for a ``sqlite:///`` URI; else None.
 
     Raises:
         ConfigError: a SQLite store or a file store's folder that does not exist (opening it would
@@ -223,7 +222,7 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
         raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
                           "or leave --tracking-uri out to use the recorded one")
     if server_problem(tracking_uri) is not None or records.parent_run_id is None:
-        return
+        return db
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -232,6 +231,7 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> None:
     except MlflowException as e:
         raise ConfigError(f"--tracking-uri (tracking_uri=): {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
                           f"parent run{recorded}; give the tracking URI of the store the study logged to") from e
+    return db
 
 
 def log_files(tracking_uri: str, run_id: str, files: list[Path], artifact_path: str) -> None:
