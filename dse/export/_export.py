@@ -326,8 +326,6 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
-    if tracking_uri is not None:
-        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
     where = open_tracking(records, storage_url, tracking_uri)
     if (db := where.missing_store) is not None:  # checked as `dse report` does; opening it would create an empty store
         fix = (f"copy mlflow.db and mlartifacts/ from the study's run directory into {where.run_dir} (beside the Optuna "

@@ -89,8 +89,6 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     t0 = time.perf_counter()
     records = StudyRecords(study)
     exp = records.experiment(reading=True)
-    if tracking_uri is not None:
-        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
     where = open_tracking(records, storage_url, tracking_uri)
     db = where.missing_store
     no_store = db is not None  # opening it would create an empty store

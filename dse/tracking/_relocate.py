@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse, urlsplit
 
+from dse._args import expect
 from dse.config import JOURNAL, sqlite_path, storage_file
 
 if TYPE_CHECKING:
@@ -167,10 +168,13 @@ def open_tracking(records: "StudyRecords", storage_url: str, tracking_uri: str |
     are read there by their recorded ids.
 
     Raises:
-        ConfigError: the study was not made by ``dse run`` (no stored experiment).
+        ConfigError: the study was not made by ``dse run`` (no stored experiment), or ``tracking_uri``
+            holds no store or not the study's parent run.
+        TypeError: ``tracking_uri`` is not a string.
     """
     exp = records.experiment(reading=True)
     if tracking_uri is not None:
+        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
         db = _check_holds_study(tracking_uri, records)
         if db is not None and (db.parent / _ROOT_NAME).is_dir():  # a default store moved with its artifacts beside it
             uri, root = default_store_paths(db.parent)
