@@ -453,22 +453,19 @@ def main() -> None:
     A disk can fill in any command that writes (a new study's stores, a report's PNGs, an export);
     what was written before is kept, and the command can be run again once there is space.
     """
-    from dse.exceptions import DiskFullError, disk_full_cause
+    from dse.exceptions import disk_full_error
 
     try:
         app()
     except Exception as e:
-        full = disk_full_cause(e)
+        full = disk_full_error(e, "What was written before is kept; free space on that disk (`df -h` of the run directory, "
+                                  "the storage's folder or --out), or write elsewhere, and run the command again")
         if full is None:
             raise
         # the whole chain with -v: another error raised while handling the full disk would be shown as the full disk
         logging.getLogger("dse.cli").info("the command stopped on a full disk", exc_info=e)
-        where = f" ({full.filename})" if isinstance(full, OSError) and full.filename else ""
-        text = " ".join(str(full).split())[:300]
         try:
-            _fail(DiskFullError(f"a disk is full{where}: {type(full).__name__}: {text}. What was written before is kept; "
-                                "free space on that disk (`df -h` of the run directory, the storage's folder or --out), "
-                                "or write elsewhere, and run the command again"))
+            _fail(full)
         except typer.Exit as done:
             sys.exit(done.exit_code)
 

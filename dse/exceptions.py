@@ -36,6 +36,7 @@ __all__ = [
     "ClusterError",
     "DiskFullError",
     "disk_full_cause",
+    "disk_full_error",
 ]
 
 
@@ -191,3 +192,21 @@ def disk_full_cause(e: BaseException) -> BaseException | None:
             found = x  # the innermost that says so: the driver's own words, without SQLAlchemy's SQL and links
         todo += [c for c in (x.__cause__, x.__context__, getattr(x, "orig", None)) if isinstance(c, BaseException)]
     return found
+
+
+def disk_full_error(e: BaseException, kept: str) -> DiskFullError | None:
+    """A :class:`DiskFullError` for ``e`` if a disk being full is in its chain (:func:`disk_full_cause`), else None.
+
+    Args:
+        e: the exception that stopped a command.
+        kept: what was kept and how to go on, appended to the message (``"What was written before is kept; ..."``).
+
+    Returns:
+        ``a disk is full (<file>): <the innermost error's type>: <its text>. <kept>``, or None.
+    """
+    full = disk_full_cause(e)
+    if full is None:
+        return None
+    where = f" ({full.filename})" if isinstance(full, OSError) and full.filename else ""
+    text = " ".join(str(full).split())[:300]
+    return DiskFullError(f"a disk is full{where}: {type(full).__name__}: {text}. {kept}")

@@ -89,3 +89,31 @@ def test_a_new_mlflow_store_that_does_not_fit_leaves_no_partial_file(tmp_path, s
     _create_store_whole(run_dir / "mlflow.db")
     assert (run_dir / "mlflow.db").stat().st_size > 0 and not stale.exists()
     assert not list(run_dir.glob(".mlflow.db.creating-*")), os.listdir(run_dir)
+
+
+@pytest.mark.shared_ray
+def test_a_trial_on_a_full_disk_stops_the_study_and_is_re_enqueued(tmp_path, small_disk):
+    """Before: each trial failed in turn on the full disk (FAIL, counted), the study went through all its n_trials and
+    ended "no trial completed". Now the first such trial stops the study with DiskFullError, and no design is lost:
+    the trials that ran are failed as interrupted (not counted) with their parameters re-enqueued."""
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.exceptions import DiskFullError
+    from dse.study import run_study
+    from tests.conftest import write_experiment
+
+    run_dir = small_disk("400k") / "run"  # the trials' hls4ml projects (MBs of headers) do not fit; the stores are elsewhere
+    exp, space = load_experiment(write_experiment(
+        tmp_path, space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]},
+                                        "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True}}},
+        name="fulltrials", n_trials=6, run_dir=str(run_dir), storage=f"sqlite:///{tmp_path}/optuna.db",
+        mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}, ray={"num_cpus": 2, "max_concurrent_trials": 1}))
+    with pytest.raises(DiskFullError, match=r"a disk is full: trial 0 failed on it .*No space left on device.*run `dse run` again"):
+        run_study(exp, space, progress=False)
+    trials = optuna.load_study(study_name="fulltrials", storage=exp.storage_url).trials
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
+    assert len(failed) == 1 and failed[0].number == 0, [(t.number, t.state.name) for t in trials]  # the study stopped there
+    assert "was not evaluated: a disk it wrote to is full" in failed[0].user_attrs.get("fail_reason", str(failed[0].system_attrs)), failed[0].user_attrs
+    assert [t.user_attrs.get("requeued_from") for t in waiting] == [0] and waiting[0].system_attrs["fixed_params"] == failed[0].params

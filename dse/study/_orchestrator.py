@@ -27,8 +27,9 @@ from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_para
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
-    ConfigError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+    ConfigError, DiskFullError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
     disk_full_cause,
+    disk_full_error,
 )
 from dse.report import StudyCounts, StudyProgress, failure_reasons, format_value, front_frame, study_counts
 from dse.resources import backend_module_folders
@@ -43,7 +44,7 @@ from dse.study._workers import WorkerPool
 from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure, server_problem
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
-from dse.trial._runner import _execute  # the Ray task body; a module global, so benchmarks can swap it
+from dse.trial._runner import DISK_FULL_TAG, _execute  # the Ray task body; a module global, so benchmarks can swap it
 
 if TYPE_CHECKING:
     from dse.study._synthesize import SynthesisSummary
@@ -498,6 +499,31 @@ class _StudyLoop:
         self.requeue(trial.number, params)
         raise _WorkerLostTracking(f"the server does not answer ({problem}), and trial {trial.number}'s worker failed on it")
 
+    def stop_on_full_disk(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> None:
+        """A trial failed because a disk it wrote to was full (its work folder, the MLflow store): the design was never
+        evaluated, so the trial is failed as :class:`TrialInterruptedError` (not counted towards ``n_trials``), its
+        parameters re-enqueued, and the study stops, for every later trial would fail the same way.
+
+        Before 2026-12-06 each trial was told FAIL in turn and the study went through its ``n_trials`` that way.
+
+        Raises:
+            DiskFullError: always (the other running trials are re-enqueued by the study's stop).
+        """
+        reason = " ".join(str(result.error).split())[:300]
+        err = TrialInterruptedError(f"trial {trial.number} was not evaluated: a disk it wrote to is full ({reason}); "
+                                    "its parameters were re-enqueued")
+        self.requeue(trial.number, dict(trial.params))  # before MLflow's calls: its store may be on the full disk
+        try:
+            self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+        except Exception as e:
+            if disk_full_cause(e) is None:
+                raise
+            self.tracking_lost = self.tracking_lost or is_tracking_failure(e)
+            log.warning("trial %d: could not be closed on the full disk: %s", trial.number, e)
+        raise DiskFullError(f"a disk is full: trial {trial.number} failed on it ({reason}). Finished trials are kept in the "
+                            "Optuna storage and unfinished ones were re-enqueued; free space on that disk (`df -h` of the run "
+                            "directory) and run `dse run` again")
+
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
         """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.
 
@@ -610,6 +636,8 @@ class _StudyLoop:
                 result = self.trial_result(done)
                 if result.tags.get(TRACKING_FAILED_TAG):
                     self.check_worker_tracking(trial, run_id, result)
+                if result.tags.get(DISK_FULL_TAG):
+                    self.stop_on_full_disk(trial, run_id, result)
                 lines.append(self.finish_trial(trial, run_id, result))
             if lines or launched:
                 self._progress(lines)
@@ -814,7 +842,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         status = "KILLED" if isinstance(e, KeyboardInterrupt) else "FAILED"
         why = ("SIGTERM" if _TERMINATED.is_set() else "Ctrl-C") if status == "KILLED" else f"{type(e).__name__}: {e}"
         lost_tracking = _lost_tracking(e)
-        loop.tracking_lost = lost_tracking  # then each MLflow call would wait out MLflow's retries again: skip them
+        loop.tracking_lost = loop.tracking_lost or lost_tracking  # then each MLflow call would wait out MLflow's retries again: skip them
         requeued = loop.abandon(why)
         if requeued:
             log.warning("trial(s) %s failed as TrialInterruptedError and re-enqueued: the next `dse run` evaluates them",
@@ -824,6 +852,11 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                 tracker.tag_run(parent, {"error": f"{type(e).__name__}: {e}"})
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
+        full = None if isinstance(e, DseError) else disk_full_error(
+            e, "Finished trials are kept in the Optuna storage and unfinished ones were re-enqueued; free space on that disk "
+               "(`df -h` of the run directory, or of the storage's or the MLflow store's folder) and run `dse run` again")
+        if full is not None:  # an MLflow store's or a file's full disk: not "when MLflow is back", nothing is down
+            raise full from e
         if lost_tracking:
             detail = str(e) if isinstance(e, _WorkerLostTracking) else f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
             raise TrackingError(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from dse.config import ExperimentConfig, TrialParams
-from dse.exceptions import DseError, MeasurementError
+from dse.exceptions import DseError, MeasurementError, disk_full_cause
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -58,6 +58,11 @@ class TrialSpec:
     keep_files: bool = False
     front: tuple[tuple[float, ...], ...] | None = None
     import_folders: tuple[str, ...] = ()
+
+
+#: Tag of a trial that failed because a disk it wrote to was full (its work folder, the MLflow store): the design was
+#: not at fault, so the driver re-enqueues it and stops the study (every later trial would fail the same way).
+DISK_FULL_TAG = "disk_full"
 
 
 @dataclass
@@ -463,6 +468,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         error = _error_text(spec, e)
         if is_tracking_failure(e):  # MLflow failed, not the design: the driver decides whether it was evaluated
             tags[TRACKING_FAILED_TAG] = "true"
+        if disk_full_cause(e) is not None:  # nor is a full disk the design's fault
+            tags[DISK_FULL_TAG] = "true"
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
     _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)
