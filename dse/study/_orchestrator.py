@@ -411,8 +411,11 @@ class _StudyLoop:
         if run_id and not self.tracking_lost:
             tagged = None if lost_logging else result.tags.get("state")  # what the worker wrote to the run
             feasible = within_constraints(self.exp.constraints, result.metrics) if state == "COMPLETE" and self.exp.constraints else None
+            if tagged == state and result.tags.get("feasible") == {True: "true", False: "false"}.get(feasible):
+                feasible = None  # the worker tagged the same verdict with its results: the run's end is one MLflow call
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible,
-                                          tags={"logging_error": lost_logging} if lost_logging else None)
+                                          tags={"logging_error": lost_logging} if lost_logging else None,
+                                          untag=("feasible",) if state != "COMPLETE" and "feasible" in result.tags else ())
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:

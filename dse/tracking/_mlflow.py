@@ -183,10 +183,12 @@ def _end_tags(state: str, error: str | None, feasible: bool | None = None) -> di
 
 
 def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None, tags_set: bool = False,
-                feasible: bool | None = None, tags: dict[str, str] | None = None) -> None:
+                feasible: bool | None = None, tags: dict[str, str] | None = None, untag: tuple[str, ...] = ()) -> None:
     if not tags_set or feasible is not None or tags:
         end = {**(tags or {}), **_end_tags(state, error, feasible)}
         _retrying(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in end.items()])
+    for key in untag:
+        _retrying(client.delete_tag, run_id, key)
     _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
 
 
@@ -441,7 +443,7 @@ class StudyTracker:
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, str(v)[:5000]) for k, v in tags.items()])
 
     def finish_trial_run(self, run_id: str, state: str, error: str | None = None, tagged: str | None = None,
-                         feasible: bool | None = None, tags: dict[str, str] | None = None) -> None:
+                         feasible: bool | None = None, tags: dict[str, str] | None = None, untag: tuple[str, ...] = ()) -> None:
         """Tag the Optuna state (``COMPLETE``/``FAIL``) and the error message, and end the run.
 
         Args:
@@ -454,8 +456,10 @@ class StudyTracker:
             feasible: a COMPLETE trial's verdict under a constrained study's constraints, tagged
                 ``feasible`` (``true``/``false``); ``None`` (no tag) without constraints.
             tags: more tags written in the same call (``logging_error`` when the worker's logging failed).
+            untag: tags the worker set that no longer hold (its ``feasible`` verdict on a trial the driver failed), deleted.
         """
-        _finish_run(self.client, run_id, state, error, tags_set=tagged == state and not error, feasible=feasible, tags=tags)
+        _finish_run(self.client, run_id, state, error, tags_set=tagged == state and not error, feasible=feasible, tags=tags,
+                    untag=untag)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
         """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""

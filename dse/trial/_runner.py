@@ -472,6 +472,10 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             tags[DISK_FULL_TAG] = "true"
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
+    if state == "COMPLETE" and exp.constraints:  # the verdict the driver tells Optuna: tagged with the results, no call of its own
+        from dse.store import within_constraints  # imported already by the C-simulation decision (dse.trial._csim)
+
+        tags["feasible"] = "true" if within_constraints(exp.constraints, metrics) else "false"
     _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)
     harvested = []
     if callback is not None and state == "COMPLETE":

@@ -45,8 +45,22 @@ def wine_study(tmp_path_factory):
     )
     exp, space = load_experiment(path)
     use_shared_ray(tmp_path_factory)
-    summary = run_study(exp, space, progress=False)
+    batches = DRIVER_TAG_BATCHES
+    batches.clear()
+    log_batch = MlflowClient.log_batch
+
+    def counted(self, run_id, *args, **kwargs):  # this (the driver's) process only: the workers are Ray's processes
+        batches.append((run_id, sorted(t.key for t in kwargs.get("tags") or ())))
+        return log_batch(self, run_id, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MlflowClient, "log_batch", counted)
+        summary = run_study(exp, space, progress=False)
     return path, exp, summary, optuna.load_study(study_name="wine", storage=exp.storage_url)
+
+
+#: (run id, tag keys) of each ``log_batch`` call the driver made while ``wine_study`` ran.
+DRIVER_TAG_BATCHES: list[tuple[str, list[str]]] = []
 
 
 def test_default_space_runs_on_13_features_3_classes(wine_study):
@@ -110,6 +124,19 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
 
 
 @pytest.mark.own_ray  # asserts that no Ray session starts
+def test_the_driver_ends_each_constrained_trial_run_in_one_call(wine_study):
+    """The worker tags its trial's `feasible` verdict with its results, so the driver only ends the run (set_terminated).
+    Before, the driver wrote `state` and `feasible` in a log_batch of its own: one MLflow call more per trial."""
+    _, exp, _, study = wine_study
+    records = [r for r in map(TrialRecord.of, study.trials) if r.state == "COMPLETE"]
+    assert records and all(r.run_id for r in records)
+    client = MlflowClient(exp.tracking_uri)
+    for r in records:
+        assert client.get_run(r.run_id).data.tags["feasible"] == ("true" if r.feasible else "false")
+    runs = {r.run_id for r in records}
+    assert [b for b in DRIVER_TAG_BATCHES if b[0] in runs and b[1]] == [], DRIVER_TAG_BATCHES  # (its params: tags [])
+
+
 def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     path, exp, _, study = wine_study
     _, space = load_experiment(path)

@@ -85,6 +85,20 @@ def test_finish_trial_run_writes_a_lost_loggings_tag_with_the_end(run, monkeypat
     assert r.data.tags["state"] == "COMPLETE" and r.data.tags["feasible"] == "true"
 
 
+def test_finish_trial_run_deletes_a_worker_verdict_that_no_longer_holds(run):
+    """A constrained trial the worker tagged feasible, which the driver then failed (an objective it could not read):
+    the run ends FAIL without the worker's `feasible` tag, as a run that failed in the worker has none."""
+    from dse.tracking import StudyTracker
+
+    uri, client, run_id = run
+    logger = TrialRunLogger(uri, run_id)
+    logger.log_results({"lut": 1.0}, {"state": "COMPLETE", "feasible": "true"}, None)
+    StudyTracker(uri, "t").finish_trial_run(run_id, "FAIL", "MeasurementError: objective 'csim_accuracy' was not measured",
+                                            tagged="COMPLETE", untag=("feasible",))
+    r = client.get_run(run_id)
+    assert r.info.status == "FAILED" and r.data.tags["state"] == "FAIL" and "feasible" not in r.data.tags
+
+
 def test_a_study_run_by_an_earlier_dse_is_not_told_changed_by_fields_it_lacked(tmp_path):
     """An upgraded dse continuing a study: the parent run's params lack the fields added since (resources.backend_modules).
     Before, `experiment_updated` named them though no one changed them (probe 15); now only a field off its default is
