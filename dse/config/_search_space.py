@@ -201,6 +201,46 @@ def _holds(cond: Condition, values: dict[str, Any]) -> bool:
     return True
 
 
+
+def _check_written_as_spec(name: str, spec: Any, known: set[str]) -> None:
+    """Raise ``ValueError`` naming how parameter ``name``'s ``spec`` is miswritten (see :meth:`SearchSpace._written_as_specs`)."""
+    where = f"parameters.{name}"
+    if name not in known:
+        network = ("; the network's layer widths are model.hidden in the experiment file, one network per study"
+                   if name in ("hidden", "layers", "units", "width", "neurons") else "")
+        raise ValueError(f"{where}: unknown parameter; allowed: {', '.join(sorted(known))}{network}")
+    if isinstance(spec, _Param):  # built in Python (FloatParam(...)): already a spec
+        return
+    if isinstance(spec, list):
+        raise ValueError(f"{where}: a list alone is not a parameter; write {name}: {{type: categorical, choices: "
+                         f"{_yaml_flow(spec)}}}")
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: {spec!r} alone is not a parameter; to search it write {name}: {{type: categorical, "
+                         f"choices: [{_yaml_flow(spec)}, ...]}}, and to fix it for every trial leave it out of the space "
+                         "(the experiment's defaults apply) or pin it with a rule")
+    if "type" not in spec:
+        guess = ("categorical" if "choices" in spec else
+                 "int" if all(isinstance(spec.get(k), int) and not isinstance(spec.get(k), bool) for k in ("low", "high"))
+                 else "float")
+        raise ValueError(f"{where}: no 'type'; give type: float, int or categorical (here, likely type: {guess})")
+    choices = spec.get("choices")
+    if isinstance(choices, list) and any(isinstance(c, (list, dict)) for c in choices):
+        bad = next(c for c in choices if isinstance(c, (list, dict)))
+        raise ValueError(f"{where}.choices: {_yaml_flow(bad)} is not a single value; each choice is one number, "
+                         "string or true/false")
+
+
+def _problems(check: Any, calls: list[tuple]) -> list[str]:
+    """The ``ValueError`` messages of ``check(*args)`` for each ``args`` in ``calls`` (each call's first problem)."""
+    out = []
+    for args in calls:
+        try:
+            check(*args)
+        except ValueError as e:
+            out.append(str(e))
+    return out
+
+
 class SearchSpace(BaseModel):
     """A validated search space: ordered parameters and rules.
 
@@ -223,83 +263,74 @@ class SearchSpace(BaseModel):
         if not isinstance(params, dict):
             return data
         known = set(TrialParams.model_fields) - _RESOLVED
-        for name, spec in params.items():
-            where = f"parameters.{name}"
-            if name not in known:
-                network = ("; the network's layer widths are model.hidden in the experiment file, one network per study"
-                           if name in ("hidden", "layers", "units", "width", "neurons") else "")
-                raise ValueError(f"{where}: unknown parameter; allowed: {', '.join(sorted(known))}{network}")
-            if isinstance(spec, _Param):  # built in Python (FloatParam(...)): already a spec
-                continue
-            if isinstance(spec, list):
-                raise ValueError(f"{where}: a list alone is not a parameter; write {name}: {{type: categorical, choices: "
-                                 f"{_yaml_flow(spec)}}}")
-            if not isinstance(spec, dict):
-                raise ValueError(f"{where}: {spec!r} alone is not a parameter; to search it write {name}: {{type: categorical, "
-                                 f"choices: [{_yaml_flow(spec)}, ...]}}, and to fix it for every trial leave it out of the space "
-                                 "(the experiment's defaults apply) or pin it with a rule")
-            if "type" not in spec:
-                guess = ("categorical" if "choices" in spec else
-                         "int" if all(isinstance(spec.get(k), int) and not isinstance(spec.get(k), bool) for k in ("low", "high"))
-                         else "float")
-                raise ValueError(f"{where}: no 'type'; give type: float, int or categorical (here, likely type: {guess})")
-            choices = spec.get("choices")
-            if isinstance(choices, list) and any(isinstance(c, (list, dict)) for c in choices):
-                bad = next(c for c in choices if isinstance(c, (list, dict)))
-                raise ValueError(f"{where}.choices: {_yaml_flow(bad)} is not a single value; each choice is one number, "
-                                 "string or true/false")
+        problems = _problems(_check_written_as_spec, [(name, spec, known) for name, spec in params.items()])
+        if problems:  # every parameter's, not only the first: pydantic's own field errors are all shown too
+            raise ValueError("\n  ".join(problems))
         return data
 
     @model_validator(mode="after")
     def _consistent(self) -> "SearchSpace":
         order = list(self.parameters)
-        for name, spec in self.parameters.items():  # names are known parameters (checked by _written_as_specs)
-            if isinstance(spec, FloatParam) and _takes_whole_numbers(name):
+        problems = _problems(self._check_parameter, [(order, name, spec) for name, spec in self.parameters.items()])
+        problems += _problems(self._check_rule_names, [(order, i, rule) for i, rule in enumerate(self.rules)])
+        declared = lambda condition: condition.keys() <= self.parameters.keys()  # noqa: E731  (else refused above)
+        problems += _problems(self._check_condition, [(f"parameters.{name}.when", spec.when) for name, spec in self.parameters.items()
+                                                      if spec.when and declared(spec.when)])
+        problems += _problems(self._check_condition, [(f"rules[{i}].when", rule.when) for i, rule in enumerate(self.rules)
+                                                      if declared(rule.when)])
+        problems += _problems(self._check_rules_agree, [()])
+        problems += _problems(self._check_schedule_has_end, [()])
+        if problems:  # every problem found, one per line, as pydantic shows its field errors
+            raise ValueError("\n  ".join(problems))
+        return self
+
+    def _check_parameter(self, order: list[str], name: str, spec: "_Param") -> None:
+        """Refuse parameter ``name``'s spec where it cannot give what ``name`` takes (names are known: see _written_as_specs)."""
+        if isinstance(spec, FloatParam) and _takes_whole_numbers(name):
+            raise ValueError(
+                f"parameters.{name}: type float, but {name} takes whole numbers (a float draw such as "
+                f"{(spec.low + spec.high) / 2 + 0.37:g} would fail every trial); use type: int, or categorical choices"
+            )
+        if isinstance(spec, CategoricalParam) and _takes_numbers(name):
+            quoted = [c for c in spec.choices if isinstance(c, str)]
+            if quoted:
                 raise ValueError(
-                    f"parameters.{name}: type float, but {name} takes whole numbers (a float draw such as "
-                    f"{(spec.low + spec.high) / 2 + 0.37:g} would fail every trial); use type: int, or categorical choices"
+                    f"parameters.{name}: choices {quoted} are strings (quoted in the YAML), but {name} takes numbers; "
+                    f"write them without quotes, e.g. choices: [{', '.join(quoted)}]"
                 )
-            if isinstance(spec, CategoricalParam) and _takes_numbers(name):
-                quoted = [c for c in spec.choices if isinstance(c, str)]
-                if quoted:
-                    raise ValueError(
-                        f"parameters.{name}: choices {quoted} are strings (quoted in the YAML), but {name} takes numbers; "
-                        f"write them without quotes, e.g. choices: [{', '.join(quoted)}]"
-                    )
-            for key in spec.when or {}:
-                if key not in order[: order.index(name)]:
-                    raise ValueError(
-                        f"parameters.{name}.when: condition on {key!r}, which is not a parameter declared before {name!r}"
-                    )
-            for value in spec.examples() + ([spec.default] if spec.default is not None else []):
-                _check_value(f"parameters.{name}", name, value)
-            if spec.when and spec.default is None and name not in _OPTIONAL:
-                raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
-        for i, rule in enumerate(self.rules):
-            for key in rule.when:
-                if key not in self.parameters:
-                    raise ValueError(f"rules[{i}].when: {key!r} is not a parameter of this space")
-            last_cond = max(order.index(k) for k in rule.when)
-            for key, value in rule.set.items():
-                if key not in self.parameters:
-                    raise ValueError(f"rules[{i}].set: {key!r} is not a parameter of this space; declare it under parameters")
-                if order.index(key) <= last_cond:
-                    raise ValueError(
-                        f"rules[{i}].set: {key!r} must be declared after the parameters its condition reads ({', '.join(rule.when)})"
-                    )
-                _check_value(f"rules[{i}].set.{key}", key, value)
-        for name, spec in self.parameters.items():
-            self._check_condition(f"parameters.{name}.when", spec.when or {})
-        for i, rule in enumerate(self.rules):
-            self._check_condition(f"rules[{i}].when", rule.when)
-        self._check_rules_agree()
+        for key in spec.when or {}:
+            if key not in order[: order.index(name)]:
+                raise ValueError(
+                    f"parameters.{name}.when: condition on {key!r}, which is not a parameter declared before {name!r}"
+                )
+        for value in spec.examples() + ([spec.default] if spec.default is not None else []):
+            _check_value(f"parameters.{name}", name, value)
+        if spec.when and spec.default is None and name not in _OPTIONAL:
+            raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
+
+    def _check_rule_names(self, order: list[str], i: int, rule: "Rule") -> None:
+        """Refuse rule ``i`` where it reads or pins a parameter the space does not declare, or pins one before its condition's."""
+        for key in rule.when:
+            if key not in self.parameters:
+                raise ValueError(f"rules[{i}].when: {key!r} is not a parameter of this space")
+        last_cond = max(order.index(k) for k in rule.when)
+        for key, value in rule.set.items():
+            if key not in self.parameters:
+                raise ValueError(f"rules[{i}].set: {key!r} is not a parameter of this space; declare it under parameters")
+            if order.index(key) <= last_cond:
+                raise ValueError(
+                    f"rules[{i}].set: {key!r} must be declared after the parameters its condition reads ({', '.join(rule.when)})"
+                )
+            _check_value(f"rules[{i}].set.{key}", key, value)
+
+    def _check_schedule_has_end(self) -> None:
+        """Refuse a ``beta_schedule`` without a ``beta_end`` to ramp to."""
         if ("beta_schedule" in self.parameters and "beta_end" not in self.parameters
                 and not any("beta_end" in r.set for r in self.rules)):
             raise ValueError("parameters.beta_schedule: beta_schedule shapes the ramp from beta to beta_end, and this space has "
                              "no beta_end, so every trial keeps beta constant and the sampled schedule changes nothing; add "
                              "beta_end (the value beta ramps to, e.g. {type: float, low: 1.0e-6, high: 1.0e-3, log: true}), "
                              "or drop beta_schedule")
-        return self
 
     def _check_rules_agree(self) -> None:
         """Refuse a rule's pin that never applies: an earlier rule holds wherever it holds and pins that parameter otherwise.

@@ -203,3 +203,32 @@ def test_a_space_built_in_python_from_spec_objects_validates():
 
     shipped = load_search_space(REPO / "search_spaces" / "default.yaml")
     assert list(SearchSpace(parameters={"beta": shipped.parameters["beta"]}).parameters) == ["beta"]
+
+
+def test_every_problem_of_a_space_is_named_at_once(tmp_path):
+    """Before: one problem per `dse check`, so a space with four mistakes took four runs to mend (probe 14)."""
+    import yaml
+
+    path = tmp_path / "space.yaml"
+    path.write_text(yaml.safe_dump({"parameters": {
+        "strategy": ["Latency", "Resource"], "hidden": {"type": "categorical", "choices": [8, 16]}, "beta": {"low": 1e-6, "high": 1e-3},
+    }}, sort_keys=False))
+    with pytest.raises(SearchSpaceError) as info:
+        load_search_space(path)
+    lines = str(info.value).splitlines()[1:]
+    assert [line.split(":")[0].strip() for line in lines] == ["parameters.strategy", "parameters.hidden", "parameters.beta"], lines
+
+    path.write_text(yaml.safe_dump({
+        "parameters": {
+            "strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+            "reuse_factor": {"type": "float", "low": 1, "high": 4, "when": {"strategy": "Resource"}, "default": 1},
+            "weight_bits": {"type": "categorical", "choices": ["4", "6"]},
+            "beta_schedule": {"type": "categorical", "choices": ["linear"]},
+        },
+        "rules": [{"when": {"strategy": "Resourc"}, "set": {"weight_bits": 4}}, {"when": {"strategyy": "Latency"}, "set": {"weight_bits": 4}}],
+    }, sort_keys=False))
+    with pytest.raises(SearchSpaceError) as info:
+        load_search_space(path)
+    where = [line.split(":")[0].strip() for line in str(info.value).splitlines()[1:]]
+    assert where == ["parameters.reuse_factor", "parameters.weight_bits", "rules[1].when", "rules[0].when.strategy",
+                     "parameters.beta_schedule"], str(info.value)
