@@ -117,3 +117,20 @@ def test_a_trial_on_a_full_disk_stops_the_study_and_is_re_enqueued(tmp_path, sma
     assert len(failed) == 1 and failed[0].number == 0, [(t.number, t.state.name) for t in trials]  # the study stopped there
     assert "was not evaluated: a disk it wrote to is full" in failed[0].user_attrs.get("fail_reason", str(failed[0].system_attrs)), failed[0].user_attrs
     assert [t.user_attrs.get("requeued_from") for t in waiting] == [0] and waiting[0].system_attrs["fixed_params"] == failed[0].params
+
+
+def test_dse_run_with_no_room_for_ray_says_so_at_once(tmp_path, small_disk):
+    """Before: `ray.init` waited out its 30 s start timeout on a full run directory, and `dse run` ended in a traceback
+    ("The current node timed out during startup"). Now it refuses before starting Ray, in one line."""
+    from tests.conftest import write_experiment
+
+    run_dir = small_disk("1m") / "run"
+    path = write_experiment(tmp_path, name="noroom", run_dir=str(run_dir), storage=f"sqlite:///{tmp_path}/optuna.db",
+                            mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"})
+    done = subprocess.run([sys.executable, "-m", "dse", "run", str(path), "--no-progress"], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr[-3000:]
+    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert error[0].startswith(f"error: DiskFullError: a disk is full: {run_dir / 'ray'} has ") and "Nothing was started" in error[0]
+    assert not list((run_dir / "ray").glob("session_*")), list((run_dir / "ray").iterdir())  # Ray never started

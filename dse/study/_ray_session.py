@@ -38,7 +38,7 @@ from typing import Any, Iterator
 from dse import MLFLOW_DEFAULTS
 from dse.config import RayConfig
 from dse.config._secrets import redact_url
-from dse.exceptions import ClusterError
+from dse.exceptions import ClusterError, DiskFullError
 
 __all__ = ["ray_session", "trial_resources", "kill_ray_processes", "stop_leftover_ray", "WORKER_ENV", "LOOPBACK_ENV"]
 
@@ -50,6 +50,24 @@ WORKER_ENV = {"KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHO
 
 #: Environment that keeps Ray 2.60 on 127.0.0.1 (node IP and every listening socket) on Linux.
 LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+#: Free space (bytes) a local Ray's files need on the run directory's disk: a session takes 0.2-0.3 MB at its start
+#: (measured, Ray 2.60) and grows by its workers' logs. With less, ``ray.init`` waits out its 30 s start timeout
+#: ("The current node timed out during startup") instead of saying the disk is full.
+RAY_MIN_FREE_BYTES = 16 * 2**20
+
+
+def _check_room_for_ray(real: Path) -> None:
+    """Raise :class:`DiskFullError` when the disk of ``real`` (``run_dir/ray``) has under :data:`RAY_MIN_FREE_BYTES` free."""
+    free = shutil.disk_usage(real).free
+    if free < RAY_MIN_FREE_BYTES:
+        raise DiskFullError(
+            f"a disk is full: {real} has {free / 2**20:.1f} MB free, and a local Ray needs at least "
+            f"{RAY_MIN_FREE_BYTES // 2**20} MB there for its session files and logs (the trials' files need more: a few MB "
+            "each). Nothing was started; free space on that disk (`df -h` of the run directory), or set run_dir to "
+            "another disk, and run the command again"
+        )
+
 
 # Ray puts Unix sockets under <temp>/session_<date>_<pid>/sockets/; AF_UNIX paths stop at 107 bytes.
 _MAX_TEMP_LEN = 40
@@ -459,6 +477,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     if address is None:
         stop_leftover_ray(run_dir)
         temp = _short_temp_dir(run_dir)
+        _check_room_for_ray(run_dir / "ray")
         log.info("starting local Ray (127.0.0.1 only, files under %s)", run_dir / "ray")
         with _loopback_only(), _local_token():
             # A local Raylet starts its workers with its own environment, which it copies from this
@@ -475,6 +494,12 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                         logging_level=logging.WARNING,
                     )
                 yield
+            except Exception as e:
+                if not ray.is_initialized():  # ray.init failed: Ray's own words say little ("timed out during startup")
+                    _check_room_for_ray(run_dir / "ray")  # a disk that filled while it started
+                    raise ClusterError(f"could not start a local Ray: {type(e).__name__}: {' '.join(str(e).split())[:300]}. "
+                                       f"Its logs are in {run_dir / 'ray'}/session_latest/logs (raylet.out, gcs_server.out)") from e
+                raise
             finally:
                 ray.shutdown()
                 # what outlived shutdown (an interrupted start; the agents, which may ignore SIGTERM): this
