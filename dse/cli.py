@@ -230,6 +230,12 @@ def synthesize(
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     keep_files: bool = typer.Option(False, help="Keep RTL and synthesis logs under <run_dir>/synth."),
+    synthesis_timeout_s: Optional[float] = typer.Option(
+        None, help="Seconds per tool run (Yosys); default: the study's resources.synthesis_timeout_s."),
+    tracking_uri: Optional[str] = _READ_TRACKING,
+    ray_address: Optional[str] = typer.Option(
+        None, help="Ray to measure on: 'local' starts one on this machine (a study run on a cluster that is gone) "
+                   "(default: the study's ray.address)."),
     verbose: bool = _VERBOSE,
 ) -> None:
     """Re-measure finished trials with a precise backend (cached), log to their MLflow runs, recompute the front."""
@@ -240,7 +246,8 @@ def synthesize(
     try:
         study, storage = _study_and_storage(study, storage, experiment)
         summary = run_synthesis(
-            study, storage, backend, trials=numbers, front=front, profile=profile, keep_files=keep_files
+            study, storage, backend, trials=numbers, front=front, profile=profile, keep_files=keep_files,
+            synthesis_timeout_s=synthesis_timeout_s, tracking_uri=tracking_uri, ray_address=ray_address,
         )
     except DseError as e:
         _fail(e)
@@ -275,6 +282,7 @@ def calibrate(
     backend: str = typer.Option("yosys", help="The precise backend whose figures are the reference."),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    tracking_uri: Optional[str] = _READ_TRACKING,
     verbose: bool = _VERBOSE,
 ) -> None:
     """How well the cheap estimates predict the precise figures (relative error, rank correlation)."""
@@ -283,7 +291,7 @@ def calibrate(
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
-        result = run_calibration(study, storage, backend)
+        result = run_calibration(study, storage, backend, tracking_uri=tracking_uri)
     except DseError as e:
         _fail(e)
     from rich.table import Table

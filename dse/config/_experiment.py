@@ -280,7 +280,8 @@ class RayConfig(_Strict):
 
     ``address: null`` (and no ``RAY_ADDRESS`` in the environment) starts a local Ray whose
     processes listen on 127.0.0.1 only, files under the run dir; ``address: <head>:<port>``
-    (or ``RAY_ADDRESS``) joins that cluster and starts nothing. ``num_cpus`` is the local Ray's
+    (or ``RAY_ADDRESS``) joins that cluster and starts nothing; ``address: local`` starts the local Ray
+    whatever ``RAY_ADDRESS`` says. ``num_cpus`` is the local Ray's
     CPU count (default: all). Per trial: ``cpus_per_trial`` CPUs, ``gpus_per_trial`` GPUs
     (fractions share a GPU; 0 runs on CPU) and ``memory_per_trial`` bytes of memory that Ray
     reserves when scheduling (not a hard limit; null reserves none). ``max_concurrent_trials``

@@ -369,14 +369,19 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         files, stages = write_da4ml_rtl(design, rtl_dir)
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
-    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints)),
-                      encoding="utf-8")
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints),
+                              _testbench_build(prj, hls_model.config.get_project_name())), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
 
 
-def _family(part: str) -> str:
+def _yosys_knows(part: str) -> bool:
+    """Whether Yosys has a ``synth_xilinx`` family for ``part`` (:func:`dse.resources.yosys_family`)."""
+    return _family(part, None) is not None
+
+
+def _family(part: str, fallback: str | None = "xcup") -> str | None:
     """Yosys ``synth_xilinx -family`` for the part (``xcup`` when the part is not one Yosys knows)."""
     from dse.exceptions import DseError as _E
     from dse.resources._yosys import yosys_family
@@ -384,7 +389,7 @@ def _family(part: str) -> str:
     try:
         return yosys_family(part)
     except _E:
-        return "xcup"
+        return fallback
 
 
 def _input_order(names: list[str]) -> str:
@@ -422,7 +427,42 @@ def _standing(study, r, constraints) -> str:
     return where + (f"; it meets the study's constraints ({', '.join(c.text for c in constraints)})." if constraints else ".")
 
 
-def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "") -> str:
+def _rtl_interface(rtl_dir: Path) -> list[str]:
+    """README lines on the da4ml RTL's ports and the other files da4ml writes beside it (``rtl/``)."""
+    import re
+
+    wrapper = next(iter(sorted((rtl_dir / "src").glob("*_wrapper.v"))), None)
+    text = wrapper.read_text() if wrapper is not None else ""
+    ports = dict(re.findall(r"(input|output)\s*\[(\d+):0\]\s*model_(?:inp|out)", text))
+    from dse.resources._yosys import _TOP as top
+
+    lines = [f"Ports: `{top}` is the pipelined logic (clock `clk`); `{wrapper.stem}` takes all inputs packed in one bus "
+             f"`model_inp[{ports.get('input', '?')}:0]` and gives `model_out[{ports.get('output', '?')}:0]`, each value "
+             "a fixed-point field whose width and binary point da4ml's traced logic records (`model/comb.json`)."
+             if wrapper is not None and ports else f"Top module: `{top}`."]
+    extra = [f"`{name}` ({what})" for name, what in (
+        ("build_vivado_prj.tcl", "Vivado: synthesis, place and route and timing at the clock period, `src/*.xdc`"),
+        ("build_quartus_prj.tcl", "Intel Quartus"), ("sim/", "a Verilator binder for simulation")) if (rtl_dir / name).exists()]
+    if extra:
+        lines += ["", "Also written by da4ml: " + ", ".join(extra) + ". There are no RTL test vectors: da4ml's bit-exact "
+                  "emulation (`comb.predict`, the csim_accuracy source of distributed_arithmetic designs) is the reference."]
+    return lines
+
+
+def _testbench_build(prj: Path, project: str) -> str:
+    """The g++ command that builds hls4ml's C testbench (``<project>_test.cpp``) of the project in ``prj``, run there.
+
+    The standard is C++11 unless the generated types need C++23, as for dse's own C simulation build
+    (:func:`dse.trial._hls.build_csim_library`); ``WEIGHTS_DIR`` points at the weights the testbench loads.
+    """
+    from dse.trial._hls import csim_cxx_standard
+
+    return (f"g++ -O1 -std={csim_cxx_standard(prj)} -w -Ifirmware/ap_types -DWEIGHTS_DIR='\"firmware/weights\"' "
+            f"{project}_test.cpp firmware/{project}.cpp -o csim_tb")
+
+
+def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
+            tb_build: str = "") -> str:
     """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
@@ -462,7 +502,18 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
                 lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {_number(v)} | "
                              f"{entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
     if "latency_cycles" in m:
-        lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns."]
+        lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns"
+                  + (": the pipeline stages of the da4ml RTL below (`rtl/`; the HLS project's latency comes from the HLS "
+                     "report). Neither da4ml nor Yosys checks timing, so whether the design meets the clock period is "
+                     "known only after place and route (Vivado on `rtl/`)." if rtl_dir is not None
+                     and tags.get("latency_cycles_source") in ("da4ml", "yosys") else ".")]
+    else:
+        lines += ["", "Latency: not measured: the EBOPs estimate gives no cycles; the HLS report (C synthesis below, or "
+                  "`dse synthesize --backend vitis`/`vivado` where those tools are) gives them."]
+    rf = list(r.params.layer_reuse_factors or [r.params.reuse_factor]) if r.params else []
+    if tags.get("lut_source") == "ebops-estimate" and any(f > 1 for f in rf):
+        lines += ["", f"The EBOPs estimate does not model ReuseFactor: with ReuseFactor {max(rf)}, each multiplier serves "
+                  "several products, so the HLS report's LUT and DSP counts may be well below the estimate above."]
     lines += [
         "",
         "## Inputs",
@@ -489,7 +540,13 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
         "",
         *([f"`hls4ml_prj/tb_data/tb_input_features.dat` holds the first {n_tb} rows of the study's test split, standardized; "
            "`tb_output_predictions.dat` the Keras model's outputs on them. C simulation in the HLS tool (`csim=1`) runs them "
-           "and writes its outputs to `tb_data/csim_results.log`.",
+           "and writes its outputs to `tb_data/csim_results.log`. Without an HLS tool, build and run the same testbench with g++:",
+           "",
+           "```bash",
+           "cd hls4ml_prj",
+           tb_build or "g++ ... myproject_test.cpp firmware/myproject.cpp -o csim_tb",
+           "./csim_tb    # reads tb_data/tb_input_features.dat, writes tb_data/csim_results.log",
+           "```",
            "",
            "The same C simulation check in Python (compiles the C simulation with g++; `import hgq` first: it registers "
            "HGQ2's layers with Keras):",
@@ -523,6 +580,11 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
             f"yosys -p \"read_verilog -sv $(tr '\\n' ' ' < files.txt); synth_xilinx -family {_family(hls.part)} -flatten -noiopad -top dse_top; stat\"",
             "```",
             "",
-            "`files.txt` lists the Verilog sources to read (da4ml's static library and the generated model).",
+            "`files.txt` lists the Verilog sources to read (da4ml's static library and the generated model)."
+            + ("" if _yosys_knows(hls.part) else f" Yosys has no family for part `{hls.part}` (a Versal part, or one it does "
+               "not know): `-family xcup` above gives UltraScale+ counts, an indication only; Vivado on this part "
+               "(`build_vivado_prj.tcl`) gives its own."),
+            "",
+            *_rtl_interface(rtl_dir),
         ]
     return "\n".join(lines) + "\n"

@@ -190,6 +190,16 @@ class ResourceBackend(abc.ABC):
                 (e.g. ``vsynth``); ``None`` for the backend's own.
         """
 
+    def check_target(self, hls: Any) -> None:
+        """Raise :class:`~dse.exceptions.MeasurementError` when this backend cannot measure for the target device.
+
+        Called before a study or re-measurement starts (``dse check``, ``dse run``, ``dse synthesize``), so that a part
+        the backend has no model of fails once, not in every trial. The default accepts every target.
+
+        Args:
+            hls: the experiment's hls4ml settings (:class:`dse.config.Hls4mlConfig`: ``part``, ``clock_period``, ...).
+        """
+
     def measure_checked(self, design: Design) -> ResourceReport:
         """:meth:`measure`, its result checked: what trials and re-measurements call.
 

@@ -26,8 +26,9 @@ _TOP = "dse_top"
 def yosys_family(part: str) -> str:
     """Yosys ``synth_xilinx -family`` for a Xilinx part number.
 
-    ``xc7*`` -> ``xc7``; UltraScale+ (``xcvu..p``, ``xcku..p``, ``xczu``, ``xcau``, ``xck26``) -> ``xcup``;
-    UltraScale (``xcvu``, ``xcku`` without ``p``) -> ``xcu``.
+    ``xc7*`` -> ``xc7``; UltraScale+ (``xcvu..p``, ``xcku..p``, ``xczu``, ``xcau``, ``xcsu``, ``xck26``, and the
+    Alveo cards' ``xcu50``/``xcu55c``/``xcu200``/``xcu250``/``xcu280``) -> ``xcup``; UltraScale (``xcvu``, ``xcku``
+    without ``p``) -> ``xcu``. Versal (``xcv[cmpeh]...``) has no Yosys family.
 
     Raises:
         MeasurementError: not a Xilinx part Yosys can target.
@@ -35,13 +36,15 @@ def yosys_family(part: str) -> str:
     p = part.lower()
     if p.startswith("xc7"):
         return "xc7"
-    if re.match(r"xc(vu|ku)\d+p", p) or p.startswith(("xczu", "xcau", "xck26")):
+    if re.match(r"xc(vu|ku)\d+p", p) or re.match(r"xcu\d+", p) or p.startswith(("xczu", "xcau", "xcsu", "xck26", "xck24")):
         return "xcup"
     if re.match(r"xc(vu|ku)\d+", p):
         return "xcu"
+    versal = " (a Versal part: Yosys has no Versal family)" if re.match(r"xcv[cmpeh]\d", p) else ""
     raise MeasurementError(
-        f"hls4ml.part {part!r}: Yosys synth_xilinx targets 7-series (xc7...), UltraScale (xcvu/xcku) and "
-        "UltraScale+ (xcvu..p, xcku..p, xczu...) parts; pick one of those for the yosys backend"
+        f"hls4ml.part {part!r}{versal}: Yosys synth_xilinx targets 7-series (xc7...), UltraScale (xcvu/xcku) and "
+        "UltraScale+ (xcvu..p, xcku..p, xczu..., Alveo xcu...) parts; pick one of those for the yosys backend, or measure "
+        "with da4ml (its cost model needs no part) or vivado/vitis"
     )
 
 
@@ -141,7 +144,8 @@ def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: fl
     try:
         proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as e:
-        raise ToolFailedError(f"yosys ran past resources.synthesis_timeout_s={timeout_s} s in {cwd}; raise the limit") from e
+        raise ToolFailedError(f"yosys ran past resources.synthesis_timeout_s={timeout_s} s in {cwd}; raise the limit (for `dse synthesize`: "
+                              "--synthesis-timeout-s; for `dse run`: resources.synthesis_timeout_s)") from e
     text = (cwd / "yosys.log").read_text() if (cwd / "yosys.log").exists() else proc.stdout
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or text).strip().splitlines()[-15:])
@@ -167,6 +171,10 @@ class YosysBackend(ResourceBackend):
     def check_tools(self, resources: Any = None) -> None:
         """Raises :class:`ToolNotFoundError` (with the install hint) when ``yosys`` is not on PATH (``resources``: unused)."""
         _yosys_executable()
+
+    def check_target(self, hls: Any) -> None:
+        """Raises :class:`MeasurementError` when Yosys has no family for ``hls.part`` (:func:`yosys_family`)."""
+        yosys_family(hls.part)
 
     def measure(self, design: Design) -> ResourceReport:
         t0 = time.perf_counter()

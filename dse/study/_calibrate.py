@@ -30,7 +30,7 @@ class CalibrationResult:
     csv: Path
 
 
-def calibrate(study_name: str, storage: str, backend: str = "yosys") -> CalibrationResult:
+def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_uri: str | None = None) -> CalibrationResult:
     """Compare the trials' estimates with ``backend``'s figures across re-measured trials.
 
     Logs ``calibration_<backend>_<estimate>_<stat>`` metrics and ``calibration_<backend>.csv``
@@ -40,6 +40,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
         study_name: the study's name.
         storage: its Optuna storage URL.
         backend: the precise backend whose re-measurements (``dse synthesize``) are the reference.
+        tracking_uri: where the study's MLflow runs are now, in place of the recorded URI (as ``dse export``'s).
 
     Returns:
         The statistics of each compared pair (estimate against ``backend``'s figure, per metric) and the CSV of per-trial pairs.
@@ -52,7 +53,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys") -> Calibrat
     from dse.tracking import StudyTracker
 
     study = load_study(study_name, storage)
-    exp = located_experiment(study, storage)
+    exp = located_experiment(study, storage, tracking_uri)
     try:
         cls = precise_backend_class(backend)
     except ValueError as e:  # as `dse synthesize --backend` words it

@@ -531,10 +531,11 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
 
     Raises:
         ToolNotFoundError: a tool is missing (the message names the field and how to install it).
-        ConfigError: ``synthesize_front`` supports no Strategy of the space.
+        ConfigError: ``synthesize_front`` supports no Strategy of the space, or a backend cannot measure for
+            ``hls4ml.part`` (:meth:`~dse.resources.ResourceBackend.check_target`: Yosys has no family for a Versal part).
     """
     from dse.config import TrialParams
-    from dse.exceptions import ToolNotFoundError
+    from dse.exceptions import MeasurementError, ToolNotFoundError
     from dse.resources import backend_class, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
@@ -553,6 +554,11 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
             continue
         impl = backend_class(name)()
         supported = [s for s in strategies if impl.supports(s)]
+        if supported:
+            try:
+                impl.check_target(exp.hls4ml)
+            except MeasurementError as e:  # every trial it measures would fail so
+                raise ConfigError(f"{field} {name!r}: {e}") from e
         if local and supported:
             try:
                 impl.check_tools(exp.resources)

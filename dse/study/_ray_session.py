@@ -433,7 +433,10 @@ def _is_loopback_address(address: str) -> bool:
 
 
 def cluster_address(cfg: RayConfig) -> str | None:
-    """The Ray cluster to join: ``ray.address``, else ``RAY_ADDRESS`` from the environment; ``None`` for a local Ray."""
+    """The Ray cluster to join: ``ray.address``, else ``RAY_ADDRESS`` from the environment; ``None`` for a local Ray
+    (also for ``ray.address: local``, whatever ``RAY_ADDRESS`` says, as ``ray.init(address="local")`` starts one)."""
+    if cfg.address == "local":
+        return None
     return cfg.address or os.environ.get("RAY_ADDRESS") or None
 
 

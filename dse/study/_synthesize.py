@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,9 +12,9 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from dse._args import expect_trial_numbers
+from dse._args import expect, expect_trial_numbers
 from dse.config import ConstraintConfig, ExperimentConfig
-from dse.exceptions import ConfigError
+from dse.exceptions import ClusterError, ConfigError, MeasurementError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
 from dse.store import StudyRecords, TrialRecord, within_constraints
@@ -65,22 +66,35 @@ def experiment_of(study: optuna.Study) -> ExperimentConfig:
     return StudyRecords(study).experiment()
 
 
-def located_experiment(study: optuna.Study, storage: str) -> ExperimentConfig:
+def located_experiment(study: optuna.Study, storage: str, tracking_uri: str | None = None,
+                       ray_address: str | None = None) -> ExperimentConfig:
     """:func:`experiment_of`, with the run directory where the study is now (a moved default store is relocated).
 
     With the default MLflow store, the run directory is the folder of the Optuna database opened
     (:func:`dse.tracking.open_tracking`), so ``dse synthesize`` and ``dse calibrate`` on a moved
     run directory log into its ``mlflow.db`` and write their CSVs and scratch files there.
 
+    Args:
+        study: the study.
+        storage: its Optuna storage URL.
+        tracking_uri: where its MLflow runs are now (``--tracking-uri``: a port-forward to a cluster's
+            server, a moved store), in place of the recorded one; checked to hold the study's parent run.
+        ray_address: the Ray to measure on (``--ray-address``) in place of the stored ``ray.address``:
+            ``local`` for a local Ray on this machine (a study run on a cluster that is gone).
+
     Raises:
-        ConfigError: as :func:`experiment_of`.
+        ConfigError: as :func:`experiment_of`; ``tracking_uri`` holds no store or not the study's parent run.
     """
     from dse.tracking import open_tracking
 
     exp = experiment_of(study)
-    where = open_tracking(StudyRecords(study), storage)
+    where = open_tracking(StudyRecords(study), storage, tracking_uri)
     if where.default_store and where.run_dir != exp.resolved_run_dir:
         exp = exp.model_copy(update={"run_dir": str(where.run_dir)})
+    if tracking_uri is not None:
+        exp = exp.model_copy(update={"mlflow": exp.mlflow.model_copy(update={"tracking_uri": where.tracking_uri})})
+    if ray_address is not None:
+        exp = exp.model_copy(update={"ray": exp.ray.model_copy(update={"address": ray_address})})
     return exp
 
 
@@ -340,6 +354,9 @@ def synthesize(
     front: bool = False,
     profile: bool = False,
     keep_files: bool = False,
+    synthesis_timeout_s: float | None = None,
+    tracking_uri: str | None = None,
+    ray_address: str | None = None,
 ) -> SynthesisSummary:
     """Re-measure finished trials with ``backend`` and recompute the front on its figures.
 
@@ -358,6 +375,11 @@ def synthesize(
         front: re-measure the study's Pareto front too (with ``trials``: both).
         profile: also log hls4ml's profiling plots of each selected trial to its MLflow run.
         keep_files: keep each measurement's RTL, project and logs under ``<run_dir>/synth``.
+        synthesis_timeout_s: s per tool run (Yosys), in place of the study's ``resources.synthesis_timeout_s``;
+            not part of a measurement's cache key.
+        tracking_uri: where the study's MLflow runs are now, in place of the recorded URI (as ``dse export``'s).
+        ray_address: the Ray to measure on in place of the stored ``ray.address``; ``"local"`` starts a local
+            Ray on this machine whatever ``RAY_ADDRESS`` says (a study run on a cluster that is gone).
 
     Returns:
         What was measured, taken from the cache or the trials' own figures, and what failed.
@@ -375,16 +397,28 @@ def synthesize(
 
     if trials is not None:
         trials = expect_trial_numbers("trials", trials)
+    if synthesis_timeout_s is not None:
+        expect("synthesis_timeout_s", synthesis_timeout_s, (int, float), "give seconds > 0, e.g. 3600")
+        if not synthesis_timeout_s > 0:
+            raise ConfigError(f"--synthesis-timeout-s (synthesis_timeout_s=): {synthesis_timeout_s!r} is not > 0; give seconds, e.g. 3600")
     study = load_study(study_name, storage)
-    exp = located_experiment(study, storage)
+    exp = located_experiment(study, storage, tracking_uri, ray_address)
+    if synthesis_timeout_s is not None:
+        exp = exp.model_copy(update={"resources": exp.resources.model_copy(update={"synthesis_timeout_s": float(synthesis_timeout_s)})})
     rm = Remeasurer(study, exp, backend, profile=profile, keep_files=keep_files)
     todo = rm.plan(_select(study, trials, front))
     _say_unused_options(rm)
+    if todo:
+        try:
+            rm.impl.check_target(exp.hls4ml)
+        except MeasurementError as e:  # every trial would fail so, after Ray's start
+            raise ConfigError(f"--backend (backend=) {backend!r}: {e}") from e
     if todo or rm.profile_only:
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
-        with ray_session(exp.ray, exp.resolved_run_dir):
+        with ExitStack() as stack:
+            _enter_ray(stack, exp)
             splits_ref = ray.put(splits)
             refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
             profiles = [(t.number, rm.submit(t, splits_ref, measure=False)) for t in rm.profile_only]
@@ -394,6 +428,15 @@ def synthesize(
             for number, ref in profiles:
                 rm.record_profile(number, ref)
     return rm.finish()
+
+
+def _enter_ray(stack: ExitStack, exp: ExperimentConfig) -> None:
+    """Enter :func:`ray_session` on ``stack``; a cluster that cannot be joined (gone since the study ran) names ``--ray-address local``."""
+    try:
+        stack.enter_context(ray_session(exp.ray, exp.resolved_run_dir))
+    except ClusterError as e:
+        raise ClusterError(f"{e}. The study ran on that cluster (ray.address {exp.ray.address!r}); to measure on this machine "
+                           "instead, pass --ray-address local (ray_address='local')") from e
 
 
 def _say_unused_options(rm: Remeasurer) -> None:

@@ -350,6 +350,14 @@ def _cxx_supports(flag: str) -> bool:
     return r.returncode == 0
 
 
+def csim_cxx_standard(output_dir: Path) -> str:
+    """The C++ standard the C simulation of the hls4ml project in ``output_dir`` builds with: ``"c++11"``, or
+    ``"c++23"`` where its generated types need it (``half``/``bfloat16``, as hls4ml's ``build_lib.sh`` decides) and g++ has it."""
+    defines = Path(output_dir) / "firmware" / "defines.h"
+    text = defines.read_text() if defines.exists() else ""
+    return "c++23" if _NEEDS_CXX23.search(text) and _cxx_supports("-std=c++23") else "c++11"
+
+
 def build_csim_library(output_dir: Path, project: str, stamp: str, opt_level: str) -> Path:
     """Build hls4ml's C simulation library of the project in ``output_dir`` with one g++ call.
 
@@ -380,8 +388,7 @@ def build_csim_library(output_dir: Path, project: str, stamp: str, opt_level: st
 
     out = Path(output_dir).resolve()
     lib = out / "firmware" / f"{project}-{stamp}.so"
-    defines = (out / "firmware" / "defines.h").read_text() if (out / "firmware" / "defines.h").exists() else ""
-    std = "-std=c++23" if _NEEDS_CXX23.search(defines) and _cxx_supports("-std=c++23") else "-std=c++11"
+    std = f"-std={csim_cxx_standard(out)}"
     weights = str(out / "firmware" / "weights").replace("\\", "\\\\").replace('"', '\\"')
     (out / _UNITY_SOURCE).write_text(
         f'#include "firmware/{project}.cpp"\n#include "{project}_bridge.cpp"\n'

@@ -74,6 +74,19 @@ def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
     csim = np.load(out / "csim.npy")
     assert float(np.mean(csim.argmax(1) == y)) == pytest.approx(rec.metrics["csim_accuracy"], abs=0)
 
+    # the README's g++ testbench (hls4ml's <project>_test.cpp) builds as written and gives the same outputs (probe 16:
+    # before, the README gave no command, and the obvious one ran without weights: "file weights/w3.txt does not exist")
+    build = next(line for line in readme.splitlines() if line.startswith("g++ "))
+    prj = out / "hls4ml_prj"
+    done = subprocess.run(build, shell=True, cwd=prj, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    done = subprocess.run(["./csim_tb"], cwd=prj, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "does not exist" not in done.stdout + done.stderr, done.stdout[-2000:]
+    tb = np.loadtxt(prj / "tb_data/csim_results.log", ndmin=2)  # printed with 6 significant digits
+    np.testing.assert_allclose(tb, csim, rtol=1e-5, atol=1e-6)
+    assert (tb.argmax(1) == csim.argmax(1)).all()
+    assert "Latency: not measured: the EBOPs estimate gives no cycles" in readme
+
 
 def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
     exp, _, study = tiny_study
@@ -169,6 +182,8 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     assert files and all((result.rtl_dir / f).is_file() for f in files)
     readme = result.readme.read_text()
     assert "synth_xilinx -family xcup" in readme and "-top dse_top" in readme and "| lut | " in readme
+    assert "Ports: `dse_top` is the pipelined logic (clock `clk`); `dse_top_wrapper` takes all inputs packed in one bus `model_inp[" in readme
+    assert "`build_vivado_prj.tcl` (Vivado" in readme and "Yosys has no family" not in readme
     assert "On the study's Pareto front." in readme and "re-measured" not in readme
     # re-measured by `dse synthesize`: the README names the precise front it is on too (before: only the estimates' front)
     records.store_measurement("da4ml:x", {"metrics": {"da4ml_lut": 100.0}, "tags": {"da4ml_lut_source": "da4ml"}})

@@ -362,3 +362,63 @@ def _warned(folder, resources, caplog) -> list[str]:
     caplog.clear()
     _check_resource_tools(exp, space)
     return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+@pytest.mark.own_ray  # the stored cluster must be joined (and fail), not the shared local Ray
+def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path):
+    """A study run on a cluster that is gone, its MLflow store copied apart from its Optuna database (probe 16).
+
+    Before: `dse synthesize` joined the stored `ray.address` and failed (`RAY_ADDRESS` does not override it), and had no
+    `--tracking-uri`; a Yosys timeout too small could be raised only by running another trial. Now `--ray-address local`,
+    `--tracking-uri` and `--synthesis-timeout-s` do each, and the failed join names the first."""
+    import json
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from dse.exceptions import ClusterError
+
+    exp, study, _ = da_study
+    db_dir, store = tmp_path / "optuna", tmp_path / "store"
+    db_dir.mkdir()
+    for f in exp.resolved_run_dir.glob("optuna.db*"):  # with its WAL
+        shutil.copy(f, db_dir / f.name)
+    shutil.copytree(exp.resolved_run_dir, store, ignore=shutil.ignore_patterns("ray", "optuna.db*", "synth", "trials"))
+    storage, tracking = f"sqlite:///{db_dir / 'optuna.db'}", f"sqlite:///{store / 'mlflow.db'}"
+    with closing(sqlite3.connect(db_dir / "optuna.db")) as db, db:  # as a cluster's study stores it; nothing measured yet
+        db.execute("DELETE FROM study_user_attributes WHERE key LIKE 'cache:%' OR key LIKE 'measured:%'")
+        (value,) = db.execute("SELECT value_json FROM study_user_attributes WHERE key = 'experiment'").fetchone()
+        stored = json.loads(value)
+        stored["ray"]["address"] = "auto"
+        stored["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # the in-cluster server, unreachable from here
+        db.execute("UPDATE study_user_attributes SET value_json = ? WHERE key = 'experiment'", (json.dumps(stored),))
+    n = next(t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic")
+
+    with pytest.raises(ClusterError, match=r"ray.address 'auto'.*pass --ray-address local"):
+        synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
+    tight = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=0.001)
+    assert list(tight.failed) == [n] and "synthesis_timeout_s=0.001 s" in tight.failed[n] and "--synthesis-timeout-s" in tight.failed[n]
+    done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600)
+    assert done.launched == [n] and not done.failed, done
+    run = MlflowClient(tracking).get_run(TrialRecord.of(study.trials[n]).run_id)
+    assert run.data.metrics["yosys_lut"] > 0  # logged into the store given, by a local Ray's worker
+    cal = calibrate("da", storage, "yosys", tracking_uri=tracking)
+    assert cal.n_trials == 1
+    with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
+        synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
+
+
+def test_a_part_yosys_cannot_target_is_refused_before_the_study(tmp_path):
+    """Before: `dse check` passed and every distributed_arithmetic trial then failed on a Versal part; Alveo cards
+    (xcu250, UltraScale+) were refused outright though the export README gave a working Yosys command for them."""
+    from dse.resources import yosys_family
+    from dse.study import preflight
+
+    from dse.export._export import _yosys_knows
+
+    assert yosys_family("xcu250-figd2104-2L-e") == "xcup" and yosys_family("xcu55c-fsvh2892-2L-e") == "xcup"
+    assert _yosys_knows("xcu250-figd2104-2L-e") and not _yosys_knows("xcvc1902-vsva2197-2MP-e-S")  # the export README says so
+    exp, space = load_experiment(write_experiment(tmp_path, space=DA_SPACE, name="versal", resources={"backend": "yosys"},
+                                                  hls4ml={"part": "xcvc1902-vsva2197-2MP-e-S"}))
+    with pytest.raises(ConfigError, match=r"resources.backend 'yosys': hls4ml.part 'xcvc1902-vsva2197-2MP-e-S' \(a Versal part"):
+        preflight(exp, space)
