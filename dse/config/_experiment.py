@@ -36,7 +36,7 @@ METRICS: dict[str, str] = {
     "lut": "LUTs (source in tag lut_source)",
     "dsp": "DSP blocks (source in tag dsp_source)",
     "ff": "flip-flops (source in tag ff_source)",
-    "latency_cycles": "clock cycles (source in tag latency_source)",
+    "latency_cycles": "clock cycles (source in tag latency_cycles_source)",
 }
 
 

@@ -52,7 +52,7 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
     return table
 
 
-#: Columns whose numbers are identifiers (trial numbers), written plain: ``1938``, as ``dse status --trial`` takes them.
+#: Columns whose numbers are identifiers (trial numbers), written plain: ``1938``, as ``dse export --trial`` and ``dse synthesize --trials`` take them.
 ID_COLUMNS = ("trial", "harvested_from", "requeued_from")
 
 
