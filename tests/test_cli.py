@@ -17,6 +17,11 @@ def test_status_shows_counts_and_front(tiny_study):
     assert result.exit_code == 0, result.output
     assert f"trials: {summary.n_complete} complete, {summary.n_failed} failed, 0 running" in result.output
     assert "Pareto front" in result.output and "ebops-estimate" in result.output.replace("\n", "")
+    # each failed trial's reason (probe 16: before, a count, and no reason anywhere in `dse status`)
+    failed = [t.number for t in study.trials if t.state.name == "FAIL"]
+    assert failed, "the tiny space's learning rate 1e30 diverges"
+    which = f"trial {failed[0]}" if len(failed) == 1 else f"trials {', '.join(map(str, failed))}"
+    assert f"  failed: {which}: TrainingDivergedError: training diverged" in result.output, result.output
 
 
 def test_status_unknown_study(tiny_study):

@@ -60,19 +60,28 @@ def study_counts(study: optuna.Study) -> StudyCounts:
     )
 
 
-def failure_reasons(study: optuna.Study) -> dict[str, tuple[int, str]]:
-    """FAIL trials per reason type (the ``fail_reason`` before its first ``:``, e.g. ``TrainingDivergedError``).
+def failures_by_reason(study: optuna.Study) -> list[tuple[str, list[int], str]]:
+    """FAIL trials grouped by reason type (the ``fail_reason`` before its first ``:``, e.g. ``TrainingDivergedError``).
 
     Returns:
-        ``{type: (count, the reason of the latest such trial)}``, most common first.
+        ``(type, trial numbers, the reason of the latest such trial)`` per type, most common first.
     """
     seen: dict[str, list] = {}
     for r in StudyRecords(study).trials((TrialState.FAIL,)):
         reason = r.fail_reason or "unknown"
-        entry = seen.setdefault(reason.split(":", 1)[0].strip(), [0, reason])
-        entry[0] += 1
+        entry = seen.setdefault(reason.split(":", 1)[0].strip(), [[], reason])
+        entry[0].append(r.number)
         entry[1] = reason
-    return {k: (n, why) for k, (n, why) in sorted(seen.items(), key=lambda kv: -kv[1][0])}
+    return [(k, numbers, why) for k, (numbers, why) in sorted(seen.items(), key=lambda kv: -len(kv[1][0]))]
+
+
+def failure_reasons(study: optuna.Study) -> dict[str, tuple[int, str]]:
+    """FAIL trials per reason type (:func:`failures_by_reason`).
+
+    Returns:
+        ``{type: (count, the reason of the latest such trial)}``, most common first.
+    """
+    return {k: (len(numbers), why) for k, numbers, why in failures_by_reason(study)}
 
 
 def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_measurements: bool = True) -> pd.DataFrame:

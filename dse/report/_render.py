@@ -34,6 +34,7 @@ def counts_line(counts: StudyCounts) -> str:
     return (
         f"trials: {counts.complete} complete{feas}, {counts.failed} failed{lost}, {counts.running} running"
         + (f", {counts.waiting} waiting" if counts.waiting else "")
+        + (f", {counts.pruned} pruned" if counts.pruned else "")
         + (f" ({counts.harvested} of the complete "
            + ("ones are harvested checkpoints)" if counts.harvested > 1 else "ones is a harvested checkpoint)") if counts.harvested else "")
     )

@@ -237,3 +237,11 @@ def test_terminal_front_table_writes_ids_as_the_html_page_does():
     text = console.export_text()
     assert "1938" in text and "1,938" not in text and "2001" in text and "36,990" in text, text
     assert "0.000123" in text and "0.9444" in text, text
+
+
+def test_counts_line_names_pruned_trials():
+    """A PRUNED trial (dse never prunes; Optuna or a user's script can) was left out of the counts line (probe 16)."""
+    from dse.report import StudyCounts, counts_line
+
+    assert counts_line(StudyCounts(3, 1, 0, 1, 2)) == "trials: 3 complete, 1 failed, 0 running, 1 waiting, 2 pruned"
+    assert "pruned" not in counts_line(StudyCounts(3, 1, 0, 0, 0))
