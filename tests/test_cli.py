@@ -174,3 +174,20 @@ def test_check_warns_of_a_beta_range_in_other_units(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
         result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
     assert result.exit_code == 0 and "reaches" not in caplog.text, caplog.text
+
+
+def test_check_warns_of_a_clock_frequency_written_as_a_period(tmp_path, caplog):
+    """`clock_period: 200` (200 MHz meant) passed `dse check` without a word, and '200 MHz' was only "not a valid number"
+    (probe 16). Now the first is warned of with the period to write, the second refused with it."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
+        result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "mhz", hls4ml={"clock_period": 200}))])
+    assert result.exit_code == 0, result.output
+    assert "hls4ml.clock_period is 200 ns, a 5 MHz clock: the period is in ns (5.0 = 200 MHz); for a 200 MHz clock write clock_period: 5" in caplog.text
+    caplog.clear()
+    result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "text", hls4ml={"clock_period": "200 MHz"}))])
+    assert result.exit_code == 2 and "'200 MHz' is a frequency; clock_period is the period in ns, a number: for 200 MHz write clock_period: 5" in " ".join(result.output.split())
+    with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
+        result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
+    assert result.exit_code == 0 and "clock_period" not in caplog.text, caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal, Union
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -346,6 +346,17 @@ class Hls4mlConfig(_Strict):
         default="front",
         description="which trials build and run hls4ml's C simulation: all, only those that may join the Pareto front, none",
     )
+
+    @field_validator("clock_period", mode="before")
+    @classmethod
+    def _period_in_ns(cls, v: Any) -> Any:
+        if isinstance(v, str) and re.fullmatch(r"\s*[\d.]+\s*[mMgGkK]?[hH][zZ]\s*", v):
+            mhz = float(re.sub(r"[^\d.]", "", v)) * {"g": 1000, "m": 1, "k": 1e-3}.get(v.strip()[-3:-2].lower(), 1e-6)
+            raise ValueError(f"{v!r} is a frequency; clock_period is the period in ns, a number: for {v.strip()} write "
+                             f"clock_period: {1000 / mhz:g}")
+        if isinstance(v, str) and re.fullmatch(r"\s*[\d.]+\s*ns\s*", v):
+            raise ValueError(f"{v!r}: clock_period is in ns already; write the number alone: clock_period: {v.strip()[:-2].strip()}")
+        return v
 
     @field_validator("part")
     @classmethod

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from dse._args import expect, is_real_number
 from dse._stderr import native_stderr_to_debug_log
-from dse.config import ExperimentConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
+from dse.config import ExperimentConfig, Hls4mlConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 from dse.study._ray_session import cluster_address
@@ -497,6 +497,19 @@ def _warn_unusual_beta(space: SearchSpace) -> None:
                         "lower the range if that is not meant", name, top, BETA_WARN_ABOVE)
 
 
+#: Clock periods (ns) outside this range are warned of: 2 GHz and 20 MHz, beyond any FPGA fabric clock an HLS design targets.
+CLOCK_PERIOD_USUAL_NS = (0.5, 50.0)
+
+
+def _warn_unusual_clock(hls: Hls4mlConfig) -> None:
+    """Warn when ``hls4ml.clock_period`` is outside :data:`CLOCK_PERIOD_USUAL_NS` (a frequency in MHz written as a period)."""
+    low, high = CLOCK_PERIOD_USUAL_NS
+    period = hls.clock_period
+    if not low <= period <= high:
+        log.warning("hls4ml.clock_period is %g ns, a %g MHz clock: the period is in ns (5.0 = 200 MHz); for a %g MHz clock "
+                    "write clock_period: %g", period, 1000 / period, period, 1000 / period)
+
+
 def _warn_without_accuracy(exp: ExperimentConfig) -> None:
     """Warn when neither an objective nor a ``min`` constraint is an accuracy (:data:`MAXIMIZED_METRICS`).
 
@@ -748,6 +761,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _warn_unusual_beta(space)
+    _warn_unusual_clock(exp.hls4ml)
     _check_objectives_measured(exp, space)
     _check_resource_tools(exp, space)
     if compare_stored:
