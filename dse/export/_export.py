@@ -197,7 +197,7 @@ def _listed(files: list[str]) -> str:
     return ", ".join(files[:3]) + (", ..." if len(files) > 3 else "")
 
 
-def _prepare_out(out: Path, overwrite: bool) -> Path:
+def _prepare_out(out: Path, overwrite: bool, exporting: str = "") -> Path:
     """Create ``out``, or empty an earlier export there of what an export writes; refuse any other non-empty folder.
 
     An earlier export whose files changed since (an edited ``build_opt.tcl`` or ``README.md``: content
@@ -241,6 +241,8 @@ def _prepare_out(out: Path, overwrite: bool) -> Path:
                 )
             if since:
                 log.warning("replacing the export of %s in %s, with %s", first, out, since)
+            elif exporting and first != exporting:  # another trial's export: the folder's name may say otherwise now
+                log.warning("replacing the export of %s in %s with %s", first, out, exporting)
     for name in existing:  # an earlier export (of this or another trial): nothing of it may stay beside the new one
         p = out / name
         if name in _WRITTEN:
@@ -338,7 +340,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
                           f"which does not answer ({problem}); start it and export again")
     client = MlflowClient(where.tracking_uri)
     artifacts = _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
-    out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite)
+    out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite, f"{study.study_name} trial {number}")
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment(reading=True)
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)

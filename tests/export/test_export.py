@@ -96,9 +96,11 @@ def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
     assert "ExportError" in result.output and "export a COMPLETE trial" in result.output
 
 
-def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
+def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path, caplog):
     """Exporting into an earlier export replaces all of it (no `rtl/` of another trial stays); a folder of the user's
     files or a file is refused with a one-line error, and nothing in it is touched."""
+    import logging
+
     exp, _, study = tiny_study
     complete = [t.number for t in study.trials if t.state.name == "COMPLETE"][:2]
     out = tmp_path / "design"
@@ -119,8 +121,10 @@ def test_export_folder_is_new_empty_or_an_earlier_export(tiny_study, tmp_path):
     marker = (out / ".dse-export").read_text().splitlines()
     assert marker[0] == f"{exp.name} trial {complete[-1]}"
     assert any(line.endswith("  hls4ml_prj/tb_data/tb_input_features.dat") for line in marker), marker
-    # an unchanged export is replaced without --overwrite
-    assert runner.invoke(app, [*args, "--trial", str(complete[0])]).exit_code == 0
+    # an unchanged export is replaced without --overwrite, and another trial's is named (probe 16: before, silently)
+    with caplog.at_level(logging.WARNING, logger="dse.export._export"):
+        assert runner.invoke(app, [*args, "--trial", str(complete[0])]).exit_code == 0
+    assert f"replacing the export of {exp.name} trial {complete[-1]} in {out} with {exp.name} trial {complete[0]}" in caplog.text
 
     mine = tmp_path / "mine"
     mine.mkdir()
