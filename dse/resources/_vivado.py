@@ -552,8 +552,8 @@ class _HlsToolBackend(ResourceBackend):
                     if shutil.which(n)]  # fmt: skip
             raise ToolNotFoundError(
                 f"the {self.name} resource backend needs the '{self.executable}' executable on PATH, and it is not "
-                f"there. {''.join(near)}{self.install_hint} Or use resources.backend: yosys or da4ml, which need "
-                "no Xilinx tools"
+                f"there. {''.join(near)}{self.install_hint} Without them, yosys or da4ml (resources.backend, or "
+                "`dse synthesize --backend`) need no Xilinx tools, but measure distributed_arithmetic designs only"
             )
         if vsynth and shutil.which("vivado") is None:
             raise ToolNotFoundError(
