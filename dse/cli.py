@@ -158,7 +158,8 @@ def _study_and_storage(study: Optional[str], storage: Optional[str], experiment:
 
 _STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, as storage: journal writes); "
                  "default sqlite:///runs/<study>/optuna.db, or runs/<study>/optuna.log if only that exists.")
-_EXPERIMENT_HELP = "Take the storage URL, and the study name when STUDY is left out, from this experiment file."
+_EXPERIMENT_HELP = ("Take the storage URL, and the study name when STUDY is left out, from this experiment file; its other "
+                    "fields are not read (the study's stored experiment is).")
 _STUDY_HELP = "Study name (the experiment's `name`); may be left out when --experiment is given."
 
 
