@@ -108,6 +108,8 @@ def run(
     _say(f"Optuna storage:     {redact_url(summary.storage)}")
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
+    if keep_files and not summary.nothing_to_run:
+        _say(f"Trial files:        {Path(summary.front_csv).parent / 'trials'}/trial_<number>/  (--keep-files: each trial's model, and its hls4ml project where one was written)")
     if summary.remeasured is not None:
         _say_synthesis(summary.remeasured, prefix="resources.synthesize_front ")
     if summary.tracking_uri.startswith(("http://", "https://")):  # a server: its own UI
@@ -274,6 +276,8 @@ def _say_synthesis(summary, prefix: str = "") -> None:
         _say(f"  trial {n}: FAILED: {why}")
     if summary.profiled:
         _say(f"profiling plots logged (artifacts profiling/ of each trial's run): trials {summary.profiled}")
+    if getattr(summary, "kept", None):
+        _say(f"files kept (--keep-files): {summary.kept}/trial_<number>/ of each measured trial")
     if summary.front_csv:
         front = f"trials {summary.front}" if summary.front else "none (no measured trial is feasible)"
         _say(f"front on {backend} figures: {front}; CSV {summary.front_csv} (also on the parent run)")

@@ -43,6 +43,8 @@ class SynthesisSummary:
         front_csv: local path of ``pareto_front_<backend>.csv`` (also on the parent run).
         seconds: wall time.
         profiled: trials whose hls4ml profiling plots were logged (``profile=True``), cached ones included.
+        kept: with ``keep_files``, the folder holding each measured trial's ``trial_<number>/`` (RTL, project, logs;
+            on the machine that measured it); ``None`` otherwise or when nothing was measured.
     """
 
     backend: str
@@ -55,6 +57,7 @@ class SynthesisSummary:
     front_csv: Path | None = None
     seconds: float = 0.0
     profiled: list[int] = field(default_factory=list)
+    kept: Path | None = None
 
 
 def experiment_of(study: optuna.Study) -> ExperimentConfig:
@@ -427,7 +430,10 @@ def synthesize(
                 rm.record(number, key, ref)
             for number, ref in profiles:
                 rm.record_profile(number, ref)
-    return rm.finish()
+    summary = rm.finish()
+    if keep_files and summary.launched:
+        summary.kept = exp.resolved_run_dir / "synth" / backend
+    return summary
 
 
 def _enter_ray(stack: ExitStack, exp: ExperimentConfig) -> None:

@@ -276,6 +276,7 @@ def test_synthesize_takes_figures_a_trial_measured_with_the_same_backend(yosys_s
     caplog.set_level(logging.INFO, logger="dse.study")
     summary = synthesize("yo", exp.storage_url, "yosys", trials=da, keep_files=True)
     assert summary.launched == [] and sorted(summary.cached) == da == sorted(summary.own) and not summary.failed, summary
+    assert summary.kept is None  # nothing measured, nothing kept
     measured = StudyRecords(study).measurements("yosys")
     client = MlflowClient(exp.tracking_uri)
     for n in da:
@@ -398,8 +399,10 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
         synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
     tight = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=0.001)
     assert list(tight.failed) == [n] and "synthesis_timeout_s=0.001 s" in tight.failed[n] and "--synthesis-timeout-s" in tight.failed[n]
-    done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600)
+    done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600,
+                      keep_files=True)
     assert done.launched == [n] and not done.failed, done
+    assert done.kept == store / "synth" / "yosys" and (done.kept / f"trial_{n:05d}").is_dir()  # printed by the command
     run = MlflowClient(tracking).get_run(TrialRecord.of(study.trials[n]).run_id)
     assert run.data.metrics["yosys_lut"] > 0  # logged into the store given, by a local Ray's worker
     cal = calibrate("da", storage, "yosys", tracking_uri=tracking)
