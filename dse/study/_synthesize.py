@@ -415,7 +415,7 @@ def synthesize(
         try:
             rm.impl.check_target(exp.hls4ml)
         except MeasurementError as e:  # every trial would fail so, after Ray's start
-            raise ConfigError(f"--backend (backend=) {backend!r}: {e}") from e
+            raise ConfigError(f"--backend (backend=): {backend!r} cannot measure this study's designs: {e}") from e
     if todo or rm.profile_only:
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
