@@ -404,6 +404,11 @@ def synthesize(
         expect("synthesis_timeout_s", synthesis_timeout_s, (int, float), "give seconds > 0, e.g. 3600")
         if not synthesis_timeout_s > 0:
             raise ConfigError(f"--synthesis-timeout-s (synthesis_timeout_s=): {synthesis_timeout_s!r} is not > 0; give seconds, e.g. 3600")
+    if ray_address is not None:
+        from dse.study._preflight import check_ray_address
+
+        expect("ray_address", ray_address, str, "give 'local', 'auto', host:port or ray://host:port")
+        check_ray_address(ray_address, field="--ray-address (ray_address=)")  # one TCP connection: a typo fails here, not in ray.init
     study = load_study(study_name, storage)
     exp = located_experiment(study, storage, tracking_uri, ray_address)
     if synthesis_timeout_s is not None:

@@ -409,6 +409,10 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
     assert cal.n_trials == 1
     with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
         synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
+    from dse.exceptions import ClusterUnreachableError
+
+    with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
+        synthesize("da", storage, "yosys", trials=[n], ray_address="127.0.0.1:9")
 
 
 def test_a_part_yosys_cannot_target_is_refused_before_the_study(tmp_path):
