@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import load_note, use_this_checkout, write_json  # noqa: E402
+from _common import load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -131,7 +131,7 @@ def run_config(name: str, rss_growth: float, n_trials: int, root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--n-trials", type=int, default=50)
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of before (one worker for every trial), after (the default)")
     ap.add_argument("--rss-growth", type=float,
@@ -168,4 +168,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

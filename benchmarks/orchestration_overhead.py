@@ -30,10 +30,11 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -91,6 +92,8 @@ def run_tune(n: int, root: Path) -> dict:
     from ray.air.integrations.mlflow import MLflowLoggerCallback
     from ray.tune.search.optuna import OptunaSearch
 
+    from dse.study._ray_session import _local_token, _loopback_only
+
     D = optuna.distributions
     space = {
         "strategy": D.CategoricalDistribution(["Latency", "Resource", "distributed_arithmetic"]),
@@ -107,7 +110,12 @@ def run_tune(n: int, root: Path) -> dict:
 
     search = OptunaSearch(space, metric=["csim_accuracy", "lut"], mode=["max", "min"], sampler=optuna.samplers.NSGAIISampler(seed=7))
     temp = tempfile.mkdtemp(prefix="tune-", dir="/tmp")  # short: Ray's socket paths stop at 107 bytes; removed below
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, _temp_dir=temp)
+    # on 127.0.0.1 only, as dse's own local Ray (Ray 2.60 on Linux otherwise listens on the machine's address: probe 17)
+    loopback = ExitStack()
+    loopback.enter_context(_loopback_only())
+    loopback.enter_context(_local_token())
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING, _temp_dir=temp,
+             _node_ip_address="127.0.0.1")
     try:
         t0 = time.perf_counter()
         with TreeCpu() as cpu:
@@ -123,6 +131,7 @@ def run_tune(n: int, root: Path) -> dict:
         wall = time.perf_counter() - t0
     finally:
         ray.shutdown()
+        loopback.close()
         shutil.rmtree(temp, ignore_errors=True)  # before: each Tune run left its Ray session folder in /tmp
     df = grid.get_dataframe()
     starts = sorted(float(t) for t in df["t_start"])
@@ -133,8 +142,8 @@ def run_tune(n: int, root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--points", default="50,200,500,1000", help="trial counts on the curve; the largest is run (2000 takes about 15 min here)")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--points", default="50,200,500,1000", help="trial counts on the curve; the largest is run (2000 took 4 min on a quiet host, 2026-12-04)")
     ap.add_argument("--tune-points", default="50,200,500", help="trial counts run with Ray Tune (one run each)")
     ap.add_argument("--storages", default="sqlite,journal",
                     help="Optuna storages for our driver, each run in turn: sqlite (the default storage, WAL mode), journal "
@@ -189,4 +198,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -61,11 +61,13 @@ def run(conc: int, n: int, root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-trials", type=int, default=12)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--n-trials", type=int, default=12, help="trials per run (the quickstart's count; few trials weigh start-up and the last lone trial)")
     ap.add_argument("--rounds", type=int, default=2, help="pairs of runs, in ABBA order (1 for the single pair of earlier runs)")
-    ap.add_argument("--out")
+    ap.add_argument("--out", help="the JSON of results (default benchmarks/results/parallel_efficiency.json)")
     args = ap.parse_args()
+    if args.rounds < 1 or args.n_trials < 2:
+        ap.error("--rounds must be at least 1 and --n-trials at least 2 (two trials at a time)")
     print(load_note(), flush=True)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("dse.study._workers").setLevel(logging.INFO)  # each worker replaced for its memory
@@ -95,4 +97,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -60,7 +60,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -276,10 +276,10 @@ def plot(results: list[dict], grid: list[float], path: Path) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n-trials", type=int, default=18)
-    ap.add_argument("--long-checkpoints", type=int, default=24)
-    ap.add_argument("--widths", default="4,5,6,7,8,10,12,16")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--n-trials", type=int, default=18, help="ours-nsga2, ours-harvest, random: trials of 15 epochs (the budget)")
+    ap.add_argument("--long-checkpoints", type=int, default=24, help="long-ramp: harvest_checkpoints")
+    ap.add_argument("--widths", default="4,5,6,7,8,10,12,16", help="uniform: the total bits b of ap_fixed<b,i>, comma-separated")
     ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 9: 2, one per core)")
     ap.add_argument("--ramp-epochs", type=int, help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
     ap.add_argument("--ramp-checkpoints", type=int, default=16, help="ours-ramps: harvest_checkpoints per trial")
@@ -289,9 +289,15 @@ def main() -> None:
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
     ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
-    ap.add_argument("--out")
-    ap.add_argument("--plot")
+    ap.add_argument("--out", help="the JSON of results (default benchmarks/results/search_quality.json)")
+    ap.add_argument("--plot", help="the PNG of the curves (default: beside --out, else benchmarks/results/search_quality.png)")
     args = ap.parse_args()
+    known = ("ours-nsga2", "ours-ramps", "ours-harvest", "random", "uniform", "long-ramp")
+    unknown = [m for m in args.methods.split(",") if m not in known]
+    if unknown:  # before: a KeyError when the loop reached it, after the earlier methods' minutes of work
+        ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+    if args.n_trials < 1:
+        ap.error("--n-trials must be at least 1")
     print(load_note(), flush=True)
     n = args.n_trials
     ramp_trials = args.ramp_trials or max(1, n // 9)
@@ -322,13 +328,14 @@ def main() -> None:
                 final = [p for p in results[-1]["points"] if p["harvested_from"] is None]
                 results.append({**results[-1], "method": "long-ramp-final", "points": final})
     budget = max((r["cpu_s"] for r in results if r["method"] == "ours-nsga2"), default=max(r["cpu_s"] for r in results))
+    whose = "ours-nsga2's" if any(r["method"] == "ours-nsga2" for r in results) else "the largest method's (no ours-nsga2 here)"
     grid = [budget * k / 20 for k in range(1, 21)]
     for r in results:
         r["hv_curve"] = curve(r["points"], grid)
         r["hv_at_budget"] = r["hv_curve"][-1]
     print(load_note())
     print(f"hypervolume (reference: accuracy {ACC_REF}, EBOPs {EBOPS_REF:,.0f}; max 0.2) by CPU seconds "
-          f"(budget = ours-nsga2's {budget:.0f} CPU s)")
+          f"(budget = {whose} {budget:.0f} CPU s)")
     cols = [4, 9, 14, 19]
     print("method | points | CPU s used | " + " | ".join(f"HV @ {grid[c]:.0f} s" for c in cols) + " | best accuracy | min EBOPs at acc >= 0.95")
     for r in sorted(results, key=lambda r: -r["hv_at_budget"]):
@@ -338,7 +345,9 @@ def main() -> None:
               + (f"{min(good):,.0f}" if good else "-"))
     winner = max(results, key=lambda r: r["hv_at_budget"])["method"]
     print(f"highest hypervolume at the full budget: {winner}")
-    plot_path = Path(args.plot) if args.plot else Path(__file__).resolve().parent / "results" / "search_quality.png"
+    # beside --out when given: before, a run with --out still overwrote the committed results/search_quality.png (probe 17)
+    plot_path = (Path(args.plot) if args.plot else Path(args.out).with_suffix(".png") if args.out
+                 else Path(__file__).resolve().parent / "results" / "search_quality.png")
     plot(results, grid, plot_path)
     out = write_json({"note": load_note(), "argv": sys.argv, "reference": {"accuracy": ACC_REF, "ebops": EBOPS_REF},
                       "budget_cpu_s": budget, "grid_cpu_s": grid, "results": results, "winner": winner}, args.out,
@@ -347,4 +356,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, load_note, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -82,13 +82,15 @@ def main() -> None:
     import json
     import subprocess
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--epochs", default="15,60", help="comma-separated epoch counts")
     ap.add_argument("--reps", type=int, default=2, help="fits per design, setting and epoch count (in each of 2 processes per setting)")
     ap.add_argument("--child", choices=["off", "on"], help=argparse.SUPPRESS)
-    ap.add_argument("--out")
+    ap.add_argument("--out", help="the JSON of results (default benchmarks/results/training_speed.json)")
     args = ap.parse_args()
     epochs_list = [int(e) for e in args.epochs.split(",")]
+    if min(epochs_list) < 2 or args.reps < 1:  # before: the child failed on a mean of no later epochs, its error swallowed
+        ap.error("--epochs: each count must be at least 2 (the first epoch traces; later ones are timed), --reps at least 1")
     if args.child:
         print("RESULT " + json.dumps(child(args.child == "on", epochs_list, args.reps)), flush=True)
         return
@@ -124,4 +126,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -1,7 +1,7 @@
 """Seconds per stage of real quickstart trials, and the fraction of trial wall time that is not training.
 
 Runs ``experiments/quickstart.yaml`` (digits, 64-32-16-10 MLP, 15 epochs, default search space,
-NSGA-II, seed 7) as a real study (Ray tasks, SQLite Optuna and MLflow, hls4ml conversion, g++
+NSGA-II, seed 7) as a real study (warm Ray actors, or a fresh worker per trial in ``before``; SQLite Optuna and MLflow, hls4ml conversion, g++
 C simulation) once per configuration, each in a fresh run directory. The default 12 trials are
 the quickstart's: the first 6 (NSGA-II's first generation, population 6, seed 7) are the same
 designs in every configuration; the second generation's depend on the order in which trials
@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -100,13 +100,18 @@ def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     ap.add_argument("--n-trials", type=int, default=12,
                     help="12 = the quickstart's trials; 6 = NSGA-II's first generation alone (the same parameters in every configuration)")
     ap.add_argument("--configs", default="before,after,after-csim-none", help=f"comma-separated, of {', '.join(CONFIGS)}")
     ap.add_argument("--epochs", type=int, help="training epochs per trial (default: the quickstart's 15)")
-    ap.add_argument("--out")
+    ap.add_argument("--out", help="the JSON of results (default benchmarks/results/trial_anatomy.json)")
     args = ap.parse_args()
+    unknown = [c for c in args.configs.split(",") if c not in CONFIGS]
+    if unknown:  # before: a KeyError after the earlier configurations had run
+        ap.error(f"--configs: unknown {', '.join(unknown)}; choose from {', '.join(CONFIGS)}")
+    if args.n_trials < 1 or (args.epochs is not None and args.epochs < 1):
+        ap.error("--n-trials and --epochs must be at least 1")
     print(load_note(), flush=True)
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-anatomy-", dir="/tmp") as tmp:
@@ -130,4 +135,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -1,0 +1,39 @@
+"""The benchmark scripts' own helpers and option checks (their numbers are printed by the scripts, never asserted here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO
+
+BENCH = REPO / "benchmarks"
+
+
+def test_tree_cpu_counts_a_childs_cpu_once():
+    """Until 2026-12-06 `self_seconds` also held RUSAGE_CHILDREN, which the /proc samples already counted: a child burning
+    2 s of CPU gave 4.04 s (probe 17), so every "CPU s" the scripts printed counted Ray's processes twice."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        from _common import TreeCpu
+    finally:
+        sys.path.remove(str(BENCH))
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.5: pass\n"
+    with TreeCpu(interval=0.1) as cpu:
+        subprocess.run([sys.executable, "-c", burn], check=True, timeout=120)
+    total = cpu.self_seconds + cpu.descendants_seconds
+    assert 1.3 < total < 2.4, (cpu.self_seconds, cpu.descendants_seconds)  # once (plus the interpreter's start), not twice
+
+
+@pytest.mark.parametrize("script, args, said", [
+    ("search_quality.py", ["--methods", "ours-nsga2,long_ramp"], "--methods: unknown long_ramp; choose from"),
+    ("trial_anatomy.py", ["--configs", "Before"], "--configs: unknown Before; choose from before,"),
+    ("parallel_efficiency.py", ["--rounds", "0"], "--rounds must be at least 1"),
+    ("training_speed.py", ["--epochs", "1"], "--epochs: each count must be at least 2"),
+])
+def test_a_mistyped_option_is_refused_before_any_run(script, args, said):
+    """Before: a KeyError or StatisticsError traceback, for search_quality.py after the earlier methods' minutes of work."""
+    done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
