@@ -24,9 +24,10 @@ Methods:
                precision), integer bits i from profiling the float model (hls4ml tutorial part 2:
                the largest |weight| for weights and biases, the largest |activation| for the data
                path), each C-simulated. Its EBOPs are HGQ2's, of an HGQ2 copy of the float weights
-               with fixed ``kif`` quantizers of the same ap_fixed types (EBOPs count effective bits,
-               so they are at most the uniform design's b x b BOPs, also reported: this favours
-               the baseline).
+               with fixed ``kif`` quantizers of the same ap_fixed types (EBOPs count effective bits;
+               the b x b BOPs are also reported). One integer width for the whole data path, from the
+               largest activation, leaves no fractional bits below it (7 bits on digits), and at 4-5
+               bits the HGQ2 copy's accuracy differs from the C simulation's: see the README.
   long-ramp    the HGQ authors' method: one HGQ2 training of 15 x ``--n-trials`` epochs (the
                epochs of a whole study) with beta rising log-linearly from 1e-7 to 1e-3, keeping
                every Pareto-optimal checkpoint (``harvest_checkpoints: --long-checkpoints``);
