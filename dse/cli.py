@@ -29,7 +29,7 @@ out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables
 
 _VERBOSE = typer.Option(False, "--verbose", "-v", help="Log dse's steps (INFO) to stderr, not only warnings and errors.")
 _READ_TRACKING = typer.Option(
-    None, "--tracking-uri", help="Read the study's MLflow runs at this tracking URI instead of the one it recorded: its server "
+    None, "--tracking-uri", help="The study's MLflow runs are at this tracking URI instead of the one it recorded: its server "
     "through another address (a port-forward to a cluster), or its store moved (sqlite:////new/place/mlflow.db).")
 
 
@@ -109,7 +109,7 @@ def run(
     _say(f"MLflow tracking:    {redact_url(summary.tracking_uri)}  (parent run {summary.parent_run_id})")
     _say(f"Pareto front CSV:   {summary.front_csv}  (also artifact pareto_front.csv of the parent run)")
     if keep_files and not summary.nothing_to_run:
-        _say(f"Trial files:        {Path(summary.front_csv).parent / 'trials'}/trial_<number>/  (--keep-files: each trial's model, and its hls4ml project where one was written)")
+        _say(f"Trial files:        {Path(summary.front_csv).parent / 'trials'}/trial_<5-digit number>/  (--keep-files: each trial's model, and its hls4ml project where one was written)")
     if summary.remeasured is not None:
         _say_synthesis(summary.remeasured, prefix="resources.synthesize_front ")
     if summary.tracking_uri.startswith(("http://", "https://")):  # a server: its own UI
@@ -277,7 +277,8 @@ def _say_synthesis(summary, prefix: str = "") -> None:
     if summary.profiled:
         _say(f"profiling plots logged (artifacts profiling/ of each trial's run): trials {summary.profiled}")
     if getattr(summary, "kept", None):
-        _say(f"files kept (--keep-files): {summary.kept}/trial_<number>/ of each measured trial")
+        _say(f"files kept (--keep-files): {summary.kept}/trial_<5-digit number>/ of each measured trial, on the machine "
+             "that measured it")
     if summary.front_csv:
         front = f"trials {summary.front}" if summary.front else "none (no measured trial is feasible)"
         _say(f"front on {backend} figures: {front}; CSV {summary.front_csv} (also on the parent run)")

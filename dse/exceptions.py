@@ -37,6 +37,7 @@ __all__ = [
     "DiskFullError",
     "disk_full_cause",
     "disk_full_error",
+    "full_path",
 ]
 
 
@@ -207,6 +208,13 @@ def disk_full_error(e: BaseException, kept: str) -> DiskFullError | None:
     full = disk_full_cause(e)
     if full is None:
         return None
-    where = f" ({full.filename})" if isinstance(full, OSError) and full.filename else ""
+    where = f" ({full_path(full)})" if full_path(full) else ""
     text = " ".join(str(full).split())[:300]
     return DiskFullError(f"a disk is full{where}: {type(full).__name__}: {text}. {kept}")
+
+
+def full_path(full: BaseException) -> str | None:
+    """The file a disk-full ``OSError`` was writing: the destination of a copy (``filename2``), else ``filename``; else None."""
+    if not isinstance(full, OSError):
+        return None
+    return str(full.filename2 or full.filename) if (full.filename2 or full.filename) else None

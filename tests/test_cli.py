@@ -188,6 +188,12 @@ def test_check_warns_of_a_clock_frequency_written_as_a_period(tmp_path, caplog):
     caplog.clear()
     result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "text", hls4ml={"clock_period": "200 MHz"}))])
     assert result.exit_code == 2 and "'200 MHz' is a frequency; clock_period is the period in ns, a number: for 200 MHz write clock_period: 5" in " ".join(result.output.split())
+    result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "zero", hls4ml={"clock_period": "0 MHz"}))])
+    assert result.exit_code == 2 and "'0 MHz' is a frequency" in result.output and "Traceback" not in result.output, result.output
+    with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
+        result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ghz", hls4ml={"clock_period": 0.2}))])
+    assert result.exit_code == 0 and "hls4ml.clock_period is 0.2 ns, a 5000 MHz clock, beyond any FPGA fabric" in caplog.text
+    caplog.clear()
     with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
         result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
     assert result.exit_code == 0 and "clock_period" not in caplog.text, caplog.text

@@ -109,13 +109,13 @@ def test_a_trial_on_a_full_disk_stops_the_study_and_is_re_enqueued(tmp_path, sma
                                         "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True}}},
         name="fulltrials", n_trials=6, run_dir=str(run_dir), storage=f"sqlite:///{tmp_path}/optuna.db",
         mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}, ray={"num_cpus": 2, "max_concurrent_trials": 1}))
-    with pytest.raises(DiskFullError, match=r"a disk is full: trial 0 failed on it .*No space left on device.*run `dse run` again"):
+    with pytest.raises(DiskFullError, match=rf"a disk is full \({run_dir}/trials/trial_00000/.*\): trial 0 failed on it .*No space left on device.*run `dse run` again"):
         run_study(exp, space, progress=False)
     trials = optuna.load_study(study_name="fulltrials", storage=exp.storage_url).trials
     failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     waiting = [t for t in trials if t.state == optuna.trial.TrialState.WAITING]
     assert len(failed) == 1 and failed[0].number == 0, [(t.number, t.state.name) for t in trials]  # the study stopped there
-    assert "was not evaluated: a disk it wrote to is full" in failed[0].user_attrs.get("fail_reason", str(failed[0].system_attrs)), failed[0].user_attrs
+    assert f"was not evaluated: a disk it wrote to ({run_dir}/trials/trial_00000/" in failed[0].user_attrs.get("fail_reason", str(failed[0].system_attrs)), failed[0].user_attrs
     assert [t.user_attrs.get("requeued_from") for t in waiting] == [0] and waiting[0].system_attrs["fixed_params"] == failed[0].params
 
 

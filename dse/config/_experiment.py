@@ -351,9 +351,12 @@ class Hls4mlConfig(_Strict):
     @classmethod
     def _period_in_ns(cls, v: Any) -> Any:
         if isinstance(v, str) and re.fullmatch(r"\s*[\d.]+\s*[mMgGkK]?[hH][zZ]\s*", v):
-            mhz = float(re.sub(r"[^\d.]", "", v)) * {"g": 1000, "m": 1, "k": 1e-3}.get(v.strip()[-3:-2].lower(), 1e-6)
-            raise ValueError(f"{v!r} is a frequency; clock_period is the period in ns, a number: for {v.strip()} write "
-                             f"clock_period: {1000 / mhz:g}")
+            try:
+                mhz = float(re.sub(r"[^\d.]", "", v)) * {"g": 1000, "m": 1, "k": 1e-3}.get(v.strip()[-3:-2].lower(), 1e-6)
+            except ValueError:
+                mhz = 0.0
+            write = f"for {v.strip()} write clock_period: {1000 / mhz:g}" if mhz > 0 else "e.g. clock_period: 5.0 for 200 MHz"
+            raise ValueError(f"{v!r} is a frequency; clock_period is the period in ns, a number: {write}")
         if isinstance(v, str) and re.fullmatch(r"\s*[\d.]+\s*ns\s*", v):
             raise ValueError(f"{v!r}: clock_period is in ns already; write the number alone: clock_period: {v.strip()[:-2].strip()}")
         return v

@@ -32,9 +32,10 @@ def counts_line(counts: StudyCounts) -> str:
     lost = (f" ({counts.interrupted} of them interrupted or lost and re-enqueued, so not counted towards n_trials)"
             if counts.interrupted else "")
     return (
-        f"trials: {counts.complete} complete{feas}, {counts.failed} failed{lost}, {counts.running} running"
-        + (f", {counts.waiting} waiting" if counts.waiting else "")
+        f"trials: {counts.complete} complete{feas}, {counts.failed} failed{lost}"
         + (f", {counts.pruned} pruned" if counts.pruned else "")
+        + f", {counts.running} running"
+        + (f", {counts.waiting} waiting" if counts.waiting else "")
         + (f" ({counts.harvested} of the complete "
            + ("ones are harvested checkpoints)" if counts.harvested > 1 else "ones is a harvested checkpoint)") if counts.harvested else "")
     )

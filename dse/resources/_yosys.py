@@ -40,7 +40,7 @@ def yosys_family(part: str) -> str:
         return "xcup"
     if re.match(r"xc(vu|ku)\d+", p):
         return "xcu"
-    versal = " (a Versal part: Yosys has no Versal family)" if re.match(r"xcv[cmpeh]\d", p) else ""
+    versal = " (a Versal part: Yosys has no Versal family)" if re.match(r"xcv(?:[cmpeh]\d|\d)", p) else ""
     raise MeasurementError(
         f"hls4ml.part {part!r}{versal}: Yosys synth_xilinx targets 7-series (xc7...), UltraScale (xcvu/xcku) and "
         "UltraScale+ (xcvu..p, xcku..p, xczu..., Alveo xcu...) parts; pick one of those for the yosys backend, or measure "

@@ -415,7 +415,8 @@ class _StudyLoop:
                 feasible = None  # the worker tagged the same verdict with its results: the run's end is one MLflow call
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible,
                                           tags={"logging_error": lost_logging} if lost_logging else None,
-                                          untag=("feasible",) if state != "COMPLETE" and "feasible" in result.tags else ())
+                                          untag=("feasible",) if state != "COMPLETE" and "feasible" in result.tags
+                                          and not lost_logging else ())  # (a lost log never wrote the tag)
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:
@@ -513,19 +514,25 @@ class _StudyLoop:
             DiskFullError: always (the other running trials are re-enqueued by the study's stop).
         """
         reason = " ".join(str(result.error).split())[:300]
-        err = TrialInterruptedError(f"trial {trial.number} was not evaluated: a disk it wrote to is full ({reason}); "
+        where = result.tags.get(DISK_FULL_TAG, "")
+        on = f" ({where})" if where and where != "true" else ""
+        err = TrialInterruptedError(f"trial {trial.number} was not evaluated: a disk it wrote to{on} is full ({reason}); "
                                     "its parameters were re-enqueued")
-        self.requeue(trial.number, dict(trial.params))  # before MLflow's calls: its store may be on the full disk
-        try:
+        params = dict(trial.params)
+        told = True
+        try:  # tell first: a design is queued again only once Optuna holds this trial as not evaluated
             self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
         except Exception as e:
             if disk_full_cause(e) is None:
                 raise
-            self.tracking_lost = self.tracking_lost or is_tracking_failure(e)
+            told = is_tracking_failure(e)  # MLflow's store is full (the tell came first), else Optuna's: recovery re-runs it
+            self.tracking_lost = self.tracking_lost or told
             log.warning("trial %d: could not be closed on the full disk: %s", trial.number, e)
-        raise DiskFullError(f"a disk is full: trial {trial.number} failed on it ({reason}). Finished trials are kept in the "
-                            "Optuna storage and unfinished ones were re-enqueued; free space on that disk (`df -h` of the run "
-                            "directory) and run `dse run` again")
+        if told:
+            self.requeue(trial.number, params)
+        raise DiskFullError(f"a disk is full{on}: trial {trial.number} failed on it ({reason}). Finished trials are kept in the "
+                            "Optuna storage and unfinished ones were re-enqueued; free space on that disk (`df -h` of "
+                            f"{where if on else 'the run directory'}) and run `dse run` again")
 
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
         """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.
@@ -855,7 +862,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                 tracker.tag_run(parent, {"error": f"{type(e).__name__}: {e}"})
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
-        full = None if isinstance(e, DseError) else disk_full_error(
+        full = None if isinstance(e, DseError) or status != "FAILED" else disk_full_error(
             e, "Finished trials are kept in the Optuna storage and unfinished ones were re-enqueued; free space on that disk "
                "(`df -h` of the run directory, or of the storage's or the MLflow store's folder) and run `dse run` again")
         if full is not None:  # an MLflow store's or a file's full disk: not "when MLflow is back", nothing is down

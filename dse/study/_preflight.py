@@ -505,9 +505,12 @@ def _warn_unusual_clock(hls: Hls4mlConfig) -> None:
     """Warn when ``hls4ml.clock_period`` is outside :data:`CLOCK_PERIOD_USUAL_NS` (a frequency in MHz written as a period)."""
     low, high = CLOCK_PERIOD_USUAL_NS
     period = hls.clock_period
-    if not low <= period <= high:
+    if period > high:  # likely a frequency in MHz
         log.warning("hls4ml.clock_period is %g ns, a %g MHz clock: the period is in ns (5.0 = 200 MHz); for a %g MHz clock "
                     "write clock_period: %g", period, 1000 / period, period, 1000 / period)
+    elif period < low:
+        log.warning("hls4ml.clock_period is %g ns, a %g MHz clock, beyond any FPGA fabric: the period is in ns (5.0 = 200 MHz, "
+                    "2.5 = 400 MHz); check its unit", period, 1000 / period)
 
 
 def _warn_without_accuracy(exp: ExperimentConfig) -> None:

@@ -435,7 +435,7 @@ def _is_loopback_address(address: str) -> bool:
 def cluster_address(cfg: RayConfig) -> str | None:
     """The Ray cluster to join: ``ray.address``, else ``RAY_ADDRESS`` from the environment; ``None`` for a local Ray
     (also for ``ray.address: local``, whatever ``RAY_ADDRESS`` says, as ``ray.init(address="local")`` starts one)."""
-    if cfg.address == "local":
+    if cfg.address is not None and cfg.address.strip().lower() == "local":
         return None
     return cfg.address or os.environ.get("RAY_ADDRESS") or None
 
@@ -489,6 +489,7 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
             try:  # ray.init inside: a Ctrl-C while Ray starts must not leave its processes running
                 with _env(WORKER_ENV), _signals_held():
                     ray.init(
+                        address="local",  # a new local Ray: never RAY_ADDRESS's cluster, nor one found in the temp dir
                         num_cpus=cfg.num_cpus or os.cpu_count(),
                         _node_ip_address="127.0.0.1",
                         _temp_dir=temp,

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from dse._args import expect, expect_trial_numbers
-from dse.config import ConstraintConfig, ExperimentConfig
+from dse.config import ConstraintConfig, ExperimentConfig, redact_url
 from dse.exceptions import ClusterError, ConfigError, MeasurementError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
@@ -87,10 +87,17 @@ def located_experiment(study: optuna.Study, storage: str, tracking_uri: str | No
 
     Raises:
         ConfigError: as :func:`experiment_of`; ``tracking_uri`` holds no store or not the study's parent run.
+        TrackingError: ``tracking_uri`` is a server that does not answer (before Ray starts and tools run for hours).
     """
-    from dse.tracking import open_tracking
+    from dse.exceptions import TrackingError
+    from dse.tracking import open_tracking, server_problem
 
     exp = experiment_of(study)
+    if tracking_uri is not None:
+        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
+    if tracking_uri is not None and (problem := server_problem(tracking_uri)):
+        raise TrackingError(f"--tracking-uri (tracking_uri=): the MLflow server at {redact_url(tracking_uri)} does not answer "
+                            f"({problem}); check the address (a port-forward's local port) and that the server runs")
     where = open_tracking(StudyRecords(study), storage, tracking_uri)
     if where.default_store and where.run_dir != exp.resolved_run_dir:
         exp = exp.model_copy(update={"run_dir": str(where.run_dir)})
@@ -426,7 +433,11 @@ def synthesize(
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
         with ExitStack() as stack:
-            _enter_ray(stack, exp)
+            _enter_ray(stack, exp, stored_address=ray_address is None)
+            if cluster_address(exp.ray) is None:  # a local Ray must hold one task's resources, or ray.get waits for ever
+                from dse.study._orchestrator import _check_trial_fits
+
+                _check_trial_fits(exp, ray.cluster_resources())
             splits_ref = ray.put(splits)
             refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
             profiles = [(t.number, rm.submit(t, splits_ref, measure=False)) for t in rm.profile_only]
@@ -441,11 +452,14 @@ def synthesize(
     return summary
 
 
-def _enter_ray(stack: ExitStack, exp: ExperimentConfig) -> None:
-    """Enter :func:`ray_session` on ``stack``; a cluster that cannot be joined (gone since the study ran) names ``--ray-address local``."""
+def _enter_ray(stack: ExitStack, exp: ExperimentConfig, stored_address: bool) -> None:
+    """Enter :func:`ray_session` on ``stack``; the study's stored cluster that cannot be joined (gone since the study ran)
+    names ``--ray-address local`` (``stored_address``: no ``--ray-address`` was given)."""
     try:
         stack.enter_context(ray_session(exp.ray, exp.resolved_run_dir))
     except ClusterError as e:
+        if not stored_address or exp.ray.address is None or cluster_address(exp.ray) is None:
+            raise
         raise ClusterError(f"{e}. The study ran on that cluster (ray.address {exp.ray.address!r}); to measure on this machine "
                            "instead, pass --ray-address local (ray_address='local')") from e
 

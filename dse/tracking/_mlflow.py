@@ -187,8 +187,14 @@ def _finish_run(client: MlflowClient, run_id: str, state: str, error: str | None
     if not tags_set or feasible is not None or tags:
         end = {**(tags or {}), **_end_tags(state, error, feasible)}
         _retrying(client.log_batch, run_id, tags=[RunTag(k, v) for k, v in end.items()])
+    from mlflow.exceptions import MlflowException
+
     for key in untag:
-        _retrying(client.delete_tag, run_id, key)
+        try:
+            _retrying(client.delete_tag, run_id, key)
+        except MlflowException as e:  # not there: nothing to delete
+            if e.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise
     _retrying(client.set_terminated, run_id, "FINISHED" if state == "COMPLETE" else "FAILED")
 
 

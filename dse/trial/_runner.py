@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from dse.config import ExperimentConfig, TrialParams
-from dse.exceptions import DseError, MeasurementError, disk_full_cause
+from dse.exceptions import DseError, MeasurementError, disk_full_cause, full_path
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -468,8 +468,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         error = _error_text(spec, e)
         if is_tracking_failure(e):  # MLflow failed, not the design: the driver decides whether it was evaluated
             tags[TRACKING_FAILED_TAG] = "true"
-        if disk_full_cause(e) is not None:  # nor is a full disk the design's fault
-            tags[DISK_FULL_TAG] = "true"
+        if (full := disk_full_cause(e)) is not None:  # nor is a full disk the design's fault; the tag names its file
+            tags[DISK_FULL_TAG] = str(full_path(full) or "true")
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
     if state == "COMPLETE" and exp.constraints:  # the verdict the driver tells Optuna: tagged with the results, no call of its own

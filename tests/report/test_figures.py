@@ -243,5 +243,5 @@ def test_counts_line_names_pruned_trials():
     """A PRUNED trial (dse never prunes; Optuna or a user's script can) was left out of the counts line (probe 16)."""
     from dse.report import StudyCounts, counts_line
 
-    assert counts_line(StudyCounts(3, 1, 0, 1, 2)) == "trials: 3 complete, 1 failed, 0 running, 1 waiting, 2 pruned"
+    assert counts_line(StudyCounts(3, 1, 0, 1, 2)) == "trials: 3 complete, 1 failed, 2 pruned, 0 running, 1 waiting"
     assert "pruned" not in counts_line(StudyCounts(3, 1, 0, 0, 0))

@@ -123,7 +123,6 @@ def test_only_feasible_trials_on_the_front(wine_study, tmp_path):
     assert "Pareto front (feasible trials)" in result.output
 
 
-@pytest.mark.own_ray  # asserts that no Ray session starts
 def test_the_driver_ends_each_constrained_trial_run_in_one_call(wine_study):
     """The worker tags its trial's `feasible` verdict with its results, so the driver only ends the run (set_terminated).
     Before, the driver wrote `state` and `feasible` in a log_batch of its own: one MLflow call more per trial."""
@@ -137,6 +136,7 @@ def test_the_driver_ends_each_constrained_trial_run_in_one_call(wine_study):
     assert [b for b in DRIVER_TAG_BATCHES if b[0] in runs and b[1]] == [], DRIVER_TAG_BATCHES  # (its params: tags [])
 
 
+@pytest.mark.own_ray  # asserts that no Ray session starts
 def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     path, exp, _, study = wine_study
     _, space = load_experiment(path)

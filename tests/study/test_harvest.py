@@ -185,7 +185,7 @@ def test_a_ramp_that_leaves_nothing_to_harvest_says_so(tmp_path):
     assert result.exit_code == 0, result.output
     assert "study noharvest: 1 complete" in text, text
     # where --keep-files kept them (probe 16: before, not said)
-    assert f"Trial files: {tmp_path / 'run' / 'trials'}/trial_<number>/ (--keep-files" in text, text
+    assert f"Trial files: {tmp_path / 'run' / 'trials'}/trial_<5-digit number>/ (--keep-files" in text, text
     assert (tmp_path / "run" / "trials" / "trial_00000" / "model.keras").is_file()  # (csim: none writes no hls4ml project)
     assert "nothing harvested: training.harvest_checkpoints is 3, but in every completed trial" in text, text
     assert "the search space has a beta ramp (beta_end)" in text and "raise training.epochs (now 1;" in text, text

@@ -366,7 +366,7 @@ def _warned(folder, resources, caplog) -> list[str]:
 
 
 @pytest.mark.own_ray  # the stored cluster must be joined (and fail), not the shared local Ray
-def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path):
+def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path, monkeypatch):
     """A study run on a cluster that is gone, its MLflow store copied apart from its Optuna database (probe 16).
 
     Before: `dse synthesize` joined the stored `ray.address` and failed (`RAY_ADDRESS` does not override it), and had no
@@ -377,7 +377,7 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
     import sqlite3
     from contextlib import closing
 
-    from dse.exceptions import ClusterError
+    from dse.exceptions import ClusterError, TrackingError
 
     exp, study, _ = da_study
     db_dir, store = tmp_path / "optuna", tmp_path / "store"
@@ -397,6 +397,9 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
 
     with pytest.raises(ClusterError, match=r"ray.address 'auto'.*pass --ray-address local"):
         synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
+    with pytest.raises(TrackingError, match=r"--tracking-uri \(tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
+        synthesize("da", storage, "yosys", trials=[n], tracking_uri="http://127.0.0.1:9")  # before Ray and hours of tools
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # left from the cluster: `local` is a local Ray whatever it says
     tight = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=0.001)
     assert list(tight.failed) == [n] and "synthesis_timeout_s=0.001 s" in tight.failed[n] and "--synthesis-timeout-s" in tight.failed[n]
     done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600,
