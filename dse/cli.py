@@ -276,7 +276,7 @@ def _say_synthesis(summary, prefix: str = "") -> None:
         _say(f"  trial {n}: FAILED: {why}")
     if summary.profiled:
         _say(f"profiling plots logged (artifacts profiling/ of each trial's run): trials {summary.profiled}")
-    if getattr(summary, "kept", None):
+    if summary.kept:
         _say(f"files kept (--keep-files): {summary.kept}/trial_<5-digit number>/ of each measured trial, on the machine "
              "that measured it")
     if summary.front_csv:

@@ -208,13 +208,13 @@ def disk_full_error(e: BaseException, kept: str) -> DiskFullError | None:
     full = disk_full_cause(e)
     if full is None:
         return None
-    where = f" ({full_path(full)})" if full_path(full) else ""
+    path = full_path(full)
+    where = f" ({path})" if path else ""
     text = " ".join(str(full).split())[:300]
     return DiskFullError(f"a disk is full{where}: {type(full).__name__}: {text}. {kept}")
 
 
 def full_path(full: BaseException) -> str | None:
     """The file a disk-full ``OSError`` was writing: the destination of a copy (``filename2``), else ``filename``; else None."""
-    if not isinstance(full, OSError):
-        return None
-    return str(full.filename2 or full.filename) if (full.filename2 or full.filename) else None
+    path = (full.filename2 or full.filename) if isinstance(full, OSError) else None
+    return str(path) if path else None

@@ -93,12 +93,10 @@ def located_experiment(study: optuna.Study, storage: str, tracking_uri: str | No
     from dse.tracking import open_tracking, server_problem
 
     exp = experiment_of(study)
-    if tracking_uri is not None:
-        expect("tracking_uri", tracking_uri, str, "give a URI such as http://127.0.0.1:5000 or sqlite:////abs/mlflow.db")
-    if tracking_uri is not None and (problem := server_problem(tracking_uri)):
+    where = open_tracking(StudyRecords(study), storage, tracking_uri)  # checks its type, and a store that holds the study
+    if tracking_uri is not None and (problem := server_problem(tracking_uri)):  # which a server that does not answer skips
         raise TrackingError(f"--tracking-uri (tracking_uri=): the MLflow server at {redact_url(tracking_uri)} does not answer "
                             f"({problem}); check the address (a port-forward's local port) and that the server runs")
-    where = open_tracking(StudyRecords(study), storage, tracking_uri)
     if where.default_store and where.run_dir != exp.resolved_run_dir:
         exp = exp.model_copy(update={"run_dir": str(where.run_dir)})
     if tracking_uri is not None:
