@@ -447,6 +447,8 @@ def export(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an earlier export in --out even when files "
                                    "were added to it since (an HLS build's outputs)."),
     tracking_uri: Optional[str] = _READ_TRACKING,
+    allow_failed: bool = typer.Option(False, "--allow-failed", help="Also export a FAIL trial whose model reached "
+                                      "conversion (it failed in a measurement or its C simulation); its README says so."),
     verbose: bool = _VERBOSE,
 ) -> None:
     """Write one trial's design ready for synthesis: hls4ml project with testbench vectors, da4ml RTL, Keras model, preprocessing, README."""
@@ -456,7 +458,8 @@ def export(
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
-        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite, tracking_uri=tracking_uri)
+        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite, tracking_uri=tracking_uri,
+                               allow_failed=allow_failed)
     except DseError as e:
         _fail(e)
     out.print(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"

@@ -98,6 +98,10 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
     if not missing:
         return have
+    if "seconds_convert" not in run.data.metrics and "state" in run.data.tags:  # a trial that failed before its conversion
+        raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial stopped before its conversion, which "
+                          f"logs them (the run's state: {run.data.tags['state']}); only trials that reached conversion can "
+                          "be exported")
     location = run.info.artifact_uri
     local = unquote(urlparse(location).path) if location.startswith("file:") else None
     gone = local is not None and not Path(local).is_dir()
@@ -281,7 +285,7 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
 
 
 def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False,
-                  tracking_uri: str | None = None) -> ExportResult:
+                  tracking_uri: str | None = None, allow_failed: bool = False) -> ExportResult:
     """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
 
     Contents: ``model.keras``; ``hls4ml_config.yaml`` (everything passed to hls4ml);
@@ -300,10 +304,15 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     ``tracking_uri`` reads the trial's MLflow run at that tracking URI instead of the one the study
     recorded (its server seen through another address, a moved store).
 
+    ``allow_failed`` also exports a FAIL trial whose model reached conversion (it failed later: in its
+    resource measurement, its C simulation or an objective left unmeasured); its README opens with the
+    failure and holds only the figures measured before it.
+
     Raises:
         ConfigError: ``tracking_uri`` names a SQLite store that does not exist or a store without the
             study's parent run.
-        ExportError: the trial did not complete, or has no MLflow run or artifacts; ``out_dir`` is a
+        ExportError: the trial did not complete (FAIL without ``allow_failed``, or RUNNING, WAITING or PRUNED),
+            or has no MLflow run or artifacts (a FAIL trial that failed before conversion); ``out_dir`` is a
             file, cannot be created, or is a non-empty folder that holds no earlier export; or holds an
             earlier export with files changed or added since, and ``overwrite`` is false.
         ConversionError: hls4ml refused the model.
@@ -324,8 +333,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if not 0 <= number < len(study.trials):
         raise ExportError(f"study {study.study_name!r} has trials 0..{len(study.trials) - 1}; there is no trial {number}")
     r = records.trial(number)
-    if r.state != "COMPLETE":
-        raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE trial (see `dse status`)")
+    if r.state != "COMPLETE" and not (r.state == "FAIL" and allow_failed):
+        anyway = (" or, if it failed after its conversion (in a measurement or the C simulation), its model anyway with "
+                  "--allow-failed (allow_failed=True)" if r.state == "FAIL" else "")
+        raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE "
+                          f"trial (see `dse status`){anyway}")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
     where = open_tracking(records, storage_url, tracking_uri)
@@ -340,6 +352,9 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
                           f"which does not answer ({problem}); start it and export again")
     client = MlflowClient(where.tracking_uri)
     artifacts = _run_artifacts(client, r.run_id)  # before the earlier export in --out is deleted
+    if r.state == "FAIL":
+        log.warning("trial %d is FAIL (%s): exporting its model as it was; its README holds only the figures measured "
+                    "before the failure", number, r.fail_reason or "no reason recorded")
     out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite, f"{study.study_name} trial {number}")
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
     exp = records.experiment(reading=True)
@@ -411,7 +426,12 @@ def _standing(study, r, constraints) -> str:
 
     Infeasibility is what Optuna was told when the trial finished
     (:meth:`dse.store.TrialRecord.broken_constraints`), which stays so after the study's constraints were relaxed.
+    A FAIL trial (exported with ``allow_failed``) is said to have failed, with its reason.
     """
+    if r.state == "FAIL":
+        return (f"**Failed**: this trial is FAIL ({r.fail_reason or 'no reason recorded'}). Its model reached conversion "
+                "and is exported as it was, but the figures below are only those measured before the failure, it was "
+                "never compared with the study's other trials, and it is not on the study's Pareto front.")
     if not r.feasible:
         broken = r.broken_constraints()
         now = f" (the study's constraints now: {', '.join(c.text for c in constraints) or 'none'})"
