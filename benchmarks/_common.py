@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import argparse
 import os
 import platform
 import resource
@@ -12,6 +13,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's defaults in ``--help``, except a default of ``None``, whose help says what it means
+    (``--out``: "(default benchmarks/results/<name>.json)" without a second "(default: None)")."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def use_this_checkout() -> None:

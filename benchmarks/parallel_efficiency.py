@@ -29,7 +29,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, HelpFormatter, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -61,7 +61,7 @@ def run(conc: int, n: int, root: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     ap.add_argument("--n-trials", type=int, default=12, help="trials per run (the quickstart's count; few trials weigh start-up and the last lone trial)")
     ap.add_argument("--rounds", type=int, default=2, help="pairs of runs, in ABBA order (1 for the single pair of earlier runs)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/parallel_efficiency.json)")

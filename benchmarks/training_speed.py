@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, HelpFormatter, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -82,7 +82,7 @@ def main() -> None:
     import json
     import subprocess
 
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     ap.add_argument("--epochs", default="15,60", help="comma-separated epoch counts")
     ap.add_argument("--reps", type=int, default=2, help="fits per design, setting and epoch count (in each of 2 processes per setting)")
     ap.add_argument("--child", choices=["off", "on"], help=argparse.SUPPRESS)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, HelpFormatter, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -100,7 +100,7 @@ def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) 
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
     ap.add_argument("--n-trials", type=int, default=12,
                     help="12 = the quickstart's trials; 6 = NSGA-II's first generation alone (the same parameters in every configuration)")
     ap.add_argument("--configs", default="before,after,after-csim-none", help=f"comma-separated, of {', '.join(CONFIGS)}")

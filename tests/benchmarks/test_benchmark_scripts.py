@@ -37,3 +37,14 @@ def test_a_mistyped_option_is_refused_before_any_run(script, args, said):
     """Before: a KeyError or StatisticsError traceback, for search_quality.py after the earlier methods' minutes of work."""
     done = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("script", ["memory.py", "orchestration_overhead.py", "parallel_efficiency.py", "search_quality.py",
+                                    "training_speed.py", "trial_anatomy.py"])
+def test_help_shows_each_default_once(script):
+    """Before: `--out`'s help said "(default benchmarks/results/<name>.json) (default: None)", and two scripts' `--out`
+    had no help at all."""
+    done = subprocess.run([sys.executable, str(BENCH / script), "--help"], capture_output=True, text=True, timeout=300)
+    text = " ".join(done.stdout.split())
+    assert done.returncode == 0 and "(default: None)" not in text, text
+    assert "--out OUT the JSON of results (default benchmarks/results/" in text and "(default: " in text, text
