@@ -305,7 +305,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     recorded (its server seen through another address, a moved store).
 
     ``allow_failed`` also exports a FAIL trial whose model reached conversion (it failed later: in its
-    resource measurement, its C simulation or an objective left unmeasured); its README opens with the
+    resource measurement, its C simulation or an objective left unmeasured); its README names the
     failure and holds only the figures measured before it.
 
     Raises:
