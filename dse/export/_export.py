@@ -96,6 +96,12 @@ def _run_artifacts(client, run_id: str) -> set[str]:
             "of the study's run directory together, or use the study's own store"
         ) from e
     missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
+    if run.data.tags.get("state") == "FAIL" and _conversion_failed(run.data.metrics):
+        said = run.data.tags.get("error", "")
+        raise ExportError(f"MLflow run {run_id}'s trial failed in its conversion{f' ({said})' if said else ''}: hls4ml made no "
+                          "project of it, so there is nothing to export"
+                          + ("; its Keras model is the run's artifact model.keras (`mlflow artifacts download --run-id "
+                             f"{run_id} --artifact-path model.keras`)" if "model.keras" in have else ""))
     if not missing:
         return have
     if "seconds_convert" not in run.data.metrics and "state" in run.data.tags:  # a trial that failed before its conversion
@@ -108,11 +114,18 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     if gone or "seconds_convert" in run.data.metrics:
         why = "that folder does not exist" if gone else "the run reached conversion, which logs them"
         raise ExportError(
-            f"{', '.join(missing)} of MLflow run {run_id} are missing from its artifact store at {local or location} ({why}); "
+            f"{', '.join(missing)} of MLflow run {run_id} {'is' if len(missing) == 1 else 'are'} missing from its artifact "
+            f"store at {local or location} ({why}); "
             "copy the study's run directory's mlartifacts/ beside its mlflow.db (a moved store is found again by "
             "--storage), then export again"
         )
     raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
+
+
+def _conversion_failed(metrics: dict[str, float]) -> bool:
+    """Whether a trial's logged step times (``seconds_<step>``, :class:`dse.trial._runner._Steps`) end in its conversion:
+    the step ran (its time is logged even when it raised) and no resource measurement, which follows it, did."""
+    return "seconds_convert" in metrics and not any(k.startswith("seconds_resources_") for k in metrics)
 
 
 def load_trial_model(client, run_id: str, dst: Path, artifacts: set[str] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -507,6 +520,13 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
     for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
         if k in m:
             lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else csim_src}) |")
+    if "csim_accuracy" not in m:  # a failed trial: da4ml's emulation ran (with its cost model) before the failure
+        for k in ("da4ml_accuracy", "da4ml_bit_exact_fraction"):
+            if k in m:
+                lines.append(f"| {k} | {m[k]:.4f} | test split (da4ml's bit-exact emulation) |")
+    if r.state == "FAIL" and not m:
+        lines.append("| - | - | MLflow holds no figure of this trial: it was stopped (a time limit, a lost worker, Ctrl-C) "
+                     "before it logged them |")
     listed = set()
     for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_latency"):
         if k in m:
@@ -530,8 +550,15 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
                      "known only after place and route (Vivado on `rtl/`)." if rtl_dir is not None
                      and tags.get("latency_cycles_source") in ("da4ml", "yosys") else ".")]
     else:
-        lines += ["", "Latency: not measured: the EBOPs estimate gives no cycles; the HLS report (C synthesis below, or "
-                  "`dse synthesize --backend vitis`/`vivado` where those tools are) gives them."]
+        later = ("the HLS report (C synthesis below, or `dse synthesize --backend vitis`/`vivado` where those tools are) "
+                 "gives them.")
+        if r.state == "FAIL":
+            why = "the trial failed before a resource backend reported it"
+        elif tags.get("lut_source", "ebops-estimate") == "ebops-estimate":
+            why = "the EBOPs estimate gives no cycles"
+        else:
+            why = f"its resource backend ({tags.get('figure_backend') or tags.get('lut_source')}) reported none"
+        lines += ["", f"Latency: not measured: {why}; {later}"]
     rf = list(r.params.layer_reuse_factors or [r.params.reuse_factor]) if r.params else []
     if tags.get("lut_source") == "ebops-estimate" and any(f > 1 for f in rf):
         lines += ["", f"The EBOPs estimate does not model ReuseFactor: with ReuseFactor {max(rf)}, each multiplier serves "

@@ -144,8 +144,10 @@ def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: fl
     try:
         proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as e:
-        raise ToolFailedError(f"yosys ran past resources.synthesis_timeout_s={timeout_s} s in {cwd}; raise the limit (for `dse synthesize`: "
-                              "--synthesis-timeout-s; for `dse run`: resources.synthesis_timeout_s)") from e
+        raise ToolFailedError(f"yosys ran past resources.synthesis_timeout_s={timeout_s} s (working in {cwd}); raise the limit: "
+                              "for `dse run`, resources.synthesis_timeout_s; for `dse synthesize` of COMPLETE trials, "
+                              "--synthesis-timeout-s; a trial that failed on it can be exported with `dse export "
+                              "--allow-failed` and its rtl/ synthesized as its README says") from e
     text = (cwd / "yosys.log").read_text() if (cwd / "yosys.log").exists() else proc.stdout
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or text).strip().splitlines()[-15:])

@@ -436,10 +436,12 @@ def compile_model(hls_model, opt_level: str | None = None, build: str | None = N
             log.warning("hls4ml's build_lib.sh has no 'CFLAGS=\"-O3 -fPIC\"' line; building with its own flags")
     except Exception as e:
         raise ConversionError(f"hls4ml could not write the HLS project: {type(e).__name__}: {e}") from e
+    unity_error = None
     if build == "unity":
         try:
             lib = build_csim_library(out, hls_model.config.get_project_name(), hls_model.config.get_config_value("Stamp"), level)
         except ConversionError as e:
+            unity_error = e
             log.warning("%s; building with hls4ml's build_lib.sh instead", e)
         else:
             release(hls_model)
@@ -448,7 +450,9 @@ def compile_model(hls_model, opt_level: str | None = None, build: str | None = N
     try:
         hls_model._compile()  # ModelGraph.compile() is write() + _compile() in hls4ml 1.3.0
     except Exception as e:
-        raise ConversionError(f"hls4ml compile (C simulation build) failed: {type(e).__name__}: {e}") from e
+        # hls4ml's own error names no cause (`Failed to compile project "myproject"`): g++'s, from the build before it
+        before = f"; the one-call g++ build before it: {unity_error}" if unity_error is not None else ""
+        raise ConversionError(f"hls4ml compile (C simulation build) failed: {type(e).__name__}: {e}{before}") from e
 
 
 def release(hls_model) -> None:

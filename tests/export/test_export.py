@@ -290,6 +290,37 @@ def test_export_standing_gives_the_bound_a_trial_broke_when_it_finished():
         "now: lut <= 100000). It is not on the study's Pareto front.")
 
 
+def test_export_readme_of_a_failed_trial_says_what_it_lacks_and_why(tiny_study):
+    """Probe 18: a failed trial's README said "the EBOPs estimate gives no cycles" whatever was missing, left out
+    da4ml's emulation accuracy (measured before a Yosys timeout), and showed an empty table, unexplained, for a trial
+    stopped before it logged its figures; a trial whose conversion failed was exported (and failed half-way)."""
+    from dse.export._export import _conversion_failed, _readme
+    from dse.store import TrialRecord
+
+    exp, _, study = tiny_study
+    records = StudyRecords(study)
+
+    def readme(state, metrics, tags):
+        r = TrialRecord(number=0, state=state, values=None, params=None, pinned=[], metrics=metrics, tags=tags, run_id="r0",
+                        fail_reason="ToolFailedError: yosys ran past ..." if state == "FAIL" else None, constraints={})
+        return " ".join(_readme("s", r, records, exp.hls4ml, None, None, 0).split())
+
+    yosys_timeout = readme("FAIL", {"ebops": 9000.0, "lut": 4500.0, "da4ml_accuracy": 0.6389, "da4ml_bit_exact_fraction": 1.0},
+                           {"lut_source": "ebops-estimate"})
+    assert "| da4ml_accuracy | 0.6389 | test split (da4ml's bit-exact emulation) |" in yosys_timeout
+    assert "Latency: not measured: the trial failed before a resource backend reported it" in yosys_timeout
+    assert "EBOPs estimate gives no cycles" not in yosys_timeout
+    assert "MLflow holds no figure of this trial" in readme("FAIL", {}, {})
+    users = readme("COMPLETE", {"lut": 6229.0}, {"lut_source": "partial-fit", "figure_backend": "partial"})
+    assert "Latency: not measured: its resource backend (partial) reported none" in users
+    assert "Latency: not measured: the EBOPs estimate gives no cycles" in readme("COMPLETE", {"lut": 1.0}, {"lut_source": "ebops-estimate"})
+
+    # the step times a trial logs (seconds_<step>, even of a step that raised) tell a conversion that failed
+    assert _conversion_failed({"seconds_train": 3.0, "seconds_save": 0.1, "seconds_convert": 0.2})
+    assert not _conversion_failed({"seconds_train": 3.0, "seconds_convert": 0.2, "seconds_resources_ebops": 0.0})
+    assert not _conversion_failed({"seconds_train": 3.0}) and not _conversion_failed({})
+
+
 def _copy_sqlite(src: Path, dst: Path) -> None:
     """A consistent copy of the SQLite database ``src``, whatever its WAL holds."""
     import sqlite3

@@ -102,7 +102,8 @@ def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
     study = optuna.load_study(study_name="wk", storage=exp.storage_url)
     recs = {r.number: r for r in StudyRecords(study).trials()}
     assert recs[0].state == "COMPLETE", recs[0].fail_reason
-    assert recs[1].state == "FAIL" and recs[1].fail_reason.startswith("WorkerLostError"), recs[1].fail_reason
+    assert recs[1].state == "FAIL" and recs[1].fail_reason.startswith("WorkerLostError: its worker process died"), recs[1].fail_reason
+    assert "ray.memory_per_trial" in recs[1].fail_reason and "Ray said: " in recs[1].fail_reason  # probe 18: Ray's words alone before
     assert recs[2].state == "COMPLETE", "the study goes on after a lost worker"
     runs = Counter(r.data.tags["trial_number"] for r in _child_runs(exp))
     assert runs == Counter({"0": 1, "1": 1, "2": 1}), "a retry logs into the same MLflow run"

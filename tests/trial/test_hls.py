@@ -185,6 +185,10 @@ def test_broken_csim_source_names_gxx_and_falls_back(digits_splits, tmp_path, ca
     with pytest.raises(ConversionError, match=r"C simulation build failed \(g\+\+ exit"):
         build_csim_library(out, "myproject", prj.config.get_config_value("Stamp"), "-O1")
     prj.write = lambda: None  # keep the broken source: compile_model writes the project first
-    with pytest.raises(ConversionError, match="hls4ml compile"):
+    with pytest.raises(ConversionError, match="hls4ml compile") as e:
         compile_model(prj, build="unity")
     assert "building with hls4ml's build_lib.sh instead" in caplog.text
+    # g++'s own words travel with the error (probe 18: before, only hls4ml's `Failed to compile project "myproject"`,
+    # g++'s cause in the worker's log alone)
+    assert "; the one-call g++ build before it: C simulation build failed (g++ exit" in str(e.value), str(e.value)
+    assert "error" in str(e.value).split("the one-call g++ build before it:", 1)[1]
