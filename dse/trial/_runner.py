@@ -278,6 +278,17 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         tags["csim_accuracy_source"] = "keras"
     missing = [o.metric for o in exp.objectives if o.metric not in metrics]
     if missing:
+        from dse.resources import backend_class
+
+        chosen = tags.get("figure_backend", exp.resources.backend)
+        cls = backend_class(chosen)
+        declared = [m for m in missing if m in getattr(cls, "figures", ())]
+        if declared and not cls.__module__.startswith("dse."):  # a user's backend whose report left out a declared figure
+            raise MeasurementError(
+                f"objective(s) {declared} not in the report of resource backend {chosen!r} for Strategy {params.strategy}, "
+                f"although the backend declares them in its `figures`; its measure() must report every declared figure "
+                "(or leave it out of `figures`)"
+            )
         raise MeasurementError(
             f"objective(s) {missing} not measured by resource backend {exp.resources.backend!r} "
             f"for Strategy {params.strategy}; choose objectives that backend measures"

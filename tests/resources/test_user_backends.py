@@ -297,3 +297,27 @@ def test_a_backends_mistakes_fail_their_trials_with_a_reason_and_the_study_goes_
         sys.path.remove(str(folder))
         sys.modules.pop("broken_backend", None)
         _registry._REGISTRY.pop("broken", None)
+
+
+@pytest.mark.shared_ray
+def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, monkeypatch):
+    """Probe 18: a backend declaring latency_cycles in `figures` but not reporting it failed its trials with "not
+    measured by resource backend ...; choose objectives that backend measures", though it claims to measure it."""
+    module = MODULE.replace("half_ebops", "partial_ebops").replace("half-ebops", "partial-ebops").replace(
+        'figures = ("lut", "dsp")', 'figures = ("lut", "dsp", "latency_cycles")')
+    (tmp_path / "partial_ebops_backend.py").write_text(module)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        exp, space = load_experiment(write_experiment(
+            tmp_path / "exp", name="partial", n_trials=1, hls4ml={"csim": "none"},
+            space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+            objectives=[{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "latency_cycles", "direction": "minimize"}],
+            resources={"backend": "partial_ebops", "backend_modules": ["partial_ebops_backend"]}))
+        summary = run_study(exp, space, progress=False)
+        assert summary.n_complete == 0
+        (reason,) = [why for _, why in summary.failures.values()]
+        assert "MeasurementError: objective(s) ['latency_cycles'] not in the report of resource backend 'partial_ebops'" in reason
+        assert "although the backend declares them in its `figures`" in reason and "choose objectives" not in reason, reason
+    finally:
+        sys.modules.pop("partial_ebops_backend", None)
+        _registry._REGISTRY.pop("partial_ebops", None)
