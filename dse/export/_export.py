@@ -346,11 +346,20 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if not 0 <= number < len(study.trials):
         raise ExportError(f"study {study.study_name!r} has trials 0..{len(study.trials) - 1}; there is no trial {number}")
     r = records.trial(number)
+    said = f"{': ' + r.fail_reason if r.fail_reason else ''}"
+    steps = [k for k in r.metrics if k.startswith("seconds_") and k != "seconds_total"]
+    if r.state == "FAIL" and steps and "seconds_convert" not in steps:  # its worker reported the steps it ran
+        raise ExportError(f"trial {number} is FAIL{said}; it stopped before its conversion, so it logged no model to "
+                          "export; export a COMPLETE trial (see `dse status`)")
+    if r.state == "FAIL" and _conversion_failed(r.metrics):
+        raise ExportError(f"trial {number} is FAIL{said}; it failed in its conversion, so hls4ml made no project of it; "
+                          "export a COMPLETE trial (see `dse status`)")
     if r.state != "COMPLETE" and not (r.state == "FAIL" and allow_failed):
-        anyway = (" or, if it failed after its conversion (in a measurement or the C simulation), its model anyway with "
-                  "--allow-failed (allow_failed=True)" if r.state == "FAIL" else "")
-        raise ExportError(f"trial {number} is {r.state}{': ' + r.fail_reason if r.fail_reason else ''}; export a COMPLETE "
-                          f"trial (see `dse status`){anyway}")
+        anyway = ""
+        if r.state == "FAIL":  # steps reported: past its conversion (above); none: it was stopped before it said
+            anyway = (f" or, {'as' if steps else 'if'} it failed after its conversion, its model anyway with --allow-failed "
+                      "(allow_failed=True)")
+        raise ExportError(f"trial {number} is {r.state}{said}; export a COMPLETE trial (see `dse status`){anyway}")
     if not r.run_id:
         raise ExportError(f"trial {number} has no MLflow run recorded; its artifacts cannot be found")
     where = open_tracking(records, storage_url, tracking_uri)
