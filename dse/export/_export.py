@@ -353,7 +353,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
                           "export; export a COMPLETE trial (see `dse status`)")
     if r.state == "FAIL" and _conversion_failed(r.metrics):
         raise ExportError(f"trial {number} is FAIL{said}; it failed in its conversion, so hls4ml made no project of it; "
-                          "export a COMPLETE trial (see `dse status`)")
+                          "export a COMPLETE trial (see `dse status`)" + (f"; its Keras model is the artifact model.keras of "
+                          f"MLflow run {r.run_id}" if r.run_id else ""))
     if r.state != "COMPLETE" and not (r.state == "FAIL" and allow_failed):
         anyway = ""
         if r.state == "FAIL":  # steps reported: past its conversion (above); none: it was stopped before it said
