@@ -73,7 +73,8 @@ def _run_artifacts(client, run_id: str) -> set[str]:
         ExportError: the store at ``client.tracking_uri`` has no run ``run_id`` (a store other than the
             study's, or an incomplete copy of it); the run's artifacts are missing from its artifact store
             (the run says it reached conversion, or its artifact folder does not exist); or the trial never
-            logged them (it did not reach conversion).
+            logged them (it did not reach conversion), or failed in its conversion (a FAIL run whose step times
+            end there, :func:`_conversion_failed`).
     """
     from urllib.parse import unquote, urlparse
 
@@ -104,13 +105,12 @@ def _run_artifacts(client, run_id: str) -> set[str]:
                              f"{run_id} --artifact-path model.keras`)" if "model.keras" in have else ""))
     if not missing:
         return have
-    if "seconds_convert" not in run.data.metrics and "state" in run.data.tags:  # a trial that failed before its conversion
-        raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial stopped before its conversion, which "
-                          f"logs them (the run's state: {run.data.tags['state']}); only trials that reached conversion can "
-                          "be exported")
     location = run.info.artifact_uri
     local = unquote(urlparse(location).path) if location.startswith("file:") else None
     gone = local is not None and not Path(local).is_dir()
+    if not gone and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
+        raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial stopped before its conversion, which "
+                          "logs them (the run's state: FAIL); only trials that reached conversion can be exported")
     if gone or "seconds_convert" in run.data.metrics:
         why = "that folder does not exist" if gone else "the run reached conversion, which logs them"
         raise ExportError(
@@ -124,8 +124,10 @@ def _run_artifacts(client, run_id: str) -> set[str]:
 
 def _conversion_failed(metrics: dict[str, float]) -> bool:
     """Whether a trial's logged step times (``seconds_<step>``, :class:`dse.trial._runner._Steps`) end in its conversion:
-    the step ran (its time is logged even when it raised) and no resource measurement, which follows it, did."""
-    return "seconds_convert" in metrics and not any(k.startswith("seconds_resources_") for k in metrics)
+    the step ran (its time is logged even when it raised) and none that follows it did (the resource measurements,
+    then the C simulation's ``compile`` and ``csim``, which trials before 2026-11-21 ran before the measurements)."""
+    later = ("seconds_resources_", "seconds_compile", "seconds_csim")
+    return "seconds_convert" in metrics and not any(k.startswith(later) for k in metrics)
 
 
 def load_trial_model(client, run_id: str, dst: Path, artifacts: set[str] | None = None) -> tuple[Any, dict[str, Any], dict[str, Any] | None]:
@@ -351,6 +353,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     if r.state == "FAIL" and steps and "seconds_convert" not in steps:  # its worker reported the steps it ran
         raise ExportError(f"trial {number} is FAIL{said}; it stopped before its conversion, so it logged no model to "
                           "export; export a COMPLETE trial (see `dse status`)")
+    strategy = r.params.strategy if r.params else r.tags.get("strategy")
+    if (r.state == "FAIL" and strategy == "distributed_arithmetic" and "seconds_resources_da4ml" in r.metrics
+            and "da4ml_cost" not in r.metrics):
+        raise ExportError(f"trial {number} is FAIL{said}; it failed in da4ml's trace of its design, which the export's RTL "
+                          "needs again; export a COMPLETE trial (see `dse status`)")
     if r.state == "FAIL" and _conversion_failed(r.metrics):
         raise ExportError(f"trial {number} is FAIL{said}; it failed in its conversion, so hls4ml made no project of it; "
                           "export a COMPLETE trial (see `dse status`)" + (f"; its Keras model is the artifact model.keras of "
@@ -397,7 +404,6 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         hls_model.write()
     n_tb = tb[2] if tb else 0
     rtl_dir = None
-    strategy = r.params.strategy if r.params else r.tags.get("strategy")
     if strategy == "distributed_arithmetic":
         from dse.resources import Design
         from dse.resources._yosys import write_da4ml_rtl
@@ -535,8 +541,8 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
             if k in m:
                 lines.append(f"| {k} | {m[k]:.4f} | test split (da4ml's bit-exact emulation) |")
     if r.state == "FAIL" and not m:
-        lines.append("| - | - | MLflow holds no figure of this trial: it was stopped (a time limit, a lost worker, Ctrl-C) "
-                     "before it logged them |")
+        lines.append("| - | - | the study recorded no figure of this trial: it was stopped (a time limit, a lost worker, "
+                     "Ctrl-C) before its worker reported them |")
     listed = set()
     for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_latency"):
         if k in m:
@@ -562,7 +568,7 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
     else:
         later = ("the HLS report (C synthesis below, or `dse synthesize --backend vitis`/`vivado` where those tools are) "
                  "gives them.")
-        if r.state == "FAIL":
+        if r.state == "FAIL" and "figure_backend" not in tags:  # tagged once every measurement succeeded
             why = "the trial failed before a resource backend reported it"
         elif tags.get("lut_source", "ebops-estimate") == "ebops-estimate":
             why = "the EBOPs estimate gives no cycles"

@@ -101,10 +101,12 @@ class TaskPool:
             try:
                 done.result = ray.get(ref)
             except Exception as e:  # worker crash / OOM kill / node lost, after Ray's retries
-                done.error = WorkerLostError(
-                    "its worker process died (most often killed for memory, or a crash in native code; or its node was "
-                    "lost), after the retries of ray.max_retries; give each trial more memory (ray.memory_per_trial) or "
-                    f"fewer concurrent trials. Ray said: {type(e).__name__}: {e}"[:2000])
+                died = (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
+                        ray.exceptions.OutOfMemoryError)
+                why = ("its worker process died (most often killed for memory, or a crash in native code; or its node was "
+                       "lost), after the retries of ray.max_retries; give each trial more memory (ray.memory_per_trial) "
+                       "or fewer concurrent trials. Ray said: " if isinstance(e, died) else "")
+                done.error = WorkerLostError(f"{why}{type(e).__name__}: {e}"[:2000])
             out.append(done)
         for ref, task in list(self._tasks.items()):
             if task.timeout_s is not None and now - task.started > task.timeout_s:

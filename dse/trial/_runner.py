@@ -282,12 +282,14 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
 
         chosen = tags.get("figure_backend", exp.resources.backend)
         cls = backend_class(chosen)
-        declared = [m for m in missing if m in getattr(cls, "figures", ())]
+        declared = [m for m in missing if m in (cls.figures or ())]  # figures None: not declared
         if declared and not cls.__module__.startswith("dse."):  # a user's backend whose report left out a declared figure
+            others = [m for m in missing if m not in declared]
             raise MeasurementError(
                 f"objective(s) {declared} not in the report of resource backend {chosen!r} for Strategy {params.strategy}, "
                 f"although the backend declares them in its `figures`; its measure() must report every declared figure "
-                "(or leave it out of `figures`)"
+                "(or leave it out of `figures`)" + (f"; and {others} are not measured by it: choose objectives that "
+                                                   "backend measures" if others else "")
             )
         raise MeasurementError(
             f"objective(s) {missing} not measured by resource backend {exp.resources.backend!r} "

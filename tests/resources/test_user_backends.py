@@ -300,11 +300,13 @@ def test_a_backends_mistakes_fail_their_trials_with_a_reason_and_the_study_goes_
 
 
 @pytest.mark.shared_ray
-def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, monkeypatch):
+@pytest.mark.parametrize("figures", ['("lut", "dsp", "latency_cycles")', "None"])
+def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, monkeypatch, figures):
     """Probe 18: a backend declaring latency_cycles in `figures` but not reporting it failed its trials with "not
-    measured by resource backend ...; choose objectives that backend measures", though it claims to measure it."""
+    measured by resource backend ...; choose objectives that backend measures", though it claims to measure it. A
+    backend that declares no figures (None, the default) is told to choose objectives it measures."""
     module = MODULE.replace("half_ebops", "partial_ebops").replace("half-ebops", "partial-ebops").replace(
-        'figures = ("lut", "dsp")', 'figures = ("lut", "dsp", "latency_cycles")')
+        'figures = ("lut", "dsp")', f"figures = {figures}")
     (tmp_path / "partial_ebops_backend.py").write_text(module)
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
@@ -316,6 +318,10 @@ def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, 
         summary = run_study(exp, space, progress=False)
         assert summary.n_complete == 0
         (reason,) = [why for _, why in summary.failures.values()]
+        if figures == "None":
+            assert "MeasurementError: objective(s) ['latency_cycles'] not measured by resource backend 'partial_ebops'" in reason
+            assert "choose objectives that backend measures" in reason, reason
+            return
         assert "MeasurementError: objective(s) ['latency_cycles'] not in the report of resource backend 'partial_ebops'" in reason
         assert "although the backend declares them in its `figures`" in reason and "choose objectives" not in reason, reason
     finally:
