@@ -279,11 +279,12 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
     missing = [o.metric for o in exp.objectives if o.metric not in metrics]
     if missing:
         from dse.resources import backend_class
+        from dse.resources._registry import _is_dse
 
         chosen = tags.get("figure_backend", exp.resources.backend)
         cls = backend_class(chosen)
         declared = [m for m in missing if m in (cls.figures or ())]  # figures None: not declared
-        if declared and not cls.__module__.startswith("dse."):  # a user's backend whose report left out a declared figure
+        if declared and not _is_dse(cls):  # a user's backend whose report left out a declared figure
             others = [m for m in missing if m not in declared]
             raise MeasurementError(
                 f"objective(s) {declared} not in the report of resource backend {chosen!r} for Strategy {params.strategy}, "
