@@ -175,7 +175,9 @@ def status(
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
     _setup_logging(verbose)
     from dse.config import redact_url
-    from dse.report import counts_line, failures_by_reason, front_frame, front_table, no_front_advice, study_counts
+    from dse.report import (
+        counts_line, failures_by_reason, front_frame, front_table, no_front_advice, study_counts, trial_numbers_text,
+    )
     from dse.study import load_study, orphaned_trials
 
     try:
@@ -187,9 +189,7 @@ def status(
     counts = study_counts(st)
     out.print(counts_line(counts))
     for kind, numbers, why in failures_by_reason(st) if counts.failed else []:  # before: a count, and no reason anywhere here
-        which = f"trial {numbers[0]}" if len(numbers) == 1 else f"trials {', '.join(map(str, numbers[:12]))}" + (
-            f", ... ({len(numbers)} in all)" if len(numbers) > 12 else "")
-        _say(f"  failed: {which}: {' '.join(why.split())[:300]}" + (" (the latest)" if len(numbers) > 1 else ""))
+        _say(f"  failed: {trial_numbers_text(numbers)}: {' '.join(why.split())[:300]}" + (" (the latest)" if len(numbers) > 1 else ""))
     orphans = orphaned_trials(st) if counts.running else []
     if orphans:
         _say(f"running trials {', '.join(map(str, orphans))} belong to a driver on this machine that is gone: "

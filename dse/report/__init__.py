@@ -1,7 +1,15 @@
 """Reports: study counts, Pareto fronts, calibration, report/compare pages (data first, renderers apart)."""
 
 from dse.report._calibration import CalibrationStats, calibration_pairs, calibration_stats
-from dse.report._pareto import StudyCounts, failure_reasons, failures_by_reason, front_frame, no_front_advice, study_counts
+from dse.report._pareto import (
+    StudyCounts,
+    failure_reasons,
+    failures_by_reason,
+    front_frame,
+    no_front_advice,
+    study_counts,
+    trial_numbers_text,
+)
 from dse.report._progress import StudyProgress
 from dse.report._render import counts_line, format_value, front_table
 
@@ -15,6 +23,7 @@ __all__ = [
     "failure_reasons",
     "failures_by_reason",
     "study_counts",
+    "trial_numbers_text",
     "StudyProgress",
     "counts_line",
     "format_value",

@@ -220,10 +220,28 @@ def failure_counts(study: optuna.Study) -> dict[str, int]:
     design; their type carries :data:`NOT_EVALUATED_LABEL` so that tables and the failures chart
     tell them apart.
     """
-    from dse.report._pareto import failure_reasons
+    table = failure_table(study)
+    return {str(kind): int(n) for kind, n in zip(table["reason"], table["trials"])}
+
+
+def failure_table(study: optuna.Study) -> pd.DataFrame:
+    """One row per failure reason type, most common first: the report's "Failed trials by reason" table.
+
+    Columns: ``reason`` (the type, as :func:`failure_counts` names it, not-evaluated trials
+    labelled), ``trials`` (count), ``trial numbers`` (up to 12, then the count; ``dse status``
+    gives the same), ``latest reason`` (the whole ``fail_reason`` of the latest such trial,
+    whitespace collapsed, cut at 300 characters). No rows when no trial failed.
+    """
+    from dse.report._pareto import failures_by_reason, trial_numbers_text
     from dse.store import NOT_EVALUATED
 
-    return {kind + (NOT_EVALUATED_LABEL if kind in NOT_EVALUATED else ""): n for kind, (n, _) in failure_reasons(study).items()}
+    rows = [{
+        "reason": kind + (NOT_EVALUATED_LABEL if kind in NOT_EVALUATED else ""),
+        "trials": len(numbers),
+        "trial numbers": trial_numbers_text(numbers).split(" ", 1)[1],
+        "latest reason": " ".join(why.split())[:300],
+    } for kind, numbers, why in failures_by_reason(study)]
+    return pd.DataFrame(rows, columns=["reason", "trials", "trial numbers", "latest reason"])
 
 
 # ---------------------------------------------------------------- accuracy vs resources

@@ -75,6 +75,14 @@ def failures_by_reason(study: optuna.Study) -> list[tuple[str, list[int], str]]:
     return [(k, numbers, why) for k, (numbers, why) in sorted(seen.items(), key=lambda kv: -len(kv[1][0]))]
 
 
+def trial_numbers_text(numbers: list[int], limit: int = 12) -> str:
+    """``"trial 3"`` or ``"trials 0, 4, 7"``; past ``limit`` numbers, ``", ... (N in all)"`` (``dse status``, ``dse report``)."""
+    if len(numbers) == 1:
+        return f"trial {numbers[0]}"
+    more = f", ... ({len(numbers)} in all)" if len(numbers) > limit else ""
+    return f"trials {', '.join(map(str, numbers[:limit]))}{more}"
+
+
 def failure_reasons(study: optuna.Study) -> dict[str, tuple[int, str]]:
     """FAIL trials per reason type (:func:`failures_by_reason`).
 

@@ -149,7 +149,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     if timing.failures:
         png = P.plot_failures(timing.failures, out / "failures.png")
         figures.append(png)
-        fail_table = H.table(__import__("pandas").DataFrame(list(timing.failures.items()), columns=["reason", "trials"]))
+        fail_table = H.table(F.failure_table(study))  # before: reason and count; now also which trials, and why
         note = ""
         if any(kind.endswith(F.NOT_EVALUATED_LABEL) for kind in timing.failures):
             note = ('<p class="note">Grey: trials that were running when their driver stopped or was lost. They were '

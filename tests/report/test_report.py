@@ -453,6 +453,18 @@ def test_interrupted_trials_are_told_apart_from_failed_designs(tmp_path):
     assert "TrialInterruptedError (not evaluated, re-enqueued)" in html
     assert "never evaluated, so they are not failures of a design" in html
 
+    # the table names which trials failed and why (before: a reason type and a count, so finding them took `dse status`)
+    from dse.report._figures import failure_table
+
+    table = failure_table(study).set_index("reason")
+    numbers = [t.number for t in study.trials if t.state.name == "FAIL" and t.number < 10]
+    assert table.loc["TrainingDivergedError", "trial numbers"] == ", ".join(map(str, numbers))
+    assert table.loc["DriverLostError (not evaluated, re-enqueued)", "trial numbers"] == str(study.trials[-1].number)
+    assert table.loc["DriverLostError (not evaluated, re-enqueued)", "latest reason"].startswith("DriverLostError: the driver")
+    section = html.split("Failed trials by reason", 1)[1].split("<h2>", 1)[0]
+    assert "<th>trial numbers</th>" in section and "<th>latest reason</th>" in section
+    assert f"<td class=\"t\">{', '.join(map(str, numbers))}</td>" in section
+
 
 def test_compare_warns_about_a_study_without_a_feasible_trial(tmp_path, caplog):
     """Before, a study whose every trial broke its budget was compared without a word: hypervolume 0 and '-' sources."""
