@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -95,6 +97,36 @@ def _ray_per_test(request, tmp_path_factory):
 
 def pytest_sessionfinish(session, exitstatus):
     stop_shared_ray()
+
+
+@pytest.fixture
+def user_modules(tmp_path, monkeypatch):
+    """Write a user's module (a resource backend, a dataset) into ``tmp_path/plugins``, on ``sys.path``.
+
+    ``user_modules(name, source)`` writes ``plugins/<name>.py`` and returns the folder. The folder is
+    on the driver's ``sys.path`` (Ray passes that path to its workers, a Ray started earlier too) until
+    the test ends; then the modules written are forgotten (``sys.modules``) and the backends registered
+    meanwhile unregistered, so that a later test can register the same names.
+    """
+    from dse.resources import _registry
+
+    folder = tmp_path / "plugins"
+    before, written = set(_registry._REGISTRY), []
+
+    def write(name: str, source: str) -> Path:
+        folder.mkdir(exist_ok=True)
+        (folder / f"{name}.py").write_text(source)
+        if str(folder) not in sys.path:
+            monkeypatch.syspath_prepend(str(folder))
+        importlib.invalidate_caches()  # a module written into a folder already on sys.path
+        written.append(name)
+        return folder
+
+    yield write
+    for name in written:
+        sys.modules.pop(name, None)
+    for name in set(_registry._REGISTRY) - before:
+        _registry._REGISTRY.pop(name, None)
 
 
 @pytest.fixture(scope="session")

@@ -112,50 +112,42 @@ class LicenceDown(ResourceBackend):
 """
 
 
-def test_export_of_a_failed_trial_whose_model_reached_conversion(tiny_study, tmp_path, monkeypatch):
+def test_export_of_a_failed_trial_whose_model_reached_conversion(tiny_study, tmp_path, user_modules):
     """A trial that failed after its conversion (here its resource measurement) has a good model: `--allow-failed` exports
     it, its README opening with the failure (left out by probe 16: before, every FAIL trial was refused). A trial that
     failed in training has no model, and says so."""
     import optuna
 
     from dse.config import load_experiment
-    from dse.resources import _registry
     from dse.study import run_study
     from tests.conftest import write_experiment
 
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "licence_down_backend.py").write_text(FAILING_BACKEND)
-    monkeypatch.syspath_prepend(str(plugins))
-    try:
-        exp, space = load_experiment(write_experiment(
-            tmp_path / "exp", name="measurement_fails", n_trials=1, hls4ml={"csim": "none"},
-            space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
-            resources={"backend": "licence_down", "backend_modules": ["licence_down_backend"]}))
-        summary = run_study(exp, space, progress=False)
-        assert summary.n_complete == 0 and "licence server" in " ".join(map(str, summary.failures.values())), summary.failures
-        study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-        args = ["export", exp.name, "--trial", "0", "--storage", exp.storage_url, "--out", str(tmp_path / "design")]
-        refused = runner.invoke(app, args)
-        said = " ".join(refused.output.split())
-        assert refused.exit_code == 2 and "trial 0 is FAIL: " in said and "licence server" in said, said
-        assert "export a COMPLETE trial (see `dse status`) or, as it failed after its conversion" in said and "--allow-failed" in said
-        assert not (tmp_path / "design").exists()
+    user_modules("licence_down_backend", FAILING_BACKEND)
+    exp, space = load_experiment(write_experiment(
+        tmp_path / "exp", name="measurement_fails", n_trials=1, hls4ml={"csim": "none"},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+        resources={"backend": "licence_down", "backend_modules": ["licence_down_backend"]}))
+    summary = run_study(exp, space, progress=False)
+    assert summary.n_complete == 0 and "licence server" in " ".join(map(str, summary.failures.values())), summary.failures
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    args = ["export", exp.name, "--trial", "0", "--storage", exp.storage_url, "--out", str(tmp_path / "design")]
+    refused = runner.invoke(app, args)
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 2 and "trial 0 is FAIL: " in said and "licence server" in said, said
+    assert "export a COMPLETE trial (see `dse status`) or, as it failed after its conversion" in said and "--allow-failed" in said
+    assert not (tmp_path / "design").exists()
 
-        done = runner.invoke(app, [*args, "--allow-failed"])
-        assert done.exit_code == 0, done.output
-        out = tmp_path / "design"
-        for name in ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "hls4ml_prj/firmware/myproject.cpp"):
-            assert (out / name).is_file(), name
-        readme = (out / "README.md").read_text()
-        reason = StudyRecords(study).trial(0).fail_reason
-        assert f"**Failed**: this trial is FAIL ({reason})" in readme and "licence server" in reason
-        # what it measured before the failure (the EBOPs estimate), nothing from the backend that failed
-        assert "| keras_accuracy |" in readme and "| ebops |" in readme and "licence-down" not in readme
-        assert "Pareto front (other trials dominate it)" not in readme
-    finally:
-        sys.modules.pop("licence_down_backend", None)
-        _registry._REGISTRY.pop("licence_down", None)
+    done = runner.invoke(app, [*args, "--allow-failed"])
+    assert done.exit_code == 0, done.output
+    out = tmp_path / "design"
+    for name in ("model.keras", "hls4ml_config.yaml", "preprocessing.json", "hls4ml_prj/firmware/myproject.cpp"):
+        assert (out / name).is_file(), name
+    readme = (out / "README.md").read_text()
+    reason = StudyRecords(study).trial(0).fail_reason
+    assert f"**Failed**: this trial is FAIL ({reason})" in readme and "licence server" in reason
+    # what it measured before the failure (the EBOPs estimate), nothing from the backend that failed
+    assert "| keras_accuracy |" in readme and "| ebops |" in readme and "licence-down" not in readme
+    assert "Pareto front (other trials dominate it)" not in readme
 
     # a trial that failed in training (diverged) logged no model: --allow-failed cannot help, and says why (before: "missing
     # from its artifact store ... copy the study's run directory's mlartifacts/", as if the store were incomplete)

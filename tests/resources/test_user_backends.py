@@ -43,20 +43,13 @@ SPACE = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency
 
 
 @pytest.fixture
-def user_module(tmp_path):
+def user_module(user_modules):
     """``half_ebops_backend.py`` in a folder of its own, on the driver's ``sys.path`` (Ray passes that path to its workers)."""
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    (folder / "half_ebops_backend.py").write_text(MODULE)
-    sys.path.insert(0, str(folder))
-    yield folder
-    sys.path.remove(str(folder))
-    sys.modules.pop("half_ebops_backend", None)
-    _registry._REGISTRY.pop("half_ebops", None)
+    return user_modules("half_ebops_backend", MODULE)
 
 
 @pytest.mark.shared_ray  # a Ray started before the module was on sys.path: the folder reaches the workers all the same
-def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module):
+def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module, user_modules):
     exp, space = load_experiment(write_experiment(
         tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,
         resources={"backend": "half_ebops", "backend_modules": ["half_ebops_backend"]}, hls4ml={"csim": "none"},
@@ -75,22 +68,18 @@ def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_
     assert sorted(s.own) == sorted(s.cached) == [0, 1] and not s.launched and not s.failed, s
     # a re-measurement's workers import the study's module too, and a backend the driver imported from a module the
     # study does not list
-    (user_module / "third_ebops_backend.py").write_text(MODULE.replace("half_ebops", "third_ebops").replace("half-ebops", "third-ebops").replace("/ 2", "/ 3"))
+    user_modules("third_ebops_backend", MODULE.replace("half_ebops", "third_ebops").replace("half-ebops", "third-ebops").replace("/ 2", "/ 3"))
     import third_ebops_backend  # noqa: F401
-    try:
-        s = synthesize("user_backend", exp.storage_url, "third_ebops", trials=[1])
-        assert s.launched == [1] and not s.failed, s.failed
-        run = MlflowClient(exp.tracking_uri).get_run(r.run_id)  # trial 1's run
-        assert run.data.metrics["third_ebops_lut"] == pytest.approx(r.metrics["ebops"] / 3)
-        assert run.data.tags["third_ebops_lut_source"] == "third-ebops"
-        namespace: dict = {"__name__": "__main__"}
-        exec(MODULE.replace("half_ebops", "script_ebops"), namespace)  # as if defined in the script being run
-        with pytest.raises(ConfigError, match=r"--backend \(backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
-            synthesize("user_backend", exp.storage_url, "script_ebops", trials=[0])
-    finally:
-        sys.modules.pop("third_ebops_backend", None)
-        for name in ("third_ebops", "script_ebops"):
-            _registry._REGISTRY.pop(name, None)
+
+    s = synthesize("user_backend", exp.storage_url, "third_ebops", trials=[1])
+    assert s.launched == [1] and not s.failed, s.failed
+    run = MlflowClient(exp.tracking_uri).get_run(r.run_id)  # trial 1's run
+    assert run.data.metrics["third_ebops_lut"] == pytest.approx(r.metrics["ebops"] / 3)
+    assert run.data.tags["third_ebops_lut_source"] == "third-ebops"
+    namespace: dict = {"__name__": "__main__"}
+    exec(MODULE.replace("half_ebops", "script_ebops"), namespace)  # as if defined in the script being run
+    with pytest.raises(ConfigError, match=r"--backend \(backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
+        synthesize("user_backend", exp.storage_url, "script_ebops", trials=[0])
 
     # a later command reads the stored experiment in a new process: it imports the listed module from PYTHONPATH
     cmd = [sys.executable, "-m", "dse", "report", "user_backend", "--storage", exp.storage_url, "--out", str(tmp_path / "report")]
@@ -157,20 +146,15 @@ def test_a_backend_module_that_does_not_import_is_named(tmp_path):
     assert "unknown resource backend" not in msg  # not a second error for the consequence
 
 
-def test_a_module_that_raises_or_registers_nothing_gets_its_own_hint(tmp_path, monkeypatch):
-    (tmp_path / "raising_backend_module.py").write_text("raise RuntimeError('boom at import')\n")
-    (tmp_path / "empty_backend_module.py").write_text("X = 1\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        with pytest.raises(ValueError, match=r"cannot import backend module 'raising_backend_module' \(RuntimeError: boom at import\); "
-                                             r"the module was found but raised while importing; fix it"):
-            ResourcesConfig(backend_modules=["raising_backend_module"])
-        with pytest.raises(ValueError, match=r"unknown resource backend 'lut_fit'; .*\(none of resources.backend_modules "
-                                             r"\['empty_backend_module'\] registers it"):
-            ResourcesConfig(backend="lut_fit", backend_modules=["empty_backend_module"])
-    finally:
-        for name in ("raising_backend_module", "empty_backend_module"):
-            sys.modules.pop(name, None)
+def test_a_module_that_raises_or_registers_nothing_gets_its_own_hint(user_modules):
+    user_modules("raising_backend_module", "raise RuntimeError('boom at import')\n")
+    user_modules("empty_backend_module", "X = 1\n")
+    with pytest.raises(ValueError, match=r"cannot import backend module 'raising_backend_module' \(RuntimeError: boom at import\); "
+                                         r"the module was found but raised while importing; fix it"):
+        ResourcesConfig(backend_modules=["raising_backend_module"])
+    with pytest.raises(ValueError, match=r"unknown resource backend 'lut_fit'; .*\(none of resources.backend_modules "
+                                         r"\['empty_backend_module'\] registers it"):
+        ResourcesConfig(backend="lut_fit", backend_modules=["empty_backend_module"])
 
 
 def _class(name="checked_ebops", sources=("checked-ebops",), measure=True, base=None, module="checked_module"):
@@ -272,58 +256,45 @@ BROKEN = textwrap.dedent('''
 
 
 @pytest.mark.shared_ray
-def test_a_backends_mistakes_fail_their_trials_with_a_reason_and_the_study_goes_on(tmp_path):
+def test_a_backends_mistakes_fail_their_trials_with_a_reason_and_the_study_goes_on(tmp_path, user_modules):
     """Before, the LUT of None raised TypeError in the driver's tell: the study stopped with its trial RUNNING, and each
     later `dse run` failed it as DriverLostError, re-enqueued it and crashed again; a dict gave "'dict' object has no
     attribute 'metrics'"."""
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    (folder / "broken_backend.py").write_text(BROKEN)
-    sys.path.insert(0, str(folder))
-    try:
-        exp, space = load_experiment(write_experiment(
-            tmp_path / "exp", name="broken", n_trials=2, space=SPACE, hls4ml={"csim": "none"},
-            resources={"backend": "broken", "backend_modules": ["broken_backend"]},
-            enqueue_trials=[{"strategy": "Latency"}, {"strategy": "distributed_arithmetic"}],
-        ))
-        summary = run_study(exp, space, progress=False)
-        study = optuna.load_study(study_name="broken", storage=exp.storage_url)
-        reasons = {TrialRecord.of(t).params.strategy: TrialRecord.of(t).fail_reason for t in study.trials}
-        assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"] and summary.n_failed == 2, reasons
-        assert reasons["Latency"].startswith("MeasurementError: resource backend 'broken': measure() returned dict"), reasons
-        assert "it must return a ResourceReport (or raise MeasurementError)" in reasons["Latency"]
-        assert reasons["distributed_arithmetic"].startswith("ValueError: Figure(None, 'broken'): a resource figure"), reasons
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("broken_backend", None)
-        _registry._REGISTRY.pop("broken", None)
+    user_modules("broken_backend", BROKEN)
+    exp, space = load_experiment(write_experiment(
+        tmp_path / "exp", name="broken", n_trials=2, space=SPACE, hls4ml={"csim": "none"},
+        resources={"backend": "broken", "backend_modules": ["broken_backend"]},
+        enqueue_trials=[{"strategy": "Latency"}, {"strategy": "distributed_arithmetic"}],
+    ))
+    summary = run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name="broken", storage=exp.storage_url)
+    reasons = {TrialRecord.of(t).params.strategy: TrialRecord.of(t).fail_reason for t in study.trials}
+    assert [t.state.name for t in study.trials] == ["FAIL", "FAIL"] and summary.n_failed == 2, reasons
+    assert reasons["Latency"].startswith("MeasurementError: resource backend 'broken': measure() returned dict"), reasons
+    assert "it must return a ResourceReport (or raise MeasurementError)" in reasons["Latency"]
+    assert reasons["distributed_arithmetic"].startswith("ValueError: Figure(None, 'broken'): a resource figure"), reasons
 
 
 @pytest.mark.shared_ray
 @pytest.mark.parametrize("figures", ['("lut", "dsp", "latency_cycles")', "None"])
-def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, monkeypatch, figures):
+def test_a_users_backend_that_leaves_out_a_declared_figure_is_told_so(tmp_path, user_modules, figures):
     """Probe 18: a backend declaring latency_cycles in `figures` but not reporting it failed its trials with "not
     measured by resource backend ...; choose objectives that backend measures", though it claims to measure it. A
     backend that declares no figures (None, the default) is told to choose objectives it measures."""
     module = MODULE.replace("half_ebops", "partial_ebops").replace("half-ebops", "partial-ebops").replace(
         'figures = ("lut", "dsp")', f"figures = {figures}")
-    (tmp_path / "partial_ebops_backend.py").write_text(module)
-    monkeypatch.syspath_prepend(str(tmp_path))
-    try:
-        exp, space = load_experiment(write_experiment(
-            tmp_path / "exp", name="partial", n_trials=1, hls4ml={"csim": "none"},
-            space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
-            objectives=[{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "latency_cycles", "direction": "minimize"}],
-            resources={"backend": "partial_ebops", "backend_modules": ["partial_ebops_backend"]}))
-        summary = run_study(exp, space, progress=False)
-        assert summary.n_complete == 0
-        (reason,) = [why for _, why in summary.failures.values()]
-        if figures == "None":
-            assert "MeasurementError: objective(s) ['latency_cycles'] not measured by resource backend 'partial_ebops'" in reason
-            assert "choose objectives that backend measures" in reason, reason
-            return
-        assert "MeasurementError: objective(s) ['latency_cycles'] not in the report of resource backend 'partial_ebops'" in reason
-        assert "although the backend declares them in its `figures`" in reason and "choose objectives" not in reason, reason
-    finally:
-        sys.modules.pop("partial_ebops_backend", None)
-        _registry._REGISTRY.pop("partial_ebops", None)
+    user_modules("partial_ebops_backend", module)
+    exp, space = load_experiment(write_experiment(
+        tmp_path / "exp", name="partial", n_trials=1, hls4ml={"csim": "none"},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+        objectives=[{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "latency_cycles", "direction": "minimize"}],
+        resources={"backend": "partial_ebops", "backend_modules": ["partial_ebops_backend"]}))
+    summary = run_study(exp, space, progress=False)
+    assert summary.n_complete == 0
+    (reason,) = [why for _, why in summary.failures.values()]
+    if figures == "None":
+        assert "MeasurementError: objective(s) ['latency_cycles'] not measured by resource backend 'partial_ebops'" in reason
+        assert "choose objectives that backend measures" in reason, reason
+        return
+    assert "MeasurementError: objective(s) ['latency_cycles'] not in the report of resource backend 'partial_ebops'" in reason
+    assert "although the backend declares them in its `figures`" in reason and "choose objectives" not in reason, reason
