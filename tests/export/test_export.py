@@ -373,6 +373,45 @@ def test_export_without_the_study_mlflow_store_is_one_error_line(tiny_study, tmp
     assert not out.exists()
 
 
+def test_the_mlflow_run_alone_tells_why_a_failed_trial_has_nothing_to_export(tmp_path):
+    """Where a trial's Optuna record lacks its step times (the Python API's ``load_trial_model`` with a run id), its MLflow
+    run's tags and step times decide, in a real store: failed in its conversion (its Keras model named), stopped before
+    it, and a run whose artifact folder is gone (a store copied without mlartifacts/, told to copy it)."""
+    from dse.export import ExportError
+    from dse.export._export import _run_artifacts
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("e", artifact_location=(tmp_path / "mlartifacts").as_uri())
+    (tmp_path / "model.keras").write_text("a model")
+
+    def run(metrics: dict, artifacts: tuple = (), state: str = "FAIL") -> str:
+        run_id = client.create_run(experiment, tags={"state": state, "error": "ConversionError: no such layer"}).info.run_id
+        for key, value in metrics.items():
+            client.log_metric(run_id, key, value)
+        for name in artifacts:
+            client.log_artifact(run_id, str(tmp_path / name))
+        return run_id
+
+    failed_in_conversion = run({"seconds_train": 3.0, "seconds_convert": 0.2}, ("model.keras",))
+    with pytest.raises(ExportError) as e:
+        _run_artifacts(client, failed_in_conversion)
+    said = str(e.value)
+    assert f"MLflow run {failed_in_conversion}'s trial failed in its conversion (ConversionError: no such layer)" in said
+    assert f"mlflow artifacts download --run-id {failed_in_conversion} --artifact-path model.keras" in said, said
+
+    stopped_before = run({"seconds_train": 3.0}, ("model.keras",))
+    with pytest.raises(ExportError, match="its trial stopped before its conversion, which logs them"):
+        _run_artifacts(client, stopped_before)
+
+    no_folder = run({"seconds_train": 3.0})  # nothing logged: the run has no artifact folder at all
+    with pytest.raises(ExportError, match="that folder does not exist.*copy the study's run directory's mlartifacts/"):
+        _run_artifacts(client, no_folder)
+
+    measured = run({"seconds_train": 3.0, "seconds_convert": 0.2, "seconds_resources_ebops": 0.0}, ("model.keras",))
+    with pytest.raises(ExportError, match=r"hls4ml_config.yaml of MLflow run .* is missing .*the run reached conversion"):
+        _run_artifacts(client, measured)  # a FAIL trial measured after its conversion: its store lost a file
+
+
 def test_reexport_refuses_to_overwrite_edited_files(tiny_study, tmp_path):
     """The export's README says to edit hls4ml_prj/build_opt.tcl: a re-export without --overwrite refuses when a file it
     wrote was changed since (the manifest's SHA-256 differs), naming it; with --overwrite it replaces it. Before, the
