@@ -327,7 +327,14 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
         assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"
 
 
-_INTERRUPT_START = """
+#: First lines of the scripts below: Ctrl-C raises KeyboardInterrupt, as at a terminal, even when pytest runs as a
+#: background job of a shell without job control, which starts it (and so these scripts) with SIGINT ignored.
+_AS_AT_A_TERMINAL = """
+import signal
+signal.signal(signal.SIGINT, signal.default_int_handler)
+"""
+
+_INTERRUPT_START = _AS_AT_A_TERMINAL + """
 import os, signal, sys, threading
 from pathlib import Path
 from dse.config import RayConfig
@@ -376,7 +383,7 @@ def _assert_no_ray_left(ray_dir: Path) -> None:
     assert not left, left
 
 
-_INTERRUPT_CORE_WORKER = _signal_inside_ray_init("SIGINT") + """
+_INTERRUPT_CORE_WORKER = _AS_AT_A_TERMINAL + _signal_inside_ray_init("SIGINT") + """
 import sys, time
 from pathlib import Path
 from dse.config import RayConfig
