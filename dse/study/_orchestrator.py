@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from dse._args import expect
@@ -247,6 +248,7 @@ class _StudyLoop:
         self.pool = TaskPool()
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
+        self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
         self.directions = [o.direction for o in exp.objectives]
         self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front, progress)
@@ -304,15 +306,25 @@ class _StudyLoop:
             why = (f"its process {beat.get('pid')} on this machine is gone" if driver_is_dead(beat)
                    else f"it stopped sending heartbeats (none for > {self.exp.heartbeat_grace_s:g} s)")
             err = DriverLostError(f"the driver running trial {t.number} was lost: {why}; its parameters were re-enqueued")
-            self.durable(record_trial_result, self.records.live_trial(t), {}, {"error_type": "DriverLostError"},
-                         fail_reason=f"DriverLostError: {err}", what="recovery")
-            self.durable(self.study.tell, t.number, state=TrialState.FAIL, what="recovery")
+            try:
+                self.durable(record_trial_result, self.records.live_trial(t), {}, {"error_type": "DriverLostError"},
+                             fail_reason=f"DriverLostError: {err}", what="recovery")
+                self.durable(self.study.tell, t.number, state=TrialState.FAIL, what="recovery")
+            except (UpdateFinishedTrialError, ValueError) as e:
+                if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
+                    raise
+                # another live driver recovered it between the read and these writes (before: this driver's loop
+                # stopped on the error and abandoned its own trials); that driver re-enqueued it
+                log.info("trial %d: recovered by another driver meanwhile (%s)", t.number, e)
+                continue
             run_id = TrialRecord.of(t).run_id
             if run_id:
                 try:
                     self.tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: {err}")
                 except Exception as e:  # the run may be gone; the Optuna record is what counts
                     log.warning("could not close MLflow run %s of lost trial %d: %s", run_id, t.number, e)
+                if self.exp.training.harvest_checkpoints:
+                    self.close_checkpoint_runs(t.number, f"DriverLostError: {err}")
             self.requeue(t.number, dict(t.params))
             lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
             log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
@@ -397,9 +409,16 @@ class _StudyLoop:
         self.workers.release(done.actor, pid, rss, keep=not self.pool.count("remeasure"))
         return result
 
-    def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
+    def finish_trial(self, trial: optuna.Trial, run_id: str | None, result: TrialResult, retry: bool = True) -> str:
+        """Tell Optuna ``result``, end the trial's MLflow run, record its harvested checkpoints; returns the progress line.
+
+        Args:
+            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or write once (a driver that is
+                stopping, :meth:`abandon`).
+        """
         measured, failed = self.sort_harvested(trial.number, result)
-        state = self.durable(_tell, self.study, trial, self.exp, result, what="tell")
+        state = (self.durable(_tell, self.study, trial, self.exp, result, what="tell") if retry
+                 else _tell(self.study, trial, self.exp, result))
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
@@ -413,10 +432,17 @@ class _StudyLoop:
             feasible = within_constraints(self.exp.constraints, result.metrics) if state == "COMPLETE" and self.exp.constraints else None
             if tagged == state and result.tags.get("feasible") == {True: "true", False: "false"}.get(feasible):
                 feasible = None  # the worker tagged the same verdict with its results: the run's end is one MLflow call
-            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible,
-                                          tags={"logging_error": lost_logging} if lost_logging else None,
-                                          untag=("feasible",) if state != "COMPLETE" and "feasible" in result.tags
-                                          and not lost_logging else ())  # (a lost log never wrote the tag)
+            tags = {"logging_error": lost_logging} if lost_logging else {}
+            if "harvest" in result.tags:  # set here (sort_harvested), after the worker's last write to the run
+                tags["harvest"] = result.tags["harvest"]
+            # a trial the driver failed (interrupted, timed out, its worker lost: no result, so no `state` tag here)
+            # after its worker logged a COMPLETE outcome holds that outcome's `feasible` verdict: deleted too
+            stale_verdict = state != "COMPLETE" and not lost_logging and (
+                "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
+            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible, tags=tags or None,
+                                          untag=("feasible",) if stale_verdict else ())  # (a lost log never wrote the tag)
+            if state == "FAIL" and not result.harvested and self.exp.training.harvest_checkpoints:
+                self.close_checkpoint_runs(trial.number, result.error or "TrialInterruptedError: the trial failed")
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:
@@ -428,6 +454,21 @@ class _StudyLoop:
         elif result.tags.get("harvest") == NO_CHECKPOINT:
             line += " (no checkpoint to harvest)"
         return line
+
+    def close_checkpoint_runs(self, number: int, error: str) -> None:
+        """Close the checkpoint runs a failed trial ``number``'s worker made before it stopped (interrupted, timed out,
+        lost): FAIL, with the trial's error, as none of them became a trial (:meth:`StudyTracker.close_checkpoint_runs`).
+
+        Before, the one being measured stayed RUNNING for good, and those measured before read as completed trials
+        that Optuna does not hold. A failure to close them is logged; the trial's own record is what counts.
+        """
+        try:
+            closed = self.tracker.close_checkpoint_runs(self.exp.name, number, _checkpoint_error(number, error))
+        except Exception as e:  # the MLflow side only; a later `dse run` closes them (_close_finished_runs)
+            log.warning("trial %d: could not close its harvested checkpoints' MLflow runs: %s", number, e)
+            return
+        if closed:
+            log.info("trial %d: closed %d MLflow run(s) of its harvested checkpoints as FAIL", number, len(closed))
 
     def tag_harvested_runs(self, run_metrics: dict[str, dict[str, float]]) -> None:
         """Tag each harvested checkpoint's MLflow run ``trial_number``, as every trial's run is, and
@@ -566,15 +607,22 @@ class _StudyLoop:
         Returns:
             The numbers of the trials re-enqueued.
         """
-        metas = self.pool.cancel_all()
+        metas = [(meta, "ran") for meta in self.pool.metas("trial")]  # not the re-measurements': (number, key)
+        self.pool.cancel_all()
         if self.asking is not None:
-            metas.append(self.asking)
+            metas.append((self.asking, "ran"))
+        # results that came back with the one whose handling stopped the loop, not yet recorded (before: left RUNNING)
+        metas += [(done.meta, "came back") for done in self.unhandled if done.kind == "trial"]
+        self.unhandled = []
         requeued = []
-        for trial, run_id in metas:
-            err = TrialInterruptedError(f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued")
+        for (trial, run_id), how in metas:
+            err = TrialInterruptedError(
+                f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued" if how == "ran" else
+                f"the driver stopped ({why}) as trial {trial.number}'s result came back, before recording it; its parameters "
+                "were re-enqueued")
             try:
                 params = dict(trial.params)
-                self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+                self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err), retry=False)
                 if self.requeue(trial.number, params, retry=False):  # a driver that is stopping does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
@@ -638,7 +686,9 @@ class _StudyLoop:
                 self._progress(recovered)  # a dead driver's trials, re-enqueued: this driver runs them
                 continue
             self.heartbeat()  # launch() stamped the new trials; the others are refreshed every heartbeat_interval_s
-            for done in self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s)):
+            self.unhandled = self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s))
+            while self.unhandled:  # what is left when one raises is abandoned with the running trials
+                done = self.unhandled.pop(0)
                 if done.kind == "remeasure":
                     remeasurer.collect(*done.meta, done.ref)
                     continue
@@ -838,8 +888,9 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             stop_leftover_ray(run_dir)  # no Ray starts, whose start would stop what a killed driver left
         log.info("study %s already has n_trials=%d evaluated trials and none running: nothing to run (raise n_trials, "
                  "or pass --n-trials, to run more)", exp.name, exp.n_trials)
-    log.info("study %s: %d trials finished, %d to run", exp.name, counts.trained, max(exp.n_trials - counts.trained, 0))
-    bar = StudyProgress(progress, exp.n_trials, counts.trained)
+    evaluated = counts.trained - counts.interrupted  # trials failed as not evaluated do not count (as room() and the bar's updates)
+    log.info("study %s: %d trials finished, %d to run", exp.name, evaluated, max(exp.n_trials - evaluated, 0))
+    bar = StudyProgress(progress, exp.n_trials, evaluated)
     status = "FINISHED"
     loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar)
     try:
@@ -960,7 +1011,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
         parent = tracker.study_run(exp.name, (recorded or exp).model_dump(mode="json"))
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
-    _close_finished_runs(tracker, records, exp.name)
+    _close_finished_runs(tracker, records, exp.name, harvests=bool(exp.training.harvest_checkpoints))
     _number_trial_runs(tracker, records, exp.name)
     return tracker, parent
 
@@ -1003,11 +1054,20 @@ def _create_store_whole(db: Path) -> None:
             left.unlink(missing_ok=True)
 
 
-def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_name: str) -> None:
+def _checkpoint_error(number: int, error: str) -> str:
+    """The ``error`` tag of a checkpoint run of trial ``number``, which failed with ``error`` (``"<Type>: <why>"``)
+    before its checkpoints were recorded: the trial's error type (``TrialInterruptedError``: not a failed design)."""
+    kind, _, reason = " ".join(error.split()).partition(": ")
+    return f"{kind}: trial {number}, whose checkpoint this is, failed before its checkpoints were recorded ({reason[:300]})"
+
+
+def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_name: str, harvests: bool = False) -> None:
     """End the MLflow runs still RUNNING of trials Optuna holds as finished, in the state Optuna holds.
 
     A driver that lost its MLflow server fails its running trials in Optuna only (the server
-    does not answer), so their runs stayed RUNNING; the next driver to open the store closes them.
+    does not answer), so their runs stayed RUNNING; the next driver to open the store closes them,
+    and, where trials ``harvests`` checkpoints, the checkpoint runs of such a FAIL trial
+    (:meth:`StudyTracker.close_checkpoint_runs`).
     A driver killed after it made a trial's run but before Optuna recorded the run's id left a
     run that no trial names: it is closed FAILED when its ``trial_number`` is a finished trial
     that records another run. Runs of trials still RUNNING in Optuna (another driver's) are left alone.
@@ -1022,6 +1082,8 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
             continue
         if r.run_id == run_id:
             tracker.finish_trial_run(run_id, r.state, r.fail_reason if r.state == "FAIL" else None)
+            if harvests and r.state == "FAIL":
+                tracker.close_checkpoint_runs(study_name, r.number, _checkpoint_error(r.number, r.fail_reason or "unknown"))
         else:  # made by a driver killed before it recorded the run
             tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: the driver that made this run of trial {r.number} was "
                                                      "lost before it recorded the run; the trial was recovered without it")

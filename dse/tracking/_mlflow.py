@@ -427,6 +427,27 @@ class StudyTracker:
         )
         return {r.info.run_id: r.data.tags.get("trial_number", "") for r in found}
 
+    def close_checkpoint_runs(self, study_name: str, number: int, error: str) -> list[str]:
+        """End, as ``FAIL`` with ``error``, the harvested-checkpoint runs of trial ``number`` (tag ``harvested_from``)
+        that are still RUNNING or tagged ``COMPLETE``; one search.
+
+        For a trial told FAIL with no checkpoint recorded (interrupted, timed out, its worker or
+        driver lost while it harvested): none of its checkpoints became a trial of the study, so
+        none may stay RUNNING or read as a completed trial (``dse compare --tracking-uri``). Their
+        ``feasible`` tag goes with it.
+
+        Returns:
+            The ids of the runs closed.
+        """
+        found = _retrying(self.client.search_runs, [self.experiment_id], max_results=50000,
+                          filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.harvested_from = '{number}'")
+        closed = []
+        for run in found:
+            if run.info.status == "RUNNING" or run.data.tags.get("state") == "COMPLETE":
+                _finish_run(self.client, run.info.run_id, "FAIL", error, untag=("feasible",) if "feasible" in run.data.tags else ())
+                closed.append(run.info.run_id)
+        return closed
+
     def trial_runs_without_number(self, study_name: str) -> list[str]:
         """The study's trial runs without a ``trial_number`` tag (harvested checkpoints of an earlier dse); one search.
 

@@ -66,6 +66,8 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
     assert len(set(epochs)) == len(epochs) and all(0 <= e < 15 for e in epochs)
     client = MlflowClient(exp.tracking_uri)
     parent_run = client.get_run(trained[0].run_id)
+    # the README's child-run tag `harvest` (set by the driver after the worker's last write; before, Optuna alone held it)
+    assert parent_run.data.tags.get("harvest") == trained[0].tags["harvest"], parent_run.data.tags
     for r in harvested:
         assert r.state == "COMPLETE" and r.harvested_from == 0
         assert r.params == trained[0].params  # trained with the trial's parameters, up to its epoch

@@ -1,0 +1,146 @@
+"""The driver loop's bookkeeping when it stops or a trial fails: every trial of this driver ends failed and re-enqueued,
+and no MLflow run of it stays RUNNING or reads as completed (a bug-hunting review, 2026-12-06).
+
+The study loop (``dse.study._orchestrator._StudyLoop``) runs here on a real Optuna storage, a real MLflow store and,
+where it waits on tasks, the shared local Ray with real tasks; only which tasks are in flight is set up by the test.
+"""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from dse.config import load_experiment
+from dse.exceptions import DiskFullError, TrialInterruptedError
+from dse.report import StudyProgress
+from dse.store import StudyRecords
+from dse.study._orchestrator import _StudyLoop
+from dse.tracking import StudyTracker
+from dse.trial import TrialResult
+from tests.conftest import write_experiment
+
+
+def _loop(tmp_path, digits_splits, *, tracker: bool = False, **fields) -> _StudyLoop:
+    exp, space = load_experiment(write_experiment(tmp_path / "exp", name="stopping", n_trials=2, **fields))
+    exp.resolved_run_dir.mkdir(parents=True)
+    study = optuna.create_study(study_name=exp.name, storage=exp.storage_url,
+                                directions=[o.direction for o in exp.objectives])
+    mlflow = StudyTracker(exp.tracking_uri, exp.name) if tracker else None
+    parent = mlflow.study_run(exp.name, exp.model_dump(mode="json")) if mlflow else None
+    loop = _StudyLoop(study, exp, space, mlflow, parent, digits_splits, exp.resolved_run_dir, False,
+                      StudyProgress(False, exp.n_trials, 0))
+    loop.tracking_lost = mlflow is None  # no MLflow store: the loop writes to Optuna only, as after an outage
+    return loop
+
+
+def _ask(loop: _StudyLoop) -> optuna.Trial:
+    trial = loop.study.ask()
+    loop.draw(trial)
+    return trial
+
+
+def _states(loop: _StudyLoop) -> list[str]:
+    return [t.state.name for t in loop.study.get_trials(deepcopy=False)]
+
+
+def test_stopping_with_a_remeasurement_in_flight_fails_and_requeues_the_trials(tmp_path, digits_splits):
+    """`resources.synthesize_front` puts re-measurements (meta ``(number, key)``) in the pool beside trials. Before,
+    Ctrl-C or SIGTERM while one ran raised AttributeError in `abandon` ('int' object has no attribute 'number'): exit
+    status 1 instead of 130/143, and the trials after it stayed RUNNING, not re-enqueued."""
+    loop = _loop(tmp_path, digits_splits)
+    running = _ask(loop)
+    # no Ray in this test: cancelling a task is a no-op once Ray is down (dse.study._pool._stop), as after a session ends
+    loop.pool.submit("remeasurement", "remeasure", (0, "yosys:key"))
+    loop.pool.submit("trial", "trial", (running, None))
+
+    assert loop.abandon("SIGTERM") == [running.number]
+    assert _states(loop) == ["FAIL", "WAITING"] and not len(loop.pool)
+    reason = StudyRecords(loop.study).trial(running.number).fail_reason
+    assert reason.startswith("TrialInterruptedError: the driver stopped (SIGTERM) while trial 0 ran"), reason
+
+
+@pytest.mark.shared_ray
+def test_results_that_came_back_with_the_one_that_stopped_the_loop_are_requeued(tmp_path, digits_splits):
+    """One wait of the pool hands back every task that finished or timed out. Before, when recording the first stopped
+    the loop (here a full disk), the others were out of the pool and out of `abandon`'s reach: RUNNING for good."""
+    import ray
+
+    @ray.remote(num_cpus=0)
+    def returns(result):
+        return result
+
+    @ray.remote(num_cpus=0)
+    def sleeps():
+        time.sleep(60)
+
+    loop = _loop(tmp_path, digits_splits)
+    full, slow = _ask(loop), _ask(loop)
+    disk_full = TrialResult(full.number, "FAIL", tags={"disk_full": str(tmp_path)}, error="OSError: [Errno 28] No space left on device")
+    loop.pool.submit(returns.remote(disk_full), "trial", (full, None))
+    loop.pool.submit(sleeps.remote(), "trial", (slow, None), timeout_s=0.5)
+    time.sleep(1.0)  # the slow one is past its limit at the next wait: both come back in one batch
+
+    with pytest.raises(DiskFullError):
+        loop._loop(None, max_conc=2)
+    assert [done.meta[0].number for done in loop.unhandled] == [slow.number]  # left for abandon, not lost
+    assert loop.abandon("DiskFullError: a disk is full") == [slow.number]
+    assert _states(loop) == ["FAIL", "FAIL", "WAITING", "WAITING"], _states(loop)
+    reason = StudyRecords(loop.study).trial(slow.number).fail_reason
+    assert reason.startswith(f"TrialInterruptedError: the driver stopped (DiskFullError: a disk is full) as trial {slow.number}'s "
+                             "result came back, before recording it"), reason
+
+
+def test_a_failed_harvesting_trial_closes_its_checkpoint_runs_and_its_verdict(tmp_path, digits_splits):
+    """A trial interrupted while its worker harvested checkpoints (Ctrl-C, a time limit, a lost worker). Before: the
+    checkpoint being measured kept its MLflow run RUNNING for good; those measured before read as completed trials
+    that Optuna does not hold (`dse compare --tracking-uri`); and the trial's run, told FAIL, kept the worker's
+    `feasible=true`, so `tags.feasible = 'true'` found a failed run."""
+    from dse.tracking import TrialRunLogger
+
+    loop = _loop(tmp_path, digits_splits, tracker=True, constraints=[{"metric": "keras_accuracy", "min": 0.1}],
+                 training={"epochs": 4, "batch_size": 128, "learning_rate": 0.01, "harvest_checkpoints": 3})
+    trial = _ask(loop)
+    params, pinned = loop.draw(trial)
+    run_id = loop.tracker.trial_run(loop.parent, loop.exp.name, trial.number, params, sorted(pinned))
+    worker = TrialRunLogger(loop.exp.tracking_uri, run_id)  # what the worker wrote before it was stopped
+    worker.log_results({"keras_accuracy": 0.9, "ebops": 1000.0}, {"state": "COMPLETE", "feasible": "true"}, end=None)
+    measured = worker.harvest_run(1)
+    measured.log_results({"keras_accuracy": 0.8}, {"state": "COMPLETE", "feasible": "true"}, end="COMPLETE")
+    measuring = worker.harvest_run(2)  # stopped halfway: RUNNING
+
+    err = TrialInterruptedError(f"the driver stopped (Ctrl-C) while trial {trial.number} ran; its parameters were re-enqueued")
+    loop.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+
+    client = MlflowClient(loop.exp.tracking_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL" and "feasible" not in run.data.tags, run.data.tags
+    for checkpoint in (measured, measuring):
+        run = client.get_run(checkpoint.run_id)
+        assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", (run.info.status, run.data.tags)
+        assert run.data.tags["error_type"] == "TrialInterruptedError" and "feasible" not in run.data.tags
+        assert f"trial {trial.number}, whose checkpoint this is, failed before its checkpoints were recorded" in run.data.tags["error"]
+
+
+def test_two_drivers_recovering_one_lost_trial_at_once_leave_it_to_the_first(tmp_path, digits_splits):
+    """Two live drivers both read a dead driver's trial as lost; the first fails and re-enqueues it. Before, the second's
+    writes to the finished trial raised (UpdateFinishedTrialError), which stopped its loop and abandoned its own trials."""
+    from dse.store import record_heartbeat
+    from dse.study._liveness import this_driver
+
+    first = _loop(tmp_path, digits_splits)
+    second = _StudyLoop(first.study, first.exp, first.space, None, None, digits_splits, first.run_dir, False,
+                        StudyProgress(False, first.exp.n_trials, 0))
+    second.tracking_lost = True
+    lost = _ask(first)
+    record_heartbeat(lost, "gone", time.time(), {**this_driver(), "start": -1})  # a process of this machine, now gone
+    read = second.records.stale_trials(60.0, time.time(), exclude_driver=second.driver_id,
+                                       dead=lambda beat: beat.get("driver") == "gone")
+    assert [t.number for t in read] == [lost.number]
+
+    assert first.recover_lost(force=True) == [f"trial {lost.number} FAIL DriverLostError (driver lost); parameters re-enqueued"]
+    second.records.stale_trials = lambda *args, **kwargs: read  # the second driver goes on from what it read before
+    assert second.recover_lost(force=True) == []
+    assert _states(first) == ["FAIL", "WAITING"]  # failed and re-enqueued once
