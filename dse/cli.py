@@ -216,6 +216,10 @@ def status(
         numbers = precise_front(st, backend)  # recomputed from the stored measurements: feasible trials only
         if numbers:
             out.print(front_table(front_frame(st, numbers=numbers), title=f"Pareto front on {backend} figures"))
+        elif not front.empty:  # before: nothing said, beside a front whose members the precise figures put over budget
+            from dse.study._synthesize import empty_precise_front_reason
+
+            _say(f"Pareto front on {backend} figures: none: {empty_precise_front_reason(st, backend)}")
 
 
 def _trial_list(text: Optional[str]) -> Optional[list[int]]:
@@ -280,7 +284,8 @@ def _say_synthesis(summary, prefix: str = "") -> None:
         _say(f"files kept (--keep-files): {summary.kept}/trial_<5-digit number>/ of each measured trial, on the machine "
              "that measured it")
     if summary.front_csv:
-        front = f"trials {summary.front}" if summary.front else "none (no measured trial is feasible)"
+        # before: "none (no measured trial is feasible)", also where a trial told infeasible meets its bound on these figures
+        front = f"trials {summary.front}" if summary.front else f"none: {summary.no_front}"
         _say(f"front on {backend} figures: {front}; CSV {summary.front_csv} (also on the parent run)")
     elif not summary.launched and not summary.cached:
         _say(f"no trial was measured with {backend}, so there is no front on its figures and no CSV")

@@ -191,8 +191,29 @@ class _OnMetric(_Strict):
     @classmethod
     def _known(cls, v: str) -> str:
         if v not in METRICS:
-            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}")
+            raise ValueError(f"unknown metric {v!r}; allowed: {', '.join(METRICS)}{_metric_hint(v)}")
         return v
+
+
+def _metric_hint(name: str) -> str:
+    """What a user who wrote metric ``name`` most likely meant (probe 19: 'LUT', 'latency_ns', 'yosys_lut', 'luts')."""
+    import difflib
+
+    low = name.lower()
+    source, _, figure = low.partition("_")
+    if low in METRICS:
+        return f"; metric names are lower case: {low!r}"
+    if low.startswith("latency"):
+        return "; latency is 'latency_cycles', in clock cycles (its time in ns is cycles x hls4ml.clock_period)"
+    if figure in METRICS:
+        return (f"; a figure is named without its source: {figure!r}, whose source is resources.backend "
+                f"(resources.backend: {source} to take {source}'s figures, or `dse synthesize --backend {source}` to re-measure)")
+    close = difflib.get_close_matches(low, list(METRICS), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+#: Metrics that count something whole (LUTs, flip-flops, DSP blocks, clock cycles): a bound between 0 and 1 admits only 0.
+COUNTED_METRICS = frozenset({"lut", "ff", "dsp", "latency_cycles"})
 
 
 #: Metrics that are better when larger; every other metric (resources, latency) is better when smaller.
@@ -256,6 +277,13 @@ class ConstraintConfig(_OnMetric):
         if self.max is not None and self.max < 0:
             raise ValueError(f"constraint on {self.metric!r}: max {self.max:g} is below 0, and {self.metric} is never negative, "
                              f"so no trial could meet it; max: 0 asks for none")
+        if self.metric in COUNTED_METRICS and self.max is not None and 0 < self.max < 1:
+            raise ValueError(f"constraint on {self.metric!r}: max {self.max:g} is between 0 and 1, and {self.metric} counts "
+                             f"{METRICS[self.metric].split(' (')[0]} (a whole number), so only designs with none would meet it; "
+                             + ("write the cycles (e.g. max: 10; from a time, its ns / hls4ml.clock_period)"
+                                if self.metric == "latency_cycles" else
+                                "write the count (e.g. max: 3000; for a share of the part, multiply by the part's count)")
+                             + ", or max: 0 for none")
         return self
 
 
@@ -553,6 +581,17 @@ class ExperimentConfig(_Strict):
         names = [o.metric for o in v]
         if len(set(names)) != len(names):
             raise ValueError(f"each metric may appear once, got {names}")
+        return v
+
+    @field_validator("constraints")
+    @classmethod
+    def _once_per_metric(cls, v: list[ConstraintConfig], info: ValidationInfo) -> list[ConstraintConfig]:
+        """Before, a second constraint on a metric silently replaced the first (both are Optuna's ``<metric>_max``)."""
+        names = [c.metric for c in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice and not reading_stored(info):
+            raise ValueError(f"{', '.join(map(repr, twice))} constrained more than once; give each metric one entry, with "
+                             f"both bounds where it has two (e.g. {{metric: {twice[0]}, min: 100, max: 3000}})")
         return v
 
     def seed_for(self, offset: int) -> int:

@@ -467,15 +467,28 @@ def _standing(study, r, constraints) -> str:
         return (f"**Infeasible**: when it finished it broke the study's constraints: {', '.join(broken) or '-'}{now}. "
                 "It is not on the study's Pareto front.")
     from dse.store import StudyRecords
-    from dse.study import precise_front
+    from dse.study import precise_broken, precise_front
 
     on_front = r.number in {t.number for t in study.best_trials}
     where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"
     # the fronts on re-measured figures (`dse synthesize`), which may differ from the estimates' front
-    precise = [b for b in StudyRecords(study).measured_backends() if r.number in precise_front(study, b, list(constraints))]
+    records = StudyRecords(study)
+    backends = records.measured_backends()
+    precise = [b for b in backends if r.number in precise_front(study, b, list(constraints))]
     if precise:
         where += f", and on the front of its re-measured {' and '.join(precise)} figures"
-    return where + (f"; it meets the study's constraints ({', '.join(c.text for c in constraints)})." if constraints else ".")
+    # before, a trial whose re-measured figures break a bound was said to meet the constraints
+    broken = {b: texts for b in backends if (entry := records.measurements(b).get(r.number))
+              and (texts := precise_broken(entry, b, list(constraints)))}
+    if not constraints:
+        return where + "."
+    bounds = ", ".join(c.text for c in constraints)
+    if broken:
+        est = "so it is on the study's Pareto front of estimates" if on_front else "though other trials dominate it there"
+        return (f"**Over budget on its re-measured figures**: {', '.join(t for texts in broken.values() for t in texts)} "
+                f"(the study's constraints: {bounds}). Its estimates meet them, {est}, but it is not on the front of its "
+                f"{' or '.join(broken)} figures.")
+    return where + f"; it meets the study's constraints ({bounds})."
 
 
 def _rtl_interface(rtl_dir: Path) -> list[str]:

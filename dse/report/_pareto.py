@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -168,6 +169,43 @@ def no_front_advice(study: optuna.Study, constraints: list[ConstraintConfig] | N
         return (f"no Pareto front: every completed trial was told infeasible when it finished, and Optuna keeps that; "
                 f"trial{'s' if len(meeting) > 1 else ''} {shown} meet{'' if len(meeting) > 1 else 's'} the constraints now "
                 f"({budget}): later trials are judged by them, or give the experiment another name and list those "
-                "trials' parameters (see `dse report`) in enqueue_trials to have them on a front")
-    return ("no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget "
-            "(later trials are judged by it, finished ones keep their verdict), or see the trials with `dse report`")
+                "trials' parameters (the `params.*` of their MLflow runs) in enqueue_trials to have them on a front")
+    broken = broken_bounds(StudyRecords(study).trials((TrialState.COMPLETE,)), constraints)
+    cutoff = (" (a distributed_arithmetic design's latency_cycles count da4ml's pipeline stages: a larger "
+              "resources.da4ml_latency_cutoff makes fewer, longer stages, so check timing then)" if "latency_cycles" in broken else "")
+    return (f"no Pareto front: every completed trial breaks a constraint (infeasible): {'; '.join(broken.values())}{cutoff}. "
+            "Loosen the budget (later trials are judged by it, finished ones keep their verdict), or take the closest trial "
+            "as it is (`dse export --trial N`)")
+
+
+def broken_bounds(records: list[TrialRecord], constraints: list[ConstraintConfig] | None = None) -> dict[str, str]:
+    """Which bounds the infeasible ones of ``records`` broke when they finished, from their stored constraint values.
+
+    Args:
+        records: the trials.
+        constraints: the experiment's constraints, for the bound of a metric no trial measured (its stored
+            value is infinite); ``None``: that bound is not given.
+
+    Returns:
+        Per metric, most often broken first: ``{"lut": "lut max 3,000 broken by 2 of 5 trials (closest: trial 1 at 3,636)"}``;
+        ``"latency_cycles max broken by 5 of 5 trials (none of them measured it)"``.
+    """
+    tally: dict[str, list[tuple[float, int]]] = {}
+    for r in records:
+        for key, v in r.constraints.items():
+            if v > 0:
+                tally.setdefault(key, []).append((v, r.number))
+    by_number = {r.number: r for r in records}
+    out: dict[str, str] = {}
+    for key, hits in sorted(tally.items(), key=lambda kv: -len(kv[1])):
+        metric, _, side = key.rpartition("_")
+        over, number = min(hits)
+        value = by_number[number].metrics.get(metric)
+        measured = value is not None and math.isfinite(over)
+        bound = (value - over if side == "max" else value + over) if measured else next(
+            (getattr(c, side) for c in constraints or [] if c.metric == metric), None)
+        closest = f"closest: trial {number} at {value:,.6g}" if measured else "none of them measured it"
+        text = (f"{metric} {side}{f' {bound:,.6g}' if bound is not None else ''} broken by {len(hits)} of {len(records)} "
+                f"trial{'s' if len(records) > 1 else ''} ({closest})")
+        out[metric] = f"{out[metric]}; {text}" if metric in out else text
+    return out

@@ -436,7 +436,7 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
             or a constraint on a figure no Strategy of the space reports (no trial could be feasible).
     """
     from dse.config import TrialParams
-    from dse.resources import backend_class, figure_backend
+    from dse.resources import backend_class, backend_names, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
 
@@ -452,6 +452,22 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                 found.append((strategy, name, figures))
         return found
 
+    def measuring(metric: str, lacking: list[str]) -> str:
+        """Which backends measure ``metric``: for every Strategy in ``lacking``, or for some of them (before: always
+        "vivado or vitis", though auto, da4ml and yosys measure latency_cycles of distributed_arithmetic designs)."""
+        by_cover: dict[tuple[str, ...], list[str]] = {}
+        for name in ["auto", *backend_names()]:
+            if name != exp.resources.backend:
+                covered = tuple(s for s in lacking if metric in (backend_class(figure_backend(s, name)).figures or (metric,)))
+                if covered:
+                    by_cover.setdefault(covered, []).append(name)
+
+        def names(xs: list[str]) -> str:
+            return xs[0] if len(xs) == 1 else f"{', '.join(xs[:-1])} and {xs[-1]}"
+
+        return "; ".join(f"{names(by)} {'measures' if len(by) == 1 else 'measure'} it for {names(list(covered))}"
+                         for covered, by in sorted(by_cover.items(), key=lambda kv: -len(kv[0])))
+
     for o in exp.objectives:
         if lacking := unmeasured(o.metric):
             which = " and ".join(strategy for strategy, _, _ in lacking)
@@ -460,8 +476,8 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                 f"objectives: {o.metric!r} is not measured for Strategy {which} (the search space offers "
                 f"{'them' if len(lacking) > 1 else 'it'}) by resources.backend {exp.resources.backend!r}, whose figures "
                 f"come from {sources}, so every such trial would fail; choose another objective, remove {which} from the "
-                "space's strategy choices, or set resources.backend to one that measures it (vivado or vitis measure "
-                "lut, ff, dsp and latency_cycles)"
+                f"space's strategy choices, or set resources.backend to one that measures it "
+                f"({measuring(o.metric, [s for s, _, _ in lacking]) or 'none of the registered backends does'})"
             )
     for c in exp.constraints:
         lacking = [strategy for strategy, _, _ in unmeasured(c.metric)]
@@ -471,8 +487,8 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                 f"{exp.resources.backend!r}, so every such trial is infeasible (never on the front)")
         if len(lacking) == len(strategies):
             raise ConfigError(f"{what}, and the search space offers no other Strategy: the study could have no front; "
-                              "constrain another metric, or set resources.backend to one that measures it (vivado or vitis "
-                              "measure lut, ff, dsp and latency_cycles)")
+                              "constrain another metric, or set resources.backend to one that measures it "
+                              f"({measuring(c.metric, lacking) or 'none of the registered backends does'})")
         log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
     _warn_without_accuracy(exp)
 
@@ -514,13 +530,18 @@ def _warn_unusual_clock(hls: Hls4mlConfig) -> None:
 
 
 def _warn_without_accuracy(exp: ExperimentConfig) -> None:
-    """Warn when neither an objective nor a ``min`` constraint is an accuracy (:data:`MAXIMIZED_METRICS`).
+    """Warn when neither an objective nor a ``min`` constraint is an accuracy (:data:`MAXIMIZED_METRICS`), and of an
+    accuracy constraint with a ``max`` alone (a cap where a floor is meant).
 
     Resources alone are minimized by the smallest networks, whatever they predict; with an
     accuracy floor (``{metric: csim_accuracy, min: 0.95}``) that is a meaningful question, so no warning.
     """
     from dse.config._experiment import MAXIMIZED_METRICS
 
+    for c in exp.constraints:  # probe 19: `{metric: csim_accuracy, max: 0.8}` passed `dse check` without a word
+        if c.metric in MAXIMIZED_METRICS and c.max is not None and c.min is None:
+            log.warning("constraints: %s caps accuracy, so every trial more accurate than %g is infeasible (never on the "
+                        "front); for a floor write {metric: %s, min: %g}", c.text, c.max, c.metric, c.max)
     if any(o.metric in MAXIMIZED_METRICS for o in exp.objectives):
         return
     if any(c.metric in MAXIMIZED_METRICS and c.min is not None for c in exp.constraints):

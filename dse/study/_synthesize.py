@@ -17,11 +17,12 @@ from dse.config import ConstraintConfig, ExperimentConfig, redact_url
 from dse.exceptions import ClusterError, ConfigError, MeasurementError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
-from dse.store import StudyRecords, TrialRecord, within_constraints
+from dse.store import StudyRecords, TrialRecord
 from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._storage import load_study
 
-__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front", "precise_feasible"]
+__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front", "precise_feasible", "precise_broken",
+           "empty_precise_front_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class SynthesisSummary:
         failed: trial number -> error.
         front: trial numbers of the front recomputed on the precise figures.
         front_csv: local path of ``pareto_front_<backend>.csv`` (also on the parent run).
+        no_front: why ``front`` is empty (:func:`empty_precise_front_reason`); ``""`` when it is not.
         seconds: wall time.
         profiled: trials whose hls4ml profiling plots were logged (``profile=True``), cached ones included.
         kept: with ``keep_files``, the folder holding each measured trial's ``trial_<number>/`` (RTL, project, logs;
@@ -55,6 +57,7 @@ class SynthesisSummary:
     failed: dict[int, str] = field(default_factory=dict)
     front: list[int] = field(default_factory=list)
     front_csv: Path | None = None
+    no_front: str = ""
     seconds: float = 0.0
     profiled: list[int] = field(default_factory=list)
     kept: Path | None = None
@@ -128,11 +131,31 @@ def precise_feasible(record: TrialRecord, entry: dict[str, Any], backend: str, c
         backend: the precise backend.
         constraints: the study's constraints.
     """
-    if not record.feasible:
-        return False
-    m = entry["metrics"]
-    return all(within_constraints([c], {c.metric: m[f"{backend}_{c.metric}"]})
-               for c in constraints if f"{backend}_{c.metric}" in m)
+    return record.feasible and not precise_broken(entry, backend, constraints)
+
+
+def precise_broken(entry: dict[str, Any], backend: str, constraints: list[ConstraintConfig]) -> list[str]:
+    """The study's constraints that a trial's re-measurement by ``backend`` breaks, on the metrics it re-measured.
+
+    Args:
+        entry: the trial's measurement (``{"metrics": {"<backend>_lut": ...}, ...}``).
+        backend: the precise backend.
+        constraints: the study's constraints.
+
+    Returns:
+        ``["yosys_lut 3,697 > max 3,660"]``, one per bound broken; empty when every re-measured figure holds.
+    """
+    m, out = entry["metrics"], []
+    for c in constraints:
+        key = f"{backend}_{c.metric}"
+        if key not in m:
+            continue
+        value = float(m[key])
+        if c.max is not None and not value <= c.max:
+            out.append(f"{key} {value:,.6g} > max {c.max:,.6g}")
+        if c.min is not None and not value >= c.min:
+            out.append(f"{key} {value:,.6g} < min {c.min:,.6g}")
+    return out
 
 
 def precise_front(study: optuna.Study, backend: str, constraints: list[ConstraintConfig] | None = None) -> list[int]:
@@ -169,6 +192,43 @@ def precise_front(study: optuna.Study, backend: str, constraints: list[Constrain
         dists = {"trial": optuna.distributions.IntDistribution(0, 10**9)}
         scratch.add_trial(optuna.trial.create_trial(values=values, params={"trial": number}, distributions=dists))
     return sorted(t.params["trial"] for t in scratch.best_trials) if scratch.trials else []
+
+
+def empty_precise_front_reason(study: optuna.Study, backend: str, constraints: list[ConstraintConfig] | None = None) -> str:
+    """Why no trial re-measured by ``backend`` is on the front of its figures (:func:`precise_front` is empty).
+
+    Each re-measured trial is either over budget on the re-measured figures though its estimates
+    were told feasible (:func:`precise_broken`), or was told infeasible on its estimates when it
+    finished, which it stays (Optuna keeps the verdict a trial was told), also where the
+    re-measured figures meet the bound it broke.
+
+    Args:
+        study: the study.
+        backend: the precise backend.
+        constraints: the study's constraints; ``None``: those of its stored experiment.
+
+    Returns:
+        e.g. ``"trial 1 is over budget on its yosys figures (yosys_lut 3,697 > max 3,660); trial 2 was told
+        infeasible on its estimates (lut 3,387 > max 3,370), which it stays, though its yosys figures meet that bound"``.
+    """
+    if constraints is None:
+        constraints = _study_constraints(study)
+    complete = {t.number: TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))}
+    parts = []
+    for number, entry in sorted(StudyRecords(study).measurements(backend).items()):
+        r = complete.get(number)
+        if r is None:
+            continue
+        if r.feasible:
+            if broken := precise_broken(entry, backend, constraints):
+                parts.append(f"trial {number} is over budget on its {backend} figures ({', '.join(broken)})")
+            continue
+        bounds = [key.rpartition("_")[0] for key, v in r.constraints.items() if v > 0]
+        meets = bool(bounds) and all(f"{backend}_{m}" in entry["metrics"] for m in bounds) and not precise_broken(
+            entry, backend, [c for c in constraints if c.metric in bounds])
+        parts.append(f"trial {number} was told infeasible on its estimates ({', '.join(r.broken_constraints())}), which it "
+                     f"stays{f', though its {backend} figures meet that bound' if meets else ''}")
+    return "; ".join(parts) or f"no completed trial was re-measured by {backend}"
 
 
 def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[optuna.trial.FrozenTrial]:
@@ -348,6 +408,8 @@ class Remeasurer:
         for n in s.cached:  # a design measured under another trial number still belongs in this run
             _log_cached(self.study, self.exp, self.backend, n, measured[n])
         s.front = precise_front(self.study, self.backend, list(self.exp.constraints))
+        if not s.front:
+            s.no_front = empty_precise_front_reason(self.study, self.backend, list(self.exp.constraints))
         s.front_csv = _publish(self.study, self.exp, self.backend, s.front)
         s.seconds = time.time() - self._t0
         return s

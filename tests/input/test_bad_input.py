@@ -466,10 +466,17 @@ CASES: list[Case] = [
     Case("ray-cpus-per-trial", "field", ("ray.cpus_per_trial",), ("ray.cpus_per_trial", "(got -1)"), exp={"ray": {"cpus_per_trial": -1}}),
     Case("objective-not-measured", "check", (), ("objectives: 'latency_cycles' is not measured for Strategy Latency and "
                                                 "Resource (the search space offers them)", "Latency: 'ebops'", "Resource: 'ebops'",
-                                                "every such trial would fail", "vivado or vitis"),
+                                                "every such trial would fail", "vivado and vitis measure it for Latency and Resource"),
          exp={"objectives": [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "latency_cycles", "direction": "minimize"}]}),
+    # probe 19: before, "vivado or vitis" alone, though auto, da4ml and yosys measure distributed_arithmetic designs' latency
+    Case("objective-not-measured-da", "check", (), ("objectives: 'latency_cycles' is not measured for Strategy Latency and "
+                                                   "distributed_arithmetic", "vivado and vitis measure it for Latency and "
+                                                   "distributed_arithmetic; auto, da4ml and yosys measure it for distributed_arithmetic"),
+         exp={"resources": {"backend": "ebops"},
+              "objectives": [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "latency_cycles", "direction": "minimize"}]},
+         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "distributed_arithmetic"]}}}),
     Case("constraint-never-measured", "check", (), ("constraints: 'latency_cycles' is not measured for Strategy Latency",
-                                                   "every such trial is infeasible", "could have no front", "vivado or vitis"),
+                                                   "every such trial is infeasible", "could have no front", "vivado and vitis measure it"),
          exp={"constraints": [{"metric": "latency_cycles", "max": 100}]}),
     # before, both passed `dse check`: the study then ran with a front nothing could re-measure
     Case("synthesize-front-measures-no-strategy", "check", (), ("resources.synthesize_front: 'yosys' measures distributed_arithmetic",
@@ -505,8 +512,26 @@ CASES: list[Case] = [
     Case("heartbeat-grace", "field", ("heartbeat_grace_s",), ("heartbeat_grace_s", "(got -1)"), exp={"heartbeat_grace_s": -1}),
     Case("storage-retry", "field", ("storage_retry_s",), ("storage_retry_s", "(got -3)"), exp={"storage_retry_s": -3}),
     Case("constraints-not-list", "field", ("constraints",), ("constraints", "list", "lut"), exp={"constraints": "lut < 5000"}),
-    Case("constraint-metric", "field", ("constraints.metric",), ("constraints.0.metric", "unknown metric 'luts'"),
+    Case("constraint-metric", "field", ("constraints.metric",), ("constraints.0.metric", "unknown metric 'luts'", "did you mean 'lut'?"),
          exp={"constraints": [{"metric": "luts", "max": 5000}]}),
+    # probe 19: each gave the list of metrics alone
+    Case("constraint-metric-upper-case", "field", (), ("unknown metric 'LUT'", "metric names are lower case: 'lut'"),
+         exp={"constraints": [{"metric": "LUT", "max": 5000}]}),
+    Case("constraint-metric-latency-ns", "field", (), ("unknown metric 'latency_ns'", "'latency_cycles', in clock cycles",
+                                                      "cycles x hls4ml.clock_period"),
+         exp={"constraints": [{"metric": "latency_ns", "max": 50}]}),
+    Case("objective-metric-with-source", "field", (), ("unknown metric 'yosys_lut'", "named without its source: 'lut'",
+                                                      "resources.backend: yosys", "dse synthesize --backend yosys"),
+         exp={"objectives": [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "yosys_lut", "direction": "minimize"}]}),
+    # probe 19: accepted before; the second constraint on lut replaced the first, a LUT budget of 0.02 admitted none
+    Case("constraint-twice", "field", (), ("constraints", "'lut' constrained more than once", "{metric: lut, min: 100, max: 3000}"),
+         exp={"constraints": [{"metric": "lut", "max": 3000}, {"metric": "dsp", "max": 0}, {"metric": "lut", "max": 2000}]}),
+    Case("constraint-lut-fraction", "field", (), ("constraints.0", "max 0.02 is between 0 and 1", "lut counts LUTs",
+                                                 "write the count"),
+         exp={"constraints": [{"metric": "lut", "max": 0.02}]}),
+    Case("constraint-latency-fraction", "field", (), ("constraints.0", "max 0.5 is between 0 and 1", "counts clock cycles",
+                                                     "ns / hls4ml.clock_period"),
+         exp={"constraints": [{"metric": "latency_cycles", "max": 0.5}]}),
     Case("constraint-max-inf", "field", ("constraints.max",), ("constraints.0.max", "finite"),
          exp={"constraints": [{"metric": "lut", "max": float("inf")}]}),
     Case("constraint-min-above-max", "field", ("constraints.min",), ("constraints.0", "min (10.0) exceeds max (5.0)"),

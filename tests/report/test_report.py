@@ -816,3 +816,22 @@ def test_compare_draws_the_fronts_when_one_study_has_no_completed_trial(tmp_path
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
     assert list(table["lut_source"]) == ["ebops-estimate", "-"], table.to_dict("list")
     assert "empty has no completed trial" in " ".join(result.output.split()), result.output
+
+
+def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path):
+    """Probe 19: "every completed trial breaks a constraint ... see the trials with `dse report`", which says neither
+    which bound nor how close a trial came. Now: each bound, how many trials broke it and the closest one; for a latency
+    budget, the da4ml setting that sets a distributed_arithmetic design's cycles."""
+    from dse.report import no_front_advice
+    from dse.store import StudyRecords
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=6, failures=False,
+                               constraints=[{"metric": "lut", "max": 1}, {"metric": "latency_cycles", "max": 2}])
+    recs = StudyRecords(study).trials()
+    closest = min(recs, key=lambda r: r.metrics["lut"])
+    said = no_front_advice(study, exp.constraints)
+    assert said.startswith("no Pareto front: every completed trial breaks a constraint (infeasible): "), said
+    assert f"lut max 1 broken by 6 of 6 trials (closest: trial {closest.number} at {closest.metrics['lut']:,.6g})" in said, said
+    assert "latency_cycles max 2 broken by 6 of 6 trials (none of them measured it)" in said, said
+    assert "resources.da4ml_latency_cutoff" in said and "`dse export --trial N`" in said

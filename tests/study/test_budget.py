@@ -305,6 +305,9 @@ def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, co
     assert ("hold no accuracy and no constraint sets an accuracy floor" in text) == warned, text
     if warned:
         assert "{metric: csim_accuracy, direction: maximize}" in text
+    # probe 19: an accuracy with a max alone is a cap where a floor is meant (before: not a word)
+    capped = any(c["metric"].endswith("accuracy") and "min" not in c for c in constraints)
+    assert ("csim_accuracy <= 0.99 caps accuracy" in text and "{metric: csim_accuracy, min: 0.99}" in text) == capped, text
 
 
 def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
@@ -317,7 +320,12 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert "study tiny: 1 complete (0 feasible, 1 infeasible), 0 failed, 0 running" in text, text
-    assert "no Pareto front: every completed trial breaks a constraint (infeasible); loosen the budget" in text, text
+    # which bound, by how many trials, and the closest trial (before: "breaks a constraint; ... see `dse report`", which
+    # does not say either)
+    lut = StudyRecords(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")).trial(0).metrics["lut"]
+    assert ("no Pareto front: every completed trial breaks a constraint (infeasible): lut max 1 broken by 1 of 1 trial "
+            f"(closest: trial 0 at {lut:,.6g}). Loosen the budget") in text, text
+    assert "da4ml_latency_cutoff" not in text and "`dse export --trial N`" in text
     # the budget loosened afterwards: trial 0 fits it now, but Optuna keeps its verdict; loosening again would not help
     write_experiment(
         tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 10**6}], ray={"num_cpus": 1}, hls4ml={"csim": "none"},

@@ -432,3 +432,40 @@ def test_a_part_yosys_cannot_target_is_refused_before_the_study(tmp_path):
                                                   hls4ml={"part": "xcvc1902-vsva2197-2MP-e-S"}))
     with pytest.raises(ConfigError, match=r"resources.backend 'yosys': hls4ml.part 'xcvc1902-vsva2197-2MP-e-S' \(a Versal part"):
         preflight(exp, space)
+
+
+def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_to_fit(tmp_path):
+    """Probe 19: a trial whose estimates meet `lut <= M` but whose Yosys LUTs do not. Before, `dse status` printed no
+    precise front and no word why, `dse synthesize` said "no measured trial is feasible" also where a trial told
+    infeasible meets the bound on Yosys's figures, and `dse export`'s README said the trial "meets the study's
+    constraints"."""
+    from dse.config import ConstraintConfig
+    from dse.export._export import _standing
+    from dse.study._synthesize import empty_precise_front_reason
+    from tests.report.synthetic import make_study
+
+    first, _, _ = make_study(tmp_path / "a", n_trials=8, failures=False)  # the same seeded trials, to pick a budget
+    luts = sorted(TrialRecord.of(t).metrics["lut"] for t in first.trials)
+    budget = (luts[0] + luts[-1]) / 2  # some trials within it, some not
+    study2, storage2, exp2 = make_study(tmp_path / "b", n_trials=8, failures=False, constraints=[{"metric": "lut", "max": budget}])
+    recs = {r.number: r for r in StudyRecords(study2).trials()}
+    fits = min((r for r in recs.values() if r.feasible), key=lambda r: r.metrics["lut"])
+    over = min((r for r in recs.values() if not r.feasible), key=lambda r: r.metrics["lut"])
+    records = StudyRecords(study2)
+    for r, yosys_lut in ((fits, budget + 100.0), (over, budget - 100.0)):  # Yosys says the opposite of the estimates
+        records.store_measurement(f"k{r.number}", {"metrics": {"yosys_lut": yosys_lut}, "tags": {"yosys_lut_source": "yosys"}})
+        records.mark_measured("yosys", r.number, f"k{r.number}")
+
+    reason = empty_precise_front_reason(study2, "yosys")
+    assert f"trial {fits.number} is over budget on its yosys figures (yosys_lut {budget + 100:,.6g} > max {budget:,.6g})" in reason
+    assert (f"trial {over.number} was told infeasible on its estimates ({over.broken_constraints()[0]}), which it stays, "
+            "though its yosys figures meet that bound") in reason, reason
+    status = CliRunner().invoke(app, ["status", exp2.name, "--storage", storage2])
+    assert status.exit_code == 0, status.output
+    said = " ".join(status.output.split())
+    assert f"Pareto front on yosys figures: none: trial {min(fits.number, over.number)} " in said, said
+    assert f"trial {fits.number} is over budget on its yosys figures" in said and f"trial {over.number} was told infeasible" in said
+
+    readme = _standing(study2, fits, [ConstraintConfig(metric="lut", max=budget)])
+    assert readme.startswith(f"**Over budget on its re-measured figures**: yosys_lut {budget + 100:,.6g} > max {budget:,.6g}")
+    assert "meets the study's constraints" not in readme and "it is not on the front of its yosys figures" in readme, readme
