@@ -176,13 +176,29 @@ def format_validation_error(e: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith("function-after"))
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = "unknown field; remove it or check its spelling"
+            msg = "unknown field; remove it or check its spelling" + _unknown_field_hint(e.title, err["loc"])
         full = repr(err.get("input"))
         shown = full if len(full) <= 160 else full[:150] + " ...(cut)"
-        already = len(full) >= 6 and full in msg  # the message quotes the value itself
+        # the message quotes the value itself (a quoted string of any length; other values from 6 characters on)
+        already = (len(full) >= 6 or full[:1] in "'\"") and full in msg
         got = "" if err["type"] == "missing" or not loc or already else f" (got {shown})"
         lines.append(f"  {loc}: {msg}{got}" if loc else f"  {msg}")
     return "\n".join(lines)
+
+
+def _unknown_field_hint(model: str, loc: tuple) -> str:
+    """What an unknown field of an experiment most likely meant (probe 19: `constraint:`, a `max` in an objective)."""
+    import difflib
+
+    if model != ExperimentConfig.__name__:
+        return ""
+    name = str(loc[-1])
+    if loc[0] == "objectives" and name in ("max", "min"):
+        return ("; an objective has a metric and a direction only: a budget belongs in constraints "
+                "(constraints: [{metric: lut, max: 3000}])")
+    if len(loc) == 1 and (close := difflib.get_close_matches(name, list(ExperimentConfig.model_fields), n=1)):
+        return f"; did you mean {close[0]!r}?"
+    return ""
 
 
 def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) -> Any:

@@ -517,6 +517,11 @@ CASES: list[Case] = [
     # probe 19: each gave the list of metrics alone
     Case("constraint-metric-upper-case", "field", (), ("unknown metric 'LUT'", "metric names are lower case: 'lut'"),
          exp={"constraints": [{"metric": "LUT", "max": 5000}]}),
+    Case("constraint-key-singular", "field", (), ("constraint: unknown field", "did you mean 'constraints'?"),
+         exp={"constraint": [{"metric": "lut", "max": 5000}]}),
+    Case("objective-with-a-budget", "field", (), ("objectives.1.max: unknown field", "a budget belongs in constraints"),
+         exp={"objectives": [{"metric": "csim_accuracy", "direction": "maximize"},
+                             {"metric": "lut", "direction": "minimize", "max": 3000}]}),
     Case("constraint-metric-latency-ns", "field", (), ("unknown metric 'latency_ns'", "'latency_cycles', in clock cycles",
                                                       "cycles x hls4ml.clock_period"),
          exp={"constraints": [{"metric": "latency_ns", "max": 50}]}),
