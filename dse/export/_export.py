@@ -466,8 +466,8 @@ def _standing(study, r, constraints) -> str:
         now = f" (the study's constraints now: {', '.join(c.text for c in constraints) or 'none'})"
         return (f"**Infeasible**: when it finished it broke the study's constraints: {', '.join(broken) or '-'}{now}. "
                 "It is not on the study's Pareto front.")
-    from dse.store import StudyRecords
-    from dse.study import precise_broken, precise_front
+    from dse.store import StudyRecords, precise_broken
+    from dse.study import precise_front
 
     on_front = r.number in {t.number for t in study.best_trials}
     where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"

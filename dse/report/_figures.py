@@ -271,7 +271,9 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
     """Points of one accuracy-vs-resource figure: every COMPLETE trial that has both numbers.
 
     A trial re-measured by a precise backend (``dse synthesize``) shows that figure instead of
-    its estimate (``precise`` True, ``source`` the precise source, e.g. ``yosys``). The 2-D
+    its estimate (``precise`` True, ``source`` the precise source, e.g. ``yosys``), and is
+    ``feasible`` only where its re-measured figures also hold the study's constraints
+    (:func:`dse.store.precise_broken`, as the fronts on precise figures). The 2-D
     front ``on_front`` is computed on the values shown, among feasible trials: ``metric``
     minimized, ``accuracy`` (the vertical axis; another objective when the study has no accuracy
     one, see :func:`accuracy_objective`) in its ``direction`` (``"maximize"``/``"minimize"``).
@@ -282,8 +284,15 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
         ``precise`` (bool), ``estimate`` (the trial's own estimate when ``precise``), ``feasible``,
         ``on_front``. Sorted by ``value``.
     """
+    from dse.exceptions import DseError
+    from dse.store import precise_broken
+
     records = StudyRecords(study)
     measured = {b: records.measurements(b) for b in records.measured_backends()}
+    try:  # for a re-measured trial, whether its precise figures still hold the budget (as dse status's precise front)
+        constraints = list(records.experiment(reading=True).constraints) if measured else []
+    except DseError:  # no stored experiment, or one that does not validate here: the trials' stored verdicts alone
+        constraints = []
     rows = []
     for r in records.trials((TrialState.COMPLETE,)):
         acc = r.metrics.get(accuracy)
@@ -301,7 +310,9 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
             "source": precise[1] if precise else source,
             "precise": precise is not None,
             "estimate": float(own) if precise and own is not None else math.nan,
-            "feasible": r.feasible,
+            # before, a trial over budget on its re-measured figures was drawn (at them) as a feasible front point
+            "feasible": r.feasible and not any(precise_broken(entries[r.number], b, constraints)
+                                               for b, entries in measured.items() if r.number in entries),
         })
     df = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "precise", "estimate", "feasible"])
     df["on_front"] = False

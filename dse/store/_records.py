@@ -40,7 +40,7 @@ from dse.exceptions import ConfigError
 
 __all__ = [
     "StudyRecords", "TrialRecord", "constraint_values", "objective_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
-    "record_trial_run", "record_trial_result", "within_constraints", "TRIAL_DEFINING_FIELDS",
+    "record_trial_run", "record_trial_result", "within_constraints", "precise_broken", "TRIAL_DEFINING_FIELDS",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,6 +159,30 @@ def constraint_values(constraints: list[ConstraintConfig], metrics: dict[str, fl
 def within_constraints(constraints: list[ConstraintConfig], metrics: dict[str, float]) -> bool:
     """True when every constraint value of ``metrics`` is <= 0 (see :func:`constraint_values`); True without constraints."""
     return all(v <= 0 for v in constraint_values(constraints, metrics).values())
+
+
+def precise_broken(entry: dict[str, Any], backend: str, constraints: list[ConstraintConfig]) -> list[str]:
+    """The study's constraints that a trial's re-measurement by ``backend`` breaks, on the metrics it re-measured.
+
+    Args:
+        entry: the trial's measurement (``{"metrics": {"<backend>_lut": ...}, ...}``).
+        backend: the precise backend.
+        constraints: the study's constraints.
+
+    Returns:
+        ``["yosys_lut 3,697 > max 3,660"]``, one per bound broken; empty when every re-measured figure holds.
+    """
+    m, out = entry["metrics"], []
+    for c in constraints:
+        key = f"{backend}_{c.metric}"
+        if key not in m:
+            continue
+        value = float(m[key])
+        if c.max is not None and not value <= c.max:
+            out.append(f"{key} {value:,.6g} > max {c.max:,.6g}")
+        if c.min is not None and not value >= c.min:
+            out.append(f"{key} {value:,.6g} < min {c.min:,.6g}")
+    return out
 
 
 def record_trial_result(

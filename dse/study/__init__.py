@@ -7,7 +7,7 @@ from dse.study._preflight import preflight
 from dse.study._ray_session import ray_session, trial_resources
 from dse.study._samplers import make_sampler
 from dse.study._storage import load_study, open_study
-from dse.study._synthesize import SynthesisSummary, experiment_of, precise_broken, precise_front, synthesize
+from dse.study._synthesize import SynthesisSummary, experiment_of, precise_front, synthesize
 
 __all__ = [
     "CalibrationResult",
@@ -16,7 +16,6 @@ __all__ = [
     "synthesize",
     "experiment_of",
     "precise_front",
-    "precise_broken",
     "preflight",
     "orphaned_trials",
     "StudySummary", "run_study", "ray_session", "trial_resources", "make_sampler", "load_study", "open_study"]

@@ -17,11 +17,11 @@ from dse.config import ConstraintConfig, ExperimentConfig, redact_url
 from dse.exceptions import ClusterError, ConfigError, MeasurementError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
-from dse.store import StudyRecords, TrialRecord
+from dse.store import StudyRecords, TrialRecord, precise_broken
 from dse.study._ray_session import cluster_address, ray_session, trial_resources
 from dse.study._storage import load_study
 
-__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front", "precise_feasible", "precise_broken",
+__all__ = ["SynthesisSummary", "Remeasurer", "synthesize", "experiment_of", "located_experiment", "precise_front", "precise_feasible",
            "empty_precise_front_reason"]
 
 log = logging.getLogger(__name__)
@@ -132,30 +132,6 @@ def precise_feasible(record: TrialRecord, entry: dict[str, Any], backend: str, c
         constraints: the study's constraints.
     """
     return record.feasible and not precise_broken(entry, backend, constraints)
-
-
-def precise_broken(entry: dict[str, Any], backend: str, constraints: list[ConstraintConfig]) -> list[str]:
-    """The study's constraints that a trial's re-measurement by ``backend`` breaks, on the metrics it re-measured.
-
-    Args:
-        entry: the trial's measurement (``{"metrics": {"<backend>_lut": ...}, ...}``).
-        backend: the precise backend.
-        constraints: the study's constraints.
-
-    Returns:
-        ``["yosys_lut 3,697 > max 3,660"]``, one per bound broken; empty when every re-measured figure holds.
-    """
-    m, out = entry["metrics"], []
-    for c in constraints:
-        key = f"{backend}_{c.metric}"
-        if key not in m:
-            continue
-        value = float(m[key])
-        if c.max is not None and not value <= c.max:
-            out.append(f"{key} {value:,.6g} > max {c.max:,.6g}")
-        if c.min is not None and not value >= c.min:
-            out.append(f"{key} {value:,.6g} < min {c.min:,.6g}")
-    return out
 
 
 def precise_front(study: optuna.Study, backend: str, constraints: list[ConstraintConfig] | None = None) -> list[int]:

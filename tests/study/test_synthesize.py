@@ -466,6 +466,13 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
     assert f"Pareto front on yosys figures: none: trial {min(fits.number, over.number)} " in said, said
     assert f"trial {fits.number} is over budget on its yosys figures" in said and f"trial {over.number} was told infeasible" in said
 
+    # the report's accuracy-vs-LUT figure draws it at its Yosys LUTs as infeasible (before: a feasible front point)
+    from dse.report._figures import pair_points
+
+    points = pair_points(study2, "csim_accuracy", "lut").set_index("trial")
+    assert points.loc[fits.number, "precise"] and not points.loc[fits.number, "feasible"]
+    assert not points.loc[fits.number, "on_front"] and points.loc[over.number, "value"] == budget - 100.0
+
     readme = _standing(study2, fits, [ConstraintConfig(metric="lut", max=budget)])
     assert readme.startswith(f"**Over budget on its re-measured figures**: yosys_lut {budget + 100:,.6g} > max {budget:,.6g}")
     assert "meets the study's constraints" not in readme and "it is not on the front of its yosys figures" in readme, readme
