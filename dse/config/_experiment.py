@@ -205,11 +205,19 @@ def _metric_hint(name: str) -> str:
         return f"; metric names are lower case: {low!r}"
     if low.startswith("latency"):
         return "; latency is 'latency_cycles', in clock cycles (its time in ns is cycles x hls4ml.clock_period)"
-    if figure in METRICS:
+    if figure in METRICS and source in ("ebops", "da4ml", "yosys", "vivado", "vitis", *_registered_backends()):
         return (f"; a figure is named without its source: {figure!r}, whose source is resources.backend "
                 f"(resources.backend: {source} to take {source}'s figures, or `dse synthesize --backend {source}` to re-measure)")
-    close = difflib.get_close_matches(low, list(METRICS), n=1)
+    close = [figure] if figure in METRICS else difflib.get_close_matches(low, list(METRICS), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _registered_backends() -> list[str]:
+    """The resource backends registered in this process (a user's too), where dse.resources is imported already."""
+    import sys
+
+    registry = sys.modules.get("dse.resources._registry")
+    return registry.backend_names() if registry is not None else []
 
 
 #: Metrics that count something whole (LUTs, flip-flops, DSP blocks, clock cycles): a bound between 0 and 1 admits only 0.

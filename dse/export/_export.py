@@ -108,7 +108,10 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     location = run.info.artifact_uri
     local = unquote(urlparse(location).path) if location.startswith("file:") else None
     gone = local is not None and not Path(local).is_dir()
-    if not gone and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
+    # a run with step times (seconds_train, ...) but none for its conversion never logged a model, whether or not
+    # its artifact folder is here; one without any (an earlier dse) and no folder may have lost them in a copy
+    timed = any(k.startswith("seconds_") and k != "seconds_total" for k in run.data.metrics)
+    if (timed or not gone) and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
         raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial stopped before its conversion, which "
                           "logs them (the run's state: FAIL); only trials that reached conversion can be exported")
     if gone or "seconds_convert" in run.data.metrics:

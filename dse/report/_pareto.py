@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -190,21 +189,16 @@ def broken_bounds(records: list[TrialRecord], constraints: list[ConstraintConfig
         Per metric, most often broken first: ``{"lut": "lut max 3,000 broken by 2 of 5 trials (closest: trial 1 at 3,636)"}``;
         ``"latency_cycles max broken by 5 of 5 trials (none of them measured it)"``.
     """
-    tally: dict[str, list[tuple[float, int]]] = {}
+    tally: dict[tuple[str, str], list[tuple[float, int, float | None, float | None]]] = {}
     for r in records:
-        for key, v in r.constraints.items():
-            if v > 0:
-                tally.setdefault(key, []).append((v, r.number))
-    by_number = {r.number: r for r in records}
+        for metric, side, value, bound, over in r.bounds_broken():
+            tally.setdefault((metric, side), []).append((over, r.number, value, bound))
     out: dict[str, str] = {}
-    for key, hits in sorted(tally.items(), key=lambda kv: -len(kv[1])):
-        metric, _, side = key.rpartition("_")
-        over, number = min(hits)
-        value = by_number[number].metrics.get(metric)
-        measured = value is not None and math.isfinite(over)
-        bound = (value - over if side == "max" else value + over) if measured else next(
-            (getattr(c, side) for c in constraints or [] if c.metric == metric), None)
-        closest = f"closest: trial {number} at {value:,.6g}" if measured else "none of them measured it"
+    for (metric, side), hits in sorted(tally.items(), key=lambda kv: -len(kv[1])):
+        over, number, value, bound = min(hits, key=lambda h: h[0])
+        if bound is None:  # no trial measured it: the experiment's bound, where known
+            bound = next((getattr(c, side) for c in constraints or [] if c.metric == metric), None)
+        closest = f"closest: trial {number} at {value:,.6g}" if value is not None else "none of them measured it"
         text = (f"{metric} {side}{f' {bound:,.6g}' if bound is not None else ''} broken by {len(hits)} of {len(records)} "
                 f"trial{'s' if len(records) > 1 else ''} ({closest})")
         out[metric] = f"{out[metric]}; {text}" if metric in out else text

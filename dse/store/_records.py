@@ -177,11 +177,12 @@ def precise_broken(entry: dict[str, Any], backend: str, constraints: list[Constr
         key = f"{backend}_{c.metric}"
         if key not in m:
             continue
-        value = float(m[key])
-        if c.max is not None and not value <= c.max:
-            out.append(f"{key} {value:,.6g} > max {c.max:,.6g}")
-        if c.min is not None and not value >= c.min:
-            out.append(f"{key} {value:,.6g} < min {c.min:,.6g}")
+        for bound_key, v in constraint_values([c], {c.metric: m[key]}).items():
+            if v > 0:
+                side = bound_key.rpartition("_")[2]
+                value = m[key]
+                shown = f"{float(value):,.6g}" if value is not None and math.isfinite(v) else "not measured"
+                out.append(f"{key} {shown} {'>' if side == 'max' else '<'} {side} {getattr(c, side):,.6g}")
     return out
 
 
@@ -328,6 +329,17 @@ class TrialRecord:
         Returns:
             ``["lut 77,742 > max 50,000", "latency_cycles not measured"]``, by key; empty when feasible.
         """
+        return [f"{metric} not measured" if value is None else
+                f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}"
+                for metric, side, value, bound, _ in self.bounds_broken()]
+
+    def bounds_broken(self) -> list[tuple[str, str, float | None, float | None, float]]:
+        """The bounds this trial was told it broke, as :meth:`broken_constraints` reads them, one tuple each.
+
+        Returns:
+            ``(metric, side ("max"/"min"), value (None: not measured), bound (None: not known), by how much (inf:
+            not measured))``, by key; empty when feasible.
+        """
         out = []
         for key, v in sorted(self.constraints.items()):
             if v <= 0:
@@ -335,10 +347,9 @@ class TrialRecord:
             metric, _, side = key.rpartition("_")
             value = self.metrics.get(metric)
             if value is None or not math.isfinite(v):
-                out.append(f"{metric} not measured")
+                out.append((metric, side, None, None, math.inf))
             else:
-                bound = value - v if side == "max" else value + v
-                out.append(f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}")
+                out.append((metric, side, float(value), value - v if side == "max" else value + v, v))
         return out
 
     @classmethod

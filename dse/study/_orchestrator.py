@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 #: The ``harvest`` tag of a trial whose ramp left nothing to harvest (``training.harvest_checkpoints`` on).
 NO_CHECKPOINT = "HGQ2's ParetoFront kept no checkpoint besides the final epoch"
 
+#: Seconds a stopping driver retries a storage write (SQLite's "database is locked" beside another driver), where a
+#: running one retries for ``storage_retry_s``: Ctrl-C with the storage down does not wait a minute per trial.
+STOPPING_RETRY_S = 2.0
+
 
 def harvest_advice(exp: ExperimentConfig, space: SearchSpace) -> str:
     """Why a harvesting study kept no checkpoint, and the fix: a missing beta ramp, else too few epochs."""
@@ -413,12 +417,14 @@ class _StudyLoop:
         """Tell Optuna ``result``, end the trial's MLflow run, record its harvested checkpoints; returns the progress line.
 
         Args:
-            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or write once (a driver that is
-                stopping, :meth:`abandon`).
+            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or for
+                :data:`STOPPING_RETRY_S` at most (a driver that is stopping, :meth:`abandon`).
         """
         measured, failed = self.sort_harvested(trial.number, result)
-        state = (self.durable(_tell, self.study, trial, self.exp, result, what="tell") if retry
-                 else _tell(self.study, trial, self.exp, result))
+        # a driver that is stopping retries briefly (SQLite's "database is locked" beside another driver), not for
+        # storage_retry_s per trial
+        state = _durable(_tell, self.study, trial, self.exp, result, what="tell",
+                         retry_s=self.exp.storage_retry_s if retry else min(self.exp.storage_retry_s, STOPPING_RETRY_S))
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
@@ -441,8 +447,13 @@ class _StudyLoop:
                 "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible, tags=tags or None,
                                           untag=("feasible",) if stale_verdict else ())  # (a lost log never wrote the tag)
-            if state == "FAIL" and not result.harvested and self.exp.training.harvest_checkpoints:
-                self.close_checkpoint_runs(trial.number, result.error or "TrialInterruptedError: the trial failed")
+            if self.exp.training.harvest_checkpoints and (state == "FAIL" or result.harvested):
+                # a FAIL trial's checkpoints were never recorded; a COMPLETE one's runs from an attempt that Ray
+                # retried (its worker lost mid-harvest) are not its recorded checkpoints
+                error = result.error if state == "FAIL" and result.error else (
+                    f"WorkerLostError: an attempt of trial {trial.number} that Ray retried made this checkpoint; the "
+                    "retry's checkpoints are the trial's")
+                self.close_checkpoint_runs(trial.number, error, keep={h.run_id for h in result.harvested if h.run_id})
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:
@@ -455,16 +466,17 @@ class _StudyLoop:
             line += " (no checkpoint to harvest)"
         return line
 
-    def close_checkpoint_runs(self, number: int, error: str) -> None:
-        """Close the checkpoint runs a failed trial ``number``'s worker made before it stopped (interrupted, timed out,
-        lost): FAIL, with the trial's error, as none of them became a trial (:meth:`StudyTracker.close_checkpoint_runs`).
+    def close_checkpoint_runs(self, number: int, error: str, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Close the checkpoint runs of trial ``number`` that did not become trials, but for ``keep`` (those recorded):
+        those a failed trial's worker made before it stopped (interrupted, timed out, lost), or an attempt Ray retried.
+        FAIL, with ``error`` (:meth:`StudyTracker.close_checkpoint_runs`).
 
         Before, the one being measured stayed RUNNING for good, and those measured before read as completed trials
         that Optuna does not hold. A failure to close them is logged; the trial's own record is what counts.
         """
         try:
-            closed = self.tracker.close_checkpoint_runs(self.exp.name, number, _checkpoint_error(number, error))
-        except Exception as e:  # the MLflow side only; a later `dse run` closes them (_close_finished_runs)
+            closed = self.tracker.close_checkpoint_runs(self.exp.name, number, _checkpoint_error(number, error), keep)
+        except Exception as e:  # the MLflow side only; a later `dse run` closes those still RUNNING (_close_finished_runs)
             log.warning("trial %d: could not close its harvested checkpoints' MLflow runs: %s", number, e)
             return
         if closed:
@@ -581,7 +593,8 @@ class _StudyLoop:
         Args:
             number: the trial that was not evaluated (failed as interrupted or lost).
             params: its parameters; empty (it failed before sampling) enqueues nothing.
-            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or write once.
+            retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or for :data:`STOPPING_RETRY_S` at
+                most (a driver that is stopping).
 
         Returns:
             Whether a trial was enqueued.
@@ -589,10 +602,8 @@ class _StudyLoop:
         if not params:
             return False
         kwargs = {"user_attrs": {"requeued_from": number}, "skip_if_exists": False}
-        if retry:
-            self.durable(self.study.enqueue_trial, params, what="re-enqueue", **kwargs)
-        else:
-            self.study.enqueue_trial(params, **kwargs)
+        _durable(self.study.enqueue_trial, params, what="re-enqueue",
+                 retry_s=self.exp.storage_retry_s if retry else min(self.exp.storage_retry_s, STOPPING_RETRY_S), **kwargs)
         return True
 
     def abandon(self, why: str) -> list[int]:
@@ -623,7 +634,7 @@ class _StudyLoop:
             try:
                 params = dict(trial.params)
                 self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err), retry=False)
-                if self.requeue(trial.number, params, retry=False):  # a driver that is stopping does not wait out storage_retry_s
+                if self.requeue(trial.number, params, retry=False):  # a stopping driver does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
                 log.error("could not close trial %d: %s", trial.number, inner)
@@ -1076,7 +1087,14 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
     if not running:
         return
     finished = {r.number: r for r in records.trials((TrialState.COMPLETE, TrialState.FAIL))}
-    for run_id, number in running.items():
+    for run_id, (number, harvested_from) in running.items():
+        origin = finished.get(int(harvested_from)) if not number and harvested_from.isdigit() else None
+        if origin is not None:  # a checkpoint's run left RUNNING (its worker stopped): its trial is finished, it is not one
+            why = origin.fail_reason if origin.state == "FAIL" and origin.fail_reason else (
+                f"TrialInterruptedError: the worker measuring it stopped; trial {origin.number} finished without it")
+            tracker.finish_trial_run(run_id, "FAIL", _checkpoint_error(origin.number, why))
+            log.info("closed MLflow run %s of a checkpoint of trial %d, left RUNNING", run_id, origin.number)
+            continue
         r = finished.get(int(number)) if number.isdigit() else None
         if r is None:
             continue

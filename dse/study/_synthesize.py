@@ -111,8 +111,8 @@ def located_experiment(study: optuna.Study, storage: str, tracking_uri: str | No
 
 def _study_constraints(study: optuna.Study) -> list[ConstraintConfig]:
     """The constraints of the study's stored experiment; none when it has none stored or it does not validate here."""
-    try:
-        return list(experiment_of(study).constraints)
+    try:  # as stored (READING_STORED): a bound refused by a check added since still holds for the trials that ran with it
+        return list(StudyRecords(study).experiment(reading=True).constraints)
     except ConfigError as e:
         log.debug("precise front of %r without constraints on the precise figures: %s", study.study_name, e)
         return []
@@ -199,9 +199,12 @@ def empty_precise_front_reason(study: optuna.Study, backend: str, constraints: l
             if broken := precise_broken(entry, backend, constraints):
                 parts.append(f"trial {number} is over budget on its {backend} figures ({', '.join(broken)})")
             continue
-        bounds = [key.rpartition("_")[0] for key, v in r.constraints.items() if v > 0]
-        meets = bool(bounds) and all(f"{backend}_{m}" in entry["metrics"] for m in bounds) and not precise_broken(
-            entry, backend, [c for c in constraints if c.metric in bounds])
+        # the bounds it broke as it was told them (stored), not the experiment's now (a review: removed or loosened
+        # constraints made "meets" true of any figure)
+        broke = r.bounds_broken()
+        meets = bool(broke) and all(
+            bound is not None and (precise := entry["metrics"].get(f"{backend}_{metric}")) is not None
+            and (precise <= bound if side == "max" else precise >= bound) for metric, side, _, bound, _ in broke)
         parts.append(f"trial {number} was told infeasible on its estimates ({', '.join(r.broken_constraints())}), which it "
                      f"stays{f', though its {backend} figures meet that bound' if meets else ''}")
     return "; ".join(parts) or f"no completed trial was re-measured by {backend}"

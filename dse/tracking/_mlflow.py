@@ -419,21 +419,27 @@ class StudyTracker:
         _retrying(self.client.log_batch, run.info.run_id, params=all_params)
         return run.info.run_id
 
-    def running_trial_runs(self, study_name: str) -> dict[str, str]:
-        """The study's trial runs still RUNNING in MLflow: run id -> its ``trial_number`` tag (``""`` if none); one search."""
+    def running_trial_runs(self, study_name: str) -> dict[str, tuple[str, str]]:
+        """The study's trial runs still RUNNING in MLflow, one search.
+
+        Returns:
+            run id -> (its ``trial_number`` tag, its ``harvested_from`` tag), each ``""`` where the run has none
+            (a harvested checkpoint's run has a ``harvested_from`` until the driver numbers it).
+        """
         found = self.client.search_runs(
             [self.experiment_id], max_results=50000,
             filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial' and attributes.status = 'RUNNING'",
         )
-        return {r.info.run_id: r.data.tags.get("trial_number", "") for r in found}
+        return {r.info.run_id: (r.data.tags.get("trial_number", ""), r.data.tags.get("harvested_from", "")) for r in found}
 
-    def close_checkpoint_runs(self, study_name: str, number: int, error: str) -> list[str]:
+    def close_checkpoint_runs(self, study_name: str, number: int, error: str, keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
         """End, as ``FAIL`` with ``error``, the harvested-checkpoint runs of trial ``number`` (tag ``harvested_from``)
-        that are still RUNNING or tagged ``COMPLETE``; one search.
+        that are still RUNNING or tagged ``COMPLETE``, but for the runs ``keep``; one search.
 
-        For a trial told FAIL with no checkpoint recorded (interrupted, timed out, its worker or
-        driver lost while it harvested): none of its checkpoints became a trial of the study, so
-        none may stay RUNNING or read as a completed trial (``dse compare --tracking-uri``). Their
+        None of those became a trial of the study: a trial told FAIL with no checkpoint recorded
+        (interrupted, timed out, its worker or driver lost while it harvested), or the runs of an
+        attempt that Ray retried (``keep``: the runs of the checkpoints that were recorded). So none
+        may stay RUNNING or read as a completed trial (``dse compare --tracking-uri``). Their
         ``feasible`` tag goes with it.
 
         Returns:
@@ -443,6 +449,8 @@ class StudyTracker:
                           filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.harvested_from = '{number}'")
         closed = []
         for run in found:
+            if run.info.run_id in keep:
+                continue
             if run.info.status == "RUNNING" or run.data.tags.get("state") == "COMPLETE":
                 _finish_run(self.client, run.info.run_id, "FAIL", error, untag=("feasible",) if "feasible" in run.data.tags else ())
                 closed.append(run.info.run_id)

@@ -403,9 +403,12 @@ def test_the_mlflow_run_alone_tells_why_a_failed_trial_has_nothing_to_export(tmp
     with pytest.raises(ExportError, match="its trial stopped before its conversion, which logs them"):
         _run_artifacts(client, stopped_before)
 
-    no_folder = run({"seconds_train": 3.0})  # nothing logged: the run has no artifact folder at all
+    diverged = run({"seconds_train": 3.0})  # nothing logged, so no artifact folder at all: still no model, no copy to make
+    with pytest.raises(ExportError, match="its trial stopped before its conversion, which logs them"):
+        _run_artifacts(client, diverged)
+    untimed = run({"seconds_total": 9.0})  # an earlier dse logged no step times: its folder may be lost in a copy
     with pytest.raises(ExportError, match="that folder does not exist.*copy the study's run directory's mlartifacts/"):
-        _run_artifacts(client, no_folder)
+        _run_artifacts(client, untimed)
 
     measured = run({"seconds_train": 3.0, "seconds_convert": 0.2, "seconds_resources_ebops": 0.0}, ("model.keras",))
     with pytest.raises(ExportError, match=r"hls4ml_config.yaml of MLflow run .* is missing .*the run reached conversion"):

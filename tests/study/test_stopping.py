@@ -144,3 +144,65 @@ def test_two_drivers_recovering_one_lost_trial_at_once_leave_it_to_the_first(tmp
     second.records.stale_trials = lambda *args, **kwargs: read  # the second driver goes on from what it read before
     assert second.recover_lost(force=True) == []
     assert _states(first) == ["FAIL", "WAITING"]  # failed and re-enqueued once
+
+
+def _harvesting_loop(tmp_path, digits_splits) -> _StudyLoop:
+    return _loop(tmp_path, digits_splits, tracker=True, constraints=[{"metric": "keras_accuracy", "min": 0.1}],
+                 training={"epochs": 4, "batch_size": 128, "learning_rate": 0.01, "harvest_checkpoints": 3})
+
+
+def _trial_run(loop: _StudyLoop):
+    from dse.tracking import TrialRunLogger
+
+    trial = _ask(loop)
+    params, pinned = loop.draw(trial)
+    run_id = loop.tracker.trial_run(loop.parent, loop.exp.name, trial.number, params, sorted(pinned))
+    return trial, run_id, TrialRunLogger(loop.exp.tracking_uri, run_id)
+
+
+def test_a_retried_harvesting_trial_closes_the_checkpoint_runs_of_its_lost_attempt(tmp_path, digits_splits):
+    """A worker lost while it harvested, and Ray's retry completed the trial: the first attempt's checkpoint runs belong
+    to no trial. Before, they stayed RUNNING (the one being measured) or read as completed trials; the retry's are kept."""
+    from dse.trial._harvest import HarvestedResult
+
+    loop = _harvesting_loop(tmp_path, digits_splits)
+    trial, run_id, worker = _trial_run(loop)
+    lost_done, lost_running = worker.harvest_run(1), worker.harvest_run(2)  # the first attempt, its worker then lost
+    lost_done.log_results({"keras_accuracy": 0.8}, {"state": "COMPLETE", "feasible": "true"}, end="COMPLETE")
+    kept = worker.harvest_run(1)  # the retry's checkpoint, measured and ended by its worker
+    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    kept.log_results(metrics, {"state": "COMPLETE"}, end="COMPLETE")
+    worker.log_results({**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9}, {"state": "COMPLETE", "feasible": "true"})
+    result = TrialResult(trial.number, "COMPLETE", {**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9},
+                         {"state": "COMPLETE", "feasible": "true"},
+                         harvested=[HarvestedResult(1, "COMPLETE", metrics, {"harvested_from": str(trial.number)}, kept.run_id)])
+
+    loop.finish_trial(trial, run_id, result)
+
+    client = MlflowClient(loop.exp.tracking_uri)
+    assert client.get_run(kept.run_id).info.status == "FINISHED"
+    assert client.get_run(kept.run_id).data.tags["state"] == "COMPLETE"
+    for lost in (lost_done, lost_running):
+        run = client.get_run(lost.run_id)
+        assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", (run.info.status, run.data.tags)
+        assert run.data.tags["error"].startswith(f"WorkerLostError: trial {trial.number}, whose checkpoint this is")
+    assert _states(loop) == ["COMPLETE", "COMPLETE"]  # the trial and its recorded checkpoint
+
+
+def test_the_next_driver_closes_a_checkpoint_run_left_running(tmp_path, digits_splits):
+    """A checkpoint's run left RUNNING where the driver could not close it (MLflow was lost as the trial was stopped):
+    the next `dse run` closes it (before: only trial runs with a `trial_number` were looked at, so it stayed RUNNING)."""
+    from dse.study._orchestrator import _close_finished_runs
+
+    loop = _harvesting_loop(tmp_path, digits_splits)
+    trial, run_id, worker = _trial_run(loop)
+    left = worker.harvest_run(2)
+    loop.tracking_lost = True  # the driver fails the trial in Optuna only
+    err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker lost MLflow tracking; its parameters were re-enqueued")
+    loop.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+
+    _close_finished_runs(loop.tracker, StudyRecords(loop.study), loop.exp.name, harvests=True)
+    client = MlflowClient(loop.exp.tracking_uri)
+    assert client.get_run(run_id).info.status == "FAILED"
+    run = client.get_run(left.run_id)
+    assert run.info.status == "FAILED" and run.data.tags["error_type"] == "TrialInterruptedError", run.data.tags

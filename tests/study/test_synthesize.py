@@ -450,20 +450,24 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
     study2, storage2, exp2 = make_study(tmp_path / "b", n_trials=8, failures=False, constraints=[{"metric": "lut", "max": budget}])
     recs = {r.number: r for r in StudyRecords(study2).trials()}
     fits = min((r for r in recs.values() if r.feasible), key=lambda r: r.metrics["lut"])
-    over = min((r for r in recs.values() if not r.feasible), key=lambda r: r.metrics["lut"])
+    over, still_over = sorted((r for r in recs.values() if not r.feasible), key=lambda r: r.metrics["lut"])[:2]
     records = StudyRecords(study2)
-    for r, yosys_lut in ((fits, budget + 100.0), (over, budget - 100.0)):  # Yosys says the opposite of the estimates
+    # Yosys says the opposite of the estimates for the first two; the third is over budget on both
+    for r, yosys_lut in ((fits, budget + 100.0), (over, budget - 100.0), (still_over, budget + 500.0)):
         records.store_measurement(f"k{r.number}", {"metrics": {"yosys_lut": yosys_lut}, "tags": {"yosys_lut_source": "yosys"}})
         records.mark_measured("yosys", r.number, f"k{r.number}")
 
     reason = empty_precise_front_reason(study2, "yosys")
+    for constraints in (None, []):  # the bound it broke as it was told it (a review: removed constraints made any figure "meet")
+        said = empty_precise_front_reason(study2, "yosys", constraints)
+        assert f"trial {still_over.number} was told infeasible on its estimates ({still_over.broken_constraints()[0]}), which it stays;" in said + ";", said
     assert f"trial {fits.number} is over budget on its yosys figures (yosys_lut {budget + 100:,.6g} > max {budget:,.6g})" in reason
     assert (f"trial {over.number} was told infeasible on its estimates ({over.broken_constraints()[0]}), which it stays, "
             "though its yosys figures meet that bound") in reason, reason
     status = CliRunner().invoke(app, ["status", exp2.name, "--storage", storage2])
     assert status.exit_code == 0, status.output
     said = " ".join(status.output.split())
-    assert f"Pareto front on yosys figures: none: trial {min(fits.number, over.number)} " in said, said
+    assert f"Pareto front on yosys figures: none: trial {min(fits.number, over.number, still_over.number)} " in said, said
     assert f"trial {fits.number} is over budget on its yosys figures" in said and f"trial {over.number} was told infeasible" in said
 
     # the report's accuracy-vs-LUT figure draws it at its Yosys LUTs as infeasible (before: a feasible front point)
