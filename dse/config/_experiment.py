@@ -200,14 +200,16 @@ def _metric_hint(name: str) -> str:
     import difflib
 
     low = name.lower()
-    source, _, figure = low.partition("_")
+    figure = low.partition("_")[2]
     if low in METRICS:
         return f"; metric names are lower case: {low!r}"
     if low.startswith("latency"):
         return "; latency is 'latency_cycles', in clock cycles (its time in ns is cycles x hls4ml.clock_period)"
-    if figure in METRICS and source in ("ebops", "da4ml", "yosys", "vivado", "vitis", *_registered_backends()):
-        return (f"; a figure is named without its source: {figure!r}, whose source is resources.backend "
-                f"(resources.backend: {source} to take {source}'s figures, or `dse synthesize --backend {source}` to re-measure)")
+    for source in sorted({"ebops", "da4ml", "yosys", "vivado", "vitis", *_registered_backends()}, key=len, reverse=True):
+        if low.startswith(source + "_") and (figure := low[len(source) + 1:]) in METRICS:
+            again = f", or `dse synthesize --backend {source}` to re-measure" if source != "ebops" else ""
+            return (f"; a figure is named without its source: {figure!r}, whose source is resources.backend "
+                    f"(resources.backend: {source} to take {source}'s figures{again})")
     close = [figure] if figure in METRICS else difflib.get_close_matches(low, list(METRICS), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 

@@ -180,7 +180,7 @@ def format_validation_error(e: ValidationError) -> str:
         full = repr(err.get("input"))
         shown = full if len(full) <= 160 else full[:150] + " ...(cut)"
         # the message quotes the value itself (a quoted string of any length; other values from 6 characters on)
-        already = (len(full) >= 6 or full[:1] in "'\"") and full in msg
+        already = (len(full) >= 6 or len(full) > 3 and full[:1] in "'\"") and full in msg
         got = "" if err["type"] == "missing" or not loc or already else f" (got {shown})"
         lines.append(f"  {loc}: {msg}{got}" if loc else f"  {msg}")
     return "\n".join(lines)

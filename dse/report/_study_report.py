@@ -126,16 +126,20 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     # fronts per pair
     pair_parts = []
+    crossed: set[int] = set()  # red crosses: told infeasible, or over budget on re-measured figures
     for metric in F.resource_metrics(study):
         if metric == acc.metric:  # no accuracy objective: the vertical axis is this resource
             continue
         pts = F.pair_points(study, acc.metric, metric, acc.direction)
         if pts.empty:
             continue
+        crossed.update(int(n) for n in pts.loc[~pts["feasible"].astype(bool), "trial"])
         png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
         figures.append(png)
         pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}</div>")
-    infeasible = sum(1 for r in records.trials() if r.state == "COMPLETE" and not r.feasible)
+    told = {r.number for r in records.trials() if r.state == "COMPLETE" and not r.feasible}
+    over = len(crossed - told)
+    infeasible = f"{len(told)}" + (f" (and {over} over budget on re-measured figures)" if over else "")
     body.append(H.section(
         f"Pareto fronts: {'accuracy' if acc.metric.endswith('accuracy') and acc.direction == 'maximize' else acc.metric} "
         "vs each resource figure",

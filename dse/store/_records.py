@@ -45,6 +45,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: (study name, problem) of stored experiments warned about in this process (:meth:`StudyRecords.experiment`)
+_WARNED_STORED: set[tuple[str, str]] = set()
+
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
 _DATASET = "dataset"  # digest and shape of the data the trials train on (dse.data.dataset_record)
@@ -180,9 +183,8 @@ def precise_broken(entry: dict[str, Any], backend: str, constraints: list[Constr
         for bound_key, v in constraint_values([c], {c.metric: m[key]}).items():
             if v > 0:
                 side = bound_key.rpartition("_")[2]
-                value = m[key]
-                shown = f"{float(value):,.6g}" if value is not None and math.isfinite(v) else "not measured"
-                out.append(f"{key} {shown} {'>' if side == 'max' else '<'} {side} {getattr(c, side):,.6g}")
+                out.append(f"{key} {float(m[key]):,.6g} {'>' if side == 'max' else '<'} {side} {getattr(c, side):,.6g}"
+                           if math.isfinite(v) else f"{key} not measured")
     return out
 
 
@@ -445,8 +447,9 @@ class StudyRecords:
             if not reading:
                 return ExperimentConfig.model_validate(data)
             exp, problem = read_stored_experiment(data)
-            if problem and not self._warned_backends:
+            if problem and not self._warned_backends and (self.study.study_name, problem) not in _WARNED_STORED:
                 self._warned_backends = True
+                _WARNED_STORED.add((self.study.study_name, problem))  # once per process: readers build their own records
                 log.warning("study %s: %s; its stored figures are read as they are%s", self.study.study_name, problem,
                             " (measuring with them, `dse synthesize` or `dse calibrate`, needs the module)"
                             if problem.startswith("its resource backends") else "")

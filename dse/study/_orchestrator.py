@@ -177,7 +177,7 @@ def _store_lock(exp: ExperimentConfig, run_dir: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _durable(fn, *args, retry_s: float, what: str, **kwargs):
+def _durable(fn, *args, retry_s: float, what: str, setting: str = "storage_retry_s", **kwargs):
     """Call a storage operation, retrying a lost connection with exponential backoff for up to ``retry_s`` seconds.
 
     Retries only connection-level failures (``sqlalchemy.exc.OperationalError``, and Optuna's
@@ -207,7 +207,7 @@ def _durable(fn, *args, retry_s: float, what: str, **kwargs):
                 # database driver's error it wraps says why (the server shut down, the connection was refused)
                 cause = e.__cause__ if isinstance(e, StorageInternalError) and e.__cause__ is not None else e
                 raise StorageUnavailableError(
-                    f"lost the Optuna storage during {what} for more than storage_retry_s={retry_s:g} s: {type(cause).__name__}: "
+                    f"lost the Optuna storage during {what} for more than {setting}={retry_s:g} s: {type(cause).__name__}: "
                     f"{(str(cause).strip().splitlines() or [''])[0][:300]}. Finished trials are kept; run `dse run` again when "
                     "the storage is back (trials left RUNNING are recovered then)"
                 ) from e
@@ -269,6 +269,12 @@ class _StudyLoop:
     def durable(self, fn, *args, what: str, **kwargs):
         return _durable(fn, *args, retry_s=self.exp.storage_retry_s, what=what, **kwargs)
 
+    def _retry(self, running: bool) -> dict[str, Any]:
+        """:func:`_durable`'s retry for a running driver (``storage_retry_s``) or a stopping one (:data:`STOPPING_RETRY_S`)."""
+        if running:
+            return {"retry_s": self.exp.storage_retry_s}
+        return {"retry_s": min(self.exp.storage_retry_s, STOPPING_RETRY_S), "setting": "a stopping driver's retry"}
+
     def room(self) -> int:
         """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers).
 
@@ -328,7 +334,7 @@ class _StudyLoop:
                 except Exception as e:  # the run may be gone; the Optuna record is what counts
                     log.warning("could not close MLflow run %s of lost trial %d: %s", run_id, t.number, e)
                 if self.exp.training.harvest_checkpoints:
-                    self.close_checkpoint_runs(t.number, f"DriverLostError: {err}")
+                    self.close_checkpoint_runs(t.number, _checkpoint_error(t.number, f"DriverLostError: {err}"))
             self.requeue(t.number, dict(t.params))
             lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
             log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
@@ -423,8 +429,7 @@ class _StudyLoop:
         measured, failed = self.sort_harvested(trial.number, result)
         # a driver that is stopping retries briefly (SQLite's "database is locked" beside another driver), not for
         # storage_retry_s per trial
-        state = _durable(_tell, self.study, trial, self.exp, result, what="tell",
-                         retry_s=self.exp.storage_retry_s if retry else min(self.exp.storage_retry_s, STOPPING_RETRY_S))
+        state = _durable(_tell, self.study, trial, self.exp, result, what="tell", **self._retry(retry))
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
@@ -447,13 +452,14 @@ class _StudyLoop:
                 "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible, tags=tags or None,
                                           untag=("feasible",) if stale_verdict else ())  # (a lost log never wrote the tag)
-            if self.exp.training.harvest_checkpoints and (state == "FAIL" or result.harvested):
+            if self.exp.training.harvest_checkpoints:
                 # a FAIL trial's checkpoints were never recorded; a COMPLETE one's runs from an attempt that Ray
-                # retried (its worker lost mid-harvest) are not its recorded checkpoints
-                error = result.error if state == "FAIL" and result.error else (
-                    f"WorkerLostError: an attempt of trial {trial.number} that Ray retried made this checkpoint; the "
-                    "retry's checkpoints are the trial's")
-                self.close_checkpoint_runs(trial.number, error, keep={h.run_id for h in result.harvested if h.run_id})
+                # retried (its worker lost mid-harvest) are not its recorded checkpoints, whatever the retry harvested
+                text = (_checkpoint_error(trial.number, result.error or "TrialInterruptedError: the trial failed")
+                        if state == "FAIL" else
+                        f"WorkerLostError: an attempt of trial {trial.number} that Ray retried (its worker was lost) made "
+                        "this checkpoint; the retry's checkpoints are the trial's")
+                self.close_checkpoint_runs(trial.number, text, keep={h.run_id for h in result.harvested if h.run_id})
         line = _describe(trial.number, state, result, self.exp)
         if result.harvested:
             for h, values in measured:
@@ -469,13 +475,13 @@ class _StudyLoop:
     def close_checkpoint_runs(self, number: int, error: str, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """Close the checkpoint runs of trial ``number`` that did not become trials, but for ``keep`` (those recorded):
         those a failed trial's worker made before it stopped (interrupted, timed out, lost), or an attempt Ray retried.
-        FAIL, with ``error`` (:meth:`StudyTracker.close_checkpoint_runs`).
+        FAIL, tagged ``error`` (``"<Type>: <why>"``, e.g. :func:`_checkpoint_error`; :meth:`StudyTracker.close_checkpoint_runs`).
 
         Before, the one being measured stayed RUNNING for good, and those measured before read as completed trials
         that Optuna does not hold. A failure to close them is logged; the trial's own record is what counts.
         """
         try:
-            closed = self.tracker.close_checkpoint_runs(self.exp.name, number, _checkpoint_error(number, error), keep)
+            closed = self.tracker.close_checkpoint_runs(self.exp.name, number, error, keep)
         except Exception as e:  # the MLflow side only; a later `dse run` closes those still RUNNING (_close_finished_runs)
             log.warning("trial %d: could not close its harvested checkpoints' MLflow runs: %s", number, e)
             return
@@ -602,8 +608,7 @@ class _StudyLoop:
         if not params:
             return False
         kwargs = {"user_attrs": {"requeued_from": number}, "skip_if_exists": False}
-        _durable(self.study.enqueue_trial, params, what="re-enqueue",
-                 retry_s=self.exp.storage_retry_s if retry else min(self.exp.storage_retry_s, STOPPING_RETRY_S), **kwargs)
+        _durable(self.study.enqueue_trial, params, what="re-enqueue", **self._retry(retry), **kwargs)
         return True
 
     def abandon(self, why: str) -> list[int]:
@@ -1087,15 +1092,17 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
     if not running:
         return
     finished = {r.number: r for r in records.trials((TrialState.COMPLETE, TrialState.FAIL))}
+    recorded = {r.run_id: r for r in finished.values() if r.run_id}  # a harvested checkpoint's trial records its run
     for run_id, (number, harvested_from) in running.items():
         origin = finished.get(int(harvested_from)) if not number and harvested_from.isdigit() else None
-        if origin is not None:  # a checkpoint's run left RUNNING (its worker stopped): its trial is finished, it is not one
-            why = origin.fail_reason if origin.state == "FAIL" and origin.fail_reason else (
-                f"TrialInterruptedError: the worker measuring it stopped; trial {origin.number} finished without it")
-            tracker.finish_trial_run(run_id, "FAIL", _checkpoint_error(origin.number, why))
+        if origin is not None and run_id not in recorded:  # a checkpoint's run left RUNNING that became no trial
+            why = (_checkpoint_error(origin.number, origin.fail_reason or "unknown") if origin.state == "FAIL" else
+                   f"TrialInterruptedError: the worker measuring this checkpoint of trial {origin.number} stopped; the "
+                   "trial finished without it")
+            tracker.finish_trial_run(run_id, "FAIL", why)
             log.info("closed MLflow run %s of a checkpoint of trial %d, left RUNNING", run_id, origin.number)
             continue
-        r = finished.get(int(number)) if number.isdigit() else None
+        r = recorded.get(run_id) if not number else finished.get(int(number)) if number.isdigit() else None
         if r is None:
             continue
         if r.run_id == run_id:

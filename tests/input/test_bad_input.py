@@ -517,6 +517,8 @@ CASES: list[Case] = [
     # probe 19: each gave the list of metrics alone
     Case("constraint-metric-upper-case", "field", (), ("unknown metric 'LUT'", "metric names are lower case: 'lut'"),
          exp={"constraints": [{"metric": "LUT", "max": 5000}]}),
+    Case("constraint-metric-ebops-source", "field", (), ("unknown metric 'ebops_lut'", "resources.backend: ebops to take ebops's figures)"),
+         exp={"constraints": [{"metric": "ebops_lut", "max": 5000}]}),
     Case("constraint-metric-prefixed", "field", (), ("unknown metric 'total_ff'", "did you mean 'ff'?"),
          exp={"constraints": [{"metric": "total_ff", "max": 5000}]}),
     Case("constraint-key-singular", "field", (), ("constraint: unknown field", "did you mean 'constraints'?"),

@@ -160,9 +160,11 @@ def _trial_run(loop: _StudyLoop):
     return trial, run_id, TrialRunLogger(loop.exp.tracking_uri, run_id)
 
 
-def test_a_retried_harvesting_trial_closes_the_checkpoint_runs_of_its_lost_attempt(tmp_path, digits_splits):
+@pytest.mark.parametrize("retry_harvested", [True, False])
+def test_a_retried_harvesting_trial_closes_the_checkpoint_runs_of_its_lost_attempt(tmp_path, digits_splits, retry_harvested):
     """A worker lost while it harvested, and Ray's retry completed the trial: the first attempt's checkpoint runs belong
-    to no trial. Before, they stayed RUNNING (the one being measured) or read as completed trials; the retry's are kept."""
+    to no trial. Before, they stayed RUNNING (the one being measured) or read as completed trials; the retry's are kept,
+    and a retry that harvested nothing closes them too."""
     from dse.trial._harvest import HarvestedResult
 
     loop = _harvesting_loop(tmp_path, digits_splits)
@@ -173,36 +175,46 @@ def test_a_retried_harvesting_trial_closes_the_checkpoint_runs_of_its_lost_attem
     metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
     kept.log_results(metrics, {"state": "COMPLETE"}, end="COMPLETE")
     worker.log_results({**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9}, {"state": "COMPLETE", "feasible": "true"})
+    harvested = [HarvestedResult(1, "COMPLETE", metrics, {"harvested_from": str(trial.number)}, kept.run_id)]
     result = TrialResult(trial.number, "COMPLETE", {**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9},
-                         {"state": "COMPLETE", "feasible": "true"},
-                         harvested=[HarvestedResult(1, "COMPLETE", metrics, {"harvested_from": str(trial.number)}, kept.run_id)])
+                         {"state": "COMPLETE", "feasible": "true"}, harvested=harvested if retry_harvested else [])
 
     loop.finish_trial(trial, run_id, result)
 
     client = MlflowClient(loop.exp.tracking_uri)
-    assert client.get_run(kept.run_id).info.status == "FINISHED"
-    assert client.get_run(kept.run_id).data.tags["state"] == "COMPLETE"
-    for lost in (lost_done, lost_running):
+    lost_runs = (lost_done, lost_running) if retry_harvested else (lost_done, lost_running, kept)
+    if retry_harvested:
+        assert client.get_run(kept.run_id).info.status == "FINISHED"
+        assert client.get_run(kept.run_id).data.tags["state"] == "COMPLETE"
+    for lost in lost_runs:
         run = client.get_run(lost.run_id)
         assert run.info.status == "FAILED" and run.data.tags["state"] == "FAIL", (run.info.status, run.data.tags)
-        assert run.data.tags["error"].startswith(f"WorkerLostError: trial {trial.number}, whose checkpoint this is")
-    assert _states(loop) == ["COMPLETE", "COMPLETE"]  # the trial and its recorded checkpoint
+        assert run.data.tags["error"] == (f"WorkerLostError: an attempt of trial {trial.number} that Ray retried (its worker "
+                                          "was lost) made this checkpoint; the retry's checkpoints are the trial's")
+    assert _states(loop) == (["COMPLETE", "COMPLETE"] if retry_harvested else ["COMPLETE"])  # with its recorded checkpoint
 
 
-def test_the_next_driver_closes_a_checkpoint_run_left_running(tmp_path, digits_splits):
-    """A checkpoint's run left RUNNING where the driver could not close it (MLflow was lost as the trial was stopped):
-    the next `dse run` closes it (before: only trial runs with a `trial_number` were looked at, so it stayed RUNNING)."""
-    from dse.study._orchestrator import _close_finished_runs
+def test_the_next_driver_closes_checkpoint_runs_left_running_in_their_state(tmp_path, digits_splits):
+    """Checkpoint runs left RUNNING after their trial's own run was closed (closing them failed; MLflow lost as the
+    worker ended them): the next `dse run` closes one that became no trial as FAIL, and one that Optuna records as a
+    harvested trial as COMPLETE. Before, runs without a `trial_number` were not looked at, so both stayed RUNNING."""
+    from dse.store import harvested_trial, record_trial_run
+    from dse.study._orchestrator import _close_finished_runs, _tell
 
     loop = _harvesting_loop(tmp_path, digits_splits)
     trial, run_id, worker = _trial_run(loop)
-    left = worker.harvest_run(2)
-    loop.tracking_lost = True  # the driver fails the trial in Optuna only
-    err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker lost MLflow tracking; its parameters were re-enqueued")
-    loop.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+    record_trial_run(trial, run_id)
+    left, recorded = worker.harvest_run(2), worker.harvest_run(1)
+    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    loop.study.add_trial(harvested_trial(trial, 1, [0.85, 450.0], metrics, {}, recorded.run_id, loop.exp.constraints))
+    err = TrialInterruptedError(f"the driver stopped (Ctrl-C) while trial {trial.number} ran; its parameters were re-enqueued")
+    _tell(loop.study, trial, loop.exp, TrialResult.failed(trial.number, err))
+    loop.tracker.finish_trial_run(run_id, "FAIL", f"TrialInterruptedError: {err}")  # its own run closed, the others not
 
     _close_finished_runs(loop.tracker, StudyRecords(loop.study), loop.exp.name, harvests=True)
     client = MlflowClient(loop.exp.tracking_uri)
-    assert client.get_run(run_id).info.status == "FAILED"
     run = client.get_run(left.run_id)
     assert run.info.status == "FAILED" and run.data.tags["error_type"] == "TrialInterruptedError", run.data.tags
+    assert f"trial {trial.number}, whose checkpoint this is, failed before its checkpoints were recorded" in run.data.tags["error"]
+    run = client.get_run(recorded.run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["state"] == "COMPLETE", (run.info.status, run.data.tags)

@@ -477,6 +477,15 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
     assert points.loc[fits.number, "precise"] and not points.loc[fits.number, "feasible"]
     assert not points.loc[fits.number, "on_front"] and points.loc[over.number, "value"] == budget - 100.0
 
+    from dse.report import build_report
+    from dse.store import precise_broken
+
+    page = build_report(study2, storage2, tmp_path / "report", log_to_mlflow=False).html.read_text()
+    assert f"Infeasible trials (constraint violated): {len([r for r in recs.values() if not r.feasible])} (and 1 over budget " \
+           "on re-measured figures), red crosses" in " ".join(page.split())
+    assert precise_broken({"metrics": {"yosys_lut": math.inf}}, "yosys", [ConstraintConfig(metric="lut", max=10)]) == [
+        "yosys_lut not measured"]  # (before: "yosys_lut not measured > max 10")
+
     readme = _standing(study2, fits, [ConstraintConfig(metric="lut", max=budget)])
     assert readme.startswith(f"**Over budget on its re-measured figures**: yosys_lut {budget + 100:,.6g} > max {budget:,.6g}")
     assert "meets the study's constraints" not in readme and "it is not on the front of its yosys figures" in readme, readme
