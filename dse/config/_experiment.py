@@ -199,27 +199,21 @@ def _metric_hint(name: str) -> str:
     """What a user who wrote metric ``name`` most likely meant (probe 19: 'LUT', 'latency_ns', 'yosys_lut', 'luts')."""
     import difflib
 
+    from dse.resources import backend_names, precise_backend_names
+
     low = name.lower()
     figure = low.partition("_")[2]
     if low in METRICS:
         return f"; metric names are lower case: {low!r}"
     if low.startswith("latency"):
         return "; latency is 'latency_cycles', in clock cycles (its time in ns is cycles x hls4ml.clock_period)"
-    for source in sorted({"ebops", "da4ml", "yosys", "vivado", "vitis", *_registered_backends()}, key=len, reverse=True):
+    for source in sorted(backend_names(), key=len, reverse=True):  # a user's backend too; its name may hold a "_"
         if low.startswith(source + "_") and (figure := low[len(source) + 1:]) in METRICS:
-            again = f", or `dse synthesize --backend {source}` to re-measure" if source != "ebops" else ""
+            again = f", or `dse synthesize --backend {source}` to re-measure" if source in precise_backend_names() else ""
             return (f"; a figure is named without its source: {figure!r}, whose source is resources.backend "
                     f"(resources.backend: {source} to take {source}'s figures{again})")
     close = [figure] if figure in METRICS else difflib.get_close_matches(low, list(METRICS), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _registered_backends() -> list[str]:
-    """The resource backends registered in this process (a user's too), where dse.resources is imported already."""
-    import sys
-
-    registry = sys.modules.get("dse.resources._registry")
-    return registry.backend_names() if registry is not None else []
 
 
 #: Metrics that count something whole (LUTs, flip-flops, DSP blocks, clock cycles): a bound between 0 and 1 admits only 0.

@@ -110,7 +110,7 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     gone = local is not None and not Path(local).is_dir()
     # a run with step times (seconds_train, ...) but none for its conversion never logged a model, whether or not
     # its artifact folder is here; one without any (an earlier dse) and no folder may have lost them in a copy
-    timed = any(k.startswith("seconds_") and k != "seconds_total" for k in run.data.metrics)
+    timed = bool(_step_times(run.data.metrics))
     if (timed or not gone) and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
         raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial stopped before its conversion, which "
                           "logs them (the run's state: FAIL); only trials that reached conversion can be exported")
@@ -123,6 +123,12 @@ def _run_artifacts(client, run_id: str) -> set[str]:
             "--storage), then export again"
         )
     raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
+
+
+def _step_times(metrics: dict[str, float]) -> list[str]:
+    """The step times a trial logged (``seconds_<step>``, :class:`dse.trial._runner._Steps`; not ``seconds_total``):
+    none where its worker reported nothing, or it ran under an earlier dse that logged none."""
+    return [k for k in metrics if k.startswith("seconds_") and k != "seconds_total"]
 
 
 def _conversion_failed(metrics: dict[str, float]) -> bool:
@@ -352,7 +358,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         raise ExportError(f"study {study.study_name!r} has trials 0..{len(study.trials) - 1}; there is no trial {number}")
     r = records.trial(number)
     said = f"{': ' + r.fail_reason if r.fail_reason else ''}"
-    steps = [k for k in r.metrics if k.startswith("seconds_") and k != "seconds_total"]
+    steps = _step_times(r.metrics)
     if r.state == "FAIL" and steps and "seconds_convert" not in steps:  # its worker reported the steps it ran
         raise ExportError(f"trial {number} is FAIL{said}; it stopped before its conversion, so it logged no model to "
                           "export; export a COMPLETE trial (see `dse status`)")

@@ -232,13 +232,13 @@ def failure_table(study: optuna.Study) -> pd.DataFrame:
     gives the same), ``latest reason`` (the whole ``fail_reason`` of the latest such trial,
     whitespace collapsed, cut at 300 characters). No rows when no trial failed.
     """
-    from dse.report._pareto import failures_by_reason, trial_numbers_text
+    from dse.report._pareto import failures_by_reason, numbers_text
     from dse.store import NOT_EVALUATED
 
     rows = [{
         "reason": kind + (NOT_EVALUATED_LABEL if kind in NOT_EVALUATED else ""),
         "trials": len(numbers),
-        "trial numbers": trial_numbers_text(numbers).split(" ", 1)[1],
+        "trial numbers": numbers_text(numbers),
         "latest reason": " ".join(why.split())[:300],
     } for kind, numbers, why in failures_by_reason(study)]
     return pd.DataFrame(rows, columns=["reason", "trials", "trial numbers", "latest reason"])

@@ -76,11 +76,14 @@ def failures_by_reason(study: optuna.Study) -> list[tuple[str, list[int], str]]:
 
 
 def trial_numbers_text(numbers: list[int], limit: int = 12) -> str:
-    """``"trial 3"`` or ``"trials 0, 4, 7"``; past ``limit`` numbers, ``", ... (N in all)"`` (``dse status``, ``dse report``)."""
-    if len(numbers) == 1:
-        return f"trial {numbers[0]}"
+    """``"trial 3"`` or ``"trials 0, 4, 7"`` (``dse status``); the numbers as :func:`numbers_text` lists them."""
+    return f"trial{'' if len(numbers) == 1 else 's'} {numbers_text(numbers, limit)}"
+
+
+def numbers_text(numbers: list[int], limit: int = 12) -> str:
+    """``"0, 4, 7"``; past ``limit`` numbers, ``", ... (N in all)"`` (``dse status``, ``dse report``'s failures table)."""
     more = f", ... ({len(numbers)} in all)" if len(numbers) > limit else ""
-    return f"trials {', '.join(map(str, numbers[:limit]))}{more}"
+    return f"{', '.join(map(str, numbers[:limit]))}{more}"
 
 
 def failure_reasons(study: optuna.Study) -> dict[str, tuple[int, str]]:

@@ -183,9 +183,15 @@ def precise_broken(entry: dict[str, Any], backend: str, constraints: list[Constr
         for bound_key, v in constraint_values([c], {c.metric: m[key]}).items():
             if v > 0:
                 side = bound_key.rpartition("_")[2]
-                out.append(f"{key} {float(m[key]):,.6g} {'>' if side == 'max' else '<'} {side} {getattr(c, side):,.6g}"
-                           if math.isfinite(v) else f"{key} not measured")
+                out.append(_bound_text(key, float(m[key]) if math.isfinite(v) else None, side, getattr(c, side)))
     return out
+
+
+def _bound_text(name: str, value: float | None, side: str, bound: float | None) -> str:
+    """A broken bound as the messages give it: ``"lut 77,742 > max 50,000"``; ``"lut not measured"`` (``value`` None)."""
+    if value is None:
+        return f"{name} not measured"
+    return f"{name} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}"
 
 
 def record_trial_result(
@@ -331,9 +337,7 @@ class TrialRecord:
         Returns:
             ``["lut 77,742 > max 50,000", "latency_cycles not measured"]``, by key; empty when feasible.
         """
-        return [f"{metric} not measured" if value is None else
-                f"{metric} {value:,.6g} {'>' if side == 'max' else '<'} {side} {bound:,.6g}"
-                for metric, side, value, bound, _ in self.bounds_broken()]
+        return [_bound_text(metric, value, side, bound) for metric, side, value, bound, _ in self.bounds_broken()]
 
     def bounds_broken(self) -> list[tuple[str, str, float | None, float | None, float]]:
         """The bounds this trial was told it broke, as :meth:`broken_constraints` reads them, one tuple each.

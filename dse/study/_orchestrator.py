@@ -266,14 +266,12 @@ class _StudyLoop:
         self.remeasured = None  # resources.synthesize_front's SynthesisSummary, once the loop finished
 
     # storage -------------------------------------------------------------
-    def durable(self, fn, *args, what: str, **kwargs):
+    def durable(self, fn, *args, what: str, stopping: bool = False, **kwargs):
+        """:func:`_durable` for ``storage_retry_s``, or :data:`STOPPING_RETRY_S` at most for a driver that is ``stopping``."""
+        if stopping:
+            return _durable(fn, *args, retry_s=min(self.exp.storage_retry_s, STOPPING_RETRY_S), what=what,
+                            setting="a stopping driver's retry", **kwargs)
         return _durable(fn, *args, retry_s=self.exp.storage_retry_s, what=what, **kwargs)
-
-    def _retry(self, running: bool) -> dict[str, Any]:
-        """:func:`_durable`'s retry for a running driver (``storage_retry_s``) or a stopping one (:data:`STOPPING_RETRY_S`)."""
-        if running:
-            return {"retry_s": self.exp.storage_retry_s}
-        return {"retry_s": min(self.exp.storage_retry_s, STOPPING_RETRY_S), "setting": "a stopping driver's retry"}
 
     def room(self) -> int:
         """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers).
@@ -429,7 +427,7 @@ class _StudyLoop:
         measured, failed = self.sort_harvested(trial.number, result)
         # a driver that is stopping retries briefly (SQLite's "database is locked" beside another driver), not for
         # storage_retry_s per trial
-        state = _durable(_tell, self.study, trial, self.exp, result, what="tell", **self._retry(retry))
+        state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
@@ -608,7 +606,7 @@ class _StudyLoop:
         if not params:
             return False
         kwargs = {"user_attrs": {"requeued_from": number}, "skip_if_exists": False}
-        _durable(self.study.enqueue_trial, params, what="re-enqueue", **self._retry(retry), **kwargs)
+        self.durable(self.study.enqueue_trial, params, what="re-enqueue", stopping=not retry, **kwargs)
         return True
 
     def abandon(self, why: str) -> list[int]:
