@@ -320,6 +320,12 @@ def calibrate(
             f"{s.max_abs_rel_error:.1%}", "n/a" if math.isnan(s.spearman) else f"{s.spearman:.3f}", f"{s.scale:.3f}",
         )
     out.print(table)
+    if result.stats:
+        _say(
+            "rel. error = (estimate - precise) / precise, per trial: + means the estimate is above the precise figure; "
+            "scale: the factor s of precise = s x estimate that fits best (least squares through 0), to multiply an "
+            "estimate by; latency_cycles in clock cycles"
+        )
     if any(math.isnan(s.spearman) for s in result.stats):
         _say(
             "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ; "

@@ -43,7 +43,8 @@ class CalibrationStats:
 
 def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
     """One row per re-measured trial: ``trial``, ``strategy``, the estimates (``lut`` and its
-    ``lut_source``, raw ``ebops``, ``da4ml_cost`` where present) and the precise figures ``<backend>_*``."""
+    ``lut_source``, raw ``ebops``; ``da4ml_cost``, ``dsp`` and ``latency_cycles`` (clock cycles) where the trial
+    has them) and the precise figures ``<backend>_*``."""
     rows = []
     records = StudyRecords(study)
     for number, entry in sorted(records.measurements(backend).items()):
@@ -56,8 +57,7 @@ def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
             "lut_source": tags.get("lut_source"),
             "ebops": m.get("ebops"),
         }
-        if "da4ml_cost" in m:
-            row["da4ml_cost"] = m["da4ml_cost"]
+        row.update({k: m[k] for k in ("da4ml_cost", "dsp", "latency_cycles") if k in m})
         row.update({k: v for k, v in entry["metrics"].items() if not k.startswith("seconds_")})
         rows.append(row)
     return pd.DataFrame(rows)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dse.exceptions import ConfigError
-from dse.report import CalibrationStats, calibration_pairs, calibration_stats
+from dse.report import CalibrationStats, calibration_pairs, calibration_stats, trial_numbers_text
 from dse.store import StudyRecords
 from dse.study._storage import load_study
 from dse.study._synthesize import located_experiment
@@ -17,7 +17,9 @@ __all__ = ["CalibrationResult", "calibrate"]
 log = logging.getLogger(__name__)
 
 #: (estimate column, precise column suffix) pairs compared when present.
-_COMPARISONS = (("lut", "lut"), ("ebops", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"))
+_COMPARISONS = (
+    ("lut", "lut"), ("ebops", "lut"), ("da4ml_cost", "lut"), ("dsp", "dsp"), ("latency_cycles", "latency_cycles"),
+)
 
 
 @dataclass
@@ -62,7 +64,8 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
     if pairs.empty:
         from optuna.trial import TrialState
 
-        strategies = sorted({r.params.strategy for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.params})
+        completed = StudyRecords(study).trials((TrialState.COMPLETE,))
+        strategies = sorted({r.params.strategy for r in completed if r.params})
         if strategies and cls.strategies is not None and not set(strategies) & set(cls.strategies):
             raise ConfigError(
                 f"{backend!r} measures {', '.join(cls.strategies)} designs only, and study {study_name!r} has none "
@@ -74,9 +77,15 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
                 f"study {study_name!r} has no completed trial, so there is nothing to calibrate; `dse status "
                 f"{study_name}` shows why its trials failed; fix that and `dse run` again"
             )
+        own = [r.number for r in completed if r.tags.get("lut_source") in cls.sources]
+        own_text = (
+            f"; the lut of {trial_numbers_text(own)} is already {backend}'s own figure (the study's "
+            f"resources.backend gave it when they ran): `dse synthesize` records those as {backend} figures in no "
+            f"time, without running {backend}, and calibrate then compares their ebops with them"
+        ) if own else ""
         raise ConfigError(
             f"no trial of study {study_name!r} was measured with {backend!r}; "
-            f"run `dse synthesize {study_name} --front --backend {backend}` first"
+            f"run `dse synthesize {study_name} --front --backend {backend}` first{own_text}"
         )
     same = sorted(pairs.loc[pairs["lut_source"].isin(cls.sources), "trial"]) if "lut_source" in pairs else []
     if same:

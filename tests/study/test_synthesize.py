@@ -98,6 +98,11 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     assert result.exit_code == 0, result.output
     assert "nan" not in text and " n/a " in text, text
     assert "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ" in text, text
+    # the sign of the error and what scale is are said under the table (before: only in a docstring)
+    assert "+ means the estimate is above the precise figure" in text and "precise = s x estimate" in text, text
+    # latency is compared too (before: no row; and the dsp row could never appear, as no trial's dsp was read)
+    assert by_est["latency_cycles"].precise == "yosys_latency_cycles" and by_est["latency_cycles"].n == len(da)
+    assert "dsp" in cal.csv.read_text().splitlines()[0].split(",")
     assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
     assert by_est["lut"].n == len(da)  # the study's own LUT figure (da4ml here)
     assert by_est["ebops"].mean_rel_error > 0  # EBOPs is an upper bound on DA LUTs
@@ -273,6 +278,11 @@ def test_synthesize_takes_figures_a_trial_measured_with_the_same_backend(yosys_s
     import logging
 
     exp, study, da, _ = yosys_study
+    # before any synthesize: calibrate says the trials' figures are already yosys's and how to record them (before: only
+    # "no trial was measured with 'yosys'")
+    with pytest.raises(ConfigError, match=rf"run `dse synthesize yo --front --backend yosys` first; the lut of trial {da[0]} "
+                       r"is already yosys's own figure .* records those as yosys figures in no time, without running yosys"):
+        calibrate("yo", exp.storage_url, "yosys")
     caplog.set_level(logging.INFO, logger="dse.study")
     summary = synthesize("yo", exp.storage_url, "yosys", trials=da, keep_files=True)
     assert summary.launched == [] and sorted(summary.cached) == da == sorted(summary.own) and not summary.failed, summary
