@@ -20,7 +20,9 @@ import pandas as pd
 
 from dse.config import make_output_dir, redact_url
 from dse.exceptions import ConfigError, StudyNotFoundError
-from dse.report._figures import PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, hypervolume, pareto_mask, reference_point
+from dse.report._figures import (
+    PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, accuracy_source, hypervolume, pareto_mask, reference_point,
+)
 from dse.report._outputs import COMPARE_FILES
 
 __all__ = [
@@ -281,8 +283,9 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximi
         if value is None or pd.isna(value):
             continue
         rows.append({"trial": int(r["trial"]), "accuracy": float(r[accuracy]), "value": float(value),
-                     "source": str(source), "feasible": bool(r["feasible"])})
-    out = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "feasible"])
+                     "source": str(source), "feasible": bool(r["feasible"]),
+                     "accuracy_source": accuracy_source(accuracy, r.get(f"{accuracy}_source"))})
+    out = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "feasible", "accuracy_source"])
     out["on_front"] = False
     feas = out[out["feasible"]]
     if not feas.empty:

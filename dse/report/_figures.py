@@ -36,6 +36,7 @@ __all__ = [
     "NOT_EVALUATED_LABEL",
     "resource_metrics",
     "pair_points",
+    "accuracy_source",
     "param_importances",
     "parallel_frame",
     "front_members_table",
@@ -267,6 +268,14 @@ def _precise(number: int, metric: str, measured: dict[str, dict[int, dict[str, A
     return None
 
 
+def accuracy_source(accuracy: str, tag: object) -> str:
+    """What gave a trial's ``accuracy``: for ``csim_accuracy`` its ``csim_accuracy_source`` tag (``csim``, ``da4ml``,
+    ``keras``; ``csim`` for trials of a dse that wrote no such tag), ``""`` for any other metric."""
+    if accuracy != "csim_accuracy":
+        return ""
+    return tag if isinstance(tag, str) and tag else "csim"
+
+
 def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str = "maximize") -> pd.DataFrame:
     """Points of one accuracy-vs-resource figure: every COMPLETE trial that has both numbers.
 
@@ -282,7 +291,8 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
         Columns ``trial``, ``accuracy`` (fraction), ``value`` (the resource, its natural unit),
         ``source`` (the ``<metric>_source`` tag, ``"hgq-ebops"`` for EBOPs which have none),
         ``precise`` (bool), ``estimate`` (the trial's own estimate when ``precise``), ``feasible``,
-        ``on_front``. Sorted by ``value``.
+        ``accuracy_source`` (what gave ``csim_accuracy``: its tag ``csim_accuracy_source``, ``csim``, ``da4ml`` or
+        ``keras`` where the trial was not simulated; ``""`` for other accuracies), ``on_front``. Sorted by ``value``.
     """
     from dse.exceptions import DseError
     from dse.store import precise_broken
@@ -313,8 +323,10 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
             # before, a trial over budget on its re-measured figures was drawn (at them) as a feasible front point
             "feasible": r.feasible and not any(precise_broken(entries[r.number], b, constraints)
                                                for b, entries in measured.items() if r.number in entries),
+            "accuracy_source": accuracy_source(accuracy, r.tags.get(f"{accuracy}_source")),
         })
-    df = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "precise", "estimate", "feasible"])
+    df = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "precise", "estimate", "feasible",
+                                     "accuracy_source"])
     df["on_front"] = False
     feas = df[df["feasible"]]
     if not feas.empty:

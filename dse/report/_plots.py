@@ -38,14 +38,32 @@ _LABELS = {
 }
 
 
-def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accuracy: str, title: str) -> None:
+#: What gave a ``csim_accuracy`` (its tag ``csim_accuracy_source``), as an axis label names it.
+_ACCURACY_SOURCES = {"csim": "C simulation", "da4ml": "da4ml bit-exact emulation", "keras": "Keras where not simulated"}
+
+
+def accuracy_label(accuracy: str, sources: Sequence[str] = ()) -> str:
+    """Axis label of the accuracy axis, naming what gave ``csim_accuracy`` on it.
+
+    ``sources``: the points' ``accuracy_source`` values (:func:`dse.report._figures.pair_points`). Before, the axis said
+    "C simulation" also where ``hls4ml.csim: front`` or ``none`` left trials with their Keras accuracy.
+    """
+    found = sorted({s for s in sources if s}, key=lambda s: (list(_ACCURACY_SOURCES).index(s) if s in _ACCURACY_SOURCES else 9, s))
+    if accuracy != "csim_accuracy" or not found or found == ["csim"]:
+        return label(accuracy)
+    return "accuracy, " + " / ".join(_ACCURACY_SOURCES.get(s, s) for s in found)
+
+
+def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accuracy: str, title: str,
+                accuracy_sources: Sequence[str] = ()) -> None:
     """Axes of an accuracy-vs-resource plot: log x for ranges over 50x, the figure source in the x label
-    (or a warning on the title when sources are mixed on one axis), labels, title, grid."""
+    (or a warning on the title when sources are mixed on one axis), what gave the accuracy in the y label
+    (:func:`accuracy_label`), title, grid."""
     if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
         ax.set_xscale("log")
     mixed = len(sources) > 1
     ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
-    ax.set_ylabel(label(accuracy))
+    ax.set_ylabel(accuracy_label(accuracy, accuracy_sources))
     ax.set_title(title + ("\nWARNING: points from different sources share this axis" if mixed else ""), fontsize=10)
     ax.grid(alpha=0.3)
 
@@ -117,7 +135,9 @@ def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
     front = points[points["on_front"]].sort_values("value")
     if not front.empty:
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
-    _front_axes(ax, points["value"], sources, metric, accuracy, f"{label(accuracy)} vs {metric}")
+    acc_sources = list(points["accuracy_source"]) if "accuracy_source" in points else []
+    _front_axes(ax, points["value"], sources, metric, accuracy, f"{accuracy_label(accuracy, acc_sources)} vs {metric}",
+                acc_sources)
     if sources:
         _legend_outside(ax)
     return fig
@@ -312,7 +332,9 @@ def compare_figure(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str):
         f = df[df["on_front"]].sort_values("value")
         ax.step(f["value"], f["accuracy"], where="post", color=color, lw=1)
     vals = pd.concat([d["value"] for d in fronts.values()]) if fronts else pd.Series(dtype=float)
-    _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {label(accuracy)} vs {metric}")
+    acc_sources = [s for d in fronts.values() if "accuracy_source" in d for s in d["accuracy_source"]]
+    _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {accuracy_label(accuracy, acc_sources)} vs {metric}",
+                acc_sources)
     if ax.get_legend_handles_labels()[0]:
         _legend_outside(ax)
     return fig

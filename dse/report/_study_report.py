@@ -47,9 +47,14 @@ class ReportResult:
 def _pair_note(points) -> str:
     n_prec = int(points["precise"].sum()) if not points.empty else 0
     srcs = ", ".join(sorted(points["source"].unique())) if not points.empty else "-"
+    keras = int((points["accuracy_source"] == "keras").sum()) if "accuracy_source" in points else 0
+    unsimulated = (
+        f" The accuracy of {keras} of these {len(points)} trials is Keras', not bit-exact: they were not C-simulated "
+        "(hls4ml.csim: front simulates the trials that joined the front as they finished; none, no trial)."
+    ) if keras else ""
     return (
         f'<p class="note">sources on this axis: {H.esc(srcs)}; {n_prec} trial(s) shown with a precise re-measurement '
-        "(black edge; dotted line to the estimate). Faint: dominated on these two axes.</p>"
+        f"(black edge; dotted line to the estimate). Faint: dominated on these two axes.{unsimulated}</p>"
     )
 
 

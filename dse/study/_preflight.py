@@ -491,6 +491,27 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                               f"({measuring(c.metric, lacking) or 'none of the registered backends does'})")
         log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
     _warn_without_accuracy(exp)
+    _warn_pinned_objectives(exp)
+
+
+def _warn_pinned_objectives(exp: ExperimentConfig) -> None:
+    """Warn of an objective whose constraint leaves its feasible trials one value (``{metric: dsp, max: 0}`` beside a
+    ``dsp`` objective, or ``min`` equal to ``max``): it cannot tell feasible trials apart, so it adds nothing to the
+    front but a dimension (NSGA-II's crowding, the hypervolume's reference point) and a figure of one column."""
+    from dse.config._experiment import COUNTED_METRICS
+
+    for o in exp.objectives:
+        for c in exp.constraints:
+            if c.metric != o.metric:
+                continue
+            one = c.min if c.min is not None and c.min == c.max else 0 if (
+                o.metric in COUNTED_METRICS and c.max == 0) else None
+            if one is not None:  # probe 19: a dsp objective with {metric: dsp, max: 0} passed without a word
+                log.warning(
+                    "objectives: %s is %sd, but the constraint %s leaves every feasible trial at %s = %g, so this "
+                    "objective cannot tell them apart; remove it from objectives (the constraint keeps the budget)",
+                    o.metric, o.direction, c.text, o.metric, one,
+                )
 
 
 #: Above this, HGQ2's EBOPs loss term outweighs the task loss of the networks dse builds (the HGQ authors' ramps: 1e-7..1e-3).

@@ -18,14 +18,15 @@ from tests.conftest import write_experiment
 
 def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5, *,
                failures: bool = True, lut_source: str = "ebops-estimate", constraints: list[dict] | None = None,
-               objectives: list[dict] | None = None, **fields):
+               objectives: list[dict] | None = None, csim_sources: tuple[str, ...] = (), **fields):
     """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged (none when not ``failures``).
 
     ``fields`` override the experiment's other fields (e.g. ``run_dir``, ``storage``).
 
     ``lut_source`` is the ``lut_source`` tag of every completed trial (as if ``resources.backend``
     were that backend); ``constraints`` are the experiment's (each trial's constraint values recorded);
-    ``objectives`` replace the default (csim_accuracy, lut).
+    ``objectives`` replace the default (csim_accuracy, lut); ``csim_sources``, where given, are the completed trials'
+    ``csim_accuracy_source`` tags in turn (``csim``, ``da4ml``, ``keras``; none by default, as a dse before that tag).
     """
     from dse.config import load_experiment
     from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
@@ -69,6 +70,8 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
             "bit_exact_fraction": 1.0, "seconds_total": secs,
         }
         tags = {"lut_source": lut_source, "dsp_source": "ebops-estimate", "strategy": params.strategy}
+        if csim_sources:
+            tags["csim_accuracy_source"] = csim_sources[trial.number % len(csim_sources)]
         logger.log_metrics(metrics)
         logger.log_history({
             "accuracy": [acc * (1 - 0.5 ** (e + 1)) for e in range(epochs)],

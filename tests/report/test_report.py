@@ -835,3 +835,37 @@ def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path)
     assert f"lut max 1 broken by 6 of 6 trials (closest: trial {closest.number} at {closest.metrics['lut']:,.6g})" in said, said
     assert "latency_cycles max 2 broken by 6 of 6 trials (none of them measured it)" in said, said
     assert "resources.da4ml_latency_cutoff" in said and "`dse export --trial N`" in said
+
+
+def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
+    """With `hls4ml.csim: front` (the default) or `none`, a trial not C-simulated reports its Keras accuracy as
+    csim_accuracy (tag csim_accuracy_source=keras). Before, the report's and compare's axes said "accuracy, C simulation"
+    for every point; now they name each source and the report's note counts the Keras ones."""
+    from dse.report import build_report
+    from dse.report._figures import pair_points
+    from dse.report._plots import compare_figure, pair_figure
+    from tests.report.synthetic import make_study
+
+    mixed, storage, _ = make_study(tmp_path / "m", n_trials=8, name="mixed", failures=False, csim_sources=("csim", "keras"))
+    pts = pair_points(mixed, "csim_accuracy", "lut")
+    assert set(pts["accuracy_source"]) == {"csim", "keras"}
+    keras = int((pts["accuracy_source"] == "keras").sum())
+    fig = pair_figure(pts, "csim_accuracy", "lut")
+    assert fig.axes[0].get_ylabel() == "accuracy, C simulation / Keras where not simulated"
+    res = build_report(mixed, storage, tmp_path / "rep", log_to_mlflow=False)
+    html = " ".join(res.html.read_text().split())
+    assert f"The accuracy of {keras} of these {len(pts)} trials is Keras', not bit-exact" in html, html
+
+    # every trial simulated (or a study of a dse without the tag): the label as before, and no note
+    plain, storage2, _ = make_study(tmp_path / "p", n_trials=4, name="plain", failures=False)
+    pts2 = pair_points(plain, "csim_accuracy", "lut")
+    assert set(pts2["accuracy_source"]) == {"csim"}
+    assert pair_figure(pts2, "csim_accuracy", "lut").axes[0].get_ylabel() == "accuracy, C simulation"
+    assert "not bit-exact" not in build_report(plain, storage2, tmp_path / "rep2", log_to_mlflow=False).html.read_text()
+
+    from dse.report._compare import _pair, load_optuna_source
+
+    fronts = {s.label: _pair(s.trials, "csim_accuracy", "lut") for s in
+              (load_optuna_source("mixed", storage), load_optuna_source("plain", storage2))}
+    assert compare_figure(fronts, "csim_accuracy", "lut").axes[0].get_ylabel() == \
+        "accuracy, C simulation / Keras where not simulated"

@@ -290,6 +290,8 @@ def test_constraint_some_strategies_never_measure_is_warned(tmp_path, caplog):
 
 @pytest.mark.parametrize("objectives, constraints, warned", [
     ([{"metric": "lut", "direction": "minimize"}, {"metric": "dsp", "direction": "minimize"}], [], True),
+    ([{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "dsp", "direction": "minimize"}],
+     [{"metric": "dsp", "max": 0}], False),
     ([{"metric": "lut", "direction": "minimize"}], [{"metric": "csim_accuracy", "max": 0.99}], True),
     ([{"metric": "lut", "direction": "minimize"}], [{"metric": "csim_accuracy", "min": 0.9}], False),
     ([{"metric": "keras_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}], [], False),
@@ -308,6 +310,9 @@ def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, co
     # probe 19: an accuracy with a max alone is a cap where a floor is meant (before: not a word)
     capped = any(c["metric"].endswith("accuracy") and "min" not in c for c in constraints)
     assert ("csim_accuracy <= 0.99 caps accuracy" in text and "{metric: csim_accuracy, min: 0.99}" in text) == capped, text
+    # probe 19: a dsp objective with {metric: dsp, max: 0} leaves one value to minimize (before: not a word)
+    pinned = any(c == {"metric": "dsp", "max": 0} for c in constraints)
+    assert ("objectives: dsp is minimized, but the constraint dsp <= 0 leaves every feasible trial at dsp = 0" in text) == pinned, text
 
 
 def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
