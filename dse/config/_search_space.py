@@ -78,10 +78,14 @@ class FloatParam(_Param):
                 raise ValueError(_off_grid(self.low, self.high, self.step, self.low + math.floor(n) * self.step))
         return self
 
-    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> float:
-        if self.include_zero and trial.suggest_categorical(f"{name}_is_zero", [False, True]):
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str, carry: bool = False) -> float:
+        """``<name>_is_zero`` first where ``include_zero``; with ``carry``, ``<name>`` is drawn also where that is
+        ``True`` (the value is then 0), so that the parameter stays in every trial (see :meth:`SearchSpace.suggest`)."""
+        zero = self.include_zero and trial.suggest_categorical(f"{name}_is_zero", [False, True])
+        if zero and not carry:
             return 0.0
-        return trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        value = trial.suggest_float(name, self.low, self.high, log=self.log, step=self.step)
+        return 0.0 if zero else value
 
     def examples(self) -> list[Any]:
         return [self.low, self.high] + ([0.0] if self.include_zero else [])
@@ -108,7 +112,7 @@ class IntParam(_Param):
             raise ValueError(_off_grid(self.low, self.high, self.step, self.high - (self.high - self.low) % self.step))
         return self
 
-    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> int:
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str, carry: bool = False) -> int:
         return trial.suggest_int(name, self.low, self.high, step=self.step, log=self.log)
 
     def examples(self) -> list[Any]:
@@ -153,7 +157,7 @@ class CategoricalParam(_Param):
             raise ValueError(f"choices repeat a value: {v}; list each choice once")
         return v
 
-    def suggest(self, trial: optuna.trial.BaseTrial, name: str) -> Any:
+    def suggest(self, trial: optuna.trial.BaseTrial, name: str, carry: bool = False) -> Any:
         return trial.suggest_categorical(name, self.choices)
 
     def examples(self) -> list[Any]:
@@ -419,8 +423,18 @@ class SearchSpace(BaseModel):
             found.append((spec.default, f"parameters.{name}.default"))
         return found
 
-    def suggest(self, trial: optuna.trial.BaseTrial) -> tuple[TrialParams, dict[str, Any]]:
+    def suggest(self, trial: optuna.trial.BaseTrial, carry_inactive: bool = False) -> tuple[TrialParams, dict[str, Any]]:
         """Sample one point.
+
+        Args:
+            trial: the Optuna trial to draw from.
+            carry_inactive: draw every parameter in every trial, also one a rule pins or whose ``when`` does not
+                hold (its draw is kept in ``trial.params`` and not used: the trial trains with the pinned value or
+                the default), and a float's value also where ``include_zero`` drew 0. For a genetic sampler
+                (NSGA-II): it breeds only the parameters every completed trial has (Optuna's intersection search
+                space) and draws the others at random, so without this, the conditional parameters of
+                ``search_spaces/default.yaml`` (``beta`` among them) were never bred. As inactive genes of a genetic
+                algorithm, they are bred and passed on while unexpressed.
 
         Returns:
             The trial's parameters, and the dict of parameters pinned by rules or defaults
@@ -432,8 +446,10 @@ class SearchSpace(BaseModel):
             why = self._fixed(name, spec, values)
             if why is not None:
                 values[name] = fixed[name] = why[1]
+                if carry_inactive:
+                    spec.suggest(trial, name, carry=True)
             else:
-                values[name] = spec.suggest(trial, name)
+                values[name] = spec.suggest(trial, name, carry=carry_inactive)
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
 
     def _fixed(self, name: str, spec: "ParamSpec", values: dict[str, Any]) -> "tuple[Rule | None, Any] | None":

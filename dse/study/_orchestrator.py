@@ -386,7 +386,7 @@ class _StudyLoop:
             ValueError, DseError: the point makes no valid design (an enqueued or stored point).
             StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
         """
-        params, pinned = self.durable(self.space.suggest, trial, what="sampling parameters")
+        params, pinned = self.durable(self.space.suggest, trial, self.exp.sampler.name == "nsga2", what="sampling parameters")
         return resolve_reuse_factors(params, self.sizes, self.exp.hls4ml), pinned
 
     def seed_sampler(self, first: int) -> None:

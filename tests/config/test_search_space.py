@@ -37,6 +37,41 @@ def test_shipped_space_encodes_strategy_rules():
     assert seen == {"Latency", "Resource", "distributed_arithmetic"}
 
 
+def test_nsga2_breeds_the_conditional_parameters_of_the_shipped_space():
+    """NSGA-II breeds only the parameters every completed trial has (Optuna's intersection search space) and draws the
+    rest at random. Before, a parameter a rule pinned or whose `when` failed was not drawn, so in the shipped space
+    beta, beta_is_zero, beta_end, weight_granularity and reuse_factor were random for good once a Resource trial and
+    another had run (probe 21: beta no closer to a target after 150 trials than random). Drawn in every trial and
+    not expressed where pinned (`carry_inactive`, what dse's driver passes for NSGA-II), they are bred, while each
+    trial still trains with the pinned values."""
+    import math
+
+    from dse.study._samplers import make_sampler
+    from dse.config import SamplerConfig
+
+    space = load_search_space(REPO / "search_spaces" / "default.yaml")
+    sampler = make_sampler(SamplerConfig(name="nsga2", population_size=10), seed=0)
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+    distance = []
+    for _ in range(150):
+        trial = study.ask()
+        p, fixed = space.suggest(trial, carry_inactive=True)
+        if p.strategy == "Resource":  # pinned as ever; the draws are kept, unexpressed
+            assert p.beta == 0.0 and p.weight_granularity == "per-layer" and fixed["beta"] == 0.0
+            assert {"beta", "beta_is_zero", "weight_granularity"} <= set(trial.params)
+        else:
+            assert p.reuse_factor == 1 and "reuse_factor" in trial.params
+        if trial.params["beta_is_zero"]:
+            assert p.beta == 0.0 and "beta" in trial.params
+        d = abs(math.log10(p.beta) + 7) if p.beta > 0 else 3.0  # both objectives want beta at 1e-7
+        distance.append(d)
+        study.tell(trial, [d, d + 0.01 * (trial.number % 7)])
+    bred = sampler.infer_relative_search_space(study, study.ask())
+    assert {"beta", "beta_is_zero", "beta_end", "weight_granularity", "reuse_factor"} <= set(bred), sorted(bred)
+    late = sorted(distance[-30:])
+    assert late[15] < 1.0, late  # the last generations near the target: 0.30 (seed 0; 0.22-0.74 at seeds 0-2), 3.0 before
+
+
 def test_shipped_ramps_space_always_ends_its_ramp_high():
     """search_spaces/ramps.yaml: every trial ramps beta up to 1e-4..3e-3, for harvesting."""
     space = load_search_space(REPO / "search_spaces" / "ramps.yaml")

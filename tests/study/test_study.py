@@ -166,17 +166,31 @@ def test_a_continued_study_samples_new_designs(tmp_path):
 
     Before, each run seeded NSGA-II with ``seed`` again, so its first generation repeated: trials 2 and
     3 had exactly the parameters of trials 0 and 1 (a newcomer's probe found 2 distinct designs in 4
-    complete trials after two interruptions)."""
-    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]},
-                            "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True}}}
+    complete trials after two interruptions).
+
+    With NSGA-II every parameter is drawn in every trial (``carry_inactive``): a Latency trial keeps a reuse_factor
+    draw and a Resource one a beta draw, each trained with the pinned value or the default."""
+    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+                            "reuse_factor": {"type": "categorical", "choices": [2], "when": {"strategy": "Resource"},
+                                             "default": 1},
+                            "beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True}},
+             "rules": [{"when": {"strategy": "Resource"}, "set": {"beta": 0.0}}]}
     path = write_experiment(tmp_path, space=space, n_trials=2, sampler={"name": "nsga2", "population_size": 8},
                             training={"epochs": 1, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"})
     exp, sp = load_experiment(path)
     run_study(exp, sp, progress=False)
     more, _ = load_experiment(path, n_trials=4)
     run_study(more, sp, progress=False)
-    betas = [t.params["beta"] for t in optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials]
+    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
+    betas = [t.params["beta"] for t in trials]
     assert len(betas) == 4 and len(set(betas)) == 4, betas
+    for t in trials:
+        assert t.state.name == "COMPLETE" and t.params["reuse_factor"] == 2, (t.params, t.user_attrs)
+        trained = TrialRecord.of(t).params
+        if t.params["strategy"] == "Resource":
+            assert trained.beta == 0.0 and trained.reuse_factor == 2
+        else:
+            assert trained.beta == t.params["beta"] and trained.reuse_factor == 1
     # (a fresh study with the same seed still repeats its first trials: test_the_same_seed_gives_the_same_trials)
 
 
