@@ -73,7 +73,13 @@ _LEGACY_FIXED = "fixed_params"
 #: unless ``--allow-changed`` (Ray Tune refuses a changed search space on restore likewise).
 #: ``constraints`` among them: Optuna stores each trial's constraint values when it finishes
 #: and cannot change them later, so earlier trials would keep their feasibility under the old budget.
-TRIAL_DEFINING_FIELDS = ("dataset", "model", "training", "search_space", "objectives", "constraints", "hls4ml")
+#: The ``resources`` settings that decide a trial's figures are among them (probe 21: ``resources.backend`` changed from
+#: ``auto`` to ``ebops`` put EBOPs-estimated LUTs beside da4ml's on one front, without a word); its timeout, its
+#: ``synthesize_front`` and its modules do not change a figure.
+TRIAL_DEFINING_FIELDS = (
+    "dataset", "model", "training", "search_space", "objectives", "constraints", "hls4ml",
+    "resources.backend", "resources.dsp_threshold_bits", "resources.da4ml_latency_cutoff", "resources.vsynth",
+)
 
 
 # ---------------------------------------------------------------- trial writes (live trials)
@@ -509,7 +515,7 @@ class StudyRecords:
                 if before is not None:
                     lines += _diff(before, space.model_dump(mode="json"), key)
             else:
-                lines += _diff(old.get(key), new.get(key), key)
+                lines += _diff(_dotted(old, key), _dotted(new, key), key)
         stored = self.study.user_attrs.get(_DATASET)
         if dataset is not None and stored is not None and stored.get("digest") != dataset["digest"]:
             lines.append(f"dataset contents (digest of the data trials train on): {stored.get('digest')} -> {dataset['digest']}, "
@@ -647,6 +653,13 @@ class StudyRecords:
                     out[int(key.rsplit(":", 1)[1])] = entry
         return out
 
+
+
+def _dotted(d: Any, key: str) -> Any:
+    """``d["resources"]["backend"]`` for ``"resources.backend"``; ``None`` where a level is missing."""
+    for part in key.split("."):
+        d = d.get(part) if isinstance(d, dict) else None
+    return d
 
 
 def _diff(a: Any, b: Any, prefix: str = "") -> list[str]:

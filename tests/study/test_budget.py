@@ -164,6 +164,15 @@ def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
         run_study(changed.model_copy(update={"n_trials": 5}), space, progress=False)
     result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
     assert result.exit_code == 0, result.output
+    # the resource settings that decide a figure are a change too (probe 21: another backend's LUTs, or DSPs counted at
+    # another threshold, joined the earlier trials' front without a word); a longer synthesis timeout is not
+    figures = exp.model_copy(update={"n_trials": 5, "resources": exp.resources.model_copy(
+        update={"da4ml_latency_cutoff": 10.0, "dsp_threshold_bits": 4, "synthesis_timeout_s": 60})})
+    with pytest.raises(ConfigError) as info:
+        run_study(figures, space, progress=False)
+    assert "resources.da4ml_latency_cutoff: 5.0 -> 10.0" in str(info.value), str(info.value)
+    assert "resources.dsp_threshold_bits: 9 -> 4" in str(info.value), str(info.value)
+    assert "synthesis_timeout_s" not in str(info.value)
 
 
 def test_changed_budget_is_a_change(wine_study):
