@@ -452,6 +452,23 @@ class SearchSpace(BaseModel):
                 values[name] = spec.suggest(trial, name, carry=carry_inactive)
         return TrialParams(**{k: v for k, v in values.items() if v is not None}), fixed
 
+    def distributions(self) -> dict[str, "optuna.distributions.BaseDistribution"]:
+        """Optuna's distribution of each parameter as :meth:`suggest` draws it (``<name>_is_zero``, a categorical of
+        ``False``/``True``, before a float with ``include_zero``)."""
+        from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+        out: dict[str, Any] = {}
+        for name, spec in self.parameters.items():
+            if isinstance(spec, FloatParam):
+                if spec.include_zero:
+                    out[f"{name}_is_zero"] = CategoricalDistribution([False, True])
+                out[name] = FloatDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
+            elif isinstance(spec, IntParam):
+                out[name] = IntDistribution(spec.low, spec.high, log=spec.log, step=spec.step)
+            else:
+                out[name] = CategoricalDistribution(spec.choices)
+        return out
+
     def _fixed(self, name: str, spec: "ParamSpec", values: dict[str, Any]) -> "tuple[Rule | None, Any] | None":
         """Whether ``name`` is fixed, given the values of the parameters before it.
 

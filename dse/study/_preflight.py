@@ -31,6 +31,7 @@ __all__ = [
     "preflight",
     "changed_experiment_error",
     "constraints_error",
+    "space_error",
     "check_storage_url",
     "check_tracking_uri",
     "check_cluster_token",
@@ -423,6 +424,47 @@ def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
     )
 
 
+def space_error(study: Any, space: SearchSpace) -> ConfigError | None:
+    """The error for continuing ``study`` with a search space whose parameters Optuna cannot store beside its trials'.
+
+    Optuna refuses, for a parameter name its trials already hold, another kind of distribution
+    (``int`` <-> ``categorical``), another ``log``, or other categorical ``choices``
+    (:func:`optuna.distributions.check_distribution_compatibility`): every trial drawing it would fail. Ranges may
+    change (Optuna accepts another ``low``/``high``).
+    """
+    from optuna.distributions import check_distribution_compatibility, distribution_to_json
+
+    new = space.distributions()
+    seen: set[tuple[str, str]] = set()
+    for t in study.get_trials(deepcopy=False):
+        for name, old in t.distributions.items():
+            if name not in new or (name, key := distribution_to_json(old)) in seen:
+                continue
+            seen.add((name, key))
+            try:
+                check_distribution_compatibility(old, new[name])
+            except ValueError as e:
+                param = name.removesuffix("_is_zero") if name.endswith("_is_zero") else name
+                return ConfigError(
+                    f"search space: parameter {param!r} was drawn by the study's trials from {_distribution_text(old)} and "
+                    f"the space now gives {_distribution_text(new[name])}, which Optuna cannot store in this study "
+                    f"({e}): every trial drawing it would fail. Keep its type, log and choices (a rule or a `when` can "
+                    "keep trials off a choice), or give the experiment another name for a new study "
+                    "(--allow-changed cannot change this)"
+                )
+    return None
+
+
+def _distribution_text(d: Any) -> str:
+    """``categorical [1, 2, 4, 8]``, ``int 1..8``, ``float 1e-07..0.0001 (log)``."""
+    from optuna.distributions import CategoricalDistribution
+
+    if isinstance(d, CategoricalDistribution):
+        return f"categorical {list(d.choices)}"
+    kind = "int" if type(d).__name__.startswith("Int") else "float"
+    return f"{kind} {d.low:g}..{d.high:g}" + (" (log)" if d.log else "")
+
+
 def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> None:
     """Every objective must be a figure that ``resources.backend`` reports for every Strategy the space can produce.
 
@@ -740,7 +782,7 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
         records = StudyRecords(study)
         if not allow_changed and (changed := records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
             raise changed_experiment_error(exp, changed, records)
-        if error := constraints_error(study, exp):
+        if error := constraints_error(study, exp) or space_error(study, space):
             raise error
 
 

@@ -217,6 +217,42 @@ def test_a_tighter_budget_is_refused_even_with_allow_changed_where_a_trial_told_
     preflight(looser, space, allow_changed=True)
 
 
+def test_a_space_optuna_cannot_store_beside_the_trials_is_refused_even_with_allow_changed(wine_study):
+    """Optuna refuses other categorical choices, another kind or another log for a parameter its trials hold. Before,
+    --allow-changed let it through and every trial drawing that parameter failed as "make no valid design" and counted
+    towards n_trials (probe 21)."""
+    from dse.config import SearchSpace
+    from dse.study import preflight
+
+    path, exp, _, study = wine_study
+    exp, space = load_experiment(path)
+    stored = study.user_attrs["experiment"]["training"]["epochs"]  # an earlier test may have changed the stored experiment
+    exp = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": stored}), "n_trials": 6})
+    raw = space.model_dump(mode="json")
+    fewer = json.loads(json.dumps(raw))
+    fewer["parameters"]["strategy"]["choices"] = ["Latency", "distributed_arithmetic"]
+    fewer["rules"] = []
+    del fewer["parameters"]["reuse_factor"]  # Resource only
+    pattern = (r"search space: parameter 'strategy' was drawn by the study's trials from categorical \['Latency', 'Resource', "
+               r"'distributed_arithmetic'\] and the space now gives categorical \['Latency', 'distributed_arithmetic'\], which "
+               r"Optuna cannot store in this study .*every trial drawing it would fail.*--allow-changed cannot change this")
+    changed = SearchSpace.model_validate(fewer)
+    with pytest.raises(ConfigError, match=pattern):
+        preflight(exp, changed, allow_changed=True)  # what `dse check --allow-changed` runs
+    with pytest.raises(ConfigError, match=pattern):
+        run_study(exp, changed, progress=False, allow_changed=True)
+    assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
+    # an int made categorical: another kind
+    kind = json.loads(json.dumps(raw))
+    kind["parameters"]["weight_bits"] = {"type": "categorical", "choices": [3, 4, 5]}
+    with pytest.raises(ConfigError, match=r"parameter 'weight_bits' was drawn .* from int 3\.\.8 and the space now gives categorical"):
+        preflight(exp, SearchSpace.model_validate(kind), allow_changed=True)
+    # a narrower range is accepted (Optuna stores it)
+    narrower = json.loads(json.dumps(raw))
+    narrower["parameters"]["weight_bits"]["high"] = 6
+    preflight(exp, SearchSpace.model_validate(narrower), allow_changed=True)
+
+
 def test_constraints_added_or_objectives_renamed_are_refused_on_a_study_with_trials(tiny_study):
     """A study run without constraints told every trial feasible; objectives are stored by position."""
     from dse.config import ConstraintConfig, ObjectiveConfig
