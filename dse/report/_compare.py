@@ -24,6 +24,7 @@ from dse.report._figures import (
     PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, accuracy_source, hypervolume, pareto_mask, reference_point,
 )
 from dse.report._outputs import COMPARE_FILES
+from dse.report._pareto import trial_numbers_text
 
 __all__ = [
     "StudySource", "load_optuna_source", "load_mlflow_source", "compare_table", "compare_pairs", "figure_sources",
@@ -218,12 +219,25 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
 
 
 def _loss(src: StudySource, objs: list[Objective]) -> np.ndarray:
-    """Feasible completed trials of ``src`` in minimization space, (n, len(objs))."""
+    """Feasible completed trials of ``src`` in minimization space, (n, len(objs)); trials lacking one of the
+    figures (a Latency design's ``latency_cycles`` on the EBOPs estimate, in a study that did not optimize it) are
+    left out, with a warning: before, their NaN made the common reference point NaN and every hypervolume 0."""
     df = src.trials
     if df.empty:
         return np.zeros((0, len(objs)))
     df = df[df["feasible"].astype(bool)]
-    return np.column_stack([o.sign * df[o.metric].to_numpy(float) for o in objs]) if len(df) else np.zeros((0, len(objs)))
+    if not len(df):
+        return np.zeros((0, len(objs)))
+    loss = np.column_stack([o.sign * df[o.metric].to_numpy(float) for o in objs])
+    lacking = ~np.isfinite(loss).all(axis=1)
+    if lacking.any():
+        names = [o.metric for i, o in enumerate(objs) if (~np.isfinite(loss[:, i])).any()]
+        trials = sorted(int(n) for n in df.loc[lacking, "trial"])
+        log.warning(
+            "%s: %d of its %d feasible trials (%s) lack %s, so they are left out of its hypervolume and front size in "
+            "this comparison", src.label, len(trials), len(df), trial_numbers_text(trials), " and ".join(names),
+        )
+    return loss[~lacking]
 
 
 def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray, list[Objective]]:

@@ -869,3 +869,30 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
               (load_optuna_source("mixed", storage), load_optuna_source("plain", storage2))}
     assert compare_figure(fronts, "csim_accuracy", "lut").axes[0].get_ylabel() == \
         "accuracy, C simulation / Keras where not simulated"
+
+
+def test_compare_leaves_out_trials_lacking_an_objective_figure(tmp_path, caplog):
+    """A study whose trials lack a figure of the first study's objectives (probe 20: Latency designs without
+    latency_cycles, compared on a study of distributed_arithmetic designs that optimized it): before, their NaN made the
+    reference point NaN, every study's hypervolume 0 and the front sizes wrong. Now those trials are left out, said."""
+    import math
+
+    from dse.report._compare import compare_table, load_optuna_source
+    from dse.report._figures import hypervolume, pareto_mask
+    from tests.report.synthetic import make_study
+
+    _, url_a, _ = make_study(tmp_path / "a", n_trials=8, name="a", failures=False)
+    _, url_b, _ = make_study(tmp_path / "b", n_trials=8, name="b", seed=1, failures=False)
+    a, b = load_optuna_source("a", url_a), load_optuna_source("b", url_b)
+    lacking = sorted(int(n) for n in b.trials["trial"][:2])
+    b.trials.loc[b.trials.index[:2], "lut"] = math.nan  # as a trial without that figure reads
+    with caplog.at_level(logging.WARNING, logger="dse.report._compare"):
+        table, ref, objs = compare_table([a, b])
+    assert np.isfinite(ref).all(), ref
+    kept = b.trials.iloc[2:]
+    loss = np.column_stack([o.sign * kept[o.metric].to_numpy(float) for o in objs])
+    by = table.set_index("study")
+    assert by.loc["b", "hypervolume"] == pytest.approx(hypervolume(loss, ref)) and by.loc["b", "hypervolume"] > 0
+    assert by.loc["b", "front_size"] == int(pareto_mask(loss).sum())
+    assert by.loc["a", "hypervolume"] > 0
+    assert f"b: 2 of its 8 feasible trials (trials {', '.join(map(str, lacking))}) lack lut" in caplog.text, caplog.text
