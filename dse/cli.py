@@ -388,6 +388,7 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
         raise typer.BadParameter(
             f"give one --storage per study ({len(studies)} studies, {len(storages)} storages), or write name@URL", param_hint="--storage"
         )
+    from dse.config import redact_url
     from dse.exceptions import StudyNotFoundError
 
     sources = []
@@ -402,11 +403,12 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
                 sources.append(load_mlflow_source(arg, tracking_uri))
             else:
                 sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
-        except DseError as e:  # which of the arguments it was
+        except DseError as e:  # which of the arguments it was (its URL's password masked, as in the message itself)
+            shown = "@".join((arg.split("@", 1)[0], redact_url(arg.split("@", 1)[1]))) if "@" in arg else arg
             if isinstance(e, StudyNotFoundError) and e.found is not None:  # its advice names --experiment, which compare lacks
-                raise StudyNotFoundError(f"study argument {arg!r}: {e.found}; give the study as name@STORAGE_URL, or its "
+                raise StudyNotFoundError(f"study argument {shown!r}: {e.found}; give the study as name@STORAGE_URL, or its "
                                          "storage with --storage (once per study, in order)", e.found) from e
-            raise type(e)(f"study argument {arg!r}: {e}") from e
+            raise type(e)(f"study argument {shown!r}: {e}") from e
     return sources
 
 

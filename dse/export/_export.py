@@ -108,6 +108,13 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     location = run.info.artifact_uri
     local = unquote(urlparse(location).path) if location.startswith("file:") else None
     gone = local is not None and not Path(local).is_dir()
+    # a trial the driver stopped (time limit, Ctrl-C, a lost worker or driver) never reported, so its run has no step
+    # times and no artifact folder: told so, not sent to copy mlartifacts/ (probe 20)
+    stopped = run.data.tags.get("error_type") in _STOPPED_BY_DRIVER
+    if stopped and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
+        said = run.data.tags.get("error", run.data.tags["error_type"])
+        raise ExportError(f"MLflow run {run_id} has no {', '.join(missing)}: its trial was stopped before its conversion, "
+                          f"which logs them ({said[:300]}); only trials that reached conversion can be exported")
     # a run with step times (seconds_train, ...) but none for its conversion never logged a model, whether or not
     # its artifact folder is here; one without any (an earlier dse) and no folder may have lost them in a copy
     timed = bool(_step_times(run.data.metrics))
@@ -123,6 +130,10 @@ def _run_artifacts(client, run_id: str) -> set[str]:
             "--storage), then export again"
         )
     raise ExportError(f"MLflow run {run_id} has no {missing}; only trials that reached conversion can be exported")
+
+
+#: ``error_type`` tags of trials the driver stopped before they reported (they logged nothing of their own).
+_STOPPED_BY_DRIVER = frozenset({"TrialTimeoutError", "TrialInterruptedError", "DriverLostError", "WorkerLostError"})
 
 
 def _step_times(metrics: dict[str, float]) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from dse._args import expect
-from dse.config import make_output_dir, redact_url
+from dse.config import make_output_dir, redact_secrets, redact_url
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
@@ -125,7 +125,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
         ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
         ("CPU-hours (sum of trial seconds_total / 3600)", f"{timing.cpu_hours:.3f}"),
-        ("Optuna storage", storage_url), ("MLflow tracking", where.tracking_uri), ("MLflow parent run", records.parent_run_id),
+        # the page is mailed and attached to MLflow: no password (probe 20: a PostgreSQL storage's was printed)
+        ("Optuna storage", redact_url(storage_url)), ("MLflow tracking", redact_url(where.tracking_uri)),
+        ("MLflow parent run", records.parent_run_id),
     ]
     body.append(H.section("Study", H.kv_table(counts)))
 
@@ -214,7 +216,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     # settings and versions
     versions = _versions(where.tracking_uri, None if no_store else records.parent_run_id)
     body.append(H.section("Versions", H.kv_table(sorted(versions.items()))))
-    body.append(H.section("Experiment settings", f"<pre>{H.esc(json.dumps(exp.model_dump(mode='json'), indent=2))}</pre>"))
+    body.append(H.section("Experiment settings", f"<pre>{H.esc(json.dumps(redact_secrets(exp.model_dump(mode='json')), indent=2))}</pre>"))
     space = records.search_space()
     if space is not None:
         body.append(H.section("Search space", f"<pre>{H.esc(json.dumps(space, indent=2))}</pre>"))

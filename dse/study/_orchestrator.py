@@ -760,6 +760,29 @@ def _on_sigterm_raise() -> None:
         signal.signal(signal.SIGTERM, _raise_terminated)
 
 
+@contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """Hold a SIGTERM that arrives inside (the study's wrap-up: its summary, front CSV and parent run's end, seconds)
+    until the block ends, then stop as SIGTERM does (:data:`_TERMINATED`, ``KeyboardInterrupt``).
+
+    Ray's shutdown leaves SIGTERM to the default action, so before, a SIGTERM there killed the driver without a word
+    and left the MLflow parent run RUNNING and no ``pareto_front.csv`` (probe 20). Main thread only.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
+    if held:
+        log.warning("SIGTERM while the study's summary was written: written first, now stopping")
+        _raise_terminated(signal.SIGTERM, None)
+
+
 def _raise_terminated(signum, frame) -> None:
     _TERMINATED.set()
     raise KeyboardInterrupt("SIGTERM")
@@ -942,14 +965,15 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         raise
     finally:
         bar.stop()
-        try:
-            summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
-            summary.remeasured = loop.remeasured
-            summary.nothing_to_run = idle
-        except Exception as inner:
-            if status == "FINISHED":
-                raise
-            log.error("could not write the study summary: %s", inner)
+        with _sigterm_deferred():
+            try:
+                summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
+                summary.remeasured = loop.remeasured
+                summary.nothing_to_run = idle
+            except Exception as inner:
+                if status == "FINISHED":
+                    raise
+                log.error("could not write the study summary: %s", inner)
     return summary
 
 

@@ -186,8 +186,9 @@ def test_check_accepts_the_clusters_token(ray_cluster, tmp_path):
     assert out.returncode == 0 and "experiment tok: OK" in out.stdout, out.stdout + out.stderr[-3000:]
 
 
-def test_cli_reports_mask_the_password(cluster_study, postgres):
-    """`dse status` prints the storage it reads, and its errors name it: both without the password."""
+def test_cli_reports_mask_the_password(cluster_study, postgres, tmp_path):
+    """`dse status` prints the storage it reads, and its errors name it; `dse report`'s page shows it: all without the
+    password."""
     import os
 
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -199,3 +200,15 @@ def test_cli_reports_mask_the_password(cluster_study, postgres):
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "no study named" in bad.stdout + bad.stderr
     assert postgres.password not in bad.stdout + bad.stderr
+    # probe 20: `dse report`'s page (mailed, attached to MLflow) printed the storage URL with its password, and
+    # `dse compare`'s error named the argument name@URL as given
+    page = tmp_path / "report"
+    rep = subprocess.run([sys.executable, "-m", "dse.cli", "report", "tiny", "--storage", postgres.url, "--out", str(page),
+                          "--no-mlflow"], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    html = (page / "report.html").read_text()
+    assert "dse:***@127.0.0.1" in html and postgres.password not in html + rep.stdout + rep.stderr
+    cmp = subprocess.run([sys.executable, "-m", "dse.cli", "compare", f"no-such-study@{postgres.url}", "tiny", "--no-mlflow"],
+                         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert cmp.returncode != 0 and "study argument 'no-such-study@postgresql" in cmp.stdout + cmp.stderr, cmp.stdout + cmp.stderr
+    assert postgres.password not in cmp.stdout + cmp.stderr

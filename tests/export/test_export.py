@@ -410,6 +410,17 @@ def test_the_mlflow_run_alone_tells_why_a_failed_trial_has_nothing_to_export(tmp
     with pytest.raises(ExportError, match="that folder does not exist.*copy the study's run directory's mlartifacts/"):
         _run_artifacts(client, untimed)
 
+    # a trial the driver stopped (time limit, Ctrl-C, a lost worker) reported nothing: no step times, no folder. Before,
+    # it was told to copy mlartifacts/ (probe 20)
+    for error in ("TrialTimeoutError: trial 0 ran past ray.trial_timeout_s=12",
+                  "TrialInterruptedError: the driver stopped (SIGTERM) while trial 8 ran; its parameters were re-enqueued"):
+        timed_out = client.create_run(experiment, tags={"state": "FAIL", "error": error,
+                                                        "error_type": error.split(":")[0]}).info.run_id
+        with pytest.raises(ExportError) as e:
+            _run_artifacts(client, timed_out)
+        assert f"its trial was stopped before its conversion, which logs them ({error})" in str(e.value)
+        assert "mlartifacts" not in str(e.value)
+
     measured = run({"seconds_train": 3.0, "seconds_convert": 0.2, "seconds_resources_ebops": 0.0}, ("model.keras",))
     with pytest.raises(ExportError, match=r"hls4ml_config.yaml of MLflow run .* is missing .*the run reached conversion"):
         _run_artifacts(client, measured)  # a FAIL trial measured after its conversion: its store lost a file

@@ -439,3 +439,38 @@ def test_sigterm_while_ray_starts_stops_as_sigterm(tmp_path):
     assert parent.info.status == "KILLED" and "error" not in parent.data.tags, parent.data.tags
     assert not [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     _assert_no_ray_left(exp.resolved_run_dir / "ray")
+
+
+_SIGTERM_IN_WRAP_UP = """
+import os, signal, sys, time
+import dse.study._orchestrator as orchestrator
+finish = orchestrator._finish
+def finish_signalled(*args, **kwargs):  # a SIGTERM as the wrap-up begins, after Ray's shutdown
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.3)
+    return finish(*args, **kwargs)
+orchestrator._finish = finish_signalled
+from dse.cli import main
+sys.argv = ["dse", "run", sys.argv[1], "--no-progress"]
+main()
+"""
+
+
+def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
+    """A SIGTERM after the last trial, while the study's summary is written (Ray already shut down, which leaves SIGTERM
+    to its default action). Before, it killed the driver without a word: exit 143, the MLflow parent run RUNNING, no
+    pareto_front.csv (probe 20). Now the summary is written first, then dse stops as on any SIGTERM."""
+    path = write_experiment(tmp_path, space=FAST_SPACE, name="termend", n_trials=1, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
+    exp, _ = load_experiment(path)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", _SIGTERM_IN_WRAP_UP, str(path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 143, f"exit status {out.returncode}\n{text[-3000:]}"
+    assert "SIGTERM while the study's summary was written: written first, now stopping" in text, text[-3000:]
+    assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
+    study = optuna.load_study(study_name="termend", storage=exp.storage_url)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE]
+    parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "FINISHED", parent.info.status  # the study had finished its trials
+    assert (exp.resolved_run_dir / "pareto_front.csv").is_file()
