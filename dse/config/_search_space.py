@@ -176,10 +176,20 @@ class Rule(BaseModel):
     set: dict[str, Scalar] = Field(min_length=1)
 
 
+#: An int range of more values is listed by its first this many and its ``high`` (:func:`_sampled_values`).
+ENUMERATED_INTS = 65_536
+
+
 def _sampled_values(spec: "ParamSpec") -> list[Any]:
-    """What sampling ``spec`` can give: every integer of an int range, a categorical's choices, a float range's bounds."""
+    """What sampling ``spec`` can give: every integer of an int range, a categorical's choices, a float range's bounds.
+
+    An int range of more than :data:`ENUMERATED_INTS` values gives its first :data:`ENUMERATED_INTS` and ``high``: every
+    ReuseFactor a Dense layer of up to that many weights can use (before, ``reuse_factor`` up to 3e7 took 3.4 GB to
+    check; probe 21).
+    """
     if isinstance(spec, IntParam):
-        return list(range(spec.low, spec.high + 1, spec.step))
+        grid = range(spec.low, spec.high + 1, spec.step)
+        return list(grid) if len(grid) <= ENUMERATED_INTS else [*grid[:ENUMERATED_INTS], spec.high]
     return spec.examples()
 
 

@@ -267,3 +267,23 @@ def test_every_problem_of_a_space_is_named_at_once(tmp_path):
     where = [line.split(":")[0].strip() for line in str(info.value).splitlines()[1:]]
     assert where == ["parameters.reuse_factor", "parameters.weight_bits", "rules[1].when", "rules[0].when.strategy",
                      "parameters.beta_schedule"], str(info.value)
+
+
+def test_a_huge_int_range_is_checked_without_listing_it(tmp_path):
+    """`reuse_factor` up to 4e8 (a 20000x20000 layer's weights): before, `dse check` listed every integer of the range
+    (3.4 GB of memory at 3e7; probe 21). Now a range past ENUMERATED_INTS is listed by its first values and its high,
+    and the checks that read it still pass."""
+    from dse.config._search_space import ENUMERATED_INTS
+    from dse.config import load_experiment
+    from dse.study import preflight
+    from tests.conftest import write_experiment
+
+    space = {"parameters": {
+        "strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+        "reuse_factor": {"type": "int", "low": 1, "high": 3_000_000, "log": True, "when": {"strategy": "Resource"},
+                         "default": 1},
+    }}
+    exp, sp = load_experiment(write_experiment(tmp_path, space=space))
+    values = sp.possible_values("reuse_factor")
+    assert len(values) == ENUMERATED_INTS + 1 and values[-1] == 3_000_000 and values[:3] == [1, 2, 3]
+    preflight(exp, sp)  # what `dse check` runs: the ReuseFactor checks read these values
