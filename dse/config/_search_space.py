@@ -523,6 +523,19 @@ class SearchSpace(BaseModel):
             given = name in values
             value = values.get(name)
             decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
+            if given and not decided:  # probe 21: the value was used or overridden depending on what the sampler drew
+                open_ = list(dict.fromkeys([k for r in self.rules if name in r.set for k in r.when if k not in known]
+                                           + [k for k in spec.when or {} if k not in known]))
+                reads = [f"rule {r.name or self.rules.index(r)!r} (when: {dict(r.when)})" for r in self.rules
+                         if name in r.set and any(k in open_ for k in r.when)]
+                if spec.when and any(k in open_ for k in spec.when):
+                    reads.append(f"its own when: {dict(spec.when)}")
+                raise SearchSpaceError(
+                    f"{where}.{name}: {value!r} may never be used: {' and '.join(reads)} decide{'s' if len(reads) == 1 else ''} "
+                    f"it from {', '.join(open_)}, which the point leaves out, so the sampler draws "
+                    f"{'it' if len(open_) == 1 else 'them'} and the trial may train with another value; give "
+                    f"{', '.join(open_)} in the point too, or drop {name}"
+                )
             why = self._fixed(name, spec, known) if decided else None
             if why is not None:
                 rule, pinned = why

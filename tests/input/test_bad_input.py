@@ -444,6 +444,15 @@ CASES: list[Case] = [
          exp={"enqueue_trials": [{"strategy": "Latency", "beta": 0.0, "beta_schedule": "log"}]},
          space=space({"beta": {"include_zero": True}, "beta_end": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
                       "beta_schedule": {"type": "categorical", "choices": ["log", "linear"]}})),
+    # probe 21: accepted, and the value was used or overridden depending on the strategy the sampler drew
+    Case("enqueue-trials-value-a-rule-may-pin", "field", (),
+         ("enqueue_trials[0].beta: 5e-06 may never be used: rule 'tip' (when: {'strategy': 'Resource'}) decides it from "
+          "strategy, which the point leaves out", "give strategy in the point too, or drop beta"),
+         exp={"enqueue_trials": [{"beta": 5e-6}]}),
+    Case("enqueue-trials-conditional-value-undecided", "field", (),
+         ("enqueue_trials[0].reuse_factor: 4 may never be used: its own when: {'strategy': 'Resource'} decides it from "
+          "strategy", "give strategy in the point too, or drop reuse_factor"),
+         exp={"enqueue_trials": [{"reuse_factor": 4}]}),
     Case("enqueue-trials-outside-the-space", "field", ("enqueue_trials",),
          ("ConfigError", "enqueue_trials[0].weight_bits: 9 is outside the range [3, 5]", "widen the parameter"),
          exp={"enqueue_trials": [{"strategy": "Latency", "weight_bits": 9}]}),
