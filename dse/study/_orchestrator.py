@@ -387,6 +387,8 @@ class _StudyLoop:
             StorageUnavailableError: the storage stayed unreachable past ``storage_retry_s``.
         """
         params, pinned = self.durable(self.space.suggest, trial, self.exp.sampler.name == "nsga2", what="sampling parameters")
+        if params.learning_rate is None:  # recorded as trained (before: None in the trial's record and its MLflow params)
+            params = params.model_copy(update={"learning_rate": self.exp.training.learning_rate})
         return resolve_reuse_factors(params, self.sizes, self.exp.hls4ml), pinned
 
     def seed_sampler(self, first: int) -> None:

@@ -187,6 +187,7 @@ def test_a_continued_study_samples_new_designs(tmp_path):
     for t in trials:
         assert t.state.name == "COMPLETE" and t.params["reuse_factor"] == 2, (t.params, t.user_attrs)
         trained = TrialRecord.of(t).params
+        assert trained.learning_rate == 0.01  # training.learning_rate, recorded as trained (before: None; probe 21)
         if t.params["strategy"] == "Resource":
             assert trained.beta == 0.0 and trained.reuse_factor == 2
         else:
