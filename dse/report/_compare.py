@@ -46,7 +46,8 @@ class StudySource:
         n_trials, n_failed: all trials, failed designs (FAIL trials but the interrupted ones).
         n_interrupted: FAIL trials that were never evaluated and were re-enqueued (their driver
             was lost or stopped: ``DriverLostError``, ``TrialInterruptedError``), as ``dse status`` tells them apart.
-        cpu_hours: sum of every trial's ``seconds_total`` / 3600.
+        cpu_hours: sum of every trial's seconds (:func:`dse.report._figures.trial_seconds`; from an MLflow experiment,
+            a FAIL run without ``seconds_total`` counts its start to its end) / 3600.
         tracking_uri, parent_run_id: the study's MLflow parent run (``None`` when unknown).
         origin: where it was read from (storage URL, password redacted, or ``mlflow:<experiment>``).
         dataset: the data its trials were tested on, from the ``dataset`` section (name or file,
@@ -103,7 +104,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     """
     from optuna.trial import TrialState
 
-    from dse.report._figures import objectives
+    from dse.report._figures import objectives, trial_seconds
     from dse.store import NOT_EVALUATED, StudyRecords
     from dse.study import load_study
 
@@ -135,7 +136,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     interrupted = sum(1 for r in all_recs if r.state == "FAIL" and (r.fail_reason or "").startswith(NOT_EVALUATED))
     return StudySource(
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL") - interrupted,
-        sum(float(r.metrics.get("seconds_total", 0.0)) for r in all_recs) / 3600.0,
+        sum(trial_seconds(t) for t in study.get_trials(deepcopy=False)) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
         n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
         experiment_problem=problem, n_interrupted=interrupted,
@@ -190,7 +191,10 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     rows, seconds, failed, interrupted, harvested, untagged = [], 0.0, 0, 0, 0, 0
     for run in children:
         m, tags = run.data.metrics, run.data.tags
-        seconds += float(m.get("seconds_total", 0.0))
+        if "seconds_total" in m:
+            seconds += float(m["seconds_total"])
+        elif tags.get("state") == "FAIL" and run.info.end_time and run.info.start_time:  # stopped by the driver (trial_seconds)
+            seconds += max(run.info.end_time - run.info.start_time, 0) / 1000.0
         if tags.get("state") != "COMPLETE":
             if tags.get("state") == "FAIL":  # the tag ``error`` is the trial's fail reason
                 lost = tags.get("error", "").startswith(NOT_EVALUATED)
@@ -518,7 +522,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
                   "(training.harvest_checkpoints). failed: failed designs; interrupted: trials whose driver stopped or was lost "
-                  "while they ran, never evaluated and re-enqueued (not in failed). CPU-hours: sum of trial seconds_total / 3600. "
+                  "while they ran, never evaluated and re-enqueued (not in failed). CPU-hours: sum of trial seconds_total (a trial stopped before it reported: its start to its end) / 3600. "
                   "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),
         H.section("Pareto fronts (feasible trials; faint: dominated on these axes)", '<div class="grid">' + "".join(parts) + "</div>"),
     ]

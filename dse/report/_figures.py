@@ -500,7 +500,7 @@ class StudyTiming:
     Attributes:
         first_start, last_end: ISO timestamps of the first trial start and last trial end.
         wall_seconds: last end - first start (s), across all ``dse run`` invocations.
-        cpu_hours: sum of the trials' ``seconds_total`` metric / 3600 (worker seconds; each
+        cpu_hours: sum of the trials' seconds (:func:`trial_seconds`) / 3600 (worker seconds; each
             trial holds ``ray.cpus_per_trial`` CPUs).
         n_trials, n_complete, n_failed: trial counts.
     """
@@ -515,13 +515,26 @@ class StudyTiming:
     failures: dict[str, int] = field(default_factory=dict)
 
 
+def trial_seconds(t: "optuna.trial.FrozenTrial") -> float:
+    """Seconds a trial held its worker: its ``seconds_total`` metric, or, for a FAIL trial that reported none (stopped by
+    the driver: a time limit, Ctrl-C, a lost worker), its start to its end. Before, such trials counted 0 in CPU-hours
+    (probe 20: six trials stopped at 15 s each made "CPU-hours 0.000"). A harvested checkpoint without one counts 0:
+    its time is its trial's."""
+    seconds = TrialRecord.of(t).metrics.get("seconds_total")
+    if seconds is not None:
+        return float(seconds)
+    if t.state == TrialState.FAIL and t.datetime_start and t.datetime_complete:
+        return max((t.datetime_complete - t.datetime_start).total_seconds(), 0.0)
+    return 0.0
+
+
 def study_timing(study: optuna.Study) -> StudyTiming:
-    """Wall time, CPU-hours and counts of a study from its trials' timestamps and ``seconds_total``."""
+    """Wall time, CPU-hours (:func:`trial_seconds`) and counts of a study from its trials' timestamps and figures."""
     trials = study.get_trials(deepcopy=False)
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     recs = StudyRecords(study).trials()
-    seconds = sum(float(r.metrics.get("seconds_total", 0.0)) for r in recs)
+    seconds = sum(trial_seconds(t) for t in trials)
     return StudyTiming(
         min(starts).isoformat(timespec="seconds") if starts else None,
         max(ends).isoformat(timespec="seconds") if ends else None,

@@ -124,7 +124,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         ("objectives", ", ".join(f"{o.metric} ({o.direction})" for o in objs)),
         ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
         ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
-        ("CPU-hours (sum of trial seconds_total / 3600)", f"{timing.cpu_hours:.3f}"),
+        ("CPU-hours (sum of trial seconds_total / 3600; a trial stopped before it reported: its start to its end)",
+         f"{timing.cpu_hours:.3f}"),
         # the page is mailed and attached to MLflow: no password (probe 20: a PostgreSQL storage's was printed)
         ("Optuna storage", redact_url(storage_url)), ("MLflow tracking", redact_url(where.tracking_uri)),
         ("MLflow parent run", records.parent_run_id),

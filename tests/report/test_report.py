@@ -896,3 +896,28 @@ def test_compare_leaves_out_trials_lacking_an_objective_figure(tmp_path, caplog)
     assert by.loc["b", "front_size"] == int(pareto_mask(loss).sum())
     assert by.loc["a", "hypervolume"] > 0
     assert f"b: 2 of its 8 feasible trials (trials {', '.join(map(str, lacking))}) lack lut" in caplog.text, caplog.text
+
+
+def test_cpu_hours_count_trials_stopped_before_they_reported(tmp_path):
+    """A trial the driver stopped (a time limit, Ctrl-C) reports no seconds_total. Before, it counted 0 in the report's and
+    compare's CPU-hours (probe 20: six trials stopped at 15 s each, "CPU-hours 0.000"); now its start to its end."""
+    import datetime
+
+    import optuna
+
+    from dse.report._compare import load_optuna_source
+    from dse.report._figures import study_timing
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path / "s", n_trials=4, name="s", failures=False)
+    before = study_timing(study).cpu_hours
+    start = datetime.datetime(2026, 12, 6, 12, 0, 0)
+    dist = optuna.distributions.IntDistribution(3, 5)
+    study.add_trial(optuna.trial.FrozenTrial(
+        number=-1, state=optuna.trial.TrialState.FAIL, value=None, datetime_start=start,
+        datetime_complete=start + datetime.timedelta(seconds=90), params={"weight_bits": 3}, distributions={"weight_bits": dist},
+        user_attrs={"fail_reason": "TrialTimeoutError: trial 4 ran past ray.trial_timeout_s=90"}, system_attrs={},
+        intermediate_values={}, trial_id=-1,
+    ))
+    assert study_timing(study).cpu_hours == pytest.approx(before + 90 / 3600)
+    assert load_optuna_source("s", storage).cpu_hours == pytest.approx(before + 90 / 3600)
