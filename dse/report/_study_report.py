@@ -117,10 +117,14 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     body: list[str] = []
 
     timing = F.study_timing(study)
+    states = study_counts(study)
     counts = [
-        ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed),
+        # failed as `dse compare` counts them: designs that failed, apart from trials interrupted and re-enqueued
+        # (before: "failed 2" here where compare said "failed 0, interrupted 2"; probe 20)
+        ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed - states.interrupted),
+        ("interrupted (not evaluated, re-enqueued)", states.interrupted),
         # as `dse status` counts them: running and waiting trials, feasibility, harvested checkpoints
-        ("states", counts_line(study_counts(study)).removeprefix("trials: ")),
+        ("states", counts_line(states).removeprefix("trials: ")),
         ("objectives", ", ".join(f"{o.metric} ({o.direction})" for o in objs)),
         ("first trial start (UTC)", timing.first_start), ("last trial end (UTC)", timing.last_end),
         ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),

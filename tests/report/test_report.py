@@ -451,6 +451,10 @@ def test_interrupted_trials_are_told_apart_from_failed_designs(tmp_path):
     res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
     html = res.html.read_text()
     assert "TrialInterruptedError (not evaluated, re-enqueued)" in html
+    # the Study table counts failed designs as dse compare does, the interrupted ones apart (before: failed = all 2 + diverged)
+    assert (f'<th class="t">failed</th><td class="t">{diverged}</td>' in html
+            and '<th class="t">interrupted (not evaluated, re-enqueued)</th><td class="t">2</td>' in html), \
+        html.split("<h2>Study</h2>")[1][:1500]
     assert "never evaluated, so they are not failures of a design" in html
 
     # the table names which trials failed and why (before: a reason type and a count, so finding them took `dse status`)
