@@ -386,7 +386,8 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
 
     if storages and len(storages) != len(studies):
         raise typer.BadParameter(
-            f"give one --storage per study ({len(studies)} studies, {len(storages)} storages), or write name@URL", param_hint="--storage"
+            f"give one --storage per study ({len(studies)} stud{'y' if len(studies) == 1 else 'ies'}, {len(storages)} "
+            f"storage{'' if len(storages) == 1 else 's'}), or write name@URL", param_hint="--storage"
         )
     from dse.config import redact_url
     from dse.exceptions import StudyNotFoundError

@@ -357,14 +357,19 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
     for i, o in enumerate(objectives(study)):
         sign = o.sign
         try:
-            with warnings.catch_warnings():  # PedAnova warns that it favours low targets: the sign above sees to that
-                warnings.filterwarnings("ignore", message=".*achieve low `target` values.*")
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
                 imp = optuna.importance.get_param_importances(
                     study, target=lambda t, i=i, sign=sign: sign * t.values[i], normalize=True
                 )
         except (RuntimeError, ValueError, ZeroDivisionError) as e:
             log.info("importances of %s not available: %s", o.metric, e)
             continue
+        # PedAnova warns that it favours low targets (the sign above sees to that) and, per parameter, that a value was
+        # drawn by fewer than 2 trials: at INFO, not 16 lines on stderr for a small study (probe 20)
+        for w in said:
+            if "achieve low `target` values" not in str(w.message):
+                log.info("importances of %s: %s", o.metric, w.message)
         out[o.metric] = {k: float(v) for k, v in imp.items()}
     return out
 

@@ -38,6 +38,9 @@ _LABELS = {
 }
 
 
+#: Metrics that count something whole: their linear axes get integer ticks.
+_WHOLE = frozenset({"lut", "ff", "dsp", "latency_cycles"})
+
 #: What gave a ``csim_accuracy`` (its tag ``csim_accuracy_source``), as an axis label names it.
 _ACCURACY_SOURCES = {"csim": "C simulation", "da4ml": "da4ml bit-exact emulation", "keras": "Keras where not simulated"}
 
@@ -61,6 +64,10 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
     (:func:`accuracy_label`), title, grid."""
     if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
         ax.set_xscale("log")
+    elif metric in _WHOLE:  # DSPs, cycles: no 4.2 tick (probe 20)
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     mixed = len(sources) > 1
     ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
     ax.set_ylabel(accuracy_label(accuracy, accuracy_sources))

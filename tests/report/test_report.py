@@ -856,6 +856,8 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
     keras = int((pts["accuracy_source"] == "keras").sum())
     fig = pair_figure(pts, "csim_accuracy", "lut")
     assert fig.axes[0].get_ylabel() == "accuracy, C simulation / Keras where not simulated"
+    dsp = pair_figure(pair_points(mixed, "csim_accuracy", "dsp"), "csim_accuracy", "dsp")  # a count: whole ticks (probe 20)
+    assert all(float(t).is_integer() for t in dsp.axes[0].get_xticks()), dsp.axes[0].get_xticks()
     res = build_report(mixed, storage, tmp_path / "rep", log_to_mlflow=False)
     html = " ".join(res.html.read_text().split())
     assert f"The accuracy of {keras} of these {len(pts)} trials is Keras', not bit-exact" in html, html
