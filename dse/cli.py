@@ -435,6 +435,8 @@ def compare(
     except DseError as e:
         _fail(e)
     ref = ", ".join(f"{k}={v:.4g}" for k, v in result.reference.items())
+    if not (result.table["front_size"] > 0).any():  # a placeholder then, not a point to quote (probe 20)
+        ref = "none: no study has a feasible completed trial"
     table = Table(title=f"studies (hypervolume reference point: {ref})")
     for col in ("study", "hypervolume", "front size", "trials", "complete", "harvested", "failed", "interrupted", "CPU-hours"):
         table.add_column(col, justify="left" if col == "study" else "right")

@@ -517,7 +517,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         png = P.plot_compare(fronts, acc.metric, metric, out / f"compare_{acc.metric}_vs_{metric}.png")
         figures.append(png)
         parts.append(H.img(png, f"{acc.metric} vs {metric}"))
-    ref_txt = ", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items())
+    ref_txt = (", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items()) if (table["front_size"] > 0).any()
+               else "none: no study has a feasible completed trial")  # a placeholder then (probe 20)
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "

@@ -496,6 +496,13 @@ def test_compare_warns_about_a_study_without_a_feasible_trial(tmp_path, caplog):
     table = pd.read_csv(out / "compare.csv")
     assert list(table["hypervolume"] > 0) == [True, False]
     assert table["front_size"].iloc[0] > 0 and table["front_size"].iloc[1] == 0
+    # no study with a feasible trial: no reference point is quoted (before: the placeholder "csim_accuracy=0, lut=0.1")
+    _, also, _ = make_study(tmp_path / "c", n_trials=4, seed=2, epochs=2, name="also", failures=False,
+                            constraints=[{"metric": "lut", "max": 1}])
+    none = runner.invoke(app, ["compare", f"over@{over}", f"also@{also}", "--out", str(tmp_path / "cmp2"), "--no-mlflow"])
+    said = " ".join(none.output.split())
+    assert none.exit_code == 0 and "reference point: none: no study has a feasible completed trial" in said, said
+    assert "common reference point: none: no study has a feasible completed trial" in (tmp_path / "cmp2" / "compare.html").read_text()
 
 
 def test_report_and_compare_refuse_a_folder_holding_files_named_like_theirs(tmp_path):
