@@ -317,8 +317,10 @@ class SearchSpace(BaseModel):
                 raise ValueError(
                     f"parameters.{name}.when: condition on {key!r}, which is not a parameter declared before {name!r}"
                 )
-        for value in spec.examples() + ([spec.default] if spec.default is not None else []):
+        for value in spec.examples():
             _check_value(f"parameters.{name}", name, value)
+        if spec.default is not None:
+            _check_value(f"parameters.{name}.default", name, spec.default)
         if spec.when and spec.default is None and name not in _OPTIONAL:
             raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
 
@@ -603,6 +605,9 @@ _RESOLVED = {"layer_reuse_factors"}
 
 
 def _check_value(where: str, name: str, value: Any) -> None:
+    if isinstance(value, str) and _takes_numbers(name):  # pydantic would read "1" as 1 here, but the string is kept
+        raise ValueError(f"{where}: {value!r} is quoted, and {name} is a number; write {value.strip()} without quotes "
+                         "(as quoted choices are refused)")
     try:
         TrialParams(**{name: value})
     except ValidationError as e:

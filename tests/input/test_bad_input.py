@@ -332,6 +332,11 @@ CASES: list[Case] = [
          space=space({"reuse_factor": {"type": "categorical", "choices": [1, "2", 4.0], "when": {"strategy": "Resource"}, "default": 1}})),
     Case("space-choices-bool-and-number", "silent", (), ("parameters.learning_rate", "choices mix", "[True, 0.01]"),
          space=space({"learning_rate": {"type": "categorical", "choices": [True, 0.01]}})),
+    # probe 21: accepted (quoted choices were refused), then compared as a string with numbers in later checks
+    Case("space-default-quoted", "silent", (), ("parameters.reuse_factor.default: '1' is quoted", "write 1 without quotes"),
+         space=space({"reuse_factor": {"default": "1"}})),
+    Case("space-rule-pin-quoted", "silent", (), ("rules[0].set.beta: '0.0' is quoted", "write 0.0 without quotes"),
+         space=space(rules=[{"name": "tip", "when": {"strategy": "Resource"}, "set": {"beta": "0.0"}}])),
     Case("space-choices-repeated", "silent", (), ("parameters.learning_rate", "repeat", "[0.01, 0.01]"),
          space=space({"learning_rate": {"type": "categorical", "choices": [0.01, 0.01]}})),
     Case("part-nonsense", "silent", ("hls4ml.part",), ("hls4ml.part", "'foo'", "not a Xilinx part number", "xcvu13p-flga2577-2-e"),
