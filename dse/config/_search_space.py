@@ -370,7 +370,19 @@ class SearchSpace(BaseModel):
     def _check_condition(self, where: str, condition: Condition) -> None:
         """Refuse a condition value its parameter can never take (a misspelt choice would leave the condition dead)."""
         for key, wanted in condition.items():
-            if isinstance(self.parameters[key], FloatParam):
+            spec = self.parameters[key]
+            if isinstance(spec, FloatParam):  # probe 21: `when: {beta: 0.0}` without include_zero never held, unsaid
+                pins = [r.set[key] for r in self.rules if key in r.set] + ([spec.default] if spec.default is not None else [])
+                for value in wanted if isinstance(wanted, list) else [wanted]:
+                    reachable = (isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                        spec.low <= value <= spec.high or (value == 0 and spec.include_zero)
+                        or any(value == p for p in pins)))
+                    if not reachable:
+                        zero = " (0 needs include_zero: true)" if value == 0 else ""
+                        raise ValueError(
+                            f"{where}.{key}: {value!r} is never a value of {key!r} (it takes [{spec.low:g}, {spec.high:g}]"
+                            f"{' or 0' if spec.include_zero else ''}){zero}, so this condition would never hold; check the value"
+                        )
                 continue
             possible = self.possible_values(key)
             for value in wanted if isinstance(wanted, list) else [wanted]:
