@@ -848,6 +848,9 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _warn_unusual_beta(space)
+    if exp.training.epochs == 1 and "beta_end" in space.parameters:  # probe 21: the ramp never left beta, unsaid
+        log.warning("training.epochs is 1, so no trial reaches its beta_end: a ramp from beta to beta_end spans the epochs, "
+                    "and the only epoch trains at beta; give training.epochs 2 or more, or drop beta_end from the space")
     _warn_unusual_clock(exp.hls4ml)
     _check_objectives_measured(exp, space)
     _check_resource_tools(exp, space)

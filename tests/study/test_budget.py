@@ -405,3 +405,16 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
     assert report.exit_code == 0, report.output
     html = (tmp_path / "rep" / "report.html").read_text()
     assert "No feasible completed trial: no front, so the hypervolume is 0" in html and "1.1 x the worst" not in html
+
+
+def test_a_one_epoch_ramp_is_warned(tmp_path, caplog):
+    """With training.epochs 1, the only epoch trains at beta and beta_end is never reached (probe 21: accepted unsaid)."""
+    space = {"parameters": {"beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True},
+                            "beta_end": {"type": "float", "low": 1e-4, "high": 1e-3, "log": True}}}
+    for epochs, warned in ((1, True), (2, False)):
+        caplog.clear()
+        path = write_experiment(tmp_path, space=space, training={"epochs": epochs})
+        with caplog.at_level("WARNING", logger="dse.study._preflight"):
+            result = CliRunner().invoke(app, ["check", str(path)])
+        assert result.exit_code == 0, result.output
+        assert ("training.epochs is 1, so no trial reaches its beta_end" in caplog.text) == warned, caplog.text
