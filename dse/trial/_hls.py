@@ -159,7 +159,10 @@ def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: 
                 + _where_to_fix(space, "strategy", ["distributed_arithmetic"], "remove it from the choices")
             )
     _check_strategy_reuse_factors(space)
-    check_reuse_factor_choices(space.possible_values("reuse_factor") or [1], sizes, hls)
+    # the ReuseFactors a Resource trial can get (probe 21: the Latency default 1 counted as one, and passed [3, 5, 7])
+    resource = [v for v, _ in space.values_given("reuse_factor", {"strategy": "Resource"}) if v is not None]
+    if "Resource" in (space.possible_values("strategy") or ["Latency"]):
+        check_reuse_factor_choices(resource or [1], sizes, hls)
 
 
 def _where_to_fix(space: "SearchSpace", name: str, values: list, fix_in_parameters: str) -> str:

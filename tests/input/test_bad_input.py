@@ -355,6 +355,9 @@ CASES: list[Case] = [
     Case("reuse-factor-invalid", "check", (), ("parameters.reuse_factor", "none of [3, 5]", "64x8 Dense layer"),
          space=space({"strategy": {"choices": ["Resource"]},  # Resource only: a Latency trial's ReuseFactor 3 is refused apart
                       "reuse_factor": {"type": "categorical", "choices": [3, 5], "when": {"strategy": "Resource"}, "default": 3}})),
+    # probe 21: with Latency beside Resource, the Latency default 1 counted as a Resource choice and [3, 5] passed
+    Case("reuse-factor-invalid-beside-latency", "check", (), ("parameters.reuse_factor", "none of [3, 5]", "64x8 Dense layer"),
+         space=space({"reuse_factor": {"type": "categorical", "choices": [3, 5], "when": {"strategy": "Resource"}, "default": 1}})),
     # a Latency / distributed_arithmetic trial given a ReuseFactor other than 1 (each trial would fail InvalidHlsConfigError)
     Case("rf-without-strategy", "check", (), ("parameters.reuse_factor", "Strategy Latency needs ReuseFactor 1",
                                               "ReuseFactor 2, 4", "strategy is not a parameter", "choices: [Resource]}` before reuse_factor"),
