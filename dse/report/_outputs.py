@@ -44,13 +44,16 @@ class OwnFiles:
     own: re.Pattern[str]
     command: str
 
-    def clear_previous(self, out: Path) -> list[Path]:
+    def clear_previous(self, out: Path, subject: str | None = None) -> list[Path]:
         """Delete the files an earlier run of this writer left in ``out``; refuse a folder holding files of someone else's.
 
         The manifest then marks the folder as being written (see the module's docstring).
 
         Args:
             out: the output folder (it exists).
+            subject: what this run writes about (``dse report``: ``study <name> in <storage>``), kept in the manifest;
+                where an earlier run wrote about another, a warning names both (probe 20: a report written into
+                another study's report folder replaced it without a word).
 
         Returns:
             The files deleted.
@@ -65,6 +68,10 @@ class OwnFiles:
             try:
                 data = json.loads(manifest.read_text(encoding="utf-8"))
                 names = [p.name for p in out.iterdir()] if data.get("incomplete") else [str(n) for n in data.get("files", [])]
+                earlier = data.get("subject")
+                if subject and earlier and earlier != subject:
+                    log.warning("%s: %s held the output of %s; it is replaced by that of %s (choose another --out to keep "
+                                "both)", self.command, out, earlier, subject)
             except (ValueError, AttributeError, OSError) as e:  # unreadable: fall back to the own names
                 log.warning("%s: manifest %s is unreadable (%s); clearing the files named like %s outputs",
                             self.command, manifest, e, self.command)
@@ -88,15 +95,17 @@ class OwnFiles:
         if removed:
             log.info("%s: removed %d file(s) of the earlier output in %s: %s", self.command, len(removed), out,
                      ", ".join(p.name for p in removed))
-        manifest.write_text(json.dumps({"written_by": self.command, "files": [], "incomplete": True}, indent=1) + "\n",
+        manifest.write_text(json.dumps({"written_by": self.command, "files": [], "incomplete": True, "subject": subject},
+                                       indent=1) + "\n",
                             encoding="utf-8")  # the folder is this writer's now, even if this run stops before record()
         return removed
 
-    def record(self, out: Path, files: Iterable[Path]) -> Path:
-        """Write the manifest of ``files`` (written to ``out`` by this run); returns its path."""
+    def record(self, out: Path, files: Iterable[Path], subject: str | None = None) -> Path:
+        """Write the manifest of ``files`` (written to ``out`` by this run, about ``subject``); returns its path."""
         manifest = out / self.manifest
         names = sorted({Path(f).name for f in files})
-        manifest.write_text(json.dumps({"written_by": self.command, "files": names}, indent=1) + "\n", encoding="utf-8")
+        manifest.write_text(json.dumps({"written_by": self.command, "files": names, "subject": subject}, indent=1) + "\n",
+                            encoding="utf-8")
         return manifest
 
 

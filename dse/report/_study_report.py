@@ -110,7 +110,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
             log.warning("the study's MLflow server %s does not answer (%s): the report has no training curves or "
                         "recorded versions, and is not logged to MLflow", redact_url(where.tracking_uri), problem)
     out = make_output_dir(Path(out_dir) if out_dir is not None else where.run_dir / "report")
-    REPORT_FILES.clear_previous(out)  # an earlier report's files this one may not write again
+    subject = f"study {study.study_name!r} in {redact_url(storage_url)}"
+    REPORT_FILES.clear_previous(out, subject)  # an earlier report's files this one may not write again
     objs = F.objectives(study)
     acc = F.accuracy_objective(objs)
     figures: list[Path] = []
@@ -230,7 +231,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     body.append(f'<p class="note">report built in {elapsed:.1f} s by dse report</p>')
     html_path = out / "report.html"
     html_path.write_text(H.page(f"dse study {study.study_name}", body), encoding="utf-8")
-    REPORT_FILES.record(out, [html_path, *figures])
+    REPORT_FILES.record(out, [html_path, *figures], subject)
     result = ReportResult(html_path, figures, time.perf_counter() - t0, None, where.tracking_uri)
     if log_to_mlflow and records.parent_run_id and not no_store:
         from dse.tracking import log_files

@@ -293,7 +293,7 @@ def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp
 
 
 
-def test_report_clears_its_own_earlier_files_only(tmp_path):
+def test_report_clears_its_own_earlier_files_only(tmp_path, caplog):
     """A folder used before: the earlier report's files that this one does not write (a front of a figure the study
     lacks, failures.png once nothing failed) go; the user's files stay; no failures figure when nothing failed."""
     from dse.report import build_report
@@ -321,8 +321,12 @@ def test_report_clears_its_own_earlier_files_only(tmp_path):
     manifest["files"] += [stale.name, "notes.txt", "../hypervolume.png", str(outside)]
     (out / ".dse-report.json").write_text(json.dumps(manifest))
 
-    clean, storage, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, failures=False)
-    res = build_report(clean, storage, out, log_to_mlflow=False)
+    clean, storage_b, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, failures=False)
+    with caplog.at_level(logging.WARNING, logger="dse.report._outputs"):
+        res = build_report(clean, storage_b, out, log_to_mlflow=False)
+    # another study's report replaced: said (before: without a word; probe 20)
+    assert (f"held the output of study 'synth' in {storage}; it is replaced by that of study 'synth' in {storage_b}"
+            in caplog.text), caplog.text
     html = res.html.read_text()
     assert not stale.exists()
     assert not (out / "failures.png").exists(), "the earlier report's failures.png must not outlive it"
