@@ -406,7 +406,8 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     """The front members with what a talk needs (one row per trial, best accuracy first).
 
     Columns: ``trial``, ``strategy``, ``reuse_factor`` (per layer, input to output, ``"2,1"``),
-    ``keras_accuracy``, ``csim_accuracy``, every resource figure present as
+    ``keras_accuracy``, ``csim_accuracy`` and ``csim_accuracy_source`` (``csim``, ``da4ml`` or ``keras``: what gave
+    it), every resource figure present as
     ``<figure>`` with ``<figure>_source`` beside it (precise re-measurements as
     ``<backend>_<figure>``), the other varying parameters as ``params_<name>``, ``mlflow_run_id``.
     """
@@ -419,7 +420,7 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     front = front.rename(columns={"params_strategy": "strategy"})
     front["reuse_factor"] = front.get("params_layer_reuse_factors", front.get("params_reuse_factor"))
     cols += ["strategy", "reuse_factor"]
-    cols += [c for c in ("keras_accuracy", "csim_accuracy") if c in front]
+    cols += [c for c in ("keras_accuracy", "csim_accuracy", "csim_accuracy_source") if c in front]  # what gave it (probe 20)
     figures = ["ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost"]
     for f in figures:
         if f in front:

@@ -872,6 +872,11 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
     res = build_report(mixed, storage, tmp_path / "rep", log_to_mlflow=False)
     html = " ".join(res.html.read_text().split())
     assert f"The accuracy of {keras} of these {len(pts)} trials is Keras', not bit-exact" in html, html
+    from dse.report._figures import front_members_table
+
+    members = front_members_table(mixed)  # the front table names it too (probe 20)
+    assert list(members.columns).index("csim_accuracy_source") == list(members.columns).index("csim_accuracy") + 1
+    assert set(members["csim_accuracy_source"]) <= {"csim", "keras"}
 
     # every trial simulated (or a study of a dse without the tag): the label as before, and no note
     plain, storage2, _ = make_study(tmp_path / "p", n_trials=4, name="plain", failures=False)
