@@ -602,6 +602,12 @@ def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, v
         value = int(value)
     else:
         value = float(value)
+        if spec.step is not None:  # probe 21: accepted, Optuna warned and the trial trained off the grid
+            n = (value - spec.low) / spec.step
+            if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
+                on = spec.low + round(n) * spec.step
+                raise SearchSpaceError(f"{where}: {value!r} is not on the grid {spec.low:g}, {spec.low + spec.step:g}, ... "
+                                       f"(step {spec.step:g}) of the space; give one of those values, e.g. {on:g}")
     return ({f"{name}_is_zero": False} if isinstance(spec, FloatParam) and spec.include_zero else {}) | {name: value}
 
 

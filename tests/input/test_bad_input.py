@@ -464,6 +464,10 @@ CASES: list[Case] = [
          ("enqueue_trials[0].reuse_factor: 4 may never be used: its own when: {'strategy': 'Resource'} decides it from "
           "strategy", "give strategy in the point too, or drop reuse_factor"),
          exp={"enqueue_trials": [{"reuse_factor": 4}]}),
+    Case("enqueue-trials-float-off-its-grid", "field", (),
+         ("enqueue_trials[0].beta: 3e-06 is not on the grid 1e-06, 3.25e-06, ... (step 2.25e-06)", "e.g. 3.25e-06"),
+         exp={"enqueue_trials": [{"strategy": "Latency", "beta": 3e-6}]},
+         space=space({"beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": False, "step": 2.25e-6}})),
     Case("enqueue-trials-outside-the-space", "field", ("enqueue_trials",),
          ("ConfigError", "enqueue_trials[0].weight_bits: 9 is outside the range [3, 5]", "widen the parameter"),
          exp={"enqueue_trials": [{"strategy": "Latency", "weight_bits": 9}]}),
