@@ -29,14 +29,30 @@ class _StrictLoader(yaml.SafeLoader):
     * Only ``true``/``false`` are booleans (YAML 1.2); ``yes``/``no``/``on``/``off`` stay
       strings, so ``epochs: yes`` is refused as "not a number" instead of read as 1.
     * ``1e-5`` is a float (YAML 1.2), not the string PyYAML makes of it.
+    * Integers are YAML 1.2's: ``010`` is 10 and ``08`` is 8 (YAML 1.1: octal 8, and the string ``'08'``), ``0o10`` is
+      octal, ``0x10`` hexadecimal; ``1:30`` stays a string (YAML 1.1: 90, base 60) and ``1_000`` too (probe 21).
     """
 
 
-# Drop the YAML 1.1 bool resolver and put back a YAML 1.2 one (true/false only).
+# Drop the YAML 1.1 bool and int resolvers and put back YAML 1.2 ones (true/false only; decimal, 0o, 0x).
 _StrictLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int")]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+)
+
+
+def _construct_int(loader: "_StrictLoader", node: yaml.ScalarNode) -> int:
+    """A YAML 1.2 integer: decimal (leading zeros allowed), ``0o`` octal or ``0x`` hexadecimal."""
+    text = str(loader.construct_scalar(node))
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 _StrictLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )

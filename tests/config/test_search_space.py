@@ -287,3 +287,17 @@ def test_a_huge_int_range_is_checked_without_listing_it(tmp_path):
     values = sp.possible_values("reuse_factor")
     assert len(values) == ENUMERATED_INTS + 1 and values[-1] == 3_000_000 and values[:3] == [1, 2, 3]
     preflight(exp, sp)  # what `dse check` runs: the ReuseFactor checks read these values
+
+
+def test_integers_with_leading_zeros_are_decimal(tmp_path):
+    """YAML 1.1 (PyYAML) reads 010 as octal 8 and 08 as the string '08', so `choices: [04, 06, 08]` was refused as mixing
+    numbers and strings, and `[010, 012]` became 8 and 10 (probe 21). dse reads integers as YAML 1.2 does."""
+    path = tmp_path / "space.yaml"
+    path.write_text("parameters:\n  weight_bits: {type: categorical, choices: [04, 06, 08, 010]}\n"
+                    "  activation_bits: {type: categorical, choices: [0o7, 0x8]}\n")
+    space = load_search_space(path)
+    assert space.parameters["weight_bits"].choices == [4, 6, 8, 10]
+    assert space.parameters["activation_bits"].choices == [7, 8]
+    path.write_text("parameters:\n  weight_bits: {type: categorical, choices: [1:30]}\n")  # base 60 in YAML 1.1: 90
+    with pytest.raises(SearchSpaceError, match="weight_bits"):
+        load_search_space(path)
