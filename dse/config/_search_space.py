@@ -323,6 +323,13 @@ class SearchSpace(BaseModel):
             _check_value(f"parameters.{name}.default", name, spec.default)
         if spec.when and spec.default is None and name not in _OPTIONAL:
             raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
+        # probe 21: both were accepted and silently ignored
+        if spec.when is not None and not spec.when:
+            raise ValueError(f"parameters.{name}.when: an empty condition; name the parameters it reads, e.g. "
+                             "when: {strategy: Resource}, or drop when")
+        if spec.default is not None and not spec.when:
+            raise ValueError(f"parameters.{name}.default: a default is taken only where the parameter's when fails, and "
+                             f"{name} has no when, so it would never be used; add a when, or drop default")
 
     def _check_rule_names(self, order: list[str], i: int, rule: "Rule") -> None:
         """Refuse rule ``i`` where it reads or pins a parameter the space does not declare, or pins one before its condition's."""
