@@ -144,6 +144,14 @@ class CategoricalParam(_Param):
     type: Literal["categorical"]
     choices: list[Scalar] = Field(min_length=1)
 
+    @field_validator("choices", mode="before")
+    @classmethod
+    def _no_null(cls, v: Any) -> Any:
+        if isinstance(v, list) and any(c is None for c in v):  # before: pydantic's four lines, one per type (probe 21)
+            raise ValueError(f"choices hold null (an empty YAML value or the word null): {v}; write each choice's value, "
+                             "or drop the empty one")
+        return v
+
     @field_validator("choices")
     @classmethod
     def _one_kind(cls, v: list[Scalar]) -> list[Scalar]:

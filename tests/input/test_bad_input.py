@@ -340,6 +340,8 @@ CASES: list[Case] = [
     Case("space-default-without-when", "silent", (), ("parameters.weight_bits.default: a default is taken only where",
                                                        "add a when, or drop default"),
          space=space({"weight_bits": {"default": 4}})),
+    Case("space-choices-null", "silent", (), ("parameters.weight_bits.categorical.choices: choices hold null", "[3, None]"),
+         space=space({"weight_bits": {"type": "categorical", "choices": [3, None]}})),
     Case("space-empty-when", "silent", (), ("parameters.weight_bits.when: an empty condition", "or drop when"),
          space=space({"weight_bits": {"when": {}}})),
     Case("space-float-condition-never-holds", "silent", (),
