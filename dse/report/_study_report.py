@@ -139,6 +139,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     # fronts per pair
     pair_parts = []
+    n_complete = sum(1 for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
     crossed: set[int] = set()  # red crosses: told infeasible, or over budget on re-measured figures
     for metric in F.resource_metrics(study):
         if metric == acc.metric:  # no accuracy objective: the vertical axis is this resource
@@ -149,14 +150,17 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         crossed.update(int(n) for n in pts.loc[~pts["feasible"].astype(bool), "trial"])
         png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
         figures.append(png)
-        pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}</div>")
+        missing = n_complete - len(pts)  # probe 20: e.g. Latency designs without latency_cycles, dropped unsaid
+        lacking = (f'<p class="note">{missing} of the {n_complete} completed trials lack {H.esc(metric)} and are not '
+                   "drawn here.</p>") if missing > 0 else ""
+        pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}{lacking}</div>")
     told = {r.number for r in records.trials() if r.state == "COMPLETE" and not r.feasible}
     over = len(crossed - told)
     infeasible = f"{len(told)}" + (f" (and {over} over budget on re-measured figures)" if over else "")
     body.append(H.section(
         f"Pareto fronts: {'accuracy' if acc.metric.endswith('accuracy') and acc.direction == 'maximize' else acc.metric} "
         "vs each resource figure",
-        f'<p class="note">Each point is a completed trial; the step line joins the trials no other trial beats on '
+        f'<p class="note">Each point is a completed trial that has both figures; the step line joins the trials no other trial beats on '
         f"these two axes. Infeasible trials (constraint violated): {infeasible}, red crosses. "
         "Markers tell resource sources apart; a precise re-measurement (dse synthesize) replaces the estimate where it exists.</p>",
         '<div class="grid">' + "".join(pair_parts) + "</div>",

@@ -943,3 +943,24 @@ def test_cpu_hours_count_trials_stopped_before_they_reported(tmp_path):
     ))
     assert study_timing(study).cpu_hours == pytest.approx(before + 90 / 3600)
     assert load_optuna_source("s", storage).cpu_hours == pytest.approx(before + 90 / 3600)
+
+
+def test_a_figure_says_how_many_trials_lack_its_resource(tmp_path):
+    """A trial without one of the figures (a Latency design's latency_cycles on the EBOPs estimate) is not drawn in that
+    pair's figure; before, the page said "each point is a completed trial" and nothing of the missing ones (probe 20)."""
+    import optuna
+
+    from dse.report import build_report
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path / "s", n_trials=5, name="s", failures=False)
+    n = len(study.trials)
+    first = study.trials[0]
+    metrics = {k: v for k, v in first.user_attrs["metrics"].items() if k != "dsp"}  # this trial has no dsp figure
+    study.add_trial(optuna.trial.create_trial(
+        values=list(first.values), params=dict(first.params), distributions=dict(first.distributions),
+        user_attrs={**first.user_attrs, "metrics": metrics},
+    ))
+    html = " ".join(build_report(study, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
+    assert f"1 of the {n + 1} completed trials lack dsp and are not drawn here" in html, html
+    assert "lack lut" not in html and "Each point is a completed trial that has both figures" in html
