@@ -552,13 +552,17 @@ class SearchSpace(BaseModel):
             given = name in values
             value = values.get(name)
             decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
-            if given and not decided:  # probe 21: the value was used or overridden depending on what the sampler drew
-                open_ = list(dict.fromkeys([k for r in self.rules if name in r.set for k in r.when if k not in known]
-                                           + [k for k in spec.when or {} if k not in known]))
-                reads = [f"rule {r.name or self.rules.index(r)!r} (when: {dict(r.when)})" for r in self.rules
-                         if name in r.set and any(k in open_ for k in r.when)]
-                if spec.when and any(k in open_ for k in spec.when):
-                    reads.append(f"its own when: {dict(spec.when)}")
+            # probe 21: a value a rule or `when` may replace, depending on what the sampler draws for a parameter the
+            # point leaves out, was used or silently overridden. Accepted where every such alternative is that value.
+            others = [(v, w) for v, w in self.values_given(name, known) if w != f"parameters.{name}"] if given and not decided else []
+            differing = [w for v, w in others if not (v == value and isinstance(v, bool) == isinstance(value, bool))]
+            if differing:
+                open_ = list(dict.fromkeys(
+                    [k for i, r in enumerate(self.rules) if f"rules[{i}]" in differing for k in r.when if k not in known]
+                    + [k for k in spec.when or {} if k not in known and f"parameters.{name}.default" in differing]))
+                reads = [f"rule {r.name or i!r} (when: {dict(r.when)})" for i, r in enumerate(self.rules) if f"rules[{i}]" in differing]
+                if f"parameters.{name}.default" in differing:
+                    reads.append(f"its own when: {dict(spec.when or {})}")
                 raise SearchSpaceError(
                     f"{where}.{name}: {value!r} may never be used: {' and '.join(reads)} decide{'s' if len(reads) == 1 else ''} "
                     f"it from {', '.join(open_)}, which the point leaves out, so the sampler draws "

@@ -301,3 +301,23 @@ def test_integers_with_leading_zeros_are_decimal(tmp_path):
     path.write_text("parameters:\n  weight_bits: {type: categorical, choices: [1:30]}\n")  # base 60 in YAML 1.1: 90
     with pytest.raises(SearchSpaceError, match="weight_bits"):
         load_search_space(path)
+
+
+def test_an_enqueued_value_every_outcome_gives_is_accepted():
+    """The review of probe 21's refusal: a point whose value a rule would pin to that same value, or whose rule the
+    point's other values already rule out, trains with what it says in every trial, so it is accepted (the refusal had
+    made such experiments impossible to continue)."""
+    space = load_search_space(REPO / "search_spaces" / "default.yaml")
+    assert space.optuna_params({"weight_granularity": "per-layer"}) == {"weight_granularity": "per-layer"}
+    assert space.optuna_params({"beta": 0.0}) == {"beta_is_zero": True}
+    with pytest.raises(SearchSpaceError, match="'per-weight' may never be used: rule 'resource-strategy tip'"):
+        space.optuna_params({"weight_granularity": "per-weight"})
+    two = _space({"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+                  "beta_schedule": {"type": "categorical", "choices": ["log", "linear"]},
+                  "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True},
+                  "beta_end": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
+                  "weight_granularity": {"type": "categorical", "choices": ["per-weight", "per-layer"]}},
+                 [{"when": {"strategy": "Resource", "beta_schedule": "log"}, "set": {"weight_granularity": "per-layer"}}])
+    assert two.optuna_params({"strategy": "Latency", "weight_granularity": "per-weight"})["weight_granularity"] == "per-weight"
+    with pytest.raises(SearchSpaceError, match="decides it from beta_schedule, which the point leaves out"):
+        two.optuna_params({"strategy": "Resource", "weight_granularity": "per-weight"})
