@@ -401,6 +401,18 @@ class SearchSpace(BaseModel):
                 continue
             possible = self.possible_values(key)
             for value in wanted if isinstance(wanted, list) else [wanted]:
+                if isinstance(spec, IntParam) and isinstance(value, int) and not isinstance(value, bool) and (
+                        spec.low <= value <= spec.high and (value - spec.low) % spec.step == 0):
+                    continue  # on the grid, however long the range (its listing stops at ENUMERATED_INTS)
+                if isinstance(spec, IntParam) and len(possible) > 12:  # the grid, not every value, in the message
+                    possible = [f"{spec.low}..{spec.high}" + (f" step {spec.step}" if spec.step != 1 else "")] + [
+                        p for p in possible if not (isinstance(p, int) and spec.low <= p <= spec.high)]
+                    if not any(value == p and not isinstance(p, str) for p in possible):
+                        raise ValueError(
+                            f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(map(str, possible))}), "
+                            "so this condition would never hold; check the value"
+                        )
+                    continue
                 if not any(value == p and isinstance(value, bool) == isinstance(p, bool) for p in possible):
                     raise ValueError(
                         f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(map(repr, possible))}), "

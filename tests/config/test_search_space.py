@@ -321,3 +321,15 @@ def test_an_enqueued_value_every_outcome_gives_is_accepted():
     assert two.optuna_params({"strategy": "Latency", "weight_granularity": "per-weight"})["weight_granularity"] == "per-weight"
     with pytest.raises(SearchSpaceError, match="decides it from beta_schedule, which the point leaves out"):
         two.optuna_params({"strategy": "Resource", "weight_granularity": "per-weight"})
+
+
+def test_a_condition_on_a_long_int_range_reads_the_range():
+    """The review: a condition on reuse_factor 100000 of a 1..200000 range was refused as never a value (its listing stops
+    at ENUMERATED_INTS), with 65,537 numbers in the message."""
+    params = {"strategy": {"type": "categorical", "choices": ["Resource"]},
+              "reuse_factor": {"type": "int", "low": 1, "high": 200_000},
+              "weight_granularity": {"type": "categorical", "choices": ["per-weight", "per-layer"]}}
+    _space(params, [{"when": {"reuse_factor": 100_000}, "set": {"weight_granularity": "per-layer"}}])
+    with pytest.raises(ValueError, match=r"300000 is never a value of 'reuse_factor' \(it takes 1\.\.200000\)") as e:
+        _space(params, [{"when": {"reuse_factor": 300_000}, "set": {"weight_granularity": "per-layer"}}])
+    assert len(str(e.value)) < 1000
