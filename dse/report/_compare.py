@@ -193,7 +193,9 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         m, tags = run.data.metrics, run.data.tags
         if "seconds_total" in m:
             seconds += float(m["seconds_total"])
-        elif tags.get("state") == "FAIL" and run.info.end_time and run.info.start_time:  # stopped by the driver (trial_seconds)
+        elif (tags.get("state") == "FAIL" and run.info.end_time and run.info.start_time
+              and not tags.get("error", "").startswith("DriverLostError")):  # stopped by its live driver (trial_seconds);
+            # a lost driver's trial was ended by a later one, maybe days on, and its run holds no heartbeat: 0
             seconds += max(run.info.end_time - run.info.start_time, 0) / 1000.0
         if tags.get("state") != "COMPLETE":
             if tags.get("state") == "FAIL":  # the tag ``error`` is the trial's fail reason

@@ -524,14 +524,19 @@ class StudyTiming:
 def trial_seconds(t: "optuna.trial.FrozenTrial") -> float:
     """Seconds a trial held its worker: its ``seconds_total`` metric, or, for a FAIL trial that reported none (stopped by
     the driver: a time limit, Ctrl-C, a lost worker), its start to its end. Before, such trials counted 0 in CPU-hours
-    (probe 20: six trials stopped at 15 s each made "CPU-hours 0.000"). A harvested checkpoint without one counts 0:
-    its time is its trial's."""
-    seconds = TrialRecord.of(t).metrics.get("seconds_total")
+    (probe 20: six trials stopped at 15 s each made "CPU-hours 0.000"). A trial whose driver was lost
+    (``DriverLostError``) is told FAIL by a later driver, so it counts its start to its last heartbeat. A harvested
+    checkpoint without one counts 0: its time is its trial's."""
+    record = TrialRecord.of(t)
+    seconds = record.metrics.get("seconds_total")
     if seconds is not None:
         return float(seconds)
-    if t.state == TrialState.FAIL and t.datetime_start and t.datetime_complete:
-        return max((t.datetime_complete - t.datetime_start).total_seconds(), 0.0)
-    return 0.0
+    if t.state != TrialState.FAIL or not t.datetime_start or not t.datetime_complete:
+        return 0.0
+    if (record.fail_reason or "").startswith("DriverLostError"):  # told FAIL by a later driver, maybe days on: its
+        beat = StudyRecords.heartbeat_of(t).get("time")          # last heartbeat is when it last ran
+        return max(float(beat) - t.datetime_start.timestamp(), 0.0) if beat else 0.0
+    return max((t.datetime_complete - t.datetime_start).total_seconds(), 0.0)
 
 
 def study_timing(study: optuna.Study) -> StudyTiming:

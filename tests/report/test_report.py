@@ -943,6 +943,15 @@ def test_cpu_hours_count_trials_stopped_before_they_reported(tmp_path):
     ))
     assert study_timing(study).cpu_hours == pytest.approx(before + 90 / 3600)
     assert load_optuna_source("s", storage).cpu_hours == pytest.approx(before + 90 / 3600)
+    # a lost driver's trial, told FAIL three days on by the next driver: its start to its last heartbeat (the review)
+    study.add_trial(optuna.trial.FrozenTrial(
+        number=-1, state=optuna.trial.TrialState.FAIL, value=None, datetime_start=start,
+        datetime_complete=start + datetime.timedelta(days=3), params={"weight_bits": 3}, distributions={"weight_bits": dist},
+        user_attrs={"fail_reason": "DriverLostError: the driver running trial 5 was lost: gone",
+                    "heartbeat": {"driver": "x", "time": start.timestamp() + 40}}, system_attrs={},
+        intermediate_values={}, trial_id=-1,
+    ))
+    assert study_timing(study).cpu_hours == pytest.approx(before + 130 / 3600)
 
 
 def test_a_figure_says_how_many_trials_lack_its_resource(tmp_path):
