@@ -768,16 +768,28 @@ def _sigterm_deferred() -> Iterator[None]:
     until the block ends, then stop as SIGTERM does (:data:`_TERMINATED`, ``KeyboardInterrupt``).
 
     Ray's shutdown leaves SIGTERM to the default action, so before, a SIGTERM there killed the driver without a word
-    and left the MLflow parent run RUNNING and no ``pareto_front.csv`` (probe 20). Main thread only.
+    and left the MLflow parent run RUNNING and no ``pareto_front.csv`` (probe 20). A second SIGTERM stops at once. An
+    error raised inside propagates as it is (with :data:`_TERMINATED` set, so a ``KeyboardInterrupt`` among them reads
+    as SIGTERM). Main thread only.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     held: list[int] = []
     before = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda signum, frame: held.append(signum))
+
+    def hold(signum, frame) -> None:
+        if held:  # a second SIGTERM: the supervisor insists (its grace period may end in SIGKILL): stop now
+            _raise_terminated(signum, frame)
+        held.append(signum)
+
+    signal.signal(signal.SIGTERM, hold)
     try:
         yield
+    except BaseException:
+        if held:  # the error in flight wins (a full disk, a lost MLflow), but a KeyboardInterrupt reads as SIGTERM
+            _TERMINATED.set()
+        raise
     finally:
         signal.signal(signal.SIGTERM, before if before is not None else signal.SIG_DFL)
     if held:

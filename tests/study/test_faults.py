@@ -474,3 +474,30 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
     assert parent.info.status == "FINISHED", parent.info.status  # the study had finished its trials
     assert (exp.resolved_run_dir / "pareto_front.csv").is_file()
+
+
+def test_a_held_sigterm_never_hides_an_error_and_a_second_one_stops_at_once():
+    """The review of the wrap-up's SIGTERM hold: an error raised while a SIGTERM was held propagates as it is (before this
+    fix, it was replaced by the SIGTERM, or the SIGTERM lost), and a second SIGTERM does not wait for the wrap-up."""
+    from dse.study import _orchestrator as orchestrator
+
+    before = signal.signal(signal.SIGTERM, orchestrator._raise_terminated)
+    try:
+        orchestrator._TERMINATED.clear()
+        with pytest.raises(RuntimeError, match="disk full"):
+            with orchestrator._sigterm_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                raise RuntimeError("disk full")
+        assert orchestrator._TERMINATED.is_set()
+        orchestrator._TERMINATED.clear()
+        reached = []
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            with orchestrator._sigterm_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGTERM)
+                reached.append(True)
+        assert not reached and orchestrator._TERMINATED.is_set()
+        assert signal.getsignal(signal.SIGTERM) is orchestrator._raise_terminated  # restored on the way out
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        orchestrator._TERMINATED.clear()
