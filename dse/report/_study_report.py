@@ -11,7 +11,7 @@ from pathlib import Path
 import optuna
 
 from dse._args import expect
-from dse.config import make_output_dir, redact_secrets, redact_url
+from dse.config import make_output_dir, redact_secrets, redact_url, storage_file
 from dse.report import _figures as F
 from dse.report import _html as H
 from dse.report import _plots as P
@@ -110,7 +110,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
             log.warning("the study's MLflow server %s does not answer (%s): the report has no training curves or "
                         "recorded versions, and is not logged to MLflow", redact_url(where.tracking_uri), problem)
     out = make_output_dir(Path(out_dir) if out_dir is not None else where.run_dir / "report")
-    subject = f"study {study.study_name!r} in {redact_url(storage_url)}"
+    file = storage_file(storage_url)  # one study however its storage is written (a relative or absolute path)
+    subject = f"study {study.study_name!r} in {file.resolve() if file else redact_url(storage_url)}"
     REPORT_FILES.clear_previous(out, subject)  # an earlier report's files this one may not write again
     objs = F.objectives(study)
     acc = F.accuracy_objective(objs)

@@ -80,8 +80,9 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
         own = [r.number for r in completed if r.tags.get("lut_source") in cls.sources]
         own_text = (
             f"; the lut of {trial_numbers_text(own)} is already {backend}'s own figure (the study's "
-            f"resources.backend gave it when they ran): `dse synthesize` records those as {backend} figures in no "
-            f"time, without running {backend}, and calibrate then compares their ebops with them"
+            f"resources.backend gave it when they ran): `dse synthesize {study_name} --trials "
+            f"{','.join(map(str, own[:50]))} --backend {backend}` records those as {backend} figures in no time, without "
+            f"running {backend}, and calibrate then compares their ebops with them"
         ) if own else ""
         raise ConfigError(
             f"no trial of study {study_name!r} was measured with {backend!r}; "

@@ -293,7 +293,7 @@ def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp
 
 
 
-def test_report_clears_its_own_earlier_files_only(tmp_path, caplog):
+def test_report_clears_its_own_earlier_files_only(tmp_path, caplog, monkeypatch):
     """A folder used before: the earlier report's files that this one does not write (a front of a figure the study
     lacks, failures.png once nothing failed) go; the user's files stay; no failures figure when nothing failed."""
     from dse.report import build_report
@@ -325,8 +325,15 @@ def test_report_clears_its_own_earlier_files_only(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="dse.report._outputs"):
         res = build_report(clean, storage_b, out, log_to_mlflow=False)
     # another study's report replaced: said (before: without a word; probe 20)
-    assert (f"held the output of study 'synth' in {storage}; it is replaced by that of study 'synth' in {storage_b}"
-            in caplog.text), caplog.text
+    a_db, b_db = (tmp_path / x / "run" / "optuna.db" for x in ("a", "b"))
+    assert f"held the output of study 'synth' in {a_db}; it is replaced by that of study 'synth' in {b_db}" in caplog.text, \
+        caplog.text
+    # the same study, its storage written another way: no warning (the review)
+    caplog.clear()
+    monkeypatch.chdir(tmp_path / "b")
+    with caplog.at_level(logging.WARNING, logger="dse.report._outputs"):
+        build_report(clean, "sqlite:///run/optuna.db", out, log_to_mlflow=False)
+    assert "held the output" not in caplog.text, caplog.text
     html = res.html.read_text()
     assert not stale.exists()
     assert not (out / "failures.png").exists(), "the earlier report's failures.png must not outlive it"

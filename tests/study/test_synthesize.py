@@ -281,7 +281,8 @@ def test_synthesize_takes_figures_a_trial_measured_with_the_same_backend(yosys_s
     # before any synthesize: calibrate says the trials' figures are already yosys's and how to record them (before: only
     # "no trial was measured with 'yosys'")
     with pytest.raises(ConfigError, match=rf"run `dse synthesize yo --front --backend yosys` first; the lut of trial {da[0]} "
-                       r"is already yosys's own figure .* records those as yosys figures in no time, without running yosys"):
+                       rf"is already yosys's own figure .*`dse synthesize yo --trials {da[0]} --backend yosys` records "
+                       r"those as yosys figures in no time, without running yosys"):
         calibrate("yo", exp.storage_url, "yosys")
     caplog.set_level(logging.INFO, logger="dse.study")
     summary = synthesize("yo", exp.storage_url, "yosys", trials=da, keep_files=True)
