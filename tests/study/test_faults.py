@@ -420,18 +420,28 @@ main()
 """
 
 
+def _sigtermed_run(tmp_path: Path, name: str, n_trials: int, script: str):
+    """``dse run`` of a tiny study through ``script`` (which sends the SIGTERM); asserts exit status 143.
+
+    Returns:
+        ``(experiment, stdout + stderr)``.
+    """
+    path = write_experiment(tmp_path, space=FAST_SPACE, name=name, n_trials=n_trials, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
+    exp, _ = load_experiment(path)
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-c", script, str(path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300)
+    text = out.stdout + out.stderr
+    assert out.returncode == 143, f"exit status {out.returncode}\n{text[-3000:]}"
+    return exp, text
+
+
 def test_sigterm_while_ray_starts_stops_as_sigterm(tmp_path):
     """A SIGTERM that lands inside ray.init (sent from the first Python code Ray runs in its core worker's construction).
     Before, ray.init's own handler (sys.exit(15)) took it: exit status 15 (or 134, SIGABRT) without dse's stop line, and
     the parent run closed FAILED with 'SystemExit: 15'. Now it is held until ray.init returns and then stops the study as
     any SIGTERM does: exit 143 with one line, the parent run KILLED, no Ray process left."""
-    path = write_experiment(tmp_path, space=FAST_SPACE, name="termstart", n_trials=2, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
-    exp, _ = load_experiment(path)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", _SIGTERM_CORE_WORKER, str(path)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=180)
-    text = out.stdout + out.stderr
-    assert out.returncode == 143, f"exit status {out.returncode}\n{text[-3000:]}"
+    exp, text = _sigtermed_run(tmp_path, "termstart", 2, _SIGTERM_CORE_WORKER)
     assert "SIGTERM: stopping as soon as Ray has started" in text, text[-3000:]
     assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
     study = optuna.load_study(study_name="termstart", storage=exp.storage_url)
@@ -460,13 +470,7 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     """A SIGTERM after the last trial, while the study's summary is written (Ray already shut down, which leaves SIGTERM
     to its default action). Before, it killed the driver without a word: exit 143, the MLflow parent run RUNNING, no
     pareto_front.csv (probe 20). Now the summary is written first, then dse stops as on any SIGTERM."""
-    path = write_experiment(tmp_path, space=FAST_SPACE, name="termend", n_trials=1, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
-    exp, _ = load_experiment(path)
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
-    out = subprocess.run([sys.executable, "-c", _SIGTERM_IN_WRAP_UP, str(path)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=300)
-    text = out.stdout + out.stderr
-    assert out.returncode == 143, f"exit status {out.returncode}\n{text[-3000:]}"
+    exp, text = _sigtermed_run(tmp_path, "termend", 1, _SIGTERM_IN_WRAP_UP)
     assert "SIGTERM while the study's summary was written: written first, now stopping" in text, text[-3000:]
     assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
     study = optuna.load_study(study_name="termend", storage=exp.storage_url)
