@@ -197,3 +197,13 @@ def test_check_warns_of_a_clock_frequency_written_as_a_period(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="dse.study._preflight"):
         result = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
     assert result.exit_code == 0 and "clock_period" not in caplog.text, caplog.text
+
+
+def test_ray_address_auto_is_resolved_and_checked_by_check(tmp_path):
+    """`ray.address: auto` (cluster.yaml's) was left to Ray: `dse check` passed and `dse run` failed only after creating
+    the stores (probe 22). It is now resolved as ray.init resolves it and checked: here RAY_ADDRESS names a closed port."""
+    path = write_experiment(tmp_path, ray={"address": "auto"})
+    result = runner.invoke(app, ["check", str(path)], env={"RAY_ADDRESS": "127.0.0.1:1"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "ray.address (auto: 127.0.0.1:1): no Ray cluster reachable at 127.0.0.1:1" in text, text

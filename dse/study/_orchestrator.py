@@ -24,7 +24,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from dse._args import expect
-from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_params, revalidate
+from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_params, revalidate, sqlite_path, storage_file
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
@@ -888,23 +888,33 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     splits = preflight(exp, space, compare_stored=False)  # the stored experiment is compared below, under the store lock
     dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # what the preflight cannot foresee (root writes anywhere os.access is asked about)
-        field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
-        raise ConfigError(f"{field}: cannot create {run_dir} ({e.strerror or e}); pick another path") from e
+    # the folders of the run, of a SQLite or journal storage and of a SQLite MLflow store elsewhere (probe 22: `dse check`
+    # passed a storage in a folder that did not exist yet, and `dse run` then died in a traceback)
+    folders = [("run_dir" if exp.run_dir else "run_dir (default runs/<name>)", run_dir)]
+    folders += [(name, f.parent) for name, f in (("storage", storage_file(exp.storage_url)),
+                                                   ("mlflow.tracking_uri", sqlite_path(exp.tracking_uri))) if f is not None]
+    for name, folder in folders:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:  # what the preflight cannot foresee (root writes anywhere os.access is asked about)
+            raise ConfigError(f"{name}: cannot create {folder} ({e.strerror or e}); pick another path") from e
     with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in its schema's creation
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)
         changed = records.experiment_diff(exp, space, dataset)
+        if changed and (error := space_error(study, space)):  # not even with allow_changed, so said before the diff
+            raise error  # (probe 22: the diff advised --allow-changed, which then refused the change)
         if changed and not allow_changed:
             raise changed_experiment_error(exp, changed, records)
-        if changed and (error := constraints_error(study, exp) or space_error(study, space)):  # not even with allow_changed
+        if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
             raise error
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
         idle = (not counts.running and not exp.resources.synthesize_front
                 and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
+        if changed and not idle:  # probe 22: accepted without a word (an idle run says why its records keep the old)
+            log.warning("--allow-changed: study %s continues with its experiment changed (%s); the trials before keep what "
+                        "they ran with", exp.name, "; ".join(changed[:6]) + (f"; ... ({len(changed)} in all)" if len(changed) > 6 else ""))
         recorded = exp  # the experiment the study's records (Optuna, MLflow's experiment.json) say it ran with
         if idle and records.has_experiment():  # no trial runs with this one: the records keep what built the trials
             recorded = _idle_record(exp, space, dataset, records, changed)

@@ -276,7 +276,8 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
 def check_ray_address(address: str | None, *, field: str = "ray.address") -> None:
     """Check a Ray address with one TCP connection to it (nothing else is contacted).
 
-    ``None`` (a local Ray started by dse), ``auto`` and ``local`` are left to Ray;
+    ``None`` (a local Ray started by dse) and ``local`` are left to Ray; ``auto`` is resolved as ``ray.init`` resolves it
+    (``RAY_ADDRESS``, else a Ray started on this machine) and that address checked, or refused where there is none;
     ``host:port`` (the GCS, default port 6379) and ``ray://host:port`` (Ray Client, default
     port 10001) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`; a GCS must then
     accept this driver's token (:func:`check_cluster_token`).
@@ -285,7 +286,19 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
         ClusterUnreachableError: a malformed address, nothing listens there, or no GCS answers there.
         ClusterError: the cluster refuses this driver's token, or the driver has none.
     """
-    if address is None or address.strip().lower() in ("auto", "local"):
+    if address is not None and address.strip().lower() == "auto":  # probe 22: left to Ray, it failed after the stores
+        from ray._private.services import get_ray_address_from_environment  # were made; resolved here as ray.init does
+
+        found = get_ray_address_from_environment("auto", None)  # RAY_ADDRESS, else a Ray started on this machine
+        if found in (None, "", "auto"):
+            raise ClusterUnreachableError(
+                f"{field}: auto found no Ray cluster (no RAY_ADDRESS in the environment, and no Ray started with `ray start` "
+                "on this machine); start one (ray start --head), give the head's host:port, or set ray.address: null for "
+                "a local Ray that dse starts"
+            )
+        check_ray_address(found, field=f"{field} (auto: {found})")
+        return
+    if address is None or address.strip().lower() == "local":
         return
     hint = "use host:port of the head node's GCS (ray start --head prints it, port 6379 by default), ray://host:10001, auto, or null"
     text = address.strip()
@@ -780,9 +793,11 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
         if study is None:
             return
         records = StudyRecords(study)
+        if error := space_error(study, space):  # before the diff, whose advice (--allow-changed) could not mend it
+            raise error
         if not allow_changed and (changed := records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
             raise changed_experiment_error(exp, changed, records)
-        if error := constraints_error(study, exp) or space_error(study, space):
+        if error := constraints_error(study, exp):
             raise error
 
 

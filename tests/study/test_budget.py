@@ -237,6 +237,10 @@ def test_a_space_optuna_cannot_store_beside_the_trials_is_refused_even_with_allo
                r"'distributed_arithmetic'\] and the space now gives categorical \['Latency', 'distributed_arithmetic'\], which "
                r"Optuna cannot store in this study .*every trial drawing it would fail.*--allow-changed cannot change this")
     changed = SearchSpace.model_validate(fewer)
+    with pytest.raises(ConfigError, match=pattern):  # also without --allow-changed, before the diff, which would advise it
+        preflight(exp, changed)  # (probe 22)
+    with pytest.raises(ConfigError, match=pattern):
+        run_study(exp, changed, progress=False)
     with pytest.raises(ConfigError, match=pattern):
         preflight(exp, changed, allow_changed=True)  # what `dse check --allow-changed` runs
     with pytest.raises(ConfigError, match=pattern):

@@ -420,13 +420,14 @@ main()
 """
 
 
-def _sigtermed_run(tmp_path: Path, name: str, n_trials: int, script: str):
+def _sigtermed_run(tmp_path: Path, name: str, n_trials: int, script: str, **fields):
     """``dse run`` of a tiny study through ``script`` (which sends the SIGTERM); asserts exit status 143.
 
     Returns:
         ``(experiment, stdout + stderr)``.
     """
-    path = write_experiment(tmp_path, space=FAST_SPACE, name=name, n_trials=n_trials, hls4ml={"csim": "none"}, ray={"num_cpus": 1})
+    path = write_experiment(tmp_path, space=FAST_SPACE, name=name, n_trials=n_trials, hls4ml={"csim": "none"}, ray={"num_cpus": 1},
+                            **fields)
     exp, _ = load_experiment(path)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", script, str(path)], cwd=tmp_path, env=env,
@@ -470,7 +471,11 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     """A SIGTERM after the last trial, while the study's summary is written (Ray already shut down, which leaves SIGTERM
     to its default action). Before, it killed the driver without a word: exit 143, the MLflow parent run RUNNING, no
     pareto_front.csv (probe 20). Now the summary is written first, then dse stops as on any SIGTERM."""
-    exp, text = _sigtermed_run(tmp_path, "termend", 1, _SIGTERM_IN_WRAP_UP)
+    # its stores in folders that do not exist yet: `dse run` creates them, as `dse check` promised (probe 22: before, the
+    # SQLite file's missing folder ended `dse run` in a traceback)
+    exp, text = _sigtermed_run(tmp_path, "termend", 1, _SIGTERM_IN_WRAP_UP, storage=f"sqlite:///{tmp_path}/stores/a/optuna.db",
+                               mlflow={"tracking_uri": f"sqlite:///{tmp_path}/stores/b/mlflow.db"})
+    assert (tmp_path / "stores" / "a" / "optuna.db").is_file() and (tmp_path / "stores" / "b" / "mlflow.db").is_file()
     assert "SIGTERM while the study's summary was written: written first, now stopping" in text, text[-3000:]
     assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
     study = optuna.load_study(study_name="termend", storage=exp.storage_url)
