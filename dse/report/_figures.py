@@ -339,12 +339,28 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
 # ---------------------------------------------------------------- parameters
 
 
+def _used_draws(study: optuna.Study, complete: list["optuna.trial.FrozenTrial"]) -> optuna.Study:
+    """An in-memory copy of ``study``'s ``complete`` trials holding only the draws each used (:func:`param_importances`)."""
+    view = optuna.create_study(directions=study.directions)
+    for t in complete:
+        unused = set(TrialRecord.of(t).pinned or ())
+        unused |= {k.removesuffix("_is_zero") for k, v in t.params.items() if k.endswith("_is_zero") and v is True}
+        params = {k: v for k, v in t.params.items() if k not in unused}
+        view.add_trial(optuna.trial.create_trial(values=t.values, params=params,
+                                                 distributions={k: t.distributions[k] for k in params}))
+    return view
+
+
 def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str, float]]:
     """Parameter importances per objective (Optuna's default evaluator), directions respected.
 
     Each objective is passed as ``target=`` in minimization form (a maximized objective is
     negated: Optuna 5's default evaluator treats lower as better). Importances are over the
-    parameters as Optuna sampled them (its distributions), COMPLETE trials only.
+    parameters as Optuna sampled them (its distributions), COMPLETE trials only, and only over draws a trial used:
+    NSGA-II draws every parameter in every trial (:meth:`dse.config.SearchSpace.suggest`), and a draw a rule pinned
+    (the trial's ``pinned``), or a ``beta`` where ``beta_is_zero`` was drawn, is left out of that trial, as Optuna
+    left it out before (probe 22: the unused beta draws of trials that trained at beta 0 ranked second). Optuna's
+    evaluator then rates each parameter over the trials that used it.
 
     Returns:
         objective metric -> {parameter: importance (sums to 1)}; an objective is absent when
@@ -354,7 +370,9 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(complete) < n_min:
         return out
-    for i, o in enumerate(objectives(study)):
+    objs = objectives(study)
+    study = _used_draws(study, complete)
+    for i, o in enumerate(objs):
         sign = o.sign
         try:
             with warnings.catch_warnings(record=True) as said:

@@ -18,7 +18,8 @@ from tests.conftest import write_experiment
 
 def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0, epochs: int = 5, *,
                failures: bool = True, lut_source: str = "ebops-estimate", constraints: list[dict] | None = None,
-               objectives: list[dict] | None = None, csim_sources: tuple[str, ...] = (), **fields):
+               objectives: list[dict] | None = None, csim_sources: tuple[str, ...] = (), carry_inactive: bool = False,
+               **fields):
     """Returns ``(study, storage_url, experiment)``; about 15 % of trials fail as diverged (none when not ``failures``).
 
     ``fields`` override the experiment's other fields (e.g. ``run_dir``, ``storage``).
@@ -27,6 +28,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
     were that backend); ``constraints`` are the experiment's (each trial's constraint values recorded);
     ``objectives`` replace the default (csim_accuracy, lut); ``csim_sources``, where given, are the completed trials'
     ``csim_accuracy_source`` tags in turn (``csim``, ``da4ml``, ``keras``; none by default, as a dse before that tag).
+    ``carry_inactive``: every parameter drawn in every trial, as ``dse run`` draws them for NSGA-II.
     """
     from dse.config import load_experiment
     from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
@@ -48,7 +50,7 @@ def make_study(tmp: Path, n_trials: int = 50, name: str = "synth", seed: int = 0
     rng = np.random.default_rng(seed)
     for _ in range(n_trials):
         trial = study.ask()
-        params, pinned = space.suggest(trial)
+        params, pinned = space.suggest(trial, carry_inactive=carry_inactive)
         params = resolve_reuse_factors(params, [(64, 8), (8, 10)], exp.hls4ml)
         record_trial_params(trial, params, pinned)
         run_id = tracker.trial_run(parent, exp.name, trial.number, params, sorted(pinned))

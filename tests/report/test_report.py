@@ -973,3 +973,20 @@ def test_cpu_hours_and_figures_count_trials_stopped_or_without_a_figure(tmp_path
     html = " ".join(build_report(study, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
     assert f"1 of the {n + 1} completed trials lack dsp and are not drawn here" in html, html
     assert "lack lut" not in html and "Each point is a completed trial that has both figures" in html
+
+
+def test_importances_read_only_the_draws_a_trial_used(tmp_path):
+    """With NSGA-II every parameter is drawn in every trial; a Resource trial's beta draw is pinned to 0 by the rule and
+    not used. Before, Optuna's importances scored those unused draws (probe 22: beta ranked second in a study whose every
+    trial trained at beta 0); now the report leaves them out, as it did before NSGA-II drew them."""
+    from dse.report._figures import param_importances
+    from tests.report.synthetic import make_study
+
+    from tests.conftest import TINY_SPACE
+
+    space = {**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "strategy": {"type": "categorical", "choices": ["Resource"]}}}
+    carried, _, _ = make_study(tmp_path / "c", n_trials=12, name="c", failures=False, carry_inactive=True, space=space)
+    assert all("beta" in t.params for t in carried.trials)  # drawn in every trial, and pinned to 0 by the rule in each
+    imp = param_importances(carried)
+    assert set(imp) == {"csim_accuracy", "lut"}, imp
+    assert all("beta" not in per for per in imp.values()) and all("weight_bits" in per for per in imp.values()), imp
