@@ -37,6 +37,12 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "ray", "absl", "tensorflow", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:  # Optuna and MLflow set their own loggers to INFO as they are imported (probe 22: "A new study
+        # created in RDB", "Creating initial MLflow database tables" on every run); -v keeps them
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def _fail(e: DseError) -> None:
@@ -350,8 +356,12 @@ def check(
         splits = preflight(exp, space, allow_changed=allow_changed)
     except DseError as e:
         _fail(e)
-    _say(f"experiment {exp.name}: OK; search space {exp.search_space} with {len(space.parameters)} parameters, {len(space.rules)} rules")
-    _say(f"dataset {exp.dataset.name}: {splits.summary()}")
+    n_params, n_rules = len(space.parameters), len(space.rules)
+    _say(f"experiment {exp.name}: OK; search space {exp.search_space} with {n_params} parameter{'' if n_params == 1 else 's'}, "
+         f"{n_rules} rule{'' if n_rules == 1 else 's'}")
+    n = splits.summary()
+    _say(f"dataset {exp.dataset.name}: {n['n_train']} training, {n['n_val']} validation and {n['n_test']} test samples, "
+         f"{n['n_features']} features, {n['n_classes']} classes")
 
 
 @app.command()

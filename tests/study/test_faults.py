@@ -476,6 +476,11 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     exp, text = _sigtermed_run(tmp_path, "termend", 1, _SIGTERM_IN_WRAP_UP, storage=f"sqlite:///{tmp_path}/stores/a/optuna.db",
                                mlflow={"tracking_uri": f"sqlite:///{tmp_path}/stores/b/mlflow.db"})
     assert (tmp_path / "stores" / "a" / "optuna.db").is_file() and (tmp_path / "stores" / "b" / "mlflow.db").is_file()
+    # Optuna's and MLflow's INFO lines stay out of a run without -v (probe 22: "Using an existing study ..." on every run)
+    again = subprocess.run([sys.executable, "-m", "dse", "run", str(tmp_path / "experiment.yaml"), "--no-progress"],
+                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "nothing to run" in again.stdout, again.stdout + again.stderr[-3000:]
+    assert "Using an existing study" not in again.stderr and "INFO" not in again.stderr, again.stderr[-3000:]
     assert "SIGTERM while the study's summary was written: written first, now stopping" in text, text[-3000:]
     assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
     study = optuna.load_study(study_name="termend", storage=exp.storage_url)
