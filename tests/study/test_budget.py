@@ -427,13 +427,14 @@ def test_a_one_epoch_ramp_is_warned(tmp_path, caplog):
 def test_nsga2_with_optunas_population_on_a_short_study_is_warned(tmp_path, caplog):
     """NSGA-II's default generation is 50 trials, drawn at random: a 12-trial study without sampler.population_size was
     random sampling under NSGA-II's name, without a word."""
-    for sampler, warned in (({"name": "nsga2"}, True), ({"name": "nsga2", "population_size": 4}, False), ({"name": "tpe"}, False)):
+    for sampler, warned in (({"name": "nsga2"}, True), ({"name": "nsga2", "population_size": 4}, False), ({"name": "tpe"}, False),
+                            ({"name": "nsga2", "population_size": 50}, True)):  # set as large: the same (probe 22)
         caplog.clear()
         path = write_experiment(tmp_path, n_trials=12, sampler=sampler)
         with caplog.at_level("WARNING", logger="dse.study._preflight"):
             result = CliRunner().invoke(app, ["check", str(path)])
         assert result.exit_code == 0, result.output
-        said = "Optuna's default 50) at random and breeds only from the second, and n_trials is 12, so the whole study is random"
+        said = "50) at random and breeds only from the second, and n_trials is 12, so the whole study is random"
         assert (said in caplog.text) == warned, (sampler, caplog.text)
         if warned:
-            assert "set sampler.population_size to about n_trials / 4 (e.g. 3)" in caplog.text
+            assert "set sampler.population_size to about n_trials / 4 (e.g. 3;" in caplog.text
