@@ -564,6 +564,8 @@ class SearchSpace(BaseModel):
             given = name in values
             value = values.get(name)
             decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
+            if given and not decided:  # a value the space cannot give is told first (probe 22: the advice below, then this)
+                _optuna_value(spec, name, value, f"{where}.{name}")
             # probe 21: a value a rule or `when` may replace, depending on what the sampler draws for a parameter the
             # point leaves out, was used or silently overridden. Accepted where every such alternative is that value.
             others = [(v, w) for v, w in self.values_given(name, known) if w != f"parameters.{name}"] if given and not decided else []

@@ -312,6 +312,9 @@ def test_an_enqueued_value_every_outcome_gives_is_accepted():
     assert space.optuna_params({"beta": 0.0}) == {"beta_is_zero": True}
     with pytest.raises(SearchSpaceError, match="'per-weight' may never be used: rule 'resource-strategy tip'"):
         space.optuna_params({"weight_granularity": "per-weight"})
+    # a value the space cannot give at all is told that first (probe 22: told to add strategy, then that 1e-3 is too high)
+    with pytest.raises(SearchSpaceError, match=r"beta: 0\.001 is outside the range \[1e-07, 0\.0001\]"):
+        space.optuna_params({"beta": 1e-3})
     two = _space({"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
                   "beta_schedule": {"type": "categorical", "choices": ["log", "linear"]},
                   "beta": {"type": "float", "low": 1e-6, "high": 1e-5, "log": True},
