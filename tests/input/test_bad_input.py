@@ -779,7 +779,7 @@ def test_good_experiment_checks_and_creates_nothing(tmp_path: Path, monkeypatch)
     before = _snapshot(tmp_path)
     result, output, _ = _invoke(["check", arg])
     assert result.exit_code == 0, result.output
-    assert "experiment tiny: OK" in output and "'n_classes': 10" in output
+    assert "experiment tiny: OK" in output and "64 features, 10 classes" in output
     assert _snapshot(tmp_path) == before
 
 
