@@ -37,7 +37,7 @@ def test_check_reports_bad_config(tmp_path):
     assert result.exit_code == 2
     assert "training.epochs" in result.output
     ok = runner.invoke(app, ["check", str(write_experiment(tmp_path / "ok"))])
-    assert ok.exit_code == 0 and "'n_classes': 10" in ok.output
+    assert ok.exit_code == 0 and "64 features, 10 classes" in ok.output
 
 
 def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_path):
