@@ -30,7 +30,7 @@ class _StrictLoader(yaml.SafeLoader):
       strings, so ``epochs: yes`` is refused as "not a number" instead of read as 1.
     * ``1e-5`` is a float (YAML 1.2), not the string PyYAML makes of it.
     * Integers are YAML 1.2's: ``010`` is 10 and ``08`` is 8 (YAML 1.1: octal 8, and the string ``'08'``), ``0o10`` is
-      octal, ``0x10`` hexadecimal; ``1:30`` stays a string (YAML 1.1: 90, base 60) and ``1_000`` too (probe 21).
+      octal, ``0x10`` hexadecimal, ``1_000`` 1000; ``1:30`` stays a string (YAML 1.1: 90, base 60) (probe 21).
     """
 
 
@@ -40,16 +40,21 @@ _StrictLoader.yaml_implicit_resolvers = {
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 _StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
+    "tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9][0-9_]*|0o[0-7]+|0x[0-9a-fA-F]+)$"), list("-+0123456789")
 )
 
 
 def _construct_int(loader: "_StrictLoader", node: yaml.ScalarNode) -> int:
-    """A YAML 1.2 integer: decimal (leading zeros allowed), ``0o`` octal or ``0x`` hexadecimal."""
-    text = str(loader.construct_scalar(node))
-    if text.startswith(("0o", "0x")):
-        return int(text[2:], 8 if text[1] == "o" else 16)
-    return int(text, 10)
+    """A YAML 1.2 integer: decimal (leading zeros allowed, ``1_000`` as PyYAML reads it), ``0o`` octal or ``0x``
+    hexadecimal; an explicit ``!!int`` also takes ``0b`` binary."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign, digits = (text[0], text[1:]) if text[:1] in "+-" else ("", text)
+    try:
+        base = {"0o": 8, "0x": 16, "0b": 2}.get(digits[:2].lower(), 10)
+        value = int(digits[2:] if base != 10 else digits, base)
+    except ValueError as e:
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark) from e
+    return -value if sign == "-" else value
 
 
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)

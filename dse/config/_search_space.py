@@ -393,7 +393,7 @@ class SearchSpace(BaseModel):
                         spec.low <= value <= spec.high or (value == 0 and spec.include_zero)
                         or any(value == p for p in pins)))
                     if not reachable:
-                        zero = " (0 needs include_zero: true)" if value == 0 else ""
+                        zero = " (0 needs include_zero: true)" if value == 0 and not spec.include_zero else ""
                         raise ValueError(
                             f"{where}.{key}: {value!r} is never a value of {key!r} (it takes [{spec.low:g}, {spec.high:g}]"
                             f"{' or 0' if spec.include_zero else ''}){zero}, so this condition would never hold; check the value"
@@ -401,15 +401,16 @@ class SearchSpace(BaseModel):
                 continue
             possible = self.possible_values(key)
             for value in wanted if isinstance(wanted, list) else [wanted]:
-                if isinstance(spec, IntParam) and isinstance(value, int) and not isinstance(value, bool) and (
-                        spec.low <= value <= spec.high and (value - spec.low) % spec.step == 0):
-                    continue  # on the grid, however long the range (its listing stops at ENUMERATED_INTS)
+                whole = isinstance(value, (int, float)) and not isinstance(value, bool) and float(value).is_integer()
+                if isinstance(spec, IntParam) and whole and (
+                        spec.low <= value <= spec.high and (int(value) - spec.low) % spec.step == 0):
+                    continue  # on the grid, however long the range (its listing stops at ENUMERATED_INTS); 4.0 is 4
                 if isinstance(spec, IntParam) and len(possible) > 12:  # the grid, not every value, in the message
-                    possible = [f"{spec.low}..{spec.high}" + (f" step {spec.step}" if spec.step != 1 else "")] + [
-                        p for p in possible if not (isinstance(p, int) and spec.low <= p <= spec.high)]
-                    if not any(value == p and not isinstance(p, str) for p in possible):
+                    shown = [f"{spec.low}..{spec.high}" + (f" step {spec.step}" if spec.step != 1 else "")] + [
+                        str(p) for p in possible if not (isinstance(p, int) and spec.low <= p <= spec.high)]
+                    if not any(value == p for p in possible if not isinstance(p, str)):
                         raise ValueError(
-                            f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(map(str, possible))}), "
+                            f"{where}.{key}: {value!r} is never a value of {key!r} (it takes {', '.join(shown)}), "
                             "so this condition would never hold; check the value"
                         )
                     continue

@@ -344,6 +344,7 @@ def _used_draws(study: optuna.Study, complete: list["optuna.trial.FrozenTrial"])
     view = optuna.create_study(directions=study.directions)
     for t in complete:
         unused = set(TrialRecord.of(t).pinned or ())
+        unused |= {f"{k}_is_zero" for k in unused}  # a pinned float's include_zero draw is unused too
         unused |= {k.removesuffix("_is_zero") for k, v in t.params.items() if k.endswith("_is_zero") and v is True}
         params = {k: v for k, v in t.params.items() if k not in unused}
         view.add_trial(optuna.trial.create_trial(values=t.values, params=params,

@@ -289,7 +289,10 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
     if address is not None and address.strip().lower() == "auto":  # probe 22: left to Ray, it failed after the stores
         from ray._private.services import get_ray_address_from_environment  # were made; resolved here as ray.init does
 
-        found = get_ray_address_from_environment("auto", None)  # RAY_ADDRESS, else a Ray started on this machine
+        try:
+            found = get_ray_address_from_environment("auto", None)  # RAY_ADDRESS, else a Ray started on this machine
+        except ConnectionError:  # what Ray raises where it finds none
+            found = None
         if found in (None, "", "auto"):
             raise ClusterUnreachableError(
                 f"{field}: auto found no Ray cluster (no RAY_ADDRESS in the environment, and no Ray started with `ray start` "

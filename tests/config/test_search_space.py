@@ -298,6 +298,8 @@ def test_integers_with_leading_zeros_are_decimal(tmp_path):
     space = load_search_space(path)
     assert space.parameters["weight_bits"].choices == [4, 6, 8, 10]
     assert space.parameters["activation_bits"].choices == [7, 8]
+    path.write_text("parameters:\n  reuse_factor: {type: categorical, choices: [1_000, !!int 0b10]}\n")  # the review
+    assert load_search_space(path).parameters["reuse_factor"].choices == [1000, 2]
     path.write_text("parameters:\n  weight_bits: {type: categorical, choices: [1:30]}\n")  # base 60 in YAML 1.1: 90
     with pytest.raises(SearchSpaceError, match="weight_bits"):
         load_search_space(path)
@@ -333,6 +335,7 @@ def test_a_condition_on_a_long_int_range_reads_the_range():
               "reuse_factor": {"type": "int", "low": 1, "high": 200_000},
               "weight_granularity": {"type": "categorical", "choices": ["per-weight", "per-layer"]}}
     _space(params, [{"when": {"reuse_factor": 100_000}, "set": {"weight_granularity": "per-layer"}}])
+    _space(params, [{"when": {"reuse_factor": 4.0}, "set": {"weight_granularity": "per-layer"}}])  # 4.0 is 4, as _holds reads it
     with pytest.raises(ValueError, match=r"300000 is never a value of 'reuse_factor' \(it takes 1\.\.200000\)") as e:
         _space(params, [{"when": {"reuse_factor": 300_000}, "set": {"weight_granularity": "per-layer"}}])
     assert len(str(e.value)) < 1000
