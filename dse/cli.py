@@ -415,7 +415,8 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
             else:
                 sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
         except DseError as e:  # which of the arguments it was (its URL's password masked, as in the message itself)
-            shown = "@".join((arg.split("@", 1)[0], redact_url(arg.split("@", 1)[1]))) if "@" in arg else arg
+            name, at, url = arg.partition("@")
+            shown = f"{name}@{redact_url(url)}" if at else arg
             if isinstance(e, StudyNotFoundError) and e.found is not None:  # its advice names --experiment, which compare lacks
                 raise StudyNotFoundError(f"study argument {shown!r}: {e.found}; give the study as name@STORAGE_URL, or its "
                                          "storage with --storage (once per study, in order)", e.found) from e

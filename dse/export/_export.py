@@ -22,6 +22,7 @@ import yaml
 
 from dse._args import expect
 from dse.exceptions import DseError
+from dse.store import NOT_EVALUATED
 
 __all__ = ["ExportError", "ExportResult", "export_design", "load_trial_model"]
 
@@ -133,7 +134,7 @@ def _run_artifacts(client, run_id: str) -> set[str]:
 
 
 #: ``error_type`` tags of trials the driver stopped before they reported (they logged nothing of their own).
-_STOPPED_BY_DRIVER = frozenset({"TrialTimeoutError", "TrialInterruptedError", "DriverLostError", "WorkerLostError"})
+_STOPPED_BY_DRIVER = frozenset({*NOT_EVALUATED, "TrialTimeoutError", "WorkerLostError"})
 
 
 def _step_times(metrics: dict[str, float]) -> list[str]:

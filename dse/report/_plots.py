@@ -13,6 +13,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from dse.config._experiment import COUNTED_METRICS
+
 __all__ = [
     "pair_figure",
     "plot_pair",
@@ -38,9 +40,6 @@ _LABELS = {
 }
 
 
-#: Metrics that count something whole: their linear axes get integer ticks.
-_WHOLE = frozenset({"lut", "ff", "dsp", "latency_cycles"})
-
 #: What gave a ``csim_accuracy`` (its tag ``csim_accuracy_source``), as an axis label names it.
 _ACCURACY_SOURCES = {"csim": "C simulation", "da4ml": "da4ml bit-exact emulation", "keras": "Keras where not simulated"}
 
@@ -64,7 +63,7 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
     (:func:`accuracy_label`), title, grid."""
     if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
         ax.set_xscale("log")
-    elif metric in _WHOLE:  # DSPs, cycles: no 4.2 tick (probe 20)
+    elif metric in COUNTED_METRICS:  # LUTs, DSPs, cycles count something whole: no 4.2 tick (probe 20)
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

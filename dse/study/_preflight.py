@@ -444,30 +444,26 @@ def space_error(study: Any, space: SearchSpace) -> ConfigError | None:
     """The error for continuing ``study`` with a search space whose parameters Optuna cannot store beside its trials'.
 
     Optuna refuses, for a parameter name its trials already hold, another kind of distribution
-    (``int`` <-> ``categorical``), another ``log``, or other categorical ``choices``
+    (int, float, categorical), another ``log``, or other categorical ``choices``
     (:func:`optuna.distributions.check_distribution_compatibility`): every trial drawing it would fail. Ranges may
     change (Optuna accepts another ``low``/``high``).
     """
-    from optuna.distributions import check_distribution_compatibility, distribution_to_json
+    from optuna.distributions import check_distribution_compatibility
 
     new = space.distributions()
-    seen: set[tuple[str, str]] = set()
-    for t in study.get_trials(deepcopy=False):
-        for name, old in t.distributions.items():
-            if name not in new or (name, key := distribution_to_json(old)) in seen:
-                continue
-            seen.add((name, key))
-            try:
-                check_distribution_compatibility(old, new[name])
-            except ValueError as e:
-                param = name.removesuffix("_is_zero") if name.endswith("_is_zero") else name
-                return ConfigError(
-                    f"search space: parameter {param!r} was drawn by the study's trials from {_distribution_text(old)} and "
-                    f"the space now gives {_distribution_text(new[name])}, which Optuna cannot store in this study "
-                    f"({e}): every trial drawing it would fail. Keep its type, log and choices (a rule or a `when` can "
-                    "keep trials off a choice), or give the experiment another name for a new study "
-                    "(--allow-changed cannot change this)"
-                )
+    stored = {(name, old) for t in study.get_trials(deepcopy=False) for name, old in t.distributions.items() if name in new}
+    for name, old in stored:  # each distinct distribution once (Optuna's are hashable by value)
+        try:
+            check_distribution_compatibility(old, new[name])
+        except ValueError as e:
+            param = name.removesuffix("_is_zero")
+            return ConfigError(
+                f"search space: parameter {param!r} was drawn by the study's trials from {_distribution_text(old)} and "
+                f"the space now gives {_distribution_text(new[name])}, which Optuna cannot store in this study "
+                f"({e}): every trial drawing it would fail. Keep its type, log and choices (a rule or a `when` can "
+                "keep trials off a choice), or give the experiment another name for a new study "
+                "(--allow-changed cannot change this)"
+            )
     return None
 
 
