@@ -38,7 +38,7 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, 
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import changed_experiment_error, constraints_error, preflight, space_error, trial_shortfalls
+from dse.study._preflight import preflight, stored_study_error, trial_shortfalls
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -902,11 +902,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)
         changed = records.experiment_diff(exp, space, dataset)
-        if changed and (error := space_error(study, space)):  # not even with allow_changed, so said before the diff
-            raise error  # (probe 22: the diff advised --allow-changed, which then refused the change)
-        if changed and not allow_changed:
-            raise changed_experiment_error(exp, changed, records)
-        if changed and (error := constraints_error(study, exp)):  # not even with allow_changed
+        if error := stored_study_error(study, exp, space, changed, allow_changed=allow_changed, records=records):
             raise error
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)

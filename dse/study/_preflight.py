@@ -32,6 +32,7 @@ __all__ = [
     "changed_experiment_error",
     "constraints_error",
     "space_error",
+    "stored_study_error",
     "check_storage_url",
     "check_tracking_uri",
     "check_cluster_token",
@@ -778,13 +779,27 @@ def changed_experiment_error(exp: ExperimentConfig, changed: list[str], records:
     )
 
 
-def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, allow_changed: bool) -> None:
-    """Compare with the study an existing SQLite or journal file holds (read-only, one opening).
+def stored_study_error(study: Any, exp: ExperimentConfig, space: SearchSpace, changed: list[str], *, allow_changed: bool,
+                       records: Any = None) -> ConfigError | None:
+    """The error for continuing ``study`` with ``exp``, or ``None``; what ``dse check`` and ``dse run`` both say.
 
-    Without ``allow_changed``: what differs from the experiment it was run with
-    (:meth:`dse.store.StudyRecords.experiment_diff`, dataset contents included); then, even with
-    it, constraints that finished trials told feasible break (:func:`constraints_error`).
+    ``changed`` is :meth:`dse.store.StudyRecords.experiment_diff` of the study's records; nothing is refused
+    where it is empty. In order: a search space Optuna cannot store beside the trials' draws
+    (:func:`space_error`: said before the diff, whose advice, ``--allow-changed``, could not mend it); the
+    changed fields, unless ``allow_changed`` (:func:`changed_experiment_error`); constraints that
+    finished trials told feasible break (:func:`constraints_error`, also with ``allow_changed``).
     """
+    if not changed:
+        return None
+    if error := space_error(study, space):
+        return error
+    if not allow_changed:
+        return changed_experiment_error(exp, changed, records)
+    return constraints_error(study, exp)
+
+
+def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, allow_changed: bool) -> None:
+    """Compare with the study an existing SQLite or journal file holds (read-only, one opening): :func:`stored_study_error`."""
     from dse.data import dataset_record
     from dse.store import StudyRecords
 
@@ -792,11 +807,8 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
         if study is None:
             return
         records = StudyRecords(study)
-        if error := space_error(study, space):  # before the diff, whose advice (--allow-changed) could not mend it
-            raise error
-        if not allow_changed and (changed := records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))):
-            raise changed_experiment_error(exp, changed, records)
-        if error := constraints_error(study, exp):
+        changed = records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
+        if error := stored_study_error(study, exp, space, changed, allow_changed=allow_changed, records=records):
             raise error
 
 
