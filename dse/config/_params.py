@@ -52,10 +52,11 @@ class TrialParams(BaseModel):
             size (resolved by the driver, :func:`dse.trial.resolve_reuse_factors`); ``None``
             means ``reuse_factor`` for every layer.
         beta: HGQ2 EBOPs loss weight at epoch 0 (``beta0``), 0 disables the resource term.
-        beta_end: beta at the last epoch; ``None`` keeps beta constant.
+        beta_end: beta at the last epoch; ``None`` keeps beta constant (and is what a ``constant``
+            schedule records: the ``beta_end`` it was given is never reached).
         beta_schedule: interpolation from ``beta`` to ``beta_end`` (HGQ2 ``PieceWiseSchedule``);
-            ``log`` from or to 0 is impossible, so such a ramp is ``linear``, as it is trained
-            (Optuna's ``trial.params`` keep the sampled ``log``).
+            ``constant`` where ``beta_end`` is ``None``; ``log`` from or to 0 is impossible, so such a
+            ramp is ``linear``, as it is trained (Optuna's ``trial.params`` keep the sampled values).
         weight_l1, weight_l2: L1/L2 factors on the weight bitwidths (kbi ``br``).
         activation_l1, activation_l2: L1/L2 factors on the activation bitwidths (kif ``ir``/``fr``).
         weight_granularity: bitwidth sharing of the weights (per-weight, per output channel, per layer).
@@ -70,11 +71,19 @@ class TrialParams(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _log_ramp_at_zero_is_linear(cls, data: Any) -> Any:
-        """A ``log`` ramp from or to beta 0 is impossible, so it is ``linear``: the one place that decides it
-        (:func:`dse.trial.beta_schedule` trains the recorded schedule)."""
-        default = cls.model_fields["beta_schedule"].default
-        if not isinstance(data, dict) or data.get("beta_end") is None or data.get("beta_schedule", default) != "log":
+    def _schedule_as_trained(cls, data: Any) -> Any:
+        """The schedule as :func:`dse.trial.beta_schedule` trains it, recorded so: the one place that decides it.
+
+        No ramp (``beta_end`` ``None``, or ``beta_schedule`` ``constant``) is ``constant`` without a ``beta_end``
+        (probe 20: a space without ``beta_end`` recorded ``log`` for a constant beta, and a ``constant`` trial kept a
+        ``beta_end`` it never reached); a ``log`` ramp from or to beta 0 is impossible, so it is ``linear``.
+        """
+        if not isinstance(data, dict):
+            return data
+        schedule = data.get("beta_schedule", cls.model_fields["beta_schedule"].default)
+        if data.get("beta_end") is None or schedule == "constant":
+            return {**data, "beta_schedule": "constant", "beta_end": None} if schedule in ("constant", "linear", "log") else data
+        if schedule != "log":
             return data
         try:
             at_zero = float(data.get("beta", cls.model_fields["beta"].default)) == 0 or float(data["beta_end"]) == 0

@@ -93,7 +93,12 @@ def test_beta_schedule():
     assert TrialParams(beta=0.0, beta_end=1e-4).beta_schedule == "linear"
     assert TrialParams(beta=1e-6, beta_end=0.0, beta_schedule="log").beta_schedule == "linear"
     assert TrialParams(beta=0.0, beta_end=1e-4, beta_schedule="constant").beta_schedule == "constant"
-    assert TrialParams(beta=0.0).beta_schedule == "log"  # no ramp: nothing to interpolate
+    # no ramp: constant, recorded so (probe 20: `log` was recorded for a constant beta, and a constant schedule
+    # kept a beta_end it never reached)
+    assert TrialParams(beta=0.0).beta_schedule == "constant" and TrialParams(beta=1e-5).beta_schedule == "constant"
+    held = TrialParams(beta=1e-5, beta_end=1e-3, beta_schedule="constant")
+    assert held.beta_end is None and beta_schedule(held, 10) == [(0, 1e-5, "constant")]
+    assert TrialParams(beta=1e-5, beta_end=1e-3, beta_schedule="linear").beta_end == 1e-3
 
 
 def test_io_stream_conversion_is_bit_exact(digits_splits, tmp_path):
