@@ -346,6 +346,8 @@ def _used_draws(study: optuna.Study, complete: list["optuna.trial.FrozenTrial"])
         unused = set(TrialRecord.of(t).pinned or ())
         unused |= {f"{k}_is_zero" for k in unused}  # a pinned float's include_zero draw is unused too
         unused |= {k.removesuffix("_is_zero") for k, v in t.params.items() if k.endswith("_is_zero") and v is True}
+        if t.params.get("beta_schedule") == "constant":  # no ramp: its beta_end draw is never reached
+            unused |= {"beta_end", "beta_end_is_zero"}
         params = {k: v for k, v in t.params.items() if k not in unused}
         view.add_trial(optuna.trial.create_trial(values=t.values, params=params,
                                                  distributions={k: t.distributions[k] for k in params}))
@@ -359,7 +361,7 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
     negated: Optuna 5's default evaluator treats lower as better). Importances are over the
     parameters as Optuna sampled them (its distributions), COMPLETE trials only, and only over draws a trial used:
     NSGA-II draws every parameter in every trial (:meth:`dse.config.SearchSpace.suggest`), and a draw a rule pinned
-    (the trial's ``pinned``), or a ``beta`` where ``beta_is_zero`` was drawn, is left out of that trial, as Optuna
+    (the trial's ``pinned``), a ``beta`` where ``beta_is_zero`` was drawn, or a ``beta_end`` where ``beta_schedule`` ``constant`` was, is left out of that trial, as Optuna
     left it out before (probe 22: the unused beta draws of trials that trained at beta 0 ranked second). Optuna's
     evaluator then rates each parameter over the trials that used it.
 

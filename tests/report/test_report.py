@@ -990,3 +990,24 @@ def test_importances_read_only_the_draws_a_trial_used(tmp_path):
     imp = param_importances(carried)
     assert set(imp) == {"csim_accuracy", "lut"}, imp
     assert all("beta" not in per for per in imp.values()) and all("weight_bits" in per for per in imp.values()), imp
+
+
+def test_importances_leave_out_beta_end_where_the_schedule_is_constant(tmp_path):
+    """A trial whose ``beta_schedule`` draw is ``constant`` never reaches its ``beta_end`` draw: the importances leave it
+    out of that trial, as the record does (its ``beta_end`` is None)."""
+    from dse.report._figures import _used_draws
+    from dse.store import TrialRecord
+    from tests.report.synthetic import make_study
+
+    from tests.conftest import TINY_SPACE
+
+    params = {**TINY_SPACE["parameters"], "beta_end": {"type": "float", "low": 1e-5, "high": 1e-4, "log": True},
+              "beta_schedule": {"type": "categorical", "choices": ["constant", "log"]}}
+    study, _, _ = make_study(tmp_path / "s", n_trials=12, name="s", failures=False, carry_inactive=True,
+                             space={**TINY_SPACE, "parameters": params})
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    constant = [t.number for t in complete if t.params["beta_schedule"] == "constant"]
+    assert 0 < len(constant) < len(complete) and all("beta_end" in t.params for t in complete)
+    assert all(TrialRecord.of(study.trials[n]).params.beta_end is None for n in constant)
+    view = _used_draws(study, complete)
+    assert [t.number for t in view.trials if "beta_end" not in t.params] == [complete.index(study.trials[n]) for n in constant]
