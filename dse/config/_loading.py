@@ -203,6 +203,9 @@ def format_validation_error(e: ValidationError) -> str:
         # the message quotes the value itself (a quoted string of any length; other values from 6 characters on)
         already = (len(full) >= 6 or len(full) > 3 and full[:1] in "'\"") and full in msg
         got = "" if err["type"] == "missing" or not loc or already else f" (got {shown})"
+        if err["type"] == "string_type" and isinstance(err.get("input"), (int, float)):  # YAML read it as no string
+            got += ("; YAML reads an unquoted " + ("true or false as a boolean" if isinstance(err["input"], bool) else
+                    "number as a number (08 as 8)") + ": quote the value as you mean it, e.g. '08'")
         lines.append(f"  {loc}: {msg}{got}" if loc else f"  {msg}")
     return "\n".join(lines)
 

@@ -44,6 +44,9 @@ def test_shipped_experiments_load():
         ({"dataset": {"name": "mnist"}}, "dataset.name: Input should be 'digits', 'jet_hlf' or 'file' (got 'mnist')"),
         ({"name": "bad name!"}, "name: a study name must start with a letter or digit"),
         ({"model": {"hidden": [8, 0]}}, "model.hidden: every hidden layer needs at least 1 unit"),
+        # YAML reads `name: 08` as 8: say to quote it (before: "Input should be a valid string (got 8)", no fix)
+        ({"name": 8}, "name: Input should be a valid string (got 8); YAML reads an unquoted number as a number (08 as 8): quote"),
+        ({"name": True}, "name: Input should be a valid string (got True); YAML reads an unquoted true or false as a boolean"),
     ],
 )
 def test_bad_experiment_names_field(tmp_path, fields, expected):
