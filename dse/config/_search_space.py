@@ -203,7 +203,7 @@ def _sampled_values(spec: "ParamSpec") -> list[Any]:
 
 def _yaml_flow(value: Any) -> str:
     """``value`` as YAML flow text (``[Latency, Resource]``), for a message that shows how to write it."""
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    return yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False).strip().removesuffix("...").strip()
 
 
 def _implies(b: Condition, a: Condition) -> bool:
@@ -377,7 +377,7 @@ class SearchSpace(BaseModel):
                     continue
                 k = sorted(clash)[0]
                 raise ValueError(
-                    f"rules[{j}].set.{k}: rules[{i}] (when {a.when}) holds wherever rules[{j}] (when {b.when}) does and pins "
+                    f"rules[{j}].set.{k}: rules[{i}] (when {_yaml_flow(dict(a.when))}) holds wherever rules[{j}] (when {_yaml_flow(dict(b.when))}) does and pins "
                     f"{k} to {a.set[k]!r}; the first rule wins, so rules[{j}]'s {k}: {b.set[k]!r} would never apply: "
                     f"narrow rules[{i}]'s condition, or drop one of the two pins"
                 )
@@ -575,9 +575,9 @@ class SearchSpace(BaseModel):
                 open_ = list(dict.fromkeys(
                     [k for i, r in enumerate(self.rules) if f"rules[{i}]" in differing for k in r.when if k not in known]
                     + [k for k in spec.when or {} if k not in known and f"parameters.{name}.default" in differing]))
-                reads = [f"rule {r.name or i!r} (when: {dict(r.when)})" for i, r in enumerate(self.rules) if f"rules[{i}]" in differing]
+                reads = [f"rule {r.name or i!r} (when: {_yaml_flow(dict(r.when))})" for i, r in enumerate(self.rules) if f"rules[{i}]" in differing]
                 if f"parameters.{name}.default" in differing:
-                    reads.append(f"its own when: {dict(spec.when or {})}")
+                    reads.append(f"its own when: {_yaml_flow(dict(spec.when or {}))}")
                 raise SearchSpaceError(
                     f"{where}.{name}: {value!r} may never be used: {' and '.join(reads)} decide{'s' if len(reads) == 1 else ''} "
                     f"it from {', '.join(open_)}, which the point leaves out, so the sampler draws "
@@ -594,7 +594,7 @@ class SearchSpace(BaseModel):
                     )
                 if given and value != pinned:
                     raise SearchSpaceError(
-                        f"{where}.{name}: {value!r} is never used here, because its condition {spec.when} does not hold "
+                        f"{where}.{name}: {value!r} is never used here, because its condition {_yaml_flow(dict(spec.when or {}))} does not hold "
                         f"(it takes its default {pinned!r}); drop {name} or change the parameters it depends on"
                     )
                 known[name] = pinned

@@ -110,7 +110,7 @@ def test_enqueue_trials_are_checked_against_the_search_space(tmp_path):
     bad = {
         "stratgy": "enqueue_trials[0].stratgy: not a parameter of the search space; it has strategy, reuse_factor",
         "weight_bits": "enqueue_trials[0].weight_bits: 9 is outside the range [3, 5]",
-        "reuse_factor": "enqueue_trials[0].reuse_factor: 4 is never used here, because its condition {'strategy': 'Resource'} "
+        "reuse_factor": "enqueue_trials[0].reuse_factor: 4 is never used here, because its condition {strategy: Resource} "
                         "does not hold",
         "beta": "enqueue_trials[0].beta: 0.5, but rule 'tip' pins it to 0.0 here",
         "learning_rate": "enqueue_trials[0].learning_rate: 0.5 is not one of the choices [0.01, 1e+30]",

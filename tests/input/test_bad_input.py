@@ -464,11 +464,11 @@ CASES: list[Case] = [
                       "beta_schedule": {"type": "categorical", "choices": ["log", "linear"]}})),
     # probe 21: accepted, and the value was used or overridden depending on the strategy the sampler drew
     Case("enqueue-trials-value-a-rule-may-pin", "field", (),
-         ("enqueue_trials[0].beta: 5e-06 may never be used: rule 'tip' (when: {'strategy': 'Resource'}) decides it from "
+         ("enqueue_trials[0].beta: 5e-06 may never be used: rule 'tip' (when: {strategy: Resource}) decides it from "
           "strategy, which the point leaves out", "give strategy in the point too, or drop beta"),
          exp={"enqueue_trials": [{"beta": 5e-6}]}),
     Case("enqueue-trials-conditional-value-undecided", "field", (),
-         ("enqueue_trials[0].reuse_factor: 4 may never be used: its own when: {'strategy': 'Resource'} decides it from "
+         ("enqueue_trials[0].reuse_factor: 4 may never be used: its own when: {strategy: Resource} decides it from "
           "strategy", "give strategy in the point too, or drop reuse_factor"),
          exp={"enqueue_trials": [{"reuse_factor": 4}]}),
     Case("enqueue-trials-float-off-its-grid", "field", (),
@@ -675,7 +675,7 @@ CASES: list[Case] = [
     Case("space-list-as-choice", "field", (), ("parameters.weight_granularity.choices: [per-weight] is not a single value",),
          raw_space="parameters:\n  weight_granularity: {type: categorical, choices: [[per-weight], per-layer]}\n"),
     # before, accepted: the first rule always won where the second held, so the second's pin never applied
-    Case("space-rules-contradict", "field", (), ("rules[1].set.weight_bits", "rules[0] (when {'strategy': ['Resource', 'Latency']}) holds wherever",
+    Case("space-rules-contradict", "field", (), ("rules[1].set.weight_bits", "rules[0] (when {strategy: [Resource, Latency]}) holds wherever",
                                                  "weight_bits: 5 would never apply"),
          raw_space="parameters:\n  strategy: {type: categorical, choices: [Latency, Resource]}\n  weight_bits: {type: int, low: 3, high: 6}\n"
                    "rules:\n  - {when: {strategy: [Resource, Latency]}, set: {weight_bits: 4}}\n  - {when: {strategy: Resource}, set: {weight_bits: 5}}\n"),
