@@ -471,6 +471,16 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         if labels.count(s.label) > 1:
             s.label = f"{s.label} ({s.origin})"
     warnings = []
+    copies: dict[str, StudySource] = {}
+    for s in sources:  # probe 20: a study copied into another storage (optuna.copy_study, a copied run directory)
+        if s.parent_run_id and (first := copies.setdefault(s.parent_run_id, s)) is not s:
+            warnings.append(
+                f"study {s.label} is a copy of study {first.label}, or they are copies of one study: both hold MLflow "
+                f"parent run {s.parent_run_id} (a copied run directory, or optuna.copy_study), so the trials they held "
+                "when copied are the same designs, counted in both fronts and hypervolumes; compare what each ran since "
+                "in `dse report`"
+            )
+            log.info("warning: %s", warnings[-1])
     if len({s.dataset for s in sources if s.dataset}) > 1 or len({s.dataset_digest for s in sources if s.dataset_digest}) > 1:
         warnings.append(
             "the studies were tested on different data ("

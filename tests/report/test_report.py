@@ -271,6 +271,28 @@ def test_compare_refuses_a_study_given_twice(tiny_study, tmp_path):
     assert not out.exists()
 
 
+def test_compare_warns_of_a_copied_study(tmp_path):
+    """Probe 20: a study copied into another storage (optuna.copy_study) was compared as a study of its own without a
+    word, its trials counted in both fronts. It is still compared (a copy may have been continued), with a warning."""
+    import optuna
+
+    from dse.report._compare import compare_studies, load_optuna_source
+    from tests.report.synthetic import make_study
+
+    _, url, _ = make_study(tmp_path / "a", n_trials=6, name="a", failures=False)
+    copy = f"sqlite:///{tmp_path}/copy.db"
+    optuna.copy_study(from_study_name="a", from_storage=url, to_storage=copy)
+    result = compare_studies([load_optuna_source("a", url), load_optuna_source("a", copy)], tmp_path / "cmp",
+                             log_to_mlflow=False)
+    assert len(result.table) == 2
+    said = [w for w in result.warnings if "is a copy of study" in w]
+    assert len(said) == 1 and f"study a ({copy}) is a copy of study a (" in said[0], result.warnings
+    _, other, _ = make_study(tmp_path / "b", n_trials=6, name="b", failures=False)
+    result = compare_studies([load_optuna_source("a", url), load_optuna_source("b", other)],
+                             tmp_path / "cmp", log_to_mlflow=False)
+    assert not [w for w in result.warnings if "copy" in w], result.warnings
+
+
 def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp_path):
     """Before, a digits study and one on a 5-feature CSV were compared side by side without a word."""
     import optuna
