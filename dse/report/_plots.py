@@ -225,7 +225,8 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
         for j, c in enumerate(cols):
             scaled[c], ticks = _axis(frame[c])
             for y, txt in ticks:
-                ax.text(j, y, f" {txt}", fontsize=7, va="center")
+                ax.text(j, y, f" {txt}", fontsize=7, va="center", zorder=3,  # above the lines, legible on them
+                        bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5})
         color = frame[color_by].to_numpy(float) if color_by in frame else np.zeros(len(frame))
         cmap = plt.get_cmap("viridis")
         lo, hi = float(np.nanmin(color)), float(np.nanmax(color))
@@ -250,7 +251,7 @@ MAX_CURVES = 10
 def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Path, why_empty: str | None = None) -> Path:
     """Accuracy (train and validation), EBOPs and beta per epoch of the front members.
 
-    ``why_empty``: shown in each panel when ``curves`` is empty (no front member, MLflow not read);
+    ``why_empty``: shown once, across the panels, when ``curves`` is empty (no front member, MLflow not read);
     otherwise a panel without its curve says that the curve was not logged. Of more than
     :data:`MAX_CURVES` members, that many are drawn, spread evenly over them in trial order, and
     the figure says so (47 curves and their legend covered the panels).
@@ -282,12 +283,15 @@ def plot_curves(curves: dict[int, dict[str, list[tuple[int, float]]]], path: Pat
         if name == "ebops" and any("ebops" in c for c in curves.values()):
             ax.set_yscale("log")
         if not curves and why_empty:
-            ax.text(0.5, 0.5, why_empty, ha="center", transform=ax.transAxes, wrap=True)
-        elif not any(name in c for c in curves.values()):
+            continue  # said once, across the panels (below): one panel's copy ran over its neighbours
+        if not any(name in c for c in curves.values()):
             ax.text(0.5, 0.5, f"no epoch_{name} logged", ha="center", transform=ax.transAxes)
     if curves:
         axes[0].legend(fontsize=7)
     fig.tight_layout()
+    if not curves and why_empty:
+        fig.text(0.5, 0.55, why_empty, ha="center", va="center", wrap=True, fontsize=9,
+                 bbox={"facecolor": "white", "alpha": 0.9, "edgecolor": "grey"})
     return _save(fig, path)
 
 
