@@ -1,9 +1,11 @@
 """Search quality per CPU-second: hypervolume of (accuracy, EBOPs) against CPU seconds, five ways, on digits.
 
 Every method builds the quickstart network (digits, 64-32-16-10 ReLU MLP, batch 64, learning
-rate 0.005, the same data split) and is judged on the same two objectives: test accuracy
+rate 0.005, the same data split) and is judged on the same two figures: test accuracy
 (``csim_accuracy``: hls4ml C simulation where it ran, else the bit-exact quantized Keras model,
-as ``hls4ml.csim: front`` decides) and EBOPs (HGQ2 ``trace_minmax``). EBOPs do not depend on
+as ``hls4ml.csim: front`` decides) and EBOPs (HGQ2 ``trace_minmax``). The dse studies optimize the validation
+accuracy (``csim_val_accuracy``, as the shipped experiments do since 2026-12-07), so the test split judges designs
+no method chose on it. EBOPs do not depend on
 hls4ml's Strategy or ReuseFactor, so every method uses the Latency strategy.
 
 Methods:
@@ -70,7 +72,8 @@ use_this_checkout()
 
 ACC_REF = 0.80
 EBOPS_REF = 150_000.0
-OBJECTIVES = [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}]
+#: What the studies optimize: the validation accuracy; each point is judged on its test accuracy (``csim_accuracy``).
+OBJECTIVES = [{"metric": "csim_val_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}]
 
 
 class CpuTimeline(TreeCpu):
@@ -153,7 +156,7 @@ def run_dse(root: Path, name: str, space: dict, **over) -> dict:
         if r.state != "COMPLETE":
             continue
         done = by_number[r.number].datetime_complete.timestamp()
-        points.append({"trial": r.number, "cpu_s": cpu.at(done), "accuracy": r.values[0], "ebops": r.values[1],
+        points.append({"trial": r.number, "cpu_s": cpu.at(done), "accuracy": r.metrics["csim_accuracy"], "ebops": r.values[1],
                        "harvested_from": r.harvested_from, "csim": r.tags.get("csim")})
     points.sort(key=lambda p: p["cpu_s"])
     return {"method": name, "points": points, "cpu_s": cpu.now(), "wall_s": wall, "n_complete": summary.n_complete,

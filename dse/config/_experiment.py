@@ -30,6 +30,8 @@ __all__ = [
 
 #: Metrics a trial can report, with the unit of each. Objectives must name one of these.
 METRICS: dict[str, str] = {
+    "csim_val_accuracy": "fraction of validation samples, hls4ml C simulation (or its stand-in: tag csim_accuracy_source)",
+    "keras_val_accuracy": "fraction of validation samples, quantized Keras model",
     "csim_accuracy": "fraction of test samples, hls4ml C simulation (or its stand-in: tag csim_accuracy_source)",
     "keras_accuracy": "fraction of test samples, quantized Keras model",
     "ebops": "effective bit operations (HGQ2 trace_minmax)",
@@ -221,7 +223,15 @@ COUNTED_METRICS = frozenset({"lut", "ff", "dsp", "latency_cycles"})
 
 
 #: Metrics that are better when larger; every other metric (resources, latency) is better when smaller.
-MAXIMIZED_METRICS = frozenset({"csim_accuracy", "keras_accuracy"})
+MAXIMIZED_METRICS = frozenset({"csim_val_accuracy", "keras_val_accuracy", "csim_accuracy", "keras_accuracy"})
+
+#: The accuracies on the test split, each with its validation-split counterpart. An objective or constraint on a test
+#: accuracy selects designs on the test split, so nothing is held out (probe 23): ``dse check`` warns of it.
+TEST_ACCURACIES: dict[str, str] = {"csim_accuracy": "csim_val_accuracy", "keras_accuracy": "keras_val_accuracy"}
+
+#: The C-simulation accuracies, each with the Keras accuracy on the same split that stands in where a trial is not
+#: C-simulated (``hls4ml.csim``: tag ``csim_accuracy_source: keras``).
+CSIM_ACCURACIES: dict[str, str] = {"csim_val_accuracy": "keras_val_accuracy", "csim_accuracy": "keras_accuracy"}
 
 
 class ObjectiveConfig(_OnMetric):
@@ -356,7 +366,8 @@ class Hls4mlConfig(_Strict):
     Vivado/Vitis executable on PATH, and only changes what the vivado/vitis resource backends build.
 
     ``csim`` decides which trials compile hls4ml's C simulation (g++, 5-50 s of CPU per trial)
-    and measure ``csim_accuracy`` with it: ``all``; ``front`` (the default): only a trial that
+    and measure ``csim_val_accuracy`` (validation split) and ``csim_accuracy`` (test split) with it; what is
+    said below of ``csim_accuracy`` and ``keras_accuracy`` holds for the validation pair too: ``all``; ``front`` (the default): only a trial that
     is feasible and not dominated by the study's Pareto front at dispatch time (taking its
     Keras accuracy for ``csim_accuracy``), so every trial that ever joins the front was C
     simulated; ``none``. A trial whose C simulation was skipped reports ``csim_accuracy`` =
@@ -522,7 +533,7 @@ class ExperimentConfig(_Strict):
     search_space: Path
     objectives: list[ObjectiveConfig] = Field(
         default=[
-            ObjectiveConfig(metric="csim_accuracy", direction="maximize"),
+            ObjectiveConfig(metric="csim_val_accuracy", direction="maximize"),
             ObjectiveConfig(metric="lut", direction="minimize"),
         ],
         min_length=1,

@@ -567,13 +567,15 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
     ]
     csim_src = {"da4ml": "da4ml's bit-exact emulation", "keras": "quantized Keras model"}.get(
         tags.get("csim_accuracy_source", "csim"), "hls4ml C simulation")
-    for k in ("keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
+    for k in ("keras_val_accuracy", "csim_val_accuracy", "keras_accuracy", "csim_accuracy", "bit_exact_fraction"):
         if k in m:
-            lines.append(f"| {k} | {m[k]:.4f} | test split ({'Keras' if k.startswith('keras') else csim_src}) |")
+            split = "validation split" if "_val_" in k else "test split"
+            lines.append(f"| {k} | {m[k]:.4f} | {split} ({'Keras' if k.startswith('keras') else csim_src}) |")
     if "csim_accuracy" not in m:  # a failed trial: da4ml's emulation ran (with its cost model) before the failure
-        for k in ("da4ml_accuracy", "da4ml_bit_exact_fraction"):
+        for k in ("da4ml_val_accuracy", "da4ml_accuracy", "da4ml_bit_exact_fraction"):
             if k in m:
-                lines.append(f"| {k} | {m[k]:.4f} | test split (da4ml's bit-exact emulation) |")
+                split = "validation split" if "_val_" in k else "test split"
+                lines.append(f"| {k} | {m[k]:.4f} | {split} (da4ml's bit-exact emulation) |")
     if r.state == "FAIL" and not m:
         lines.append("| - | - | the study recorded no figure of this trial: it was stopped (a time limit, a lost worker, "
                      "Ctrl-C) before its worker reported them |")

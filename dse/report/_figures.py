@@ -19,6 +19,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from dse.config._experiment import CSIM_ACCURACIES
 from dse.store import StudyRecords, TrialRecord
 
 __all__ = [
@@ -269,9 +270,9 @@ def _precise(number: int, metric: str, measured: dict[str, dict[int, dict[str, A
 
 
 def accuracy_source(accuracy: str, tag: object) -> str:
-    """What gave a trial's ``accuracy``: for ``csim_accuracy`` its ``csim_accuracy_source`` tag (``csim``, ``da4ml``,
-    ``keras``; ``csim`` for trials of a dse that wrote no such tag), ``""`` for any other metric."""
-    if accuracy != "csim_accuracy":
+    """What gave a trial's ``accuracy``: for ``csim_val_accuracy`` and ``csim_accuracy`` its ``csim_accuracy_source`` tag
+    (``csim``, ``da4ml``, ``keras``; ``csim`` for trials of a dse that wrote no such tag), ``""`` for any other metric."""
+    if accuracy not in CSIM_ACCURACIES:
         return ""
     return tag if isinstance(tag, str) and tag else "csim"
 
@@ -427,8 +428,9 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     """The front members with what a talk needs (one row per trial, best accuracy first).
 
     Columns: ``trial``, ``strategy``, ``reuse_factor`` (per layer, input to output, ``"2,1"``),
-    ``keras_accuracy``, ``csim_accuracy`` and ``csim_accuracy_source`` (``csim``, ``da4ml`` or ``keras``: what gave
-    it), every resource figure present as
+    ``keras_val_accuracy``, ``csim_val_accuracy`` (validation split), ``keras_accuracy``, ``csim_accuracy`` (test
+    split) and ``csim_accuracy_source`` (``csim``, ``da4ml`` or ``keras``: what gave both C-simulation accuracies),
+    every resource figure present as
     ``<figure>`` with ``<figure>_source`` beside it (precise re-measurements as
     ``<backend>_<figure>``), the other varying parameters as ``params_<name>``, ``mlflow_run_id``.
     """
@@ -441,7 +443,8 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     front = front.rename(columns={"params_strategy": "strategy"})
     front["reuse_factor"] = front.get("params_layer_reuse_factors", front.get("params_reuse_factor"))
     cols += ["strategy", "reuse_factor"]
-    cols += [c for c in ("keras_accuracy", "csim_accuracy", "csim_accuracy_source") if c in front]  # what gave it (probe 20)
+    cols += [c for c in ("keras_val_accuracy", "csim_val_accuracy", "keras_accuracy", "csim_accuracy", "csim_accuracy_source")
+             if c in front]  # both splits (probe 23), and what gave them (probe 20)
     figures = ["ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost"]
     for f in figures:
         if f in front:

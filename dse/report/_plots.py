@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from dse.config._experiment import COUNTED_METRICS
+from dse.config._experiment import COUNTED_METRICS, CSIM_ACCURACIES
 
 __all__ = [
     "pair_figure",
@@ -35,8 +35,10 @@ _LABELS = {
     "dsp": "DSP",
     "ff": "FF",
     "latency_cycles": "latency (clock cycles)",
-    "csim_accuracy": "accuracy, C simulation",
-    "keras_accuracy": "accuracy, Keras",
+    "csim_val_accuracy": "validation accuracy, C simulation",
+    "keras_val_accuracy": "validation accuracy, Keras",
+    "csim_accuracy": "test accuracy, C simulation",
+    "keras_accuracy": "test accuracy, Keras",
 }
 
 
@@ -45,15 +47,15 @@ _ACCURACY_SOURCES = {"csim": "C simulation", "da4ml": "da4ml bit-exact emulation
 
 
 def accuracy_label(accuracy: str, sources: Sequence[str] = ()) -> str:
-    """Axis label of the accuracy axis, naming what gave ``csim_accuracy`` on it.
+    """Axis label of the accuracy axis, naming its split and what gave ``csim_val_accuracy`` or ``csim_accuracy`` on it.
 
     ``sources``: the points' ``accuracy_source`` values (:func:`dse.report._figures.pair_points`). Before, the axis said
     "C simulation" also where ``hls4ml.csim: front`` or ``none`` left trials with their Keras accuracy.
     """
     found = sorted({s for s in sources if s}, key=lambda s: (list(_ACCURACY_SOURCES).index(s) if s in _ACCURACY_SOURCES else 9, s))
-    if accuracy != "csim_accuracy" or not found or found == ["csim"]:
+    if accuracy not in CSIM_ACCURACIES or not found or found == ["csim"]:
         return label(accuracy)
-    return "accuracy, " + " / ".join(_ACCURACY_SOURCES.get(s, s) for s in found)
+    return label(accuracy).split(", ")[0] + ", " + " / ".join(_ACCURACY_SOURCES.get(s, s) for s in found)
 
 
 def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accuracy: str, title: str,

@@ -135,6 +135,8 @@ class Design:
             design bit-exactly report its accuracy (``None``: not given).
         keras_out: the Keras model's outputs on ``x_test``, shape (n, n_outputs), if already
             computed (``None``: :meth:`reference_outputs` computes them).
+        x_val, y_val: validation features, shape (m, n_features), and labels, shape (m,); let a backend that
+            emulates the design bit-exactly report its validation accuracy too (``None``: not given).
     """
 
     model: "keras.Model"
@@ -147,6 +149,8 @@ class Design:
     hls_model: Any = None
     y_test: "np.ndarray | None" = None
     keras_out: "np.ndarray | None" = None
+    x_val: "np.ndarray | None" = None
+    y_val: "np.ndarray | None" = None
 
     def reference_outputs(self) -> "np.ndarray":
         """The Keras model's outputs on ``x_test`` (:attr:`keras_out`, computed once by :func:`keras_outputs`)."""

@@ -40,7 +40,8 @@ class Da4mlBackend(ResourceBackend):
     (combinational depth, da4ml delay units), ``da4ml_bit_exact_fraction`` (``comb.predict``
     against the Keras model on the test set) and, when the design carries ``y_test``,
     ``da4ml_accuracy``: the test accuracy of ``comb.predict``, da4ml's bit-exact emulation of the
-    logic hls4ml's distributed_arithmetic strategy generates (with da4ml) for this model.
+    logic hls4ml's distributed_arithmetic strategy generates (with da4ml) for this model; when it
+    carries ``x_val`` and ``y_val``, ``da4ml_val_accuracy``: the same on the validation split.
 
     Raises (from :meth:`measure`):
         MeasurementError: tracing failed.
@@ -68,6 +69,9 @@ class Da4mlBackend(ResourceBackend):
         extras = {}
         if design.y_test is not None:
             extras["da4ml_accuracy"] = float(np.mean(np.argmax(got, axis=1) == np.asarray(design.y_test)))
+        if design.x_val is not None and design.y_val is not None:
+            val = np.asarray(comb.predict(np.asarray(design.x_val))).reshape(len(design.y_val), -1)
+            extras["da4ml_val_accuracy"] = float(np.mean(np.argmax(val, axis=1) == np.asarray(design.y_val)))
         return ResourceReport(
             self.name,
             figures={

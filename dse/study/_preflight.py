@@ -491,13 +491,14 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
             or a constraint on a figure no Strategy of the space reports (no trial could be feasible).
     """
     from dse.config import TrialParams
+    from dse.config._experiment import MAXIMIZED_METRICS
     from dse.resources import backend_class, backend_names, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
 
     def unmeasured(metric: str) -> list[tuple[str, str, tuple[str, ...]]]:
         """``(strategy, figure backend, its figures)`` for each Strategy whose figure backend declares no ``metric``."""
-        if metric in ("csim_accuracy", "keras_accuracy", "ebops"):
+        if metric in MAXIMIZED_METRICS or metric == "ebops":  # every trial measures the accuracies and EBOPs
             return []
         found = []
         for strategy in strategies:
@@ -546,6 +547,7 @@ def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> Non
                               f"({measuring(c.metric, lacking) or 'none of the registered backends does'})")
         log.warning("%s; remove %s from the space's strategy choices if that is not meant", what, " and ".join(lacking))
     _warn_without_accuracy(exp)
+    _warn_test_split_selection(exp)
     _warn_pinned_objectives(exp)
 
 
@@ -625,9 +627,32 @@ def _warn_without_accuracy(exp: ExperimentConfig) -> None:
     names = ", ".join(o.metric for o in exp.objectives)
     log.warning(
         "objectives (%s) hold no accuracy and no constraint sets an accuracy floor, so the best designs are the "
-        "smallest whatever their accuracy; add {metric: csim_accuracy, direction: maximize} to objectives, or a "
-        "constraint such as {metric: csim_accuracy, min: 0.9}", names,
+        "smallest whatever their accuracy; add {metric: csim_val_accuracy, direction: maximize} to objectives, or a "
+        "constraint such as {metric: csim_val_accuracy, min: 0.9}", names,
     )
+
+
+def _warn_test_split_selection(exp: ExperimentConfig) -> None:
+    """Warn of an objective or constraint on a test-split accuracy (:data:`dse.config._experiment.TEST_ACCURACIES`).
+
+    The sampler, the Pareto front and feasibility then read the test split, so the front's test accuracies are
+    biased upwards (chosen for them) and no data is left to tell how the chosen designs do on new data (probe 23:
+    a design was on the front for its test accuracy alone). The validation accuracies select instead, and the
+    test accuracies of the designs they choose stay an unbiased estimate (the report and ``dse status`` show both).
+    """
+    from dse.config._experiment import TEST_ACCURACIES
+
+    used = [(f"objectives[{i}]", o.metric) for i, o in enumerate(exp.objectives) if o.metric in TEST_ACCURACIES]
+    used += [(f"constraints[{i}]", c.metric) for i, c in enumerate(exp.constraints) if c.metric in TEST_ACCURACIES]
+    if used:
+        where, metric = used[0]
+        log.warning(
+            "%s: %s is measured on the test split, so the study selects its designs on the data meant to tell how they "
+            "do on new data: the front's test accuracies come out optimistic, and nothing is held out; select on the "
+            "validation split with %s (the report and dse status show the test accuracy of each design beside it)%s",
+            where, metric, TEST_ACCURACIES[metric],
+            f" (also {', '.join(w for w, _ in used[1:])})" if len(used) > 1 else "",
+        )
 
 
 def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:

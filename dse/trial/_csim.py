@@ -1,8 +1,8 @@
 """Which trials run hls4ml's C simulation (``hls4ml.csim``), and the front that decides it.
 
 With ``csim: front`` the driver sends each trial the objective values of the feasible Pareto
-front it knows at dispatch time. A trial whose objectives (``csim_accuracy`` read as its Keras
-accuracy) are dominated by one of them, or that violates a constraint, cannot join the front
+front it knows at dispatch time. A trial whose objectives (``csim_val_accuracy`` and ``csim_accuracy`` read as its
+Keras accuracies on the same splits) are dominated by one of them, or that violates a constraint, cannot join the front
 later either: the dominating trial stays in the study and fronts only improve. So skipping
 the C simulation of exactly those trials leaves every trial that ever joins the front
 C-simulated, while dominated trials save the g++ build (5-50 s of CPU each).
@@ -19,6 +19,7 @@ import math
 from typing import Sequence
 
 from dse.config import ExperimentConfig
+from dse.config._experiment import CSIM_ACCURACIES
 
 __all__ = ["dominates", "update_front", "front_values", "csim_decision", "SIMULATED", "EMULATED", "SKIPPED", "SKIPPED_DOMINATED", "SKIPPED_INFEASIBLE"]
 
@@ -73,7 +74,7 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
 
     Args:
         exp: the experiment (``hls4ml.csim``, objectives, constraints).
-        metrics: the trial's metrics so far (``keras_accuracy`` and the resource figures).
+        metrics: the trial's metrics so far (``keras_val_accuracy``, ``keras_accuracy`` and the resource figures).
         front: objective values of the feasible front at dispatch time (``None``: unknown).
 
     Returns:
@@ -90,7 +91,7 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
         return SKIPPED
     if "da4ml_accuracy" in metrics:  # free and bit-exact: every distributed_arithmetic design gets it
         return EMULATED
-    proxy = {**metrics, "csim_accuracy": metrics.get("keras_accuracy", math.nan)}
+    proxy = {**metrics, **{c: metrics.get(k, math.nan) for c, k in CSIM_ACCURACIES.items()}}  # Keras's stand in
     if not within_constraints(exp.constraints, proxy):
         return SKIPPED_INFEASIBLE
     try:
