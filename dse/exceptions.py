@@ -13,6 +13,7 @@ __all__ = [
     "DseError",
     "ConfigError",
     "SearchSpaceError",
+    "BackendError",
     "DatasetError",
     "DatasetUnavailableError",
     "TrialError",
@@ -35,6 +36,7 @@ __all__ = [
     "ClusterUnreachableError",
     "ClusterError",
     "DiskFullError",
+    "ExportError",
     "disk_full_cause",
     "disk_full_error",
     "full_path",
@@ -54,6 +56,13 @@ class ConfigError(DseError):
 
 class SearchSpaceError(ConfigError):
     """A search space file is invalid (unknown type, bad bounds, a rule on an unknown parameter)."""
+
+
+class BackendError(ConfigError, ValueError):
+    """A resource backend cannot be registered, imported or found by name (``resources.backend``, ``--backend``).
+
+    Also a :class:`ValueError`, which pydantic turns into a field error where a config field names the backend.
+    """
 
 
 class DatasetError(DseError):
@@ -161,6 +170,10 @@ class ClusterUnreachableError(ConfigError):
 
 class ClusterError(DseError):
     """A Ray cluster cannot be joined (unreachable head, missing or wrong auth token)."""
+
+
+class ExportError(DseError):
+    """A trial cannot be exported (not complete, no MLflow run, artifacts missing): :func:`dse.export.export_design`."""
 
 
 class DiskFullError(DseError):

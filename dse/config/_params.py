@@ -9,9 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 __all__ = ["TrialParams", "no_bool_for_number", "STRATEGIES", "WEIGHT_GRANULARITIES", "ACTIVATION_GRANULARITIES"]
 
-STRATEGIES = ("Latency", "Resource", "distributed_arithmetic")
-WEIGHT_GRANULARITIES = ("per-weight", "per-channel", "per-layer")
-ACTIVATION_GRANULARITIES = ("per-feature", "per-layer")
+#: hls4ml ``Strategy`` values a trial can be built with, and HGQ2 bitwidth granularities: the one spelling of each,
+#: which :class:`TrialParams` annotates its fields with.
+Strategy = Literal["Latency", "Resource", "distributed_arithmetic"]
+WeightGranularity = Literal["per-weight", "per-channel", "per-layer"]
+ActivationGranularity = Literal["per-feature", "per-layer"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+WEIGHT_GRANULARITIES: tuple[str, ...] = get_args(WeightGranularity)
+ACTIVATION_GRANULARITIES: tuple[str, ...] = get_args(ActivationGranularity)
 
 
 def _numeric_only(annotation: Any) -> bool:
@@ -91,7 +96,7 @@ class TrialParams(BaseModel):
             return data
         return {**data, "beta_schedule": "linear"} if at_zero else data
 
-    strategy: Literal["Latency", "Resource", "distributed_arithmetic"] = "Latency"
+    strategy: Strategy = "Latency"
     reuse_factor: int = Field(default=1, ge=1)
     layer_reuse_factors: tuple[int, ...] | None = None
     beta: float = Field(default=1e-5, ge=0)
@@ -101,8 +106,8 @@ class TrialParams(BaseModel):
     weight_l2: float = Field(default=0.0, ge=0)
     activation_l1: float = Field(default=1e-8, ge=0)
     activation_l2: float = Field(default=0.0, ge=0)
-    weight_granularity: Literal["per-weight", "per-channel", "per-layer"] = "per-weight"
-    activation_granularity: Literal["per-feature", "per-layer"] = "per-feature"
+    weight_granularity: WeightGranularity = "per-weight"
+    activation_granularity: ActivationGranularity = "per-feature"
     weight_bits: int = Field(default=6, ge=1, le=16)
     activation_bits: int = Field(default=6, ge=0, le=16)
     learning_rate: float | None = Field(default=None, gt=0)

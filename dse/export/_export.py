@@ -21,16 +21,12 @@ import optuna
 import yaml
 
 from dse._args import expect
-from dse.exceptions import DseError
+from dse.exceptions import DseError, ExportError
 from dse.store import NOT_EVALUATED
 
 __all__ = ["ExportError", "ExportResult", "export_design", "load_trial_model"]
 
 log = logging.getLogger(__name__)
-
-
-class ExportError(DseError):
-    """A trial cannot be exported (not complete, no MLflow run, artifacts missing)."""
 
 
 @dataclass

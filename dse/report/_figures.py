@@ -432,7 +432,8 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     split) and ``csim_accuracy_source`` (``csim``, ``da4ml`` or ``keras``: what gave both C-simulation accuracies),
     every resource figure present as
     ``<figure>`` with ``<figure>_source`` beside it (precise re-measurements as
-    ``<backend>_<figure>``), the other varying parameters as ``params_<name>``, ``mlflow_run_id``.
+    ``<backend>_<figure>``), the other parameters any member has as ``params_<name>`` (constant ones too: a
+    one-member front has nothing that varies), ``mlflow_run_id``.
     """
     from dse.report._pareto import front_frame
 
@@ -458,7 +459,7 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
             if f"{c}_source" in front:
                 cols.append(f"{c}_source")
     skip = {"params_strategy", "params_reuse_factor", "params_layer_reuse_factors"}
-    cols += [c for c in front.columns if c.startswith("params_") and c not in skip and front[c].astype(str).nunique() >= 1]
+    cols += [c for c in front.columns if c.startswith("params_") and c not in skip and front[c].notna().any()]
     cols.append("mlflow_run_id")
     return front[[c for c in dict.fromkeys(cols) if c in front]]
 

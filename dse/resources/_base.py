@@ -174,6 +174,11 @@ class ResourceBackend(abc.ABC):
     #: Metrics its reports hold (``lut``, ``dsp``, ``ff``, ``latency_cycles``, ...); ``None``: not
     #: declared, so objectives on it are not checked before the study (:func:`dse.study.preflight`).
     figures: ClassVar[tuple[str, ...] | None] = None
+    #: Whether :meth:`measure` reads :attr:`Design.hls_model`. A trial always converts, so this matters only where a
+    #: design is re-measured from its artifacts (``dse synthesize``, ``resources.synthesize_front``): there the
+    #: conversion runs for a backend that says ``True`` (the default, so a user's backend gets the model it got in the
+    #: trial) and is skipped for one that says ``False`` (da4ml and Yosys read the Keras model only).
+    needs_hls_model: ClassVar[bool] = True
     #: Whether ``dse synthesize`` / ``dse calibrate`` / ``resources.synthesize_front`` may use it:
     #: ``False`` for an estimate every trial already carries (the EBOPs estimate).
     precise: ClassVar[bool] = True

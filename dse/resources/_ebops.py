@@ -60,6 +60,7 @@ class EbopsBackend(ResourceBackend):
     """
 
     name = "ebops"
+    needs_hls_model = False
     sources = ("ebops-estimate",)
     figures = ("lut", "dsp")
     precise = False  # every trial already carries these figures

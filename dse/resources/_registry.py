@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from dse.exceptions import BackendError
+
 if TYPE_CHECKING:
     from dse.resources._base import ResourceBackend
 
@@ -38,6 +40,7 @@ _REGISTRY: dict[str, type["ResourceBackend"]] = {}
 
 
 def _is_dse(cls: type) -> bool:
+    """Whether ``cls`` is one of dse's own (defined in ``dse`` or a module under it)."""
     return cls.__module__ == "dse" or cls.__module__.startswith("dse.")
 
 
@@ -52,7 +55,7 @@ def register_backend(cls: type["ResourceBackend"]) -> type["ResourceBackend"]:
     Registering a class again (its module reloaded) replaces the earlier definition.
 
     Raises:
-        ValueError: ``cls`` is not a :class:`~dse.resources.ResourceBackend` subclass, leaves
+        BackendError (a ConfigError and a ValueError): ``cls`` is not a :class:`~dse.resources.ResourceBackend` subclass, leaves
             ``measure`` unimplemented, has a ``name`` that is not a non-empty string, is ``auto``
             (the rule of :func:`figure_backend`) or is taken by another backend; or its ``sources``
             are not a tuple of non-empty strings, or name a source of dse's own backends (``yosys``,
@@ -64,29 +67,29 @@ def register_backend(cls: type["ResourceBackend"]) -> type["ResourceBackend"]:
 
     label = getattr(cls, "__name__", repr(cls))
     if not (isinstance(cls, type) and issubclass(cls, ResourceBackend)):
-        raise ValueError(f"@register_backend: {label} is not a subclass of dse.resources.ResourceBackend; subclass it")
+        raise BackendError(f"@register_backend: {label} is not a subclass of dse.resources.ResourceBackend; subclass it")
     if inspect.isabstract(cls):
         missing = ", ".join(sorted(cls.__abstractmethods__))
-        raise ValueError(f"resource backend {label} does not implement {missing} (def measure(self, design) -> ResourceReport)")
+        raise BackendError(f"resource backend {label} does not implement {missing} (def measure(self, design) -> ResourceReport)")
     name = getattr(cls, "name", None)
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"resource backend {label}: `name` must be a non-empty string (the resources.backend value), got {name!r}")
+        raise BackendError(f"resource backend {label}: `name` must be a non-empty string (the resources.backend value), got {name!r}")
     if name == "auto":
-        raise ValueError(f"resource backend {label}: the name 'auto' is resources.backend's rule (the most faithful figure "
+        raise BackendError(f"resource backend {label}: the name 'auto' is resources.backend's rule (the most faithful figure "
                          "per Strategy), so a backend of that name would never run; choose another `name`")
     if name in _REGISTRY and not _same_class(_REGISTRY[name], cls):
-        raise ValueError(f"resource backend name {name!r} is taken by {_REGISTRY[name].__name__}")
+        raise BackendError(f"resource backend name {name!r} is taken by {_REGISTRY[name].__name__}")
     srcs = getattr(cls, "sources", None)
     if not srcs:
-        raise ValueError(f"resource backend {label} must declare the sources of its figures in `sources`")
+        raise BackendError(f"resource backend {label} must declare the sources of its figures in `sources`")
     if not isinstance(srcs, (tuple, list)) or not all(isinstance(x, str) and x.strip() for x in srcs):
-        raise ValueError(f"resource backend {label}: `sources` must be a tuple of non-empty strings, e.g. sources = "
+        raise BackendError(f"resource backend {label}: `sources` must be a tuple of non-empty strings, e.g. sources = "
                          f"({name + '-fit'!r},), got {srcs!r}")
     if not _is_dse(cls):
         for other in _REGISTRY.values():
             taken = [x for x in srcs if x in other.sources]
             if taken and _is_dse(other) and not issubclass(cls, other):
-                raise ValueError(f"resource backend {label}: source {taken[0]!r} is that of dse's {other.name!r} backend, and "
+                raise BackendError(f"resource backend {label}: source {taken[0]!r} is that of dse's {other.name!r} backend, and "
                                  "figures are compared by their source; name your own (e.g. "
                                  f"{name + '-' + taken[0]!r}), or subclass {other.__name__}")
     for old in [k for k, v in _REGISTRY.items() if _same_class(v, cls)]:
@@ -109,7 +112,7 @@ def import_backend_modules(modules: Iterable[str], folders: Iterable[str] = ()) 
             since Ray gives a worker only the driver's script folder and current directory.
 
     Raises:
-        ValueError: a module cannot be imported, or raised while importing; the message names
+        BackendError (a ConfigError and a ValueError): a module cannot be imported, or raised while importing; the message names
             it, the error and the fix.
     """
     for folder in folders:
@@ -122,7 +125,7 @@ def import_backend_modules(modules: Iterable[str], folders: Iterable[str] = ()) 
             missing = isinstance(e, ModuleNotFoundError) and e.name is not None and (name == e.name or name.startswith(e.name + "."))
             fix = ("install it, or put the folder that holds it on PYTHONPATH (Ray's workers import it too)" if missing
                    else "the module was found but raised while importing; fix it (run `python -c 'import " + name + "'` to see where)")
-            raise ValueError(f"cannot import backend module {name!r} ({type(e).__name__}: {e}); {fix}") from e
+            raise BackendError(f"cannot import backend module {name!r} ({type(e).__name__}: {e}); {fix}") from e
 
 
 def backend_module_folders(modules: Iterable[str]) -> tuple[str, ...]:
@@ -150,11 +153,11 @@ def unlisted_backend_problem(name: str, modules: Iterable[str]) -> str | None:
     it. A class defined in the script being run (``__main__``) cannot be imported elsewhere.
 
     Raises:
-        ValueError: ``name`` is not registered (see :func:`backend_class`).
+        BackendError (a ConfigError and a ValueError): ``name`` is not registered (see :func:`backend_class`).
     """
     cls = backend_class(name)
     module = cls.__module__
-    if module == "dse" or module.startswith("dse.") or module in set(modules):
+    if _is_dse(cls) or module in set(modules):
         return None
     if module == "__main__":
         return (f"resource backend {name!r} ({cls.__name__}) is defined in the script being run (__main__), which Ray's workers "
@@ -175,11 +178,11 @@ def backend_class(name: str) -> type["ResourceBackend"]:
     """The backend class registered as ``name``.
 
     Raises:
-        ValueError: unknown name; the message lists the known ones.
+        BackendError (a ConfigError and a ValueError): unknown name; the message lists the known ones.
     """
     names = backend_names()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown resource backend {name!r}; known: {', '.join(names)}")
+        raise BackendError(f"unknown resource backend {name!r}; known: {', '.join(names)}")
     return _REGISTRY[name]
 
 
@@ -193,15 +196,15 @@ def precise_backend_class(name: str) -> type["ResourceBackend"]:
     """The backend class registered as ``name``, for a re-measurement (``dse synthesize``, ``dse calibrate``).
 
     Raises:
-        ValueError: unknown name, or an estimate every trial already carries (``ebops``); the
+        BackendError (a ConfigError and a ValueError): unknown name, or an estimate every trial already carries (``ebops``); the
             message lists the precise backends.
     """
     allowed = ", ".join(precise_backend_names())
     if name not in _REGISTRY:  # the estimate is no choice here, so it is not offered
-        raise ValueError(f"unknown resource backend {name!r}; the precise ones are: {allowed}")
+        raise BackendError(f"unknown resource backend {name!r}; the precise ones are: {allowed}")
     cls = backend_class(name)
     if not cls.precise:
-        raise ValueError(
+        raise BackendError(
             f"{name!r} is the estimate every trial already carries (its lut/dsp figures), so there is nothing "
             f"to re-measure with it; choose a precise backend: {allowed}"
         )
@@ -219,8 +222,8 @@ def figure_backend(strategy: str, configured: str) -> str:
     The rule, in one place:
 
     * ``auto``: the most faithful figure available at trial time. ``distributed_arithmetic``
-      designs take da4ml's cost model (within a few % of Yosys synthesis of the same RTL,
-      while the EBOPs estimate is an upper bound, +194% on the quickstart's DA front);
+      designs take da4ml's cost model (-0.7% against Yosys synthesis of the same RTL for a digits design, where
+      the EBOPs estimate, an upper bound, was +329%: ``dse calibrate --backend yosys``, 2026-12-07);
       ``Latency``/``Resource`` designs take the EBOPs estimate (HGQ docs: LUT + 55 DSP ~ BOPs),
       the best figure short of a Vivado/Vitis build.
     * a named backend: its figures where it supports the Strategy, else the EBOPs estimate.

@@ -166,6 +166,7 @@ class YosysBackend(ResourceBackend):
     """
 
     name = "yosys"
+    needs_hls_model = False
     figures = ("lut", "ff", "dsp", "latency_cycles")
     sources = ("yosys",)
     strategies = ("distributed_arithmetic",)

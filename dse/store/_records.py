@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from pydantic import ValidationError
 
 from dse._args import is_real_number
 from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
@@ -505,7 +506,7 @@ class StudyRecords:
             return []
         try:  # fields added since the study was stored read as their defaults, not as changes
             old = ExperimentConfig.model_validate(old).model_dump(mode="json")
-        except Exception:  # no longer validates: compare what was stored
+        except ValidationError:  # no longer validates: compare what was stored
             pass
         new = exp.model_dump(mode="json")
         lines: list[str] = []

@@ -175,10 +175,11 @@ def load_study(name: str, storage: str) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=opened)
     except KeyError as e:
         try:
-            names = optuna.get_all_study_names(opened)
-        except Exception:
-            names = []
-        found = f"no study named {name!r} in {redact_url(storage)}; studies there: {names or 'none'}"
+            there = f"studies there: {optuna.get_all_study_names(opened) or 'none'}"
+        except Exception as listing:  # the load's KeyError is the news; say only that the list is unknown
+            log.debug("listing the studies of %s failed", redact_url(storage), exc_info=True)
+            there = f"the studies there could not be listed ({type(listing).__name__})"
+        found = f"no study named {name!r} in {redact_url(storage)}; {there}"
         raise StudyNotFoundError(f"{found}. Give one of those names, or pass --storage (or --experiment) to look elsewhere", found) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
         raise StorageError(

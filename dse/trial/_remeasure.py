@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dse.config import ExperimentConfig, Hls4mlConfig, TrialParams
+from dse.exceptions import DseError
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -148,7 +149,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         if spec.measure:
             ebops = client.get_run(spec.run_id).data.metrics["ebops"]
             hls_model = None
-            if name in ("vivado", "vitis"):
+            if type(get_backend(name)).needs_hls_model:  # (audit: a user's backend got None here, a model in the trial)
                 hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
                 hls_model.write()
             design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
@@ -168,11 +169,16 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
                 logger.set_tags({"profiling_error": f"{type(e).__name__}: {e}"[:500]})
     except Exception as e:
         result.error = f"{type(e).__name__}: {e}"
-        log.debug("re-measuring trial %d failed:\n%s", spec.number, traceback.format_exc())
+        tags = {f"{name}_error": result.error[:5000]}
+        if not isinstance(e, DseError):  # hls4ml's, a tool's or a bug: keep the traceback (as a trial does)
+            text = traceback.format_exc()
+            log.warning("re-measuring trial %d failed with %s, which dse did not raise itself:\n%s", spec.number,
+                        type(e).__name__, text)
+            tags[f"{name}_error_traceback"] = text[-5000:]
         try:
-            logger.set_tags({f"{name}_error": result.error[:5000]})
-        except Exception:
-            pass
+            logger.set_tags(tags)
+        except Exception as logging_error:  # the result still goes back to the driver, which reports the error
+            log.warning("re-measuring trial %d: could not tag its MLflow run with the error: %s", spec.number, logging_error)
     if not spec.keep_files:
         shutil.rmtree(work, ignore_errors=True)
     return result

@@ -305,9 +305,18 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         )
 
 
-def _error_text(spec: TrialSpec, e: Exception) -> str:
+#: MLflow tag of a FAIL run whose error dse did not raise itself: the traceback's last characters.
+TRACEBACK_TAG = "error_traceback"
+
+
+def _error_text(spec: TrialSpec, e: Exception, tags: dict[str, str]) -> str:
+    """``"<ExceptionName>: <message>"``, the trial's ``fail_reason``. An error dse did not raise itself (hls4ml's, Keras',
+    or a bug) also keeps its traceback in ``tags`` (:data:`TRACEBACK_TAG`) and the worker's log (audit: it was logged
+    at DEBUG only, below the workers' level, so a bug in dse read as a failed design with nothing to trace it)."""
     if not isinstance(e, DseError):
-        log.debug("trial %d failed:\n%s", spec.number, traceback.format_exc())
+        text = traceback.format_exc()
+        log.warning("trial %d failed with %s, which dse did not raise itself:\n%s", spec.number, type(e).__name__, text)
+        tags[TRACEBACK_TAG] = text[-5000:]
     return f"{type(e).__name__}: {e}"
 
 
@@ -375,7 +384,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
                 model.load_weights(cp.path)
             _evaluate(model, spec, splits, run_logger, spec.work_dir / f"epoch_{cp.epoch:04d}", metrics, tags, step, front)
         except Exception as e:  # one checkpoint must not lose the others
-            error = _error_text(spec, e)
+            error = _error_text(spec, e, tags)
         metrics["seconds_total"] = time.perf_counter() - t0
         state = "FAIL" if error else "COMPLETE"
         if state == "COMPLETE":
@@ -486,7 +495,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             history["beta"] = beta_per_epoch(params, len(history.get("loss", [])), exp.training.epochs)
         _evaluate(model, spec, splits, logger, work, metrics, tags, step, spec.front)
     except Exception as e:  # a trial must never take the study down
-        error = _error_text(spec, e)
+        error = _error_text(spec, e, tags)
         if is_tracking_failure(e):  # MLflow failed, not the design: the driver decides whether it was evaluated
             tags[TRACKING_FAILED_TAG] = "true"
         if (full := disk_full_cause(e)) is not None:  # nor is a full disk the design's fault; the tag names its file
