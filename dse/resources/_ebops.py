@@ -22,8 +22,10 @@ def count_dsp_multiplications(model, threshold_bits: int) -> list[int]:
     """Count multiplications wide enough for HLS to map them to a DSP.
 
     For every quantized Dense layer, each (input, weight) pair whose input bitwidth and weight
-    bitwidth both exceed ``threshold_bits`` counts once; zero-bit (pruned) weights never do.
-    Uses the same bitwidth arrays HGQ2 uses for EBOPs (``iq.bits_``, ``kq.bits_``).
+    bitwidth both exceed ``threshold_bits`` counts once; a weight that quantizes to 0 (zero bits, or
+    a zero under a per-layer or per-channel bitwidth) never does: hls4ml builds no multiplier for it.
+    Uses the same bitwidth arrays HGQ2 uses for EBOPs (``iq.bits_``, ``kq.bits_``) and the
+    quantized kernel (``qkernel``).
 
     Args:
         model: a trained HGQ2 model after ``trace_minmax``.
@@ -41,7 +43,8 @@ def count_dsp_multiplications(model, threshold_bits: int) -> list[int]:
         in_shape = (1,) + tuple(layer.input.shape[1:])
         bw_in = np.asarray(layer.iq.bits_(in_shape)).reshape(-1)
         bw_ker = np.asarray(layer.kq.bits_(tuple(layer.kernel.shape)))
-        wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits)
+        nonzero = np.asarray(layer.qkernel) != 0  # probe 23: zero weights of a shared bitwidth were counted
+        wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits) & nonzero
         per_layer.append(int(wide.sum()))
     return per_layer
 
@@ -53,7 +56,11 @@ class EbopsBackend(ResourceBackend):
     hls4ml strategies (Latency, Resource): ``DSP`` = multiplications with both operands wider
     than ``resources.dsp_threshold_bits``, divided by each layer's ReuseFactor (rounded up)
     and summed over layers, and
-    ``LUT = max(EBOPs - 55 * DSP, 0)``, from ``LUT + 55 DSP ~ BOPs`` (HGQ documentation).
+    ``LUT = max(EBOPs - 55 * W, 0)``, where ``W`` is those wide multiplications at ReuseFactor 1, from
+    ``LUT + 55 DSP ~ BOPs`` (HGQ documentation). EBOPs count every multiplication once, as a fully unrolled design
+    builds it, so the wide ones are taken out of the LUTs whole, however many DSPs share them: the LUT figure does not
+    model reuse (an upper bound for ReuseFactor > 1). Before (probe 23), ``55 * DSP`` was taken out, so the LUT
+    figure rose with the ReuseFactor (31x from ReuseFactor 1 to 8 for a digits design).
     ``distributed_arithmetic``: ``LUT = EBOPs``, ``DSP = 0`` (EBOPs is an upper bound on the
     LUTs of a da4ml design, which uses no DSP). Source: ``ebops-estimate``. No latency figure:
     EBOPs says nothing about cycles.
@@ -75,7 +82,7 @@ class EbopsBackend(ResourceBackend):
             counts = count_dsp_multiplications(design.model, design.resources.dsp_threshold_bits)
             rfs = design.params.layer_reuse_factors or (design.params.reuse_factor,) * len(counts)
             dsp = float(sum(math.ceil(n / rf) for n, rf in zip(counts, rfs)))
-            lut = max(float(design.ebops) - DSP_LUT_EQUIVALENT * dsp, 0.0)
+            lut = max(float(design.ebops) - DSP_LUT_EQUIVALENT * sum(counts), 0.0)
         src = "ebops-estimate"
         return ResourceReport(
             self.name,

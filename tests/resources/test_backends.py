@@ -51,6 +51,17 @@ def test_ebops_relation(design):
     assert r.figures["lut"].value == max(design.ebops - DSP_LUT_EQUIVALENT * n_dsp, 0)
     res = get_backend("ebops").measure(replace(lat, params=TrialParams(strategy="Resource", reuse_factor=4)))
     assert res.figures["dsp"].value == sum(np.ceil(n / 4) for n in per_layer)
+    # the LUTs do not grow with the ReuseFactor: the wide multiplications leave them whole, however many DSPs share them
+    # (probe 23: EBOPs - 55 * DSP rose 31x from ReuseFactor 1 to 8)
+    assert res.figures["lut"].value == r.figures["lut"].value
+    # a weight that quantizes to 0 has no multiplier, whatever its bitwidth (probe 23: counted where bits were shared)
+    first = [layer for layer in design.model.layers if hasattr(layer, "qkernel")][0]
+    saved = np.asarray(first.kernel)
+    try:
+        first.kernel.assign(np.zeros_like(saved))
+        assert count_dsp_multiplications(design.model, 2) == [0, per_layer[1]]
+    finally:
+        first.kernel.assign(saved)
     # per-layer ReuseFactors divide each layer's DSP count by its own factor
     mixed = get_backend("ebops").measure(replace(lat, params=TrialParams(strategy="Resource", reuse_factor=4, layer_reuse_factors=(1, 4))))
     assert mixed.figures["dsp"].value == per_layer[0] + np.ceil(per_layer[1] / 4)
