@@ -74,18 +74,26 @@ def pareto_callback(directory: Path):
 def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
     """Up to ``n`` of the callback's checkpoints, the final epoch's left out (it is the trial itself).
 
-    When more remain, ``n`` spread evenly over EBOPs are kept (the extremes always).
+    Only Pareto-optimal ones in (validation accuracy, EBOPs): HGQ2's ``ParetoFront`` drops a checkpoint only when a
+    later one is better in both, so ties survive it (probe 23: epochs 5, 6 and 7 at the same accuracy, 7 with the
+    fewest EBOPs, all became trials). A checkpoint another one, or the final epoch, weakly dominates is left out, and
+    of equal ones the latest epoch is kept. When more than ``n`` remain, ``n`` spread evenly over EBOPs are kept (the
+    extremes always).
 
     Returns:
         Checkpoints sorted by EBOPs, ascending.
     """
-    found = []
+    every = []
     for path, (acc, ebops) in zip(callback.paths, callback.record):
         m = _EPOCH.search(Path(path).name)
-        if m is None or int(m.group(1)) == final_epoch:
-            continue
-        found.append(Checkpoint(int(m.group(1)), Path(path), float(acc), float(ebops)))
-    found.sort(key=lambda c: c.ebops)
+        if m is not None:
+            every.append(Checkpoint(int(m.group(1)), Path(path), float(acc), float(ebops)))
+
+    def dominated(c: Checkpoint) -> bool:
+        return any(o is not c and o.val_accuracy >= c.val_accuracy and o.ebops <= c.ebops
+                   and (o.val_accuracy > c.val_accuracy or o.ebops < c.ebops or o.epoch > c.epoch) for o in every)
+
+    found = sorted((c for c in every if c.epoch != final_epoch and not dominated(c)), key=lambda c: c.ebops)
     if n <= 0:
         return []
     if len(found) > n:

@@ -38,6 +38,16 @@ def test_select_checkpoints_spreads_over_ebops_and_leaves_out_the_final_epoch():
     three = select_checkpoints(cb, 3, final_epoch=15)
     assert [c.epoch for c in three] == [11, 7, 3]  # both extremes and the middle
     assert select_checkpoints(cb, 0, final_epoch=15) == []
+    # ties survive HGQ2's ParetoFront (it drops a checkpoint only for one better in both): those another checkpoint, or
+    # the final epoch, weakly dominates are left out, and of equal ones the latest (probe 23: epochs 5, 6 and 7 at the
+    # same accuracy all became trials)
+    paths = [Path(f"/x/epoch={e}.weights.h5") for e in (5, 6, 7, 8, 9, 12)]
+    record = [(0.95, 1300.0), (0.95, 1290.0), (0.95, 1280.0), (0.90, 900.0), (0.90, 900.0), (0.91, 900.0)]
+    kept = select_checkpoints(SimpleNamespace(paths=paths, record=record), 10, final_epoch=12)
+    assert [c.epoch for c in kept] == [7], kept  # 8 and 9 are dominated by the final epoch 12 (more accurate, as small)
+    record[-1] = (0.80, 2000.0)
+    kept = select_checkpoints(SimpleNamespace(paths=paths, record=record), 10, final_epoch=12)
+    assert [c.epoch for c in kept] == [9, 7], kept  # 9 and 8 equal: the later kept
 
 
 @pytest.fixture(scope="module")
