@@ -179,6 +179,10 @@ class ResourceBackend(abc.ABC):
     #: conversion runs for a backend that says ``True`` (the default, so a user's backend gets the model it got in the
     #: trial) and is skipped for one that says ``False`` (da4ml and Yosys read the Keras model only).
     needs_hls_model: ClassVar[bool] = True
+    #: Figures this backend reads off the design rather than measuring them with its tool (Yosys' ``latency_cycles``:
+    #: da4ml's pipeline stages of the RTL it synthesizes, the computation the da4ml estimate makes too). ``dse
+    #: calibrate`` does not compare them with the estimate, which would be the figure compared with itself.
+    derived_figures: ClassVar[tuple[str, ...]] = ()
     #: Whether ``dse synthesize`` / ``dse calibrate`` / ``resources.synthesize_front`` may use it:
     #: ``False`` for an estimate every trial already carries (the EBOPs estimate).
     precise: ClassVar[bool] = True

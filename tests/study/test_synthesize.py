@@ -100,8 +100,9 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     assert "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ" in text, text
     # the sign of the error and what scale is are said under the table (before: only in a docstring)
     assert "+ means the estimate is above the precise figure" in text and "precise = s x estimate" in text, text
-    # latency is compared too (before: no row; and the dsp row could never appear, as no trial's dsp was read)
-    assert by_est["latency_cycles"].precise == "yosys_latency_cycles" and by_est["latency_cycles"].n == len(da)
+    # Yosys' latency_cycles are da4ml's stage count of the RTL, the estimate's own computation: not compared with it
+    # (probe 23: "+0.0% error, scale 1.000"); a backend that measures latency (Vivado, Vitis) gets the row
+    assert "latency_cycles" not in by_est and "yosys_latency_cycles" in cal.csv.read_text().splitlines()[0].split(",")
     assert "dsp" in cal.csv.read_text().splitlines()[0].split(",")
     assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
     assert by_est["lut"].n == len(da)  # the study's own LUT figure (da4ml here)
