@@ -426,7 +426,7 @@ class _StudyLoop:
             retry: retry the storage write for ``storage_retry_s`` (:meth:`durable`), or for
                 :data:`STOPPING_RETRY_S` at most (a driver that is stopping, :meth:`abandon`).
         """
-        measured, failed = self.sort_harvested(trial.number, result)
+        measured, failed = self.sort_harvested(trial.number, result, trial.user_attrs.get("params"))
         # a driver that is stopping retries briefly (SQLite's "database is locked" beside another driver), not for
         # storage_retry_s per trial
         state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
@@ -517,11 +517,12 @@ class _StudyLoop:
         if values is not None:
             self.front = update_front(self.front, values, self.directions)
 
-    def sort_harvested(self, number: int, result: TrialResult) -> tuple[list, list[str]]:
+    def sort_harvested(self, number: int, result: TrialResult, params: dict | None = None) -> tuple[list, list[str]]:
         """Split trial ``number``'s harvested checkpoints into (checkpoint, objective values) to add and failure reasons.
 
         Tags the trial ``harvest`` with the counts and the first reason (before ``tell``: a told
-        trial cannot change) and logs each failure.
+        trial cannot change) and logs each failure. ``params``: the trial's recorded parameters, to tell a trial that
+        had no beta ramp (nothing to harvest, as a rule may decide) from one whose ramp was too short.
         """
         measured, failed = [], []
         for h in result.harvested:
@@ -538,7 +539,13 @@ class _StudyLoop:
             result.tags["harvest"] = f"{len(measured)} checkpoints measured, {len(failed)} failed" + (f" ({failed[0]})"[:500] if failed else "")
         elif self.exp.training.harvest_checkpoints and result.state == "COMPLETE":
             result.tags["harvest"] = NO_CHECKPOINT
-            if not self._said_no_checkpoint:
+            try:
+                p = TrialParams.model_validate(params) if params else None
+            except ValueError:
+                p = None
+            if p is not None and (p.beta_end is None or p.beta_end == p.beta):  # probe 23: a Resource trial (beta 0 -> 0)
+                log.info("trial %d kept no checkpoint: it had no beta ramp (beta %g, beta_end %s)", number, p.beta, p.beta_end)
+            elif not self._said_no_checkpoint:
                 self._said_no_checkpoint = True
                 log.warning("trial %d: harvest_checkpoints is %d, but %s; %s", number,
                             self.exp.training.harvest_checkpoints, NO_CHECKPOINT, harvest_advice(self.exp, self.space))

@@ -219,3 +219,23 @@ def test_harvest_advice_names_the_missing_ramp_or_the_short_training(tmp_path):
     exp, without = load_experiment(write_experiment(tmp_path / "b", space=no_ramp, training={"epochs": 5, "harvest_checkpoints": 3}))
     advice = harvest_advice(exp, without)
     assert "add a `beta_end` parameter to the search space" in advice and "training.epochs" not in advice
+
+
+def test_a_trial_without_a_ramp_is_not_told_its_ramp_was_too_short(tmp_path, caplog):
+    """Probe 23: a Resource trial, whose rule pins beta and beta_end to 0, kept no checkpoint and was warned that "the
+    search space has a beta ramp ... the training is likely too short". It had no ramp: that is said at INFO."""
+    import logging
+
+    from dse.config import load_experiment
+    from dse.study import run_study
+
+    space = {"parameters": {**RAMP_SPACE["parameters"], "strategy": {"type": "categorical", "choices": ["Resource"]}},
+             "rules": [{"when": {"strategy": "Resource"}, "set": {"beta": 0.0, "beta_end": 0.0}}]}
+    exp, sp = load_experiment(write_experiment(tmp_path, space=space, name="flat", n_trials=1, model={"hidden": [8]},
+                                               ray={"num_cpus": 1}, training={"epochs": 1, "harvest_checkpoints": 3},
+                                               hls4ml={"csim": "none"}))
+    with caplog.at_level(logging.INFO, logger="dse.study._orchestrator"):
+        assert run_study(exp, sp, progress=False).n_complete == 1
+    said = [r for r in caplog.records if r.name == "dse.study._orchestrator" and "checkpoint" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO] and "trial 0 kept no checkpoint: it had no beta ramp (beta 0, beta_end 0" \
+        in said[0].getMessage(), [r.getMessage() for r in said]
