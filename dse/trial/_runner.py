@@ -449,6 +449,9 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         "resource_backend": exp.resources.backend,
         "strategy": params.strategy,
         "worker_pid": str(os.getpid()),
+        # the seed of its initial weights and training (experiment seed + trial number; a harvested checkpoint's is its
+        # parent's), to rerun it (probe 23: recorded nowhere but in the parent run's experiment seed)
+        "seed": str(exp.seed_for(spec.number)),
         **_ray_node_tag(),
     }
     tags = dict(base_tags)

@@ -48,6 +48,8 @@ def test_study_finishes_with_failures_recorded(tiny_study):
     assert summary.n_failed >= 1 and summary.n_complete >= 1, "seed 3 should give both outcomes"
     pids = [t.user_attrs["tags"]["worker_pid"] for t in study.trials]
     assert len(set(pids)) == len(pids) and str(os.getpid()) not in pids, "each trial needs a fresh worker process"
+    # each trial's seed is recorded (probe 23: nowhere but the parent run's experiment seed)
+    assert [t.user_attrs["tags"]["seed"] for t in study.trials] == [str(exp.seed + t.number) for t in study.trials]
 
 
 def test_invalid_reuse_factor_refused_before_any_trial(tmp_path):
