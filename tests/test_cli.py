@@ -207,3 +207,30 @@ def test_ray_address_auto_is_resolved_and_checked_by_check(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 2, result.output
     assert "ray.address (auto: 127.0.0.1:1): no Ray cluster reachable at 127.0.0.1:1" in text, text
+
+
+def test_ray_address_auto_never_guesses_among_several_clusters(tmp_path, monkeypatch):
+    """Probe 24: with several Ray clusters on the machine and no `ray start` file to settle it, Ray's `auto` takes any one
+    of them (an unordered set): `dse check` passed once and was refused the next time, joining another user's local Ray.
+    dse now refuses, naming them; one cluster, or the last `ray start`'s, is taken as before. (The processes Ray finds
+    are what is simulated here: a second real cluster would need its own head.)"""
+    import ray._private.services as services
+
+    from dse.study._ray_session import resolve_auto_address
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"127.0.0.1:45393", "127.0.0.1:26379"})
+    path = write_experiment(tmp_path, ray={"address": "auto"})
+    result = runner.invoke(app, ["check", str(path)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "ray.address: auto found 2 Ray clusters on this machine (127.0.0.1:26379, 127.0.0.1:45393;" in text, text
+    assert "will not guess among them; give the head's host:port as ray.address" in text, text
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"127.0.0.1:26379"})
+    assert resolve_auto_address() == "127.0.0.1:26379"
+    monkeypatch.setattr(services, "find_gcs_addresses", lambda: {"127.0.0.1:45393", "127.0.0.1:26379"})
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: "127.0.0.1:45393")  # the last `ray start`
+    assert resolve_auto_address() == "127.0.0.1:45393"
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
+    assert resolve_auto_address() == "10.0.0.9:6379"

@@ -279,38 +279,32 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
 
     ``None`` (a local Ray started by dse) and ``local`` are left to Ray; ``auto`` is resolved as ``ray.init`` resolves it
     (``RAY_ADDRESS``, else a Ray started on this machine) and that address checked, or refused where there is none;
-    ``host:port`` (the GCS, default port 6379) and ``ray://host:port`` (Ray Client, default
-    port 10001) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`; a GCS must then
-    accept this driver's token (:func:`check_cluster_token`).
+    ``host:port`` (the GCS, default port 6379) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`, then
+    this driver's token (:func:`check_cluster_token`). ``ray://`` (Ray Client) is refused: dse's driver runs on a node
+    of the cluster (probe 24: such an address was never checked, and ``dse run`` created the study before it failed).
 
     Raises:
         ClusterUnreachableError: a malformed address, nothing listens there, or no GCS answers there.
         ClusterError: the cluster refuses this driver's token, or the driver has none.
     """
     if address is not None and address.strip().lower() == "auto":  # probe 22: left to Ray, it failed after the stores
-        from ray._private.services import get_ray_address_from_environment  # were made; resolved here as ray.init does
+        from dse.study._ray_session import resolve_auto_address  # were made; resolved here as dse run resolves it
 
-        try:
-            found = get_ray_address_from_environment("auto", None)  # RAY_ADDRESS, else a Ray started on this machine
-        except ConnectionError:  # what Ray raises where it finds none
-            found = None
-        if found in (None, "", "auto"):
-            raise ClusterUnreachableError(
-                f"{field}: auto found no Ray cluster (no RAY_ADDRESS in the environment, and no Ray started with `ray start` "
-                "on this machine); start one (ray start --head), give the head's host:port, or set ray.address: null for "
-                "a local Ray that dse starts"
-            )
+        found = resolve_auto_address(field)
         check_ray_address(found, field=f"{field} (auto: {found})")
         return
     if address is None or address.strip().lower() == "local":
         return
-    hint = "use host:port of the head node's GCS (ray start --head prints it, port 6379 by default), ray://host:10001, auto, or null"
+    hint = "use host:port of the head node's GCS (ray start --head prints it, port 6379 by default), auto, or null"
     text = address.strip()
     scheme = ""
     if "://" in text:
         scheme, _, text = text.partition("://")
-        if scheme != "ray":
-            raise ClusterUnreachableError(f"{field}: {address!r} has scheme {scheme!r}; {hint}")
+        if scheme == "ray":
+            raise ClusterUnreachableError(
+                f"{field}: {address!r} is a Ray Client address, which dse does not use: its driver runs on a node of the "
+                f"cluster (`dse run` there, as the README's cluster section does); {hint}")
+        raise ClusterUnreachableError(f"{field}: {address!r} has scheme {scheme!r}; {hint}")
     try:
         parts = urlsplit(f"//{text}")
         host, port = parts.hostname, parts.port
@@ -319,17 +313,14 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
     if not host or parts.path not in ("", "/"):
         raise ClusterUnreachableError(f"{field}: {address!r} is not host:port; {hint}")
     if port is None:
-        if scheme != "ray":
-            raise ClusterUnreachableError(f"{field}: {address!r} names no port; {hint}")
-        port = 10001
+        raise ClusterUnreachableError(f"{field}: {address!r} names no port; {hint}")
     problem = _tcp_problem(host, port)
     if problem:
         raise ClusterUnreachableError(
             f"{field}: no Ray cluster reachable at {address} ({problem}); start it (ray start --head), "
             "fix the address, or set ray.address: null for a local Ray"
         )
-    if scheme != "ray":
-        check_cluster_token(f"{host}:{port}", field=field)
+    check_cluster_token(f"{host}:{port}", field=field)
 
 
 def check_cluster_token(address: str, *, field: str = "ray.address") -> None:

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 from dse import MLFLOW_DEFAULTS
 from dse.config import RayConfig
 from dse.config._secrets import redact_url
-from dse.exceptions import ClusterError, DiskFullError
+from dse.exceptions import ClusterError, ClusterUnreachableError, DiskFullError
 
 __all__ = ["ray_session", "trial_resources", "kill_ray_processes", "stop_leftover_ray", "WORKER_ENV", "LOOPBACK_ENV"]
 
@@ -440,6 +440,42 @@ def cluster_address(cfg: RayConfig) -> str | None:
     return cfg.address or os.environ.get("RAY_ADDRESS") or None
 
 
+def resolve_auto_address(field: str = "ray.address") -> str:
+    """The cluster ``auto`` means, as ``ray.init("auto")`` finds it, but never a guess among several.
+
+    ``RAY_ADDRESS`` from the environment; else the cluster of the last ``ray start`` on this machine (Ray's
+    ``ray_current_cluster`` file in its default temp folder); else the one Ray GCS process running on this machine.
+    Ray itself takes any one of several such processes (an unordered set, so ``dse check`` and ``dse run`` could join
+    different clusters: probe 24 found another user's local Ray taken in one run of two); that is refused here.
+
+    Returns:
+        ``host:port`` (or whatever ``RAY_ADDRESS`` says).
+
+    Raises:
+        ClusterUnreachableError: no cluster is found, or several and nothing says which.
+    """
+    from ray._private.services import find_bootstrap_address, find_gcs_addresses
+
+    env = os.environ.get("RAY_ADDRESS", "").strip()
+    if env and env.lower() != "auto":
+        return env
+    found = find_bootstrap_address(None)
+    if found:
+        return found
+    running = sorted(find_gcs_addresses())
+    if len(running) == 1:
+        return running[0]
+    fix = ("give the head's host:port as ray.address (or RAY_ADDRESS), or set ray.address: null for a local Ray that dse "
+           "starts")
+    if not running:
+        raise ClusterUnreachableError(
+            f"{field}: auto found no Ray cluster (no RAY_ADDRESS in the environment, and no Ray started with `ray start` "
+            f"on this machine); start one (ray start --head), {fix}")
+    raise ClusterUnreachableError(
+        f"{field}: auto found {len(running)} Ray clusters on this machine ({', '.join(running)}; none started by "
+        f"`ray start` with its default temp folder, which would settle it) and will not guess among them; {fix}")
+
+
 @contextmanager
 def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
     """Connect to Ray for the duration of the block.
@@ -516,6 +552,8 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                     Path(temp).unlink(missing_ok=True)  # the files stay in run_dir/ray; only the short alias goes
                 stop_leftover_ray(run_dir, prune=False)  # another driver on this run dir killed meanwhile (kill -9) left its agents
         return
+    if address.strip().lower() == "auto":  # resolved as `dse check` resolves it, never a guess among several clusters
+        address = resolve_auto_address()
     _keep_token_auth()
     loopback = _is_loopback_address(address)
     log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")

@@ -453,7 +453,7 @@ def synthesize(
     if ray_address is not None:
         from dse.study._preflight import check_ray_address
 
-        expect("ray_address", ray_address, str, "give 'local', 'auto', host:port or ray://host:port")
+        expect("ray_address", ray_address, str, "give 'local', 'auto' or host:port")
         check_ray_address(ray_address, field="--ray-address (ray_address=)")  # one TCP connection: a typo fails here, not in ray.init
     study = load_study(study_name, storage)
     exp = located_experiment(study, storage, tracking_uri, ray_address)
