@@ -361,7 +361,10 @@ def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
 
 @contextmanager
 def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
-    """The study of ``exp`` if its SQLite or journal file already holds it (read-only: no table created), else ``None``.
+    """The study of ``exp`` if its storage already holds it (read-only: no table created), else ``None``.
+
+    An SQLite or journal file, or a database server (PostgreSQL, MySQL: probe 24, ``dse check`` compared no study
+    there, and only ``dse run`` refused a changed experiment). A server database without Optuna's tables holds none.
 
     Raises:
         StorageError: the file exists but is not a readable Optuna database or journal.
@@ -372,6 +375,9 @@ def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
 
     journal = journal_path(exp.storage_url)
     db = storage_file(exp.storage_url)
+    if db is None and journal is None and sqlite_path(exp.storage_url) is None:  # a database server
+        yield from _existing_server_study(exp)
+        return
     if db is None or not db.is_file():
         yield None
         return
@@ -395,8 +401,43 @@ def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
             storage.engine.dispose()
 
 
+def _existing_server_study(exp: ExperimentConfig) -> Iterator[Any]:
+    """:func:`_existing_study` on a database server: one read-only opening, with :data:`CONNECT_TIMEOUT_S` to connect."""
+    import optuna
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    backend = make_url(exp.storage_url).get_backend_name()
+    connect_args = {"connect_timeout": int(CONNECT_TIMEOUT_S)} if backend in ("postgresql", "mysql") else {}
+    storage = study = None
+    try:
+        engine = create_engine(exp.storage_url, connect_args=connect_args)
+        try:
+            tables = inspect(engine).has_table("studies")  # a new database: Optuna's tables come with the first run
+        finally:
+            engine.dispose()
+        if tables:
+            storage = optuna.storages.RDBStorage(exp.storage_url, skip_table_creation=True,
+                                                 engine_kwargs={"connect_args": connect_args})
+            study = optuna.load_study(study_name=exp.name, storage=storage)
+    except KeyError:
+        study = None
+    except Exception as e:  # the login was checked before; an old schema (optuna's RuntimeError), a lost connection
+        if storage is not None:
+            storage.engine.dispose()
+        raise StorageError(
+            f"storage: {redact_url(exp.storage_url)} cannot be read as an Optuna database ({type(e).__name__}: "
+            f"{' '.join(str(e).split())[:200]}); point storage at another database, or upgrade it (optuna storage upgrade)"
+        ) from e
+    try:
+        yield study
+    finally:
+        if storage is not None:
+            storage.engine.dispose()
+
+
 def _check_existing_study(exp: ExperimentConfig) -> None:
-    """If the SQLite or journal storage already holds this study (read-only), its objectives must match
+    """If the storage already holds this study (read-only, :func:`_existing_study`), its objectives must match
     (:func:`dse.study._storage.objectives_problem`; ``--allow-changed`` cannot change that)."""
     from dse.study._storage import objectives_problem
 
@@ -815,7 +856,7 @@ def stored_study_error(study: Any, exp: ExperimentConfig, space: SearchSpace, ch
 
 
 def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, allow_changed: bool) -> None:
-    """Compare with the study an existing SQLite or journal file holds (read-only, one opening): :func:`stored_study_error`."""
+    """Compare with the study the storage already holds (read-only, one opening): :func:`stored_study_error`."""
     from dse.data import dataset_record
     from dse.store import StudyRecords
 
@@ -835,11 +876,11 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     (``storage``: parses, driver installed; SQLite: the file could be created; a server: one
     TCP connection), the MLflow tracking URI (``mlflow.tracking_uri``: an http(s) server must
     answer ``GET /health``), the Ray address (``ray.address``: one TCP connection), an existing
-    study's objective directions (SQLite storage only, read-only); then loads and validates the
+    study's objective directions (read-only); then loads and validates the
     dataset; then checks that every Strategy/ReuseFactor/IOType the search space can produce is
     one hls4ml can implement for this model. Servers get at most :data:`CONNECT_TIMEOUT_S` seconds each.
 
-    Last, for a study that already exists in a SQLite or journal file: what differs from the
+    Last, for a study that already exists in the storage (a file or a database server): what differs from the
     experiment it was run with (dataset contents included), as ``dse run`` refuses it; and,
     even with ``allow_changed``, constraints that finished trials told feasible break
     (:func:`constraints_error`).

@@ -212,3 +212,24 @@ def test_cli_reports_mask_the_password(cluster_study, postgres, tmp_path):
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert cmp.returncode != 0 and "study argument 'no-such-study@postgresql" in cmp.stdout + cmp.stderr, cmp.stdout + cmp.stderr
     assert postgres.password not in cmp.stdout + cmp.stderr
+
+
+def test_check_compares_the_study_a_database_server_holds(cluster_study, postgres, mlflow_server, ray_cluster, tmp_path):
+    """Probe 24: `dse check` compared an existing study with the experiment for SQLite and journal files only, so a
+    changed experiment passed it and `dse run` refused it. A PostgreSQL storage's study is now compared too (read-only),
+    and a database without Optuna's tables holds none."""
+    from dse.config import load_experiment
+    from dse.exceptions import ConfigError
+    from dse.study import preflight
+
+    fields = dict(n_trials=3, storage=postgres.url, hls4ml={"csim": "none"}, mlflow={"tracking_uri": mlflow_server.uri},
+                  ray={"address": ray_cluster.address, "cpus_per_trial": 1})
+    exp, space = load_experiment(write_experiment(tmp_path / "changed", training={"epochs": 3, "batch_size": 128,
+                                                                                  "learning_rate": 0.01}, **fields))
+    with pytest.raises(ConfigError, match="was run with another experiment") as info:
+        preflight(exp, space)
+    assert "training.epochs: 2 -> 3" in str(info.value) and postgres.password not in str(info.value)
+    same, space = load_experiment(write_experiment(tmp_path / "same", **fields))
+    preflight(same, space)  # the study as it ran: nothing to refuse
+    other, space = load_experiment(write_experiment(tmp_path / "other", name="not-there", **fields))
+    preflight(other, space)  # no such study in that database: nothing to compare
