@@ -18,6 +18,9 @@ from dse.exceptions import ConfigError
         ("sqlite:////tmp/run/optuna.db", "sqlite:////tmp/run/optuna.db"),
         ("http://127.0.0.1:5000", "http://127.0.0.1:5000"),
         ("not a url", "not a url"),
+        # no host (a socket, or host= in the query): the URL keeps its /// (probe 24: shown as postgresql+psycopg:/optuna)
+        ("postgresql+psycopg:///optuna?host=h&user=dse&password=SeCrEt", "postgresql+psycopg:///optuna?host=h&user=dse&password=***"),
+        ("http://h/x?pwd=1#frag", "http://h/x?pwd=***#frag"),
     ],
 )
 def test_redact_url(url, expected):
