@@ -1130,7 +1130,9 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
     """End the MLflow runs still RUNNING of trials Optuna holds as finished, in the state Optuna holds.
 
     A driver that lost its MLflow server fails its running trials in Optuna only (the server
-    does not answer), so their runs stayed RUNNING; the next driver to open the store closes them,
+    does not answer), so their runs stayed RUNNING; the next driver to open the store closes them (a COMPLETE trial's
+    run that holds no metric, its worker's logging having failed, gets the metrics and tags Optuna holds, and the
+    tag ``logging_error`` saying so),
     and, where trials ``harvests`` checkpoints, the checkpoint runs of such a FAIL trial
     (:meth:`StudyTracker.close_checkpoint_runs`).
     A driver killed after it made a trial's run but before Optuna recorded the run's id left a
@@ -1155,6 +1157,14 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
         if r is None:
             continue
         if r.run_id == run_id:
+            if r.state == "COMPLETE" and r.metrics and not tracker.client.get_run(run_id).data.metrics:
+                # its worker's logging failed (MLflow lost): the figures Optuna holds, so the run does not read as a
+                # finished trial without them (probe 24: a front member's run FINISHED, pareto=true, 0 metrics)
+                from dse.tracking import TrialRunLogger
+
+                TrialRunLogger(tracker.tracking_uri, run_id).log_results(r.metrics, {**r.tags, "logging_error": (
+                    "the worker's MLflow logging failed; its metrics and tags were restored from the Optuna record "
+                    "(no per-epoch curves, no artifacts)")})
             tracker.finish_trial_run(run_id, r.state, r.fail_reason if r.state == "FAIL" else None)
             if harvests and r.state == "FAIL":
                 tracker.close_checkpoint_runs(study_name, r.number, _checkpoint_error(r.number, r.fail_reason or "unknown"))

@@ -170,6 +170,37 @@ def test_a_run_made_by_a_driver_killed_before_recording_it_is_closed(tmp_path):
     assert client.get_run(recorded).info.status == "FINISHED"  # the trial's own run is left as it was
 
 
+def test_a_complete_trial_whose_logging_failed_gets_its_figures_in_mlflow(tmp_path):
+    """Probe 24: the MLflow server went down while a trial's worker logged; the trial was COMPLETE in Optuna (on the
+    front), and the next driver closed its run FINISHED with no metric at all. It now logs the figures Optuna holds,
+    tagged logging_error."""
+    from mlflow.tracking import MlflowClient
+
+    from dse.store import StudyRecords, record_trial_params, record_trial_result, record_trial_run
+    from dse.study._orchestrator import _close_finished_runs
+    from dse.tracking import StudyTracker
+    from tests.report.synthetic import make_study
+
+    study, _, exp = make_study(tmp_path, n_trials=2, name="lost", failures=False)
+    records = StudyRecords(study)
+    tracker = StudyTracker(exp.tracking_uri, exp.name)
+    trial = study.ask()
+    params = records.trial(0).params
+    record_trial_params(trial, params, [])
+    run_id = tracker.trial_run(records.parent_run_id, exp.name, trial.number, params, [])
+    record_trial_run(trial, run_id)
+    metrics = {"csim_val_accuracy": 0.91, "csim_accuracy": 0.9, "lut": 1234.0, "ebops": 1300.0}
+    record_trial_result(trial, metrics, {"lut_source": "ebops-estimate"})  # the driver's record; the worker logged nothing
+    study.tell(trial, [metrics[o.metric] for o in exp.objectives])
+    _close_finished_runs(tracker, StudyRecords(study), exp.name)
+    run = MlflowClient(exp.tracking_uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["lut"] == 1234.0 and run.data.metrics["csim_accuracy"] == 0.9
+    assert run.data.tags["lut_source"] == "ebops-estimate" and "restored from the Optuna record" in run.data.tags["logging_error"]
+    # a run that holds its metrics is left as it was
+    kept = MlflowClient(exp.tracking_uri).get_run(records.trial(0).run_id)
+    assert "logging_error" not in kept.data.tags
+
+
 def test_trial_runs_an_earlier_dse_left_without_a_number_are_numbered(tmp_path):
     """Harvested checkpoints' runs of an earlier dse had no `trial_number` tag, so `mlflow.search_runs` by trial number
     missed them, and continuing the study did not add it (probe 15). The next driver's opening tags them."""
