@@ -1038,6 +1038,23 @@ def _idle_record(exp: ExperimentConfig, space: SearchSpace, dataset: dict, recor
     return recorded
 
 
+def _warn_unproxied_artifacts(tracker: StudyTracker, exp: ExperimentConfig) -> None:
+    """Warn where a cluster's workers would write artifacts to their own disks: an MLflow server that does not proxy
+    them (``mlflow server --no-serve-artifacts``, or an experiment made with a local artifact location) hands each
+    worker a path to write to (probe 24: accepted without a word; it works only where every process shares one disk)."""
+    if cluster_address(exp.ray) is None or not exp.tracking_uri.startswith(("http://", "https://")):
+        return
+    try:
+        location = tracker.client.get_experiment(tracker.experiment_id).artifact_location or ""
+    except Exception:  # the warning is advice; the study goes on without it
+        return
+    if location.startswith("file:") or location.startswith("/"):
+        log.warning("MLflow experiment %s keeps its artifacts at %s, a path on each machine: the cluster's workers write "
+                    "their models and hls4ml configs to their own disks there, where the server and `dse export` on other "
+                    "machines cannot read them; start the server with --artifacts-destination (it then proxies artifacts, "
+                    "mlflow-artifacts:/...) and use a new mlflow.experiment_name", tracker.experiment_id, location)
+
+
 def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path,
                    recorded: ExperimentConfig | None = None) -> tuple[StudyTracker, str]:
     """Open the study's MLflow side: the store, its experiment, the parent run, and the dataset record.
@@ -1058,11 +1075,14 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
         if default_store:
             _create_store_whole(run_dir / "mlflow.db")
             enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
+        # a SQLite store's artifacts beside it (audit: a tracking_uri of one's own left MLflow's ./mlruns, in whatever
+        # folder dse was started from); a server decides its own
+        local_db = run_dir / "mlflow.db" if default_store else sqlite_path(exp.tracking_uri)
         try:
             tracker = StudyTracker(
                 exp.tracking_uri,
                 exp.mlflow.experiment_name or exp.name,
-                artifact_location=(run_dir / "mlartifacts").as_uri() if default_store else None,
+                artifact_location=(local_db.parent / "mlartifacts").as_uri() if local_db is not None else None,
             )
         except Exception as e:
             if "_alembic_tmp_" not in str(e):
@@ -1074,6 +1094,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
                 f"{db} (and its -wal and -shm files) and run again; else restore it from a copy"
             ) from e
         parent = tracker.study_run(exp.name, (recorded or exp).model_dump(mode="json"))
+    _warn_unproxied_artifacts(tracker, exp)
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
     _close_finished_runs(tracker, records, exp.name, harvests=bool(exp.training.harvest_checkpoints))

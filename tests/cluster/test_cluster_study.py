@@ -233,3 +233,26 @@ def test_check_compares_the_study_a_database_server_holds(cluster_study, postgre
     preflight(same, space)  # the study as it ran: nothing to refuse
     other, space = load_experiment(write_experiment(tmp_path / "other", name="not-there", **fields))
     preflight(other, space)  # no such study in that database: nothing to compare
+
+
+def test_artifacts_a_server_does_not_proxy_are_warned_of_on_a_cluster(mlflow_server, tmp_path, caplog):
+    """Probe 24: an MLflow server that hands out a local artifact path (`--no-serve-artifacts`, or an experiment made with
+    one) was accepted without a word; on a cluster each worker writes its artifacts to its own disk there. Warned now,
+    not for the proxied experiments dse makes on such a server."""
+    import logging
+
+    from mlflow.tracking import MlflowClient
+
+    from dse.config import load_experiment
+    from dse.study._orchestrator import _warn_unproxied_artifacts
+    from dse.tracking import StudyTracker
+
+    MlflowClient(mlflow_server.uri).create_experiment("pathy", artifact_location=str(tmp_path / "art"))
+    exp, _ = load_experiment(write_experiment(tmp_path, mlflow={"tracking_uri": mlflow_server.uri},
+                                              ray={"address": "127.0.0.1:6379"}))
+    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
+        _warn_unproxied_artifacts(StudyTracker(mlflow_server.uri, "pathy"), exp)
+        said = [r.getMessage() for r in caplog.records]
+        assert len(said) == 1 and f"keeps its artifacts at {tmp_path / 'art'}, a path on each machine" in said[0], said
+        _warn_unproxied_artifacts(StudyTracker(mlflow_server.uri, "proxied"), exp)  # mlflow-artifacts:/...
+        assert len(caplog.records) == 1

@@ -476,6 +476,8 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     exp, text = _sigtermed_run(tmp_path, "termend", 1, _SIGTERM_IN_WRAP_UP, storage=f"sqlite:///{tmp_path}/stores/a/optuna.db",
                                mlflow={"tracking_uri": f"sqlite:///{tmp_path}/stores/b/mlflow.db"})
     assert (tmp_path / "stores" / "a" / "optuna.db").is_file() and (tmp_path / "stores" / "b" / "mlflow.db").is_file()
+    # a SQLite MLflow store of one's own keeps its artifacts beside it (audit: MLflow's ./mlruns in the folder dse ran in)
+    assert list((tmp_path / "stores" / "b" / "mlartifacts").rglob("model.keras")) and not (tmp_path / "mlruns").exists()
     # Optuna's and MLflow's INFO lines stay out of a run without -v (probe 22: "Using an existing study ..." on every run)
     again = subprocess.run([sys.executable, "-m", "dse", "run", str(tmp_path / "experiment.yaml"), "--no-progress"],
                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
