@@ -649,7 +649,13 @@ class _StudyLoop:
                 if self.requeue(trial.number, params, retry=False):  # a stopping driver does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
-                log.error("could not close trial %d: %s", trial.number, inner)
+                log.error("could not close trial %d: %s", trial.number, _root_text(inner))
+                if run_id and not self.tracking_lost:  # its MLflow run need not wait for that (probe 24: left RUNNING)
+                    try:
+                        self.tracker.finish_trial_run(run_id, "FAIL", f"TrialInterruptedError: {err} (the Optuna storage "
+                                                                      f"could not record it: {_root_text(inner)})")
+                    except Exception as mlflow_error:
+                        log.error("could not close trial %d's MLflow run: %s", trial.number, mlflow_error)
         return requeued
 
     def run(self) -> None:
@@ -1000,8 +1006,21 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             except Exception as inner:
                 if status == "FINISHED":
                     raise
-                log.error("could not write the study summary: %s", inner)
+                log.error("could not write the study summary: %s", _root_text(inner))
+                if not loop.tracking_lost:  # the parent run ends all the same (probe 24: RUNNING, the storage down)
+                    try:
+                        tracker.end_study_run(parent, status)
+                    except Exception as mlflow_error:
+                        log.error("could not end the study's MLflow parent run: %s", mlflow_error)
     return summary
+
+
+def _root_text(e: BaseException) -> str:
+    """``e`` in one line, with what caused it: Optuna wraps a lost database in "An exception is raised during the commit.
+    This typically happens due to invalid data in the commit" (probe 24), whose cause is the refused connection."""
+    text = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+    cause = e.__cause__ or e.__context__
+    return text if cause is None else text + f" (caused by {' '.join(f'{type(cause).__name__}: {cause}'.split())[:300]})"
 
 
 class _WorkerLostTracking(Exception):

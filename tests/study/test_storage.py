@@ -239,3 +239,42 @@ def test_trial_runs_an_earlier_dse_left_without_a_number_are_numbered(tmp_path):
     _number_trial_runs(tracker, records, exp.name)
     assert client.get_run(run).data.tags["trial_number"] == "3"
     assert tracker.trial_runs_without_number(exp.name) == []
+
+
+def test_a_storage_lost_at_the_end_still_ends_the_mlflow_parent_run(tmp_path, monkeypatch, caplog):
+    """Probe 24: PostgreSQL down past storage_retry_s; the loop stopped with StorageUnavailableError and the summary could
+    not be read from the storage, so the MLflow parent run stayed RUNNING, and the log quoted Optuna's generic "An
+    exception is raised during the commit" without its cause. The parent run now ends FAILED, and the cause is quoted.
+    (The outage is simulated: the loop and the summary raise what a lost PostgreSQL raises there.)"""
+    import logging
+    import sqlite3
+
+    import sqlalchemy
+    from mlflow.tracking import MlflowClient
+
+    from dse.config import load_experiment
+    from dse.exceptions import StorageUnavailableError
+    from dse.store import StudyRecords
+    from dse.study import _orchestrator, run_study
+    from tests.conftest import write_experiment
+
+    def lost(self):
+        raise StorageUnavailableError("could not write during tell: Connection refused")
+
+    def summary(*args, **kwargs):
+        try:
+            raise sqlalchemy.exc.OperationalError("SELECT", {}, sqlite3.OperationalError("Connection refused"))
+        except sqlalchemy.exc.OperationalError as e:
+            raise RuntimeError("An exception is raised during the commit. This typically happens due to invalid data") from e
+
+    monkeypatch.setattr(_orchestrator._StudyLoop, "run", lost)
+    monkeypatch.setattr(_orchestrator, "_finish", summary)
+    exp, sp = load_experiment(write_experiment(tmp_path, n_trials=1))
+    with caplog.at_level(logging.ERROR, logger="dse.study._orchestrator"), pytest.raises(StorageUnavailableError):
+        run_study(exp, sp, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "FAILED", parent.info.status
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "could not write the study summary: RuntimeError: An exception is raised during the commit" in said, said
+    assert "(caused by OperationalError: (sqlite3.OperationalError) Connection refused" in said, said
