@@ -24,6 +24,7 @@ from dse.report._figures import (
     PRECISE_PREFERENCE, RESOURCE_METRICS, Objective, accuracy_source, hypervolume, pareto_mask, reference_point,
 )
 from dse.report._outputs import COMPARE_FILES
+from dse.resources import backend_names
 from dse.report._pareto import trial_numbers_text
 
 __all__ = [
@@ -105,12 +106,25 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     from optuna.trial import TrialState
 
     from dse.report._figures import objectives, trial_seconds
-    from dse.store import NOT_EVALUATED, StudyRecords
+    from dse.store import NOT_EVALUATED, StudyRecords, precise_broken
     from dse.study import load_study
 
     study = load_study(name, storage)
     records = StudyRecords(study)
     measured = {b: records.measurements(b) for b in records.measured_backends()}
+    tracking_uri = dataset = constraints = problem = None
+    budget: list = []
+    try:
+        from dse.tracking import open_tracking
+
+        tracking_uri = open_tracking(records, storage).tracking_uri
+        dataset = _dataset_text(records.experiment(reading=True).dataset)
+        budget = list(records.experiment(reading=True).constraints)
+        constraints = _constraints_text(budget)
+    except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
+        problem = " ".join(str(e).split())
+        log.warning("study %s: %s; its constraints and dataset are not compared with the other studies', and the "
+                    "comparison is not attached to its MLflow parent run", name, problem)
     rows = []
     all_recs = records.trials()
     for r in all_recs:
@@ -121,18 +135,11 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         for entry in (m[r.number] for m in measured.values() if r.number in m):
             row.update(entry["metrics"])
             row.update(entry["tags"])
+        # feasible also on its re-measured figures, as `dse report` and `dse status` judge it (audit: compare drew a
+        # trial over budget on its precise figures as a feasible front point, at them)
+        row["feasible"] = r.feasible and not any(precise_broken(m[r.number], b, budget) for b, m in measured.items()
+                                                 if r.number in m)
         rows.append(row)
-    tracking_uri = dataset = constraints = problem = None
-    try:
-        from dse.tracking import open_tracking
-
-        tracking_uri = open_tracking(records, storage).tracking_uri
-        dataset = _dataset_text(records.experiment(reading=True).dataset)
-        constraints = _constraints_text(records.experiment(reading=True).constraints)
-    except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
-        problem = " ".join(str(e).split())
-        log.warning("study %s: %s; its constraints and dataset are not compared with the other studies', and the "
-                    "comparison is not attached to its MLflow parent run", name, problem)
     interrupted = sum(1 for r in all_recs if r.state == "FAIL" and (r.fail_reason or "").startswith(NOT_EVALUATED))
     return StudySource(
         name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL") - interrupted,
@@ -160,7 +167,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     from mlflow.tracking import MlflowClient
 
     from dse.config import read_stored_experiment
-    from dse.store import NOT_EVALUATED, within_constraints
+    from dse.store import NOT_EVALUATED, precise_broken, within_constraints
     from dse.tracking import EXPERIMENT_UPDATED_TAG, ROLE_TAG, STUDY_TAG
 
     client = MlflowClient(tracking_uri)
@@ -210,6 +217,9 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
         else:  # a run of a dse before the tag, or of an unconstrained trial
             row["feasible"] = within_constraints(cfg.constraints, m)
             untagged += 1
+        # and on its re-measured figures (`dse synthesize` logs <backend>_<figure> into the run), as the report judges
+        row["feasible"] = row["feasible"] and not any(precise_broken({"metrics": m}, b, list(cfg.constraints))
+                                                      for b in backend_names())
         harvested += bool(tags.get("harvested_from"))
         rows.append(row)
     if untagged and "constraints" in parent.data.tags.get(EXPERIMENT_UPDATED_TAG, "").split(", "):
@@ -295,8 +305,8 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximi
         if pd.isna(r.get(accuracy)):
             continue
         value, source = r.get(metric), r.get(f"{metric}_source", _default_source(metric))
-        if metric != "ebops":
-            for b in PRECISE_PREFERENCE:
+        if metric != "ebops":  # the most precise re-measurement, as the report picks it (a user's backend's too)
+            for b in dict.fromkeys([*PRECISE_PREFERENCE, *sorted(backend_names())]):
                 if f"{b}_{metric}" in r and pd.notna(r[f"{b}_{metric}"]):
                     value, source = r[f"{b}_{metric}"], r.get(f"{b}_{metric}_source", b)
                     break

@@ -488,6 +488,14 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
     points = pair_points(study2, "csim_accuracy", "lut").set_index("trial")
     assert points.loc[fits.number, "precise"] and not points.loc[fits.number, "feasible"]
     assert not points.loc[fits.number, "on_front"] and points.loc[over.number, "value"] == budget - 100.0
+    # and `dse compare` judges it the same (audit: it kept the estimate's verdict and drew the trial as a feasible front
+    # point at its Yosys LUTs)
+    from dse.report._compare import _pair, load_optuna_source
+
+    src = load_optuna_source(exp2.name, storage2)
+    row = src.trials.set_index("trial").loc[fits.number]
+    assert not row["feasible"] and row["yosys_lut"] == budget + 100.0
+    assert fits.number not in set(_pair(src.trials, "csim_accuracy", "lut")["trial"])
 
     from dse.report import build_report
     from dse.store import precise_broken
