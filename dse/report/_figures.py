@@ -29,7 +29,6 @@ __all__ = [
     "objectives",
     "accuracy_objective",
     "pareto_mask",
-    "front_numbers",
     "hypervolume",
     "reference_point",
     "hypervolume_history",
@@ -103,20 +102,8 @@ def pareto_mask(loss: np.ndarray) -> np.ndarray:
 
 
 def _loss(record: TrialRecord, objs: Sequence[Objective]) -> np.ndarray:
+    """A trial's objective values in minimization space (maximized ones negated)."""
     return np.array([o.sign * v for o, v in zip(objs, record.values or [])], dtype=float)
-
-
-def front_numbers(study: optuna.Study) -> list[int]:
-    """Trial numbers of the Pareto front: non-dominated COMPLETE trials, feasible ones only when
-    any trial carries constraints (Optuna's ``best_trials`` rule)."""
-    objs = objectives(study)
-    recs = [r for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.values]
-    if any(r.constraints for r in recs):
-        recs = [r for r in recs if r.feasible]
-    if not recs:
-        return []
-    mask = pareto_mask(np.stack([_loss(r, objs) for r in recs]))
-    return [r.number for r, m in zip(recs, mask) if m]
 
 
 def reference_point(values: np.ndarray, objs: Sequence[Objective], margin: float = 0.1) -> np.ndarray:
@@ -141,32 +128,6 @@ def reference_point(values: np.ndarray, objs: Sequence[Objective], margin: float
     return np.array(ref, dtype=float)
 
 
-def _hypervolume_2d(loss: np.ndarray, ref: np.ndarray) -> float:
-    """Exact 2-D hypervolume by a sweep over the points sorted on the first objective.
-
-    HV = sum over front points sorted by f1 ascending of (ref1 - f1_i) * (prev_f2 - f2_i) for
-    points improving f2 (Zitzler & Thiele 1999, the area dominated and bounded by ``ref``).
-    """
-    pts = loss[np.lexsort((loss[:, 1], loss[:, 0]))]
-    hv, best_f2 = 0.0, ref[1]
-    for f1, f2 in pts:
-        if f2 < best_f2:
-            hv += (ref[0] - f1) * (best_f2 - f2)
-            best_f2 = f2
-    return float(hv)
-
-
-def _optuna_hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
-    """Hypervolume of more than 2 objectives with Optuna's WFG implementation.
-
-    ``optuna._hypervolume.compute_hypervolume`` is private (Optuna 5.0 has no public
-    hypervolume function); it is used here only, so a rename touches one place.
-    """
-    from optuna._hypervolume import compute_hypervolume
-
-    return float(compute_hypervolume(loss, ref))
-
-
 def hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
     """Hypervolume dominated by ``loss`` (n, k), minimized, bounded by ``ref`` (k,).
 
@@ -177,11 +138,10 @@ def hypervolume(loss: np.ndarray, ref: np.ndarray) -> float:
     loss = loss[np.all(loss < ref, axis=1)]
     if len(loss) == 0:
         return 0.0
-    if loss.shape[1] == 2:
-        return _hypervolume_2d(loss, np.asarray(ref, dtype=float))
-    if loss.shape[1] == 1:
-        return float(ref[0] - loss[:, 0].min())
-    return _optuna_hypervolume(loss, np.asarray(ref, dtype=float))
+    # Optuna's, in every dimension (its exact 2-D sweep; WFG above): before, a sweep of our own served 2-D (audit)
+    from optuna._hypervolume import compute_hypervolume  # private: Optuna 5.0 has no public hypervolume function
+
+    return float(compute_hypervolume(loss, np.asarray(ref, dtype=float)))
 
 
 def hypervolume_history(study: optuna.Study, ref: np.ndarray | None = None) -> tuple[pd.DataFrame, np.ndarray]:

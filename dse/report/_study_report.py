@@ -188,7 +188,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     png = P.plot_hypervolume(hv, ref_natural, [o.metric for o in objs], out / "hypervolume.png", no_front=members.empty)
     figures.append(png)
     ref_txt = ", ".join(f"{o.metric} = {v:.6g}" for o, v in zip(objs, ref_natural))
-    how = {1: "The best value's distance to it, for one objective.", 2: "Exact 2-D sweep for two objectives."}.get(
+    how = {1: "The best value's distance to it, for one objective (Optuna's hypervolume).",
+           2: "Optuna's hypervolume: an exact 2-D sweep for two objectives."}.get(
         len(objs), f"Optuna's hypervolume (WFG algorithm) for {len(objs)} objectives.")
     if members.empty:  # reference_point over no trials is a placeholder, not "1.1 x the worst"
         hv_note = ("No feasible completed trial: no front, so the hypervolume is 0 and has no reference point "
