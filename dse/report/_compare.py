@@ -314,7 +314,7 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximi
             continue
         rows.append({"trial": int(r["trial"]), "accuracy": float(r[accuracy]), "value": float(value),
                      "source": str(source), "feasible": bool(r["feasible"]),
-                     "accuracy_source": accuracy_source(accuracy, r.get(f"{accuracy}_source"))})
+                     "accuracy_source": accuracy_source(accuracy, r.get("csim_accuracy_source"))})
     out = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "feasible", "accuracy_source"])
     out["on_front"] = False
     feas = out[out["feasible"]]

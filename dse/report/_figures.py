@@ -231,7 +231,8 @@ def _precise(number: int, metric: str, measured: dict[str, dict[int, dict[str, A
 
 def accuracy_source(accuracy: str, tag: object) -> str:
     """What gave a trial's ``accuracy``: for ``csim_val_accuracy`` and ``csim_accuracy`` its ``csim_accuracy_source`` tag
-    (``csim``, ``da4ml``, ``keras``; ``csim`` for trials of a dse that wrote no such tag), ``""`` for any other metric."""
+    ``tag`` (one tag for both splits: ``csim``, ``da4ml``, ``keras``; ``csim`` for trials of a dse that wrote no such
+    tag), ``""`` for any other metric."""
     if accuracy not in CSIM_ACCURACIES:
         return ""
     return tag if isinstance(tag, str) and tag else "csim"
@@ -284,7 +285,7 @@ def pair_points(study: optuna.Study, accuracy: str, metric: str, direction: str 
             # before, a trial over budget on its re-measured figures was drawn (at them) as a feasible front point
             "feasible": r.feasible and not any(precise_broken(entries[r.number], b, constraints)
                                                for b, entries in measured.items() if r.number in entries),
-            "accuracy_source": accuracy_source(accuracy, r.tags.get(f"{accuracy}_source")),
+            "accuracy_source": accuracy_source(accuracy, r.tags.get("csim_accuracy_source")),
         })
     df = pd.DataFrame(rows, columns=["trial", "accuracy", "value", "source", "precise", "estimate", "feasible",
                                      "accuracy_source"])

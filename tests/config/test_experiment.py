@@ -14,7 +14,7 @@ def test_shipped_experiments_load():
     for name in ("quickstart", "jet_tagging"):
         exp, space = load_experiment(REPO / "experiments" / f"{name}.yaml")
         assert exp.name == name
-        assert [o.metric for o in exp.objectives] == ["csim_accuracy", "lut"]
+        assert [o.metric for o in exp.objectives] == ["csim_val_accuracy", "lut"]
         assert "strategy" in space.parameters and space.rules
     exp, space = load_experiment(REPO / "experiments" / "ramps.yaml")
     assert exp.training.harvest_checkpoints > 0 and exp.training.epochs >= 60

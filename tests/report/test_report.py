@@ -40,7 +40,7 @@ def test_report_is_self_contained_and_renders(tiny_study, tmp_path):
     for t in study.best_trials:
         assert StudyRecords(study).trial(t.number).run_id in html
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert {"front_csim_accuracy_vs_lut.png", "front_csim_accuracy_vs_ebops.png", "hypervolume.png",
+    assert {"front_csim_val_accuracy_vs_lut.png", "front_csim_val_accuracy_vs_ebops.png", "hypervolume.png",
             "importances.png", "parallel_coordinates.png", "training_curves.png"} <= set(pngs)
     shot = screenshot(html_path, tmp_path / "shot.png", tmp_path)
     assert shot.size > 0 and shot.shape[0] >= 1000
@@ -127,7 +127,9 @@ def test_compare_two_storages(tiny_study, tmp_path):
     result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{other}", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "hypervolume" in result.output and "CPU-hours" in result.output
-    assert "warning:" not in result.output  # the same data
+    said = " ".join(result.output.split())
+    # the same data: the one warning is that the second is a copy of the first (the same MLflow parent run)
+    assert said.count("warning:") == 1 and "is a copy of study" in said, result.output
     import pandas as pd
 
     table = pd.read_csv(out / "compare.csv")
@@ -402,7 +404,7 @@ def test_compare_warns_when_resource_figures_come_from_different_sources(tmp_pat
     assert list(table["lut_source"]) == ["ebops-estimate", "da4ml"]
     assert list(table["dsp_source"]) == ["ebops-estimate", "ebops-estimate"]
     assert not stale.exists() and (out / "notes.txt").read_text() == "mine"
-    assert (out / "compare_csim_accuracy_vs_lut.png").is_file()
+    assert (out / "compare_csim_val_accuracy_vs_lut.png").is_file()
 
 
 def test_compare_warns_when_the_studies_optimized_different_objectives(tmp_path):
@@ -413,12 +415,12 @@ def test_compare_warns_when_the_studies_optimized_different_objectives(tmp_path)
 
     _, lut, _ = make_study(tmp_path / "a", n_trials=6, seed=0, epochs=2, name="on_lut")
     _, ebops, _ = make_study(tmp_path / "b", n_trials=6, seed=1, epochs=2, name="on_ebops",
-                             objectives=[{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}])
+                             objectives=[{"metric": "csim_val_accuracy", "direction": "maximize"}, {"metric": "ebops", "direction": "minimize"}])
     result = runner.invoke(app, ["compare", f"on_lut@{lut}", f"on_ebops@{ebops}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
-    expected = ("warning: the studies optimized different objectives (on_lut: csim_accuracy, lut; on_ebops: csim_accuracy, "
-                "ebops): all are compared on on_lut's objectives")
+    expected = ("warning: the studies optimized different objectives (on_lut: csim_val_accuracy, lut; on_ebops: "
+                "csim_val_accuracy, ebops): all are compared on on_lut's objectives")
     assert expected in text, text
     assert html.escape(expected[9:]) in " ".join((tmp_path / "cmp" / "compare.html").read_text().split())
 
@@ -856,7 +858,7 @@ def test_compare_draws_the_fronts_when_one_study_has_no_completed_trial(tmp_path
     result = runner.invoke(app, ["compare", f"full@{url}", f"empty@{empty_url}", "--out", str(tmp_path / "cmp"), "--no-mlflow"])
     assert result.exit_code == 0, result.output
     pngs = sorted(p.name for p in (tmp_path / "cmp").glob("compare_*_vs_*.png"))
-    assert "compare_csim_accuracy_vs_lut.png" in pngs and "compare_csim_accuracy_vs_ebops.png" in pngs, pngs
+    assert "compare_csim_val_accuracy_vs_lut.png" in pngs and "compare_csim_val_accuracy_vs_ebops.png" in pngs, pngs
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
     assert list(table["lut_source"]) == ["ebops-estimate", "-"], table.to_dict("list")
     assert "empty has no completed trial" in " ".join(result.output.split()), result.output
@@ -895,7 +897,9 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
     assert set(pts["accuracy_source"]) == {"csim", "keras"}
     keras = int((pts["accuracy_source"] == "keras").sum())
     fig = pair_figure(pts, "csim_accuracy", "lut")
-    assert fig.axes[0].get_ylabel() == "accuracy, C simulation / Keras where not simulated"
+    assert fig.axes[0].get_ylabel() == "test accuracy, C simulation / Keras where not simulated"
+    val = pair_figure(pair_points(mixed, "csim_val_accuracy", "lut"), "csim_val_accuracy", "lut")  # the objective's split
+    assert val.axes[0].get_ylabel() == "validation accuracy, C simulation / Keras where not simulated"
     dsp = pair_figure(pair_points(mixed, "csim_accuracy", "dsp"), "csim_accuracy", "dsp")  # a count: whole ticks (probe 20)
     assert all(float(t).is_integer() for t in dsp.axes[0].get_xticks()), dsp.axes[0].get_xticks()
     res = build_report(mixed, storage, tmp_path / "rep", log_to_mlflow=False)
@@ -911,14 +915,14 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
     plain, storage2, _ = make_study(tmp_path / "p", n_trials=4, name="plain", failures=False)
     pts2 = pair_points(plain, "csim_accuracy", "lut")
     assert set(pts2["accuracy_source"]) == {"csim"}
-    assert pair_figure(pts2, "csim_accuracy", "lut").axes[0].get_ylabel() == "accuracy, C simulation"
+    assert pair_figure(pts2, "csim_accuracy", "lut").axes[0].get_ylabel() == "test accuracy, C simulation"
 
     from dse.report._compare import _pair, load_optuna_source
 
     fronts = {s.label: _pair(s.trials, "csim_accuracy", "lut") for s in
               (load_optuna_source("mixed", storage), load_optuna_source("plain", storage2))}
     assert compare_figure(fronts, "csim_accuracy", "lut").axes[0].get_ylabel() == \
-        "accuracy, C simulation / Keras where not simulated"
+        "test accuracy, C simulation / Keras where not simulated"
 
 
 def test_compare_leaves_out_trials_lacking_an_objective_figure(tmp_path, caplog):
@@ -1010,7 +1014,7 @@ def test_importances_read_only_the_draws_a_trial_used(tmp_path):
     carried, _, _ = make_study(tmp_path / "c", n_trials=12, name="c", failures=False, carry_inactive=True, space=space)
     assert all("beta" in t.params for t in carried.trials)  # drawn in every trial, and pinned to 0 by the rule in each
     imp = param_importances(carried)
-    assert set(imp) == {"csim_accuracy", "lut"}, imp
+    assert set(imp) == {"csim_val_accuracy", "lut"}, imp
     assert all("beta" not in per for per in imp.values()) and all("weight_bits" in per for per in imp.values()), imp
 
 

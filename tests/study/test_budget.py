@@ -355,7 +355,10 @@ def test_objectives_without_accuracy_are_warned(tmp_path, caplog, objectives, co
     text = " ".join(" ".join(r.getMessage() for r in caplog.records).split())
     assert ("hold no accuracy and no constraint sets an accuracy floor" in text) == warned, text
     if warned:
-        assert "{metric: csim_accuracy, direction: maximize}" in text
+        assert "{metric: csim_val_accuracy, direction: maximize}" in text
+    # probe 23: an objective or constraint on a test-split accuracy selects designs on the test split
+    tested = [m for m in [*(o["metric"] for o in objectives), *(c["metric"] for c in constraints)] if m in ("csim_accuracy", "keras_accuracy")]
+    assert (f"{tested[0]} is measured on the test split" in text if tested else "test split" not in text), text
     # probe 19: an accuracy with a max alone is a cap where a floor is meant (before: not a word)
     capped = any(c["metric"].endswith("accuracy") and "min" not in c for c in constraints)
     assert ("csim_accuracy <= 0.99 caps accuracy" in text and "{metric: csim_accuracy, min: 0.99}" in text) == capped, text

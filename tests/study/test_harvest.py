@@ -81,7 +81,7 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
     for r in harvested:
         assert r.state == "COMPLETE" and r.harvested_from == 0
         assert r.params == trained[0].params  # trained with the trial's parameters, up to its epoch
-        assert r.values == [r.metrics["csim_accuracy"], r.metrics["lut"]]
+        assert r.values == [r.metrics["csim_val_accuracy"], r.metrics["lut"]]
         assert r.tags["csim"] == "run" and r.tags["csim_accuracy_source"] == "csim"
         assert 0.5 < r.metrics["bit_exact_fraction"] <= 1.0
         assert r.metrics["harvest_epoch"] == r.harvest_epoch

@@ -172,11 +172,11 @@ def test_a_retried_harvesting_trial_closes_the_checkpoint_runs_of_its_lost_attem
     lost_done, lost_running = worker.harvest_run(1), worker.harvest_run(2)  # the first attempt, its worker then lost
     lost_done.log_results({"keras_accuracy": 0.8}, {"state": "COMPLETE", "feasible": "true"}, end="COMPLETE")
     kept = worker.harvest_run(1)  # the retry's checkpoint, measured and ended by its worker
-    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "csim_val_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
     kept.log_results(metrics, {"state": "COMPLETE"}, end="COMPLETE")
-    worker.log_results({**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9}, {"state": "COMPLETE", "feasible": "true"})
+    worker.log_results({**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9, "csim_val_accuracy": 0.9}, {"state": "COMPLETE", "feasible": "true"})
     harvested = [HarvestedResult(1, "COMPLETE", metrics, {"harvested_from": str(trial.number)}, kept.run_id)]
-    result = TrialResult(trial.number, "COMPLETE", {**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9},
+    result = TrialResult(trial.number, "COMPLETE", {**metrics, "keras_accuracy": 0.9, "csim_accuracy": 0.9, "csim_val_accuracy": 0.9},
                          {"state": "COMPLETE", "feasible": "true"}, harvested=harvested if retry_harvested else [])
 
     loop.finish_trial(trial, run_id, result)
@@ -205,7 +205,7 @@ def test_the_next_driver_closes_checkpoint_runs_left_running_in_their_state(tmp_
     trial, run_id, worker = _trial_run(loop)
     record_trial_run(trial, run_id)
     left, recorded = worker.harvest_run(2), worker.harvest_run(1)
-    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    metrics = {"keras_accuracy": 0.85, "csim_accuracy": 0.85, "csim_val_accuracy": 0.85, "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
     loop.study.add_trial(harvested_trial(trial, 1, [0.85, 450.0], metrics, {}, recorded.run_id, loop.exp.constraints))
     err = TrialInterruptedError(f"the driver stopped (Ctrl-C) while trial {trial.number} ran; its parameters were re-enqueued")
     _tell(loop.study, trial, loop.exp, TrialResult.failed(trial.number, err))

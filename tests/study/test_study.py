@@ -82,21 +82,22 @@ def test_mlflow_runs_params_metrics_tags_artifacts(tiny_study):
             assert "csim_accuracy" not in run.data.metrics  # nothing invented for a failed trial
             continue
         m = run.data.metrics
-        for key in ("csim_accuracy", "keras_accuracy", "ebops", "lut", "dsp", "seconds_train", "seconds_compile", "seconds_csim"):
+        for key in ("csim_val_accuracy", "keras_val_accuracy", "csim_accuracy", "keras_accuracy", "ebops", "lut", "dsp",
+                    "seconds_train", "seconds_compile", "seconds_csim"):
             assert key in m, key
         assert 0.1 < m["csim_accuracy"] <= 1.0 and m["ebops"] > 0
         assert m["bit_exact_fraction"] == 1.0
-        assert m["csim_accuracy"] == m["keras_accuracy"]
+        assert m["csim_accuracy"] == m["keras_accuracy"] and m["csim_val_accuracy"] == m["keras_val_accuracy"]
         assert run.data.tags["lut_source"] == run.data.tags["resource_source"] == "ebops-estimate"
         assert run.data.tags["pareto"] == ("true" if t.number in front_numbers else "false")
         arts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"model.keras", "hls4ml_config.yaml"} <= arts
-        assert [v for v in t.values] == [m["csim_accuracy"], m["lut"]]
+        assert [v for v in t.values] == [m["csim_val_accuracy"], m["lut"]]  # designs are selected on the validation split
     parent_arts = {a.path for a in client.list_artifacts(summary.parent_run_id)}
     assert "pareto_front.csv" in parent_arts
     front = pd.read_csv(client.download_artifacts(summary.parent_run_id, "pareto_front.csv"))
     assert set(front["trial"]) == front_numbers
-    assert {"csim_accuracy", "lut", "lut_source", "mlflow_run_id"} <= set(front.columns)
+    assert {"csim_val_accuracy", "csim_accuracy", "lut", "lut_source", "mlflow_run_id"} <= set(front.columns)
 
 
 def test_artifacts_rebuild_a_bit_exact_design(tiny_study, digits_splits, tmp_path):
