@@ -22,7 +22,7 @@ from dse.resources._registry import (
 )
 
 # Built-in backends, cheapest first; importing a module registers its backend.
-from dse.resources._ebops import DSP_LUT_EQUIVALENT, EbopsBackend, count_dsp_multiplications  # isort: skip
+from dse.resources._ebops import DSP_LUT_EQUIVALENT, EbopsBackend, count_dsp_multiplications, zero_weight_ebops  # isort: skip
 from dse.resources._da4ml import Da4mlBackend, trace_da4ml  # isort: skip
 from dse.resources._yosys import YosysBackend, parse_yosys_stat, yosys_family  # isort: skip
 from dse.resources._vivado import HlsReport, VitisBackend, VivadoBackend, parse_hls_report, report_from_hls  # isort: skip
@@ -56,5 +56,6 @@ __all__ = [
     "yosys_family",
     "DSP_LUT_EQUIVALENT",
     "count_dsp_multiplications",
+    "zero_weight_ebops",
     "trace_da4ml",
 ]

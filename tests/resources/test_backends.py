@@ -55,11 +55,17 @@ def test_ebops_relation(design):
     # (probe 23: EBOPs - 55 * DSP rose 31x from ReuseFactor 1 to 8)
     assert res.figures["lut"].value == r.figures["lut"].value
     # a weight that quantizes to 0 has no multiplier, whatever its bitwidth (probe 23: counted where bits were shared)
+    # and its EBOPs are no LUTs: zeroing a layer lowers the LUT figure (the review: with the zeros left out of the wide
+    # multiplications but not of the EBOPs, it rose 2.5x)
+    from dse.resources import zero_weight_ebops
+
     first = [layer for layer in design.model.layers if hasattr(layer, "qkernel")][0]
     saved = np.asarray(first.kernel)
     try:
         first.kernel.assign(np.zeros_like(saved))
         assert count_dsp_multiplications(design.model, 2) == [0, per_layer[1]]
+        zeroed = get_backend("ebops").measure(replace(lat, ebops=design.ebops))  # the same EBOPs, as HGQ2 counts bitwidths
+        assert zero_weight_ebops(design.model) > 0 and zeroed.figures["lut"].value <= r.figures["lut"].value
     finally:
         first.kernel.assign(saved)
     # per-layer ReuseFactors divide each layer's DSP count by its own factor
