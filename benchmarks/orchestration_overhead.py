@@ -45,7 +45,8 @@ def trivial_trial(spec, splits):
     from dse.trial import TrialResult
 
     p = spec.params
-    metrics = {"csim_accuracy": 0.5 + 0.01 * p.weight_bits, "keras_accuracy": 0.5 + 0.01 * p.weight_bits,
+    acc = 0.5 + 0.01 * p.weight_bits  # both splits, as a real trial logs them (the objective is csim_val_accuracy)
+    metrics = {"csim_val_accuracy": acc, "keras_val_accuracy": acc, "csim_accuracy": acc, "keras_accuracy": acc,
                "lut": 100.0 * p.weight_bits * (1 + p.activation_bits), "ebops": 1000.0, "dsp": 0.0, "seconds_total": 0.0}
     tags = {"strategy": p.strategy, "lut_source": "trivial", "csim": "skipped", "csim_accuracy_source": "keras", "state": "COMPLETE"}
     logger = TrialRunLogger(spec.experiment.tracking_uri, spec.run_id)
@@ -75,8 +76,11 @@ def run_ours(n: int, root: Path, storage: str) -> dict:
     _orchestrator._execute = trivial_trial  # private hook: the study loop looks it up when it starts
     t0 = time.perf_counter()
     with TreeCpu() as cpu:
-        run_study(exp, space, progress=False)
+        summary = run_study(exp, space, progress=False)
     wall = time.perf_counter() - t0
+    if summary.n_complete != n:  # the review: a trial body missing an objective made every trial the failure path
+        raise RuntimeError(f"{summary.n_complete} of {n} trivial trials completed ({summary.n_failed} failed): the timed "
+                           "path must be a completed trial's")
     study = load_study(exp.name, exp.storage_url)
     starts = sorted(t.datetime_start.timestamp() for t in study.trials)
     cycles = [b - a for a, b in zip(starts, starts[1:])]
