@@ -450,6 +450,17 @@ class _StudyLoop:
             # after its worker logged a COMPLETE outcome holds that outcome's `feasible` verdict: deleted too
             stale_verdict = state != "COMPLETE" and not lost_logging and (
                 "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
+            if lost_logging and state == "COMPLETE":  # the figures the worker could not log, from its result (the
+                # review of probe 24's mend: only a run left RUNNING got them; MLflow answering the driver, it ended
+                # FINISHED with none). Logged again where some batches landed: the same values, at step 0
+                from dse.tracking import TrialRunLogger
+
+                try:
+                    TrialRunLogger(self.exp.tracking_uri, run_id).log_results(result.metrics, {
+                        k: v for k, v in result.tags.items() if k not in ("state", "feasible", "logging_error")})
+                    tags["logging_error"] = f"{lost_logging} (its metrics and tags were logged by the driver)"[:5000]
+                except Exception as e:  # MLflow failing the driver too: the next driver's _close_finished_runs sees it
+                    log.warning("trial %d: could not log its results to its MLflow run either: %s", trial.number, e)
             self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible, tags=tags or None,
                                           untag=("feasible",) if stale_verdict else ())  # (a lost log never wrote the tag)
             if self.exp.training.harvest_checkpoints:

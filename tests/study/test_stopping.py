@@ -218,3 +218,21 @@ def test_the_next_driver_closes_checkpoint_runs_left_running_in_their_state(tmp_
     assert f"trial {trial.number}, whose checkpoint this is, failed before its checkpoints were recorded" in run.data.tags["error"]
     run = client.get_run(recorded.run_id)
     assert run.info.status == "FINISHED" and run.data.tags["state"] == "COMPLETE", (run.info.status, run.data.tags)
+
+
+def test_a_trial_whose_worker_could_not_log_gets_its_figures_from_the_driver(tmp_path, digits_splits):
+    """The review of probe 24's mend: a worker whose MLflow calls failed returns its results with `logging_error`; the
+    driver, MLflow answering it, ended the run FINISHED with no metric (only a run left RUNNING got them, from the next
+    driver). The driver now logs the result's metrics and tags into the run."""
+    loop = _loop(tmp_path, digits_splits, tracker=True)
+    trial, run_id, _ = _trial_run(loop)  # the worker logged nothing
+    metrics = {"keras_accuracy": 0.8, "csim_accuracy": 0.8, "keras_val_accuracy": 0.82, "csim_val_accuracy": 0.82,
+               "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    result = TrialResult(trial.number, "COMPLETE", metrics, {"lut_source": "ebops-estimate", "csim_accuracy_source": "keras",
+                                                           "logging_error": "MlflowException: connection refused"})
+    loop.finish_trial(trial, run_id, result)
+    run = MlflowClient(loop.exp.tracking_uri).get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.tags["state"] == "COMPLETE"
+    assert run.data.metrics["csim_val_accuracy"] == 0.82 and run.data.metrics["lut"] == 450.0, run.data.metrics
+    assert run.data.tags["lut_source"] == "ebops-estimate"
+    assert run.data.tags["logging_error"] == "MlflowException: connection refused (its metrics and tags were logged by the driver)"
