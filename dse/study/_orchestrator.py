@@ -654,14 +654,18 @@ class _StudyLoop:
                 f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued" if how == "ran" else
                 f"the driver stopped ({why}) as trial {trial.number}'s result came back, before recording it; its parameters "
                 "were re-enqueued")
+            finished = False
             try:
                 params = dict(trial.params)
                 self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err), retry=False)
+                finished = True
                 if self.requeue(trial.number, params, retry=False):  # a stopping driver does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
                 log.error("could not close trial %d: %s", trial.number, _root_text(inner))
-                if run_id and not self.tracking_lost:  # its MLflow run need not wait for that (probe 24: left RUNNING)
+                # its MLflow run need not wait for that (probe 24: left RUNNING); not where finish_trial closed it
+                # already (the review: a failed re-enqueue then blamed the storage for the close)
+                if run_id and not finished and not self.tracking_lost and not _lost_tracking(inner):
                     try:
                         self.tracker.finish_trial_run(run_id, "FAIL", f"TrialInterruptedError: {err} (the Optuna storage "
                                                                       f"could not record it: {_root_text(inner)})")
@@ -1016,6 +1020,11 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                 summary.nothing_to_run = idle
             except Exception as inner:
                 if status == "FINISHED":
+                    if not loop.tracking_lost:  # the summary's storage lost after the last trial (the review): ended
+                        try:
+                            tracker.end_study_run(parent, "FAILED")
+                        except Exception as mlflow_error:
+                            log.error("could not end the study's MLflow parent run: %s", mlflow_error)
                     raise
                 log.error("could not write the study summary: %s", _root_text(inner))
                 if not loop.tracking_lost:  # the parent run ends all the same (probe 24: RUNNING, the storage down)

@@ -236,3 +236,29 @@ def test_a_trial_whose_worker_could_not_log_gets_its_figures_from_the_driver(tmp
     assert run.data.metrics["csim_val_accuracy"] == 0.82 and run.data.metrics["lut"] == 450.0, run.data.metrics
     assert run.data.tags["lut_source"] == "ebops-estimate"
     assert run.data.tags["logging_error"] == "MlflowException: connection refused (its metrics and tags were logged by the driver)"
+
+
+def test_abandon_blames_the_storage_only_where_it_failed_the_trial(tmp_path, digits_splits, monkeypatch):
+    """A stopping driver whose storage is lost: a trial Optuna could not fail gets its MLflow run closed FAILED all the
+    same (probe 24: left RUNNING); one that Optuna did fail, whose re-enqueue then failed, keeps the reason it was closed
+    with (the review: it was closed again, blaming the storage)."""
+    loop = _loop(tmp_path, digits_splits, tracker=True)
+    trial, run_id, _ = _trial_run(loop)
+    loop.pool.submit("trial", "trial", (trial, run_id))
+
+    def lost(*args, **kwargs):
+        raise RuntimeError("the storage is gone")
+
+    monkeypatch.setattr(loop, "requeue", lost)
+    assert loop.abandon("SIGTERM") == []
+    run = MlflowClient(loop.exp.tracking_uri).get_run(run_id)
+    assert run.info.status == "FAILED" and "could not record it" not in run.data.tags["error"], run.data.tags["error"]
+    assert run.data.tags["error"].startswith("TrialInterruptedError: the driver stopped (SIGTERM) while trial 0 ran")
+
+    trial, run_id, _ = _trial_run(loop)
+    loop.pool.submit("trial", "trial", (trial, run_id))
+    monkeypatch.setattr(loop, "finish_trial", lost)  # Optuna cannot record the FAIL
+    loop.abandon("SIGTERM")
+    run = MlflowClient(loop.exp.tracking_uri).get_run(run_id)
+    assert run.info.status == "FAILED" and "(the Optuna storage could not record it: RuntimeError: the storage is gone)" \
+        in run.data.tags["error"], run.data.tags

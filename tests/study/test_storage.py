@@ -278,3 +278,10 @@ def test_a_storage_lost_at_the_end_still_ends_the_mlflow_parent_run(tmp_path, mo
     said = " ".join(r.getMessage() for r in caplog.records)
     assert "could not write the study summary: RuntimeError: An exception is raised during the commit" in said, said
     assert "(caused by OperationalError: (sqlite3.OperationalError) Connection refused" in said, said
+    # the storage lost after the last trial, as the summary is read (the review): the parent run ends FAILED too
+    monkeypatch.setattr(_orchestrator._StudyLoop, "run", lambda self: None)
+    exp, sp = load_experiment(write_experiment(tmp_path / "after", n_trials=1))
+    with pytest.raises(RuntimeError, match="An exception is raised during the commit"):
+        run_study(exp, sp, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    assert MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id).info.status == "FAILED"
