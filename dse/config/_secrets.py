@@ -45,8 +45,8 @@ def redact_url(url: str) -> str:
     if parts.query and re.search(r"(?i)(^|&)(password|passwd|pwd)=", parts.query):
         query = re.sub(r"(?i)((?:^|&)(?:password|passwd|pwd)=)[^&]*", rf"\g<1>{_MASK}", parts.query)
         # the query replaced in place: urlunsplit drops the empty host of scheme:///db?... (probe 24: `postgresql:/db`)
-        out = out[: len(out) - len(parts.query) - (len(parts.fragment) + 1 if parts.fragment else 0)] + query + \
-            (f"#{parts.fragment}" if parts.fragment else "")
+        at = out.index("?" + parts.query) + 1  # the query follows the first '?' (a fragment, even empty, follows it)
+        out = out[:at] + query + out[at + len(parts.query):]
     return out
 
 

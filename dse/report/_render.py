@@ -13,7 +13,7 @@ from dse.report._pareto import StudyCounts
 __all__ = ["front_table", "counts_line", "format_value"]
 
 _SHOW = (
-    "trial", "csim_val_accuracy", "csim_accuracy", "csim_accuracy_source", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source",
+    "trial", "csim_val_accuracy", "csim_accuracy", "csim_accuracy_source", "keras_val_accuracy", "keras_accuracy", "lut", "dsp", "ebops", "latency_cycles", "lut_source",
     "params_strategy", "params_reuse_factor", "params_layer_reuse_factors", "feasible", "harvested_from", "harvest_epoch",
 )
 

@@ -681,8 +681,9 @@ def _warn_test_split_selection(exp: ExperimentConfig) -> None:
         log.warning(
             "%s: %s is measured on the test split, so the study selects its designs on the data meant to tell how they "
             "do on new data: the front's test accuracies come out optimistic, and nothing is held out; select on the "
-            "validation split with %s (the report and dse status show the test accuracy of each design beside it)%s",
-            where, metric, TEST_ACCURACIES[metric],
+            "validation split with %s (the report and dse status show the test accuracy of each design beside it; a "
+            "study begun with %s keeps it: a changed objective needs a new study name)%s",
+            where, metric, TEST_ACCURACIES[metric], metric,
             f" (also {', '.join(w for w, _ in used[1:])})" if len(used) > 1 else "",
         )
 

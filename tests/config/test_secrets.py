@@ -21,6 +21,7 @@ from dse.exceptions import ConfigError
         # no host (a socket, or host= in the query): the URL keeps its /// (probe 24: shown as postgresql+psycopg:/optuna)
         ("postgresql+psycopg:///optuna?host=h&user=dse&password=SeCrEt", "postgresql+psycopg:///optuna?host=h&user=dse&password=***"),
         ("http://h/x?pwd=1#frag", "http://h/x?pwd=***#frag"),
+        ("mysql://h/db?pwd=abc#", "mysql://h/db?pwd=***#"),  # an empty fragment (the review: `?ppwd=***`)
     ],
 )
 def test_redact_url(url, expected):
