@@ -248,7 +248,7 @@ def synthesize(
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
     keep_files: bool = typer.Option(False, help="Keep RTL and synthesis logs under <run_dir>/synth."),
     synthesis_timeout_s: Optional[float] = typer.Option(
-        None, help="Seconds per tool run (Yosys); default: the study's resources.synthesis_timeout_s."),
+        None, help="Seconds per tool run (Yosys, Vivado HLS, Vitis); default: the study's resources.synthesis_timeout_s."),
     tracking_uri: Optional[str] = _READ_TRACKING,
     ray_address: Optional[str] = typer.Option(
         None, help="Ray to measure on: 'local' starts one on this machine (a study run on a cluster that is gone) "

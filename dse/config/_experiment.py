@@ -464,7 +464,7 @@ class ResourcesConfig(_Strict):
     backend: str = "auto"
     dsp_threshold_bits: int = Field(default=9, ge=1)
     da4ml_latency_cutoff: float = Field(default=5.0, gt=0)
-    synthesis_timeout_s: float = Field(default=1800, gt=0, description="s, per yosys run")
+    synthesis_timeout_s: float = Field(default=1800, gt=0, description="s, per Yosys, Vivado HLS or Vitis run")
     synthesize_front: str | None = None
     vsynth: bool = False
 

@@ -37,10 +37,13 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -574,8 +577,8 @@ class _HlsToolBackend(ResourceBackend):
         initiation interval), ``latency_best_cycles``, ``estimated_clock_ns``,
         ``target_clock_ns``, ``uram``, ``csynth_lut``/``csynth_ff``/``csynth_dsp``,
         ``synth_bram_tiles``, ``synth_uram``, ``seconds_synthesis``. A number the reports lack
-        is left out. ``resources.synthesis_timeout_s`` is not enforced here: hls4ml's
-        ``build()`` runs the tool in the foreground; the trial timeout bounds it.
+        is left out. hls4ml's ``build()`` runs the tool, in a thread of this process, for at most
+        ``resources.synthesis_timeout_s`` seconds: past it, the tool's processes are stopped (:func:`bounded_build`).
 
         Raises:
             ToolNotFoundError: the tool's executable (or ``vivado`` for vsynth) is not on PATH.
@@ -603,8 +606,12 @@ class _HlsToolBackend(ResourceBackend):
         started = time.time()
         build_error: Exception | None = None
         log.info("%s: C synthesis%s of %s", self.executable, " + logic synthesis" if vsynth else "", out)
+        resources = getattr(design, "resources", None)
+        limit = float(getattr(resources, "synthesis_timeout_s", 0) or 0) or None
         try:
-            hls_model.build(csim=False, synth=True, vsynth=vsynth, **self.build_kwargs)
+            bounded_build(hls_model, limit, self.executable, csim=False, synth=True, vsynth=vsynth, **self.build_kwargs)
+        except ToolFailedError:
+            raise
         except Exception as e:  # hls4ml raises bare Exception; its own report parsing may also crash
             build_error = e
         seconds_synth = time.perf_counter() - t0
@@ -683,6 +690,65 @@ def report_from_hls(
     }
     extras = {k: float(v) for k, v in extras_src.items() if v is not None}
     return ResourceReport(backend, figures=figures, extras=extras, seconds=seconds)
+
+
+def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kwargs: Any) -> None:
+    """``hls_model.build(**kwargs)`` (hls4ml's, which runs the HLS tool in the foreground), for at most ``timeout_s``.
+
+    hls4ml 1.3 starts Vivado HLS with ``os.system`` (after ``os.chdir``) and Vitis with ``Popen(shell=True)``,
+    without a time limit (audit: a hung tool held ``dse synthesize`` for ever; a trial is bounded by
+    ``trial_timeout_s``). The build runs in a thread; past ``timeout_s`` every process it started (the descendants of
+    this process that appeared after it began) is sent SIGTERM, then SIGKILL, and the build's thread is left to end.
+
+    Raises:
+        ToolFailedError: the build ran past ``timeout_s`` seconds (the message names ``resources.synthesis_timeout_s``).
+        Exception: what ``build()`` raised, as it raised it.
+    """
+    before = set(_descendants(os.getpid()))
+    box: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            hls_model.build(**kwargs)
+        except BaseException as e:  # handed to the caller's thread
+            box["error"] = e
+
+    worker = threading.Thread(target=run, name="dse-hls-build", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        started = [p for p in _descendants(os.getpid()) if p not in before]
+        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+            for pid in started:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+            worker.join(wait_s)
+            if not worker.is_alive():
+                break
+        raise ToolFailedError(
+            f"{executable} did not finish within {timeout_s:g} s (resources.synthesis_timeout_s; `dse synthesize "
+            f"--synthesis-timeout-s` raises it for a re-measurement), so its {len(started)} process(es) were stopped")
+    if "error" in box:
+        raise box["error"]
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from ``/proc`` (Linux, where the HLS tools run)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
 
 
 @register_backend

@@ -474,3 +474,37 @@ def test_check_tools_reads_vsynth_from_the_experiment(tmp_path, monkeypatch):
     VivadoBackend(vsynth=False).check_tools(ResourcesConfig(vsynth=True))  # the backend's own setting wins
     with pytest.raises(ToolNotFoundError, match="'vivado' executable"):
         VivadoBackend(vsynth=True).check_tools()
+
+
+class _HangingHlsModel(_FakeHlsModel):
+    """``build()`` runs the tool as hls4ml 1.3 runs Vivado HLS: ``os.system`` in the project folder; the fake tool hangs."""
+
+    def build(self, **kwargs):
+        self.calls.append(kwargs)
+        self.out.mkdir(parents=True, exist_ok=True)
+        os.system(f"cd {self.out} && vivado_hls -f build_prj.tcl")
+        return {}
+
+
+def test_a_hung_tool_is_stopped_at_the_synthesis_timeout(tmp_path, monkeypatch):
+    """The audit: hls4ml runs Vivado HLS with os.system and no time limit, so a hung tool held `dse synthesize` for ever
+    (resources.synthesis_timeout_s bounded Yosys only). The build is now stopped at that limit, its processes killed."""
+    import subprocess
+    import time as _time
+
+    bin_dir = Path(_fake_tools(tmp_path, "vitis-run"))
+    tool = bin_dir / "vivado_hls"
+    tool.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'tool.pid'}\nexec sleep 300\n")
+    tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    exp = ExperimentConfig(name="t", search_space=tmp_path / "space.yaml", resources={"synthesis_timeout_s": 2})
+    design = Design(None, TrialParams(), exp.hls4ml, exp.resources, 0.0, tmp_path, np.zeros((1, 4)),
+                    hls_model=_HangingHlsModel(tmp_path / "prj", "Vivado", None))
+    t0 = _time.monotonic()
+    with pytest.raises(ToolFailedError, match=r"vivado_hls did not finish within 2 s \(resources.synthesis_timeout_s"):
+        VivadoBackend().measure(design)
+    assert _time.monotonic() - t0 < 30
+    pid = int((tmp_path / "tool.pid").read_text())
+    _time.sleep(0.5)
+    alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    assert alive in ("", "Z"), alive  # stopped (a zombie at most, until os.system reaps it)
