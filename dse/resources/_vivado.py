@@ -695,16 +695,23 @@ def report_from_hls(
 def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kwargs: Any) -> None:
     """``hls_model.build(**kwargs)`` (hls4ml's, which runs the HLS tool in the foreground), for at most ``timeout_s``.
 
-    hls4ml 1.3 starts Vivado HLS with ``os.system`` (after ``os.chdir``) and Vitis with ``Popen(shell=True)``,
-    without a time limit (audit: a hung tool held ``dse synthesize`` for ever; a trial is bounded by
-    ``trial_timeout_s``). The build runs in a thread; past ``timeout_s`` every process it started (the descendants of
-    this process that appeared after it began) is sent SIGTERM, then SIGKILL, and the build's thread is left to end.
+    hls4ml 1.3 starts Vivado HLS with ``os.system`` (after ``os.chdir`` into the project) and Vitis with
+    ``Popen(shell=True, cwd=<project>)``, without a time limit (audit: a hung tool held ``dse synthesize`` for ever; a
+    trial is bounded by ``trial_timeout_s``). The build runs in a thread; past ``timeout_s`` the tool's processes
+    are stopped: the processes started since the build began whose working directory is in the project folder, and
+    every process below them, each known by its pid and start time (so a reused pid is never signalled): SIGTERM, then
+    SIGKILL for those still there 10 s later. Without ``timeout_s``, or without Linux's ``/proc``, the build runs as
+    hls4ml runs it.
 
     Raises:
         ToolFailedError: the build ran past ``timeout_s`` seconds (the message names ``resources.synthesis_timeout_s``).
         Exception: what ``build()`` raised, as it raised it.
     """
-    before = set(_descendants(os.getpid()))
+    if not timeout_s or not Path("/proc/self/stat").is_file():
+        hls_model.build(**kwargs)
+        return
+    project = Path(hls_model.config.get_output_dir()).resolve()
+    before = {p for p, _ in _processes_below(os.getpid())}
     box: dict[str, BaseException] = {}
 
     def run() -> None:
@@ -715,40 +722,77 @@ def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kw
 
     worker = threading.Thread(target=run, name="dse-hls-build", daemon=True)
     worker.start()
-    worker.join(timeout_s)
+    try:
+        worker.join(timeout_s)
+    except BaseException:  # Ctrl-C, a cancelled task: the tool must not outlive the wait
+        _stop_tool(project, before)
+        raise
     if worker.is_alive():
-        started = [p for p in _descendants(os.getpid()) if p not in before]
-        for sig, wait_s in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
-            for pid in started:
-                with contextlib.suppress(OSError):
-                    os.kill(pid, sig)
-            worker.join(wait_s)
-            if not worker.is_alive():
-                break
+        stopped = _stop_tool(project, before)
+        worker.join(10.0)
         raise ToolFailedError(
             f"{executable} did not finish within {timeout_s:g} s (resources.synthesis_timeout_s; `dse synthesize "
-            f"--synthesis-timeout-s` raises it for a re-measurement), so its {len(started)} process(es) were stopped")
+            f"--synthesis-timeout-s` raises it for a re-measurement), so its {stopped} process(es) were stopped")
     if "error" in box:
         raise box["error"]
 
 
-def _descendants(pid: int) -> list[int]:
-    """The processes below ``pid`` (children, theirs, ...), from ``/proc`` (Linux, where the HLS tools run)."""
+def _stop_tool(project: Path, before: set[int]) -> int:
+    """SIGTERM, then SIGKILL after 10 s, the processes of the tool running in ``project`` (see :func:`bounded_build`):
+    the new ones (not in ``before``) whose working directory is in ``project``, and all below them. Returns how many
+    were signalled."""
+    below = _processes_below(os.getpid())
+    tops = [p for p, _ in below if p not in before and _cwd_in(p, project)]
+    found: dict[int, str] = {}
+    for top in tops:
+        found[top] = _start_time(top)
+        found.update(_processes_below(top))
+    targets = {p: t for p, t in found.items() if t}
+    for sig in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
+        for pid, started in targets.items():
+            if _start_time(pid) == started:  # the same process, not a reused pid
+                with contextlib.suppress(OSError):
+                    os.kill(pid, sig)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline and any(_start_time(p) == t for p, t in targets.items()):
+            time.sleep(0.1)
+    return len(targets)
+
+
+def _processes_below(pid: int) -> list[tuple[int, str]]:
+    """``(pid, start time)`` of every process below ``pid`` (children, theirs, ...), from ``/proc``."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-        children.setdefault(parent, []).append(int(entry.name))
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):  # gone meanwhile
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
     out, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
-            out.append(child)
+            out.append((child, _start_time(child)))
             todo.append(child)
     return out
+
+
+def _start_time(pid: int) -> str:
+    """Field 22 of ``/proc/<pid>/stat`` (clock ticks after boot), ``""`` where the process is gone or a zombie."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return ""
+    return "" if fields[0] == "Z" else fields[19]
+
+
+def _cwd_in(pid: int, folder: Path) -> bool:
+    """Whether process ``pid`` works in ``folder`` or below it."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    return cwd == folder or folder in cwd.parents
 
 
 @register_backend

@@ -494,16 +494,29 @@ def test_a_hung_tool_is_stopped_at_the_synthesis_timeout(tmp_path, monkeypatch):
 
     bin_dir = Path(_fake_tools(tmp_path, "vitis-run"))
     tool = bin_dir / "vivado_hls"
-    tool.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'tool.pid'}\nexec sleep 300\n")
+    # a tool that ignores SIGTERM (the review: SIGKILL was never sent once the shell had died, and the tool ran on)
+    tool.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'tool.pid'}\ntrap '' TERM\nexec sleep 300\n")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     exp = ExperimentConfig(name="t", search_space=tmp_path / "space.yaml", resources={"synthesis_timeout_s": 2})
     design = Design(None, TrialParams(), exp.hls4ml, exp.resources, 0.0, tmp_path, np.zeros((1, 4)),
                     hls_model=_HangingHlsModel(tmp_path / "prj", "Vivado", None))
+    import threading
+
+    other: list[subprocess.Popen] = []  # a process another thread starts meanwhile, elsewhere: not the tool's
+    starter = threading.Timer(0.5, lambda: other.append(subprocess.Popen(["sleep", "60"], cwd=tmp_path)))
+    starter.start()
     t0 = _time.monotonic()
-    with pytest.raises(ToolFailedError, match=r"vivado_hls did not finish within 2 s \(resources.synthesis_timeout_s"):
-        VivadoBackend().measure(design)
-    assert _time.monotonic() - t0 < 30
+    try:
+        with pytest.raises(ToolFailedError, match=r"vivado_hls did not finish within 2 s \(resources.synthesis_timeout_s"):
+            VivadoBackend().measure(design)
+        assert _time.monotonic() - t0 < 40
+        assert other and other[0].poll() is None  # (the review: every new child of the process was signalled)
+    finally:
+        starter.join()
+        for p in other:
+            p.kill()
+            p.wait()
     pid = int((tmp_path / "tool.pid").read_text())
     _time.sleep(0.5)
     alive = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
