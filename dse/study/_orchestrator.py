@@ -450,6 +450,7 @@ class _StudyLoop:
             # after its worker logged a COMPLETE outcome holds that outcome's `feasible` verdict: deleted too
             stale_verdict = state != "COMPLETE" and not lost_logging and (
                 "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
+            relogged = True
             if lost_logging and state == "COMPLETE":  # the figures the worker could not log, from its result (the
                 # review of probe 24's mend: only a run left RUNNING got them; MLflow answering the driver, it ended
                 # FINISHED with none). Logged again where some batches landed: the same values, at step 0
@@ -459,10 +460,13 @@ class _StudyLoop:
                     TrialRunLogger(self.exp.tracking_uri, run_id).log_results(result.metrics, {
                         k: v for k, v in result.tags.items() if k not in ("state", "feasible", "logging_error")})
                     tags["logging_error"] = f"{lost_logging} (its metrics and tags were logged by the driver)"[:5000]
-                except Exception as e:  # MLflow failing the driver too: the next driver's _close_finished_runs sees it
-                    log.warning("trial %d: could not log its results to its MLflow run either: %s", trial.number, e)
-            self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible, tags=tags or None,
-                                          untag=("feasible",) if stale_verdict else ())  # (a lost log never wrote the tag)
+                except Exception as e:  # left RUNNING: the next driver's _close_finished_runs restores it from Optuna
+                    relogged = False
+                    log.warning("trial %d: could not log its results to its MLflow run either (%s); it stays RUNNING "
+                                "until the next `dse run` restores them from the Optuna storage", trial.number, e)
+            if relogged:
+                self.tracker.finish_trial_run(run_id, state, result.error, tagged=tagged, feasible=feasible,
+                                              tags=tags or None, untag=("feasible",) if stale_verdict else ())
             if self.exp.training.harvest_checkpoints:
                 # a FAIL trial's checkpoints were never recorded; a COMPLETE one's runs from an attempt that Ray
                 # retried (its worker lost mid-harvest) are not its recorded checkpoints, whatever the retry harvested

@@ -262,3 +262,32 @@ def test_abandon_blames_the_storage_only_where_it_failed_the_trial(tmp_path, dig
     run = MlflowClient(loop.exp.tracking_uri).get_run(run_id)
     assert run.info.status == "FAILED" and "(the Optuna storage could not record it: RuntimeError: the storage is gone)" \
         in run.data.tags["error"], run.data.tags
+
+
+def test_a_run_the_driver_cannot_log_either_stays_running_for_the_next_driver(tmp_path, digits_splits, monkeypatch):
+    """The second review: where the driver's own logging of a COMPLETE result failed too, the run was ended FINISHED with
+    no metric, and the next driver, which repairs RUNNING runs only, never saw it. It is left RUNNING, and the next
+    driver's opening restores it from the Optuna record."""
+    from dse.study._orchestrator import _close_finished_runs
+    from dse.tracking import TrialRunLogger
+
+    from dse.store import record_trial_run
+
+    loop = _loop(tmp_path, digits_splits, tracker=True)
+    trial, run_id, _ = _trial_run(loop)
+    record_trial_run(trial, run_id)  # as the driver records it at dispatch
+    metrics = {"keras_accuracy": 0.8, "csim_accuracy": 0.8, "keras_val_accuracy": 0.82, "csim_val_accuracy": 0.82,
+               "ebops": 900.0, "lut": 450.0, "dsp": 0.0}
+    result = TrialResult(trial.number, "COMPLETE", metrics, {"logging_error": "MlflowException: connection refused"})
+
+    def refused(self, *args, **kwargs):
+        raise RuntimeError("MlflowException: 503")
+
+    with monkeypatch.context() as m:
+        m.setattr(TrialRunLogger, "log_results", refused)
+        loop.finish_trial(trial, run_id, result)
+    client = MlflowClient(loop.exp.tracking_uri)
+    assert client.get_run(run_id).info.status == "RUNNING"
+    _close_finished_runs(loop.tracker, StudyRecords(loop.study), loop.exp.name)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED" and run.data.metrics["csim_val_accuracy"] == 0.82, run.data.metrics
