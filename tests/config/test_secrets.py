@@ -22,6 +22,8 @@ from dse.exceptions import ConfigError
         ("postgresql+psycopg:///optuna?host=h&user=dse&password=SeCrEt", "postgresql+psycopg:///optuna?host=h&user=dse&password=***"),
         ("http://h/x?pwd=1#frag", "http://h/x?pwd=***#frag"),
         ("mysql://h/db?pwd=abc#", "mysql://h/db?pwd=***#"),  # an empty fragment (the review: `?ppwd=***`)
+        ("mysql://h/db?pwd=ab\ncd", "mysql://h/db?pwd=***"),  # a newline (the second review: ValueError)
+        ("mysql://h/db?pw\td=1&password=x", "mysql://h/db?pw\td=1&password=***"),
     ],
 )
 def test_redact_url(url, expected):
