@@ -553,7 +553,10 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
                 stop_leftover_ray(run_dir, prune=False)  # another driver on this run dir killed meanwhile (kill -9) left its agents
         return
     if address.strip().lower() == "auto":  # resolved as `dse check` resolves it, never a guess among several clusters
-        address = resolve_auto_address()
+        try:
+            address = resolve_auto_address()
+        except ClusterUnreachableError as e:  # at run time, a cluster that cannot be joined (as ray.init's own error)
+            raise ClusterError(str(e)) from e
     _keep_token_auth()
     loopback = _is_loopback_address(address)
     log.info("joining Ray cluster at %s%s", redact_url(address), " (loopback)" if loopback else "")

@@ -136,7 +136,7 @@ def _readme_search_runs_snippet() -> str:
     return text[start + len("```python\n"): text.index("```", start + 10)]
 
 
-@pytest.mark.parametrize("lut_limit, expect", [("1e12", "metrics.csim_accuracy"), ("1", "no Pareto-front trial under")])
+@pytest.mark.parametrize("lut_limit, expect", [("1e12", "metrics.csim_val_accuracy"), ("1", "no Pareto-front trial under")])
 def test_readme_search_runs_example_runs_on_a_real_study(tiny_study, lut_limit, expect):
     """The README's MLflow query runs as written on a study's store, when front runs match and when none does
     (search_runs then returns a table without columns: the example indexed it and raised KeyError)."""
