@@ -692,6 +692,10 @@ def report_from_hls(
     return ResourceReport(backend, figures=figures, extras=extras, seconds=seconds)
 
 
+#: Seconds an HLS tool stopped at its time limit gets between SIGTERM and SIGKILL.
+TOOL_STOP_GRACE_S = 10.0
+
+
 def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kwargs: Any) -> None:
     """``hls_model.build(**kwargs)`` (hls4ml's, which runs the HLS tool in the foreground), for at most ``timeout_s``.
 
@@ -700,7 +704,7 @@ def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kw
     trial is bounded by ``trial_timeout_s``). The build runs in a thread; past ``timeout_s`` the tool's processes
     are stopped: the processes started since the build began whose working directory is in the project folder, and
     every process below them, each known by its pid and start time (so a reused pid is never signalled): SIGTERM, then
-    SIGKILL for those still there 10 s later. Without ``timeout_s``, or without Linux's ``/proc``, the build runs as
+    SIGKILL for those still there :data:`TOOL_STOP_GRACE_S` later. Without ``timeout_s``, or without Linux's ``/proc``, the build runs as
     hls4ml runs it.
 
     Raises:
@@ -738,7 +742,7 @@ def bounded_build(hls_model: Any, timeout_s: float | None, executable: str, **kw
 
 
 def _stop_tool(project: Path, before: set[int]) -> int:
-    """SIGTERM, then SIGKILL after 10 s, the processes of the tool running in ``project`` (see :func:`bounded_build`):
+    """SIGTERM, then SIGKILL after :data:`TOOL_STOP_GRACE_S`, the processes of the tool running in ``project`` (see :func:`bounded_build`):
     the new ones (not in ``before``) whose working directory is in ``project``, and all below them. Returns how many
     were signalled."""
     below = _processes_below(os.getpid())
@@ -753,7 +757,7 @@ def _stop_tool(project: Path, before: set[int]) -> int:
             if _start_time(pid) == started:  # the same process, not a reused pid
                 with contextlib.suppress(OSError):
                     os.kill(pid, sig)
-        deadline = time.monotonic() + 10.0
+        deadline = time.monotonic() + TOOL_STOP_GRACE_S
         while time.monotonic() < deadline and any(_start_time(p) == t for p, t in targets.items()):
             time.sleep(0.1)
     return len(targets)

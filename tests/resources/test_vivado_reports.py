@@ -498,6 +498,9 @@ def test_a_hung_tool_is_stopped_at_the_synthesis_timeout(tmp_path, monkeypatch):
     tool.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'tool.pid'}\ntrap '' TERM\nexec sleep 300\n")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    from dse.resources import _vivado
+
+    monkeypatch.setattr(_vivado, "TOOL_STOP_GRACE_S", 1.0)  # SIGKILL 1 s after the ignored SIGTERM, not 10
     exp = ExperimentConfig(name="t", search_space=tmp_path / "space.yaml", resources={"synthesis_timeout_s": 2})
     design = Design(None, TrialParams(), exp.hls4ml, exp.resources, 0.0, tmp_path, np.zeros((1, 4)),
                     hls_model=_HangingHlsModel(tmp_path / "prj", "Vivado", None))
