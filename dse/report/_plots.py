@@ -7,6 +7,7 @@ The Agg backend is used, so no display is needed.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Sequence
 
@@ -71,7 +72,9 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     mixed = len(sources) > 1
     ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
-    ax.set_ylabel(accuracy_label(accuracy, accuracy_sources))
+    # wrapped: "validation accuracy, C simulation / da4ml bit-exact emulation / Keras where not simulated" ran past
+    # the figure's height
+    ax.set_ylabel(textwrap.fill(accuracy_label(accuracy, accuracy_sources), 44))
     ax.set_title(title + ("\nWARNING: points from different sources share this axis" if mixed else ""), fontsize=10)
     ax.grid(alpha=0.3)
 
@@ -144,7 +147,7 @@ def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
     if not front.empty:
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
     acc_sources = list(points["accuracy_source"]) if "accuracy_source" in points else []
-    _front_axes(ax, points["value"], sources, metric, accuracy, f"{accuracy_label(accuracy, acc_sources)} vs {metric}",
+    _front_axes(ax, points["value"], sources, metric, accuracy, f"{label(accuracy).split(', ')[0]} vs {metric}",
                 acc_sources)
     if sources:
         _legend_outside(ax)
@@ -345,7 +348,7 @@ def compare_figure(fronts: dict[str, pd.DataFrame], accuracy: str, metric: str):
         ax.step(f["value"], f["accuracy"], where="post", color=color, lw=1)
     vals = pd.concat([d["value"] for d in fronts.values()]) if fronts else pd.Series(dtype=float)
     acc_sources = [s for d in fronts.values() if "accuracy_source" in d for s in d["accuracy_source"]]
-    _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {accuracy_label(accuracy, acc_sources)} vs {metric}",
+    _front_axes(ax, vals, all_sources, metric, accuracy, f"Pareto fronts: {label(accuracy).split(', ')[0]} vs {metric}",
                 acc_sources)
     if ax.get_legend_handles_labels()[0]:
         _legend_outside(ax)
