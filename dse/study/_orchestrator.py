@@ -1023,19 +1023,15 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                 summary.remeasured = loop.remeasured
                 summary.nothing_to_run = idle
             except Exception as inner:
-                if status == "FINISHED":
-                    if not loop.tracking_lost:  # the summary's storage lost after the last trial (the review): ended
-                        try:
-                            tracker.end_study_run(parent, "FAILED")
-                        except Exception as mlflow_error:
-                            log.error("could not end the study's MLflow parent run: %s", mlflow_error)
-                    raise
-                log.error("could not write the study summary: %s", _root_text(inner))
-                if not loop.tracking_lost:  # the parent run ends all the same (probe 24: RUNNING, the storage down)
-                    try:
-                        tracker.end_study_run(parent, status)
+                if status != "FINISHED":  # the loop's own error is raised; this one is only said
+                    log.error("could not write the study summary: %s", _root_text(inner))
+                if not loop.tracking_lost:  # the parent run ends all the same (probe 24: RUNNING, the storage down),
+                    try:  # FAILED where the summary of a finished loop failed (the review)
+                        tracker.end_study_run(parent, "FAILED" if status == "FINISHED" else status)
                     except Exception as mlflow_error:
                         log.error("could not end the study's MLflow parent run: %s", mlflow_error)
+                if status == "FINISHED":
+                    raise
     return summary
 
 
