@@ -62,7 +62,7 @@ def test_server_lost_mid_study_then_report_and_export(tmp_path):
     base.mkdir()
     server, uri = _server(base)
     path = write_experiment(
-        tmp_path / "exp", name="lost", n_trials=4, mlflow={"tracking_uri": uri}, ray={"num_cpus": 1},
+        tmp_path / "exp", name="lost", n_trials=2, mlflow={"tracking_uri": uri}, ray={"num_cpus": 1},
         training={"epochs": 6, "batch_size": 64, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
     )
