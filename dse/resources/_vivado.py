@@ -51,6 +51,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dse._proc import proc_stat
 from dse.exceptions import MeasurementError, ReportParseError, ToolFailedError, ToolNotFoundError
 from dse.resources._base import Design, Figure, ResourceBackend, ResourceReport
 from dse.resources._registry import register_backend
@@ -747,11 +748,11 @@ def _stop_tool(project: Path, before: set[int]) -> int:
     were signalled."""
     below = _processes_below(os.getpid())
     tops = [p for p, _ in below if p not in before and _cwd_in(p, project)]
-    found: dict[int, str] = {}
+    found: dict[int, int | None] = {}
     for top in tops:
         found[top] = _start_time(top)
         found.update(_processes_below(top))
-    targets = {p: t for p, t in found.items() if t}
+    targets = {p: t for p, t in found.items() if t is not None}
     for sig in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
         for pid, started in targets.items():
             if _start_time(pid) == started:  # the same process, not a reused pid
@@ -763,16 +764,12 @@ def _stop_tool(project: Path, before: set[int]) -> int:
     return len(targets)
 
 
-def _processes_below(pid: int) -> list[tuple[int, str]]:
+def _processes_below(pid: int) -> list[tuple[int, int | None]]:
     """``(pid, start time)`` of every process below ``pid`` (children, theirs, ...), from ``/proc``."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):  # gone meanwhile
-                continue
-            children.setdefault(parent, []).append(int(entry.name))
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:  # None: gone meanwhile
+            children.setdefault(stat.ppid, []).append(int(entry.name))
     out, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -781,13 +778,10 @@ def _processes_below(pid: int) -> list[tuple[int, str]]:
     return out
 
 
-def _start_time(pid: int) -> str:
-    """Field 22 of ``/proc/<pid>/stat`` (clock ticks after boot), ``""`` where the process is gone or a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return ""
-    return "" if fields[0] == "Z" else fields[19]
+def _start_time(pid: int) -> int | None:
+    """Start time of process ``pid`` in clock ticks after boot, ``None`` where the process is gone or a zombie."""
+    stat = proc_stat(pid)
+    return None if stat is None or stat.state == "Z" else stat.start
 
 
 def _cwd_in(pid: int, folder: Path) -> bool:

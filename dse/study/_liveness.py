@@ -17,6 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
+from dse._proc import proc_stat
+
 __all__ = ["this_driver", "driver_is_dead", "orphaned_trials"]
 
 
@@ -37,25 +39,13 @@ def _pid_space() -> str | None:
     return f"{boot}/{ns}" if boot else None
 
 
-def _stat(pid: int) -> tuple[str, int] | None:
-    """``(state, start time in clock ticks after boot)`` of process ``pid`` (fields 3 and 22 of ``/proc/<pid>/stat``), or ``None`` if there is none."""
-    text = _read(f"/proc/{pid}/stat")
-    if not text or ")" not in text:
-        return None
-    rest = text.rsplit(")", 1)[1].split()  # the command name (field 2) may hold spaces and parentheses
-    try:
-        return rest[0], int(rest[19])
-    except (IndexError, ValueError):
-        return None
-
-
 @lru_cache(maxsize=1)
 def this_driver() -> dict[str, Any]:
     """What a heartbeat records of this process: ``{"pid_space", "pid", "start"}``; empty where ``/proc`` is missing."""
-    space, stat = _pid_space(), _stat(os.getpid())
+    space, stat = _pid_space(), proc_stat(os.getpid())
     if space is None or stat is None:
         return {}
-    return {"pid_space": space, "pid": os.getpid(), "start": stat[1]}
+    return {"pid_space": space, "pid": os.getpid(), "start": stat.start}
 
 
 def driver_is_dead(beat: Mapping[str, Any]) -> bool:
@@ -81,10 +71,10 @@ def driver_is_dead(beat: Mapping[str, Any]) -> bool:
         return False
     if pid <= 0:  # not a process id (0 and -1 would name process groups to the kernel)
         return False
-    stat = _stat(pid)
+    stat = proc_stat(pid)
     if stat is None:  # no /proc entry: gone, unless /proc hides other users' processes (hidepid)
         return not _exists(pid)
-    return stat[0] == "Z" or stat[1] != start
+    return stat.state == "Z" or stat.start != start
 
 
 def _exists(pid: int) -> bool:

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from dse._proc import proc_stat
 from dse import MLFLOW_DEFAULTS
 from dse.config import RayConfig
 from dse.config._secrets import redact_url
@@ -141,11 +142,10 @@ def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 1:
         pids.add(pid)
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
+        stat = proc_stat(pid)
+        if stat is None:
             break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        pid = stat.ppid
     return pids
 
 
@@ -212,10 +212,8 @@ def _alive(pid: int) -> bool:
 
 
 def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
-        return True
+    stat = proc_stat(pid)
+    return stat is None or stat.state == "Z"
 
 
 def stop_leftover_ray(run_dir: Path, *, prune: bool = True) -> None:

@@ -17,9 +17,9 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pr
 
 def _beat_of(proc: subprocess.Popen) -> dict:
     """The heartbeat fields a driver running as ``proc`` would record (its PID space is ours)."""
-    from dse.study._liveness import _stat
+    from dse._proc import proc_stat
 
-    return {**this_driver(), "pid": proc.pid, "start": _stat(proc.pid)[1]}
+    return {**this_driver(), "pid": proc.pid, "start": proc_stat(proc.pid).start}
 
 
 def _running_trial(tmp_path, driver: str, now: float, process: dict | None) -> tuple[optuna.Study, StudyRecords]:
