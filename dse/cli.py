@@ -37,7 +37,7 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "ray", "absl", "tensorflow", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    if not verbose:  # Optuna and MLflow set their own loggers to INFO as they are imported (probe 22: "A new study
+    if not verbose:  # Optuna and MLflow set their own loggers to INFO as they are imported ("A new study
         # created in RDB", "Creating initial MLflow database tables" on every run); -v keeps them
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         import optuna
@@ -446,7 +446,7 @@ def compare(
     except DseError as e:
         _fail(e)
     ref = ", ".join(f"{k}={v:.4g}" for k, v in result.reference.items())
-    if not (result.table["front_size"] > 0).any():  # a placeholder then, not a point to quote (probe 20)
+    if not (result.table["front_size"] > 0).any():  # a placeholder then, not a point to quote
         ref = "none: no study has a feasible completed trial"
     table = Table(title=f"studies (hypervolume reference point: {ref})")
     for col in ("study", "hypervolume", "front size", "trials", "complete", "harvested", "failed", "interrupted", "CPU-hours"):

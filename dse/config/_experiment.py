@@ -198,7 +198,7 @@ class _OnMetric(_Strict):
 
 
 def _metric_hint(name: str) -> str:
-    """What a user who wrote metric ``name`` most likely meant (probe 19: 'LUT', 'latency_ns', 'yosys_lut', 'luts')."""
+    """What a user who wrote metric ``name`` most likely meant ('LUT', 'latency_ns', 'yosys_lut', 'luts')."""
     import difflib
 
     from dse.resources import backend_names, precise_backend_names
@@ -226,7 +226,7 @@ COUNTED_METRICS = frozenset({"lut", "ff", "dsp", "latency_cycles"})
 MAXIMIZED_METRICS = frozenset({"csim_val_accuracy", "keras_val_accuracy", "csim_accuracy", "keras_accuracy"})
 
 #: The accuracies on the test split, each with its validation-split counterpart. An objective or constraint on a test
-#: accuracy selects designs on the test split, so nothing is held out (probe 23): ``dse check`` warns of it.
+#: accuracy selects designs on the test split, so nothing is held out: ``dse check`` warns of it.
 TEST_ACCURACIES: dict[str, str] = {"csim_accuracy": "csim_val_accuracy", "keras_accuracy": "keras_val_accuracy"}
 
 #: The C-simulation accuracies, each with the Keras accuracy on the same split that stands in where a trial is not

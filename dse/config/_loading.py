@@ -30,7 +30,7 @@ class _StrictLoader(yaml.SafeLoader):
       strings, so ``epochs: yes`` is refused as "not a number" instead of read as 1.
     * ``1e-5`` is a float (YAML 1.2), not the string PyYAML makes of it.
     * Integers are YAML 1.2's: ``010`` is 10 and ``08`` is 8 (YAML 1.1: octal 8, and the string ``'08'``), ``0o10`` is
-      octal, ``0x10`` hexadecimal, ``1_000`` 1000; ``1:30`` stays a string (YAML 1.1: 90, base 60) (probe 21).
+      octal, ``0x10`` hexadecimal, ``1_000`` 1000; ``1:30`` stays a string (YAML 1.1: 90, base 60).
     """
 
 
@@ -211,7 +211,7 @@ def format_validation_error(e: ValidationError) -> str:
 
 
 def _unknown_field_hint(model: str, loc: tuple) -> str:
-    """What an unknown field of an experiment most likely meant (probe 19: `constraint:`, a `max` in an objective)."""
+    """What an unknown field of an experiment most likely meant (`constraint:`, a `max` in an objective)."""
     import difflib
 
     if model != ExperimentConfig.__name__:

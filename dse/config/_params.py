@@ -80,7 +80,7 @@ class TrialParams(BaseModel):
         """The schedule as :func:`dse.trial.beta_schedule` trains it, recorded so: the one place that decides it.
 
         No ramp (``beta_end`` ``None``, or ``beta_schedule`` ``constant``) is ``constant`` without a ``beta_end``
-        (probe 20: a space without ``beta_end`` recorded ``log`` for a constant beta, and a ``constant`` trial kept a
+        (a space without ``beta_end`` recorded ``log`` for a constant beta, and a ``constant`` trial kept a
         ``beta_end`` it never reached); a ``log`` ramp from or to beta 0 is impossible, so it is ``linear``.
         """
         if not isinstance(data, dict):

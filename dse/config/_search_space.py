@@ -147,7 +147,7 @@ class CategoricalParam(_Param):
     @field_validator("choices", mode="before")
     @classmethod
     def _no_null(cls, v: Any) -> Any:
-        if isinstance(v, list) and any(c is None for c in v):  # before: pydantic's four lines, one per type (probe 21)
+        if isinstance(v, list) and any(c is None for c in v):  # before: pydantic's four lines, one per type
             raise ValueError(f"choices hold null (an empty YAML value or the word null): {v}; write each choice's value, "
                              "or drop the empty one")
         return v
@@ -193,7 +193,7 @@ def _sampled_values(spec: "ParamSpec") -> list[Any]:
 
     An int range of more than :data:`ENUMERATED_INTS` values gives its first :data:`ENUMERATED_INTS` and ``high``: every
     ReuseFactor a Dense layer of up to that many weights can use (before, ``reuse_factor`` up to 3e7 took 3.4 GB to
-    check; probe 21).
+    check).
     """
     if isinstance(spec, IntParam):
         grid = range(spec.low, spec.high + 1, spec.step)
@@ -331,7 +331,7 @@ class SearchSpace(BaseModel):
             _check_value(f"parameters.{name}.default", name, spec.default)
         if spec.when and spec.default is None and name not in _OPTIONAL:
             raise ValueError(f"parameters.{name}: a conditional parameter needs a 'default' for when its condition fails")
-        # probe 21: both were accepted and silently ignored
+        # both were accepted and silently ignored
         if spec.when is not None and not spec.when:
             raise ValueError(f"parameters.{name}.when: an empty condition; name the parameters it reads, e.g. "
                              "when: {strategy: Resource}, or drop when")
@@ -386,7 +386,7 @@ class SearchSpace(BaseModel):
         """Refuse a condition value its parameter can never take (a misspelt choice would leave the condition dead)."""
         for key, wanted in condition.items():
             spec = self.parameters[key]
-            if isinstance(spec, FloatParam):  # probe 21: `when: {beta: 0.0}` without include_zero never held, unsaid
+            if isinstance(spec, FloatParam):  # `when: {beta: 0.0}` without include_zero never held, unsaid
                 pins = [r.set[key] for r in self.rules if key in r.set] + ([spec.default] if spec.default is not None else [])
                 for value in wanted if isinstance(wanted, list) else [wanted]:
                     reachable = (isinstance(value, (int, float)) and not isinstance(value, bool) and (
@@ -565,9 +565,9 @@ class SearchSpace(BaseModel):
             given = name in values
             value = values.get(name)
             decided = all(k in known for r in self.rules if name in r.set for k in r.when) and all(k in known for k in spec.when or {})
-            if given and not decided:  # a value the space cannot give is told first (probe 22: the advice below, then this)
+            if given and not decided:  # a value the space cannot give is told first (the advice below, then this)
                 _optuna_value(spec, name, value, f"{where}.{name}")
-            # probe 21: a value a rule or `when` may replace, depending on what the sampler draws for a parameter the
+            # a value a rule or `when` may replace, depending on what the sampler draws for a parameter the
             # point leaves out, was used or silently overridden. Accepted where every such alternative is that value.
             others = [(v, w) for v, w in self.values_given(name, known) if w != f"parameters.{name}"] if given and not decided else []
             differing = [w for v, w in others if not (v == value and isinstance(v, bool) == isinstance(value, bool))]
@@ -636,7 +636,7 @@ def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, v
         value = int(value)
     else:
         value = float(value)
-        if spec.step is not None:  # probe 21: accepted, Optuna warned and the trial trained off the grid
+        if spec.step is not None:  # accepted, Optuna warned and the trial trained off the grid
             n = (value - spec.low) / spec.step
             if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
                 on = spec.low + round(n) * spec.step

@@ -37,8 +37,8 @@ def redact_url(url: str) -> str:
         netloc = rest if netloc_end < 0 else rest[:netloc_end]
         at = netloc.rfind("@")
         out = out[: m.end("user") + 1] + _MASK + rest[at:]
-    # the query masked in place, split by hand: urlunsplit drops the empty host of scheme:///db?... (probe 24:
-    # `postgresql:/db`), and urlsplit strips tabs and newlines, so its query need not be found again (the review)
+    # the query masked in place, split by hand: urlunsplit drops the empty host of scheme:///db?...
+    # (`postgresql:/db`), and urlsplit strips tabs and newlines, so its query need not be found again
     head, mark, tail = out.partition("?")
     query, hash_, fragment = tail.partition("#")
     if mark and re.search(r"(?i)(^|&)(password|passwd|pwd)=", query):

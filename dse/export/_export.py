@@ -106,7 +106,7 @@ def _run_artifacts(client, run_id: str) -> set[str]:
     local = unquote(urlparse(location).path) if location.startswith("file:") else None
     gone = local is not None and not Path(local).is_dir()
     # a trial the driver stopped (time limit, Ctrl-C, a lost worker or driver) never reported, so its run has no step
-    # times and no artifact folder: told so, not sent to copy mlartifacts/ (probe 20)
+    # times and no artifact folder: told so, not sent to copy mlartifacts/
     stopped = run.data.tags.get("error_type") in _STOPPED_BY_DRIVER
     if stopped and run.data.tags.get("state") == "FAIL" and "seconds_convert" not in run.data.metrics:
         said = run.data.tags.get("error", run.data.tags["error_type"])

@@ -482,7 +482,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             s.label = f"{s.label} ({s.origin})"
     warnings = []
     copies: dict[str, StudySource] = {}
-    for s in sources:  # probe 20: a study copied into another storage (optuna.copy_study, a copied run directory)
+    for s in sources:  # a study copied into another storage (optuna.copy_study, a copied run directory)
         if s.parent_run_id and (first := copies.setdefault(s.parent_run_id, s)) is not s:
             warnings.append(
                 f"study {s.label} is a copy of study {first.label}, or they are copies of one study: both hold MLflow "
@@ -540,7 +540,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         figures.append(png)
         parts.append(H.img(png, f"{acc.metric} vs {metric}"))
     ref_txt = (", ".join(f"{k} = {v:.6g}" for k, v in ref_natural.items()) if (table["front_size"] > 0).any()
-               else "none: no study has a feasible completed trial")  # a placeholder then (probe 20)
+               else "none: no study has a feasible completed trial")  # a placeholder then
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "

@@ -324,7 +324,7 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
     parameters as Optuna sampled them (its distributions), COMPLETE trials only, and only over draws a trial used:
     NSGA-II draws every parameter in every trial (:meth:`dse.config.SearchSpace.suggest`), and a draw a rule pinned
     (the trial's ``pinned``), a ``beta`` where ``beta_is_zero`` was drawn, or a ``beta_end`` where ``beta_schedule`` ``constant`` was, is left out of that trial, as Optuna
-    left it out before (probe 22: the unused beta draws of trials that trained at beta 0 ranked second). Optuna's
+    left it out before (the unused beta draws of trials that trained at beta 0 ranked second). Optuna's
     evaluator then rates each parameter over the trials that used it.
 
     Returns:
@@ -349,7 +349,7 @@ def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str
             log.info("importances of %s not available: %s", o.metric, e)
             continue
         # PedAnova warns that it favours low targets (the sign above sees to that) and, per parameter, that a value was
-        # drawn by fewer than 2 trials: at INFO, not 16 lines on stderr for a small study (probe 20)
+        # drawn by fewer than 2 trials: at INFO, not 16 lines on stderr for a small study
         for w in said:
             if "achieve low `target` values" not in str(w.message):
                 log.info("importances of %s: %s", o.metric, w.message)
@@ -406,7 +406,7 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     front["reuse_factor"] = front.get("params_layer_reuse_factors", front.get("params_reuse_factor"))
     cols += ["strategy", "reuse_factor"]
     cols += [c for c in ("keras_val_accuracy", "csim_val_accuracy", "keras_accuracy", "csim_accuracy", "csim_accuracy_source")
-             if c in front]  # both splits (probe 23), and what gave them (probe 20)
+             if c in front]  # both splits, and what gave them
     figures = ["ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost"]
     for f in figures:
         if f in front:
@@ -510,7 +510,7 @@ class StudyTiming:
 def trial_seconds(t: "optuna.trial.FrozenTrial") -> float:
     """Seconds a trial held its worker: its ``seconds_total`` metric, or, for a FAIL trial that reported none (stopped by
     the driver: a time limit, Ctrl-C, a lost worker), its start to its end. Before, such trials counted 0 in CPU-hours
-    (probe 20: six trials stopped at 15 s each made "CPU-hours 0.000"). A trial whose driver was lost
+    (six trials stopped at 15 s each made "CPU-hours 0.000"). A trial whose driver was lost
     (``DriverLostError``) is told FAIL by a later driver, so it counts its start to its last heartbeat. A harvested
     checkpoint without one counts 0: its time is its trial's."""
     record = TrialRecord.of(t)

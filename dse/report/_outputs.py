@@ -52,7 +52,7 @@ class OwnFiles:
         Args:
             out: the output folder (it exists).
             subject: what this run writes about (``dse report``: ``study <name> in <storage>``), kept in the manifest;
-                where an earlier run wrote about another, a warning names both (probe 20: a report written into
+                where an earlier run wrote about another, a warning names both (a report written into
                 another study's report folder replaced it without a word).
 
         Returns:

@@ -66,7 +66,7 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
     (:func:`accuracy_label`), title, grid."""
     if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
         ax.set_xscale("log")
-    elif metric in COUNTED_METRICS:  # LUTs, DSPs, cycles count something whole: no 4.2 tick (probe 20)
+    elif metric in COUNTED_METRICS:  # LUTs, DSPs, cycles count something whole: no 4.2 tick
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

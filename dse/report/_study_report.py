@@ -122,7 +122,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     states = study_counts(study)
     counts = [
         # failed as `dse compare` counts them: designs that failed, apart from trials interrupted and re-enqueued
-        # (before: "failed 2" here where compare said "failed 0, interrupted 2"; probe 20)
+        # (before: "failed 2" here where compare said "failed 0, interrupted 2")
         ("trials", timing.n_trials), ("complete", timing.n_complete), ("failed", timing.n_failed - states.interrupted),
         ("interrupted (not evaluated, re-enqueued)", states.interrupted),
         # as `dse status` counts them: running and waiting trials, feasibility, harvested checkpoints
@@ -132,7 +132,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         ("wall time (first trial start to last trial end)", f"{timing.wall_seconds:.0f} s = {timing.wall_seconds / 3600:.2f} h"),
         ("CPU-hours (sum of trial seconds_total / 3600; a trial stopped before it reported: its start to its end)",
          f"{timing.cpu_hours:.3f}"),
-        # the page is mailed and attached to MLflow: no password (probe 20: a PostgreSQL storage's was printed)
+        # the page is mailed and attached to MLflow: no password (a PostgreSQL storage's was printed)
         ("Optuna storage", redact_url(storage_url)), ("MLflow tracking", redact_url(where.tracking_uri)),
         ("MLflow parent run", records.parent_run_id),
     ]
@@ -151,7 +151,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         crossed.update(int(n) for n in pts.loc[~pts["feasible"].astype(bool), "trial"])
         png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
         figures.append(png)
-        missing = n_complete - len(pts)  # probe 20: e.g. Latency designs without latency_cycles, dropped unsaid
+        missing = n_complete - len(pts)  # e.g. Latency designs without latency_cycles, dropped unsaid
         lacking = (f'<p class="note">{missing} of the {n_complete} completed trials lack {H.esc(metric)} and are not '
                    "drawn here.</p>") if missing > 0 else ""
         pair_parts.append(f"<div>{H.img(png, f'{acc.metric} vs {metric}')}{_pair_note(pts)}{lacking}</div>")

@@ -36,7 +36,7 @@ def count_dsp_multiplications(model, threshold_bits: int) -> list[int]:
     """
     per_layer: list[int] = []
     for bw_in, bw_ker, nonzero in _dense_operands(model):
-        wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits) & nonzero  # probe 23: zeros were counted
+        wide = (bw_in[:, None] > threshold_bits) & (bw_ker > threshold_bits) & nonzero  # zeros were counted
         per_layer.append(int(wide.sum()))
     return per_layer
 
@@ -77,7 +77,7 @@ class EbopsBackend(ResourceBackend):
     EBOPs of weights that quantize to 0 (:func:`zero_weight_ebops`: no multiplier is built for them), from
     ``LUT + 55 DSP ~ BOPs`` (HGQ documentation). EBOPs count every multiplication once, as a fully unrolled design
     builds it, so the wide ones are taken out of the LUTs whole, however many DSPs share them: the LUT figure does not
-    model reuse (an upper bound for ReuseFactor > 1). Before (probe 23), ``55 * DSP`` was taken out, so the LUT
+    model reuse (an upper bound for ReuseFactor > 1). Before, ``55 * DSP`` was taken out, so the LUT
     figure rose with the ReuseFactor (31x from ReuseFactor 1 to 8 for a digits design).
     ``distributed_arithmetic``: ``LUT = EBOPs``, ``DSP = 0`` (EBOPs is an upper bound on the
     LUTs of a da4ml design, which uses no DSP). Source: ``ebops-estimate``. No latency figure:

@@ -167,7 +167,7 @@ class YosysBackend(ResourceBackend):
 
     name = "yosys"
     needs_hls_model = False
-    derived_figures = ("latency_cycles",)  # da4ml's stage count of the RTL; Yosys does no timing (probe 23)
+    derived_figures = ("latency_cycles",)  # da4ml's stage count of the RTL; Yosys does no timing
     figures = ("lut", "ff", "dsp", "latency_cycles")
     sources = ("yosys",)
     strategies = ("distributed_arithmetic",)

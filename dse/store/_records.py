@@ -74,7 +74,7 @@ _LEGACY_FIXED = "fixed_params"
 #: unless ``--allow-changed`` (Ray Tune refuses a changed search space on restore likewise).
 #: ``constraints`` among them: Optuna stores each trial's constraint values when it finishes
 #: and cannot change them later, so earlier trials would keep their feasibility under the old budget.
-#: The ``resources`` settings that decide a trial's figures are among them (probe 21: ``resources.backend`` changed from
+#: The ``resources`` settings that decide a trial's figures are among them (``resources.backend`` changed from
 #: ``auto`` to ``ebops`` put EBOPs-estimated LUTs beside da4ml's on one front, without a word); its timeout, its
 #: ``synthesize_front`` and its modules do not change a figure.
 TRIAL_DEFINING_FIELDS = (

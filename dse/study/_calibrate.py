@@ -95,7 +95,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
             "their lut row compares %s with itself (0%% error, scale 1.000); their ebops and da4ml_cost rows still compare "
             "estimates, or calibrate against another backend", backend, [int(n) for n in same], backend, backend,
         )
-    derived = set(cls.derived_figures)  # the figure compared with itself (probe 23: latency +0.0%, scale 1.000)
+    derived = set(cls.derived_figures)  # the figure compared with itself (latency +0.0%, scale 1.000)
     if derived & {ref for _, ref in _COMPARISONS} and any(f"{backend}_{ref}" in pairs for ref in derived):
         log.info("%s's %s %s read off the design, not measured by the tool (the estimate's own computation): not "
                  "compared", backend, ", ".join(sorted(derived)), "is" if len(derived) == 1 else "are")

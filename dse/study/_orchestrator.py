@@ -451,8 +451,8 @@ class _StudyLoop:
             stale_verdict = state != "COMPLETE" and not lost_logging and (
                 "feasible" in result.tags or bool(self.exp.constraints) and "state" not in result.tags)
             relogged = True
-            if lost_logging and state == "COMPLETE":  # the figures the worker could not log, from its result (the
-                # review of probe 24's mend: only a run left RUNNING got them; MLflow answering the driver, it ended
+            if lost_logging and state == "COMPLETE":  # the figures the worker could not log, from its result (before,
+                # only a run left RUNNING got them; MLflow answering the driver, it ended
                 # FINISHED with none). Logged again where some batches landed: the same values, at step 0
                 from dse.tracking import TrialRunLogger
 
@@ -558,7 +558,7 @@ class _StudyLoop:
                 p = TrialParams.model_validate(params) if params else None
             except ValueError:
                 p = None
-            if p is not None and (p.beta_end is None or p.beta_end == p.beta):  # probe 23: a Resource trial (beta 0 -> 0)
+            if p is not None and (p.beta_end is None or p.beta_end == p.beta):  # a Resource trial (beta 0 -> 0)
                 log.info("trial %d kept no checkpoint: it had no beta ramp (beta %g, beta_end %s)", number, p.beta, p.beta_end)
             elif not self._said_no_checkpoint:
                 self._said_no_checkpoint = True
@@ -667,7 +667,7 @@ class _StudyLoop:
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
                 log.error("could not close trial %d: %s", trial.number, _root_text(inner))
-                # its MLflow run need not wait for that (probe 24: left RUNNING); not where finish_trial closed it
+                # its MLflow run need not wait for that (left RUNNING); not where finish_trial closed it
                 # already (the review: a failed re-enqueue then blamed the storage for the close)
                 if run_id and not finished and not self.tracking_lost and not _lost_tracking(inner):
                     try:
@@ -800,7 +800,7 @@ def _sigterm_deferred() -> Iterator[None]:
     until the block ends, then stop as SIGTERM does (:data:`_TERMINATED`, ``KeyboardInterrupt``).
 
     Ray's shutdown leaves SIGTERM to the default action, so before, a SIGTERM there killed the driver without a word
-    and left the MLflow parent run RUNNING and no ``pareto_front.csv`` (probe 20). A second SIGTERM stops at once. An
+    and left the MLflow parent run RUNNING and no ``pareto_front.csv``. A second SIGTERM stops at once. An
     error raised inside propagates as it is (with :data:`_TERMINATED` set, so a ``KeyboardInterrupt`` among them reads
     as SIGTERM). Main thread only.
     """
@@ -920,7 +920,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     splits = preflight(exp, space, compare_stored=False)  # the stored experiment is compared below, under the store lock
     dataset = dataset_record(exp.dataset.name, splits)
     run_dir = exp.resolved_run_dir
-    # the folders of the run, of a SQLite or journal storage and of a SQLite MLflow store elsewhere (probe 22: `dse check`
+    # the folders of the run, of a SQLite or journal storage and of a SQLite MLflow store elsewhere (`dse check`
     # passed a storage in a folder that did not exist yet, and `dse run` then died in a traceback)
     folders = [("run_dir" if exp.run_dir else "run_dir (default runs/<name>)", run_dir)]
     folders += [(name, f.parent) for name, f in (("storage", storage_file(exp.storage_url)),
@@ -940,7 +940,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
         idle = (not counts.running and not exp.resources.synthesize_front
                 and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
-        if changed and not idle:  # probe 22: accepted without a word (an idle run says why its records keep the old)
+        if changed and not idle:  # accepted without a word (an idle run says why its records keep the old)
             log.warning("--allow-changed: study %s continues with its experiment changed (%s); the trials before keep what "
                         "they ran with", exp.name, "; ".join(changed[:6]) + (f"; ... ({len(changed)} in all)" if len(changed) > 6 else ""))
         recorded = exp  # the experiment the study's records (Optuna, MLflow's experiment.json) say it ran with
@@ -1025,8 +1025,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             except Exception as inner:
                 if status != "FINISHED":  # the loop's own error is raised; this one is only said
                     log.error("could not write the study summary: %s", _root_text(inner))
-                if not loop.tracking_lost:  # the parent run ends all the same (probe 24: RUNNING, the storage down),
-                    try:  # FAILED where the summary of a finished loop failed (the review)
+                if not loop.tracking_lost:  # the parent run ends all the same (RUNNING, the storage down),
+                    try:  # FAILED where the summary of a finished loop failed
                         tracker.end_study_run(parent, "FAILED" if status == "FINISHED" else status)
                     except Exception as mlflow_error:
                         log.error("could not end the study's MLflow parent run: %s", mlflow_error)
@@ -1037,7 +1037,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
 
 def _root_text(e: BaseException) -> str:
     """``e`` in one line, with what caused it: Optuna wraps a lost database in "An exception is raised during the commit.
-    This typically happens due to invalid data in the commit" (probe 24), whose cause is the refused connection."""
+    This typically happens due to invalid data in the commit", whose cause is the refused connection."""
     text = " ".join(f"{type(e).__name__}: {e}".split())[:300]
     cause = e.__cause__ or e.__context__
     return text if cause is None else text + f" (caused by {' '.join(f'{type(cause).__name__}: {cause}'.split())[:300]})"
@@ -1080,7 +1080,7 @@ def _idle_record(exp: ExperimentConfig, space: SearchSpace, dataset: dict, recor
 def _warn_unproxied_artifacts(tracker: StudyTracker, exp: ExperimentConfig) -> None:
     """Warn where a cluster's workers would write artifacts to their own disks: an MLflow server that does not proxy
     them (``mlflow server --no-serve-artifacts``, or an experiment made with a local artifact location) hands each
-    worker a path to write to (probe 24: accepted without a word; it works only where every process shares one disk)."""
+    worker a path to write to (accepted without a word; it works only where every process shares one disk)."""
     if cluster_address(exp.ray) is None or not exp.tracking_uri.startswith(("http://", "https://")):
         return
     try:
@@ -1219,7 +1219,7 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
         if r.run_id == run_id:
             if r.state == "COMPLETE" and r.metrics and not tracker.client.get_run(run_id).data.metrics:
                 # its worker's logging failed (MLflow lost): the figures Optuna holds, so the run does not read as a
-                # finished trial without them (probe 24: a front member's run FINISHED, pareto=true, 0 metrics)
+                # finished trial without them (a front member's run FINISHED, pareto=true, 0 metrics)
                 from dse.tracking import TrialRunLogger
 
                 TrialRunLogger(tracker.tracking_uri, run_id).log_results(r.metrics, {**r.tags, "logging_error": (

@@ -281,13 +281,13 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
     (``RAY_ADDRESS``, else a Ray started on this machine) and that address checked, or refused where there is none;
     ``host:port`` (the GCS, default port 6379) must accept a TCP connection within :data:`CONNECT_TIMEOUT_S`, then
     this driver's token (:func:`check_cluster_token`). ``ray://`` (Ray Client) is refused: dse's driver runs on a node
-    of the cluster (probe 24: such an address was never checked, and ``dse run`` created the study before it failed).
+    of the cluster (such an address was never checked, and ``dse run`` created the study before it failed).
 
     Raises:
         ClusterUnreachableError: a malformed address, nothing listens there, or no GCS answers there.
         ClusterError: the cluster refuses this driver's token, or the driver has none.
     """
-    if address is not None and address.strip().lower() == "auto":  # probe 22: left to Ray, it failed after the stores
+    if address is not None and address.strip().lower() == "auto":  # left to Ray, it failed after the stores
         from dse.study._ray_session import resolve_auto_address  # were made; resolved here as dse run resolves it
 
         found = resolve_auto_address(field)
@@ -363,7 +363,7 @@ def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
 def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
     """The study of ``exp`` if its storage already holds it (read-only: no table created), else ``None``.
 
-    An SQLite or journal file, or a database server (PostgreSQL, MySQL: probe 24, ``dse check`` compared no study
+    An SQLite or journal file, or a database server (PostgreSQL, MySQL; before, ``dse check`` compared no study
     there, and only ``dse run`` refused a changed experiment). A server database without Optuna's tables holds none.
 
     Raises:
@@ -595,7 +595,7 @@ def _warn_pinned_objectives(exp: ExperimentConfig) -> None:
                 continue
             one = c.min if c.min is not None and c.min == c.max else 0 if (
                 o.metric in COUNTED_METRICS and c.max == 0) else None
-            if one is not None:  # probe 19: a dsp objective with {metric: dsp, max: 0} passed without a word
+            if one is not None:  # a dsp objective with {metric: dsp, max: 0} passed without a word
                 log.warning(
                     "objectives: %s is %sd, but the constraint %s leaves every feasible trial at %s = %g, so this "
                     "objective cannot tell them apart; remove it from objectives (the constraint keeps the budget)",
@@ -648,7 +648,7 @@ def _warn_without_accuracy(exp: ExperimentConfig) -> None:
     """
     from dse.config._experiment import MAXIMIZED_METRICS
 
-    for c in exp.constraints:  # probe 19: `{metric: csim_accuracy, max: 0.8}` passed `dse check` without a word
+    for c in exp.constraints:  # `{metric: csim_accuracy, max: 0.8}` passed `dse check` without a word
         if c.metric in MAXIMIZED_METRICS and c.max is not None and c.min is None:
             log.warning("constraints: %s caps accuracy, so every trial more accurate than %g is infeasible (never on the "
                         "front); for a floor write {metric: %s, min: %g}", c.text, c.max, c.metric, c.max)
@@ -668,8 +668,8 @@ def _warn_test_split_selection(exp: ExperimentConfig) -> None:
     """Warn of an objective or constraint on a test-split accuracy (:data:`dse.config._experiment.TEST_ACCURACIES`).
 
     The sampler, the Pareto front and feasibility then read the test split, so the front's test accuracies are
-    biased upwards (chosen for them) and no data is left to tell how the chosen designs do on new data (probe 23:
-    a design was on the front for its test accuracy alone). The validation accuracies select instead, and the
+    biased upwards (chosen for them) and no data is left to tell how the chosen designs do on new data (a
+    design was found on the front for its test accuracy alone). The validation accuracies select instead, and the
     test accuracies of the designs they choose stay an unbiased estimate (the report and ``dse status`` show both).
     """
     from dse.config._experiment import TEST_ACCURACIES
@@ -933,7 +933,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _warn_unusual_beta(space)
     # NSGA-II's first generation is random sampling: warned where it is most of a study meant to search (Optuna's default
-    # 50 under 100 trials; a population set to n_trials or more from 4 trials up, probe 22)
+    # 50 under 100 trials; a population set to n_trials or more from 4 trials up)
     population = exp.sampler.population_size or 50
     unset = exp.sampler.population_size is None
     if exp.sampler.name == "nsga2" and (2 <= exp.n_trials < 2 * population if unset else 4 <= exp.n_trials <= population):
@@ -943,7 +943,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
                     population, exp.n_trials,
                     "the whole study is random sampling" if exp.n_trials <= population else "most of the study is random sampling",
                     max(exp.n_trials // 4, 2))
-    if exp.training.epochs == 1 and "beta_end" in space.parameters:  # probe 21: the ramp never left beta, unsaid
+    if exp.training.epochs == 1 and "beta_end" in space.parameters:  # the ramp never left beta, unsaid
         log.warning("training.epochs is 1, so no trial reaches its beta_end: a ramp from beta to beta_end spans the epochs, "
                     "and the only epoch trains at beta; give training.epochs 2 or more, or drop beta_end from the space")
     _warn_unusual_clock(exp.hls4ml)

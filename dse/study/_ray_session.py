@@ -444,7 +444,7 @@ def resolve_auto_address(field: str = "ray.address") -> str:
     ``RAY_ADDRESS`` from the environment; else the cluster of the last ``ray start`` on this machine (Ray's
     ``ray_current_cluster`` file in its default temp folder); else the one Ray GCS process running on this machine.
     Ray itself takes any one of several such processes (an unordered set, so ``dse check`` and ``dse run`` could join
-    different clusters: probe 24 found another user's local Ray taken in one run of two); that is refused here.
+    different clusters: another user's local Ray was taken in one run of two); that is refused here.
 
     Returns:
         ``host:port`` (or whatever ``RAY_ADDRESS`` says).

@@ -75,7 +75,7 @@ def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
     """Up to ``n`` of the callback's checkpoints, the final epoch's left out (it is the trial itself).
 
     Only Pareto-optimal ones in (validation accuracy, EBOPs): HGQ2's ``ParetoFront`` drops a checkpoint only when a
-    later one is better in both, so ties survive it (probe 23: epochs 5, 6 and 7 at the same accuracy, 7 with the
+    later one is better in both, so ties survive it (epochs 5, 6 and 7 at the same accuracy, 7 with the
     fewest EBOPs, all became trials). A checkpoint another one, or the final epoch, weakly dominates is left out, and
     of equal ones the latest epoch is kept. When more than ``n`` remain, ``n`` spread evenly over EBOPs are kept (the
     extremes always).

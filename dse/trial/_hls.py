@@ -159,7 +159,7 @@ def check_search_space(space: "SearchSpace", sizes: list[tuple[int, int]], hls: 
                 + _where_to_fix(space, "strategy", ["distributed_arithmetic"], "remove it from the choices")
             )
     _check_strategy_reuse_factors(space)
-    # the ReuseFactors a Resource trial can get (probe 21: the Latency default 1 counted as one, and passed [3, 5, 7])
+    # the ReuseFactors a Resource trial can get (the Latency default 1 counted as one, and passed [3, 5, 7])
     resource = [v for v, _ in space.values_given("reuse_factor", {"strategy": "Resource"}) if v is not None]
     if "Resource" in (space.possible_values("strategy") or ["Latency"]):
         check_reuse_factor_choices(resource or [1], sizes, hls)

@@ -245,7 +245,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         metrics["ebops"] = ebops
         keras_out = keras_outputs(model, splits.X_test)
         metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
-        # the validation split's, which objectives select on (probe 23: the test split chose the designs)
+        # the validation split's, which objectives select on (the test split chose the designs)
         keras_val_out = keras_outputs(model, splits.X_val)
         metrics["keras_val_accuracy"] = _accuracy(keras_val_out, splits.y_val)
     with step("save"):
@@ -450,7 +450,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         "strategy": params.strategy,
         "worker_pid": str(os.getpid()),
         # the seed of its initial weights and training (experiment seed + trial number; a harvested checkpoint's is its
-        # parent's), to rerun it (probe 23: recorded nowhere but in the parent run's experiment seed)
+        # parent's), to rerun it (recorded nowhere but in the parent run's experiment seed)
         "seed": str(exp.seed_for(spec.number)),
         **_ray_node_tag(),
     }
