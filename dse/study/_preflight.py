@@ -130,6 +130,28 @@ def _takes_no_new_entries(folder: Path) -> str | None:
     return None
 
 
+def _check_run_dir_in_urls(exp: ExperimentConfig) -> None:
+    """The run directory must name itself in the ``sqlite:///<run_dir>/...`` URLs of the default stores.
+
+    SQLAlchemy reads ``?`` in such a URL as the start of its query and ``%xx`` as an escape, so a
+    run directory holding either put the Optuna database in another folder than MLflow's store,
+    or both stores in one file named after the text before ``?``, and every run failed.
+
+    Raises:
+        ConfigError: the run directory holds ``?`` or ``%`` and a store is the default SQLite file in it.
+    """
+    run_dir = str(exp.resolved_run_dir)
+    defaults = [f for f, given in (("storage", exp.storage), ("mlflow.tracking_uri", exp.mlflow.tracking_uri)) if not given]
+    found = [c for c in "?%" if c in run_dir]
+    if defaults and found:
+        raise ConfigError(
+            f"{'run_dir' if exp.run_dir else 'run_dir (default runs/<name>, in the current folder)'}: {run_dir} holds "
+            f"{' and '.join(repr(c) for c in found)}, which the SQLite URL of the default {' and '.join(defaults)} "
+            "(sqlite:///<run_dir>/...) reads as a query or an escape, not as part of the path; pick a folder without "
+            "'?' and '%', or give storage and mlflow.tracking_uri URLs of your own"
+        )
+
+
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
     """Check a SQLAlchemy database URL or an Optuna journal file without creating or changing anything.
 
@@ -918,6 +940,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         expect(arg, value, bool, f"pass {arg}=True or {arg}=False")
     enqueued_params(exp, space)
     check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
+    _check_run_dir_in_urls(exp)
     check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")
     if exp.mlflow.tracking_uri:
         check_tracking_uri(exp.mlflow.tracking_uri)

@@ -308,6 +308,11 @@ CASES: list[Case] = [
     Case("run-dir-under-a-file", "address", ("run_dir",), ("run_dir: ", "afile", "which is a file"),
          exp={"run_dir": "afile/run"}, files=text("afile", "x")),
     Case("run-dir-is-a-file", "address", (), ("run_dir: ", "afile", "is a file"), exp={"run_dir": "afile"}, files=text("afile", "x")),
+    # before: '?' made both stores one file named "run" (an alembic error), '%20' put optuna.db in "run x/" (a traceback)
+    Case("run-dir-question-mark", "address", (), ("run_dir: ", "run?a=1 holds '?'", "default storage and mlflow.tracking_uri",
+                                                  "pick a folder without"), exp={"run_dir": "run?a=1"}),
+    Case("run-dir-percent", "address", (), ("run_dir: ", "run%20x holds '%'", "default mlflow.tracking_uri"),
+         exp={"run_dir": "run%20x", "storage": "journal"}),
     # ---- 5. silently accepted before
     Case("duplicate-top-key", "silent", (), ("duplicate key 'n_trials'", "line"),
          raw="name: tiny\nsearch_space: space.yaml\nn_trials: 3\nn_trials: 50\n"),
