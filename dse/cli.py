@@ -503,6 +503,10 @@ def main() -> None:
     """
     from dse.exceptions import disk_full_error
 
+    for stream in (sys.stdout, sys.stderr):  # an ASCII terminal or PYTHONIOENCODING=ascii: a path such as runs/étude is
+        # printed as runs/\xe9tude; before, the summary of a finished study raised UnicodeEncodeError (exit 1)
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()
     except Exception as e:

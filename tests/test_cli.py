@@ -40,6 +40,23 @@ def test_check_reports_bad_config(tmp_path):
     assert ok.exit_code == 0 and "64 features, 10 classes" in ok.output
 
 
+def test_an_ascii_terminal_gets_non_ascii_paths_escaped(tmp_path):
+    """`PYTHONIOENCODING=ascii` (or an ASCII locale's terminal) and a folder named étude: the path is printed escaped.
+    Before, printing it raised UnicodeEncodeError, which ended a finished study's `dse run` with exit 1 and no summary."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.cluster.conftest import REPO
+
+    path = write_experiment(tmp_path / "étude")
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "dse", "check", str(path)], env=env, capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"search space {tmp_path}/\\xe9tude/space.yaml" in done.stdout, done.stdout
+
+
 def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_path):
     """A copy of the study with a RUNNING trial stamped by an exited process of this machine, as `kill -9` of `dse run` leaves it."""
     import sqlite3
