@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import sys
 from contextlib import contextmanager
@@ -713,8 +714,8 @@ def _warn_test_split_selection(exp: ExperimentConfig) -> None:
 def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
     """``resources.backend`` and ``resources.synthesize_front`` must run here and apply to some Strategy of the space.
 
-    * Their external tools (yosys; vitis_hls or vivado_hls, and vivado with ``vsynth``) must be on
-      PATH when Ray is local, whose workers share this PATH. A cluster's workers have their own
+    * Their external tools (yosys; vitis_hls or vivado_hls, and vivado with ``vsynth``), and g++ where
+      ``hls4ml.csim`` builds a C simulation, must be on PATH when Ray is local, whose workers share this PATH. A cluster's workers have their own
       PATH, so that is not checked for a remote ``ray.address``.
     * ``synthesize_front`` must support some Strategy the space offers, or it would measure
       nothing (yosys and da4ml measure distributed_arithmetic only); one that supports only some
@@ -733,6 +734,13 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
     local = cluster_address(exp.ray) is None
+    csim = exp.hls4ml.csim
+    built = [s for s in strategies if csim == "all" or csim == "front" and s != "distributed_arithmetic"]
+    if local and built and shutil.which("g++") is None:  # before: every trial failed on it, after the whole study's training
+        raise ToolNotFoundError(
+            f"hls4ml.csim: {csim} builds the C simulation of {' and '.join(built)} trials with g++, which is not on PATH; "
+            "install it (apt-get install g++) or set hls4ml.csim: none (accuracies from the bit-exact Keras model)"
+        )
     front = exp.resources.synthesize_front
     own = [s for s in strategies if front is not None and backend_class(front)().supports(s)]
     if own and all(figure_backend(s, exp.resources.backend) == front for s in own):
@@ -930,7 +938,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
             FIFO depth optimization without the Vivado/Vitis executable.
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
-        ToolNotFoundError: with a local Ray, ``resources.backend`` or ``resources.synthesize_front`` needs a tool not on PATH.
+        ToolNotFoundError: with a local Ray, ``resources.backend`` or ``resources.synthesize_front`` needs a tool not on PATH, or ``hls4ml.csim`` needs g++.
     """
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes

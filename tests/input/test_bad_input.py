@@ -789,6 +789,26 @@ def test_good_experiment_checks_and_creates_nothing(tmp_path: Path, monkeypatch)
     assert _snapshot(tmp_path) == before
 
 
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_c_simulation_without_gxx_is_refused_before_anything_is_created(command: str, tmp_path: Path, monkeypatch) -> None:
+    """Before, `dse check` passed and every trial of `dse run` failed on the missing g++, each after its training."""
+    monkeypatch.chdir(tmp_path)
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    monkeypatch.setenv("PATH", str(bare))
+    arg = _write(Case("no-gxx", "address", (), (), exp={"hls4ml": {"csim": "front"}}), tmp_path)
+    before = _snapshot(tmp_path)
+    result, output, _ = _invoke([command, arg])
+    assert result.exit_code == 2, result.output
+    assert ("ToolNotFoundError: hls4ml.csim: front builds the C simulation of Latency and Resource trials with g++, which is "
+            "not on PATH; install it (apt-get install g++) or set hls4ml.csim: none") in output, output
+    assert _snapshot(tmp_path) == before
+    if command == "check":  # nothing to build: distributed_arithmetic designs are emulated by da4ml under `front`
+        (tmp_path / "space.yaml").write_text(yaml.safe_dump({"parameters": {"strategy": {"type": "categorical", "choices": ["distributed_arithmetic"]}}}))
+        result, output, _ = _invoke([command, arg])
+        assert result.exit_code == 0, output
+
+
 @pytest.mark.parametrize("command", ["status", "synthesize", "calibrate"])
 def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
