@@ -121,16 +121,19 @@ def test_a_trial_on_a_full_disk_stops_the_study_and_is_re_enqueued(tmp_path, sma
 
 def test_dse_run_with_no_room_for_ray_says_so_at_once(tmp_path, small_disk):
     """Before: `ray.init` waited out its 30 s start timeout on a full run directory, and `dse run` ended in a traceback
-    ("The current node timed out during startup"). Now it refuses before starting Ray, in one line."""
+    ("The current node timed out during startup"). Then `dse run` refused before starting Ray, in one line, but after
+    creating the stores, and `dse check` passed. Now both refuse before anything is created."""
     from tests.conftest import write_experiment
 
-    run_dir = small_disk("1m") / "run"
+    disk = small_disk("1m")
+    run_dir = disk / "run"
     path = write_experiment(tmp_path, name="noroom", run_dir=str(run_dir), storage=f"sqlite:///{tmp_path}/optuna.db",
                             mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"})
-    done = subprocess.run([sys.executable, "-m", "dse", "run", str(path), "--no-progress"], capture_output=True, text=True,
-                          cwd=tmp_path, timeout=300)
-    assert done.returncode == 2, done.stdout + done.stderr[-3000:]
-    error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(error) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
-    assert error[0].startswith(f"error: DiskFullError: a disk is full: {run_dir / 'ray'} has ") and "Nothing was started" in error[0]
-    assert not list((run_dir / "ray").glob("session_*")), list((run_dir / "ray").iterdir())  # Ray never started
+    for command in ("check", "run"):
+        done = subprocess.run([sys.executable, "-m", "dse", command, str(path), *(["--no-progress"] if command == "run" else [])],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=300)
+        assert done.returncode == 2, done.stdout + done.stderr[-3000:]
+        error = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert len(error) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+        assert error[0].startswith(f"error: DiskFullError: a disk is full: {run_dir / 'ray'} has ") and "Nothing was started" in error[0]
+        assert not run_dir.exists() and not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()

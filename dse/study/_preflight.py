@@ -25,7 +25,7 @@ from dse._stderr import native_stderr_to_debug_log
 from dse.config import ExperimentConfig, Hls4mlConfig, RayConfig, SearchSpace, enqueued_params, journal_path, redact_url, revalidate, sqlite_path, storage_file
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
-from dse.study._ray_session import cluster_address
+from dse.study._ray_session import check_local_ray_folder, cluster_address
 from dse.tracking._relocate import server_problem
 
 __all__ = [
@@ -939,6 +939,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         DatasetError: the data are missing, unreadable or malformed.
         SearchSpaceError: the space offers a value hls4ml cannot implement here.
         ToolNotFoundError: with a local Ray, ``resources.backend`` or ``resources.synthesize_front`` needs a tool not on PATH, or ``hls4ml.csim`` needs g++.
+        DiskFullError: with a local Ray, the run directory's disk has too little free space for Ray's files.
+        ClusterError: with a local Ray, ``run_dir`` is too long for Ray's sockets and /tmp takes no short link to it.
     """
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
@@ -960,6 +962,9 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         check_ray_address(exp.ray.address)
     _check_existing_study(exp)
     _check_local_resources(exp)
+    ray = sys.modules.get("ray")
+    if cluster_address(exp.ray) is None and not (ray and ray.is_initialized()):  # dse will start a local Ray: before,
+        check_local_ray_folder(exp.resolved_run_dir)  # refused by `dse run` only, after it had created the stores
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _warn_unusual_beta(space)

@@ -59,8 +59,12 @@ RAY_MIN_FREE_BYTES = 16 * 2**20
 
 
 def _check_room_for_ray(real: Path) -> None:
-    """Raise :class:`DiskFullError` when the disk of ``real`` (``run_dir/ray``) has under :data:`RAY_MIN_FREE_BYTES` free."""
-    free = shutil.disk_usage(real).free
+    """Raise :class:`DiskFullError` when the disk of ``real`` (``run_dir/ray``, or its first folder that exists) has
+    under :data:`RAY_MIN_FREE_BYTES` free."""
+    where = real
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
     if free < RAY_MIN_FREE_BYTES:
         raise DiskFullError(
             f"a disk is full: {real} has {free / 2**20:.1f} MB free, and a local Ray needs at least "
@@ -85,17 +89,49 @@ def _aliases_of(real: Path) -> list[Path]:
 
 
 def _short_temp_dir(run_dir: Path) -> str:
-    """``<run_dir>/ray``, or a short symlink in /tmp pointing at it when the real path is too long for sockets."""
+    """``<run_dir>/ray``, or a short symlink in /tmp pointing at it when the real path is too long for sockets.
+
+    Raises:
+        ClusterError: the path is too long and /tmp takes no symlink (read-only, full, not writable).
+    """
     real = run_dir / "ray"
     real.mkdir(parents=True, exist_ok=True)
     if len(str(real)) <= _MAX_TEMP_LEN:
         return str(real)
     link = _alias_of(real)
-    if link.is_symlink() and os.readlink(link) != str(real):
-        link.unlink()
-    if not link.exists():
-        link.symlink_to(real, target_is_directory=True)
+    try:
+        if link.is_symlink() and os.readlink(link) != str(real):
+            link.unlink()
+        if not link.exists():
+            link.symlink_to(real, target_is_directory=True)
+    except OSError as e:  # before: the OSError's traceback, after the stores were created
+        raise ClusterError(_alias_refused(real, e)) from e
     return str(link)
+
+
+def _alias_refused(real: Path, e: OSError) -> str:
+    return (f"run_dir: a local Ray keeps its sockets under {real}, {len(str(real))} characters, too long for Unix sockets "
+            f"(107 bytes with Ray's own folders), and the short link dse makes for it in /tmp could not be made "
+            f"({e.strerror or e}); make /tmp writable, or pick a run_dir of at most {_MAX_TEMP_LEN - 4} characters")
+
+
+def check_local_ray_folder(run_dir: Path) -> None:
+    """What a local Ray needs of ``run_dir`` before anything is created: :data:`RAY_MIN_FREE_BYTES` free on its disk,
+    and, where ``run_dir/ray`` is too long for Unix sockets, a writable /tmp for the short link to it.
+
+    Raises:
+        DiskFullError: too little free space (the message names the fix).
+        ClusterError: the path is too long and /tmp takes no new entry.
+    """
+    import tempfile
+
+    real = run_dir / "ray"
+    _check_room_for_ray(real)
+    if len(str(real)) > _MAX_TEMP_LEN:
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".dse-check-", dir="/tmp"))
+        except OSError as e:
+            raise ClusterError(_alias_refused(real, e)) from e
 
 
 def trial_resources(cfg: RayConfig) -> dict[str, Any]:
