@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dse.config._secrets import redact_secrets, redact_url
@@ -150,6 +151,14 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             if "locked" not in str(e) or i == attempts - 1:
                 raise
             time.sleep(0.2 * (i + 1))
+
+
+def run_is_gone(e: Exception) -> bool:
+    """Whether ``e`` (an ``MlflowException``) says its run was deleted: still in the store, or removed by ``mlflow gc``."""
+    code = getattr(e, "error_code", "")
+    text = str(e)
+    return (code == "INVALID_PARAMETER_VALUE" and "Current state is deleted" in text) or (
+        code == "RESOURCE_DOES_NOT_EXIST" and "Run" in text and "not found" in text)
 
 
 def _log_params(client: MlflowClient, run_id: str, params: list[Param]) -> None:
@@ -497,9 +506,23 @@ class StudyTracker:
                     untag=untag)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto") -> None:
-        """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others."""
+        """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others.
+
+        A run deleted in MLflow (the UI's delete, ``MlflowClient.delete_run``, or gone after ``mlflow gc``) is left out,
+        with one warning naming the runs: before, its ``MlflowException`` ended every later ``dse run`` in a traceback.
+        """
+        gone = []
         for rid in all_run_ids:
-            _retrying(self.client.set_tag, rid, tag, "true" if rid in front_run_ids else "false")
+            try:
+                _retrying(self.client.set_tag, rid, tag, "true" if rid in front_run_ids else "false")
+            except MlflowException as e:
+                if not run_is_gone(e):
+                    raise
+                gone.append(rid)
+        if gone:
+            log.warning("%d trial run(s) deleted in MLflow were not tagged %s=true/false (%s); their trials stay in the "
+                        "Optuna study and its front: restore them (mlflow runs restore --run-id ID) to tag them at the "
+                        "next run", len(gone), tag, ", ".join(gone))
 
     def log_study_artifact(self, parent_run_id: str, path: Path, metrics: dict[str, float]) -> None:
         """Attach a study-level file (front or calibration CSV) and metrics to the parent run."""

@@ -396,8 +396,16 @@ def test_a_running_trial_of_an_earlier_dse_is_named_as_unverifiable(tmp_path, ca
     run_study(exp, space, progress=False)
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     record_heartbeat(study.ask(), "older-driver", time.time(), None)  # {driver, time}: as dse before 2026-12-04 stamped it
-    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
-        run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
+    # and the user deleted trial 0's run in the MLflow UI: before, every later run ended in MlflowException ("must be
+    # in the 'active' state") when it tagged the front, the parent run FAILED
+    deleted = TrialRecord.of(study.trials[0]).run_id
+    MlflowClient(exp.tracking_uri).delete_run(deleted)
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        summary = run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
     said = " ".join(caplog.text.split())
+    assert f"1 trial run(s) deleted in MLflow were not tagged pareto=true/false ({deleted})" in said, said
+    assert summary.n_complete == 2, summary  # trial 1 RUNNING counts towards the 3; the new trial 2 is tagged
+    assert all("pareto" in MlflowClient(exp.tracking_uri).get_run(TrialRecord.of(t).run_id).data.tags
+               for t in optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials if t.number > 1)
     assert "1 trial(s) of this study are RUNNING under another driver" in said, said
     assert "(1 of them stamped by an earlier dse, which did not record its process, so whether its driver still runs cannot be checked)" in said, said
