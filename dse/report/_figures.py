@@ -310,10 +310,20 @@ def _used_draws(study: optuna.Study, complete: list["optuna.trial.FrozenTrial"])
         unused |= {k.removesuffix("_is_zero") for k, v in t.params.items() if k.endswith("_is_zero") and v is True}
         if t.params.get("beta_schedule") == "constant":  # no ramp: its beta_end draw is never reached
             unused |= {"beta_end", "beta_end_is_zero"}
-        params = {k: v for k, v in t.params.items() if k not in unused}
+        # and a value outside its distribution (a point a user enqueued with study.enqueue_trial, which Optuna runs with
+        # a warning): create_trial refuses it, and the report raised ValueError
+        params = {k: v for k, v in t.params.items() if k not in unused and _inside(t.distributions[k], v)}
         view.add_trial(optuna.trial.create_trial(values=t.values, params=params,
                                                  distributions={k: t.distributions[k] for k in params}))
     return view
+
+
+def _inside(dist: "optuna.distributions.BaseDistribution", value: Any) -> bool:
+    """Whether ``value`` is one ``dist`` can give (Optuna's own check of ``create_trial``)."""
+    try:
+        return bool(dist._contains(dist.to_internal_repr(value)))
+    except (TypeError, ValueError):
+        return False
 
 
 def param_importances(study: optuna.Study, n_min: int = 4) -> dict[str, dict[str, float]]:

@@ -212,9 +212,12 @@ def _axis(col: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
         lo, hi = float(v.min()), float(v.max())
         span = (hi - lo) or 1.0
         return (v - lo) / span, [(0.0, f"{lo:.3g}"), (1.0, f"{hi:.3g}")]
-    cats = sorted(col.astype(str).unique())
+    # a missing value (a trial a user added with study.add_trial has no per-layer ReuseFactors) is its own category:
+    # before, pandas kept it as NaN through astype(str), and sorting it among the strings raised TypeError
+    labels = col.map(lambda v: "none" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    cats = sorted(labels.unique())
     pos = {c: (i / (len(cats) - 1) if len(cats) > 1 else 0.5) for i, c in enumerate(cats)}
-    return col.astype(str).map(pos).to_numpy(float), [(p, c) for c, p in pos.items()]
+    return labels.map(pos).to_numpy(float), [(p, c) for c, p in pos.items()]
 
 
 def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:

@@ -1018,6 +1018,32 @@ def test_importances_read_only_the_draws_a_trial_used(tmp_path):
     assert all("beta" not in per for per in imp.values()) and all("weight_bits" in per for per in imp.values()), imp
 
 
+def test_a_report_reads_trials_a_user_added_with_optuna(tmp_path):
+    """A point a user enqueued with ``study.enqueue_trial`` outside the space (Optuna runs it, with a warning) and a trial
+    added with ``study.add_trial``: before, the report raised ValueError (the importances rebuilt each trial with
+    create_trial, which refuses the value) and TypeError (the missing per-layer ReuseFactors among strings)."""
+    import warnings
+
+    import optuna
+
+    from dse.report import build_report
+    from tests.report.synthetic import make_study
+
+    study, storage, _ = make_study(tmp_path / "s", n_trials=8, name="s", failures=False)
+    study.enqueue_trial({"weight_bits": 12})
+    trial = study.ask()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Optuna's "Fixed parameter weight_bits with value 12 is out of range"
+        assert trial.suggest_int("weight_bits", 3, 5) == 12
+    study.tell(trial, [0.9, 30000.0])
+    dists = {"strategy": optuna.distributions.CategoricalDistribution(["Latency", "Resource"]),
+             "weight_bits": optuna.distributions.IntDistribution(3, 5)}
+    study.add_trial(optuna.trial.create_trial(values=[0.91, 20000.0], params={"strategy": "Latency", "weight_bits": 4},
+                                              distributions=dists))
+    res = build_report(study, storage, tmp_path / "rep", log_to_mlflow=False)
+    assert res.html.is_file()
+
+
 def test_importances_leave_out_beta_end_where_the_schedule_is_constant(tmp_path):
     """A trial whose ``beta_schedule`` draw is ``constant`` never reaches its ``beta_end`` draw: the importances leave it
     out of that trial, as the record does (its ``beta_end`` is None)."""
