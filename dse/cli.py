@@ -105,7 +105,8 @@ def run(
              f"completed trial {NO_CHECKPOINT}; {harvest_advice(exp, space)}")
     if summary.front:
         feasible = summary.counts is not None and summary.counts.feasible is not None  # as `dse status` titles it
-        out.print(front_table(pd.DataFrame(summary.front), title="Pareto front (feasible trials)" if feasible else "Pareto front"))
+        out.print(front_table(pd.DataFrame(summary.front), title="Pareto front (feasible trials)" if feasible else "Pareto front",
+                              width=out.width))
     elif summary.n_complete:
         from dse.report import no_front_advice
         from dse.study import load_study
@@ -213,7 +214,8 @@ def status(
         else:
             _say("no completed trial yet: no Pareto front")
     else:
-        out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front"))
+        out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front",
+                              width=out.width))
     from dse.store import StudyRecords
     from dse.study import precise_front
 
@@ -221,7 +223,7 @@ def status(
     for backend in records.measured_backends():
         numbers = precise_front(st, backend)  # recomputed from the stored measurements: feasible trials only
         if numbers:
-            out.print(front_table(front_frame(st, numbers=numbers), title=f"Pareto front on {backend} figures"))
+            out.print(front_table(front_frame(st, numbers=numbers), title=f"Pareto front on {backend} figures", width=out.width))
         elif not front.empty:  # before: nothing said, beside a front whose members the precise figures put over budget
             from dse.study._synthesize import empty_precise_front_reason
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -41,17 +42,59 @@ def counts_line(counts: StudyCounts) -> str:
     )
 
 
-def front_table(front: pd.DataFrame, title: str = "Pareto front") -> Table:
-    """A rich table of the front: objectives first, then the usual resource columns and sources."""
-    table = Table(title=title)
+def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | None = None) -> Table | Group:
+    """A rich table of the front: objectives first, then the usual resource columns and sources.
+
+    Args:
+        front: one row per front member (:func:`dse.report.front_frame`).
+        title: the table's title.
+        width: the terminal's width in characters. Where the table (a column per figure) is wider, the front is
+            given turned, a row per figure and a column per trial, in as many tables as the trials need; before,
+            rich cut every cell of an 80-column terminal to ``0.…``.
+
+    Returns:
+        A ``rich`` renderable: the table, or a group of the turned tables.
+    """
     pattern = _precise_columns()
     precise = [c for c in front.columns if pattern.fullmatch(c) and not c.startswith("ebops_")]
     cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
+    cells = [[format_value(row.get(c), c) for c in cols] for _, row in front.iterrows()]
+    table = Table(title=title)
     for c in cols:
         table.add_column(c.removeprefix("params_"), justify="left" if "source" in c or "strategy" in c else "right")
-    for _, row in front.iterrows():
-        table.add_row(*[Text(format_value(row.get(c), c)) for c in cols])  # Text: values are never read as markup
-    return table
+    for row in cells:
+        table.add_row(*[Text(v) for v in row])  # Text: values are never read as markup
+    if width is None or not cells or _width(table) <= width:
+        return table
+    names = [c.removeprefix("params_") for c in cols[1:]]
+    chunks: list[list[int]] = [[]]
+    used = max(map(len, names)) + 4  # the names' column and the table's borders
+    for i, row in enumerate(cells):
+        need = max(len(v) for v in row) + len("trial ") + 3
+        if chunks[-1] and used + need > width:
+            chunks.append([])
+            used = max(map(len, names)) + 4
+        chunks[-1].append(i)
+        used += need
+    tables = []
+    for k, chunk in enumerate(chunks):
+        turned = Table(title=title + (f" ({k + 1} of {len(chunks)})" if len(chunks) > 1 else ""))
+        turned.add_column("")
+        for i in chunk:
+            turned.add_column(f"trial {cells[i][0]}", justify="right")
+        for j, name in enumerate(names, start=1):
+            turned.add_row(name, *[Text(cells[i][j]) for i in chunk])
+        tables.append(turned)
+    return Group(*tables)
+
+
+def _width(table: Table) -> int:
+    """Characters ``table`` needs to show every cell whole."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, table).maximum
 
 
 #: Columns whose numbers are identifiers (trial numbers), written plain: ``1938``, as ``dse export --trial`` and ``dse synthesize --trials`` take them.

@@ -237,6 +237,28 @@ def test_terminal_front_table_writes_ids_as_the_html_page_does():
     assert "0.000123" in text and "0.9444" in text, text
 
 
+def test_a_front_wider_than_the_terminal_is_turned_not_cut():
+    """Before, an 80-column terminal cut every cell of `dse run`'s and `dse status`'s front to `0.…`, `31…`, `eb…`."""
+    import pandas as pd
+    from rich.console import Console
+
+    from dse.report import front_table
+
+    front = pd.DataFrame({"trial": [3, 7, 11], "csim_val_accuracy": [0.9444, 0.95, 0.9722], "lut": [36990.0, 1200.0, 3000.0],
+                          "csim_accuracy": [0.93, 0.94, 0.9556], "csim_accuracy_source": ["csim", "da4ml", "keras"],
+                          "ebops": [1e4, 2e4, 3e4], "lut_source": ["ebops-estimate", "da4ml", "ebops-estimate"],
+                          "params_strategy": ["Latency", "distributed_arithmetic", "Resource"], "feasible": [True] * 3})
+    for width in (80, 200):
+        console = Console(width=width, record=True)
+        console.print(front_table(front, width=width))
+        text = console.export_text()
+        assert "…" not in text and max(map(len, text.splitlines())) <= width, text
+        for value in ("0.9444", "36,990", "0.9556", "da4ml", "distributed_arithmetic", "csim_accuracy_source", "30,000"):
+            assert value in text, (value, text)
+        # turned at 80 (a row per figure, a column per trial), as one table at 200
+        assert ("trial 11" in text) == (width == 80) and ("┃ trial ┃" in text) == (width == 200), text
+
+
 def test_counts_line_names_pruned_trials():
     """A PRUNED trial (dse never prunes; Optuna or a user's script can) was left out of the counts line (probe 16)."""
     from dse.report import StudyCounts, counts_line
