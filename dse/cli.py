@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -81,7 +82,7 @@ def run(
     except (KeyboardInterrupt, DriverTerminated) as e:  # 130 / 143: 128 + SIGINT / SIGTERM, as a shell reports them
         what = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
         console.print(f"stopped ({what}): trials that were running, if any, are FAIL (TrialInterruptedError) and re-enqueued; "
-                      f"`dse run {experiment}{f' --n-trials {n_trials}' if n_trials is not None else ''}` continues the study",
+                      f"`dse run {shlex.quote(str(experiment))}{f' --n-trials {n_trials}' if n_trials is not None else ''}` continues the study",
                       markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     import pandas as pd
@@ -122,7 +123,7 @@ def run(
     if summary.tracking_uri.startswith(("http://", "https://")):  # a server: its own UI
         _say(f"Browse:             {redact_url(summary.tracking_uri)}  (the MLflow server's UI)")
     else:
-        _say(f"Browse:             mlflow ui --backend-store-uri {redact_url(summary.tracking_uri)}")
+        _say(f"Browse:             mlflow ui --backend-store-uri {shlex.quote(redact_url(summary.tracking_uri))}")  # a command to paste
     if summary.n_complete == 0 and summary.failures:
         # nothing to show for the run: a script or CI job must see it (Optuna's optimize would return quietly)
         reasons = "; ".join(f"{n} x {why[:300]}" for n, why in summary.failures.values())

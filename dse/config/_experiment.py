@@ -571,10 +571,10 @@ class ExperimentConfig(_Strict):
     def _file_safe(cls, v: str) -> str:
         if not _NAME.match(v):
             raise ValueError(
-                "a study name must start with a letter or digit, hold only letters, digits, '_', '.' and '-', "
+                "a study name must start with an ASCII letter or digit, hold only ASCII letters, digits, '_', '.' and '-', "
                 f"and have at most 100 characters (it names the run directory runs/<name>); got {len(v)} characters"
                 if len(v) > 100 else
-                "a study name must start with a letter or digit and hold only letters, digits, '_', '.' and '-' "
+                "a study name must start with an ASCII letter or digit and hold only ASCII letters (a-z, A-Z), digits, '_', '.' and '-' "
                 "(it names the run directory runs/<name>), e.g. jet_tagging-v2"
             )
         return v

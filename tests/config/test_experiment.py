@@ -42,7 +42,7 @@ def test_shipped_experiments_load():
         ({"n_trails": 3}, "n_trails: unknown field; remove it or check its spelling"),
         ({"dataset": {"name": "file"}}, "dataset: dataset.name 'file' needs dataset.path"),
         ({"dataset": {"name": "mnist"}}, "dataset.name: Input should be 'digits', 'jet_hlf' or 'file' (got 'mnist')"),
-        ({"name": "bad name!"}, "name: a study name must start with a letter or digit"),
+        ({"name": "bad name!"}, "name: a study name must start with an ASCII letter or digit and hold only ASCII letters (a-z, A-Z)"),
         ({"model": {"hidden": [8, 0]}}, "model.hidden: every hidden layer needs at least 1 unit"),
         # YAML reads `name: 08` as 8: say to quote it (before: "Input should be a valid string (got 8)", no fix)
         ({"name": 8}, "name: Input should be a valid string (got 8); YAML reads an unquoted number as a number (08 as 8): quote"),
