@@ -41,9 +41,22 @@ def _setup_logging(verbose: bool) -> None:
     if not verbose:  # Optuna and MLflow set their own loggers to INFO as they are imported ("A new study
         # created in RDB", "Creating initial MLflow database tables" on every run); -v keeps them
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+        # MLflow logs each SQLite error of its store with its traceback, then raises it, and dse reports what it raised
+        # (a full disk: one line, where this logger added some 280)
+        logging.getLogger("mlflow.store.db.utils").addFilter(_NO_STORE_TRACEBACKS)
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class _NoStoreTracebacks(logging.Filter):
+    """Drops MLflow's "SQLAlchemy database error" records (``mlflow.store.db.utils``), whose errors MLflow raises next."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SQLAlchemy database error")
+
+
+_NO_STORE_TRACEBACKS = _NoStoreTracebacks()  # one instance: logging adds a filter once
 
 
 def _fail(e: DseError) -> None:

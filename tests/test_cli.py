@@ -57,6 +57,24 @@ def test_an_ascii_terminal_gets_non_ascii_paths_escaped(tmp_path):
     assert f"search space {tmp_path}/\\xe9tude/space.yaml" in done.stdout, done.stdout
 
 
+def test_mlflows_store_tracebacks_are_left_to_the_error_dse_reports(caplog):
+    """MLflow logs each SQLite error of its store with its traceback before it raises it: a study on a full disk printed
+    some 280 lines before dse's one `error:` line. Without -v they are dropped; other MLflow warnings are kept."""
+    import logging
+
+    from dse.cli import _setup_logging
+
+    _setup_logging(False)
+    store = logging.getLogger("mlflow.store.db.utils")
+    with caplog.at_level(logging.WARNING):
+        try:
+            raise OSError(28, "No space left on device")
+        except OSError as e:
+            store.exception("SQLAlchemy database error. The following exception is caught.\n%s", e)
+        store.warning("another warning")
+    assert [r.getMessage() for r in caplog.records] == ["another warning"]
+
+
 def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_path):
     """A copy of the study with a RUNNING trial stamped by an exited process of this machine, as `kill -9` of `dse run` leaves it."""
     import sqlite3

@@ -612,7 +612,8 @@ class _StudyLoop:
         if told:
             self.requeue(trial.number, params)
         raise DiskFullError(f"a disk is full{on}: trial {trial.number} failed on it ({reason}). Finished trials are kept in the "
-                            "Optuna storage and unfinished ones were re-enqueued; free space on that disk (`df -h` of "
+                            "Optuna storage, and trials that were running are re-enqueued (where the storage's own disk is the full one, the "
+                            "next `dse run` recovers them); free space on that disk (`df -h` of "
                             f"{where if on else 'the run directory'}) and run `dse run` again")
 
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
@@ -1003,7 +1004,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             except Exception as inner:
                 log.error("could not tag the parent run: %s", inner)
         full = None if isinstance(e, DseError) or status != "FAILED" else disk_full_error(
-            e, "Finished trials are kept in the Optuna storage and unfinished ones were re-enqueued; free space on that disk "
+            e, "Finished trials are kept in the Optuna storage, and trials that were running are re-enqueued (where the "
+               "storage's own disk is the full one, the next `dse run` recovers them); free space on that disk "
                "(`df -h` of the run directory, or of the storage's or the MLflow store's folder) and run `dse run` again")
         if full is not None:  # an MLflow store's or a file's full disk: not "when MLflow is back", nothing is down
             raise full from e
