@@ -137,3 +137,40 @@ def test_dse_run_with_no_room_for_ray_says_so_at_once(tmp_path, small_disk):
         assert len(error) == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
         assert error[0].startswith(f"error: DiskFullError: a disk is full: {run_dir / 'ray'} has ") and "Nothing was started" in error[0]
         assert not run_dir.exists() and not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
+
+
+def _study_file(folder: Path) -> str:
+    """A one-trial study in ``folder/optuna.db``, in WAL mode as a driver leaves it."""
+    import optuna
+
+    from dse.study._storage import enable_wal
+
+    enable_wal(folder / "optuna.db")
+    storage = f"sqlite:///{folder / 'optuna.db'}"
+    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0], params={"x": 1.0},
+                                              distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+    return storage
+
+
+def test_dse_status_in_a_read_only_folder_says_why_and_what_to_do(tmp_path):
+    """Before: "exists but is not writable by this user; fix its permissions or pick another path", from a command that
+    only reads; SQLite needs to write beside the file even to read it."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    src, ro = tmp_path / "src", tmp_path / "ro"
+    src.mkdir()
+    ro.mkdir()
+    _study_file(src)
+    if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode != 0:
+        pytest.skip("cannot bind-mount here (root only)")
+    try:
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True, capture_output=True)
+        result = CliRunner().invoke(app, ["status", "s", "--storage", f"sqlite:///{ro / 'optuna.db'}"])
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], check=False)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"{ro} is read-only, and SQLite writes its lock files beside" in text, text
+    assert "copy the study's run directory to a folder you can write (cp -r) and pass --storage with the copy" in text, text
