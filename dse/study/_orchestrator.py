@@ -1124,6 +1124,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
                 exp.tracking_uri,
                 exp.mlflow.experiment_name or exp.name,
                 artifact_location=(local_db.parent / "mlartifacts").as_uri() if local_db is not None else None,
+                parent_run_id=records.parent_run_id,
             )
         except Exception as e:
             if "_alembic_tmp_" not in str(e):

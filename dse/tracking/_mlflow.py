@@ -321,18 +321,29 @@ class StudyTracker:
         experiment_name: MLflow experiment to log into (created if missing).
         artifact_location: where a newly created experiment stores artifacts
             (``None`` lets the tracking server decide).
+        parent_run_id: the parent run the Optuna study records (an earlier ``dse run`` of it), or
+            ``None`` for a study that records none. Where that run is in the store, the study goes on
+            logging there, also after its experiment was renamed (a warning says so; before, a renamed
+            experiment made a new one and split the study's runs). A study that records none gets a
+            parent run of its own (:meth:`study_run`).
 
     Raises:
         TrackingError: the MLflow experiment exists but is deleted.
     """
 
-    def __init__(self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None):
+    def __init__(self, tracking_uri: str, experiment_name: str, artifact_location: str | None = None,
+                 parent_run_id: str | None = None):
         self.tracking_uri = tracking_uri
         if artifact_location is not None:
             from dse.tracking._relocate import relocate_default_store
 
             relocate_default_store(tracking_uri, artifact_location)
         self.client = _client(tracking_uri)
+        self._recorded_parent = parent_run_id
+        self._parent = self._live_run(parent_run_id, experiment_name) if parent_run_id else None
+        if self._parent is not None:
+            self.experiment_id = self._parent.info.experiment_id
+            return
         exp = self.client.get_experiment_by_name(experiment_name)
         if exp is not None and exp.lifecycle_stage == "deleted":
             raise TrackingError(
@@ -347,8 +358,31 @@ class StudyTracker:
             else self.client.create_experiment(experiment_name, artifact_location=artifact_location)
         )
 
+    def _live_run(self, run_id: str, experiment_name: str) -> Any:
+        """The run ``run_id`` where it is in this store and neither it nor its experiment is deleted, else ``None``."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException as e:
+            if run_is_gone(e) or getattr(e, "error_code", "") == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        experiment = self.client.get_experiment(run.info.experiment_id)
+        if run.info.lifecycle_stage != "active" or experiment.lifecycle_stage != "active":
+            return None
+        if experiment.name != experiment_name:
+            log.warning("MLflow experiment %r holds this study's parent run %s, and the experiment is named %r now (renamed "
+                        "in MLflow): the study goes on logging there; set mlflow.experiment_name: %r to say so",
+                        experiment.experiment_id, run_id, experiment.name, experiment.name)
+        return run
+
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
         """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
+
+        That is the parent run the Optuna study records, else one tagged with the study's name, unless
+        the study records none and that run has trial runs: then it belongs to an earlier study of the
+        same name (an Optuna study deleted and created again, or one in another storage), and this
+        study gets a new parent run, with a warning (before, it logged into the earlier study's parent
+        run). A tagged run without trial runs is a first ``dse run`` stopped before its first trial: reused.
 
         A new parent run gets ``config`` as flattened params and as ``experiment.json``, with
         every password inside a URL (e.g. the storage URL) masked by :func:`dse.config.redact_url`.
@@ -359,10 +393,17 @@ class StudyTracker:
         constraints from), and the tag ``experiment_updated`` lists the flattened fields whose value
         now differs from the params (``--allow-changed``, ``--n-trials``); it is removed when none does.
         """
-        found = self.client.search_runs(
+        found = [self._parent] if self._parent is not None else self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
             max_results=1,
         )
+        if found and self._parent is None and self._recorded_parent is None and self.client.search_runs(
+                [self.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{found[0].info.run_id}'", max_results=1):
+            log.warning("MLflow experiment %s holds parent run %s of a study named %r, which this Optuna study does not "
+                        "record (an Optuna study deleted and created again, or one of the same name in another storage): "
+                        "this study gets a parent run of its own, and that run and its trials' runs (their pareto tags "
+                        "included) stay as the earlier study left them", self.experiment_id, found[0].info.run_id, study_name)
+            found = []
         config = redact_secrets(config)  # a storage URL's database password must not reach MLflow
         flat = {k: str(v)[:6000] for k, v in _flatten(config).items()}
         if found:
@@ -388,6 +429,7 @@ class StudyTracker:
             provenance = {**provenance, "dse.git_commits": ",".join(dict.fromkeys([*ran, provenance["dse.git_commit"]]))[:5000]}
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance.items()])
         self._log_search_space(run_id, config.get("search_space"))
+        self._recorded_parent = run_id  # the study records it next (StudyRecords.set_tracking)
         return run_id
 
     def _log_search_space(self, run_id: str, path: Any) -> None:

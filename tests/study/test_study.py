@@ -384,6 +384,40 @@ def test_a_waiting_point_that_makes_no_design_fails_alone(tmp_path):
     assert "requeued_from" not in trials[2].user_attrs  # not re-enqueued: it would fail again
 
 
+def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
+    """The MLflow experiment renamed by the user: the study goes on logging into it (before: a new experiment of the old
+    name was made and the study's runs were split between the two). The Optuna study deleted and created again: it gets a
+    parent run of its own (before: it logged into the deleted study's parent run, beside that study's trial runs)."""
+    import logging
+
+    from dse.store import StudyRecords
+
+    exp, space = load_experiment(write_experiment(tmp_path, name="ren", n_trials=1, hls4ml={"csim": "none"},
+                                                  space={"parameters": {"weight_bits": {"type": "int", "low": 3, "high": 4}}}))
+    first = run_study(exp, space, progress=False)
+    client = MlflowClient(exp.tracking_uri)
+    old = client.get_experiment_by_name("ren")
+    client.rename_experiment(old.experiment_id, "ren-old")
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        second = run_study(exp.model_copy(update={"n_trials": 2}), space, progress=False)
+    said = " ".join(caplog.text.split())
+    assert f"holds this study's parent run {first.parent_run_id}, and the experiment is named 'ren-old' now" in said, said
+    assert second.parent_run_id == first.parent_run_id and client.get_experiment_by_name("ren") is None
+    runs = client.search_runs([old.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{first.parent_run_id}'")
+    assert sorted(r.info.run_name for r in runs) == ["trial-0", "trial-1"]
+
+    optuna.delete_study(study_name="ren", storage=exp.storage_url)
+    caplog.clear()
+    renamed = exp.model_copy(update={"mlflow": exp.mlflow.model_copy(update={"experiment_name": "ren-old"})})
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        third = run_study(renamed, space, progress=False)
+    said = " ".join(caplog.text.split())
+    assert f"holds parent run {first.parent_run_id} of a study named 'ren', which this Optuna study does not record" in said, said
+    assert third.parent_run_id != first.parent_run_id
+    study = optuna.load_study(study_name="ren", storage=exp.storage_url)
+    assert StudyRecords(study).parent_run_id == third.parent_run_id and third.n_complete == 1
+
+
 def test_a_running_trial_of_an_earlier_dse_is_named_as_unverifiable(tmp_path, caplog):
     """A trial left RUNNING by a dse that recorded no process id in its heartbeat (probe 15: a killed older driver): the
     next run cannot tell whether that driver lives, and now says why (before: "under another driver that is alive")."""
