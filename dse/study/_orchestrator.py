@@ -351,10 +351,15 @@ class _StudyLoop:
             raise
         except (ValueError, DseError) as e:  # a point no trial can be built from (an enqueued or stored point; ValidationError is a ValueError): FAIL, go on
             why = " ".join(str(e).split())
-            err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}")
+            hint = ("; a point given to study.enqueue_trial is in Optuna's encoding of the space: a float with include_zero "
+                    "at 0 is <name>_is_zero: True and no <name> (or list the point under the experiment's enqueue_trials, "
+                    "which dse checks and encodes)") if _enqueued(trial) else ""
+            err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}{hint}")
             self.asking = None
             self._progress([self.finish_trial(trial, None, TrialResult.failed(trial.number, err))])
             return
+        if (fixed := _enqueued(trial)) and "requeued_from" not in trial.user_attrs:  # a requeued trial's draws: all of
+            _warn_enqueued_overrides(trial.number, fixed, pinned, self.space)  # them, also those a rule pinned (NSGA-II)
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
         self.durable(record_heartbeat, trial, self.driver_id, time.time(), this_driver(), what="heartbeat")
         run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))
@@ -1094,6 +1099,31 @@ def _warn_unproxied_artifacts(tracker: StudyTracker, exp: ExperimentConfig) -> N
                     "their models and hls4ml configs to their own disks there, where the server and `dse export` on other "
                     "machines cannot read them; start the server with --artifacts-destination (it then proxies artifacts, "
                     "mlflow-artifacts:/...) and use a new mlflow.experiment_name", tracker.experiment_id, location)
+
+
+def _enqueued(trial: optuna.Trial) -> dict[str, Any]:
+    """The point ``trial`` was enqueued with (``study.enqueue_trial``, or the experiment's ``enqueue_trials``), else ``{}``.
+
+    Optuna keeps it in the trial's system attribute ``fixed_params``, which a running ``Trial`` exposes only as
+    ``_fixed_params``.
+    """
+    return dict(getattr(trial, "_fixed_params", None) or {})
+
+
+def _warn_enqueued_overrides(number: int, fixed: dict[str, Any], pinned: dict[str, Any], space: SearchSpace) -> None:
+    """Warn of an enqueued point's values the trial does not train with: names the space lacks (Optuna ignores them) and
+    values a rule or a condition's default replaced. The experiment's ``enqueue_trials`` are refused for both by
+    ``dse check``; a point given to ``study.enqueue_trial`` from Python was run otherwise without a word."""
+    known = set(space.parameters) | {f"{name}_is_zero" for name in space.parameters}
+    unknown = sorted(k for k in fixed if k not in known)
+    replaced = {k: (fixed[k], pinned[k]) for k in fixed if k in pinned and pinned[k] != fixed[k]}
+    if unknown:
+        log.warning("trial %d: the enqueued point names %s, which the search space does not have; ignored", number,
+                    ", ".join(unknown))
+    if replaced:
+        log.warning("trial %d: the enqueued %s replaced by the search space's rules or conditions, so the trial trains "
+                    "with %s", number, ", ".join(f"{k}={a!r}" for k, (a, _) in replaced.items()),
+                    ", ".join(f"{k}={b!r}" for k, (_, b) in replaced.items()))
 
 
 def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, run_dir: Path,

@@ -384,6 +384,26 @@ def test_a_waiting_point_that_makes_no_design_fails_alone(tmp_path):
     assert "requeued_from" not in trials[2].user_attrs  # not re-enqueued: it would fail again
 
 
+def test_points_a_user_enqueues_from_python_are_run_as_given_or_said_otherwise(tmp_path, caplog):
+    """``study.enqueue_trial`` from Python (not the experiment's ``enqueue_trials``, which ``dse check`` refuses in both
+    cases): a value a rule replaces and a name the space lacks were dropped without a word; a float at 0 given as 0.0
+    (dse encodes include_zero's 0 as ``<name>_is_zero``) failed with Optuna's words only."""
+    import logging
+
+    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1, hls4ml={"csim": "none"}))
+    run_study(exp, space, progress=False)
+    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
+    study.enqueue_trial({"strategy": "Resource", "reuse_factor": 2, "learning_rate": 0.01, "beta": 5e-6, "weight_bits": 4, "foo": 3})
+    study.enqueue_trial({"strategy": "Latency", "learning_rate": 0.01, "beta": 0.0, "weight_bits": 4})
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
+    said = " ".join(caplog.text.split())
+    assert "trial 1: the enqueued point names foo, which the search space does not have; ignored" in said, said
+    assert "trial 1: the enqueued beta=5e-06 replaced by the search space's rules or conditions, so the trial trains with beta=0.0" in said, said
+    failed = TrialRecord.of(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials[2])
+    assert failed.state == "FAIL" and "a float with include_zero at 0 is <name>_is_zero: True" in failed.fail_reason, failed.fail_reason
+
+
 def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
     """The MLflow experiment renamed by the user: the study goes on logging into it (before: a new experiment of the old
     name was made and the study's runs were split between the two). The Optuna study deleted and created again: it gets a
