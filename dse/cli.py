@@ -175,8 +175,34 @@ def _study_and_storage(study: Optional[str], storage: Optional[str], experiment:
         from dse.config._loading import experiment_to_read
 
         exp = experiment_to_read(experiment)
+        if storage is None:
+            _check_relative_run_dir(exp, experiment)
         return exp.name, storage or exp.storage_url
+    if storage is None and experiment is not None:
+        from dse.config._loading import experiment_to_read
+
+        _check_relative_run_dir(experiment_to_read(experiment), experiment)
     return study, _storage_for(study, storage, experiment)
+
+
+def _check_relative_run_dir(exp, experiment: Path) -> None:
+    """Refuse, with why, an experiment whose default storage is missing because its run directory is relative.
+
+    ``run_dir`` (``runs/<name>`` when left out) is taken from the current folder, as ``dse run`` took it from the
+    folder it ran in; from another folder, the study was said not to exist and ``--experiment`` to be passed, which was.
+    """
+    from dse.config import storage_file
+    from dse.exceptions import StudyNotFoundError
+
+    relative = exp.run_dir is None or not Path(exp.run_dir).expanduser().is_absolute()
+    db = storage_file(exp.storage_url) if exp.storage is None or exp.storage == "journal" else None
+    if relative and db is not None and not db.exists():
+        where = f"run_dir {exp.run_dir}" if exp.run_dir else f"run_dir (default runs/{exp.name})"
+        found = f"no study named {exp.name!r} at {db} (it does not exist)"
+        raise StudyNotFoundError(
+            f"{found}: the {where} of {experiment} is relative, so it is taken from the current folder {Path.cwd()}, as "
+            "`dse run` took it from the folder it ran in; run this command from that folder, give run_dir as an absolute "
+            "path, or pass --storage", found)
 
 
 _STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, as storage: journal writes); "

@@ -359,7 +359,7 @@ CASES: list[Case] = [
          exp={"hls4ml": {"part": "foo"}}),
     Case("part-no-package", "silent", (), ("hls4ml.part", "'xcvu13p'", "examples"), exp={"hls4ml": {"part": "xcvu13p"}}),
     Case("part-intel", "silent", (), ("hls4ml.part", "'AGFB014R24A2E2V'"), exp={"hls4ml": {"part": "AGFB014R24A2E2V"}}),
-    Case("name-dotdot", "silent", ("name",), ("name", "'..'", "start with a letter or digit"), exp={"name": ".."}),
+    Case("name-dotdot", "silent", ("name",), ("name", "'..'", "start with an ASCII letter or digit"), exp={"name": ".."}),
     Case("name-hidden", "silent", (), ("name", "'.hidden'"), exp={"name": ".hidden"}),
     Case("name-dash", "silent", (), ("name", "'-rf'"), exp={"name": "-rf"}),
     Case("name-too-long", "silent", (), ("name", "at most 100 characters", "300 characters"), exp={"name": "a" * 300}),
@@ -867,6 +867,21 @@ def test_status_experiment_option_is_a_directory(tmp_path: Path, monkeypatch) ->
     (tmp_path / "exps").mkdir()
     result, output, _ = _invoke(["status", "nosuch", "--experiment", "exps"])
     assert result.exit_code == 2 and "is a directory" in output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", [["status"], ["status", "tiny"], ["report"]])
+def test_an_experiment_whose_relative_run_dir_is_elsewhere_says_so(command: list[str], tmp_path: Path, monkeypatch) -> None:
+    """`dse status --experiment exp/experiment.yaml` from another folder than `dse run`'s: before, "no study ... pass
+    --storage (or --experiment) to look elsewhere", with --experiment given; the run directory is relative to the folder."""
+    (tmp_path / "exp").mkdir()
+    _write(Case("relative", "field", (), ()), tmp_path / "exp")
+    (tmp_path / "other").mkdir()
+    monkeypatch.chdir(tmp_path / "other")
+    result, output, _ = _invoke([*command, "--experiment", "../exp/experiment.yaml"])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert (f"the run_dir (default runs/tiny) of ../exp/experiment.yaml is relative, so it is taken from the current folder "
+            f"{tmp_path / 'other'}, as `dse run` took it from the folder it ran in") in output, output
+    assert list((tmp_path / "other").iterdir()) == []
 
 
 def test_strict_yaml_still_reads_valid_files(tmp_path: Path, monkeypatch) -> None:
