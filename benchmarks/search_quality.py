@@ -20,6 +20,8 @@ Methods:
   ours-harvest the same as ours-nsga2 with ``training.harvest_checkpoints: 3`` (each trial also keeps up to 3
                Pareto-optimal checkpoints of its beta ramp).
   random       the same as ours-nsga2 with Optuna's RandomSampler.
+  tpe          the same as ours-nsga2 with ``sampler.name: tpe`` (Optuna's multivariate multi-objective
+               TPESampler, its first 10 trials random).
   uniform      what a user would otherwise run: the network trained in float (Keras, 15 epochs),
                converted with hls4ml at uniform ``ap_fixed<b,i>`` for b in 4..16 (weights and
                biases, inputs and activations; accumulators and Dense outputs ``auto``, i.e. full
@@ -291,7 +293,7 @@ def plot(results: list[dict], grid: list[float], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    ap.add_argument("--n-trials", type=int, default=18, help="ours-nsga2, ours-harvest, random: trials of 15 epochs (the budget)")
+    ap.add_argument("--n-trials", type=int, default=18, help="ours-nsga2, ours-harvest, random, tpe: trials of 15 epochs (the budget)")
     ap.add_argument("--long-checkpoints", type=int, default=24, help="long-ramp: harvest_checkpoints")
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16", help="uniform: the total bits b of ap_fixed<b,i>, comma-separated")
     ap.add_argument("--uniform-int-bits", choices=("global", "layer"), default="global",
@@ -304,12 +306,12 @@ def main() -> None:
                     help="ours-ramps: enqueue the long ramp's design (search_spaces/long_ramp.yaml) as its first trial (enqueue_trials)")
     ap.add_argument("--long-epochs", type=int, help="long-ramp: epochs (default: 15 x n-trials, the epochs of a whole study)")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
-                    help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, uniform, long-ramp")
+                    help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, tpe, uniform, long-ramp")
     ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/search_quality.json)")
     ap.add_argument("--plot", help="the PNG of the curves (default: beside --out, else benchmarks/results/search_quality.png)")
     args = ap.parse_args()
-    known = ("ours-nsga2", "ours-ramps", "ours-harvest", "random", "uniform", "long-ramp")
+    known = ("ours-nsga2", "ours-ramps", "ours-harvest", "random", "tpe", "uniform", "long-ramp")
     unknown = [m for m in args.methods.split(",") if m not in known]
     if unknown:  # before: a KeyError when the loop reached it, after the earlier methods' minutes of work
         ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
@@ -334,6 +336,7 @@ def main() -> None:
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n, **seed,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}, **seed),
+            "tpe": lambda: run_dse(root, "tpe", space, n_trials=n, sampler={"name": "tpe"}, **seed),
             "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")], args.uniform_int_bits, **seed),
             "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1, **seed,
                                          training={**train, "epochs": args.long_epochs or 15 * n, "harvest_checkpoints": args.long_checkpoints}),
