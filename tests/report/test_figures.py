@@ -259,6 +259,27 @@ def test_a_front_wider_than_the_terminal_is_turned_not_cut():
         assert ("trial 11" in text) == (width == 80) and ("┃ trial ┃" in text) == (width == 200), text
 
 
+def test_progress_lines_stop_quietly_when_their_reader_is_gone(monkeypatch):
+    """`dse run x.yaml 2>&1 | head -1`: before, rich raised SystemExit(1) at the next progress line, which stopped the
+    study and recorded 'SystemExit: 1' as its running trials' reason. Now the lines stop and the study goes on."""
+    import os
+    import sys
+
+    from dse.report import StudyProgress
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone
+    stream = os.fdopen(write, "w")
+    monkeypatch.setattr(sys, "stderr", stream)
+    try:
+        progress = StudyProgress(True, 3, 0)
+        progress.update(1, 0, 1, 1, ["trial 0 COMPLETE"])  # before: SystemExit(1)
+        progress.update(2, 0, 0, 1, ["trial 1 COMPLETE"])
+        assert progress.console.quiet
+    finally:
+        stream.close()
+
+
 def test_counts_line_names_pruned_trials():
     """A PRUNED trial (dse never prunes; Optuna or a user's script can) was left out of the counts line (probe 16)."""
     from dse.report import StudyCounts, counts_line
