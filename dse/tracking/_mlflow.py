@@ -414,6 +414,12 @@ class StudyTracker:
             # a field the first run's dse did not have (no param) is changed only when it is not at its default
             changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k)
                              and not (k not in params and flat[k] == _default_param(k)))
+            if "storage" in changed:  # `optuna.copy_study` into another storage, run from the same run directory
+                log.warning("MLflow parent run %s was made by a run of study %r with storage %s, and this run's storage "
+                            "is %s: if that is a copy of the study (optuna.copy_study), both log into this parent run and "
+                            "its trial names repeat; give the copy a run_dir or mlflow.tracking_uri of its own to keep "
+                            "them apart", run_id, study_name, *(v if v not in (None, "None") else "the default (in run_dir)"
+                                                                 for v in (params.get("storage"), flat.get("storage"))))
             if changed:
                 _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(changed)[:5000])
             elif EXPERIMENT_UPDATED_TAG in tags:  # back to the first run's experiment

@@ -127,6 +127,26 @@ def test_a_study_run_by_an_earlier_dse_is_not_told_changed_by_fields_it_lacked(t
     assert client.get_run(parent).data.tags[EXPERIMENT_UPDATED_TAG] == "resources.backend_modules"
 
 
+def test_a_copy_of_the_study_in_another_storage_is_warned_of(tmp_path, caplog):
+    """`optuna.copy_study` into another storage, then `dse run` from the same run directory: the copy records the
+    original's parent run and logs into it; before, without a word (only the experiment_updated tag listed storage)."""
+    import logging
+
+    from dse.config import load_experiment
+    from dse.tracking import StudyTracker
+    from tests.conftest import write_experiment
+
+    exp, _ = load_experiment(write_experiment(tmp_path))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = StudyTracker(uri, "t").study_run("tiny", exp.model_dump(mode="json"))
+    copy = {**exp.model_dump(mode="json"), "storage": f"sqlite:///{tmp_path / 'copy.db'}"}
+    with caplog.at_level(logging.WARNING, logger="dse.tracking"):
+        assert StudyTracker(uri, "t", parent_run_id=parent).study_run("tiny", copy) == parent
+    said = " ".join(caplog.text.split())
+    assert f"MLflow parent run {parent} was made by a run of study 'tiny' with storage the default (in run_dir), and this run's storage is sqlite:///" in said, said
+    assert "give the copy a run_dir or mlflow.tracking_uri of its own" in said
+
+
 def _readme_search_runs_snippet() -> str:
     """The README's `mlflow.search_runs` example (section "MLflow names (stable)"), as written."""
     from pathlib import Path
