@@ -139,23 +139,32 @@ def test_dse_run_with_no_room_for_ray_says_so_at_once(tmp_path, small_disk):
         assert not run_dir.exists() and not (tmp_path / "optuna.db").exists() and not (tmp_path / "mlflow.db").exists()
 
 
-def _study_file(folder: Path) -> str:
-    """A one-trial study in ``folder/optuna.db``, in WAL mode as a driver leaves it."""
-    import optuna
+_STUDY_FILE = """
+import sys
+import optuna
+from dse.study._storage import enable_wal
+db, wal = sys.argv[1], sys.argv[2] == "wal"
+if wal:
+    from pathlib import Path
+    enable_wal(Path(db))
+study = optuna.create_study(study_name="s", storage=f"sqlite:///{db}", directions=["maximize", "minimize"])
+study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0], params={"x": 1.0},
+                                          distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
+"""
 
-    from dse.study._storage import enable_wal
 
-    enable_wal(folder / "optuna.db")
-    storage = f"sqlite:///{folder / 'optuna.db'}"
-    study = optuna.create_study(study_name="s", storage=storage, directions=["maximize", "minimize"])
-    study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0], params={"x": 1.0},
-                                              distributions={"x": optuna.distributions.FloatDistribution(0, 2)}))
-    return storage
+def _study_file(db: Path, wal: bool = True) -> None:
+    """A one-trial study in the SQLite file ``db``, in write-ahead-log mode as a driver leaves it (``wal``), made by a
+    process of its own: it closes every connection, so SQLite removes the log's files beside it, as after `dse run`."""
+    subprocess.run([sys.executable, "-c", _STUDY_FILE, str(db), "wal" if wal else "plain"], check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert not db.with_name(db.name + "-shm").exists()
 
 
 def test_dse_status_in_a_read_only_folder_says_why_and_what_to_do(tmp_path):
     """Before: "exists but is not writable by this user; fix its permissions or pick another path", from a command that
-    only reads; SQLite needs to write beside the file even to read it."""
+    only reads. A database in write-ahead-log mode (as dse leaves its stores) cannot be read there, and that is said
+    with what to do; one without the log is read."""
     from typer.testing import CliRunner
 
     from dse.cli import app
@@ -163,14 +172,18 @@ def test_dse_status_in_a_read_only_folder_says_why_and_what_to_do(tmp_path):
     src, ro = tmp_path / "src", tmp_path / "ro"
     src.mkdir()
     ro.mkdir()
-    _study_file(src)
-    if subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode != 0:
-        pytest.skip("cannot bind-mount here (root only)")
+    _study_file(src / "optuna.db")
+    _study_file(src / "plain.db", wal=False)
+    mounted = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode == 0
     try:
-        subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], check=True, capture_output=True)
-        result = CliRunner().invoke(app, ["status", "s", "--storage", f"sqlite:///{ro / 'optuna.db'}"])
+        if not mounted or subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode:
+            pytest.skip("cannot mount a read-only folder here (root only)")
+        wal = CliRunner().invoke(app, ["status", "s", "--storage", f"sqlite:///{ro / 'optuna.db'}"])
+        plain = CliRunner().invoke(app, ["status", "s", "--storage", f"sqlite:///{ro / 'plain.db'}"])
     finally:
-        subprocess.run(["umount", "-l", str(ro)], check=False)
-    text = " ".join(result.output.split())
-    assert result.exit_code == 2 and f"{ro} is read-only, and SQLite writes its lock files beside" in text, text
+        if mounted:
+            subprocess.run(["umount", "-l", str(ro)], check=False)
+    text = " ".join(wal.output.split())
+    assert wal.exit_code == 2 and f"{ro} is read-only, and SQLite writes beside a database in write-ahead-log mode even to read it" in text, text
     assert "copy the study's run directory to a folder you can write (cp -r) and pass --storage with the copy" in text, text
+    assert plain.exit_code == 0 and "trials: 1 complete" in plain.output, plain.output

@@ -139,15 +139,17 @@ def _check_run_dir_in_urls(exp: ExperimentConfig) -> None:
     or both stores in one file named after the text before ``?``, and every run failed.
 
     Raises:
-        ConfigError: the run directory holds ``?`` or ``%`` and a store is the default SQLite file in it.
+        ConfigError: the run directory holds ``?`` or a ``%xx`` escape and a store is the default SQLite file in it.
     """
+    import re
+
     run_dir = str(exp.resolved_run_dir)
     defaults = [f for f, given in (("storage", exp.storage), ("mlflow.tracking_uri", exp.mlflow.tracking_uri)) if not given]
-    found = [c for c in "?%" if c in run_dir]
-    if defaults and found:
+    found = (["'?'"] if "?" in run_dir else []) + [repr(m) for m in dict.fromkeys(re.findall(r"%[0-9A-Fa-f]{2}", run_dir))]
+    if defaults and found:  # a '%' that starts no escape (runs/100%) is read as written
         raise ConfigError(
             f"{'run_dir' if exp.run_dir else 'run_dir (default runs/<name>, in the current folder)'}: {run_dir} holds "
-            f"{' and '.join(repr(c) for c in found)}, which the SQLite URL of the default {' and '.join(defaults)} "
+            f"{' and '.join(found)}, which the SQLite URL of the default {' and '.join(defaults)} "
             "(sqlite:///<run_dir>/...) reads as a query or an escape, not as part of the path; pick a folder without "
             "'?' and '%', or give storage and mlflow.tracking_uri URLs of your own"
         )

@@ -159,20 +159,20 @@ def load_study(name: str, storage: str) -> optuna.Study:
 
     Raises:
         StudyNotFoundError: no study ``name`` in ``storage``; the message lists those that exist.
-        StorageError: ``storage`` is not a usable database URL or journal file, it cannot be read, or its file or
-            folder is read-only (SQLite and Optuna's journal write beside the file even to read it).
+        StorageError: ``storage`` is not a usable database URL or journal file, or it cannot be read (also where its
+            file or folder is read-only and reading needs to write: SQLite in write-ahead-log mode, Optuna's journal).
         DiskFullError: the SQLite file's disk has under 1 MB free and the read failed.
     """
     from dse.study._preflight import check_storage_url
 
     journal = journal_path(storage)
     db = storage_file(storage)
-    if db is not None and db.is_file() and not (os.access(db, os.W_OK) and os.access(db.parent, os.W_OK | os.X_OK)):
-        raise StorageError(  # before: "not writable by this user; fix its permissions", from a command that only reads
-            f"storage {redact_url(storage)}: {db if os.access(db.parent, os.W_OK) else db.parent} is read-only, and "
-            f"{'Optuna appends to a journal file' if journal else 'SQLite writes its lock files beside the database'} even "
-            "to read it; copy the study's run directory to a folder you can write (cp -r) and pass --storage with the copy")
-    check_storage_url(storage, field="storage")
+    # a file that exists in a read-only place is tried as it is (a journal, or SQLite without a write-ahead log, reads);
+    # before, "not writable by this user; fix its permissions" refused it unread
+    read_only = db is not None and db.is_file() and not (
+        os.access(db, os.W_OK) and (journal is not None or os.access(db.parent, os.W_OK | os.X_OK)))
+    if not read_only:
+        check_storage_url(storage, field="storage")
     if db is not None and not db.is_file():
         found = f"no study named {name!r} in {redact_url(storage)}; studies there: none (the file {db} does not exist)"
         raise StudyNotFoundError(f"{found}. Run `dse run <experiment>` first, or pass --storage (or --experiment) to look elsewhere", found)
@@ -191,12 +191,19 @@ def load_study(name: str, storage: str) -> optuna.Study:
         found = f"no study named {name!r} in {redact_url(storage)}; {there}"
         raise StudyNotFoundError(f"{found}. Give one of those names, or pass --storage (or --experiment) to look elsewhere", found) from e
     except Exception as e:  # sqlalchemy OperationalError/DatabaseError, optuna's RuntimeError on a foreign schema, bad JSON
-        free = shutil.disk_usage(db.parent).free if db is not None else None
+        cause = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
+        if read_only:
+            raise StorageError(
+                f"storage {redact_url(storage)}: {db if journal or os.access(db.parent, os.W_OK) else db.parent} is "
+                f"read-only, and {'Optuna opens a journal file for appending' if journal else 'SQLite writes beside a database in write-ahead-log mode'} "
+                f"even to read it ({cause}); copy the study's run directory to a folder you can write (cp -r) and pass "
+                "--storage with the copy") from e
+        free = shutil.disk_usage(db.parent).free if db is not None and journal is None else None
         if free is not None and free < 2**20:  # SQLite says "disk I/O error": not a damaged database
             raise DiskFullError(
                 f"a disk is full: {db.parent} has {free / 1024:.0f} KB free, and SQLite needs room beside {db.name} even "
                 f"to read it ({type(e).__name__}); free space on that disk (`df -h {db.parent}`) and run the command again"
             ) from e
         raise StorageError(
-            f"storage {redact_url(storage)}: cannot read it as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:300]})"
+            f"storage {redact_url(storage)}: cannot read it as an Optuna {'journal' if journal else 'database'} ({cause})"
         ) from e

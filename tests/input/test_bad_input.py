@@ -311,7 +311,7 @@ CASES: list[Case] = [
     # before: '?' made both stores one file named "run" (an alembic error), '%20' put optuna.db in "run x/" (a traceback)
     Case("run-dir-question-mark", "address", (), ("run_dir: ", "run?a=1 holds '?'", "default storage and mlflow.tracking_uri",
                                                   "pick a folder without"), exp={"run_dir": "run?a=1"}),
-    Case("run-dir-percent", "address", (), ("run_dir: ", "run%20x holds '%'", "default mlflow.tracking_uri"),
+    Case("run-dir-percent", "address", (), ("run_dir: ", "run%20x holds '%20'", "default mlflow.tracking_uri"),
          exp={"run_dir": "run%20x", "storage": "journal"}),
     # ---- 5. silently accepted before
     Case("duplicate-top-key", "silent", (), ("duplicate key 'n_trials'", "line"),
@@ -787,6 +787,14 @@ def test_good_experiment_checks_and_creates_nothing(tmp_path: Path, monkeypatch)
     assert result.exit_code == 0, result.output
     assert "experiment tiny: OK" in output and "64 features, 10 classes" in output
     assert _snapshot(tmp_path) == before
+
+
+def test_a_percent_sign_that_starts_no_escape_is_a_valid_run_dir(tmp_path: Path, monkeypatch) -> None:
+    """SQLAlchemy unescapes only %xx: runs/100% is read as written, so it stays accepted."""
+    monkeypatch.chdir(tmp_path)
+    arg = _write(Case("percent", "address", (), (), exp={"run_dir": "run100%"}), tmp_path)
+    result, output, _ = _invoke(["check", arg])
+    assert result.exit_code == 0, output
 
 
 @pytest.mark.parametrize("command", ["check", "run"])
