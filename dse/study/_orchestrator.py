@@ -353,7 +353,7 @@ class _StudyLoop:
             why = " ".join(str(e).split())
             hint = ("; a point given to study.enqueue_trial is in Optuna's encoding of the space: a float with include_zero "
                     "at 0 is <name>_is_zero: True and no <name> (or list the point under the experiment's enqueue_trials, "
-                    "which dse checks and encodes)") if _enqueued(trial) else ""
+                    "which dse checks and encodes)") if _enqueued(trial) and "requeued_from" not in trial.user_attrs else ""
             err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}{hint}")
             self.asking = None
             self._progress([self.finish_trial(trial, None, TrialResult.failed(trial.number, err))])
@@ -1116,7 +1116,9 @@ def _warn_enqueued_overrides(number: int, fixed: dict[str, Any], pinned: dict[st
     ``dse check``; a point given to ``study.enqueue_trial`` from Python was run otherwise without a word."""
     known = set(space.parameters) | {f"{name}_is_zero" for name in space.parameters}
     unknown = sorted(k for k in fixed if k not in known)
-    replaced = {k: (fixed[k], pinned[k]) for k in fixed if k in pinned and pinned[k] != fixed[k]}
+    given = {k: v for k, v in fixed.items() if not k.endswith("_is_zero")}
+    given.update({k.removesuffix("_is_zero"): 0.0 for k, v in fixed.items() if k.endswith("_is_zero") and v is True})
+    replaced = {k: (given[k], pinned[k]) for k in given if k in pinned and pinned[k] != given[k]}
     if unknown:
         log.warning("trial %d: the enqueued point names %s, which the search space does not have; ignored", number,
                     ", ".join(unknown))

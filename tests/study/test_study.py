@@ -404,6 +404,24 @@ def test_points_a_user_enqueues_from_python_are_run_as_given_or_said_otherwise(t
     assert failed.state == "FAIL" and "a float with include_zero at 0 is <name>_is_zero: True" in failed.fail_reason, failed.fail_reason
 
 
+def test_an_enqueued_zero_a_rule_replaces_is_warned_of(caplog):
+    """A float's 0 is enqueued as ``<name>_is_zero: True``; a rule that pins another value replaces it (the review: only
+    values given under their own name were compared)."""
+    import logging
+
+    from dse.config import SearchSpace
+    from dse.study._orchestrator import _warn_enqueued_overrides
+
+    space = SearchSpace.model_validate({"parameters": {"beta": {"type": "float", "low": 1e-6, "high": 1e-4, "log": True,
+                                                                "include_zero": True}}})
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        _warn_enqueued_overrides(4, {"beta_is_zero": True}, {"beta": 1e-5}, space)
+        _warn_enqueued_overrides(5, {"beta_is_zero": True}, {"beta": 0.0}, space)  # the same value: nothing to say
+    said = " ".join(caplog.text.split())
+    assert "trial 4: the enqueued beta=0.0 replaced by the search space's rules or conditions, so the trial trains with beta=1e-05" in said, said
+    assert "trial 5" not in said
+
+
 def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
     """The MLflow experiment renamed by the user: the study goes on logging into it (before: a new experiment of the old
     name was made and the study's runs were split between the two). The Optuna study deleted and created again: it gets a
