@@ -68,12 +68,13 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | N
         return table
     names = [c.removeprefix("params_") for c in cols[1:]]
     chunks: list[list[int]] = [[]]
-    used = max(map(len, names)) + 4  # the names' column and the table's borders
+    first = max(map(len, names)) + 4  # the names' column: its padding and the borders on both sides
+    used = first
     for i, row in enumerate(cells):
-        need = max(len(v) for v in row) + len("trial ") + 3
+        need = max(len(f"trial {row[0]}"), *map(len, row[1:])) + 3  # padding and the border on its right
         if chunks[-1] and used + need > width:
             chunks.append([])
-            used = max(map(len, names)) + 4
+            used = first
         chunks[-1].append(i)
         used += need
     tables = []
