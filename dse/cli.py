@@ -176,17 +176,19 @@ def _study_and_storage(study: Optional[str], storage: Optional[str], experiment:
 
         exp = experiment_to_read(experiment)
         if storage is None:
-            _check_relative_run_dir(exp, experiment)
+            _check_relative_run_dir(exp, experiment, exp.name)
         return exp.name, storage or exp.storage_url
     if storage is None and experiment is not None:
         from dse.config._loading import experiment_to_read
 
-        _check_relative_run_dir(experiment_to_read(experiment), experiment)
+        exp = experiment_to_read(experiment)
+        _check_relative_run_dir(exp, experiment, study)
+        return study, exp.storage_url
     return study, _storage_for(study, storage, experiment)
 
 
-def _check_relative_run_dir(exp, experiment: Path) -> None:
-    """Refuse, with why, an experiment whose default storage is missing because its run directory is relative.
+def _check_relative_run_dir(exp, experiment: Path, study: str) -> None:
+    """Refuse, with why, an experiment whose default storage is missing while its run directory is relative.
 
     ``run_dir`` (``runs/<name>`` when left out) is taken from the current folder, as ``dse run`` took it from the
     folder it ran in; from another folder, the study was said not to exist and ``--experiment`` to be passed, which was.
@@ -198,11 +200,11 @@ def _check_relative_run_dir(exp, experiment: Path) -> None:
     db = storage_file(exp.storage_url) if exp.storage is None or exp.storage == "journal" else None
     if relative and db is not None and not db.exists():
         where = f"run_dir {exp.run_dir}" if exp.run_dir else f"run_dir (default runs/{exp.name})"
-        found = f"no study named {exp.name!r} at {db} (it does not exist)"
+        found = f"no study named {study!r} at {db} (it does not exist)"
         raise StudyNotFoundError(
             f"{found}: the {where} of {experiment} is relative, so it is taken from the current folder {Path.cwd()}, as "
-            "`dse run` took it from the folder it ran in; run this command from that folder, give run_dir as an absolute "
-            "path, or pass --storage", found)
+            "`dse run` takes it from the folder it runs in. If the study ran, run this command from the folder it ran in, "
+            f"or pass --storage; if it never ran, `dse run {shlex.quote(str(experiment))}` first", found)
 
 
 _STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, as storage: journal writes); "

@@ -57,21 +57,29 @@ def test_an_ascii_terminal_gets_non_ascii_paths_escaped(tmp_path):
     assert f"search space {tmp_path}/\\xe9tude/space.yaml" in done.stdout, done.stdout
 
 
-def test_mlflows_store_tracebacks_are_left_to_the_error_dse_reports(caplog):
+def test_mlflows_store_tracebacks_are_left_to_the_error_dse_reports(caplog, monkeypatch):
     """MLflow logs each SQLite error of its store with its traceback before it raises it: a study on a full disk printed
     some 280 lines before dse's one `error:` line. Without -v they are dropped; other MLflow warnings are kept."""
     import logging
 
-    from dse.cli import _setup_logging
+    import optuna
 
-    _setup_logging(False)
+    from dse.cli import _NO_STORE_TRACEBACKS, _setup_logging
+
+    monkeypatch.delenv("MLFLOW_LOGGING_LEVEL", raising=False)  # what _setup_logging sets is undone after the test
     store = logging.getLogger("mlflow.store.db.utils")
-    with caplog.at_level(logging.WARNING):
-        try:
-            raise OSError(28, "No space left on device")
-        except OSError as e:
-            store.exception("SQLAlchemy database error. The following exception is caught.\n%s", e)
-        store.warning("another warning")
+    verbosity = optuna.logging.get_verbosity()
+    try:
+        _setup_logging(False)
+        with caplog.at_level(logging.WARNING):
+            try:
+                raise OSError(28, "No space left on device")
+            except OSError as e:
+                store.exception("SQLAlchemy database error. The following exception is caught.\n%s", e)
+            store.warning("another warning")
+    finally:
+        store.removeFilter(_NO_STORE_TRACEBACKS)
+        optuna.logging.set_verbosity(verbosity)
     assert [r.getMessage() for r in caplog.records] == ["another warning"]
 
 

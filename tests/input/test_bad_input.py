@@ -877,7 +877,7 @@ def test_status_experiment_option_is_a_directory(tmp_path: Path, monkeypatch) ->
     assert result.exit_code == 2 and "is a directory" in output and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", [["status"], ["status", "tiny"], ["report"]])
+@pytest.mark.parametrize("command", [["status"], ["status", "other"], ["report"]])
 def test_an_experiment_whose_relative_run_dir_is_elsewhere_says_so(command: list[str], tmp_path: Path, monkeypatch) -> None:
     """`dse status --experiment exp/experiment.yaml` from another folder than `dse run`'s: before, "no study ... pass
     --storage (or --experiment) to look elsewhere", with --experiment given; the run directory is relative to the folder."""
@@ -888,7 +888,9 @@ def test_an_experiment_whose_relative_run_dir_is_elsewhere_says_so(command: list
     result, output, _ = _invoke([*command, "--experiment", "../exp/experiment.yaml"])
     assert result.exit_code == 2 and "Traceback" not in result.output, result.output
     assert (f"the run_dir (default runs/tiny) of ../exp/experiment.yaml is relative, so it is taken from the current folder "
-            f"{tmp_path / 'other'}, as `dse run` took it from the folder it ran in") in output, output
+            f"{tmp_path / 'other'}, as `dse run` takes it from the folder it runs in. If the study ran, run this command "
+            "from the folder it ran in, or pass --storage; if it never ran, `dse run ../exp/experiment.yaml` first") in output, output
+    assert output.startswith(f"error: StudyNotFoundError: no study named '{command[1] if len(command) > 1 else 'tiny'}'"), output
     assert list((tmp_path / "other").iterdir()) == []
 
 

@@ -299,7 +299,7 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
     """Two drivers on one study; the first is SIGKILLed with its trials running. The second, still running, fails them as
     DriverLostError at once (same machine), runs their parameters itself and ends with n_trials evaluated trials."""
     path = write_experiment(
-        tmp_path, space=FAST_SPACE, name="takeover", n_trials=2, training={"epochs": 16, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
+        tmp_path, space=FAST_SPACE, name="takeover", n_trials=4, training={"epochs": 16, "batch_size": 128, "learning_rate": 0.01}, hls4ml={"csim": "none"},
         ray={"num_cpus": 1, "max_concurrent_trials": 1}, heartbeat_interval_s=1, heartbeat_grace_s=600,
     )
     exp, _ = load_experiment(path)
