@@ -175,7 +175,8 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     if exp is None:
         names = [e.name for e in client.search_experiments()]
         raise StudyNotFoundError(f"no MLflow experiment {experiment!r} at {tracking_uri}; experiments there: {names}")
-    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'")
+    parents = client.search_runs([exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'study'",
+                                 order_by=["attributes.start_time DESC"])
     if not parents:
         raise StudyNotFoundError(f"MLflow experiment {experiment!r} has no `dse run` parent run (tag {ROLE_TAG}=study)")
     studies = sorted({p.data.tags.get(STUDY_TAG, "") for p in parents})
@@ -186,14 +187,18 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
             "study's; compare them from their Optuna storages instead, as name@STORAGE_URL (each experiment's `storage`; "
             f"by default {studies[0]}@sqlite:///runs/{studies[0]}/optuna.db)"
         )
-    parent, study = parents[0], studies[0]
+    parent, study = parents[0], studies[0]  # the latest
+    if len(parents) > 1:  # an Optuna study deleted and created again got a parent run of its own
+        log.warning("MLflow experiment %r holds %d parent runs of study %r (%s); the latest, %s, and its trials are read",
+                    experiment, len(parents), study, ", ".join(p.info.run_id for p in parents), parent.info.run_id)
     with tempfile.TemporaryDirectory() as tmp:
         cfg, problem = read_stored_experiment(json.loads(Path(client.download_artifacts(parent.info.run_id, "experiment.json", tmp)).read_text()))
     if problem:
         log.warning("MLflow experiment %r: %s; its logged figures are read as they are", experiment, problem)
     objs = [Objective(o.metric, o.direction) for o in cfg.objectives]
     children = client.search_runs(
-        [exp.experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}'", max_results=50000,
+        [exp.experiment_id], max_results=50000,
+        filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.`{STUDY_TAG}` = '{study}' and tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
     )
     rows, seconds, failed, interrupted, harvested, untagged = [], 0.0, 0, 0, 0, 0
     for run in children:

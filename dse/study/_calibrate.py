@@ -106,7 +106,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
     pairs.to_csv(csv, index=False)
     parent = StudyRecords(study).parent_run_id
     if parent:
-        tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
+        tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name, parent_run_id=parent)
         metrics = {}
         for s in stats:
             metrics.update(s.as_metrics(f"calibration_{backend}_{s.estimate}"))

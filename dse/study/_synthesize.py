@@ -539,7 +539,7 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     parent = records.parent_run_id
     if parent is None or not records.measurements(backend):
         return None
-    tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name)
+    tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name, parent_run_id=parent)
     ids = {n: records.trial(n).run_id for n in records.measurements(backend)}
     tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}")
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"

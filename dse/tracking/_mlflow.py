@@ -153,6 +153,10 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.2 * (i + 1))
 
 
+#: Parent-run tag: the storage (password masked) of the last ``dse run`` of the study; a run with another one is warned of.
+STORAGE_TAG = "dse.storage"
+
+
 def run_is_gone(e: Exception) -> bool:
     """Whether ``e`` (an ``MlflowException``) says its run was deleted: still in the store, or removed by ``mlflow gc``."""
     code = getattr(e, "error_code", "")
@@ -370,10 +374,20 @@ class StudyTracker:
         if run.info.lifecycle_stage != "active" or experiment.lifecycle_stage != "active":
             return None
         if experiment.name != experiment_name:
+            params = run.data.params  # the experiment name the study's first run logged into
+            first = params.get("mlflow.experiment_name") if params.get("mlflow.experiment_name") not in (None, "None") else params.get("name")
+            if first != experiment_name:  # mlflow.experiment_name changed in the experiment file: the new name it is
+                return None
             log.warning("MLflow experiment %r holds this study's parent run %s, and the experiment is named %r now (renamed "
                         "in MLflow): the study goes on logging there; set mlflow.experiment_name: %r to say so",
                         experiment.experiment_id, run_id, experiment.name, experiment.name)
         return run
+
+    def _of_study(self, study_name: str) -> str:
+        """``search_runs`` filter of the study's runs: its tag, and its parent run where known (an earlier study of the
+        same name, deleted in Optuna, left runs with the same tag under a parent run of its own)."""
+        of = f"tags.`{STUDY_TAG}` = '{study_name}'"
+        return of + (f" and tags.`mlflow.parentRunId` = '{self._recorded_parent}'" if self._recorded_parent else "")
 
     def study_run(self, study_name: str, config: dict[str, Any]) -> str:
         """Return the parent run of ``study_name``, reusing the one a previous ``dse run`` made.
@@ -393,6 +407,8 @@ class StudyTracker:
         constraints from), and the tag ``experiment_updated`` lists the flattened fields whose value
         now differs from the params (``--allow-changed``, ``--n-trials``); it is removed when none does.
         """
+        if self._parent is not None and self._parent.data.tags.get(STUDY_TAG) != study_name:
+            self._parent = None  # another study's (a copy made by optuna.copy_study under a new name records it)
         found = [self._parent] if self._parent is not None else self.client.search_runs(
             [self.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'study'",
             max_results=1,
@@ -414,12 +430,13 @@ class StudyTracker:
             # a field the first run's dse did not have (no param) is changed only when it is not at its default
             changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k)
                              and not (k not in params and flat[k] == _default_param(k)))
-            if "storage" in changed:  # `optuna.copy_study` into another storage, run from the same run directory
-                log.warning("MLflow parent run %s was made by a run of study %r with storage %s, and this run's storage "
-                            "is %s: if that is a copy of the study (optuna.copy_study), both log into this parent run and "
-                            "its trial names repeat; give the copy a run_dir or mlflow.tracking_uri of its own to keep "
-                            "them apart", run_id, study_name, *(v if v not in (None, "None") else "the default (in run_dir)"
-                                                                 for v in (params.get("storage"), flat.get("storage"))))
+            last = tags.get(STORAGE_TAG, params.get("storage"))  # the storage of the run before this one
+            if last != flat.get("storage"):  # `optuna.copy_study` into another storage, run from the same run directory
+                log.warning("MLflow parent run %s was last used by a run of study %r with storage %s, and this run's "
+                            "storage is %s: if that is a copy of the study (optuna.copy_study), both log into this parent "
+                            "run and its trial names repeat; give the copy a run_dir or mlflow.tracking_uri of its own to "
+                            "keep them apart (a study moved to another storage is told this once)", run_id, study_name,
+                            *(v if v not in (None, "None") else "the default (in run_dir)" for v in (last, flat.get("storage"))))
             if changed:
                 _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(changed)[:5000])
             elif EXPERIMENT_UPDATED_TAG in tags:  # back to the first run's experiment
@@ -429,6 +446,7 @@ class StudyTracker:
             run_id = run.info.run_id
             _log_params(self.client, run_id, [Param(k, v) for k, v in flat.items()])
         _retrying(self.client.log_dict, run_id, config, "experiment.json")
+        _retrying(self.client.set_tag, run_id, STORAGE_TAG, flat.get("storage", "None"))
         provenance = provenance_tags()
         if found and "dse.git_commit" in provenance:  # every commit that ran the study, oldest first (the tag above: the last)
             ran = [c for c in tags.get("dse.git_commits", tags.get("dse.git_commit", "")).split(",") if c]
@@ -485,7 +503,7 @@ class StudyTracker:
         """
         found = self.client.search_runs(
             [self.experiment_id], max_results=50000,
-            filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial' and attributes.status = 'RUNNING'",
+            filter_string=f"{self._of_study(study_name)} and tags.`{ROLE_TAG}` = 'trial' and attributes.status = 'RUNNING'",
         )
         return {r.info.run_id: (r.data.tags.get("trial_number", ""), r.data.tags.get("harvested_from", "")) for r in found}
 
@@ -503,7 +521,7 @@ class StudyTracker:
             The ids of the runs closed.
         """
         found = _retrying(self.client.search_runs, [self.experiment_id], max_results=50000,
-                          filter_string=f"tags.`{STUDY_TAG}` = '{study_name}' and tags.harvested_from = '{number}'")
+                          filter_string=f"{self._of_study(study_name)} and tags.harvested_from = '{number}'")
         closed = []
         for run in found:
             if run.info.run_id in keep:
@@ -521,7 +539,7 @@ class StudyTracker:
         """
         from mlflow.exceptions import MlflowException
 
-        trials = f"tags.`{STUDY_TAG}` = '{study_name}' and tags.`{ROLE_TAG}` = 'trial'"
+        trials = f"{self._of_study(study_name)} and tags.`{ROLE_TAG}` = 'trial'"
         try:
             found = self.client.search_runs([self.experiment_id], max_results=50000, filter_string=f"{trials} and tags.trial_number IS NULL")
         except MlflowException:

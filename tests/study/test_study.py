@@ -454,6 +454,16 @@ def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
     assert third.parent_run_id != first.parent_run_id
     study = optuna.load_study(study_name="ren", storage=exp.storage_url)
     assert StudyRecords(study).parent_run_id == third.parent_run_id and third.n_complete == 1
+    from dse.report._compare import load_mlflow_source  # `dse compare --tracking-uri`: the latest study's trials only
+
+    assert len(load_mlflow_source("ren-old", exp.tracking_uri).trials) == 1
+
+    # mlflow.experiment_name changed in the file (not a rename in MLflow): the study moves to that experiment, as before
+    caplog.clear()
+    moved = renamed.model_copy(update={"n_trials": 2, "mlflow": exp.mlflow.model_copy(update={"experiment_name": "ren-new"})})
+    with caplog.at_level(logging.WARNING, logger="dse"):
+        run_study(moved, space, progress=False)
+    assert "renamed" not in caplog.text and client.get_experiment_by_name("ren-new") is not None
 
 
 def test_a_running_trial_of_an_earlier_dse_is_named_as_unverifiable(tmp_path, caplog):

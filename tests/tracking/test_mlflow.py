@@ -143,8 +143,12 @@ def test_a_copy_of_the_study_in_another_storage_is_warned_of(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="dse.tracking"):
         assert StudyTracker(uri, "t", parent_run_id=parent).study_run("tiny", copy) == parent
     said = " ".join(caplog.text.split())
-    assert f"MLflow parent run {parent} was made by a run of study 'tiny' with storage the default (in run_dir), and this run's storage is sqlite:///" in said, said
+    assert f"MLflow parent run {parent} was last used by a run of study 'tiny' with storage the default (in run_dir), and this run's storage is sqlite:///" in said, said
     assert "give the copy a run_dir or mlflow.tracking_uri of its own" in said
+    caplog.clear()  # a study moved to that storage is told once (the review: MLflow params cannot change)
+    with caplog.at_level(logging.WARNING, logger="dse.tracking"):
+        assert StudyTracker(uri, "t", parent_run_id=parent).study_run("tiny", copy) == parent
+    assert "was last used by" not in caplog.text
 
 
 def _readme_search_runs_snippet() -> str:
