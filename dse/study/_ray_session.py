@@ -109,10 +109,11 @@ def _short_temp_dir(run_dir: Path) -> str:
     return str(link)
 
 
-def _alias_refused(real: Path, e: OSError) -> str:
+def _alias_refused(real: Path, why: OSError | str) -> str:
+    why = why if isinstance(why, str) else why.strerror or str(why)
     return (f"run_dir: a local Ray keeps its sockets under {real}, {len(str(real))} characters, too long for Unix sockets "
             f"(107 bytes with Ray's own folders), and the short link dse makes for it in /tmp could not be made "
-            f"({e.strerror or e}); make /tmp writable, or pick a run_dir of at most {_MAX_TEMP_LEN - 4} characters")
+            f"({why}); make /tmp writable, or pick a run_dir of at most {_MAX_TEMP_LEN - 4} characters")
 
 
 def check_local_ray_folder(run_dir: Path) -> None:
@@ -123,15 +124,12 @@ def check_local_ray_folder(run_dir: Path) -> None:
         DiskFullError: too little free space (the message names the fix).
         ClusterError: the path is too long and /tmp takes no new entry.
     """
-    import tempfile
+    from dse.study._preflight import _takes_no_new_entries  # imports this module: here, not at the top
 
     real = run_dir / "ray"
     _check_room_for_ray(real)
-    if len(str(real)) > _MAX_TEMP_LEN:
-        try:
-            os.rmdir(tempfile.mkdtemp(prefix=".dse-check-", dir="/tmp"))
-        except OSError as e:
-            raise ClusterError(_alias_refused(real, e)) from e
+    if len(str(real)) > _MAX_TEMP_LEN and (why := _takes_no_new_entries(Path("/tmp"))):
+        raise ClusterError(_alias_refused(real, why))
 
 
 def trial_resources(cfg: RayConfig) -> dict[str, Any]:

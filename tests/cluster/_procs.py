@@ -11,14 +11,12 @@ _SS_PID = re.compile(r"pid=(\d+)")
 
 
 def children_map() -> dict[int, list[int]]:
+    from dse._proc import proc_stat
+
     kids: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            kids.setdefault(ppid, []).append(int(entry.name))
+        if entry.name.isdigit() and (stat := proc_stat(int(entry.name))) is not None:  # None: gone meanwhile
+            kids.setdefault(stat.ppid, []).append(int(entry.name))
     return kids
 
 
