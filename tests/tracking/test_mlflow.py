@@ -151,6 +151,33 @@ def test_a_copy_of_the_study_in_another_storage_is_warned_of(tmp_path, caplog):
     assert "was last used by" not in caplog.text
 
 
+def test_a_renamed_experiment_keeps_the_study_and_a_new_name_in_the_file_moves_it(tmp_path, caplog):
+    """The parent run the study records is kept after its experiment was renamed in MLflow (a warning says so); a new
+    `mlflow.experiment_name` in the experiment file moves the study to that experiment, as before (the review: the
+    recorded parent overrode it, and the warning said "renamed")."""
+    import logging
+
+    from dse.config import load_experiment
+    from dse.tracking import StudyTracker
+    from tests.conftest import write_experiment
+
+    exp, _ = load_experiment(write_experiment(tmp_path, name="ren"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    parent = StudyTracker(uri, "ren").study_run("ren", exp.model_dump(mode="json"))
+    client = MlflowClient(uri)
+    client.rename_experiment(client.get_run(parent).info.experiment_id, "ren-old")
+    with caplog.at_level(logging.WARNING, logger="dse.tracking"):
+        kept = StudyTracker(uri, "ren", parent_run_id=parent)
+        assert kept.study_run("ren", exp.model_dump(mode="json")) == parent and client.get_experiment_by_name("ren") is None
+    assert "is named 'ren-old' now (renamed in MLflow)" in caplog.text
+    caplog.clear()
+    moved = exp.model_copy(update={"mlflow": exp.mlflow.model_copy(update={"experiment_name": "ren-new"})})
+    with caplog.at_level(logging.WARNING, logger="dse.tracking"):
+        new = StudyTracker(uri, "ren-new", parent_run_id=parent).study_run("ren", moved.model_dump(mode="json"))
+    assert new != parent and client.get_run(new).info.experiment_id == client.get_experiment_by_name("ren-new").experiment_id
+    assert "renamed" not in caplog.text
+
+
 def _readme_search_runs_snippet() -> str:
     """The README's `mlflow.search_runs` example (section "MLflow names (stable)"), as written."""
     from pathlib import Path
