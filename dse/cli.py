@@ -145,14 +145,10 @@ def run(
         raise typer.Exit(1)
 
 
-def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path]) -> str:
-    """Storage from --storage, else from --experiment, else sqlite:///runs/<study>/optuna.db (or the journal runs/<study>/optuna.log if only it exists)."""
+def _storage_for(study: str, storage: Optional[str]) -> str:
+    """Storage from --storage, else sqlite:///runs/<study>/optuna.db (or the journal runs/<study>/optuna.log if only it exists)."""
     if storage:
         return storage
-    if experiment is not None:
-        from dse.config._loading import experiment_to_read
-
-        return experiment_to_read(experiment).storage_url
     from dse.config import JOURNAL_FILE
 
     run_dir = (Path("runs") / study).resolve()
@@ -162,29 +158,27 @@ def _storage_for(study: str, storage: Optional[str], experiment: Optional[Path])
 
 
 def _study_and_storage(study: Optional[str], storage: Optional[str], experiment: Optional[Path]) -> tuple[str, str]:
-    """The study name (the STUDY argument, else the experiment's ``name``) and its storage (see :func:`_storage_for`).
+    """The study name (the STUDY argument, else the experiment's ``name``) and its storage: --storage, else the
+    experiment's, else the default of :func:`_storage_for`. The experiment file is read only where one of them is needed.
 
     Raises:
         typer.BadParameter: neither a STUDY argument nor ``--experiment`` was given.
         ConfigError: the experiment file is invalid.
+        StudyNotFoundError: the experiment's default storage is missing and its run directory is relative
+            (:func:`_check_relative_run_dir`).
     """
-    if study is None:
-        if experiment is None:
-            raise typer.BadParameter("give the study name (the experiment's `name`), or --experiment FILE to take it from "
-                                     "the experiment", param_hint="STUDY")
-        from dse.config._loading import experiment_to_read
+    if study is not None and (storage or experiment is None):
+        return study, _storage_for(study, storage)
+    if experiment is None:
+        raise typer.BadParameter("give the study name (the experiment's `name`), or --experiment FILE to take it from "
+                                 "the experiment", param_hint="STUDY")
+    from dse.config._loading import experiment_to_read
 
-        exp = experiment_to_read(experiment)
-        if storage is None:
-            _check_relative_run_dir(exp, experiment, exp.name)
-        return exp.name, storage or exp.storage_url
-    if storage is None and experiment is not None:
-        from dse.config._loading import experiment_to_read
-
-        exp = experiment_to_read(experiment)
+    exp = experiment_to_read(experiment)
+    study = study or exp.name
+    if not storage:
         _check_relative_run_dir(exp, experiment, study)
-        return study, exp.storage_url
-    return study, _storage_for(study, storage, experiment)
+    return study, storage or exp.storage_url
 
 
 def _check_relative_run_dir(exp, experiment: Path, study: str) -> None:
@@ -457,7 +451,7 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
             elif tracking_uri:
                 sources.append(load_mlflow_source(arg, tracking_uri))
             else:
-                sources.append(load_optuna_source(arg, _storage_for(arg, None, None)))
+                sources.append(load_optuna_source(arg, _storage_for(arg, None)))
         except DseError as e:  # which of the arguments it was (its URL's password masked, as in the message itself)
             name, at, url = arg.partition("@")
             shown = f"{name}@{redact_url(url)}" if at else arg

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+
+from rich.console import Console  # dse.report's terminal renderers import rich already
 
 __all__ = ["StudyProgress"]
 
 log = logging.getLogger(__name__)
 
 
-def _quiet_when_closed() -> type:
-    """A rich ``Console`` class that goes quiet when the reader of its pipe is gone (``dse run ... 2>&1 | head``).
+class _QuietWhenClosed(Console):
+    """A rich ``Console`` that goes quiet when the reader of its pipe is gone (``dse run ... 2>&1 | head``).
 
     rich's own ``on_broken_pipe`` raises ``SystemExit(1)``: from a progress line, that stopped the study and recorded
     ``SystemExit: 1`` as its trials' reason (a finished study's parent run FAILED). Now the study goes on without
     progress lines, what is written to that pipe goes to ``/dev/null`` (rich documents the method for subclassing).
     """
-    import os
 
-    from rich.console import Console
-
-    class QuietWhenClosed(Console):
-        def on_broken_pipe(self) -> None:
-            self.quiet = True
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self.file.fileno())
-            os.close(devnull)
-
-    return QuietWhenClosed
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self.file.fileno())
+        os.close(devnull)
 
 
 class StudyProgress:
@@ -43,7 +40,7 @@ class StudyProgress:
         self.enabled = enabled
         self.total = total
         self.t0 = time.time()
-        self.console = _quiet_when_closed()(stderr=True, width=None if sys.stderr.isatty() else 200)
+        self.console = _QuietWhenClosed(stderr=True, width=None if sys.stderr.isatty() else 200)
         self.bar = enabled and sys.stderr.isatty()
         if self.bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

@@ -353,13 +353,13 @@ class _StudyLoop:
             why = " ".join(str(e).split())
             hint = ("; a point given to study.enqueue_trial is in Optuna's encoding of the space: a float with include_zero "
                     "at 0 is <name>_is_zero: True and no <name> (or list the point under the experiment's enqueue_trials, "
-                    "which dse checks and encodes)") if _enqueued(trial) and "requeued_from" not in trial.user_attrs else ""
+                    "which dse checks and encodes)") if _enqueued(trial) else ""
             err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}{hint}")
             self.asking = None
             self._progress([self.finish_trial(trial, None, TrialResult.failed(trial.number, err))])
             return
-        if (fixed := _enqueued(trial)) and "requeued_from" not in trial.user_attrs:  # a requeued trial's draws: all of
-            _warn_enqueued_overrides(trial.number, fixed, pinned, self.space)  # them, also those a rule pinned (NSGA-II)
+        if fixed := _enqueued(trial):
+            _warn_enqueued_overrides(trial.number, fixed, pinned, self.space)
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
         self.durable(record_heartbeat, trial, self.driver_id, time.time(), this_driver(), what="heartbeat")
         run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))
@@ -1104,9 +1104,12 @@ def _warn_unproxied_artifacts(tracker: StudyTracker, exp: ExperimentConfig) -> N
 def _enqueued(trial: optuna.Trial) -> dict[str, Any]:
     """The point ``trial`` was enqueued with (``study.enqueue_trial``, or the experiment's ``enqueue_trials``), else ``{}``.
 
-    Optuna keeps it in the trial's system attribute ``fixed_params``, which a running ``Trial`` exposes only as
-    ``_fixed_params``.
+    A trial dse re-enqueued (``requeued_from``) holds an earlier trial's draws, not a point of the user's: all of them,
+    also those a rule pinned (NSGA-II draws every parameter), so ``{}`` too. Optuna keeps the point in the trial's
+    system attribute ``fixed_params``, which a running ``Trial`` exposes only as ``_fixed_params``.
     """
+    if "requeued_from" in trial.user_attrs:
+        return {}
     return dict(getattr(trial, "_fixed_params", None) or {})
 
 

@@ -76,16 +76,18 @@ def _check_room_for_ray(real: Path) -> None:
 
 # Ray puts Unix sockets under <temp>/session_<date>_<pid>/sockets/; AF_UNIX paths stop at 107 bytes.
 _MAX_TEMP_LEN = 40
+#: Where the short aliases of run directories too long for that go (:func:`_alias_of`).
+_ALIAS_DIR = Path("/tmp")
 
 
 def _alias_of(real: Path, pid: int | None = None) -> Path:
     """``/tmp/dse-ray-<hash of real>-<driver pid>``: one short alias per driver, so two drivers on one run dir never remove each other's."""
-    return Path("/tmp") / f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-{os.getpid() if pid is None else pid}"
+    return _ALIAS_DIR / f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-{os.getpid() if pid is None else pid}"
 
 
 def _aliases_of(real: Path) -> list[Path]:
     """Every driver's alias of ``real`` (see :func:`_alias_of`)."""
-    return sorted(Path("/tmp").glob(f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-*"))
+    return sorted(_ALIAS_DIR.glob(f"dse-ray-{hashlib.sha1(str(real).encode()).hexdigest()[:10]}-*"))
 
 
 def _short_temp_dir(run_dir: Path) -> str:
@@ -128,7 +130,7 @@ def check_local_ray_folder(run_dir: Path) -> None:
 
     real = run_dir / "ray"
     _check_room_for_ray(real)
-    if len(str(real)) > _MAX_TEMP_LEN and (why := _takes_no_new_entries(Path("/tmp"))):
+    if len(str(real)) > _MAX_TEMP_LEN and (why := _takes_no_new_entries(_ALIAS_DIR)):
         raise ClusterError(_alias_refused(real, why))
 
 
