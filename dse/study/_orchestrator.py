@@ -38,7 +38,7 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, 
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import preflight, stored_study_error, trial_shortfalls
+from dse.study._preflight import nothing_to_run, preflight, stored_study_error, trial_shortfalls
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -944,8 +944,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             raise error
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
-        idle = (not counts.running and not exp.resources.synthesize_front
-                and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
+        idle = nothing_to_run(exp, counts)
         if changed and not idle:  # accepted without a word (an idle run says why its records keep the old)
             log.warning("--allow-changed: study %s continues with its experiment changed (%s); the trials before keep what "
                         "they ran with", exp.name, "; ".join(changed[:6]) + (f"; ... ({len(changed)} in all)" if len(changed) > 6 else ""))

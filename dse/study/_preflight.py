@@ -461,14 +461,30 @@ def _existing_server_study(exp: ExperimentConfig) -> Iterator[Any]:
             storage.engine.dispose()
 
 
-def _check_existing_study(exp: ExperimentConfig) -> None:
+def nothing_to_run(exp: ExperimentConfig, counts: Any) -> bool:
+    """Whether ``dse run`` of ``exp`` would start no trial and no Ray: the study already has ``exp.n_trials`` evaluated
+    trials (:class:`dse.report.StudyCounts`: trained, less those failed as not evaluated), none running (a lost
+    driver's would be recovered) and no ``resources.synthesize_front`` to re-measure with."""
+    return (not counts.running and not exp.resources.synthesize_front
+            and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
+
+
+def _check_existing_study(exp: ExperimentConfig) -> bool:
     """If the storage already holds this study (read-only, :func:`_existing_study`), its objectives must match
-    (:func:`dse.study._storage.objectives_problem`; ``--allow-changed`` cannot change that)."""
+    (:func:`dse.study._storage.objectives_problem`; ``--allow-changed`` cannot change that).
+
+    Returns:
+        Whether the study has nothing left to run (:func:`nothing_to_run`); ``False`` for a new study.
+    """
+    from dse.report import study_counts
     from dse.study._storage import objectives_problem
 
     with _existing_study(exp) as study:
-        if study is not None and (problem := objectives_problem(study, exp)):
+        if study is None:
+            return False
+        if problem := objectives_problem(study, exp):
             raise ConfigError(problem)
+        return nothing_to_run(exp, study_counts(study))
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:
@@ -713,12 +729,13 @@ def _warn_test_split_selection(exp: ExperimentConfig) -> None:
         )
 
 
-def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
+def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace, *, local_tools: bool = True) -> None:
     """``resources.backend`` and ``resources.synthesize_front`` must run here and apply to some Strategy of the space.
 
     * Their external tools (yosys; vitis_hls or vivado_hls, and vivado with ``vsynth``), and g++ where
       ``hls4ml.csim`` builds a C simulation, must be on PATH when Ray is local, whose workers share this PATH. A cluster's workers have their own
-      PATH, so that is not checked for a remote ``ray.address``.
+      PATH, so that is not checked for a remote ``ray.address``, nor with ``local_tools`` false (a study with
+      nothing left to run).
     * ``synthesize_front`` must support some Strategy the space offers, or it would measure
       nothing (yosys and da4ml measure distributed_arithmetic only); one that supports only some
       is a warning, and so is one that already gives the figures of every Strategy it measures
@@ -735,7 +752,7 @@ def _check_resource_tools(exp: ExperimentConfig, space: SearchSpace) -> None:
     from dse.resources import backend_class, figure_backend
 
     strategies = space.possible_values("strategy") or [TrialParams.model_fields["strategy"].default]
-    local = cluster_address(exp.ray) is None
+    local = local_tools and cluster_address(exp.ray) is None
     csim = exp.hls4ml.csim
     built = [s for s in strategies if csim == "all" or csim == "front" and s != "distributed_arithmetic"]
     if local and built and shutil.which("g++") is None:  # before: every trial failed on it, after the whole study's training
@@ -943,6 +960,8 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         ToolNotFoundError: with a local Ray, ``resources.backend`` or ``resources.synthesize_front`` needs a tool not on PATH, or ``hls4ml.csim`` needs g++.
         DiskFullError: with a local Ray, the run directory's disk has too little free space for Ray's files.
         ClusterError: with a local Ray, ``run_dir`` is too long for Ray's sockets and /tmp takes no short link to it.
+            These three, and a local Ray's lack of one trial's CPUs, GPUs or memory, are not checked for a study with
+            nothing left to run (:func:`nothing_to_run`), which starts neither Ray nor a trial.
     """
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
@@ -962,11 +981,12 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
         check_ray_address(os.environ["RAY_ADDRESS"], field="RAY_ADDRESS (environment; ray.address is null)")
     else:
         check_ray_address(exp.ray.address)
-    _check_existing_study(exp)
-    _check_local_resources(exp)
+    idle = _check_existing_study(exp)  # a finished study's `dse run` starts no Ray and no trial: what those need is not checked
+    if not idle:
+        _check_local_resources(exp)
     ray = sys.modules.get("ray")
-    if cluster_address(exp.ray) is None and not (ray and ray.is_initialized()):  # dse will start a local Ray: before,
-        check_local_ray_folder(exp.resolved_run_dir)  # refused by `dse run` only, after it had created the stores
+    if not idle and cluster_address(exp.ray) is None and not (ray and ray.is_initialized()):  # dse will start a local Ray:
+        check_local_ray_folder(exp.resolved_run_dir)  # before, refused by `dse run` only, after it had created the stores
     splits = load_dataset(exp.dataset)
     check_search_space(space, layer_sizes(exp.model, splits.n_features, splits.n_classes), exp.hls4ml)
     _warn_unusual_beta(space)
@@ -986,7 +1006,7 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
                     "and the only epoch trains at beta; give training.epochs 2 or more, or drop beta_end from the space")
     _warn_unusual_clock(exp.hls4ml)
     _check_objectives_measured(exp, space)
-    _check_resource_tools(exp, space)
+    _check_resource_tools(exp, space, local_tools=not idle)
     if compare_stored:
         _check_stored(exp, space, splits, allow_changed=allow_changed)
     return splits

@@ -166,6 +166,16 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
     result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress", "--n-trials", "2"])
     assert result.exit_code == 0, result.output
     assert f"already has {exp.n_trials} evaluated trials, and n_trials is 2" in " ".join(result.output.split())
+    # nothing to run needs no g++ for its C simulations (before, `dse check` and `dse run` refused the finished study)
+    bare = exp.resolved_run_dir.parent / "bare-bin"
+    bare.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", str(bare))
+    for args in (["check"], ["run", "--no-progress"]):
+        result = CliRunner().invoke(app, [args[0], str(exp.search_space.parent / "experiment.yaml"), *args[1:]])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress",
+                                      "--n-trials", str(exp.n_trials + 1)])  # a trial to run needs it again
+    assert result.exit_code == 2 and "hls4ml.csim: all builds the C simulation" in " ".join(result.output.split()), result.output
 
 
 def test_a_continued_study_samples_new_designs(tmp_path):
