@@ -518,22 +518,31 @@ def dataset_record(name: str, splits: Splits) -> dict:
     """A description of a dataset for MLflow's dataset inputs.
 
     Returns:
-        ``{"name", "digest", "shape", "class_counts", "splits"}``: ``shape`` of the whole
+        ``{"name", "digest", "inputs_digest", "shape", "class_counts", "splits"}``: ``shape`` of the whole
         feature matrix (all splits); ``class_counts`` class name -> samples (all splits);
         ``digest`` the first 16 hex digits of the SHA-256 of the standardized float32
-        features and int32 labels of every split, in order.
+        features and int32 labels of every split, in order; ``inputs_digest`` the same of what
+        maps raw inputs to those: the feature names, the class names and the standardization's
+        float64 mean and scale (a column in other units, or renamed, leaves ``digest`` as it was,
+        but not what the firmware's inputs mean).
     """
     import hashlib
+    import json
 
     h = hashlib.sha256()
     for a in (splits.X_train, splits.y_train, splits.X_val, splits.y_val, splits.X_test, splits.y_test):
         h.update(np.ascontiguousarray(a).tobytes())
+    inputs = hashlib.sha256(json.dumps([splits.feature_names, splits.class_names]).encode())
+    for a in (splits.feature_mean, splits.feature_scale):
+        if a is not None:
+            inputs.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
     y = np.concatenate([splits.y_train, splits.y_val, splits.y_test])
     counts = np.bincount(y, minlength=splits.n_classes)
     n = len(y)
     return {
         "name": name,
         "digest": h.hexdigest()[:16],
+        "inputs_digest": inputs.hexdigest()[:16],
         "shape": [n, splits.n_features],
         "class_counts": {c: int(k) for c, k in zip(splits.class_names, counts)},
         "splits": {"train": len(splits.y_train), "val": len(splits.y_val), "test": len(splits.y_test)},

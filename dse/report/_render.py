@@ -45,6 +45,9 @@ def counts_line(counts: StudyCounts) -> str:
 def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | None = None) -> Table | Group:
     """A rich table of the front: objectives first, then the usual resource columns and sources.
 
+    ``lut_source`` names what gave the resource figures; ``dsp_source`` and ``latency_cycles_source`` are shown beside
+    it where some member's differs from its ``lut_source``.
+
     Args:
         front: one row per front member (:func:`dse.report.front_frame`).
         title: the table's title.
@@ -58,6 +61,10 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | N
     pattern = _precise_columns()
     precise = [c for c in front.columns if pattern.fullmatch(c) and not c.startswith("ebops_")]
     cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
+    for figure in ("dsp", "latency_cycles"):  # most often lut_source's: shown where some member's differs
+        other = f"{figure}_source"
+        if other in front.columns and "lut_source" in front.columns and (front[other].fillna("") != front["lut_source"].fillna("")).any():
+            cols.insert(cols.index("lut_source") + 1, other)
     cells = [[format_value(row.get(c), c) for c in cols] for _, row in front.iterrows()]
     table = Table(title=title)
     for c in cols:

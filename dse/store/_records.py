@@ -419,12 +419,13 @@ class StudyRecords:
         Args:
             exp: the experiment the study runs with.
             space: its search space (its contents are stored, not its path).
-            dataset: a :func:`dse.data.dataset_record`; its ``digest`` and ``shape`` are kept.
+            dataset: a :func:`dse.data.dataset_record`; its ``digest``, ``inputs_digest`` and ``shape`` are kept.
         """
         self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
         self.study.set_user_attr(_SPACE, space.model_dump(mode="json", exclude_defaults=False))
         if dataset is not None:
-            self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "shape": list(dataset["shape"])})
+            self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "inputs_digest": dataset.get("inputs_digest"),
+                                                "shape": list(dataset["shape"])})
 
     def update_experiment(self, exp: ExperimentConfig) -> None:
         """Store ``exp`` as the study's experiment, leaving its stored search space and dataset digest as they are."""
@@ -521,6 +522,10 @@ class StudyRecords:
         if dataset is not None and stored is not None and stored.get("digest") != dataset["digest"]:
             lines.append(f"dataset contents (digest of the data trials train on): {stored.get('digest')} -> {dataset['digest']}, "
                          f"shape {stored.get('shape')} -> {list(dataset['shape'])}")
+        elif dataset is not None and stored is not None and stored.get("inputs_digest") not in (None, dataset.get("inputs_digest")):
+            # a study stored before 2026-12-07 has no inputs digest: compared from its next run on
+            lines.append(f"dataset inputs (digest of the feature names, class names and the standardization of raw features, "
+                         f"e.g. a column in other units or renamed): {stored['inputs_digest']} -> {dataset.get('inputs_digest')}")
         return lines
 
     def dataset_digest(self) -> str | None:

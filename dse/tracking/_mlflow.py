@@ -45,8 +45,18 @@ VERSION_PACKAGES = {
     "keras": ("keras",),
     "tensorflow": ("tensorflow", "tensorflow-cpu"),
     "da4ml": ("da4ml",),
+    "optuna": ("optuna",),
+    "ray": ("ray",),
+    "mlflow": ("mlflow", "mlflow-skinny"),
+    "numpy": ("numpy",),
+    "scikit-learn": ("scikit-learn",),
 }
+#: External tools whose version every run records as ``dse.version.<key>`` where they are on PATH: the command that
+#: prints it (the first line's second word is kept: ``Yosys 0.23 (git sha1 ...)`` -> ``0.23``). Vivado and Vitis are
+#: left out: their ``-version`` starts the tool (seconds); their reports name their version.
+VERSION_TOOLS = {"yosys": ("yosys", "-V")}
 _PROVENANCE: dict[str, str] | None = None
+_SOURCE_DIFF: str | None = None
 
 
 def _git(cwd: Path, *args: str) -> str | None:
@@ -66,21 +76,52 @@ def _git_commit(cwd: Path) -> str | None:
     return commit if commit is not None and len(commit) == 40 else None
 
 
-def _git_dirty(cwd: Path) -> bool | None:
-    """Whether tracked files of the checkout differ from its commit (``git status --porcelain -uno``); ``None`` on failure."""
-    status = _git(cwd, "status", "--porcelain", "-uno")
-    return None if status is None else bool(status)
+def _git_changes(cwd: Path) -> str | None:
+    """What the checkout holds beyond its commit: ``git diff HEAD`` of tracked files, then the names of untracked
+    files in the ``dse`` package (before 2026-12-07 those went unnoticed); ``""`` when nothing, ``None`` on failure."""
+    diff = _git(cwd, "diff", "HEAD", "--no-color", "--no-ext-diff")
+    untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", "dse")
+    if diff is None or untracked is None:
+        return None
+    files = [f for f in untracked.splitlines() if "__pycache__" not in f]
+    return diff + "".join(f"\n# untracked file in the package: {f}" for f in files)
+
+
+def _tool_version(command: tuple[str, ...]) -> str | None:
+    """The version a tool prints (:data:`VERSION_TOOLS`), ``None`` when it is not on PATH or fails (10 s limit)."""
+    import shutil
+    import subprocess
+
+    if shutil.which(command[0]) is None:
+        return None
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10, check=True).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out[1] if len(out) > 1 else None
+
+
+def source_diff() -> str | None:
+    """The uncommitted changes of the checkout ``dse`` runs from (:func:`provenance_tags` sets ``dse.git_dirty``
+    and ``dse.git_diff`` from them), ``None`` when it is clean or not a checkout. The parent run keeps each as the
+    artifact ``source/<dse.git_diff>.diff``."""
+    provenance_tags()
+    return _SOURCE_DIFF
 
 
 def provenance_tags() -> dict[str, str]:
-    """Tags every ``dse`` run carries: package versions and the project's git commit.
+    """Tags every ``dse`` run carries: package and tool versions and the project's git commit.
 
-    ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml (``"missing"`` when
-    not installed); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when the
-    ``dse`` package is imported from a git checkout. Computed once per process.
+    ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml, optuna, ray, mlflow,
+    numpy, scikit-learn (``"missing"`` when not installed) and for Yosys where it is on PATH
+    (:data:`VERSION_TOOLS`); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when
+    the ``dse`` package is imported from a git checkout, with ``dse.git_dirty`` (tracked files
+    changed, or untracked files in the package) and, when dirty, ``dse.git_diff``: the first 16 hex
+    digits of the SHA-256 of those changes (:func:`source_diff`). Computed once per process.
     """
-    global _PROVENANCE
+    global _PROVENANCE, _SOURCE_DIFF
     if _PROVENANCE is None:
+        import hashlib
         from importlib.metadata import PackageNotFoundError, version
 
         tags: dict[str, str] = {}
@@ -92,14 +133,20 @@ def provenance_tags() -> dict[str, str]:
                     break
                 except PackageNotFoundError:
                     continue
+        for key, command in VERSION_TOOLS.items():
+            if (found := _tool_version(command)) is not None:
+                tags[f"dse.version.{key}"] = found
         checkout = Path(__file__).resolve().parents[2]
         commit = _git_commit(checkout)
         if commit:
             tags["dse.git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
-            dirty = _git_dirty(checkout)
-            if dirty is not None:
-                tags["dse.git_dirty"] = str(dirty).lower()
+            changes = _git_changes(checkout)
+            if changes is not None:
+                tags["dse.git_dirty"] = str(bool(changes)).lower()
+            if changes:
+                _SOURCE_DIFF = changes
+                tags["dse.git_diff"] = hashlib.sha256(changes.encode()).hexdigest()[:16]
         _PROVENANCE = tags
     return dict(_PROVENANCE)
 
@@ -153,8 +200,15 @@ def _retrying(fn, *args, attempts: int = 5, **kwargs):
             time.sleep(0.2 * (i + 1))
 
 
-#: Parent-run tag: the storage (password masked) of the last ``dse run`` of the study; a run with another one is warned of.
+#: Parent-run tag: the storage (password masked) of the last ``dse run`` of the study, ``default`` for the SQLite file
+#: in its run directory; a run with another one is warned of.
 STORAGE_TAG = "dse.storage"
+
+
+def _storage_text(storage: str | None) -> str:
+    """A ``storage`` param or :data:`STORAGE_TAG` value as the tag holds it: ``default`` for the default (tagged
+    ``None`` before 2026-12-07, as the param still is)."""
+    return "default" if storage in (None, "None", "default") else storage
 
 
 def run_is_gone(e: Exception) -> bool:
@@ -430,13 +484,13 @@ class StudyTracker:
             # a field the first run's dse did not have (no param) is changed only when it is not at its default
             changed = sorted(k for k in flat.keys() | params.keys() if flat.get(k) != params.get(k)
                              and not (k not in params and flat[k] == _default_param(k)))
-            last = tags.get(STORAGE_TAG, params.get("storage"))  # the storage of the run before this one
-            if last != flat.get("storage"):  # `optuna.copy_study` into another storage, run from the same run directory
+            last = _storage_text(tags.get(STORAGE_TAG, params.get("storage")))  # the storage of the run before this one
+            if last != _storage_text(flat.get("storage")):  # `optuna.copy_study` into another storage, run from the same run directory
                 log.warning("MLflow parent run %s was last used by a run of study %r with storage %s, and this run's "
                             "storage is %s: if that is a copy of the study (optuna.copy_study), both log into this parent "
                             "run and its trial names repeat; give the copy a run_dir or mlflow.tracking_uri of its own to "
                             "keep them apart (a study moved to another storage is told this once)", run_id, study_name,
-                            *(v if v not in (None, "None") else "the default (in run_dir)" for v in (last, flat.get("storage"))))
+                            *(v if v != "default" else "the default (in run_dir)" for v in (last, _storage_text(flat.get("storage")))))
             if changed:
                 _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(changed)[:5000])
             elif EXPERIMENT_UPDATED_TAG in tags:  # back to the first run's experiment
@@ -446,12 +500,14 @@ class StudyTracker:
             run_id = run.info.run_id
             _log_params(self.client, run_id, [Param(k, v) for k, v in flat.items()])
         _retrying(self.client.log_dict, run_id, config, "experiment.json")
-        _retrying(self.client.set_tag, run_id, STORAGE_TAG, flat.get("storage", "None"))
+        _retrying(self.client.set_tag, run_id, STORAGE_TAG, _storage_text(flat.get("storage")))
         provenance = provenance_tags()
         if found and "dse.git_commit" in provenance:  # every commit that ran the study, oldest first (the tag above: the last)
             ran = [c for c in tags.get("dse.git_commits", tags.get("dse.git_commit", "")).split(",") if c]
             provenance = {**provenance, "dse.git_commits": ",".join(dict.fromkeys([*ran, provenance["dse.git_commit"]]))[:5000]}
         _retrying(self.client.log_batch, run_id, tags=[RunTag(k, v) for k, v in provenance.items()])
+        if (diff := source_diff()) is not None:  # what `dse.git_dirty=true` ran: this run's and its trials' code
+            _retrying(self.client.log_text, run_id, diff, f"source/{provenance['dse.git_diff']}.diff")
         self._log_search_space(run_id, config.get("search_space"))
         self._recorded_parent = run_id  # the study records it next (StudyRecords.set_tracking)
         return run_id

@@ -261,6 +261,27 @@ def test_a_front_wider_than_the_terminal_is_turned_not_cut():
             assert "Pareto front (1 of 2)" in text and "Pareto front (2 of 2)" in text, text  # before: 3 tables of one
 
 
+def test_a_dsp_or_latency_source_other_than_the_lut_source_is_shown():
+    """`dse status` showed only lut_source, so a DSP or latency figure from another source went unlabelled."""
+    import pandas as pd
+    from rich.console import Console
+
+    from dse.report import front_table
+
+    front = pd.DataFrame({"trial": [3, 7], "csim_val_accuracy": [0.94, 0.95], "lut": [3000.0, 1200.0], "dsp": [0.0, 4.0],
+                          "latency_cycles": [5.0, 9.0], "lut_source": ["da4ml", "ebops-estimate"],
+                          "dsp_source": ["da4ml", "ebops-estimate"], "latency_cycles_source": ["da4ml", "vitis-hls"]})
+
+    def header(front):
+        console = Console(width=300, record=True)
+        console.print(front_table(front, width=300))
+        return console.export_text().splitlines()[2]
+
+    assert "latency_cycles_source" in header(front) and "dsp_source" not in header(front)
+    front["latency_cycles_source"] = front["lut_source"]
+    assert "latency_cycles_source" not in header(front)
+
+
 def test_progress_lines_stop_quietly_when_their_reader_is_gone(monkeypatch):
     """`dse run x.yaml 2>&1 | head -1`: before, rich raised SystemExit(1) at the next progress line, which stopped the
     study and recorded 'SystemExit: 1' as its running trials' reason. Now the lines stop and the study goes on."""

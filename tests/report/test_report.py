@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import shutil
@@ -57,10 +58,18 @@ def test_mlflow_conventions(tiny_study):
     parent = client.get_run(summary.parent_run_id)
     for run in [parent, *_children(client, summary.parent_run_id)]:
         tags = run.data.tags
-        for pkg in ("dse", "hgq2", "hls4ml", "keras", "tensorflow", "da4ml"):
+        for pkg in ("dse", "hgq2", "hls4ml", "keras", "tensorflow", "da4ml", "optuna", "ray", "mlflow", "numpy", "scikit-learn"):
             assert tags.get(f"dse.version.{pkg}") not in (None, "missing"), (pkg, run.info.run_name)
+        if shutil.which("yosys"):
+            assert tags.get("dse.version.yosys", "").split(".")[0].isdigit(), tags.get("dse.version.yosys")
         assert len(tags.get("dse.git_commit", "")) == 40  # the tests run from a checkout
         assert tags.get("dse.git_dirty") in ("true", "false")
+        if tags["dse.git_dirty"] == "true":  # the changes that ran are kept on the parent run
+            diff = client.download_artifacts(summary.parent_run_id, f"source/{tags['dse.git_diff']}.diff")
+            assert hashlib.sha256(Path(diff).read_bytes()).hexdigest()[:16] == tags["dse.git_diff"]
+        else:
+            assert "dse.git_diff" not in tags
+    assert parent.data.tags["dse.storage"] == "default"
     space_text = Path(client.download_artifacts(summary.parent_run_id, "search_space.yaml")).read_text()
     assert space_text == exp.search_space.read_text()
     for run in _children(client, summary.parent_run_id):

@@ -9,6 +9,7 @@ designs feasible, so the front must hold distributed_arithmetic trials only.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 
@@ -318,6 +319,14 @@ def test_dataset_file_replaced_in_place_is_a_change(wine_study):
         with pytest.raises(ConfigError, match="dataset contents"):
             run_study(exp, space, progress=False)
         assert len(optuna.load_study(study_name="wine", storage=exp.storage_url).trials) == len(study.trials)
+        with np.load(io.BytesIO(original)) as z:  # one column in other units: the same standardized data, before accepted
+            X = z["X"].astype(np.float64)
+            X[:, 0] *= 1024.0  # a power of two: its standardized values are exactly the same
+            np.savez(data, X=X, y=z["y"])
+        with pytest.raises(ConfigError) as info:
+            preflight(exp, space)
+        assert "dataset inputs (digest of the feature names, class names and the standardization" in str(info.value)
+        assert "dataset contents" not in str(info.value)
     finally:
         data.write_bytes(original)
 

@@ -203,3 +203,27 @@ def test_readme_search_runs_example_runs_on_a_real_study(tiny_study, lut_limit, 
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert expect in proc.stdout, proc.stdout
+
+
+def test_uncommitted_changes_are_read_with_untracked_package_files(tmp_path):
+    """`dse.git_dirty` missed untracked files in the package (`-uno`), and no run kept what the changes were."""
+    import subprocess
+
+    from dse.tracking._mlflow import _git_changes
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "dse").mkdir()
+    (tmp_path / "dse" / "a.py").write_text("x = 1\n")
+    (tmp_path / "notes.txt").write_text("scratch\n")
+    git("add", "dse/a.py")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    assert _git_changes(tmp_path) == ""  # an untracked file outside the package is not the code that ran
+    (tmp_path / "dse" / "b.py").write_text("y = 2\n")
+    assert _git_changes(tmp_path) == "\n# untracked file in the package: dse/b.py"
+    (tmp_path / "dse" / "a.py").write_text("x = 3\n")
+    changes = _git_changes(tmp_path)
+    assert "-x = 1\n+x = 3" in changes and changes.endswith("dse/b.py")
+    assert _git_changes(tmp_path / "nowhere") is None
