@@ -230,7 +230,7 @@ def status(
         _fail(e)
     _say(f"study {study} ({redact_url(storage)})")
     counts = study_counts(st)
-    out.print(counts_line(counts))
+    _say(counts_line(counts))
     for kind, numbers, why in failures_by_reason(st) if counts.failed else []:  # before: a count, and no reason anywhere here
         _say(f"  failed: {trial_numbers_text(numbers)}: {' '.join(why.split())[:300]}" + (" (the latest)" if len(numbers) > 1 else ""))
     orphans = orphaned_trials(st) if counts.running else []
@@ -422,9 +422,9 @@ def report(
         result = build_report(load_study(study, storage), storage, out_dir, log_to_mlflow=log_to_mlflow, tracking_uri=tracking_uri)
     except DseError as e:
         _fail(e)
-    out.print(f"report: {result.html}  ({len(result.figures)} figures, {result.seconds:.1f} s)", highlight=False)
+    _say(f"report: {result.html}  ({len(result.figures)} figures, {result.seconds:.1f} s)")
     if result.parent_run_id:
-        out.print(f"logged as artifacts report/ of MLflow run {result.parent_run_id} ({result.tracking_uri})", highlight=False)
+        _say(f"logged as artifacts report/ of MLflow run {result.parent_run_id} ({result.tracking_uri})")
 
 
 def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Optional[str]):
@@ -491,15 +491,15 @@ def compare(
         table.add_column(col, justify="left" if col == "study" else "right")
     for _, r in result.table.iterrows():
         table.add_row(
-            str(r["study"]), f"{r['hypervolume']:.6g}", str(r["front_size"]), str(r["trials"]), str(r["complete"]),
+            Text(str(r["study"])), f"{r['hypervolume']:.6g}", str(r["front_size"]), str(r["trials"]), str(r["complete"]),
             str(r["harvested"]), str(r["failed"]), str(r["interrupted"]), f"{r['cpu_hours']:.3f}",
         )
     out.print(table)
     for w in result.warnings:
         console.print(Text.assemble(("warning:", "bold yellow"), f" {w}"), highlight=False, soft_wrap=True)
-    out.print(f"page: {result.html}; table: {result.csv}", highlight=False)
+    _say(f"page: {result.html}; table: {result.csv}")
     if result.logged_to:
-        out.print(f"logged as artifacts compare/ of MLflow runs {', '.join(result.logged_to)}", highlight=False)
+        _say(f"logged as artifacts compare/ of MLflow runs {', '.join(result.logged_to)}")
 
 
 @app.command()
@@ -527,10 +527,10 @@ def export(
                                allow_failed=allow_failed)
     except DseError as e:
         _fail(e)
-    out.print(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"
-              + (f", RTL {result.rtl_dir.name}/" if result.rtl_dir else "")
-              + (f", testbench vectors of {result.testbench_rows} test rows" if result.testbench_rows else ", no testbench vectors")
-              + "; see README.md there", highlight=False)
+    _say(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"
+         + (f", RTL {result.rtl_dir.name}/" if result.rtl_dir else "")
+         + (f", testbench vectors of {result.testbench_rows} test rows" if result.testbench_rows else ", no testbench vectors")
+         + "; see README.md there")
 
 
 def main() -> None:

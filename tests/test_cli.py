@@ -1,5 +1,6 @@
 """The `dse` command line: status of a real study, clear errors with exit code 2."""
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -280,3 +281,29 @@ def test_ray_address_auto_never_guesses_among_several_clusters(tmp_path, monkeyp
     assert resolve_auto_address() == "127.0.0.1:45393"
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.9:6379")
     assert resolve_auto_address() == "10.0.0.9:6379"
+
+
+def test_printed_paths_are_verbatim_and_compare_counts_no_waiting_trial(tiny_study, tmp_path):
+    """Before, `--out 'r[/]x'` ended in rich's MarkupError (exit 1, after the files were written) and `'rep[bold]x'`
+    printed `repx`; a long path was cut over lines in a pipe; `dse compare` counted enqueued, never-run trials."""
+    import sqlite3
+    from contextlib import closing
+
+    import optuna
+
+    exp, summary, study = tiny_study
+    db = tmp_path / "optuna.db"
+    with closing(sqlite3.connect(exp.storage_url.removeprefix("sqlite:///"))) as src, closing(sqlite3.connect(db)) as dst:
+        src.backup(dst)
+    optuna.load_study(study_name=exp.name, storage=f"sqlite:///{db}").enqueue_trial({})  # WAITING, never run
+    out = tmp_path / ("r[/]x" + "_long" * 50)
+    result = runner.invoke(app, ["report", exp.name, "--storage", f"sqlite:///{db}", "--no-mlflow", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"report: {out / 'report.html'}  (" in result.output  # one line, as written
+    out = tmp_path / "cmp[bold]x"
+    result = runner.invoke(app, ["compare", f"{exp.name}@sqlite:///{db}", f"{exp.name}@{exp.storage_url}", "--no-mlflow",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"page: {out / 'compare.html'}; table: {out / 'compare.csv'}" in result.output
+    rows = pd.read_csv(out / "compare.csv")
+    assert list(rows["trials"]) == [len(study.trials)] * 2, rows  # the copy's enqueued trial left out

@@ -44,7 +44,8 @@ class StudySource:
         objectives: the study's objectives in order.
         trials: one row per COMPLETE trial: ``trial``, ``feasible``, every metric, every
             ``*_source`` tag (precise re-measurements as ``<backend>_<metric>``).
-        n_trials, n_failed: all trials, failed designs (FAIL trials but the interrupted ones).
+        n_trials, n_failed: trials that started (enqueued trials still WAITING left out: before 2026-12-07 they
+            were counted), failed designs (FAIL trials but the interrupted ones).
         n_interrupted: FAIL trials that were never evaluated and were re-enqueued (their driver
             was lost or stopped: ``DriverLostError``, ``TrialInterruptedError``), as ``dse status`` tells them apart.
         cpu_hours: sum of every trial's seconds (:func:`dse.report._figures.trial_seconds`; from an MLflow experiment,
@@ -142,7 +143,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         rows.append(row)
     interrupted = sum(1 for r in all_recs if r.state == "FAIL" and (r.fail_reason or "").startswith(NOT_EVALUATED))
     return StudySource(
-        name, objectives(study), pd.DataFrame(rows), len(all_recs), sum(1 for r in all_recs if r.state == "FAIL") - interrupted,
+        name, objectives(study), pd.DataFrame(rows), sum(1 for r in all_recs if r.state != TrialState.WAITING.name), sum(1 for r in all_recs if r.state == "FAIL") - interrupted,
         sum(trial_seconds(t) for t in study.get_trials(deepcopy=False)) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
         n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
