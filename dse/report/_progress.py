@@ -41,7 +41,8 @@ class StudyProgress:
         self.total = total
         self.t0 = time.time()
         self.console = _QuietWhenClosed(stderr=True, width=None if sys.stderr.isatty() else 200)
-        self.bar = enabled and sys.stderr.isatty()
+        # a dumb terminal (TERM=dumb) gets the plain lines: rich draws no live bar there, only its last state at the end
+        self.bar = enabled and sys.stderr.isatty() and not self.console.is_dumb_terminal
         if self.bar:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import re
 
 import pandas as pd
@@ -101,7 +103,9 @@ def _width(table: Table) -> int:
     from rich.console import Console
     from rich.measure import Measurement
 
-    console = Console(width=10_000)
+    # a file of its own, never a terminal: rich gives a dumb terminal (TERM=dumb) 80 columns whatever width it is
+    # given, so a front measured on one was never turned, and its cells were cut
+    console = Console(width=10_000, file=io.StringIO())
     return Measurement.get(console, console.options, table).maximum
 
 

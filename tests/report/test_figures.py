@@ -261,6 +261,28 @@ def test_a_front_wider_than_the_terminal_is_turned_not_cut():
             assert "Pareto front (1 of 2)" in text and "Pareto front (2 of 2)" in text, text  # before: 3 tables of one
 
 
+def test_a_front_on_a_dumb_terminal_is_turned_too(monkeypatch):
+    """On a terminal with TERM=dumb (Emacs' shell, CI runners with a pty) rich measured every table at 80 columns, so
+    `dse status` never turned a wide front and cut its cells to `0.…`."""
+    import io
+    import sys
+
+    import pandas as pd
+
+    from dse.report import front_table
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setenv("TERM", "dumb")
+    monkeypatch.setattr(sys, "stdout", Tty())
+    front = pd.DataFrame({"trial": [3, 7], "csim_val_accuracy": [0.9444, 0.95], "lut": [36990.0, 1200.0],
+                          "csim_accuracy": [0.93, 0.94], "csim_accuracy_source": ["csim", "da4ml"], "ebops": [1e4, 2e4],
+                          "lut_source": ["ebops-estimate", "da4ml"], "params_strategy": ["distributed_arithmetic"] * 2})
+    assert type(front_table(front, width=80)).__name__ == "Group"  # turned: a row per figure
+
+
 def test_a_dsp_or_latency_source_other_than_the_lut_source_is_shown():
     """`dse status` showed only lut_source, so a DSP or latency figure from another source went unlabelled."""
     import pandas as pd
@@ -301,6 +323,28 @@ def test_progress_lines_stop_quietly_when_their_reader_is_gone(monkeypatch):
         assert progress.console.quiet
     finally:
         stream.close()
+
+
+def test_a_dumb_terminal_gets_progress_lines_not_a_bar(monkeypatch):
+    """On a terminal with TERM=dumb rich draws no live bar: `dse run` showed nothing until the study's end."""
+    import io
+    import sys
+
+    from dse.report import StudyProgress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Tty())
+    monkeypatch.setenv("TERM", "dumb")
+    progress = StudyProgress(True, 3, 0)
+    progress.update(1, 0, 1, 1, ["trial 0 COMPLETE"])
+    assert not progress.bar and "trial 0 COMPLETE" in sys.stderr.getvalue()
+    monkeypatch.setenv("TERM", "xterm")
+    progress = StudyProgress(True, 3, 0)
+    assert progress.bar
+    progress.stop()
 
 
 def test_counts_line_names_pruned_trials():
