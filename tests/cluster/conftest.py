@@ -60,7 +60,8 @@ def _wait(check, timeout_s: float, what: str, proc: subprocess.Popen | None = No
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"{what} exited early with status {proc.returncode}")
+            said = proc.stdout.read()[-3000:] if proc.stdout is not None and not proc.stdout.closed else ""
+            raise RuntimeError(f"{what} exited early with status {proc.returncode}" + (f":\n{said}" if said else ""))
         try:
             if check():
                 return
