@@ -22,8 +22,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _WRITING = ("An experiment file names the dataset, the network (model.hidden), the training, the search space file, the "
             "objectives and constraints; examples: experiments/quickstart.yaml and search_spaces/default.yaml of the "
             "project, whose README.md lists every field and search parameter. Start with: dse check FILE, then dse run FILE.")
+_EXIT_CODES = ("Exit codes: 0 done (trials of the study may have failed or broken its constraints: its summary says so); "
+               "1 nothing came of it (every trial of `dse run` failed; a re-measurement of `dse synthesize` failed); "
+               "2 bad input (one error: line; nothing created); 130 and 143 stopped by Ctrl-C and SIGTERM.")
 app = typer.Typer(help="Design-space exploration of HGQ2 networks on FPGAs: Optuna studies on Ray, logged to MLflow.",
-                  epilog=_WRITING, no_args_is_help=True)
+                  epilog=f"{_WRITING}\n\n{_EXIT_CODES}", no_args_is_help=True)
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 out = Console(width=None if sys.stdout.isatty() else 200)  # no truncated tables in logs and pipes
 
@@ -34,7 +37,32 @@ _READ_TRACKING = typer.Option(
     "through another address (a port-forward to a cluster), or its store moved (sqlite:////new/place/mlflow.db).")
 
 
+_VERBOSE_ALL = False  # `dse -v <command>`: the global flag (main below), as each command's own -v
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        from dse.tracking import provenance_tags
+
+        commit = provenance_tags().get("dse.git_commit")
+        _say(f"dse {version('fpga-dse')}" + (f" (git {commit[:12]}{', with uncommitted changes' if provenance_tags().get('dse.git_dirty') == 'true' else ''})" if commit else ""))
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    verbose: bool = _VERBOSE,
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print dse's version (and git commit) and exit."),
+) -> None:
+    """The options every command shares (``-v`` also after the command's name), and ``--version``."""
+    global _VERBOSE_ALL
+    _VERBOSE_ALL = verbose
+
+
 def _setup_logging(verbose: bool) -> None:
+    verbose = verbose or _VERBOSE_ALL
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("alembic", "mlflow", "ray", "absl", "tensorflow", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -67,7 +95,7 @@ def _fail(e: DseError) -> None:
 
 def _say(text: str) -> None:
     """Print ``text`` to stdout verbatim: paths and names may hold ``[...]``, which rich would read as markup."""
-    out.print(text, markup=False, highlight=False, soft_wrap=True)
+    out.print(text, markup=False, highlight=False, emoji=False, soft_wrap=True)
 
 
 @app.command(epilog=_WRITING)
@@ -213,6 +241,8 @@ def status(
     study: Optional[str] = typer.Argument(None, help=_STUDY_HELP, show_default=False),
     storage: Optional[str] = typer.Option(None, help=_STORAGE_HELP),
     experiment: Optional[Path] = typer.Option(None, help=_EXPERIMENT_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object for scripts (counts, failures, the fronts "
+                                 "with every figure at full precision), nothing else."),
     verbose: bool = _VERBOSE,
 ) -> None:
     """Trials done/failed/running, the current Pareto front, and precise re-measurements of its members."""
@@ -221,16 +251,25 @@ def status(
     from dse.report import (
         counts_line, failures_by_reason, front_frame, front_table, no_front_advice, study_counts, trial_numbers_text,
     )
-    from dse.study import load_study, orphaned_trials
+    from dse.store import StudyRecords
+    from dse.study import load_study, orphaned_trials, precise_front
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
         st = load_study(study, storage)
     except DseError as e:
         _fail(e)
-    _say(f"study {study} ({redact_url(storage)})")
     counts = study_counts(st)
+    records = StudyRecords(st)
+    if as_json:
+        sys.stdout.write(_status_json(study, redact_url(storage), st, counts, records) + "\n")  # as written: no console
+        return
+    _say(f"study {study} ({redact_url(storage)})")
     _say(counts_line(counts))
+    for h in records.experiment_history():  # before, nothing here said the study's trials ran with other settings
+        changed = "; ".join(h["changed"][:3]) + (f"; ... ({len(h['changed'])} in all)" if len(h["changed"]) > 3 else "")
+        _say(f"experiment changed (--allow-changed) after trial {h['until_trial'] - 1}: {changed} (the earlier one: "
+             "experiment_history.json of the parent run; each trial run's tag dse.experiment_version names its own)")
     for kind, numbers, why in failures_by_reason(st) if counts.failed else []:  # before: a count, and no reason anywhere here
         _say(f"  failed: {trial_numbers_text(numbers)}: {' '.join(why.split())[:300]}" + (" (the latest)" if len(numbers) > 1 else ""))
     orphans = orphaned_trials(st) if counts.running else []
@@ -240,22 +279,16 @@ def status(
     front = front_frame(st)
     if front.empty:
         if counts.feasible is not None and counts.complete:  # each complete trial infeasible: why, and what to do
-            from dse.store import StudyRecords
-
             try:  # the constraints now, to tell a loosened budget from one the trials still break
-                constraints = StudyRecords(st).experiment(reading=True).constraints
+                constraints = records.experiment(reading=True).constraints
             except DseError:  # not made by `dse run`, or its experiment names a module not importable here
                 constraints = None
             _say(no_front_advice(st, constraints))
         else:
-            _say("no completed trial yet: no Pareto front")
+            _say("no completed trial yet: no Pareto front" if counts.running or counts.waiting else "no completed trial: no Pareto front")
     else:
         out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front",
                               width=out.width))
-    from dse.store import StudyRecords
-    from dse.study import precise_front
-
-    records = StudyRecords(st)
     for backend in records.measured_backends():
         numbers = precise_front(st, backend)  # recomputed from the stored measurements: feasible trials only
         if numbers:
@@ -264,6 +297,32 @@ def status(
             from dse.study._synthesize import empty_precise_front_reason
 
             _say(f"Pareto front on {backend} figures: none: {empty_precise_front_reason(st, backend)}")
+
+
+def _status_json(study: str, storage: str, st, counts, records) -> str:
+    """``dse status --json``: ``study``, ``storage`` (password masked), ``counts`` (:class:`dse.report.StudyCounts`),
+    ``failures`` (per reason type: trial numbers and the latest reason), ``orphaned_running`` (trials of a driver on
+    this machine that is gone), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
+    ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing values ``null``) and
+    ``precise_fronts`` (per re-measuring backend, its front's rows)."""
+    import dataclasses
+    import json
+
+    from dse.report import failures_by_reason, front_frame
+    from dse.study import orphaned_trials, precise_front
+
+    def rows(frame) -> list[dict]:
+        return json.loads(frame.to_json(orient="records"))
+
+    return json.dumps({
+        "study": study, "storage": storage, "counts": dataclasses.asdict(counts),
+        "failures": [{"type": kind, "trials": numbers, "latest_reason": why} for kind, numbers, why in failures_by_reason(st)],
+        "orphaned_running": orphaned_trials(st) if counts.running else [],
+        "experiment_history": [{k: h[k] for k in ("version", "until_trial", "changed")} for h in records.experiment_history()],
+        "front": rows(front_frame(st)),
+        "precise_fronts": {b: rows(front_frame(st, numbers=n)) if (n := precise_front(st, b)) else []
+                           for b in records.measured_backends()},
+    }, indent=2)
 
 
 def _trial_list(text: Optional[str]) -> Optional[list[int]]:
@@ -307,7 +366,10 @@ def synthesize(
     except DseError as e:
         _fail(e)
     _say_synthesis(summary)
-    if summary.failed:
+    if summary.failed:  # on stderr too, as every exit code but 0 (before: on stdout only)
+        console.print(Text.assemble(("error:", "bold red"), f" {len(summary.failed)} of {len(summary.failed) + len(summary.launched)} "
+                                    f"re-measurements with {summary.backend} failed (trials {', '.join(map(str, summary.failed))}); "
+                                    "the rest are logged and cached"), highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -547,6 +609,15 @@ def main() -> None:
             stream.reconfigure(errors="backslashreplace")
     try:
         app()
+    except SystemExit as e:
+        if e.code in (130, 143) and "ray" in sys.modules:  # stopped by Ctrl-C / SIGTERM, every clean-up done
+            # Ray's native code can abort at the interpreter's exit after a signal that landed in ray.init (SIGABRT,
+            # exit status 134 instead of 143, seen under load): what dse had to do is done, so leave at once
+            logging.shutdown()
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            os._exit(e.code)
+        raise
     except Exception as e:
         full = disk_full_error(e, "What was written before is kept; free space on that disk (`df -h` of the run directory, "
                                   "the storage's folder or --out), or write elsewhere, and run the command again")

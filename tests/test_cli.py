@@ -25,6 +25,22 @@ def test_status_shows_counts_and_front(tiny_study):
     assert f"  failed: {which}: TrainingDivergedError: training diverged" in result.output, result.output
 
 
+def test_status_json_is_the_front_csv_and_the_counts(tiny_study):
+    """Before, `dse status` printed prose and a box table with thousands separators only: nothing a script could parse."""
+    import json
+
+    exp, summary, study = tiny_study
+    result = runner.invoke(app, ["status", exp.name, "--storage", exp.storage_url, "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["study"] == exp.name and doc["counts"]["complete"] == summary.n_complete
+    assert doc["counts"]["failed"] == summary.n_failed and doc["experiment_history"] == [] and doc["orphaned_running"] == []
+    assert doc["failures"][0]["type"] == "TrainingDivergedError" and doc["failures"][0]["trials"]
+    csv = pd.read_csv(exp.resolved_run_dir / "pareto_front.csv")
+    assert [r["trial"] for r in doc["front"]] == list(csv["trial"])
+    assert [r["lut"] for r in doc["front"]] == list(csv["lut"])  # full precision, as the CSV
+
+
 def test_status_unknown_study(tiny_study):
     exp, _, _ = tiny_study
     result = runner.invoke(app, ["status", "nosuch", "--storage", exp.storage_url])
@@ -307,3 +323,14 @@ def test_printed_paths_are_verbatim_and_compare_counts_no_waiting_trial(tiny_stu
     assert f"page: {out / 'compare.html'}; table: {out / 'compare.csv'}" in result.output
     rows = pd.read_csv(out / "compare.csv")
     assert list(rows["trials"]) == [len(study.trials)] * 2, rows  # the copy's enqueued trial left out
+
+
+def test_global_verbose_and_version():
+    """`dse -v status x` was "No such option: -v" though the README says every command takes -v; there was no --version."""
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith(f"dse {version('fpga-dse')}"), result.output
+    result = runner.invoke(app, ["-v", "status", "nosuch", "--storage", "sqlite:////nonexistent/optuna.db"])
+    assert result.exit_code == 2 and "no study named 'nosuch'" in result.output, result.output
+    assert "Exit codes: 0 done" in " ".join(runner.invoke(app, ["--help"]).output.split())

@@ -286,7 +286,7 @@ def _prepare_out(out: Path, overwrite: bool, exporting: str = "") -> Path:
     return make_output_dir(out, error=ExportError)
 
 
-def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, Path, int] | None:
+def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, Path, int, Any] | None:
     """Write the testbench's inputs and expected outputs as ``.npy`` files in ``work``.
 
     Inputs: the first :data:`TESTBENCH_ROWS` rows of the study's test split (same ``split_seed``),
@@ -294,8 +294,8 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
     the trial's Keras model on them, (n, n_classes).
 
     Returns:
-        ``(inputs.npy, outputs.npy, n)``, or ``None`` (with a warning) when the trial has no
-        preprocessing record or its dataset cannot be loaded on this machine.
+        ``(inputs.npy, outputs.npy, n, labels)`` (``labels``: the rows' class indices, int (n,)), or ``None``
+        (with a warning) when the trial has no preprocessing record or its dataset cannot be loaded on this machine.
     """
     import numpy as np
 
@@ -305,7 +305,7 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
         log.warning("no testbench vectors: the trial predates preprocessing.json; hls4ml's testbench will run on zeros")
         return None
     try:
-        X_raw, _ = load_raw_test_split(exp.dataset)
+        X_raw, labels = load_raw_test_split(exp.dataset)
     except DseError as e:
         log.warning("no testbench vectors: the study's dataset cannot be loaded here (%s); hls4ml's testbench will run on zeros", e)
         return None
@@ -313,7 +313,7 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
     y = np.asarray(model.predict(x, verbose=0, batch_size=4096))
     np.save(work / "tb_input.npy", x)
     np.save(work / "tb_output.npy", y)
-    return work / "tb_input.npy", work / "tb_output.npy", len(x)
+    return work / "tb_input.npy", work / "tb_output.npy", len(x), np.asarray(labels[:TESTBENCH_ROWS], dtype=np.int64)
 
 
 def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False,
@@ -420,6 +420,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         hls_model = convert(model, record["HLSConfig"], hls, prj, *(tb[:2] if tb else ()))
         hls_model.write()
     n_tb = tb[2] if tb else 0
+    if tb:  # before, a colleague with the folder alone could not reproduce the recorded accuracy
+        import numpy as np
+
+        np.savetxt(prj / "tb_data" / "tb_labels.dat", tb[3], fmt="%d")
+    run_tags = client.get_run(r.run_id).data.tags
     rtl_dir = None
     if strategy == "distributed_arithmetic":
         from dse.resources import Design
@@ -433,7 +438,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints),
-                              _testbench_build(prj, hls_model.config.get_project_name())), encoding="utf-8")
+                              _testbench_build(prj, hls_model.config.get_project_name()))
+                      + _provenance(exp, r, records, run_tags), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
@@ -540,6 +546,42 @@ def _testbench_build(prj: Path, project: str) -> str:
 
     return (f"g++ -O1 -std={csim_cxx_standard(prj)} -w -Ifirmware/ap_types -DWEIGHTS_DIR='\"firmware/weights\"' "
             f"{project}_test.cpp firmware/{project}.cpp -o csim_tb")
+
+
+def _accuracy_key(m: dict[str, float]) -> str | None:
+    """The recorded test accuracy of the design's own arithmetic: ``csim_accuracy``, else da4ml's (a failed trial)."""
+    return next((k for k in ("csim_accuracy", "da4ml_accuracy") if k in m), None)
+
+
+def _provenance(exp, r, records, run_tags: dict[str, str]) -> str:
+    """The README's section of what made the trial: seed, code, package versions, data and training settings.
+
+    Args:
+        exp: the study's stored experiment; r: the trial's :class:`~dse.store.TrialRecord`; records: the study's
+            :class:`~dse.store.StudyRecords`; run_tags: the tags of the trial's MLflow run (``dse.version.*``,
+            ``dse.git_commit``, ``dse.git_dirty``, ``dse.git_diff``).
+    """
+    versions = ", ".join(f"{k.removeprefix('dse.version.')} {v}" for k, v in sorted(run_tags.items()) if k.startswith("dse.version."))
+    commit = run_tags.get("dse.git_commit")
+    code = (f"dse at git commit `{commit}`" + (f", with uncommitted changes (the parent run's artifact "
+                                                 f"`source/{run_tags['dse.git_diff']}.diff`)" if run_tags.get("dse.git_diff") else
+                                                 ", with uncommitted changes" if run_tags.get("dse.git_dirty") == "true" else "")
+            if commit else "dse not run from a git checkout (no commit recorded)")
+    t = exp.training
+    digest = records.dataset_digest()
+    return "\n".join([
+        "",
+        "## Provenance",
+        "",
+        f"- Trained with seed `{r.tags.get('seed', '-')}` (the study's `seed` plus the trial's number) by {code}.",
+        f"- Packages: {versions or 'not recorded (a run of an older dse)'}.",
+        f"- Data: `{exp.dataset.name}`" + (f", `{exp.dataset.path}`" if getattr(exp.dataset, "path", None) else "")
+        + f", split seed {exp.dataset.split_seed}" + (f", digest `{digest}` (the study's; `dse.data.dataset_record`)" if digest else "") + ".",
+        f"- Network: hidden layers {list(exp.model.hidden)}; training: {t.epochs} epochs, batch size {t.batch_size}; the "
+        "trial's own parameters are the params of its MLflow run.",
+        "- To train it again, see \"Retraining one trial\" in dse's README: the same numbers on the same machine and versions.",
+        "",
+    ])
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
@@ -656,9 +698,17 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
            "hm.compile()",
            "x = np.loadtxt('hls4ml_prj/tb_data/tb_input_features.dat', dtype=np.float32, ndmin=2)",
            "expected = np.loadtxt('hls4ml_prj/tb_data/tb_output_predictions.dat', ndmin=2)",
+           "labels = np.loadtxt('hls4ml_prj/tb_data/tb_labels.dat', dtype=int, ndmin=1)",
            "csim = np.asarray(hm.predict(x)).reshape(len(x), -1)",
            "print('C simulation agrees with Keras on', np.mean(csim.argmax(1) == expected.argmax(1)), 'of', len(x), 'rows')",
-           "```"]
+           "print('C simulation accuracy', np.mean(csim.argmax(1) == labels))",
+           "```",
+           "",
+           "`tb_labels.dat` holds those rows' classes (indices into `class_names`). "
+           + ("" if not (acc := _accuracy_key(m)) else
+              f"They are the whole test split, so the accuracy printed is the recorded `{acc}` ({m[acc]:.4f})."
+              if n_tb < TESTBENCH_ROWS else
+              f"The recorded `{acc}` ({m[acc]:.4f}) is over the whole test split, of which these are the first {n_tb} rows.")]
           if n_tb else
           ["No testbench vectors were written (the study's dataset could not be loaded where this export ran, or the trial "
            "predates `preprocessing.json`): hls4ml's testbench runs on zeros."]),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+import shlex
 
 import optuna
 import pandas as pd
@@ -177,7 +178,7 @@ def no_front_advice(study: optuna.Study, constraints: list[ConstraintConfig] | N
               "resources.da4ml_latency_cutoff makes fewer, longer stages, so check timing then)" if "latency_cycles" in broken else "")
     return (f"no Pareto front: every completed trial breaks a constraint (infeasible): {'; '.join(broken.values())}{cutoff}. "
             "Loosen the budget (later trials are judged by it, finished ones keep their verdict), or take the closest trial "
-            "as it is (`dse export --trial N`)")
+            f"as it is (`dse export {shlex.quote(study.study_name)} --trial N --out <folder>`, N from `dse status`)")
 
 
 def broken_bounds(records: list[TrialRecord], constraints: list[ConstraintConfig] | None = None) -> dict[str, str]:

@@ -52,6 +52,7 @@ _WARNED_STORED: set[tuple[str, str]] = set()
 _EXPERIMENT = "experiment"
 _SPACE = "search_space"
 _DATASET = "dataset"  # digest and shape of the data the trials train on (dse.data.dataset_record)
+_HISTORY = "experiment_history"  # the experiments --allow-changed replaced (StudyRecords.experiment_history)
 _PARENT = "mlflow_parent_run_id"
 _TRACKING = "mlflow_tracking_uri"
 _CACHE = "cache:"
@@ -413,19 +414,46 @@ class StudyRecords:
         self._warned_backends = False
 
     # experiment ------------------------------------------------------------
-    def save_experiment(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None) -> None:
+    def save_experiment(self, exp: ExperimentConfig, space: SearchSpace, dataset: dict[str, Any] | None = None,
+                        changed: list[str] | None = None) -> None:
         """Store the experiment (storage URL redacted by the caller if needed), the search space contents and the dataset's digest.
 
         Args:
             exp: the experiment the study runs with.
             space: its search space (its contents are stored, not its path).
             dataset: a :func:`dse.data.dataset_record`; its ``digest``, ``inputs_digest`` and ``shape`` are kept.
+            changed: what differs from the stored experiment (:meth:`experiment_diff`, accepted by
+                ``--allow-changed``): the stored one is then kept in :meth:`experiment_history` (before
+                2026-12-07 it was replaced, and what built the earlier trials was recorded nowhere).
         """
+        if changed and _EXPERIMENT in self.study.user_attrs:
+            attrs = self.study.user_attrs
+            history = self.experiment_history()
+            history.append({
+                "version": len(history) + 1, "until_trial": len(self.study.get_trials(deepcopy=False)), "changed": list(changed),
+                "experiment": attrs[_EXPERIMENT], "search_space": attrs.get(_SPACE), "dataset": attrs.get(_DATASET),
+            })
+            self.study.set_user_attr(_HISTORY, history)
         self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))
         self.study.set_user_attr(_SPACE, space.model_dump(mode="json", exclude_defaults=False))
         if dataset is not None:
             self.study.set_user_attr(_DATASET, {"digest": dataset["digest"], "inputs_digest": dataset.get("inputs_digest"),
                                                 "shape": list(dataset["shape"])})
+
+    def experiment_history(self) -> list[dict[str, Any]]:
+        """The experiments ``dse run --allow-changed`` replaced, oldest first.
+
+        Returns:
+            One dict per replaced experiment: ``version`` (1 for the study's first), ``until_trial`` (the study's trial
+            count when it was replaced: trials numbered below it were asked with it or an earlier one), ``changed``
+            (the differences accepted, ``"training.epochs: 3 -> 4"``), and the stored ``experiment``, ``search_space``
+            and ``dataset`` records as they were. Empty when the experiment never changed.
+        """
+        return list(self.study.user_attrs.get(_HISTORY) or [])
+
+    def experiment_version(self) -> int:
+        """The number of the experiment the study runs with now: 1, plus one per change :meth:`experiment_history` holds."""
+        return len(self.experiment_history()) + 1
 
     def update_experiment(self, exp: ExperimentConfig) -> None:
         """Store ``exp`` as the study's experiment, leaving its stored search space and dataset digest as they are."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import signal
 import threading
 import time
@@ -251,6 +252,8 @@ class _StudyLoop:
         self.driver_id = uuid.uuid4().hex[:12]
         self.pool = TaskPool()
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
+        self.max_conc: int | None = None  # the most trials run at once, set in run() from the cluster's CPUs
+        self.experiment_version = self.records.experiment_version()  # tagged on each trial run
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -362,7 +365,8 @@ class _StudyLoop:
             _warn_enqueued_overrides(trial.number, fixed, pinned, self.space)
         self.durable(record_trial_params, trial, params, pinned, what="recording parameters")
         self.durable(record_heartbeat, trial, self.driver_id, time.time(), this_driver(), what="heartbeat")
-        run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned))
+        run_id = self.tracker.trial_run(self.parent, exp.name, trial.number, params, sorted(pinned), {
+            "dse.max_concurrent_trials": self.max_conc, "dse.experiment_version": self.experiment_version})
         self.asking = (trial, run_id)
         self.durable(record_trial_run, trial, run_id, what="recording the run id")
         spec = TrialSpec(
@@ -691,7 +695,7 @@ class _StudyLoop:
         total = ray.cluster_resources()
         _check_trial_fits(exp, total)
         capacity = max(1, int(total.get("CPU", 1) // cpus))
-        max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
+        max_conc = self.max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
         if exp.ray.reuse_workers:
             self.workers, remote = WorkerPool(_execute, trial_resources(exp.ray), exp.ray.max_retries), None
         else:  # a fresh worker process per trial (Ray max_calls=1)
@@ -952,7 +956,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         if idle and records.has_experiment():  # no trial runs with this one: the records keep what built the trials
             recorded = _idle_record(exp, space, dataset, records, changed)
         else:
-            records.save_experiment(exp, space, dataset)
+            records.save_experiment(exp, space, dataset, changed)
             for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
                 study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
 
@@ -1023,6 +1027,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         raise
     finally:
         bar.stop()
+        if not keep_files:
+            _remove_trial_folders(study, run_dir)
         with _sigterm_deferred():
             try:
                 summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
@@ -1173,6 +1179,8 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     _warn_unproxied_artifacts(tracker, exp)
     records.set_tracking(parent, exp.tracking_uri)
     tracker.log_dataset(parent, dataset)
+    if history := records.experiment_history():  # what built the earlier trials, as experiment.json now holds the latest
+        tracker.log_experiment_history(parent, history)
     _close_finished_runs(tracker, records, exp.name, harvests=bool(exp.training.harvest_checkpoints))
     _number_trial_runs(tracker, records, exp.name)
     return tracker, parent
@@ -1269,6 +1277,22 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
             tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: the driver that made this run of trial {r.number} was "
                                                      "lost before it recorded the run; the trial was recovered without it")
         log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
+
+
+def _remove_trial_folders(study: optuna.Study, run_dir: Path) -> None:
+    """Remove ``run_dir/trials/trial_<n>`` of every trial not RUNNING (another driver's keep theirs): a worker removes
+    its own at the trial's end, but one stopped mid-trial (a time limit, Ctrl-C, a lost worker) left it behind."""
+    folders = sorted((run_dir / "trials").glob("trial_[0-9]*"))
+    if not folders:
+        return
+    try:
+        running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+    except Exception as e:  # the storage is gone: left for the next run
+        log.debug("trial folders left in place: %s", e)
+        return
+    for folder in folders:
+        if folder.name.removeprefix("trial_").isdigit() and int(folder.name.removeprefix("trial_")) not in running:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:

@@ -512,6 +512,19 @@ class StudyTracker:
         self._recorded_parent = run_id  # the study records it next (StudyRecords.set_tracking)
         return run_id
 
+    def log_experiment_history(self, run_id: str, history: list[dict[str, Any]]) -> None:
+        """Attach the experiments ``--allow-changed`` replaced (:meth:`dse.store.StudyRecords.experiment_history`, passwords
+        in URLs masked) as ``experiment_history.json``; trial runs name theirs in the tag ``dse.experiment_version``."""
+        history = [{**h, "experiment": redact_secrets(h.get("experiment") or {})} for h in history]
+        _retrying(self.client.log_dict, run_id, history, "experiment_history.json")
+        # the tag lists changed params; a search space or dataset changed in place keeps its path (before, unlisted)
+        contents = {f"{line.split(':', 1)[0].split('.', 1)[0].split(' ', 1)[0]} (contents)" for h in history
+                    for line in h.get("changed", []) if line.startswith(("search_space", "dataset contents", "dataset inputs"))}
+        if contents:
+            tag = self.client.get_run(run_id).data.tags.get(EXPERIMENT_UPDATED_TAG, "")
+            listed = [t for t in tag.split(", ") if t]
+            _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(listed + sorted(contents - set(listed)))[:5000])
+
     def _log_search_space(self, run_id: str, path: Any) -> None:
         """Attach the search space file's contents (as written) as ``search_space.yaml``."""
         if not path:
@@ -527,13 +540,18 @@ class StudyTracker:
         """Record the dataset (a :func:`dse.data.dataset_record`) as an MLflow dataset input of ``run_id``."""
         _retrying(self.client.log_inputs, run_id, datasets=[dataset_input(record)])
 
-    def trial_run(self, parent_run_id: str, study_name: str, number: int, params: "TrialParams", pinned: list[str]) -> str:
+    def trial_run(self, parent_run_id: str, study_name: str, number: int, params: "TrialParams", pinned: list[str],
+                  tags: dict[str, Any] | None = None) -> str:
         """Create the nested child run of trial ``number``.
 
         Logs one MLflow param per :class:`~dse.config.TrialParams` field, holding the value
         the trial trains with (sampled and pinned alike; ``beta = 0`` as ``0.0``; per-layer
         ReuseFactors as a JSON list), and a ``pinned`` tag listing the names pinned by a rule
-        or a condition's default (comma-separated, empty when none).
+        or a condition's default (comma-separated, empty when none); and ``tags`` (``None`` values left out): the
+        driver gives ``dse.max_concurrent_trials``, the most trials it runs at once (with more than one,
+        which trials finished before this one was asked decides what the sampler had seen), and
+        ``dse.experiment_version``, the version of the study's experiment it ran with
+        (:meth:`dse.store.StudyRecords.experiment_version`).
         """
         run = _retrying(
             self.client.create_run,
@@ -542,7 +560,7 @@ class StudyTracker:
             tags={
                 "mlflow.parentRunId": parent_run_id, STUDY_TAG: study_name, ROLE_TAG: "trial",
                 "trial_number": str(number), "state": "RUNNING", "pinned": ",".join(pinned),
-                **provenance_tags(),
+                **provenance_tags(), **{k: str(v) for k, v in (tags or {}).items() if v is not None},
             },
         )
         values = params.model_dump(mode="json")

@@ -73,6 +73,16 @@ def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
     assert f"of {len(y)} rows" in proc.stdout
     csim = np.load(out / "csim.npy")
     assert float(np.mean(csim.argmax(1) == y)) == pytest.approx(rec.metrics["csim_accuracy"], abs=0)
+    # the folder alone gives the recorded accuracy (before, it held no labels: only agreement with Keras was printed)
+    np.testing.assert_array_equal(np.loadtxt(out / "hls4ml_prj/tb_data/tb_labels.dat", dtype=int), y)
+    printed = float(proc.stdout.split("C simulation accuracy", 1)[1].split()[0])
+    assert printed == pytest.approx(rec.metrics["csim_accuracy"], abs=0)
+    assert f"the accuracy printed is the recorded `csim_accuracy` ({rec.metrics['csim_accuracy']:.4f})" in readme
+    # what made it (before, no seed, commit, versions, data or training settings)
+    flat = " ".join(readme.split())
+    assert f"Trained with seed `{exp.seed + rec.number}`" in flat and "dse at git commit `" in flat, flat
+    assert f"digest `{StudyRecords(study).dataset_digest()}`" in flat and "optuna " in flat and "hls4ml " in flat
+    assert f"{exp.training.epochs} epochs, batch size {exp.training.batch_size}" in flat
 
     # the README's g++ testbench (hls4ml's <project>_test.cpp) builds as written and gives the same outputs (probe 16:
     # before, the README gave no command, and the obvious one ran without weights: "file weights/w3.txt does not exist")

@@ -70,6 +70,8 @@ def test_mlflow_conventions(tiny_study):
         else:
             assert "dse.git_diff" not in tags
     assert parent.data.tags["dse.storage"] == "default"
+    for run in _children(client, summary.parent_run_id):  # what decided the trial's draw, and which experiment built it
+        assert run.data.tags["dse.max_concurrent_trials"] == "2" and run.data.tags["dse.experiment_version"] == "1"
     space_text = Path(client.download_artifacts(summary.parent_run_id, "search_space.yaml")).read_text()
     assert space_text == exp.search_space.read_text()
     for run in _children(client, summary.parent_run_id):
@@ -889,7 +891,7 @@ def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path)
     assert said.startswith("no Pareto front: every completed trial breaks a constraint (infeasible): "), said
     assert f"lut max 1 broken by 6 of 6 trials (closest: trial {closest.number} at {closest.metrics['lut']:,.6g})" in said, said
     assert "latency_cycles max 2 broken by 6 of 6 trials (none of them measured it)" in said, said
-    assert "resources.da4ml_latency_cutoff" in said and "`dse export --trial N`" in said
+    assert "resources.da4ml_latency_cutoff" in said and f"`dse export {study.study_name} --trial N --out <folder>`" in said
 
 
 def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):

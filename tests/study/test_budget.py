@@ -391,7 +391,7 @@ def test_run_summary_says_when_nothing_fits_the_budget(tmp_path, caplog):
     lut = StudyRecords(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'run' / 'optuna.db'}")).trial(0).metrics["lut"]
     assert ("no Pareto front: every completed trial breaks a constraint (infeasible): lut max 1 broken by 1 of 1 trial "
             f"(closest: trial 0 at {lut:,.6g}). Loosen the budget") in text, text
-    assert "da4ml_latency_cutoff" not in text and "`dse export --trial N`" in text
+    assert "da4ml_latency_cutoff" not in text and "`dse export tiny --trial N --out <folder>`" in text
     # the budget loosened afterwards: trial 0 fits it now, but Optuna keeps its verdict; loosening again would not help
     write_experiment(
         tmp_path, n_trials=1, constraints=[{"metric": "lut", "max": 10**6}], ray={"num_cpus": 1}, hls4ml={"csim": "none"},

@@ -292,6 +292,8 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
     assert "Traceback" not in result.output
     captured = capfd.readouterr()
     assert "retries remaining" not in result.output + captured.out + captured.err, result.output
+    # the killed workers' folders are removed too (before, an empty trials/trial_0000N was left per trial)
+    assert not list((exp.resolved_run_dir / "trials").glob("trial_*")), list((exp.resolved_run_dir / "trials").iterdir())
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     for t in study.trials:
         rec = TrialRecord.of(t)

@@ -412,8 +412,15 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
     with pytest.raises(TrackingError, match=r"--tracking-uri \(tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
         synthesize("da", storage, "yosys", trials=[n], tracking_uri="http://127.0.0.1:9")  # before Ray and hours of tools
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # left from the cluster: `local` is a local Ray whatever it says
-    tight = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=0.001)
-    assert list(tight.failed) == [n] and "synthesis_timeout_s=0.001 s" in tight.failed[n] and "--synthesis-timeout-s" in tight.failed[n]
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    tight = CliRunner().invoke(app, ["synthesize", "da", "--storage", storage, "--backend", "yosys", "--trials", str(n),
+                                     "--tracking-uri", tracking, "--ray-address", "local", "--synthesis-timeout-s", "0.001"])
+    said = " ".join(tight.output.split())
+    assert tight.exit_code == 1 and f"trial {n}: FAILED:" in said and "synthesis_timeout_s=0.001 s" in said, said
+    assert "--synthesis-timeout-s" in said and f"error: 1 of 1 re-measurements with yosys failed (trials {n})" in said, said
     done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600,
                       keep_files=True)
     assert done.launched == [n] and not done.failed, done

@@ -227,3 +227,47 @@ def test_uncommitted_changes_are_read_with_untracked_package_files(tmp_path):
     changes = _git_changes(tmp_path)
     assert "-x = 1\n+x = 3" in changes and changes.endswith("dse/b.py")
     assert _git_changes(tmp_path / "nowhere") is None
+
+
+def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_path):
+    """`dse run --allow-changed` replaced the stored experiment and search space: what built the earlier trials was
+    recorded nowhere, and `experiment_updated` left out a search space changed in place. Now the replaced ones are kept
+    (Optuna's study and the parent run's experiment_history.json), with the trial count at the change; `dse status` says so."""
+    import json
+
+    import optuna
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from dse.config import load_experiment
+    from dse.store import StudyRecords
+    from dse.tracking import EXPERIMENT_UPDATED_TAG, StudyTracker
+    from tests.conftest import write_experiment
+
+    exp, space = load_experiment(write_experiment(tmp_path, training={"epochs": 3}))
+    db = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="tiny", storage=db, directions=["maximize", "minimize"])
+    records = StudyRecords(study)
+    records.save_experiment(exp, space, {"digest": "d1", "shape": [10, 64]})
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    assert records.experiment_version() == 1 and records.experiment_history() == []
+    later = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 4})})
+    changed = records.experiment_diff(later, space)
+    assert changed == ["training.epochs: 3 -> 4"]
+    records.save_experiment(later, space, {"digest": "d1", "shape": [10, 64]}, changed + ["search_space.parameters: x"])
+    history = StudyRecords(optuna.load_study(study_name="tiny", storage=db)).experiment_history()
+    assert [(h["version"], h["until_trial"], h["experiment"]["training"]["epochs"]) for h in history] == [(1, 1, 3)]
+    assert history[0]["search_space"] == space.model_dump(mode="json") and records.experiment_version() == 2
+    records.save_experiment(later, space)  # no change: no new version
+    assert records.experiment_version() == 2
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracker = StudyTracker(uri, "tiny")
+    parent = tracker.study_run("tiny", later.model_dump(mode="json"))
+    tracker.log_experiment_history(parent, history)
+    client = MlflowClient(uri)
+    assert json.load(open(client.download_artifacts(parent, "experiment_history.json")))[0]["changed"][0] == "training.epochs: 3 -> 4"
+    assert client.get_run(parent).data.tags[EXPERIMENT_UPDATED_TAG] == "search_space (contents)"
+    result = CliRunner().invoke(app, ["status", "tiny", "--storage", db])
+    assert result.exit_code == 0, result.output
+    assert "experiment changed (--allow-changed) after trial 0: training.epochs: 3 -> 4" in " ".join(result.output.split())
