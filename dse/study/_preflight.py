@@ -278,6 +278,7 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
             parts.port
         except ValueError as e:
             raise TrackingError(f"{field}: {uri!r} has an invalid port; {hint}") from e
+        _check_mlflow_http_settings()
         problem = server_problem(uri, CONNECT_TIMEOUT_S)
         if problem:
             raise TrackingError(
@@ -297,6 +298,33 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
     if scheme in ("file", ""):
         raise TrackingError(f"{field}: {uri!r} is a file store path, which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE=true; {hint}")
     raise TrackingError(f"{field}: {uri!r} is not a tracking URI MLflow serves (scheme {scheme!r}); {hint}")
+
+
+def _check_mlflow_http_settings() -> None:
+    """MLflow's ``MLFLOW_HTTP_REQUEST_*`` environment variables (dse sets their defaults, :data:`dse.MLFLOW_DEFAULTS`)
+    must parse as MLflow reads them: before, ``MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=0.5`` ended `dse run` in a traceback
+    at its first request to the server.
+
+    Raises:
+        TrackingError: naming the variable, its value and the type MLflow expects.
+    """
+    from mlflow import environment_variables as mlflow_env
+
+    for name in dir(mlflow_env):
+        if name.startswith("MLFLOW_HTTP_REQUEST_") and name in os.environ:
+            var = getattr(mlflow_env, name)
+            try:
+                var.get()
+            except ValueError:
+                kind = {int: "an integer", float: "a number", bool: "true or false"}.get(var.type, var.type.__name__)
+                raise TrackingError(f"environment variable {name}={os.environ[name]!r}: MLflow reads {kind} there; "
+                                    f"set it to {kind} (dse's default: {_mlflow_default(name)}) or unset it") from None
+
+
+def _mlflow_default(name: str) -> str:
+    from dse import MLFLOW_DEFAULTS
+
+    return MLFLOW_DEFAULTS.get(name, "MLflow's own")
 
 
 def check_ray_address(address: str | None, *, field: str = "ray.address") -> None:

@@ -817,6 +817,21 @@ def test_a_c_simulation_without_gxx_is_refused_before_anything_is_created(comman
         assert result.exit_code == 0, output
 
 
+def test_an_mlflow_setting_mlflow_cannot_read_is_named(tmp_path: Path, monkeypatch) -> None:
+    """Before, `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=0.5` (MLflow reads an integer) passed `dse check`, and `dse run`
+    ended in MLflow's traceback at its first request to the server."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0.5")
+    arg = _write(Case("mlflow-env", "address", (), (), exp={"mlflow": {"tracking_uri": f"http://127.0.0.1:{PORT}"}}), tmp_path)
+    before = _snapshot(tmp_path)
+    for command in ("check", "run"):
+        result, output, _ = _invoke([command, arg])
+        assert result.exit_code == 2, output
+        assert ("TrackingError: environment variable MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR='0.5': MLflow reads an integer "
+                "there; set it to an integer (dse's default: 1) or unset it") in output, output
+        assert _snapshot(tmp_path) == before
+
+
 @pytest.mark.parametrize("command", ["status", "synthesize", "calibrate"])
 def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
