@@ -105,7 +105,7 @@ class DatasetConfig(_Strict):
     no download). ``jet_hlf`` is OpenML data_id 42468 (16 features, 5 classes), cached under
     ``data_home`` (relative to the current directory, as ``run_dir``; default
     ``~/scikit_learn_data``). ``file`` reads ``path``: ``.npz`` with arrays ``X`` and ``y``, or
-    ``.csv``/``.parquet`` with the label in column ``target``.
+    ``.csv``/``.parquet`` with the label in the column named by ``target`` (required for a table).
     """
 
     name: Literal["digits", "jet_hlf", "file"] = "digits"
