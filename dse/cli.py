@@ -42,12 +42,11 @@ _VERBOSE_ALL = False  # `dse -v <command>`: the global flag (main below), as eac
 
 def _version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
-
+        from dse import __version__
         from dse.tracking import provenance_tags
 
         commit = provenance_tags().get("dse.git_commit")
-        _say(f"dse {version('fpga-dse')}" + (f" (git {commit[:12]}{', with uncommitted changes' if provenance_tags().get('dse.git_dirty') == 'true' else ''})" if commit else ""))
+        _say(f"dse {__version__}" + (f" (git {commit[:12]}{', with uncommitted changes' if provenance_tags().get('dse.git_dirty') == 'true' else ''})" if commit else ""))
         raise typer.Exit(0)
 
 
@@ -195,6 +194,9 @@ def _study_and_storage(study: Optional[str], storage: Optional[str], experiment:
         StudyNotFoundError: the experiment's default storage is missing and its run directory is relative
             (:func:`_check_relative_run_dir`).
     """
+    if study is not None and experiment is None and study.endswith((".yaml", ".yml")) and Path(study).is_file():
+        study, experiment = None, Path(study)  # `dse status experiment.yaml`: the file, as --experiment (before: "no study
+        # named 'experiment.yaml'")
     if study is not None and (storage or experiment is None):
         return study, _storage_for(study, storage)
     if experiment is None:
@@ -233,7 +235,7 @@ _STORAGE_HELP = ("Optuna storage URL, or a journal file (a path ending in .log, 
                  "default sqlite:///runs/<study>/optuna.db, or runs/<study>/optuna.log if only that exists.")
 _EXPERIMENT_HELP = ("Take the storage URL, and the study name when STUDY is left out, from this experiment file; its other "
                     "fields are not read (the study's stored experiment is).")
-_STUDY_HELP = "Study name (the experiment's `name`); may be left out when --experiment is given."
+_STUDY_HELP = "Study name (the experiment's `name`), or its experiment file (.yaml); may be left out when --experiment is given."
 
 
 @app.command()
@@ -268,7 +270,7 @@ def status(
     _say(counts_line(counts))
     for h in records.experiment_history():  # before, nothing here said the study's trials ran with other settings
         changed = "; ".join(h["changed"][:3]) + (f"; ... ({len(h['changed'])} in all)" if len(h["changed"]) > 3 else "")
-        _say(f"experiment changed (--allow-changed) after trial {h['until_trial'] - 1}: {changed} (the earlier one: "
+        _say(f"experiment changed (--allow-changed) from trial {h['until_trial']} on: {changed} (the earlier one: "
              "experiment_history.json of the parent run; each trial run's tag dse.experiment_version names its own)")
     for kind, numbers, why in failures_by_reason(st) if counts.failed else []:  # before: a count, and no reason anywhere here
         _say(f"  failed: {trial_numbers_text(numbers)}: {' '.join(why.split())[:300]}" + (" (the latest)" if len(numbers) > 1 else ""))
@@ -303,7 +305,7 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
     """``dse status --json``: ``study``, ``storage`` (password masked), ``counts`` (:class:`dse.report.StudyCounts`),
     ``failures`` (per reason type: trial numbers and the latest reason), ``orphaned_running`` (trials of a driver on
     this machine that is gone), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
-    ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing values ``null``) and
+    ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing and infinite values ``null``) and
     ``precise_fronts`` (per re-measuring backend, its front's rows)."""
     import dataclasses
     import json
@@ -311,8 +313,12 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
     from dse.report import failures_by_reason, front_frame
     from dse.study import orphaned_trials, precise_front
 
-    def rows(frame) -> list[dict]:
-        return json.loads(frame.to_json(orient="records"))
+    def plain(v):  # numpy scalars as Python's; NaN and infinities (not JSON) as null; every float as it is stored
+        v = v.item() if hasattr(v, "item") else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    def rows(frame) -> list[dict]:  # pandas' to_json rounds to 10 digits
+        return [{k: plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
     return json.dumps({
         "study": study, "storage": storage, "counts": dataclasses.asdict(counts),
@@ -444,16 +450,19 @@ def calibrate(
 def check(
     experiment: Path = typer.Argument(..., help="Experiment YAML file."),
     allow_changed: bool = typer.Option(False, "--allow-changed", help="Accept an existing study's changed experiment, as `dse run --allow-changed` does."),
+    n_trials: Optional[int] = typer.Option(None, "--n-trials", min=1, help="Check for this n_trials, as `dse run --n-trials` would run it."),
     verbose: bool = _VERBOSE,
 ) -> None:
     """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml, an existing study's experiment); create nothing."""
     _setup_logging(verbose)
-    from dse.config import load_experiment
+    from dse.config._loading import load_experiment_from_cli
     from dse.study import preflight
+    from dse.study._preflight import _check_existing_study
 
     try:
-        exp, space = load_experiment(experiment)
+        exp, space = load_experiment_from_cli(experiment, n_trials=n_trials)
         splits = preflight(exp, space, allow_changed=allow_changed)
+        finished = _check_existing_study(exp)
     except DseError as e:
         _fail(e)
     n_params, n_rules = len(space.parameters), len(space.rules)
@@ -462,6 +471,10 @@ def check(
     n = splits.summary()
     _say(f"dataset {exp.dataset.name}: {n['n_train']} training, {n['n_val']} validation and {n['n_test']} test samples, "
          f"{n['n_features']} features, {n['n_classes']} classes")
+    if finished:  # `dse run` would start no trial: what one needs was not checked
+        _say(f"study {exp.name} has nothing left to run (n_trials {exp.n_trials}), so what a trial needs (g++, resource "
+             f"tools, room for Ray's files, a local Ray's CPUs) was not checked; `dse check {shlex.quote(str(experiment))} "
+             "--n-trials N` checks it for more trials")
 
 
 @app.command()
@@ -612,10 +625,19 @@ def main() -> None:
     except SystemExit as e:
         if e.code in (130, 143) and "ray" in sys.modules:  # stopped by Ctrl-C / SIGTERM, every clean-up done
             # Ray's native code can abort at the interpreter's exit after a signal that landed in ray.init (SIGABRT,
-            # exit status 134 instead of 143, seen under load): what dse had to do is done, so leave at once
+            # exit status 134 instead of 143, seen under load): what dse had to do is done, so leave at once, once
+            # threads that write (the MLflow opener) are through, as the interpreter would wait for them
+            import threading
+
+            for thread in threading.enumerate():
+                if thread.name.startswith("dse-") and thread is not threading.current_thread():  # dse's own (a pool
+                    thread.join(timeout=10)  # thread of a library, idle on its queue, would take the whole wait)
             logging.shutdown()
             for stream in (sys.stdout, sys.stderr):
-                stream.flush()
+                try:
+                    stream.flush()
+                except (OSError, ValueError):  # a closed pipe: nothing more can be said
+                    pass
             os._exit(e.code)
         raise
     except Exception as e:

@@ -25,6 +25,13 @@ def test_status_shows_counts_and_front(tiny_study):
     assert f"  failed: {which}: TrainingDivergedError: training diverged" in result.output, result.output
 
 
+def test_status_of_an_experiment_file_reads_its_study(tiny_study):
+    """`dse status experiment.yaml` said "no study named 'experiment.yaml'"; it reads the file's study, as --experiment does."""
+    exp, summary, _ = tiny_study
+    result = runner.invoke(app, ["status", str(exp.search_space.parent / "experiment.yaml")])
+    assert result.exit_code == 0 and f"trials: {summary.n_complete} complete" in result.output, result.output
+
+
 def test_status_json_is_the_front_csv_and_the_counts(tiny_study):
     """Before, `dse status` printed prose and a box table with thousands separators only: nothing a script could parse."""
     import json
@@ -38,7 +45,9 @@ def test_status_json_is_the_front_csv_and_the_counts(tiny_study):
     assert doc["failures"][0]["type"] == "TrainingDivergedError" and doc["failures"][0]["trials"]
     csv = pd.read_csv(exp.resolved_run_dir / "pareto_front.csv")
     assert [r["trial"] for r in doc["front"]] == list(csv["trial"])
-    assert [r["lut"] for r in doc["front"]] == list(csv["lut"])  # full precision, as the CSV
+    assert [r["lut"] for r in doc["front"]] == list(csv["lut"])
+    accuracy = exp.objectives[0].metric  # a fraction of many digits: as stored (pandas' to_json kept 10)
+    assert [r[accuracy] for r in doc["front"]] == [study.trials[n].values[0] for n in csv["trial"]]
 
 
 def test_status_unknown_study(tiny_study):
@@ -331,6 +340,11 @@ def test_global_verbose_and_version():
 
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.startswith(f"dse {version('fpga-dse')}"), result.output
+    import dse.cli
+
     result = runner.invoke(app, ["-v", "status", "nosuch", "--storage", "sqlite:////nonexistent/optuna.db"])
     assert result.exit_code == 2 and "no study named 'nosuch'" in result.output, result.output
+    assert dse.cli._VERBOSE_ALL  # what _setup_logging reads: INFO
+    runner.invoke(app, ["status", "nosuch", "--storage", "sqlite:////nonexistent/optuna.db"])
+    assert not dse.cli._VERBOSE_ALL
     assert "Exit codes: 0 done" in " ".join(runner.invoke(app, ["--help"]).output.split())

@@ -523,8 +523,8 @@ def dataset_record(name: str, splits: Splits) -> dict:
         ``digest`` the first 16 hex digits of the SHA-256 of the standardized float32
         features and int32 labels of every split, in order; ``inputs_digest`` the same of what
         maps raw inputs to those: the feature names, the class names and the standardization's
-        float64 mean and scale (a column in other units, or renamed, leaves ``digest`` as it was,
-        but not what the firmware's inputs mean).
+        mean and scale to 12 significant digits (a column in other units, or renamed, leaves
+        ``digest`` as it was, but not what the firmware's inputs mean).
     """
     import hashlib
     import json
@@ -532,10 +532,10 @@ def dataset_record(name: str, splits: Splits) -> dict:
     h = hashlib.sha256()
     for a in (splits.X_train, splits.y_train, splits.X_val, splits.y_val, splits.X_test, splits.y_test):
         h.update(np.ascontiguousarray(a).tobytes())
-    inputs = hashlib.sha256(json.dumps([splits.feature_names, splits.class_names]).encode())
-    for a in (splits.feature_mean, splits.feature_scale):
-        if a is not None:
-            inputs.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    # the standardization to 12 significant digits: its last bits may differ between NumPy builds and machines
+    inputs = hashlib.sha256(json.dumps([splits.feature_names, splits.class_names, *[
+        None if a is None else [f"{v:.12g}" for v in np.asarray(a, dtype=np.float64)] for a in (splits.feature_mean, splits.feature_scale)
+    ]]).encode())
     y = np.concatenate([splits.y_train, splits.y_val, splits.y_test])
     counts = np.bincount(y, minlength=splits.n_classes)
     n = len(y)

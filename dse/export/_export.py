@@ -286,7 +286,7 @@ def _prepare_out(out: Path, overwrite: bool, exporting: str = "") -> Path:
     return make_output_dir(out, error=ExportError)
 
 
-def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, Path, int, Any] | None:
+def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, Path, int, Any, int] | None:
     """Write the testbench's inputs and expected outputs as ``.npy`` files in ``work``.
 
     Inputs: the first :data:`TESTBENCH_ROWS` rows of the study's test split (same ``split_seed``),
@@ -294,7 +294,8 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
     the trial's Keras model on them, (n, n_classes).
 
     Returns:
-        ``(inputs.npy, outputs.npy, n, labels)`` (``labels``: the rows' class indices, int (n,)), or ``None``
+        ``(inputs.npy, outputs.npy, n, labels, n_test)`` (``labels``: the rows' class indices, int (n,); ``n_test``:
+        the test split's rows), or ``None``
         (with a warning) when the trial has no preprocessing record or its dataset cannot be loaded on this machine.
     """
     import numpy as np
@@ -313,7 +314,7 @@ def _testbench_vectors(exp, pre: dict | None, model, work: Path) -> tuple[Path, 
     y = np.asarray(model.predict(x, verbose=0, batch_size=4096))
     np.save(work / "tb_input.npy", x)
     np.save(work / "tb_output.npy", y)
-    return work / "tb_input.npy", work / "tb_output.npy", len(x), np.asarray(labels[:TESTBENCH_ROWS], dtype=np.int64)
+    return work / "tb_input.npy", work / "tb_output.npy", len(x), np.asarray(labels[:TESTBENCH_ROWS], dtype=np.int64), len(X_raw)
 
 
 def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False,
@@ -404,7 +405,10 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
                     "before the failure", number, r.fail_reason or "no reason recorded")
     out = _prepare_out(Path(out_dir).expanduser().resolve(), overwrite, f"{study.study_name} trial {number}")
     (out / _MARKER).write_text(f"{study.study_name} trial {number} (incomplete: the export did not finish)\n")  # ours from here on
-    exp = records.experiment(reading=True)
+    run_tags = client.get_run(r.run_id).data.tags
+    # the experiment that built this trial: an earlier one where --allow-changed replaced it since (its data, split,
+    # network and training for the testbench and the README; before, the study's latest was taken for every trial)
+    exp, digest = records.experiment_of_version(run_tags.get("dse.experiment_version"))
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
@@ -424,7 +428,6 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         import numpy as np
 
         np.savetxt(prj / "tb_data" / "tb_labels.dat", tb[3], fmt="%d")
-    run_tags = client.get_run(r.run_id).data.tags
     rtl_dir = None
     if strategy == "distributed_arithmetic":
         from dse.resources import Design
@@ -437,9 +440,10 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
         files, stages = write_da4ml_rtl(design, rtl_dir)
         (rtl_dir / "files.txt").write_text("\n".join(str(f.relative_to(rtl_dir)) for f in files) + "\n")
     readme = out / "README.md"
-    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, _standing(study, r, exp.constraints),
-                              _testbench_build(prj, hls_model.config.get_project_name()))
-                      + _provenance(exp, r, records, run_tags), encoding="utf-8")
+    standing = _standing(study, r, records.experiment(reading=True).constraints)  # against the study's constraints now
+    readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, standing,
+                              _testbench_build(prj, hls_model.config.get_project_name()), tb[4] if tb else None)
+                      + _provenance(exp, r, digest, run_tags), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
     return ExportResult(out, prj, rtl_dir, out / "model.keras", out / "preprocessing.json" if pre else None, readme, hls_model, n_tb)
@@ -553,12 +557,12 @@ def _accuracy_key(m: dict[str, float]) -> str | None:
     return next((k for k in ("csim_accuracy", "da4ml_accuracy") if k in m), None)
 
 
-def _provenance(exp, r, records, run_tags: dict[str, str]) -> str:
+def _provenance(exp, r, digest: str | None, run_tags: dict[str, str]) -> str:
     """The README's section of what made the trial: seed, code, package versions, data and training settings.
 
     Args:
-        exp: the study's stored experiment; r: the trial's :class:`~dse.store.TrialRecord`; records: the study's
-            :class:`~dse.store.StudyRecords`; run_tags: the tags of the trial's MLflow run (``dse.version.*``,
+        exp: the experiment that built the trial; r: the trial's :class:`~dse.store.TrialRecord`; digest: its
+            dataset digest (:func:`dse.data.dataset_record`); run_tags: the tags of the trial's MLflow run (``dse.version.*``,
             ``dse.git_commit``, ``dse.git_dirty``, ``dse.git_diff``).
     """
     versions = ", ".join(f"{k.removeprefix('dse.version.')} {v}" for k, v in sorted(run_tags.items()) if k.startswith("dse.version."))
@@ -568,7 +572,6 @@ def _provenance(exp, r, records, run_tags: dict[str, str]) -> str:
                                                  ", with uncommitted changes" if run_tags.get("dse.git_dirty") == "true" else "")
             if commit else "dse not run from a git checkout (no commit recorded)")
     t = exp.training
-    digest = records.dataset_digest()
     return "\n".join([
         "",
         "## Provenance",
@@ -585,7 +588,7 @@ def _provenance(exp, r, records, run_tags: dict[str, str]) -> str:
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
-            tb_build: str = "") -> str:
+            tb_build: str = "", n_test: int | None = None) -> str:
     """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
@@ -707,7 +710,7 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
            "`tb_labels.dat` holds those rows' classes (indices into `class_names`). "
            + ("" if not (acc := _accuracy_key(m)) else
               f"They are the whole test split, so the accuracy printed is the recorded `{acc}` ({m[acc]:.4f})."
-              if n_tb < TESTBENCH_ROWS else
+              if n_test is not None and n_tb == n_test else
               f"The recorded `{acc}` ({m[acc]:.4f}) is over the whole test split, of which these are the first {n_tb} rows.")]
           if n_tb else
           ["No testbench vectors were written (the study's dataset could not be loaded where this export ran, or the trial "

@@ -497,7 +497,11 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                 "in `dse report`"
             )
             log.info("warning: %s", warnings[-1])
-    if len({s.dataset for s in sources if s.dataset}) > 1 or len({s.dataset_digest for s in sources if s.dataset_digest}) > 1:
+    digests = {s.dataset_digest for s in sources if s.dataset_digest}
+    # the same digest for every study is the same data, however each named it (a CSV of digits against `digits`; before,
+    # warned of as different data beside two equal digests); the names decide only where a digest is unknown
+    same_data = len(digests) == 1 and all(s.dataset_digest for s in sources)
+    if not same_data and (len({s.dataset for s in sources if s.dataset}) > 1 or len(digests) > 1):
         warnings.append(
             "the studies were tested on different data ("
             + "; ".join(f"{s.label}: {s.dataset_text()}" for s in sources)

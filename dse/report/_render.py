@@ -105,7 +105,7 @@ def _width(table: Table) -> int:
 
     # a file of its own, never a terminal: rich gives a dumb terminal (TERM=dumb) 80 columns whatever width it is
     # given, so a front measured on one was never turned, and its cells were cut
-    console = Console(width=10_000, file=io.StringIO())
+    console = Console(width=10_000, height=100, file=io.StringIO(), force_terminal=False)
     return Measurement.get(console, console.options, table).maximum
 
 

@@ -429,8 +429,11 @@ class StudyRecords:
         if changed and _EXPERIMENT in self.study.user_attrs:
             attrs = self.study.user_attrs
             history = self.experiment_history()
+            trials = self.study.get_trials(deepcopy=False)
+            # the first trial the new experiment builds: an enqueued one still WAITING runs with it
+            until = min([t.number for t in trials if t.state == TrialState.WAITING], default=len(trials))
             history.append({
-                "version": len(history) + 1, "until_trial": len(self.study.get_trials(deepcopy=False)), "changed": list(changed),
+                "version": len(history) + 1, "until_trial": until, "changed": list(changed),
                 "experiment": attrs[_EXPERIMENT], "search_space": attrs.get(_SPACE), "dataset": attrs.get(_DATASET),
             })
             self.study.set_user_attr(_HISTORY, history)
@@ -444,12 +447,34 @@ class StudyRecords:
         """The experiments ``dse run --allow-changed`` replaced, oldest first.
 
         Returns:
-            One dict per replaced experiment: ``version`` (1 for the study's first), ``until_trial`` (the study's trial
-            count when it was replaced: trials numbered below it were asked with it or an earlier one), ``changed``
+            One dict per replaced experiment: ``version`` (1 for the study's first), ``until_trial`` (the first trial
+            the next one built: the study's trial count when it was replaced, or its first WAITING trial; with one
+            driver, trials numbered below it ran with this experiment or an earlier one; each trial run's tag
+            ``dse.experiment_version`` says which, also with several drivers), ``changed``
             (the differences accepted, ``"training.epochs: 3 -> 4"``), and the stored ``experiment``, ``search_space``
             and ``dataset`` records as they were. Empty when the experiment never changed.
         """
         return list(self.study.user_attrs.get(_HISTORY) or [])
+
+    def experiment_of_version(self, version: int | str | None) -> tuple[ExperimentConfig, str | None]:
+        """The experiment of ``version`` (a trial run's ``dse.experiment_version`` tag) and its dataset digest, read as
+        :meth:`experiment` reads the current one; the current one where ``version`` is ``None``, not a number, or not
+        an earlier version.
+
+        Raises:
+            ConfigError: as :meth:`experiment`.
+        """
+        from dse.config import read_stored_experiment
+
+        history = self.experiment_history()
+        try:
+            entry = history[int(version) - 1] if 1 <= int(version) <= len(history) else None  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            entry = None
+        if entry is None:
+            return self.experiment(reading=True), self.dataset_digest()
+        exp, _ = read_stored_experiment(entry["experiment"])
+        return exp, (entry.get("dataset") or {}).get("digest")
 
     def experiment_version(self) -> int:
         """The number of the experiment the study runs with now: 1, plus one per change :meth:`experiment_history` holds."""

@@ -241,7 +241,7 @@ def _check_trial_fits(exp: ExperimentConfig, total: dict[str, float]) -> None:
 class _StudyLoop:
     """One driver's part of a study: ask, dispatch, heartbeat, recover, tell."""
 
-    def __init__(self, study, exp, space, tracker, parent, splits, run_dir, keep_files, bar):
+    def __init__(self, study, exp, space, tracker, parent, splits, run_dir, keep_files, bar, experiment_version: int = 1):
         import uuid
 
         self.study, self.exp, self.space, self.tracker, self.parent = study, exp, space, tracker, parent
@@ -253,7 +253,8 @@ class _StudyLoop:
         self.pool = TaskPool()
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.max_conc: int | None = None  # the most trials run at once, set in run() from the cluster's CPUs
-        self.experiment_version = self.records.experiment_version()  # tagged on each trial run
+        self.experiment_version = experiment_version  # tagged on each trial run
+        self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -380,6 +381,7 @@ class _StudyLoop:
         else:
             ref, actor = remote.remote(spec, splits_ref), None
         self.pool.submit(ref, "trial", (trial, run_id), timeout_s=exp.trial_timeout_s, actor=actor)
+        self.launched.append(trial.number)
         self.asking = None
 
     def draw(self, trial: optuna.Trial) -> tuple[TrialParams, dict[str, Any]]:
@@ -959,6 +961,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             records.save_experiment(exp, space, dataset, changed)
             for params in enqueued_params(exp, space):  # under the lock: two drivers starting together enqueue once
                 study.enqueue_trial(params, skip_if_exists=True)  # Optuna logs it when a trial already has these values
+        version = records.experiment_version()  # under the lock: another driver's --allow-changed comes before or after
 
     # MLflow's side opens in a thread while Ray starts in this one (ray.init must run in the main
     # thread, and mostly waits for Ray's processes): a new SQLite store's migrations take about 1.3 s.
@@ -990,7 +993,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     log.info("study %s: %d trials finished, %d to run", exp.name, evaluated, max(exp.n_trials - evaluated, 0))
     bar = StudyProgress(progress, exp.n_trials, evaluated)
     status = "FINISHED"
-    loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar)
+    loop = _StudyLoop(study, exp, space, tracker, parent, splits, run_dir, keep_files, bar, version)
     try:
         with session:
             if start_error is not None:
@@ -1027,9 +1030,9 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         raise
     finally:
         bar.stop()
-        if not keep_files:
-            _remove_trial_folders(study, run_dir)
         with _sigterm_deferred():
+            if not keep_files:
+                _remove_trial_folders(study, run_dir, loop.launched)
             try:
                 summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
                 summary.remeasured = loop.remeasured
@@ -1279,19 +1282,20 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
         log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
 
 
-def _remove_trial_folders(study: optuna.Study, run_dir: Path) -> None:
-    """Remove ``run_dir/trials/trial_<n>`` of every trial not RUNNING (another driver's keep theirs): a worker removes
-    its own at the trial's end, but one stopped mid-trial (a time limit, Ctrl-C, a lost worker) left it behind."""
-    folders = sorted((run_dir / "trials").glob("trial_[0-9]*"))
-    if not folders:
+def _remove_trial_folders(study: optuna.Study, run_dir: Path, launched: list[int]) -> None:
+    """Remove ``run_dir/trials/trial_<n>`` of the trials this driver ``launched`` that are not RUNNING any more: a worker
+    removes its own at the trial's end, but one stopped mid-trial (a time limit, Ctrl-C, a lost worker) left it behind.
+    Folders of other runs (kept with ``--keep-files``) and of other drivers are left alone."""
+    folders = [run_dir / "trials" / f"trial_{n:05d}" for n in launched]
+    if not any(f.is_dir() for f in folders):
         return
     try:
         running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     except Exception as e:  # the storage is gone: left for the next run
         log.debug("trial folders left in place: %s", e)
         return
-    for folder in folders:
-        if folder.name.removeprefix("trial_").isdigit() and int(folder.name.removeprefix("trial_")) not in running:
+    for n, folder in zip(launched, folders):
+        if n not in running:
             shutil.rmtree(folder, ignore_errors=True)
 
 

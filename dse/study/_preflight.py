@@ -512,7 +512,12 @@ def _check_existing_study(exp: ExperimentConfig) -> bool:
             return False
         if problem := objectives_problem(study, exp):
             raise ConfigError(problem)
-        return nothing_to_run(exp, study_counts(study))
+        try:
+            counts = study_counts(study)
+        except Exception as e:  # its trials unreadable (a lost server, a damaged file), as reading it above
+            raise StorageError(f"storage: the trials of study {exp.name!r} in {redact_url(exp.storage_url)} cannot be read "
+                               f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
+        return nothing_to_run(exp, counts)
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:

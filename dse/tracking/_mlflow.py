@@ -59,15 +59,17 @@ _PROVENANCE: dict[str, str] | None = None
 _SOURCE_DIFF: str | None = None
 
 
-def _git(cwd: Path, *args: str) -> str | None:
-    """Stripped stdout of ``git <args>`` run in ``cwd`` (10 s limit); ``None`` when git is missing or fails."""
+def _git(cwd: Path, *args: str, strip: bool = True) -> str | None:
+    """Stdout of ``git <args>`` run in ``cwd`` (10 s limit), stripped unless ``strip`` is false, bytes that are not
+    UTF-8 replaced; ``None`` when git is missing or fails."""
     import subprocess
 
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=True)
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
         return None
-    return done.stdout.strip()
+    out = done.stdout.decode("utf-8", errors="replace")
+    return out.strip() if strip else out
 
 
 def _git_commit(cwd: Path) -> str | None:
@@ -76,15 +78,26 @@ def _git_commit(cwd: Path) -> str | None:
     return commit if commit is not None and len(commit) == 40 else None
 
 
+#: What of the checkout is the code that ran: the package and its metadata (experiment files, data and notes elsewhere
+#: in it are not: a shared MLflow server is no place for them).
+_CODE_PATHS = ("dse", "pyproject.toml")
+
+
 def _git_changes(cwd: Path) -> str | None:
-    """What the checkout holds beyond its commit: ``git diff HEAD`` of tracked files, then the names of untracked
-    files in the ``dse`` package (before 2026-12-07 those went unnoticed); ``""`` when nothing, ``None`` on failure."""
-    diff = _git(cwd, "diff", "HEAD", "--no-color", "--no-ext-diff")
+    """How the code of the checkout (:data:`_CODE_PATHS`) differs from its commit: ``git diff HEAD`` of its tracked
+    files, then each untracked file in the package with its contents (before 2026-12-07 those went unnoticed); ``""``
+    when it does not, ``None`` when git fails."""
+    diff = _git(cwd, "diff", "HEAD", "--no-color", "--no-ext-diff", "--", *_CODE_PATHS, strip=False)
     untracked = _git(cwd, "ls-files", "--others", "--exclude-standard", "--", "dse")
     if diff is None or untracked is None:
         return None
-    files = [f for f in untracked.splitlines() if "__pycache__" not in f]
-    return diff + "".join(f"\n# untracked file in the package: {f}" for f in files)
+    for f in [f for f in untracked.splitlines() if "__pycache__" not in f]:
+        try:
+            text = (cwd / f).read_bytes().decode("utf-8", errors="replace")
+        except OSError:
+            text = ""
+        diff += f"# untracked file in the package: {f}\n{text}" + ("" if text.endswith("\n") or not text else "\n")
+    return diff
 
 
 def _tool_version(command: tuple[str, ...]) -> str | None:
@@ -115,8 +128,9 @@ def provenance_tags() -> dict[str, str]:
     ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml, optuna, ray, mlflow,
     numpy, scikit-learn (``"missing"`` when not installed) and for Yosys where it is on PATH
     (:data:`VERSION_TOOLS`); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when
-    the ``dse`` package is imported from a git checkout, with ``dse.git_dirty`` (tracked files
-    changed, or untracked files in the package) and, when dirty, ``dse.git_diff``: the first 16 hex
+    the ``dse`` package is imported from a git checkout, with ``dse.git_dirty`` (the code,
+    :data:`_CODE_PATHS`, differs from the commit, untracked files in the package included; before
+    2026-12-07: any tracked file) and, when dirty, ``dse.git_diff``: the first 16 hex
     digits of the SHA-256 of those changes (:func:`source_diff`). Computed once per process.
     """
     global _PROVENANCE, _SOURCE_DIFF
@@ -291,7 +305,8 @@ class TrialRunLogger:
 
         A sibling of this run: same MLflow experiment and study parent run, the same params,
         named ``trial-<n>-epoch-<epoch>``, tagged ``harvested_from`` (this trial's number) and
-        ``harvest_epoch``. End it with :meth:`finish`.
+        ``harvest_epoch``, and with this run's ``dse.experiment_version`` and ``dse.max_concurrent_trials``. End it
+        with :meth:`finish`.
         """
         run = _retrying(self.client.get_run, self.run_id)
         tags = run.data.tags
@@ -303,6 +318,7 @@ class TrialRunLogger:
                 "mlflow.parentRunId": tags.get("mlflow.parentRunId", ""), STUDY_TAG: tags.get(STUDY_TAG, ""), ROLE_TAG: "trial",
                 "harvested_from": tags.get("trial_number", ""), "harvest_epoch": str(epoch), "state": "RUNNING",
                 "pinned": tags.get("pinned", ""), **provenance_tags(),
+                **{k: tags[k] for k in ("dse.experiment_version", "dse.max_concurrent_trials") if k in tags},  # its trial's
             },
         )
         _log_params(self.client, child.info.run_id, [Param(k, v) for k, v in run.data.params.items()])
@@ -521,7 +537,7 @@ class StudyTracker:
         contents = {f"{line.split(':', 1)[0].split('.', 1)[0].split(' ', 1)[0]} (contents)" for h in history
                     for line in h.get("changed", []) if line.startswith(("search_space", "dataset contents", "dataset inputs"))}
         if contents:
-            tag = self.client.get_run(run_id).data.tags.get(EXPERIMENT_UPDATED_TAG, "")
+            tag = _retrying(self.client.get_run, run_id).data.tags.get(EXPERIMENT_UPDATED_TAG, "")
             listed = [t for t in tag.split(", ") if t]
             _retrying(self.client.set_tag, run_id, EXPERIMENT_UPDATED_TAG, ", ".join(listed + sorted(contents - set(listed)))[:5000])
 

@@ -325,6 +325,12 @@ def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp
     assert result.exit_code == 0, result.output
     assert "warning: the studies were tested on different data" in text and "max_samples 500" in text, text
     assert "not comparable" in (tmp_path / "c" / "compare.html").read_text()
+    # the same digest, named otherwise (a CSV of the same rows): the same data (before, warned of beside equal digests)
+    st.set_user_attr("dataset", {**st.user_attrs["dataset"], "digest": optuna.load_study(
+        study_name=exp.name, storage=exp.storage_url).user_attrs["dataset"]["digest"]})
+    result = runner.invoke(app, ["compare", f"{exp.name}@{exp.storage_url}", f"{exp.name}@{other}", "--out", str(tmp_path / "c2"),
+                                 "--no-mlflow"])
+    assert result.exit_code == 0 and "different data" not in " ".join(result.output.split()), result.output
 
 
 

@@ -90,6 +90,7 @@ def test_each_harvested_checkpoint_is_its_own_measured_record(harvest_study):
         run = client.get_run(r.run_id)
         assert run.info.status == "FINISHED"
         assert run.data.tags["harvested_from"] == "0" and run.data.tags["harvest_epoch"] == str(r.harvest_epoch)
+        assert run.data.tags["dse.experiment_version"] == "1" and "dse.max_concurrent_trials" in run.data.tags  # its trial's
         assert run.data.tags["mlflow.parentRunId"] == summary.parent_run_id
         assert run.data.params == parent_run.data.params
         assert run.data.metrics["csim_accuracy"] == r.metrics["csim_accuracy"]

@@ -173,9 +173,11 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
     for args in (["check"], ["run", "--no-progress"]):
         result = CliRunner().invoke(app, [args[0], str(exp.search_space.parent / "experiment.yaml"), *args[1:]])
         assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(app, ["run", str(exp.search_space.parent / "experiment.yaml"), "--no-progress",
-                                      "--n-trials", str(exp.n_trials + 1)])  # a trial to run needs it again
-    assert result.exit_code == 2 and "hls4ml.csim: all builds the C simulation" in " ".join(result.output.split()), result.output
+    result = CliRunner().invoke(app, ["check", str(exp.search_space.parent / "experiment.yaml")])
+    assert "what a trial needs (g++, resource tools, room for Ray's files, a local Ray's CPUs) was not checked" in " ".join(result.output.split())
+    for command in ("check", "run"):  # a trial to run needs it again
+        result = CliRunner().invoke(app, [command, str(exp.search_space.parent / "experiment.yaml"), "--n-trials", str(exp.n_trials + 1)])
+        assert result.exit_code == 2 and "hls4ml.csim: all builds the C simulation" in " ".join(result.output.split()), result.output
 
 
 def test_a_continued_study_samples_new_designs(tmp_path):

@@ -222,10 +222,12 @@ def test_uncommitted_changes_are_read_with_untracked_package_files(tmp_path):
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
     assert _git_changes(tmp_path) == ""  # an untracked file outside the package is not the code that ran
     (tmp_path / "dse" / "b.py").write_text("y = 2\n")
-    assert _git_changes(tmp_path) == "\n# untracked file in the package: dse/b.py"
-    (tmp_path / "dse" / "a.py").write_text("x = 3\n")
+    assert _git_changes(tmp_path) == "# untracked file in the package: dse/b.py\ny = 2\n"
+    (tmp_path / "dse" / "a.py").write_bytes(b"x = 3  # \xe9\n")  # not UTF-8: replaced, not an error
+    (tmp_path / "notes.txt").write_text("password\n")
+    git("add", "notes.txt")  # tracked, changed, but not code
     changes = _git_changes(tmp_path)
-    assert "-x = 1\n+x = 3" in changes and changes.endswith("dse/b.py")
+    assert "-x = 1\n+x = 3  # \ufffd\n" in changes and changes.endswith("dse/b.py\ny = 2\n") and "password" not in changes
     assert _git_changes(tmp_path / "nowhere") is None
 
 
@@ -250,6 +252,7 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
     records = StudyRecords(study)
     records.save_experiment(exp, space, {"digest": "d1", "shape": [10, 64]})
     study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    study.enqueue_trial({})  # trial 1, WAITING: it runs with the experiment that replaces this one
     assert records.experiment_version() == 1 and records.experiment_history() == []
     later = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 4})})
     changed = records.experiment_diff(later, space)
@@ -270,4 +273,4 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
     assert client.get_run(parent).data.tags[EXPERIMENT_UPDATED_TAG] == "search_space (contents)"
     result = CliRunner().invoke(app, ["status", "tiny", "--storage", db])
     assert result.exit_code == 0, result.output
-    assert "experiment changed (--allow-changed) after trial 0: training.epochs: 3 -> 4" in " ".join(result.output.split())
+    assert "experiment changed (--allow-changed) from trial 1 on: training.epochs: 3 -> 4" in " ".join(result.output.split())
