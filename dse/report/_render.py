@@ -65,7 +65,9 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | N
     cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
     for figure in ("dsp", "latency_cycles"):  # most often lut_source's: shown where some member's differs
         other = f"{figure}_source"
-        if other in front.columns and "lut_source" in front.columns and (front[other].fillna("") != front["lut_source"].fillna("")).any():
+        # a figure not measured (no source) is no difference: a Latency trial's latency_cycles has none
+        if other in front.columns and "lut_source" in front.columns and (
+                front[other].notna() & (front[other] != front["lut_source"])).any():
             cols.insert(cols.index("lut_source") + 1, other)
     cells = [[format_value(row.get(c), c) for c in cols] for _, row in front.iterrows()]
     table = Table(title=title)

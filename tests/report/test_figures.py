@@ -302,6 +302,8 @@ def test_a_dsp_or_latency_source_other_than_the_lut_source_is_shown():
     assert "latency_cycles_source" in header(front) and "dsp_source" not in header(front)
     front["latency_cycles_source"] = front["lut_source"]
     assert "latency_cycles_source" not in header(front)
+    front["latency_cycles_source"] = ["da4ml", None]  # not measured for the second (the quickstart's Latency trials)
+    assert "latency_cycles_source" not in header(front)
 
 
 def test_progress_lines_stop_quietly_when_their_reader_is_gone(monkeypatch):
