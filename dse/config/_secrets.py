@@ -8,8 +8,8 @@ from typing import Any
 __all__ = ["redact_url", "redact_secrets"]
 
 _MASK = "***"
-# scheme://user:password@host... ; the password part is everything up to the last '@' of the netloc
-_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@]*):(?P<pw>[^/]*)@")
+# scheme://user: ... then the password, up to the '@' before the host (see redact_url)
+_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*:")
 
 
 def redact_url(url: str) -> str:
@@ -17,7 +17,8 @@ def redact_url(url: str) -> str:
 
     Works for SQLAlchemy URLs (``postgresql+psycopg://user:pw@host:5432/db``), http(s) URLs with
     user info and any other ``scheme://user:password@host`` form; a URL without a password (or
-    a string that is no URL at all) comes back unchanged. Query parameters named ``password``
+    a string that is no URL at all) comes back unchanged. A password may hold ``/`` and ``@``, as
+    SQLAlchemy reads it. Query parameters named ``password`` (``passwd``, ``pwd``, ``sslpassword``)
     are masked too.
 
     Args:
@@ -29,20 +30,23 @@ def redact_url(url: str) -> str:
     if not isinstance(url, str) or "://" not in url:
         return url
     out = url
-    m = _USERINFO.match(out)
-    if m and m.group("pw"):
-        # the password may itself contain '@' (unencoded): mask up to the last '@' before the path
-        rest = out[m.end("user") + 1 :]
-        netloc_end = rest.find("/")
-        netloc = rest if netloc_end < 0 else rest[:netloc_end]
-        at = netloc.rfind("@")
-        out = out[: m.end("user") + 1] + _MASK + rest[at:]
+    m = _USER.match(out)
+    if m:
+        rest = out[m.end():]
+        stop = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
+        first_at, first_slash = rest.find("@", 0, stop), rest.find("/", 0, stop)
+        # SQLAlchemy takes '/' in a password (before 2026-12-07 such a password was shown whole); `host:8080/a@b` is a
+        # port and a path, no password
+        if first_at > 0 and (first_slash < 0 or first_at < first_slash or not rest[:first_slash].isdigit()):
+            end = rest.find("/", first_at, stop)  # the password may hold '@' too: masked up to the last before the path
+            at = rest.rfind("@", 0, stop if end < 0 else end)
+            out = out[: m.end()] + _MASK + rest[at:]
     # the query masked in place, split by hand: urlunsplit drops the empty host of scheme:///db?...
     # (`postgresql:/db`), and urlsplit strips tabs and newlines, so its query need not be found again
     head, mark, tail = out.partition("?")
     query, hash_, fragment = tail.partition("#")
-    if mark and re.search(r"(?i)(^|&)(password|passwd|pwd)=", query):
-        out = head + mark + re.sub(r"(?i)((?:^|&)(?:password|passwd|pwd)=)[^&]*", rf"\g<1>{_MASK}", query) + hash_ + fragment
+    if mark and re.search(r"(?i)(^|&)(password|passwd|pwd|sslpassword)=", query):
+        out = head + mark + re.sub(r"(?i)((?:^|&)(?:password|passwd|pwd|sslpassword)=)[^&]*", rf"\g<1>{_MASK}", query) + hash_ + fragment
     return out
 
 

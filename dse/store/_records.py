@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import ValidationError
 
 from dse._args import is_real_number
-from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams
+from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialParams, redact_secrets
 from dse.exceptions import ConfigError
 
 __all__ = [
@@ -434,7 +434,8 @@ class StudyRecords:
             until = min([t.number for t in trials if t.state == TrialState.WAITING], default=len(trials))
             history.append({
                 "version": len(history) + 1, "until_trial": until, "changed": list(changed),
-                "experiment": attrs[_EXPERIMENT], "search_space": attrs.get(_SPACE), "dataset": attrs.get(_DATASET),
+                # passwords masked: the history is a record (after a password's rotation the old one stayed in it)
+                "experiment": redact_secrets(attrs[_EXPERIMENT]), "search_space": attrs.get(_SPACE), "dataset": attrs.get(_DATASET),
             })
             self.study.set_user_attr(_HISTORY, history)
         self.study.set_user_attr(_EXPERIMENT, exp.model_dump(mode="json"))

@@ -268,21 +268,22 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
         TrackingError: not a tracking URI, a server that does not answer, or a bad database URI.
     """
     hint = "use http(s)://host:port of an MLflow server, sqlite:///path/mlflow.db, or null for sqlite:///<run_dir>/mlflow.db"
+    shown = redact_url(uri)  # a password in the URI's user info is never printed (before: shown whole here)
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
     backend = scheme.split("+")[0]
     if scheme in ("http", "https"):
         if not parts.hostname:
-            raise TrackingError(f"{field}: {uri!r} names no host; {hint}")
+            raise TrackingError(f"{field}: {shown!r} names no host; {hint}")
         try:
             parts.port
         except ValueError as e:
-            raise TrackingError(f"{field}: {uri!r} has an invalid port; {hint}") from e
+            raise TrackingError(f"{field}: {shown!r} has an invalid port; {hint}") from e
         _check_mlflow_http_settings()
         problem = server_problem(uri, CONNECT_TIMEOUT_S)
         if problem:
             raise TrackingError(
-                f"{field}: no MLflow server answers at {uri} ({problem}); start it (mlflow server --host ... --port ...), "
+                f"{field}: no MLflow server answers at {shown} ({problem}); start it (mlflow server --host ... --port ...), "
                 "fix the address, or set mlflow.tracking_uri: null for a local SQLite store"
             )
         return
@@ -296,8 +297,8 @@ def check_tracking_uri(uri: str, *, field: str = "mlflow.tracking_uri") -> None:
         check_creatable(Path(parts.path if scheme == "file" else uri), field=field, kind="folder", error=TrackingError)
         return
     if scheme in ("file", ""):
-        raise TrackingError(f"{field}: {uri!r} is a file store path, which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE=true; {hint}")
-    raise TrackingError(f"{field}: {uri!r} is not a tracking URI MLflow serves (scheme {scheme!r}); {hint}")
+        raise TrackingError(f"{field}: {shown!r} is a file store path, which MLflow 3 refuses unless MLFLOW_ALLOW_FILE_STORE=true; {hint}")
+    raise TrackingError(f"{field}: {shown!r} is not a tracking URI MLflow serves (scheme {scheme!r}); {hint}")
 
 
 def _check_mlflow_http_settings() -> None:

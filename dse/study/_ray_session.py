@@ -104,8 +104,12 @@ def _short_temp_dir(run_dir: Path) -> str:
     try:
         if link.is_symlink() and os.readlink(link) != str(real):
             link.unlink()
-        if not link.exists():
+        if not link.is_symlink() and not os.path.lexists(link):
             link.symlink_to(real, target_is_directory=True)
+        # only this user's link to this run directory (before, a folder another user put at the name was used as
+        # Ray's, its sockets and logs with it)
+        if not link.is_symlink() or os.lstat(link).st_uid != os.getuid() or os.readlink(link) != str(real):
+            raise ClusterError(_alias_refused(real, f"{link} exists and is not this user's link to it; remove it"))
     except OSError as e:  # before: the OSError's traceback, after the stores were created
         raise ClusterError(_alias_refused(real, e)) from e
     return str(link)

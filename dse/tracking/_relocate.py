@@ -24,7 +24,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlparse, urlsplit
+from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from dse._args import expect
 from dse.config import JOURNAL, sqlite_path, storage_file
@@ -286,13 +286,22 @@ def server_problem(uri: str, timeout_s: float = 5.0) -> str | None:
         loopback = False
     handlers = [urllib.request.ProxyHandler({})] if loopback else []  # a proxy would never reach our own loopback
     opener = urllib.request.build_opener(*handlers)
-    url = uri.rstrip("/") + "/health"
+    netloc = parts.netloc.rpartition("@")[2]  # user info is no part of a host urllib connects to (before: "does not
+    # resolve" for http://user:pw@host); it goes as basic authentication, as MLflow's client sends it
+    request = urllib.request.Request(urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + "/health", "", "")))
+    if parts.username is not None:
+        import base64
+
+        token = base64.b64encode(f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
     try:
-        with opener.open(url, timeout=timeout_s) as response:
+        with opener.open(request, timeout=timeout_s) as response:
             response.read(256)
         return None
     except urllib.error.HTTPError as e:
-        log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", uri, e.code)
+        from dse.config import redact_url
+
+        log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", redact_url(uri), e.code)
         return None
     except urllib.error.URLError as e:
         reason = e.reason

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.cluster._procs import descendants, is_loopback, listening, pids_with
 
 REPO = Path(__file__).resolve().parents[2]
@@ -217,3 +219,26 @@ def test_old_ray_session_folders_are_pruned_but_a_live_drivers_is_kept(tmp_path)
     assert live.name in left
     assert [p.name for p in old if p.name in left] == [p.name for p in old[-KEEP_RAY_SESSIONS:]]
     assert len(left) == KEEP_RAY_SESSIONS + 2, left  # the kept old ones, the live driver's, this run's own
+
+
+def test_the_short_ray_link_is_used_only_when_it_is_this_users_link(tmp_path):
+    """A run directory too long for Ray's sockets gets a link in /tmp. Before, whatever had the link's name (a folder
+    another user made, guessing the driver's pid) was used as Ray's folder, its sockets and logs with it."""
+    import shutil
+
+    from dse.exceptions import ClusterError
+    from dse.study._ray_session import _alias_of, _short_temp_dir
+
+    run_dir = tmp_path / ("deep" * 20)
+    link = _alias_of(run_dir / "ray")
+    try:
+        assert _short_temp_dir(run_dir) == str(link) and os.readlink(link) == str(run_dir / "ray")
+        link.unlink()
+        link.mkdir()  # someone else's folder at the name
+        with pytest.raises(ClusterError, match="exists and is not this user's link to it; remove it"):
+            _short_temp_dir(run_dir)
+    finally:
+        if link.is_symlink():
+            link.unlink()
+        elif link.exists():
+            shutil.rmtree(link)

@@ -24,6 +24,11 @@ from dse.exceptions import ConfigError
         ("mysql://h/db?pwd=abc#", "mysql://h/db?pwd=***#"),  # an empty fragment (the review: `?ppwd=***`)
         ("mysql://h/db?pwd=ab\ncd", "mysql://h/db?pwd=***"),  # a newline (the second review: ValueError)
         ("mysql://h/db?pw\td=1&password=x", "mysql://h/db?pw\td=1&password=***"),
+        # '/' in a password, as SQLAlchemy reads it (probe 30: shown whole in status, MLflow, reports and compare.csv)
+        ("postgresql+psycopg://dse2:SECRET/PWslash@127.0.0.1:5432/optuna", "postgresql+psycopg://dse2:***@127.0.0.1:5432/optuna"),
+        ("mysql://u:p/w@x@host:3306/db?a=b@c", "mysql://u:***@host:3306/db?a=b@c"),
+        ("http://host:8080/path@x", "http://host:8080/path@x"),  # a port and a path, no password
+        ("postgresql://h/db?sslpassword=k", "postgresql://h/db?sslpassword=***"),
     ],
 )
 def test_redact_url(url, expected):

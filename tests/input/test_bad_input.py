@@ -817,6 +817,40 @@ def test_a_c_simulation_without_gxx_is_refused_before_anything_is_created(comman
         assert result.exit_code == 0, output
 
 
+def test_a_tracking_uri_with_a_password_is_masked_and_asked_with_it(tmp_path: Path, monkeypatch) -> None:
+    """Before, `http://user:pw@host` was printed whole by `dse check`, and its health check said the host "does not
+    resolve" (urllib took the user info for part of the host), also for a server that answers."""
+    import http.server
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    arg = _write(Case("userinfo", "address", (), (), exp={"mlflow": {"tracking_uri": f"http://mluser:MLURLPW@127.0.0.1:{PORT}"}}), tmp_path)
+    result, output, _ = _invoke(["check", arg])
+    assert result.exit_code == 2 and "MLURLPW" not in output, output
+    assert f"no MLflow server answers at http://mluser:***@127.0.0.1:{PORT} (connection refused" in output, output
+    seen = []
+
+    class Health(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"OK")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        from dse.study._preflight import check_tracking_uri
+
+        check_tracking_uri(f"http://mluser:MLURLPW@127.0.0.1:{server.server_address[1]}")  # answers: no error
+    finally:
+        server.shutdown()
+    assert seen == ["Basic bWx1c2VyOk1MVVJMUFc="]  # mluser:MLURLPW, as MLflow's client sends it
+
+
 def test_an_mlflow_setting_mlflow_cannot_read_is_named(tmp_path: Path, monkeypatch) -> None:
     """Before, `MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=0.5` (MLflow reads an integer) passed `dse check`, and `dse run`
     ended in MLflow's traceback at its first request to the server."""

@@ -247,6 +247,7 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
     from tests.conftest import write_experiment
 
     exp, space = load_experiment(write_experiment(tmp_path, training={"epochs": 3}))
+    exp = exp.model_copy(update={"storage": "postgresql+psycopg://dse:OLDPW@127.0.0.1:9/optuna"})  # rotated since
     db = f"sqlite:///{tmp_path / 'optuna.db'}"
     study = optuna.create_study(study_name="tiny", storage=db, directions=["maximize", "minimize"])
     records = StudyRecords(study)
@@ -261,6 +262,7 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
     history = StudyRecords(optuna.load_study(study_name="tiny", storage=db)).experiment_history()
     assert [(h["version"], h["until_trial"], h["experiment"]["training"]["epochs"]) for h in history] == [(1, 1, 3)]
     assert history[0]["search_space"] == space.model_dump(mode="json") and records.experiment_version() == 2
+    assert history[0]["experiment"]["storage"] == "postgresql+psycopg://dse:***@127.0.0.1:9/optuna"  # a record, no password
     records.save_experiment(later, space)  # no change: no new version
     assert records.experiment_version() == 2
 
