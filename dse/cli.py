@@ -499,7 +499,9 @@ def report(
         _fail(e)
     _say(f"report: {result.html}  ({len(result.figures)} figures, {result.seconds:.1f} s)")
     if result.parent_run_id:
-        _say(f"logged as artifacts report/ of MLflow run {result.parent_run_id} ({result.tracking_uri})")
+        from dse.config import redact_url
+
+        _say(f"logged as artifacts report/ of MLflow run {result.parent_run_id} ({redact_url(result.tracking_uri)})")
 
 
 def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Optional[str]):

@@ -311,6 +311,8 @@ def _check_mlflow_http_settings() -> None:
     """
     from mlflow import environment_variables as mlflow_env
 
+    from dse import MLFLOW_DEFAULTS
+
     for name in dir(mlflow_env):
         if name.startswith("MLFLOW_HTTP_REQUEST_") and name in os.environ:
             var = getattr(mlflow_env, name)
@@ -319,13 +321,7 @@ def _check_mlflow_http_settings() -> None:
             except ValueError:
                 kind = {int: "an integer", float: "a number", bool: "true or false"}.get(var.type, var.type.__name__)
                 raise TrackingError(f"environment variable {name}={os.environ[name]!r}: MLflow reads {kind} there; "
-                                    f"set it to {kind} (dse's default: {_mlflow_default(name)}) or unset it") from None
-
-
-def _mlflow_default(name: str) -> str:
-    from dse import MLFLOW_DEFAULTS
-
-    return MLFLOW_DEFAULTS.get(name, "MLflow's own")
+                                    f"set it to {kind} (dse's default: {MLFLOW_DEFAULTS.get(name, 'none')}) or unset it") from None
 
 
 def check_ray_address(address: str | None, *, field: str = "ray.address") -> None:
