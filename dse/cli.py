@@ -441,7 +441,9 @@ def calibrate(
     if any(math.isnan(s.spearman) for s in result.stats):
         _say(
             "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ; "
-            f"measure more trials with `dse synthesize {study} --trials N,M,... --backend {backend}`"
+            + (f"measure more trials with `dse synthesize {study} --trials {','.join(map(str, result.unmeasured[:10]))} "
+               f"--backend {backend}`" if result.unmeasured else
+               f"every completed trial {backend} can measure is measured: run more trials first (`dse run --n-trials N`)")
         )
     _say(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from optuna.trial import TrialState
 
 from dse.exceptions import ConfigError
 from dse.report import CalibrationStats, calibration_pairs, calibration_stats, trial_numbers_text
@@ -24,12 +26,14 @@ _COMPARISONS = (
 
 @dataclass
 class CalibrationResult:
-    """Statistics per compared pair and the CSV of per-trial pairs."""
+    """Statistics per compared pair and the CSV of per-trial pairs; ``unmeasured``: the completed trials ``backend``
+    could measure and has not (a Strategy it measures), to name in ``dse synthesize --trials``."""
 
     backend: str
     n_trials: int
     stats: list[CalibrationStats]
     csv: Path
+    unmeasured: list[int] = field(default_factory=list)
 
 
 def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_uri: str | None = None) -> CalibrationResult:
@@ -62,8 +66,6 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
         raise ConfigError(f"--backend (backend=): {e}") from e
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
-        from optuna.trial import TrialState
-
         completed = StudyRecords(study).trials((TrialState.COMPLETE,))
         strategies = sorted({r.params.strategy for r in completed if r.params})
         if strategies and cls.strategies is not None and not set(strategies) & set(cls.strategies):
@@ -111,4 +113,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
         for s in stats:
             metrics.update(s.as_metrics(f"calibration_{backend}_{s.estimate}"))
         tracker.log_study_artifact(parent, csv, metrics)
-    return CalibrationResult(backend, len(pairs), stats, csv)
+    paired = set(pairs["trial"])
+    unmeasured = [r.number for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.number not in paired
+                  and (cls.strategies is None or (r.params is not None and r.params.strategy in cls.strategies))]
+    return CalibrationResult(backend, len(pairs), stats, csv, unmeasured)

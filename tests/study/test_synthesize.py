@@ -98,6 +98,8 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     assert result.exit_code == 0, result.output
     assert "nan" not in text and " n/a " in text, text
     assert "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ" in text, text
+    # which trials to measure next, by number, or that none is left (before: `--trials N,M,...`, a placeholder)
+    assert cal.unmeasured == [] and "every completed trial yosys can measure is measured: run more trials first" in text, text
     # the sign of the error and what scale is are said under the table (before: only in a docstring)
     assert "+ means the estimate is above the precise figure" in text and "precise = s x estimate" in text, text
     # Yosys' latency_cycles are da4ml's stage count of the RTL, the estimate's own computation: not compared with it
@@ -429,6 +431,8 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
     assert run.data.metrics["yosys_lut"] > 0  # logged into the store given, by a local Ray's worker
     cal = calibrate("da", storage, "yosys", tracking_uri=tracking)
     assert cal.n_trials == 1
+    da = [t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic"]
+    assert cal.unmeasured == [m for m in da if m != n]  # the trials to name in `dse synthesize --trials`
     with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
         synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
     from dse.exceptions import ClusterUnreachableError
