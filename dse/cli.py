@@ -458,13 +458,11 @@ def check(
     """Make every check `dse run` makes before its first trial (config, addresses, data, hls4ml, an existing study's experiment); create nothing."""
     _setup_logging(verbose)
     from dse.config._loading import load_experiment_from_cli
-    from dse.study import preflight
-    from dse.study._preflight import _check_existing_study
+    from dse.study._preflight import _preflight
 
     try:
         exp, space = load_experiment_from_cli(experiment, n_trials=n_trials)
-        splits = preflight(exp, space, allow_changed=allow_changed)
-        finished = _check_existing_study(exp)
+        splits, finished = _preflight(exp, space, allow_changed=allow_changed, compare_stored=True)
     except DseError as e:
         _fail(e)
     n_params, n_rules = len(space.parameters), len(space.rules)

@@ -993,6 +993,12 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
             These three, and a local Ray's lack of one trial's CPUs, GPUs or memory, are not checked for a study with
             nothing left to run (:func:`nothing_to_run`), which starts neither Ray nor a trial.
     """
+    return _preflight(exp, space, allow_changed=allow_changed, compare_stored=compare_stored)[0]
+
+
+def _preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool, compare_stored: bool) -> tuple[Splits, bool]:
+    """:func:`preflight`, and whether the study has nothing left to run (:func:`nothing_to_run`; what a trial needs
+    was then not checked), which `dse check` says."""
     from dse.data import load_dataset
     from dse.trial import check_search_space, layer_sizes
 
@@ -1039,4 +1045,4 @@ def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool 
     _check_resource_tools(exp, space, local_tools=not idle)
     if compare_stored:
         _check_stored(exp, space, splits, allow_changed=allow_changed)
-    return splits
+    return splits, idle

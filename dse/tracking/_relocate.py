@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlparse, urlsplit, urlunsplit
 
 from dse._args import expect
-from dse.config import JOURNAL, sqlite_path, storage_file
+from dse.config import JOURNAL, redact_url, sqlite_path, storage_file
 
 if TYPE_CHECKING:
     from dse.store import StudyRecords
@@ -208,7 +208,6 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> Path | Non
         ConfigError: a SQLite store or a file store's folder that does not exist (opening it would
             create an empty one), or a store without the study's parent run.
     """
-    from dse.config import redact_url
     from dse.exceptions import ConfigError
 
     recorded = f" (the study recorded {redact_url(records.tracking_uri)})" if records.tracking_uri else ""
@@ -299,8 +298,6 @@ def server_problem(uri: str, timeout_s: float = 5.0) -> str | None:
             response.read(256)
         return None
     except urllib.error.HTTPError as e:
-        from dse.config import redact_url
-
         log.warning("mlflow.tracking_uri %s: GET /health answered HTTP %s; going on, since a server answers", redact_url(uri), e.code)
         return None
     except urllib.error.URLError as e:
