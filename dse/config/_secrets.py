@@ -10,6 +10,7 @@ __all__ = ["redact_url", "redact_secrets"]
 _MASK = "***"
 # scheme://user: ... then the password, up to the '@' before the host (see redact_url)
 _USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*:")
+_HTTP = re.compile(r"(?i)^https?://")
 
 
 def redact_url(url: str) -> str:
@@ -17,8 +18,9 @@ def redact_url(url: str) -> str:
 
     Works for SQLAlchemy URLs (``postgresql+psycopg://user:pw@host:5432/db``), http(s) URLs with
     user info and any other ``scheme://user:password@host`` form; a URL without a password (or
-    a string that is no URL at all) comes back unchanged. A password may hold ``/`` and ``@``, as
-    SQLAlchemy reads it. Query parameters named ``password`` (``passwd``, ``pwd``, ``sslpassword``)
+    a string that is no URL at all) comes back unchanged. Outside http(s), the password is read as
+    SQLAlchemy reads it (``sqlalchemy.engine.url``'s pattern: ``user:password@``, the password
+    holding ``/``, ``?`` or ``#``), and masked up to the last ``@`` before the host's end. Query parameters named ``password`` (``passwd``, ``pwd``, ``sslpassword``)
     are masked too.
 
     Args:
@@ -33,13 +35,16 @@ def redact_url(url: str) -> str:
     m = _USER.match(out)
     if m:
         rest = out[m.end():]
-        stop = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
-        first_at, first_slash = rest.find("@", 0, stop), rest.find("/", 0, stop)
-        # SQLAlchemy takes '/' in a password (before 2026-12-07 such a password was shown whole); `host:8080/a@b` is a
-        # port and a path, no password
-        if first_at > 0 and (first_slash < 0 or first_at < first_slash or not rest[:first_slash].isdigit()):
-            end = rest.find("/", first_at, stop)  # the password may hold '@' too: masked up to the last before the path
-            at = rest.rfind("@", 0, stop if end < 0 else end)
+        if _HTTP.match(out):  # an http(s) URL's user info ends at its authority's end: `host:8080/a@b` is a port and a path
+            stop = min([i for i in (rest.find("?"), rest.find("#")) if i >= 0], default=len(rest))
+            first_at, first_slash = rest.find("@", 0, stop), rest.find("/", 0, stop)
+            has_password = first_at > 0 and (first_slash < 0 or first_at < first_slash or not rest[:first_slash].isdigit())
+        else:  # SQLAlchemy's own pattern, `user:<[^@]*>@`: '/', '?' and '#' belong to the password, and `u:1234/56@h`
+            stop, first_at = len(rest), rest.find("@")  # has one (before 2026-12-07 read as a port and a path, shown)
+            has_password = first_at >= 0
+        if has_password:
+            end = min([i for i in (rest.find("/", first_at, stop), rest.find("?", first_at, stop)) if i >= 0], default=stop)
+            at = rest.rfind("@", 0, end)  # a password may hold '@' too: masked up to the last before the host's end
             out = out[: m.end()] + _MASK + rest[at:]
     # the query masked in place, split by hand: urlunsplit drops the empty host of scheme:///db?...
     # (`postgresql:/db`), and urlsplit strips tabs and newlines, so its query need not be found again

@@ -29,6 +29,10 @@ from dse.exceptions import ConfigError
         ("mysql://u:p/w@x@host:3306/db?a=b@c", "mysql://u:***@host:3306/db?a=b@c"),
         ("http://host:8080/path@x", "http://host:8080/path@x"),  # a port and a path, no password
         ("postgresql://h/db?sslpassword=k", "postgresql://h/db?sslpassword=***"),
+        # SQLAlchemy reads `1234/56` and `a?b#c` as passwords (before: shown, read as a port and a path, or a query)
+        ("postgresql://u:1234/56@db:5432/optuna", "postgresql://u:***@db:5432/optuna"),
+        ("postgresql+psycopg://u:a?b#c@db/optuna?sslmode=require", "postgresql+psycopg://u:***@db/optuna?sslmode=require"),
+        ("http://u:1234/56@host", "http://u:1234/56@host"),  # http: a port and a path, as requests reads it
     ],
 )
 def test_redact_url(url, expected):
