@@ -77,12 +77,20 @@ def journal_path(storage: str) -> Path | None:
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The database file of a ``sqlite:///`` URL (relative to the current directory), else None."""
+    """The database file of a ``sqlite:///`` URL (relative to the current directory), else None.
+
+    None too for a URL SQLAlchemy cannot parse (``postgresql://u@h:notaport/db``): the storage
+    checks (``dse.study.check_storage_url``) name what is wrong with it.
+    """
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     if "://" not in url:
         return None
-    u = make_url(url)
+    try:
+        u = make_url(url)
+    except (ArgumentError, ValueError):  # before, a raw ValueError ("invalid literal for int()") in every command
+        return None
     if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
         return None
     return Path(u.database).expanduser().absolute()
@@ -90,7 +98,7 @@ def sqlite_path(url: str) -> Path | None:
 
 def storage_file(storage: str) -> Path | None:
     """The local file behind an Optuna storage: its journal file (:func:`journal_path`) or its
-    SQLite database (:func:`sqlite_path`); None for a database server or in-memory SQLite."""
+    SQLite database (:func:`sqlite_path`); None for a database server, in-memory SQLite or a URL that does not parse."""
     return journal_path(storage) or sqlite_path(storage)
 
 

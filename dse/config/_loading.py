@@ -273,14 +273,6 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
     return expanded
 
 
-def _sqlite_file(url: str) -> Path | None:
-    """The absolute database file of a ``sqlite:///`` URL, or None for other URLs and ones that do not parse."""
-    try:
-        return sqlite_path(url)
-    except Exception:  # not a URL SQLAlchemy parses: validation names it later
-        return None
-
-
 def load_experiment_from_cli(path: str | Path, **options: Any) -> tuple[ExperimentConfig, SearchSpace]:
     """:func:`load_experiment` for a ``dse`` command: ``options`` are its command-line options
     (``n_trials`` from ``dse run --n-trials``), and an error in one names the option."""
@@ -345,7 +337,7 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
     if isinstance(st, str) and st != "journal":  # a relative file, from the current directory as run_dir; kept absolute,
         if (journal := journal_path(st)) is not None:  # so the summary, status and the stored experiment say which file
             data["storage"] = str(journal)
-        elif "?" not in st and (db := _sqlite_file(st)) is not None:
+        elif "?" not in st and (db := sqlite_path(st)) is not None:
             data["storage"] = f"sqlite:///{db}"
     try:
         if reading:

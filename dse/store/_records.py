@@ -474,7 +474,17 @@ class StudyRecords:
             entry = None
         if entry is None:
             return self.experiment(reading=True), self.dataset_digest()
-        exp, _ = read_stored_experiment(entry["experiment"])
+        from pydantic import ValidationError
+
+        from dse.config._loading import format_validation_error
+
+        try:
+            exp, _ = read_stored_experiment(entry["experiment"])
+        except ValidationError as e:  # as `experiment` words it (probe 33: pydantic's error escaped)
+            raise ConfigError(
+                f"experiment version {int(version)} stored with study {self.study.study_name!r} (before trial "
+                f"{entry.get('until_trial')}) does not validate here (made by another dse version, or it names something "
+                f"this process cannot load):\n{format_validation_error(e)}") from e
         return exp, (entry.get("dataset") or {}).get("digest")
 
     def experiment_version(self) -> int:
@@ -607,8 +617,11 @@ class StudyRecords:
         return [TrialRecord.of(t) for t in self.study.get_trials(deepcopy=False, states=states)]
 
     def trial(self, number: int) -> TrialRecord:
-        """Trial ``number``'s record (raises ``IndexError`` for a number the study does not have)."""
-        return TrialRecord.of(self.study.trials[number])
+        """Trial ``number``'s record (raises ``IndexError`` for a number the study does not have, negative ones too)."""
+        trials = self.study.trials
+        if not 0 <= number < len(trials):  # before, -1 was the last trial
+            raise IndexError(f"study {self.study.study_name!r} has no trial {number} (it has trials 0 to {len(trials) - 1})")
+        return TrialRecord.of(trials[number])
 
     def told_feasible_breaking(self, constraints: list[ConstraintConfig]) -> list[tuple[int, str]]:
         """COMPLETE trials Optuna holds as feasible whose recorded metrics break ``constraints``.

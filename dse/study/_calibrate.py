@@ -52,6 +52,9 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
         The statistics of each compared pair (estimate against ``backend``'s figure, per metric) and the CSV of per-trial pairs.
 
     Raises:
+        StudyNotFoundError: no such study.
+        StorageError: ``storage`` is not a usable URL or journal file, or cannot be read.
+        TrackingError: ``tracking_uri`` (or the recorded one) names no MLflow store that holds the study's runs.
         ConfigError: unknown or non-precise ``backend`` (``ebops``); no trial was re-measured with
             ``backend`` (run ``dse synthesize`` first).
     """

@@ -79,7 +79,8 @@ class StudySummary:
 
     Attributes:
         study_name: the Optuna study name.
-        storage: Optuna storage URL.
+        storage: Optuna storage URL, or with ``storage: journal`` the journal file's path (:func:`dse.study.load_study`
+            opens either; ``optuna.load_study`` takes URLs only).
         tracking_uri: MLflow tracking URI.
         parent_run_id: the study's MLflow parent run.
         front_csv: local copy of the Pareto-front CSV (also an artifact of the parent run).
@@ -905,7 +906,12 @@ def run_study(
 
     Raises:
         TypeError: ``exp`` is not an ``ExperimentConfig`` or ``space`` not a ``SearchSpace``.
-        StorageError, TrackingError, ClusterUnreachableError: see :func:`dse.study.preflight`.
+        StorageError, TrackingError, ClusterUnreachableError, ToolNotFoundError: see :func:`dse.study.preflight`.
+        TrackingError: also MLflow lost during the study (finished trials are kept; running ones re-enqueued).
+        ClusterError: a local Ray did not start, a cluster could not be joined or refused the token
+            (:func:`dse.study._ray_session.ray_session`), or ``run_dir`` is too long for Ray's sockets.
+        DiskFullError: the run directory's disk is full or too small for Ray's files (before any trial), or filled
+            during the study (what finished is kept).
         DatasetError: the data are unusable (before any trial).
         SearchSpaceError: the space offers a value hls4ml cannot implement (before any trial).
         ConfigError: the study exists with other objectives (directions, or metrics once a trial

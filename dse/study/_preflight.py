@@ -196,7 +196,7 @@ def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigErr
         if url.lower().endswith((".db", ".sqlite", ".sqlite3")) and "://" not in url:  # a bare SQLite file path
             raise error(f"{field}: {url!r} is not a database URL; an SQLite file is given as "
                         f"sqlite:///{Path(url).expanduser().absolute()} (three slashes, then the absolute path)") from e
-        raise error(f"{field}: {url!r} is not a database URL; use e.g. {_STORAGE_EXAMPLES}") from e
+        raise error(f"{field}: {redact_url(url)!r} is not a database URL; use e.g. {_STORAGE_EXAMPLES}") from e
     try:
         dialect = u.get_dialect()
     except NoSuchModuleError as e:

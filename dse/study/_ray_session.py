@@ -542,7 +542,10 @@ def ray_session(cfg: RayConfig, run_dir: Path) -> Iterator[None]:
         run_dir: the study's run directory (local mode puts Ray's files in ``run_dir/ray``).
 
     Raises:
-        ClusterError: the cluster cannot be joined (unreachable, or no/wrong auth token).
+        ClusterError: the cluster cannot be joined (unreachable, or no/wrong auth token), a local Ray did not start,
+            or ``run_dir`` is too long for Ray's sockets and /tmp takes no short link to it.
+        DiskFullError: a local Ray's folder (``<run_dir>/ray``) has too little free space for Ray's files.
+        OSError: ``<run_dir>/ray`` cannot be created (:func:`dse.study.preflight` checks ``run_dir`` first).
     """
     import ray
 

@@ -45,6 +45,8 @@ def open_study(exp: ExperimentConfig, sampler: optuna.samplers.BaseSampler | Non
 
     Raises:
         ConfigError: an existing study of that name has other objectives (:func:`objectives_problem`).
+        sqlalchemy.exc.SQLAlchemyError: the storage cannot be opened or created; :func:`dse.study.preflight`
+            (which :func:`dse.study.run_study` calls first) names such a storage as a ``StorageError``.
     """
     directions = [o.direction for o in exp.objectives]
     study = optuna.create_study(

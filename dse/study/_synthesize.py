@@ -424,7 +424,7 @@ def synthesize(
         front: re-measure the study's Pareto front too (with ``trials``: both).
         profile: also log hls4ml's profiling plots of each selected trial to its MLflow run.
         keep_files: keep each measurement's RTL, project and logs under ``<run_dir>/synth``.
-        synthesis_timeout_s: s per tool run (Yosys), in place of the study's ``resources.synthesis_timeout_s``;
+        synthesis_timeout_s: seconds per tool run (Yosys, Vivado HLS, Vitis), in place of the study's ``resources.synthesis_timeout_s``;
             not part of a measurement's cache key.
         tracking_uri: where the study's MLflow runs are now, in place of the recorded URI (as ``dse export``'s).
         ray_address: the Ray to measure on in place of the stored ``ray.address``; ``"local"`` starts a local
@@ -434,10 +434,15 @@ def synthesize(
         What was measured, taken from the cache or the trials' own figures, and what failed.
 
     Raises:
-        TypeError: ``trials`` is not a list of ints.
+        TypeError: ``trials`` is not a list of ints, ``front``, ``profile`` or ``keep_files`` not a bool,
+            ``synthesis_timeout_s`` not a number or ``ray_address`` not a string.
         StudyNotFoundError: no such study.
+        StorageError: ``storage`` is not a usable URL or journal file, or cannot be read (:func:`load_study`).
         ConfigError: unknown trial numbers, nothing selected, unknown backend or one that is no
-            re-measurement (``ebops``).
+            re-measurement (``ebops``), ``synthesis_timeout_s`` not above 0, a part the backend cannot target.
+        TrackingError: ``tracking_uri`` (or the recorded one) names no MLflow store that holds the study's runs.
+        ClusterUnreachableError: nothing listens at ``ray_address``.
+        ClusterError: the Ray to measure on did not start or could not be joined.
         ToolNotFoundError: with a local Ray, the backend's executable is not on PATH (nothing is measured).
     """
     import ray
@@ -446,6 +451,8 @@ def synthesize(
 
     if trials is not None:
         trials = expect_trial_numbers("trials", trials)
+    for arg, value in (("front", front), ("profile", profile), ("keep_files", keep_files)):  # probe 33: front="yes" passed
+        expect(arg, value, bool, f"pass {arg}=True or {arg}=False")
     if synthesis_timeout_s is not None:
         expect("synthesis_timeout_s", synthesis_timeout_s, (int, float), "give seconds > 0, e.g. 3600")
         if not synthesis_timeout_s > 0:

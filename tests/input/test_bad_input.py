@@ -888,6 +888,8 @@ def test_unknown_study_with_default_storage(command: str, tmp_path: Path, monkey
         ("sqlite:///empty.db", ("no study named 'nosuch'", "studies there: none", "empty.db is empty")),
         ("elsewhere/optuna.log", ("no study named 'nosuch'", "studies there: none", "optuna.log does not exist")),
         ("junk.log", ("storage", "junk.log", "not an Optuna journal file")),
+        # a port that is no number (probe 33: a raw ValueError, "invalid literal for int()", and a traceback)
+        ("postgresql://u:secret@h:notaport/db", ("storage: 'postgresql://u:***@h:notaport/db'", "not a database URL")),
     ],
 )
 def test_status_bad_storage(storage: str, expect: tuple[str, ...], tmp_path: Path, monkeypatch) -> None:
