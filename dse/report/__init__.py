@@ -29,18 +29,26 @@ __all__ = [
     "format_value",
     "front_table",
     "build_report",
+    "ReportResult",
     "compare_studies",
+    "CompareResult",
+    "StudySource",
+    "load_optuna_source",
+    "load_mlflow_source",
 ]
+
+#: Names that import matplotlib and MLflow, loaded on first use (the study loop imports this package).
+_LAZY = {
+    "build_report": "dse.report._study_report", "ReportResult": "dse.report._study_report",
+    "compare_studies": "dse.report._compare", "CompareResult": "dse.report._compare", "StudySource": "dse.report._compare",
+    "load_optuna_source": "dse.report._compare", "load_mlflow_source": "dse.report._compare",
+}
 
 
 def __getattr__(name: str):
-    """``build_report``/``compare_studies`` import matplotlib and MLflow lazily (the study loop imports this package)."""
-    if name == "build_report":
-        from dse.report._study_report import build_report
+    """The report and comparison names (:data:`_LAZY`) import matplotlib and MLflow lazily."""
+    if name in _LAZY:
+        import importlib
 
-        return build_report
-    if name == "compare_studies":
-        from dse.report._compare import compare_studies
-
-        return compare_studies
-    raise AttributeError(name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'dse.report' has no attribute {name!r}")

@@ -456,10 +456,32 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     (see :mod:`dse.report._outputs`); other files there are left alone. A folder without that
     list holding files named like the comparison's is refused before anything is written.
 
+    Args:
+        sources: the studies, in the order of the table and the legend, each read with :func:`load_optuna_source`
+            (``name``, storage URL or journal file) or :func:`load_mlflow_source` (an MLflow experiment without its
+            Optuna storage); the first study's objectives are the ones compared.
+        out_dir: folder for ``compare.html``, ``compare.csv`` and the PNGs (created).
+        log_to_mlflow: also log the page as artifacts ``compare/`` of each study's known parent run.
+
+    Returns:
+        A :class:`CompareResult`: the table (one row per study: hypervolume, front size, trial counts, CPU-hours,
+        figure sources), the hypervolume's reference point per objective, the files written and the runs logged to.
+
     Raises:
+        TypeError: ``sources`` is not a non-empty list of :class:`StudySource`, or ``out_dir`` is not a path.
         ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file, cannot be
             created, or holds files named like the comparison's that no earlier comparison wrote.
     """
+    from dse._args import expect
+
+    if not isinstance(sources, (list, tuple)) or not sources or not all(isinstance(s, StudySource) for s in sources):
+        got = type(sources).__name__ if not isinstance(sources, (list, tuple)) else (
+            "an empty list" if not sources else f"a list holding {type(next(s for s in sources if not isinstance(s, StudySource))).__name__}")
+        raise TypeError(f"sources: expected a non-empty list of StudySource, got {got}; read each study with "
+                        "dse.report.load_optuna_source(name, storage)")  # probe 33: before, an IndexError or AttributeError
+    expect("out_dir", out_dir, (str, Path), "give the folder to write the comparison to")
+    out_dir = Path(out_dir)
+    expect("log_to_mlflow", log_to_mlflow, bool, "pass log_to_mlflow=True or log_to_mlflow=False")
     from dse.report import _html as H
     from dse.report import _plots as P
     from dse.report._figures import accuracy_objective

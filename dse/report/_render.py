@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import io
-
 import re
 
+import numpy as np
 import pandas as pd
 from rich.console import Group
 from rich.table import Table
@@ -120,8 +120,11 @@ def format_value(v: object, column: str | None = None) -> str:
 
     ``0.9444`` (4 significant digits below 100), ``36,990`` (thousands separators from 100, and
     for whole numbers), ``1e+30`` (a magnitude of 1e9 or more), ``true``/``false``, ``-`` for
-    missing (None, NaN). A number in an :data:`ID_COLUMNS` column is written plain (``1938``).
+    missing (None, NaN). A number in an :data:`ID_COLUMNS` column is written plain (``1938``). NumPy scalars
+    (a DataFrame's cells) are written as the Python numbers they hold.
     """
+    if isinstance(v, np.generic) and not isinstance(v, (np.str_, np.bytes_)):  # probe 33: np.int64(36990) was '36990'
+        v = v.item()
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return "-"
     if isinstance(v, bool):

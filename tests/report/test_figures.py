@@ -355,3 +355,33 @@ def test_counts_line_names_pruned_trials():
 
     assert counts_line(StudyCounts(3, 1, 0, 1, 2)) == "trials: 3 complete, 1 failed, 2 pruned, 0 running, 1 waiting"
     assert "pruned" not in counts_line(StudyCounts(3, 1, 0, 0, 0))
+
+
+def test_format_value_writes_numpy_scalars_as_python_numbers():
+    """Probe 33: a DataFrame's cells (NumPy scalars) missed the separators, ``true``/``false`` and 4 digits."""
+    from dse.report import format_value
+
+    for value in (36990, True, 0.94444, float("nan"), 123456.7, 2**40):
+        for scalar in (np.int64, np.bool_, np.float32, np.float64):
+            try:
+                numpy_value = scalar(value)
+            except (OverflowError, ValueError):
+                continue
+            assert format_value(numpy_value) == format_value(numpy_value.item()), (scalar, value)
+    assert [format_value(np.int64(36990)), format_value(np.bool_(True)), format_value(np.float32(0.94444))] == [
+        "36,990", "true", "0.9444"]
+    assert format_value(np.int64(1938), "trial") == "1938"
+
+
+def test_compare_studies_names_a_wrong_argument(tmp_path):
+    """Probe 33: ``compare_studies([])`` raised IndexError and a list of names AttributeError; the source types
+    (``StudySource``, ``load_optuna_source``) were not exported."""
+    import dse.report as report
+
+    for name in report.__all__:  # each public name resolves (some lazily)
+        assert getattr(report, name) is not None, name
+    for sources, got in (([], "an empty list"), (["quickstart"], "a list holding str"), ("quickstart", "str")):
+        with pytest.raises(TypeError, match=f"sources: expected a non-empty list of StudySource, got {got}; read each "
+                                            r"study with dse.report.load_optuna_source\(name, storage\)"):
+            report.compare_studies(sources, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
