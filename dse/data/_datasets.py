@@ -51,7 +51,8 @@ class Preprocessing:
                 the columns ``feature_names`` (in any order; other columns are ignored).
 
         Raises:
-            DatasetError: wrong number of features, or a DataFrame without some of ``feature_names``.
+            DatasetError: wrong number of features, values that are no numbers, or a DataFrame without some of
+                ``feature_names``.
         """
         if hasattr(X, "columns") and self.feature_names is not None:  # a DataFrame: take its columns by name
             missing = [c for c in self.feature_names if c not in X.columns]
@@ -61,7 +62,11 @@ class Preprocessing:
                     f"{missing[:10]}; give a table with those columns, or an array in the order of feature_names"
                 )
             X = X[list(self.feature_names)]
-        X = np.asarray(X, dtype=np.float64)
+        try:
+            X = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as e:  # probe 33: numpy's ValueError escaped
+            raise DatasetError(f"features must be numbers, in rows of equal length ({' '.join(str(e).split())[:200]}); "
+                               f"this design expects (n, {len(self.feature_mean)}) raw features") from e
         if X.ndim != 2 or X.shape[1] != len(self.feature_mean):
             raise DatasetError(
                 f"features have shape {X.shape}; this design expects (n, {len(self.feature_mean)}) raw features"
@@ -334,8 +339,16 @@ def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
         DatasetError: wrong shapes, non-numeric or non-finite features, negative or fractional
             labels, or fewer than two classes.
     """
+    for name, value in (("features X", X), ("labels y", y)):
+        try:
+            np.asarray(value)
+        except ValueError as e:  # rows of different lengths (probe 33: numpy's ValueError escaped)
+            raise DatasetError(f"{name} could not be read as an array ({' '.join(str(e).split())[:200]}); give one value per "
+                               "feature in every row (rows of equal length), e.g. a 2-D numpy array") from e
     X = np.asarray(X)
     y = np.asarray(y)
+    if np.iscomplexobj(y):  # probe 33: a TypeError from np.mod
+        raise DatasetError(f"labels y must be whole class indices 0..K-1 or strings, got complex numbers (dtype {y.dtype})")
     if X.dtype == object:
         raise DatasetError("features X must be a numeric array, got dtype object; convert it, e.g. X.astype('float32')")
     if y.dtype == object:
@@ -422,12 +435,23 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     With ``standardize=False`` the splits hold the raw float64 features (same rows), for
     checking a design behind its recorded :class:`Preprocessing`.
 
+    Args:
+        X, y, names: as :func:`validate_arrays` returns them: float features (n_samples, n_features), class
+            indices 0..len(names)-1 (n_samples,), and the class names.
+
     Raises:
-        DatasetError: a class has too few samples to appear in every split.
+        DatasetError: a class has too few samples to appear in every split, or ``y`` holds no class indices of
+            ``names`` (probe 33: before, a TypeError for float labels, and a short ``names`` was taken as it was).
     """
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
+    y = np.asarray(y)
+    if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or (len(y) and not 0 <= y.min() <= y.max() < len(names)):
+        raise DatasetError(f"split_dataset: y must be class indices 0..{len(names) - 1} (one per class name), got "
+                           + (f"dtype {y.dtype}" if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 else
+                              f"{int(y.min())}..{int(y.max())}") + "; pass X, y and names as validate_arrays returns them")
+    y = y.astype(np.int32)
     counts = np.bincount(y, minlength=len(names))
     if counts.min() < 3:
         where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "

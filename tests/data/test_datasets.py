@@ -75,6 +75,27 @@ def test_bad_data_refused(X, y, expected):
     assert expected in str(info.value)
 
 
+def test_python_callers_get_dataset_errors_not_numpy_ones():
+    """Probe 33: a ragged X and complex labels (validate_arrays), float labels or a short list of class names
+    (split_dataset) and text features (Preprocessing.apply) raised numpy's ValueError or TypeError."""
+    from dse.data import split_dataset
+
+    with pytest.raises(DatasetError, match=r"features X could not be read as an array .*rows of equal length"):
+        validate_arrays([[1.0, 2.0], [3.0]], [0, 1])
+    with pytest.raises(DatasetError, match=r"labels y must be whole class indices 0..K-1 or strings, got complex"):
+        validate_arrays(np.zeros((4, 2)), np.array([0, 1, 0, 1], dtype=complex))
+    cfg = DatasetConfig(name="digits")
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    with pytest.raises(DatasetError, match=r"split_dataset: y must be class indices 0..1 .*got dtype float64"):
+        split_dataset(X, np.array([0.0, 1.0, 2.0] * 10), ("a", "b"), cfg)
+    with pytest.raises(DatasetError, match=r"split_dataset: y must be class indices 0..1 .*got 0..2; pass X, y and names"):
+        split_dataset(X, np.array([0, 1, 2] * 10), ("a", "b"), cfg)
+    splits = split_dataset(X, np.array([0, 1, 2] * 10, dtype=np.int64), ("a", "b", "c"), cfg)
+    assert splits.y_train.dtype == np.int32  # as Splits says
+    with pytest.raises(DatasetError, match=r"features must be numbers"):
+        splits.preprocessing.apply([["a", "b"]])
+
+
 def test_class_too_small_to_split(tmp_path):
     X = np.random.default_rng(0).normal(size=(42, 2))
     y = np.array([0] * 20 + [1] * 20 + [2] * 2)
