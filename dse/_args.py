@@ -25,9 +25,10 @@ def expect(arg: str, value: Any, kinds: type | tuple[type, ...], how: str) -> No
     Raises:
         TypeError: ``value`` is of another type; the message says what was given and ``how``.
     """
-    ints = kinds is int or (isinstance(kinds, tuple) and int in kinds)
+    listed = kinds if isinstance(kinds, tuple) else (kinds,)
+    ints = int in listed or numbers.Integral in listed
     if not isinstance(value, kinds) or (ints and isinstance(value, bool)):
-        names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        names = " or ".join("int" if k is numbers.Integral else k.__name__ for k in listed)
         raise TypeError(f"{arg}: expected {names}, got {type(value).__name__} {str(value)[:80]!r}; {how}")
 
 

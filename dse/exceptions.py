@@ -94,7 +94,7 @@ class MeasurementError(TrialError):
 
 
 class ToolNotFoundError(MeasurementError):
-    """An external tool (yosys, vitis_hls, vivado_hls) is not on PATH; the message says how to install it."""
+    """An external tool (g++, yosys, vitis-run, vivado_hls, vivado) is not on PATH; the message says how to install it."""
 
 
 class ToolFailedError(MeasurementError):

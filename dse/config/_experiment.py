@@ -294,8 +294,9 @@ class ConstraintConfig(_OnMetric):
         # bounds no design can meet: the whole study would end with no feasible trial
         if self.metric in MAXIMIZED_METRICS and self.min is not None and self.min > 1:
             hint = f"; for {self.min:g}% write min: {self.min / 100:g}" if self.min <= 100 else ""
+            split = "validation" if "_val_" in self.metric else "test"  # probe 33: a validation accuracy was called a test one
             raise ValueError(f"constraint on {self.metric!r}: min {self.min:g} is above 1, and {self.metric} is a fraction of "
-                             f"test samples (0..1, 0.9 = 90%), so no trial could meet it{hint}")
+                             f"{split} samples (0..1, 0.9 = 90%), so no trial could meet it{hint}")
         if self.max is not None and self.max < 0:
             raise ValueError(f"constraint on {self.metric!r}: max {self.max:g} is below 0, and {self.metric} is never negative, "
                              f"so no trial could meet it; max: 0 asks for none")
@@ -380,7 +381,8 @@ class Hls4mlConfig(_Strict):
     Keras accuracy for ``csim_accuracy``), so every trial that ever joins the front was C
     simulated; ``none``. A trial whose C simulation was skipped reports ``csim_accuracy`` =
     ``keras_accuracy`` with the tag ``csim_accuracy_source: keras`` (``csim`` when simulated)
-    and the tag ``csim: skipped-dominated`` / ``skipped``; the two are equal whenever the design is
+    and the tag ``csim: skipped-dominated`` (the front dominates it), ``skipped-infeasible`` (it breaks a
+    constraint) or ``skipped`` (``none``), a simulated trial ``csim: run``; the two are equal whenever the design is
     bit-exact, which hls4ml guarantees for HGQ2 models (and ``da4ml_bit_exact_fraction``
     checks for distributed_arithmetic designs). Under ``front``, distributed_arithmetic designs
     are not built at all: da4ml's bit-exact emulation of their logic (``CombLogic.predict``,

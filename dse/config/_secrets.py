@@ -56,7 +56,8 @@ def redact_url(url: str) -> str:
 
 
 def redact_secrets(value: Any) -> Any:
-    """A copy of ``value`` (nested dicts, lists, strings) with every URL password masked by :func:`redact_url`.
+    """A copy of ``value`` (nested dicts, lists, strings) with the password of every string that is a URL masked by
+    :func:`redact_url` (a URL inside a longer text is left as it is: config values hold URLs whole).
 
     Args:
         value: e.g. ``ExperimentConfig.model_dump(mode="json")``.

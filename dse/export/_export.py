@@ -359,7 +359,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     from dse.trial._hls import convert
 
     expect("study", study, optuna.Study, "load it with dse.study.load_study(name, storage)")
-    expect("number", number, int, "give the trial's number, e.g. 3 (see `dse status`)")
+    import numbers
+
+    # a front_frame(...)["trial"] cell is a NumPy integer (probe 33: refused with a TypeError)
+    expect("number", number, numbers.Integral, "give the trial's number, e.g. 3 (see `dse status`)")
+    number = int(number)
     records = StudyRecords(study)
     if not study.trials:
         raise ExportError(f"study {study.study_name!r} has no trial yet; run it (`dse run`) before exporting a trial")

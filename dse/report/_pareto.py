@@ -149,9 +149,11 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
         row["mlflow_run_id"] = r.run_id
         rows.append(row)
     if not rows:  # the columns every front has, so a CSV of an empty front still has its header
-        return pd.DataFrame(columns=["trial", *names, "pinned", *(["feasible"] if constrained else []), "mlflow_run_id"])
-    df = pd.DataFrame(rows)
-    return df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
+        df = pd.DataFrame(columns=["trial", *names, "pinned", *(["feasible"] if constrained else []), "mlflow_run_id"])
+    else:
+        df = pd.DataFrame(rows).sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
+    df.attrs["objectives"] = list(names)  # front_table shows them all, first (before: two, whatever the study had)
+    return df
 
 
 def no_front_advice(study: optuna.Study, constraints: list[ConstraintConfig] | None) -> str:

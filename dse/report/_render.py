@@ -45,7 +45,8 @@ def counts_line(counts: StudyCounts) -> str:
 
 
 def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | None = None) -> Table | Group:
-    """A rich table of the front: objectives first, then the usual resource columns and sources.
+    """A rich table of the front: every objective first (``front.attrs["objectives"]``, which :func:`front_frame` sets;
+    else the two columns after ``trial``), then the usual resource columns and sources.
 
     ``lut_source`` names what gave the resource figures; ``dsp_source`` and ``latency_cycles_source`` are shown beside
     it where some member's differs from its ``lut_source``.
@@ -62,7 +63,8 @@ def front_table(front: pd.DataFrame, title: str = "Pareto front", width: int | N
     """
     pattern = _precise_columns()
     precise = [c for c in front.columns if pattern.fullmatch(c) and not c.startswith("ebops_")]
-    cols = list(dict.fromkeys(["trial", *front.columns[1:3], *[c for c in _SHOW if c in front.columns], *precise]))
+    objectives = [c for c in front.attrs.get("objectives", front.columns[1:3]) if c in front.columns]
+    cols = list(dict.fromkeys(["trial", *objectives, *[c for c in _SHOW if c in front.columns], *precise]))
     for figure in ("dsp", "latency_cycles"):  # most often lut_source's: shown where some member's differs
         other = f"{figure}_source"
         # a figure not measured (no source) is no difference: a Latency trial's latency_cycles has none

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import numbers
 import os
 import re
 from pathlib import Path
@@ -43,10 +44,25 @@ def valid_reuse_factors(n_in: int, n_out: int, backend: str = "Vitis") -> list[i
     layer then takes milliseconds instead of minutes. Remembered per shape (the driver asks for
     every trial). Falls back to ``get_valid_reuse_factors`` on a backend without that method.
 
+    Args:
+        n_in, n_out: the layer's inputs and outputs (at least 1 each).
+        backend: an hls4ml backend name (``Vitis``, ``Vivado``, ...).
+
     Returns:
         The valid ReuseFactors, ascending (1 is always among them).
+
+    Raises:
+        ValueError: ``n_in`` or ``n_out`` is below 1, or ``backend`` is no hls4ml backend.
     """
-    return list(_valid_reuse_factors(n_in, n_out, backend))
+    if not all(isinstance(n, numbers.Integral) and n >= 1 for n in (n_in, n_out)):  # probe 33: [] for 0
+        raise ValueError(f"valid_reuse_factors: n_in and n_out must be whole numbers >= 1, got {n_in!r} x {n_out!r}")
+    import hls4ml
+
+    try:
+        hls4ml.backends.get_backend(backend)
+    except Exception as e:  # probe 33: a raw KeyError
+        raise ValueError(f"valid_reuse_factors: backend {backend!r} is no hls4ml backend; use e.g. 'Vitis' or 'Vivado'") from e
+    return list(_valid_reuse_factors(int(n_in), int(n_out), backend))
 
 
 def _divisors(n: int) -> list[int]:
@@ -213,8 +229,9 @@ def check_hls_settings(params: TrialParams, sizes: list[tuple[int, int]], hls: H
 
     Raises:
         InvalidHlsConfigError: Latency or distributed_arithmetic with ReuseFactor != 1,
-            distributed_arithmetic with io_stream, or a layer ReuseFactor that is not valid for
-            that layer's size (hls4ml would silently change it).
+            distributed_arithmetic with io_stream, io_stream with an activation granularity other than
+            per-layer, ``layer_reuse_factors`` with another number of entries than Dense layers, or a layer
+            ReuseFactor that is not valid for that layer's size (hls4ml would silently change it).
     """
     rf = params.reuse_factor
     if params.strategy in ("Latency", "distributed_arithmetic") and rf != 1:

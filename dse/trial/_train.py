@@ -20,7 +20,10 @@ def beta_schedule(params: TrialParams, epochs: int) -> list[tuple[int, float, st
     """Key points for HGQ2's ``PieceWiseSchedule``: beta at epoch 0, ``beta_end`` at the last epoch.
 
     A ``log`` ramp from or to beta 0 is impossible: :class:`~dse.config.TrialParams` records such a
-    ramp as ``linear`` when it is validated, so the schedule is the recorded one.
+    ramp as ``linear`` when it is validated, so the schedule is the recorded one. With one epoch
+    there is no last epoch after the first: the key point of ``beta_end`` sits at epoch 1, which
+    is never trained, so the trial trains at ``beta`` (``PieceWiseSchedule`` needs two distinct
+    key epochs).
     """
     if params.beta_end is None or params.beta_schedule == "constant":
         return [(0, params.beta, "constant")]

@@ -104,6 +104,14 @@ def test_export_refuses_a_failed_trial(tiny_study, tmp_path):
     result = runner.invoke(app, ["export", exp.name, "--trial", str(failed), "--storage", exp.storage_url, "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "ExportError" in result.output and "export a COMPLETE trial" in result.output
+    # from Python, a front_frame cell (a NumPy integer) is a trial number (probe 33: a TypeError); a bool is not
+    from dse.exceptions import ExportError
+    from dse.export import export_design
+
+    with pytest.raises(ExportError, match="export a COMPLETE trial"):
+        export_design(study, exp.storage_url, np.int64(failed), tmp_path / "py")
+    with pytest.raises(TypeError, match="number: expected int, got bool"):
+        export_design(study, exp.storage_url, True, tmp_path / "py")
 
 
 FAILING_BACKEND = """

@@ -584,8 +584,12 @@ CASES: list[Case] = [
          exp={"constraints": [{"metric": "dsp", "min": 10, "max": 5}]}),
     Case("constraint-no-bound", "field", (), ("constraints.0", "needs 'max' and/or 'min'"), exp={"constraints": [{"metric": "dsp"}]}),
     # before, accepted: every trial of the study ended infeasible (an accuracy written in percent, a negative budget)
-    Case("constraint-accuracy-in-percent", "field", (), ("constraints.0", "min 90 is above 1", "fraction", "write min: 0.9"),
+    Case("constraint-accuracy-in-percent", "field", (), ("constraints.0", "min 90 is above 1", "fraction of test samples",
+                                                        "write min: 0.9"),
          exp={"constraints": [{"metric": "csim_accuracy", "min": 90}]}),
+    # probe 33: a validation accuracy was called "a fraction of test samples"
+    Case("constraint-val-accuracy-in-percent", "field", (), ("constraints.0", "fraction of validation samples"),
+         exp={"constraints": [{"metric": "csim_val_accuracy", "min": 90}]}),
     Case("constraint-negative-max", "field", (), ("constraints.1", "max -1 is below 0", "never negative", "max: 0"),
          exp={"constraints": [{"metric": "lut", "max": 5000}, {"metric": "dsp", "max": -1}]}),
     Case("mlflow-not-mapping", "field", ("mlflow",), ("mlflow", "(got 3)"), exp={"mlflow": 3}),

@@ -385,3 +385,26 @@ def test_compare_studies_names_a_wrong_argument(tmp_path):
                                             r"study with dse.report.load_optuna_source\(name, storage\)"):
             report.compare_studies(sources, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_front_table_shows_every_objective():
+    """Probe 33: `front_table` showed the two columns after ``trial``, so a third objective (``ff``) was left out."""
+    import pandas as pd
+    from rich.console import Console
+
+    from dse.report import front_frame, front_table
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    study.set_metric_names(["csim_val_accuracy", "lut", "ff"])
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0, 50.0]))
+    front = front_frame(study)
+    assert front.attrs["objectives"] == ["csim_val_accuracy", "lut", "ff"]
+    assert front_frame(optuna.create_study(directions=["maximize"])).attrs["objectives"] == ["objective_0"]
+    console = Console(width=300, record=True)
+    console.print(front_table(front, width=300))
+    header = console.export_text().splitlines()[2].split()
+    assert header[:5] == ["┃", "trial", "┃", "csim_val_accuracy", "┃"] and "ff" in header, header
+    plain = pd.DataFrame({"trial": [1], "a": [0.5], "b": [2.0], "c": [3.0]})  # no attrs: the two after trial, as before
+    console = Console(width=300, record=True)
+    console.print(front_table(plain, width=300))
+    assert "c" not in console.export_text().splitlines()[2].split()

@@ -83,6 +83,8 @@ def test_python_entry_points_name_an_argument_of_the_wrong_type(tmp_path):
         export_design(study, f"sqlite:///{tmp_path / 'o.db'}", 0, tmp_path / "out")
     with pytest.raises(TypeError, match=r"trials: expected a list of trial numbers \(ints\), got str '0'; e.g. \[0, 3\]"):
         synthesize("plain", f"sqlite:///{tmp_path / 'o.db'}", "yosys", trials="0")
+    with pytest.raises(TypeError, match=r"front: expected bool, got str 'yes'; pass front=True or front=False"):  # probe 33
+        synthesize("plain", f"sqlite:///{tmp_path / 'o.db'}", "yosys", front="yes")
     with pytest.raises(TypeError, match=r"path: expected the experiment file's path \(str or pathlib.Path\), got int '3'"):
         load_experiment(3)
     assert not (tmp_path / "out").exists()

@@ -21,6 +21,15 @@ def test_valid_reuse_factors_are_hls4mls(backend_name):
     for n_in, n_out in [(64, 32), (32, 64), (13, 7), (1, 1), (1, 10), (10, 1), (36, 36), (97, 12), (120, 90), (784, 100)]:
         assert valid_reuse_factors(n_in, n_out, backend_name) == backend.get_valid_reuse_factors(n_in, n_out), (n_in, n_out)
     assert 3 not in valid_reuse_factors(64, 32) and 4 in valid_reuse_factors(64, 32)
+    # probe 33: NumPy shapes give Python ints, a layer without inputs and an unknown backend are named (before: [],
+    # np.int64 members, a raw KeyError)
+    import numpy as np
+
+    assert all(type(v) is int for v in valid_reuse_factors(np.int64(64), np.int64(32), backend_name))
+    for n_in, n_out, name, match in ((0, 4, backend_name, "must be whole numbers >= 1, got 0 x 4"),
+                                     (4, 4, "Quartus2", "backend 'Quartus2' is no hls4ml backend")):
+        with pytest.raises(ValueError, match=match):
+            valid_reuse_factors(n_in, n_out, name)
 
 
 def test_valid_reuse_factors_of_a_huge_layer():
