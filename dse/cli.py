@@ -436,8 +436,8 @@ def calibrate(
         _say(
             "rel. error = (estimate - precise) / precise, per trial: + means the estimate is above the precise figure; "
             "scale: the factor s of precise = s x estimate that fits best (least squares through 0), to multiply an "
-            "estimate by; latency_cycles in clock cycles"
-        )
+            "estimate by" + ("; latency_cycles in clock cycles" if any("latency" in s.estimate for s in result.stats) else "")
+        )  # probe 31: the latency note beside a table without a latency row
     if any(math.isnan(s.spearman) for s in result.stats):
         _say(
             "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ; "
@@ -471,6 +471,10 @@ def check(
     n = splits.summary()
     _say(f"dataset {exp.dataset.name}: {n['n_train']} training, {n['n_val']} validation and {n['n_test']} test samples, "
          f"{n['n_features']} features, {n['n_classes']} classes")
+    from dse.study._preflight import unseen_reuse_factor
+
+    if note := unseen_reuse_factor(exp, space):  # probe 31: a knob no objective could see, sampled unsaid
+        _say(f"note: {note}")
     if finished:  # `dse run` would start no trial: what one needs was not checked
         _say(f"study {exp.name} has nothing left to run (n_trials {exp.n_trials}), so what a trial needs (g++, resource "
              f"tools, room for Ray's files, a local Ray's CPUs) was not checked; `dse check {shlex.quote(str(experiment))} "

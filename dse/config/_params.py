@@ -63,7 +63,8 @@ class TrialParams(BaseModel):
             ``constant`` where ``beta_end`` is ``None``; ``log`` from or to 0 is impossible, so such a
             ramp is ``linear``, as it is trained (Optuna's ``trial.params`` keep the sampled values).
         weight_l1, weight_l2: L1/L2 factors on the weight bitwidths (kbi ``br``).
-        activation_l1, activation_l2: L1/L2 factors on the activation bitwidths (kif ``ir``/``fr``).
+        activation_l1, activation_l2: L1/L2 factors on the activation bitwidths (kif ``ir``/``fr``; under ``WRAP``
+            overflow HGQ2 trains the fractional bits only, so ``ir`` has no effect).
         weight_granularity: bitwidth sharing of the weights (per-weight, per output channel, per layer).
         activation_granularity: bitwidth sharing of activations (per feature or per layer).
         weight_bits: initial weight bitwidth, excluding sign (kbi ``b0``).
@@ -79,14 +80,18 @@ class TrialParams(BaseModel):
     def _schedule_as_trained(cls, data: Any) -> Any:
         """The schedule as :func:`dse.trial.beta_schedule` trains it, recorded so: the one place that decides it.
 
-        No ramp (``beta_end`` ``None``, or ``beta_schedule`` ``constant``) is ``constant`` without a ``beta_end``
+        No ramp (``beta_end`` ``None`` or equal to ``beta``, or ``beta_schedule`` ``constant``) is ``constant`` without a ``beta_end``
         (a space without ``beta_end`` recorded ``log`` for a constant beta, and a ``constant`` trial kept a
         ``beta_end`` it never reached); a ``log`` ramp from or to beta 0 is impossible, so it is ``linear``.
         """
         if not isinstance(data, dict):
             return data
         schedule = data.get("beta_schedule", cls.model_fields["beta_schedule"].default)
-        if data.get("beta_end") is None or schedule == "constant":
+        try:  # a ramp to where it starts is no ramp (probe 31: the Resource rule's beta 0 -> 0 was recorded `linear`)
+            flat = data.get("beta_end") is not None and float(data["beta_end"]) == float(data.get("beta", cls.model_fields["beta"].default))
+        except (TypeError, ValueError):  # field validation names the bad value
+            flat = False
+        if data.get("beta_end") is None or schedule == "constant" or flat:
             return {**data, "beta_schedule": "constant", "beta_end": None} if schedule in ("constant", "linear", "log") else data
         if schedule != "log":
             return data

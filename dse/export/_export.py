@@ -446,7 +446,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     readme = out / "README.md"
     standing = _standing(study, r, records.experiment(reading=True).constraints)  # against the study's constraints now
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, standing,
-                              _testbench_build(prj, hls_model.config.get_project_name()), tb[4] if tb else None)
+                              _testbench_build(prj, hls_model.config.get_project_name()), tb[4] if tb else None,
+                              exp.resources.da4ml_latency_cutoff)
                       + _provenance(exp, r, digest, run_tags), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
@@ -592,7 +593,7 @@ def _provenance(exp, r, digest: str | None, run_tags: dict[str, str]) -> str:
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
-            tb_build: str = "", n_test: int | None = None) -> str:
+            tb_build: str = "", n_test: int | None = None, latency_cutoff: float = 5.0) -> str:
     """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build."""
     m, tags = r.metrics, r.tags
     lines = [
@@ -641,11 +642,13 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
                 lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {_number(v)} | "
                              f"{entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
     if "latency_cycles" in m:
+        da4ml_stages = rtl_dir is not None and tags.get("latency_cycles_source") in ("da4ml", "yosys")
         lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns"
                   + (": the pipeline stages of the da4ml RTL below (`rtl/`; the HLS project's latency comes from the HLS "
-                     "report). Neither da4ml nor Yosys checks timing, so whether the design meets the clock period is "
-                     "known only after place and route (Vivado on `rtl/`)." if rtl_dir is not None
-                     and tags.get("latency_cycles_source") in ("da4ml", "yosys") else ".")]
+                     f"report). da4ml cuts a stage every {latency_cutoff:g} of its delay units "
+                     "(`resources.da4ml_latency_cutoff`) and does not read the clock period, so the ns hold only if each "
+                     "stage meets the clock. Neither da4ml nor Yosys checks timing: that is known only after place and "
+                     "route (Vivado on `rtl/`)." if da4ml_stages else ".")]
     else:
         later = ("the HLS report (C synthesis below, or `dse synthesize --backend vitis`/`vivado` where those tools are) "
                  "gives them.")
@@ -658,8 +661,9 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
         lines += ["", f"Latency: not measured: {why}; {later}"]
     rf = list(r.params.layer_reuse_factors or [r.params.reuse_factor]) if r.params else []
     if tags.get("lut_source") == "ebops-estimate" and any(f > 1 for f in rf):
-        lines += ["", f"The EBOPs estimate does not model ReuseFactor: with ReuseFactor {max(rf)}, each multiplier serves "
-                  "several products, so the HLS report's LUT and DSP counts may be well below the estimate above."]
+        lines += ["", f"The EBOPs estimate's LUT count does not model ReuseFactor (its DSP count is divided by it): with "
+                  f"ReuseFactor {max(rf)}, each multiplier serves several products, so the HLS report's LUT count may be well "
+                  "below the estimate above."]
     lines += [
         "",
         "## Inputs",

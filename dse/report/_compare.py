@@ -57,6 +57,8 @@ class StudySource:
         dataset_digest: the digest of that data (:func:`dse.data.dataset_record`), from an Optuna storage.
         constraints: the study's constraints as text (``lut <= 20000, dsp <= 0``; ``none``);
             ``None`` when unknown.
+        target: what its designs were built for (``Vitis xcvu13p-flga2577-2-e, 5 ns clock, io_parallel``: hls4ml's
+            backend, part, clock period and IOType); ``None`` when unknown.
         n_harvested: completed trials that are checkpoints harvested along another trial's beta
             ramp (``training.harvest_checkpoints``), not trained trials of their own.
         experiment_problem: why the study's stored experiment could not be read (it does not
@@ -79,6 +81,7 @@ class StudySource:
     n_harvested: int = 0
     experiment_problem: str | None = None
     n_interrupted: int = 0
+    target: str | None = None
 
     def dataset_text(self) -> str:
         """``dataset`` with its digest for messages; says why it is unknown instead of ``None``."""
@@ -89,6 +92,11 @@ class StudySource:
 def _constraints_text(constraints) -> str:
     """``lut <= 20000, 0.9 <= csim_accuracy`` for a list of :class:`~dse.config.ConstraintConfig`; ``none`` without."""
     return ", ".join(c.text for c in constraints) or "none"
+
+
+def _target_text(hls) -> str:
+    """``Vitis xcvu13p-flga2577-2-e, 5 ns clock, io_parallel`` for an experiment's :class:`~dse.config.Hls4mlConfig`."""
+    return f"{hls.backend} {hls.part}, {hls.clock_period:g} ns clock, {hls.io_type}"
 
 
 def _dataset_text(cfg) -> str:
@@ -113,14 +121,15 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     study = load_study(name, storage)
     records = StudyRecords(study)
     measured = {b: records.measurements(b) for b in records.measured_backends()}
-    tracking_uri = dataset = constraints = problem = None
+    tracking_uri = dataset = constraints = problem = target = None
     budget: list = []
     try:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
-        dataset = _dataset_text(records.experiment(reading=True).dataset)
-        budget = list(records.experiment(reading=True).constraints)
+        stored = records.experiment(reading=True)
+        dataset, target = _dataset_text(stored.dataset), _target_text(stored.hls4ml)
+        budget = list(stored.constraints)
         constraints = _constraints_text(budget)
     except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
         problem = " ".join(str(e).split())
@@ -147,7 +156,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         sum(trial_seconds(t) for t in study.get_trials(deepcopy=False)) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
         n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
-        experiment_problem=problem, n_interrupted=interrupted,
+        experiment_problem=problem, n_interrupted=interrupted, target=target,
     )
 
 
@@ -236,7 +245,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
         f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),
-        n_harvested=harvested, n_interrupted=interrupted,
+        n_harvested=harvested, n_interrupted=interrupted, target=_target_text(cfg.hls4ml),
     )
 
 
@@ -447,7 +456,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
-    table has a ``<metric>_source`` column per resource figure; studies tested on different data,
+    table has a ``<metric>_source`` column per resource figure; studies tested on different data, built for different
+    hls4ml settings (backend, part, clock period, IOType),
     that optimized different objectives (all are compared on the first study's), whose resource
     figures come from different sources (:func:`source_warnings`), or without a feasible
     completed trial (no front: hypervolume 0) get a warning (on the page and in
@@ -536,6 +546,14 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                                                              if s.constraints is not None)
             + "): each front holds only the trials feasible under its own constraints, so the fronts and hypervolumes "
             "answer different questions"
+        )
+        log.info("warning: %s", warnings[-1])
+    if len({s.target for s in sources if s.target is not None}) > 1:  # probe 31: 5 cycles at 5 ns and at 2 ns compared as equal
+        warnings.append(
+            "the studies' designs target different hls4ml settings (" + "; ".join(
+                f"{s.label}: {s.target}" for s in sources if s.target is not None)
+            + "): their resource figures are of different builds, and latency_cycles count cycles of different clocks "
+            "(da4ml's stages ignore the clock period), so compare those as such"
         )
         log.info("warning: %s", warnings[-1])
     if len({tuple((o.metric, o.direction) for o in s.objectives) for s in sources}) > 1:

@@ -570,8 +570,8 @@ class _StudyLoop:
                 p = TrialParams.model_validate(params) if params else None
             except ValueError:
                 p = None
-            if p is not None and (p.beta_end is None or p.beta_end == p.beta):  # a Resource trial (beta 0 -> 0)
-                log.info("trial %d kept no checkpoint: it had no beta ramp (beta %g, beta_end %s)", number, p.beta, p.beta_end)
+            if p is not None and p.beta_end is None:  # a Resource trial (beta 0 -> 0 is recorded constant)
+                log.info("trial %d kept no checkpoint: it had no beta ramp (beta %g throughout)", number, p.beta)
             elif not self._said_no_checkpoint:
                 self._said_no_checkpoint = True
                 log.warning("trial %d: harvest_checkpoints is %d, but %s; %s", number,

@@ -581,6 +581,32 @@ def _distribution_text(d: Any) -> str:
     return f"{kind} {d.low:g}..{d.high:g}" + (" (log)" if d.log else "")
 
 
+def unseen_reuse_factor(exp: ExperimentConfig, space: SearchSpace) -> str | None:
+    """Why the ReuseFactors the space samples for Resource trials cannot tell those trials apart, or ``None``.
+
+    Resource designs get the EBOPs estimate under ``resources.backend: auto`` (or a backend that does not measure
+    them): its LUT count does not model ReuseFactor, and its DSP count, divided by it, matters only as an objective or
+    a constraint. Then two Resource trials that differ only in ``reuse_factor`` measure the same (probe 31: LUT
+    137,075 and 136,055 at ReuseFactor 1 and 8, DSP 0 and 0). ``dse check`` says so; it is no error, since the
+    built designs do differ (an HLS report, ``dse synthesize --backend vitis``, tells them apart).
+    """
+    from dse.resources import figure_backend
+
+    rfs = [v for v, _ in space.values_given("reuse_factor", {"strategy": "Resource"})]
+    if ("Resource" not in space.possible_values("strategy") or len(set(rfs)) < 2
+            or figure_backend("Resource", exp.resources.backend) != "ebops"):
+        return None
+    if "dsp" in {o.metric for o in exp.objectives} | {c.metric for c in exp.constraints}:
+        return None
+    return (f"reuse_factor ({', '.join(map(str, sorted(set(rfs))))} for Resource trials) is seen by no objective or constraint: "
+            f"Resource designs get the EBOPs estimate (resources.backend: {exp.resources.backend}), whose LUT count does not "
+            "model ReuseFactor, and its DSP count (divided by it) is no objective or constraint here, so Resource trials "
+            "that differ only in reuse_factor measure the same. To choose it by resources, add dsp to the objectives or "
+            "constraints (the estimate counts multiplications whose operands are both wider than "
+            f"resources.dsp_threshold_bits = {exp.resources.dsp_threshold_bits} bits), or pin reuse_factor and compare ReuseFactors with "
+            "`dse synthesize --backend vitis` (or vivado) on the front")
+
+
 def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> None:
     """Every objective must be a figure that ``resources.backend`` reports for every Strategy the space can produce.
 

@@ -324,7 +324,8 @@ class Remeasurer:
         metrics = {n if n.startswith(f"{b}_") else f"{b}_{n}": record.metrics[n] for n in names}
         if f"seconds_resources_{b}" in record.metrics:
             metrics[f"seconds_resources_{b}"] = record.metrics[f"seconds_resources_{b}"]
-        sources = {f"{b}_{n}_source": tags[f"{n}_source"] for n in names if tags.get(f"{n}_source") in self.impl.sources}
+        # each figure's own source (Yosys' latency_cycles is da4ml's stage count, source da4ml)
+        sources = {f"{b}_{n}_source": tags[f"{n}_source"] for n in names if f"{n}_source" in tags}
         return {"metrics": metrics, "tags": sources}
 
     def spec(self, t: optuna.trial.FrozenTrial, *, measure: bool = True):

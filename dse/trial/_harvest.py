@@ -71,7 +71,7 @@ def pareto_callback(directory: Path):
     return ParetoFront(directory, ["val_accuracy", "ebops"], [1, -1], fname_format="epoch={epoch}.weights.h5")
 
 
-def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
+def select_checkpoints(callback, n: int, final_epoch: int, final: tuple[float, float] | None = None) -> list[Checkpoint]:
     """Up to ``n`` of the callback's checkpoints, the final epoch's left out (it is the trial itself).
 
     Only Pareto-optimal ones in (validation accuracy, EBOPs): HGQ2's ``ParetoFront`` drops a checkpoint only when a
@@ -79,6 +79,14 @@ def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
     fewest EBOPs, all became trials). A checkpoint another one, or the final epoch, weakly dominates is left out, and
     of equal ones the latest epoch is kept. When more than ``n`` remain, ``n`` spread evenly over EBOPs are kept (the
     extremes always).
+
+    Args:
+        callback: the trial's :func:`pareto_callback` after training.
+        n: at most this many (``training.harvest_checkpoints``).
+        final_epoch: the last epoch (0-based), the trial itself.
+        final: the trial's own measured ``(keras_val_accuracy, ebops)``; a checkpoint it weakly dominates is left out too
+            (probe 31: a beta-0 trial's epoch 4, 0.9472 at 295,632 EBOPs, was kept beside its final model's 0.9639 at
+            295,620, whose logged epoch figures had not dominated it).
 
     Returns:
         Checkpoints sorted by EBOPs, ascending.
@@ -93,7 +101,11 @@ def select_checkpoints(callback, n: int, final_epoch: int) -> list[Checkpoint]:
         return any(o is not c and o.val_accuracy >= c.val_accuracy and o.ebops <= c.ebops
                    and (o.val_accuracy > c.val_accuracy or o.ebops < c.ebops or o.epoch > c.epoch) for o in every)
 
-    found = sorted((c for c in every if c.epoch != final_epoch and not dominated(c)), key=lambda c: c.ebops)
+    def beaten_by_the_trial(c: Checkpoint) -> bool:
+        return final is not None and all(v == v for v in final) and final[0] >= c.val_accuracy and final[1] <= c.ebops
+
+    found = sorted((c for c in every if c.epoch != final_epoch and not dominated(c) and not beaten_by_the_trial(c)),
+                   key=lambda c: c.ebops)
     if n <= 0:
         return []
     if len(found) > n:

@@ -45,7 +45,8 @@ def build_model(model_cfg: ModelConfig, params: TrialParams, n_features: int, n_
     and 0 integer bits (``i0=0``: initial weights are below 1, and HGQ2's default of 2 integer
     bits would round them all to 0 at small ``b0``), L1/L2 on the bitwidths (``br``); activations use ``kif`` with ``WRAP`` overflow (so
     ``trace_minmax`` must run before conversion), initial ``f0 = activation_bits``, L1/L2 on
-    integer and fractional bits (``ir``, ``fr``). EBOPs are in the loss with weight ``beta``.
+    integer and fractional bits (``ir``, ``fr``; under ``WRAP`` HGQ2 does not train the integer bits, which
+    ``trace_minmax`` sets, so only ``fr`` acts). EBOPs are in the loss with weight ``beta``.
     The last layer outputs logits: shape (batch, n_classes).
     """
     import keras

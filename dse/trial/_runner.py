@@ -369,7 +369,9 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
     log.info("trial %d: ParetoFront kept %s", spec.number, ", ".join(
         f"{Path(p).name} (val_accuracy {float(a):.4f}, EBOPs {float(e):.0f})" for p, (a, e) in zip(callback.paths, callback.record)
     ) or "no checkpoint")
-    for cp in select_checkpoints(callback, exp.training.harvest_checkpoints, n_epochs - 1):
+    final = (trial_metrics.get("keras_val_accuracy"), trial_metrics.get("ebops"))
+    for cp in select_checkpoints(callback, exp.training.harvest_checkpoints, n_epochs - 1,
+                                 final if None not in final else None):
         metrics: dict[str, float] = {"harvest_epoch": float(cp.epoch), "harvest_val_accuracy": cp.val_accuracy}
         if cp.epoch < len(betas):
             metrics["harvest_beta"] = betas[cp.epoch]

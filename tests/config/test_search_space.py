@@ -23,7 +23,9 @@ def test_shipped_space_encodes_strategy_rules():
         p, fixed = space.suggest(trial)
         seen.add(p.strategy)
         if p.strategy == "Resource":
-            assert p.weight_granularity == "per-layer" and p.beta == 0.0 and p.beta_end == 0.0
+            assert p.weight_granularity == "per-layer" and p.beta == 0.0
+            # beta 0 to beta_end 0 is no ramp: recorded as constant (probe 31: `linear`, beta_end 0.0)
+            assert p.beta_end is None and p.beta_schedule == "constant", p
             assert "reuse_factor" in trial.params and "beta" not in trial.params
             assert fixed["beta"] == 0.0
         else:

@@ -326,6 +326,15 @@ def test_export_readme_of_a_failed_trial_says_what_it_lacks_and_why(tiny_study):
     users = readme("COMPLETE", {"lut": 6229.0}, {"lut_source": "partial-fit", "figure_backend": "partial"})
     assert "Latency: not measured: its resource backend (partial) reported none" in users
     assert "Latency: not measured: the EBOPs estimate gives no cycles" in readme("COMPLETE", {"lut": 1.0}, {"lut_source": "ebops-estimate"})
+    # da4ml's stages are cut by its delay cutoff, not by the clock (probe 31: "5 cycles = 10.0 ns at 2.0 ns", unqualified)
+    r = TrialRecord(number=0, state="COMPLETE", values=None, params=None, pinned=[], metrics={"lut": 900.0, "latency_cycles": 5.0},
+                    tags={"lut_source": "da4ml", "latency_cycles_source": "da4ml"}, run_id="r0", fail_reason=None, constraints={})
+    da = " ".join(_readme("s", r, records, exp.hls4ml.model_copy(update={"clock_period": 2.0}), Path("rtl"), None, 0,
+                          latency_cutoff=3.0).split())
+    assert ("Latency: 5 cycles = 10.0 ns at 2.0 ns: the pipeline stages of the da4ml RTL below (`rtl/`; the HLS project's "
+            "latency comes from the HLS report). da4ml cuts a stage every 3 of its delay units "
+            "(`resources.da4ml_latency_cutoff`) and does not read the clock period, so the ns hold only if each stage meets "
+            "the clock.") in da, da
 
     # the step times a trial logs (seconds_<step>, even of a step that raised) tell a conversion that failed
     assert _conversion_failed({"seconds_train": 3.0, "seconds_save": 0.1, "seconds_convert": 0.2})

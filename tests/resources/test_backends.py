@@ -30,7 +30,9 @@ def test_every_backend_returns_sourced_figures(design, name):
     assert report.figures["lut"].value > 0
     assert report.figures["dsp"].value == 0  # distributed arithmetic uses no DSP
     for metric, fig in report.figures.items():
-        assert fig.source in sources() and fig.source in type(get_backend(name)).sources
+        # a figure the backend reads off the design carries the source that computed it (Yosys' latency: da4ml's stages)
+        own = type(get_backend(name)).sources if metric not in type(get_backend(name)).derived_figures else ("da4ml",)
+        assert fig.source in sources() and fig.source in own, (metric, fig.source)
         assert report.source_tags()[f"{metric}_source"] == fig.source
     assert report.seconds >= 0
 
@@ -99,6 +101,9 @@ def test_yosys_synthesizes_da4ml_rtl(design):
     assert y.figures["dsp"].value == 0 and y.figures["ff"].value > 0
     assert abs(d.figures["lut"].value - y.figures["lut"].value) / y.figures["lut"].value < 0.10
     assert y.figures["latency_cycles"].value == d.figures["latency_cycles"].value
+    # the same computation, labelled as such (probe 31: tagged yosys, so `dse compare` called two equal figures
+    # "not comparable" and the export credited Yosys with a latency it does not time)
+    assert y.figures["latency_cycles"].source == d.figures["latency_cycles"].source == "da4ml"
     assert (design.work_dir / "yosys" / "yosys.log").is_file()
 
 

@@ -436,6 +436,26 @@ def test_a_one_epoch_ramp_is_warned(tmp_path, caplog):
         assert ("training.epochs is 1, so no trial reaches its beta_end" in caplog.text) == warned, caplog.text
 
 
+def test_a_reuse_factor_no_objective_sees_is_noted(tmp_path):
+    """Probe 31: Resource trials differing only in reuse_factor measured the same under the EBOPs estimate (LUT does not
+    model it; DSP, divided by it, was no objective or constraint), and `dse check` said only OK."""
+    note = "note: reuse_factor (1, 2, 4 for Resource trials) is seen by no objective or constraint"
+    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]},
+                            "reuse_factor": {"type": "categorical", "choices": [1, 2, 4], "when": {"strategy": "Resource"},
+                                             "default": 1}}}
+    for fields, noted in (({}, True), ({"constraints": [{"metric": "dsp", "max": 10}]}, False),
+                          ({"resources": {"backend": "vitis"}}, False)):
+        path = write_experiment(tmp_path, space=space, **fields)
+        if fields.get("resources"):  # no Vitis here for `dse check`: the function the command prints
+            from dse.study._preflight import unseen_reuse_factor
+
+            assert unseen_reuse_factor(*load_experiment(path)) is None
+            continue
+        result = CliRunner().invoke(app, ["check", str(path)])
+        assert result.exit_code == 0, result.output
+        assert (note in " ".join(result.output.split())) == noted, result.output
+
+
 def test_nsga2_with_optunas_population_on_a_short_study_is_warned(tmp_path, caplog):
     """NSGA-II's default generation is 50 trials, drawn at random: a 12-trial study without sampler.population_size was
     random sampling under NSGA-II's name, without a word."""

@@ -48,6 +48,12 @@ def test_select_checkpoints_spreads_over_ebops_and_leaves_out_the_final_epoch():
     record[-1] = (0.80, 2000.0)
     kept = select_checkpoints(SimpleNamespace(paths=paths, record=record), 10, final_epoch=12)
     assert [c.epoch for c in kept] == [9, 7], kept  # 9 and 8 equal: the later kept
+    # the trial's own measured figures leave out a checkpoint they weakly dominate (probe 31: kept, as the final epoch's
+    # logged figures did not dominate it)
+    kept = select_checkpoints(SimpleNamespace(paths=paths, record=record), 10, final_epoch=12, final=(0.96, 1280.0))
+    assert [c.epoch for c in kept] == [9], kept
+    assert [c.epoch for c in select_checkpoints(SimpleNamespace(paths=paths, record=record), 10, final_epoch=12,
+                                                final=(float("nan"), 1.0))] == [9, 7]  # unknown: as before
 
 
 @pytest.fixture(scope="module")
@@ -238,5 +244,5 @@ def test_a_trial_without_a_ramp_is_not_told_its_ramp_was_too_short(tmp_path, cap
     with caplog.at_level(logging.INFO, logger="dse.study._orchestrator"):
         assert run_study(exp, sp, progress=False).n_complete == 1
     said = [r for r in caplog.records if r.name == "dse.study._orchestrator" and "checkpoint" in r.getMessage()]
-    assert [r.levelno for r in said] == [logging.INFO] and "trial 0 kept no checkpoint: it had no beta ramp (beta 0, beta_end 0" \
+    assert [r.levelno for r in said] == [logging.INFO] and "trial 0 kept no checkpoint: it had no beta ramp (beta 0 throughout)" \
         in said[0].getMessage(), [r.getMessage() for r in said]

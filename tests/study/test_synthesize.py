@@ -75,6 +75,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
         m = run.data.metrics
         assert m["yosys_lut"] > 0 and m["yosys_ff"] > 0 and m["yosys_dsp"] == 0
         assert run.data.tags["yosys_lut_source"] == "yosys"
+        assert run.data.tags["yosys_latency_cycles_source"] == "da4ml"  # da4ml's stages, not timed by Yosys (probe 31)
         assert abs(m["da4ml_cost"] - m["yosys_lut"]) / m["yosys_lut"] < 0.10
         assert m["lut"] == m["da4ml_cost"] and run.data.tags["lut_source"] == "da4ml"  # the estimate stays beside it
         assert run.data.tags["pareto_yosys"] == ("true" if n in first.front else "false")
