@@ -177,7 +177,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     from mlflow.tracking import MlflowClient
 
     from dse.config import read_stored_experiment
-    from dse.store import NOT_EVALUATED, precise_broken, within_constraints
+    from dse.store import NOT_EVALUATED, current_source_labels, precise_broken, within_constraints
     from dse.tracking import EXPERIMENT_UPDATED_TAG, ROLE_TAG, STUDY_TAG
 
     client = MlflowClient(tracking_uri)
@@ -212,7 +212,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     )
     rows, seconds, failed, interrupted, harvested, untagged = [], 0.0, 0, 0, 0, 0
     for run in children:
-        m, tags = run.data.metrics, run.data.tags
+        m, tags = run.data.metrics, current_source_labels(run.data.tags)
         if "seconds_total" in m:
             seconds += float(m["seconds_total"])
         elif (tags.get("state") == "FAIL" and run.info.end_time and run.info.start_time

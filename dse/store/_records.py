@@ -40,7 +40,7 @@ from dse.config import ConstraintConfig, ExperimentConfig, SearchSpace, TrialPar
 from dse.exceptions import ConfigError
 
 __all__ = [
-    "StudyRecords", "TrialRecord", "constraint_values", "objective_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
+    "StudyRecords", "TrialRecord", "constraint_values", "current_source_labels", "objective_values", "harvested_trial", "is_harvested", "is_not_evaluated", "record_heartbeat", "record_trial_params",
     "record_trial_run", "record_trial_result", "within_constraints", "precise_broken", "TRIAL_DEFINING_FIELDS",
 ]
 
@@ -390,7 +390,7 @@ class TrialRecord:
             params=params,
             pinned=list(pinned),
             metrics=dict(attrs.get(_METRICS) or {}),
-            tags=dict(attrs.get(_TAGS) or {}),
+            tags=current_source_labels(dict(attrs.get(_TAGS) or {})),
             run_id=attrs.get(_RUN_ID),
             fail_reason=attrs.get(_FAIL),
             constraints=dict(t.constraints),
@@ -699,8 +699,10 @@ class StudyRecords:
 
     # precise re-measurements ----------------------------------------------
     def cached_measurement(self, key: str) -> dict[str, Any] | None:
-        """The cached measurement ``{"metrics": ..., "tags": ...}`` under ``key`` (see :func:`dse.resources._cache.cache_key`)."""
-        return self.study.user_attrs.get(_CACHE + key)
+        """The cached measurement ``{"metrics": ..., "tags": ...}`` under ``key`` (see :func:`dse.resources._cache.cache_key`;
+        tags as :func:`current_source_labels` reads them)."""
+        entry = self.study.user_attrs.get(_CACHE + key)
+        return {**entry, "tags": current_source_labels(entry.get("tags") or {})} if entry else entry
 
     def store_measurement(self, key: str, entry: dict[str, Any]) -> None:
         """Cache a re-measurement under ``key`` (:func:`dse.resources._cache.cache_key`): ``entry`` holds its
@@ -723,9 +725,21 @@ class StudyRecords:
             if key.startswith(f"{_MEASURED}{backend}:"):
                 entry = attrs.get(_CACHE + cache)
                 if entry:
-                    out[int(key.rsplit(":", 1)[1])] = entry
+                    out[int(key.rsplit(":", 1)[1])] = {**entry, "tags": current_source_labels(entry.get("tags") or {})}
         return out
 
+
+
+def current_source_labels(tags: dict[str, Any]) -> dict[str, Any]:
+    """``tags`` with source labels a dse before 2026-12-07 wrote mislabelled read as they are meant.
+
+    Yosys' ``latency_cycles`` is da4ml's pipeline-stage count of the RTL it synthesizes (Yosys does no timing); it was
+    tagged ``yosys`` (``latency_cycles_source`` of a trial measured with ``resources.backend: yosys``,
+    ``yosys_latency_cycles_source`` of a re-measurement), so a comparison with a da4ml-measured study called the two
+    equal computations "not comparable". Read as ``da4ml``. A copy; ``tags`` is left as stored.
+    """
+    legacy = [k for k in ("latency_cycles_source", "yosys_latency_cycles_source") if tags.get(k) == "yosys"]
+    return {**tags, **{k: "da4ml" for k in legacy}} if legacy else tags
 
 
 def _dotted(d: Any, key: str) -> Any:
