@@ -187,3 +187,27 @@ def test_dse_status_in_a_read_only_folder_says_why_and_what_to_do(tmp_path):
     assert wal.exit_code == 2 and f"{ro} is read-only, and SQLite writes beside a database in write-ahead-log mode even to read it" in text, text
     assert "copy the study's run directory to a folder you can write (cp -r) and pass --storage with the copy" in text, text
     assert plain.exit_code == 0 and "trials: 1 complete" in plain.output, plain.output
+
+
+def test_a_study_on_a_full_disk_is_not_called_unreadable(tmp_path, small_disk):
+    """Probe 32: on a full disk `dse check` (and `dse run`) said the study's optuna.db "cannot be read as an Optuna
+    database ...; move it away", advice that would have started an empty study; with tens of KB free, `dse run` ended in
+    a traceback from enable_wal. Both are a DiskFullError now."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from dse.exceptions import DiskFullError
+    from dse.study._storage import enable_wal
+    from tests.conftest import write_experiment
+
+    disk = small_disk("2m")
+    _study_file(disk / "optuna.db")
+    subprocess.run(["dd", "if=/dev/zero", f"of={disk / 'fill'}", "bs=4k"], capture_output=True)  # until ENOSPC
+    path = write_experiment(tmp_path, name="s", storage=f"sqlite:///{disk / 'optuna.db'}")
+    result = CliRunner().invoke(app, ["check", str(path)])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and f"error: DiskFullError: a disk is full: {disk} has 0 KB free, and SQLite needs room " \
+        "beside optuna.db" in text, text
+    assert "move it away" not in text
+    with pytest.raises(DiskFullError, match=rf"a disk is full: {disk} has 0 KB free"):
+        enable_wal(disk / "mlflow.db")

@@ -418,6 +418,7 @@ def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
 
     Raises:
         StorageError: the file exists but is not a readable Optuna database or journal.
+        DiskFullError: the SQLite file's disk is (nearly) full, so SQLite cannot read it.
     """
     import optuna
 
@@ -440,6 +441,10 @@ def _existing_study(exp: ExperimentConfig) -> Iterator[Any]:
     except Exception as e:  # sqlalchemy DatabaseError ("file is not a database"), optuna's RuntimeError on an old schema
         if isinstance(storage, optuna.storages.RDBStorage):
             storage.engine.dispose()
+        from dse.study._storage import reading_on_a_full_disk
+
+        if not journal and (full := reading_on_a_full_disk(db, e)) is not None:  # probe 32: "move it away" on a full disk
+            raise full from e
         raise StorageError(
             f"storage: {db} exists but cannot be read as an Optuna {'journal' if journal else 'database'} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "move it away or point storage elsewhere"

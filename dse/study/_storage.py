@@ -14,7 +14,7 @@ import optuna
 from dse.config import ExperimentConfig, journal_path, redact_url, sqlite_path, storage_file
 from dse.exceptions import ConfigError, DiskFullError, StorageError, StudyNotFoundError
 
-__all__ = ["open_study", "objectives_problem", "load_study", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
+__all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_disk", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
 
 log = logging.getLogger(__name__)
 
@@ -76,15 +76,24 @@ def enable_wal(db: Path) -> None:
     A commit then appends to ``<db>-wal`` instead of rewriting pages behind a rollback
     journal: one fsync instead of several. Readers and writers of other processes on the
     same machine keep working (not on network file systems).
+
+    Raises:
+        DiskFullError: the file's disk is (nearly) full (:func:`reading_on_a_full_disk`).
+        sqlite3.OperationalError: any other failure to open the file.
     """
     import sqlite3
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(db)
     try:
-        con.execute("PRAGMA journal_mode=WAL")
-    finally:
-        con.close()
+        con = sqlite3.connect(db)
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+        finally:
+            con.close()
+    except sqlite3.OperationalError as e:  # "disk I/O error" with tens of KB free (probe 32: a traceback, exit 1)
+        if (full := reading_on_a_full_disk(db, e)) is not None:
+            raise full from e
+        raise
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -153,6 +162,26 @@ def driver_storage(url: str) -> optuna.storages.BaseStorage:
     return storage
 
 
+def reading_on_a_full_disk(db: Path, e: BaseException) -> DiskFullError | None:
+    """A :class:`DiskFullError` when reading the SQLite file ``db`` failed with ``e`` because its disk is (nearly) full.
+
+    SQLite needs room beside a database even to read it (its write-ahead log and shared-memory files), and says
+    ``disk I/O error`` when it has none: not a damaged database, which the advice to move the file away would have
+    lost (probe 32). Under 1 MB free, or a disk-full error in ``e``'s chain, is a full disk.
+    """
+    from dse.exceptions import disk_full_cause
+
+    try:
+        free = shutil.disk_usage(db.parent).free
+    except OSError:
+        free = None
+    if (free is None or free >= 2**20) and disk_full_cause(e) is None:
+        return None
+    shown = f"has {free / 1024:.0f} KB free" if free is not None else "is full"
+    return DiskFullError(f"a disk is full: {db.parent} {shown}, and SQLite needs room beside {db.name} even to read it "
+                         f"({type(e).__name__}); free space on that disk (`df -h {db.parent}`) and run the command again")
+
+
 def load_study(name: str, storage: str) -> optuna.Study:
     """Load an existing study from an RDB URL or a journal file (:func:`journal_path`).
 
@@ -200,12 +229,8 @@ def load_study(name: str, storage: str) -> optuna.Study:
                 f"read-only, and {'Optuna opens a journal file for appending' if journal else 'SQLite writes beside a database in write-ahead-log mode'} "
                 f"even to read it ({cause}); copy the study's run directory to a folder you can write (cp -r) and pass "
                 "--storage with the copy") from e
-        free = shutil.disk_usage(db.parent).free if db is not None and journal is None else None
-        if free is not None and free < 2**20:  # SQLite says "disk I/O error": not a damaged database
-            raise DiskFullError(
-                f"a disk is full: {db.parent} has {free / 1024:.0f} KB free, and SQLite needs room beside {db.name} even "
-                f"to read it ({type(e).__name__}); free space on that disk (`df -h {db.parent}`) and run the command again"
-            ) from e
+        if db is not None and journal is None and (full := reading_on_a_full_disk(db, e)) is not None:
+            raise full from e
         raise StorageError(
             f"storage {redact_url(storage)}: cannot read it as an Optuna {'journal' if journal else 'database'} ({cause})"
         ) from e
