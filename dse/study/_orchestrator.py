@@ -39,7 +39,7 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, 
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import nothing_to_run, preflight, stored_study_error, trial_shortfalls
+from dse.study._preflight import claim_run_dir, nothing_to_run, preflight, stored_study_error, trial_shortfalls
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -948,6 +948,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:  # what the preflight cannot foresee (root writes anywhere os.access is asked about)
             raise ConfigError(f"{name}: cannot create {folder} ({e.strerror or e}); pick another path") from e
+    claim_run_dir(exp)  # another study's run is refused from now on (check_run_dir_owner)
     with _store_lock(exp, run_dir):  # two drivers creating one SQLite store at once race in its schema's creation
         study = open_study(exp, make_sampler(exp.sampler, exp.seed))
         records = StudyRecords(study)

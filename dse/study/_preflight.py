@@ -155,6 +155,41 @@ def _check_run_dir_in_urls(exp: ExperimentConfig) -> None:
         )
 
 
+#: ``<run_dir>/RUN_DIR_OWNER`` names the study whose files the run directory holds (written by its first `dse run`).
+RUN_DIR_OWNER = ".dse-study"
+
+
+def check_run_dir_owner(exp: ExperimentConfig) -> None:
+    """The run directory must be this study's: its ``pareto_front.csv``, ``trials/``, ``report/`` and ``synth/`` are
+    named by the folder alone, so two studies in one folder overwrote each other's (probe 32: the front of one study
+    replaced by the other's, a kept trial's ``hls4ml_prj/`` a mix of both).
+
+    Raises:
+        ConfigError: ``<run_dir>/.dse-study`` names another study.
+    """
+    marker = exp.resolved_run_dir / RUN_DIR_OWNER
+    try:
+        owner = marker.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):  # none yet (a new folder, or one of a dse before 2026-12-07), or unreadable
+        return
+    if owner and owner != exp.name:
+        field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
+        raise ConfigError(
+            f"{field}: {exp.resolved_run_dir} holds the files of study {owner!r} ({marker.name}), and study {exp.name!r} "
+            f"would overwrite them (pareto_front.csv, trials/, report/ are named by the folder); give this experiment a "
+            f"run_dir of its own (e.g. runs/{exp.name}), or remove that folder once study {owner!r} is no longer needed")
+
+
+def claim_run_dir(exp: ExperimentConfig) -> None:
+    """Write ``<run_dir>/.dse-study`` with ``exp.name`` where it is missing (see :func:`check_run_dir_owner`)."""
+    marker = exp.resolved_run_dir / RUN_DIR_OWNER
+    if not marker.exists():
+        try:
+            marker.write_text(exp.name + "\n", encoding="utf-8")
+        except OSError as e:  # a read-only folder was refused before; the claim is a guard, not a record
+            log.debug("could not write %s: %s", marker, e)
+
+
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
     """Check a SQLAlchemy database URL or an Optuna journal file without creating or changing anything.
 
@@ -1039,6 +1074,7 @@ def _preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool
     enqueued_params(exp, space)
     check_creatable(exp.resolved_run_dir, field="run_dir" if exp.run_dir else "run_dir (default runs/<name>)", kind="folder")
     _check_run_dir_in_urls(exp)
+    check_run_dir_owner(exp)
     check_storage_url(exp.storage_url, field="storage" if exp.storage else "storage (default, in run_dir)")
     if exp.mlflow.tracking_uri:
         check_tracking_uri(exp.mlflow.tracking_uri)

@@ -178,6 +178,15 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
     for command in ("check", "run"):  # a trial to run needs it again
         result = CliRunner().invoke(app, [command, str(exp.search_space.parent / "experiment.yaml"), "--n-trials", str(exp.n_trials + 1)])
         assert result.exit_code == 2 and "hls4ml.csim: all builds the C simulation" in " ".join(result.output.split()), result.output
+    # another study in this run directory would overwrite its files (probe 32: pareto_front.csv and trials/ of both mixed)
+    monkeypatch.undo()
+    other = write_experiment(exp.resolved_run_dir.parent / "other", name="other", run_dir=str(exp.resolved_run_dir))
+    for command in ("check", "run"):
+        result = CliRunner().invoke(app, [command, str(other)])
+        assert result.exit_code == 2, result.output
+        assert (f"run_dir: {exp.resolved_run_dir} holds the files of study {exp.name!r} (.dse-study), and study 'other' "
+                "would overwrite them") in " ".join(result.output.split()), result.output
+    assert (exp.resolved_run_dir / ".dse-study").read_text() == f"{exp.name}\n"
 
 
 def test_a_continued_study_samples_new_designs(tmp_path):
