@@ -554,7 +554,32 @@ def _check_existing_study(exp: ExperimentConfig) -> bool:
         except Exception as e:  # its trials unreadable (a lost server, a damaged file), as reading it above
             raise StorageError(f"storage: the trials of study {exp.name!r} in {redact_url(exp.storage_url)} cannot be read "
                                f"({type(e).__name__}: {' '.join(str(e).split())[:200]})") from e
+        _check_mlflow_store_kept(study, exp)
         return nothing_to_run(exp, counts)
+
+
+def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
+    """A study that logged to a SQLite MLflow store must find it: opening a missing one creates an empty store, and the
+    study went on into a new parent run while its trials' runs, models and curves were gone from reports and exports
+    (probe 32: `rm mlflow.db`, then `dse check` said OK and `dse run` advised `mlflow runs restore` for runs that no
+    longer existed).
+
+    Raises:
+        TrackingError: the study has an MLflow parent run, and ``exp.tracking_uri`` is a SQLite file that does not exist.
+    """
+    from dse.store import StudyRecords
+
+    records = StudyRecords(study)
+    db = sqlite_path(exp.tracking_uri)
+    if records.parent_run_id is None or db is None or db.is_file():
+        return
+    field = "mlflow.tracking_uri" if exp.mlflow.tracking_uri else "mlflow.tracking_uri (default, in run_dir)"
+    raise TrackingError(
+        f"{field}: study {exp.name!r} logged its MLflow runs (parent run {records.parent_run_id}) to {db}, which does not "
+        "exist (deleted or moved); a run would start an empty store without the trials' runs, models and curves. Put the "
+        f"store back ({db.name} with the mlartifacts/ folder beside it), or set mlflow.tracking_uri to where it is now "
+        "(sqlite:////path/mlflow.db); to start over without it, delete the study too (optuna delete-study --study-name "
+        f"{exp.name} --storage ...) or give the experiment another name")
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:

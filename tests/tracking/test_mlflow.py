@@ -276,3 +276,23 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
     result = CliRunner().invoke(app, ["status", "tiny", "--storage", db])
     assert result.exit_code == 0, result.output
     assert "experiment changed (--allow-changed) from trial 1 on: training.epochs: 3 -> 4" in " ".join(result.output.split())
+
+
+def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
+    """Probe 32: `rm mlflow.db`, then `dse check` said OK and `dse run` went on into a new, empty store, advising
+    `mlflow runs restore` for runs that were gone with the file."""
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from tests.report.synthetic import make_study
+
+    _, _, exp = make_study(tmp_path, n_trials=2, name="gone", failures=False)
+    assert CliRunner().invoke(app, ["check", str(tmp_path / "experiment.yaml")]).exit_code == 0
+    (exp.resolved_run_dir / "mlflow.db").unlink()
+    for command in ("check", "run"):
+        result = CliRunner().invoke(app, [command, str(tmp_path / "experiment.yaml")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and (
+            f"error: TrackingError: mlflow.tracking_uri (default, in run_dir): study 'gone' logged its MLflow runs "
+            f"(parent run ") in text and f"to {exp.resolved_run_dir / 'mlflow.db'}, which does not exist (deleted or moved)" in text, text
+        assert not (exp.resolved_run_dir / "mlflow.db").exists()  # no empty store made
