@@ -211,3 +211,39 @@ def test_a_study_on_a_full_disk_is_not_called_unreadable(tmp_path, small_disk):
     assert "move it away" not in text
     with pytest.raises(DiskFullError, match=rf"a disk is full: {disk} has 0 KB free"):
         enable_wal(disk / "mlflow.db")
+
+
+def test_a_read_only_archive_of_a_moved_study_is_reported(tmp_path, caplog):
+    """Probe 32: a run directory copied to an archive (journal mode DELETE, mounted read-only) was read by `dse status`,
+    but `dse report` and `dse export` ended in a traceback: the moved MLflow store's artifact locations could not be
+    rewritten ("attempt to write a readonly database"). Now the report is written, with a warning."""
+    import logging
+    import shutil
+    import sqlite3
+
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from tests.report.synthetic import make_study
+
+    _, _, exp = make_study(tmp_path / "a", n_trials=4, name="arch", failures=False)
+    src, ro = tmp_path / "copy", tmp_path / "ro"
+    shutil.copytree(exp.resolved_run_dir, src)
+    for db in ("optuna.db", "mlflow.db"):
+        con = sqlite3.connect(src / db)
+        con.execute("PRAGMA journal_mode=DELETE")
+        con.close()
+    ro.mkdir()
+    mounted = subprocess.run(["mount", "--bind", str(src), str(ro)], capture_output=True).returncode == 0
+    try:
+        if not mounted or subprocess.run(["mount", "-o", "remount,ro,bind", str(ro)], capture_output=True).returncode:
+            pytest.skip("cannot mount a read-only folder here (root only)")
+        with caplog.at_level(logging.WARNING, logger="dse.tracking._relocate"):
+            result = CliRunner().invoke(app, ["report", "arch", "--storage", f"sqlite:///{ro / 'optuna.db'}",
+                                              "--out", str(tmp_path / "rep"), "--no-mlflow"])
+    finally:
+        if mounted:
+            subprocess.run(["umount", "-l", str(ro)], check=False)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert f"MLflow store {ro / 'mlflow.db'} is read-only, so its artifact locations were not pointed at" in caplog.text, caplog.text

@@ -63,7 +63,8 @@ def relocate_default_store(tracking_uri: str, artifact_root: str) -> int:
         artifact_root: ``file://<run_dir>/mlartifacts`` (where the artifacts now are).
 
     Returns:
-        The number of rows rewritten (0 when the store is where it was made, or is absent).
+        The number of rows rewritten (0 when the store is where it was made, is absent, or is read-only: then said in
+        a warning).
     """
     db = sqlite_path(tracking_uri)
     if db is None or not db.is_file():
@@ -84,6 +85,13 @@ def relocate_default_store(tracking_uri: str, artifact_root: str) -> int:
                     if new is not None:
                         con.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (new, rowid))
                         changed += 1
+    except sqlite3.OperationalError as e:  # a read-only archive (probe 32: report and export ended in a traceback)
+        if "readonly" not in str(e).replace("-", "").replace(" ", "").lower():
+            raise
+        log.warning("MLflow store %s is read-only, so its artifact locations were not pointed at %s (it was moved or "
+                    "copied): its runs and metrics are read, and artifacts only where their recorded folder still has "
+                    "them; a writable copy (cp -r) is relocated in full", db, new_root)
+        return 0
     finally:
         con.close()
     if changed:
