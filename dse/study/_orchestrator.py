@@ -41,7 +41,7 @@ from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
 from dse.study._preflight import claim_run_dir, nothing_to_run, preflight, stored_study_error, trial_shortfalls
 from dse.study._samplers import make_sampler
-from dse.study._storage import enable_wal, journal_path, open_study
+from dse.study._storage import enable_wal, fold_write_ahead_logs, journal_path, open_study
 from dse.study._workers import WorkerPool
 from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure, server_problem
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
@@ -1038,22 +1038,25 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
     finally:
         bar.stop()
         with _sigterm_deferred():
-            if not keep_files:
-                _remove_trial_folders(study, run_dir, loop.launched)
             try:
-                summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
-                summary.remeasured = loop.remeasured
-                summary.nothing_to_run = idle
-            except Exception as inner:
-                if status != "FINISHED":  # the loop's own error is raised; this one is only said
-                    log.error("could not write the study summary: %s", _root_text(inner))
-                if not loop.tracking_lost:  # the parent run ends all the same (RUNNING, the storage down),
-                    try:  # FAILED where the summary of a finished loop failed
-                        tracker.end_study_run(parent, "FAILED" if status == "FINISHED" else status)
-                    except Exception as mlflow_error:
-                        log.error("could not end the study's MLflow parent run: %s", mlflow_error)
-                if status == "FINISHED":
-                    raise
+                if not keep_files:
+                    _remove_trial_folders(study, run_dir, loop.launched)
+                try:
+                    summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
+                    summary.remeasured = loop.remeasured
+                    summary.nothing_to_run = idle
+                except Exception as inner:
+                    if status != "FINISHED":  # the loop's own error is raised; this one is only said
+                        log.error("could not write the study summary: %s", _root_text(inner))
+                    if not loop.tracking_lost:  # the parent run ends all the same (RUNNING, the storage down),
+                        try:  # FAILED where the summary of a finished loop failed
+                            tracker.end_study_run(parent, "FAILED" if status == "FINISHED" else status)
+                        except Exception as mlflow_error:
+                            log.error("could not end the study's MLflow parent run: %s", mlflow_error)
+                    if status == "FINISHED":
+                        raise
+            finally:  # probe 32: after Ctrl-C the stores' logs were left beside them, and a copy of optuna.db alone lacked its last trials
+                fold_write_ahead_logs([storage_file(exp.storage_url), sqlite_path(exp.tracking_uri)])
     return summary
 
 

@@ -14,7 +14,7 @@ import optuna
 from dse.config import ExperimentConfig, journal_path, redact_url, sqlite_path, storage_file
 from dse.exceptions import ConfigError, DiskFullError, StorageError, StudyNotFoundError
 
-__all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_disk", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
+__all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_disk", "fold_write_ahead_logs", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,30 @@ def driver_storage(url: str) -> optuna.storages.BaseStorage:
     sqlalchemy.event.listen(storage.engine, "connect", _fast_sqlite)
     storage.engine.dispose()  # connections opened while creating tables lack the pragmas
     return storage
+
+
+def fold_write_ahead_logs(files: list[Path | None]) -> None:
+    """Fold the write-ahead log of each SQLite file in ``files`` into it (``PRAGMA wal_checkpoint(TRUNCATE)``).
+
+    SQLite folds the log in when the last connection to a database closes, as at the end of a ``dse run``; a driver
+    stopped by Ctrl-C or SIGTERM leaves with connections open, and its ``optuna.db-wal`` (222 KB in probe 32) held
+    the interrupted trials: a copy of ``optuna.db`` alone lacked them. After this the file alone is whole, whatever is
+    left beside it. ``None``, missing files and files without a log (a journal storage's) are skipped; a database
+    another process holds busy is left as it is (logged at DEBUG).
+    """
+    import sqlite3
+
+    for db in files:
+        if db is None or not db.is_file() or not db.with_name(db.name + "-wal").exists():
+            continue
+        try:
+            con = sqlite3.connect(db, timeout=5)
+            try:
+                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                con.close()
+        except sqlite3.Error as e:
+            log.debug("write-ahead log of %s not folded in: %s", db, e)
 
 
 def reading_on_a_full_disk(db: Path, e: BaseException) -> DiskFullError | None:

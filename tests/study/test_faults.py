@@ -268,6 +268,16 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
         assert proc.wait(timeout=120) == 143, log.read_text()
     finally:
         proc.kill()
+    # the storage file alone holds the interrupted trials and their re-enqueued points (probe 32: they were in the
+    # write-ahead log left beside it, so a backup of optuna.db alone lacked them)
+    import shutil
+    import sqlite3
+
+    shutil.copy(exp.resolved_run_dir / "optuna.db", tmp_path / "alone.db")
+    con = sqlite3.connect(tmp_path / "alone.db")
+    states = sorted(r[0] for r in con.execute("SELECT state FROM trials"))
+    con.close()
+    assert states.count("FAIL") == 2 and states.count("WAITING") == 2, states
     text = log.read_text()
     assert "stopped (SIGTERM)" in text and "Traceback" not in text and "Aborted" not in text, text[-3000:]
     # the command that continues it repeats --n-trials (before: without it, a run that had raised n_trials did nothing)
