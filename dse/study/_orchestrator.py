@@ -1317,7 +1317,12 @@ def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path
     """
     front = front_frame(study)
     csv = run_dir / "pareto_front.csv"
-    front.to_csv(csv, index=False)
+    partial = csv.with_name(f".{csv.name}.{os.getpid()}")  # whole or not at all (probe 32: 0 bytes left on a full disk)
+    try:
+        front.to_csv(partial, index=False)
+        os.replace(partial, csv)
+    finally:
+        partial.unlink(missing_ok=True)
     counts = study_counts(study)
     if tracker is not None:
         run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
