@@ -255,7 +255,8 @@ class _StudyLoop:
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.max_conc: int | None = None  # the most trials run at once, set in run() from the cluster's CPUs
         self.experiment_version = experiment_version  # tagged on each trial run
-        self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
+        # trials this driver handed to a worker, or recovered from a dead driver of this machine: their folders are its own
+        self.launched: list[int] = []
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -339,6 +340,8 @@ class _StudyLoop:
                 if self.exp.training.harvest_checkpoints:
                     self.close_checkpoint_runs(t.number, _checkpoint_error(t.number, f"DriverLostError: {err}"))
             self.requeue(t.number, dict(t.params))
+            if driver_is_dead(beat):  # its folder is on this machine, and no one else removes it (probe 32: kept for good)
+                self.launched.append(t.number)
             lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
             log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
         return lines
