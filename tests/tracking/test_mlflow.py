@@ -293,6 +293,6 @@ def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
         result = CliRunner().invoke(app, [command, str(tmp_path / "experiment.yaml")])
         text = " ".join(result.output.split())
         assert result.exit_code == 2 and (
-            f"error: TrackingError: mlflow.tracking_uri (default, in run_dir): study 'gone' logged its MLflow runs "
-            f"(parent run ") in text and f"to {exp.resolved_run_dir / 'mlflow.db'}, which does not exist (deleted or moved)" in text, text
+            "error: TrackingError: mlflow.tracking_uri (default, in run_dir): study 'gone' logged its MLflow runs "
+            "(parent run ") in text and f"to {exp.resolved_run_dir / 'mlflow.db'}, which does not exist (deleted or moved)" in text, text
         assert not (exp.resolved_run_dir / "mlflow.db").exists()  # no empty store made
