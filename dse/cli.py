@@ -146,8 +146,9 @@ def run(
              f"completed trial {NO_CHECKPOINT}; {harvest_advice(exp, space)}")
     if summary.front:
         feasible = summary.counts is not None and summary.counts.feasible is not None  # as `dse status` titles it
-        out.print(front_table(pd.DataFrame(summary.front), title="Pareto front (feasible trials)" if feasible else "Pareto front",
-                              width=out.width))
+        frame = pd.DataFrame(summary.front)
+        frame.attrs["objectives"] = [o.metric for o in exp.objectives]  # every objective shown, as `dse status` shows them
+        out.print(front_table(frame, title="Pareto front (feasible trials)" if feasible else "Pareto front", width=out.width))
     elif summary.n_complete:
         from dse.report import no_front_advice
         from dse.study import load_study

@@ -448,9 +448,10 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
 
     y = np.asarray(y)
     if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 or (len(y) and not 0 <= y.min() <= y.max() < len(names)):
-        raise DatasetError(f"split_dataset: y must be class indices 0..{len(names) - 1} (one per class name), got "
-                           + (f"dtype {y.dtype}" if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1 else
-                              f"{int(y.min())}..{int(y.max())}") + "; pass X, y and names as validate_arrays returns them")
+        got = (f"shape {y.shape}" if y.ndim != 1 else f"dtype {y.dtype}" if not np.issubdtype(y.dtype, np.integer)
+               else f"{int(y.min())}..{int(y.max())}")
+        raise DatasetError(f"split_dataset: y must be class indices 0..{len(names) - 1} (one per class name), got {got}; "
+                           "pass X, y and names as validate_arrays returns them")
     y = y.astype(np.int32)
     counts = np.bincount(y, minlength=len(names))
     if counts.min() < 3:

@@ -59,6 +59,7 @@ class StudySource:
             ``None`` when unknown.
         target: what its designs were built for (``Vitis xcvu13p-flga2577-2-e, 5 ns clock, io_parallel``: hls4ml's
             backend, part, clock period and IOType); ``None`` when unknown.
+        clock_period: its ``hls4ml.clock_period`` (ns); ``None`` when unknown.
         n_harvested: completed trials that are checkpoints harvested along another trial's beta
             ramp (``training.harvest_checkpoints``), not trained trials of their own.
         experiment_problem: why the study's stored experiment could not be read (it does not
@@ -82,6 +83,7 @@ class StudySource:
     experiment_problem: str | None = None
     n_interrupted: int = 0
     target: str | None = None
+    clock_period: float | None = None
 
     def dataset_text(self) -> str:
         """``dataset`` with its digest for messages; says why it is unknown instead of ``None``."""
@@ -121,14 +123,14 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
     study = load_study(name, storage)
     records = StudyRecords(study)
     measured = {b: records.measurements(b) for b in records.measured_backends()}
-    tracking_uri = dataset = constraints = problem = target = None
+    tracking_uri = dataset = constraints = problem = target = clock = None
     budget: list = []
     try:
         from dse.tracking import open_tracking
 
         tracking_uri = open_tracking(records, storage).tracking_uri
         stored = records.experiment(reading=True)
-        dataset, target = _dataset_text(stored.dataset), _target_text(stored.hls4ml)
+        dataset, target, clock = _dataset_text(stored.dataset), _target_text(stored.hls4ml), stored.hls4ml.clock_period
         budget = list(stored.constraints)
         constraints = _constraints_text(budget)
     except ConfigError as e:  # its experiment does not validate here, or no dse run made it: compare without them
@@ -156,7 +158,7 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
         sum(trial_seconds(t) for t in study.get_trials(deepcopy=False)) / 3600.0,
         tracking_uri, records.parent_run_id, redact_url(storage), dataset, records.dataset_digest(), constraints,
         n_harvested=sum(1 for r in all_recs if r.state == TrialState.COMPLETE.name and r.harvested_from is not None),
-        experiment_problem=problem, n_interrupted=interrupted, target=target,
+        experiment_problem=problem, n_interrupted=interrupted, target=target, clock_period=clock,
     )
 
 
@@ -245,7 +247,7 @@ def load_mlflow_source(experiment: str, tracking_uri: str) -> StudySource:
     return StudySource(
         experiment, objs, pd.DataFrame(rows), len(children), failed, seconds / 3600.0, tracking_uri, parent.info.run_id,
         f"mlflow:{experiment}", _dataset_text(cfg.dataset), constraints=_constraints_text(cfg.constraints),
-        n_harvested=harvested, n_interrupted=interrupted, target=_target_text(cfg.hls4ml),
+        n_harvested=harvested, n_interrupted=interrupted, target=_target_text(cfg.hls4ml), clock_period=cfg.hls4ml.clock_period,
     )
 
 
@@ -552,8 +554,10 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         warnings.append(
             "the studies' designs target different hls4ml settings (" + "; ".join(
                 f"{s.label}: {s.target}" for s in sources if s.target is not None)
-            + "): their resource figures are of different builds, and latency_cycles count cycles of different clocks "
-            "(da4ml's stages ignore the clock period), so compare those as such"
+            + "): their resource figures are of different builds"
+            + (", and their latency_cycles count cycles of different clocks (da4ml's stages do not read the clock period)"
+               if len({s.clock_period for s in sources if s.clock_period is not None}) > 1 else "")
+            + ", so compare those as such"
         )
         log.info("warning: %s", warnings[-1])
     if len({tuple((o.metric, o.direction) for o in s.objectives) for s in sources}) > 1:

@@ -255,8 +255,8 @@ class _StudyLoop:
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.max_conc: int | None = None  # the most trials run at once, set in run() from the cluster's CPUs
         self.experiment_version = experiment_version  # tagged on each trial run
-        # trials this driver handed to a worker, or recovered from a dead driver of this machine: their folders are its own
-        self.launched: list[int] = []
+        self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
+        self.recovered_here: list[int] = []  # trials of a dead driver of this machine that this one recovered
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -341,7 +341,7 @@ class _StudyLoop:
                     self.close_checkpoint_runs(t.number, _checkpoint_error(t.number, f"DriverLostError: {err}"))
             self.requeue(t.number, dict(t.params))
             if driver_is_dead(beat):  # its folder is on this machine, and no one else removes it (probe 32: kept for good)
-                self.launched.append(t.number)
+                self.recovered_here.append(t.number)
             lines.append(f"trial {t.number} FAIL DriverLostError (driver lost); parameters re-enqueued")
             log.warning("trial %d: driver lost; failed and re-enqueued", t.number)
         return lines
@@ -992,6 +992,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         if start_error is not None:  # raised is MLflow's error; Ray's would otherwise go unreported
             log.error("Ray did not start either: %s: %s", type(start_error).__name__, start_error)
         session.close()
+        _fold_stores(exp)  # a Ctrl-C here too: the study's records are written by now
         raise
 
     if idle:
@@ -1043,7 +1044,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         with _sigterm_deferred():
             try:
                 if not keep_files:
-                    _remove_trial_folders(study, run_dir, loop.launched)
+                    _remove_trial_folders(study, run_dir, loop.launched, loop.recovered_here)
                 try:
                     summary = _finish(study, exp, None if loop.tracking_lost else tracker, parent, run_dir, status, t0)
                     summary.remeasured = loop.remeasured
@@ -1058,9 +1059,15 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
                             log.error("could not end the study's MLflow parent run: %s", mlflow_error)
                     if status == "FINISHED":
                         raise
-            finally:  # probe 32: after Ctrl-C the stores' logs were left beside them, and a copy of optuna.db alone lacked its last trials
-                fold_write_ahead_logs([storage_file(exp.storage_url), sqlite_path(exp.tracking_uri)])
+            finally:
+                _fold_stores(exp)
     return summary
+
+
+def _fold_stores(exp: ExperimentConfig) -> None:
+    """Copy the write-ahead logs of the study's SQLite stores into them (probe 32: after Ctrl-C the logs were left
+    beside them, and a copy of optuna.db alone lacked the study's trials)."""
+    fold_write_ahead_logs([storage_file(exp.storage_url), sqlite_path(exp.tracking_uri)])
 
 
 def _root_text(e: BaseException) -> str:
@@ -1295,21 +1302,24 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
         log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
 
 
-def _remove_trial_folders(study: optuna.Study, run_dir: Path, launched: list[int]) -> None:
+def _remove_trial_folders(study: optuna.Study, run_dir: Path, launched: list[int], recovered: list[int] = ()) -> None:
     """Remove ``run_dir/trials/trial_<n>`` of the trials this driver ``launched`` that are not RUNNING any more: a worker
     removes its own at the trial's end, but one stopped mid-trial (a time limit, Ctrl-C, a lost worker) left it behind.
-    Folders of other runs (kept with ``--keep-files``) and of other drivers are left alone."""
-    folders = [run_dir / "trials" / f"trial_{n:05d}" for n in launched]
-    if not any(f.is_dir() for f in folders):
+    Of the trials it ``recovered`` from a dead driver of this machine, only folders that hold no file (that driver was
+    killed before its trial wrote one; probe 32: left for good): one that does may be what a ``--keep-files`` run
+    kept. Folders of other runs (kept with ``--keep-files``) and of other drivers are left alone."""
+    folders = {n: run_dir / "trials" / f"trial_{n:05d}" for n in [*launched, *recovered]}
+    if not any(f.is_dir() for f in folders.values()):
         return
     try:
         running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
     except Exception as e:  # the storage is gone: left for the next run
         log.debug("trial folders left in place: %s", e)
         return
-    for n, folder in zip(launched, folders):
-        if n not in running:
-            shutil.rmtree(folder, ignore_errors=True)
+    for n, folder in folders.items():
+        if n in running or (n not in launched and any(p.is_file() for p in folder.rglob("*"))):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path, status: str, t0: float) -> StudySummary:

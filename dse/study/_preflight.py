@@ -173,21 +173,34 @@ def check_run_dir_owner(exp: ExperimentConfig) -> None:
     except (OSError, UnicodeDecodeError):  # none yet (a new folder, or one of a dse before 2026-12-07), or unreadable
         return
     if owner and owner != exp.name:
-        field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
-        raise ConfigError(
-            f"{field}: {exp.resolved_run_dir} holds the files of study {owner!r} ({marker.name}), and study {exp.name!r} "
-            f"would overwrite them (pareto_front.csv, trials/, report/ are named by the folder); give this experiment a "
-            f"run_dir of its own (e.g. runs/{exp.name}), or remove that folder once study {owner!r} is no longer needed")
+        raise _owned_by(exp, owner)
+
+
+def _owned_by(exp: ExperimentConfig, owner: str) -> ConfigError:
+    field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
+    own = f" (e.g. runs/{exp.name})" if exp.resolved_run_dir != (Path("runs") / exp.name).resolve() else ""
+    return ConfigError(
+        f"{field}: {exp.resolved_run_dir} holds the files of study {owner!r} ({RUN_DIR_OWNER}), and study {exp.name!r} "
+        f"would overwrite them (pareto_front.csv, trials/, report/ are named by the folder); give this experiment a "
+        f"run_dir of its own{own}, or remove that folder once study {owner!r} is no longer needed")
 
 
 def claim_run_dir(exp: ExperimentConfig) -> None:
-    """Write ``<run_dir>/.dse-study`` with ``exp.name`` where it is missing (see :func:`check_run_dir_owner`)."""
+    """Write ``<run_dir>/.dse-study`` with ``exp.name`` where it is missing (see :func:`check_run_dir_owner`).
+
+    Created exclusively: of two studies started at once in a new folder, the second finds the first's claim.
+
+    Raises:
+        ConfigError: the folder was claimed by another study meanwhile.
+    """
     marker = exp.resolved_run_dir / RUN_DIR_OWNER
-    if not marker.exists():
-        try:
-            marker.write_text(exp.name + "\n", encoding="utf-8")
-        except OSError as e:  # a read-only folder was refused before; the claim is a guard, not a record
-            log.debug("could not write %s: %s", marker, e)
+    try:
+        with open(marker, "x", encoding="utf-8") as fh:
+            fh.write(exp.name + "\n")
+    except FileExistsError:
+        check_run_dir_owner(exp)
+    except OSError as e:  # a read-only folder was refused before; the claim is a guard, not a record
+        log.debug("could not write %s: %s", marker, e)
 
 
 def check_storage_url(url: str, *, field: str = "storage", error: type[ConfigError] = StorageError) -> None:
@@ -564,8 +577,12 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
     (probe 32: `rm mlflow.db`, then `dse check` said OK and `dse run` advised `mlflow runs restore` for runs that no
     longer existed).
 
+    A study whose runs were recorded on an MLflow server, or an ``mlflow.tracking_uri`` that names another SQLite file
+    than the recorded one, is a store chosen on purpose: not refused.
+
     Raises:
-        TrackingError: the study has an MLflow parent run, and ``exp.tracking_uri`` is a SQLite file that does not exist.
+        TrackingError: the study has an MLflow parent run in a SQLite store (or none recorded), and ``exp.tracking_uri``
+            is a SQLite file that does not exist.
     """
     from dse.store import StudyRecords
 
@@ -573,13 +590,19 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
     db = sqlite_path(exp.tracking_uri)
     if records.parent_run_id is None or db is None or db.is_file():
         return
+    recorded = sqlite_path(records.tracking_uri) if records.tracking_uri else None
+    if records.tracking_uri and recorded is None:  # its runs are on a server: a store in run_dir now is a choice
+        return
+    if exp.mlflow.tracking_uri and recorded is not None and recorded != db:  # a new store, asked for by name
+        return
     field = "mlflow.tracking_uri" if exp.mlflow.tracking_uri else "mlflow.tracking_uri (default, in run_dir)"
+    was = recorded or db
     raise TrackingError(
-        f"{field}: study {exp.name!r} logged its MLflow runs (parent run {records.parent_run_id}) to {db}, which does not "
-        "exist (deleted or moved); a run would start an empty store without the trials' runs, models and curves. Put the "
-        f"store back ({db.name} with the mlartifacts/ folder beside it), or set mlflow.tracking_uri to where it is now "
-        "(sqlite:////path/mlflow.db); to start over without it, delete the study too (optuna delete-study --study-name "
-        f"{exp.name} --storage ...) or give the experiment another name")
+        f"{field}: study {exp.name!r} logged its MLflow runs (parent run {records.parent_run_id}) to {was}, and {db} does "
+        "not exist (deleted or moved); a run would start an empty store without the trials' runs, models and curves. "
+        f"Put the store back ({db.name} with the mlartifacts/ folder beside it), or set mlflow.tracking_uri to where it is "
+        "now (sqlite:////path/mlflow.db; a new file there starts a new store on purpose); to start over, delete the study "
+        f"too (optuna delete-study --study-name {exp.name} --storage ...) or give the experiment another name")
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:

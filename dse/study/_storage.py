@@ -163,13 +163,15 @@ def driver_storage(url: str) -> optuna.storages.BaseStorage:
 
 
 def fold_write_ahead_logs(files: list[Path | None]) -> None:
-    """Fold the write-ahead log of each SQLite file in ``files`` into it (``PRAGMA wal_checkpoint(TRUNCATE)``).
+    """Copy the write-ahead log of each SQLite file in ``files`` into it (``PRAGMA wal_checkpoint(PASSIVE)``).
 
     SQLite folds the log in when the last connection to a database closes, as at the end of a ``dse run``; a driver
     stopped by Ctrl-C or SIGTERM leaves with connections open, and its ``optuna.db-wal`` (222 KB in probe 32) held
     the interrupted trials: a copy of ``optuna.db`` alone lacked them. After this the file alone is whole, whatever is
-    left beside it. ``None``, missing files and files without a log (a journal storage's) are skipped; a database
-    another process holds busy is left as it is (logged at DEBUG).
+    left beside it. ``PASSIVE`` never waits for nor blocks another process (a second driver of the study, its
+    workers): where one is reading, the part of the log it still reads stays in the log only, said at INFO (that
+    process folds it in when it ends). ``None``, missing files and files without a log (a journal storage's) are
+    skipped.
     """
     import sqlite3
 
@@ -177,13 +179,17 @@ def fold_write_ahead_logs(files: list[Path | None]) -> None:
         if db is None or not db.is_file() or not db.with_name(db.name + "-wal").exists():
             continue
         try:
-            con = sqlite3.connect(db, timeout=5)
+            con = sqlite3.connect(db, timeout=0)
             try:
-                con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                busy, frames, copied = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             finally:
                 con.close()
         except sqlite3.Error as e:
-            log.debug("write-ahead log of %s not folded in: %s", db, e)
+            log.info("the write-ahead log of %s was not copied into it (%s); it is, when the last process using it ends", db, e)
+            continue
+        if busy or (frames >= 0 and copied < frames):
+            log.info("the write-ahead log of %s was copied into it in part (%d of %d pages; another process reads it): "
+                     "the rest is, when the last process using it ends", db, max(copied, 0), max(frames, 0))
 
 
 def reading_on_a_full_disk(db: Path, e: BaseException) -> DiskFullError | None:
@@ -193,15 +199,15 @@ def reading_on_a_full_disk(db: Path, e: BaseException) -> DiskFullError | None:
     ``disk I/O error`` when it has none: not a damaged database, which the advice to move the file away would have
     lost (probe 32). Under 1 MB free, or a disk-full error in ``e``'s chain, is a full disk.
     """
-    from dse.exceptions import disk_full_cause
+    from dse.exceptions import disk_full_error
 
     try:
         free = shutil.disk_usage(db.parent).free
     except OSError:
         free = None
-    if (free is None or free >= 2**20) and disk_full_cause(e) is None:
-        return None
-    shown = f"has {free / 1024:.0f} KB free" if free is not None else "is full"
+    if free is None or free >= 2**20:  # room here: full only where the error says so (SQLite's temporary folder, ...)
+        return disk_full_error(e, "Free space on that disk and run the command again")
+    shown = f"has {free / 1024:.0f} KB free"
     return DiskFullError(f"a disk is full: {db.parent} {shown}, and SQLite needs room beside {db.name} even to read it "
                          f"({type(e).__name__}); free space on that disk (`df -h {db.parent}`) and run the command again")
 

@@ -86,7 +86,9 @@ def select_checkpoints(callback, n: int, final_epoch: int, final: tuple[float, f
         final_epoch: the last epoch (0-based), the trial itself.
         final: the trial's own measured ``(keras_val_accuracy, ebops)``; a checkpoint it weakly dominates is left out too
             (probe 31: a beta-0 trial's epoch 4, 0.9472 at 295,632 EBOPs, was kept beside its final model's 0.9639 at
-            295,620, whose logged epoch figures had not dominated it).
+            295,620, whose logged epoch figures had not dominated it). These are measured after ``trace_minmax``, the
+            checkpoints' during training: a checkpoint a few EBOPs from the final model may be left out for that
+            difference alone, never one more accurate than it.
 
     Returns:
         Checkpoints sorted by EBOPs, ascending.

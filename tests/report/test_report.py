@@ -454,7 +454,8 @@ def test_compare_warns_when_the_studies_target_other_clocks(tmp_path):
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
     assert ("warning: the studies' designs target different hls4ml settings (slow: Vitis xcvu13p-flga2577-2-e, 5 ns clock, "
-            "io_parallel; fast: Vitis xcvu13p-flga2577-2-e, 2 ns clock, io_parallel)") in text, text
+            "io_parallel; fast: Vitis xcvu13p-flga2577-2-e, 2 ns clock, io_parallel): their resource figures are of "
+            "different builds, and their latency_cycles count cycles of different clocks") in text, text
 
 
 def test_hypervolume_note_names_the_method_for_three_objectives(tmp_path):

@@ -337,8 +337,10 @@ def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
         assert MlflowClient(exp.tracking_uri).get_run(r.run_id).info.status == "FAILED"
     numbers = [r.data.tags["trial_number"] for r in _child_runs(exp)]  # two drivers on SQLite: no trial or run twice
     assert len(numbers) == len(set(numbers)) == len([r for r in recs if r.run_id])
-    # the killed driver's trial folders are removed by the driver that recovered them (probe 32: left for good)
-    assert not list((exp.resolved_run_dir / "trials").glob("trial_*")), list((exp.resolved_run_dir / "trials").iterdir())
+    # the killed driver's empty trial folders are removed by the driver that recovered them (probe 32: left for good);
+    # one holding files is left, as it may be what a --keep-files driver kept
+    left = [p for p in (exp.resolved_run_dir / "trials").glob("trial_*") if not any(f.is_file() for f in p.rglob("*"))]
+    assert not left, left
 
 
 #: First lines of the scripts below: Ctrl-C raises KeyboardInterrupt, as at a terminal, even when pytest runs as a

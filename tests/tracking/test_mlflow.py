@@ -294,5 +294,12 @@ def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
         text = " ".join(result.output.split())
         assert result.exit_code == 2 and (
             "error: TrackingError: mlflow.tracking_uri (default, in run_dir): study 'gone' logged its MLflow runs "
-            "(parent run ") in text and f"to {exp.resolved_run_dir / 'mlflow.db'}, which does not exist (deleted or moved)" in text, text
+            "(parent run ") in text and (f"to {exp.resolved_run_dir / 'mlflow.db'}, and {exp.resolved_run_dir / 'mlflow.db'} "
+                                         "does not exist (deleted or moved)") in text, text
         assert not (exp.resolved_run_dir / "mlflow.db").exists()  # no empty store made
+    # a new store named on purpose is the user's choice (the review: no way past the refusal)
+    from dse.config import load_experiment
+    from dse.study import preflight
+
+    fresh, space = load_experiment(tmp_path / "experiment.yaml", mlflow={"tracking_uri": f"sqlite:///{tmp_path / 'new.db'}"})
+    preflight(fresh, space, compare_stored=False)
