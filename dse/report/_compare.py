@@ -556,7 +556,8 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                 f"{s.label}: {s.target}" for s in sources if s.target is not None)
             + "): their resource figures are of different builds"
             + (", and their latency_cycles count cycles of different clocks (da4ml's stages do not read the clock period)"
-               if len({s.clock_period for s in sources if s.clock_period is not None}) > 1 else "")
+               if len({s.clock_period for s in sources if s.clock_period is not None}) > 1
+               and any("latency_cycles" in s.trials and s.trials["latency_cycles"].notna().any() for s in sources) else "")
             + ", so compare those as such"
         )
         log.info("warning: %s", warnings[-1])

@@ -179,10 +179,18 @@ def check_run_dir_owner(exp: ExperimentConfig) -> None:
 def _owned_by(exp: ExperimentConfig, owner: str) -> ConfigError:
     field = "run_dir" if exp.run_dir else "run_dir (default runs/<name>)"
     own = f" (e.g. runs/{exp.name})" if exp.resolved_run_dir != (Path("runs") / exp.name).resolve() else ""
+    run_dir = exp.resolved_run_dir
+    # a study an earlier dse ran in a shared folder keeps its trials there only if its stores are named (probe 34: the
+    # advice alone started it over, empty, in the new folder)
+    stores = [f"{name}: sqlite:///{run_dir / file}" for name, given, file in
+              (("storage", exp.storage, "optuna.db"), ("mlflow.tracking_uri", exp.mlflow.tracking_uri, "mlflow.db"))
+              if given is None and (run_dir / file).is_file()]
+    keep = (f"; if study {exp.name!r} already ran there (a dse before 2026-12-07 let studies share a folder), also give "
+            f"{' and '.join(stores)}, so that it keeps its trials and runs" if stores else "")
     return ConfigError(
-        f"{field}: {exp.resolved_run_dir} holds the files of study {owner!r} ({RUN_DIR_OWNER}), and study {exp.name!r} "
+        f"{field}: {run_dir} holds the files of study {owner!r} ({RUN_DIR_OWNER}), and study {exp.name!r} "
         f"would overwrite them (pareto_front.csv, trials/, report/ are named by the folder); give this experiment a "
-        f"run_dir of its own{own}, or remove that folder once study {owner!r} is no longer needed")
+        f"run_dir of its own{own}{keep}, or remove that folder once study {owner!r} is no longer needed")
 
 
 def claim_run_dir(exp: ExperimentConfig) -> None:

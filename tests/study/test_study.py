@@ -186,6 +186,9 @@ def test_rerun_continues_the_same_study(tiny_study, monkeypatch):
         assert result.exit_code == 2, result.output
         assert (f"run_dir: {exp.resolved_run_dir} holds the files of study {exp.name!r} (.dse-study), and study 'other' "
                 "would overwrite them") in " ".join(result.output.split()), result.output
+        # how a study that already ran there keeps its records (probe 34: the advice alone started it over, empty)
+        assert (f"also give storage: sqlite:///{exp.resolved_run_dir / 'optuna.db'} and mlflow.tracking_uri: "
+                f"sqlite:///{exp.resolved_run_dir / 'mlflow.db'}, so that it keeps its trials and runs") in " ".join(result.output.split())
     assert (exp.resolved_run_dir / ".dse-study").read_text() == f"{exp.name}\n"
 
 
