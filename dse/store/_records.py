@@ -701,8 +701,7 @@ class StudyRecords:
     def cached_measurement(self, key: str) -> dict[str, Any] | None:
         """The cached measurement ``{"metrics": ..., "tags": ...}`` under ``key`` (see :func:`dse.resources._cache.cache_key`;
         tags as :func:`current_source_labels` reads them)."""
-        entry = self.study.user_attrs.get(_CACHE + key)
-        return {**entry, "tags": current_source_labels(entry.get("tags") or {})} if entry else entry
+        return _relabelled(self.study.user_attrs.get(_CACHE + key))
 
     def store_measurement(self, key: str, entry: dict[str, Any]) -> None:
         """Cache a re-measurement under ``key`` (:func:`dse.resources._cache.cache_key`): ``entry`` holds its
@@ -725,7 +724,7 @@ class StudyRecords:
             if key.startswith(f"{_MEASURED}{backend}:"):
                 entry = attrs.get(_CACHE + cache)
                 if entry:
-                    out[int(key.rsplit(":", 1)[1])] = {**entry, "tags": current_source_labels(entry.get("tags") or {})}
+                    out[int(key.rsplit(":", 1)[1])] = _relabelled(entry)
         return out
 
 
@@ -740,6 +739,11 @@ def current_source_labels(tags: dict[str, Any]) -> dict[str, Any]:
     """
     legacy = [k for k in ("latency_cycles_source", "yosys_latency_cycles_source") if tags.get(k) == "yosys"]
     return {**tags, **{k: "da4ml" for k in legacy}} if legacy else tags
+
+
+def _relabelled(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A cached measurement ``entry`` with its tags read by :func:`current_source_labels` (``None`` stays ``None``)."""
+    return {**entry, "tags": current_source_labels(entry.get("tags") or {})} if entry else entry
 
 
 def _dotted(d: Any, key: str) -> Any:
