@@ -299,11 +299,11 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
 
     from dse.cli import app
 
-    # a first run keeps its trial's folder (--keep-files); the second, plain, run must leave it (review of stop 39:
-    # before, a plain run removed every folder of a trial not RUNNING, an earlier run's kept files too)
-    kept = CliRunner().invoke(app, ["run", str(path), "--no-progress", "--n-trials", "1", "--keep-files"])
-    assert kept.exit_code == 1, kept.output
-    assert (exp.resolved_run_dir / "trials" / "trial_00000").is_dir()
+    # a folder an earlier run kept (--keep-files) must stay (review of stop 39: before, a plain run removed every folder
+    # of a trial not RUNNING, an earlier run's kept files too)
+    kept = exp.resolved_run_dir / "trials" / "trial_00007"
+    kept.mkdir(parents=True)
+    (kept / "model.keras").write_bytes(b"kept")
     result = CliRunner().invoke(app, ["run", str(path), "--no-progress"])  # a new worker needs more than 2 s to import TensorFlow
     assert result.exit_code == 1, result.output
     text = " ".join(result.output.split())
@@ -311,10 +311,10 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
     assert "Traceback" not in result.output
     captured = capfd.readouterr()
     assert "retries remaining" not in result.output + captured.out + captured.err, result.output
-    # the killed worker's folder is removed too (before, an empty trials/trial_0000N was left per trial); the one
-    # the first run kept stays
+    # the killed workers' folders are removed too (before, an empty trials/trial_0000N was left per trial); the kept
+    # one stays
     left = sorted(p.name for p in (exp.resolved_run_dir / "trials").glob("trial_*"))
-    assert left == ["trial_00000"], left
+    assert left == ["trial_00007"], left
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
     for t in study.trials:
         rec = TrialRecord.of(t)
