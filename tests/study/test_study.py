@@ -232,8 +232,17 @@ def test_io_stream_space_refused_before_any_trial(tmp_path):
         run_study(exp, sp, progress=False)
 
 
-def test_warm_workers_and_csim_front(tmp_path):
-    """reuse_workers: trials share worker processes; csim: front C-simulates every trial that joins the front."""
+def test_warm_workers_replaced_when_their_memory_grows_and_csim_front(tmp_path, monkeypatch):
+    """reuse_workers: trials share worker processes, and a warm worker is replaced once its RSS grows past
+    WORKER_RSS_GROWTH over its second trial's; csim: front C-simulates every trial that joins the front.
+
+    With the fraction set to 0, any growth counts: a TensorFlow worker grows by about 20 MB per
+    trial (benchmarks/memory.py), so trials 0, 1 and 2 share a process (the second sets the
+    reference, the third grew past it) and trial 3 gets a new one.
+    """
+    from dse.study import _workers
+
+    monkeypatch.setattr(_workers, "WORKER_RSS_GROWTH", 0.0)
     exp, sp = load_experiment(write_experiment(
         tmp_path, n_trials=4, ray={"num_cpus": 1, "max_concurrent_trials": 1, "reuse_workers": True}, hls4ml={"csim": "front"},
         space={**TINY_SPACE, "parameters": {**TINY_SPACE["parameters"], "learning_rate": {"type": "categorical", "choices": [0.01]}}},
@@ -241,9 +250,9 @@ def test_warm_workers_and_csim_front(tmp_path):
     summary = run_study(exp, sp, progress=False)
     assert summary.n_complete == 4
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-    recs = [TrialRecord.of(t) for t in study.trials]
-    pids = {r.tags["worker_pid"] for r in recs}
-    assert len(pids) < len(recs), f"one CPU, warm workers: trials share a process, got pids {pids}"
+    recs = [TrialRecord.of(t) for t in sorted(study.trials, key=lambda t: t.number)]
+    pids = [r.tags["worker_pid"] for r in recs]
+    assert pids[0] == pids[1] == pids[2] != pids[3], pids
     front = {t.number for t in study.best_trials}
     for r in recs:
         assert r.tags["csim"] in ("run", "skipped-dominated"), r.tags
@@ -256,32 +265,7 @@ def test_warm_workers_and_csim_front(tmp_path):
         assert r.metrics["csim_accuracy"] == r.metrics["keras_accuracy"]
     assert all(recs[n].tags["csim"] == "run" for n in front)
     assert recs[0].tags["csim"] == "run"  # an empty front dominates nothing
-
-
-def test_warm_worker_is_replaced_when_its_memory_grows(tmp_path, monkeypatch):
-    """A warm worker is replaced once its RSS grows past WORKER_RSS_GROWTH over its second trial's (and, on the
-    same study, ``hls4ml.csim: none`` skips every C simulation build).
-
-    With the fraction set to 0, any growth counts: a TensorFlow worker grows by about 20 MB per
-    trial (benchmarks/memory.py), so trials 0, 1 and 2 share a process (the second sets the
-    reference, the third grew past it) and trial 3 gets a new one.
-    """
-    from dse.study import _workers
-
-    monkeypatch.setattr(_workers, "WORKER_RSS_GROWTH", 0.0)
-    exp, sp = load_experiment(write_experiment(
-        tmp_path, n_trials=4, ray={"num_cpus": 1, "max_concurrent_trials": 1, "reuse_workers": True}, hls4ml={"csim": "none"},
-        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
-    ))
-    assert run_study(exp, sp, progress=False).n_complete == 4
-    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-    pids = [TrialRecord.of(t).tags["worker_pid"] for t in sorted(study.trials, key=lambda t: t.number)]
-    assert pids[0] == pids[1] == pids[2] != pids[3], pids
-    for t in study.trials:  # csim: none skips every build; the Keras accuracy stands in, and says so
-        rec = TrialRecord.of(t)
-        assert rec.tags["csim"] == "skipped" and rec.tags["csim_accuracy_source"] == "keras"
-        assert "seconds_compile" not in rec.metrics and rec.values[0] == rec.metrics["keras_val_accuracy"]
-        assert rec.metrics["csim_accuracy"] == rec.metrics["keras_accuracy"]
+    # (csim: none: test_enqueued_points_run_first_and_once_and_a_bad_one_fails_alone)
 
 
 def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
@@ -348,29 +332,6 @@ def test_the_same_seed_gives_the_same_trials(tiny_study, tmp_path):
             assert a["keras_accuracy"] == b["keras_accuracy"] and a["ebops"] == b["ebops"]
 
 
-def test_enqueued_trials_run_first_and_once(tmp_path):
-    """enqueue_trials: the first trial is the enqueued point (rule pins applied); continuing the study does not enqueue it again.
-
-    With the largest seed, trial 1's seed + 1 and the second driver's sampler seed (seed + 2) wrap to 0 and 1 (before:
-    trial 1 failed with NumPy's "Seed must be between 0 and 2**32 - 1")."""
-    point = {"strategy": "Resource", "reuse_factor": 4, "learning_rate": 0.01}
-    exp, sp = load_experiment(write_experiment(tmp_path, n_trials=2, enqueue_trials=[point], hls4ml={"csim": "none"},
-                                               ray={"num_cpus": 2, "reuse_workers": True}, seed=2**32 - 1))
-    assert (exp.seed_for(0), exp.seed_for(1), exp.seed_for(2)) == (2**32 - 1, 0, 1)
-    run_study(exp, sp, progress=False)
-    exp3, sp = load_experiment(write_experiment(tmp_path, n_trials=3, enqueue_trials=[point], hls4ml={"csim": "none"},
-                                                ray={"num_cpus": 2, "reuse_workers": True}, seed=2**32 - 1))
-    run_study(exp3, sp, progress=False)
-    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
-    assert len(trials) == 3 and trials[0].state.name == "COMPLETE"  # the others may draw the diverging learning rate
-    assert {k: trials[0].params[k] for k in point} == point and 3 <= trials[0].params["weight_bits"] <= 5  # left out: sampled
-    rec = TrialRecord.of(trials[0])
-    assert (rec.params.strategy, rec.params.reuse_factor, rec.params.beta) == ("Resource", 4, 0.0)
-    assert [t.number for t in trials if "fixed_params" in t.system_attrs] == [0]
-    reasons = [TrialRecord.of(t).fail_reason or "" for t in trials]
-    assert not [r for r in reasons if "Seed" in r or "seed" in r], reasons
-
-
 @pytest.mark.own_ray  # asserts that the Ray run_study started is stopped
 def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
     """A deleted MLflow experiment: a TrackingError that says how to restore it, and the Ray started meanwhile is shut down."""
@@ -396,45 +357,59 @@ def test_deleted_mlflow_experiment_refused_and_ray_stopped(tmp_path):
     assert again.n_complete + again.n_failed == 1  # the tiny space diverges on purpose at some learning rates
 
 
-def test_a_waiting_point_that_makes_no_design_fails_alone(tmp_path):
-    """A WAITING trial whose parameters make no valid TrialParams (here weight_bits 40, enqueued by hand; a space with a
-    float weight_bits used to re-enqueue such points) is a FAIL with its reason, and the study goes on. Before, `dse run`
-    crashed with a ValidationError traceback, re-enqueued the point, and every later run crashed on it again."""
-    space = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]},
-                            "weight_bits": {"type": "int", "low": 3, "high": 5}}}
-    path = write_experiment(tmp_path, space=space, n_trials=1, training={"epochs": 1, "batch_size": 128, "learning_rate": 0.01},
-                            hls4ml={"csim": "none"})
-    exp, sp = load_experiment(path)
-    run_study(exp, sp, progress=False)
-    optuna.load_study(study_name=exp.name, storage=exp.storage_url).enqueue_trial({"strategy": "Latency", "weight_bits": 40})
-    more, _ = load_experiment(path, n_trials=3)
-    summary = run_study(more, sp, progress=False)
-    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
-    assert [t.state.name for t in trials] == ["COMPLETE", "FAIL", "COMPLETE"], [t.user_attrs for t in trials]
-    why = TrialRecord.of(trials[1]).fail_reason
-    assert why.startswith("SearchSpaceError: trial 1's parameters {'strategy': 'Latency', 'weight_bits': 40} make no valid design")
-    assert "weight_bits" in why and summary.n_complete == 2 and summary.n_failed == 1
-    assert "requeued_from" not in trials[2].user_attrs  # not re-enqueued: it would fail again
+def test_enqueued_points_run_first_and_once_and_a_bad_one_fails_alone(tmp_path, caplog):
+    """Points enqueued by the experiment (``enqueue_trials``) and from Python (``study.enqueue_trial``), in one study.
 
-
-def test_points_a_user_enqueues_from_python_are_run_as_given_or_said_otherwise(tmp_path, caplog):
-    """``study.enqueue_trial`` from Python (not the experiment's ``enqueue_trials``, which ``dse check`` refuses in both
-    cases): a value a rule replaces and a name the space lacks were dropped without a word; a float at 0 given as 0.0
-    (dse encodes include_zero's 0 as ``<name>_is_zero``) failed with Optuna's words only."""
+    - ``enqueue_trials``: the first trial is the enqueued point (rule pins applied); continuing the study does not
+      enqueue it again. With the largest seed, trial 1's seed + 1 and the second driver's sampler seed (seed + 2) wrap
+      to 0 and 1 (before: trial 1 failed with NumPy's "Seed must be between 0 and 2**32 - 1").
+    - A WAITING trial whose parameters make no valid TrialParams (weight_bits 40, enqueued by hand; a space with a float
+      weight_bits used to re-enqueue such points) is a FAIL with its reason, and the study goes on. Before, `dse run`
+      crashed with a ValidationError traceback, re-enqueued the point, and every later run crashed on it again.
+    - From Python (``dse check`` refuses both cases in ``enqueue_trials``): a value a rule replaces and a name the space
+      lacks were dropped without a word; a float at 0 given as 0.0 (dse encodes include_zero's 0 as ``<name>_is_zero``)
+      failed with Optuna's words only.
+    """
     import logging
 
-    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1, hls4ml={"csim": "none"}))
-    run_study(exp, space, progress=False)
+    point = {"strategy": "Resource", "reuse_factor": 4, "learning_rate": 0.01}
+    path = write_experiment(tmp_path, n_trials=2, enqueue_trials=[point], hls4ml={"csim": "none"},
+                            ray={"num_cpus": 2, "reuse_workers": True}, seed=2**32 - 1)
+    exp, sp = load_experiment(path)
+    assert (exp.seed_for(0), exp.seed_for(1), exp.seed_for(2)) == (2**32 - 1, 0, 1)
+    run_study(exp, sp, progress=False)
     study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-    study.enqueue_trial({"strategy": "Resource", "reuse_factor": 2, "learning_rate": 0.01, "beta": 5e-6, "weight_bits": 4, "foo": 3})
-    study.enqueue_trial({"strategy": "Latency", "learning_rate": 0.01, "beta": 0.0, "weight_bits": 4})
+    study.enqueue_trial({"strategy": "Latency", "weight_bits": 40})  # trial 2: no valid design
+    study.enqueue_trial({"strategy": "Resource", "reuse_factor": 2, "learning_rate": 0.01, "beta": 5e-6, "weight_bits": 4,
+                         "foo": 3})  # trial 3: a name the space lacks, a value a rule replaces
+    study.enqueue_trial({"strategy": "Latency", "learning_rate": 0.01, "beta": 0.0, "weight_bits": 4})  # trial 4
+    more, _ = load_experiment(path, n_trials=6)
     with caplog.at_level(logging.WARNING, logger="dse"):
-        run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
+        run_study(more, sp, progress=False)
+    trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
+    assert len(trials) == 6 and trials[0].state.name == "COMPLETE"  # the others may draw the diverging learning rate
+    assert {k: trials[0].params[k] for k in point} == point and 3 <= trials[0].params["weight_bits"] <= 5  # left out: sampled
+    rec = TrialRecord.of(trials[0])
+    assert (rec.params.strategy, rec.params.reuse_factor, rec.params.beta) == ("Resource", 4, 0.0)
+    assert [t.number for t in trials if "fixed_params" in t.system_attrs] == [0, 2, 3, 4]  # the point not enqueued again
+    reasons = [TrialRecord.of(t).fail_reason or "" for t in trials]
+    assert not [r for r in reasons if "Seed" in r or "seed" in r], reasons
+
+    assert [t.state.name for t in trials[2:5]] == ["FAIL", "COMPLETE", "FAIL"], [t.user_attrs for t in trials]
+    why = reasons[2]
+    assert why.startswith("SearchSpaceError: trial 2's parameters {") and "make no valid design" in why, why
+    assert "'weight_bits': 40" in why and "weight_bits" in why.split("make no valid design", 1)[1], why
+    assert "requeued_from" not in trials[5].user_attrs  # not re-enqueued: it would fail again
     said = " ".join(caplog.text.split())
-    assert "trial 1: the enqueued point names foo, which the search space does not have; ignored" in said, said
-    assert "trial 1: the enqueued beta=5e-06 replaced by the search space's rules or conditions, so the trial trains with beta=0.0" in said, said
-    failed = TrialRecord.of(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials[2])
-    assert failed.state == "FAIL" and "a float with include_zero at 0 is <name>_is_zero: True" in failed.fail_reason, failed.fail_reason
+    assert "trial 3: the enqueued point names foo, which the search space does not have; ignored" in said, said
+    assert "trial 3: the enqueued beta=5e-06 replaced by the search space's rules or conditions, so the trial trains with beta=0.0" in said, said
+    assert "a float with include_zero at 0 is <name>_is_zero: True" in reasons[4], reasons[4]
+    for t in trials:  # csim: none skips every build; the Keras accuracy stands in, and says so
+        rec = TrialRecord.of(t)
+        if rec.state == "COMPLETE":
+            assert rec.tags["csim"] == "skipped" and rec.tags["csim_accuracy_source"] == "keras"
+            assert "seconds_compile" not in rec.metrics and rec.values[0] == rec.metrics["keras_val_accuracy"]
+            assert rec.metrics["csim_accuracy"] == rec.metrics["keras_accuracy"]
 
 
 def test_an_enqueued_zero_a_rule_replaces_is_warned_of(caplog):
