@@ -18,14 +18,28 @@ def design(trained_design_parts, digits_splits, tmp_path_factory):
     return Design(model, params, exp.hls4ml, exp.resources, ebops, tmp_path_factory.mktemp("work"), digits_splits.X_test)
 
 
+@pytest.fixture(scope="module")
+def measured(design):
+    """``measured(name)``: backend ``name``'s report of the module's design, measured once (Yosys takes about 15 s and
+    two tests read its report)."""
+    reports = {}
+
+    def measure(name):
+        if name not in reports:
+            reports[name] = get_backend(name).measure(design)
+        return reports[name]
+
+    return measure
+
+
 @pytest.mark.parametrize("name", backend_names())
-def test_every_backend_returns_sourced_figures(design, name):
+def test_every_backend_returns_sourced_figures(design, measured, name):
     tool = _TOOLS.get(name)
     if tool and shutil.which(tool) is None:
         with pytest.raises(ToolNotFoundError, match=tool):
             get_backend(name).measure(design)
         return
-    report = get_backend(name).measure(design)
+    report = measured(name)
     assert report.backend == name
     assert report.figures["lut"].value > 0
     assert report.figures["dsp"].value == 0  # distributed arithmetic uses no DSP
@@ -92,11 +106,11 @@ def test_da4ml_cost_latency_and_bit_exact(design):
     assert 0 < r.extras["da4ml_cost"] <= design.ebops  # EBOPs is an upper bound on DA LUTs
 
 
-def test_yosys_synthesizes_da4ml_rtl(design):
+def test_yosys_synthesizes_da4ml_rtl(design, measured):
     """Real Yosys synthesis (yosys is installed by scripts/setup.sh): LUT > 0, no DSP, da4ml within 10%."""
     assert shutil.which("yosys"), "yosys must be installed for this test (scripts/setup.sh installs it)"
-    y = get_backend("yosys").measure(design)
-    d = get_backend("da4ml").measure(design)
+    y = measured("yosys")
+    d = measured("da4ml")
     assert y.figures["lut"].source == "yosys" and y.figures["lut"].value > 0
     assert y.figures["dsp"].value == 0 and y.figures["ff"].value > 0
     assert abs(d.figures["lut"].value - y.figures["lut"].value) / y.figures["lut"].value < 0.10
