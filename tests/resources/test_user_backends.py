@@ -48,72 +48,6 @@ def user_module(user_modules):
     return user_modules("half_ebops_backend", MODULE)
 
 
-@pytest.mark.shared_ray  # a Ray started before the module was on sys.path: the folder reaches the workers all the same
-def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module, user_modules):
-    exp, space = load_experiment(write_experiment(
-        tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,
-        resources={"backend": "half_ebops", "backend_modules": ["half_ebops_backend"]}, hls4ml={"csim": "none"},
-    ))
-    summary = run_study(exp, space, progress=False)
-    assert summary.n_complete == 2, summary.failures
-    study = optuna.load_study(study_name="user_backend", storage=exp.storage_url)
-    for t in study.trials:
-        r = TrialRecord.of(t)
-        assert r.tags["figure_backend"] == "half_ebops" and r.tags["lut_source"] == "half-ebops"
-        assert r.metrics["lut"] == pytest.approx(r.metrics["ebops"] / 2)
-        assert int(r.metrics["worker_pid"]) != os.getpid()  # measured in a Ray worker, which imported the module itself
-
-    # the trials' own figures are half_ebops's with the same settings: taken as its measurement, no worker started
-    s = synthesize("user_backend", exp.storage_url, "half_ebops", trials=[0, 1])
-    assert sorted(s.own) == sorted(s.cached) == [0, 1] and not s.launched and not s.failed, s
-    # a re-measurement's workers import the study's module too, and a backend the driver imported from a module the
-    # study does not list
-    user_modules("third_ebops_backend", MODULE.replace("half_ebops", "third_ebops").replace("half-ebops", "third-ebops").replace("/ 2", "/ 3"))
-    import third_ebops_backend  # noqa: F401
-
-    s = synthesize("user_backend", exp.storage_url, "third_ebops", trials=[1])
-    assert s.launched == [1] and not s.failed, s.failed
-    run = MlflowClient(exp.tracking_uri).get_run(r.run_id)  # trial 1's run
-    assert run.data.metrics["third_ebops_lut"] == pytest.approx(r.metrics["ebops"] / 3)
-    assert run.data.tags["third_ebops_lut_source"] == "third-ebops"
-    namespace: dict = {"__name__": "__main__"}
-    exec(MODULE.replace("half_ebops", "script_ebops"), namespace)  # as if defined in the script being run
-    with pytest.raises(ConfigError, match=r"--backend \(backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
-        synthesize("user_backend", exp.storage_url, "script_ebops", trials=[0])
-
-    # a later command reads the stored experiment in a new process: it imports the listed module from PYTHONPATH
-    cmd = [sys.executable, "-m", "dse", "report", "user_backend", "--storage", exp.storage_url, "--out", str(tmp_path / "report")]
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    found = subprocess.run(cmd, cwd=tmp_path, env={**env, "PYTHONPATH": str(user_module)}, capture_output=True, text=True, timeout=300)
-    assert found.returncode == 0, found.stderr
-    assert (tmp_path / "report" / "report.html").exists() and "do not load here" not in found.stderr
-    # without the module (a study measured where it is installed, read elsewhere): reading the stored figures needs no
-    # backend, so report says so and goes on (before: refused); measuring with them is still refused, with the fix
-    missing = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    said = " ".join(missing.stderr.split())
-    assert missing.returncode == 0, missing.stderr
-    assert "study user_backend: its resource backends do not load here" in said, said
-    assert "cannot import backend module 'half_ebops_backend'" in said and "PYTHONPATH" in said, said
-    assert "unknown resource backend" not in said and "Traceback" not in said  # the cause alone
-    assert "half-ebops" in (tmp_path / "report" / "report.html").read_text()  # the stored figures' source
-    export = [sys.executable, "-m", "dse", "export", "user_backend", "--trial", "0", "--storage", exp.storage_url,
-              "--out", str(tmp_path / "export")]
-    exported = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert exported.returncode == 0, exported.stderr
-    assert "do not load here" in exported.stderr and (tmp_path / "export" / "README.md").exists()
-    # the study named by its experiment file (--experiment): the file's backends are not needed to read it either
-    # (before: `resources.backend_modules: cannot import ...`, exit 2)
-    by_file = [sys.executable, "-m", "dse", "status", "--experiment", str(tmp_path / "exp" / "experiment.yaml")]
-    status = subprocess.run(by_file, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert status.returncode == 0, status.stdout + status.stderr
-    assert "trials: 2 complete" in status.stdout and "do not load here" in status.stderr, status.stdout + status.stderr
-    measure = [sys.executable, "-m", "dse", "synthesize", "user_backend", "--storage", exp.storage_url, "--backend", "yosys"]
-    refused = subprocess.run(measure, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert refused.returncode == 2, refused.stdout + refused.stderr  # a ConfigError
-    said = " ".join(refused.stderr.split())
-    assert "resources.backend_modules: cannot import backend module 'half_ebops_backend'" in said and "PYTHONPATH" in said, said
-
-
 def test_a_users_backend_must_come_from_a_listed_module(user_module):
     import half_ebops_backend  # noqa: F401  (registered in this process only)
 
@@ -253,6 +187,72 @@ BROKEN = textwrap.dedent('''
                 return {"lut": 1.0}
             return ResourceReport(self.name, {"lut": Figure(None, "broken"), "dsp": Figure(0.0, "broken")})
 ''')
+
+
+@pytest.mark.shared_ray  # a Ray started before the module was on sys.path: the folder reaches the workers all the same
+def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module, user_modules):
+    exp, space = load_experiment(write_experiment(
+        tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,
+        resources={"backend": "half_ebops", "backend_modules": ["half_ebops_backend"]}, hls4ml={"csim": "none"},
+    ))
+    summary = run_study(exp, space, progress=False)
+    assert summary.n_complete == 2, summary.failures
+    study = optuna.load_study(study_name="user_backend", storage=exp.storage_url)
+    for t in study.trials:
+        r = TrialRecord.of(t)
+        assert r.tags["figure_backend"] == "half_ebops" and r.tags["lut_source"] == "half-ebops"
+        assert r.metrics["lut"] == pytest.approx(r.metrics["ebops"] / 2)
+        assert int(r.metrics["worker_pid"]) != os.getpid()  # measured in a Ray worker, which imported the module itself
+
+    # the trials' own figures are half_ebops's with the same settings: taken as its measurement, no worker started
+    s = synthesize("user_backend", exp.storage_url, "half_ebops", trials=[0, 1])
+    assert sorted(s.own) == sorted(s.cached) == [0, 1] and not s.launched and not s.failed, s
+    # a re-measurement's workers import the study's module too, and a backend the driver imported from a module the
+    # study does not list
+    user_modules("third_ebops_backend", MODULE.replace("half_ebops", "third_ebops").replace("half-ebops", "third-ebops").replace("/ 2", "/ 3"))
+    import third_ebops_backend  # noqa: F401
+
+    s = synthesize("user_backend", exp.storage_url, "third_ebops", trials=[1])
+    assert s.launched == [1] and not s.failed, s.failed
+    run = MlflowClient(exp.tracking_uri).get_run(r.run_id)  # trial 1's run
+    assert run.data.metrics["third_ebops_lut"] == pytest.approx(r.metrics["ebops"] / 3)
+    assert run.data.tags["third_ebops_lut_source"] == "third-ebops"
+    namespace: dict = {"__name__": "__main__"}
+    exec(MODULE.replace("half_ebops", "script_ebops"), namespace)  # as if defined in the script being run
+    with pytest.raises(ConfigError, match=r"--backend \(backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
+        synthesize("user_backend", exp.storage_url, "script_ebops", trials=[0])
+
+    # a later command reads the stored experiment in a new process: it imports the listed module from PYTHONPATH
+    cmd = [sys.executable, "-m", "dse", "report", "user_backend", "--storage", exp.storage_url, "--out", str(tmp_path / "report")]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    found = subprocess.run(cmd, cwd=tmp_path, env={**env, "PYTHONPATH": str(user_module)}, capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr
+    assert (tmp_path / "report" / "report.html").exists() and "do not load here" not in found.stderr
+    # without the module (a study measured where it is installed, read elsewhere): reading the stored figures needs no
+    # backend, so report says so and goes on (before: refused); measuring with them is still refused, with the fix
+    missing = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    said = " ".join(missing.stderr.split())
+    assert missing.returncode == 0, missing.stderr
+    assert "study user_backend: its resource backends do not load here" in said, said
+    assert "cannot import backend module 'half_ebops_backend'" in said and "PYTHONPATH" in said, said
+    assert "unknown resource backend" not in said and "Traceback" not in said  # the cause alone
+    assert "half-ebops" in (tmp_path / "report" / "report.html").read_text()  # the stored figures' source
+    export = [sys.executable, "-m", "dse", "export", "user_backend", "--trial", "0", "--storage", exp.storage_url,
+              "--out", str(tmp_path / "export")]
+    exported = subprocess.run(export, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert "do not load here" in exported.stderr and (tmp_path / "export" / "README.md").exists()
+    # the study named by its experiment file (--experiment): the file's backends are not needed to read it either
+    # (before: `resources.backend_modules: cannot import ...`, exit 2)
+    by_file = [sys.executable, "-m", "dse", "status", "--experiment", str(tmp_path / "exp" / "experiment.yaml")]
+    status = subprocess.run(by_file, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "trials: 2 complete" in status.stdout and "do not load here" in status.stderr, status.stdout + status.stderr
+    measure = [sys.executable, "-m", "dse", "synthesize", "user_backend", "--storage", exp.storage_url, "--backend", "yosys"]
+    refused = subprocess.run(measure, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2, refused.stdout + refused.stderr  # a ConfigError
+    said = " ".join(refused.stderr.split())
+    assert "resources.backend_modules: cannot import backend module 'half_ebops_backend'" in said and "PYTHONPATH" in said, said
 
 
 @pytest.mark.shared_ray

@@ -137,45 +137,6 @@ def test_the_driver_ends_each_constrained_trial_run_in_one_call(wine_study):
     assert [b for b in DRIVER_TAG_BATCHES if b[0] in runs and b[1]] == [], DRIVER_TAG_BATCHES  # (its params: tags [])
 
 
-@pytest.mark.own_ray  # asserts that no Ray session starts
-def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
-    path, exp, _, study = wine_study
-    _, space = load_experiment(path)
-    changed = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 5})})
-    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
-    with pytest.raises(ConfigError) as info:
-        run_study(changed, space, progress=False)
-    msg = str(info.value)
-    assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
-    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions  # refused before Ray started
-    assert len(study.trials) == 4
-    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
-        again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
-    assert again.n_complete == 4
-    # no trial trained 5 epochs, so the records keep 3 (before: the stored experiment and MLflow's experiment.json
-    # said 5, and the next `dse run` of the unchanged file was refused as a change)
-    assert "nothing runs with the changed training.epochs: 3 -> 5, so the study's records keep" in caplog.text
-    assert StudyRecords(study).experiment().training.epochs == 3
-    parent = MlflowClient(exp.tracking_uri).get_run(again.parent_run_id)
-    assert json.loads(open(MlflowClient(exp.tracking_uri).download_artifacts(parent.info.run_id, "experiment.json")).read())["training"]["epochs"] == 3
-    assert "experiment_updated" not in parent.data.tags
-    result = CliRunner().invoke(app, ["run", str(path)])  # the file is what the trials ran with: nothing to run
-    assert result.exit_code == 0 and "nothing to run" in result.output and "Traceback" not in result.output, result.output
-    with pytest.raises(ConfigError, match="training.epochs: 3 -> 5"):  # and a run that would train is still refused
-        run_study(changed.model_copy(update={"n_trials": 5}), space, progress=False)
-    result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
-    assert result.exit_code == 0, result.output
-    # the resource settings that decide a figure are a change too (probe 21: another backend's LUTs, or DSPs counted at
-    # another threshold, joined the earlier trials' front without a word); a longer synthesis timeout is not
-    figures = exp.model_copy(update={"n_trials": 5, "resources": exp.resources.model_copy(
-        update={"da4ml_latency_cutoff": 10.0, "dsp_threshold_bits": 4, "synthesis_timeout_s": 60})})
-    with pytest.raises(ConfigError) as info:
-        run_study(figures, space, progress=False)
-    assert "resources.da4ml_latency_cutoff: 5.0 -> 10.0" in str(info.value), str(info.value)
-    assert "resources.dsp_threshold_bits: 9 -> 4" in str(info.value), str(info.value)
-    assert "synthesis_timeout_s" not in str(info.value)
-
-
 def test_changed_budget_is_a_change(wine_study):
     """A new budget would leave earlier trials feasible under the old one (Optuna keeps each trial's constraint values): refused."""
     from dse.config import ConstraintConfig
@@ -465,3 +426,42 @@ def test_nsga2_with_optunas_population_on_a_short_study_is_warned(tmp_path, capl
         assert (said in caplog.text) == warned, (sampler, caplog.text)
         if warned:
             assert "set sampler.population_size to about n_trials / 4 (e.g. 3;" in caplog.text
+
+
+@pytest.mark.own_ray  # asserts that no Ray session starts
+def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
+    path, exp, _, study = wine_study
+    _, space = load_experiment(path)
+    changed = exp.model_copy(update={"training": exp.training.model_copy(update={"epochs": 5})})
+    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
+    with pytest.raises(ConfigError) as info:
+        run_study(changed, space, progress=False)
+    msg = str(info.value)
+    assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
+    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions  # refused before Ray started
+    assert len(study.trials) == 4
+    with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
+        again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
+    assert again.n_complete == 4
+    # no trial trained 5 epochs, so the records keep 3 (before: the stored experiment and MLflow's experiment.json
+    # said 5, and the next `dse run` of the unchanged file was refused as a change)
+    assert "nothing runs with the changed training.epochs: 3 -> 5, so the study's records keep" in caplog.text
+    assert StudyRecords(study).experiment().training.epochs == 3
+    parent = MlflowClient(exp.tracking_uri).get_run(again.parent_run_id)
+    assert json.loads(open(MlflowClient(exp.tracking_uri).download_artifacts(parent.info.run_id, "experiment.json")).read())["training"]["epochs"] == 3
+    assert "experiment_updated" not in parent.data.tags
+    result = CliRunner().invoke(app, ["run", str(path)])  # the file is what the trials ran with: nothing to run
+    assert result.exit_code == 0 and "nothing to run" in result.output and "Traceback" not in result.output, result.output
+    with pytest.raises(ConfigError, match="training.epochs: 3 -> 5"):  # and a run that would train is still refused
+        run_study(changed.model_copy(update={"n_trials": 5}), space, progress=False)
+    result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
+    assert result.exit_code == 0, result.output
+    # the resource settings that decide a figure are a change too (probe 21: another backend's LUTs, or DSPs counted at
+    # another threshold, joined the earlier trials' front without a word); a longer synthesis timeout is not
+    figures = exp.model_copy(update={"n_trials": 5, "resources": exp.resources.model_copy(
+        update={"da4ml_latency_cutoff": 10.0, "dsp_threshold_bits": 4, "synthesis_timeout_s": 60})})
+    with pytest.raises(ConfigError) as info:
+        run_study(figures, space, progress=False)
+    assert "resources.da4ml_latency_cutoff: 5.0 -> 10.0" in str(info.value), str(info.value)
+    assert "resources.dsp_threshold_bits: 9 -> 4" in str(info.value), str(info.value)
+    assert "synthesis_timeout_s" not in str(info.value)

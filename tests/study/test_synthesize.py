@@ -235,25 +235,6 @@ def test_measurements_an_earlier_dse_keyed_are_found_after_an_upgrade(da_study, 
     assert measured[b]["metrics"]["da4ml_lut"] == 123.0  # the earlier dse's entry, not a new measurement
 
 
-@pytest.mark.own_ray  # asserts that no Ray session starts
-def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
-    """vivado_hls is not on this machine's PATH: with a local Ray the error comes at once, before Ray starts and before
-    any trial is marked or a front CSV written (before, every trial failed on a worker after Ray's start)."""
-    import shutil
-
-    from dse.exceptions import ToolNotFoundError
-
-    exp, study, _ = da_study
-    assert shutil.which("vivado_hls") is None
-    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
-    before = StudyRecords(study).measurements("vivado")
-    with pytest.raises(ToolNotFoundError, match="'vivado_hls' executable on PATH"):
-        synthesize("da", exp.storage_url, "vivado", front=True)
-    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions
-    assert StudyRecords(study).measurements("vivado") == before
-    assert not (exp.resolved_run_dir / "pareto_front_vivado.csv").exists()
-
-
 @pytest.fixture(scope="module")
 def yosys_study(tmp_path_factory):
     """2 trials with ``resources.backend: yosys`` (a distributed_arithmetic one, whose lut/ff/dsp come from Yosys at trial
@@ -380,68 +361,6 @@ def _warned(folder, resources, caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
 
 
-@pytest.mark.own_ray  # the stored cluster must be joined (and fail), not the shared local Ray
-def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path, monkeypatch):
-    """A study run on a cluster that is gone, its MLflow store copied apart from its Optuna database (probe 16).
-
-    Before: `dse synthesize` joined the stored `ray.address` and failed (`RAY_ADDRESS` does not override it), and had no
-    `--tracking-uri`; a Yosys timeout too small could be raised only by running another trial. Now `--ray-address local`,
-    `--tracking-uri` and `--synthesis-timeout-s` do each, and the failed join names the first."""
-    import json
-    import shutil
-    import sqlite3
-    from contextlib import closing
-
-    from dse.exceptions import ClusterError, TrackingError
-
-    exp, study, _ = da_study
-    db_dir, store = tmp_path / "optuna", tmp_path / "store"
-    db_dir.mkdir()
-    for f in exp.resolved_run_dir.glob("optuna.db*"):  # with its WAL
-        shutil.copy(f, db_dir / f.name)
-    shutil.copytree(exp.resolved_run_dir, store, ignore=shutil.ignore_patterns("ray", "optuna.db*", "synth", "trials"))
-    storage, tracking = f"sqlite:///{db_dir / 'optuna.db'}", f"sqlite:///{store / 'mlflow.db'}"
-    with closing(sqlite3.connect(db_dir / "optuna.db")) as db, db:  # as a cluster's study stores it; nothing measured yet
-        db.execute("DELETE FROM study_user_attributes WHERE key LIKE 'cache:%' OR key LIKE 'measured:%'")
-        (value,) = db.execute("SELECT value_json FROM study_user_attributes WHERE key = 'experiment'").fetchone()
-        stored = json.loads(value)
-        stored["ray"]["address"] = "auto"
-        stored["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # the in-cluster server, unreachable from here
-        db.execute("UPDATE study_user_attributes SET value_json = ? WHERE key = 'experiment'", (json.dumps(stored),))
-    n = next(t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic")
-
-    with pytest.raises(ClusterError, match=r"ray.address 'auto'.*pass --ray-address local"):
-        synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
-    with pytest.raises(TrackingError, match=r"--tracking-uri \(tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
-        synthesize("da", storage, "yosys", trials=[n], tracking_uri="http://127.0.0.1:9")  # before Ray and hours of tools
-    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # left from the cluster: `local` is a local Ray whatever it says
-    from typer.testing import CliRunner
-
-    from dse.cli import app
-
-    tight = CliRunner().invoke(app, ["synthesize", "da", "--storage", storage, "--backend", "yosys", "--trials", str(n),
-                                     "--tracking-uri", tracking, "--ray-address", "local", "--synthesis-timeout-s", "0.001"])
-    said = " ".join(tight.output.split())
-    assert tight.exit_code == 1 and f"trial {n}: FAILED:" in said and "synthesis_timeout_s=0.001 s" in said, said
-    assert "--synthesis-timeout-s" in said and f"error: 1 of 1 re-measurements with yosys failed (trials {n})" in said, said
-    done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600,
-                      keep_files=True)
-    assert done.launched == [n] and not done.failed, done
-    assert done.kept == store / "synth" / "yosys" and (done.kept / f"trial_{n:05d}").is_dir()  # printed by the command
-    run = MlflowClient(tracking).get_run(TrialRecord.of(study.trials[n]).run_id)
-    assert run.data.metrics["yosys_lut"] > 0  # logged into the store given, by a local Ray's worker
-    cal = calibrate("da", storage, "yosys", tracking_uri=tracking)
-    assert cal.n_trials == 1
-    da = [t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic"]
-    assert cal.unmeasured == [m for m in da if m != n]  # the trials to name in `dse synthesize --trials`
-    with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
-        synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
-    from dse.exceptions import ClusterUnreachableError
-
-    with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
-        synthesize("da", storage, "yosys", trials=[n], ray_address="127.0.0.1:9")
-
-
 def test_a_part_yosys_cannot_target_is_refused_before_the_study(tmp_path):
     """Before: `dse check` passed and every distributed_arithmetic trial then failed on a Versal part; Alveo cards
     (xcu250, UltraScale+) were refused outright though the export README gave a working Yosys command for them."""
@@ -521,3 +440,84 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
     readme = _standing(study2, fits, [ConstraintConfig(metric="lut", max=budget)])
     assert readme.startswith(f"**Over budget on its re-measured figures**: yosys_lut {budget + 100:,.6g} > max {budget:,.6g}")
     assert "meets the study's constraints" not in readme and "it is not on the front of its yosys figures" in readme, readme
+
+
+@pytest.mark.own_ray  # asserts that no Ray session starts
+def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
+    """vivado_hls is not on this machine's PATH: with a local Ray the error comes at once, before Ray starts and before
+    any trial is marked or a front CSV written (before, every trial failed on a worker after Ray's start)."""
+    import shutil
+
+    from dse.exceptions import ToolNotFoundError
+
+    exp, study, _ = da_study
+    assert shutil.which("vivado_hls") is None
+    sessions = set((exp.resolved_run_dir / "ray").glob("session_2*"))
+    before = StudyRecords(study).measurements("vivado")
+    with pytest.raises(ToolNotFoundError, match="'vivado_hls' executable on PATH"):
+        synthesize("da", exp.storage_url, "vivado", front=True)
+    assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions
+    assert StudyRecords(study).measurements("vivado") == before
+    assert not (exp.resolved_run_dir / "pareto_front_vivado.csv").exists()
+
+
+@pytest.mark.own_ray  # the stored cluster must be joined (and fail), not the shared local Ray
+def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path, monkeypatch):
+    """A study run on a cluster that is gone, its MLflow store copied apart from its Optuna database (probe 16).
+
+    Before: `dse synthesize` joined the stored `ray.address` and failed (`RAY_ADDRESS` does not override it), and had no
+    `--tracking-uri`; a Yosys timeout too small could be raised only by running another trial. Now `--ray-address local`,
+    `--tracking-uri` and `--synthesis-timeout-s` do each, and the failed join names the first."""
+    import json
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    from dse.exceptions import ClusterError, TrackingError
+
+    exp, study, _ = da_study
+    db_dir, store = tmp_path / "optuna", tmp_path / "store"
+    db_dir.mkdir()
+    for f in exp.resolved_run_dir.glob("optuna.db*"):  # with its WAL
+        shutil.copy(f, db_dir / f.name)
+    shutil.copytree(exp.resolved_run_dir, store, ignore=shutil.ignore_patterns("ray", "optuna.db*", "synth", "trials"))
+    storage, tracking = f"sqlite:///{db_dir / 'optuna.db'}", f"sqlite:///{store / 'mlflow.db'}"
+    with closing(sqlite3.connect(db_dir / "optuna.db")) as db, db:  # as a cluster's study stores it; nothing measured yet
+        db.execute("DELETE FROM study_user_attributes WHERE key LIKE 'cache:%' OR key LIKE 'measured:%'")
+        (value,) = db.execute("SELECT value_json FROM study_user_attributes WHERE key = 'experiment'").fetchone()
+        stored = json.loads(value)
+        stored["ray"]["address"] = "auto"
+        stored["mlflow"]["tracking_uri"] = "http://127.0.0.1:9"  # the in-cluster server, unreachable from here
+        db.execute("UPDATE study_user_attributes SET value_json = ? WHERE key = 'experiment'", (json.dumps(stored),))
+    n = next(t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic")
+
+    with pytest.raises(ClusterError, match=r"ray.address 'auto'.*pass --ray-address local"):
+        synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
+    with pytest.raises(TrackingError, match=r"--tracking-uri \(tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
+        synthesize("da", storage, "yosys", trials=[n], tracking_uri="http://127.0.0.1:9")  # before Ray and hours of tools
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # left from the cluster: `local` is a local Ray whatever it says
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+
+    tight = CliRunner().invoke(app, ["synthesize", "da", "--storage", storage, "--backend", "yosys", "--trials", str(n),
+                                     "--tracking-uri", tracking, "--ray-address", "local", "--synthesis-timeout-s", "0.001"])
+    said = " ".join(tight.output.split())
+    assert tight.exit_code == 1 and f"trial {n}: FAILED:" in said and "synthesis_timeout_s=0.001 s" in said, said
+    assert "--synthesis-timeout-s" in said and f"error: 1 of 1 re-measurements with yosys failed (trials {n})" in said, said
+    done = synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking, ray_address="local", synthesis_timeout_s=600,
+                      keep_files=True)
+    assert done.launched == [n] and not done.failed, done
+    assert done.kept == store / "synth" / "yosys" and (done.kept / f"trial_{n:05d}").is_dir()  # printed by the command
+    run = MlflowClient(tracking).get_run(TrialRecord.of(study.trials[n]).run_id)
+    assert run.data.metrics["yosys_lut"] > 0  # logged into the store given, by a local Ray's worker
+    cal = calibrate("da", storage, "yosys", tracking_uri=tracking)
+    assert cal.n_trials == 1
+    da = [t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic"]
+    assert cal.unmeasured == [m for m in da if m != n]  # the trials to name in `dse synthesize --trials`
+    with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
+        synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
+    from dse.exceptions import ClusterUnreachableError
+
+    with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
+        synthesize("da", storage, "yosys", trials=[n], ray_address="127.0.0.1:9")
