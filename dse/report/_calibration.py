@@ -47,8 +47,9 @@ def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
     has them) and the precise figures ``<backend>_*``."""
     rows = []
     records = StudyRecords(study)
+    by_number = {r.number: r for r in records.trials()}  # one read of the trials, not one per re-measured trial
     for number, entry in sorted(records.measurements(backend).items()):
-        r = records.trial(number)
+        r = by_number[number]
         m, tags = r.metrics, r.tags
         row = {
             "trial": number,

@@ -618,7 +618,7 @@ class StudyRecords:
 
     def trial(self, number: int) -> TrialRecord:
         """Trial ``number``'s record (raises ``IndexError`` for a number the study does not have, negative ones too)."""
-        trials = self.study.trials
+        trials = self.study.get_trials(deepcopy=False)  # ``study.trials`` deep-copies every trial for the one asked
         if not 0 <= number < len(trials):  # before, -1 was the last trial
             raise IndexError(f"study {self.study.study_name!r} has no trial {number} (it has trials 0 to {len(trials) - 1})")
         return TrialRecord.of(trials[number])

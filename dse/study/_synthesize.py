@@ -548,7 +548,8 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     if parent is None or not records.measurements(backend):
         return None
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name, parent_run_id=parent)
-    ids = {n: records.trial(n).run_id for n in records.measurements(backend)}
+    measured = records.measurements(backend)
+    ids = {r.number: r.run_id for r in records.trials() if r.number in measured}  # one read of the trials, not one per trial
     tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}")
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
