@@ -29,7 +29,7 @@ from dse.report._pareto import trial_numbers_text
 
 __all__ = [
     "StudySource", "load_optuna_source", "load_mlflow_source", "compare_table", "compare_pairs", "figure_sources",
-    "source_warnings", "compare_studies", "CompareResult",
+    "source_warnings", "study_differences", "compare_studies", "CompareResult",
 ]
 
 log = logging.getLogger(__name__)
@@ -345,6 +345,9 @@ def _pair(df: pd.DataFrame, accuracy: str, metric: str, direction: str = "maximi
 def compare_pairs(sources: list[StudySource], accuracy: str, direction: str = "maximize") -> dict[str, dict[str, pd.DataFrame]]:
     """For each resource metric every study with completed trials has, but ``accuracy``: study label -> its points (see :func:`_pair`).
 
+    The metrics are :data:`~dse.report._figures.RESOURCE_METRICS` and the first study's minimized objectives (the compared
+    ones: ``ff``, a user backend's figure), as ``dse report`` draws them.
+
     A study without a completed trial has no points, and no say in which metrics are drawn (it
     is warned about apart: :func:`_no_front_reason`).
 
@@ -352,7 +355,10 @@ def compare_pairs(sources: list[StudySource], accuracy: str, direction: str = "m
     in a study without an accuracy objective).
     """
     present = [s for s in sources if not s.trials.empty]
-    metrics = [m for m in RESOURCE_METRICS if m != accuracy and present and all(m in s.trials for s in present)]
+    # the compared (first study's) minimized objectives too, as `dse report` draws them (probe 35: an ff objective had
+    # a hypervolume and no front)
+    candidates = dict.fromkeys([*RESOURCE_METRICS, *(o.metric for o in sources[0].objectives if o.direction == "minimize")])
+    metrics = [m for m in candidates if m != accuracy and present and all(m in s.trials for s in present)]
     return {m: {s.label: _pair(s.trials, accuracy, m, direction) for s in present} for m in metrics}
 
 
@@ -391,7 +397,9 @@ def source_warnings(
 
     A LUT count estimated from EBOPs (``ebops-estimate``) and one from synthesis (``yosys``,
     ``da4ml``, ...) are not measured the same way, so fronts (and hypervolumes, for an
-    objective) built on them do not compare like for like.
+    objective) built on them do not compare like for like. The fronts are drawn with precise
+    re-measurements where a study has them, the hypervolumes computed on the recorded figures; a
+    warning names which of the two differ, and says so when the hypervolumes' figures agree.
 
     Args:
         sources: the studies.
@@ -405,17 +413,26 @@ def source_warnings(
     """
     objective = {o.metric for o in objs if o.direction == "minimize"}
     metrics = list(dict.fromkeys([*pairs, *(o.metric for o in objs if o.metric in objective)]))
+
+    def differ(lists: list[list[str]]) -> bool:
+        return len({tuple(p) for p in lists if p}) > 1
+
     warnings, columns = [], {}
     for m in metrics:
-        per = [figure_sources(s, m, pairs.get(m, {}).get(s.label), m in objective) for s in sources]
+        plotted = [figure_sources(s, m, pairs.get(m, {}).get(s.label), False) for s in sources]
+        scored = [figure_sources(s, m, None, True) if m in objective else [] for s in sources]  # the hypervolume's
+        per = [sorted(set(p) | set(q)) for p, q in zip(plotted, scored)]
         columns[f"{m}_source"] = [", ".join(p) or "-" for p in per]
-        if len({tuple(p) for p in per if p}) > 1:
-            what = "fronts and hypervolumes" if m in objective else "fronts"
-            warnings.append(
-                f"the studies' {m} figures come from different sources ("
+        if not differ(per):
+            continue
+        what = " and ".join(w for w, d in (("fronts", differ(plotted)), ("hypervolumes", differ(scored))) if d)
+        text = (f"the studies' {m} figures come from different sources ("
                 + "; ".join(f"{s.label}: {', '.join(p) or '-'}" for s, p in zip(sources, per))
-                + f"): they are not measured the same way, so their {what} on {m} are not comparable"
-            )
+                + f"): they are not measured the same way, so their {what} on {m} are not comparable")
+        if m in objective and not differ(scored):  # probe 35: re-measured points only; the hypervolumes do compare
+            text += (f"; their hypervolumes are, being computed on each study's recorded {m} ("
+                     + "; ".join(f"{s.label}: {', '.join(q) or '-'}" for s, q in zip(sources, scored)) + ")")
+        warnings.append(text)
     return warnings, columns
 
 
@@ -452,6 +469,79 @@ def _no_front_reason(src: StudySource) -> str | None:
     if not df["feasible"].astype(bool).any():
         return f"has no feasible trial (all {len(df)} completed trials break a constraint)"
     return None
+
+
+def study_differences(sources: list[StudySource]) -> list[str]:
+    """What makes compared studies answer different questions, one sentence each (``dse compare`` prints them).
+
+    A study copied from another (both hold one MLflow parent run), studies tested on different data (their dataset
+    digests, else their dataset names), with different constraints, built for different hls4ml settings (backend,
+    part, clock period, IOType; with a clause on ``latency_cycles`` where clocks differ and a study has latency
+    figures), that optimized different objectives, and each study without a front (no feasible completed trial).
+    Each is also logged at INFO.
+
+    Args:
+        sources: the compared studies (:class:`StudySource`), the first one's objectives being the compared ones.
+
+    Returns:
+        The warnings, in that order; empty when the studies are alike in all these.
+    """
+    warnings = []
+    copies: dict[str, StudySource] = {}
+    for s in sources:  # a study copied into another storage (optuna.copy_study, a copied run directory)
+        if s.parent_run_id and (first := copies.setdefault(s.parent_run_id, s)) is not s:
+            warnings.append(
+                f"study {s.label} is a copy of study {first.label}, or they are copies of one study: both hold MLflow "
+                f"parent run {s.parent_run_id} (a copied run directory, or optuna.copy_study), so the trials they held "
+                "when copied are the same designs, counted in both fronts and hypervolumes; compare what each ran since "
+                "in `dse report`"
+            )
+            log.info("warning: %s", warnings[-1])
+    digests = {s.dataset_digest for s in sources if s.dataset_digest}
+    # the same digest for every study is the same data, however each named it (a CSV of digits against `digits`; before,
+    # warned of as different data beside two equal digests); the names decide only where a digest is unknown
+    same_data = len(digests) == 1 and all(s.dataset_digest for s in sources)
+    if not same_data and (len({s.dataset for s in sources if s.dataset}) > 1 or len(digests) > 1):
+        warnings.append(
+            "the studies were tested on different data ("
+            + "; ".join(f"{s.label}: {s.dataset_text()}" for s in sources)
+            + "): their accuracies, fronts and hypervolumes are not comparable"
+        )
+        log.info("warning: %s", warnings[-1])
+    if len({s.constraints for s in sources if s.constraints is not None}) > 1:
+        warnings.append(
+            "the studies have different constraints (" + "; ".join(f"{s.label}: {s.constraints}" for s in sources
+                                                             if s.constraints is not None)
+            + "): each front holds only the trials feasible under its own constraints, so the fronts and hypervolumes "
+            "answer different questions"
+        )
+        log.info("warning: %s", warnings[-1])
+    if len({s.target for s in sources if s.target is not None}) > 1:  # probe 31: 5 cycles at 5 ns and at 2 ns compared as equal
+        warnings.append(
+            "the studies' designs target different hls4ml settings (" + "; ".join(
+                f"{s.label}: {s.target}" for s in sources if s.target is not None)
+            + "): their resource figures are of different builds"
+            + (", and their latency_cycles count cycles of different clocks (da4ml's stages do not read the clock period)"
+               if len({s.clock_period for s in sources if s.clock_period is not None}) > 1
+               and any("latency_cycles" in s.trials and s.trials["latency_cycles"].notna().any() for s in sources) else "")
+            + ", so compare those as such"
+        )
+        log.info("warning: %s", warnings[-1])
+    if len({tuple((o.metric, o.direction) for o in s.objectives) for s in sources}) > 1:
+        warnings.append(
+            "the studies optimized different objectives (" + "; ".join(
+                f"{s.label}: {', '.join(o.metric for o in s.objectives)}" for s in sources)
+            + f"): all are compared on {sources[0].label}'s objectives, which the others' samplers did not aim at, "
+            "so their fronts and hypervolumes there understate them (the first study given sets the objectives)"
+        )
+        log.info("warning: %s", warnings[-1])
+    for s in sources:
+        if no_front := _no_front_reason(s):
+            see = ("`dse report` charts its failed trials by reason" if s.trials.empty
+                   else "`dse report` plots its trials, infeasible ones as red crosses")
+            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 ({see})")
+            log.info("warning: %s", warnings[-1])
+    return warnings
 
 
 def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
@@ -520,61 +610,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     for s in sources:
         if labels.count(s.label) > 1:
             s.label = f"{s.label} ({s.origin})"
-    warnings = []
-    copies: dict[str, StudySource] = {}
-    for s in sources:  # a study copied into another storage (optuna.copy_study, a copied run directory)
-        if s.parent_run_id and (first := copies.setdefault(s.parent_run_id, s)) is not s:
-            warnings.append(
-                f"study {s.label} is a copy of study {first.label}, or they are copies of one study: both hold MLflow "
-                f"parent run {s.parent_run_id} (a copied run directory, or optuna.copy_study), so the trials they held "
-                "when copied are the same designs, counted in both fronts and hypervolumes; compare what each ran since "
-                "in `dse report`"
-            )
-            log.info("warning: %s", warnings[-1])
-    digests = {s.dataset_digest for s in sources if s.dataset_digest}
-    # the same digest for every study is the same data, however each named it (a CSV of digits against `digits`; before,
-    # warned of as different data beside two equal digests); the names decide only where a digest is unknown
-    same_data = len(digests) == 1 and all(s.dataset_digest for s in sources)
-    if not same_data and (len({s.dataset for s in sources if s.dataset}) > 1 or len(digests) > 1):
-        warnings.append(
-            "the studies were tested on different data ("
-            + "; ".join(f"{s.label}: {s.dataset_text()}" for s in sources)
-            + "): their accuracies, fronts and hypervolumes are not comparable"
-        )
-        log.info("warning: %s", warnings[-1])
-    if len({s.constraints for s in sources if s.constraints is not None}) > 1:
-        warnings.append(
-            "the studies have different constraints (" + "; ".join(f"{s.label}: {s.constraints}" for s in sources
-                                                             if s.constraints is not None)
-            + "): each front holds only the trials feasible under its own constraints, so the fronts and hypervolumes "
-            "answer different questions"
-        )
-        log.info("warning: %s", warnings[-1])
-    if len({s.target for s in sources if s.target is not None}) > 1:  # probe 31: 5 cycles at 5 ns and at 2 ns compared as equal
-        warnings.append(
-            "the studies' designs target different hls4ml settings (" + "; ".join(
-                f"{s.label}: {s.target}" for s in sources if s.target is not None)
-            + "): their resource figures are of different builds"
-            + (", and their latency_cycles count cycles of different clocks (da4ml's stages do not read the clock period)"
-               if len({s.clock_period for s in sources if s.clock_period is not None}) > 1
-               and any("latency_cycles" in s.trials and s.trials["latency_cycles"].notna().any() for s in sources) else "")
-            + ", so compare those as such"
-        )
-        log.info("warning: %s", warnings[-1])
-    if len({tuple((o.metric, o.direction) for o in s.objectives) for s in sources}) > 1:
-        warnings.append(
-            "the studies optimized different objectives (" + "; ".join(
-                f"{s.label}: {', '.join(o.metric for o in s.objectives)}" for s in sources)
-            + f"): all are compared on {sources[0].label}'s objectives, which the others' samplers did not aim at, "
-            "so their fronts and hypervolumes there understate them (the first study given sets the objectives)"
-        )
-        log.info("warning: %s", warnings[-1])
-    for s in sources:
-        if no_front := _no_front_reason(s):
-            see = ("`dse report` charts its failed trials by reason" if s.trials.empty
-                   else "`dse report` plots its trials, infeasible ones as red crosses")
-            warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 ({see})")
-            log.info("warning: %s", warnings[-1])
+    warnings = study_differences(sources)
     table, ref, objs = compare_table(sources)  # before the folder is touched: a study lacking an objective stops here
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again

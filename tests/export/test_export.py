@@ -336,6 +336,22 @@ def test_export_readme_of_a_failed_trial_says_what_it_lacks_and_why(tiny_study):
             "(`resources.da4ml_latency_cutoff`) and does not read the clock period, so the ns hold only if each stage meets "
             "the clock.") in da, da
 
+    # under the EBOPs estimate, a ReuseFactor above 1 divides the DSP count only: the LUT figure may overstate the
+    # built design's, and the README says so (the review of probe 31: it said the DSP count ignored it too)
+    from dse.config import TrialParams
+
+    def with_rf(strategy, reuse_factor, lut_source="ebops-estimate"):
+        r = TrialRecord(number=0, state="COMPLETE", values=None, params=TrialParams(strategy=strategy, reuse_factor=reuse_factor),
+                        pinned=[], metrics={"lut": 900.0}, tags={"lut_source": lut_source}, run_id="r0", fail_reason=None,
+                        constraints={})
+        return " ".join(_readme("s", r, records, exp.hls4ml, None, None, 0).split())
+
+    assert ("The EBOPs estimate's LUT count does not model ReuseFactor (its DSP count is divided by it): with ReuseFactor 4, "
+            "each multiplier serves several products, so the HLS report's LUT count may be well below the estimate "
+            "above.") in with_rf("Resource", 4)
+    assert "does not model ReuseFactor" not in with_rf("Latency", 1)
+    assert "does not model ReuseFactor" not in with_rf("Resource", 4, lut_source="vitis")  # a report's own LUT count
+
     # the step times a trial logs (seconds_<step>, even of a step that raised) tell a conversion that failed
     assert _conversion_failed({"seconds_train": 3.0, "seconds_save": 0.1, "seconds_convert": 0.2})
     assert not _conversion_failed({"seconds_train": 3.0, "seconds_convert": 0.2, "seconds_resources_ebops": 0.0})

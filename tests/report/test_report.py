@@ -447,6 +447,66 @@ def test_compare_warns_when_the_studies_optimized_different_objectives(tmp_path)
             "of different builds, so compare those as such") in text, text
 
 
+def test_compare_says_latency_cycles_of_different_clocks_are_not_comparable():
+    """Studies built at 5 ns and 2 ns: their ``latency_cycles`` count different cycles, said once a study has latency
+    figures (probe 31: 5 cycles at each were compared as equal latencies, unsaid); without any, only the builds differ."""
+    import pandas as pd
+
+    from dse.report._compare import StudySource, study_differences
+    from dse.report._figures import Objective
+
+    def source(label, clock, latency):
+        trials = pd.DataFrame({"csim_accuracy": [0.9], "lut": [100.0], "latency_cycles": [latency], "feasible": [True]})
+        return StudySource(label=label, objectives=[Objective("csim_accuracy", "maximize"), Objective("lut", "minimize")],
+                           trials=trials, n_trials=1, n_failed=0, cpu_hours=0.0, dataset="digits", constraints="none",
+                           target=f"Vitis xcvu13p-flga2577-2-e, {clock:g} ns clock, io_parallel", clock_period=clock)
+
+    said = study_differences([source("at5", 5.0, 5.0), source("at2", 2.0, 5.0)])
+    assert said == ["the studies' designs target different hls4ml settings (at5: Vitis xcvu13p-flga2577-2-e, 5 ns clock, "
+                    "io_parallel; at2: Vitis xcvu13p-flga2577-2-e, 2 ns clock, io_parallel): their resource figures are of "
+                    "different builds, and their latency_cycles count cycles of different clocks (da4ml's stages do not read "
+                    "the clock period), so compare those as such"], said
+    without = study_differences([source("at5", 5.0, float("nan")), source("at2", 2.0, float("nan"))])
+    assert len(without) == 1 and "latency_cycles" not in without[0] and "of different builds, so compare" in without[0]
+    assert study_differences([source("a", 5.0, 5.0), source("b", 5.0, 3.0)]) == []  # alike: nothing to say
+
+
+def test_compare_tells_re_measured_fronts_from_recorded_hypervolumes_and_draws_every_minimized_objective():
+    """Probe 35: two studies of the same designs, one re-measured with Yosys, were told their "fronts and hypervolumes
+    on lut are not comparable" beside two equal hypervolumes (computed on the recorded da4ml figures of both); and a
+    minimized objective outside the usual resource figures (``ff``) had a hypervolume and no front drawn."""
+    import pandas as pd
+
+    from dse.report._compare import StudySource, compare_pairs, source_warnings
+    from dse.report._figures import Objective
+
+    objs = [Objective("csim_accuracy", "maximize"), Objective("lut", "minimize")]
+
+    def source(label, **extra):
+        trials = pd.DataFrame({"trial": [0, 1], "csim_accuracy": [0.9, 0.8], "lut": [100.0, 50.0],
+                               "lut_source": ["da4ml", "da4ml"], "ff": [30.0, 20.0], "ff_source": ["yosys", "yosys"],
+                               "feasible": [True, True], **extra})
+        return StudySource(label=label, objectives=objs, trials=trials, n_trials=2, n_failed=0, cpu_hours=0.0)
+
+    sources = [source("s3", yosys_lut=[110.0, 55.0], yosys_lut_source=["yosys", "yosys"]), source("s4")]
+    warnings, columns = source_warnings(sources, compare_pairs(sources, "csim_accuracy"), objs)
+    assert warnings == ["the studies' lut figures come from different sources (s3: da4ml, yosys; s4: da4ml): they are not "
+                        "measured the same way, so their fronts on lut are not comparable; their hypervolumes are, being "
+                        "computed on each study's recorded lut (s3: da4ml; s4: da4ml)"], warnings
+    assert columns["lut_source"] == ["da4ml, yosys", "da4ml"]
+
+    on_ff = [Objective("csim_accuracy", "maximize"), Objective("ff", "minimize")]
+    for src in sources:
+        src.objectives = on_ff
+    pairs = compare_pairs(sources, "csim_accuracy")
+    assert "ff" in pairs and list(pairs["ff"]["s4"]["value"]) == [30.0, 20.0], pairs.keys()
+    said, columns = source_warnings(sources, pairs, on_ff)
+    assert columns["ff_source"] == ["yosys", "yosys"] and not [w for w in said if "ff figures" in w], said
+    # lut is no objective here: only its drawn points differ (s3's re-measured), and only the fronts are named
+    assert said == ["the studies' lut figures come from different sources (s3: yosys; s4: da4ml): they are not measured "
+                    "the same way, so their fronts on lut are not comparable"], said
+
+
 def test_hypervolume_note_names_the_method_for_three_objectives(tmp_path):
     """Before, a 3-objective study's page said "Exact 2-D sweep for two objectives"."""
     from dse.report import build_report

@@ -106,6 +106,7 @@ def test_synthesize_yosys_then_cache_hit(da_study):
     # Yosys' latency_cycles are da4ml's stage count of the RTL, the estimate's own computation: not compared with it
     # (probe 23: "+0.0% error, scale 1.000"); a backend that measures latency (Vivado, Vitis) gets the row
     assert "latency_cycles" not in by_est and "yosys_latency_cycles" in cal.csv.read_text().splitlines()[0].split(",")
+    assert "latency_cycles in clock cycles" not in text, text  # probe 31: a unit note for a row the table lacks
     assert "dsp" in cal.csv.read_text().splitlines()[0].split(",")
     assert by_est["da4ml_cost"].n == len(da) and by_est["da4ml_cost"].max_abs_rel_error < 0.10
     assert by_est["lut"].n == len(da)  # the study's own LUT figure (da4ml here)
