@@ -311,17 +311,28 @@ class ConstraintConfig(_OnMetric):
 
 
 class SamplerConfig(_Strict):
-    """Optuna sampler. ``population_size`` applies to NSGA-II only."""
+    """Optuna sampler. ``population_size`` applies to NSGA-II only, ``n_startup_trials`` to TPE only.
+
+    NSGA-II draws its first generation (``population_size``, Optuna's default 50) at random; TPE its first
+    ``n_startup_trials`` trials (Optuna's default 10). ``dse check`` warns when that is most of a study.
+    """
 
     name: Literal["nsga2", "tpe", "random"] = "nsga2"
     population_size: int | None = Field(default=None, gt=1)
+    n_startup_trials: int | None = Field(default=None, ge=1, description="TPE's random trials before it models")
 
     @model_validator(mode="after")
-    def _population_is_nsga2s(self) -> "SamplerConfig":
+    def _options_are_the_samplers(self) -> "SamplerConfig":
         if self.population_size is not None and self.name != "nsga2":
             raise ValueError(
                 f"sampler.population_size is NSGA-II's generation size, and sampler.name is {self.name!r}, which has no "
                 "generations; remove population_size, or set sampler.name: nsga2"
+            )
+        if self.n_startup_trials is not None and self.name != "tpe":
+            raise ValueError(
+                f"sampler.n_startup_trials is TPE's number of random trials before it models the results, and "
+                f"sampler.name is {self.name!r}; remove n_startup_trials, or set sampler.name: tpe"
+                + (" (NSGA-II's random first generation is sampler.population_size)" if self.name == "nsga2" else "")
             )
         return self
 

@@ -1160,6 +1160,15 @@ def _preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool
                     population, exp.n_trials,
                     "the whole study is random sampling" if exp.n_trials <= population else "most of the study is random sampling",
                     max(exp.n_trials // 4, 2))
+    # TPE's first n_startup_trials (Optuna's default 10) are random too (probe 35: a 10-trial TPE study was the random
+    # sampler's study of the same seed, unsaid)
+    startup = exp.sampler.n_startup_trials or 10
+    if exp.sampler.name == "tpe" and 2 <= exp.n_trials <= startup:
+        log.warning("sampler: TPE draws its first %d trials (sampler.n_startup_trials, %s) at random and models the "
+                    "results only after them, and n_trials is %d, so the whole study is random sampling; set "
+                    "sampler.n_startup_trials to about n_trials / 3 (e.g. %d)", startup,
+                    "Optuna's default" if exp.sampler.n_startup_trials is None else "as set", exp.n_trials,
+                    max(exp.n_trials // 3, 1))
     if exp.training.epochs == 1 and "beta_end" in space.parameters:  # the ramp never left beta, unsaid
         log.warning("training.epochs is 1, so no trial reaches its beta_end: a ramp from beta to beta_end spans the epochs, "
                     "and the only epoch trains at beta; give training.epochs 2 or more, or drop beta_end from the space")

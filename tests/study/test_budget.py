@@ -412,7 +412,7 @@ def test_a_reuse_factor_no_objective_sees_is_noted(tmp_path):
         assert unseen_reuse_factor(*load_experiment(write_experiment(tmp_path, space=space, **fields))) is None, fields
 
 
-def test_nsga2_with_optunas_population_on_a_short_study_is_warned(tmp_path, caplog):
+def test_a_samplers_random_start_covering_a_short_study_is_warned(tmp_path, caplog):
     """NSGA-II's default generation is 50 trials, drawn at random: a 12-trial study without sampler.population_size was
     random sampling under NSGA-II's name, without a word."""
     for sampler, warned in (({"name": "nsga2"}, True), ({"name": "nsga2", "population_size": 4}, False), ({"name": "tpe"}, False),
@@ -426,6 +426,27 @@ def test_nsga2_with_optunas_population_on_a_short_study_is_warned(tmp_path, capl
         assert (said in caplog.text) == warned, (sampler, caplog.text)
         if warned:
             assert "set sampler.population_size to about n_trials / 4 (e.g. 3;" in caplog.text
+    # TPE's first 10 trials (Optuna's default n_startup_trials) are random: a study of 10 or fewer was the random
+    # sampler's study of the same seed, unsaid (probe 35); n_startup_trials sets them, and reaches Optuna's sampler
+    from dse.config import SamplerConfig
+    from dse.study._samplers import make_sampler
+
+    for sampler, warned in (({"name": "tpe"}, True), ({"name": "tpe", "n_startup_trials": 3}, False)):
+        caplog.clear()
+        path = write_experiment(tmp_path, n_trials=8, sampler=sampler)
+        with caplog.at_level("WARNING", logger="dse.study._preflight"):
+            result = CliRunner().invoke(app, ["check", str(path)])
+        assert result.exit_code == 0, result.output
+        said = ("TPE draws its first 10 trials (sampler.n_startup_trials, Optuna's default) at random and models the "
+                "results only after them, and n_trials is 8, so the whole study is random sampling; set "
+                "sampler.n_startup_trials to about n_trials / 3 (e.g. 2)")
+        assert (said in " ".join(caplog.text.split())) == warned, (sampler, caplog.text)
+    assert make_sampler(SamplerConfig(name="tpe", n_startup_trials=3), 0)._n_startup_trials == 3
+    assert make_sampler(SamplerConfig(name="tpe"), 0)._n_startup_trials == 10
+    for name in ("nsga2", "random"):
+        with pytest.raises(ValueError, match=f"sampler.n_startup_trials is TPE's .* sampler.name is '{name}'; remove "
+                                             "n_startup_trials, or set sampler.name: tpe"):
+            SamplerConfig(name=name, n_startup_trials=3)
 
 
 @pytest.mark.own_ray  # asserts that no Ray session starts
