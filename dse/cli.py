@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from dse.exceptions import DriverTerminated, DseError
+from dse.exceptions import ConfigError, DriverTerminated, DseError
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -544,6 +544,31 @@ def _compare_sources(studies: list[str], storages: list[str], tracking_uri: Opti
     return sources
 
 
+def _reference_point(text: str | None) -> dict[str, float] | None:
+    """``--reference lut=20000,dsp=100`` as ``{"lut": 20000.0, "dsp": 100.0}``; ``None`` when not given.
+
+    Raises:
+        ConfigError: a pair that is not ``metric=number``, or a metric given twice.
+    """
+    if text is None:
+        return None
+    out: dict[str, float] = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, value = pair.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not eq or not name.strip() or number is None or number != number:
+            raise ConfigError(f"--reference: {pair!r} is not metric=number; give e.g. --reference lut=20000,csim_val_accuracy=0.5")
+        if name.strip() in out:
+            raise ConfigError(f"--reference: {name.strip()} is given twice; give each objective once")
+        out[name.strip()] = number
+    if not out:
+        raise ConfigError("--reference: no metric=number given; give e.g. --reference lut=20000, or leave the option out")
+    return out
+
+
 @app.command()
 def compare(
     studies: list[str] = typer.Argument(..., help="Studies: name, name@STORAGE_URL, or MLflow experiment names with --tracking-uri."),
@@ -551,6 +576,10 @@ def compare(
     tracking_uri: Optional[str] = typer.Option(None, help="Read plain names as MLflow experiments at this tracking URI."),
     out_dir: Path = typer.Option(Path("compare"), "--out", help="Output folder."),
     log_to_mlflow: bool = typer.Option(True, "--mlflow/--no-mlflow", help="Attach the page to each study's MLflow parent run."),
+    reference: Optional[str] = typer.Option(
+        None, help="The hypervolume's reference point for some objectives, in their units: metric=value,... "
+                   "(e.g. lut=20000,csim_val_accuracy=0.5); default: accuracy 0 and 1.1 x the worst resource value on "
+                   "the studies' fronts."),
     verbose: bool = _VERBOSE,
 ) -> None:
     """Overlay the Pareto fronts of several studies and compare hypervolume (common reference point), size and cost."""
@@ -562,7 +591,8 @@ def compare(
     if len(studies) < 2:
         raise typer.BadParameter("give at least two studies to compare", param_hint="STUDIES")
     try:
-        result = compare_studies(_compare_sources(studies, storage or [], tracking_uri), out_dir, log_to_mlflow=log_to_mlflow)
+        result = compare_studies(_compare_sources(studies, storage or [], tracking_uri), out_dir, log_to_mlflow=log_to_mlflow,
+                                 reference=_reference_point(reference))
     except DseError as e:
         _fail(e)
     ref = ", ".join(f"{k}={v:.4g}" for k, v in result.reference.items())

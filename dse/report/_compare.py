@@ -273,12 +273,21 @@ def _loss(src: StudySource, objs: list[Objective]) -> np.ndarray:
     return loss[~lacking]
 
 
-def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray, list[Objective]]:
+def compare_table(sources: list[StudySource], reference: dict[str, float] | None = None
+                  ) -> tuple[pd.DataFrame, np.ndarray, list[Objective]]:
     """Hypervolume of each study against one reference point, front size, trials, failures, CPU-hours.
 
     The objectives are the first study's; every study must have measured them. The common
-    reference point is :func:`~dse.report._figures.reference_point` over the union of all
-    studies' feasible completed trials (accuracy 0; 1.1 x the worst resource value).
+    reference point is :func:`~dse.report._figures.reference_point` over the union of the
+    studies' fronts (their Pareto-optimal feasible completed trials: accuracy 0; 1.1 x the worst
+    resource value among them), so a study's dominated trials do not move it (probe 35: before, over
+    all feasible trials, one study's worst dominated design could reverse the ranking). Another
+    study's front still moves it; ``reference`` fixes it.
+
+    Args:
+        sources: the studies (:class:`StudySource`).
+        reference: objective metric -> its reference value in natural units (``{"lut": 20000}``), replacing the
+            default for those objectives; a point not strictly better than it in every objective adds nothing.
 
     Returns:
         ``(table, ref, objectives)``; table columns ``study``, ``origin``, ``hypervolume``,
@@ -287,9 +296,13 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
         never evaluated and re-enqueued, as ``dse status`` names them; not in ``failed``), ``cpu_hours``.
 
     Raises:
-        ConfigError: a study lacks one of the objectives.
+        ConfigError: a study lacks one of the objectives, or ``reference`` names a metric that is not one.
     """
     objs = sources[0].objectives
+    unknown = sorted(set(reference or {}) - {o.metric for o in objs})
+    if unknown:
+        raise ConfigError(f"--reference (reference=): {', '.join(unknown)} is not among the compared objectives "
+                          f"{[o.metric for o in objs]}; give a reference value for those only")
     for s in sources[1:]:
         missing = [o.metric for o in objs if s.trials.empty or o.metric not in s.trials]
         if missing and not s.trials.empty:
@@ -298,9 +311,13 @@ def compare_table(sources: list[StudySource]) -> tuple[pd.DataFrame, np.ndarray,
                 f"{[o.metric for o in objs]}; compare studies with the same objectives (put the study whose objectives to use first)"
             )
     losses = [_loss(s, objs) for s in sources]
-    union = np.vstack(losses) if losses else np.zeros((0, len(objs)))
+    fronts = [loss[pareto_mask(loss)] for loss in losses if len(loss)]
+    union = np.vstack(fronts) if fronts else np.zeros((0, len(objs)))
     natural = union * np.array([o.sign for o in objs]) if len(union) else union
     ref = reference_point(natural, objs)
+    for i, o in enumerate(objs):
+        if reference and o.metric in reference:
+            ref[i] = o.sign * float(reference[o.metric])
     rows = []
     for s, loss in zip(sources, losses):
         rows.append({
@@ -544,7 +561,8 @@ def study_differences(sources: list[StudySource]) -> list[str]:
     return warnings
 
 
-def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True) -> CompareResult:
+def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow: bool = True,
+                    reference: dict[str, float] | None = None) -> CompareResult:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
@@ -564,15 +582,19 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             Optuna storage); the first study's objectives are the ones compared.
         out_dir: folder for ``compare.html``, ``compare.csv`` and the PNGs (created).
         log_to_mlflow: also log the page as artifacts ``compare/`` of each study's known parent run.
+        reference: objective metric -> the hypervolume's reference value in natural units, for some or all objectives
+            (:func:`compare_table`); the others keep the default over the studies' fronts.
 
     Returns:
         A :class:`CompareResult`: the table (one row per study: hypervolume, front size, trial counts, CPU-hours,
         figure sources), the hypervolume's reference point per objective, the files written and the runs logged to.
 
     Raises:
-        TypeError: ``sources`` is not a non-empty list of :class:`StudySource`, or ``out_dir`` is not a path.
-        ConfigError: a study lacks one of the objectives or is given twice, or ``out_dir`` is a file, cannot be
-            created, or holds files named like the comparison's that no earlier comparison wrote.
+        TypeError: ``sources`` is not a non-empty list of :class:`StudySource`, ``out_dir`` is not a path, or
+            ``reference`` is not a dict of metric names to numbers.
+        ConfigError: a study lacks one of the objectives or is given twice, ``reference`` names a metric that is not
+            one, or ``out_dir`` is a file, cannot be created, or holds files named like the comparison's that no
+            earlier comparison wrote.
     """
     from dse._args import expect
 
@@ -611,7 +633,10 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
         if labels.count(s.label) > 1:
             s.label = f"{s.label} ({s.origin})"
     warnings = study_differences(sources)
-    table, ref, objs = compare_table(sources)  # before the folder is touched: a study lacking an objective stops here
+    if reference is not None and (not isinstance(reference, dict) or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in reference.items())):
+        raise TypeError(f"reference: expected a dict of metric -> number (e.g. {{'lut': 20000}}), got {reference!r}")
+    table, ref, objs = compare_table(sources, reference)  # before the folder is touched: a study lacking an objective stops here
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
@@ -634,7 +659,10 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                else "none: no study has a feasible completed trial")  # a placeholder then
     body = [f'<p class="note"><b>Warning:</b> {H.esc(w)}</p>' for w in warnings] + [
         H.section("Studies", H.table(table), f'<p class="note">Hypervolume over the objectives {H.esc([o.metric for o in objs])}, '
-                  f"feasible completed trials, common reference point: {H.esc(ref_txt)}. harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
+                  f"feasible completed trials, common reference point: {H.esc(ref_txt)} ("
+                  + ("given for " + H.esc(", ".join(reference)) + "; " if reference else "")
+                  + "by default accuracy 0 and 1.1 x the worst resource value on the studies' fronts: another study's front "
+                  "moves it, `dse compare --reference lut=20000` fixes it). harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
                   "(training.harvest_checkpoints). failed: failed designs; interrupted: trials whose driver stopped or was lost "
                   "while they ran, never evaluated and re-enqueued (not in failed). CPU-hours: sum of trial seconds_total (a trial stopped before it reported: its start to its end) / 3600. "
                   "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),

@@ -507,6 +507,46 @@ def test_compare_tells_re_measured_fronts_from_recorded_hypervolumes_and_draws_e
                     "the same way, so their fronts on lut are not comparable"], said
 
 
+def test_compare_reference_point_is_set_by_the_fronts_or_given():
+    """Probe 35: the common reference point was 1.1 x the worst LUT of every feasible trial, so one study's dominated
+    design could reverse the ranking of unchanged fronts (A [(0.9, 1000)] against B [(0.5, 100)]: B first, then A
+    once A also held a dominated (0.2, 100000)). Now it is set by the fronts only, and ``reference`` fixes it."""
+    import pandas as pd
+
+    from dse.cli import _reference_point as parse_reference
+    from dse.exceptions import ConfigError
+    from dse.report._compare import StudySource, compare_table
+    from dse.report._figures import Objective
+
+    objs = [Objective("csim_accuracy", "maximize"), Objective("lut", "minimize")]
+
+    def source(label, points):
+        trials = pd.DataFrame({"csim_accuracy": [a for a, _ in points], "lut": [v for _, v in points],
+                               "feasible": [True] * len(points)})
+        return StudySource(label=label, objectives=objs, trials=trials, n_trials=len(points), n_failed=0, cpu_hours=0.0)
+
+    def hypervolumes(*sources, reference=None):
+        table, ref, _ = compare_table(list(sources), reference)
+        return dict(zip(table["study"], table["hypervolume"])), ref
+
+    alone, ref = hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]))
+    assert list(ref) == [-0.0, 1100.0] and alone == {"A": pytest.approx(90.0), "B": pytest.approx(500.0)}
+    dominated, _ = hypervolumes(source("A", [(0.9, 1000.0), (0.2, 100000.0)]), source("B", [(0.5, 100.0)]))
+    assert dominated == alone  # before: A 98,100 and B 54,950
+    given, ref = hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]), reference={"lut": 2000})
+    assert list(ref) == [-0.0, 2000.0] and given == {"A": pytest.approx(900.0), "B": pytest.approx(950.0)}
+    with pytest.raises(ConfigError, match=r"--reference \(reference=\): dsp is not among the compared objectives "
+                                          r"\['csim_accuracy', 'lut'\]"):
+        hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]), reference={"dsp": 1})
+
+    assert parse_reference("lut=20000, csim_val_accuracy=0.5") == {"lut": 20000.0, "csim_val_accuracy": 0.5}
+    assert parse_reference(None) is None
+    for bad, said in (("lut", "'lut' is not metric=number"), ("lut=big", "'lut=big' is not metric=number"),
+                      ("lut=1,lut=2", "lut is given twice"), (",", "no metric=number given")):
+        with pytest.raises(ConfigError, match=f"--reference: {said}"):
+            parse_reference(bad)
+
+
 def test_hypervolume_note_names_the_method_for_three_objectives(tmp_path):
     """Before, a 3-objective study's page said "Exact 2-D sweep for two objectives"."""
     from dse.report import build_report
