@@ -70,6 +70,8 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
         from matplotlib.ticker import MaxNLocator
 
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(values) and values.min() == values.max():  # one count (0 DSPs): matplotlib's +-5% span had no whole tick
+            ax.set_xlim(max(float(values.min()) - 1, -0.5), float(values.max()) + 1)
     mixed = len(sources) > 1
     ax.set_xlabel(label(metric) + ("  (mixed sources, see legend)" if mixed else f"  [{sources[0]}]" if sources else ""))
     # wrapped: "validation accuracy, C simulation / da4ml bit-exact emulation / Keras where not simulated" ran past
@@ -167,6 +169,9 @@ def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequenc
     ax.set_title("hypervolume of the front: 0, no feasible completed trial (so no reference point)" if no_front
                  else f"hypervolume of the front (reference point: {ref_txt})", fontsize=9)
     ax.set_xlabel("trial number")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers are whole (probe 35: 0.25, 0.5 ... ticks)
     ax.set_ylabel("hypervolume (" + " x ".join(names) + ")")
     ax.grid(alpha=0.3)
     return _save(fig, path)
