@@ -638,6 +638,19 @@ class ExperimentConfig(_Strict):
         """
         return (self.seed + offset) % (MAX_SEED + 1)
 
+    def sampler_seed_for(self, first: int) -> int:
+        """The sampler seed of a driver whose first trial is ``first``: ``seed`` for 0 (a fresh study repeats exactly),
+        else one drawn from ``(seed, first)`` by NumPy's ``SeedSequence``.
+
+        Not ``seed + first`` (before 2026-12-07): a seed-3 study continued at trial 8 then drew exactly what a fresh
+        seed-11 study draws (probe 35), so studies whose seeds differ by a number of finished trials were not independent.
+        """
+        if not first:
+            return self.seed
+        import numpy as np
+
+        return int(np.random.SeedSequence([self.seed, first]).generate_state(1)[0])
+
     @property
     def resolved_run_dir(self) -> Path:
         """Run directory: ``run_dir`` or ``runs/<name>`` under the current directory."""

@@ -39,7 +39,8 @@ from dse.store import StudyRecords, TrialRecord, harvested_trial, is_harvested, 
 from dse.study._liveness import driver_is_dead, this_driver
 from dse.study._pool import TaskPool
 from dse.study._ray_session import cluster_address, ray_session, stop_leftover_ray, trial_resources
-from dse.study._preflight import claim_run_dir, nothing_to_run, preflight, stored_study_error, trial_shortfalls
+from dse.study._preflight import (claim_run_dir, nothing_to_run, preflight, stored_study_error, trial_shortfalls,
+                                  warn_sampler_changed)
 from dse.study._samplers import make_sampler
 from dse.study._storage import enable_wal, fold_write_ahead_logs, journal_path, open_study
 from dse.study._workers import WorkerPool
@@ -407,7 +408,7 @@ class _StudyLoop:
         return resolve_reuse_factors(params, self.sizes, self.exp.hls4ml), pinned
 
     def seed_sampler(self, first: int) -> None:
-        """Seed the sampler with ``seed`` plus the number of this driver's first trial, before it samples anything.
+        """Seed the sampler from ``seed`` and this driver's first trial's number, before it samples anything.
 
         Optuna samples lazily (at the first ``suggest``, after ``ask`` numbered the trial), so the
         trial's own draws already come from the new sampler. A new study's first driver keeps
@@ -417,8 +418,9 @@ class _StudyLoop:
         """
         self.seeded = True
         if first:
-            self.study.sampler = make_sampler(self.exp.sampler, self.exp.seed_for(first))
-            log.info("study %s: this driver's first trial is %d: sampler seeded with seed + %d", self.exp.name, first, first)
+            self.study.sampler = make_sampler(self.exp.sampler, self.exp.sampler_seed_for(first))
+            log.info("study %s: this driver's first trial is %d: sampler seeded from (seed, %d) (ExperimentConfig.sampler_seed_for)",
+                     self.exp.name, first, first)
 
     def trial_result(self, done) -> TrialResult:
         """The result of a finished trial task; returns its warm worker to :attr:`workers` (or kills it)."""
@@ -961,6 +963,8 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
         counts = study_counts(study)
         # nothing to run or recover, nothing to re-measure: no Ray (its start is 3-8 s)
         idle = nothing_to_run(exp, counts)
+        if not idle:
+            warn_sampler_changed(records, exp)  # before the experiment saved below becomes the stored one
         if changed and not idle:  # accepted without a word (an idle run says why its records keep the old)
             log.warning("--allow-changed: study %s continues with its experiment changed (%s); the trials before keep what "
                         "they ran with", exp.name, "; ".join(changed[:6]) + (f"; ... ({len(changed)} in all)" if len(changed) > 6 else ""))

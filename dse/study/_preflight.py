@@ -1057,6 +1057,32 @@ def stored_study_error(study: Any, exp: ExperimentConfig, space: SearchSpace, ch
     return constraints_error(study, exp)
 
 
+def warn_sampler_changed(records: Any, exp: ExperimentConfig) -> None:
+    """Warn when ``exp.sampler`` is not the sampler the study's trials so far were drawn with.
+
+    A sampler is no trial-defining field (a study may switch to another), but a switch is worth a word: NSGA-II
+    starts a new first generation, drawn at random, whatever the trials before (probe 35: accepted unsaid), and
+    TPE starts modelling only after ``n_startup_trials`` trials of the whole study.
+    """
+    from optuna.trial import TrialState
+    from pydantic import ValidationError
+
+    from dse.config import SamplerConfig
+
+    stored = records.study.user_attrs.get("experiment") or {}  # as StudyRecords.save_experiment stores it
+    try:
+        before = SamplerConfig.model_validate(stored.get("sampler") or {})
+    except ValidationError:
+        return
+    if not stored or before == exp.sampler or not records.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return
+    show = lambda c: c.name + "".join(f", {k} {v}" for k, v in c.model_dump(exclude={"name"}, exclude_none=True).items())  # noqa: E731
+    log.warning("sampler: study %s's trials so far were drawn by %s and this run samples with %s; the trials before "
+                "stay%s", exp.name, show(before), show(exp.sampler),
+                " (NSGA-II draws its first generation in this run at random; it breeds only from the trials it drew)"
+                if exp.sampler.name == "nsga2" and before.name != "nsga2" else "")
+
+
 def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, allow_changed: bool) -> None:
     """Compare with the study the storage already holds (read-only, one opening): :func:`stored_study_error`."""
     from dse.data import dataset_record
@@ -1069,6 +1095,7 @@ def _check_stored(exp: ExperimentConfig, space: SearchSpace, splits: Splits, *, 
         changed = records.experiment_diff(exp, space, dataset_record(exp.dataset.name, splits))
         if error := stored_study_error(study, exp, space, changed, allow_changed=allow_changed, records=records):
             raise error
+        warn_sampler_changed(records, exp)
 
 
 def preflight(exp: ExperimentConfig, space: SearchSpace, *, allow_changed: bool = False, compare_stored: bool = True) -> Splits:

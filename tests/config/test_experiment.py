@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dse.config import load_experiment
+from dse.config import SamplerConfig, load_experiment
 from dse.exceptions import ConfigError, SearchSpaceError
 from tests.conftest import REPO, write_experiment
 
@@ -184,3 +184,23 @@ def test_readme_documents_every_experiment_field_and_search_parameter():
     resolved = {"layer_reuse_factors"}  # the driver's, not a search space's
     missing = [p for p in TrialParams.model_fields if p not in resolved and f"`{p}`" not in space]
     assert not missing, f"README's 'Search space file' section does not list: {missing}"
+
+
+def test_a_continued_studys_sampler_seed_is_no_other_seeds(tmp_path):
+    """Probe 35: a continued study's sampler was seeded with seed + its first trial's number, so a seed-3 study continued
+    at trial 8 drew exactly what a fresh seed-11 study draws. A fresh study keeps its seed (it repeats exactly)."""
+    import optuna
+
+    from dse.study._samplers import make_sampler
+
+    def draws(seed):
+        study = optuna.create_study(sampler=make_sampler(SamplerConfig(name="random"), seed))
+        return [study.ask().suggest_float("x", 0, 1) for _ in range(4)]
+
+    three, _ = load_experiment(write_experiment(tmp_path / "a", seed=3))
+    eleven, _ = load_experiment(write_experiment(tmp_path / "b", seed=11))
+    assert three.sampler_seed_for(0) == 3 and eleven.sampler_seed_for(0) == 11
+    assert draws(three.sampler_seed_for(8)) != draws(eleven.sampler_seed_for(0))
+    assert three.sampler_seed_for(8) == three.sampler_seed_for(8) != three.sampler_seed_for(9)  # repeatable, per driver
+    top, _ = load_experiment(write_experiment(tmp_path / "c", seed=2**32 - 1))
+    assert 0 <= top.sampler_seed_for(5) <= 2**32 - 1

@@ -449,6 +449,31 @@ def test_a_samplers_random_start_covering_a_short_study_is_warned(tmp_path, capl
             SamplerConfig(name=name, n_startup_trials=3)
 
 
+def test_a_continued_study_whose_sampler_changed_is_warned(tmp_path, caplog):
+    """Probe 35: a study drawn by TPE, continued with NSGA-II, was accepted unsaid, and NSGA-II's first new generation
+    was random draws that ignored the trials before. The sampler may change (it is no trial-defining field); it is said."""
+    import optuna
+
+    from dse.store import StudyRecords
+    from dse.study._preflight import warn_sampler_changed
+
+    tpe, _ = load_experiment(write_experiment(tmp_path / "a", sampler={"name": "tpe"}))
+    nsga, _ = load_experiment(write_experiment(tmp_path / "b", sampler={"name": "nsga2", "population_size": 4}))
+    study = optuna.create_study()
+    study.set_user_attr("experiment", tpe.model_dump(mode="json"))  # as StudyRecords.save_experiment stores it
+    with caplog.at_level("WARNING", logger="dse.study._preflight"):
+        warn_sampler_changed(StudyRecords(study), nsga)  # no trial yet: nothing was drawn by TPE
+        assert "sampler:" not in caplog.text
+        study.add_trial(optuna.trial.create_trial(value=1.0))
+        warn_sampler_changed(StudyRecords(study), tpe)  # the same sampler
+        assert "sampler:" not in caplog.text
+        warn_sampler_changed(StudyRecords(study), nsga)
+    said = " ".join(caplog.text.split())
+    assert ("sampler: study tiny's trials so far were drawn by tpe and this run samples with nsga2, population_size 4; "
+            "the trials before stay (NSGA-II draws its first generation in this run at random; it breeds only from the "
+            "trials it drew)") in said, said
+
+
 @pytest.mark.own_ray  # asserts that no Ray session starts
 def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     path, exp, _, study = wine_study

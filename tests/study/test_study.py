@@ -361,8 +361,8 @@ def test_enqueued_points_run_first_and_once_and_a_bad_one_fails_alone(tmp_path, 
     """Points enqueued by the experiment (``enqueue_trials``) and from Python (``study.enqueue_trial``), in one study.
 
     - ``enqueue_trials``: the first trial is the enqueued point (rule pins applied); continuing the study does not
-      enqueue it again. With the largest seed, trial 1's seed + 1 and the second driver's sampler seed (seed + 2) wrap
-      to 0 and 1 (before: trial 1 failed with NumPy's "Seed must be between 0 and 2**32 - 1").
+      enqueue it again. With the largest seed, trial 1's seed + 1 wraps to 0 (before: trial 1 failed with NumPy's
+      "Seed must be between 0 and 2**32 - 1"), and the second driver's sampler seed is in range too.
     - A WAITING trial whose parameters make no valid TrialParams (weight_bits 40, enqueued by hand; a space with a float
       weight_bits used to re-enqueue such points) is a FAIL with its reason, and the study goes on. Before, `dse run`
       crashed with a ValidationError traceback, re-enqueued the point, and every later run crashed on it again.
