@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pandas as pd
@@ -136,8 +137,8 @@ def format_value(v: object, column: str | None = None) -> str:
     if isinstance(v, float):
         if abs(v) >= 1e9:
             return f"{v:.4g}"
-        if v.is_integer() or abs(v) >= 100:
-            return f"{v:,.0f}"
+        if v.is_integer() or abs(v) >= 100:  # half away from zero (probe 35: f-strings gave 1764.5 -> 1,764 but 987.5 -> 988)
+            return f"{int(Decimal(repr(v)).quantize(Decimal(1), ROUND_HALF_UP)):,}"
         return f"{v:.4g}"
     if isinstance(v, int):
         return f"{v:,}" if abs(v) < 10**9 else f"{v:.4g}"

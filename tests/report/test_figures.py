@@ -371,6 +371,8 @@ def test_format_value_writes_numpy_scalars_as_python_numbers():
     assert [format_value(np.int64(36990)), format_value(np.bool_(True)), format_value(np.float32(0.94444))] == [
         "36,990", "true", "0.9444"]
     assert format_value(np.int64(1938), "trial") == "1938"
+    # da4ml's half LUTs round half away from zero, all alike (probe 35: 1764.5 gave 1,764 and 987.5 gave 988)
+    assert [format_value(v) for v in (1764.5, 987.5, -1764.5, 123456.7, 295632.0)] == ["1,765", "988", "-1,765", "123,457", "295,632"]
 
 
 def test_compare_studies_names_a_wrong_argument(tmp_path):
