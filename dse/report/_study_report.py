@@ -164,7 +164,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         f'<p class="note">Each point is a completed trial that has both figures; the step line joins the trials no other trial beats on '
         f"these two axes. Infeasible trials (constraint violated): {infeasible}, red crosses. "
         "Markers tell resource sources apart; a precise re-measurement (dse synthesize) replaces the estimate where it exists.</p>",
-        '<div class="grid">' + "".join(pair_parts) + "</div>",
+        '<div class="grid">' + "".join(pair_parts) + "</div>" if pair_parts else
+        '<p class="note">Nothing to draw: no completed trial has an accuracy and a resource figure'
+        + (" (the failures below say why)" if timing.failures else "") + ".</p>",  # probe 35: an empty section before
     ))
 
     # failures (no figure when none failed)

@@ -334,6 +334,23 @@ def test_compare_warns_when_the_studies_tested_on_different_data(tiny_study, tmp
 
 
 
+def test_report_of_a_study_without_a_completed_trial_says_its_fronts_are_empty(tmp_path):
+    """Probe 35: the "Pareto fronts" section of a study with no completed trial was a heading over nothing."""
+    import optuna
+
+    from dse.report import build_report
+    from tests.report.synthetic import make_study
+
+    full, _, _ = make_study(tmp_path / "a", n_trials=2, seed=0, epochs=2, name="full", failures=False)
+    storage = f"sqlite:///{tmp_path / 'none.db'}"
+    none = optuna.create_study(study_name="none", storage=storage, directions=full.directions)
+    for k in ("experiment", "search_space"):  # made by `dse run`, every trial failed
+        none.set_user_attr(k, full.user_attrs[k])
+    none.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    html = " ".join(build_report(none, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
+    assert "Nothing to draw: no completed trial has an accuracy and a resource figure" in html
+
+
 def test_report_clears_its_own_earlier_files_only(tmp_path, caplog, monkeypatch):
     """A folder used before: the earlier report's files that this one does not write (a front of a figure the study
     lacks, failures.png once nothing failed) go; the user's files stay; no failures figure when nothing failed."""
