@@ -559,8 +559,9 @@ def _reference_point(text: str | None) -> dict[str, float] | None:
             number = float(value)
         except ValueError:
             number = None
-        if not eq or not name.strip() or number is None or number != number:
-            raise ConfigError(f"--reference: {pair!r} is not metric=number; give e.g. --reference lut=20000,csim_val_accuracy=0.5")
+        if not eq or not name.strip() or number is None or not math.isfinite(number):
+            raise ConfigError(f"--reference: {pair!r} is not metric=number (a finite number, without thousands separators: "
+                              "the comma separates pairs); give e.g. --reference lut=20000,csim_val_accuracy=0.5")
         if name.strip() in out:
             raise ConfigError(f"--reference: {name.strip()} is given twice; give each objective once")
         out[name.strip()] = number

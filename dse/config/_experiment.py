@@ -314,7 +314,8 @@ class SamplerConfig(_Strict):
     """Optuna sampler. ``population_size`` applies to NSGA-II only, ``n_startup_trials`` to TPE only.
 
     NSGA-II draws its first generation (``population_size``, Optuna's default 50) at random; TPE its first
-    ``n_startup_trials`` trials (Optuna's default 10). ``dse check`` warns when that is most of a study.
+    ``n_startup_trials`` trials (Optuna's default 10). ``dse check`` warns when that is most of a study (NSGA-II: the
+    first generation is half of it or more; TPE: the random trials are all of it).
     """
 
     name: Literal["nsga2", "tpe", "random"] = "nsga2"
@@ -633,8 +634,8 @@ class ExperimentConfig(_Strict):
     def seed_for(self, offset: int) -> int:
         """``seed + offset`` wrapped into NumPy's and Optuna's seed range 0..2**32-1.
 
-        Trial k trains with ``seed_for(k)``; a driver whose first trial is k seeds its sampler
-        with ``seed_for(k)``. Below 2**32 this is plain ``seed + offset``.
+        Trial k trains with ``seed_for(k)`` (a driver's sampler: :meth:`sampler_seed_for`). Below 2**32 this is plain
+        ``seed + offset``.
         """
         return (self.seed + offset) % (MAX_SEED + 1)
 

@@ -478,8 +478,11 @@ def _input_order(names: list[str]) -> str:
 
 
 def _number(v: float) -> str:
-    """A figure for the README table: whole numbers with thousands separators (12,228), others to 4 digits."""
-    return f"{v:,.0f}" if abs(v) >= 100 or float(v).is_integer() else f"{v:.4g}"
+    """A figure for the README table as the report's tables write it (:func:`dse.report.format_value`): whole numbers
+    with thousands separators (12,228; a half rounded away from zero), others to 4 digits."""
+    from dse.report._render import format_value
+
+    return format_value(float(v))
 
 
 def _standing(study, r, constraints) -> str:
@@ -629,7 +632,7 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
     for k in ("ebops", "lut", "dsp", "ff", "latency_cycles", "da4ml_cost", "da4ml_adders", "da4ml_latency"):
         if k in m:
             listed.add(k)
-            lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {m[k]:,.0f} | "
+            lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {_number(m[k])} | "
                          f"{tags.get(f'{k}_source', 'hgq-ebops' if k == 'ebops' else 'da4ml' if k.startswith('da4ml') else '-')} |")
     for backend in records.measured_backends():
         entry = records.measurements(backend).get(r.number)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import numbers
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -442,7 +444,8 @@ def source_warnings(
         columns[f"{m}_source"] = [", ".join(p) or "-" for p in per]
         if not differ(per):
             continue
-        what = " and ".join(w for w, d in (("fronts", differ(plotted)), ("hypervolumes", differ(scored))) if d)
+        what = " and ".join(w for w, d in (("fronts", differ(plotted)), ("hypervolumes", differ(scored))) if d) or \
+            "fronts and hypervolumes"  # one study's list empty where another's is not
         text = (f"the studies' {m} figures come from different sources ("
                 + "; ".join(f"{s.label}: {', '.join(p) or '-'}" for s, p in zip(sources, per))
                 + f"): they are not measured the same way, so their {what} on {m} are not comparable")
@@ -566,11 +569,10 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
     """Overlay the fronts, tabulate hypervolumes, write ``compare.html``/``compare.csv``/PNGs to ``out_dir``.
 
     The page is logged as artifacts ``compare/`` of every study's parent run that is known. The
-    table has a ``<metric>_source`` column per resource figure; studies tested on different data, built for different
-    hls4ml settings (backend, part, clock period, IOType),
-    that optimized different objectives (all are compared on the first study's), whose resource
-    figures come from different sources (:func:`source_warnings`), or without a feasible
-    completed trial (no front: hypervolume 0) get a warning (on the page and in
+    table has a ``<metric>_source`` column per resource figure; studies that differ in what they answer
+    (:func:`study_differences`: a copy of another, other data, constraints, hls4ml settings or objectives, no
+    feasible completed trial), whose resource figures come from different sources (:func:`source_warnings`), or
+    whose whole front a given ``reference`` leaves out get a warning (on the page and in
     :attr:`CompareResult.warnings`, which ``dse compare`` prints; logged at INFO only, so it is
     not printed twice). The files an earlier comparison wrote to ``out_dir`` are deleted first
     (see :mod:`dse.report._outputs`); other files there are left alone. A folder without that
@@ -634,9 +636,16 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
             s.label = f"{s.label} ({s.origin})"
     warnings = study_differences(sources)
     if reference is not None and (not isinstance(reference, dict) or not all(
-            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) for k, v in reference.items())):
-        raise TypeError(f"reference: expected a dict of metric -> number (e.g. {{'lut': 20000}}), got {reference!r}")
+            isinstance(k, str) and isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) and math.isfinite(v)
+            for k, v in reference.items())):
+        raise TypeError(f"reference: expected a dict of metric -> finite number (e.g. {{'lut': 20000}}), got {reference!r}")
     table, ref, objs = compare_table(sources, reference)  # before the folder is touched: a study lacking an objective stops here
+    for row in table.itertuples():
+        if reference and row.front_size > 0 and row.hypervolume == 0:  # e.g. csim_val_accuracy=90 (percent) or lut=10
+            warnings.append(f"study {row.study}: no point of its front is better than the given reference point "
+                            f"({', '.join(f'{k}={v:g}' for k, v in reference.items())}) in every objective, so its "
+                            "hypervolume is 0; check the values' units (accuracies are fractions)")
+            log.info("warning: %s", warnings[-1])
     out = make_output_dir(out_dir)
     COMPARE_FILES.clear_previous(out)  # an earlier comparison's files this one may not write again
     ref_natural = {o.metric: float(-v if o.direction == "maximize" else v) for o, v in zip(objs, ref)}
@@ -662,7 +671,7 @@ def compare_studies(sources: list[StudySource], out_dir: Path, *, log_to_mlflow:
                   f"feasible completed trials, common reference point: {H.esc(ref_txt)} ("
                   + ("given for " + H.esc(", ".join(reference)) + "; " if reference else "")
                   + "by default accuracy 0 and 1.1 x the worst resource value on the studies' fronts: another study's front "
-                  "moves it, `dse compare --reference lut=20000` fixes it). harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
+                  "moves it, `dse compare --reference metric=value,...` fixes it). harvested: of the complete trials, checkpoints kept along a trial's beta ramp "
                   "(training.harvest_checkpoints). failed: failed designs; interrupted: trials whose driver stopped or was lost "
                   "while they ran, never evaluated and re-enqueued (not in failed). CPU-hours: sum of trial seconds_total (a trial stopped before it reported: its start to its end) / 3600. "
                   "<i>metric</i>_source: where each study's figures come from (a precise re-measurement where one is drawn).</p>"),

@@ -111,7 +111,7 @@ def reference_point(values: np.ndarray, objs: Sequence[Objective], margin: float
 
     Accuracy objectives (maximized, name ending in ``accuracy``) take accuracy 0 (loss 0.0);
     the others ``worst * (1 + margin)`` over the given points (``worst + margin`` when the
-    worst is 0). Studies compared on one reference point pass the union of their points.
+    worst is 0). Studies compared on one reference point pass the union of their fronts (``dse compare``).
 
     Returns:
         Shape (n_objectives,), minimization space.

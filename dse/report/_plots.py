@@ -149,8 +149,8 @@ def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
     if not front.empty:
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
     acc_sources = list(points["accuracy_source"]) if "accuracy_source" in points else []
-    _front_axes(ax, points["value"], sources, metric, accuracy, f"{label(accuracy).split(', ')[0]} vs {metric}",
-                acc_sources)
+    drawn = pd.concat([points["value"], points.loc[points["precise"], "estimate"].dropna()])  # the estimates' lines too
+    _front_axes(ax, drawn, sources, metric, accuracy, f"{label(accuracy).split(', ')[0]} vs {metric}", acc_sources)
     if sources:
         _legend_outside(ax)
     return fig

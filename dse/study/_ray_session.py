@@ -461,8 +461,12 @@ def _refuse_a_token_the_cluster_refuses(address: str) -> None:
     try:
         check_cluster_token(address)
     except ClusterError as e:  # the token (ClusterUnreachableError is not a ClusterError)
+        reason = str(e).partition("does not accept this driver: ")[2].removesuffix(f"; {TOKEN_HINT}") or str(e)
+        if "no authentication token" in reason.lower():  # none at all: not "refused" (the review)
+            raise ClusterError(f"cannot join the Ray cluster at {redact_url(address)}: this driver has no authentication "
+                               f"token ({reason}); {TOKEN_HINT}") from e
         raise ClusterError(f"cannot join the Ray cluster at {redact_url(address)}: it does not accept this "
-                           f"driver's token; {TOKEN_HINT}") from e
+                           f"driver's token; {TOKEN_HINT} (Ray said: {reason})") from e
     except Exception as e:  # noqa: BLE001 -- ray.init below tells why it cannot join
         log.debug("Ray token not checked before joining %s: %s: %s", redact_url(address), type(e).__name__, e)
 

@@ -351,6 +351,8 @@ def test_export_readme_of_a_failed_trial_says_what_it_lacks_and_why(tiny_study):
             "above.") in with_rf("Resource", 4)
     assert "does not model ReuseFactor" not in with_rf("Latency", 1)
     assert "does not model ReuseFactor" not in with_rf("Resource", 4, lut_source="vitis")  # a report's own LUT count
+    # the figures as the report's tables write them: da4ml's half LUT rounds as there (the review: 1,764 here, 1,765 there)
+    assert "| lut | 1,765 | da4ml |" in readme("COMPLETE", {"lut": 1764.5}, {"lut_source": "da4ml"})
 
     # the step times a trial logs (seconds_<step>, even of a step that raised) tell a conversion that failed
     assert _conversion_failed({"seconds_train": 3.0, "seconds_save": 0.1, "seconds_convert": 0.2})

@@ -486,6 +486,11 @@ CASES: list[Case] = [
          exp={"enqueue_trials": [{"strategy": "Latency", "weight_bits": 9}]}),
     Case("sampler-population-size", "field", ("sampler.population_size",), ("sampler.population_size", "(got 1)"),
          exp={"sampler": {"name": "nsga2", "population_size": 1}}),
+    Case("sampler-n-startup-trials", "field", ("sampler.n_startup_trials",), ("sampler.n_startup_trials", "(got 0)"),
+         exp={"sampler": {"name": "tpe", "n_startup_trials": 0}}),
+    Case("sampler-n-startup-trials-not-tpe", "field", (), ("sampler", "n_startup_trials is TPE's", "'random'",
+                                                           "set sampler.name: tpe"),
+         exp={"sampler": {"name": "random", "n_startup_trials": 3}}),
     Case("n-trials", "field", (), ("n_trials", "(got 0)"), exp={"n_trials": 0}),
     Case("seed-float", "field", (), ("seed", "(got 1.5)"), exp={"seed": 1.5}),
     # before: `check` passed and `run` died in NSGAIISampler(seed=-1) after creating the run dir

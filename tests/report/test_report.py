@@ -524,7 +524,7 @@ def test_compare_tells_re_measured_fronts_from_recorded_hypervolumes_and_draws_e
                     "the same way, so their fronts on lut are not comparable"], said
 
 
-def test_compare_reference_point_is_set_by_the_fronts_or_given():
+def test_compare_reference_point_is_set_by_the_fronts_or_given(tmp_path):
     """Probe 35: the common reference point was 1.1 x the worst LUT of every feasible trial, so one study's dominated
     design could reverse the ranking of unchanged fronts (A [(0.9, 1000)] against B [(0.5, 100)]: B first, then A
     once A also held a dominated (0.2, 100000)). Now it is set by the fronts only, and ``reference`` fixes it."""
@@ -538,8 +538,8 @@ def test_compare_reference_point_is_set_by_the_fronts_or_given():
     objs = [Objective("csim_accuracy", "maximize"), Objective("lut", "minimize")]
 
     def source(label, points):
-        trials = pd.DataFrame({"csim_accuracy": [a for a, _ in points], "lut": [v for _, v in points],
-                               "feasible": [True] * len(points)})
+        trials = pd.DataFrame({"trial": list(range(len(points))), "csim_accuracy": [a for a, _ in points],
+                               "lut": [v for _, v in points], "feasible": [True] * len(points)})
         return StudySource(label=label, objectives=objs, trials=trials, n_trials=len(points), n_failed=0, cpu_hours=0.0)
 
     def hypervolumes(*sources, reference=None):
@@ -556,9 +556,25 @@ def test_compare_reference_point_is_set_by_the_fronts_or_given():
                                           r"\['csim_accuracy', 'lut'\]"):
         hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]), reference={"dsp": 1})
 
+    # the page says which values were given; a given point no front point beats is said (a percent for a fraction)
+    from dse.report import compare_studies
+
+    res = compare_studies([source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)])], tmp_path / "cmp",
+                          log_to_mlflow=False, reference={"lut": 2000, "csim_accuracy": 0.6})
+    assert res.reference == {"csim_accuracy": 0.6, "lut": 2000.0} and list(res.table["hypervolume"]) == [pytest.approx(300.0), 0.0]
+    assert res.warnings == ["study B: no point of its front is better than the given reference point (lut=2000, "
+                            "csim_accuracy=0.6) in every objective, so its hypervolume is 0; check the values' units "
+                            "(accuracies are fractions)"], res.warnings
+    assert "given for lut, csim_accuracy;" in res.html.read_text()
+    for bad in ({"lut": float("inf")}, {"lut": "20000"}, [("lut", 1)]):
+        with pytest.raises(TypeError, match="reference: expected a dict of metric -> finite number"):
+            compare_studies([source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)])], tmp_path / "c2", reference=bad)
+
     assert parse_reference("lut=20000, csim_val_accuracy=0.5") == {"lut": 20000.0, "csim_val_accuracy": 0.5}
     assert parse_reference(None) is None
     for bad, said in (("lut", "'lut' is not metric=number"), ("lut=big", "'lut=big' is not metric=number"),
+                      ("lut=inf", "'lut=inf' is not metric=number"), ("lut=20,000", "'000' is not metric=number .a finite "
+                                                                      "number, without thousands separators"),
                       ("lut=1,lut=2", "lut is given twice"), (",", "no metric=number given")):
         with pytest.raises(ConfigError, match=f"--reference: {said}"):
             parse_reference(bad)

@@ -17,6 +17,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+import yaml
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
@@ -83,8 +84,6 @@ def test_default_space_runs_on_13_features_3_classes(wine_study):
     client = MlflowClient(exp.tracking_uri)
     for r in wide:
         cfg = client.download_artifacts(r.run_id, "hls4ml_config.yaml")
-        import yaml
-
         layers = yaml.safe_load(open(cfg))["HLSConfig"]["LayerName"]
         assert layers["dense_0"]["ReuseFactor"] == 1 and layers["logits"]["ReuseFactor"] == r.params.reuse_factor
 
@@ -449,7 +448,7 @@ def test_a_samplers_random_start_covering_a_short_study_is_warned(tmp_path, capl
             SamplerConfig(name=name, n_startup_trials=3)
 
 
-def test_a_continued_study_whose_sampler_changed_is_warned(tmp_path, caplog):
+def test_a_continued_study_whose_sampler_changed_is_warned(wine_study, tmp_path, caplog):
     """Probe 35: a study drawn by TPE, continued with NSGA-II, was accepted unsaid, and NSGA-II's first new generation
     was random draws that ignored the trials before. The sampler may change (it is no trial-defining field); it is said."""
     import optuna
@@ -472,6 +471,17 @@ def test_a_continued_study_whose_sampler_changed_is_warned(tmp_path, caplog):
     assert ("sampler: study tiny's trials so far were drawn by tpe and this run samples with nsga2, population_size 4; "
             "the trials before stay (NSGA-II draws its first generation in this run at random; it breeds only from the "
             "trials it drew)") in said, said
+    # `dse check` of a stored study says it (and `dse run` calls the same function before it stores the new experiment)
+    path, _, _, _ = wine_study
+    fields = yaml.safe_load(path.read_text())
+    changed = path.with_name("tpe.yaml")  # beside it: its dataset and search space paths hold
+    changed.write_text(yaml.safe_dump({**fields, "sampler": {"name": "tpe", "n_startup_trials": 2}}, sort_keys=False))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dse.study._preflight"):
+        result = CliRunner().invoke(app, ["check", str(changed)])
+    assert result.exit_code == 0, result.output
+    assert "sampler: study wine's trials so far were drawn by random and this run samples with tpe, n_startup_trials 2; " \
+           "the trials before stay" in " ".join(caplog.text.split()), caplog.text
 
 
 @pytest.mark.own_ray  # asserts that no Ray session starts

@@ -385,8 +385,10 @@ def test_enqueued_points_run_first_and_once_and_a_bad_one_fails_alone(tmp_path, 
     study.enqueue_trial({"strategy": "Latency", "learning_rate": 0.01, "beta": 0.0, "weight_bits": 4})  # trial 4
     more, _ = load_experiment(path, n_trials=6)
     with caplog.at_level(logging.WARNING, logger="dse"):
-        run_study(more, sp, progress=False)
+        summary = run_study(more, sp, progress=False)
     trials = optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials
+    failed = sum(t.state.name == "FAIL" for t in trials)
+    assert summary.n_failed == failed >= 2 and summary.n_complete + summary.n_failed == 6, summary  # the bad points count
     assert len(trials) == 6 and trials[0].state.name == "COMPLETE"  # the others may draw the diverging learning rate
     assert {k: trials[0].params[k] for k in point} == point and 3 <= trials[0].params["weight_bits"] <= 5  # left out: sampled
     rec = TrialRecord.of(trials[0])
