@@ -444,12 +444,12 @@ def source_warnings(
         columns[f"{m}_source"] = [", ".join(p) or "-" for p in per]
         if not differ(per):
             continue
-        what = " and ".join(w for w, d in (("fronts", differ(plotted)), ("hypervolumes", differ(scored))) if d) or \
-            "fronts and hypervolumes"  # one study's list empty where another's is not
+        what = " and ".join(w for w, d in (("fronts", differ(plotted)), ("hypervolumes", differ(scored))) if d)
         text = (f"the studies' {m} figures come from different sources ("
                 + "; ".join(f"{s.label}: {', '.join(p) or '-'}" for s, p in zip(sources, per))
-                + f"): they are not measured the same way, so their {what} on {m} are not comparable")
-        if m in objective and not differ(scored):  # probe 35: re-measured points only; the hypervolumes do compare
+                + f"): they are not measured the same way, so their {what or 'fronts and hypervolumes'} on {m} are not "
+                "comparable")  # no `what`: one study's list is empty where another's is not
+        if what and m in objective and not differ(scored):  # probe 35: re-measured points only; the hypervolumes compare
             text += (f"; their hypervolumes are, being computed on each study's recorded {m} ("
                      + "; ".join(f"{s.label}: {', '.join(q) or '-'}" for s, q in zip(sources, scored)) + ")")
         warnings.append(text)
