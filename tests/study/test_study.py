@@ -432,13 +432,21 @@ def test_an_enqueued_zero_a_rule_replaces_is_warned_of(caplog):
     assert "trial 5" not in said
 
 
-def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
-    """The MLflow experiment renamed by the user: the study goes on logging into it (before: a new experiment of the old
-    name was made and the study's runs were split between the two). The Optuna study deleted and created again: it gets a
-    parent run of its own (before: it logged into the deleted study's parent run, beside that study's trial runs)."""
+def test_mlflow_experiment_renamed_a_run_deleted_and_a_trial_left_running_then_optuna_study_deleted(tmp_path, caplog):
+    """What users do to a study's records between runs, in one study:
+
+    - The MLflow experiment renamed by the user: the study goes on logging into it (before: a new experiment of the old
+      name was made and the study's runs were split between the two).
+    - A trial left RUNNING by a dse that recorded no process id in its heartbeat (probe 15: a killed older driver): the
+      next run cannot tell whether that driver lives, and says why (before: "under another driver that is alive").
+    - Trial 0's run deleted in the MLflow UI: before, every later run ended in MlflowException ("must be in the 'active'
+      state") when it tagged the front, the parent run FAILED.
+    - The Optuna study deleted and created again: it gets a parent run of its own (before: it logged into the deleted
+      study's parent run, beside that study's trial runs).
+    """
     import logging
 
-    from dse.store import StudyRecords
+    from dse.store import StudyRecords, record_heartbeat
 
     exp, space = load_experiment(write_experiment(tmp_path, name="ren", n_trials=1, hls4ml={"csim": "none"},
                                                   space={"parameters": {"weight_bits": {"type": "int", "low": 3, "high": 4}}}))
@@ -446,13 +454,22 @@ def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
     client = MlflowClient(exp.tracking_uri)
     old = client.get_experiment_by_name("ren")
     client.rename_experiment(old.experiment_id, "ren-old")
+    study = optuna.load_study(study_name="ren", storage=exp.storage_url)
+    record_heartbeat(study.ask(), "older-driver", time.time(), None)  # {driver, time}: as dse before 2026-12-04 stamped it
+    deleted = TrialRecord.of(study.trials[0]).run_id
+    client.delete_run(deleted)
     with caplog.at_level(logging.WARNING, logger="dse"):
-        second = run_study(exp.model_copy(update={"n_trials": 2}), space, progress=False)
+        second = run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
     said = " ".join(caplog.text.split())
     assert f"holds this study's parent run {first.parent_run_id}, and the experiment is named 'ren-old' now" in said, said
     assert second.parent_run_id == first.parent_run_id and client.get_experiment_by_name("ren") is None
     runs = client.search_runs([old.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{first.parent_run_id}'")
-    assert sorted(r.info.run_name for r in runs) == ["trial-0", "trial-1"]
+    assert sorted(r.info.run_name for r in runs) == ["trial-2"]  # trial 0's deleted, trial 1 running elsewhere
+    assert f"1 trial run(s) deleted in MLflow were not tagged pareto=true/false ({deleted})" in said, said
+    assert second.n_complete == 2, second  # trial 1 RUNNING counts towards the 3; the new trial 2 is tagged
+    assert "pareto" in client.get_run(runs[0].info.run_id).data.tags
+    assert "1 trial(s) of this study are RUNNING under another driver" in said, said
+    assert "(1 of them stamped by an earlier dse, which did not record its process, so whether its driver still runs cannot be checked)" in said, said
 
     optuna.delete_study(study_name="ren", storage=exp.storage_url)
     caplog.clear()
@@ -468,30 +485,3 @@ def test_mlflow_experiment_renamed_then_optuna_study_deleted(tmp_path, caplog):
 
     assert len(load_mlflow_source("ren-old", exp.tracking_uri).trials) == 1
     # a new mlflow.experiment_name in the file: tests/tracking/test_mlflow.py (no study needed)
-
-
-def test_a_running_trial_of_an_earlier_dse_is_named_as_unverifiable(tmp_path, caplog):
-    """A trial left RUNNING by a dse that recorded no process id in its heartbeat (probe 15: a killed older driver): the
-    next run cannot tell whether that driver lives, and now says why (before: "under another driver that is alive")."""
-    import logging
-
-    from dse.store import record_heartbeat
-
-    exp, space = load_experiment(write_experiment(tmp_path, n_trials=1, hls4ml={"csim": "none"},
-                                                  space={"parameters": {"weight_bits": {"type": "int", "low": 3, "high": 4}}}))
-    run_study(exp, space, progress=False)
-    study = optuna.load_study(study_name=exp.name, storage=exp.storage_url)
-    record_heartbeat(study.ask(), "older-driver", time.time(), None)  # {driver, time}: as dse before 2026-12-04 stamped it
-    # and the user deleted trial 0's run in the MLflow UI: before, every later run ended in MlflowException ("must be
-    # in the 'active' state") when it tagged the front, the parent run FAILED
-    deleted = TrialRecord.of(study.trials[0]).run_id
-    MlflowClient(exp.tracking_uri).delete_run(deleted)
-    with caplog.at_level(logging.WARNING, logger="dse"):
-        summary = run_study(exp.model_copy(update={"n_trials": 3}), space, progress=False)
-    said = " ".join(caplog.text.split())
-    assert f"1 trial run(s) deleted in MLflow were not tagged pareto=true/false ({deleted})" in said, said
-    assert summary.n_complete == 2, summary  # trial 1 RUNNING counts towards the 3; the new trial 2 is tagged
-    assert all("pareto" in MlflowClient(exp.tracking_uri).get_run(TrialRecord.of(t).run_id).data.tags
-               for t in optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials if t.number > 1)
-    assert "1 trial(s) of this study are RUNNING under another driver" in said, said
-    assert "(1 of them stamped by an earlier dse, which did not record its process, so whether its driver still runs cannot be checked)" in said, said
