@@ -429,6 +429,11 @@ def check_ray_address(address: str | None, *, field: str = "ray.address") -> Non
     check_cluster_token(f"{host}:{port}", field=field)
 
 
+def ray_auth_reason(error: BaseException) -> str:
+    """Ray's first sentence of an ``AuthenticationError`` (``Authentication token is missing or incorrect``)."""
+    return str(error).split(". ")[0].removeprefix("RPC error: ")
+
+
 def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
     """Ask a Ray cluster's GCS at ``host:port`` to accept this driver's token (one gRPC connection, about 0.1 s).
 
@@ -457,7 +462,7 @@ def check_cluster_token(address: str, *, field: str = "ray.address") -> None:
             InnerGcsClient.standalone(address, None, int(CONNECT_TIMEOUT_S * 1000))
     except AuthenticationError as e:
         raise ClusterError(f"{field}: the Ray cluster at {address} does not accept this driver: "
-                           f"{str(e).split('. ')[0].removeprefix('RPC error: ')}; {TOKEN_HINT}") from e
+                           f"{ray_auth_reason(e)}; {TOKEN_HINT}") from e
     except RpcError as e:
         raise ClusterUnreachableError(
             f"{field}: {address} accepts connections but does not answer as a Ray cluster's GCS ({str(e).strip()}); "
@@ -1065,16 +1070,14 @@ def warn_sampler_changed(records: Any, exp: ExperimentConfig) -> None:
     TPE starts modelling only after ``n_startup_trials`` trials of the whole study.
     """
     from optuna.trial import TrialState
-    from pydantic import ValidationError
 
-    from dse.config import SamplerConfig
-
-    stored = records.study.user_attrs.get("experiment") or {}  # as StudyRecords.save_experiment stores it
-    try:
-        before = SamplerConfig.model_validate(stored.get("sampler") or {})
-    except ValidationError:
+    if not records.has_experiment():
         return
-    if not stored or before == exp.sampler or not records.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    try:
+        before = records.experiment().sampler
+    except ConfigError:  # a stored experiment that no longer validates: what differs is said elsewhere
+        return
+    if before == exp.sampler or not records.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return
     show = lambda c: c.name + "".join(f", {k} {v}" for k, v in c.model_dump(exclude={"name"}, exclude_none=True).items())  # noqa: E731
     log.warning("sampler: study %s's trials so far were drawn by %s and this run samples with %s; the trials before "

@@ -454,14 +454,14 @@ def _refuse_a_token_the_cluster_refuses(address: str) -> None:
     Raises:
         ClusterError: the cluster does not accept this driver's token, or the driver has none.
     """
-    from dse.study._preflight import check_cluster_token
+    from dse.study._preflight import check_cluster_token, ray_auth_reason
 
     if "://" in address:
         return
     try:
         check_cluster_token(address)
     except ClusterError as e:  # the token (ClusterUnreachableError is not a ClusterError)
-        reason = str(e).partition("does not accept this driver: ")[2].removesuffix(f"; {TOKEN_HINT}") or str(e)
+        reason = ray_auth_reason(e.__cause__ or e)  # Ray's own words, as check_cluster_token read them
         if "no authentication token" in reason.lower():  # none at all: not "refused" (the review)
             raise ClusterError(f"cannot join the Ray cluster at {redact_url(address)}: this driver has no authentication "
                                f"token ({reason}); {TOKEN_HINT}") from e
