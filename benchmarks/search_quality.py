@@ -21,7 +21,8 @@ Methods:
                Pareto-optimal checkpoints of its beta ramp).
   random       the same as ours-nsga2 with Optuna's RandomSampler.
   tpe          the same as ours-nsga2 with ``sampler.name: tpe`` (Optuna's multivariate multi-objective
-               TPESampler, its first 10 trials random).
+               TPESampler, its first 10 trials random; ``--tpe-startup-trials`` sets how many:
+               ``sampler.n_startup_trials``).
   uniform      what a user would otherwise run: the network trained in float (Keras, 15 epochs),
                converted with hls4ml at uniform ``ap_fixed<b,i>`` for b in 4..16 (weights and
                biases, inputs and activations; accumulators and Dense outputs ``auto``, i.e. full
@@ -50,7 +51,7 @@ Hypervolume: Optuna's (``optuna._hypervolume.compute_hypervolume``) of the point
 EBOPs 150,000 (points outside the box add nothing). Larger is better; the largest possible is
 0.2 (accuracy 1.0 at 0 EBOPs).
 
-Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--ramp-trials 2] [--ramp-epochs 135]
+Usage: python benchmarks/search_quality.py [--n-trials 18] [--long-checkpoints 24] [--tpe-startup-trials N] [--ramp-trials 2] [--ramp-epochs 135]
        [--ramp-checkpoints 16] [--methods ...] [--out FILE] [--plot FILE]
 """
 
@@ -307,6 +308,8 @@ def main() -> None:
     ap.add_argument("--long-epochs", type=int, help="long-ramp: epochs (default: 15 x n-trials, the epochs of a whole study)")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, tpe, uniform, long-ramp")
+    ap.add_argument("--tpe-startup-trials", type=int,
+                    help="tpe: sampler.n_startup_trials, the random trials before TPE models (default: Optuna's 10)")
     ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/search_quality.json)")
     ap.add_argument("--plot", help="the PNG of the curves (default: beside --out, else benchmarks/results/search_quality.png)")
@@ -317,11 +320,14 @@ def main() -> None:
         ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     if args.n_trials < 1:
         ap.error("--n-trials must be at least 1")
+    if args.tpe_startup_trials is not None and args.tpe_startup_trials < 0:
+        ap.error("--tpe-startup-trials must be 0 or more")
     print(load_note(), flush=True)
     n = args.n_trials
     ramp_trials = args.ramp_trials or max(1, n // 9)
     ramp_epochs = args.ramp_epochs or 15 * n // ramp_trials
     seed = {} if args.seed is None else {"seed": args.seed}  # every method's experiment; else the quickstart's 7
+    tpe = {"name": "tpe"} if args.tpe_startup_trials is None else {"name": "tpe", "n_startup_trials": args.tpe_startup_trials}
     results = []
     with tempfile.TemporaryDirectory(prefix="dse-quality-", dir="/tmp") as tmp:
         root = Path(tmp)
@@ -336,7 +342,7 @@ def main() -> None:
             "ours-harvest": lambda: run_dse(root, "ours-harvest", space, n_trials=n, **seed,
                                             training={**train, "epochs": 15, "harvest_checkpoints": 3}),
             "random": lambda: run_dse(root, "random", space, n_trials=n, sampler={"name": "random"}, **seed),
-            "tpe": lambda: run_dse(root, "tpe", space, n_trials=n, sampler={"name": "tpe"}, **seed),
+            "tpe": lambda: run_dse(root, "tpe", space, n_trials=n, sampler=tpe, **seed),
             "uniform": lambda: run_uniform(root, [int(w) for w in args.widths.split(",")], args.uniform_int_bits, **seed),
             "long-ramp": lambda: run_dse(root, "long-ramp", long_ramp_space(), n_trials=1, **seed,
                                          training={**train, "epochs": args.long_epochs or 15 * n, "harvest_checkpoints": args.long_checkpoints}),
