@@ -681,14 +681,22 @@ class StudyTracker:
                         "next run", len(gone), tag, ", ".join(gone))
 
     def log_study_artifact(self, parent_run_id: str, path: Path, metrics: dict[str, float]) -> None:
-        """Attach a study-level file (front or calibration CSV) and metrics to the parent run."""
+        """Attach a study-level file (front or calibration CSV) and metrics to the parent run.
+
+        A metric whose latest value on the parent run is already ``metrics``' value is not logged
+        again, so a rerun of a finished study (or a calibration repeated on the same trials) adds no
+        row to its MLflow metric history (before, each rerun added one per metric).
+        """
         _retrying(self.client.log_artifact, parent_run_id, str(path))
         if metrics:
-            _retrying(
-                self.client.log_batch,
-                parent_run_id,
-                metrics=[Metric(k, float(v), int(time.time() * 1000), 0) for k, v in metrics.items()],
-            )
+            latest = _retrying(self.client.get_run, parent_run_id).data.metrics
+            changed = {k: float(v) for k, v in metrics.items() if latest.get(k) != float(v)}
+            if changed:
+                _retrying(
+                    self.client.log_batch,
+                    parent_run_id,
+                    metrics=[Metric(k, v, int(time.time() * 1000), 0) for k, v in changed.items()],
+                )
 
     def end_study_run(self, parent_run_id: str, status: str = "FINISHED") -> None:
         """End the study's parent run with MLflow ``status`` (``FINISHED``, ``FAILED`` or ``KILLED``)."""

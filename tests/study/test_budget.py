@@ -496,6 +496,9 @@ def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     assert "training.epochs: 3 -> 5" in msg and "--allow-changed" in msg
     assert set((exp.resolved_run_dir / "ray").glob("session_2*")) == sessions  # refused before Ray started
     assert len(study.trials) == 4
+    client = MlflowClient(exp.tracking_uri)
+    study_metrics = ("n_complete", "n_failed", "front_size")
+    history = {k: len(client.get_metric_history(wine_study[2].parent_run_id, k)) for k in study_metrics}
     with caplog.at_level(logging.WARNING, logger="dse.study._orchestrator"):
         again = run_study(changed, space, progress=False, allow_changed=True)  # target reached: runs nothing
     assert again.n_complete == 4
@@ -508,6 +511,9 @@ def test_changed_experiment_refused_with_a_diff(wine_study, caplog):
     assert "experiment_updated" not in parent.data.tags
     result = CliRunner().invoke(app, ["run", str(path)])  # the file is what the trials ran with: nothing to run
     assert result.exit_code == 0 and "nothing to run" in result.output and "Traceback" not in result.output, result.output
+    # two reruns that changed no count add no row to the parent run's metric histories (before: one per metric and rerun)
+    assert again.parent_run_id == wine_study[2].parent_run_id
+    assert {k: len(client.get_metric_history(again.parent_run_id, k)) for k in study_metrics} == history == dict.fromkeys(study_metrics, 1)
     with pytest.raises(ConfigError, match="training.epochs: 3 -> 5"):  # and a run that would train is still refused
         run_study(changed.model_copy(update={"n_trials": 5}), space, progress=False)
     result = CliRunner().invoke(app, ["check", str(path)])  # "check passes" means "run will start"
