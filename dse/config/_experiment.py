@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from dse.config._params import no_bool_for_number
 
@@ -538,6 +538,20 @@ class ResourcesConfig(_Strict):
         return self
 
 
+def _point_value(value: Any) -> Any:
+    """One value of an ``enqueue_trials`` point: a number, string or bool. Before, a null or a list (a trial record's
+    ``beta_end: null`` or ``layer_reuse_factors``, copied as the README's retraining steps said) got pydantic's four
+    lines, one per allowed type."""
+    if value is None:
+        raise ValueError("null; leave the parameter out of the point (a parameter left out is sampled, or takes its "
+                         "default where a rule or `when` pins it)")
+    if isinstance(value, (list, dict, tuple)):
+        raise ValueError(f"a {type(value).__name__}; a point holds one number, string or true/false per search-space "
+                         "parameter (a trial record's layer_reuse_factors is worked out from reuse_factor and the layer "
+                         "sizes, not sampled: leave it out)")
+    return value
+
+
 class ExperimentConfig(_Strict):
     """A whole experiment: data, model, training budget, search space, objectives and where to run.
 
@@ -562,7 +576,7 @@ class ExperimentConfig(_Strict):
     )
     constraints: list[ConstraintConfig] = []
     sampler: SamplerConfig = SamplerConfig()
-    enqueue_trials: list[dict[str, Union[bool, int, float, str]]] = Field(
+    enqueue_trials: list[dict[str, Annotated[Union[bool, int, float, str], BeforeValidator(_point_value)]]] = Field(
         default=[],
         description="points of the search space to evaluate first, e.g. a known-good baseline (Optuna's enqueue_trial): "
         "parameter name -> value; parameters left out are sampled. Enqueued when the study is created or continued, "

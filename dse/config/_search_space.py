@@ -555,9 +555,11 @@ class SearchSpace(BaseModel):
         """
         unknown = [k for k in values if k not in self.parameters]
         if unknown:
+            fix = ("a trial's record holds it, but this space does not sample it: leave it out of the point, as every "
+                   "field of the record the space does not name" if unknown[0] in TrialParams.model_fields
+                   else "declare it under parameters to set it, or drop it")
             raise SearchSpaceError(
-                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)} "
-                "(declare it under parameters to set it, or drop it)"
+                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)} ({fix})"
             )
         out: dict[str, Any] = {}
         known: dict[str, Any] = {}  # values decided so far, for conditions (a left-out parameter is unknown)

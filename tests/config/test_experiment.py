@@ -124,6 +124,34 @@ def test_enqueue_trials_are_checked_against_the_search_space(tmp_path):
         assert bad[key] in str(info.value), str(info.value)
 
 
+def test_a_trial_records_params_as_an_enqueued_point_are_told_what_to_leave_out(tmp_path):
+    """Probe 37: the README's retraining steps said to enqueue a trial's recorded parameters; the record's nulls and its
+    layer_reuse_factors list got pydantic's four lines each (one per allowed type), its other fields 'not a parameter'
+    alone. Each is now one line naming what to leave out, and the record trimmed to the space's parameters loads."""
+    from dse.config import TrialParams, enqueued_params
+
+    record = TrialParams(strategy="Latency", weight_bits=4, beta=2e-6, layer_reuse_factors=[1, 1, 1]).model_dump(mode="json")  # as a run records it
+    assert record["beta_end"] is None and record["learning_rate"] is None and isinstance(record["layer_reuse_factors"], list)
+    with pytest.raises(ConfigError) as info:
+        load_experiment(write_experiment(tmp_path, enqueue_trials=[record]))
+    said = str(info.value)
+    assert "enqueue_trials.0.beta_end: null; leave the parameter out of the point" in said, said
+    assert "enqueue_trials.0.learning_rate: null; leave the parameter out" in said, said
+    assert "enqueue_trials.0.layer_reuse_factors: a list; a point holds one number, string or true/false" in said, said
+    assert ".bool:" not in said and ".float:" not in said and len(said.splitlines()) == 4, said  # the heading + 3
+    scalars = {k: v for k, v in record.items() if v is not None and not isinstance(v, list)}
+    with pytest.raises(ConfigError) as info:
+        load_experiment(write_experiment(tmp_path, enqueue_trials=[scalars]))
+    assert "not a parameter of the search space" in str(info.value)
+    assert "a trial's record holds it, but this space does not sample it: leave it out of the point" in str(info.value)
+    _, space = load_experiment(write_experiment(tmp_path))
+    point = {k: v for k, v in scalars.items() if k in space.parameters}
+    exp, space = load_experiment(write_experiment(tmp_path, enqueue_trials=[point]))
+    assert enqueued_params(exp, space)[0]["weight_bits"] == 4
+    with pytest.raises(ConfigError, match=r"declare it under parameters to set it, or drop it"):  # a name of no record
+        load_experiment(write_experiment(tmp_path, enqueue_trials=[{"stratgy": "Latency"}]))
+
+
 def test_home_in_paths_is_expanded(tmp_path, monkeypatch):
     """`~/...` in run_dir, dataset.path and search_space is the home directory, never a folder named `~`."""
     home = tmp_path / "home"
