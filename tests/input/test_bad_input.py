@@ -462,6 +462,11 @@ CASES: list[Case] = [
     Case("sampler-name", "field", ("sampler.name",), ("sampler.name", "'cmaes'"), exp={"sampler": {"name": "cmaes"}}),
     Case("enqueue-trials-not-a-list", "field", ("enqueue_trials",), ("enqueue_trials", "valid list"),
          exp={"enqueue_trials": {"strategy": "Latency"}}),
+    # probe 37: a trial record's null and list fields got pydantic's four lines each, one per allowed type
+    Case("enqueue-trials-null-value", "field", (), ("enqueue_trials.0.beta_end: null; leave the parameter out of the point",),
+         exp={"enqueue_trials": [{"strategy": "Latency", "beta_end": None}]}),
+    Case("enqueue-trials-list-value", "field", (), ("enqueue_trials.0.layer_reuse_factors: a list", "leave it out"),
+         exp={"enqueue_trials": [{"strategy": "Latency", "layer_reuse_factors": [1, 1, 1]}]}),
     # before, accepted and trained as a linear ramp while the trial's parameters said log
     Case("enqueue-trials-log-ramp-from-zero", "field", (),
          ("enqueue_trials[0].beta_schedule: 'log' is never used here, because beta is 0", "beta_schedule: linear"),
