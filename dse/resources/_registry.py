@@ -222,8 +222,8 @@ def figure_backend(strategy: str, configured: str) -> str:
     The rule, in one place:
 
     * ``auto``: the most faithful figure available at trial time. ``distributed_arithmetic``
-      designs take da4ml's cost model (-0.7% against Yosys synthesis of the same RTL for a digits design, where
-      the EBOPs estimate, an upper bound, was +329%: ``dse calibrate --backend yosys``, 2026-12-07);
+      designs take da4ml's cost model (-0.7% and -0.2% against Yosys synthesis of the same RTL for two digits designs,
+      where the EBOPs estimate, an upper bound, was +329% and +360%: ``dse calibrate --backend yosys``, 2026-12-07);
       ``Latency``/``Resource`` designs take the EBOPs estimate (HGQ docs: LUT + 55 DSP ~ BOPs),
       the best figure short of a Vivado/Vitis build.
     * a named backend: its figures where it supports the Strategy, else the EBOPs estimate.
