@@ -1226,29 +1226,100 @@ def _number_trial_runs(tracker: StudyTracker, records: StudyRecords, study_name:
             tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})
 
 
-def _create_store_whole(db: Path) -> None:
-    """Create a new default MLflow store at ``db`` under another name and rename it into place once built.
+def _create_store_whole(db: Path, wait_s: float = 60.0) -> None:
+    """Create a new default MLflow store at ``db`` under another name and link it into place once built.
 
     MLflow builds a new SQLite store by running its migrations (about 1.3 s), which SQLite cannot
     do atomically: a driver killed halfway (a SIGKILL while Ray starts beside it) left tables such
     as ``_alembic_tmp_experiments`` behind, and no later run could open the store. A store that
-    exists (and is not empty) is left alone. Call under the run directory's store lock: the
+    exists, is not empty and that no process has written for 5 s is left alone. Call under the run directory's store lock: the
     ``.mlflow.db.creating-<pid>`` files found then are left by builds that were killed (or that
     failed, e.g. on a full disk) and are removed.
+
+    The built store is hard-linked into place, which fails where a file already is: another process
+    may have created ``db`` meanwhile (``mlflow ui`` or a script's ``mlflow.search_runs`` on the new
+    study's store runs MLflow's migrations itself). That store is waited for, up to ``wait_s``
+    seconds, until it holds MLflow's latest revision or nobody has written it for 5 s, and kept.
+    Before 2026-12-07 the built store replaced a file another process had open, which then failed
+    (``attempt to write a readonly database``, ``disk I/O error``) and could leave the store corrupt,
+    and a store found mid-migration was migrated a second time beside it (probe 36). Only an empty
+    file that nobody writes is replaced.
+
+    Raises:
+        TrackingError: another process has been writing the store for ``wait_s`` and it is still incomplete.
     """
     for stale in db.parent.glob(f".{db.name}.creating-*"):  # under the lock no other build runs
         stale.unlink(missing_ok=True)
-    if db.exists() and db.stat().st_size > 0:
+    journal = db.with_name(db.name + "-journal")  # a write in progress in another process (rollback-journal mode)
+    if db.exists() and db.stat().st_size > 0 and not journal.exists() and (
+            _in_wal_mode(db) or time.time() - db.stat().st_mtime > _QUIET_S):  # WAL: switched by a driver, so complete
         return
     from mlflow.tracking import MlflowClient
 
     partial = db.with_name(f".{db.name}.creating-{os.getpid()}")
     try:
         MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)  # runs MLflow's migrations
-        os.replace(partial, db)
+        try:
+            os.link(partial, db)  # only where no file is: never in place of a file another process has open
+            return
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not db.exists():
+                os.replace(partial, db)
+                return
+        head = _store_revision(partial)
+        deadline = time.monotonic() + wait_s
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            st, writing = db.stat(), journal.exists()
+            revision = _store_revision(db) if st.st_size > 0 and not writing else None
+            if (state := (st.st_size, st.st_mtime_ns, writing, revision)) != last:
+                last, since = state, time.monotonic()
+            if revision is not None and revision == head:
+                log.info("MLflow store %s was created by another process meanwhile (e.g. `mlflow ui`); using it", db)
+                return
+            if time.monotonic() - since >= _QUIET_S and not writing:  # nobody has written it for a while
+                if st.st_size == 0:  # an empty file left behind
+                    os.replace(partial, db)
+                # else another MLflow's store, or no MLflow store at all: MLflow says which when it opens it
+                return
+            time.sleep(0.2)
+        raise TrackingError(f"MLflow store {db}: another process has been writing it for {wait_s:g} s and it is still not "
+                            "a complete MLflow store; stop what else opens it (`mlflow ui`, a script) and run again")
     finally:
         for left in (partial, partial.with_name(partial.name + "-journal")):
             left.unlink(missing_ok=True)
+
+
+def _in_wal_mode(db: Path) -> bool:
+    """Whether the SQLite file ``db`` is in WAL mode, read from its header (bytes 18-19 are 2; SQLite's file format), without a lock."""
+    try:
+        with open(db, "rb") as f:
+            header = f.read(20)
+    except OSError:
+        return False
+    return len(header) == 20 and header[18] == 2 and header[19] == 2
+
+
+#: Seconds without a write after which a store another process created counts as finished (MLflow's migrations of a
+#: new SQLite store take about 1.3 s).
+_QUIET_S = 5.0
+
+
+def _store_revision(db: Path) -> str | None:
+    """The Alembic revision MLflow's migrations left in the SQLite store ``db`` (None: none yet, or unreadable)."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)
+        try:
+            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
 
 
 def _checkpoint_error(number: int, error: str) -> str:

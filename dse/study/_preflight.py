@@ -601,6 +601,12 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
 
     records = StudyRecords(study)
     db = sqlite_path(exp.tracking_uri)
+    if db is not None and db.is_file() and (damage := _unreadable_sqlite(db)):
+        raise TrackingError(
+            f"mlflow.tracking_uri: the MLflow store {db} cannot be read ({damage}): the file is damaged. Put back a copy "
+            "from a backup (with the mlartifacts/ folder beside it); or, to go on with the study's trials in Optuna and "
+            "a new MLflow store, move the file aside and set mlflow.tracking_uri to a new file (sqlite:////path/new.db; "
+            "the earlier trials' runs, models and curves stay in the damaged file)")
     if records.parent_run_id is None or db is None or db.is_file():
         return
     recorded = sqlite_path(records.tracking_uri) if records.tracking_uri else None
@@ -616,6 +622,26 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
         f"Put the store back ({db.name} with the mlartifacts/ folder beside it), or set mlflow.tracking_uri to where it is "
         "now (sqlite:////path/mlflow.db; a new file there starts a new store on purpose); to start over, delete the study "
         f"too (optuna delete-study --study-name {exp.name} --storage ...) or give the experiment another name")
+
+
+def _unreadable_sqlite(db: Path) -> str | None:
+    """SQLite's reason why the file ``db`` cannot be read as a database (its schema is read, read-only), or None.
+
+    ``malformed database schema``, ``file is not a database`` and ``database disk image is malformed`` are damage;
+    a lock held by another process is not (None).
+    """
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as e:
+        text = str(e)
+        return None if any(w in text.lower() for w in ("locked", "busy", "unable to open")) else text
+    return None
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:

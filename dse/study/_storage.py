@@ -70,12 +70,21 @@ def _fast_sqlite(dbapi_connection, _record) -> None:
     cur.close()
 
 
-def enable_wal(db: Path) -> None:
+def enable_wal(db: Path, wait_s: float = 30.0) -> bool:
     """Put the SQLite file ``db`` (created if missing) in write-ahead-log mode; the mode stays with the file.
 
     A commit then appends to ``<db>-wal`` instead of rewriting pages behind a rollback
     journal: one fsync instead of several. Readers and writers of other processes on the
     same machine keep working (not on network file systems).
+
+    Switching needs the file to itself for a moment: another process reading or writing it
+    (``mlflow ui`` or a script's ``mlflow.search_runs`` on a new study's store) is waited for, up
+    to ``wait_s`` seconds. Past that the file stays in its rollback-journal mode (slower commits,
+    nothing else changes), with a warning; before 2026-12-07 the first ``dse run`` of a study
+    ended there in a traceback (``database is locked``, probe 36).
+
+    Returns:
+        True when the file is in WAL mode, False when other processes held it for ``wait_s``.
 
     Raises:
         DiskFullError: the file's disk is (nearly) full (:func:`reading_on_a_full_disk`).
@@ -84,16 +93,29 @@ def enable_wal(db: Path) -> None:
     import sqlite3
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = sqlite3.connect(db)
+    deadline = time.monotonic() + wait_s
+    while True:
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-        finally:
-            con.close()
-    except sqlite3.OperationalError as e:  # "disk I/O error" with tens of KB free (probe 32: a traceback, exit 1)
-        if (full := reading_on_a_full_disk(db, e)) is not None:
-            raise full from e
-        raise
+            con = sqlite3.connect(db, timeout=max(0.1, min(5.0, deadline - time.monotonic())))
+            try:
+                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+                    return True  # already (another driver, or an earlier run, switched it): no lock needed
+                if con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
+                    return True
+            finally:
+                con.close()
+            busy = "the mode did not change"
+        except sqlite3.OperationalError as e:  # "disk I/O error" with tens of KB free (probe 32: a traceback, exit 1)
+            if (full := reading_on_a_full_disk(db, e)) is not None:
+                raise full from e
+            if not any(w in str(e).lower() for w in ("locked", "busy")):
+                raise
+            busy = str(e)
+        if time.monotonic() >= deadline:
+            log.warning("%s stays in SQLite's rollback-journal mode this run (slower commits): other processes held it "
+                        "for %g s (%s), e.g. `mlflow ui` or a script reading it", db, wait_s, busy)
+            return False
+        time.sleep(0.2)
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:

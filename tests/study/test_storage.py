@@ -38,6 +38,108 @@ def test_processes_creating_one_sqlite_store_at_once_all_succeed(tmp_path):
     assert errors == []
 
 
+#: What `mlflow ui` or a user's script does to a new study's store: open it with MLflow (which creates it and runs
+#: MLflow's migrations where it is empty) and read it, again and again; prints one line per read.
+_MLFLOW_READER = """
+import sys, time, warnings, logging
+warnings.filterwarnings("ignore"); logging.disable(logging.WARNING)
+from mlflow.tracking import MlflowClient
+t0 = time.time()
+while time.time() - t0 < float(sys.argv[2]):
+    try:
+        MlflowClient(sys.argv[1]).search_experiments(max_results=1); print("ok", flush=True)
+    except Exception as e:
+        print("ERR", type(e).__name__, str(e)[:200], flush=True)
+    time.sleep(0.05)
+"""
+
+
+def test_a_new_mlflow_store_another_process_creates_meanwhile_is_kept_and_both_go_on(tmp_path):
+    """Probe 36: a script reading a new study's MLflow store while its first `dse run` started crashed the run
+    (`database is locked` in enable_wal) or the reader (`attempt to write a readonly database`, `disk I/O error`: the
+    driver's store replaced the file the reader had open), and once left the store corrupt. Now the driver keeps the
+    store the other process made, waits for its migrations, and switches it to WAL beside the reader."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from mlflow.store.db.utils import _all_tables_exist
+    from mlflow.tracking import MlflowClient
+    from sqlalchemy import create_engine
+
+    from dse.study._orchestrator import _create_store_whole
+    from dse.study._storage import enable_wal
+
+    for delay in (0.0, 0.7):  # the reader's MLflow migrating the file, and done with it
+        db = tmp_path / f"run{delay}" / "mlflow.db"
+        db.parent.mkdir()
+        reader = subprocess.Popen([sys.executable, "-c", _MLFLOW_READER, f"sqlite:///{db}", "4"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while not db.exists() and time.monotonic() < deadline:  # the reader's MLflow creates it (imports first: ~2 s)
+            time.sleep(0.01)
+        assert db.exists(), reader.communicate()[0]
+        inode = db.stat().st_ino
+        time.sleep(delay)
+        _create_store_whole(db)  # as the driver's _open_tracking does
+        assert enable_wal(db, wait_s=10)
+        client = MlflowClient(f"sqlite:///{db}")
+        client.create_run(client.create_experiment("study"))
+        said = reader.communicate(timeout=60)[0]
+        assert db.stat().st_ino == inode, "the reader's store was replaced under it"
+        assert [line for line in said.splitlines() if line != "ok"] == [], said[-2000:]
+        assert said.count("ok") > 3
+        with sqlite3.connect(db) as con:
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert _all_tables_exist(create_engine(f"sqlite:///{db}"))
+        assert not list(db.parent.glob(".mlflow.db.creating-*"))
+
+
+def test_a_store_held_by_another_process_stays_in_rollback_mode_with_a_warning(tmp_path, caplog):
+    """Switching a SQLite file to WAL needs it to itself for a moment: a lock held past `wait_s` leaves the file in its
+    rollback-journal mode with a warning (before: `database is locked`, a traceback ending the run); a lock let go in
+    time is waited for."""
+    import sqlite3
+    import threading
+    import time
+
+    from dse.study._storage import enable_wal
+
+    db = tmp_path / "mlflow.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (x)")
+
+    def hold(seconds: float, held: threading.Event) -> None:
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        held.set()
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    held = threading.Event()
+    holder = threading.Thread(target=hold, args=(2.0, held))
+    holder.start()
+    held.wait()
+    with caplog.at_level("WARNING", logger="dse.study._storage"):
+        assert enable_wal(db, wait_s=0.5) is False
+    holder.join()
+    assert "stays in SQLite's rollback-journal mode this run (slower commits): other processes held it for 0.5 s" in caplog.text
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
+    held = threading.Event()
+    holder = threading.Thread(target=hold, args=(1.0, held))
+    holder.start()
+    held.wait()
+    started = time.monotonic()
+    assert enable_wal(db, wait_s=20) is True  # waits for the lock, then switches
+    assert time.monotonic() - started >= 0.5
+    holder.join()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
 
 def test_a_study_in_a_journal_file_runs_continues_and_is_read_after_a_move(tmp_path, monkeypatch):
     """``storage: journal``: Optuna's journal file in the run directory, read by every command, also once moved."""

@@ -288,7 +288,18 @@ def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
 
     _, _, exp = make_study(tmp_path, n_trials=2, name="gone", failures=False)
     assert CliRunner().invoke(app, ["check", str(tmp_path / "experiment.yaml")]).exit_code == 0
-    (exp.resolved_run_dir / "mlflow.db").unlink()
+    # probe 36: a damaged store (here its schema page overwritten) passed `dse check`; `dse run` ended in a traceback
+    store = exp.resolved_run_dir / "mlflow.db"
+    with open(store, "r+b") as f:
+        f.seek(100)  # past SQLite's 100-byte file header: page 1's b-tree of the schema
+        f.write(b"\xff" * 3000)
+    for command in ("check", "run"):
+        result = CliRunner().invoke(app, [command, str(tmp_path / "experiment.yaml")])
+        text = " ".join(result.output.split())
+        assert result.exit_code == 2 and "Traceback" not in result.output, text
+        assert f"error: TrackingError: mlflow.tracking_uri: the MLflow store {store} cannot be read (" in text, text
+        assert "the file is damaged. Put back a copy from a backup" in text, text
+    store.unlink()
     for command in ("check", "run"):
         result = CliRunner().invoke(app, [command, str(tmp_path / "experiment.yaml")])
         text = " ".join(result.output.split())
