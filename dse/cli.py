@@ -292,6 +292,8 @@ def status(
     else:
         out.print(front_table(front, title="Pareto front (feasible trials)" if counts.feasible is not None else "Pareto front",
                               width=out.width))
+    from dse.study._synthesize import unmeasured_front_members
+
     for backend in records.measured_backends():
         numbers = precise_front(st, backend)  # recomputed from the stored measurements: feasible trials only
         if numbers:
@@ -300,6 +302,9 @@ def status(
             from dse.study._synthesize import empty_precise_front_reason
 
             _say(f"Pareto front on {backend} figures: none: {empty_precise_front_reason(st, backend)}")
+        if unmeasured := unmeasured_front_members(st, backend):  # joined the front after the last `dse synthesize`
+            _say(f"Pareto front on {backend} figures leaves out {trial_numbers_text(unmeasured)} of the front, not "
+                 f"measured by {backend}: `dse synthesize {study} --front --backend {backend}` measures them")
 
 
 def _status_json(study: str, storage: str, st, counts, records) -> str:
@@ -307,12 +312,15 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
     ``failures`` (per reason type: trial numbers and the latest reason), ``orphaned_running`` (trials of a driver on
     this machine that is gone), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
     ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing and infinite values ``null``) and
-    ``precise_fronts`` (per re-measuring backend, its front's rows)."""
+    ``precise_fronts`` (per re-measuring backend, its front's rows) and ``precise_fronts_unmeasured`` (per re-measuring
+    backend, the members of ``front`` it supports but has not measured: they joined the front after its last
+    ``dse synthesize --front``)."""
     import dataclasses
     import json
 
     from dse.report import failures_by_reason, front_frame
     from dse.study import orphaned_trials, precise_front
+    from dse.study._synthesize import unmeasured_front_members
 
     def plain(v):  # numpy scalars as Python's; NaN and infinities (not JSON) as null; every float as it is stored
         v = v.item() if hasattr(v, "item") else v
@@ -329,6 +337,7 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
         "front": rows(front_frame(st)),
         "precise_fronts": {b: rows(front_frame(st, numbers=n)) if (n := precise_front(st, b)) else []
                            for b in records.measured_backends()},
+        "precise_fronts_unmeasured": {b: unmeasured_front_members(st, b) for b in records.measured_backends()},
     }, indent=2)
 
 

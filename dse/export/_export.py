@@ -485,6 +485,25 @@ def _number(v: float) -> str:
     return format_value(float(v))
 
 
+def _as_of(study) -> str:
+    """`` as it stood at this export (...)`` where the study had trials running or fewer evaluated than its ``n_trials``
+    (its front may still change), else ``""``. Before, an export made mid-study said "On the study's Pareto front."
+    of a trial the finished study dominates (probe 36)."""
+    from dse.report import study_counts
+    from dse.store import StudyRecords
+
+    counts = study_counts(study)
+    evaluated = counts.trained - counts.interrupted
+    try:
+        n_trials = StudyRecords(study).experiment(reading=True).n_trials
+    except Exception:  # no stored experiment (a study dse did not make): only what runs is known
+        n_trials = evaluated
+    if not counts.running and evaluated >= n_trials:
+        return ""
+    running = f", {counts.running} running" if counts.running else ""
+    return f" as it stood at this export ({evaluated} of its n_trials {n_trials} trials evaluated{running})"
+
+
 def _standing(study, r, constraints) -> str:
     """The README's line on where trial ``r`` stands: infeasible (which bound it broke), on the Pareto front, or dominated.
 
@@ -505,7 +524,8 @@ def _standing(study, r, constraints) -> str:
     from dse.study import precise_front
 
     on_front = r.number in {t.number for t in study.best_trials}
-    where = "On the study's Pareto front" if on_front else "Not on the study's Pareto front (other trials dominate it)"
+    where = (f"On the study's Pareto front{_as_of(study)}" if on_front
+             else f"Not on the study's Pareto front{_as_of(study)} (other trials dominate it)")
     # the fronts on re-measured figures (`dse synthesize`), which may differ from the estimates' front
     records = StudyRecords(study)
     backends = records.measured_backends()

@@ -485,7 +485,9 @@ def _no_front_reason(src: StudySource) -> str | None:
     df = src.trials
     if df.empty:
         lost = f", {src.n_interrupted} interrupted or lost" if src.n_interrupted else ""
-        return f"has no completed trial ({src.n_failed} of {src.n_trials} failed{lost})"
+        # started but neither complete nor failed: running (probe 36: "0 of 1 failed" of a study whose one trial ran)
+        running = f", {unfinished} running" if (unfinished := src.n_trials - src.n_failed) > 0 else ""
+        return f"has no completed trial ({src.n_failed} of {src.n_trials} failed{lost}{running})"
     if not df["feasible"].astype(bool).any():
         return f"has no feasible trial (all {len(df)} completed trials break a constraint)"
     return None
@@ -557,8 +559,9 @@ def study_differences(sources: list[StudySource]) -> list[str]:
         log.info("warning: %s", warnings[-1])
     for s in sources:
         if no_front := _no_front_reason(s):
-            see = ("`dse report` charts its failed trials by reason" if s.trials.empty
-                   else "`dse report` plots its trials, infeasible ones as red crosses")
+            see = ("`dse report` plots its trials, infeasible ones as red crosses" if not s.trials.empty
+                   else "`dse report` charts its failed trials by reason" if s.n_failed
+                   else "compare it again once a trial has completed")
             warnings.append(f"study {s.label} {no_front}: it has no front and its hypervolume is 0 ({see})")
             log.info("warning: %s", warnings[-1])
     return warnings

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import time
@@ -136,7 +137,19 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         ("Optuna storage", redact_url(storage_url)), ("MLflow tracking", redact_url(where.tracking_uri)),
         ("MLflow parent run", records.parent_run_id),
     ]
-    body.append(H.section("Study", H.kv_table(counts)))
+    made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    counts.append(("page made (UTC)", made))
+    evaluated = states.trained - states.interrupted
+    in_progress = ""
+    if states.running:  # probe 36: a page made mid-study read as the study's end
+        in_progress = (f'<p class="note"><b>Study in progress</b> when this page was made ({made} UTC): '
+                       f"{states.running} trial(s) running, {evaluated} of its n_trials {exp.n_trials} trials evaluated. "
+                       "The fronts, hypervolume and figures below are those of the trials finished then; make the report "
+                       "again once the study ends.</p>")
+    elif evaluated < exp.n_trials:
+        in_progress = (f'<p class="note"><b>Study short of its n_trials</b>: {evaluated} of {exp.n_trials} trials '
+                       "evaluated and none running (stopped before its end; `dse run` continues it).</p>")
+    body.append(H.section("Study", in_progress + H.kv_table(counts)))
 
     # fronts per pair
     pair_parts = []

@@ -170,6 +170,25 @@ def precise_front(study: optuna.Study, backend: str, constraints: list[Constrain
     return sorted(t.params["trial"] for t in scratch.best_trials) if scratch.trials else []
 
 
+def unmeasured_front_members(study: optuna.Study, backend: str) -> list[int]:
+    """Members of the study's front (on its recorded figures) that ``backend`` supports but has not measured.
+
+    A front re-measured with ``dse synthesize --front`` mid-study is the front of the trials finished then; trials that
+    joined the front later have no precise figures, so the front on ``backend``'s figures leaves them out until
+    ``dse synthesize --front`` runs again (probe 36: ``dse status`` showed that front unsaid).
+    """
+    from dse.resources import backend_class
+
+    cls = backend_class(backend)
+    measured = StudyRecords(study).measurements(backend)
+    out = []
+    for t in study.best_trials:
+        r = TrialRecord.of(t)
+        if t.number not in measured and (cls.strategies is None or (r.params is not None and r.params.strategy in cls.strategies)):
+            out.append(t.number)
+    return sorted(out)
+
+
 def empty_precise_front_reason(study: optuna.Study, backend: str, constraints: list[ConstraintConfig] | None = None) -> str:
     """Why no trial re-measured by ``backend`` is on the front of its figures (:func:`precise_front` is empty).
 

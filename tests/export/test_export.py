@@ -299,6 +299,37 @@ def test_export_standing_gives_the_bound_a_trial_broke_when_it_finished():
         "now: lut <= 100000). It is not on the study's Pareto front.")
 
 
+def test_export_standing_of_a_running_study_says_the_front_is_as_it_stood(tmp_path):
+    """Probe 36: an export made while the study ran said "On the study's Pareto front." of a trial the finished study
+    dominates. A study with trials running, or fewer evaluated than its n_trials, is said to be so."""
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.export._export import _standing
+    from dse.store import StudyRecords, TrialRecord
+    from tests.conftest import write_experiment
+
+    exp, _ = load_experiment(write_experiment(tmp_path, n_trials=3))
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_user_attr("experiment", exp.model_dump(mode="json"))  # as StudyRecords.save_experiment stores it
+    study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0]))
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING))
+    first = TrialRecord.of(study.trials[0])
+    assert _standing(study, first, []) == ("On the study's Pareto front as it stood at this export (1 of its n_trials 3 "
+                                           "trials evaluated, 1 running).")
+    study.add_trial(optuna.trial.create_trial(values=[0.95, 90.0]))  # the running one's result, say
+    study.add_trial(optuna.trial.create_trial(values=[0.8, 10.0]))
+    assert StudyRecords(study).experiment().n_trials == 3
+    said = _standing(study, first, [])
+    assert said == "Not on the study's Pareto front as it stood at this export (3 of its n_trials 3 trials evaluated, " \
+                   "1 running) (other trials dominate it).", said
+    study = optuna.create_study(directions=["maximize", "minimize"])  # finished: no clause
+    study.set_user_attr("experiment", exp.model_dump(mode="json"))
+    for values in ([0.9, 100.0], [0.95, 90.0], [0.8, 10.0]):
+        study.add_trial(optuna.trial.create_trial(values=values))
+    assert _standing(study, TrialRecord.of(study.trials[1]), []) == "On the study's Pareto front."
+
+
 def test_export_readme_of_a_failed_trial_says_what_it_lacks_and_why(tiny_study):
     """Probe 18: a failed trial's README said "the EBOPs estimate gives no cycles" whatever was missing, left out
     da4ml's emulation accuracy (measured before a Yosys timeout), and showed an empty table, unexplained, for a trial

@@ -349,6 +349,15 @@ def test_report_of_a_study_without_a_completed_trial_says_its_fronts_are_empty(t
     none.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
     html = " ".join(build_report(none, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
     assert "Nothing to draw: no completed trial has an accuracy and a resource figure" in html
+    # probe 36: a page made mid-study did not say so (and stayed on the parent run after the study ended)
+    assert "Study short of its n_trials</b>: 1 of 2 trials evaluated and none running" in html and "in progress" not in html
+    none.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING))
+    html = " ".join(build_report(none, storage, tmp_path / "rep", log_to_mlflow=False).html.read_text().split())
+    assert "<b>Study in progress</b> when this page was made (" in html, html[:3000]
+    assert "UTC): 1 trial(s) running, 1 of its n_trials 2 trials evaluated" in html and "page made (UTC)" in html
+    html = " ".join(build_report(full, f"sqlite:///{tmp_path / 'a' / 'optuna.db'}", tmp_path / "rep2",
+                                 log_to_mlflow=False).html.read_text().split())
+    assert "in progress" not in html and "short of its n_trials" not in html  # a finished study
 
 
 def test_report_clears_its_own_earlier_files_only(tmp_path, caplog, monkeypatch):
@@ -1016,7 +1025,14 @@ def test_compare_draws_the_fronts_when_one_study_has_no_completed_trial(tmp_path
     assert "compare_csim_val_accuracy_vs_lut.png" in pngs and "compare_csim_val_accuracy_vs_ebops.png" in pngs, pngs
     table = pd.read_csv(tmp_path / "cmp" / "compare.csv")
     assert list(table["lut_source"]) == ["ebops-estimate", "-"], table.to_dict("list")
-    assert "empty has no completed trial" in " ".join(result.output.split()), result.output
+    said = " ".join(result.output.split())
+    assert "empty has no completed trial (0 of 0 failed): it has no front" in said, result.output
+    # probe 36: a study whose one trial was running was "0 of 1 failed", sent to `dse report`'s failures chart
+    empty.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING))
+    result = runner.invoke(app, ["compare", f"full@{url}", f"empty@{empty_url}", "--out", str(tmp_path / "cmp2"), "--no-mlflow"])
+    said = " ".join(result.output.split())
+    assert ("empty has no completed trial (0 of 1 failed, 1 running): it has no front and its hypervolume is 0 (compare "
+            "it again once a trial has completed)") in said, result.output
 
 
 def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path):

@@ -307,6 +307,34 @@ def test_profile_names_the_trials_the_backend_skips(yosys_study, caplog):
     assert "this is Latency" in said[0].getMessage()
 
 
+def test_status_names_front_members_that_joined_after_the_last_synthesize(tmp_path):
+    """Probe 36: a front re-measured mid-study stayed the front on those figures after later trials joined the
+    estimates' front, unsaid by `dse status` (and its --json). Now the members the backend supports but has not
+    measured are named, with the command that measures them."""
+    import json
+
+    from dse.study._synthesize import unmeasured_front_members
+    from tests.report.synthetic import make_study
+
+    study, url, _ = make_study(tmp_path, n_trials=12, seed=0, epochs=2, failures=False, name="late")
+    front = sorted(t.number for t in study.best_trials)
+    assert len(front) >= 3
+    records = StudyRecords(study)
+    first = front[1]  # measured by vitis (Latency and Resource designs) before the others joined, say
+    records.store_measurement("k1", {"metrics": {"vitis_lut": 1000.0}, "tags": {"vitis_lut_source": "vitis"}})
+    records.mark_measured("vitis", first, "k1")
+    late = [n for n in front if n != first]
+    assert unmeasured_front_members(study, "vitis") == late
+    result = CliRunner().invoke(app, ["status", "late", "--storage", url])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and (f"Pareto front on vitis figures leaves out trials {', '.join(map(str, late))} of "
+                                      "the front, not measured by vitis: "
+                                      "`dse synthesize late --front --backend vitis` measures them") in said, said
+    result = CliRunner().invoke(app, ["status", "late", "--storage", url, "--json"])
+    assert json.loads(result.output)["precise_fronts_unmeasured"] == {"vitis": late}
+    assert unmeasured_front_members(study, "yosys") == []  # no distributed_arithmetic member: nothing yosys could measure
+
+
 def test_precise_front_holds_feasible_trials_only(yosys_study, da_study):
     """A trial told infeasible is not on the precise front, not tagged pareto_yosys=true, not in pareto_front_yosys.csv,
     nor in `dse status`'s precise front (before: all of these, with feasible=False in the CSV)."""
