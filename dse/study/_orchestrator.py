@@ -776,8 +776,14 @@ class _StudyLoop:
         # counts as of the last room() plus what this driver finished since; the front as this driver
         # knows it (tracked in finish_trial): no full read of the study per finished trial
         # (trials failed and re-enqueued as not evaluated count neither as done nor as failed)
+        if self.others_running > 0:  # another driver's trials run too: the study's own counts and front, read now
+            self.room()  # (probe 36: each driver printed its own view, "4/6 done, running 0" with all 6 complete)
+            self.front = []
+            for t in self.durable(lambda: self.study.best_trials, what="reading the front"):
+                self.front = update_front(self.front, t.values, self.directions)
         c = self.counts
-        self.bar.update(c.trained - c.interrupted + self.since[0], c.failed - c.interrupted + self.since[1], self.pool.count("trial"),
+        running = self.pool.count("trial") + max(self.others_running, 0)
+        self.bar.update(c.trained - c.interrupted + self.since[0], c.failed - c.interrupted + self.since[1], running,
                         len(self.front), lines)
 
 

@@ -146,6 +146,31 @@ def test_two_drivers_recovering_one_lost_trial_at_once_leave_it_to_the_first(tmp
     assert _states(first) == ["FAIL", "WAITING"]  # failed and re-enqueued once
 
 
+def test_a_drivers_progress_beside_another_driver_counts_the_whole_study(tmp_path, digits_splits, caplog):
+    """Probe 36: two drivers on one study each printed their own view ("4/6 done, running 0" when all 6 were complete,
+    the other's trials running unsaid). While another driver's trials run, the progress reads the study's counts and
+    front."""
+    first = _loop(tmp_path, digits_splits)  # n_trials 2
+    second = _StudyLoop(first.study, first.exp, first.space, None, None, digits_splits, first.run_dir, False,
+                        StudyProgress(False, first.exp.n_trials, 0))
+    second.tracking_lost = True
+    theirs = [_ask(first), _ask(first)]  # the first driver's trials, running
+    assert second.room() == 0 and second.others_running == 2
+    first.study.tell(theirs[0], [0.9, 1000.0])  # they finish while the second driver's own view stands still
+    first.study.tell(theirs[1], [0.95, 500.0])
+    with caplog.at_level("INFO", logger="dse.report._progress"):
+        second._progress(["trial 9 COMPLETE ..."])
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("progress:")]
+    assert said and said[-1].startswith("progress: 2 done (0 failed), 0 running, front size 1"), said  # before: 0 done
+    assert second.others_running == 0
+    mine = _ask(second)  # the other driver gone quiet: this driver's own view again (no read per trial)
+    second.pool.submit("trial", "trial", (mine, None))
+    caplog.clear()
+    with caplog.at_level("INFO", logger="dse.report._progress"):
+        second._progress([])
+    assert [r.getMessage() for r in caplog.records][-1].startswith("progress: 2 done (0 failed), 1 running, front size 1")
+
+
 def _harvesting_loop(tmp_path, digits_splits) -> _StudyLoop:
     return _loop(tmp_path, digits_splits, tracker=True, constraints=[{"metric": "keras_accuracy", "min": 0.1}],
                  training={"epochs": 4, "batch_size": 128, "learning_rate": 0.01, "harvest_checkpoints": 3})
