@@ -92,13 +92,13 @@ def pareto_mask(loss: np.ndarray) -> np.ndarray:
         Boolean mask of shape (n_points,).
     """
     loss = np.asarray(loss, dtype=float)
-    n = len(loss)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        le = np.all(loss <= loss[i], axis=1)
-        lt = np.any(loss < loss[i], axis=1)
-        mask[i] = not np.any(le & lt)
-    return mask
+    if len(loss) == 0:
+        return np.ones(0, dtype=bool)
+    # Optuna's own non-dominated sort (what best_trials uses; private, as compute_hypervolume below): O(n log n) in 2-D.
+    # Before, a comparison of every row with every other: 0.2 s at 2,000 points, 3.4 s at 8,000 (probe 38).
+    from optuna.study._multi_objective import _is_pareto_front
+
+    return np.asarray(_is_pareto_front(loss.reshape(len(loss), -1), assume_unique_lexsorted=False), dtype=bool)
 
 
 def _loss(record: TrialRecord, objs: Sequence[Objective]) -> np.ndarray:
@@ -161,12 +161,18 @@ def hypervolume_history(study: optuna.Study, ref: np.ndarray | None = None) -> t
     usable = [r for r in recs if r.state == "COMPLETE" and r.values and (r.feasible or not constrained)]
     if ref is None:
         ref = reference_point(np.array([r.values for r in usable]).reshape(-1, len(objs)), objs)
-    rows, pts = [], []
+    # the front so far and its hypervolume, recomputed only when a point joins the front (a dominated point, or one
+    # outside the reference box, changes nothing); before, the hypervolume of every point so far after each trial:
+    # quadratic, 1.3 s at 2,000 trials and about 23 s at 8,000 (probe 38)
+    rows, front, hv = [], np.empty((0, len(ref))), 0.0
     usable_ids = {r.number for r in usable}
     for r in recs:
         if r.number in usable_ids:
-            pts.append(_loss(r, objs))
-        rows.append({"trial": r.number, "hypervolume": hypervolume(np.array(pts), ref) if pts else 0.0})
+            p = _loss(r, objs)
+            if np.all(p < ref) and not np.any(np.all(front <= p, axis=1)):
+                front = np.vstack([front[~np.all(p <= front, axis=1)], p])
+                hv = hypervolume(front, ref)
+        rows.append({"trial": r.number, "hypervolume": hv})
     return pd.DataFrame(rows, columns=["trial", "hypervolume"]), ref
 
 

@@ -225,8 +225,19 @@ def _axis(col: pd.Series) -> tuple[np.ndarray, list[tuple[float, str]]]:
     return labels.map(pos).to_numpy(float), [(p, c) for c, p in pos.items()]
 
 
-def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
-    """Parallel coordinates of the parameters each trial used, one line per trial coloured by ``color_by``."""
+#: Above this many trials the parallel-coordinates plot draws the trials off the front faint and grey, the front in colour.
+PARALLEL_FAINT_ABOVE = 150
+
+
+def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path, front: set[int] | None = None) -> Path:
+    """Parallel coordinates of the parameters each trial used, one line per trial coloured by ``color_by``.
+
+    With more than :data:`PARALLEL_FAINT_ABOVE` trials and ``front`` (trial numbers) given, the other trials are drawn
+    thin, grey and faint under the front members' coloured lines: at 2,000 trials every line in colour made one solid
+    band (probe 38). The lines are one ``LineCollection`` (one ``plot`` call per trial took 2.6 s at 2,000 trials).
+    """
+    from matplotlib.collections import LineCollection
+
     plt = _plt()
     cols = [c for c in frame.columns if c != "trial"]
     fig, ax = plt.subplots(figsize=(max(6.4, 1.3 * len(cols)), 4.2))
@@ -243,9 +254,17 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
         color = frame[color_by].to_numpy(float) if color_by in frame else np.zeros(len(frame))
         cmap = plt.get_cmap("viridis")
         lo, hi = float(np.nanmin(color)), float(np.nanmax(color))
-        for i in range(len(frame)):
-            ys = [scaled[c][i] for c in cols]
-            ax.plot(range(len(cols)), ys, color=cmap((color[i] - lo) / ((hi - lo) or 1.0)), alpha=0.7, lw=1.2)
+        xs = np.arange(len(cols))
+        lines = np.stack([np.column_stack([xs, [scaled[c][i] for c in cols]]) for i in range(len(frame))])
+        colours = cmap((color - lo) / ((hi - lo) or 1.0))
+        faint = front is not None and len(frame) > PARALLEL_FAINT_ABOVE
+        on_front = frame["trial"].isin(front or ()).to_numpy() if faint else np.ones(len(frame), dtype=bool)
+        if faint:
+            ax.add_collection(LineCollection(lines[~on_front], colors="0.6", alpha=0.12, linewidths=0.5))
+        ax.add_collection(LineCollection(lines[on_front], colors=colours[on_front], alpha=0.7 if not faint else 0.9,
+                                         linewidths=1.2))
+        ax.set_xlim(-0.2, len(cols) - 0.8)
+        ax.set_ylim(-0.05, 1.05)
         ax.set_xticks(range(len(cols)))
         ax.set_xticklabels(cols, rotation=30, ha="right", fontsize=8)
         ax.set_yticks([])
@@ -253,7 +272,9 @@ def plot_parallel(frame: pd.DataFrame, color_by: str, path: Path) -> Path:
             ax.axvline(j, color="grey", lw=0.5)
         sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
         fig.colorbar(sm, ax=ax, label=color_by)
-        ax.set_title("parameters each completed trial trained with (resolved, pinned included)", fontsize=9)
+        ax.set_title("parameters each completed trial trained with (resolved, pinned included)" + (
+            f"; {int(on_front.sum())} front members in colour, the other {int((~on_front).sum())} grey" if faint else ""),
+            fontsize=9)
     return _save(fig, path)
 
 

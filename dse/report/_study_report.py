@@ -226,7 +226,8 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
 
     # parallel coordinates
     par = F.parallel_frame(study)
-    png = P.plot_parallel(par, acc.metric, out / "parallel_coordinates.png")
+    png = P.plot_parallel(par, acc.metric, out / "parallel_coordinates.png",
+                          front=set(members["trial"]) if "trial" in members else None)
     figures.append(png)
     body.append(H.section("Parameters each trial used", H.img(png, "parallel coordinates")))
 

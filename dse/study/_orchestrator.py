@@ -1419,8 +1419,10 @@ def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path
         partial.unlink(missing_ok=True)
     counts = study_counts(study)
     if tracker is not None:
-        run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
-        tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids)
+        records = StudyRecords(study)
+        run_ids = [r.run_id for r in records.trials((TrialState.COMPLETE,)) if r.run_id]
+        records.set_marked_tags("pareto", tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(),
+                                                              run_ids, marked=records.marked_tags("pareto")))
         tracker.log_study_artifact(
             parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
         )

@@ -569,7 +569,9 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name, parent_run_id=parent)
     measured = records.measurements(backend)
     ids = {r.number: r.run_id for r in records.trials() if r.number in measured}  # one read of the trials, not one per trial
-    tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}")
+    tag = f"pareto_{backend}"
+    records.set_marked_tags(tag, tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=tag,
+                                                     marked=records.marked_tags(tag)))
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     front_frame(study, numbers=front, with_measurements=True).to_csv(path, index=False)
