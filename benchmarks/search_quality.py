@@ -320,8 +320,8 @@ def main() -> None:
         ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
     if args.n_trials < 1:
         ap.error("--n-trials must be at least 1")
-    if args.tpe_startup_trials is not None and args.tpe_startup_trials < 0:
-        ap.error("--tpe-startup-trials must be 0 or more")
+    if args.tpe_startup_trials is not None and args.tpe_startup_trials < 1:  # sampler.n_startup_trials takes 1 or more
+        ap.error("--tpe-startup-trials must be 1 or more")
     print(load_note(), flush=True)
     n = args.n_trials
     ramp_trials = args.ramp_trials or max(1, n // 9)

@@ -304,7 +304,8 @@ def status(
             _say(f"Pareto front on {backend} figures: none: {empty_precise_front_reason(st, backend)}")
         if unmeasured := unmeasured_front_members(st, backend):  # joined the front after the last `dse synthesize`
             _say(f"Pareto front on {backend} figures leaves out {trial_numbers_text(unmeasured)} of the front, not "
-                 f"measured by {backend}: `dse synthesize {study} --front --backend {backend}` measures them")
+                 f"measured by {backend}: `dse synthesize {study} --front --backend {backend}` measures them (or names "
+                 "why it cannot)")
 
 
 def _status_json(study: str, storage: str, st, counts, records) -> str:

@@ -547,8 +547,8 @@ def _point_value(value: Any) -> Any:
                          "default where a rule or `when` pins it)")
     if isinstance(value, (list, dict, tuple)):
         raise ValueError(f"a {type(value).__name__}; a point holds one number, string or true/false per search-space "
-                         "parameter (a trial record's layer_reuse_factors is worked out from reuse_factor and the layer "
-                         "sizes, not sampled: leave it out)")
+                         "parameter: to try several values, enqueue one point per value (a trial record's "
+                         "layer_reuse_factors is no parameter, but worked out from reuse_factor: leave it out)")
     return value
 
 

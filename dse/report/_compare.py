@@ -486,7 +486,8 @@ def _no_front_reason(src: StudySource) -> str | None:
     if df.empty:
         lost = f", {src.n_interrupted} interrupted or lost" if src.n_interrupted else ""
         # started but neither complete nor failed: running (probe 36: "0 of 1 failed" of a study whose one trial ran)
-        running = f", {unfinished} running" if (unfinished := src.n_trials - src.n_failed) > 0 else ""
+        unfinished = src.n_trials - src.n_failed - src.n_interrupted  # n_failed leaves the interrupted trials out
+        running = f", {unfinished} running" if unfinished > 0 else ""
         return f"has no completed trial ({src.n_failed} of {src.n_trials} failed{lost}{running})"
     if not df["feasible"].astype(bool).any():
         return f"has no feasible trial (all {len(df)} completed trials break a constraint)"

@@ -57,7 +57,6 @@ _PARENT = "mlflow_parent_run_id"
 _TRACKING = "mlflow_tracking_uri"
 _CACHE = "cache:"
 _MEASURED = "measured:"
-_MARKED = "mlflow_marked:"  # per tag (pareto, pareto_<backend>): the digest of the last marking (StudyTracker.mark_pareto)
 
 _PARAMS = "params"
 _PINNED = "pinned"
@@ -606,15 +605,6 @@ class StudyRecords:
     @property
     def parent_run_id(self) -> str | None:
         return self.study.user_attrs.get(_PARENT)
-
-    def marked_tags(self, tag: str) -> str | None:
-        """The digest :meth:`dse.tracking.StudyTracker.mark_pareto` returned when it last tagged ``tag`` on this study's runs."""
-        return self.study.user_attrs.get(_MARKED + tag)
-
-    def set_marked_tags(self, tag: str, digest: str | None) -> None:
-        """Store what :meth:`dse.tracking.StudyTracker.mark_pareto` returned (``None``: its next call writes every tag)."""
-        if self.study.user_attrs.get(_MARKED + tag) != digest:
-            self.study.set_user_attr(_MARKED + tag, digest)
 
     @property
     def tracking_uri(self) -> str | None:

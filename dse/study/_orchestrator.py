@@ -774,7 +774,8 @@ class _StudyLoop:
 
     def _progress(self, lines: list[str]) -> None:
         # counts as of the last room() plus what this driver finished since; the front as this driver
-        # knows it (tracked in finish_trial): no full read of the study per finished trial
+        # knows it (tracked in finish_trial): no full read of the study per finished trial while this driver runs
+        # alone (beside another driver's running trials, two reads: below)
         # (trials failed and re-enqueued as not evaluated count neither as done nor as failed)
         if self.others_running > 0:  # another driver's trials run too: the study's own counts and front, read now
             self.room()  # (probe 36: each driver printed its own view, "4/6 done, running 0" with all 6 complete)
@@ -1280,13 +1281,16 @@ def _create_store_whole(db: Path, wait_s: float = 60.0) -> None:
         while time.monotonic() < deadline:
             st, writing = db.stat(), journal.exists()
             revision = _store_revision(db) if st.st_size > 0 and not writing else None
-            if (state := (st.st_size, st.st_mtime_ns, writing, revision)) != last:
+            jst = journal.stat() if writing else None
+            if (state := (st.st_size, st.st_mtime_ns, jst and (jst.st_size, jst.st_mtime_ns), revision)) != last:
                 last, since = state, time.monotonic()
             if revision is not None and revision == head:
                 log.info("MLflow store %s was created by another process meanwhile (e.g. `mlflow ui`); using it", db)
                 return
-            if time.monotonic() - since >= _QUIET_S and not writing:  # nobody has written it for a while
-                if st.st_size == 0:  # an empty file left behind
+            if time.monotonic() - since >= _QUIET_S:  # nobody has written it (nor its journal) for a while
+                if writing:  # a write a killed process left: SQLite undoes it when the file is opened read-write
+                    _open_read_write(db)
+                elif st.st_size == 0:  # an empty file left behind
                     os.replace(partial, db)
                 # else another MLflow's store, or no MLflow store at all: MLflow says which when it opens it
                 return
@@ -1296,6 +1300,21 @@ def _create_store_whole(db: Path, wait_s: float = 60.0) -> None:
     finally:
         for left in (partial, partial.with_name(partial.name + "-journal")):
             left.unlink(missing_ok=True)
+
+
+def _open_read_write(db: Path) -> None:
+    """Open the SQLite file ``db`` read-write and read its schema, so SQLite rolls back a write a killed process left in
+    its ``-journal`` (a hot journal); errors are left to the store's next user (MLflow), which names them."""
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(db, timeout=5.0)
+        try:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error as e:
+        log.info("MLflow store %s: %s", db, e)
 
 
 def _in_wal_mode(db: Path) -> bool:
@@ -1419,10 +1438,8 @@ def _finish(study, exp, tracker: StudyTracker | None, parent: str, run_dir: Path
         partial.unlink(missing_ok=True)
     counts = study_counts(study)
     if tracker is not None:
-        records = StudyRecords(study)
-        run_ids = [r.run_id for r in records.trials((TrialState.COMPLETE,)) if r.run_id]
-        records.set_marked_tags("pareto", tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(),
-                                                              run_ids, marked=records.marked_tags("pareto")))
+        run_ids = [r.run_id for r in StudyRecords(study).trials((TrialState.COMPLETE,)) if r.run_id]
+        tracker.mark_pareto(set(front["mlflow_run_id"]) if not front.empty else set(), run_ids, parent_run_id=parent)
         tracker.log_study_artifact(
             parent, csv, {"n_complete": counts.complete, "n_failed": counts.failed, "front_size": len(front)}
         )

@@ -627,8 +627,10 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
 def _unreadable_sqlite(db: Path) -> str | None:
     """SQLite's reason why the file ``db`` cannot be read as a database (its schema is read, read-only), or None.
 
-    ``malformed database schema``, ``file is not a database`` and ``database disk image is malformed`` are damage;
-    a lock held by another process is not (None).
+    ``malformed database schema``, ``file is not a database`` and ``database disk image is malformed`` are damage.
+    Anything else is not (None): a lock held by another process, a write a killed process left in a rollback journal
+    (SQLite undoes it when the file is next opened read-write; a read-only open says ``attempt to write a readonly
+    database``), a full disk.
     """
     import sqlite3
 
@@ -640,7 +642,7 @@ def _unreadable_sqlite(db: Path) -> str | None:
             con.close()
     except sqlite3.DatabaseError as e:
         text = str(e)
-        return None if any(w in text.lower() for w in ("locked", "busy", "unable to open")) else text
+        return text if any(w in text.lower() for w in ("malformed", "not a database")) else None
     return None
 
 

@@ -177,9 +177,13 @@ def unmeasured_front_members(study: optuna.Study, backend: str) -> list[int]:
     joined the front later have no precise figures, so the front on ``backend``'s figures leaves them out until
     ``dse synthesize --front`` runs again (probe 36: ``dse status`` showed that front unsaid).
     """
+    from dse.exceptions import BackendError
     from dse.resources import backend_class
 
-    cls = backend_class(backend)
+    try:
+        cls = backend_class(backend)
+    except BackendError:  # a user's backend whose module is not importable here: which Strategies it measures is unknown
+        return []
     measured = StudyRecords(study).measurements(backend)
     out = []
     for t in study.best_trials:
@@ -569,9 +573,7 @@ def _publish(study: optuna.Study, exp: ExperimentConfig, backend: str, front: li
     tracker = StudyTracker(exp.tracking_uri, exp.mlflow.experiment_name or exp.name, parent_run_id=parent)
     measured = records.measurements(backend)
     ids = {r.number: r.run_id for r in records.trials() if r.number in measured}  # one read of the trials, not one per trial
-    tag = f"pareto_{backend}"
-    records.set_marked_tags(tag, tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=tag,
-                                                     marked=records.marked_tags(tag)))
+    tracker.mark_pareto({ids[n] for n in front}, list(ids.values()), tag=f"pareto_{backend}", parent_run_id=parent)
     path = exp.resolved_run_dir / f"pareto_front_{backend}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     front_frame(study, numbers=front, with_measurements=True).to_csv(path, index=False)

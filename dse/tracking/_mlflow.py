@@ -662,28 +662,25 @@ class StudyTracker:
                     untag=untag)
 
     def mark_pareto(self, front_run_ids: set[str], all_run_ids: list[str], tag: str = "pareto",
-                    marked: str | None = None) -> str | None:
+                    parent_run_id: str | None = None) -> None:
         """Tag ``<tag>=true`` on front members and ``<tag>=false`` on the others.
 
         A run deleted in MLflow (the UI's delete, ``MlflowClient.delete_run``, or gone after ``mlflow gc``) is left out,
         with one warning naming the runs: before, its ``MlflowException`` ended every later ``dse run`` in a traceback.
 
-        Args:
-            marked: what an earlier call returned for this study and tag (``StudyRecords.marked_tags``): where the
-                front and the runs are the same, nothing is written (a rerun of a finished study of 2,000 trials spent
-                5.6 s rewriting 1,698 unchanged tags, one SQLite transaction each: probe 38).
-
-        Returns:
-            The digest of this marking (tracking URI, tag, front and runs) to pass as ``marked`` next time; ``None``
-            where a deleted run was left untagged (the next call writes them all again).
+        With ``parent_run_id``, a digest of the front and the runs is kept as the parent run's tag
+        ``dse.marked.<tag>`` once every run is tagged, and a call with the same front and runs writes nothing (a rerun of
+        a finished study of 2,000 trials spent 5.6 s rewriting 1,698 unchanged tags, one SQLite transaction each:
+        probe 38). The digest lives in the store beside the tags it describes, so a store put back from a backup is
+        tagged again where its digest differs.
         """
         import hashlib
 
-        ids = [sorted(map(str, front_run_ids)), sorted(map(str, all_run_ids))]
-        digest = hashlib.sha256(json.dumps([self.tracking_uri, tag, *ids]).encode()).hexdigest()
-        if marked is not None and marked == digest:
+        key = f"dse.marked.{tag}"
+        digest = hashlib.sha256(json.dumps([tag, sorted(map(str, front_run_ids)), sorted(map(str, all_run_ids))]).encode()).hexdigest()
+        if parent_run_id is not None and _retrying(self.client.get_run, parent_run_id).data.tags.get(key) == digest:
             log.debug("%s tags: the front and the runs are those tagged before; nothing to write", tag)
-            return digest
+            return
         gone = []
         for rid in all_run_ids:
             try:
@@ -696,8 +693,8 @@ class StudyTracker:
             log.warning("%d trial run(s) deleted in MLflow were not tagged %s=true/false (%s); their trials stay in the "
                         "Optuna study and its front: restore them (mlflow runs restore --run-id ID) to tag them at the "
                         "next run", len(gone), tag, ", ".join(gone))
-            return None
-        return digest
+        elif parent_run_id is not None:
+            _retrying(self.client.set_tag, parent_run_id, key, digest)
 
     def log_study_artifact(self, parent_run_id: str, path: Path, metrics: dict[str, float]) -> None:
         """Attach a study-level file (front or calibration CSV) and metrics to the parent run.

@@ -89,6 +89,13 @@ def test_hypervolume_history_and_front_mask_agree_with_optuna_at_every_trial(k):
     best = {t.number for t in study.best_trials}
     numbers = [t.number for t in study.trials if t.state.name == "COMPLETE"]
     assert {n for n, m in zip(numbers, mask) if m} == best
+    # a row holding NaN neither dominates nor is dominated, as in the comparison of every pair (the review: Optuna's
+    # sort let [nan, nan] remove the finite [1, 0])
+    assert pareto_mask(np.array([[-np.inf, np.nan], [np.nan, np.nan], [1.0, 0.0], [1.0, np.nan]])).tolist() == [True] * 4
+    holes = complete.copy()
+    holes[::7, -1] = np.nan
+    brute = [bool(np.isnan(p).any()) or not any(np.all(q <= p) and np.any(q < p) for q in holes) for p in holes]
+    assert pareto_mask(holes).tolist() == brute
 
 
 def test_reference_point_stated_in_natural_units():

@@ -1033,6 +1033,17 @@ def test_compare_draws_the_fronts_when_one_study_has_no_completed_trial(tmp_path
     said = " ".join(result.output.split())
     assert ("empty has no completed trial (0 of 1 failed, 1 running): it has no front and its hypervolume is 0 (compare "
             "it again once a trial has completed)") in said, result.output
+    # a study stopped in its first trial (failed as interrupted, re-enqueued): nothing runs (the review: "1 running")
+    stopped_url = f"sqlite:///{tmp_path / 'stopped.db'}"
+    stopped = optuna.create_study(study_name="stopped", storage=stopped_url, directions=full.directions)
+    for k in ("experiment", "search_space"):
+        stopped.set_user_attr(k, full.user_attrs[k])
+    stopped.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs={
+        "fail_reason": "TrialInterruptedError: the driver stopped (Ctrl-C) while trial 0 ran; its parameters were re-enqueued"}))
+    stopped.enqueue_trial({})
+    result = runner.invoke(app, ["compare", f"full@{url}", f"stopped@{stopped_url}", "--out", str(tmp_path / "cmp3"), "--no-mlflow"])
+    said = " ".join(result.output.split())
+    assert "stopped has no completed trial (0 of 1 failed, 1 interrupted or lost): it has no front" in said, result.output
 
 
 def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path):

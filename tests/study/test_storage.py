@@ -103,6 +103,49 @@ def test_a_new_mlflow_store_another_process_creates_meanwhile_is_kept_and_both_g
         assert not list(db.parent.glob(".mlflow.db.creating-*"))
 
 
+_KILLED_WRITER = """
+import os, sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("PRAGMA cache_size=2")  # the change spills into the file: the journal holds what it overwrote
+con.execute("BEGIN IMMEDIATE")
+con.execute("CREATE TABLE filler (x BLOB)")
+for _ in range(300):
+    con.execute("INSERT INTO filler VALUES (randomblob(4000))")
+os.kill(os.getpid(), 9)  # killed mid-write: a hot journal stays beside the store
+"""
+
+
+def test_a_store_a_killed_writer_left_mid_write_is_rolled_back_not_called_damaged(tmp_path, monkeypatch):
+    """The review: a process killed while writing a store in rollback-journal mode leaves `mlflow.db-journal`, which
+    SQLite undoes when the file is next opened read-write. The damaged-store check (a read-only open: `attempt to write
+    a readonly database`) called such a store damaged, and the store's creation waited 60 s for a writer that was gone,
+    then blamed another process."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from dse.study import _orchestrator
+    from dse.study._orchestrator import _create_store_whole
+    from dse.study._preflight import _unreadable_sqlite
+
+    db = tmp_path / "mlflow.db"
+    _create_store_whole(db)  # an MLflow store, in MLflow's own rollback-journal mode
+    subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(db)], timeout=60)
+    journal = db.with_name("mlflow.db-journal")
+    assert journal.exists() and journal.stat().st_size > 0
+    assert _unreadable_sqlite(db) is None  # not damage
+    monkeypatch.setattr(_orchestrator, "_QUIET_S", 0.5)
+    _create_store_whole(db, wait_s=30)  # waits until the journal is quiet, then lets SQLite roll it back
+    assert not journal.exists()
+    with sqlite3.connect(db) as con:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert "filler" not in {r[0] for r in con.execute("SELECT name FROM sqlite_master")}  # the write was undone
+    with open(db, "r+b") as f:  # a damaged one still is
+        f.seek(100)
+        f.write(b"\xff" * 3000)
+    assert _unreadable_sqlite(db) is not None
+
+
 def test_a_store_held_by_another_process_stays_in_rollback_mode_with_a_warning(tmp_path, caplog):
     """Switching a SQLite file to WAL needs it to itself for a moment: a lock held past `wait_s` leaves the file in its
     rollback-journal mode with a warning (before: `database is locked`, a traceback ending the run); a lock let go in

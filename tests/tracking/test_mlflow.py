@@ -280,8 +280,9 @@ def test_an_experiment_allow_changed_replaces_is_kept_with_the_trial_count(tmp_p
 
 def test_pareto_tags_are_not_rewritten_when_the_front_and_the_runs_are_the_same(tmp_path, monkeypatch):
     """Probe 38: a rerun of a finished 2,000-trial study rewrote all 1,698 `pareto` tags (5.6 s, one SQLite transaction
-    each) though nothing had changed. The marking's digest is kept in the study; the same front and runs write nothing,
-    a changed front or a new run writes them all, as before."""
+    each) though nothing had changed. A digest of the marking is kept on the parent run (beside the tags, so a store put
+    back from a backup is judged by its own); the same front and runs write nothing, a changed front or a new run
+    writes them all, as before."""
     from dse.config import TrialParams
     from dse.tracking import StudyTracker
 
@@ -293,19 +294,25 @@ def test_pareto_tags_are_not_rewritten_when_the_front_and_the_runs_are_the_same(
     set_tag = MlflowClient.set_tag
     monkeypatch.setattr(MlflowClient, "set_tag", lambda self, rid, key, value, **kw: (writes.append((rid, key, value)),
                                                                                        set_tag(self, rid, key, value, **kw))[1])
-    first = tracker.mark_pareto({runs[0]}, runs)
-    assert first is not None and len(writes) == 4
     client = MlflowClient(uri)
+    tracker.mark_pareto({runs[0]}, runs, parent_run_id=parent)
+    assert len(writes) == 5 and writes[-1][:2] == (parent, "dse.marked.pareto")  # 4 runs, then the digest
     assert [client.get_run(r).data.tags["pareto"] for r in runs] == ["true", "false", "false", "false"]
     writes.clear()
-    assert tracker.mark_pareto({runs[0]}, runs, marked=first) == first and writes == []  # nothing changed: nothing written
-    moved = tracker.mark_pareto({runs[1]}, runs, marked=first)
-    assert moved not in (None, first) and len(writes) == 4
-    assert [client.get_run(r).data.tags["pareto"] for r in runs] == ["false", "true", "false", "false"]
+    tracker.mark_pareto({runs[0]}, runs, parent_run_id=parent)
+    assert writes == []  # nothing changed: nothing written
+    tracker.mark_pareto({runs[1]}, runs, parent_run_id=parent)  # the front moved: all written again
+    assert len(writes) == 5 and [client.get_run(r).data.tags["pareto"] for r in runs] == ["false", "true", "false", "false"]
     writes.clear()
-    client.delete_run(runs[3])  # a run deleted in MLflow: its tag cannot be written, so the next marking writes all again
-    assert tracker.mark_pareto({runs[1]}, runs, marked=None) is None and len(writes) == 4
-    assert tracker.mark_pareto({runs[1]}, runs[:3], marked=moved) not in (None, moved)  # one run fewer: written
+    tracker.mark_pareto({runs[1]}, runs[:3], parent_run_id=parent)  # one run fewer
+    assert len(writes) == 4
+    client.set_tag(parent, "dse.marked.pareto", "from a backup")  # a store whose digest is another marking's
+    writes.clear()
+    tracker.mark_pareto({runs[1]}, runs[:3], parent_run_id=parent)
+    assert len(writes) == 4
+    writes.clear()
+    tracker.mark_pareto({runs[1]}, runs[:3])  # no parent run given: every tag, as before
+    assert len(writes) == 3
 
 
 def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
