@@ -131,7 +131,7 @@ def run(
 
     if summary.nothing_to_run:
         c = summary.counts
-        have = f"{c.trained - c.interrupted} evaluated trials" if c is not None else "its evaluated trials"
+        have = f"{c.evaluated} evaluated trials" if c is not None else "its evaluated trials"
         _say(f"nothing to run: the study already has {have}, and n_trials is {exp.n_trials}; raise n_trials "
              "(or pass --n-trials) to run more")
     if summary.counts is not None:  # as `dse status` counts: feasible / infeasible, harvested checkpoints

@@ -493,7 +493,7 @@ def _as_of(study) -> str:
     from dse.store import StudyRecords
 
     counts = study_counts(study)
-    evaluated = counts.trained - counts.interrupted
+    evaluated = counts.evaluated
     try:
         n_trials = StudyRecords(study).experiment(reading=True).n_trials
     except Exception:  # no stored experiment (a study dse did not make): only what runs is known

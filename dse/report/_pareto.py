@@ -42,8 +42,14 @@ class StudyCounts:
 
     @property
     def trained(self) -> int:
-        """Finished trials that the sampler asked for (harvested checkpoints left out): what ``n_trials`` counts."""
+        """Finished trials that the sampler asked for (harvested checkpoints left out)."""
         return self.finished - self.harvested
+
+    @property
+    def evaluated(self) -> int:
+        """Trained trials that were evaluated (``interrupted`` ones, never evaluated and re-enqueued, left out): what
+        ``n_trials`` counts."""
+        return self.trained - self.interrupted
 
 
 def study_counts(study: optuna.Study) -> StudyCounts:

@@ -139,7 +139,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
     ]
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     counts.append(("page made (UTC)", made))
-    evaluated = states.trained - states.interrupted
+    evaluated = states.evaluated
     in_progress = ""
     if states.running:  # probe 36: a page made mid-study read as the study's end
         in_progress = (f'<p class="note"><b>Study in progress</b> when this page was made ({made} UTC): '

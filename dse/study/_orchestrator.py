@@ -263,8 +263,7 @@ class _StudyLoop:
         self.last_beat = self.last_recovery = 0.0
         self.directions = [o.direction for o in exp.objectives]
         self.front: list[tuple[float, ...]] = []  # feasible front known to this driver (hls4ml.csim: front, progress)
-        for t in self.durable(lambda: study.best_trials, what="reading the front"):
-            self.front = update_front(self.front, t.values, self.directions)
+        self.read_front()
         self.counts, self.since = study_counts(study), [0, 0]
         self.others_running = 0  # as of the last room()
         self._said_no_checkpoint = False  # warned once that a trial's ramp left nothing to harvest
@@ -280,6 +279,13 @@ class _StudyLoop:
                             setting="a stopping driver's retry", **kwargs)
         return _durable(fn, *args, retry_s=self.exp.storage_retry_s, what=what, **kwargs)
 
+    def read_front(self) -> None:
+        """Set :attr:`front` to the study's feasible front as the storage holds it (all drivers' trials)."""
+        front: list[tuple[float, ...]] = []
+        for t in self.durable(lambda: self.study.best_trials, what="reading the front"):
+            front = update_front(front, t.values, self.directions)
+        self.front = front
+
     def room(self) -> int:
         """Trials this driver may still start: ``n_trials`` minus finished and running ones (all drivers).
 
@@ -289,7 +295,7 @@ class _StudyLoop:
         c = self.counts = self.durable(study_counts, self.study, what="counting trials")
         self.since = [0, 0]  # trials this driver finished (and failed) after these counts
         self.others_running = c.running - self.pool.count("trial")  # other drivers' trials (or a dead driver's)
-        return self.exp.n_trials - (c.trained - c.interrupted) - c.running
+        return self.exp.n_trials - c.evaluated - c.running
 
     # heartbeats and lost drivers ------------------------------------------------
     def heartbeat(self) -> None:
@@ -779,12 +785,10 @@ class _StudyLoop:
         # (trials failed and re-enqueued as not evaluated count neither as done nor as failed)
         if self.others_running > 0:  # another driver's trials run too: the study's own counts and front, read now
             self.room()  # (probe 36: each driver printed its own view, "4/6 done, running 0" with all 6 complete)
-            self.front = []
-            for t in self.durable(lambda: self.study.best_trials, what="reading the front"):
-                self.front = update_front(self.front, t.values, self.directions)
+            self.read_front()
         c = self.counts
         running = self.pool.count("trial") + max(self.others_running, 0)
-        self.bar.update(c.trained - c.interrupted + self.since[0], c.failed - c.interrupted + self.since[1], running,
+        self.bar.update(c.evaluated + self.since[0], c.failed - c.interrupted + self.since[1], running,
                         len(self.front), lines)
 
 
@@ -1011,7 +1015,7 @@ def _run_study(exp: ExperimentConfig, space: SearchSpace, *, progress: bool, kee
             stop_leftover_ray(run_dir)  # no Ray starts, whose start would stop what a killed driver left
         log.info("study %s already has n_trials=%d evaluated trials and none running: nothing to run (raise n_trials, "
                  "or pass --n-trials, to run more)", exp.name, exp.n_trials)
-    evaluated = counts.trained - counts.interrupted  # trials failed as not evaluated do not count (as room() and the bar's updates)
+    evaluated = counts.evaluated  # trials failed as not evaluated do not count (as room() and the bar's updates)
     log.info("study %s: %d trials finished, %d to run", exp.name, evaluated, max(exp.n_trials - evaluated, 0))
     bar = StudyProgress(progress, exp.n_trials, evaluated)
     status = "FINISHED"

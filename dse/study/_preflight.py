@@ -557,7 +557,7 @@ def nothing_to_run(exp: ExperimentConfig, counts: Any) -> bool:
     trials (:class:`dse.report.StudyCounts`: trained, less those failed as not evaluated), none running (a lost
     driver's would be recovered) and no ``resources.synthesize_front`` to re-measure with."""
     return (not counts.running and not exp.resources.synthesize_front
-            and exp.n_trials - (counts.trained - counts.interrupted) <= 0)
+            and exp.n_trials - counts.evaluated <= 0)
 
 
 def _check_existing_study(exp: ExperimentConfig) -> bool:
