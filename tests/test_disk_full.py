@@ -74,11 +74,11 @@ def test_dse_report_on_a_full_disk_says_so_in_one_line(tmp_path, small_disk):
 
 def test_a_new_mlflow_store_that_does_not_fit_leaves_no_partial_file(tmp_path, small_disk):
     """Before: a build that failed (a full disk) or was killed left its `.mlflow.db.creating-<pid>` in the run directory for good."""
-    from dse.study._orchestrator import _create_store_whole
+    from dse.study._sqlite import create_mlflow_store
 
     disk = small_disk("300k")  # the Optuna-less MLflow store needs about 1 MB
     with pytest.raises(Exception) as info:
-        _create_store_whole(disk / "mlflow.db")
+        create_mlflow_store(disk / "mlflow.db")
     assert disk_full_cause(info.value) is not None, info.value
     assert sorted(p.name for p in disk.iterdir()) == [], list(disk.iterdir())
 
@@ -86,7 +86,7 @@ def test_a_new_mlflow_store_that_does_not_fit_leaves_no_partial_file(tmp_path, s
     run_dir.mkdir()
     stale = run_dir / ".mlflow.db.creating-999999"  # a killed build's
     stale.write_bytes(b"x" * 1000)
-    _create_store_whole(run_dir / "mlflow.db")
+    create_mlflow_store(run_dir / "mlflow.db")
     assert (run_dir / "mlflow.db").stat().st_size > 0 and not stale.exists()
     assert not list(run_dir.glob(".mlflow.db.creating-*")), os.listdir(run_dir)
 
@@ -142,7 +142,7 @@ def test_dse_run_with_no_room_for_ray_says_so_at_once(tmp_path, small_disk):
 _STUDY_FILE = """
 import sys
 import optuna
-from dse.study._storage import enable_wal
+from dse.study._sqlite import enable_wal
 db, wal = sys.argv[1], sys.argv[2] == "wal"
 if wal:
     from pathlib import Path
@@ -197,7 +197,7 @@ def test_a_study_on_a_full_disk_is_not_called_unreadable(tmp_path, small_disk):
 
     from dse.cli import app
     from dse.exceptions import DiskFullError
-    from dse.study._storage import enable_wal
+    from dse.study._sqlite import enable_wal
     from tests.conftest import write_experiment
 
     disk = small_disk("2m")

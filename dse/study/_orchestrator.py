@@ -42,7 +42,8 @@ from dse.study._ray_session import cluster_address, ray_session, stop_leftover_r
 from dse.study._preflight import (claim_run_dir, nothing_to_run, preflight, stored_study_error, trial_shortfalls,
                                   warn_sampler_changed)
 from dse.study._samplers import make_sampler
-from dse.study._storage import enable_wal, fold_write_ahead_logs, journal_path, open_study
+from dse.study._sqlite import create_mlflow_store, enable_wal, fold_write_ahead_logs
+from dse.study._storage import journal_path, open_study
 from dse.study._workers import WorkerPool
 from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure, server_problem
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
@@ -1192,7 +1193,7 @@ def _open_tracking(exp: ExperimentConfig, records: StudyRecords, dataset: dict, 
     with _store_lock(exp, run_dir):  # MLflow's migrations of a new SQLite store, one driver at a time
         default_store = exp.mlflow.tracking_uri is None
         if default_store:
-            _create_store_whole(run_dir / "mlflow.db")
+            create_mlflow_store(run_dir / "mlflow.db")
             enable_wal(run_dir / "mlflow.db")  # fewer fsyncs per MLflow write, for the driver and the workers
         # a SQLite store's artifacts beside it (audit: a tracking_uri of one's own left MLflow's ./mlruns, in whatever
         # folder dse was started from); a server decides its own
@@ -1235,120 +1236,6 @@ def _number_trial_runs(tracker: StudyTracker, records: StudyRecords, study_name:
     for run_id in untagged:
         if run_id in numbers:
             tracker.tag_run(run_id, {"trial_number": str(numbers[run_id])})
-
-
-def _create_store_whole(db: Path, wait_s: float = 60.0) -> None:
-    """Create a new default MLflow store at ``db`` under another name and link it into place once built.
-
-    MLflow builds a new SQLite store by running its migrations (about 1.3 s), which SQLite cannot
-    do atomically: a driver killed halfway (a SIGKILL while Ray starts beside it) left tables such
-    as ``_alembic_tmp_experiments`` behind, and no later run could open the store. A store that
-    exists, is not empty and that no process has written for 5 s is left alone. Call under the run directory's store lock: the
-    ``.mlflow.db.creating-<pid>`` files found then are left by builds that were killed (or that
-    failed, e.g. on a full disk) and are removed.
-
-    The built store is hard-linked into place, which fails where a file already is: another process
-    may have created ``db`` meanwhile (``mlflow ui`` or a script's ``mlflow.search_runs`` on the new
-    study's store runs MLflow's migrations itself). That store is waited for, up to ``wait_s``
-    seconds, until it holds MLflow's latest revision or nobody has written it for 5 s, and kept.
-    Before 2026-12-07 the built store replaced a file another process had open, which then failed
-    (``attempt to write a readonly database``, ``disk I/O error``) and could leave the store corrupt,
-    and a store found mid-migration was migrated a second time beside it (probe 36). Only an empty
-    file that nobody writes is replaced.
-
-    Raises:
-        TrackingError: another process has been writing the store for ``wait_s`` and it is still incomplete.
-    """
-    for stale in db.parent.glob(f".{db.name}.creating-*"):  # under the lock no other build runs
-        stale.unlink(missing_ok=True)
-    journal = db.with_name(db.name + "-journal")  # a write in progress in another process (rollback-journal mode)
-    if db.exists() and db.stat().st_size > 0 and not journal.exists() and (
-            _in_wal_mode(db) or time.time() - db.stat().st_mtime > _QUIET_S):  # WAL: switched by a driver, so complete
-        return
-    from mlflow.tracking import MlflowClient
-
-    partial = db.with_name(f".{db.name}.creating-{os.getpid()}")
-    try:
-        MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)  # runs MLflow's migrations
-        try:
-            os.link(partial, db)  # only where no file is: never in place of a file another process has open
-            return
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links
-            if not db.exists():
-                os.replace(partial, db)
-                return
-        head = _store_revision(partial)
-        deadline = time.monotonic() + wait_s
-        last, since = None, time.monotonic()
-        while time.monotonic() < deadline:
-            st, writing = db.stat(), journal.exists()
-            revision = _store_revision(db) if st.st_size > 0 and not writing else None
-            jst = journal.stat() if writing else None
-            if (state := (st.st_size, st.st_mtime_ns, jst and (jst.st_size, jst.st_mtime_ns), revision)) != last:
-                last, since = state, time.monotonic()
-            if revision is not None and revision == head:
-                log.info("MLflow store %s was created by another process meanwhile (e.g. `mlflow ui`); using it", db)
-                return
-            if time.monotonic() - since >= _QUIET_S:  # nobody has written it (nor its journal) for a while
-                if writing:  # a write a killed process left: SQLite undoes it when the file is opened read-write
-                    _open_read_write(db)
-                elif st.st_size == 0:  # an empty file left behind
-                    os.replace(partial, db)
-                # else another MLflow's store, or no MLflow store at all: MLflow says which when it opens it
-                return
-            time.sleep(0.2)
-        raise TrackingError(f"MLflow store {db}: another process has been writing it for {wait_s:g} s and it is still not "
-                            "a complete MLflow store; stop what else opens it (`mlflow ui`, a script) and run again")
-    finally:
-        for left in (partial, partial.with_name(partial.name + "-journal")):
-            left.unlink(missing_ok=True)
-
-
-def _open_read_write(db: Path) -> None:
-    """Open the SQLite file ``db`` read-write and read its schema, so SQLite rolls back a write a killed process left in
-    its ``-journal`` (a hot journal); errors are left to the store's next user (MLflow), which names them."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(db, timeout=5.0)
-        try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error as e:
-        log.info("MLflow store %s: %s", db, e)
-
-
-def _in_wal_mode(db: Path) -> bool:
-    """Whether the SQLite file ``db`` is in WAL mode, read from its header (bytes 18-19 are 2; SQLite's file format), without a lock."""
-    try:
-        with open(db, "rb") as f:
-            header = f.read(20)
-    except OSError:
-        return False
-    return len(header) == 20 and header[18] == 2 and header[19] == 2
-
-
-#: Seconds without a write after which a store another process created counts as finished (MLflow's migrations of a
-#: new SQLite store take about 1.3 s).
-_QUIET_S = 5.0
-
-
-def _store_revision(db: Path) -> str | None:
-    """The Alembic revision MLflow's migrations left in the SQLite store ``db`` (None: none yet, or unreadable)."""
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0)
-        try:
-            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
-    return row[0] if row else None
 
 
 def _checkpoint_error(number: int, error: str) -> str:

@@ -26,6 +26,7 @@ from dse.config import ExperimentConfig, Hls4mlConfig, RayConfig, SearchSpace, e
 from dse.data import Splits
 from dse.exceptions import ClusterUnreachableError, ConfigError, StorageError, TrackingError
 from dse.study._ray_session import check_local_ray_folder, cluster_address
+from dse.study._sqlite import damaged_sqlite
 from dse.tracking._relocate import server_problem
 
 __all__ = [
@@ -601,7 +602,7 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
 
     records = StudyRecords(study)
     db = sqlite_path(exp.tracking_uri)
-    if db is not None and db.is_file() and (damage := _unreadable_sqlite(db)):
+    if db is not None and db.is_file() and (damage := damaged_sqlite(db)):
         raise TrackingError(
             f"mlflow.tracking_uri: the MLflow store {db} cannot be read ({damage}): the file is damaged. Put back a copy "
             "from a backup (with the mlartifacts/ folder beside it); or, to go on with the study's trials in Optuna and "
@@ -622,28 +623,6 @@ def _check_mlflow_store_kept(study: Any, exp: ExperimentConfig) -> None:
         f"Put the store back ({db.name} with the mlartifacts/ folder beside it), or set mlflow.tracking_uri to where it is "
         "now (sqlite:////path/mlflow.db; a new file there starts a new store on purpose); to start over, delete the study "
         f"too (optuna delete-study --study-name {exp.name} --storage ...) or give the experiment another name")
-
-
-def _unreadable_sqlite(db: Path) -> str | None:
-    """SQLite's reason why the file ``db`` cannot be read as a database (its schema is read, read-only), or None.
-
-    ``malformed database schema``, ``file is not a database`` and ``database disk image is malformed`` are damage.
-    Anything else is not (None): a lock held by another process, a write a killed process left in a rollback journal
-    (SQLite undoes it when the file is next opened read-write; a read-only open says ``attempt to write a readonly
-    database``), a full disk.
-    """
-    import sqlite3
-
-    try:
-        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5.0)
-        try:
-            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        finally:
-            con.close()
-    except sqlite3.DatabaseError as e:
-        text = str(e)
-        return text if any(w in text.lower() for w in ("malformed", "not a database")) else None
-    return None
 
 
 def constraints_error(study: Any, exp: ExperimentConfig) -> ConfigError | None:

@@ -14,7 +14,7 @@ import optuna
 from dse.config import ExperimentConfig, journal_path, redact_url, sqlite_path, storage_file
 from dse.exceptions import ConfigError, DiskFullError, StorageError, StudyNotFoundError
 
-__all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_disk", "fold_write_ahead_logs", "driver_storage", "rdb_storage", "journal_storage", "enable_wal"]
+__all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_disk", "driver_storage", "rdb_storage", "journal_storage"]
 
 log = logging.getLogger(__name__)
 
@@ -68,54 +68,6 @@ def _fast_sqlite(dbapi_connection, _record) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
-
-
-def enable_wal(db: Path, wait_s: float = 30.0) -> bool:
-    """Put the SQLite file ``db`` (created if missing) in write-ahead-log mode; the mode stays with the file.
-
-    A commit then appends to ``<db>-wal`` instead of rewriting pages behind a rollback
-    journal: one fsync instead of several. Readers and writers of other processes on the
-    same machine keep working (not on network file systems).
-
-    Switching needs the file to itself for a moment: another process reading or writing it
-    (``mlflow ui`` or a script's ``mlflow.search_runs`` on a new study's store) is waited for, up
-    to ``wait_s`` seconds. Past that the file stays in its rollback-journal mode (slower commits,
-    nothing else changes), with a warning; before 2026-12-07 the first ``dse run`` of a study
-    ended there in a traceback (``database is locked``, probe 36).
-
-    Returns:
-        True when the file is in WAL mode, False when other processes held it for ``wait_s``.
-
-    Raises:
-        DiskFullError: the file's disk is (nearly) full (:func:`reading_on_a_full_disk`).
-        sqlite3.OperationalError: any other failure to open the file.
-    """
-    import sqlite3
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            con = sqlite3.connect(db, timeout=max(0.1, min(5.0, deadline - time.monotonic())))
-            try:
-                if con.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
-                    return True  # already (another driver, or an earlier run, switched it): no lock needed
-                if con.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() == "wal":
-                    return True
-            finally:
-                con.close()
-            busy = "the mode did not change"
-        except sqlite3.OperationalError as e:  # "disk I/O error" with tens of KB free (probe 32: a traceback, exit 1)
-            if (full := reading_on_a_full_disk(db, e)) is not None:
-                raise full from e
-            if not any(w in str(e).lower() for w in ("locked", "busy")):
-                raise
-            busy = str(e)
-        if time.monotonic() >= deadline:
-            log.warning("%s stays in SQLite's rollback-journal mode this run (slower commits): other processes held it "
-                        "for %g s (%s), e.g. `mlflow ui` or a script reading it", db, wait_s, busy)
-            return False
-        time.sleep(0.2)
 
 
 def rdb_storage(url: str, attempts: int = 5) -> optuna.storages.RDBStorage:
@@ -182,36 +134,6 @@ def driver_storage(url: str) -> optuna.storages.BaseStorage:
     sqlalchemy.event.listen(storage.engine, "connect", _fast_sqlite)
     storage.engine.dispose()  # connections opened while creating tables lack the pragmas
     return storage
-
-
-def fold_write_ahead_logs(files: list[Path | None]) -> None:
-    """Copy the write-ahead log of each SQLite file in ``files`` into it (``PRAGMA wal_checkpoint(PASSIVE)``).
-
-    SQLite folds the log in when the last connection to a database closes, as at the end of a ``dse run``; a driver
-    stopped by Ctrl-C or SIGTERM leaves with connections open, and its ``optuna.db-wal`` (222 KB in probe 32) held
-    the interrupted trials: a copy of ``optuna.db`` alone lacked them. After this the file alone is whole, whatever is
-    left beside it. ``PASSIVE`` never waits for nor blocks another process (a second driver of the study, its
-    workers): where one is reading, the part of the log it still reads stays in the log only, said at INFO (that
-    process folds it in when it ends). ``None``, missing files and files without a log (a journal storage's) are
-    skipped.
-    """
-    import sqlite3
-
-    for db in files:
-        if db is None or not db.is_file() or not db.with_name(db.name + "-wal").exists():
-            continue
-        try:
-            con = sqlite3.connect(db, timeout=0)
-            try:
-                busy, frames, copied = con.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            finally:
-                con.close()
-        except sqlite3.Error as e:
-            log.info("the write-ahead log of %s was not copied into it (%s); it is, when the last process using it ends", db, e)
-            continue
-        if busy or (frames >= 0 and copied < frames):
-            log.info("the write-ahead log of %s was copied into it in part (%d of %d pages; another process reads it): "
-                     "the rest is, when the last process using it ends", db, max(copied, 0), max(frames, 0))
 
 
 def reading_on_a_full_disk(db: Path, e: BaseException) -> DiskFullError | None:

@@ -72,8 +72,8 @@ def test_a_new_mlflow_store_another_process_creates_meanwhile_is_kept_and_both_g
     from mlflow.tracking import MlflowClient
     from sqlalchemy import create_engine
 
-    from dse.study._orchestrator import _create_store_whole
-    from dse.study._storage import enable_wal
+    from dse.study._sqlite import create_mlflow_store
+    from dse.study._sqlite import enable_wal
 
     readers = {}  # two stores, their readers started together (one import time for both)
     for name in ("migrating", "migrated"):  # the driver comes while the reader's MLflow migrates the file, then after
@@ -87,7 +87,7 @@ def test_a_new_mlflow_store_another_process_creates_meanwhile_is_kept_and_both_g
             time.sleep(0.01)
         assert db.exists(), reader.communicate()[0]
         inode = db.stat().st_ino
-        _create_store_whole(db)  # as the driver's _open_tracking does
+        create_mlflow_store(db)  # as the driver's _open_tracking does
         assert enable_wal(db, wait_s=10)
         client = MlflowClient(f"sqlite:///{db}")
         client.create_run(client.create_experiment("study"))
@@ -124,18 +124,18 @@ def test_a_store_a_killed_writer_left_mid_write_is_rolled_back_not_called_damage
     import subprocess
     import sys
 
-    from dse.study import _orchestrator
-    from dse.study._orchestrator import _create_store_whole
-    from dse.study._preflight import _unreadable_sqlite
+    from dse.study import _sqlite
+    from dse.study._sqlite import create_mlflow_store
+    from dse.study._sqlite import damaged_sqlite
 
     db = tmp_path / "mlflow.db"
-    _create_store_whole(db)  # an MLflow store, in MLflow's own rollback-journal mode
+    create_mlflow_store(db)  # an MLflow store, in MLflow's own rollback-journal mode
     subprocess.run([sys.executable, "-c", _KILLED_WRITER, str(db)], timeout=60)
     journal = db.with_name("mlflow.db-journal")
     assert journal.exists() and journal.stat().st_size > 0
-    assert _unreadable_sqlite(db) is None  # not damage
-    monkeypatch.setattr(_orchestrator, "_QUIET_S", 0.5)
-    _create_store_whole(db, wait_s=30)  # waits until the journal is quiet, then lets SQLite roll it back
+    assert damaged_sqlite(db) is None  # not damage
+    monkeypatch.setattr(_sqlite, "_QUIET_S", 0.5)
+    create_mlflow_store(db, wait_s=30)  # waits until the journal is quiet, then lets SQLite roll it back
     assert not journal.exists()
     with sqlite3.connect(db) as con:
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -143,7 +143,7 @@ def test_a_store_a_killed_writer_left_mid_write_is_rolled_back_not_called_damage
     with open(db, "r+b") as f:  # a damaged one still is
         f.seek(100)
         f.write(b"\xff" * 3000)
-    assert _unreadable_sqlite(db) is not None
+    assert damaged_sqlite(db) is not None
 
 
 def test_a_store_held_by_another_process_stays_in_rollback_mode_with_a_warning(tmp_path, caplog):
@@ -154,7 +154,7 @@ def test_a_store_held_by_another_process_stays_in_rollback_mode_with_a_warning(t
     import threading
     import time
 
-    from dse.study._storage import enable_wal
+    from dse.study._sqlite import enable_wal
 
     db = tmp_path / "mlflow.db"
     with sqlite3.connect(db) as con:
@@ -172,7 +172,7 @@ def test_a_store_held_by_another_process_stays_in_rollback_mode_with_a_warning(t
     holder = threading.Thread(target=hold, args=(2.0, held))
     holder.start()
     held.wait()
-    with caplog.at_level("WARNING", logger="dse.study._storage"):
+    with caplog.at_level("WARNING", logger="dse.study._sqlite"):
         assert enable_wal(db, wait_s=0.5) is False
     holder.join()
     assert "stays in SQLite's rollback-journal mode this run (slower commits): other processes held it for 0.5 s" in caplog.text
