@@ -489,6 +489,7 @@ def _as_of(study) -> str:
     """`` as it stood at this export (...)`` where the study had trials running or fewer evaluated than its ``n_trials``
     (its front may still change), else ``""``. Before, an export made mid-study said "On the study's Pareto front."
     of a trial the finished study dominates (probe 36)."""
+    from dse.exceptions import ConfigError
     from dse.report import study_counts
     from dse.store import StudyRecords
 
@@ -496,7 +497,7 @@ def _as_of(study) -> str:
     evaluated = counts.evaluated
     try:
         n_trials = StudyRecords(study).experiment(reading=True).n_trials
-    except Exception:  # no stored experiment (a study dse did not make): only what runs is known
+    except ConfigError:  # no stored experiment (a study dse did not make), or one this dse cannot read: only what runs is known
         n_trials = evaluated
     if not counts.running and evaluated >= n_trials:
         return ""
