@@ -253,6 +253,40 @@ def test_training_curves_of_many_front_members_stay_readable(tmp_path):
     plt.close("all")
 
 
+def test_parallel_coordinates_of_many_trials_draws_the_front_in_colour_over_the_rest_in_grey(monkeypatch, tmp_path):
+    """Probe 38: at 2,000 trials every line in colour made one solid band. Above PARALLEL_FAINT_ABOVE trials the trials
+    off the front are one faint grey collection under the front members' coloured lines; below it, every trial in
+    colour, as before."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.collections import LineCollection
+
+    from dse.report import _plots
+
+    drawn = []
+    real_save = _plots._save
+    monkeypatch.setattr(_plots, "_save", lambda fig, path: drawn.append(fig) or real_save(fig, path))
+    rng = np.random.default_rng(0)
+    for n in (_plots.PARALLEL_FAINT_ABOVE + 10, 20):
+        frame = pd.DataFrame({"trial": range(n), "weight_bits": rng.integers(2, 9, n), "beta": rng.uniform(1e-6, 1e-4, n),
+                              "strategy": rng.choice(["Latency", "Resource"], n), "csim_accuracy": rng.uniform(0.5, 1.0, n)})
+        _plots.plot_parallel(frame, "csim_accuracy", tmp_path / f"parallel_{n}.png", front={1, 5, 7})
+        collections = [c for c in drawn[-1].axes[0].collections if isinstance(c, LineCollection)]
+        sizes = [len(c.get_segments()) for c in collections]
+        title = drawn[-1].axes[0].get_title()
+        if n > _plots.PARALLEL_FAINT_ABOVE:
+            assert sizes == [n - 3, 3], sizes  # the grey rest first, under the 3 front members
+            assert np.allclose(collections[0].get_edgecolor()[0][:3], 0.6) and collections[0].get_alpha() == 0.12
+            assert title.endswith(f"; 3 front members in colour, the other {n - 3} grey"), title
+        else:
+            assert sizes == [n] and "grey" not in title, (sizes, title)
+        assert (tmp_path / f"parallel_{n}.png").stat().st_size > 0
+    plt.close("all")
+
+
 def test_html_cells_write_ids_plain_and_huge_numbers_short():
     """Before: trial 1938 read `1,938` (dse status and --trial say 1938), and a learning rate of 1e30 31 digits of float noise."""
     from dse.report._render import format_value as fmt
