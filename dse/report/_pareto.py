@@ -112,7 +112,8 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     the trial trained with (its recorded :class:`~dse.config.TrialParams`; per-layer
     ReuseFactors as ``"1,8"``), ``pinned`` (names pinned by a rule), ``feasible`` (constrained
     studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
-    sorted by the first objective, best first. No rows (the columns ``trial``, the objectives,
+    sorted by the first objective, best first; a trial of ``numbers`` without values (FAIL, RUNNING) has empty (NaN)
+    objective cells and comes last. No rows (the columns ``trial``, the objectives,
     ``pinned``, ``feasible`` in a constrained study, ``mlflow_run_id``) when no trial completed
     or none is feasible.
 
@@ -157,7 +158,11 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     if not rows:  # the columns every front has, so a CSV of an empty front still has its header
         df = pd.DataFrame(columns=["trial", *names, "pinned", *(["feasible"] if constrained else []), "mlflow_run_id"])
     else:
-        df = pd.DataFrame(rows).sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
+        df = pd.DataFrame(rows)
+        lead = ["trial", *names]
+        if list(df.columns[:len(lead)]) != lead:  # a first row without values: the objectives added (before: a KeyError)
+            df = df.reindex(columns=[*lead, *(c for c in df.columns if c not in lead)])
+        df = df.sort_values(names[0], ascending=study.directions[0].name == "MINIMIZE", ignore_index=True)
     df.attrs["objectives"] = list(names)  # front_table shows them all, first (before: two, whatever the study had)
     return df
 

@@ -170,6 +170,25 @@ def test_an_empty_front_still_has_its_columns(tmp_path):
 
 
 
+def test_front_frame_of_trials_without_values_has_their_objective_cells_empty():
+    """`front_frame(study, numbers)` of a FAIL or RUNNING trial (the Python API; a review of the public docstrings):
+    before, a KeyError from sorting by an objective no row had. Now its objectives are empty cells, sorted last."""
+    import optuna
+
+    from dse.report import front_frame
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    study.set_metric_names(["csim_accuracy", "lut"])
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)
+    study.tell(study.ask(), [0.9, 300.0])
+    study.ask()  # trial 2, RUNNING
+    alone = front_frame(study, [0], with_measurements=False)
+    assert list(alone.columns[:3]) == ["trial", "csim_accuracy", "lut"] and alone["csim_accuracy"].isna().all()
+    mixed = front_frame(study, [0, 2, 1], with_measurements=False)
+    assert list(mixed["trial"]) == [1, 0, 2] and list(mixed.columns[:3]) == ["trial", "csim_accuracy", "lut"]
+    assert mixed.loc[0, "lut"] == 300.0 and mixed.loc[1:, "lut"].isna().all()
+
+
 def test_front_says_feasible_for_trials_finished_before_the_study_had_constraints():
     """Before, such a trial's `feasible` was empty (it carries no constraint values) while `dse status` counted it feasible."""
     from optuna.distributions import FloatDistribution
