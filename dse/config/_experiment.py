@@ -80,7 +80,7 @@ def sqlite_path(url: str) -> Path | None:
     """The database file of a ``sqlite:///`` URL (relative to the current directory), else None.
 
     None too for a URL SQLAlchemy cannot parse (``postgresql://u@h:notaport/db``): the storage
-    checks (``dse.study.check_storage_url``) name what is wrong with it.
+    checks (``dse check``, :func:`dse.study.preflight`) name what is wrong with it.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -114,6 +114,8 @@ class DatasetConfig(_Strict):
     ``data_home`` (relative to the current directory, as ``run_dir``; default
     ``~/scikit_learn_data``). ``file`` reads ``path``: ``.npz`` with arrays ``X`` and ``y``, or
     ``.csv``/``.parquet`` with the label in the column named by ``target`` (required for a table).
+    ``max_samples``: keep N rows drawn at random (seeded by ``split_seed``) before splitting; ``null`` keeps all.
+    ``validation_fraction`` and ``test_fraction``: shares of the rows, stratified by class.
     """
 
     name: Literal["digits", "jet_hlf", "file"] = "digits"
@@ -183,6 +185,9 @@ class TrainingConfig(_Strict):
     ``harvested_from``), so one trial yields a front segment instead of a point. Harvested
     trials do not count towards ``n_trials``. When more than N checkpoints are on the
     training front, N spread evenly over EBOPs are kept.
+
+    ``calibration_samples``: the first N training rows given to HGQ2's ``trace_minmax``, which sets the
+    activations' ranges (and so their integer bits) and the ``ebops`` figure, after training.
     """
 
     epochs: int = Field(default=10, gt=0)
@@ -351,7 +356,8 @@ class RayConfig(_Strict):
     caps how many trials run at once (default: as many as the cluster's CPUs allow).
 
     ``reuse_workers: true`` (the default) runs trials in warm worker processes (Ray actors): the
-    TensorFlow/HGQ2/hls4ml imports (3.5-10 s per process on 2 cores) are paid once per
+    TensorFlow/HGQ2/hls4ml imports (3.7-3.9 s of a worker's first trial on a quiet 2-core host, more on a busy one:
+    ``benchmarks/trial_anatomy.py``, README's Performance section) are paid once per
     worker, and ``keras.backend.clear_session()`` runs between trials. A warm worker's RSS
     still grows about 20 MB per trial (``benchmarks/memory.py``), so it is replaced once its
     RSS exceeds its RSS after its second trial by :data:`dse.study._workers.WORKER_RSS_GROWTH`
@@ -373,7 +379,8 @@ class RayConfig(_Strict):
 
 
 class MlflowConfig(_Strict):
-    """MLflow tracking. ``tracking_uri: null`` means ``sqlite:///<run_dir>/mlflow.db``."""
+    """MLflow tracking. ``tracking_uri: null`` means ``sqlite:///<run_dir>/mlflow.db``; ``experiment_name: null`` logs to
+    the MLflow experiment named after the study (the experiment's ``name``)."""
 
     tracking_uri: str | None = None
     experiment_name: str | None = Field(default=None, min_length=1, max_length=500)
@@ -386,7 +393,8 @@ class Hls4mlConfig(_Strict):
     (FIFO sizes from RTL co-simulation, H. Borras et al. 2022); it needs ``io_stream`` and the
     Vivado/Vitis executable on PATH, and only changes what the vivado/vitis resource backends build.
 
-    ``csim`` decides which trials compile hls4ml's C simulation (g++, 5-50 s of CPU per trial)
+    ``csim`` decides which trials compile hls4ml's C simulation (one g++ build per design: 2.0-2.8 s for the quickstart's
+    MLP, about 11 s for a distributed_arithmetic design, on 2 cores; ``benchmarks/trial_anatomy.py`` and README's Performance section)
     and measure ``csim_val_accuracy`` (validation split) and ``csim_accuracy`` (test split) with it; what is
     said below of ``csim_accuracy`` and ``keras_accuracy`` holds for the validation pair too: ``all``; ``front`` (the default): only a trial that
     is feasible and not dominated by the study's Pareto front at dispatch time (taking its
@@ -399,12 +407,12 @@ class Hls4mlConfig(_Strict):
     checks for distributed_arithmetic designs). Under ``front``, distributed_arithmetic designs
     are not built at all: da4ml's bit-exact emulation of their logic (``CombLogic.predict``,
     under a second) gives ``csim_accuracy``, tagged ``csim: da4ml`` and ``csim_accuracy_source:
-    da4ml``; ``all`` builds their C simulation too (35-70 s of g++ each on 2 cores).
+    da4ml``; ``all`` builds their C simulation too (about 11 s of g++ each on 2 cores with dse's one-call build).
     """
 
     backend: Literal["Vitis", "Vivado"] = "Vitis"
     part: str = "xcvu13p-flga2577-2-e"
-    clock_period: float = Field(default=5.0, gt=0, description="ns")
+    clock_period: float = Field(default=5.0, gt=0, description="ns: the target clock period (5.0 is 200 MHz)")
     io_type: Literal["io_parallel", "io_stream"] = "io_parallel"
     fifo_depth_optimization: bool = False
     csim: Literal["all", "front", "none"] = Field(
@@ -475,6 +483,10 @@ class ResourcesConfig(_Strict):
     ``export``, ``compare`` and ``status`` read a study without them, with a warning:
     :func:`dse.config.read_stored_experiment`). A backend named in
     ``backend`` or ``synthesize_front`` must come from a listed module (or be one of dse's own).
+
+    ``synthesize_front``: a precise backend (e.g. ``yosys``) that ``dse run`` applies to each trial that joins the
+    Pareto front while the study runs, as ``dse synthesize --front`` does by hand (``null``, the default: off).
+    ``vsynth``: the vivado and vitis backends add Vivado logic synthesis to the HLS report (slower; real LUT/FF).
 
     ``dsp_threshold_bits``: in the EBOPs estimate, a multiplication whose weight and input
     bitwidths both exceed this goes to a DSP (a rule of thumb for Vivado/Vitis HLS; see

@@ -141,10 +141,12 @@ class Splits:
 
     @property
     def n_features(self) -> int:
+        """Feature columns of ``X_train`` (the network's inputs)."""
         return int(self.X_train.shape[1])
 
     @property
     def n_classes(self) -> int:
+        """Classes (``len(class_names)``; labels are ``0 .. n_classes - 1``)."""
         return len(self.class_names)
 
     def summary(self) -> dict[str, int]:
@@ -534,6 +536,10 @@ def load_raw_test_split(cfg: DatasetConfig) -> tuple[np.ndarray, np.ndarray]:
 
     The same rows a study tested on (same ``split_seed``), before standardization: apply a
     trial's recorded :class:`Preprocessing` to reproduce its inputs.
+
+    Raises:
+        DatasetUnavailableError: the data cannot be fetched or the file is missing.
+        DatasetError: the data are malformed (see :func:`validate_arrays`).
     """
     raw = load_dataset(cfg, standardize=False)
     return raw.X_test, raw.y_test

@@ -335,7 +335,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     Other files at the top of ``out_dir`` are left alone.
 
     ``tracking_uri`` reads the trial's MLflow run at that tracking URI instead of the one the study
-    recorded (its server seen through another address, a moved store).
+    recorded (its server seen through another address, a moved store). ``storage_url`` is the Optuna storage
+    ``study`` was opened from: it locates a moved run directory's MLflow store.
 
     ``allow_failed`` also exports a FAIL trial whose model reached conversion (it failed later: in its
     resource measurement, its C simulation or an objective left unmeasured); its README names the

@@ -67,8 +67,11 @@ def calibration_pairs(study: optuna.Study, backend: str) -> pd.DataFrame:
 def calibration_stats(pairs: pd.DataFrame, estimate: str, precise: str) -> CalibrationStats | None:
     """Relative error and rank correlation of column ``estimate`` against ``precise``.
 
+    Rows whose ``precise`` figure is 0 or less are left out (their relative error is undefined: e.g. ``yosys_dsp`` 0),
+    and ``n`` counts the rows kept.
+
     Returns:
-        ``None`` when no row has both numbers.
+        ``None`` when a column is missing or no row is kept.
     """
     from scipy.stats import spearmanr
 

@@ -115,6 +115,8 @@ def load_optuna_source(name: str, storage: str) -> StudySource:
 
     Raises:
         StudyNotFoundError: no such study in ``storage``.
+        StorageError: ``storage`` is not a usable URL or journal file, or cannot be read (:func:`dse.study.load_study`).
+        DiskFullError: its SQLite file's disk is full.
     """
     from optuna.trial import TrialState
 

@@ -38,6 +38,7 @@ class StudyCounts:
 
     @property
     def finished(self) -> int:
+        """Trials no longer running or waiting: complete, failed and pruned (harvested checkpoints included)."""
         return self.complete + self.failed + self.pruned
 
     @property

@@ -32,6 +32,11 @@ class StudyProgress:
     """Terminal progress on stderr: a rich bar on a terminal, one plain line per finished trial elsewhere.
 
     Shows trials done/failed/running, the front size and the elapsed time.
+
+    Args:
+        enabled: show anything at all (``--no-progress``: nothing).
+        total: the ``n_trials`` the bar counts to.
+        done: trials already evaluated when the run starts (a continued study).
     """
 
     def __init__(self, enabled: bool, total: int, done: int):

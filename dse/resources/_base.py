@@ -44,6 +44,10 @@ class Figure:
     Attributes:
         value: the number, in the unit of its metric (LUTs, DSPs, FFs, cycles).
         source: one of :func:`dse.resources.sources` (the ``sources`` a registered backend declares).
+
+    Raises:
+        ValueError: on construction, an unknown source, or a value that is not a finite number >= 0. A backend
+            that cannot measure a figure raises :class:`~dse.exceptions.MeasurementError` instead of making one.
     """
 
     value: float
@@ -75,7 +79,11 @@ class ResourceReport:
         backend: the backend's name.
         figures: metric name (``lut``, ``dsp``, ``ff``, ``latency_cycles``) -> :class:`Figure`.
         extras: backend-specific numbers logged as-is (e.g. ``da4ml_cost``, ``da4ml_adders``).
-        seconds: wall time the measurement took.
+        seconds: wall time the measurement took, in seconds.
+
+    Raises:
+        ValueError: on construction, a figure that is not a :class:`Figure`, an extra that is not a number, or a name
+            MLflow refuses as a metric name.
     """
 
     backend: str

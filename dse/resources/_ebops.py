@@ -78,7 +78,7 @@ class EbopsBackend(ResourceBackend):
     ``LUT + 55 DSP ~ BOPs`` (HGQ documentation). EBOPs count every multiplication once, as a fully unrolled design
     builds it, so the wide ones are taken out of the LUTs whole, however many DSPs share them: the LUT figure does not
     model reuse (an upper bound for ReuseFactor > 1). Before, ``55 * DSP`` was taken out, so the LUT
-    figure rose with the ReuseFactor (31x from ReuseFactor 1 to 8 for a digits design).
+    figure rose with the ReuseFactor (31x from ReuseFactor 1 to 8 for a digits design: probe 23).
     ``distributed_arithmetic``: ``LUT = EBOPs``, ``DSP = 0`` (EBOPs is an upper bound on the
     LUTs of a da4ml design, which uses no DSP). Source: ``ebops-estimate``. No latency figure:
     EBOPs says nothing about cycles.

@@ -212,7 +212,11 @@ def precise_backend_class(name: str) -> type["ResourceBackend"]:
 
 
 def get_backend(name: str) -> "ResourceBackend":
-    """A new instance of the backend registered as ``name`` (see :func:`backend_class`)."""
+    """A new instance of the backend registered as ``name`` (see :func:`backend_class`).
+
+    Raises:
+        BackendError (a ConfigError and a ValueError): unknown name; the message lists the known ones.
+    """
     return backend_class(name)()
 
 
@@ -234,6 +238,9 @@ def figure_backend(strategy: str, configured: str) -> str:
 
     Returns:
         A registered backend name.
+
+    Raises:
+        BackendError (a ConfigError and a ValueError): ``configured`` is neither ``auto`` nor a registered name.
     """
     if configured == "auto":
         return "da4ml" if strategy == "distributed_arithmetic" else "ebops"

@@ -604,6 +604,7 @@ class StudyRecords:
 
     @property
     def parent_run_id(self) -> str | None:
+        """The study's MLflow parent run id, if stored (:meth:`set_tracking`)."""
         return self.study.user_attrs.get(_PARENT)
 
     @property

@@ -26,8 +26,16 @@ _COMPARISONS = (
 
 @dataclass
 class CalibrationResult:
-    """Statistics per compared pair and the CSV of per-trial pairs; ``unmeasured``: the completed trials ``backend``
-    could measure and has not (a Strategy it measures), to name in ``dse synthesize --trials``."""
+    """Statistics per compared pair and the CSV of per-trial pairs.
+
+    Attributes:
+        backend: the precise backend compared against.
+        n_trials: the re-measured trials compared (the CSV's rows), not the study's trial count.
+        stats: one :class:`~dse.report.CalibrationStats` per (estimate, precise figure) pair with numbers.
+        csv: the CSV of per-trial pairs (also logged to the parent MLflow run).
+        unmeasured: the completed trials ``backend`` could measure and has not (a Strategy it measures), to name in
+            ``dse synthesize --trials``.
+    """
 
     backend: str
     n_trials: int

@@ -147,7 +147,11 @@ def precise_front(study: optuna.Study, backend: str, constraints: list[Constrain
     Args:
         study: the study.
         backend: the precise backend.
-        constraints: the study's constraints; ``None``: those of its stored experiment.
+        constraints: the study's constraints; ``None``: those of its stored experiment (none where it has none stored
+            or it does not validate here).
+
+    Returns:
+        The trial numbers of that front, ascending; empty where ``backend`` measured no feasible trial.
     """
     if constraints is None:
         constraints = _study_constraints(study)
@@ -468,6 +472,8 @@ def synthesize(
         ClusterUnreachableError: nothing listens at ``ray_address``.
         ClusterError: the Ray to measure on did not start or could not be joined.
         ToolNotFoundError: with a local Ray, the backend's executable is not on PATH (nothing is measured).
+        DatasetUnavailableError: the study's dataset cannot be fetched or its file is missing (``dataset.path``).
+        DatasetError: the study's dataset is malformed (:func:`dse.data.load_dataset`).
     """
     import ray
 

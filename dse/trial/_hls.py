@@ -89,7 +89,11 @@ def layer_reuse_factor(rf: int, n_in: int, n_out: int, backend: str = "Vitis") -
     silently substitute another value with a printed warning.
 
     Returns:
-        A valid ReuseFactor in ``[1, rf]``.
+        A valid ReuseFactor in ``[1, rf]``; 1 where ``rf`` is below 1.
+
+    Raises:
+        ValueError: a layer size that is not a positive integer, or ``backend`` is no hls4ml backend
+            (:func:`valid_reuse_factors`).
     """
     return max([v for v in valid_reuse_factors(n_in, n_out, backend) if v <= rf] or [1])
 
@@ -104,6 +108,9 @@ def resolve_reuse_factors(params: TrialParams, sizes: list[tuple[int, int]], hls
 
     Returns:
         A copy with ``layer_reuse_factors`` (one int per layer); the record of what the trial is built with.
+
+    Raises:
+        ValueError: a size that is not a positive integer, or ``hls.backend`` is no hls4ml backend.
     """
     rfs = tuple(layer_reuse_factor(params.reuse_factor, n_in, n_out, hls.backend) for n_in, n_out in sizes)
     return params.model_copy(update={"layer_reuse_factors": rfs})

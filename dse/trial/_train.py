@@ -24,6 +24,10 @@ def beta_schedule(params: TrialParams, epochs: int) -> list[tuple[int, float, st
     there is no last epoch after the first: the key point of ``beta_end`` sits at epoch 1, which
     is never trained, so the trial trains at ``beta`` (``PieceWiseSchedule`` needs two distinct
     key epochs).
+
+    Returns:
+        ``(epoch, beta, interpolation to the next key point)`` tuples, epochs ascending: one ``constant`` point
+        without a ramp, else the ramp's start and ``(max(epochs - 1, 1), beta_end, "constant")``.
     """
     if params.beta_end is None or params.beta_schedule == "constant":
         return [(0, params.beta, "constant")]
