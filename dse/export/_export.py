@@ -413,7 +413,8 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     run_tags = client.get_run(r.run_id).data.tags
     # the experiment that built this trial: an earlier one where --allow-changed replaced it since (its data, split,
     # network and training for the testbench and the README; before, the study's latest was taken for every trial)
-    exp, digest = records.experiment_of_version(run_tags.get("dse.experiment_version"))
+    exp, digest = records.experiment_of_version(  # a trial of a dse before the tag: by its number (probe 39)
+        run_tags.get("dse.experiment_version"), trial=r.number if r.harvested_from is None else r.harvested_from)
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))

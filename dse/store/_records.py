@@ -457,10 +457,19 @@ class StudyRecords:
         """
         return list(self.study.user_attrs.get(_HISTORY) or [])
 
-    def experiment_of_version(self, version: int | str | None) -> tuple[ExperimentConfig, str | None]:
+    def experiment_of_version(self, version: int | str | None, trial: int | None = None) -> tuple[ExperimentConfig, str | None]:
         """The experiment of ``version`` (a trial run's ``dse.experiment_version`` tag) and its dataset digest, read as
-        :meth:`experiment` reads the current one; the current one where ``version`` is ``None``, not a number, or not
-        an earlier version.
+        :meth:`experiment` reads the current one; the current one where ``version`` is not a number or not an earlier
+        version.
+
+        Args:
+            version: the trial run's ``dse.experiment_version`` tag; ``None`` where the run has none (a dse before
+                that tag made the trial).
+            trial: with ``version`` ``None``, the trial's number (a harvested checkpoint's: its parent's): the version
+                is then the first replaced experiment whose ``until_trial`` is above it (:meth:`experiment_history`;
+                exact with one driver), else the current one. Before, such a trial of a study continued with
+                ``--allow-changed`` was read with the latest experiment (probe 39: an export's testbench from
+                another split, its README with another epoch count).
 
         Raises:
             ConfigError: as :meth:`experiment`.
@@ -468,6 +477,8 @@ class StudyRecords:
         from dse.config import read_stored_experiment
 
         history = self.experiment_history()
+        if version is None and trial is not None:
+            version = next((i + 1 for i, h in enumerate(history) if isinstance(u := h.get("until_trial"), int) and trial < u), None)
         try:
             entry = history[int(version) - 1] if 1 <= int(version) <= len(history) else None  # type: ignore[arg-type]
         except (TypeError, ValueError):
