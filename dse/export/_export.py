@@ -607,7 +607,7 @@ def _provenance(exp, r, digest: str | None, run_tags: dict[str, str]) -> str:
         "",
         "## Provenance",
         "",
-        f"- Trained with seed `{r.tags.get('seed', '-')}` (the study's `seed` plus the trial's number) by {code}.",
+        f"- Trained with seed {_seed_text(exp, r)} by {code}.",
         f"- Packages: {versions or 'not recorded (a run of an older dse)'}.",
         f"- Data: `{exp.dataset.name}`" + (f", `{exp.dataset.path}`" if getattr(exp.dataset, "path", None) else "")
         + f", split seed {exp.dataset.split_seed}" + (f", digest `{digest}` (the study's; `dse.data.dataset_record`)" if digest else "") + ".",
@@ -616,6 +616,18 @@ def _provenance(exp, r, digest: str | None, run_tags: dict[str, str]) -> str:
         "- To train it again, see \"Retraining one trial\" in dse's README: the same numbers on the same machine and versions.",
         "",
     ])
+
+
+def _seed_text(exp, r) -> str:
+    """The README's seed of trial ``r``: its ``seed`` tag, or for a trial of a dse before that tag the seed worked out
+    as dse trains (``exp.seed_for`` of its number; a harvested checkpoint's, its parent's), said to be worked out.
+    Before, such a trial's seed read `-`, and a harvested one's formula named its own number (probe 39)."""
+    number = r.number if r.harvested_from is None else r.harvested_from
+    rule = (f"the study's `seed` plus the number of trial {r.harvested_from}, whose checkpoint this is"
+            if r.harvested_from is not None else "the study's `seed` plus the trial's number")
+    if (seed := r.tags.get("seed")) is not None:
+        return f"`{seed}` ({rule})"
+    return f"`{exp.seed_for(number)}` ({rule}; worked out from the experiment: the dse that trained it did not record it)"
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
