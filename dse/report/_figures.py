@@ -415,7 +415,9 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
     every resource figure present as
     ``<figure>`` with ``<figure>_source`` beside it (precise re-measurements as
     ``<backend>_<figure>``), the other parameters any member has as ``params_<name>`` (constant ones too: a
-    one-member front has nothing that varies), ``mlflow_run_id``.
+    one-member front has nothing that varies), ``harvested_from`` and ``harvest_epoch`` where the front has a
+    harvested checkpoint (the trial whose beta ramp it was taken from, and the epoch), ``mlflow_run_id``. Before, those
+    two were left out, and :func:`curve_runs` drew no curve for a harvested member (probe 39).
     """
     from dse.report._pareto import front_frame
 
@@ -442,6 +444,7 @@ def front_members_table(study: optuna.Study) -> pd.DataFrame:
                 cols.append(f"{c}_source")
     skip = {"params_strategy", "params_reuse_factor", "params_layer_reuse_factors"}
     cols += [c for c in front.columns if c.startswith("params_") and c not in skip and front[c].notna().any()]
+    cols += ["harvested_from", "harvest_epoch"]  # where the front has checkpoints: whose training curves they are
     cols.append("mlflow_run_id")
     return front[[c for c in dict.fromkeys(cols) if c in front]]
 

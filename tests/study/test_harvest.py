@@ -135,7 +135,7 @@ def test_harvested_checkpoints_do_not_count_towards_n_trials(harvest_study):
 def test_a_harvested_member_shows_the_training_curves_of_its_ramp(harvest_study):
     """The report's curves of a harvested checkpoint are those of the trial it was harvested from. Before, they were read
     from the checkpoint's own run, which logs none: the figure said "no epoch_accuracy logged"."""
-    from dse.report._figures import curve_runs, training_curves
+    from dse.report._figures import curve_runs, front_members_table, training_curves
 
     exp, _, _, study = harvest_study
     every = front_frame(study, numbers=[t.number for t in study.trials])
@@ -145,6 +145,10 @@ def test_a_harvested_member_shows_the_training_curves_of_its_ramp(harvest_study)
     assert harvested and all(runs[n] == trained_run for n in harvested), runs
     curves = training_curves(exp.tracking_uri, {n: runs[n] for n in harvested})
     assert all(len(curves[n]["accuracy"]) == exp.training.epochs for n in harvested), curves
+    # what the report passes (probe 39: its members table had no harvested_from, so a harvested member drew no curve)
+    members = front_members_table(study)
+    on_front = [int(n) for n in members.loc[members["harvested_from"].notna(), "trial"]]
+    assert on_front and all(curve_runs(study, members)[n] == trained_run for n in on_front), members
 
 
 def test_front_shows_where_a_member_was_harvested(harvest_study):
