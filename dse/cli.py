@@ -279,6 +279,12 @@ def status(
     if orphans:
         _say(f"running trials {', '.join(map(str, orphans))} belong to a driver on this machine that is gone: "
              "`dse run` again fails them as DriverLostError and evaluates their parameters again")
+    if counts.running and (silent := {n: s for n, s in _silent_running(st, records).items() if n not in orphans}):
+        grace = _heartbeat_grace_s(records)
+        _say(f"running {trial_numbers_text(list(silent))}: no heartbeat from {'its' if len(silent) == 1 else 'their'} driver for {min(silent.values()):.0f} s "
+             f"or more, past the study's heartbeat_grace_s ({grace:g} s): the driver looks gone (stopped on another "
+             "machine, or a dse that recorded no process id); the next `dse run` fails them as DriverLostError and "
+             "evaluates their parameters again")
     front = front_frame(st)
     if front.empty:
         if counts.feasible is not None and counts.complete:  # each complete trial infeasible: why, and what to do
@@ -308,10 +314,29 @@ def status(
                  "why it cannot)")
 
 
+def _heartbeat_grace_s(records) -> float:
+    """The study's ``heartbeat_grace_s`` (stored experiment), or the default where it has none readable here."""
+    from dse.config import ExperimentConfig
+
+    try:
+        return records.experiment(reading=True).heartbeat_grace_s
+    except DseError:
+        return ExperimentConfig.model_fields["heartbeat_grace_s"].default
+
+
+def _silent_running(st, records) -> dict[int, float]:
+    """RUNNING trials without a heartbeat for longer than the study's grace: trial number -> seconds
+    (:func:`dse.study.silent_trials`)."""
+    from dse.study import silent_trials
+
+    return silent_trials(st, _heartbeat_grace_s(records))
+
+
 def _status_json(study: str, storage: str, st, counts, records) -> str:
     """``dse status --json``: ``study``, ``storage`` (password masked), ``counts`` (:class:`dse.report.StudyCounts`),
     ``failures`` (per reason type: trial numbers and the latest reason), ``orphaned_running`` (trials of a driver on
-    this machine that is gone), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
+    this machine that is gone), ``silent_running`` (trial number -> seconds since its driver's last heartbeat, for
+    RUNNING trials past the study's ``heartbeat_grace_s``; orphaned ones included), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
     ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing and infinite values ``null``) and
     ``precise_fronts`` (per re-measuring backend, its front's rows) and ``precise_fronts_unmeasured`` (per re-measuring
     backend, the members of ``front`` it supports but has not measured: they joined the front after its last
@@ -334,6 +359,7 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
         "study": study, "storage": storage, "counts": dataclasses.asdict(counts),
         "failures": [{"type": kind, "trials": numbers, "latest_reason": why} for kind, numbers, why in failures_by_reason(st)],
         "orphaned_running": orphaned_trials(st) if counts.running else [],
+        "silent_running": {str(n): round(s, 1) for n, s in _silent_running(st, records).items()} if counts.running else {},
         "experiment_history": [{k: h[k] for k in ("version", "until_trial", "changed")} for h in records.experiment_history()],
         "front": rows(front_frame(st)),
         "precise_fronts": {b: rows(front_frame(st, numbers=n)) if (n := precise_front(st, b)) else []

@@ -114,6 +114,7 @@ def test_mlflows_store_tracebacks_are_left_to_the_error_dse_reports(caplog, monk
 
 def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_path):
     """A copy of the study with a RUNNING trial stamped by an exited process of this machine, as `kill -9` of `dse run` leaves it."""
+    import json
     import sqlite3
     import subprocess
     import sys
@@ -139,6 +140,21 @@ def test_status_names_running_trials_of_a_driver_that_is_gone(tiny_study, tmp_pa
     assert f"{summary.n_complete} complete, {summary.n_failed} failed, 1 running" in text
     assert f"running trials {summary.n_complete + summary.n_failed} belong to a driver on this machine that is gone" in text
     assert "`dse run` again fails them as DriverLostError" in text
+    assert "no heartbeat from" not in text  # said once, as orphaned
+    # a driver whose heartbeats carry no process id (another machine, or a dse before the pid): said once its heartbeat
+    # is older than the study's heartbeat_grace_s (probe 39: "2 running" for minutes, unexplained); a fresh one is not
+    grace = exp.heartbeat_grace_s
+    old, fresh = study.ask(), study.ask()
+    record_heartbeat(old, "elsewhere", time.time() - grace - 300)
+    record_heartbeat(fresh, "alive", time.time())
+    result = runner.invoke(app, ["status", exp.name, "--storage", f"sqlite:///{db}"])
+    text = " ".join(result.output.split())
+    assert f"running trial {old.number}: no heartbeat from its driver for {grace + 299:.0f} s or more, past the study's " \
+           f"heartbeat_grace_s ({grace:g} s): the driver looks gone" in text.replace(f"{grace + 300:.0f} s", f"{grace + 299:.0f} s"), text
+    doc = json.loads(runner.invoke(app, ["status", exp.name, "--storage", f"sqlite:///{db}", "--json"]).output)
+    silent = doc["silent_running"]
+    assert list(silent) == [str(old.number)], silent  # the killed driver's trial is orphaned, with a fresh heartbeat
+    assert silent[str(old.number)] >= grace + 299
 
 
 def test_calibrate_against_a_backend_no_trial_of_the_study_suits(tiny_study):

@@ -1,7 +1,7 @@
 """Studies: Optuna ask/tell in RDB or journal-file storage, trials dispatched to Ray workers."""
 
 from dse.study._calibrate import CalibrationResult, calibrate
-from dse.study._liveness import orphaned_trials
+from dse.study._liveness import orphaned_trials, silent_trials
 from dse.study._orchestrator import StudySummary, run_study
 from dse.study._preflight import preflight
 from dse.study._ray_session import ray_session, trial_resources
@@ -18,4 +18,5 @@ __all__ = [
     "precise_front",
     "preflight",
     "orphaned_trials",
+    "silent_trials",
     "StudySummary", "run_study", "ray_session", "trial_resources", "make_sampler", "load_study", "open_study"]

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 
 from dse._proc import proc_stat
 
-__all__ = ["this_driver", "driver_is_dead", "orphaned_trials"]
+__all__ = ["this_driver", "driver_is_dead", "orphaned_trials", "silent_trials"]
 
 
 def _read(path: str) -> str | None:
@@ -103,3 +103,32 @@ def orphaned_trials(study: Any) -> list[int]:
     from dse.store import StudyRecords
 
     return [t.number for t in StudyRecords(study).stale_trials(math.inf, time.time(), dead=driver_is_dead)]
+
+
+def silent_trials(study: Any, grace_s: float, now: float | None = None) -> dict[int, float]:
+    """The study's RUNNING trials whose driver has sent no heartbeat for more than ``grace_s`` seconds.
+
+    What :func:`orphaned_trials` cannot tell: a driver on another machine, or a dse before heartbeats carried a process
+    id (probe 39: ``dse status`` said "2 running" of a killed driver's trials for minutes, unexplained). The next
+    ``dse run`` fails them as ``DriverLostError`` (its ``heartbeat_grace_s``). A trial without any heartbeat counts
+    from its start.
+
+    Args:
+        study: an ``optuna.Study``.
+        grace_s: seconds without a heartbeat after which a driver counts as gone (the study's ``heartbeat_grace_s``).
+        now: the time, seconds since the epoch (default ``time.time()``).
+
+    Returns:
+        trial number -> seconds since its last heartbeat (or its start), trial numbers ascending.
+    """
+    import time
+
+    from dse.store import StudyRecords
+
+    now = time.time() if now is None else now
+    out = {}
+    for t in StudyRecords(study).stale_trials(grace_s, now):
+        beat = StudyRecords.heartbeat_of(t)
+        last = float(beat["time"]) if "time" in beat else (t.datetime_start.timestamp() if t.datetime_start else now)
+        out[t.number] = now - last
+    return dict(sorted(out.items()))
