@@ -413,8 +413,11 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     run_tags = client.get_run(r.run_id).data.tags
     # the experiment that built this trial: an earlier one where --allow-changed replaced it since (its data, split,
     # network and training for the testbench and the README; before, the study's latest was taken for every trial)
-    exp, digest = records.experiment_of_version(  # a trial of a dse before the tag: by its number (probe 39)
-        run_tags.get("dse.experiment_version"), trial=r.number if r.harvested_from is None else r.harvested_from)
+    version, built_by = run_tags.get("dse.experiment_version"), r.number if r.harvested_from is None else r.harvested_from
+    exp, digest = records.experiment_of_version(version, trial=built_by)  # a trial of a dse before the tag: by its number
+    # the README's Python line reads the same experiment (probe 39: it read the latest, another split after a change)
+    of_trial = (".experiment()" if not records.experiment_history() else
+                f".experiment_of_version({version!r})[0]" if version is not None else f".experiment_of_version(None, trial={built_by})[0]")
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
@@ -449,7 +452,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     standing = _standing(study, r, records.experiment(reading=True).constraints)  # against the study's constraints now
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, standing,
                               _testbench_build(prj, hls_model.config.get_project_name()), tb[4] if tb else None,
-                              exp.resources.da4ml_latency_cutoff)
+                              exp.resources.da4ml_latency_cutoff, of_trial)
                       + _provenance(exp, r, digest, run_tags), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
@@ -631,8 +634,12 @@ def _seed_text(exp, r) -> str:
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
-            tb_build: str = "", n_test: int | None = None, latency_cutoff: float = 5.0) -> str:
-    """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build."""
+            tb_build: str = "", n_test: int | None = None, latency_cutoff: float = 5.0, of_trial: str = ".experiment()") -> str:
+    """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build.
+
+    ``of_trial``: the :class:`~dse.store.StudyRecords` call, as Python source, that reads the experiment the trial was
+    built with (``.experiment()`` where the experiment never changed).
+    """
     m, tags = r.metrics, r.tags
     lines = [
         f"# {study_name}, trial {r.number}",
@@ -763,7 +770,8 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
            "predates `preprocessing.json`): hls4ml's testbench runs on zeros."]),
         "",
         "All raw test rows in Python: `X_raw, y = dse.data.load_raw_test_split(dse.store.StudyRecords(dse.study.load_study("
-        f"'{study_name}', '<storage URL>')).experiment().dataset)` gives the study's test split before standardization; "
+        f"'{study_name}', '<storage URL>')){of_trial}.dataset)` gives the test split the trial was measured on, before "
+        "standardization; "
         "`dse.data.Preprocessing.from_json(json.load(open('preprocessing.json'))).apply(X_raw)` standardizes it.",
     ]
     if rtl_dir is not None:
