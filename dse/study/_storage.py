@@ -19,6 +19,10 @@ __all__ = ["open_study", "objectives_problem", "load_study", "reading_on_a_full_
 log = logging.getLogger(__name__)
 
 
+#: The default ``objectives`` of dse before 2026-12-07 (selected on the test split), for the refusal of a study made then.
+_OLD_DEFAULT_OBJECTIVES = ["csim_accuracy", "lut"]
+
+
 def objectives_problem(study: optuna.Study, exp: ExperimentConfig) -> str | None:
     """Why ``exp`` cannot continue the existing ``study`` whatever else may change, or ``None``.
 
@@ -34,9 +38,14 @@ def objectives_problem(study: optuna.Study, exp: ExperimentConfig) -> str | None
     finished = (optuna.trial.TrialState.COMPLETE,)
     if stored is not None and stored != names and study.get_trials(deepcopy=False, states=finished):
         moved = next(f"{a} as {b}" for a, b in zip(stored, names) if a != b)
+        default = [o.metric for o in ExperimentConfig.model_fields["objectives"].default]
+        was_default = ("; the experiment writes no objectives, and the default changed on 2026-12-07 from "
+                       f"{_OLD_DEFAULT_OBJECTIVES} to {default}: to continue the study, add `objectives:` with "
+                       f"{stored} (metric and direction each) to the experiment file"
+                       if stored == _OLD_DEFAULT_OBJECTIVES and names == default and "objectives" not in exp.model_fields_set else "")
         return (f"{where} has objectives {stored}, but the experiment asks for {names}: Optuna keeps each trial's values "
                 f"by position, so earlier trials' {moved} would be read; give the experiment another name for a new study, "
-                "or restore its objectives (--allow-changed cannot change objectives)")
+                f"or restore its objectives (--allow-changed cannot change objectives){was_default}")
     return None
 
 
