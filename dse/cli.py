@@ -279,12 +279,15 @@ def status(
     if orphans:
         _say(f"running trials {', '.join(map(str, orphans))} belong to a driver on this machine that is gone: "
              "`dse run` again fails them as DriverLostError and evaluates their parameters again")
-    if counts.running and (silent := {n: s for n, s in _silent_running(st, records).items() if n not in orphans}):
-        grace = _heartbeat_grace_s(records)
-        _say(f"running {trial_numbers_text(list(silent))}: no heartbeat from {'its' if len(silent) == 1 else 'their'} driver for {min(silent.values()):.0f} s "
-             f"or more, past the study's heartbeat_grace_s ({grace:g} s): the driver looks gone (stopped on another "
-             "machine, or a dse that recorded no process id); the next `dse run` fails them as DriverLostError and "
-             "evaluates their parameters again")
+    silent = {n: s for n, s in _silent_running(st, records).items() if n not in orphans} if counts.running else {}
+    if silent:
+        one = len(silent) == 1
+        _say(f"running {trial_numbers_text(list(silent))}: no heartbeat from {'its driver' if one else 'their drivers'} for "
+             f"{math.floor(min(silent.values()))} s or more, past the study's heartbeat_grace_s "
+             f"({records.experiment(reading=True).heartbeat_grace_s:g} s): the driver looks gone (stopped on another "
+             "machine, or a dse that recorded no process id; or its machine's clock is behind this one's); the next "
+             f"`dse run` fails {'it' if one else 'them'} as DriverLostError and evaluates {'its' if one else 'their'} "
+             "parameters again")
     front = front_frame(st)
     if front.empty:
         if counts.feasible is not None and counts.complete:  # each complete trial infeasible: why, and what to do
@@ -314,29 +317,24 @@ def status(
                  "why it cannot)")
 
 
-def _heartbeat_grace_s(records) -> float:
-    """The study's ``heartbeat_grace_s`` (stored experiment), or the default where it has none readable here."""
-    from dse.config import ExperimentConfig
-
-    try:
-        return records.experiment(reading=True).heartbeat_grace_s
-    except DseError:
-        return ExperimentConfig.model_fields["heartbeat_grace_s"].default
-
-
 def _silent_running(st, records) -> dict[int, float]:
-    """RUNNING trials without a heartbeat for longer than the study's grace: trial number -> seconds
-    (:func:`dse.study.silent_trials`)."""
+    """RUNNING trials of a study ``dse run`` made whose driver has sent no heartbeat for longer than the study's
+    ``heartbeat_grace_s``: trial number -> seconds (:func:`dse.study.silent_trials`). Empty for a study whose
+    experiment is not stored or not readable here (no grace to judge by; heartbeats are dse's)."""
     from dse.study import silent_trials
 
-    return silent_trials(st, _heartbeat_grace_s(records))
+    try:
+        grace = records.experiment(reading=True).heartbeat_grace_s
+    except DseError:
+        return {}
+    return silent_trials(st, grace)
 
 
 def _status_json(study: str, storage: str, st, counts, records) -> str:
     """``dse status --json``: ``study``, ``storage`` (password masked), ``counts`` (:class:`dse.report.StudyCounts`),
     ``failures`` (per reason type: trial numbers and the latest reason), ``orphaned_running`` (trials of a driver on
     this machine that is gone), ``silent_running`` (trial number -> seconds since its driver's last heartbeat, for
-    RUNNING trials past the study's ``heartbeat_grace_s``; orphaned ones included), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
+    RUNNING trials past the study's ``heartbeat_grace_s``; orphaned ones too, once their heartbeat is that old), ``experiment_history`` (what ``--allow-changed`` accepted, before which trial),
     ``front`` (the rows of ``pareto_front.csv``: :func:`dse.report.front_frame`, missing and infinite values ``null``) and
     ``precise_fronts`` (per re-measuring backend, its front's rows) and ``precise_fronts_unmeasured`` (per re-measuring
     backend, the members of ``front`` it supports but has not measured: they joined the front after its last

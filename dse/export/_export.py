@@ -415,9 +415,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     # network and training for the testbench and the README; before, the study's latest was taken for every trial)
     version, built_by = run_tags.get("dse.experiment_version"), r.number if r.harvested_from is None else r.harvested_from
     exp, digest = records.experiment_of_version(version, trial=built_by)  # a trial of a dse before the tag: by its number
-    # the README's Python line reads the same experiment (probe 39: it read the latest, another split after a change)
-    of_trial = (".experiment()" if not records.experiment_history() else
-                f".experiment_of_version({version!r})[0]" if version is not None else f".experiment_of_version(None, trial={built_by})[0]")
+    of_trial = _experiment_call(records, version, built_by)
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
@@ -619,6 +617,17 @@ def _provenance(exp, r, digest: str | None, run_tags: dict[str, str]) -> str:
         "- To train it again, see \"Retraining one trial\" in dse's README: the same numbers on the same machine and versions.",
         "",
     ])
+
+
+def _experiment_call(records, version: str | None, trial: int) -> str:
+    """The :class:`~dse.store.StudyRecords` call, as Python source for the README, that reads the experiment trial
+    ``trial`` (a harvested checkpoint's parent) was built with: ``.experiment()`` where the experiment never changed,
+    else :meth:`~dse.store.StudyRecords.experiment_of_version` of its ``dse.experiment_version`` tag ``version``, or of
+    its number where it has none. Before, the README's line read the latest experiment (probe 39: another split after
+    a change of ``dataset``)."""
+    if not records.experiment_history():
+        return ".experiment()"
+    return f".experiment_of_version({version!r})[0]" if version is not None else f".experiment_of_version(None, trial={trial})[0]"
 
 
 def _seed_text(exp, r) -> str:

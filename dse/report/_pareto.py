@@ -113,8 +113,9 @@ def front_frame(study: optuna.Study, numbers: list[int] | None = None, with_meas
     the trial trained with (its recorded :class:`~dse.config.TrialParams`; per-layer
     ReuseFactors as ``"1,8"``), ``pinned`` (names pinned by a rule), ``feasible`` (constrained
     studies only; Optuna's front holds feasible trials only) and ``mlflow_run_id``. Rows are
-    sorted by the first objective, best first; a trial of ``numbers`` without values (FAIL, RUNNING) has empty (NaN)
-    objective cells and comes last. No rows (the columns ``trial``, the objectives,
+    sorted by the first objective, best first; a trial of ``numbers`` without values (FAIL, RUNNING) has in its
+    objective cells what it measured before it stopped (empty, NaN, where nothing), and without the first objective it
+    comes last. No rows (the columns ``trial``, the objectives,
     ``pinned``, ``feasible`` in a constrained study, ``mlflow_run_id``) when no trial completed
     or none is feasible.
 

@@ -693,12 +693,18 @@ class StudyRecords:
                 if dead is not None and dead(beat):
                     out.append(t)
                     continue
-                last = float(beat.get("time", 0))
-            else:
-                last = t.datetime_start.timestamp() if t.datetime_start else 0.0
-            if now - last > grace_s:
+            if now - self.last_heartbeat_time(t) > grace_s:
                 out.append(t)
         return out
+
+    @staticmethod
+    def last_heartbeat_time(t: FrozenTrial) -> float:
+        """When ``t``'s driver last stamped it (s since the epoch); its start for a trial without a heartbeat (an older
+        ``dse``), 0 without either."""
+        beat = t.user_attrs.get(_HEARTBEAT)
+        if beat is not None:
+            return float(beat.get("time", 0))
+        return t.datetime_start.timestamp() if t.datetime_start else 0.0
 
     @staticmethod
     def heartbeat_of(t: FrozenTrial) -> dict[str, Any]:

@@ -111,7 +111,8 @@ def silent_trials(study: Any, grace_s: float, now: float | None = None) -> dict[
     What :func:`orphaned_trials` cannot tell: a driver on another machine, or a dse before heartbeats carried a process
     id (probe 39: ``dse status`` said "2 running" of a killed driver's trials for minutes, unexplained). The next
     ``dse run`` fails them as ``DriverLostError`` (its ``heartbeat_grace_s``). A trial without any heartbeat counts
-    from its start.
+    from its start. A heartbeat's time is its driver machine's clock: a clock behind this machine's by more than the
+    grace makes a live driver look silent.
 
     Args:
         study: an ``optuna.Study``.
@@ -128,7 +129,5 @@ def silent_trials(study: Any, grace_s: float, now: float | None = None) -> dict[
     now = time.time() if now is None else now
     out = {}
     for t in StudyRecords(study).stale_trials(grace_s, now):
-        beat = StudyRecords.heartbeat_of(t)
-        last = float(beat["time"]) if "time" in beat else (t.datetime_start.timestamp() if t.datetime_start else now)
-        out[t.number] = now - last
+        out[t.number] = now - StudyRecords.last_heartbeat_time(t)
     return dict(sorted(out.items()))

@@ -39,13 +39,16 @@ def objectives_problem(study: optuna.Study, exp: ExperimentConfig) -> str | None
     if stored is not None and stored != names and study.get_trials(deepcopy=False, states=finished):
         moved = next(f"{a} as {b}" for a, b in zip(stored, names) if a != b)
         default = [o.metric for o in ExperimentConfig.model_fields["objectives"].default]
-        was_default = ("; the experiment writes no objectives, and the default changed on 2026-12-07 from "
-                       f"{_OLD_DEFAULT_OBJECTIVES} to {default}: to continue the study, add `objectives:` with "
-                       f"{stored} (metric and direction each) to the experiment file"
-                       if stored == _OLD_DEFAULT_OBJECTIVES and names == default and "objectives" not in exp.model_fields_set else "")
+        if stored == _OLD_DEFAULT_OBJECTIVES and names == default:  # (the experiment's own set is lost to revalidate)
+            return (f"{where} has objectives {stored}, dse's default before 2026-12-07, but the experiment asks for "
+                    f"{names}, the default since (selected on the validation split): Optuna keeps each trial's values by "
+                    f"position, so earlier trials' {moved} would be read. To continue the study, write its objectives in "
+                    f"the experiment file (objectives: [{{metric: {stored[0]}, direction: maximize}}, {{metric: {stored[1]}, "
+                    "direction: minimize}]); or give the experiment another name for a new study (--allow-changed "
+                    "cannot change objectives)")
         return (f"{where} has objectives {stored}, but the experiment asks for {names}: Optuna keeps each trial's values "
                 f"by position, so earlier trials' {moved} would be read; give the experiment another name for a new study, "
-                f"or restore its objectives (--allow-changed cannot change objectives){was_default}")
+                "or restore its objectives (--allow-changed cannot change objectives)")
     return None
 
 

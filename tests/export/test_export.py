@@ -572,3 +572,25 @@ def test_the_readme_seed_of_a_trial_without_a_seed_tag_is_worked_out_and_says_so
     assert _seed_text(exp, old).startswith("`10` (the study's `seed` plus the trial's number; worked out from the experiment")
     harvested = SimpleNamespace(number=6, harvested_from=0, tags={})
     assert _seed_text(exp, harvested).startswith("`7` (the study's `seed` plus the number of trial 0, whose checkpoint this is;")
+
+
+def test_the_readme_reads_the_experiment_the_trial_was_built_with(tmp_path):
+    """Probe 39: the README's Python line for the raw test rows read the study's latest experiment, which after a change
+    of `dataset` (--allow-changed) is another split than the one the trial was measured on."""
+    import optuna
+
+    from dse.config import load_experiment
+    from dse.export._export import _experiment_call
+    from tests.conftest import write_experiment
+
+    exp, space = load_experiment(write_experiment(tmp_path))
+    study = optuna.create_study(study_name="calls", directions=["maximize", "minimize"])
+    records = StudyRecords(study)
+    records.save_experiment(exp, space)
+    assert _experiment_call(records, None, 0) == ".experiment()"  # never changed: the plain call, as before
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    later = exp.model_copy(update={"dataset": exp.dataset.model_copy(update={"test_fraction": 0.3})})
+    records.save_experiment(later, space, None, records.experiment_diff(later, space))
+    for version, trial, want in (("1", 0, 0.2), (None, 0, 0.2), (None, 1, 0.3), ("2", 0, 0.3)):
+        call = _experiment_call(records, version, trial)
+        assert eval(f"records{call}").dataset.test_fraction == want, (call, want)  # the line, run as a user runs it

@@ -440,28 +440,36 @@ def test_a_storage_lost_at_the_end_still_ends_the_mlflow_parent_run(tmp_path, mo
 
 def test_a_study_of_the_old_default_objectives_is_told_how_to_continue(tmp_path):
     """Probe 39: a study begun by a dse whose default objectives were (csim_accuracy, lut), continued from an experiment
-    file that writes no objectives, was told to "restore its objectives", which the user never wrote. The refusal now
-    says the default changed and what to write; an experiment that names other objectives gets the plain refusal."""
+    file that writes no objectives, was told to "restore its objectives", which the user never wrote. `dse check` (and
+    `dse run`) now say the default changed and what to write; other objectives get the plain refusal."""
     import optuna
+    import yaml
+    from typer.testing import CliRunner
 
+    from dse.cli import app
     from dse.config import ObjectiveConfig, load_experiment
     from dse.study._storage import objectives_problem
     from tests.conftest import write_experiment
-
-    import yaml
 
     path = write_experiment(tmp_path)
     raw = yaml.safe_load(path.read_text())
     raw.pop("objectives", None)  # the file as the quick start wrote it then: the default objectives
     path.write_text(yaml.safe_dump(raw))
     exp, _ = load_experiment(path)
-    assert "objectives" not in exp.model_fields_set
-    study = optuna.create_study(study_name=exp.name, storage=f"sqlite:///{tmp_path / 'old.db'}", directions=["maximize", "minimize"])
+    exp.resolved_run_dir.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(study_name=exp.name, storage=exp.storage_url, directions=["maximize", "minimize"])
     study.set_metric_names(["csim_accuracy", "lut"])
     study.add_trial(optuna.trial.create_trial(values=[0.9, 100.0]))
-    said = objectives_problem(study, exp)
-    assert said is not None and "the default changed on 2026-12-07 from ['csim_accuracy', 'lut'] to ['csim_val_accuracy', 'lut']" in said
-    assert "add `objectives:` with ['csim_accuracy', 'lut']" in said, said
-    named = exp.model_copy(update={"objectives": [ObjectiveConfig(metric="csim_val_accuracy", direction="maximize"),
-                                                  ObjectiveConfig(metric="lut", direction="minimize")]})
-    assert "objectives" in named.model_fields_set and "default changed" not in objectives_problem(study, named)
+    result = CliRunner().invoke(app, ["check", str(path)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2, result.output
+    assert "has objectives ['csim_accuracy', 'lut'], dse's default before 2026-12-07, but the experiment asks for " \
+           "['csim_val_accuracy', 'lut'], the default since" in said, said
+    assert "write its objectives in the experiment file (objectives: [{metric: csim_accuracy, direction: maximize}, " \
+           "{metric: lut, direction: minimize}])" in said, said
+    raw["objectives"] = [{"metric": "csim_accuracy", "direction": "maximize"}, {"metric": "lut", "direction": "minimize"}]
+    path.write_text(yaml.safe_dump(raw))  # as the message says: the study's own objectives continue it
+    assert objectives_problem(study, load_experiment(path)[0]) is None
+    other = exp.model_copy(update={"objectives": [ObjectiveConfig(metric="csim_val_accuracy", direction="maximize"),
+                                                  ObjectiveConfig(metric="ebops", direction="minimize")]})
+    assert "default" not in objectives_problem(study, other)
