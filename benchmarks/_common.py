@@ -23,6 +23,47 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
+def at_least(low: int):
+    """An argparse ``type``: a whole number of ``low`` or more (``--n-trials 0`` or ``--points abc`` refused before any
+    run, with the option named by argparse; before, a traceback, some after minutes of work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is below {low}; give {low} or more")
+        return value
+    parse.__name__ = f"a whole number >= {low}"
+    return parse
+
+
+def counts(low: int):
+    """An argparse ``type``: comma-separated whole numbers of ``low`` or more (``--points 50,200``), as a list."""
+    one = at_least(low)
+
+    def parse(text: str) -> list[int]:
+        values = [one(x.strip()) for x in text.split(",") if x.strip()]
+        if not values:
+            raise argparse.ArgumentTypeError("give at least one number, comma-separated")
+        return values
+    parse.__name__ = f"comma-separated whole numbers >= {low}"
+    return parse
+
+
+def non_negative(text: str) -> float:
+    """An argparse ``type``: a finite number >= 0 (``--rss-growth``)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number >= 0")
+    return value
+
+
 def use_this_checkout() -> None:
     """Import ``dse`` from this checkout, in the driver and (through PYTHONPATH) in Ray workers."""
     sys.path.insert(0, str(REPO))

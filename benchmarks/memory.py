@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HelpFormatter, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import HelpFormatter, at_least, load_note, run_main, use_this_checkout, write_json, non_negative  # noqa: E402
 
 use_this_checkout()
 
@@ -132,9 +132,9 @@ def run_config(name: str, rss_growth: float, n_trials: int, root: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    ap.add_argument("--n-trials", type=int, default=50)
+    ap.add_argument("--n-trials", type=at_least(6), default=50, help="consecutive trials per configuration (6 or more: the growth is measured from the fifth)")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated, of before (one worker for every trial), after (the default)")
-    ap.add_argument("--rss-growth", type=float,
+    ap.add_argument("--rss-growth", type=non_negative,
                     help="the after configuration's replacement threshold, a fraction (0.2 = 20%%; default dse.study._workers.WORKER_RSS_GROWTH)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/memory.json)")
     args = ap.parse_args()

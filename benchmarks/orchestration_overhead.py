@@ -34,7 +34,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, HelpFormatter, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, HelpFormatter, TreeCpu, counts, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -147,8 +147,8 @@ def run_tune(n: int, root: Path) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    ap.add_argument("--points", default="50,200,500,1000", help="trial counts on the curve; the largest is run (2000 took 4 min on a quiet host, 2026-12-04)")
-    ap.add_argument("--tune-points", default="50,200,500", help="trial counts run with Ray Tune (one run each)")
+    ap.add_argument("--points", type=counts(2), default="50,200,500,1000", help="trial counts on the curve; the largest is run (2000 took 4 min on a quiet host, 2026-12-04)")
+    ap.add_argument("--tune-points", type=counts(2), default="50,200,500", help="trial counts run with Ray Tune (one run each)")
     ap.add_argument("--storages", default="sqlite,journal",
                     help="Optuna storages for our driver, each run in turn: sqlite (the default storage, WAL mode), journal "
                     "(storage: journal, Optuna's JournalFileBackend in the run directory)")
@@ -156,7 +156,7 @@ def main() -> None:
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/orchestration_overhead.json)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    points = [int(x) for x in args.points.split(",")]
+    points = args.points
     storages = [x for x in args.storages.split(",") if x]
     if set(storages) - {"sqlite", "journal"}:
         ap.error(f"--storages: {args.storages!r}; give sqlite and/or journal, comma-separated")
@@ -170,7 +170,7 @@ def main() -> None:
             results.append(r)
             print(f"{r['driver']}: {r['n']} trials, {r['wall_s']:.0f} s wall, {r['all_cpu_s']:.0f} CPU s", flush=True)
         if not args.skip_tune:
-            for n in [int(x) for x in args.tune_points.split(",")]:
+            for n in args.tune_points:
                 r = run_tune(n, root / f"tune{n}")
                 results.append(r)
                 print(f"{r['driver']}: {n} trials, {r['wall_s']:.1f} s wall, {r['all_cpu_s']:.0f} CPU s", flush=True)

@@ -69,7 +69,7 @@ import numpy as np
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, HelpFormatter, TreeCpu, load_note, run_main, use_this_checkout, write_json  # noqa: E402
+from _common import REPO, HelpFormatter, TreeCpu, at_least, load_note, run_main, use_this_checkout, write_json  # noqa: E402
 
 use_this_checkout()
 
@@ -294,23 +294,23 @@ def plot(results: list[dict], grid: list[float], path: Path) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=HelpFormatter)
-    ap.add_argument("--n-trials", type=int, default=18, help="ours-nsga2, ours-harvest, random, tpe: trials of 15 epochs (the budget)")
-    ap.add_argument("--long-checkpoints", type=int, default=24, help="long-ramp: harvest_checkpoints")
+    ap.add_argument("--n-trials", type=at_least(1), default=18, help="ours-nsga2, ours-harvest, random, tpe: trials of 15 epochs (the budget)")
+    ap.add_argument("--long-checkpoints", type=at_least(1), default=24, help="long-ramp: harvest_checkpoints")
     ap.add_argument("--widths", default="4,5,6,7,8,10,12,16", help="uniform: the total bits b of ap_fixed<b,i>, comma-separated")
     ap.add_argument("--uniform-int-bits", choices=("global", "layer"), default="global",
                     help="uniform: the integer bits i, one for all weights and one for the whole data path (the largest "
                          "layer's), or each layer's own (layer: 0.063 against 0.070 at seed 7, see the README)")
-    ap.add_argument("--ramp-trials", type=int, help="ours-ramps: trials (default n-trials / 9: 2, one per core)")
-    ap.add_argument("--ramp-epochs", type=int, help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
-    ap.add_argument("--ramp-checkpoints", type=int, default=16, help="ours-ramps: harvest_checkpoints per trial")
+    ap.add_argument("--ramp-trials", type=at_least(1), help="ours-ramps: trials (default n-trials / 9: 2, one per core)")
+    ap.add_argument("--ramp-epochs", type=at_least(1), help="ours-ramps: epochs per trial (default: 15 x n-trials / ramp-trials)")
+    ap.add_argument("--ramp-checkpoints", type=at_least(1), default=16, help="ours-ramps: harvest_checkpoints per trial")
     ap.add_argument("--ramps-enqueue-long-ramp", action="store_true",
                     help="ours-ramps: enqueue the long ramp's design (search_spaces/long_ramp.yaml) as its first trial (enqueue_trials)")
-    ap.add_argument("--long-epochs", type=int, help="long-ramp: epochs (default: 15 x n-trials, the epochs of a whole study)")
+    ap.add_argument("--long-epochs", type=at_least(1), help="long-ramp: epochs (default: 15 x n-trials, the epochs of a whole study)")
     ap.add_argument("--methods", default="ours-nsga2,ours-ramps,random,uniform,long-ramp",
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, tpe, uniform, long-ramp")
-    ap.add_argument("--tpe-startup-trials", type=int,
+    ap.add_argument("--tpe-startup-trials", type=at_least(1),
                     help="tpe: sampler.n_startup_trials, the random trials before TPE models (default: Optuna's 10)")
-    ap.add_argument("--seed", type=int, help="seed of every method's experiment (default: the quickstart's 7)")
+    ap.add_argument("--seed", type=at_least(0), help="seed of every method's experiment (default: the quickstart's 7)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/search_quality.json)")
     ap.add_argument("--plot", help="the PNG of the curves (default: beside --out, else benchmarks/results/search_quality.png)")
     args = ap.parse_args()
@@ -318,10 +318,6 @@ def main() -> None:
     unknown = [m for m in args.methods.split(",") if m not in known]
     if unknown:  # before: a KeyError when the loop reached it, after the earlier methods' minutes of work
         ap.error(f"--methods: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
-    if args.n_trials < 1:
-        ap.error("--n-trials must be at least 1")
-    if args.tpe_startup_trials is not None and args.tpe_startup_trials < 1:  # sampler.n_startup_trials takes 1 or more
-        ap.error("--tpe-startup-trials must be 1 or more")
     print(load_note(), flush=True)
     n = args.n_trials
     ramp_trials = args.ramp_trials or max(1, n // 9)

@@ -32,6 +32,11 @@ def test_tree_cpu_counts_a_childs_cpu_once():
     ("trial_anatomy.py", ["--configs", "Before"], "--configs: unknown Before; choose from before,"),
     ("parallel_efficiency.py", ["--rounds", "0"], "--rounds must be at least 1"),
     ("training_speed.py", ["--epochs", "1"], "--epochs: each count must be at least 2"),
+    # this session's probe of the scripts' options: a traceback before, for search_quality.py's a zero taken as the default
+    ("orchestration_overhead.py", ["--points", "50,abc"], "argument --points: 'abc' is not a whole number"),
+    ("orchestration_overhead.py", ["--tune-points", "0"], "argument --tune-points: 0 is below 2; give 2 or more"),
+    ("memory.py", ["--n-trials", "0"], "argument --n-trials: 0 is below 6; give 6 or more"),
+    ("search_quality.py", ["--ramp-epochs", "0"], "argument --ramp-epochs: 0 is below 1; give 1 or more"),
 ])
 def test_a_mistyped_option_is_refused_before_any_run(script, args, said):
     """Before: a KeyError or StatisticsError traceback, for search_quality.py after the earlier methods' minutes of work."""
