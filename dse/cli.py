@@ -284,8 +284,9 @@ def status(
         one = len(silent) == 1
         _say(f"running {trial_numbers_text(list(silent))}: no heartbeat from {'its driver' if one else 'their drivers'} for "
              f"{math.floor(min(silent.values()))} s or more, past the study's heartbeat_grace_s "
-             f"({records.experiment(reading=True).heartbeat_grace_s:g} s): the driver looks gone (stopped on another "
-             "machine, or a dse that recorded no process id; or its machine's clock is behind this one's); the next "
+             f"({records.experiment(reading=True).heartbeat_grace_s:g} s): {'the driver looks' if one else 'the drivers look'} "
+             "gone (stopped on another machine, or a dse that recorded no process id; or a driver machine's clock is "
+             "behind this one's); the next "
              f"`dse run` fails {'it' if one else 'them'} as DriverLostError and evaluates {'its' if one else 'their'} "
              "parameters again")
     front = front_frame(st)
