@@ -279,12 +279,13 @@ def status(
     if orphans:
         _say(f"running trials {', '.join(map(str, orphans))} belong to a driver on this machine that is gone: "
              "`dse run` again fails them as DriverLostError and evaluates their parameters again")
-    silent = {n: s for n, s in _silent_running(st, records).items() if n not in orphans} if counts.running else {}
+    grace, silent = _silent_running(st, records) if counts.running else (None, {})
+    silent = {n: s for n, s in silent.items() if n not in orphans}
     if silent:
         one = len(silent) == 1
         _say(f"running {trial_numbers_text(list(silent))}: no heartbeat from {'its driver' if one else 'their drivers'} for "
              f"{math.floor(min(silent.values()))} s or more, past the study's heartbeat_grace_s "
-             f"({records.experiment(reading=True).heartbeat_grace_s:g} s): {'the driver looks' if one else 'the drivers look'} "
+             f"({grace:g} s): {'the driver looks' if one else 'the drivers look'} "
              "gone (stopped on another machine, or a dse that recorded no process id; or a driver machine's clock is "
              "behind this one's); the next "
              f"`dse run` fails {'it' if one else 'them'} as DriverLostError and evaluates {'its' if one else 'their'} "
@@ -318,17 +319,17 @@ def status(
                  "why it cannot)")
 
 
-def _silent_running(st, records) -> dict[int, float]:
-    """RUNNING trials of a study ``dse run`` made whose driver has sent no heartbeat for longer than the study's
-    ``heartbeat_grace_s``: trial number -> seconds (:func:`dse.study.silent_trials`). Empty for a study whose
-    experiment is not stored or not readable here (no grace to judge by; heartbeats are dse's)."""
+def _silent_running(st, records) -> tuple[float | None, dict[int, float]]:
+    """The study's ``heartbeat_grace_s`` (s) and its RUNNING trials whose driver has sent no heartbeat for longer:
+    trial number -> seconds (:func:`dse.study.silent_trials`). ``(None, {})`` for a study whose experiment is not
+    stored or not readable here (no grace to judge by; heartbeats are dse's)."""
     from dse.study import silent_trials
 
     try:
         grace = records.experiment(reading=True).heartbeat_grace_s
     except DseError:
-        return {}
-    return silent_trials(st, grace)
+        return None, {}
+    return grace, silent_trials(st, grace)
 
 
 def _status_json(study: str, storage: str, st, counts, records) -> str:
@@ -358,7 +359,7 @@ def _status_json(study: str, storage: str, st, counts, records) -> str:
         "study": study, "storage": storage, "counts": dataclasses.asdict(counts),
         "failures": [{"type": kind, "trials": numbers, "latest_reason": why} for kind, numbers, why in failures_by_reason(st)],
         "orphaned_running": orphaned_trials(st) if counts.running else [],
-        "silent_running": {str(n): round(s, 1) for n, s in _silent_running(st, records).items()} if counts.running else {},
+        "silent_running": {str(n): round(s, 1) for n, s in _silent_running(st, records)[1].items()} if counts.running else {},
         "experiment_history": [{k: h[k] for k in ("version", "until_trial", "changed")} for h in records.experiment_history()],
         "front": rows(front_frame(st)),
         "precise_fronts": {b: rows(front_frame(st, numbers=n)) if (n := precise_front(st, b)) else []
