@@ -23,9 +23,10 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return action.help if action.default is None else super()._get_help_string(action)
 
 
-def at_least(low: int):
-    """An argparse ``type``: a whole number of ``low`` or more (``--n-trials 0`` or ``--points abc`` refused before any
-    run, with the option named by argparse; before, a traceback, some after minutes of work)."""
+def at_least(low: int, high: int | None = None):
+    """An argparse ``type``: a whole number of ``low`` or more, and at most ``high`` where given (``--n-trials 0`` or
+    ``--points abc`` refused before any run, with the option named by argparse; before, a traceback, some after minutes
+    of work; ``--seed`` above 2**32-1, a pydantic traceback)."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -33,8 +34,10 @@ def at_least(low: int):
             raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"{value} is below {low}; give {low} or more")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} is above {high}; give {low}..{high}")
         return value
-    parse.__name__ = f"a whole number >= {low}"
+    parse.__name__ = f"a whole number >= {low}" if high is None else f"a whole number {low}..{high}"
     return parse
 
 

@@ -310,7 +310,7 @@ def main() -> None:
                     help="comma-separated, from: ours-nsga2, ours-ramps, ours-harvest, random, tpe, uniform, long-ramp")
     ap.add_argument("--tpe-startup-trials", type=at_least(1),
                     help="tpe: sampler.n_startup_trials, the random trials before TPE models (default: Optuna's 10)")
-    ap.add_argument("--seed", type=at_least(0), help="seed of every method's experiment (default: the quickstart's 7)")
+    ap.add_argument("--seed", type=at_least(0, 2**32 - 1), help="seed of every method's experiment (default: the quickstart's 7)")
     ap.add_argument("--out", help="the JSON of results (default benchmarks/results/search_quality.json)")
     ap.add_argument("--plot", help="the PNG of the curves (default: beside --out, else benchmarks/results/search_quality.png)")
     args = ap.parse_args()

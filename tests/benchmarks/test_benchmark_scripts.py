@@ -37,6 +37,8 @@ def test_tree_cpu_counts_a_childs_cpu_once():
     ("orchestration_overhead.py", ["--tune-points", "0"], "argument --tune-points: 0 is below 2; give 2 or more"),
     ("memory.py", ["--n-trials", "0"], "argument --n-trials: 0 is below 6; give 6 or more"),
     ("search_quality.py", ["--ramp-epochs", "0"], "argument --ramp-epochs: 0 is below 1; give 1 or more"),
+    # a seed above NumPy's and Optuna's range was a pydantic traceback from the first method's experiment
+    ("search_quality.py", ["--seed", str(2**32)], "argument --seed: 4294967296 is above 4294967295; give 0..4294967295"),
 ])
 def test_a_mistyped_option_is_refused_before_any_run(script, args, said):
     """Before: a KeyError or StatisticsError traceback, for search_quality.py after the earlier methods' minutes of work."""
