@@ -413,9 +413,9 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     run_tags = client.get_run(r.run_id).data.tags
     # the experiment that built this trial: an earlier one where --allow-changed replaced it since (its data, split,
     # network and training for the testbench and the README; before, the study's latest was taken for every trial)
-    version, built_by = run_tags.get("dse.experiment_version"), r.number if r.harvested_from is None else r.harvested_from
-    exp, digest = records.experiment_of_version(version, trial=built_by)  # a trial of a dse before the tag: by its number
-    of_trial = _experiment_call(records, version, built_by)
+    version = run_tags.get("dse.experiment_version")
+    exp, digest = records.experiment_of_version(version, trial=r.trained_by)  # a trial of a dse before the tag: by its number
+    of_trial = _experiment_call(records, version, r.trained_by)
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
@@ -634,12 +634,11 @@ def _seed_text(exp, r) -> str:
     """The README's seed of trial ``r``: its ``seed`` tag, or for a trial of a dse before that tag the seed worked out
     as dse trains (``exp.seed_for`` of its number; a harvested checkpoint's, its parent's), said to be worked out.
     Before, such a trial's seed read `-`, and a harvested one's formula named its own number (probe 39)."""
-    number = r.number if r.harvested_from is None else r.harvested_from
     rule = (f"the study's `seed` plus the number of trial {r.harvested_from}, whose checkpoint this is"
             if r.harvested_from is not None else "the study's `seed` plus the trial's number")
     if (seed := r.tags.get("seed")) is not None:
         return f"`{seed}` ({rule})"
-    return f"`{exp.seed_for(number)}` ({rule}; worked out from the experiment: the dse that trained it did not record it)"
+    return f"`{exp.seed_for(r.trained_by)}` ({rule}; worked out from the experiment: the dse that trained it did not record it)"
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",

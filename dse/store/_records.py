@@ -333,6 +333,12 @@ class TrialRecord:
     harvest_epoch: int | None = None
 
     @property
+    def trained_by(self) -> int:
+        """The number of the trial whose training made this one's model: its own, or for a harvested checkpoint its
+        parent's (whose seed, experiment version and training curves it shares)."""
+        return self.number if self.harvested_from is None else self.harvested_from
+
+    @property
     def feasible(self) -> bool:
         """True when every constraint holds (or there are none)."""
         return all(v <= 0 for v in self.constraints.values())

@@ -559,18 +559,22 @@ def test_reexport_refuses_to_overwrite_edited_files(tiny_study, tmp_path):
 def test_the_readme_seed_of_a_trial_without_a_seed_tag_is_worked_out_and_says_so(tmp_path):
     """Probe 39: a trial of a dse before the `seed` tag was exported with seed `-`, and a harvested checkpoint's README
     said its seed was the study's plus its own number (it trains with its parent's)."""
-    from types import SimpleNamespace
-
     from dse.config import load_experiment
     from dse.export._export import _seed_text
+    from dse.store import TrialRecord
     from tests.conftest import write_experiment
 
+    def record(number, harvested_from, tags):
+        return TrialRecord(number=number, state="COMPLETE", values=None, params=None, pinned=[], metrics={}, tags=tags,
+                           run_id=None, fail_reason=None, harvested_from=harvested_from)
+
     exp, _ = load_experiment(write_experiment(tmp_path, seed=7))
-    tagged = SimpleNamespace(number=3, harvested_from=None, tags={"seed": "10"})
+    tagged = record(3, None, {"seed": "10"})
     assert _seed_text(exp, tagged) == "`10` (the study's `seed` plus the trial's number)"
-    old = SimpleNamespace(number=3, harvested_from=None, tags={})
+    old = record(3, None, {})
     assert _seed_text(exp, old).startswith("`10` (the study's `seed` plus the trial's number; worked out from the experiment")
-    harvested = SimpleNamespace(number=6, harvested_from=0, tags={})
+    harvested = record(6, 0, {})
+    assert harvested.trained_by == 0 and old.trained_by == 3
     assert _seed_text(exp, harvested).startswith("`7` (the study's `seed` plus the number of trial 0, whose checkpoint this is;")
 
 
