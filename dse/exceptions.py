@@ -35,6 +35,7 @@ __all__ = [
     "TrackingError",
     "ClusterUnreachableError",
     "ClusterError",
+    "WorkerCodeError",
     "DiskFullError",
     "ExportError",
     "disk_full_cause",
@@ -170,6 +171,12 @@ class ClusterUnreachableError(ConfigError):
 
 class ClusterError(DseError):
     """A Ray cluster cannot be joined (unreachable head, missing or wrong auth token)."""
+
+
+class WorkerCodeError(DseError):
+    """A Ray worker imported other ``dse`` code than the driver's (:func:`dse._code.check_same_code`): a ``dse``
+    package in the folder the driver was started in, which Ray puts first on a local worker's import path, or another
+    ``dse`` installed on a cluster's node. The study stops; its trial is re-enqueued."""
 
 
 class ExportError(DseError):

@@ -25,11 +25,13 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from dse._args import expect
+from dse._code import this_code
 from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_params, revalidate, sqlite_path, storage_file
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
     ConfigError, DiskFullError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
+    WorkerCodeError,
     disk_full_cause,
     disk_full_error,
 )
@@ -48,7 +50,7 @@ from dse.study._workers import WorkerPool
 from dse.tracking import TRACKING_FAILED_TAG, StudyTracker, is_tracking_failure, server_problem
 from dse.trial import TrialResult, TrialSpec, layer_sizes, resolve_reuse_factors
 from dse.trial._csim import front_values, update_front
-from dse.trial._runner import DISK_FULL_TAG, _execute  # the Ray task body; a module global, so benchmarks can swap it
+from dse.trial._runner import CODE_MISMATCH_TAG, DISK_FULL_TAG, _execute  # the Ray task body; a module global, so benchmarks can swap it
 
 if TYPE_CHECKING:
     from dse.study._synthesize import SynthesisSummary
@@ -386,7 +388,7 @@ class _StudyLoop:
             experiment=exp, params=params, number=trial.number, run_id=run_id,
             work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
             keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
-            import_folders=self.import_folders,
+            import_folders=self.import_folders, code=this_code(),
         )
         if self.workers is not None:
             ref, actor = self.workers.submit(spec, splits_ref)
@@ -640,6 +642,26 @@ class _StudyLoop:
                             "next `dse run` recovers them); free space on that disk (`df -h` of "
                             f"{where if on else 'the run directory'}) and run `dse run` again")
 
+    def stop_on_other_code(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> None:
+        """A trial's worker imported other ``dse`` code than this driver's (:func:`dse._code.check_same_code`, before
+        it trained): the trial is failed as :class:`TrialInterruptedError` (not evaluated, not counted towards
+        ``n_trials``), its parameters re-enqueued, and the study stops, for every later trial would run that code too.
+
+        Before (probe 40), a driver started in a folder holding a ``dse`` package ran the installed ``dse`` while its
+        workers trained with the folder's, and the study recorded the driver's version.
+
+        Raises:
+            WorkerCodeError: always, with the worker's message (both folders, the cause and the fix).
+        """
+        reason = " ".join(str(result.error).split())
+        err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker imported other dse code than "
+                                    "the driver's; its parameters were re-enqueued")
+        params = dict(trial.params)
+        self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
+        self.requeue(trial.number, params)
+        raise WorkerCodeError(reason.removeprefix("WorkerCodeError: ") + ". Finished trials are kept; run `dse run` "
+                              "again once the driver and its workers import the same dse")
+
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
         """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.
 
@@ -771,6 +793,8 @@ class _StudyLoop:
                     self.check_worker_tracking(trial, run_id, result)
                 if result.tags.get(DISK_FULL_TAG):
                     self.stop_on_full_disk(trial, run_id, result)
+                if result.tags.get(CODE_MISMATCH_TAG):
+                    self.stop_on_other_code(trial, run_id, result)
                 lines.append(self.finish_trial(trial, run_id, result))
             if lines or launched:
                 self._progress(lines)

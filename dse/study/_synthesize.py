@@ -13,6 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from dse._args import expect, expect_trial_numbers
+from dse._code import this_code
 from dse.config import ConstraintConfig, ExperimentConfig, redact_url
 from dse.exceptions import ClusterError, ConfigError, MeasurementError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
@@ -362,7 +363,7 @@ class Remeasurer:
         work = self.exp.resolved_run_dir / "synth" / self.backend / f"trial_{t.number:05d}"
         r = TrialRecord.of(t)
         return RemeasureSpec(self.exp, self.backend, t.number, r.run_id, r.params, work, self.profile, self.keep_files, measure,
-                             self.backend_modules, self.import_folders)
+                             self.backend_modules, self.import_folders, this_code())
 
     def submit(self, t: optuna.trial.FrozenTrial, splits_ref, *, measure: bool = True):
         """Start the Ray task measuring ``t`` (or, ``measure=False``, only profiling it; Ray must be initialized);

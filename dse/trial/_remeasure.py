@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dse._code import CodeIdentity, check_same_code
 from dse.config import ExperimentConfig, Hls4mlConfig, TrialParams
 from dse.exceptions import DseError
 
@@ -46,6 +47,8 @@ class RemeasureSpec:
             from an importable module).
         import_folders: where the driver found those modules
             (:func:`dse.resources.backend_module_folders`), for the worker's ``sys.path``.
+        code: the driver's ``dse`` code (:func:`dse._code.this_code`): a worker that imported other code measures
+            nothing and says so (:class:`~dse.exceptions.WorkerCodeError`); ``None`` checks nothing.
     """
 
     experiment: ExperimentConfig
@@ -59,6 +62,7 @@ class RemeasureSpec:
     measure: bool = True
     backend_modules: tuple[str, ...] = ()
     import_folders: tuple[str, ...] = ()
+    code: CodeIdentity | None = None
 
 
 @dataclass
@@ -139,6 +143,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
     work.mkdir(parents=True)
     t0 = time.perf_counter()
     try:
+        check_same_code(spec.code)
         import hgq  # noqa: F401  (registers HGQ2 layers for load_model)
         import keras
 

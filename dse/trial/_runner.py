@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from dse._code import CodeIdentity, check_same_code
 from dse.config import ExperimentConfig, TrialParams
-from dse.exceptions import DseError, MeasurementError, disk_full_cause, full_path
+from dse.exceptions import DseError, MeasurementError, WorkerCodeError, disk_full_cause, full_path
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -47,6 +48,8 @@ class TrialSpec:
             ``hls4ml.csim: front`` (:func:`dse.trial._csim.csim_decision`); ``None``: unknown.
         import_folders: where the driver found ``resources.backend_modules``
             (:func:`dse.resources.backend_module_folders`), for the worker's ``sys.path``.
+        code: the driver's ``dse`` code (:func:`dse._code.this_code`): a worker that imported other code fails the
+            trial with :class:`~dse.exceptions.WorkerCodeError` before it trains; ``None`` checks nothing.
     """
 
     experiment: ExperimentConfig
@@ -58,11 +61,16 @@ class TrialSpec:
     keep_files: bool = False
     front: tuple[tuple[float, ...], ...] | None = None
     import_folders: tuple[str, ...] = ()
+    code: CodeIdentity | None = None
 
 
 #: Tag of a trial that failed because a disk it wrote to was full (its work folder, the MLflow store): the design was
 #: not at fault, so the driver re-enqueues it and stops the study (every later trial would fail the same way).
 DISK_FULL_TAG = "disk_full"
+
+#: Tag of a trial whose worker imported other ``dse`` code than the driver's (:class:`~dse.exceptions.WorkerCodeError`):
+#: the driver re-enqueues it and stops the study (every later trial would run that code too).
+CODE_MISMATCH_TAG = "code_mismatch"
 
 
 @dataclass
@@ -467,6 +475,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     t_start = time.perf_counter()
     try:
         with step("setup"):
+            check_same_code(spec.code)  # before anything of this worker's dse trains, converts or logs
             if exp.resources.backend_modules:  # a user's backends register in this worker too, before it trains
                 from dse.resources import import_backend_modules
 
@@ -505,6 +514,8 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
             tags[TRACKING_FAILED_TAG] = "true"
         if (full := disk_full_cause(e)) is not None:  # nor is a full disk the design's fault; the tag names its file
             tags[DISK_FULL_TAG] = str(full_path(full) or "true")
+        if isinstance(e, WorkerCodeError):  # nor the worker's import path
+            tags[CODE_MISMATCH_TAG] = "true"
     metrics["seconds_total"] = time.perf_counter() - t_start
     state = "FAIL" if error else "COMPLETE"
     if state == "COMPLETE" and exp.constraints:  # the verdict the driver tells Optuna: tagged with the results, no call of its own
