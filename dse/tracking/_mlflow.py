@@ -73,9 +73,32 @@ def _git(cwd: Path, *args: str, strip: bool = True) -> str | None:
 
 
 def _git_commit(cwd: Path) -> str | None:
-    """``git rev-parse HEAD`` of the checkout holding ``cwd``; ``None`` when not a checkout or git is missing."""
+    """``git rev-parse HEAD`` of the checkout whose top folder is ``cwd`` and which tracks ``dse/__init__.py``: dse's
+    own checkout. ``None`` otherwise (also where git is missing): before (probe 40), a ``dse`` installed into a virtual
+    environment inside another git repository (``site-packages``' enclosing project, a dotfiles repository in ``$HOME``)
+    recorded that repository's commit, and its whole installed package as "uncommitted changes"."""
+    top = _git(cwd, "rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != cwd.resolve() or _git(cwd, "ls-files", "--error-unmatch", "dse/__init__.py") is None:
+        return None
     commit = _git(cwd, "rev-parse", "HEAD")
     return commit if commit is not None and len(commit) == 40 else None
+
+
+def _installed_commit(package: Path) -> str | None:
+    """The git commit pip recorded for a ``dse`` installed from a git URL (``pip install git+https://...@<rev>``:
+    ``vcs_info.commit_id`` of the distribution's ``direct_url.json``, PEP 610), where that distribution holds the
+    imported ``package`` folder; ``None`` for any other install (a wheel or folder records no commit)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        dist = distribution("fpga-dse")
+        if Path(str(dist.locate_file("dse/__init__.py"))).resolve() != (package / "__init__.py").resolve():
+            return None
+        info = json.loads(dist.read_text("direct_url.json") or "{}").get("vcs_info") or {}
+    except (PackageNotFoundError, ValueError, OSError, AttributeError):
+        return None
+    commit = info.get("commit_id")
+    return commit if info.get("vcs") == "git" and isinstance(commit, str) and len(commit) == 40 else None
 
 
 #: What of the checkout is the code that ran: the package and its metadata (experiment files, data and notes elsewhere
@@ -128,7 +151,8 @@ def provenance_tags() -> dict[str, str]:
     ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml, optuna, ray, mlflow,
     numpy, scikit-learn (``"missing"`` when not installed) and for Yosys where it is on PATH
     (:data:`VERSION_TOOLS`); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when
-    the ``dse`` package is imported from a git checkout, with ``dse.git_dirty`` (the code,
+    the ``dse`` package is imported from its own git checkout (:func:`_git_commit`), or was installed by pip from a git
+    URL (:func:`_installed_commit`: the commit only), with ``dse.git_dirty`` (a checkout's code,
     :data:`_CODE_PATHS`, differs from the commit, untracked files in the package included; before
     2026-12-07: any tracked file) and, when dirty, ``dse.git_diff``: the first 16 hex
     digits of the SHA-256 of those changes (:func:`source_diff`). Computed once per process.
@@ -151,10 +175,11 @@ def provenance_tags() -> dict[str, str]:
             if (found := _tool_version(command)) is not None:
                 tags[f"dse.version.{key}"] = found
         checkout = Path(__file__).resolve().parents[2]
-        commit = _git_commit(checkout)
-        if commit:
+        in_checkout = _git_commit(checkout)
+        if commit := in_checkout or _installed_commit(checkout / "dse"):
             tags["dse.git_commit"] = commit
             tags["mlflow.source.git.commit"] = commit
+        if in_checkout:
             changes = _git_changes(checkout)
             if changes is not None:
                 tags["dse.git_dirty"] = str(bool(changes)).lower()

@@ -1,5 +1,9 @@
 """TrialRunLogger against a real SQLite MLflow store."""
 
+import json
+import os
+import sys
+
 import mlflow
 import pytest
 from mlflow import MlflowClient
@@ -351,3 +355,34 @@ def test_a_study_whose_mlflow_store_is_gone_is_refused(tmp_path):
 
     fresh, space = load_experiment(tmp_path / "experiment.yaml", mlflow={"tracking_uri": f"sqlite:///{tmp_path / 'new.db'}"})
     preflight(fresh, space, compare_stored=False)
+
+
+def test_a_commit_is_recorded_only_for_dses_own_code(tmp_path):
+    """Probe 40: dse installed into a virtual environment inside another git repository recorded that repository's
+    commit, and its whole installed package as uncommitted changes (a 0.9 MB diff on every parent run). Now the commit
+    is that of dse's own checkout, or the one pip recorded for an install from a git URL, and nothing else."""
+    import subprocess
+
+    from tests.conftest import REPO
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    if head.returncode or not (REPO / ".git").exists():
+        pytest.skip("dse is not run from a git checkout here: nothing to install from a git URL")
+    project = tmp_path / "project"  # the user's own repository, their environment inside it
+    project.mkdir()
+    for args in (["init", "-q"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "x"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    site = project / "env" / "site-packages"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site),
+                    f"git+file://{REPO}"], check=True, capture_output=True, timeout=300)
+    show = ("import json; from dse.tracking import provenance_tags; t = provenance_tags(); import dse; "
+            "print(json.dumps([dse.__file__, {k: v for k, v in t.items() if 'git' in k}]))")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = subprocess.run([sys.executable, "-c", show], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    where, tags = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where == str(site / "dse" / "__init__.py")
+    assert tags == {"dse.git_commit": head.stdout.strip(), "mlflow.source.git.commit": head.stdout.strip()}, tags
+    # the same package copied in as a plain folder (a wheel, a Docker image's COPY): no commit at all
+    (site / "fpga_dse-0.1.0.dist-info" / "direct_url.json").unlink()
+    out = subprocess.run([sys.executable, "-c", show], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert json.loads(out.stdout.strip().splitlines()[-1])[1] == {}, out.stdout
