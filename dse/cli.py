@@ -20,8 +20,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 _WRITING = ("An experiment file names the dataset, the network (model.hidden), the training, the search space file, the "
-            "objectives and constraints; examples: experiments/quickstart.yaml and search_spaces/default.yaml of the "
-            "project, whose README.md lists every field and search parameter. Start with: dse check FILE, then dse run FILE.")
+            "objectives and constraints; examples: experiments/quickstart.yaml and search_spaces/default.yaml of dse's "
+            "source repository (an installed dse holds neither), whose README.md lists every field and search parameter. Start with: dse check FILE, then dse run FILE.")
 _EXIT_CODES = ("Exit codes: 0 done (trials of the study may have failed or broken its constraints: its summary says so); "
                "1 nothing came of it (every trial of `dse run` failed; a re-measurement of `dse synthesize` failed); "
                "2 bad input (one error: line; nothing created); 130 and 143 stopped by Ctrl-C and SIGTERM.")

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from dse.config._experiment import ExperimentConfig, journal_path, sqlite_path
 from dse.config._search_space import SearchSpace, load_search_space
-from dse.exceptions import ConfigError, DseError
+from dse.exceptions import ConfigError, DseError, SearchSpaceError
 
 __all__ = ["load_experiment", "experiment_to_read", "enqueued_params", "read_yaml", "check_file", "make_output_dir", "format_validation_error", "expand_env"]
 
@@ -180,7 +180,7 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
     except RecursionError as e:
         raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e
     if data is None:
-        raise error(f"{what} file {p} is empty; it must hold a mapping of fields (see README.md)")
+        raise error(f"{what} file {p} is empty; it must hold a mapping of fields (see README.md of dse's source repository)")
     if not isinstance(data, dict):
         raise error(f"{what} file {p} must hold a mapping of fields at its top level, got a {type(data).__name__}: {str(data)[:80]!r}")
     return data
@@ -324,8 +324,9 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
     data = expand_env(read_yaml(p, what="experiment", field="experiment file"), emptied=emptied)
     data.update({k: str(v) if isinstance(v, PurePath) else v for k, v in overrides.items() if v is not None})
     base = p.resolve().parent
-    if isinstance(data.get("search_space"), str):
-        data["search_space"] = str((base / Path(data["search_space"]).expanduser()).resolve())
+    written = data.get("search_space")
+    if isinstance(written, str):
+        data["search_space"] = str((base / Path(written).expanduser()).resolve())
     ds = data.get("dataset")
     if isinstance(ds, dict):  # a copy: an override's dict stays the caller's
         ds = data["dataset"] = {**ds, **({"path": str(ds["path"])} if isinstance(ds.get("path"), PurePath) else {})}
@@ -356,9 +357,22 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
             note += (f"\n  ({p} looks like a search space file, with its `parameters`; dse commands take the experiment "
                      "file, which names the search space in `search_space:`)")
         raise ConfigError(f"invalid experiment {p}:\n{format_validation_error(e)}{note}") from e
+    if isinstance(written, str) and not Path(written).expanduser().is_absolute() and not os.path.lexists(exp.search_space):
+        raise SearchSpaceError(_missing_space(written, base, exp.search_space))  # before: the resolved path alone
     space = load_search_space(exp.search_space)
     enqueued_params(exp, space)
     return exp, space
+
+
+def _missing_space(written: str, base: Path, resolved: str | Path) -> str:
+    """The error of a relative ``search_space`` that names no file: as written, the folder it was taken from, and where
+    the example spaces are (probe 40: a newcomer with an installed dse and a copied experiment file was told only
+    "search space file /x/search_spaces/default.yaml does not exist", as for ``search_space: default``)."""
+    return (f"search_space: {written!r} is taken relative to the experiment file's folder ({base}): {resolved} does "
+            "not exist. Give the path of a search space YAML file from that folder, or an absolute one. The example "
+            "spaces (default.yaml, ramps.yaml, long_ramp.yaml) are in the search_spaces/ folder of dse's source "
+            "repository, beside its experiments/ (an installed dse holds neither); copy one beside your experiment "
+            "file, or write your own (README.md of the repository, \"Search space file\")")
 
 
 def _unknown_fields(model: Any, where: str = "") -> list[str]:

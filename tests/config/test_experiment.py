@@ -71,7 +71,14 @@ def test_missing_and_malformed_files(tmp_path):
     data = yaml.safe_load(path.read_text())
     data["search_space"] = "missing_space.yaml"
     path.write_text(yaml.safe_dump(data))
-    with pytest.raises(SearchSpaceError, match="search space file .*missing_space.yaml does not exist"):
+    # probe 40: as written, the folder it is taken from, and where the examples are (an installed dse has none)
+    with pytest.raises(SearchSpaceError, match=rf"search_space: 'missing_space.yaml' is taken relative to the experiment "
+                                               rf"file's folder \({tmp_path}\): {tmp_path}/missing_space.yaml does not "
+                                               r"exist\. .*search_spaces/ folder of dse's source"):
+        load_experiment(path)
+    data["search_space"] = str(tmp_path / "absent.yaml")  # an absolute path: the file's own check
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(SearchSpaceError, match="search space file .*absent.yaml does not exist"):
         load_experiment(path)
 
 
