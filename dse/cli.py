@@ -480,7 +480,7 @@ def calibrate(
             "Spearman n/a: a rank correlation needs at least 3 trials whose figures differ; "
             + (f"measure more trials with `dse synthesize {study} --trials {','.join(map(str, result.unmeasured[:10]))} "
                f"--backend {backend}`" if result.unmeasured else
-               f"every completed trial {backend} can measure is measured: run more trials first (`dse run --n-trials N`)")
+               f"every completed trial {backend} can measure is measured: run more trials first (`dse run <experiment file> --n-trials N`)")
         )
     _say(f"pairs: {result.csv} (also artifact calibration_{backend}.csv of the parent run)")
 
