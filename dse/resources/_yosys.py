@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import logging
 import re
 import shutil
@@ -142,7 +143,10 @@ def run_yosys(files: list[Path], top: str, family: str, cwd: Path, timeout_s: fl
     names = " ".join(str(f.relative_to(cwd)) if f.is_relative_to(cwd) else str(f) for f in files)
     script = f"read_verilog -sv {names}; synth_xilinx -family {family} -flatten -noiopad -top {top}; stat"
     try:
-        proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, capture_output=True, text=True, timeout=timeout_s)
+        # without HOME: yosys writes (an empty) ~/.yosys_history at exit, into the user's home (probe 40)
+        env = {k: v for k, v in os.environ.items() if k != "HOME"}
+        proc = subprocess.run([exe, "-q", "-l", "yosys.log", "-p", script], cwd=cwd, capture_output=True, text=True,
+                              timeout=timeout_s, env=env)
     except subprocess.TimeoutExpired as e:
         raise ToolFailedError(f"yosys ran past resources.synthesis_timeout_s={timeout_s} s (working in {cwd}); raise the limit: "
                               "for `dse run`, resources.synthesis_timeout_s; for `dse synthesize` of COMPLETE trials, "

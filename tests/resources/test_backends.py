@@ -181,3 +181,16 @@ def test_keras_outputs_equal_predict(design):
 
     fresh = replace(design, keras_out=None)
     assert np.array_equal(fresh.reference_outputs(), ref) and fresh.keras_out is not None
+
+
+def test_yosys_leaves_nothing_in_the_home_folder(tmp_path, monkeypatch):
+    """Probe 40: each synthesis left an empty ~/.yosys_history in the user's home (yosys writes its shell history at exit)."""
+    from dse.resources._yosys import run_yosys
+
+    assert shutil.which("yosys"), "yosys must be installed for this test (scripts/setup.sh installs it)"
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir(), work.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    (work / "top.v").write_text("module top(input [3:0] a, input [3:0] b, output [3:0] y); assign y = a & b; endmodule\n")
+    log = run_yosys([work / "top.v"], "top", "xc7", work, timeout_s=120)
+    assert "LUT" in log and list(home.iterdir()) == []
