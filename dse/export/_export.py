@@ -450,7 +450,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     standing = _standing(study, r, records.experiment(reading=True).constraints)  # against the study's constraints now
     readme.write_text(_readme(study.study_name, r, records, hls, rtl_dir, pre, n_tb, standing,
                               _testbench_build(prj, hls_model.config.get_project_name()), tb[4] if tb else None,
-                              exp.resources.da4ml_latency_cutoff, of_trial)
+                              exp.resources.da4ml_latency_cutoff, of_trial, storage_url)
                       + _provenance(exp, r, digest, run_tags), encoding="utf-8")
     (out / _MARKER).write_text("\n".join([f"{study.study_name} trial {number}", *_manifest(out)]) + "\n")
     log.info("exported trial %d of %s to %s", number, study.study_name, out)
@@ -642,12 +642,17 @@ def _seed_text(exp, r) -> str:
 
 
 def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | None, n_tb: int, standing: str = "",
-            tb_build: str = "", n_test: int | None = None, latency_cutoff: float = 5.0, of_trial: str = ".experiment()") -> str:
+            tb_build: str = "", n_test: int | None = None, latency_cutoff: float = 5.0, of_trial: str = ".experiment()",
+            storage_url: str | None = None) -> str:
     """The export's README: where the trial stands, numbers (each resource figure with its source) and how to build.
 
     ``of_trial``: the :class:`~dse.store.StudyRecords` call, as Python source, that reads the experiment the trial was
-    built with (``.experiment()`` where the experiment never changed).
+    built with (``.experiment()`` where the experiment never changed). ``storage_url``: the study's Optuna storage,
+    written into the README's Python line where it holds no password (else ``<storage URL>``, as where it is ``None``).
     """
+    from dse.config import redact_url
+
+    storage = storage_url if storage_url and redact_url(storage_url) == storage_url else "<storage URL>"
     m, tags = r.metrics, r.tags
     lines = [
         f"# {study_name}, trial {r.number}",
@@ -778,7 +783,7 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
            "predates `preprocessing.json`): hls4ml's testbench runs on zeros."]),
         "",
         "All raw test rows in Python: `X_raw, y = dse.data.load_raw_test_split(dse.store.StudyRecords(dse.study.load_study("
-        f"'{study_name}', '<storage URL>')){of_trial}.dataset)` gives the test split the trial was measured on, before "
+        f"'{study_name}', {storage!r})){of_trial}.dataset)` gives the test split the trial was measured on, before "
         "standardization; "
         "`dse.data.Preprocessing.from_json(json.load(open('preprocessing.json'))).apply(X_raw)` standardizes it.",
     ]

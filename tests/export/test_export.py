@@ -57,6 +57,12 @@ def test_export_compiles_and_reproduces_csim_accuracy(tiny_study, tmp_path):
     # the input order by name (digits: pixel_<row>_<column>); before, only the vectors were recorded
     assert "Input index j is feature `feature_names[j]`: `pixel_0_0`, `pixel_0_1`," in readme and "(64 in all)" in readme
     assert len(json.loads((out / "preprocessing.json").read_text())["feature_names"]) == 64
+    # the raw test rows' Python line names the study's storage (probe 40: a '<storage URL>' placeholder), and runs
+    raw_line = readme.split("All raw test rows in Python: `", 1)[1].split("`", 1)[0]
+    assert f"load_study('{exp.name}', '{exp.storage_url}')" in raw_line
+    proc = subprocess.run([sys.executable, "-c", f"import dse.data, dse.store, dse.study\n{raw_line}\nprint(len(y))"],
+                          cwd=out, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout.split()[-1] == str(len(load_raw_test_split(exp.dataset)[1])), proc.stderr[-2000:]
 
     # the README's Python C simulation check runs as written on the exported testbench vectors (all of digits' test
     # split), and its C simulation reproduces the trial's accuracy; before, tb_data was absent (the testbench ran zeros)
