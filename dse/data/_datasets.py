@@ -318,13 +318,40 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
             + ": write the file with df.to_csv(path, index=False), or name or drop the column(s)"
         )
     y = df[target].to_numpy()
+    if suffix == ".csv" and not pd.api.types.is_numeric_dtype(df[target]) and df[target].isna().any():
+        # text labels: pandas reads 'NA', 'None', 'null', 'nan', 'n/a' ... as missing, which as class names they are not
+        # (probe 41: continents' 'NA' refused as "labels missing in 214 rows"); only an empty cell is a missing label
+        text = pd.read_csv(path, usecols=[target], dtype=str, keep_default_na=False)[target].to_numpy(dtype=object)
+        y = np.where(text == "", np.nan, text)
     X_df = df.drop(columns=[target])
     non_numeric = [c for c in X_df.columns if not pd.api.types.is_numeric_dtype(X_df[c]) or pd.api.types.is_bool_dtype(X_df[c])]
     if non_numeric:
         hint = (f"; is {non_numeric[0]!r} the label column? then set dataset.target: {non_numeric[0]}"
                 if len(non_numeric) == 1 and pd.api.types.is_numeric_dtype(df[target]) else "")
-        raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}{hint}")
+        raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}"
+                           f"{_first_non_numbers(X_df[non_numeric[0]])}{hint}")
+    for column in X_df.columns:
+        values = X_df[column].to_numpy()
+        if pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and (
+                (values == np.arange(len(values))).all() or (values == np.arange(1, len(values) + 1)).all()):
+            log.warning("dataset.path %s: feature column %r holds %d..%d in row order, a row index (as df.reset_index() "
+                        "or df.to_csv(path) with a named index writes): it becomes an input of the network and, where "
+                        "the rows are ordered by class, tells it the label (probe 41: accuracy 0.58 from it alone on "
+                        "noise whose chance is 0.34); drop the column unless it is a real feature", path, str(column),
+                        values[0], values[-1])
     return X_df.to_numpy(dtype=np.float64), y, tuple(map(str, X_df.columns))
+
+
+def _first_non_numbers(column) -> str:
+    """`` (column 'f2', rows 3, 17: 'abc', '1,5')``: the first cells of a feature column that are not numbers (0-based
+    data rows), for the error that refuses it (before: the column's name alone)."""
+    import pandas as pd
+
+    bad = column[pd.to_numeric(column, errors="coerce").isna() & column.notna()]
+    if bad.empty:
+        return ""
+    rows, cells = [str(i) for i in bad.index[:3]], [repr(str(v))[:40] for v in bad.iloc[:3]]
+    return f" (column {str(column.name)!r}, data row{'s' if len(rows) > 1 else ''} {', '.join(rows)}: {', '.join(cells)})"
 
 
 def validate_arrays(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
@@ -442,7 +469,8 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
             indices 0..len(names)-1 (n_samples,), and the class names.
 
     Raises:
-        DatasetError: a class has too few samples to appear in every split, or ``y`` holds no class indices of
+        DatasetError: a class has too few samples to appear in every split (checked after splitting: fewer than 3, or
+            a class of a few samples that a split's rounding left out), or ``y`` holds no class indices of
             ``names`` (probe 33: before, a TypeError for float labels, and a short ``names`` was taken as it was).
     """
     from sklearn.model_selection import train_test_split
@@ -480,6 +508,24 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
         else:
             fix = "lower dataset.test_fraction/validation_fraction or add samples"
         raise DatasetError(f"cannot split the dataset stratified: {e}; {fix}") from e
+    absent = {split: [c for c in range(len(names)) if c not in set(part.tolist())]
+              for split, part in (("training", y_train), ("validation", y_val), ("test", y_test))}
+    if any(absent.values()):  # a class of 3-4 samples can round to none in a 20% split (probe 41: 4 of 10 such classes)
+        where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+        classes = sorted({c for cs in absent.values() for c in cs})
+        listed = ", ".join(f"{names[c]!r} ({int(counts[c])})" for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
+        splits = " and ".join(f"{split} ({len(cs)})" for split, cs in absent.items() if cs)
+        need = int(np.ceil(1 / min(cfg.validation_fraction, cfg.test_fraction, 1 - cfg.validation_fraction - cfg.test_fraction)))
+        raise DatasetError(
+            f"{where}{len(classes)} class{'es' if len(classes) > 1 else ''} (samples) got no sample in a split: {listed}; "
+            f"missing from the {splits} split; with validation_fraction {cfg.validation_fraction:g} and test_fraction "
+            f"{cfg.test_fraction:g} a class needs about {need} samples for each split to get one: add samples of it, "
+            "drop or merge the class, or raise the smaller of the two fractions")
+    for split, part in (("validation", y_val), ("test", y_test)):
+        if len(part) < 100:
+            log.warning("dataset %s: the %s split has %d samples, so one sample moves its accuracy by %.3f: fronts of "
+                        "such accuracies are decided by single samples (add samples, or raise dataset.%s_fraction)",
+                        cfg.path if cfg.path is not None else cfg.name, split, len(part), 1 / len(part), split)
     scaler = StandardScaler().fit(X_train)
     if not standardize:
         return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_, feature_names)

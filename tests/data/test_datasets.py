@@ -109,6 +109,51 @@ def test_class_too_small_to_split(tmp_path):
         load_dataset(DatasetConfig(name="file", path=tmp_path / "e.npz"))
 
 
+def test_a_class_a_split_would_leave_out_is_refused(tmp_path):
+    """Probe 41: 3 or 4 samples of a class passed the check, and the stratified 20% splits rounded some such classes to
+    no sample at all (4 of 10 classes of 3 samples had no validation sample, 4 no test sample), unsaid."""
+    rng = np.random.default_rng(0)
+    y = np.concatenate([np.repeat(np.arange(4), 100), np.repeat(np.arange(4, 14), 3)])
+    np.savez(tmp_path / "rare.npz", X=rng.normal(size=(len(y), 2)), y=y)
+    with pytest.raises(DatasetError, match=r"classes \(samples\) got no sample in a split: '\d+' \(3\).*missing from the "
+                                           r"(validation|test) .*a class needs about 5 samples for each split"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "rare.npz"))
+    y = np.concatenate([np.repeat(np.arange(4), 100), np.repeat(np.arange(4, 14), 5)])  # 5 each: every split has one
+    np.savez(tmp_path / "five.npz", X=rng.normal(size=(len(y), 2)), y=y)
+    s = load_dataset(DatasetConfig(name="file", path=tmp_path / "five.npz"))
+    assert all(set(part.tolist()) == set(range(14)) for part in (s.y_train, s.y_val, s.y_test))
+
+
+def test_a_table_of_text_class_names_that_pandas_reads_as_missing(tmp_path, caplog):
+    """Probe 41: class names 'NA' (North America) or 'None' were refused as missing labels in a third of the rows; a
+    non-number cell was refused by its column's name alone; a named row-index column was taken as a feature unsaid."""
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(90, 2)), columns=["a", "b"]).assign(region=np.repeat(["NA", "EU", "None"], 30))
+    df.to_csv(tmp_path / "regions.csv", index=False)
+    s = load_dataset(DatasetConfig(name="file", path=tmp_path / "regions.csv", target="region"))
+    assert s.class_names == ("EU", "NA", "None") and len(s.y_train) + len(s.y_val) + len(s.y_test) == 90
+    (tmp_path / "gap.csv").write_text((tmp_path / "regions.csv").read_text().replace(",NA\n", ",\n", 1))
+    with pytest.raises(DatasetError, match=r"labels y are missing .* in 1 rows"):  # an empty cell still is missing
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "gap.csv", target="region"))
+    df.assign(b=["1,5" if i in (3, 17) else "0.5" for i in range(90)]).to_csv(tmp_path / "comma.csv", index=False)
+    with pytest.raises(DatasetError, match=r"these are not: \['b'\] \(column 'b', data rows 3, 17: '1,5', '1,5'\)"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "comma.csv", target="region"))
+    df.sort_values("region").reset_index(drop=True).reset_index().rename(columns={"index": "id"}).to_csv(
+        tmp_path / "id.csv", index=False)
+    with caplog.at_level("WARNING", logger="dse.data._datasets"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "id.csv", target="region"))
+    assert "feature column 'id' holds 0..89 in row order, a row index" in caplog.text, caplog.text
+
+
+def test_small_splits_are_said_to_move_by_a_sample(tmp_path, caplog):
+    """Probe 41: 40 rows gave test and validation splits of 8, whose accuracies move by 0.125 a sample, unsaid."""
+    np.savez(tmp_path / "tiny.npz", X=np.random.default_rng(0).normal(size=(40, 2)), y=np.repeat([0, 1], 20))
+    with caplog.at_level("WARNING", logger="dse.data._datasets"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "tiny.npz"))
+    assert "the validation split has 8 samples, so one sample moves its accuracy by 0.125" in caplog.text, caplog.text
+    assert "the test split has 8 samples" in caplog.text
+
+
 @pytest.mark.parametrize("labels", [["sig", "bkg", None, "sig"] * 3, [0.0, 1.0, float("nan"), 1.0] * 3])
 def test_missing_labels_are_named_as_missing(labels):
     """Before: a missing string label read as 'a mix of [float, str]', a NaN number as 'NaN or fractional values'."""
