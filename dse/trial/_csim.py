@@ -21,7 +21,7 @@ from typing import Sequence
 from dse.config import ExperimentConfig
 from dse.config._experiment import CSIM_ACCURACIES
 
-__all__ = ["dominates", "update_front", "front_values", "csim_decision", "SIMULATED", "EMULATED", "SKIPPED", "SKIPPED_DOMINATED", "SKIPPED_INFEASIBLE"]
+__all__ = ["dominates", "update_front", "front_values", "csim_decision", "front_verdict", "SIMULATED", "EMULATED", "SKIPPED", "SKIPPED_DOMINATED", "SKIPPED_INFEASIBLE"]
 
 #: Tag values of ``csim`` on a trial.
 SIMULATED, SKIPPED_DOMINATED, SKIPPED_INFEASIBLE, SKIPPED = "run", "skipped-dominated", "skipped-infeasible", "skipped"
@@ -82,8 +82,6 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
         (its da4ml emulation was measured: ``da4ml_accuracy`` in ``metrics``); or why not:
         :data:`SKIPPED` (``csim: none``), :data:`SKIPPED_INFEASIBLE`, :data:`SKIPPED_DOMINATED`.
     """
-    from dse.store import within_constraints
-
     mode = exp.hls4ml.csim
     if mode == "all":
         return SIMULATED
@@ -91,6 +89,24 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
         return SKIPPED
     if "da4ml_accuracy" in metrics:  # free and bit-exact: every distributed_arithmetic design gets it
         return EMULATED
+    return front_verdict(exp, metrics, front)
+
+
+def front_verdict(exp: ExperimentConfig, metrics: dict[str, float], front: Sequence[Sequence[float]] | None) -> str:
+    """Whether a trial's measured ``metrics`` could still join the feasible front (``csim: front``'s test).
+
+    Args:
+        exp: the experiment (objectives, constraints).
+        metrics: the trial's metrics (its Keras accuracies stand in for the C-simulated ones: ``keras_val_accuracy``
+            for ``csim_val_accuracy``, ``keras_accuracy`` for ``csim_accuracy``; and the resource figures).
+        front: objective values of the feasible front at dispatch time (``None``: unknown).
+
+    Returns:
+        :data:`SIMULATED` (it may join: no front member dominates it, or an objective is missing),
+        :data:`SKIPPED_INFEASIBLE` or :data:`SKIPPED_DOMINATED`.
+    """
+    from dse.store import within_constraints
+
     proxy = {**metrics, **{c: metrics.get(k, math.nan) for c, k in CSIM_ACCURACIES.items()}}  # Keras's stand in
     if not within_constraints(exp.constraints, proxy):
         return SKIPPED_INFEASIBLE

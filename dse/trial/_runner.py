@@ -112,8 +112,8 @@ class _Steps:
         t0 = time.perf_counter()
         try:
             yield
-        finally:
-            self.metrics[f"seconds_{name}"] = time.perf_counter() - t0
+        finally:  # a step run twice (a deferred conversion) adds up
+            self.metrics[f"seconds_{name}"] = self.metrics.get(f"seconds_{name}", 0.0) + time.perf_counter() - t0
             log.info("trial step %s: %.2f s", name, self.metrics[f"seconds_{name}"])
 
 
@@ -231,6 +231,22 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
         tags["figure_key"] = cache_key(tags["design_hash"], chosen, measurement_settings(design.resources))
 
 
+def _conversion_deferred(exp: ExperimentConfig, params: TrialParams) -> bool:
+    """Whether a trial converts with hls4ml only after its measurement, and only where it may join the front.
+
+    True for a distributed_arithmetic design under ``hls4ml.csim: front`` whose figures come from a backend that needs
+    no hls4ml model (da4ml's, Yosys'): da4ml's emulation checks it bit-exactly and da4ml measures it, so the hls4ml
+    model of a design that cannot join the front would serve nothing. hls4ml's distributed_arithmetic conversion solves
+    each Dense layer's constant-matrix multiplication with da4ml again: 0.8 s of a quickstart trial (64-32-16-10,
+    2026-12-07), 103 s of a 784-32-16-10 trial whose da4ml measurement took 98 s (probe 41).
+    """
+    if params.strategy != "distributed_arithmetic" or exp.hls4ml.csim != "front":
+        return False
+    from dse.resources import backend_class, figure_backend
+
+    return not backend_class(figure_backend(params.strategy, exp.resources.backend)).needs_hls_model
+
+
 def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metrics: dict[str, float], tags: dict[str, str],
               step: _Steps, front) -> None:
     """Trace, save, convert, measure and (as ``hls4ml.csim`` decides) C-simulate a trained ``model``, filling ``metrics``/``tags``.
@@ -242,7 +258,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
 
     from dse.resources import Design, keras_outputs
     from dse.resources._cache import design_hash
-    from dse.trial._csim import EMULATED, SIMULATED, csim_decision
+    from dse.trial._csim import EMULATED, SIMULATED, csim_decision, front_verdict
     from dse.trial._hls import compile_model, conversion_record, convert, hls4ml_config, release
 
     exp, params = spec.experiment, spec.params
@@ -266,7 +282,8 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         record = conversion_record(hls_cfg, exp.hls4ml)
         logger.log_dict(record, "hls4ml_config.yaml")
         tags["design_hash"] = design_hash(model, record)
-        hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
+        deferred = _conversion_deferred(exp, params)
+        hls_model = None if deferred else convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
     design = Design(model, params, exp.hls4ml, exp.resources, ebops, work, splits.X_test, hls_model, y_test=splits.y_test,
                     keras_out=keras_out, x_val=splits.X_val, y_val=splits.y_val)
     _measure(design, exp.resources.backend, metrics, tags, step)
@@ -276,6 +293,11 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         metrics["csim_val_accuracy"] = metrics["da4ml_val_accuracy"]
         metrics["bit_exact_fraction"] = metrics["da4ml_bit_exact_fraction"]
         tags["csim_accuracy_source"] = "da4ml"
+    if deferred:  # converted only where it may join the front, which then holds only designs hls4ml converted
+        tags["hls4ml_convert"] = front_verdict(exp, metrics, front)
+        if tags["hls4ml_convert"] == SIMULATED:
+            with step("convert"):
+                hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
     elif tags["csim"] == SIMULATED:
         with step("compile"):
             compile_model(hls_model)

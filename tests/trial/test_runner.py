@@ -61,3 +61,39 @@ def test_import_keras_leaves_a_process_that_has_scikit_learn_as_it_is():
     got = _run_import_check("import sklearn")
     assert got["sklearn_after_keras"] == "True"
     assert got["wrappers"] == "usable"
+
+
+def test_a_distributed_arithmetic_trial_converts_with_hls4ml_only_where_it_may_join_the_front(tmp_path, digits_splits):
+    """hls4ml's distributed_arithmetic conversion solves every layer's multiplication with da4ml again (0.8 s of a
+    quickstart trial, 103 s of a 784-input one in probe 41), and under `csim: front` da4ml's emulation and cost model
+    already check and measure the design. It now runs after the measurement, and only where the trial may join the
+    front; a Latency trial converts first, as before."""
+    from mlflow import MlflowClient
+
+    from dse.config import TrialParams, load_experiment
+    from dse.trial import TrialSpec
+    from dse.trial._runner import run_trial
+    from tests.conftest import write_experiment
+
+    exp, _ = load_experiment(write_experiment(tmp_path, mlflow={"tracking_uri": f"sqlite:///{tmp_path}/mlflow.db"}))
+    assert exp.hls4ml.csim == "front" and [o.metric for o in exp.objectives] == ["csim_val_accuracy", "lut"]
+    client = MlflowClient(exp.tracking_uri)
+    experiment_id = client.create_experiment("t")
+
+    def run(number, strategy, front):
+        spec = TrialSpec(experiment=exp, params=TrialParams(strategy=strategy, beta=1e-6), number=number,
+                         run_id=client.create_run(experiment_id).info.run_id, work_dir=tmp_path / f"trial_{number}",
+                         keep_files=True, front=front)
+        result = run_trial(spec, digits_splits)
+        assert result.state == "COMPLETE", result.error
+        return result
+
+    dominated = run(0, "distributed_arithmetic", ((1.0, 0.0),))  # a front member better in both objectives
+    assert dominated.tags["hls4ml_convert"] == "skipped-dominated"
+    assert dominated.tags["csim"] == "da4ml" and dominated.metrics["bit_exact_fraction"] == 1.0
+    may_join = run(1, "distributed_arithmetic", None)  # no front known: it may join
+    assert may_join.tags["hls4ml_convert"] == "run" and may_join.tags["csim"] == "da4ml"
+    # the conversion's time (hls4ml's da4ml solve), beside the configuration alone
+    assert may_join.metrics["seconds_convert"] > 2 * dominated.metrics["seconds_convert"], (may_join.metrics, dominated.metrics)
+    latency = run(2, "Latency", ((1.0, 0.0),))
+    assert "hls4ml_convert" not in latency.tags and latency.tags["csim"] == "skipped-dominated"
