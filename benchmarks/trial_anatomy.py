@@ -46,7 +46,8 @@ CONFIGS = {
     "after": dict(reuse_workers=True, csim="front", opt="-O1", build="unity"),
     "after-csim-none": dict(reuse_workers=True, csim="none", opt="-O1", build="unity"),
 }
-STAGES = ["setup", "build", "train", "trace", "save", "convert", "resources_ebops", "resources_da4ml", "compile", "csim"]
+STAGES = ["setup", "build", "train", "trace", "save", "convert", "resources_ebops", "resources_da4ml", "convert_hls4ml",
+          "compile", "csim"]
 
 
 def run_config(name: str, n_trials: int, root: Path, epochs: int | None = None) -> dict:

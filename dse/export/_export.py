@@ -94,7 +94,7 @@ def _run_artifacts(client, run_id: str) -> set[str]:
             "of the study's run directory together, or use the study's own store"
         ) from e
     missing = [a for a in ("model.keras", "hls4ml_config.yaml") if a not in have]
-    if run.data.tags.get("state") == "FAIL" and _conversion_failed(run.data.metrics):
+    if run.data.tags.get("state") == "FAIL" and _conversion_failed(run.data.metrics, run.data.tags):
         said = run.data.tags.get("error", "")
         raise ExportError(f"MLflow run {run_id}'s trial failed in its conversion{f' ({said})' if said else ''}: hls4ml made no "
                           "project of it, so there is nothing to export"
@@ -139,10 +139,14 @@ def _step_times(metrics: dict[str, float]) -> list[str]:
     return [k for k in metrics if k.startswith("seconds_") and k != "seconds_total"]
 
 
-def _conversion_failed(metrics: dict[str, float]) -> bool:
-    """Whether a trial's logged step times (``seconds_<step>``, :class:`dse.trial._runner._Steps`) end in its conversion:
-    the step ran (its time is logged even when it raised) and none that follows it did (the resource measurements,
-    then the C simulation's ``compile`` and ``csim``, which trials before 2026-11-21 ran before the measurements)."""
+def _conversion_failed(metrics: dict[str, float], tags: dict[str, str] | None = None) -> bool:
+    """Whether a trial failed in its hls4ml conversion: its tag ``hls4ml_convert`` is ``failed`` (a distributed_arithmetic
+    design's conversion after its measurement), or its logged step times (``seconds_<step>``,
+    :class:`dse.trial._runner._Steps`) end in its conversion: the step ran (its time is logged even when it raised) and
+    none that follows it did (the resource measurements, then the C simulation's ``compile`` and ``csim``, which trials
+    before 2026-11-21 ran before the measurements)."""
+    if (tags or {}).get("hls4ml_convert") == "failed":
+        return True
     later = ("seconds_resources_", "seconds_compile", "seconds_csim")
     return "seconds_convert" in metrics and not any(k.startswith(later) for k in metrics)
 
@@ -381,7 +385,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
             and "da4ml_cost" not in r.metrics):
         raise ExportError(f"trial {number} is FAIL{said}; it failed in da4ml's trace of its design, which the export's RTL "
                           "needs again; export a COMPLETE trial (see `dse status`)")
-    if r.state == "FAIL" and _conversion_failed(r.metrics):
+    if r.state == "FAIL" and _conversion_failed(r.metrics, r.tags):
         raise ExportError(f"trial {number} is FAIL{said}; it failed in its conversion, so hls4ml made no project of it; "
                           "export a COMPLETE trial (see `dse status`)" + (f"; its Keras model is the artifact model.keras of "
                           f"MLflow run {r.run_id}" if r.run_id else ""))

@@ -92,14 +92,17 @@ def csim_decision(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
     return front_verdict(exp, metrics, front)
 
 
-def front_verdict(exp: ExperimentConfig, metrics: dict[str, float], front: Sequence[Sequence[float]] | None) -> str:
+def front_verdict(exp: ExperimentConfig, metrics: dict[str, float], front: Sequence[Sequence[float]] | None, *,
+                  stand_in: bool = True) -> str:
     """Whether a trial's measured ``metrics`` could still join the feasible front (``csim: front``'s test).
 
     Args:
         exp: the experiment (objectives, constraints).
-        metrics: the trial's metrics (its Keras accuracies stand in for the C-simulated ones: ``keras_val_accuracy``
-            for ``csim_val_accuracy``, ``keras_accuracy`` for ``csim_accuracy``; and the resource figures).
+        metrics: the trial's metrics and resource figures.
         front: objective values of the feasible front at dispatch time (``None``: unknown).
+        stand_in: the Keras accuracies stand in for the C-simulated ones (``keras_val_accuracy`` for
+            ``csim_val_accuracy``, ``keras_accuracy`` for ``csim_accuracy``), for a trial not simulated yet; ``False``
+            reads ``metrics``' own (a distributed_arithmetic design's emulated ones, as the driver will).
 
     Returns:
         :data:`SIMULATED` (it may join: no front member dominates it, or an objective is missing),
@@ -107,7 +110,7 @@ def front_verdict(exp: ExperimentConfig, metrics: dict[str, float], front: Seque
     """
     from dse.store import within_constraints
 
-    proxy = {**metrics, **{c: metrics.get(k, math.nan) for c, k in CSIM_ACCURACIES.items()}}  # Keras's stand in
+    proxy = {**metrics, **{c: metrics.get(k, math.nan) for c, k in CSIM_ACCURACIES.items()}} if stand_in else metrics
     if not within_constraints(exp.constraints, proxy):
         return SKIPPED_INFEASIBLE
     try:

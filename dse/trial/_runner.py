@@ -102,7 +102,7 @@ class TrialResult:
 
 
 class _Steps:
-    """Times named steps into ``metrics['seconds_<step>']``."""
+    """Times named steps into ``metrics['seconds_<step>']`` (seconds of wall time)."""
 
     def __init__(self, metrics: dict[str, float]):
         self.metrics = metrics
@@ -112,8 +112,8 @@ class _Steps:
         t0 = time.perf_counter()
         try:
             yield
-        finally:  # a step run twice (a deferred conversion) adds up
-            self.metrics[f"seconds_{name}"] = self.metrics.get(f"seconds_{name}", 0.0) + time.perf_counter() - t0
+        finally:
+            self.metrics[f"seconds_{name}"] = time.perf_counter() - t0
             log.info("trial step %s: %.2f s", name, self.metrics[f"seconds_{name}"])
 
 
@@ -236,7 +236,11 @@ def _conversion_deferred(exp: ExperimentConfig, params: TrialParams) -> bool:
 
     True for a distributed_arithmetic design under ``hls4ml.csim: front`` whose figures come from a backend that needs
     no hls4ml model (da4ml's, Yosys'): da4ml's emulation checks it bit-exactly and da4ml measures it, so the hls4ml
-    model of a design that cannot join the front would serve nothing. hls4ml's distributed_arithmetic conversion solves
+    model of a design that cannot join the front would serve nothing. Its conversion is then the step
+    ``convert_hls4ml`` (``seconds_convert`` times the configuration alone), and its tag ``hls4ml_convert`` says
+    ``run``, ``failed`` or why it was left to ``dse export`` (which converts every design it exports). A design judged
+    at dispatch time can still reach a front unconverted: one left out as infeasible after ``--allow-changed``
+    relaxed the constraints, or one on a front of re-measured figures (``dse synthesize``). hls4ml's distributed_arithmetic conversion solves
     each Dense layer's constant-matrix multiplication with da4ml again: 0.8 s of a quickstart trial (64-32-16-10,
     2026-12-07), 103 s of a 784-32-16-10 trial whose da4ml measurement took 98 s (probe 41).
     """
@@ -293,11 +297,6 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         metrics["csim_val_accuracy"] = metrics["da4ml_val_accuracy"]
         metrics["bit_exact_fraction"] = metrics["da4ml_bit_exact_fraction"]
         tags["csim_accuracy_source"] = "da4ml"
-    if deferred:  # converted only where it may join the front, which then holds only designs hls4ml converted
-        tags["hls4ml_convert"] = front_verdict(exp, metrics, front)
-        if tags["hls4ml_convert"] == SIMULATED:
-            with step("convert"):
-                hls_model = convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
     elif tags["csim"] == SIMULATED:
         with step("compile"):
             compile_model(hls_model)
@@ -313,6 +312,15 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         metrics["csim_accuracy"] = metrics["keras_accuracy"]
         metrics["csim_val_accuracy"] = metrics["keras_val_accuracy"]
         tags["csim_accuracy_source"] = "keras"
+    if deferred:  # (always EMULATED) converted where its emulated figures may join the front at dispatch time
+        tags["hls4ml_convert"] = front_verdict(exp, metrics, front, stand_in=False)
+        if tags["hls4ml_convert"] == SIMULATED:
+            try:
+                with step("convert_hls4ml"):
+                    convert(model, hls_cfg, exp.hls4ml, work / "hls4ml_prj")
+            except Exception:
+                tags["hls4ml_convert"] = "failed"  # what `dse export` reads: no hls4ml project can be made of it
+                raise
     missing = [o.metric for o in exp.objectives if o.metric not in metrics]
     if missing:
         from dse.resources import backend_class
