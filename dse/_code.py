@@ -15,7 +15,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CodeIdentity", "this_code", "check_same_code"]
+__all__ = ["CodeIdentity", "NO_SOURCES", "this_code", "check_same_code"]
+
+
+#: The fingerprint of a ``dse`` installed without its ``.py`` sources (compiled files only): compared by version alone.
+NO_SOURCES = "no-sources"
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,8 @@ class CodeIdentity:
 
     Attributes:
         fingerprint: the first 16 hex digits of the SHA-256 of the package's Python sources (each ``*.py`` file's path
-            in the package and its bytes, in path order): equal for the same code wherever it is installed.
+            in the package and its bytes, in path order): equal for the same code wherever it is installed;
+            :data:`NO_SOURCES` for an install without them.
         folder: the folder of the ``dse`` package the process imported.
         version: ``dse.__version__``.
         cwd: the process's working folder when this was first computed (a driver's: Ray puts it on local workers'
@@ -43,11 +48,15 @@ def this_code() -> CodeIdentity:
     import dse
 
     folder = Path(dse.__file__).resolve().parent
-    digest = hashlib.sha256()
+    digest, sources = hashlib.sha256(), 0
     for path in sorted(p for p in folder.rglob("*.py") if "__pycache__" not in p.parts):
-        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(path.read_bytes() + b"\0")
-    return CodeIdentity(digest.hexdigest()[:16], str(folder), dse.__version__, os.getcwd())
+        try:
+            data = path.read_bytes()
+        except OSError:  # a dangling editor lock file (.#x.py), a file removed meanwhile: not code that runs
+            continue
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0" + data + b"\0")
+        sources += 1
+    return CodeIdentity(digest.hexdigest()[:16] if sources else NO_SOURCES, str(folder), dse.__version__, os.getcwd())
 
 
 def check_same_code(driver: CodeIdentity | None) -> None:
@@ -64,9 +73,15 @@ def check_same_code(driver: CodeIdentity | None) -> None:
     mine = this_code()
     if mine.fingerprint == driver.fingerprint:
         return
+    if NO_SOURCES in (mine.fingerprint, driver.fingerprint) and mine.version == driver.version:
+        return  # an install without sources: its version is all there is to compare
     from dse.exceptions import WorkerCodeError
 
-    if Path(mine.folder).parent == Path(driver.cwd):
+    if mine.folder == driver.folder:
+        cause = (f"the sources in {mine.folder} changed after the driver read them (edited while the study ran; on a "
+                 "cluster, another dse at the same path on the worker's node): run `dse run` again to continue with the "
+                 "sources as they are now, or install the driver's dse on every node")
+    elif Path(mine.folder).parent == Path(driver.cwd):
         cause = (f"Ray puts the folder the driver was started in ({driver.cwd}) first on its workers' import path, and it "
                  "holds a `dse` package: start `dse` from another folder (the experiment file's path may be given from "
                  f"anywhere), or install that folder's dse for the driver too (`pip install -e {driver.cwd}`)")

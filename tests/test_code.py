@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import dse
-from dse._code import check_same_code, this_code
+from dse._code import NO_SOURCES, check_same_code, this_code
 from dse.exceptions import WorkerCodeError
 
 
@@ -27,6 +27,13 @@ def test_other_sources_are_refused_naming_both_folders_and_the_fix(tmp_path):
     started_in = dataclasses.replace(other, cwd=str(Path(mine.folder).parent))
     with pytest.raises(WorkerCodeError, match=r"Ray puts the folder the driver was started in .* start `dse` from another folder"):
         check_same_code(started_in)
+    # the same folder, other sources: edited while the study ran (the review: "install the driver's dse" there)
+    with pytest.raises(WorkerCodeError, match=rf"the sources in {mine.folder} changed after the driver read them"):
+        check_same_code(dataclasses.replace(mine, fingerprint="0" * 16))
+    # an install without sources on one side: the version is all there is to compare
+    check_same_code(dataclasses.replace(mine, fingerprint=NO_SOURCES))
+    with pytest.raises(WorkerCodeError, match="version 0.0.1"):
+        check_same_code(dataclasses.replace(mine, fingerprint=NO_SOURCES, version="0.0.1"))
 
 
 def test_a_dse_package_in_the_drivers_folder_stops_the_study_before_a_worker_trains(tmp_path):
@@ -58,7 +65,10 @@ def test_a_dse_package_in_the_drivers_folder_stops_the_study_before_a_worker_tra
     trials = optuna.load_study(study_name="shadowed", storage=f"sqlite:///{tmp_path}/optuna.db").trials
     assert [(t.number, t.state.name) for t in trials] == [(0, "FAIL"), (1, "WAITING")]
     assert "its worker imported other dse code than the driver's" in trials[0].user_attrs["fail_reason"]
-    assert "train" not in "".join(k for k in trials[0].user_attrs if k.startswith("seconds"))  # stopped before training
+    from mlflow import MlflowClient
+
+    run = MlflowClient(f"sqlite:///{tmp_path}/exp/run/mlflow.db").get_run(trials[0].user_attrs["mlflow_run_id"])
+    assert "seconds_setup" in run.data.metrics and "seconds_train" not in run.data.metrics  # stopped before training
     assert trials[1].user_attrs.get("requeued_from") == 0
     again = subprocess.run([str(cli), "run", str(path), "--no-progress"], cwd=tmp_path, capture_output=True, text=True,
                            timeout=600, env=env)

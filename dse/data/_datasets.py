@@ -318,7 +318,8 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
             + ": write the file with df.to_csv(path, index=False), or name or drop the column(s)"
         )
     y = df[target].to_numpy()
-    if suffix == ".csv" and not pd.api.types.is_numeric_dtype(df[target]) and df[target].isna().any():
+    labels = df[target]
+    if suffix == ".csv" and labels.isna().any() and (not pd.api.types.is_numeric_dtype(labels) or labels.isna().all()):
         # text labels: pandas reads 'NA', 'None', 'null', 'nan', 'n/a' ... as missing, which as class names they are not
         # (probe 41: continents' 'NA' refused as "labels missing in 214 rows"); only an empty cell is a missing label
         text = pd.read_csv(path, usecols=[target], dtype=str, keep_default_na=False)[target].to_numpy(dtype=object)
@@ -332,7 +333,7 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
                            f"{_first_non_numbers(X_df[non_numeric[0]])}{hint}")
     for column in X_df.columns:
         values = X_df[column].to_numpy()
-        if pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and (
+        if pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and values[0] in (0, 1) and (
                 (values == np.arange(len(values))).all() or (values == np.arange(1, len(values) + 1)).all()):
             log.warning("dataset.path %s: feature column %r holds %d..%d in row order, a row index (as df.reset_index() "
                         "or df.to_csv(path) with a named index writes): it becomes an input of the network and, where "
@@ -469,8 +470,8 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
             indices 0..len(names)-1 (n_samples,), and the class names.
 
     Raises:
-        DatasetError: a class has too few samples to appear in every split (checked after splitting: fewer than 3, or
-            a class of a few samples that a split's rounding left out), or ``y`` holds no class indices of
+        DatasetError: a class has fewer than 3 samples (a class of a few more that a split's rounding leaves out is
+            warned of, naming it and the samples it needs), or ``y`` holds no class indices of
             ``names`` (probe 33: before, a TypeError for float labels, and a short ``names`` was taken as it was).
     """
     from sklearn.model_selection import train_test_split
@@ -511,16 +512,7 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     absent = {split: [c for c in range(len(names)) if c not in set(part.tolist())]
               for split, part in (("training", y_train), ("validation", y_val), ("test", y_test))}
     if any(absent.values()):  # a class of 3-4 samples can round to none in a 20% split (probe 41: 4 of 10 such classes)
-        where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
-        classes = sorted({c for cs in absent.values() for c in cs})
-        listed = ", ".join(f"{names[c]!r} ({int(counts[c])})" for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
-        splits = " and ".join(f"{split} ({len(cs)})" for split, cs in absent.items() if cs)
-        need = int(np.ceil(1 / min(cfg.validation_fraction, cfg.test_fraction, 1 - cfg.validation_fraction - cfg.test_fraction)))
-        raise DatasetError(
-            f"{where}{len(classes)} class{'es' if len(classes) > 1 else ''} (samples) got no sample in a split: {listed}; "
-            f"missing from the {splits} split; with validation_fraction {cfg.validation_fraction:g} and test_fraction "
-            f"{cfg.test_fraction:g} a class needs about {need} samples for each split to get one: add samples of it, "
-            "drop or merge the class, or raise the smaller of the two fractions")
+        log.warning("%s", _classes_left_out(absent, counts, names, cfg))
     for split, part in (("validation", y_val), ("test", y_test)):
         if len(part) < 100:
             log.warning("dataset %s: the %s split has %d samples, so one sample moves its accuracy by %.3f: fronts of "
@@ -531,6 +523,23 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
         return Splits(X_train, y_train, X_val, y_val, X_test, y_test, names, scaler.mean_, scaler.scale_, feature_names)
     f32 = lambda a: scaler.transform(a).astype(np.float32)  # noqa: E731
     return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names, scaler.mean_, scaler.scale_, feature_names)
+
+
+def _classes_left_out(absent: dict[str, list[int]], counts: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig) -> str:
+    """The warning for classes a stratified split left without a sample (``absent``: split -> class indices), with the
+    samples a class needs for one in each split: about 1 / the smallest split's fraction (5 at the defaults)."""
+    where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+    classes = sorted({c for cs in absent.values() for c in cs})
+    listed = ", ".join(f"{names[c]!r} ({int(counts[c])})" for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
+    splits = " and ".join(f"{split} ({len(cs)})" for split, cs in absent.items() if cs)
+    train = 1 - cfg.validation_fraction - cfg.test_fraction
+    need = int(np.ceil(1 / min(cfg.validation_fraction, cfg.test_fraction, train)))
+    fix = ("lower validation_fraction and test_fraction" if train < min(cfg.validation_fraction, cfg.test_fraction)
+           else "raise the smaller of validation_fraction and test_fraction")
+    return (f"{where}{len(classes)} class{'es' if len(classes) > 1 else ''} (samples) got no sample in a split: {listed}; "
+            f"missing from the {splits} split, whose accuracy then says nothing of them; with validation_fraction "
+            f"{cfg.validation_fraction:g} and test_fraction {cfg.test_fraction:g} a class needs about {need} samples for "
+            f"each split to get one: add samples of it, drop or merge the class, or {fix}")
 
 
 def load_dataset(cfg: DatasetConfig, *, standardize: bool = True) -> Splits:

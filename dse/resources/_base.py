@@ -182,10 +182,12 @@ class ResourceBackend(abc.ABC):
     #: Metrics its reports hold (``lut``, ``dsp``, ``ff``, ``latency_cycles``, ...); ``None``: not
     #: declared, so objectives on it are not checked before the study (:func:`dse.study.preflight`).
     figures: ClassVar[tuple[str, ...] | None] = None
-    #: Whether :meth:`measure` reads :attr:`Design.hls_model`. A trial always converts, so this matters only where a
-    #: design is re-measured from its artifacts (``dse synthesize``, ``resources.synthesize_front``): there the
-    #: conversion runs for a backend that says ``True`` (the default, so a user's backend gets the model it got in the
-    #: trial) and is skipped for one that says ``False`` (da4ml and Yosys read the Keras model only).
+    #: Whether :meth:`measure` reads :attr:`Design.hls_model`. A trial converts before it measures, except a
+    #: distributed_arithmetic design under ``hls4ml.csim: front`` whose figure backend says ``False`` (its conversion
+    #: then follows, where it may join the front: ``dse.trial._runner._conversion_deferred``). Where a design is
+    #: re-measured from its artifacts (``dse synthesize``, ``resources.synthesize_front``) the conversion runs for a
+    #: backend that says ``True`` (the default, so a user's backend gets the model it got in the trial) and is skipped
+    #: for one that says ``False`` (da4ml and Yosys read the Keras model only).
     needs_hls_model: ClassVar[bool] = True
     #: Figures this backend reads off the design rather than measuring them with its tool (Yosys' ``latency_cycles``:
     #: da4ml's pipeline stages of the RTL it synthesizes, the computation the da4ml estimate makes too). ``dse

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from dse._args import expect, expect_trial_numbers
 from dse._code import this_code
 from dse.config import ConstraintConfig, ExperimentConfig, redact_url
-from dse.exceptions import ClusterError, ConfigError, MeasurementError
+from dse.exceptions import ClusterError, ConfigError, MeasurementError, WorkerCodeError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
 from dse.store import StudyRecords, TrialRecord, precise_broken
@@ -399,6 +399,8 @@ class Remeasurer:
             res: RemeasureResult = ray.get(ref)
         except Exception as e:
             res = RemeasureResult(number, self.backend, error=f"WorkerError: {type(e).__name__}: {e}")
+        if res.error and res.error.startswith("WorkerCodeError: "):  # every later task would run that code too
+            raise WorkerCodeError(res.error.removeprefix("WorkerCodeError: ") + "; measurements made before are kept")
         if res.error:
             self.summary.failed[number] = res.error
             log.warning("%s could not measure trial %d: %s", self.backend, number, res.error)

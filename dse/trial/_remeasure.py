@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from dse._code import CodeIdentity, check_same_code
 from dse.config import ExperimentConfig, Hls4mlConfig, TrialParams
-from dse.exceptions import DseError
+from dse.exceptions import DseError, WorkerCodeError
 
 if TYPE_CHECKING:
     from dse.data import Splits
@@ -181,7 +181,8 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
                         type(e).__name__, text)
             tags[f"{name}_error_traceback"] = text[-5000:]
         try:
-            logger.set_tags(tags)
+            if not isinstance(e, WorkerCodeError):  # not the design's: the driver stops on it, the run keeps no tag
+                logger.set_tags(tags)
         except Exception as logging_error:  # the result still goes back to the driver, which reports the error
             log.warning("re-measuring trial %d: could not tag its MLflow run with the error: %s", spec.number, logging_error)
     if not spec.keep_files:
