@@ -508,9 +508,11 @@ def check(
     n = splits.summary()
     _say(f"dataset {exp.dataset.name}: {n['n_train']} training, {n['n_val']} validation and {n['n_test']} test samples, "
          f"{n['n_features']} features, {n['n_classes']} classes")
-    from dse.study._preflight import unseen_reuse_factor
+    from dse.study._preflight import mixed_figure_sources, unseen_reuse_factor
 
     if note := unseen_reuse_factor(exp, space):  # probe 31: a knob no objective could see, sampled unsaid
+        _say(f"note: {note}")
+    if note := mixed_figure_sources(exp, space):  # probe 41: one front of da4ml's and the estimate's LUTs, unsaid
         _say(f"note: {note}")
     if finished:  # `dse run` would start no trial: what one needs was not checked
         _say(f"study {exp.name} has nothing left to run (n_trials {exp.n_trials}), so what a trial needs (g++, resource "

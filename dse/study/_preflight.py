@@ -715,6 +715,31 @@ def unseen_reuse_factor(exp: ExperimentConfig, space: SearchSpace) -> str | None
             "`dse synthesize --backend vitis` (or vivado) on the front")
 
 
+def mixed_figure_sources(exp: ExperimentConfig, space: SearchSpace) -> str | None:
+    """Why one front would rank designs by figures of different sources, or ``None``.
+
+    Under ``resources.backend: auto`` a distributed_arithmetic design's ``lut`` is da4ml's cost (within a few % of
+    Yosys on its RTL), a Latency or Resource design's the EBOPs estimate (an upper bound: +329% and +360% above Yosys on
+    two distributed_arithmetic designs, 2026-12-07, and not calibrated against an HLS build on this machine). A front of
+    ``lut`` (or a constraint on it) across both then compares the two sources (probe 41: 104,949 da4ml against 1,642,952
+    estimated LUTs for one 784-32-16-10 network). ``dse check`` says so; it is no error, since which Strategy is
+    cheaper is what the study asks.
+    """
+    from dse.resources import figure_backend
+
+    strategies = set(space.possible_values("strategy"))
+    sources = {figure_backend(s, exp.resources.backend) for s in strategies}
+    used = {o.metric for o in exp.objectives} | {c.metric for c in exp.constraints}
+    if len(sources) < 2 or "lut" not in used or not {"da4ml", "ebops"} <= sources:
+        return None
+    estimated = sorted(s for s in strategies if figure_backend(s, exp.resources.backend) == "ebops")
+    return (f"lut ranks designs by two sources: distributed_arithmetic by da4ml's cost model (within a few % of "
+            f"synthesis of its RTL), {' and '.join(estimated)} by the EBOPs estimate (an upper bound, not calibrated "
+            "against an HLS build here), so the front may favour distributed_arithmetic by the estimators' difference. "
+            "Re-measure the front where Vivado/Vitis exist (`dse synthesize <study> --front --backend vitis`), set "
+            "resources.backend: vitis (or vivado) for one source, or compare Strategies in studies of their own")
+
+
 def _check_objectives_measured(exp: ExperimentConfig, space: SearchSpace) -> None:
     """Every objective must be a figure that ``resources.backend`` reports for every Strategy the space can produce.
 

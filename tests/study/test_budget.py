@@ -411,6 +411,23 @@ def test_a_reuse_factor_no_objective_sees_is_noted(tmp_path):
         assert unseen_reuse_factor(*load_experiment(write_experiment(tmp_path, space=space, **fields))) is None, fields
 
 
+def test_a_front_of_two_lut_sources_is_noted(tmp_path):
+    """Probe 41: the default space put distributed_arithmetic designs (da4ml's cost) and Latency designs (the EBOPs
+    estimate) on one LUT front, 104,949 against 1,642,952 LUTs for one network, and `dse check` said only OK."""
+    from dse.study._preflight import mixed_figure_sources
+
+    both = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "distributed_arithmetic"]}}}
+    result = CliRunner().invoke(app, ["check", str(write_experiment(tmp_path, space=both))])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "note: lut ranks designs by two sources: distributed_arithmetic by da4ml's" in said, said
+    assert "Latency by the EBOPs estimate" in said and "--backend vitis" in said, said
+    one = {"parameters": {"strategy": {"type": "categorical", "choices": ["Latency", "Resource"]}}}
+    for space, fields in ((one, {}), (both, {"resources": {"backend": "vitis"}}),
+                          (both, {"objectives": [{"metric": "csim_val_accuracy", "direction": "maximize"},
+                                                 {"metric": "ebops", "direction": "minimize"}]})):
+        assert mixed_figure_sources(*load_experiment(write_experiment(tmp_path, space=space, **fields))) is None, fields
+
+
 def test_a_samplers_random_start_covering_a_short_study_is_warned(tmp_path, caplog):
     """NSGA-II's default generation is 50 trials, drawn at random: a 12-trial study without sampler.population_size was
     random sampling under NSGA-II's name, without a word."""
