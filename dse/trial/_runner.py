@@ -240,9 +240,10 @@ def _conversion_deferred(exp: ExperimentConfig, params: TrialParams) -> bool:
     ``convert_hls4ml`` (``seconds_convert`` times the configuration alone), and its tag ``hls4ml_convert`` says
     ``run``, ``failed`` or why it was left to ``dse export`` (which converts every design it exports). A design judged
     at dispatch time can still reach a front unconverted: one left out as infeasible after ``--allow-changed``
-    relaxed the constraints, or one on a front of re-measured figures (``dse synthesize``). hls4ml's distributed_arithmetic conversion solves
-    each Dense layer's constant-matrix multiplication with da4ml again: 0.8 s of a quickstart trial (64-32-16-10,
-    2026-12-07), 103 s of a 784-32-16-10 trial whose da4ml measurement took 98 s (probe 41).
+    relaxed the constraints, or one on a front of re-measured figures (``dse synthesize``). hls4ml's
+    distributed_arithmetic conversion solves each Dense layer's constant-matrix multiplication with da4ml again:
+    0.8 s of a quickstart trial (64-32-16-10, 2026-12-07), 103 s of a 784-32-16-10 trial whose da4ml measurement
+    took 98 s (probe 41).
     """
     if params.strategy != "distributed_arithmetic" or exp.hls4ml.csim != "front":
         return False
