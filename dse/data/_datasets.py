@@ -333,8 +333,9 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
                            f"{_first_non_numbers(X_df[non_numeric[0]])}{hint}")
     for column in X_df.columns:
         values = X_df[column].to_numpy()
-        if pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and values[0] in (0, 1) and (
-                (values == np.arange(len(values))).all() or (values == np.arange(1, len(values) + 1)).all()):
+        if (pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and not X_df[column].isna().any()
+                and values[0] in (0, 1) and ((values == np.arange(len(values))).all()
+                                             or (values == np.arange(1, len(values) + 1)).all())):
             log.warning("dataset.path %s: feature column %r holds %d..%d in row order, a row index (as df.reset_index() "
                         "or df.to_csv(path) with a named index writes): it becomes an input of the network and, where "
                         "the rows are ordered by class, tells it the label (probe 41: accuracy 0.58 from it alone on "
@@ -344,7 +345,7 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
 
 
 def _first_non_numbers(column) -> str:
-    """`` (column 'f2', rows 3, 17: 'abc', '1,5')``: the first cells of a feature column that are not numbers (0-based
+    """`` (column 'f2', data rows 3, 17: 'abc', '1,5')``: the first cells of a feature column that are not numbers (0-based
     data rows), for the error that refuses it (before: the column's name alone)."""
     import pandas as pd
 

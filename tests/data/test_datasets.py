@@ -152,6 +152,10 @@ def test_a_table_of_text_class_names_that_pandas_reads_as_missing(tmp_path, capl
     with caplog.at_level("WARNING", logger="dse.data._datasets"):
         load_dataset(DatasetConfig(name="file", path=tmp_path / "id.csv", target="region"))
     assert "feature column 'id' holds 0..89 in row order, a row index" in caplog.text, caplog.text
+    # a nullable integer column whose first cell is missing: the NaN refusal, not a TypeError of the index check
+    df.assign(a=pd.array([None] + list(range(1, 90)), dtype="Int64")).to_parquet(tmp_path / "gap.parquet")
+    with pytest.raises(DatasetError, match=r"features X hold 1 NaN/inf values in 1 rows"):
+        load_dataset(DatasetConfig(name="file", path=tmp_path / "gap.parquet", target="region"))
 
 
 def test_small_splits_are_said_to_move_by_a_sample(tmp_path, caplog):
