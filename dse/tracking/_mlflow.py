@@ -73,12 +73,12 @@ def _git(cwd: Path, *args: str, strip: bool = True) -> str | None:
 
 
 def _git_commit(cwd: Path) -> str | None:
-    """``git rev-parse HEAD`` of the checkout whose top folder is ``cwd`` and which tracks ``dse/__init__.py``: dse's
-    own checkout. ``None`` otherwise (also where git is missing): before (probe 40), a ``dse`` installed into a virtual
-    environment inside another git repository (``site-packages``' enclosing project, a dotfiles repository in ``$HOME``)
-    recorded that repository's commit, and its whole installed package as "uncommitted changes"."""
-    top = _git(cwd, "rev-parse", "--show-toplevel")
-    if top is None or Path(top).resolve() != cwd.resolve() or _git(cwd, "ls-files", "--error-unmatch", "dse/__init__.py") is None:
+    """``git rev-parse HEAD`` of the checkout that tracks ``cwd``'s ``dse/__init__.py``: dse's own checkout (also as a
+    folder of a larger repository). ``None`` otherwise (also where git is missing): before (probe 40), a ``dse``
+    installed into a virtual environment inside another git repository (``site-packages``' enclosing project, a
+    dotfiles repository in ``$HOME``), where the package is no tracked file, recorded that repository's commit, and
+    its whole installed package as "uncommitted changes"."""
+    if _git(cwd, "ls-files", "--error-unmatch", "dse/__init__.py") is None:
         return None
     commit = _git(cwd, "rev-parse", "HEAD")
     return commit if commit is not None and len(commit) == 40 else None
@@ -151,7 +151,7 @@ def provenance_tags() -> dict[str, str]:
     ``dse.version.<name>`` for dse, hgq2, hls4ml, keras, tensorflow, da4ml, optuna, ray, mlflow,
     numpy, scikit-learn (``"missing"`` when not installed) and for Yosys where it is on PATH
     (:data:`VERSION_TOOLS`); ``dse.git_commit`` and MLflow's own ``mlflow.source.git.commit`` when
-    the ``dse`` package is imported from its own git checkout (:func:`_git_commit`), or was installed by pip from a git
+    the ``dse`` package is imported from a git checkout that tracks it (:func:`_git_commit`), or was installed by pip from a git
     URL (:func:`_installed_commit`: the commit only), with ``dse.git_dirty`` (a checkout's code,
     :data:`_CODE_PATHS`, differs from the commit, untracked files in the package included; before
     2026-12-07: any tracked file) and, when dirty, ``dse.git_diff``: the first 16 hex

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import sys
 
 import mlflow
@@ -387,3 +388,13 @@ def test_a_commit_is_recorded_only_for_dses_own_code(tmp_path):
     direct_url.unlink()
     out = subprocess.run([sys.executable, "-c", show], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert json.loads(out.stdout.strip().splitlines()[-1])[1] == {}, out.stdout
+    # dse's sources as a tracked folder of a larger repository (a monorepo): that repository's commit, and clean
+    shutil.copytree(site / "dse", project / "tools" / "dse", ignore=shutil.ignore_patterns("__pycache__"))
+    for args in (["add", "tools"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "dse"]):
+        subprocess.run(["git", *args], cwd=project, check=True, capture_output=True)
+    mono = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([sys.executable, "-c", show], cwd=tmp_path, env={**env, "PYTHONPATH": str(project / "tools")},
+                         capture_output=True, text=True, timeout=300)
+    where, tags = json.loads(out.stdout.strip().splitlines()[-1])
+    assert where == str(project / "tools" / "dse" / "__init__.py")
+    assert tags == {"dse.git_commit": mono, "mlflow.source.git.commit": mono, "dse.git_dirty": "false"}, tags
