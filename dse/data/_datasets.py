@@ -332,10 +332,11 @@ def _read_table(path: Path, suffix: str, target: str | None) -> Loaded:
         raise DatasetError(f"dataset.path {path}: feature columns must be numeric, these are not: {non_numeric}"
                            f"{_first_non_numbers(X_df[non_numeric[0]])}{hint}")
     for column in X_df.columns:
+        if not pd.api.types.is_integer_dtype(X_df[column]) or len(X_df) <= 2 or X_df[column].isna().any():
+            continue
         values = X_df[column].to_numpy()
-        if (pd.api.types.is_integer_dtype(X_df[column]) and len(values) > 2 and not X_df[column].isna().any()
-                and values[0] in (0, 1) and ((values == np.arange(len(values))).all()
-                                             or (values == np.arange(1, len(values) + 1)).all())):
+        if values[0] in (0, 1) and ((values == np.arange(len(values))).all()
+                                    or (values == np.arange(1, len(values) + 1)).all()):
             log.warning("dataset.path %s: feature column %r holds %d..%d in row order, a row index (as df.reset_index() "
                         "or df.to_csv(path) with a named index writes): it becomes an input of the network and, where "
                         "the rows are ordered by class, tells it the label (probe 41: accuracy 0.58 from it alone on "
@@ -487,7 +488,7 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     y = y.astype(np.int32)
     counts = np.bincount(y, minlength=len(names))
     if counts.min() < 3:
-        where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+        where = _named(cfg)
         few = [f"{names[int(c)]!r} ({int(counts[c])})" for c in np.flatnonzero(counts < 3)]
         raise DatasetError(
             f"{where}{len(few)} class{'es' if len(few) > 1 else ''} with fewer than 3 samples: "
@@ -510,7 +511,7 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
         else:
             fix = "lower dataset.test_fraction/validation_fraction or add samples"
         raise DatasetError(f"cannot split the dataset stratified: {e}; {fix}") from e
-    absent = {split: [c for c in range(len(names)) if c not in set(part.tolist())]
+    absent = {split: np.flatnonzero(np.bincount(part, minlength=len(names)) == 0).tolist()
               for split, part in (("training", y_train), ("validation", y_val), ("test", y_test))}
     if any(absent.values()):  # a class of 3-4 samples can round to none in a 20% split (probe 41: 4 of 10 such classes)
         log.warning("%s", _classes_left_out(absent, counts, names, cfg))
@@ -526,10 +527,15 @@ def split_dataset(X: np.ndarray, y: np.ndarray, names: tuple[str, ...], cfg: Dat
     return Splits(f32(X_train), y_train, f32(X_val), y_val, f32(X_test), y_test, names, scaler.mean_, scaler.scale_, feature_names)
 
 
+def _named(cfg: DatasetConfig) -> str:
+    """``"dataset.path <path>: "`` (a user's file) or ``"dataset <name>: "``, the start of a split's message."""
+    return f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+
+
 def _classes_left_out(absent: dict[str, list[int]], counts: np.ndarray, names: tuple[str, ...], cfg: DatasetConfig) -> str:
     """The warning for classes a stratified split left without a sample (``absent``: split -> class indices), with the
     samples a class needs for one in each split: about 1 / the smallest split's fraction (5 at the defaults)."""
-    where = f"dataset.path {cfg.path}: " if cfg.path is not None else f"dataset {cfg.name}: "
+    where = _named(cfg)
     classes = sorted({c for cs in absent.values() for c in cs})
     listed = ", ".join(f"{names[c]!r} ({int(counts[c])})" for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
     splits = " and ".join(f"{split} ({len(cs)})" for split, cs in absent.items() if cs)

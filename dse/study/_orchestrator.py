@@ -605,9 +605,7 @@ class _StudyLoop:
         self.tracking_lost = True  # every further MLflow call would wait out its retries again
         err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker lost MLflow tracking "
                                     f"({' '.join(str(result.error).split())[:300]}); its parameters were re-enqueued")
-        params = dict(trial.params)
-        self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
-        self.requeue(trial.number, params)
+        self.not_evaluated(trial, run_id, err)
         raise _WorkerLostTracking(f"the server does not answer ({problem}), and trial {trial.number}'s worker failed on it")
 
     def stop_on_full_disk(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> None:
@@ -656,11 +654,16 @@ class _StudyLoop:
         reason = " ".join(str(result.error).split())
         err = TrialInterruptedError(f"trial {trial.number} was not evaluated: its worker imported other dse code than "
                                     "the driver's; its parameters were re-enqueued")
+        self.not_evaluated(trial, run_id, err)
+        raise WorkerCodeError(reason.removeprefix("WorkerCodeError: ") + ". Finished trials are kept; run `dse run` "
+                              "again once the driver and its workers import the same dse")
+
+    def not_evaluated(self, trial: optuna.Trial, run_id: str | None, err: Exception) -> None:
+        """Tell ``trial`` as failed with ``err`` (a :class:`TrialInterruptedError`: not evaluated, not counted towards
+        ``n_trials``), then enqueue its parameters again."""
         params = dict(trial.params)
         self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
         self.requeue(trial.number, params)
-        raise WorkerCodeError(reason.removeprefix("WorkerCodeError: ") + ". Finished trials are kept; run `dse run` "
-                              "again once the driver and its workers import the same dse")
 
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
         """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.

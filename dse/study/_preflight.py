@@ -727,12 +727,11 @@ def mixed_figure_sources(exp: ExperimentConfig, space: SearchSpace) -> str | Non
     """
     from dse.resources import figure_backend
 
-    strategies = set(space.possible_values("strategy"))
-    sources = {figure_backend(s, exp.resources.backend) for s in strategies}
+    source = {s: figure_backend(s, exp.resources.backend) for s in space.possible_values("strategy")}
     used = {o.metric for o in exp.objectives} | {c.metric for c in exp.constraints}
-    if len(sources) < 2 or "lut" not in used or not {"da4ml", "ebops"} <= sources:
+    if "lut" not in used or not {"da4ml", "ebops"} <= set(source.values()):
         return None
-    estimated = sorted(s for s in strategies if figure_backend(s, exp.resources.backend) == "ebops")
+    estimated = sorted(s for s, b in source.items() if b == "ebops")
     return (f"lut ranks designs by two sources: distributed_arithmetic by da4ml's cost model (within a few % of "
             f"synthesis of its RTL), {' and '.join(estimated)} by the EBOPs estimate (an upper bound, not calibrated "
             "against an HLS build here), so the front may favour distributed_arithmetic by the estimators' difference. "
