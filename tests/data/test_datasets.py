@@ -180,10 +180,14 @@ def test_jet_hlf_offline_says_how_to_supply_file(tmp_path, monkeypatch):
     The download goes through a proxy on a closed 127.0.0.1 port, so the test talks to no other address.
     """
     import socket
+    import urllib.request
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # urlopen caches its first opener, with the proxies of that moment: restored after the test, so a later test's
+    # urlopen (the MLflow server's health check in tests/cluster) does not go through this closed port
+    monkeypatch.setattr(urllib.request, "_opener", None)
     for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
         monkeypatch.setenv(var, f"http://127.0.0.1:{port}")
     monkeypatch.delenv("no_proxy", raising=False)
