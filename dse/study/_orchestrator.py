@@ -30,8 +30,8 @@ from dse.config import ExperimentConfig, SearchSpace, TrialParams, enqueued_para
 from dse.data import dataset_record
 from dse.config._secrets import redact_url
 from dse.exceptions import (
-    ConfigError, DiskFullError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError,
-    WorkerCodeError,
+    ConfigError, DiskFullError, DriverLostError, DriverTerminated, DseError, MeasurementError, SearchSpaceError, StorageUnavailableError, TrackingError, TrialInterruptedError, TrialTimeoutError,
+    WorkerCodeError, WorkerLostError,
     disk_full_cause,
     disk_full_error,
 )
@@ -386,7 +386,7 @@ class _StudyLoop:
         self.durable(record_trial_run, trial, run_id, what="recording the run id")
         spec = TrialSpec(
             experiment=exp, params=params, number=trial.number, run_id=run_id,
-            work_dir=self.run_dir / "trials" / f"trial_{trial.number:05d}", num_threads=exp.ray.cpus_per_trial,
+            work_dir=_trial_folder(self.run_dir, trial.number), num_threads=exp.ray.cpus_per_trial,
             keep_files=self.keep_files, front=tuple(self.front) if exp.hls4ml.csim == "front" else None,
             import_folders=self.import_folders, code=this_code(),
         )
@@ -432,12 +432,25 @@ class _StudyLoop:
                      self.exp.name, first, first)
 
     def trial_result(self, done) -> TrialResult:
-        """The result of a finished trial task; returns its warm worker to :attr:`workers` (or kills it)."""
-        trial, _ = done.meta
+        """The result of a finished trial task; returns its warm worker to :attr:`workers` (or kills it).
+
+        A trial that timed out or lost its worker has no result; where its folder is on this
+        machine, the step it was in is added to its reason and the seconds of the steps it finished
+        are its ``seconds_<step>`` metrics (:func:`dse.trial._progress.read_step_progress`).
+        """
+        trial, run_id = done.meta
         if done.error is not None:
             if done.actor is not None:
                 self.workers.discard(done.actor)
-            return TrialResult.failed(trial.number, done.error)
+            result = TrialResult.failed(trial.number, done.error)
+            if isinstance(done.error, (TrialTimeoutError, WorkerLostError)) and run_id:
+                from dse.trial._progress import read_step_progress
+
+                if (progress := read_step_progress(_trial_folder(self.run_dir, trial.number), run_id)) is not None:
+                    result.error = f"{result.error[:1800]} [{progress.describe()}]"
+                    result.metrics.update({f"seconds_{k}": v for k, v in progress.finished.items()})
+                    result.tags["failed_step"] = progress.step
+            return result
         if done.actor is None:
             return done.result
         result, pid, rss = done.result
@@ -472,6 +485,8 @@ class _StudyLoop:
             tags = {"logging_error": lost_logging} if lost_logging else {}
             if "harvest" in result.tags:  # set here (sort_harvested), after the worker's last write to the run
                 tags["harvest"] = result.tags["harvest"]
+            if "failed_step" in result.tags:  # a timed-out trial's or lost worker's step (trial_result)
+                tags["failed_step"] = result.tags["failed_step"]
             # a trial the driver failed (interrupted, timed out, its worker lost: no result, so no `state` tag here)
             # after its worker logged a COMPLETE outcome holds that outcome's `feasible` verdict: deleted too
             stale_verdict = state != "COMPLETE" and not lost_logging and (
@@ -1320,13 +1335,21 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
         log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
 
 
+def _trial_folder(run_dir: Path, number: int) -> Path:
+    """Trial ``number``'s folder (``TrialSpec.work_dir``): ``<run_dir>/trials/trial_<number, 5 digits>``."""
+    return run_dir / "trials" / f"trial_{number:05d}"
+
+
 def _remove_trial_folders(study: optuna.Study, run_dir: Path, launched: list[int], recovered: list[int] = ()) -> None:
     """Remove ``run_dir/trials/trial_<n>`` of the trials this driver ``launched`` that are not RUNNING any more: a worker
     removes its own at the trial's end, but one stopped mid-trial (a time limit, Ctrl-C, a lost worker) left it behind.
     Of the trials it ``recovered`` from a dead driver of this machine, only folders that hold no file (that driver was
     killed before its trial wrote one; probe 32: left for good): one that does may be what a ``--keep-files`` run
-    kept. Folders of other runs (kept with ``--keep-files``) and of other drivers are left alone."""
-    folders = {n: run_dir / "trials" / f"trial_{n:05d}" for n in [*launched, *recovered]}
+    kept (the worker's ``steps.json``, :mod:`dse.trial._progress`, does not count). Folders of other runs (kept with
+    ``--keep-files``) and of other drivers are left alone."""
+    from dse.trial._progress import STEPS_FILE
+
+    folders = {n: _trial_folder(run_dir, n) for n in [*launched, *recovered]}
     if not any(f.is_dir() for f in folders.values()):
         return
     try:
@@ -1335,7 +1358,7 @@ def _remove_trial_folders(study: optuna.Study, run_dir: Path, launched: list[int
         log.debug("trial folders left in place: %s", e)
         return
     for n, folder in folders.items():
-        if n in running or (n not in launched and any(p.is_file() for p in folder.rglob("*"))):
+        if n in running or (n not in launched and any(p.is_file() and STEPS_FILE not in p.name for p in folder.rglob("*"))):
             continue
         shutil.rmtree(folder, ignore_errors=True)
 

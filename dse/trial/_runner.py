@@ -102,19 +102,35 @@ class TrialResult:
 
 
 class _Steps:
-    """Times named steps into ``metrics['seconds_<step>']`` (seconds of wall time)."""
+    """Times named steps into ``metrics['seconds_<step>']`` (seconds of wall time).
 
-    def __init__(self, metrics: dict[str, float]):
+    With ``work_dir``, each step's start is also written to the trial's ``steps.json``
+    (:func:`dse.trial._progress.write_step_progress`, with the steps of ``before`` and those finished
+    here), for the driver to name the step of a trial that timed out or whose worker died.
+    """
+
+    def __init__(self, metrics: dict[str, float], work_dir: Path | None = None, run_id: str = "", suffix: str = "",
+                 before: dict[str, float] | None = None):
         self.metrics = metrics
+        self.work_dir, self.run_id, self.suffix, self.before = work_dir, run_id, suffix, before or {}
 
     @contextmanager
     def __call__(self, name: str) -> Iterator[None]:
+        if self.work_dir is not None:
+            from dse.trial._progress import write_step_progress
+
+            write_step_progress(self.work_dir, self.run_id, name + self.suffix, {**self.before, **finished_steps(self.metrics)})
         t0 = time.perf_counter()
         try:
             yield
         finally:
             self.metrics[f"seconds_{name}"] = time.perf_counter() - t0
             log.info("trial step %s: %.2f s", name, self.metrics[f"seconds_{name}"])
+
+
+def finished_steps(metrics: dict[str, float]) -> dict[str, float]:
+    """The ``seconds_<step>`` entries of ``metrics`` as step -> seconds, in the order the steps ran."""
+    return {k[len("seconds_"):]: v for k, v in metrics.items() if k.startswith("seconds_") and k != "seconds_total"}
 
 
 def _import_keras():
@@ -415,7 +431,8 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
         if cp.epoch < len(betas):
             metrics["harvest_beta"] = betas[cp.epoch]
         tags = {**base_tags, "harvested_from": str(spec.number), "harvest_epoch": str(cp.epoch)}
-        step = _Steps(metrics)
+        step = _Steps(metrics, spec.work_dir, spec.run_id, f" of the checkpoint of epoch {cp.epoch}",
+                      before=finished_steps(trial_metrics))
         error: str | None = None
         run_logger = None
         t0 = time.perf_counter()
@@ -496,10 +513,10 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         **_ray_node_tag(),
     }
     tags = dict(base_tags)
-    step = _Steps(metrics)
     logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
     work = spec.work_dir
     work.mkdir(parents=True, exist_ok=True)
+    step = _Steps(metrics, work, spec.run_id)  # each step's start in work/steps.json, for a driver whose trial timed out
     error: str | None = None
     history: dict[str, list[float]] = {}
     callback = model = None

@@ -6,6 +6,7 @@ Each driver is a real `dse run` process; Ray, SQLite and MLflow are real; nothin
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -87,10 +88,22 @@ def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
     proc = _driver(path, tmp_path, log)
     try:
         killed: list[int] = []
-        for n_kills in (1, 2):  # trial 0 once, trial 1 twice
+        steps = exp.resolved_run_dir / "trials" / "trial_00001" / "steps.json"
+
+        def training_worker() -> int | None:  # trial 1's worker, once it trains (dse.trial._progress)
+            try:
+                data = json.loads(steps.read_text())
+            except (OSError, ValueError):
+                return None
+            return data["pid"] if data["step"] == "train" and data["pid"] not in killed else None
+
+        for n_kills in (1, 2):  # trial 0 once, trial 1 twice (in training: its reason names that step)
             for _ in range(n_kills):
-                pid = _wait_for(lambda: [p for p in _processes("ray::TrialWorker", proc.pid) if p not in killed], 240, "a trial worker", proc, log)[0]
-                time.sleep(1.0)
+                if n_kills == 1:
+                    pid = _wait_for(lambda: [p for p in _processes("ray::TrialWorker", proc.pid) if p not in killed], 240, "a trial worker", proc, log)[0]
+                    time.sleep(1.0)
+                else:
+                    pid = _wait_for(training_worker, 240, "trial 1's worker in training", proc, log)
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
             if n_kills == 1:  # wait until trial 0 is told before killing trial 1's workers
@@ -104,6 +117,10 @@ def test_worker_killed_is_retried_in_the_same_run_then_fails(tmp_path):
     assert recs[0].state == "COMPLETE", recs[0].fail_reason
     assert recs[1].state == "FAIL" and recs[1].fail_reason.startswith("WorkerLostError: its worker process died"), recs[1].fail_reason
     assert "ray.memory_per_trial" in recs[1].fail_reason and "Ray said: " in recs[1].fail_reason  # probe 18: Ray's words alone before
+    # the step its worker died in, from the trial's steps.json (before: nothing said where, e.g. training or a C build)
+    assert "[in step train for " in recs[1].fail_reason and "(before it: setup " in recs[1].fail_reason, recs[1].fail_reason
+    assert recs[1].tags["failed_step"] == "train" and recs[1].metrics["seconds_setup"] > 0, (recs[1].tags, recs[1].metrics)
+    assert MlflowClient(exp.tracking_uri).get_run(recs[1].run_id).data.tags["failed_step"] == "train"
     assert recs[2].state == "COMPLETE", "the study goes on after a lost worker"
     runs = Counter(r.data.tags["trial_number"] for r in _child_runs(exp))
     assert runs == Counter({"0": 1, "1": 1, "2": 1}), "a retry logs into the same MLflow run"

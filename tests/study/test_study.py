@@ -315,6 +315,26 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
     assert "dse synthesize" not in text
 
 
+def test_a_timed_out_trial_names_the_step_it_was_in(tmp_path):
+    """A trial past trial_timeout_s in its training: the reason names the step and the seconds of those before it
+    (from the trial's steps.json, dse.trial._progress), recorded as its seconds_<step> metrics and a failed_step tag.
+    Before, the reason said only "ran past N s", whether training, a C-simulation build or da4ml took the time."""
+    path = write_experiment(
+        tmp_path, n_trials=1, trial_timeout_s=25, training={"epochs": 100000, "batch_size": 128, "learning_rate": 0.01},
+        space={"parameters": {"strategy": {"type": "categorical", "choices": ["Latency"]}}},
+    )
+    exp, space = load_experiment(path)
+    summary = run_study(exp, space, progress=False)
+    assert summary.n_failed == 1
+    rec = TrialRecord.of(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials[0])
+    assert rec.fail_reason.startswith("TrialTimeoutError: ran past 25 s (trial_timeout_s)"), rec.fail_reason
+    # a cold worker imports TensorFlow in setup (4-10 s here), so 25 s leaves it in training
+    assert "[in step train for " in rec.fail_reason and "(before it: setup " in rec.fail_reason, rec.fail_reason
+    assert rec.tags["failed_step"] == "train" and {"seconds_setup", "seconds_build"} <= set(rec.metrics), rec
+    assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).data.tags["failed_step"] == "train"
+    assert not (exp.resolved_run_dir / "trials" / "trial_00000").exists(), "the killed worker's folder is removed"
+
+
 def test_the_same_seed_gives_the_same_trials(tiny_study, tmp_path):
     """Re-running the experiment with its seed, in warm (reused) workers, gives the tiny study's first trials again:
     the same parameters and the same measured values (the initial weights are seeded as well as the training)."""
