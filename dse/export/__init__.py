@@ -1,5 +1,5 @@
 """``dse export``: one trial's design, ready for synthesis, from its MLflow artifacts alone."""
 
-from dse.export._export import ExportError, ExportResult, export_design
+from dse.export._export import EXPORT_NOTICE_S, ExportError, ExportResult, expected_export_seconds, export_design
 
-__all__ = ["ExportError", "ExportResult", "export_design"]
+__all__ = ["EXPORT_NOTICE_S", "ExportError", "ExportResult", "expected_export_seconds", "export_design"]

@@ -263,7 +263,9 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     logger.log_dict(conversion_record(hls4ml_config(model, params, exp.hls4ml), exp.hls4ml), "hls4ml_config.yaml")
     logger.log_dict(digits_splits.preprocessing.to_json(), "preprocessing.json")
     acc = float(np.mean(model.predict(digits_splits.X_test, verbose=0).argmax(1) == digits_splits.y_test))
-    metrics = {"keras_accuracy": acc, "csim_accuracy": acc, "ebops": ebops, "lut": ebops, "dsp": 0.0}
+    # the seconds a trial of a large design records on a slow machine: the export announces its two da4ml solves
+    metrics = {"keras_accuracy": acc, "csim_accuracy": acc, "ebops": ebops, "lut": ebops, "dsp": 0.0,
+               "seconds_convert": 0.4, "seconds_resources_da4ml": 30.0}
     tags = {"lut_source": "ebops-estimate", "dsp_source": "ebops-estimate", "strategy": params.strategy}
     record_trial_result(trial, metrics, tags)
     study.tell(trial, [acc, ebops])
@@ -281,7 +283,25 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     # re-measured by `dse synthesize`: the README names the precise front it is on too (before: only the estimates' front)
     records.store_measurement("da4ml:x", {"metrics": {"da4ml_lut": 100.0}, "tags": {"da4ml_lut_source": "da4ml"}})
     records.mark_measured("da4ml", 0, "da4ml:x")
-    again = export_design(study, exp.storage_url, 0, tmp_path / "design2").readme.read_text()
+    from typer.testing import CliRunner
+
+    from dse.cli import app
+    from dse.export import expected_export_seconds
+    from dse.store import TrialRecord
+
+    assert expected_export_seconds(TrialRecord.of(study.trials[0])) == pytest.approx(30.4)
+    import dataclasses
+
+    rec = TrialRecord.of(study.trials[0])
+    latency = dataclasses.replace(rec, params=rec.params.model_copy(update={"strategy": "Latency"}))
+    assert expected_export_seconds(latency) is None, "hls4ml converts a Latency design in seconds: nothing to announce"
+    done = CliRunner().invoke(app, ["export", "da", "--storage", exp.storage_url, "--trial", "0", "--out", str(tmp_path / "design2")])
+    assert done.exit_code == 0, done.output
+    # before, nothing was said until the export ended (minutes for a design of many inputs: probe 41)
+    assert " ".join(done.output.split()).startswith(
+        "trial 0 is a distributed_arithmetic design: its export solves it with da4ml twice (hls4ml's conversion, then its "
+        "RTL), about 30 s by the trial's own timings"), done.output
+    again = (tmp_path / "design2" / "README.md").read_text()
     assert "On the study's Pareto front, and on the front of its re-measured da4ml figures." in again, again[:600]
     if shutil.which("yosys"):
         done = subprocess.run(
