@@ -2,7 +2,7 @@
 
 A trial that runs past ``trial_timeout_s`` is cancelled and a worker killed for memory leaves no
 result, so the driver would know neither where the time went nor what was running when it died.
-The worker rewrites ``<work_dir>/steps.json`` as each step starts (about 0.1 ms, a dozen times a
+The worker rewrites ``<work_dir>/steps.json`` as each step starts (under 2 ms, a dozen times a
 trial); the driver reads it after such a failure (:func:`read_step_progress`), where the trial's
 folder is on its own machine (a local Ray, or a run directory that the cluster's nodes share).
 """
