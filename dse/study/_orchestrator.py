@@ -448,7 +448,8 @@ class _StudyLoop:
 
                 if (progress := read_step_progress(_trial_folder(self.run_dir, trial.number), run_id)) is not None:
                     result.error = f"{result.error[:1800]} [{progress.describe()}]"
-                    result.metrics.update({f"seconds_{k}": v for k, v in progress.finished.items()})
+                    # the trial's own steps (a checkpoint's carry " of the checkpoint of epoch N": in the reason only)
+                    result.metrics.update({f"seconds_{k}": v for k, v in progress.finished.items() if " " not in k})
                     result.tags["failed_step"] = progress.step
             return result
         if done.actor is None:

@@ -114,12 +114,18 @@ class _Steps:
         self.metrics = metrics
         self.work_dir, self.run_id, self.suffix, self.before = work_dir, run_id, suffix, before or {}
 
-    @contextmanager
-    def __call__(self, name: str) -> Iterator[None]:
+    def note(self, name: str) -> None:
+        """Write that step ``name`` starts, untimed (``log``: MLflow calls between the timed steps)."""
         if self.work_dir is not None:
             from dse.trial._progress import write_step_progress
 
-            write_step_progress(self.work_dir, self.run_id, name + self.suffix, {**self.before, **finished_steps(self.metrics)})
+            # a checkpoint's own steps carry the suffix: the trial's (in before) keep their names and seconds
+            here = {k + self.suffix: v for k, v in finished_steps(self.metrics).items()}
+            write_step_progress(self.work_dir, self.run_id, name + self.suffix, {**self.before, **here})
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        self.note(name)
         t0 = time.perf_counter()
         try:
             yield
@@ -437,6 +443,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
         run_logger = None
         t0 = time.perf_counter()
         try:
+            step.note("log")  # its MLflow run
             run_logger = logger.harvest_run(cp.epoch)
             with step("load"):
                 model.load_weights(cp.path)
@@ -448,6 +455,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
         if state == "COMPLETE":
             join(metrics)
         if run_logger is not None:
+            step.note("log")
             _log_outcome(run_logger, f"trial {spec.number}, checkpoint of epoch {cp.epoch}", state, error, metrics, tags, end_run=True)
         elif error:
             from dse.tracking._mlflow import error_type
@@ -570,6 +578,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
         from dse.store import within_constraints  # imported already by the C-simulation decision (dse.trial._csim)
 
         tags["feasible"] = "true" if within_constraints(exp.constraints, metrics) else "false"
+    step.note("log")  # else a timeout in MLflow's calls would read as one in the last timed step
     _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)
     harvested = []
     if callback is not None and state == "COMPLETE":

@@ -38,3 +38,28 @@ def test_another_runs_file_a_broken_one_or_none_is_no_progress(tmp_path):
 def test_a_folder_that_cannot_be_written_fails_nothing(tmp_path):
     write_step_progress(tmp_path / "absent", "run-a", "train", {})  # an OSError: ignored, the trial goes on
     assert not (tmp_path / "absent").exists()
+
+
+def test_a_checkpoints_steps_are_its_own_and_mlflow_calls_are_a_step(tmp_path):
+    """As run_trial and its harvest drive them: a checkpoint's steps (the same names as the trial's) carry its epoch,
+    so the trial's seconds are not replaced by a checkpoint's (the review of this change: they were, and the
+    metrics recorded for a timed-out harvesting trial mixed the two); time in MLflow's calls after the last timed
+    step is its own step, `log`, not the last one's."""
+    from dse.trial._runner import _Steps, finished_steps
+
+    trial: dict[str, float] = {}
+    step = _Steps(trial, tmp_path, "run-a")
+    with step("trace"):
+        time.sleep(0.01)
+    step.note("log")
+    progress = read_step_progress(tmp_path, "run-a")
+    assert progress.step == "log" and list(progress.finished) == ["trace"]
+    checkpoint: dict[str, float] = {}
+    cstep = _Steps(checkpoint, tmp_path, "run-a", " of the checkpoint of epoch 3", before=finished_steps(trial))
+    with cstep("trace"):
+        time.sleep(0.03)
+    cstep.note("log")
+    progress = read_step_progress(tmp_path, "run-a")
+    assert progress.step == "log of the checkpoint of epoch 3"
+    assert progress.finished == {"trace": trial["seconds_trace"], "trace of the checkpoint of epoch 3": checkpoint["seconds_trace"]}
+    assert checkpoint["seconds_trace"] > trial["seconds_trace"]
