@@ -373,8 +373,8 @@ class _StudyLoop:
                     "at 0 is <name>_is_zero: True and no <name> (or list the point under the experiment's enqueue_trials, "
                     "which dse checks and encodes)") if _enqueued(trial) else ""
             err = SearchSpaceError(f"trial {trial.number}'s parameters {dict(trial.params)} make no valid design: {why[:500]}{hint}")
-            self.asking = None
             self._progress([self.finish_trial(trial, None, TrialResult.failed(trial.number, err))])
+            self.asking = None  # after it is told: a stop before then abandons it (abandon skips a trial told already)
             return
         if fixed := _enqueued(trial):
             _warn_enqueued_overrides(trial.number, fixed, pinned, self.space)
@@ -719,7 +719,15 @@ class _StudyLoop:
         metas += [(done.meta, "came back") for done in self.unhandled if done.kind == "trial"]
         self.unhandled = []
         requeued = []
+        try:  # a trial told already (the stop came while its result was recorded after the tell) is left as told
+            running = {t.number for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        except Exception as e:  # the storage is gone: each tell below fails and says so
+            log.debug("abandoning without the study's states: %s", e)
+            running = None
         for (trial, run_id), how in metas:
+            if running is not None and trial.number not in running:
+                log.info("trial %d was recorded before the driver stopped: left as recorded", trial.number)
+                continue
             err = TrialInterruptedError(
                 f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued" if how == "ran" else
                 f"the driver stopped ({why}) as trial {trial.number}'s result came back, before recording it; its parameters "
@@ -802,8 +810,10 @@ class _StudyLoop:
             self.heartbeat()  # launch() stamped the new trials; the others are refreshed every heartbeat_interval_s
             self.unhandled = self.pool.wait(timeout_s=min(5.0, exp.heartbeat_interval_s))
             while self.unhandled:  # what is left when one raises is abandoned with the running trials
-                done = self.unhandled.pop(0)
+                done = self.unhandled[0]  # popped once told: Ctrl-C while it is recorded abandons it too (the review:
+                # popped first, it was left RUNNING, and the parent run with it)
                 if done.kind == "remeasure":
+                    self.unhandled.pop(0)
                     remeasurer.collect(*done.meta, done.ref)
                     continue
                 trial, run_id = done.meta
@@ -815,6 +825,7 @@ class _StudyLoop:
                 if result.tags.get(CODE_MISMATCH_TAG):
                     self.stop_on_other_code(trial, run_id, result)
                 lines.append(self.finish_trial(trial, run_id, result))
+                self.unhandled.pop(0)
             if lines or launched:
                 self._progress(lines)
             if remeasurer and lines:

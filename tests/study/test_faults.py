@@ -525,6 +525,36 @@ def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     assert (exp.resolved_run_dir / "pareto_front.csv").is_file()
 
 
+_SIGTERM_AS_A_RESULT_IS_RECORDED = """
+import os, signal, sys
+import dse.study._orchestrator as orchestrator
+trial_result = orchestrator._StudyLoop.trial_result
+def signalled(self, done):  # a SIGTERM as the first result is being recorded, before Optuna is told
+    os.kill(os.getpid(), signal.SIGTERM)
+    return trial_result(self, done)
+orchestrator._StudyLoop.trial_result = signalled
+from dse.cli import main
+sys.argv = ["dse", "run", sys.argv[1], "--no-progress"]
+main()
+"""
+
+
+def test_a_sigterm_while_a_result_is_recorded_abandons_that_trial_too(tmp_path):
+    """The review of stop 45: the loop took a result off its list before recording it, so a stop in between (Ctrl-C,
+    SIGTERM, an error) left that trial RUNNING, unrecorded and not re-enqueued, and the parent run RUNNING ("trial(s) of
+    another driver still run"). Now it is abandoned as the running trials are: FAIL TrialInterruptedError, re-enqueued."""
+    exp, text = _sigtermed_run(tmp_path, "termresult", 1, _SIGTERM_AS_A_RESULT_IS_RECORDED)
+    assert "stopped (SIGTERM)" in text and "Traceback" not in text, text[-3000:]
+    study = optuna.load_study(study_name="termresult", storage=exp.storage_url)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING], states
+    assert TrialRecord.of(study.trials[0]).fail_reason.startswith("TrialInterruptedError: the driver stopped (SIGTERM) as "
+                                                                  "trial 0's result came back"), study.trials[0].user_attrs
+    assert study.trials[1].system_attrs["fixed_params"] == study.trials[0].params  # its parameters, for the next `dse run`
+    parent = MlflowClient(exp.tracking_uri).get_run(StudyRecords(study).parent_run_id)
+    assert parent.info.status == "KILLED", parent.info.status
+
+
 def test_a_held_sigterm_never_hides_an_error_and_a_second_one_stops_at_once():
     """The review of the wrap-up's SIGTERM hold: an error raised while a SIGTERM was held propagates as it is (before this
     fix, it was replaced by the SIGTERM, or the SIGTERM lost), and a second SIGTERM does not wait for the wrap-up."""
