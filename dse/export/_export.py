@@ -594,7 +594,8 @@ def _rtl_interface(rtl_dir: Path) -> list[str]:
         ("build_quartus_prj.tcl", "Intel Quartus"), ("sim/", "a Verilator binder for simulation")) if (rtl_dir / name).exists()]
     if extra:
         lines += ["", "Also written by da4ml: " + ", ".join(extra) + ". There are no RTL test vectors: da4ml's bit-exact "
-                  "emulation (`comb.predict`, the csim_accuracy source of distributed_arithmetic designs) is the reference."]
+                  "emulation (`comb.predict`, checked against the Keras model as `da4ml_bit_exact_fraction`, and the "
+                  "csim_accuracy source of such designs under `hls4ml.csim: front`) is the reference."]
     return lines
 
 
@@ -725,6 +726,10 @@ def _readme(study_name: str, r, records, hls, rtl_dir: Path | None, pre: dict | 
                 listed.add(k)
                 lines.append(f"| {_FIGURE_NAMES.get(k, k)} | {_number(v)} | "
                              f"{entry['tags'].get(f'{k}_source', backend)} (precise re-measurement) |")
+    if rtl_dir is not None and tags.get("lut_source") in ("da4ml", "yosys"):  # probe 43: read as the HLS project's
+        lines += ["", "The LUTs of da4ml and Yosys describe `rtl/` (da4ml's logic of the whole network); `hls4ml_prj/` is "
+                  "hls4ml's own distributed-arithmetic implementation, solved layer by layer, whose LUTs its HLS report "
+                  "gives (close to, not equal to, these)."]
     if "latency_cycles" in m:
         da4ml_stages = rtl_dir is not None and tags.get("latency_cycles_source") in ("da4ml", "yosys")
         lines += ["", f"Latency: {m['latency_cycles']:,.0f} cycles = {m['latency_cycles'] * hls.clock_period:,.1f} ns at {hls.clock_period} ns"

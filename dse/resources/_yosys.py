@@ -166,7 +166,9 @@ class YosysBackend(ResourceBackend):
 
     Only meaningful for ``distributed_arithmetic`` designs (the RTL is da4ml's). Figures:
     ``lut`` (LUT1-6), ``ff``, ``dsp``, ``latency_cycles`` (pipeline stages at
-    ``resources.da4ml_latency_cutoff``); extras ``carry``, ``mux``, ``seconds_synthesis``.
+    ``resources.da4ml_latency_cutoff``); extras ``carry``, ``mux``, ``inv`` (Yosys's INV cells, which ``lut``
+    leaves out: Xilinx implements an INV as a LUT1 where Vivado does not fold it into the logic it drives, UG953, so
+    ``lut + inv`` bounds the LUTs from above), ``seconds_synthesis``.
     Runs ``yosys`` as a subprocess in ``<work_dir>/yosys`` with ``resources.synthesis_timeout_s``.
     """
 
@@ -209,6 +211,7 @@ class YosysBackend(ResourceBackend):
                 # da4ml's pipeline stages of the RTL Yosys reads (Yosys does no timing): labelled da4ml, not yosys (probe 31)
                 "latency_cycles": Figure(float(stages), "da4ml"),
             },
-            extras={"carry": float(cells["CARRY"]), "mux": float(cells["MUX"]), "seconds_synthesis": seconds_synth},
+            extras={"carry": float(cells["CARRY"]), "mux": float(cells["MUX"]), "inv": float(cells.get("INV", 0)),
+                    "seconds_synthesis": seconds_synth},
             seconds=time.perf_counter() - t0,
         )

@@ -266,7 +266,7 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     # the seconds a trial of a large design records on a slow machine: the export announces its two da4ml solves
     metrics = {"keras_accuracy": acc, "csim_accuracy": acc, "ebops": ebops, "lut": ebops, "dsp": 0.0,
                "seconds_convert": 0.4, "seconds_resources_da4ml": 30.0}
-    tags = {"lut_source": "ebops-estimate", "dsp_source": "ebops-estimate", "strategy": params.strategy}
+    tags = {"lut_source": "da4ml", "dsp_source": "da4ml", "strategy": params.strategy}
     record_trial_result(trial, metrics, tags)
     study.tell(trial, [acc, ebops])
     tracker.finish_trial_run(run_id, "COMPLETE")
@@ -280,6 +280,9 @@ def test_export_distributed_arithmetic_writes_rtl_yosys_reads(trained_design_par
     assert "Ports: `dse_top` is the pipelined logic (clock `clk`); `dse_top_wrapper` takes all inputs packed in one bus `model_inp[" in readme
     assert "`build_vivado_prj.tcl` (Vivado" in readme and "Yosys has no family" not in readme
     assert "On the study's Pareto front." in readme and "re-measured" not in readme
+    # which design the LUTs describe (probe 43: read as the figures of the HLS project the Build section builds)
+    assert "The LUTs of da4ml and Yosys describe `rtl/` (da4ml's logic of the whole network); `hls4ml_prj/` is hls4ml's own" in readme
+    assert "checked against the Keras model as `da4ml_bit_exact_fraction`" in readme
     # re-measured by `dse synthesize`: the README names the precise front it is on too (before: only the estimates' front)
     records.store_measurement("da4ml:x", {"metrics": {"da4ml_lut": 100.0}, "tags": {"da4ml_lut_source": "da4ml"}})
     records.mark_measured("da4ml", 0, "da4ml:x")

@@ -119,6 +119,13 @@ def test_yosys_synthesizes_da4ml_rtl(design, measured):
     # "not comparable" and the export credited Yosys with a latency it does not time)
     assert y.figures["latency_cycles"].source == d.figures["latency_cycles"].source == "da4ml"
     assert (design.work_dir / "yosys" / "yosys.log").is_file()
+    # Yosys's INV cells, which lut (LUT1-6) leaves out, are recorded beside it (probe 43: 162 INV beside 3,447 LUTs,
+    # counted nowhere before): the count in the log's last stat block
+    import re
+
+    stat = (design.work_dir / "yosys" / "yosys.log").read_text().split("Number of cells:")[-1]
+    inv = re.search(r"^\s+INV\s+(\d+)", stat, re.M)
+    assert y.extras["inv"] == (int(inv.group(1)) if inv else 0), stat[:2000]
 
 
 def test_unknown_backend_named():
