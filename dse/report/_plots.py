@@ -110,18 +110,20 @@ def label(metric: str) -> str:
     return _LABELS.get(metric, metric)
 
 
-def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path) -> Path:
+def plot_pair(points: pd.DataFrame, accuracy: str, metric: str, path: Path, constraints: Sequence = ()) -> Path:
     """Write :func:`pair_figure` of ``points`` to ``path``; returns ``path``."""
-    return _save(pair_figure(points, accuracy, metric), path)
+    return _save(pair_figure(points, accuracy, metric, constraints), path)
 
 
-def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
+def pair_figure(points: pd.DataFrame, accuracy: str, metric: str, constraints: Sequence = ()):
     """Accuracy vs one resource metric: one marker per source, the 2-D front joined by a step line.
 
-    Dominated trials are faint, infeasible trials are red crosses, precise re-measurements are
-    filled markers with a black edge and a thin line to their estimate. When the points carry
-    more than one source, the title says the axis mixes sources. The legend is outside the
-    axes (right), so it hides no trial.
+    Dominated trials are faint, infeasible trials are red (crosses, or their source's marker where
+    the points carry several sources), precise re-measurements are filled markers with a black
+    edge and a thin line to their estimate. The bounds of ``constraints`` (the experiment's
+    :class:`~dse.config.ConstraintConfig` list) on either axis's metric are dashed red lines: the
+    budget. When the points carry more than one source, the title says the axis mixes sources.
+    The legend is outside the axes (right), so it hides no trial.
 
     Returns:
         The matplotlib figure (the caller saves and closes it).
@@ -136,24 +138,51 @@ def pair_figure(points: pd.DataFrame, accuracy: str, metric: str):
         front = sub[sub["on_front"]]
         precise = bool(sub["precise"].any())
         ax.scatter(dom["value"], dom["accuracy"], marker=m, color=f"C{i}", alpha=0.25, s=22, label=None)
-        ax.scatter(front["value"], front["accuracy"], marker=m, color=f"C{i}", s=44,
-                   edgecolors="black" if precise else "none", label=f"{metric} [{src}]" + (" (re-measured)" if precise else ""))
+        ax.scatter(front["value"], front["accuracy"], marker=m, color=f"C{i}", s=44, edgecolors="black" if precise else "none",
+                   # no entry for a source whose points are all infeasible (probe 43: its marker was nowhere)
+                   label=None if sub.empty else f"{metric} [{src}]" + (" (re-measured)" if precise else ""))
         if dom.empty and front.empty:
             continue
     for _, row in points[points["precise"] & points["estimate"].notna()].iterrows():
         ax.plot([row["estimate"], row["value"]], [row["accuracy"]] * 2, color="grey", lw=0.6, ls=":")
     inf = points[~points["feasible"]]
-    if not inf.empty:
-        ax.scatter(inf["value"], inf["accuracy"], marker="x", color="red", s=30, label="infeasible (constraint violated)")
+    for i, src in enumerate(sources):  # probe 43: a cross alone hid which source an infeasible point's figure came from
+        sub = inf[inf["source"] == src]
+        if not sub.empty:
+            ax.scatter(sub["value"], sub["accuracy"], marker="x" if len(sources) == 1 else _MARKERS[i % len(_MARKERS)],
+                       color="red", s=30, label=f"infeasible (constraint violated){f' [{src}]' if len(sources) > 1 else ''}")
     front = points[points["on_front"]].sort_values("value")
     if not front.empty:
         ax.step(front["value"], front["accuracy"], where="post", color="black", lw=0.8, alpha=0.6, label="Pareto front (these axes)")
     acc_sources = list(points["accuracy_source"]) if "accuracy_source" in points else []
     drawn = pd.concat([points["value"], points.loc[points["precise"], "estimate"].dropna()])  # the estimates' lines too
     _front_axes(ax, drawn, sources, metric, accuracy, f"{label(accuracy).split(', ')[0]} vs {metric}", acc_sources)
+    _budget_lines(ax, constraints, metric, accuracy)
     if sources:
         _legend_outside(ax)
     return fig
+
+
+def _budget_lines(ax, constraints: Sequence, metric: str, accuracy: str) -> None:
+    """Dashed red lines at the bounds of ``constraints`` on ``metric`` (x) and ``accuracy`` (y): the budget.
+
+    Probe 43: not drawn, so a bound was read off the status text. A bound within one span of the
+    points' axis range widens the axis to show it; one farther away (a budget the designs are far
+    inside) keeps the axis on the points and says so in its legend entry.
+    """
+    for c in constraints:
+        for bound, side in ((c.max, "<="), (c.min, ">=")):
+            if bound is None or c.metric not in (metric, accuracy):
+                continue
+            vertical = c.metric == metric
+            lo, hi = ax.get_xlim() if vertical else ax.get_ylim()
+            log = (ax.get_xscale() if vertical else ax.get_yscale()) == "log"
+            near = (bound > 0 and lo / (hi / lo) <= bound <= hi * (hi / lo)) if log else lo - (hi - lo) <= bound <= hi + (hi - lo)
+            text = f"budget: {c.metric} {side} {bound:,.6g}" + ("" if near else " (off the axes)")
+            if near:
+                (ax.axvline if vertical else ax.axhline)(bound, color="red", ls="--", lw=0.8, alpha=0.7, label=text)
+            else:  # a legend entry alone
+                ax.plot([], [], color="red", ls="--", lw=0.8, alpha=0.7, label=text)
 
 
 def plot_hypervolume(history: pd.DataFrame, ref: Sequence[float], names: Sequence[str], path: Path, *, no_front: bool = False) -> Path:

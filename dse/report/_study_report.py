@@ -162,7 +162,7 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         if pts.empty:
             continue
         crossed.update(int(n) for n in pts.loc[~pts["feasible"].astype(bool), "trial"])
-        png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png")
+        png = P.plot_pair(pts, acc.metric, metric, out / f"front_{acc.metric}_vs_{metric}.png", exp.constraints)
         figures.append(png)
         missing = n_complete - len(pts)  # e.g. Latency designs without latency_cycles, dropped unsaid
         lacking = (f'<p class="note">{missing} of the {n_complete} completed trials lack {H.esc(metric)} and are not '

@@ -765,9 +765,9 @@ def test_fronts_follow_the_direction_of_an_objective_that_is_not_an_accuracy(tmp
     drawn: list[tuple[str, str, object]] = []  # (vertical axis, horizontal axis, points) of every front drawn
     real_pair, real_compare = P.plot_pair, P.plot_compare
 
-    def plot_pair(pts, y, x, path):
+    def plot_pair(pts, y, x, path, constraints=()):
         drawn.append((y, x, pts))
-        return real_pair(pts, y, x, path)
+        return real_pair(pts, y, x, path, constraints)
 
     def plot_compare(fronts, y, x, path):
         drawn.extend((y, x, pts) for pts in fronts.values())
@@ -1063,6 +1063,44 @@ def test_no_front_advice_names_the_bounds_broken_and_the_closest_trial(tmp_path)
     assert f"lut max 1 broken by 6 of 6 trials (closest: trial {closest.number} at {closest.metrics['lut']:,.6g})" in said, said
     assert "latency_cycles max 2 broken by 6 of 6 trials (none of them measured it)" in said, said
     assert "resources.da4ml_latency_cutoff" in said and f"`dse export {study.study_name} --trial N --out <folder>`" in said
+
+
+def test_the_budget_is_drawn_and_an_infeasible_point_keeps_its_source(tmp_path):
+    """Probe 43: the report's front plots drew no bound, so the budget was read off the status text, and an infeasible
+    point was a red cross whatever its figure's source (a legend listing `lut [ebops-estimate]` showed no such marker)."""
+    from dse.config import ConstraintConfig
+    from dse.report._figures import pair_points
+    from dse.report._plots import pair_figure
+    from tests.report.synthetic import make_study
+
+    study, _, _ = make_study(tmp_path, n_trials=8, name="budget", failures=False)
+    pts = pair_points(study, "csim_accuracy", "lut")
+    luts = sorted(pts["value"])
+    bound = (luts[3] + luts[4]) / 2  # inside the points' range: drawn where it is
+    budget = [ConstraintConfig(metric="lut", max=bound), ConstraintConfig(metric="csim_accuracy", min=0.5),
+              ConstraintConfig(metric="dsp", max=0)]  # dsp is on neither axis: not drawn here
+    ax = pair_figure(pts, "csim_accuracy", "lut", budget).axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"budget: lut <= {bound:,.6g}" in labels and not [t for t in labels if "dsp" in t], labels
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--" and len(ln.get_xdata())]
+    assert any(list(ln.get_xdata()) == [bound, bound] for ln in dashed), [ln.get_xdata() for ln in dashed]
+    assert any(list(ln.get_ydata()) == [0.5, 0.5] for ln in dashed) or "budget: csim_accuracy >= 0.5 (off the axes)" in labels
+    lo, hi = ax.get_xlim()
+    far = pair_figure(pts, "csim_accuracy", "lut", [ConstraintConfig(metric="lut", max=luts[-1] * 1e6)]).axes[0]
+    assert far.get_xlim() == (lo, hi), "a budget far beyond the points keeps the axis on them"
+    assert any(t.get_text().endswith("(off the axes)") for t in far.get_legend().get_texts())
+    none_feasible = pair_figure(pts.assign(feasible=False, on_front=False), "csim_accuracy", "lut").axes[0]
+    assert [t.get_text() for t in none_feasible.get_legend().get_texts()] == ["infeasible (constraint violated)"], \
+        "no legend entry for a source none of whose points is drawn in its marker"
+    # two sources on one axis: each infeasible point in its source's marker, red, labelled with the source
+    mixed, _, _ = make_study(tmp_path / "m", n_trials=8, name="mixed", failures=False, lut_source="da4ml",
+                             constraints=[{"metric": "lut", "max": bound}])
+    mpts = pair_points(mixed, "csim_accuracy", "lut")
+    assert (~mpts["feasible"]).sum() >= 2, mpts
+    mpts["source"] = ["yosys" if i % 2 else "da4ml" for i in range(len(mpts))]  # as a study re-measured in part
+    texts = [t.get_text() for t in pair_figure(mpts, "csim_accuracy", "lut").axes[0].get_legend().get_texts()]
+    infeasible = set(mpts.loc[~mpts["feasible"], "source"])
+    assert {f"infeasible (constraint violated) [{s}]" for s in infeasible} <= set(texts), texts
 
 
 def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
