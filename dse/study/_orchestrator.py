@@ -261,6 +261,7 @@ class _StudyLoop:
         self.experiment_version = experiment_version  # tagged on each trial run
         self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
         self.recovered_here: list[int] = []  # trials of a dead driver of this machine that this one recovered
+        self.taken_over: set[int] = set()  # trials of this driver that another driver failed and re-enqueued meanwhile
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -308,7 +309,14 @@ class _StudyLoop:
             return
         self.last_beat = now
         for trial, _run_id in self.pool.metas("trial"):
-            self.durable(record_heartbeat, trial, self.driver_id, now, this_driver(), what="heartbeat")
+            try:
+                self.durable(record_heartbeat, trial, self.driver_id, now, this_driver(), what="heartbeat")
+            except UpdateFinishedTrialError:  # recovered by another driver that judged this one lost (finish_trial)
+                if trial.number not in self.taken_over:
+                    self.taken_over.add(trial.number)
+                    log.warning("trial %d was failed as DriverLostError and re-enqueued by another driver, which judged this "
+                                "one lost (no heartbeat for heartbeat_grace_s=%g s: a loop held up, a suspended machine, or "
+                                "clocks apart); its result here will not be recorded", trial.number, self.exp.heartbeat_grace_s)
 
     def recover_lost(self, force: bool = False) -> list[str]:
         """Fail trials of drivers that stopped sending heartbeats (``DriverLost``), close their runs, re-enqueue them.
@@ -469,7 +477,10 @@ class _StudyLoop:
         measured, failed = self.sort_harvested(trial.number, result, trial.user_attrs.get("params"))
         # a driver that is stopping retries briefly (SQLite's "database is locked" beside another driver), not for
         # storage_retry_s per trial
-        state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
+        try:
+            state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
+        except UpdateFinishedTrialError:  # the review of stop 45: this loop stopped, abandoning every trial it ran
+            return self.taken_over_result(trial, run_id, result)
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":
@@ -528,6 +539,27 @@ class _StudyLoop:
         elif result.tags.get("harvest") == NO_CHECKPOINT:
             line += " (no checkpoint to harvest)"
         return line
+
+    def taken_over_result(self, trial: optuna.Trial, run_id: str | None, result: TrialResult) -> str:
+        """Drop the result of a trial another driver failed and re-enqueued meanwhile (it judged this driver lost); returns the progress line.
+
+        The Optuna record stays the other driver's (FAIL ``DriverLostError``; it runs the parameters
+        again); the trial's MLflow run, which this driver's worker went on logging into, and its
+        checkpoint runs end FAILED saying so, so no run reads as a result the study does not hold.
+        """
+        text = (f"DriverLostError: another driver judged this trial's driver lost (no heartbeat for heartbeat_grace_s="
+                f"{self.exp.heartbeat_grace_s:g} s), failed it and re-enqueued its parameters while it ran; this result "
+                f"({result.state}) was not recorded")
+        log.warning("trial %d: %s", trial.number, text.split(": ", 1)[1])
+        self.taken_over.add(trial.number)
+        if run_id and not self.tracking_lost:
+            try:
+                self.tracker.finish_trial_run(run_id, "FAIL", text)
+                if self.exp.training.harvest_checkpoints:
+                    self.close_checkpoint_runs(trial.number, _checkpoint_error(trial.number, text))
+            except Exception as e:  # the Optuna record is what counts
+                log.warning("could not close MLflow run %s of trial %d: %s", run_id, trial.number, e)
+        return f"trial {trial.number}: recovered by another driver meanwhile; this driver's result not recorded"
 
     def close_checkpoint_runs(self, number: int, error: str, keep: set[str] = frozenset()) -> None:  # type: ignore[assignment]
         """Close the checkpoint runs of trial ``number`` that did not become trials, but for ``keep`` (those recorded):

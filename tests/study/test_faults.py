@@ -229,6 +229,59 @@ def test_the_first_of_two_drivers_to_finish_leaves_the_parent_run_to_the_other(t
     assert client.get_run(parent).info.status == "FINISHED"
 
 
+def test_a_driver_judged_lost_while_alive_drops_that_trials_result_and_goes_on(tmp_path, caplog):
+    """Another driver fails this driver's running trial as DriverLostError and re-enqueues it (as recover_lost does when
+    heartbeats stop for heartbeat_grace_s: a loop held up, a suspended machine, clocks apart) while the trial trains.
+    Before (the review of stop 45), this driver's next heartbeat or its tell raised UpdateFinishedTrialError: its loop
+    stopped and every other trial it ran was abandoned. Now it drops that result, closes the trial's MLflow run FAILED
+    saying why, and goes on; the re-enqueued parameters are run as a new trial."""
+    import logging
+    import threading
+
+    from dse.store import record_trial_result
+
+    path = write_experiment(tmp_path, space=FAST_SPACE, name="taken", n_trials=2, hls4ml={"csim": "none"},
+                            training={"epochs": 40, "batch_size": 128, "learning_rate": 0.01}, heartbeat_interval_s=1,
+                            ray={"num_cpus": 1, "max_concurrent_trials": 1})
+    exp, space = load_experiment(path)
+    steps = exp.resolved_run_dir / "trials" / "trial_00000" / "steps.json"
+    taken: list[dict] = []
+
+    def other_driver() -> None:  # what a second driver's recover_lost writes, once trial 0 trains
+        t0 = time.time()
+        while time.time() - t0 < 240:
+            try:
+                training = json.loads(steps.read_text())["step"] == "train"
+            except (OSError, ValueError, KeyError):
+                training = False
+            if training:
+                study = optuna.load_study(study_name="taken", storage=exp.storage_url)
+                trial = study.trials[0]
+                record_trial_result(optuna.trial.Trial(study, trial._trial_id), {}, {"error_type": "DriverLostError"},
+                                    fail_reason="DriverLostError: the driver running trial 0 was lost: it stopped sending "
+                                                "heartbeats; its parameters were re-enqueued")
+                study.tell(0, state=optuna.trial.TrialState.FAIL)
+                study.enqueue_trial(dict(trial.params))
+                taken.append(dict(trial.params))
+                return
+            time.sleep(0.1)
+
+    thread = threading.Thread(target=other_driver, daemon=True)
+    thread.start()
+    caplog.set_level(logging.WARNING, logger="dse.study")
+    summary = run_study(exp, space, progress=False)
+    thread.join(timeout=5)
+    assert taken, "trial 0 never trained"
+    study = optuna.load_study(study_name="taken", storage=exp.storage_url)
+    recs = StudyRecords(study).trials()
+    assert recs[0].state == "FAIL" and recs[0].fail_reason.startswith("DriverLostError: the driver running trial 0"), recs[0]
+    assert recs[1].params.model_dump(include=set(taken[0])) == taken[0] and recs[1].state == "COMPLETE", recs[1]
+    assert summary.n_complete == 2 and [r.state for r in recs] == ["FAIL", "COMPLETE", "COMPLETE"], recs
+    run = MlflowClient(exp.tracking_uri).get_run(recs[0].run_id)
+    assert run.info.status == "FAILED" and "this result (COMPLETE) was not recorded" in run.data.tags["error"], run.data.tags
+    assert "another driver judged this trial's driver lost" in caplog.text, caplog.text
+
+
 def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, monkeypatch):
     """An MLflow outage while creating trial 1's run: trial 0 (running) and trial 1 (asked) are FAIL, the parent run FAILED."""
     from dse.tracking import StudyTracker
