@@ -258,6 +258,7 @@ class _StudyLoop:
         self.pool = TaskPool()
         self.workers: WorkerPool | None = None  # warm trial workers (ray.reuse_workers), made in run()
         self.max_conc: int | None = None  # the most trials run at once, set in run() from the cluster's CPUs
+        self.capacity: int | None = None  # trials (or re-measurements) the cluster's CPUs hold at once, set in run()
         self.experiment_version = experiment_version  # tagged on each trial run
         self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
         self.recovered_here: list[int] = []  # trials of a dead driver of this machine that this one recovered
@@ -790,7 +791,7 @@ class _StudyLoop:
         cpus = exp.ray.cpus_per_trial
         total = ray.cluster_resources()
         _check_trial_fits(exp, total)
-        capacity = max(1, int(total.get("CPU", 1) // cpus))
+        capacity = self.capacity = max(1, int(total.get("CPU", 1) // cpus))
         max_conc = self.max_conc = min(exp.ray.max_concurrent_trials or capacity, capacity)
         if exp.ray.reuse_workers:
             self.workers, remote = WorkerPool(_execute, trial_resources(exp.ray), exp.ray.max_retries), None
@@ -803,6 +804,18 @@ class _StudyLoop:
                 log.info("warm workers started: %d", self.workers.started)
                 self.pool.flag_actor_calls()  # calls still running (Ctrl-C, SIGTERM, an error) are not to be retried
                 self.workers.shutdown()
+
+    def slot_free(self, max_conc: int) -> bool:
+        """Whether a trial may be dispatched now.
+
+        Fewer than ``max_conc`` trials of this driver run, and its trials and ``synthesize_front``
+        re-measurements (which take a trial's CPUs) hold fewer than :attr:`capacity`, the cluster's
+        trial slots. A trial dispatched to a full cluster waited in Ray's queue while its
+        ``trial_timeout_s`` clock ran (the review of stop 45: behind a Yosys re-measurement, it could
+        time out without having run, and count towards ``n_trials``).
+        """
+        trials = self.pool.count("trial")
+        return trials < max_conc and trials + self.pool.count("remeasure") < (self.capacity or max_conc)
 
     def _loop(self, remote, max_conc: int) -> None:
         import ray
@@ -828,7 +841,7 @@ class _StudyLoop:
         while True:
             lines = self.recover_lost()
             launched = False
-            while self.pool.count("trial") < max_conc and self.room() > 0:
+            while self.slot_free(max_conc) and self.room() > 0:
                 self.launch(remote, splits_ref)
                 launched = True
             if self.workers is not None and self.pool.count("trial") < max_conc:

@@ -85,7 +85,9 @@ def test_results_that_came_back_with_the_one_that_stopped_the_loop_are_requeued(
 
     with pytest.raises(DiskFullError):
         loop._loop(None, max_conc=2)
-    assert [done.meta[0].number for done in loop.unhandled] == [slow.number]  # left for abandon, not lost
+    # left for abandon, not lost; the one whose handling stopped the loop too (its result is taken off the list once
+    # told: a stop while it is recorded abandons it), which abandon leaves as told (FAIL, re-enqueued already)
+    assert [done.meta[0].number for done in loop.unhandled] == [full.number, slow.number]
     assert loop.abandon("DiskFullError: a disk is full") == [slow.number]
     assert _states(loop) == ["FAIL", "FAIL", "WAITING", "WAITING"], _states(loop)
     reason = StudyRecords(loop.study).trial(slow.number).fail_reason
@@ -316,3 +318,19 @@ def test_a_run_the_driver_cannot_log_either_stays_running_for_the_next_driver(tm
     _close_finished_runs(loop.tracker, StudyRecords(loop.study), loop.exp.name)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.metrics["csim_val_accuracy"] == 0.82, run.data.metrics
+
+
+def test_a_remeasurement_holds_a_trial_slot(tmp_path, digits_splits):
+    """The review of stop 45: `synthesize_front` re-measurements take a trial's CPUs, but the loop dispatched trials up to
+    max_concurrent_trials beside them, so a trial waited in Ray's queue (behind Yosys, up to synthesis_timeout_s) while
+    its trial_timeout_s clock ran, and could time out without having run. A trial is dispatched only into a free slot."""
+    loop = _loop(tmp_path, digits_splits)
+    loop.capacity = 2  # two trial slots of CPUs, as run() sets from the cluster
+    assert loop.slot_free(max_conc=2)
+    loop.pool.submit("trial", "trial", (_ask(loop), None))
+    assert loop.slot_free(max_conc=2)
+    loop.pool.submit("remeasurement", "remeasure", (0, "yosys:key"))
+    assert not loop.slot_free(max_conc=2), "the re-measurement holds the second slot"
+    assert not loop.slot_free(max_conc=1), "max_concurrent_trials still bounds the trials"
+    loop.capacity = 3  # a larger cluster: room for a trial beside both
+    assert loop.slot_free(max_conc=2)
