@@ -773,7 +773,13 @@ class _StudyLoop:
                 if self.requeue(trial.number, params, retry=False):  # a stopping driver does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost
-                log.error("could not close trial %d: %s", trial.number, _root_text(inner))
+                if finished:  # told, not re-enqueued: no later run evaluates these parameters (the review: "could not
+                    # close", of a trial that was closed)
+                    log.error("trial %d was failed as interrupted, but its parameters could not be re-enqueued (%s): no "
+                              "later run evaluates them unless listed under the experiment's enqueue_trials: %s",
+                              trial.number, _root_text(inner), params)
+                else:
+                    log.error("could not close trial %d: %s", trial.number, _root_text(inner))
                 # its MLflow run need not wait for that (left RUNNING); not where finish_trial closed it
                 # already (the review: a failed re-enqueue then blamed the storage for the close)
                 if run_id and not finished and not self.tracking_lost and not _lost_tracking(inner):

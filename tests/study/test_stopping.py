@@ -334,3 +334,25 @@ def test_a_remeasurement_holds_a_trial_slot(tmp_path, digits_splits):
     assert not loop.slot_free(max_conc=1), "max_concurrent_trials still bounds the trials"
     loop.capacity = 3  # a larger cluster: room for a trial beside both
     assert loop.slot_free(max_conc=2)
+
+
+def test_a_trial_told_but_not_requeued_as_the_driver_stops_is_named_with_its_parameters(tmp_path, digits_splits, caplog):
+    """The review of stop 45: when the stopping driver told a trial FAIL but the storage then refused its re-enqueue, the
+    log said "could not close trial N" (it was closed) and nothing of the parameters no later run would evaluate."""
+    import logging
+
+    loop = _loop(tmp_path, digits_splits)
+    running = _ask(loop)
+    loop.pool.submit("trial", "trial", (running, None))
+
+    def refused(*args, **kwargs):
+        raise OSError("the storage went away")
+
+    loop.requeue = refused
+    caplog.set_level(logging.ERROR, logger="dse.study")
+    assert loop.abandon("SIGTERM") == []
+    assert _states(loop) == ["FAIL"]
+    text = " ".join(caplog.text.split())
+    assert (f"trial {running.number} was failed as interrupted, but its parameters could not be re-enqueued (OSError: the "
+            "storage went away): no later run evaluates them unless listed under the experiment's enqueue_trials: {") in text, text
+    assert "could not close trial" not in text
