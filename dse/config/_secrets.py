@@ -10,6 +10,9 @@ __all__ = ["redact_url", "redact_secrets"]
 _MASK = "***"
 # scheme://user: ... then the password, up to the '@' before the host (see redact_url)
 _USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^:/@?#]*:")
+# SQLAlchemy's user name, `[^:/]*`, holds '@' too: Azure's `user@server:password@host` logins (the review of stop 45:
+# left unmasked)
+_SQLA_USER = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^:/]*:")
 _HTTP = re.compile(r"(?i)^https?://")
 
 
@@ -32,7 +35,7 @@ def redact_url(url: str) -> str:
     if not isinstance(url, str) or "://" not in url:
         return url
     out = url
-    m = _USER.match(out)
+    m = (_USER if _HTTP.match(out) else _SQLA_USER).match(out)
     if m:
         rest = out[m.end():]
         if _HTTP.match(out):  # an http(s) URL's user info ends at its authority's end: `host:8080/a@b` is a port and a path

@@ -33,6 +33,11 @@ from dse.exceptions import ConfigError
         ("postgresql://u:1234/56@db:5432/optuna", "postgresql://u:***@db:5432/optuna"),
         ("postgresql+psycopg://u:a?b#c@db/optuna?sslmode=require", "postgresql+psycopg://u:***@db/optuna?sslmode=require"),
         ("http://u:1234/56@host", "http://u:1234/56@host"),  # http: a port and a path, as requests reads it
+        # a user name holding '@', as Azure's PostgreSQL logins do (the review of stop 45: shown whole); no password
+        ("postgresql://admin@myserver:S3cret@myserver.postgres.database.azure.com/optuna",
+         "postgresql://admin@myserver:***@myserver.postgres.database.azure.com/optuna"),
+        ("postgresql://user@host:5432/db", "postgresql://user@host:5432/db"),
+        ("postgresql://user@host/db", "postgresql://user@host/db"),
     ],
 )
 def test_redact_url(url, expected):
