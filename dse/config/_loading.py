@@ -338,8 +338,11 @@ def _load(path: str | Path, overrides: dict[str, Any], *, from_cli: bool, readin
     if isinstance(st, str) and st != "journal":  # a relative file, from the current directory as run_dir; kept absolute,
         if (journal := journal_path(st)) is not None:  # so the summary, status and the stored experiment say which file
             data["storage"] = str(journal)
-        elif "?" not in st and (db := sqlite_path(st)) is not None:
-            data["storage"] = f"sqlite:///{db}"
+        elif "?" not in st and (db := sqlite_path(st)) is not None:  # the path alone: a driver (sqlite+pysqlcipher) and
+            # a passphrase stay (the review of stop 45: rewritten as sqlite:///<db>, opening an encrypted file with sqlite)
+            from sqlalchemy.engine import make_url
+
+            data["storage"] = make_url(st).set(database=str(db)).render_as_string(hide_password=False)
     try:
         if reading:
             exp, problem = read_stored_experiment(data)

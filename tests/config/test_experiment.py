@@ -189,6 +189,12 @@ def test_relative_storage_files_are_kept_absolute(tmp_path, monkeypatch):
     assert exp.storage_url == str(tmp_path / "studies" / "x.log")
     exp, _ = load_experiment(write_experiment(tmp_path / "c", storage="sqlite:///rel.db?timeout=30"))
     assert exp.storage_url == "sqlite:///rel.db?timeout=30"  # URL options: left as given
+    # a driver and its passphrase stay: the path alone is made absolute (the review of stop 45: sqlite:///<db>, which
+    # opened an encrypted file with plain sqlite)
+    exp, _ = load_experiment(write_experiment(tmp_path / "d", storage="sqlite+pysqlcipher://:pass@/enc.db"))
+    assert exp.storage_url == f"sqlite+pysqlcipher://:pass@/{tmp_path / 'enc.db'}"
+    exp, _ = load_experiment(write_experiment(tmp_path / "e", storage="sqlite+pysqlite:///rel.db"))
+    assert exp.storage_url == f"sqlite+pysqlite:///{tmp_path / 'rel.db'}"
 
 
 def test_readme_documents_every_experiment_field_and_search_parameter():
