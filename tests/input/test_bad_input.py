@@ -353,6 +353,16 @@ CASES: list[Case] = [
     Case("space-float-condition-never-holds", "silent", (),
          ("rules[0].when.beta: 0.0 is never a value of 'beta' (it takes [1e-06, 1e-05]) (0 needs include_zero: true)",),
          space=space(rules=[{"name": "dead", "when": {"beta": 0.0}, "set": {"weight_bits": 3}}])),
+    # one point of a continuous range: in range, yet drawn almost never (the review of stop 45: accepted, and the
+    # condition held for 0 of 200 random trials)
+    Case("space-float-condition-one-point", "silent", (),
+         ("rules[0].when.beta: 3e-06 is one point of 'beta''s continuous range [1e-06, 1e-05], drawn almost never",
+          "condition on a categorical parameter instead", "or pin beta to 3e-06 with a rule or its default"),
+         space=space(rules=[{"name": "point", "when": {"beta": 3.0e-6}, "set": {"weight_bits": 3}}])),
+    Case("space-float-condition-off-grid", "silent", (),
+         ("rules[0].when.beta: 2.5e-06 is off 'beta''s grid (1e-06 + k x 2e-06)", "use a value on the grid"),
+         space=space({"beta": {"log": False, "step": 2.0e-6, "low": 1.0e-6, "high": 9.0e-6}},
+                     rules=[{"name": "off", "when": {"beta": 2.5e-6}, "set": {"weight_bits": 3}}])),
     Case("space-choices-repeated", "silent", (), ("parameters.learning_rate", "repeat", "[0.01, 0.01]"),
          space=space({"learning_rate": {"type": "categorical", "choices": [0.01, 0.01]}})),
     Case("part-nonsense", "silent", ("hls4ml.part",), ("hls4ml.part", "'foo'", "not a Xilinx part number", "xcvu13p-flga2577-2-e"),
