@@ -183,6 +183,17 @@ class Rule(BaseModel):
     when: Condition = Field(min_length=1)
     set: dict[str, Scalar] = Field(min_length=1)
 
+    @field_validator("set", mode="before")
+    @classmethod
+    def _no_null(cls, v: Any) -> Any:
+        if isinstance(v, dict) and (empty := sorted(str(k) for k, x in v.items() if x is None)):  # before: pydantic's
+            # four lines, one per type (the review of stop 45), though `default: null` is taken
+            ramp = (" (no ramp: pin beta_schedule: constant, or beta_end to beta's value)"
+                    if "beta_end" in empty else "")
+            raise ValueError(f"{', '.join(empty)}: null (an empty YAML value or the word null) cannot be pinned: a rule sets "
+                             f"a value{ramp}; write the value, or drop the pin")
+        return v
+
 
 #: An int range of more values is listed by its first this many and its ``high`` (:func:`_sampled_values`).
 ENUMERATED_INTS = 65_536

@@ -363,6 +363,11 @@ CASES: list[Case] = [
          ("rules[0].when.beta: 2.5e-06 is off 'beta''s grid (1e-06 + k x 2e-06)", "use a value on the grid"),
          space=space({"beta": {"log": False, "step": 2.0e-6, "low": 1.0e-6, "high": 9.0e-6}},
                      rules=[{"name": "off", "when": {"beta": 2.5e-6}, "set": {"weight_bits": 3}}])),
+    Case("space-rule-pins-null", "silent", (),  # the review of stop 45: pydantic's four lines, one per type
+         ("rules.0.set", "beta_end: null (an empty YAML value or the word null) cannot be pinned",
+          "no ramp: pin beta_schedule: constant, or beta_end to beta's value"),
+         space=space({"beta_end": {"type": "float", "low": 1.0e-5, "high": 1.0e-3, "log": True}},
+                     rules=[{"name": "flat", "when": {"strategy": "Resource"}, "set": {"beta_end": None}}])),
     Case("space-choices-repeated", "silent", (), ("parameters.learning_rate", "repeat", "[0.01, 0.01]"),
          space=space({"learning_rate": {"type": "categorical", "choices": [0.01, 0.01]}})),
     Case("part-nonsense", "silent", ("hls4ml.part",), ("hls4ml.part", "'foo'", "not a Xilinx part number", "xcvu13p-flga2577-2-e"),
