@@ -383,7 +383,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     from dse.store import StudyRecords
     from dse.config import redact_url
     from dse.tracking import open_tracking, server_problem
-    from dse.trial._hls import convert
+    from dse.trial._hls import convert, recorded_settings
 
     expect("study", study, optuna.Study, "load it with dse.study.load_study(name, storage)")
     import numbers
@@ -445,10 +445,7 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
-    hls = exp.hls4ml.model_copy(update={
-        "backend": record.get("Backend", exp.hls4ml.backend), "part": record.get("Part", exp.hls4ml.part),
-        "clock_period": record.get("ClockPeriod", exp.hls4ml.clock_period), "io_type": record.get("IOType", exp.hls4ml.io_type),
-    })
+    hls = recorded_settings(record, exp.hls4ml)
     prj = out / "hls4ml_prj"
     if prj.exists():
         shutil.rmtree(prj)

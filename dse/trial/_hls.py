@@ -306,6 +306,18 @@ def conversion_record(hls_cfg: dict[str, Any], hls: Hls4mlConfig) -> dict[str, A
     }
 
 
+def recorded_settings(record: dict[str, Any], hls: Hls4mlConfig) -> Hls4mlConfig:
+    """``hls`` with the backend, part, clock period and IOType a trial was converted with (its :func:`conversion_record`).
+
+    A study continued with ``--allow-changed`` after a change of ``hls4ml.part`` (or clock, backend,
+    IOType) holds trials built for the earlier settings; re-measuring or exporting one must use
+    those, which its design hash (the cache key) was computed from. Fields the record lacks keep ``hls``'s.
+    """
+    recorded = {"backend": record.get("Backend"), "part": record.get("Part"), "clock_period": record.get("ClockPeriod"),
+                "io_type": record.get("IOType")}
+    return hls.model_copy(update={k: v for k, v in recorded.items() if v is not None})
+
+
 def convert(model: "keras.Model", hls_cfg: dict[str, Any], hls: Hls4mlConfig, output_dir: Path,
             input_data_tb: Path | None = None, output_data_tb: Path | None = None):
     """Convert with hls4ml (no compile).

@@ -133,7 +133,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
 
     from dse.resources import Design, get_backend, import_backend_modules
     from dse.tracking import TrialRunLogger
-    from dse.trial._hls import convert
+    from dse.trial._hls import convert, recorded_settings
 
     exp, name = spec.experiment, spec.backend
     result = RemeasureResult(spec.number, name)
@@ -151,13 +151,16 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
         client = logger.client
         model = keras.models.load_model(client.download_artifacts(spec.run_id, "model.keras", str(work)))
         record = yaml.safe_load(Path(client.download_artifacts(spec.run_id, "hls4ml_config.yaml", str(work))).read_text())
+        # the part, clock, backend and IOType the trial was built for (the review of stop 45: the study's current ones,
+        # after an --allow-changed change, while the figures were cached under the trial's own design hash)
+        hls = recorded_settings(record, exp.hls4ml)
         if spec.measure:
             ebops = client.get_run(spec.run_id).data.metrics["ebops"]
             hls_model = None
             if type(get_backend(name)).needs_hls_model:  # (audit: a user's backend got None here, a model in the trial)
-                hls_model = convert(model, record["HLSConfig"], exp.hls4ml, work / "hls4ml_prj")
+                hls_model = convert(model, record["HLSConfig"], hls, work / "hls4ml_prj")
                 hls_model.write()
-            design = Design(model, spec.params, exp.hls4ml, exp.resources, float(ebops), work, splits.X_test, hls_model)
+            design = Design(model, spec.params, hls, exp.resources, float(ebops), work, splits.X_test, hls_model)
             report = get_backend(name).measure_checked(design)
             # figures get the backend's prefix (da4ml_lut beside the estimate's lut); extras that carry it already
             # keep their name (da4ml_cost, not da4ml_da4ml_cost)
@@ -167,7 +170,7 @@ def remeasure_trial(spec: RemeasureSpec, splits: "Splits") -> RemeasureResult:
             logger.log_results(result.metrics, result.tags)
         if spec.profile:
             try:
-                kind = _profile(model, record["HLSConfig"], exp.hls4ml, splits.X_test[:1000], work / "profiling", logger)
+                kind = _profile(model, record["HLSConfig"], hls, splits.X_test[:1000], work / "profiling", logger)
                 logger.set_tags({"profiling": kind[:500]})
             except Exception as e:  # profiling is a convenience: report, do not fail the measurement
                 log.warning("trial %d: profiling failed: %s", spec.number, e)
