@@ -46,7 +46,7 @@ class HarvestedResult:
     Attributes:
         epoch: 0-based epoch of the checkpoint.
         state: ``"COMPLETE"`` or ``"FAIL"``.
-        metrics: measured numbers, as for a trial (``harvest_epoch`` and ``beta`` included).
+        metrics: measured numbers, as for a trial (``harvest_epoch``, ``harvest_beta`` and ``harvest_val_accuracy`` included).
         tags: string tags, as for a trial (``harvested_from``, ``harvest_epoch`` included).
         run_id: its MLflow run (ended by the worker), or ``None`` if it could not be created.
         error: why it failed, else ``None``.

@@ -113,6 +113,11 @@ class _Steps:
                  before: dict[str, float] | None = None):
         self.metrics = metrics
         self.work_dir, self.run_id, self.suffix, self.before = work_dir, run_id, suffix, before or {}
+        self.names: list[str] = []  # the steps timed here, in order (metrics also hold extras: seconds_synthesis)
+
+    def finished(self) -> dict[str, float]:
+        """The steps timed here so far, step -> wall seconds, in the order they ran."""
+        return {n: self.metrics[f"seconds_{n}"] for n in self.names if f"seconds_{n}" in self.metrics}
 
     def note(self, name: str) -> None:
         """Write that step ``name`` starts, untimed (``log``: MLflow calls between the timed steps)."""
@@ -120,7 +125,7 @@ class _Steps:
             from dse.trial._progress import write_step_progress
 
             # a checkpoint's own steps carry the suffix: the trial's (in before) keep their names and seconds
-            here = {k + self.suffix: v for k, v in finished_steps(self.metrics).items()}
+            here = {k + self.suffix: v for k, v in self.finished().items()}
             write_step_progress(self.work_dir, self.run_id, name + self.suffix, {**self.before, **here})
 
     @contextmanager
@@ -131,12 +136,9 @@ class _Steps:
             yield
         finally:
             self.metrics[f"seconds_{name}"] = time.perf_counter() - t0
+            if name not in self.names:
+                self.names.append(name)
             log.info("trial step %s: %.2f s", name, self.metrics[f"seconds_{name}"])
-
-
-def finished_steps(metrics: dict[str, float]) -> dict[str, float]:
-    """The ``seconds_<step>`` entries of ``metrics`` as step -> seconds, in the order the steps ran."""
-    return {k[len("seconds_"):]: v for k, v in metrics.items() if k.startswith("seconds_") and k != "seconds_total"}
 
 
 def _import_keras():
@@ -302,7 +304,7 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         metrics["ebops"] = ebops
         keras_out = keras_outputs(model, splits.X_test)
         metrics["keras_accuracy"] = _accuracy(keras_out, splits.y_test)
-        # the validation split's, which objectives select on (the test split chose the designs)
+        # the validation split's, which the objectives select on (the test split judges them: README, which split selects)
         keras_val_out = keras_outputs(model, splits.X_val)
         metrics["keras_val_accuracy"] = _accuracy(keras_val_out, splits.y_val)
     with step("save"):
@@ -330,12 +332,14 @@ def _evaluate(model, spec: TrialSpec, splits: "Splits", logger, work: Path, metr
         with step("compile"):
             compile_model(hls_model)
         with step("csim"):
-            csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
-            metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
-            csim_val_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_val))).reshape(keras_val_out.shape)
-            metrics["csim_val_accuracy"] = _accuracy(csim_val_out, splits.y_val)
-            metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))  # on the test split, as da4ml's
-            release(hls_model)
+            try:
+                csim_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_test))).reshape(keras_out.shape)
+                metrics["csim_accuracy"] = _accuracy(csim_out, splits.y_test)
+                csim_val_out = np.asarray(hls_model.predict(np.ascontiguousarray(splits.X_val))).reshape(keras_val_out.shape)
+                metrics["csim_val_accuracy"] = _accuracy(csim_val_out, splits.y_val)
+                metrics["bit_exact_fraction"] = float(np.mean(csim_out == keras_out))  # on the test split, as da4ml's
+            finally:  # also when a prediction fails: a warm worker would keep the library loaded (the review)
+                release(hls_model)
         tags["csim_accuracy_source"] = "csim"
     else:  # not C-simulated: the Keras accuracy stands in, labelled as such
         metrics["csim_accuracy"] = metrics["keras_accuracy"]
@@ -407,10 +411,12 @@ def _log_outcome(logger, what: str, state: str, error: str | None, metrics: dict
 
 
 def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history: dict[str, list[float]],
-             trial_metrics: dict[str, float], base_tags: dict[str, str]) -> list["HarvestedResult"]:
+             trial_metrics: dict[str, float], base_tags: dict[str, str], trial_steps: dict[str, float] | None = None
+             ) -> list["HarvestedResult"]:
     """Measure and log the Pareto-optimal checkpoints HGQ2's ``ParetoFront`` kept while the trial trained.
 
-    Each checkpoint's weights are loaded into ``model`` and evaluated as a trial is
+    ``trial_steps``: the trial's timed steps (step -> seconds), written before each checkpoint's own in the trial's
+    ``steps.json``. Each checkpoint's weights are loaded into ``model`` and evaluated as a trial is
     (:func:`_evaluate`), into its own MLflow run (:meth:`~dse.tracking.TrialRunLogger.harvest_run`),
     which is ended here. A checkpoint that fails is returned as ``FAIL`` with its reason; the
     others go on. With ``hls4ml.csim: front``, the front a checkpoint is compared with includes
@@ -444,7 +450,7 @@ def _harvest(model, spec: TrialSpec, splits: "Splits", logger, callback, history
             metrics["harvest_beta"] = betas[cp.epoch]
         tags = {**base_tags, "harvested_from": str(spec.number), "harvest_epoch": str(cp.epoch)}
         step = _Steps(metrics, spec.work_dir, spec.run_id, f" of the checkpoint of epoch {cp.epoch}",
-                      before=finished_steps(trial_metrics))
+                      before=trial_steps)
         error: str | None = None
         run_logger = None
         t0 = time.perf_counter()
@@ -498,7 +504,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     Steps (each timed as ``seconds_<step>``): check the hls4ml settings, build, train,
     ``trace_minmax`` (EBOPs), save the model, convert with hls4ml, measure resources, then
     (as ``hls4ml.csim`` decides, :func:`dse.trial._csim.csim_decision`) compile and
-    C-simulate on the test set. Any exception makes the trial ``FAIL`` with its message;
+    C-simulate on the test and validation splits. Any exception makes the trial ``FAIL`` with its message;
     metrics measured before the failure are kept. Keras state is cleared first, so a warm
     worker process can run trial after trial; the initial weights and the training are
     seeded with ``experiment.seed + number`` (:meth:`~dse.config.ExperimentConfig.seed_for`), so a trial repeats on the same machine. With ``training.harvest_checkpoints``, the
@@ -588,7 +594,7 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     _log_outcome(logger, f"trial {spec.number}", state, error, metrics, tags, history)
     harvested = []
     if callback is not None and state == "COMPLETE":
-        harvested = _harvest(model, spec, splits, logger, callback, history, metrics, base_tags)
+        harvested = _harvest(model, spec, splits, logger, callback, history, metrics, base_tags, step.finished())
     if not spec.keep_files:
         shutil.rmtree(work, ignore_errors=True)
     return TrialResult(spec.number, state, metrics, tags, error, harvested)
