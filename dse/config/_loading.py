@@ -230,9 +230,9 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
 
     Keeps secrets (a storage URL with its password) out of experiment files:
     ``storage: ${DSE_STORAGE_URL}``. ``$${`` is no escape; a string without ``${`` is unchanged.
-    A string that expands to nothing (``${NAME:-}`` with ``NAME`` unset, or set empty) is null,
-    the field's default: ``tracking_uri: ${MLFLOW_TRACKING_URI:-}`` is the run directory's store
-    where the variable is unset.
+    A field whose string expands to nothing (``${NAME:-}`` with ``NAME`` unset, or set empty) is left
+    out, so it takes its default: ``tracking_uri: ${MLFLOW_TRACKING_URI:-}`` is the run directory's
+    store and ``n_trials: ${N:-}`` is 12 where the variable is unset (a list item is null).
 
     Args:
         value: a YAML value (mapping, list, string, number).
@@ -248,7 +248,13 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
             field and the variable.
     """
     if isinstance(value, dict):
-        return {k: expand_env(v, f"{where}.{k}" if where else str(k), emptied) for k, v in value.items()}
+        out = {}
+        for k, v in value.items():
+            x = expand_env(v, f"{where}.{k}" if where else str(k), emptied)
+            if x is None and isinstance(v, str):  # expanded to nothing: as if left out (probe 42: null, which a field
+                continue  # whose default is not null, n_trials, refused as "Input should be a valid integer")
+            out[k] = x
+        return out
     if isinstance(value, list):
         return [expand_env(v, f"{where}[{i}]", emptied) for i, v in enumerate(value)]
     if not isinstance(value, str) or "${" not in value:
@@ -268,7 +274,7 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
     expanded = _ENV_REF.sub(sub, value)
     if not expanded.strip():  # no field takes an empty string; null is every optional field's default
         if emptied is not None:
-            emptied.append(f"{where or '(top level)'} is {value!r}, which expanded to nothing, so it is null")
+            emptied.append(f"{where or '(top level)'} is {value!r}, which expanded to nothing, so it is left out")
         return None
     return expanded
 

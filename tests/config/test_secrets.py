@@ -67,15 +67,22 @@ def test_a_reference_that_expands_to_nothing_is_null_and_named(monkeypatch, tmp_
 
     monkeypatch.delenv("DSE_T_UNSET", raising=False)
     monkeypatch.setenv("DSE_T_EMPTY", "")
-    assert expand_env({"dataset": {"path": "${DSE_T_UNSET:-}"}, "storage": "${DSE_T_EMPTY}", "name": "a${DSE_T_EMPTY}b"}) == {
-        "dataset": {"path": None}, "storage": None, "name": "ab"}  # a reference inside other text may be empty
+    assert expand_env({"dataset": {"path": "${DSE_T_UNSET:-}"}, "storage": "${DSE_T_EMPTY}", "name": "a${DSE_T_EMPTY}b",
+                       "l": ["${DSE_T_UNSET:-}"]}) == {
+        "dataset": {}, "name": "ab", "l": [None]}  # left out; a reference inside other text may be empty; a list item null
     path = write_experiment(tmp_path, dataset={"name": "file", "path": "${DSE_T_UNSET:-}"}, mlflow={"tracking_uri": "${DSE_T_UNSET:-}"})
     with pytest.raises(ConfigError, match=r"dataset\.name 'file' needs dataset\.path[\s\S]*\(dataset\.path is "
-                                          r"'\$\{DSE_T_UNSET:-\}', which expanded to nothing, so it is null\)"):
+                                          r"'\$\{DSE_T_UNSET:-\}', which expanded to nothing, so it is left out\)"):
         load_experiment(path)
     # an optional field: null is its default (here the run directory's MLflow store), as `${MLFLOW_TRACKING_URI:-}` means
     exp, _ = load_experiment(write_experiment(tmp_path / "ok", mlflow={"tracking_uri": "${DSE_T_UNSET:-}"}))
     assert exp.mlflow.tracking_uri is None and exp.tracking_uri.endswith("/mlflow.db")
+    # a field whose default is not null takes that default (probe 42: `n_trials: ${NT:-}` was refused as "Input should
+    # be a valid integer (got None)", though the README says such a value is the field's default)
+    from dse.config import ExperimentConfig
+
+    exp, _ = load_experiment(write_experiment(tmp_path / "n", n_trials="${DSE_T_UNSET:-}"))
+    assert exp.n_trials == ExperimentConfig.model_fields["n_trials"].default
 
 
 def test_a_search_space_does_not_expand_references(tmp_path):
