@@ -579,12 +579,19 @@ class SearchSpace(BaseModel):
                 does not hold (it would not be sampled); the message names ``where.<name>``.
         """
         unknown = [k for k in values if k not in self.parameters]
-        if unknown:
-            fix = ("a trial's record holds it, but this space does not sample it: leave it out of the point, as every "
-                   "field of the record the space does not name" if unknown[0] in TrialParams.model_fields
-                   else "declare it under parameters to set it, or drop it")
+        if unknown:  # every one at once (probe 42: one per `dse check`, three rounds for a trial record's point)
+            record = [k for k in unknown if k in TrialParams.model_fields]
+            others = [k for k in unknown if k not in record]
+            fixes = ([f"{', '.join(record)}: a trial's record holds {'it' if len(record) == 1 else 'them'}, but this space "
+                      "does not sample " + ("it" if len(record) == 1 else "them") + ": leave "
+                      + ("it" if len(record) == 1 else "them") + " out of the point, as every field of the record the space "
+                      "does not name"] if record else []) + (
+                     [f"{', '.join(others)}: declare {'it' if len(others) == 1 else 'them'} under parameters to set "
+                      f"{'it' if len(others) == 1 else 'them'}, or drop {'it' if len(others) == 1 else 'them'}"] if others else [])
+            names = ", ".join(f"{where}.{k}" for k in unknown)
             raise SearchSpaceError(
-                f"{where}.{unknown[0]}: not a parameter of the search space; it has {', '.join(self.parameters)} ({fix})"
+                f"{names}: not {'a parameter' if len(unknown) == 1 else 'parameters'} of the search space; it has "
+                f"{', '.join(self.parameters)} ({'; '.join(fixes)})"
             )
         out: dict[str, Any] = {}
         known: dict[str, Any] = {}  # values decided so far, for conditions (a left-out parameter is unknown)
