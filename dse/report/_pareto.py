@@ -187,7 +187,8 @@ def no_front_advice(study: optuna.Study, constraints: list[ConstraintConfig] | N
         return (f"no Pareto front: every completed trial was told infeasible when it finished, and Optuna keeps that; "
                 f"trial{'s' if len(meeting) > 1 else ''} {shown} meet{'' if len(meeting) > 1 else 's'} the constraints now "
                 f"({budget}): later trials are judged by them, or give the experiment another name and list those "
-                "trials' parameters (the `params.*` of their MLflow runs) in enqueue_trials to have them on a front")
+                "trials' values of the search space's own parameters (of the `params.*` of their MLflow runs) in "
+                "enqueue_trials to have them on a front")
     broken = broken_bounds(StudyRecords(study).trials((TrialState.COMPLETE,)), constraints)
     cutoff = (" (a distributed_arithmetic design's latency_cycles count da4ml's pipeline stages: a larger "
               "resources.da4ml_latency_cutoff makes fewer, longer stages, so check timing then)" if "latency_cycles" in broken else "")
