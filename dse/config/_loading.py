@@ -174,8 +174,10 @@ def read_yaml(path: str | Path, *, what: str, error: type[ConfigError] = ConfigE
         marks = [m for m in (getattr(e, "context_mark", None), getattr(e, "problem_mark", None)) if m is not None]
         lines = text.splitlines()
         near = " ".join(lines[m.line] for m in marks if m.line < len(lines))  # the lines YAML points at
-        hint = ("; inside a flow mapping ({...}) or list ([...]) quote a ${NAME} reference: '${NAME}'"
-                if "${" in near else "")
+        hint = ("" if "${" not in near else  # a search space expands none (probe 42: told to quote, then refused)
+                "; a search space file expands no ${NAME} reference (only the experiment file does): write the value"
+                if what == "search space" else
+                "; inside a flow mapping ({...}) or list ([...]) quote a ${NAME} reference: '${NAME}'")
         raise error(f"{what} file {p} is not valid YAML: {detail}{hint}") from e
     except RecursionError as e:
         raise error(f"{what} file {p} nests too deeply to read; it is not a plain {what} file") from e

@@ -94,3 +94,11 @@ def test_a_search_space_does_not_expand_references(tmp_path):
     with pytest.raises(SearchSpaceError, match=r"parameters\.strategy\.choices\[0\]: '\$\{STRAT:-Latency\}' holds an environment "
                                                 r"reference, which only the experiment file expands"):
         load_search_space(tmp_path / "s.yaml")
+    # unquoted in a flow mapping it is no valid YAML: the hint is not to quote it (probe 42: quoting it, as the hint for
+    # an experiment file says, led to the refusal above)
+    (tmp_path / "s.yaml").write_text("parameters:\n  weight_bits: {type: int, low: ${LOW}, high: 8}\n")
+    with pytest.raises(SearchSpaceError) as info:
+        load_search_space(tmp_path / "s.yaml")
+    said = str(info.value)
+    assert "is not valid YAML" in said and "a search space file expands no ${NAME} reference" in said, said
+    assert "quote a ${NAME}" not in said, said
