@@ -116,10 +116,11 @@ class StudySummary:
 
 def _describe(number: int, state: str, result: TrialResult, exp: ExperimentConfig) -> str:
     """One line about a finished trial: its objectives, or why it failed."""
+    retried = f" (retried: {result.tags['retried']})" if "retried" in result.tags else ""
     if state == "COMPLETE":
         vals = ", ".join(f"{o.metric}={format_value(result.metrics[o.metric])}" for o in exp.objectives)
-        return f"trial {number} COMPLETE {vals} ({result.metrics.get('seconds_total', 0):.0f} s)"
-    return f"trial {number} FAIL {result.error}"
+        return f"trial {number} COMPLETE {vals} ({result.metrics.get('seconds_total', 0):.0f} s){retried}"
+    return f"trial {number} FAIL {result.error}{retried}"
 
 
 class _FrontRemeasurer:

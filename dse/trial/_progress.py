@@ -30,11 +30,13 @@ class StepProgress:
             ``seconds_<step>`` metrics; ``<step> of the checkpoint of epoch N`` while it harvests).
         seconds_in_step: wall seconds from the step's start to the read.
         finished: wall seconds of each step the trial finished before it, in order.
+        pid: the process id of the worker that wrote it (``None`` in a file without one).
     """
 
     step: str
     seconds_in_step: float
     finished: dict[str, float]
+    pid: int | None = None
 
     def describe(self) -> str:
         """One sentence for a failure's reason, e.g. ``in step train for 412 s (before it: setup 3.9 s, build 0.1 s)``."""
@@ -70,6 +72,7 @@ def read_step_progress(work_dir: Path, run_id: str) -> StepProgress | None:
         if data.get("run_id") != run_id:
             return None
         finished = {str(k): float(v) for k, v in data.get("finished", {}).items()}
-        return StepProgress(str(data["step"]), max(0.0, time.time() - float(data["started"])), finished)
+        pid = int(data["pid"]) if data.get("pid") is not None else None
+        return StepProgress(str(data["step"]), max(0.0, time.time() - float(data["started"])), finished, pid)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

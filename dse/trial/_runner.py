@@ -536,6 +536,12 @@ def run_trial(spec: TrialSpec, splits: "Splits") -> TrialResult:
     logger = TrialRunLogger(exp.tracking_uri, spec.run_id)
     work = spec.work_dir
     work.mkdir(parents=True, exist_ok=True)
+    from dse.trial._progress import read_step_progress
+
+    earlier = read_step_progress(work, spec.run_id)  # another process's steps of this run: Ray retries a lost worker's
+    if earlier is not None and earlier.pid != os.getpid():  # trial (probe 42: silently, its time and cause unsaid)
+        tags["retried"] = f"its worker (pid {earlier.pid}) was lost in step {earlier.step}; Ray retried it (ray.max_retries)"
+        log.warning("trial %d: %s", spec.number, tags["retried"])
     step = _Steps(metrics, work, spec.run_id)  # each step's start in work/steps.json, for a driver whose trial timed out
     error: str | None = None
     history: dict[str, list[float]] = {}

@@ -356,3 +356,16 @@ def test_a_trial_told_but_not_requeued_as_the_driver_stops_is_named_with_its_par
     assert (f"trial {running.number} was failed as interrupted, but its parameters could not be re-enqueued (OSError: the "
             "storage went away): no later run evaluates them unless listed under the experiment's enqueue_trials: {") in text, text
     assert "could not close trial" not in text
+
+
+def test_the_progress_line_says_a_trial_was_retried(tmp_path, digits_splits):
+    """Probe 42: a trial that Ray retried after its worker was lost printed as any other (its tag `retried`, set by the
+    retry from the lost attempt's steps.json, is asserted in tests/study/test_faults.py)."""
+    from dse.study._orchestrator import _describe
+
+    loop = _loop(tmp_path, digits_splits)
+    why = "its worker (pid 123) was lost in step train; Ray retried it (ray.max_retries)"
+    metrics = {o.metric: 1.0 for o in loop.exp.objectives} | {"seconds_total": 9.0}
+    line = _describe(3, "COMPLETE", TrialResult(3, "COMPLETE", metrics, {"retried": why}), loop.exp)
+    assert line.endswith(f"(9 s) (retried: {why})"), line
+    assert "retried" not in _describe(3, "COMPLETE", TrialResult(3, "COMPLETE", metrics, {}), loop.exp)
