@@ -128,7 +128,7 @@ def check_file(
     return p
 
 
-def make_output_dir(path: str | Path, *, field: str = "--out (out_dir=)", error: type[DseError] = ConfigError) -> Path:
+def make_output_dir(path: str | Path, *, field: str = "--out (Python: out_dir=)", error: type[DseError] = ConfigError) -> Path:
     """Create the output folder ``path`` (and its parents) if missing; return it.
 
     Raises:

@@ -258,7 +258,7 @@ def _prepare_out(out: Path, overwrite: bool, exporting: str = "") -> Path:
         unmarked = ("; it looks like the export of a dse before 2026-12-04, which did not mark its folder: move it away or "
                     "delete it to export there" if {"model.keras", "hls4ml_prj"} <= set(existing) else "")
         raise ExportError(
-            f"--out (out_dir=): {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
+            f"--out (Python: out_dir=): {out} is not empty ({', '.join(existing[:5])}{', ...' if len(existing) > 5 else ''}) and holds no earlier "
             f"`dse export`{unmarked}; give a new or empty folder, so no file of yours is overwritten or mixed with the design"
         )
     if existing:
@@ -276,7 +276,7 @@ def _prepare_out(out: Path, overwrite: bool, exporting: str = "") -> Path:
                                   *([f"{len(added)} file(s) added since ({_listed(added)})"] if added else [])])
             if since and not overwrite:
                 raise ExportError(
-                    f"--out (out_dir=): {out} holds the export of {first}, with {since}, which a new export would overwrite or delete; "
+                    f"--out (Python: out_dir=): {out} holds the export of {first}, with {since}, which a new export would overwrite or delete; "
                     "move them, give another --out, or pass --overwrite to replace them"
                 )
             if since:

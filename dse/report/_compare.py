@@ -305,7 +305,7 @@ def compare_table(sources: list[StudySource], reference: dict[str, float] | None
     objs = sources[0].objectives
     unknown = sorted(set(reference or {}) - {o.metric for o in objs})
     if unknown:
-        raise ConfigError(f"--reference (reference=): {', '.join(unknown)} is not among the compared objectives "
+        raise ConfigError(f"--reference (Python: reference=): {', '.join(unknown)} is not among the compared objectives "
                           f"{[o.metric for o in objs]}; give a reference value for those only")
     for s in sources[1:]:
         missing = [o.metric for o in objs if s.trials.empty or o.metric not in s.trials]

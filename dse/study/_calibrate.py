@@ -74,7 +74,7 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
     try:
         cls = precise_backend_class(backend)
     except ValueError as e:  # as `dse synthesize --backend` words it
-        raise ConfigError(f"--backend (backend=): {e}") from e
+        raise ConfigError(f"--backend (Python: backend=): {e}") from e
     pairs = calibration_pairs(study, backend)
     if pairs.empty:
         completed = StudyRecords(study).trials((TrialState.COMPLETE,))

@@ -99,7 +99,7 @@ def located_experiment(study: optuna.Study, storage: str, tracking_uri: str | No
     exp = experiment_of(study)
     where = open_tracking(StudyRecords(study), storage, tracking_uri)  # checks its type, and a store that holds the study
     if tracking_uri is not None and (problem := server_problem(tracking_uri)):  # which a server that does not answer skips
-        raise TrackingError(f"--tracking-uri (tracking_uri=): the MLflow server at {redact_url(tracking_uri)} does not answer "
+        raise TrackingError(f"--tracking-uri (Python: tracking_uri=): the MLflow server at {redact_url(tracking_uri)} does not answer "
                             f"({problem}); check the address (a port-forward's local port) and that the server runs")
     if where.default_store and where.run_dir != exp.resolved_run_dir:
         exp = exp.model_copy(update={"run_dir": str(where.run_dir)})
@@ -246,7 +246,7 @@ def _select(study: optuna.Study, trials: list[int] | None, front: bool) -> list[
     for n in trials or []:
         if n not in complete:
             raise ConfigError(
-                f"--trials (trials=): trial {n} is not a COMPLETE trial of study {study.study_name!r}; complete trials: {sorted(complete)}"
+                f"--trials (Python: trials=): trial {n} is not a COMPLETE trial of study {study.study_name!r}; complete trials: {sorted(complete)}"
             )
         chosen[n] = complete[n]
     if not chosen:
@@ -278,11 +278,11 @@ class Remeasurer:
         try:
             self.impl = precise_backend_class(backend)()
         except ValueError as e:
-            raise ConfigError(f"--backend (backend=): {e}") from e
+            raise ConfigError(f"--backend (Python: backend=): {e}") from e
         module = type(self.impl).__module__
         unlisted = unlisted_backend_problem(backend, exp.resources.backend_modules)
         if unlisted and module == "__main__":
-            raise ConfigError(f"--backend (backend=): {unlisted}")
+            raise ConfigError(f"--backend (Python: backend=): {unlisted}")
         #: what the workers import: ``resources.backend_modules``, and the module of a user's backend they do not list
         self.backend_modules = (*exp.resources.backend_modules, *([module] if unlisted else []))
         self.import_folders = backend_module_folders(self.backend_modules)  # where this process found them
@@ -489,12 +489,12 @@ def synthesize(
     if synthesis_timeout_s is not None:
         expect("synthesis_timeout_s", synthesis_timeout_s, (int, float), "give seconds > 0, e.g. 3600")
         if not synthesis_timeout_s > 0:
-            raise ConfigError(f"--synthesis-timeout-s (synthesis_timeout_s=): {synthesis_timeout_s!r} is not > 0; give seconds, e.g. 3600")
+            raise ConfigError(f"--synthesis-timeout-s (Python: synthesis_timeout_s=): {synthesis_timeout_s!r} is not > 0; give seconds, e.g. 3600")
     if ray_address is not None:
         from dse.study._preflight import check_ray_address
 
         expect("ray_address", ray_address, str, "give 'local', 'auto' or host:port")
-        check_ray_address(ray_address, field="--ray-address (ray_address=)")  # one TCP connection: a typo fails here, not in ray.init
+        check_ray_address(ray_address, field="--ray-address (Python: ray_address=)")  # one TCP connection: a typo fails here, not in ray.init
     study = load_study(study_name, storage)
     exp = located_experiment(study, storage, tracking_uri, ray_address)
     if synthesis_timeout_s is not None:
@@ -506,7 +506,7 @@ def synthesize(
         try:
             rm.impl.check_target(exp.hls4ml)
         except MeasurementError as e:  # every trial would fail so, after Ray's start
-            raise ConfigError(f"--backend (backend=): {backend!r} cannot measure this study's designs: {e}") from e
+            raise ConfigError(f"--backend (Python: backend=): {backend!r} cannot measure this study's designs: {e}") from e
     if todo or rm.profile_only:
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker

@@ -223,14 +223,14 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> Path | Non
     if parts.scheme in ("", "file"):  # a file store: MLflow would create the folder and an experiment in it
         folder = Path(unquote(parts.path) if parts.scheme else tracking_uri).expanduser()
         if not folder.is_dir():
-            raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {folder}{recorded}; give the study's "
+            raise ConfigError(f"--tracking-uri (Python: tracking_uri=): no MLflow store at {folder}{recorded}; give the study's "
                               "tracking URI (sqlite:////path/mlflow.db, http://host:port), or leave --tracking-uri out")
     try:
         db = sqlite_path(tracking_uri)
     except Exception:  # not a URL SQLAlchemy parses: MLflow names it below
         db = None
     if db is not None and not db.is_file():
-        raise ConfigError(f"--tracking-uri (tracking_uri=): no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
+        raise ConfigError(f"--tracking-uri (Python: tracking_uri=): no MLflow store at {db}{recorded}; give the path of the study's mlflow.db, "
                           "or leave --tracking-uri out to use the recorded one")
     if server_problem(tracking_uri) is not None or records.parent_run_id is None:
         return db
@@ -240,7 +240,7 @@ def _check_holds_study(tracking_uri: str, records: "StudyRecords") -> Path | Non
     try:
         MlflowClient(tracking_uri).get_run(records.parent_run_id)
     except MlflowException as e:
-        raise ConfigError(f"--tracking-uri (tracking_uri=): {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
+        raise ConfigError(f"--tracking-uri (Python: tracking_uri=): {redact_url(tracking_uri)} has no run {records.parent_run_id}, the study's MLflow "
                           f"parent run{recorded}; give the tracking URI of the store the study logged to") from e
     return db
 

@@ -233,7 +233,7 @@ def test_report_reads_a_moved_mlflow_store_given_by_tracking_uri(tmp_path, caplo
 
     for wrong, said in ((tmp_path / "C" / "mlflow.db", f"no MLflow store at {tmp_path / 'C' / 'mlflow.db'}"),):
         result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", f"sqlite:///{wrong}"])
-        assert result.exit_code == 2 and "error: ConfigError: --tracking-uri (tracking_uri=):" in result.output, result.output
+        assert result.exit_code == 2 and "error: ConfigError: --tracking-uri (Python: tracking_uri=):" in result.output, result.output
         assert said in " ".join(result.output.split()) and not wrong.exists(), result.output
     result = runner.invoke(app, [*base, "--out", str(tmp_path / "r3"), "--tracking-uri", str(tmp_path / "mlruns-typo")])
     assert result.exit_code == 2 and "no MLflow store at" in result.output and not (tmp_path / "mlruns-typo").exists(), result.output
@@ -561,7 +561,7 @@ def test_compare_reference_point_is_set_by_the_fronts_or_given(tmp_path):
     assert dominated == alone  # before: A 98,100 and B 54,950
     given, ref = hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]), reference={"lut": 2000})
     assert list(ref) == [-0.0, 2000.0] and given == {"A": pytest.approx(900.0), "B": pytest.approx(950.0)}
-    with pytest.raises(ConfigError, match=r"--reference \(reference=\): dsp is not among the compared objectives "
+    with pytest.raises(ConfigError, match=r"--reference \(Python: reference=\): dsp is not among the compared objectives "
                                           r"\['csim_accuracy', 'lut'\]"):
         hypervolumes(source("A", [(0.9, 1000.0)]), source("B", [(0.5, 100.0)]), reference={"dsp": 1})
 

@@ -219,7 +219,7 @@ def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_
     assert run.data.tags["third_ebops_lut_source"] == "third-ebops"
     namespace: dict = {"__name__": "__main__"}
     exec(MODULE.replace("half_ebops", "script_ebops"), namespace)  # as if defined in the script being run
-    with pytest.raises(ConfigError, match=r"--backend \(backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
+    with pytest.raises(ConfigError, match=r"--backend \(Python: backend=\): resource backend 'script_ebops' .* is defined in the script being run"):
         synthesize("user_backend", exp.storage_url, "script_ebops", trials=[0])
 
     # a later command reads the stored experiment in a new process: it imports the listed module from PYTHONPATH

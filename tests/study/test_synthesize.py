@@ -123,12 +123,12 @@ def test_synthesize_errors(da_study):
         synthesize("da", exp.storage_url, "yosys", trials=[99])
     with pytest.raises(ConfigError, match="nothing to synthesize"):
         synthesize("da", exp.storage_url, "yosys")
-    with pytest.raises(ConfigError, match=r"--backend \(backend=\): unknown resource backend 'yosis'"):
+    with pytest.raises(ConfigError, match=r"--backend \(Python: backend=\): unknown resource backend 'yosis'"):
         synthesize("da", exp.storage_url, "yosis", front=True)
     # the estimate every trial carries is no re-measurement: before, it "measured" the front again
-    with pytest.raises(ConfigError, match=r"--backend \(backend=\): 'ebops' is the estimate every trial already carries.*da4ml, yosys, vivado, vitis"):
+    with pytest.raises(ConfigError, match=r"--backend \(Python: backend=\): 'ebops' is the estimate every trial already carries.*da4ml, yosys, vivado, vitis"):
         synthesize("da", exp.storage_url, "ebops", front=True)
-    with pytest.raises(ConfigError, match=r"--backend \(backend=\): 'ebops' is the estimate"):
+    with pytest.raises(ConfigError, match=r"--backend \(Python: backend=\): 'ebops' is the estimate"):
         calibrate("da", exp.storage_url, "ebops")
     with pytest.raises(ConfigError, match="no trial of study 'da' was measured with 'vivado'"):
         calibrate("da", exp.storage_url, "vivado")
@@ -522,7 +522,7 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
 
     with pytest.raises(ClusterError, match=r"ray.address 'auto'.*pass --ray-address local"):
         synthesize("da", storage, "yosys", trials=[n], tracking_uri=tracking)
-    with pytest.raises(TrackingError, match=r"--tracking-uri \(tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
+    with pytest.raises(TrackingError, match=r"--tracking-uri \(Python: tracking_uri=\): the MLflow server at http://127.0.0.1:9 does not answer"):
         synthesize("da", storage, "yosys", trials=[n], tracking_uri="http://127.0.0.1:9")  # before Ray and hours of tools
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:9")  # left from the cluster: `local` is a local Ray whatever it says
     from typer.testing import CliRunner
@@ -544,9 +544,9 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
     assert cal.n_trials == 1
     da = [t.number for t in study.trials if t.state.name == "COMPLETE" and _strategy(study, t.number) == "distributed_arithmetic"]
     assert cal.unmeasured == [m for m in da if m != n]  # the trials to name in `dse synthesize --trials`
-    with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(synthesis_timeout_s=\): 0 is not > 0"):
+    with pytest.raises(ConfigError, match=r"--synthesis-timeout-s \(Python: synthesis_timeout_s=\): 0 is not > 0"):
         synthesize("da", storage, "yosys", trials=[n], synthesis_timeout_s=0)
     from dse.exceptions import ClusterUnreachableError
 
-    with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
+    with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(Python: ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
         synthesize("da", storage, "yosys", trials=[n], ray_address="127.0.0.1:9")
