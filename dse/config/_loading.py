@@ -222,9 +222,33 @@ def _unknown_field_hint(model: str, loc: tuple) -> str:
     if loc[0] == "objectives" and name in ("max", "min"):
         return ("; an objective has a metric and a direction only: a budget belongs in constraints "
                 "(constraints: [{metric: lut, max: 3000}])")
-    if len(loc) == 1 and (close := difflib.get_close_matches(name, list(ExperimentConfig.model_fields), n=1)):
+    target = _nested_model(ExperimentConfig, loc[:-1])  # `training: {epoch: 3}` too (probe 42: the top level only)
+    if target is not None and (close := difflib.get_close_matches(name, list(target.model_fields), n=1)):
         return f"; did you mean {close[0]!r}?"
     return ""
+
+
+def _nested_model(model: type, path: tuple) -> type | None:
+    """The pydantic model at field path ``path`` (list indices skipped) below ``model``, or ``None``."""
+    import typing
+
+    from pydantic import BaseModel
+
+    def model_in(annotation: Any) -> type | None:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return annotation
+        for arg in typing.get_args(annotation):
+            if (found := model_in(arg)) is not None:
+                return found
+        return None
+
+    for part in path:
+        if isinstance(part, int):
+            continue
+        field = getattr(model, "model_fields", {}).get(str(part))
+        if field is None or (model := model_in(field.annotation)) is None:
+            return None
+    return model
 
 
 def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) -> Any:

@@ -585,6 +585,11 @@ CASES: list[Case] = [
          exp={"constraints": [{"metric": "total_ff", "max": 5000}]}),
     Case("constraint-key-singular", "field", (), ("constraint: unknown field", "did you mean 'constraints'?"),
          exp={"constraint": [{"metric": "lut", "max": 5000}]}),
+    # a misspelt nested field is told its likely name too (probe 42: only top-level fields were)
+    Case("nested-key-misspelt", "field", (), ("training.epoch: unknown field", "did you mean 'epochs'?"),
+         exp={"training": {"epoch": 3, "batch_size": 128, "learning_rate": 0.01}}),
+    Case("list-item-key-misspelt", "field", (), ("objectives.0.dirction: unknown field", "did you mean 'direction'?"),
+         exp={"objectives": [{"metric": "lut", "dirction": "minimize"}]}),
     Case("objective-with-a-budget", "field", (), ("objectives.1.max: unknown field", "a budget belongs in constraints"),
          exp={"objectives": [{"metric": "csim_accuracy", "direction": "maximize"},
                              {"metric": "lut", "direction": "minimize", "max": 3000}]}),
