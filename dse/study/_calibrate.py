@@ -105,8 +105,10 @@ def calibrate(study_name: str, storage: str, backend: str = "yosys", tracking_ur
     if same:
         log.warning(
             "%s: the lut of trials %s is already %s's own figure (the study's resources.backend gave it when they ran), so "
-            "their lut row compares %s with itself (0%% error, scale 1.000); their ebops and da4ml_cost rows still compare "
-            "estimates, or calibrate against another backend", backend, [int(n) for n in same], backend, backend,
+            "their lut row compares %s with itself (0%% error, scale 1.000)%s; their ebops row still compares the "
+            "estimate, or calibrate against another backend", backend, [int(n) for n in same], backend, backend,
+            # da4ml's cost is da4ml's lut (probe 42: called an estimate that the da4ml_cost row compares)
+            ", as does their da4ml_cost row" if backend == "da4ml" else "; their da4ml_cost row compares da4ml's estimate",
         )
     derived = set(cls.derived_figures)  # the figure compared with itself (latency +0.0%, scale 1.000)
     if derived & {ref for _, ref in _COMPARISONS} and any(f"{backend}_{ref}" in pairs for ref in derived):

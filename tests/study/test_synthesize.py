@@ -294,6 +294,9 @@ def test_synthesize_takes_figures_a_trial_measured_with_the_same_backend(yosys_s
     caplog.clear()
     calibrate("yo", exp.storage_url, "yosys")
     assert f"yosys: the lut of trials {da} is already yosys's own figure" in caplog.text, caplog.text
+    # and which rows still compare an estimate (probe 42: da4ml_cost was called one with --backend da4ml, where it is
+    # da4ml's own figure)
+    assert "; their da4ml_cost row compares da4ml's estimate; their ebops row still compares the estimate" in caplog.text
 
 
 def test_profile_names_the_trials_the_backend_skips(yosys_study, caplog):
