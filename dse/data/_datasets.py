@@ -538,7 +538,7 @@ def _classes_left_out(absent: dict[str, list[int]], counts: np.ndarray, names: t
     where = _named(cfg)
     classes = sorted({c for cs in absent.values() for c in cs})
     listed = ", ".join(f"{names[c]!r} ({int(counts[c])})" for c in classes[:10]) + (", ..." if len(classes) > 10 else "")
-    splits = " and ".join(f"{split} ({len(cs)})" for split, cs in absent.items() if cs)
+    splits = " and ".join(f"{split} ({len(cs)} class{'es' if len(cs) > 1 else ''})" for split, cs in absent.items() if cs)
     train = 1 - cfg.validation_fraction - cfg.test_fraction
     need = int(np.ceil(1 / min(cfg.validation_fraction, cfg.test_fraction, train)))
     fix = ("lower validation_fraction and test_fraction" if train < min(cfg.validation_fraction, cfg.test_fraction)

@@ -1,5 +1,7 @@
 """Datasets: the real digits split, user files, and refusal of bad data before any trial."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -121,6 +123,7 @@ def test_a_class_a_split_would_leave_out_is_named(tmp_path, caplog):
     said = " ".join(caplog.text.split())
     assert "classes (samples) got no sample in a split: '" in said and "(3)" in said, said
     assert "a class needs about 5 samples for each split to get one" in said and "raise the smaller of" in said, said
+    assert re.search(r"missing from the (validation|test) \(\d+ class(es)?\)", said), said  # probe 42: "(1)", unexplained
     caplog.clear()
     y = np.concatenate([np.repeat(np.arange(4), 100), np.repeat(np.arange(4, 14), 5)])  # 5 each: every split has one
     np.savez(tmp_path / "five.npz", X=rng.normal(size=(len(y), 2)), y=y)
