@@ -289,6 +289,30 @@ def test_check_warns_of_a_clock_frequency_written_as_a_period(tmp_path, caplog):
     assert result.exit_code == 0 and "clock_period" not in caplog.text, caplog.text
 
 
+def test_check_warns_of_more_ray_cpus_than_the_machine_has(tmp_path):
+    """Probe 42: `ray: {num_cpus: 8}` on a 2-core machine passed `dse check` without a word; 8 trials then share 2 cores.
+    Warned of now; max_concurrent_trials within the cores is not. (A `dse check` process of its own: this module's
+    tests share an in-process Ray, whose own CPUs count instead of ray.num_cpus.)"""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    cores = len(os.sched_getaffinity(0))
+
+    def check(name: str, ray: dict) -> str:
+        done = subprocess.run([sys.executable, "-m", "dse", "check", str(write_experiment(tmp_path / name, ray=ray))],
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr[-3000:]
+        return " ".join(done.stderr.split())
+
+    said = check("many", {"num_cpus": cores + 6})
+    assert (f"ray.num_cpus: {cores + 6}, but this process may use {cores} CPU(s): {cores + 6} trials run at once "
+            "(ray.cpus_per_trial 1 each), sharing cores") in said, said
+    assert "ray.num_cpus" not in check("bounded", {"num_cpus": cores + 6, "max_concurrent_trials": cores})
+
+
 def test_ray_address_auto_is_resolved_and_checked_by_check(tmp_path):
     """`ray.address: auto` (cluster.yaml's) was left to Ray: `dse check` passed and `dse run` failed only after creating
     the stores (probe 22). It is now resolved as ray.init resolves it and checked: here RAY_ADDRESS names a closed port."""

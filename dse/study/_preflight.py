@@ -1025,6 +1025,12 @@ def _check_local_resources(exp: ExperimentConfig) -> None:
             have["memory"] = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if short := trial_shortfalls(r, have, where, "the local Ray", bound):
         raise ConfigError("; ".join(short) + "; no trial could ever start")
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    at_once = min(r.max_concurrent_trials or have["CPU"] // r.cpus_per_trial, int(have["CPU"] // r.cpus_per_trial))
+    if where.get("CPU") == "ray.num_cpus" and at_once * r.cpus_per_trial > cores:  # probe 42: passed unsaid
+        log.warning("ray.num_cpus: %d, but this process may use %d CPU(s): %d trials run at once (ray.cpus_per_trial %d "
+                    "each), sharing cores, each slower; leave ray.num_cpus unset to take the machine's CPUs (or set "
+                    "ray.max_concurrent_trials)", r.num_cpus, cores, at_once, r.cpus_per_trial)
 
 
 def trial_shortfalls(r: RayConfig, have: dict[str, Any], where: dict[str, str], ray_name: str, bound: str = "") -> list[str]:
