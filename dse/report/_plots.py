@@ -67,9 +67,11 @@ def _front_axes(ax, values: "pd.Series", sources: list[str], metric: str, accura
     if len(values) and (values > 0).all() and values.max() / max(values.min(), 1e-12) > 50:
         ax.set_xscale("log")
     elif metric in COUNTED_METRICS:  # LUTs, DSPs, cycles count something whole: no 4.2 tick
-        from matplotlib.ticker import MaxNLocator
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        # at most 6 ticks with thousands separators (probe 42: "100000120000140000..." ran together at 6 digits)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         if len(values) and values.min() == values.max():  # one count (0 DSPs): matplotlib's +-5% span had no whole tick
             ax.set_xlim(max(float(values.min()) - 1, -0.5), float(values.max()) + 1)
     mixed = len(sources) > 1

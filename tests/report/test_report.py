@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -1118,6 +1119,10 @@ def test_the_accuracy_axis_says_which_trials_were_not_c_simulated(tmp_path):
     keras = int((pts["accuracy_source"] == "keras").sum())
     fig = pair_figure(pts, "csim_accuracy", "lut")
     assert " ".join(fig.axes[0].get_ylabel().split()) == "test accuracy, C simulation / Keras where not simulated"
+    # a count's ticks: few, with thousands separators (probe 42: "100000120000140000..." ran together)
+    fig.canvas.draw()
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert fig.axes[0].get_xscale() == "linear" and len(ticks) <= 7 and all(re.fullmatch(r"-?\d{1,3}(,\d{3})*", t) for t in ticks), ticks
     val = pair_figure(pair_points(mixed, "csim_val_accuracy", "lut"), "csim_val_accuracy", "lut")  # the objective's split
     assert " ".join(val.axes[0].get_ylabel().split()) == "validation accuracy, C simulation / Keras where not simulated"
     dsp = pair_figure(pair_points(mixed, "csim_accuracy", "dsp"), "csim_accuracy", "dsp")  # a count: whole ticks (probe 20)
