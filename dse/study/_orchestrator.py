@@ -482,7 +482,15 @@ class _StudyLoop:
         try:
             state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
         except UpdateFinishedTrialError:  # the review of stop 45: this loop stopped, abandoning every trial it ran
-            return self.taken_over_result(trial, run_id, result)
+            try:
+                stored = self.records.trial(trial.number)
+            except Exception as e:  # the storage answered the tell; a read failing now is told as the tell's error was
+                raise StorageUnavailableError(f"trial {trial.number} was recorded meanwhile and cannot be read back: {e}") from e
+            if stored.state == "FAIL" and (stored.fail_reason or "").startswith("DriverLostError"):
+                return self.taken_over_result(trial, run_id, result)
+            log.warning("trial %d was recorded already (%s), so this result (%s) is dropped", trial.number, stored.state,
+                        result.state)  # not another driver's recovery: its MLflow run is left as it is
+            return f"trial {trial.number}: recorded already ({stored.state}); this result not recorded"
         self.since[0] += 1
         self.since[1] += state == "FAIL"
         if state == "COMPLETE":

@@ -369,3 +369,19 @@ def test_the_progress_line_says_a_trial_was_retried(tmp_path, digits_splits):
     line = _describe(3, "COMPLETE", TrialResult(3, "COMPLETE", metrics, {"retried": why}), loop.exp)
     assert line.endswith(f"(9 s) (retried: {why})"), line
     assert "retried" not in _describe(3, "COMPLETE", TrialResult(3, "COMPLETE", metrics, {}), loop.exp)
+
+
+def test_a_result_for_a_trial_recorded_already_is_dropped_and_named(tmp_path, digits_splits, caplog):
+    """The review of this session's mend: a trial told already (not by another driver's recovery, whose case
+    tests/study/test_faults.py runs for real) keeps its record and its MLflow run; the result is dropped with a warning,
+    not read as another driver's recovery (its run closed FAILED as DriverLostError) and not an error that stops the loop."""
+    import logging
+
+    loop = _loop(tmp_path, digits_splits)
+    trial = _ask(loop)
+    loop.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    caplog.set_level(logging.WARNING, logger="dse.study")
+    line = loop.finish_trial(trial, None, TrialResult.failed(trial.number, RuntimeError("late")))
+    assert line == f"trial {trial.number}: recorded already (FAIL); this result not recorded", line
+    assert "was recorded already (FAIL), so this result (FAIL) is dropped" in caplog.text
+    assert trial.number not in loop.taken_over
