@@ -229,9 +229,19 @@ def _implies(b: Condition, a: Condition) -> bool:
 def _holds(cond: Condition, values: dict[str, Any]) -> bool:
     for key, want in cond.items():
         allowed = want if isinstance(want, list) else [want]
-        if values.get(key) not in allowed:
+        if not any(_equal(values.get(key), w) for w in allowed):
             return False
     return True
+
+
+def _equal(value: Any, wanted: Any) -> bool:
+    """``value == wanted``, floats to 1e-9 relative: Optuna draws a stepped float as ``low + k * step`` in binary
+    (0.1 + 2 x 0.1 is 0.30000000000000004), so `when: {beta: 0.3}` on that grid never held (the review of stop 45)."""
+    numbers = (int, float)
+    if (isinstance(value, float) or isinstance(wanted, float)) and isinstance(value, numbers) and isinstance(wanted, numbers) \
+            and not isinstance(value, bool) and not isinstance(wanted, bool):
+        return math.isclose(value, wanted, rel_tol=1e-9, abs_tol=1e-300)
+    return value == wanted
 
 
 

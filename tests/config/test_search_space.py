@@ -341,3 +341,19 @@ def test_a_condition_on_a_long_int_range_reads_the_range():
     with pytest.raises(ValueError, match=r"300000 is never a value of 'reuse_factor' \(it takes 1\.\.200000\)") as e:
         _space(params, [{"when": {"reuse_factor": 300_000}, "set": {"weight_granularity": "per-layer"}}])
     assert len(str(e.value)) < 1000
+
+
+def test_a_condition_on_a_stepped_floats_grid_value_holds():
+    """The review of stop 45: `when: {beta: 0.3}` on `{low: 0.1, high: 1.0, step: 0.1}` passed the check (0.3 is on the
+    grid), yet Optuna draws 0.1 + 2 x 0.1 = 0.30000000000000004, so the condition never held in 200 random trials."""
+    space = _space({"beta": {"type": "float", "low": 0.1, "high": 1.0, "step": 0.1},
+                    "weight_bits": {"type": "int", "low": 3, "high": 5, "when": {"beta": 0.3}, "default": 8}})
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    held = 0
+    for _ in range(100):
+        t = study.ask()
+        p, _ = space.suggest(t)
+        held += abs(p.beta - 0.3) < 1e-9 and p.weight_bits in (3, 4, 5)
+        assert abs(p.beta - 0.3) < 1e-9 or p.weight_bits == 8, p
+        study.tell(t, 0.0)
+    assert held >= 3, held
