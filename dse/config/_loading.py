@@ -273,16 +273,26 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
         ConfigError: a referenced variable is unset and has no default; the message names the
             field and the variable.
     """
+    def said(path: str, raw: Any, became: str) -> None:
+        if emptied is not None:
+            emptied.append(f"{path} is {raw!r}, which expanded to nothing, so it is {became}")
+
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            x = expand_env(v, f"{where}.{k}" if where else str(k), emptied)
+            path = f"{where}.{k}" if where else str(k)
+            x = expand_env(v, path, emptied)
             if x is None and isinstance(v, str):  # expanded to nothing: as if left out (probe 42: null, which a field
-                continue  # whose default is not null, n_trials, refused as "Input should be a valid integer")
+                said(path, v, "left out")  # whose default is not null, n_trials, refused as "Input should be a valid integer")
+                continue
             out[k] = x
         return out
     if isinstance(value, list):
-        return [expand_env(v, f"{where}[{i}]", emptied) for i, v in enumerate(value)]
+        items = [expand_env(v, f"{where}[{i}]", emptied) for i, v in enumerate(value)]
+        for i, (v, x) in enumerate(zip(value, items)):
+            if x is None and isinstance(v, str):
+                said(f"{where}[{i}]", v, "null")
+        return items
     if not isinstance(value, str) or "${" not in value:
         return value
 
@@ -298,9 +308,7 @@ def expand_env(value: Any, where: str = "", emptied: list[str] | None = None) ->
         )
 
     expanded = _ENV_REF.sub(sub, value)
-    if not expanded.strip():  # no field takes an empty string; null is every optional field's default
-        if emptied is not None:
-            emptied.append(f"{where or '(top level)'} is {value!r}, which expanded to nothing, so it is left out")
+    if not expanded.strip():  # no field takes an empty string: left out by the mapping holding it (said there)
         return None
     return expanded
 

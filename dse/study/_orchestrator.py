@@ -263,7 +263,7 @@ class _StudyLoop:
         self.experiment_version = experiment_version  # tagged on each trial run
         self.launched: list[int] = []  # trials this driver handed to a worker (their folders are its own)
         self.recovered_here: list[int] = []  # trials of a dead driver of this machine that this one recovered
-        self.taken_over: set[int] = set()  # trials of this driver that another driver failed and re-enqueued meanwhile
+        self.taken_over: set[int] = set()  # trials of this driver recorded meanwhile by another (its recovery): not told here
         self.asking: tuple[optuna.Trial, str | None] | None = None  # asked, not yet in the pool
         self.unhandled: list = []  # finished tasks out of the pool, not yet recorded (:meth:`abandon` takes them)
         self.last_beat = self.last_recovery = 0.0
@@ -481,7 +481,11 @@ class _StudyLoop:
         # storage_retry_s per trial
         try:
             state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
-        except UpdateFinishedTrialError:  # the review of stop 45: this loop stopped, abandoning every trial it ran
+        except (UpdateFinishedTrialError, ValueError) as e:  # the review of stop 45: this loop stopped, abandoning every
+            # trial it ran; Optuna says "Cannot tell a FAIL trial." where the other tell came between attributes and tell
+            if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
+                raise
+            self.taken_over.add(trial.number)  # not told here: abandon and not_evaluated re-enqueue nothing of it
             try:
                 stored = self.records.trial(trial.number)
             except Exception as e:  # the storage answered the tell; a read failing now is told as the tell's error was
@@ -561,7 +565,6 @@ class _StudyLoop:
                 f"{self.exp.heartbeat_grace_s:g} s), failed it and re-enqueued its parameters while it ran; this result "
                 f"({result.state}) was not recorded")
         log.warning("trial %d: %s", trial.number, text.split(": ", 1)[1])
-        self.taken_over.add(trial.number)
         if run_id and not self.tracking_lost:
             try:
                 self.tracker.finish_trial_run(run_id, "FAIL", text)
@@ -721,7 +724,8 @@ class _StudyLoop:
         ``n_trials``), then enqueue its parameters again."""
         params = dict(trial.params)
         self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err))
-        self.requeue(trial.number, params)
+        if trial.number not in self.taken_over:  # recorded meanwhile by another driver, which re-enqueued it
+            self.requeue(trial.number, params)
 
     def requeue(self, number: int, params: dict[str, Any], retry: bool = True) -> bool:
         """Enqueue a trial's ``params`` again as a new WAITING trial, marked ``requeued_from=number``.
@@ -768,7 +772,8 @@ class _StudyLoop:
             running = None
         for (trial, run_id), how in metas:
             if running is not None and trial.number not in running:
-                log.info("trial %d was recorded before the driver stopped: left as recorded", trial.number)
+                log.info("trial %d was recorded before the driver stopped%s: left as recorded", trial.number,
+                         " (by another driver's recovery)" if trial.number in self.taken_over else "")
                 continue
             err = TrialInterruptedError(
                 f"the driver stopped ({why}) while trial {trial.number} ran; its parameters were re-enqueued" if how == "ran" else
@@ -779,6 +784,8 @@ class _StudyLoop:
                 params = dict(trial.params)
                 self.finish_trial(trial, run_id, TrialResult.failed(trial.number, err), retry=False)
                 finished = True
+                if trial.number in self.taken_over:  # recorded already, not told here (finish_trial): no second re-enqueue
+                    continue
                 if self.requeue(trial.number, params, retry=False):  # a stopping driver does not wait out storage_retry_s
                     requeued.append(trial.number)
             except Exception as inner:  # storage gone too: a later run recovers it as DriverLost

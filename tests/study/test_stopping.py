@@ -384,4 +384,21 @@ def test_a_result_for_a_trial_recorded_already_is_dropped_and_named(tmp_path, di
     line = loop.finish_trial(trial, None, TrialResult.failed(trial.number, RuntimeError("late")))
     assert line == f"trial {trial.number}: recorded already (FAIL); this result not recorded", line
     assert "was recorded already (FAIL), so this result (FAIL) is dropped" in caplog.text
-    assert trial.number not in loop.taken_over
+    # not told here, so a stop re-enqueues nothing of it (the review: abandon, not knowing which trials ran, told it
+    # again, got the line back and re-enqueued a recorded trial's parameters)
+    assert trial.number in loop.taken_over
+    loop.pool.submit("trial", "trial", (trial, None))
+    real, calls = loop.study.get_trials, []
+
+    def blinking(*args, **kwargs):  # abandon's read of the running trials fails once; finish_trial's read-back works
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("the storage blinked")
+        return real(*args, **kwargs)
+
+    loop.study.get_trials = blinking
+    try:
+        assert loop.abandon("SIGTERM") == []
+    finally:
+        loop.study.get_trials = real
+    assert len(calls) >= 2 and _states(loop) == ["FAIL"], _states(loop)  # no WAITING copy of a recorded trial
