@@ -669,19 +669,13 @@ def export(
 ) -> None:
     """Write one trial's design ready for synthesis: hls4ml project with testbench vectors, da4ml RTL, Keras model, preprocessing, README."""
     _setup_logging(verbose)
-    from dse.export import EXPORT_NOTICE_S, expected_export_seconds, export_design
-    from dse.store import TrialRecord
+    from dse.export import export_design
     from dse.study import load_study
 
     try:
         study, storage = _study_and_storage(study, storage, experiment)
-        st = load_study(study, storage)
-        if 0 <= trial < len(st.trials) and (seconds := expected_export_seconds(TrialRecord.of(st.trials[trial]))) is not None \
-                and seconds >= EXPORT_NOTICE_S:  # a large design: minutes with no line otherwise (probe 41)
-            _say(f"trial {trial} is a distributed_arithmetic design: its export solves it with da4ml twice (hls4ml's "
-                 f"conversion, then its RTL), about {seconds:.0f} s by the trial's own timings")
-        result = export_design(st, storage, trial, out_dir, overwrite=overwrite, tracking_uri=tracking_uri,
-                               allow_failed=allow_failed)
+        result = export_design(load_study(study, storage), storage, trial, out_dir, overwrite=overwrite, tracking_uri=tracking_uri,
+                               allow_failed=allow_failed, notify=_say)
     except DseError as e:
         _fail(e)
     _say(f"exported trial {trial} to {result.out_dir}: hls4ml project {result.hls_project.name}/"

@@ -15,7 +15,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import optuna
 import yaml
@@ -344,7 +344,8 @@ def expected_export_seconds(record: TrialRecord) -> float | None:
 
 
 def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: Path, overwrite: bool = False,
-                  tracking_uri: str | None = None, allow_failed: bool = False) -> ExportResult:
+                  tracking_uri: str | None = None, allow_failed: bool = False,
+                  notify: Callable[[str], None] | None = None) -> ExportResult:
     """Write trial ``number``'s design to ``out_dir`` ready for synthesis.
 
     Contents: ``model.keras``; ``hls4ml_config.yaml`` (everything passed to hls4ml);
@@ -363,6 +364,10 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     ``tracking_uri`` reads the trial's MLflow run at that tracking URI instead of the one the study
     recorded (its server seen through another address, a moved store). ``storage_url`` is the Optuna storage
     ``study`` was opened from: it locates a moved run directory's MLflow store.
+
+    ``notify`` is called with one line before a long export's work, once the trial and ``out_dir`` are accepted: a
+    distributed_arithmetic design whose solves take :data:`EXPORT_NOTICE_S` or more (:func:`expected_export_seconds`;
+    ``dse export`` prints it; probe 41: minutes without a line).
 
     ``allow_failed`` also exports a FAIL trial whose model reached conversion (it failed later: in its
     resource measurement, its C simulation or an objective left unmeasured); its README names the
@@ -442,6 +447,9 @@ def export_design(study: optuna.Study, storage_url: str, number: int, out_dir: P
     version = run_tags.get("dse.experiment_version")
     exp, digest = records.experiment_of_version(version, trial=r.trained_by)  # a trial of a dse before the tag: by its number
     of_trial = _experiment_call(records, version, r.trained_by)
+    if notify is not None and (seconds := expected_export_seconds(r)) is not None and seconds >= EXPORT_NOTICE_S:
+        notify(f"trial {number} is a distributed_arithmetic design: its export solves it with da4ml twice (hls4ml's "
+               f"conversion, then its RTL), about {seconds:.0f} s by the trial's own timings")
     model, record, pre = load_trial_model(client, r.run_id, out, artifacts)
     if pre is not None:
         (out / "preprocessing.json").write_text(json.dumps(pre, indent=2))
