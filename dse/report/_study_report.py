@@ -175,7 +175,9 @@ def build_report(study: optuna.Study, storage_url: str, out_dir: Path | None = N
         f"Pareto fronts: {'accuracy' if acc.metric.endswith('accuracy') and acc.direction == 'maximize' else acc.metric} "
         "vs each resource figure",
         f'<p class="note">Each point is a completed trial that has both figures; the step line joins the trials no other trial beats on '
-        f"these two axes. Infeasible trials (constraint violated): {infeasible}, red crosses. "
+        f"these two axes. Infeasible trials (constraint violated): {infeasible}, in red (crosses, or their source's marker "
+        "where an axis holds several sources)" + ("; the budget's bounds on an axis are dashed red lines" if exp.constraints
+                                                  else "") + ". "
         "Markers tell resource sources apart; a precise re-measurement (dse synthesize) replaces the estimate where it exists.</p>",
         '<div class="grid">' + "".join(pair_parts) + "</div>" if pair_parts else
         '<p class="note">Nothing to draw: no completed trial has an accuracy and a resource figure'
