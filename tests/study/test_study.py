@@ -328,10 +328,13 @@ def test_a_timed_out_trial_names_the_step_it_was_in(tmp_path):
     assert summary.n_failed == 1
     rec = TrialRecord.of(optuna.load_study(study_name=exp.name, storage=exp.storage_url).trials[0])
     assert rec.fail_reason.startswith("TrialTimeoutError: ran past 25 s (trial_timeout_s)"), rec.fail_reason
-    # a cold worker imports TensorFlow in setup (4-10 s here), so 25 s leaves it in training
-    assert "[in step train for " in rec.fail_reason and "(before it: setup " in rec.fail_reason, rec.fail_reason
-    assert rec.tags["failed_step"] == "train" and {"seconds_setup", "seconds_build"} <= set(rec.metrics), rec
-    assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).data.tags["failed_step"] == "train"
+    # a cold worker imports TensorFlow in setup (4-10 s here), so 25 s leaves it in training, but for a host so loaded
+    # that setup took longer (the review: flaky otherwise); test_faults.py names the step of a lost worker exactly
+    step = rec.tags["failed_step"]
+    assert step in ("setup", "build", "train") and f"[in step {step} for " in rec.fail_reason, rec.fail_reason
+    if step == "train":
+        assert "(before it: setup " in rec.fail_reason and {"seconds_setup", "seconds_build"} <= set(rec.metrics), rec
+    assert MlflowClient(exp.tracking_uri).get_run(rec.run_id).data.tags["failed_step"] == step
     assert not (exp.resolved_run_dir / "trials" / "trial_00000").exists(), "the killed worker's folder is removed"
 
 
