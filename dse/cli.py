@@ -406,6 +406,12 @@ def synthesize(
             study, storage, backend, trials=numbers, front=front, profile=profile, keep_files=keep_files,
             synthesis_timeout_s=synthesis_timeout_s, tracking_uri=tracking_uri, ray_address=ray_address,
         )
+    except (KeyboardInterrupt, DriverTerminated) as e:  # 130 / 143 with one line (probe 44: SIGTERM exited 1, silent)
+        what = "Ctrl-C" if isinstance(e, KeyboardInterrupt) else "SIGTERM"
+        console.print(f"stopped ({what}): the trials measured before it keep their {backend} figures (cached: running the "
+                      "same command again takes them without measuring again and measures the rest)",
+                      markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(130 if isinstance(e, KeyboardInterrupt) else 143) from None
     except DseError as e:
         _fail(e)
     _say_synthesis(summary)

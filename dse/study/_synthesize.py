@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from dse._args import expect, expect_trial_numbers
 from dse._code import this_code
 from dse.config import ConstraintConfig, ExperimentConfig, redact_url
-from dse.exceptions import ClusterError, ConfigError, MeasurementError, WorkerCodeError
+from dse.exceptions import ClusterError, ConfigError, DriverTerminated, MeasurementError, WorkerCodeError
 from dse.resources import backend_module_folders, precise_backend_class, unlisted_backend_problem
 from dse.resources._cache import cache_key, earlier_measurement_settings, measurement_settings
 from dse.store import StudyRecords, TrialRecord, precise_broken
@@ -477,9 +477,9 @@ def synthesize(
         ToolNotFoundError: with a local Ray, the backend's executable is not on PATH (nothing is measured).
         DatasetUnavailableError: the study's dataset cannot be fetched or its file is missing (``dataset.path``).
         DatasetError: the study's dataset is malformed (:func:`dse.data.load_dataset`).
+        DriverTerminated: SIGTERM (as ``KeyboardInterrupt`` is Ctrl-C): the trials measured before it keep their figures
+            (cached: a rerun takes them without measuring again).
     """
-    import ray
-
     from dse.data import load_dataset
 
     if trials is not None:
@@ -511,24 +511,42 @@ def synthesize(
         if todo and cluster_address(exp.ray) is None:  # a local Ray's workers share this PATH
             rm.impl.check_tools(exp.resources)  # a missing tool now, not after Ray's start on every worker
         splits = load_dataset(exp.dataset)
-        with ExitStack() as stack:
-            _enter_ray(stack, exp, stored_address=ray_address is None)
-            if cluster_address(exp.ray) is None:  # a local Ray must hold one task's resources, or ray.get waits for ever
-                from dse.study._orchestrator import _check_trial_fits
+        from dse.study._orchestrator import _TERMINATED, _on_sigterm_raise, _sigterm_raises
 
-                _check_trial_fits(exp, ray.cluster_resources())
-            splits_ref = ray.put(splits)
-            refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
-            profiles = [(t.number, rm.submit(t, splits_ref, measure=False)) for t in rm.profile_only]
-            log.info("%s: measuring %d trials, profiling %d cached ones on Ray", backend, len(refs), len(profiles))
-            for number, key, ref in refs:
-                rm.record(number, key, ref)
-            for number, ref in profiles:
-                rm.record_profile(number, ref)
+        with ExitStack() as stack:
+            # SIGTERM stops as Ctrl-C does, as DriverTerminated (probe 44: Ray's own handler exited 1, the status of a
+            # failed measurement, without a word)
+            stack.enter_context(_sigterm_raises())
+            try:
+                _enter_ray(stack, exp, stored_address=ray_address is None)
+                _on_sigterm_raise()  # ray.init replaced it
+                _measure_all(rm, exp, splits, todo)
+            except KeyboardInterrupt:
+                if _TERMINATED.is_set():
+                    raise DriverTerminated("dse synthesize received SIGTERM") from None
+                raise
     summary = rm.finish()
     if keep_files and summary.launched:
         summary.kept = exp.resolved_run_dir / "synth" / backend
     return summary
+
+
+def _measure_all(rm: "Remeasurer", exp: ExperimentConfig, splits, todo) -> None:
+    """Run ``todo``'s re-measurements and ``rm``'s profile-only tasks on the Ray now running, recording each as it ends."""
+    import ray
+
+    if cluster_address(exp.ray) is None:  # a local Ray must hold one task's resources, or ray.get waits for ever
+        from dse.study._orchestrator import _check_trial_fits
+
+        _check_trial_fits(exp, ray.cluster_resources())
+    splits_ref = ray.put(splits)
+    refs = [(t.number, key, rm.submit(t, splits_ref)) for t, key in todo]
+    profiles = [(t.number, rm.submit(t, splits_ref, measure=False)) for t in rm.profile_only]
+    log.info("%s: measuring %d trials, profiling %d cached ones on Ray", rm.backend, len(refs), len(profiles))
+    for number, key, ref in refs:
+        rm.record(number, key, ref)
+    for number, ref in profiles:
+        rm.record_profile(number, ref)
 
 
 def _enter_ray(stack: ExitStack, exp: ExperimentConfig, stored_address: bool) -> None:

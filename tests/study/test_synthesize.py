@@ -553,3 +553,38 @@ def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_
 
     with pytest.raises(ClusterUnreachableError, match=r"--ray-address \(Python: ray_address=\): no Ray cluster reachable at 127.0.0.1:9"):
         synthesize("da", storage, "yosys", trials=[n], ray_address="127.0.0.1:9")
+
+
+def test_sigterm_stops_synthesize_with_143_and_one_line(da_study, monkeypatch):
+    """Probe 44: `dse synthesize` stopped by SIGTERM exited 1 (the status of a failed re-measurement) without a word: Ray's
+    driver handler took the signal. Now it stops as `dse run` does, 143 and one line saying what is kept. (The tasks
+    are stand-ins: what is tested is the signal's path through Ray's session, not a measurement.)"""
+    import os
+    import signal
+    import time
+
+    import ray
+
+    from dse.study import _synthesize
+
+    exp, study, _ = da_study
+    cached = sorted(StudyRecords(study).measurements("yosys"))  # measured while the study ran: --profile profiles them
+    assert cached
+    signalled: list[int] = []
+
+    def terminated(self, number, ref):  # a SIGTERM while the command waits on Ray
+        signalled.append(number)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(2)  # the handler raises in here
+
+    monkeypatch.setattr(_synthesize.Remeasurer, "submit", lambda self, t, splits_ref, measure=True: ray.put(None))
+    monkeypatch.setattr(_synthesize.Remeasurer, "record_profile", terminated)
+    safety = signal.signal(signal.SIGTERM, lambda *a: None)  # never pytest's death, should dse's handler be missing
+    try:
+        result = CliRunner().invoke(app, ["synthesize", "da", "--storage", exp.storage_url, "--backend", "yosys",
+                                          "--trials", ",".join(map(str, cached)), "--profile"])
+        assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # the handler from before is back
+    finally:
+        signal.signal(signal.SIGTERM, safety)
+    assert signalled and result.exit_code == 143, (result.exit_code, result.output)
+    assert "stopped (SIGTERM): the trials measured before it keep their yosys figures (cached" in " ".join(result.output.split())
