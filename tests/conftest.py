@@ -54,6 +54,8 @@ def write_experiment(tmp: Path, *, space: dict | None = None, **fields) -> Path:
 def pytest_configure(config):
     config.addinivalue_line("markers", "shared_ray: the test's in-process studies run on one local Ray kept across such tests")
     config.addinivalue_line("markers", "own_ray: the test starts and stops its own Ray (overrides a module's shared_ray)")
+    config.addinivalue_line("markers", "slow: 25-60 s each on a 2-core host; `bash scripts/test.sh` leaves them out unless "
+                                       "SLOW=1 (README, Testing), so that CI stays under 30 minutes")
 
 
 _SHARED_RAY: dict[str, ExitStack] = {}

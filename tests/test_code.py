@@ -36,6 +36,7 @@ def test_other_sources_are_refused_naming_both_folders_and_the_fix(tmp_path):
         check_same_code(dataclasses.replace(mine, fingerprint=NO_SOURCES, version="0.0.1"))
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_a_dse_package_in_the_drivers_folder_stops_the_study_before_a_worker_trains(tmp_path):
     """Before: `dse run` started in a folder holding a `dse` package (a checkout, with dse installed from a wheel) ran
     the installed dse while Ray's workers, whose import path starts with that folder, trained with the folder's, and the

@@ -10,6 +10,7 @@ import time
 import urllib.request
 
 import optuna
+import pytest
 from typer.testing import CliRunner
 
 from dse.cli import app
@@ -54,6 +55,7 @@ def _running_with_a_run(db) -> bool:
             return False
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_server_lost_mid_study_then_report_and_export(tmp_path):
     """Before: the driver retried for 21 minutes (MLflow's HTTP defaults), ended in a 550-line traceback, and
     `dse report --no-mlflow` then hung on the training curves. Now: about a minute, one `error:` line, the

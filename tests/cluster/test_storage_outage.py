@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import optuna
+import pytest
 
 from tests.conftest import write_experiment
 from tests.study.test_faults import FAST_SPACE, _driver, _wait_for
@@ -28,6 +29,7 @@ def _running(url: str, name: str):
     return check
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_brief_outage_is_retried(tmp_path, postgres, monkeypatch):
     monkeypatch.setenv("DSE_TEST_STORAGE_URL", postgres.url)
     path = _experiment(tmp_path, retry_s=60, name="brief")

@@ -190,6 +190,7 @@ BROKEN = textwrap.dedent('''
 
 
 @pytest.mark.shared_ray  # a Ray started before the module was on sys.path: the folder reaches the workers all the same
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_a_users_backend_measures_in_the_workers_and_later_commands_load_it(tmp_path, user_module, user_modules):
     exp, space = load_experiment(write_experiment(
         tmp_path / "exp", name="user_backend", n_trials=2, space=SPACE,

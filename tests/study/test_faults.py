@@ -317,6 +317,7 @@ def test_error_in_the_loop_fails_pending_trials_and_the_parent_run(tmp_path, mon
     assert TrialRecord.of(study.trials[0]).tags.get("error_type") == "TrialInterruptedError"
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(tmp_path):
     """SIGTERM (what `kill`, batch schedulers and Kubernetes send) mid-trial: exit 143 with one line, the running trials
     FAIL as TrialInterruptedError and re-enqueued, the parent run KILLED, nothing of Ray left; the next run reaches n_trials
@@ -373,6 +374,7 @@ def test_sigterm_fails_running_trials_as_interrupted_and_a_rerun_evaluates_them(
     assert requeued == sorted(str(dict(study.trials[r.number].params)) for r in interrupted)
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_a_second_driver_takes_over_a_killed_drivers_trials(tmp_path):
     """Two drivers on one study; the first is SIGKILLed with its trials running. The second, still running, fails them as
     DriverLostError at once (same machine), runs their parameters itself and ends with n_trials evaluated trials."""
@@ -551,6 +553,7 @@ main()
 """
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_sigterm_while_the_summary_is_written_writes_it_and_stops(tmp_path):
     """A SIGTERM after the last trial, while the study's summary is written (Ray already shut down, which leaves SIGTERM
     to its default action). Before, it killed the driver without a word: exit 143, the MLflow parent run RUNNING, no

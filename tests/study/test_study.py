@@ -232,6 +232,7 @@ def test_io_stream_space_refused_before_any_trial(tmp_path):
         run_study(exp, sp, progress=False)
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_warm_workers_replaced_when_their_memory_grows_and_csim_front(tmp_path, monkeypatch):
     """reuse_workers: trials share worker processes, and a warm worker is replaced once its RSS grows past
     WORKER_RSS_GROWTH over its second trial's; csim: front C-simulates every trial that joins the front.
@@ -315,6 +316,7 @@ def test_trial_past_its_timeout_fails_and_the_study_goes_on(tmp_path, capfd):
     assert "dse synthesize" not in text
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_a_timed_out_trial_names_the_step_it_was_in(tmp_path):
     """A trial past trial_timeout_s in its training: the reason names the step and the seconds of those before it
     (from the trial's steps.json, dse.trial._progress), recorded as its seconds_<step> metrics and a failed_step tag.
@@ -455,6 +457,7 @@ def test_an_enqueued_zero_a_rule_replaces_is_warned_of(caplog):
     assert "trial 5" not in said
 
 
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_mlflow_experiment_renamed_a_run_deleted_and_a_trial_left_running_then_optuna_study_deleted(tmp_path, caplog):
     """What users do to a study's records between runs, in one study:
 

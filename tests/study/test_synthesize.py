@@ -465,7 +465,8 @@ def test_an_empty_precise_front_says_why_and_an_over_budget_design_is_not_said_t
 
     page = build_report(study2, storage2, tmp_path / "report", log_to_mlflow=False).html.read_text()
     assert f"Infeasible trials (constraint violated): {len([r for r in recs.values() if not r.feasible])} (and 1 over budget " \
-           "on re-measured figures), red crosses" in " ".join(page.split())
+           "on re-measured figures), in red (crosses, or their source's marker where an axis holds several sources); the " \
+           "budget's bounds on an axis are dashed red lines" in " ".join(page.split())
     assert precise_broken({"metrics": {"yosys_lut": math.inf}}, "yosys", [ConstraintConfig(metric="lut", max=10)]) == [
         "yosys_lut not measured"]  # (before: "yosys_lut not measured > max 10")
 
@@ -494,6 +495,7 @@ def test_synthesize_with_the_tool_missing_stops_before_ray(da_study):
 
 
 @pytest.mark.own_ray  # the stored cluster must be joined (and fail), not the shared local Ray
+@pytest.mark.slow  # 25-60 s on a 2-core host: SLOW=1 bash scripts/test.sh (README, Testing)
 def test_synthesize_a_cluster_study_here_with_its_store_elsewhere(da_study, tmp_path, monkeypatch):
     """A study run on a cluster that is gone, its MLflow store copied apart from its Optuna database (probe 16).
 
