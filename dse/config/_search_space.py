@@ -47,6 +47,11 @@ class _Param(BaseModel):
     default: Scalar | None = None
 
 
+def _whole(n: float) -> bool:
+    """Whether ``n`` (a count of steps: ``(value - low) / step``) is a whole number, to binary rounding (1e-8 relative)."""
+    return abs(n - round(n)) <= 1e-8 * max(1.0, abs(n))
+
+
 def _off_grid(low: float, high: float, step: float, last: float) -> str:
     """The message for a ``step`` that does not divide ``high - low`` (Optuna would never sample ``high``)."""
     return (f"step ({step:g}) does not divide high - low ({high:g} - {low:g}): the grid low, low + step, ... stops at "
@@ -74,7 +79,7 @@ class FloatParam(_Param):
             raise ValueError(f"step ({self.step}) cannot be combined with log: true (Optuna samples one or the other); drop one")
         if self.step is not None:
             n = (self.high - self.low) / self.step
-            if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
+            if not _whole(n):
                 raise ValueError(_off_grid(self.low, self.high, self.step, self.low + math.floor(n) * self.step))
         return self
 
@@ -423,7 +428,7 @@ class SearchSpace(BaseModel):
                                 f"{spec.high:g}], drawn almost never, so this condition would practically never hold; "
                                 f"condition on a categorical parameter instead, give {key} a step whose grid holds "
                                 f"{value!r}, or pin {key} to {value!r} with a rule or its default")
-                        if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
+                        if not _whole(n):
                             raise ValueError(
                                 f"{where}.{key}: {value!r} is off {key!r}'s grid ({spec.low:g} + k x {spec.step:g}), so "
                                 "this condition would never hold; use a value on the grid")
@@ -592,12 +597,14 @@ class SearchSpace(BaseModel):
         if unknown:  # every one at once (probe 42: one per `dse check`, three rounds for a trial record's point)
             record = [k for k in unknown if k in TrialParams.model_fields]
             others = [k for k in unknown if k not in record]
-            fixes = ([f"{', '.join(record)}: a trial's record holds {'it' if len(record) == 1 else 'them'}, but this space "
-                      "does not sample " + ("it" if len(record) == 1 else "them") + ": leave "
-                      + ("it" if len(record) == 1 else "them") + " out of the point, as every field of the record the space "
-                      "does not name"] if record else []) + (
-                     [f"{', '.join(others)}: declare {'it' if len(others) == 1 else 'them'} under parameters to set "
-                      f"{'it' if len(others) == 1 else 'them'}, or drop {'it' if len(others) == 1 else 'them'}"] if others else [])
+            def it(names: list[str]) -> str:
+                return "it" if len(names) == 1 else "them"
+
+            fixes = ([f"{', '.join(record)}: a trial's record holds {it(record)}, but this space does not sample "
+                      f"{it(record)}: leave {it(record)} out of the point, as every field of the record the space does not "
+                      "name"] if record else []) + (
+                     [f"{', '.join(others)}: declare {it(others)} under parameters to set {it(others)}, or drop "
+                      f"{it(others)}"] if others else [])
             names = ", ".join(f"{where}.{k}" for k in unknown)
             raise SearchSpaceError(
                 f"{names}: not {'a parameter' if len(unknown) == 1 else 'parameters'} of the search space; it has "
@@ -682,7 +689,7 @@ def _optuna_value(spec: "FloatParam | IntParam | CategoricalParam", name: str, v
         value = float(value)
         if spec.step is not None:  # accepted, Optuna warned and the trial trained off the grid
             n = (value - spec.low) / spec.step
-            if abs(n - round(n)) > 1e-8 * max(1.0, abs(n)):
+            if not _whole(n):
                 on = spec.low + round(n) * spec.step
                 raise SearchSpaceError(f"{where}: {value!r} is not on the grid {spec.low:g}, {spec.low + spec.step:g}, ... "
                                        f"(step {spec.step:g}) of the space; give one of those values, e.g. {on:g}")

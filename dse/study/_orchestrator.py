@@ -345,7 +345,7 @@ class _StudyLoop:
                              fail_reason=f"DriverLostError: {err}", what="recovery")
                 self.durable(self.study.tell, t.number, state=TrialState.FAIL, what="recovery")
             except (UpdateFinishedTrialError, ValueError) as e:
-                if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
+                if not _finished_elsewhere(e):
                     raise
                 # another live driver recovered it between the read and these writes (before: this driver's loop
                 # stopped on the error and abandoned its own trials); that driver re-enqueued it
@@ -483,7 +483,7 @@ class _StudyLoop:
             state = self.durable(_tell, self.study, trial, self.exp, result, what="tell", stopping=not retry)
         except (UpdateFinishedTrialError, ValueError) as e:  # the review of stop 45: this loop stopped, abandoning every
             # trial it ran; Optuna says "Cannot tell a FAIL trial." where the other tell came between attributes and tell
-            if isinstance(e, ValueError) and "Cannot tell a" not in str(e):
+            if not _finished_elsewhere(e):
                 raise
             self.taken_over.add(trial.number)  # not told here: abandon and not_evaluated re-enqueue nothing of it
             try:
@@ -1412,6 +1412,12 @@ def _close_finished_runs(tracker: StudyTracker, records: StudyRecords, study_nam
             tracker.finish_trial_run(run_id, "FAIL", f"DriverLostError: the driver that made this run of trial {r.number} was "
                                                      "lost before it recorded the run; the trial was recovered without it")
         log.info("closed MLflow run %s of trial %d, left RUNNING by an earlier driver", run_id, r.number)
+
+
+def _finished_elsewhere(e: Exception) -> bool:
+    """Whether ``e``, raised writing to a trial, says another handle finished it first: Optuna's
+    ``UpdateFinishedTrialError``, or the ``ValueError`` "Cannot tell a FAIL trial." of a tell that came second."""
+    return isinstance(e, UpdateFinishedTrialError) or isinstance(e, ValueError) and "Cannot tell a" in str(e)
 
 
 def _trial_folder(run_dir: Path, number: int) -> Path:

@@ -240,11 +240,12 @@ def _measure(design, configured: str, metrics: dict[str, float], tags: dict[str,
     chosen = figure_backend(strategy, configured)
     names = ["ebops"] + (["da4ml"] if strategy == "distributed_arithmetic" else []) + [chosen]
     for name in dict.fromkeys(names):
+        backend = get_backend(name)
         with step(f"resources_{name}"):
-            report = get_backend(name).measure_checked(design)
+            report = backend.measure_checked(design)
         if name == chosen and name != "ebops":  # a figure it declares but left out is absent, not the estimate's (the
             # review of stop 45: a user's backend without its declared dsp kept the EBOPs estimate's, unsaid)
-            for figure in set(type(get_backend(name)).figures or ()) - set(report.figures):
+            for figure in set(type(backend).figures or ()) - set(report.figures):
                 if tags.get(f"{figure}_source") == "ebops-estimate":
                     metrics.pop(figure, None)
                     tags.pop(f"{figure}_source", None)
